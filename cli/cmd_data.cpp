@@ -1,0 +1,195 @@
+// `tenor data ...`: the labeller's commands. Each callback parses, calls one
+// library function and maps the outcome to an exit status.
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/split.h"
+#include "data/stats.h"
+#include "data/synth.h"
+#include "data/validate.h"
+
+namespace tenor::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+void add_validate(CLI::App& data) {
+  struct Args {
+    std::string dir, json_out;
+    bool strict = false, no_audio = false, quiet = false;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand("validate",
+                                  "Check a call dataset against the format; report every problem");
+  cmd->add_option("DIR", args->dir, "dataset directory")->required();
+  cmd->add_option("--json", args->json_out, "also write the findings as JSON to this file");
+  cmd->add_flag("--strict", args->strict, "warnings fail the run too");
+  cmd->add_flag("--no-audio", args->no_audio, "skip opening the audio files");
+  cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
+  cmd->add_option("--threads", args->threads, "audio files scanned in parallel (0 = all cores)");
+  cmd->footer("Exit status: 0 clean, 1 errors found (or warnings with --strict), 2 usage error.");
+  cmd->callback([args] {
+    data::ValidateOptions options;
+    options.threads = args->threads;
+    options.check_audio = !args->no_audio;
+    auto start = std::chrono::steady_clock::now();
+    auto result = data::validate_dataset(args->dir, options);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto& diag = result.diagnostics;
+    // Findings are named relative to the dataset, so prefix the directory for clickable paths.
+    if (!args->quiet) {
+      for (const auto& f : diag.findings()) {
+        data::Finding shown = f;
+        if (!fs::path(shown.file).is_absolute())
+          shown.file = (fs::path(args->dir) / shown.file).string();
+        std::cout << data::format_finding(shown) << "\n";
+      }
+    }
+    std::cout << args->dir << ": " << result.dataset.calls.size() << " calls, "
+              << result.dataset.segment_count() << " segments, " << result.audio_files
+              << " audio files checked in " << seconds << " s: " << diag.error_count()
+              << " error(s), " << diag.warning_count() << " warning(s)\n";
+    if (!args->json_out.empty()) {
+      json j = diag.to_json();
+      j["dataset"] = args->dir;
+      j["calls"] = result.dataset.calls.size();
+      j["segments"] = result.dataset.segment_count();
+      j["audio_files"] = result.audio_files;
+      j["seconds"] = seconds;
+      write_file_atomic(args->json_out, dump(j));
+    }
+    bool failed = diag.error_count() > 0 || (args->strict && diag.warning_count() > 0);
+    if (failed) throw ExitCode{1};
+  });
+}
+
+void add_stats(CLI::App& data) {
+  struct Args {
+    std::string dir;
+    bool json_out = false;
+    data::StatsOptions options;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      data.add_subcommand("stats", "Label distributions, hours, speakers and annotator agreement");
+  cmd->add_option("DIR", args->dir, "dataset directory")->required();
+  cmd->add_flag("--json", args->json_out, "print JSON instead of tables");
+  cmd->add_option("--bootstrap", args->options.bootstrap_resamples,
+                  "bootstrap resamples for alpha's interval")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "bootstrap seed")->capture_default_str();
+  cmd->callback([args] {
+    auto dataset = data::load_dataset_or_throw(args->dir);
+    auto stats = data::dataset_stats(dataset, args->options);
+    std::cout << (args->json_out ? dump(stats) : data::stats_to_text(stats));
+  });
+}
+
+void add_split(CLI::App& data) {
+  struct Args {
+    std::string dir, out;
+    data::SplitOptions options;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand("split",
+                                  "Assign train/dev/test grouped by call and speaker, stratified "
+                                  "by label; write a new dataset");
+  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
+      ->required();
+  cmd->add_option("--train", args->options.train, "share of segments for train")
+      ->capture_default_str();
+  cmd->add_option("--dev", args->options.dev, "share for dev")->capture_default_str();
+  cmd->add_option("--test", args->options.test, "share for test")->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "seed of the assignment")->capture_default_str();
+  cmd->add_option("--stratify", args->options.stratify_task,
+                  "task to stratify by (default: the first task)");
+  cmd->add_flag("--reassign", args->options.reassign,
+                "ignore splits already present and assign all calls");
+  cmd->callback([args] {
+    args->options.validate();
+    auto dataset = data::load_dataset_or_throw(args->dir);
+    auto assigned = data::assign_splits(dataset, args->options);
+    data::write_derived_dataset(assigned, args->out);
+    data::StatsOptions stats_options;
+    stats_options.probe_audio = false;
+    stats_options.bootstrap_resamples = 0;
+    std::cout << data::stats_to_text(data::dataset_stats(assigned, stats_options));
+    logger("data")->info("wrote {}", args->out);
+  });
+}
+
+void add_synth(CLI::App& data) {
+  struct Args {
+    std::string out;
+    data::SynthOptions options;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "synth", "Generate a labelled synthetic call dataset with espeak-ng speech");
+  cmd->add_option("--out", args->out, "new dataset directory")->required();
+  cmd->add_option("--calls", args->options.calls, "number of calls")->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "random seed (same seed, same files)")
+      ->capture_default_str();
+  cmd->add_option("--sample-rate", args->options.sample_rate_hz, "sample rate of the WAVs in Hz")
+      ->capture_default_str();
+  cmd->add_option("--customers", args->options.customers, "distinct customer voices")
+      ->capture_default_str();
+  cmd->add_option("--annotators", args->options.annotators,
+                  "simulated annotators (0: no labels_by)")
+      ->capture_default_str();
+  cmd->callback([args] {
+    args->options.validate();
+    data::synthesize_dataset(args->out, args->options);
+  });
+}
+
+void add_convert(CLI::App& data) {
+  struct Args {
+    std::string dir, out, format = "jsonl";
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "convert",
+      "Write a dataset's calls as calls.jsonl or segments.csv into a new dataset directory");
+  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
+      ->required();
+  cmd->add_option("--format", args->format, "jsonl or csv")
+      ->check(CLI::IsMember({"jsonl", "csv"}))
+      ->capture_default_str();
+  cmd->callback([args] {
+    auto dataset = data::load_dataset_or_throw(args->dir);
+    data::write_derived_dataset(
+        dataset, args->out,
+        args->format == "csv" ? data::ManifestFormat::kCsv : data::ManifestFormat::kJsonl);
+    logger("data")->info("wrote {} ({} calls)", args->out, dataset.calls.size());
+  });
+}
+
+}  // namespace
+
+void add_data_commands(CLI::App& app) {
+  auto* data =
+      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert");
+  data->require_subcommand(1);
+  add_validate(*data);
+  add_stats(*data);
+  add_split(*data);
+  add_synth(*data);
+  add_convert(*data);
+}
+
+}  // namespace tenor::cli

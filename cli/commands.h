@@ -1,0 +1,27 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tenor {
+/// Thrown by a subcommand's callback to end with a given exit status after it
+/// has already reported (e.g. `data validate` found errors: exit 1).
+struct ExitCode {
+  int code;
+};
+}  // namespace tenor
+
+namespace tenor::cli {
+
+/// `tenor data validate|stats|split|synth|convert`.
+void add_data_commands(CLI::App& app);
+
+/// `tenor data build` (registered after add_data_commands: it joins the `data` group).
+void add_data_build_command(CLI::App& app);
+
+/// `tenor features FILE...`.
+void add_features_command(CLI::App& app);
+
+/// `tenor train`.
+void add_train_command(CLI::App& app);
+
+}  // namespace tenor::cli

@@ -1,0 +1,44 @@
+// tenor: one binary, git-style subcommands. Each subcommand is registered by a
+// small add_*_commands() function in its own file; this file only maps errors
+// to exit codes (2: usage or configuration, 1: runtime).
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tenor: escalation and empathy detection from labelled customer-service calls"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version",
+                       std::string("tenor ") + tenor::kVersion + " (" + tenor::kGitCommit + ")");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  app.parse_complete_callback([&] { tenor::set_log_level(log_level); });
+
+  tenor::cli::add_data_commands(app);
+  tenor::cli::add_data_build_command(app);
+  tenor::cli::add_features_command(app);
+  tenor::cli::add_train_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const tenor::UsageError& e) {
+    std::cerr << "tenor: error: " << e.what() << "\n";
+    return 2;
+  } catch (const tenor::ExitCode& e) {
+    return e.code;
+  } catch (const tenor::Error& e) {
+    std::cerr << "tenor: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "tenor: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,71 @@
+#include "core/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace tenor {
+namespace fs = std::filesystem;
+
+fs::path temp_path_beside(const fs::path& target) {
+  static std::atomic<unsigned> counter{0};
+  std::ostringstream name;
+  name << "." << target.filename().string() << ".tmp-" << ::getpid() << "-" << counter++;
+  return target.parent_path() / name.str();
+}
+
+AtomicFile::AtomicFile(fs::path target)
+    : target_(std::move(target)), temp_(temp_path_beside(target_)) {
+  out_.open(temp_, std::ios::binary | std::ios::trunc);
+  if (!out_) {
+    throw IoError("cannot create " + temp_.string() + " (for " + target_.string() + "): " +
+                  std::strerror(errno) + "; check that the directory exists and is writable");
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    out_.close();
+    std::error_code ignored;
+    fs::remove(temp_, ignored);
+  }
+}
+
+void AtomicFile::commit() {
+  out_.flush();
+  if (!out_) throw IoError("writing " + target_.string() + " failed: " + std::strerror(errno));
+  out_.close();
+  int fd = ::open(temp_.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  std::error_code ec;
+  fs::rename(temp_, target_, ec);
+  if (ec)
+    throw IoError("cannot rename " + temp_.string() + " to " + target_.string() + ": " +
+                  ec.message());
+  committed_ = true;
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile file(path);
+  file.stream().write(content.data(), static_cast<std::streamsize>(content.size()));
+  file.commit();
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot read " + path.string() + ": " + std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace tenor

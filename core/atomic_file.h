@@ -1,0 +1,42 @@
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+namespace tenor {
+
+/// A file that appears under its final name only when complete: it is written
+/// to a temporary file in the same directory and renamed over the target by
+/// commit(). If the object is destroyed before commit(), the temporary file is
+/// removed and the target is left as it was. Throws IoError.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path target);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::ofstream& stream() { return out_; }
+  const std::filesystem::path& temp_path() const { return temp_; }
+  /// Flushes, fsyncs and renames the temporary file over the target.
+  void commit();
+
+ private:
+  std::filesystem::path target_;
+  std::filesystem::path temp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+/// Writes `content` to `path` atomically (temp file + rename).
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+/// A unique temporary path beside `target` (same directory, so rename is atomic).
+std::filesystem::path temp_path_beside(const std::filesystem::path& target);
+
+/// Reads a whole (small) file; throws IoError naming the path.
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace tenor

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tenor {
+
+/// True when `s` is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates).
+bool is_valid_utf8(std::string_view s);
+
+/// Levenshtein edit distance (for "did you mean" suggestions).
+size_t edit_distance(std::string_view a, std::string_view b);
+
+/// The candidate nearest to `word` if it is plausibly a typo of it, else "".
+std::string nearest(std::string_view word, std::span<const std::string> candidates);
+
+/// `s` with leading and trailing ASCII white space removed.
+std::string_view trim(std::string_view s);
+
+/// `s` shortened to `max_chars` bytes (on a UTF-8 boundary) with "..." appended, and
+/// control characters escaped, so that hostile input prints as one readable line.
+std::string printable(std::string_view s, size_t max_chars = 60);
+
+/// Joins with a separator.
+std::string join(std::span<const std::string> parts, std::string_view sep);
+
+}  // namespace tenor

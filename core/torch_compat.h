@@ -1,0 +1,107 @@
+#pragma once
+// The few LibTorch calls whose spelling differs (or may differ) between Debian's
+// LibTorch 1.13 and LibTorch 2.x. Everything version-dependent goes here; the rest
+// of the code uses ATen ops that are stable across both.
+//
+// - FFTs: always the torch.fft family (at::fft_rfft / at::fft_irfft), never the
+//   removed at::rfft/at::irfft of 1.7 and earlier; optional arguments are passed as
+//   plain values so c10::optional (1.13) and std::optional (2.x) both accept them.
+// - Thread control: at::set_num_threads / at::get_num_threads (ATen/Parallel.h).
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+
+#include <cstdint>
+#include <string>
+
+#if __has_include(<torch/version.h>)
+#include <torch/version.h>
+#endif
+
+namespace tenor::compat {
+
+/// One-sided FFT of real `x` along the last dim, zero-padded (or cut) to `n`: [..., n/2 + 1]
+/// complex.
+inline at::Tensor rfft(const at::Tensor& x, int64_t n) { return at::fft_rfft(x, n, -1); }
+
+/// Inverse of rfft: real [..., n] from [..., n/2 + 1] complex.
+inline at::Tensor irfft(const at::Tensor& spectrum, int64_t n) {
+  return at::fft_irfft(spectrum, n, -1);
+}
+
+/// |X|^2 of a complex tensor, as real.
+inline at::Tensor power(const at::Tensor& spectrum) {
+  auto re = at::real(spectrum);
+  auto im = at::imag(spectrum);
+  return re * re + im * im;
+}
+
+/// Intra-op threads of ATen on CPU (0 leaves the LibTorch default).
+inline void set_cpu_threads(int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+}
+
+/// Mixed-precision autocast for the ops of one device type within a scope (LibTorch has
+/// no C++ AMP API of its own: this mirrors torch.autocast). Does nothing when `on` is
+/// false. The setters became per-device in 2.4; 1.13 has separate CPU and GPU ones.
+class Autocast {
+ public:
+  Autocast(c10::DeviceType device, bool on, at::ScalarType dtype) : device_(device), on_(on) {
+    if (!on_) return;
+    previous_ = enabled(device_);
+    previous_dtype_ = get_dtype(device_);
+    set(device_, true, dtype);
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    set(device_, previous_, previous_dtype_);
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+#if defined(TORCH_VERSION_MAJOR) && \
+    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+  static bool enabled(c10::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
+  static at::ScalarType get_dtype(c10::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
+  static void set(c10::DeviceType d, bool on, at::ScalarType t) {
+    at::autocast::set_autocast_enabled(d, on);
+    at::autocast::set_autocast_dtype(d, t);
+  }
+#else
+  static bool enabled(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  }
+  static at::ScalarType get_dtype(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                           : at::autocast::get_autocast_cpu_dtype();
+  }
+  static void set(c10::DeviceType d, bool on, at::ScalarType t) {
+    if (d == c10::kCUDA) {
+      at::autocast::set_enabled(on);
+      at::autocast::set_autocast_gpu_dtype(t);
+    } else {
+      at::autocast::set_cpu_enabled(on);
+      at::autocast::set_autocast_cpu_dtype(t);
+    }
+  }
+#endif
+  c10::DeviceType device_;
+  bool on_;
+  bool previous_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+/// "1.13.1", "2.11.0", or "unknown".
+inline std::string torch_version() {
+#ifdef TORCH_VERSION
+  return TORCH_VERSION;
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace tenor::compat

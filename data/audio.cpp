@@ -1,0 +1,279 @@
+#include "data/audio.h"
+
+#include <sndfile.h>
+#include <soxr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace tenor::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t kBlockFrames = 1 << 15;
+constexpr double kClipLevel = 0.999;
+
+std::string format_name(int format) {
+  SF_FORMAT_INFO major{}, sub{};
+  major.format = format & SF_FORMAT_TYPEMASK;
+  sub.format = format & SF_FORMAT_SUBMASK;
+  sf_command(nullptr, SFC_GET_FORMAT_INFO, &major, sizeof major);
+  sf_command(nullptr, SFC_GET_FORMAT_INFO, &sub, sizeof sub);
+  std::string out = major.name ? major.name : "unknown";
+  if (sub.name) out += std::string(" ") + sub.name;
+  return out;
+}
+
+struct SndFile {
+  SNDFILE* file = nullptr;
+  SF_INFO info{};
+  explicit SndFile(const fs::path& path) {
+    std::error_code ec;
+    auto status = fs::status(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      throw DataError(
+          "cannot open audio " + path.string() + ": " + ec.message() +
+          " (a symbolic link loop or a permission problem); fix the file or the `audio` path");
+    }
+    if (!fs::exists(status)) {
+      throw DataError("audio file " + path.string() + " does not exist; fix the `audio` path");
+    }
+    if (!fs::is_regular_file(status)) {
+      throw DataError("audio path " + path.string() +
+                      " is not a regular file; point `audio` at a WAV or FLAC file");
+    }
+    if (fs::file_size(path, ec) == 0 && !ec) {
+      throw DataError("audio file " + path.string() + " is empty (0 bytes); re-export it");
+    }
+    file = sf_open(path.c_str(), SFM_READ, &info);
+    if (!file) {
+      throw DataError("cannot read audio " + path.string() + ": " + sf_strerror(nullptr) +
+                      "; tenor reads WAV and FLAC");
+    }
+  }
+  ~SndFile() {
+    if (file) sf_close(file);
+  }
+  SndFile(const SndFile&) = delete;
+  SndFile& operator=(const SndFile&) = delete;
+};
+
+AudioInfo to_info(const SF_INFO& sf) {
+  AudioInfo info;
+  info.frames = sf.frames;
+  info.sample_rate_hz = sf.samplerate;
+  info.channels = sf.channels;
+  info.format = format_name(sf.format);
+  return info;
+}
+
+/// For RIFF/WAVE files: the byte count the `data` chunk declares and the bytes
+/// actually present after its header, found by walking the chunk list. libsndfile
+/// quietly clamps a lying header to the file's length, so truncation (a copy cut
+/// short, a header written before the recording ended) is detected here.
+struct WavDataChunk {
+  bool found = false;
+  uint64_t declared = 0;
+  uint64_t present = 0;
+};
+
+WavDataChunk wav_data_chunk(const fs::path& path) {
+  WavDataChunk out;
+  std::ifstream in(path, std::ios::binary);
+  char header[12];
+  if (!in.read(header, 12) || std::memcmp(header, "RIFF", 4) != 0 ||
+      std::memcmp(header + 8, "WAVE", 4) != 0) {
+    return out;
+  }
+  std::error_code ec;
+  uint64_t file_size = fs::file_size(path, ec);
+  uint64_t pos = 12;
+  for (int guard = 0; guard < 1024 && pos + 8 <= file_size; ++guard) {
+    char chunk[8];
+    in.seekg(static_cast<std::streamoff>(pos));
+    if (!in.read(chunk, 8)) break;
+    uint32_t size;
+    std::memcpy(&size, chunk + 4, 4);  // little-endian on every platform we build for
+    if (std::memcmp(chunk, "data", 4) == 0) {
+      out.found = true;
+      out.declared = size;
+      out.present = file_size - (pos + 8);
+      return out;
+    }
+    pos += 8 + size + (size & 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+AudioInfo probe_audio(const fs::path& path) {
+  SndFile f(path);
+  return to_info(f.info);
+}
+
+AudioScan scan_audio(const fs::path& path) {
+  SndFile f(path);
+  AudioScan scan;
+  scan.info = to_info(f.info);
+  scan.declared_duration_s = scan.info.duration_s();
+  const int channels = std::max(1, f.info.channels);
+
+  if (auto chunk = wav_data_chunk(path);
+      chunk.found && chunk.declared != 0xFFFFFFFFu && chunk.declared > chunk.present) {
+    int bytes_per_frame = 0;
+    switch (f.info.format & SF_FORMAT_SUBMASK) {
+      case SF_FORMAT_PCM_U8:
+      case SF_FORMAT_PCM_S8:
+        bytes_per_frame = 1;
+        break;
+      case SF_FORMAT_PCM_16:
+        bytes_per_frame = 2;
+        break;
+      case SF_FORMAT_PCM_24:
+        bytes_per_frame = 3;
+        break;
+      case SF_FORMAT_PCM_32:
+      case SF_FORMAT_FLOAT:
+        bytes_per_frame = 4;
+        break;
+      case SF_FORMAT_DOUBLE:
+        bytes_per_frame = 8;
+        break;
+      default:
+        break;
+    }
+    scan.truncated = true;
+    if (bytes_per_frame > 0 && f.info.samplerate > 0) {
+      scan.declared_duration_s =
+          double(chunk.declared) / (bytes_per_frame * channels) / f.info.samplerate;
+    }
+  }
+
+  std::vector<float> block(static_cast<size_t>(kBlockFrames * channels));
+  std::vector<double> sum_sq(channels, 0.0);
+  int64_t clipped = 0;
+  double peak = 0;
+  for (;;) {
+    sf_count_t n = sf_readf_float(f.file, block.data(), kBlockFrames);
+    if (n <= 0) break;
+    for (sf_count_t i = 0; i < n; ++i) {
+      for (int c = 0; c < channels; ++c) {
+        float x = block[static_cast<size_t>(i * channels + c)];
+        if (!std::isfinite(x)) x = 0;
+        double a = std::fabs(x);
+        peak = std::max(peak, a);
+        clipped += a >= kClipLevel;
+        sum_sq[c] += double(x) * x;
+      }
+    }
+    scan.frames_read += n;
+  }
+  if (scan.frames_read < f.info.frames) scan.truncated = true;
+  scan.peak = peak;
+  const double total = double(scan.frames_read) * channels;
+  scan.clipped_share = total > 0 ? clipped / total : 0.0;
+  for (int c = 0; c < channels; ++c) {
+    scan.channel_rms.push_back(scan.frames_read > 0 ? std::sqrt(sum_sq[c] / scan.frames_read)
+                                                    : 0.0);
+  }
+  return scan;
+}
+
+struct AudioReader::Handle {
+  SndFile file;
+  explicit Handle(const fs::path& path) : file(path) {}
+};
+
+AudioReader::AudioReader(const fs::path& path)
+    : handle_(std::make_unique<Handle>(path)), path_(path), info_(to_info(handle_->file.info)) {}
+AudioReader::~AudioReader() = default;
+AudioReader::AudioReader(AudioReader&&) noexcept = default;
+AudioReader& AudioReader::operator=(AudioReader&&) noexcept = default;
+
+std::vector<float> AudioReader::read(double start_s, double end_s, int channel,
+                                     int sample_rate_hz) {
+  if (channel >= info_.channels) {
+    throw DataError(path_.string() + " has " + std::to_string(info_.channels) +
+                    " channel(s); channel " + std::to_string(channel) + " does not exist");
+  }
+  const int rate = info_.sample_rate_hz;
+  int64_t first =
+      std::clamp<int64_t>(static_cast<int64_t>(std::floor(start_s * rate)), 0, info_.frames);
+  int64_t last =
+      std::clamp<int64_t>(static_cast<int64_t>(std::ceil(end_s * rate)), first, info_.frames);
+  std::vector<float> mono(static_cast<size_t>(last - first));
+  if (sf_seek(handle_->file.file, first, SEEK_SET) < 0) {
+    throw DataError("cannot seek to " + std::to_string(start_s) + " s in " + path_.string());
+  }
+  const int channels = info_.channels;
+  std::vector<float> block(static_cast<size_t>(kBlockFrames * channels));
+  int64_t done = 0;
+  while (done < last - first) {
+    sf_count_t want = std::min<int64_t>(kBlockFrames, last - first - done);
+    sf_count_t n = sf_readf_float(handle_->file.file, block.data(), want);
+    if (n <= 0) break;
+    for (sf_count_t i = 0; i < n; ++i) {
+      float v;
+      if (channel >= 0) {
+        v = block[static_cast<size_t>(i * channels + channel)];
+      } else {
+        float sum = 0;
+        for (int c = 0; c < channels; ++c) sum += block[static_cast<size_t>(i * channels + c)];
+        v = sum / channels;
+      }
+      mono[static_cast<size_t>(done + i)] = std::isfinite(v) ? v : 0.0f;
+    }
+    done += n;
+  }
+  mono.resize(static_cast<size_t>(done));
+  if (sample_rate_hz > 0 && sample_rate_hz != rate) return resample(mono, rate, sample_rate_hz);
+  return mono;
+}
+
+std::vector<float> resample(const std::vector<float>& samples, int from_hz, int to_hz) {
+  if (from_hz == to_hz || samples.empty()) return samples;
+  const size_t out_len =
+      static_cast<size_t>(std::llround(double(samples.size()) * to_hz / from_hz));
+  std::vector<float> out(out_len);
+  size_t produced = 0;
+  soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+  soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+  soxr_error_t err = soxr_oneshot(from_hz, to_hz, 1, samples.data(), samples.size(), nullptr,
+                                  out.data(), out.size(), &produced, &io, &quality, nullptr);
+  if (err) throw DataError(std::string("resampling failed: ") + err);
+  out.resize(produced);
+  return out;
+}
+
+void write_audio(const fs::path& path, const std::vector<float>& interleaved, int channels,
+                 int sample_rate_hz) {
+  SF_INFO info{};
+  info.channels = channels;
+  info.samplerate = sample_rate_hz;
+  std::string ext = path.extension().string();
+  info.format = (ext == ".flac" ? SF_FORMAT_FLAC : SF_FORMAT_WAV) | SF_FORMAT_PCM_16;
+  fs::path temp = temp_path_beside(path);
+  SNDFILE* f = sf_open(temp.c_str(), SFM_WRITE, &info);
+  if (!f) throw IoError("cannot write audio " + path.string() + ": " + sf_strerror(nullptr));
+  // Clip rather than wrap when converting to integers.
+  sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
+  sf_count_t frames = static_cast<sf_count_t>(interleaved.size() / std::max(1, channels));
+  sf_count_t written = sf_writef_float(f, interleaved.data(), frames);
+  sf_close(f);
+  std::error_code ec;
+  if (written != frames) {
+    fs::remove(temp, ec);
+    throw IoError("writing audio " + path.string() + " failed (disk full?)");
+  }
+  fs::rename(temp, path, ec);
+  if (ec)
+    throw IoError("cannot rename " + temp.string() + " to " + path.string() + ": " + ec.message());
+}
+
+}  // namespace tenor::data

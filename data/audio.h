@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tenor::data {
+
+/// What the audio header says.
+struct AudioInfo {
+  int64_t frames = 0;
+  int sample_rate_hz = 0;
+  int channels = 0;
+  std::string format;  ///< e.g. "WAV PCM_16", "FLAC PCM_16"
+  double duration_s() const { return sample_rate_hz > 0 ? double(frames) / sample_rate_hz : 0.0; }
+};
+
+/// Reads the header only. Throws DataError naming the file and the reason.
+AudioInfo probe_audio(const std::filesystem::path& path);
+
+/// Result of reading a whole file once (validation).
+struct AudioScan {
+  AudioInfo info;
+  int64_t frames_read = 0;          ///< frames actually decoded
+  double declared_duration_s = 0;   ///< what the header claims
+  bool truncated = false;           ///< header promises more than the file holds
+  double peak = 0;                  ///< max |sample|, full scale = 1
+  double clipped_share = 0;         ///< share of samples with |x| >= 0.999
+  std::vector<double> channel_rms;  ///< RMS per channel (full scale = 1)
+  double duration_s() const {
+    return info.sample_rate_hz > 0 ? double(frames_read) / info.sample_rate_hz : 0.0;
+  }
+};
+
+/// Streams the file once, in blocks. Throws DataError if it cannot be opened.
+AudioScan scan_audio(const std::filesystem::path& path);
+
+/// Lazy reader of one audio file: reads only the requested range of one channel,
+/// resampled (soxr, high quality) to the requested rate. Never holds the whole
+/// file in memory.
+class AudioReader {
+ public:
+  explicit AudioReader(const std::filesystem::path& path);
+  ~AudioReader();
+  AudioReader(AudioReader&&) noexcept;
+  AudioReader& operator=(AudioReader&&) noexcept;
+
+  const AudioInfo& info() const { return info_; }
+
+  /// Samples of `channel` in [start_s, end_s) at `sample_rate_hz` (0 = native rate).
+  /// `channel` = -1 mixes all channels down. Times are clamped to the file.
+  std::vector<float> read(double start_s, double end_s, int channel = -1, int sample_rate_hz = 0);
+
+ private:
+  struct Handle;
+  std::unique_ptr<Handle> handle_;
+  std::filesystem::path path_;
+  AudioInfo info_;
+};
+
+/// Resamples mono samples with soxr (high quality). Returns the input if rates match.
+std::vector<float> resample(const std::vector<float>& samples, int from_hz, int to_hz);
+
+/// Writes interleaved float samples as 16-bit PCM WAV (or FLAC by extension), atomically.
+void write_audio(const std::filesystem::path& path, const std::vector<float>& interleaved,
+                 int channels, int sample_rate_hz);
+
+}  // namespace tenor::data

@@ -1,0 +1,27 @@
+#pragma once
+// Shared between the JSONL and CSV readers; not part of the public interface.
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+
+namespace tenor::data::internal {
+
+/// Checks one label value (an index or a class name) for `task_name` on a segment
+/// spoken by `speaker`; reports problems to `diag` and returns the class index if usable.
+std::optional<int> check_label(const Schema& schema, const std::string& task_name,
+                               const nlohmann::json& value, const std::string& speaker,
+                               const std::string& file, int64_t line, const std::string& call_id,
+                               int segment, const std::string& context, Diagnostics& diag);
+
+/// Dataset-wide checks after all calls are read: duplicate call_ids and calls in two splits.
+void check_call_ids(const Dataset& dataset, Diagnostics& diag);
+
+Dataset load_segments_csv(const std::filesystem::path& root, Schema schema, Diagnostics& diag,
+                          const LoadOptions& options);
+
+}  // namespace tenor::data::internal

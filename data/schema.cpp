@@ -1,0 +1,228 @@
+#include "data/schema.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/text.h"
+
+namespace tenor::data {
+namespace {
+
+const std::vector<std::string> kTopKeys = {"name", "version", "sample_rate", "labels"};
+const std::vector<std::string> kTaskKeys = {"type", "classes", "speaker"};
+const std::vector<std::string> kTaskTypes = {"binary", "ordinal", "categorical"};
+
+int64_t line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string near = nearest(word, candidates);
+  return near.empty() ? "" : " (did you mean '" + near + "'?)";
+}
+
+Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag);
+
+}  // namespace
+
+const char* to_string(TaskType type) {
+  switch (type) {
+    case TaskType::kBinary:
+      return "binary";
+    case TaskType::kOrdinal:
+      return "ordinal";
+    case TaskType::kCategorical:
+      return "categorical";
+  }
+  return "?";
+}
+
+int Task::class_index(const std::string& name) const {
+  auto it = std::find(classes.begin(), classes.end(), name);
+  return it == classes.end() ? -1 : static_cast<int>(it - classes.begin());
+}
+
+const Task* Schema::find(const std::string& task) const {
+  for (const auto& t : tasks)
+    if (t.name == task) return &t;
+  return nullptr;
+}
+
+std::vector<std::string> Schema::task_names() const {
+  std::vector<std::string> names;
+  for (const auto& t : tasks) names.push_back(t.name);
+  return names;
+}
+
+Schema load_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
+  const size_t errors_before = diag.error_count();
+  Schema schema = read_schema(path, file, diag);
+  schema.complete = diag.error_count() == errors_before;
+  return schema;
+}
+
+namespace {
+Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
+  Schema schema;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    diag.error(
+        file, 0, "schema-missing",
+        "dataset.yaml is missing; every dataset needs one with `name`, `version` and `labels` "
+        "(see docs/dataset-format.md)");
+    return schema;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path.string());
+  } catch (const YAML::ParserException& e) {
+    diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
+               "dataset.yaml is not valid YAML: " + e.msg);
+    return schema;
+  } catch (const YAML::Exception& e) {
+    diag.error(file, 0, "yaml-unreadable", std::string("cannot read dataset.yaml: ") + e.what());
+    return schema;
+  }
+  if (!root.IsMap()) {
+    diag.error(file, line_of(root), "schema-not-mapping",
+               "dataset.yaml must be a mapping with `name`, `version` and `labels`");
+    return schema;
+  }
+  for (const auto& kv : root) {
+    auto key = kv.first.as<std::string>("");
+    if (std::find(kTopKeys.begin(), kTopKeys.end(), key) == kTopKeys.end()) {
+      diag.warning(file, line_of(kv.first), "schema-unknown-key",
+                   "unknown key '" + printable(key) + "' is ignored" + suggestion(key, kTopKeys));
+    }
+  }
+  auto scalar = [&](const char* key, bool required) -> std::string {
+    auto node = root[key];
+    if (!node) {
+      if (required)
+        diag.error(file, 0, "schema-missing-field",
+                   std::string("dataset.yaml has no `") + key + "`; add it");
+      return "";
+    }
+    if (!node.IsScalar()) {
+      diag.error(file, line_of(node), "schema-bad-field",
+                 std::string("`") + key + "` must be a single value");
+      return "";
+    }
+    return node.Scalar();
+  };
+  schema.name = scalar("name", true);
+  schema.version = scalar("version", true);
+  if (auto rate = root["sample_rate"]) {
+    int hz = 0;
+    bool ok = rate.IsScalar() && YAML::convert<int>::decode(rate, hz) && hz >= 1000 && hz <= 384000;
+    if (!ok) {
+      diag.error(
+          file, line_of(rate), "schema-bad-sample-rate",
+          "sample_rate '" + printable(rate.IsScalar() ? rate.Scalar() : "?") +
+              "' is not a rate in Hz between 1000 and 384000; write e.g. `sample_rate: 16000`");
+    } else {
+      schema.sample_rate_hz = hz;
+    }
+  }
+  auto labels = root["labels"];
+  if (!labels) {
+    diag.error(file, 0, "schema-missing-field",
+               "dataset.yaml has no `labels`; declare at least one task");
+    return schema;
+  }
+  if (!labels.IsMap() || labels.size() == 0) {
+    diag.error(file, line_of(labels), "schema-bad-field",
+               "`labels` must map each task name to {type, classes, speaker}");
+    return schema;
+  }
+  for (const auto& kv : labels) {
+    Task task;
+    task.name = kv.first.as<std::string>("");
+    const auto& body = kv.second;
+    const int64_t line = line_of(kv.first);
+    const std::string where = "task '" + printable(task.name) + "'";
+    if (!body.IsMap()) {
+      diag.error(file, line, "schema-bad-task",
+                 where + " must be a mapping with type, classes and speaker");
+      continue;
+    }
+    bool ok = true;
+    for (const auto& field : body) {
+      auto key = field.first.as<std::string>("");
+      if (std::find(kTaskKeys.begin(), kTaskKeys.end(), key) == kTaskKeys.end()) {
+        diag.warning(file, line_of(field.first), "schema-unknown-key",
+                     where + ": unknown key '" + printable(key) + "' is ignored" +
+                         suggestion(key, kTaskKeys));
+      }
+    }
+    std::string type = body["type"] && body["type"].IsScalar() ? body["type"].Scalar() : "";
+    if (type == "binary") {
+      task.type = TaskType::kBinary;
+    } else if (type == "ordinal") {
+      task.type = TaskType::kOrdinal;
+    } else if (type == "categorical") {
+      task.type = TaskType::kCategorical;
+    } else {
+      diag.error(file, body["type"] ? line_of(body["type"]) : line, "schema-bad-task-type",
+                 where + " has type '" + printable(type) + "'; use ordinal, binary or categorical" +
+                     suggestion(type, kTaskTypes));
+      ok = false;
+    }
+    auto classes = body["classes"];
+    if (!classes || !classes.IsSequence() || classes.size() < 2) {
+      diag.error(file, classes ? line_of(classes) : line, "schema-bad-classes",
+                 where + " needs `classes`: a list of at least two class names");
+      ok = false;
+    } else {
+      std::set<std::string> seen;
+      for (const auto& c : classes) {
+        std::string name = c.IsScalar() ? c.Scalar() : "";
+        if (name.empty() || !seen.insert(name).second) {
+          diag.error(file, line_of(c), "schema-bad-classes",
+                     where + " lists class '" + printable(name) +
+                         "' twice or empty; class names must be unique");
+          ok = false;
+        }
+        task.classes.push_back(name);
+      }
+      if (ok && task.type == TaskType::kBinary && task.classes.size() != 2) {
+        diag.error(file, line_of(classes), "schema-bad-classes",
+                   where + " is binary but has " + std::to_string(task.classes.size()) +
+                       " classes; use exactly two, or type categorical");
+        ok = false;
+      }
+    }
+    if (!body["speaker"] || !body["speaker"].IsScalar() || body["speaker"].Scalar().empty()) {
+      diag.error(file, line, "schema-bad-speaker",
+                 where + " needs `speaker`: the role whose segments carry it (agent or customer)");
+      ok = false;
+    } else {
+      task.speaker = body["speaker"].Scalar();
+    }
+    if (ok) schema.tasks.push_back(std::move(task));
+  }
+  return schema;
+}
+
+}  // namespace
+
+std::string schema_to_yaml(const Schema& schema) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << schema.name;
+  out << YAML::Key << "version" << YAML::Value << schema.version;
+  if (schema.sample_rate_hz)
+    out << YAML::Key << "sample_rate" << YAML::Value << *schema.sample_rate_hz;
+  out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  for (const auto& task : schema.tasks) {
+    out << YAML::Key << task.name << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "type" << YAML::Value << to_string(task.type);
+    out << YAML::Key << "classes" << YAML::Value << YAML::Flow << task.classes;
+    out << YAML::Key << "speaker" << YAML::Value << task.speaker;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace tenor::data

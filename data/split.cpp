@@ -1,0 +1,185 @@
+#include "data/split.h"
+
+#include <unistd.h>
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/text.h"
+
+namespace tenor::data {
+namespace fs = std::filesystem;
+namespace {
+
+const std::array<std::string, 3> kSplitNames = {"train", "dev", "test"};
+
+struct UnionFind {
+  std::vector<size_t> parent;
+  explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  size_t find(size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  }
+  void join(size_t a, size_t b) { parent[find(a)] = find(b); }
+};
+
+struct Group {
+  std::vector<size_t> calls;
+  double weight = 0;  ///< segments (at least 1 per call)
+  int stratum = -1;   ///< rarest class present, -1 = unlabelled
+  int fixed = -1;     ///< split index already given, -1 = free
+};
+
+}  // namespace
+
+void SplitOptions::validate() const {
+  for (double r : {train, dev, test}) {
+    if (!(r >= 0 && r <= 1)) throw UsageError("split ratios must lie between 0 and 1");
+  }
+  if (std::fabs(train + dev + test - 1.0) > 1e-6) {
+    throw UsageError("split ratios must add up to 1 (train " + std::to_string(train) + " + dev " +
+                     std::to_string(dev) + " + test " + std::to_string(test) + ")");
+  }
+  if (train <= 0) throw UsageError("the train ratio must be above 0");
+}
+
+Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
+  options.validate();
+  Dataset ds = input;
+  const size_t n = ds.calls.size();
+  UnionFind uf(n);
+  std::map<std::string, size_t> speaker_first;
+  for (size_t i = 0; i < n; ++i) {
+    auto id = ds.calls[i].speaker_id();
+    if (id.empty()) continue;
+    auto [it, inserted] = speaker_first.emplace(id, i);
+    if (!inserted) uf.join(i, it->second);
+  }
+  const Task* task = nullptr;
+  if (!options.stratify_task.empty()) {
+    task = ds.schema.find(options.stratify_task);
+    if (!task)
+      throw UsageError("--stratify task '" + options.stratify_task + "' is not in dataset.yaml");
+  } else if (!ds.schema.tasks.empty()) {
+    task = &ds.schema.tasks.front();
+  }
+  // Global class frequencies decide which class is "rarest".
+  std::vector<size_t> class_count(task ? task->classes.size() : 0, 0);
+  if (task)
+    for (const auto& call : ds.calls)
+      for (const auto& seg : call.segments)
+        if (auto l = resolved_label(seg, *task)) ++class_count[static_cast<size_t>(*l)];
+
+  std::map<size_t, Group> groups;
+  for (size_t i = 0; i < n; ++i) {
+    Group& g = groups[uf.find(i)];
+    g.calls.push_back(i);
+    const Call& call = ds.calls[i];
+    g.weight += std::max<size_t>(1, call.segments.size());
+    if (task) {
+      for (const auto& seg : call.segments) {
+        if (auto l = resolved_label(seg, *task)) {
+          if (g.stratum < 0 ||
+              class_count[static_cast<size_t>(*l)] < class_count[static_cast<size_t>(g.stratum)])
+            g.stratum = *l;
+        }
+      }
+    }
+    if (!options.reassign && !call.split.empty()) {
+      int s = static_cast<int>(std::find(kSplitNames.begin(), kSplitNames.end(), call.split) -
+                               kSplitNames.begin());
+      if (g.fixed >= 0 && g.fixed != s) {
+        throw DataError("calls sharing speaker_id '" + call.speaker_id() +
+                        "' already sit in splits '" + kSplitNames[static_cast<size_t>(g.fixed)] +
+                        "' and '" + call.split + "' (e.g. call " + call.call_id +
+                        "); pass --reassign to regroup every call");
+      }
+      g.fixed = s;
+    }
+  }
+  const std::array<double, 3> ratio = {options.train, options.dev, options.test};
+  std::mt19937_64 rng(options.seed);
+  std::map<int, std::vector<Group*>> strata;
+  for (auto& [root, g] : groups) strata[g.stratum].push_back(&g);
+  for (auto& [stratum, members] : strata) {
+    // Fisher-Yates with our own index draw, so the order is the same with any standard library.
+    for (size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng() % i]);
+    std::stable_sort(members.begin(), members.end(),
+                     [](const Group* a, const Group* b) { return a->weight > b->weight; });
+    double total = 0;
+    std::array<double, 3> have = {0, 0, 0};
+    for (const Group* g : members) {
+      total += g->weight;
+      if (g->fixed >= 0) have[static_cast<size_t>(g->fixed)] += g->weight;
+    }
+    for (Group* g : members) {
+      if (g->fixed >= 0) continue;
+      size_t best = 0;
+      double best_deficit = -1e300;
+      for (size_t s = 0; s < 3; ++s) {
+        if (ratio[s] <= 0) continue;
+        double deficit = ratio[s] * total - have[s];
+        if (deficit > best_deficit + 1e-12) best_deficit = deficit, best = s;
+      }
+      g->fixed = static_cast<int>(best);
+      have[best] += g->weight;
+    }
+  }
+  for (auto& [root, g] : groups)
+    for (size_t i : g.calls) ds.calls[i].split = kSplitNames[static_cast<size_t>(g.fixed)];
+  return ds;
+}
+
+void write_derived_dataset(const Dataset& dataset, const fs::path& out_arg, ManifestFormat format) {
+  std::error_code ec;
+  const fs::path in_root = fs::weakly_canonical(fs::absolute(dataset.root));
+  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+    throw UsageError(out_arg.string() +
+                     " already exists and is not empty; choose a new output directory");
+  }
+  auto [mismatch, rest] = std::mismatch(in_root.begin(), in_root.end(), out.begin(), out.end());
+  if (mismatch == in_root.end()) {
+    throw UsageError("output " + out_arg.string() + " lies inside the input dataset " +
+                     dataset.root.string() +
+                     "; tenor never writes into an input dataset: choose a directory outside it");
+  }
+  if (!fs::exists(out.parent_path(), ec)) fs::create_directories(out.parent_path(), ec);
+  const fs::path temp = temp_path_beside(out);
+  fs::create_directory(temp, ec);
+  if (ec) throw IoError("cannot create " + temp.string() + ": " + ec.message());
+  try {
+    fs::copy_file(in_root / "dataset.yaml", temp / "dataset.yaml", ec);
+    if (ec) throw IoError("cannot copy dataset.yaml: " + ec.message());
+    if (format == ManifestFormat::kCsv) {
+      write_segments_csv(dataset, temp / "segments.csv");
+    } else {
+      write_calls_jsonl(dataset, temp / "calls.jsonl");
+    }
+    // Audio is referenced, not copied: one link per top-level entry the audio paths use.
+    std::set<std::string> tops;
+    for (const auto& call : dataset.calls)
+      if (!call.audio.empty())
+        tops.insert(fs::path(call.audio).lexically_normal().begin()->string());
+    for (const auto& top : tops) {
+      fs::create_symlink(in_root / top, temp / top, ec);
+      if (ec)
+        throw IoError("cannot link " + (temp / top).string() +
+                      " to the input audio: " + ec.message());
+    }
+    if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory checked above
+    fs::rename(temp, out, ec);
+    if (ec)
+      throw IoError("cannot move " + temp.string() + " to " + out.string() + ": " + ec.message());
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+}  // namespace tenor::data

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "data/dataset.h"
+
+namespace tenor::data {
+
+struct SplitOptions {
+  double train = 0.8;
+  double dev = 0.1;
+  double test = 0.1;
+  uint64_t seed = 1;
+  bool reassign = false;      ///< ignore splits already in the dataset
+  std::string stratify_task;  ///< task whose labels balance the splits; "" = first task
+  void validate() const;      ///< throws UsageError
+};
+
+/// Assigns train/dev/test to every call, grouped so that no call and no
+/// meta.speaker_id is in two splits (calls sharing a speaker form one group),
+/// stratified by the primary task's label (each group's stratum is the rarest
+/// class it contains, so rare classes spread over all splits), balancing segment
+/// counts to the ratios. Deterministic for a seed. Calls that already have a split
+/// keep it (their whole group follows) unless `reassign`. Throws DataError if
+/// existing splits put one speaker in two splits and `reassign` is off.
+Dataset assign_splits(const Dataset& dataset, const SplitOptions& options);
+
+enum class ManifestFormat { kJsonl, kCsv };
+
+/// Writes `dataset` as a new dataset directory at `out`: dataset.yaml (copied),
+/// calls.jsonl (or segments.csv), and symbolic links to the input's audio (never copied). Refuses
+/// an existing non-empty `out` and any `out` inside the input dataset. Built in a
+/// temporary sibling directory and renamed into place.
+void write_derived_dataset(const Dataset& dataset, const std::filesystem::path& out,
+                           ManifestFormat format = ManifestFormat::kJsonl);
+
+}  // namespace tenor::data

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "data/audio.h"
+#include "data/dataset.h"
+#include "data/diagnostics.h"
+
+namespace tenor::data {
+
+struct ValidateOptions {
+  int threads = 0;          ///< audio files scanned in parallel; 0 = all cores
+  bool check_audio = true;  ///< open and stream every audio file
+  LoadOptions load;
+  int agreement_resamples = 0;  ///< bootstrap resamples for alpha (0: point estimate only)
+};
+
+/// Thresholds of the checks, named so docs and tests can cite them.
+inline constexpr double kMinSegmentSeconds = 0.3;
+inline constexpr int kMinSampleRateHz = 8000;
+inline constexpr double kSilenceRms = 1e-4;          ///< -80 dBFS
+inline constexpr double kHeavyClippingShare = 0.01;  ///< 1 % of samples at full scale
+inline constexpr double kRareClassShare = 0.01;
+inline constexpr double kMinAlpha = 0.67;  ///< Krippendorff's "tentative conclusions" bound
+inline constexpr double kEndToleranceSeconds = 0.005;  ///< rounding slack for segment ends
+
+struct ValidationResult {
+  Dataset dataset;
+  Diagnostics diagnostics;
+  std::map<std::string, AudioScan>
+      audio;  ///< by audio path as written, for files that could be read
+  size_t audio_files = 0;
+  uint64_t audio_bytes = 0;
+  uint64_t manifest_bytes = 0;
+};
+
+/// Every check of the call-dataset spec: the loader's syntax and structure checks,
+/// then audio (existence, readability, truncation, duration, channels, sample rate,
+/// silence, clipping), segments against their audio, overlaps, splits, transcripts,
+/// class balance and annotator agreement. Never modifies anything under `root`.
+ValidationResult validate_dataset(const std::filesystem::path& root,
+                                  const ValidateOptions& options = {});
+
+}  // namespace tenor::data

@@ -1,0 +1,33 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/text.h"
+
+namespace tenor {
+namespace {
+
+TEST(Text, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(is_valid_utf8("caf\xe9"));       // Latin-1
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));      // truncated
+}
+
+TEST(Text, NearestSuggestsTyposOnly) {
+  std::vector<std::string> keys = {"train", "dev", "test"};
+  EXPECT_EQ(nearest("trian", keys), "train");
+  EXPECT_EQ(nearest("tset", keys), "test");
+  EXPECT_EQ(nearest("validation", keys), "");
+}
+
+TEST(Text, PrintableEscapesControlAndBadBytes) {
+  EXPECT_EQ(printable("a\nb"), "a\\x0ab");
+  EXPECT_EQ(printable("\xff"), "\\xff");
+  EXPECT_EQ(printable(std::string(100, 'x'), 10), std::string(10, 'x') + "...");
+}
+
+}  // namespace
+}  // namespace tenor

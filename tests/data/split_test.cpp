@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "data/split.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+/// 60 calls, 20 speakers (3 calls each), one labelled customer segment per call;
+/// class 1 is rare (every 6th speaker).
+data::Dataset many_calls() {
+  data::Dataset ds;
+  ds.root = "/nonexistent";
+  ds.schema.tasks.push_back(
+      {"escalation", data::TaskType::kBinary, {"calm", "escalated"}, "customer"});
+  for (int i = 0; i < 60; ++i) {
+    data::Call call;
+    call.call_id = "c" + std::to_string(i);
+    int speaker = i % 20;
+    call.meta["speaker_id"] = "s" + std::to_string(speaker);
+    data::Segment seg;
+    seg.start_s = 0, seg.end_s = 1, seg.speaker = "customer";
+    seg.labels["escalation"] = speaker % 6 == 0 ? 1 : 0;
+    call.segments.push_back(seg);
+    ds.calls.push_back(call);
+  }
+  return ds;
+}
+
+TEST(Split, DisjointSpeakersAndCallsStratifiedAndSeeded) {
+  auto ds = many_calls();
+  data::SplitOptions options;
+  options.train = 0.6, options.dev = 0.2, options.test = 0.2;
+  auto a = data::assign_splits(ds, options);
+  std::map<std::string, std::set<std::string>> speaker_splits;
+  std::map<std::string, int> calls;
+  std::map<std::string, int> rare;
+  for (const auto& c : a.calls) {
+    ASSERT_FALSE(c.split.empty());
+    speaker_splits[c.speaker_id()].insert(c.split);
+    ++calls[c.split];
+    rare[c.split] += c.segments[0].labels.at("escalation");
+  }
+  for (const auto& [speaker, splits] : speaker_splits) EXPECT_EQ(splits.size(), 1u) << speaker;
+  // 20 groups of 3: 12/4/4 groups is exact for 0.6/0.2/0.2.
+  EXPECT_EQ(calls["train"], 36);
+  EXPECT_EQ(calls["dev"], 12);
+  EXPECT_EQ(calls["test"], 12);
+  // 4 rare speakers (0, 6, 12, 18) of 3 calls: stratification puts at least one in each split.
+  EXPECT_GE(rare["dev"], 3);
+  EXPECT_GE(rare["test"], 3);
+  auto b = data::assign_splits(ds, options);
+  for (size_t i = 0; i < a.calls.size(); ++i) EXPECT_EQ(a.calls[i].split, b.calls[i].split);
+  options.seed = 2;
+  auto c = data::assign_splits(ds, options);
+  int differ = 0;
+  for (size_t i = 0; i < a.calls.size(); ++i) differ += a.calls[i].split != c.calls[i].split;
+  EXPECT_GT(differ, 0);
+}
+
+TEST(Split, ExistingSplitsAreKeptAndFollowedByTheirGroup) {
+  auto ds = many_calls();
+  ds.calls[0].split = "test";  // speaker s0 -> calls 0, 20, 40 all go to test
+  auto a = data::assign_splits(ds, {});
+  EXPECT_EQ(a.calls[0].split, "test");
+  EXPECT_EQ(a.calls[20].split, "test");
+  EXPECT_EQ(a.calls[40].split, "test");
+  ds.calls[20].split = "train";
+  EXPECT_THROW(data::assign_splits(ds, {}), DataError);
+  data::SplitOptions reassign;
+  reassign.reassign = true;
+  EXPECT_NO_THROW(data::assign_splits(ds, reassign));
+}
+
+TEST(Split, RejectsBadRatios) {
+  data::SplitOptions o;
+  o.train = 0.9;
+  EXPECT_THROW(o.validate(), UsageError);
+  o.train = 0.8, o.dev = -0.1, o.test = 0.3;
+  EXPECT_THROW(o.validate(), UsageError);
+}
+
+TEST(Split, WritesANewDatasetAndNeverTouchesTheInput) {
+  DatasetFixture fx("split-io");
+  for (auto& c : fx.calls) c.erase("split");
+  fx.write();
+  auto before = fs::last_write_time(fx.root / "calls.jsonl");
+  auto ds = data::load_dataset_or_throw(fx.root);
+  EXPECT_THROW(data::write_derived_dataset(ds, fx.root / "out"), UsageError);  // inside the input
+  fs::path out = make_temp_dir("split-out");
+  auto assigned = data::assign_splits(ds, {});
+  data::write_derived_dataset(assigned, out);  // empty directory is accepted
+  EXPECT_THROW(data::write_derived_dataset(assigned, out), UsageError);  // now not empty
+  auto result = data::validate_dataset(out);
+  EXPECT_EQ(result.diagnostics.error_count(), 0u) << result.diagnostics.to_text();
+  EXPECT_EQ(before, fs::last_write_time(fx.root / "calls.jsonl"));
+  EXPECT_FALSE(fs::exists(fx.root / "out"));
+}
+
+}  // namespace
+}  // namespace tenor::test

@@ -1,0 +1,37 @@
+#include <gtest/gtest.h>
+
+#include "data/stats.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+TEST(Stats, CountsHoursSpeakersAndPercentiles) {
+  DatasetFixture fx("stats");
+  fx.calls[0]["segments"][1]["labels_by"] = {{"a", {{"empathy", 0}}}, {"b", {{"empathy", 0}}}};
+  fx.calls[0]["segments"][3]["labels_by"] = {{"a", {{"empathy", 1}}}, {"b", {{"empathy", 1}}}};
+  fx.write();
+  auto ds = data::load_dataset_or_throw(fx.root);
+  auto s = data::dataset_stats(ds, {200, 1, true});
+  EXPECT_EQ(s["calls"], 2);
+  EXPECT_EQ(s["segments"], 8);
+  EXPECT_EQ(s["splits"]["train"]["calls"], 1);
+  EXPECT_EQ(s["splits"]["train"]["speakers"], 1);
+  EXPECT_NEAR(s["splits"]["train"]["audio_hours"].get<double>(), 4.0 / 3600, 1e-9);
+  EXPECT_NEAR(s["splits"]["test"]["speech_hours_by_role"]["agent"].get<double>(), 1.8 / 3600, 1e-9);
+  EXPECT_NEAR(s["segment_seconds"]["p50"].get<double>(), 0.9, 1e-9);
+  const auto& esc = s["tasks"]["escalation"]["labels"];
+  EXPECT_EQ(esc["all"]["labelled"], 4);
+  EXPECT_EQ(esc["train"]["classes"]["frustrated"]["count"], 1);
+  EXPECT_DOUBLE_EQ(esc["test"]["classes"]["hostile"]["share"].get<double>(), 0.5);
+  EXPECT_FALSE(s["tasks"]["escalation"].contains("agreement"));
+  const auto& agree = s["tasks"]["empathy"]["agreement"];
+  EXPECT_EQ(agree["metric"], "nominal");
+  EXPECT_DOUBLE_EQ(agree["krippendorff_alpha"].get<double>(), 1.0);
+  EXPECT_EQ(agree["annotators"], 2);
+  auto text = data::stats_to_text(s);
+  EXPECT_NE(text.find("task escalation (ordinal, customer)"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace tenor::test

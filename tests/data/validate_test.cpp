@@ -1,0 +1,408 @@
+// Every rule of the spec's "What data validate must catch": a fixture that
+// trips it and the clean fixture that does not.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/text.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+using nlohmann::json;
+
+std::string codes(const data::Diagnostics& d) {
+  std::string out;
+  for (const auto& f : d.findings()) out += data::format_finding(f) + "\n";
+  return out;
+}
+
+TEST(Validate, CleanFixtureHasNoFindings) {
+  DatasetFixture fx("clean");
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.findings().size(), 0u) << codes(r.diagnostics);
+  EXPECT_EQ(r.dataset.calls.size(), 2u);
+  EXPECT_EQ(r.audio_files, 2u);
+}
+
+// ---- errors ----------------------------------------------------------------
+
+TEST(Validate, MalformedYaml) {
+  DatasetFixture fx("yaml");
+  fx.yaml = "name: x\nlabels: [unclosed\n";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("yaml-malformed")) << codes(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.findings().front().file, "dataset.yaml");
+  EXPECT_FALSE(r.diagnostics.has_code("label-unknown-task"));  // not blamed on the labels
+}
+
+TEST(Validate, BadTaskTypeSuggestsNearest) {
+  DatasetFixture fx("tasktype");
+  fx.yaml =
+      "name: x\nversion: 1\nlabels:\n  escalation:\n    type: ordnial\n    classes: [a, b]\n    "
+      "speaker: customer\n";
+  auto r = fx.validate();
+  ASSERT_TRUE(r.diagnostics.has_code("schema-bad-task-type")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("did you mean 'ordinal'"), std::string::npos);
+  EXPECT_NE(codes(r.diagnostics).find("dataset.yaml:5:"), std::string::npos)
+      << codes(r.diagnostics);
+}
+
+TEST(Validate, MalformedJsonNamesTheLine) {
+  DatasetFixture fx("json");
+  fx.write();
+  std::ofstream(fx.root / "calls.jsonl", std::ios::app)
+      << "{\"call_id\": \"c3\", \"segments\": [\n";
+  auto r = data::validate_dataset(fx.root);
+  ASSERT_TRUE(r.diagnostics.has_code("json-malformed")) << codes(r.diagnostics);
+  for (const auto& f : r.diagnostics.findings()) {
+    if (f.code == "json-malformed") {
+      EXPECT_EQ(f.line, 3);
+    }
+  }
+}
+
+TEST(Validate, MissingRequiredFields) {
+  DatasetFixture fx("missing");
+  fx.calls[0].erase("call_id");
+  fx.calls[1]["segments"][0].erase("start");
+  fx.calls[1]["segments"][1].erase("speaker");
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.count_code("missing-field"), 3u) << codes(r.diagnostics);
+}
+
+TEST(Validate, DuplicateCallId) {
+  DatasetFixture fx("dup");
+  fx.calls[1]["call_id"] = "c1";
+  fx.calls[1]["split"] = "train";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("duplicate-call-id")) << codes(r.diagnostics);
+  EXPECT_FALSE(r.diagnostics.has_code("call-in-two-splits"));
+}
+
+TEST(Validate, SameCallInTwoSplits) {
+  DatasetFixture fx("twosplits");
+  fx.calls[1]["call_id"] = "c1";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("call-in-two-splits")) << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioMissing) {
+  DatasetFixture fx("nofile");
+  fs::remove(fx.root / "audio/c1.wav");
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-missing")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("audio/c1.wav does not exist"), std::string::npos)
+      << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioEmptyFile) {
+  DatasetFixture fx("zero");
+  write_text(fx.root / "audio/c1.wav", "");
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-empty")) << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioGarbageIsUnreadable) {
+  DatasetFixture fx("garbage");
+  std::string noise;
+  for (int i = 0; i < 5000; ++i) noise += static_cast<char>((i * 7919) % 251);
+  write_text(fx.root / "audio/c1.wav", noise);
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-unreadable")) << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioTruncatedHeaderLies) {
+  DatasetFixture fx("truncated");
+  fs::path wav = fx.root / "audio/c1.wav";
+  fs::resize_file(wav, fs::file_size(wav) / 2);  // header still promises 4 s
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-truncated")) << codes(r.diagnostics);
+  // The segments past the real end are reported too.
+  EXPECT_TRUE(r.diagnostics.has_code("segment-past-end")) << codes(r.diagnostics);
+}
+
+TEST(Validate, SegmentTimes) {
+  DatasetFixture fx("times");
+  fx.calls[0]["segments"][0]["start"] = 0.95;  // start >= end (0.9)
+  fx.calls[0]["segments"][1]["start"] = -1.0;
+  fx.calls[1]["segments"][3]["end"] = 9.5;  // audio is 4 s
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("segment-start-not-before-end")) << codes(r.diagnostics);
+  EXPECT_TRUE(r.diagnostics.has_code("segment-negative-time"));
+  ASSERT_TRUE(r.diagnostics.has_code("segment-past-end"));
+  EXPECT_NE(codes(r.diagnostics)
+                .find("calls.jsonl:2: error: call c2, segment 3: segment ends at 9.5 s, past the "
+                      "audio's 4 s"),
+            std::string::npos)
+      << codes(r.diagnostics);
+}
+
+TEST(Validate, LabelOutsideClasses) {
+  DatasetFixture fx("labels");
+  fx.calls[0]["segments"][0]["labels"]["escalation"] = 7;
+  fx.calls[0]["segments"][2]["labels"]["escalation"] = "furious";
+  fx.calls[1]["segments"][0]["labels"]["escalation"] = 1.5;
+  fx.calls[1]["segments"][2]["labels"]["escalaton"] = 1;
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("label-out-of-range")) << codes(r.diagnostics);
+  EXPECT_TRUE(r.diagnostics.has_code("label-unknown-class"));
+  EXPECT_TRUE(r.diagnostics.has_code("label-bad-type"));
+  EXPECT_TRUE(r.diagnostics.has_code("label-unknown-task"));
+  EXPECT_NE(codes(r.diagnostics).find("did you mean 'escalation'"), std::string::npos);
+}
+
+TEST(Validate, LabelByClassNameIsAccepted) {
+  DatasetFixture fx("labelname");
+  fx.calls[0]["segments"][0]["labels"]["escalation"] = "calm";
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.error_count(), 0u) << codes(r.diagnostics);
+  EXPECT_EQ(r.dataset.calls[0].segments[0].labels.at("escalation"), 0);
+}
+
+TEST(Validate, LabelOnWrongSpeakerRole) {
+  DatasetFixture fx("role");
+  fx.calls[0]["segments"][1]["labels"] = {{"escalation", 1}};  // an agent segment
+  fx.calls[0]["segments"][2]["labels_by"] = {{"ann-a", {{"empathy", 1}}}};
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.count_code("label-wrong-speaker"), 2u) << codes(r.diagnostics);
+}
+
+TEST(Validate, ChannelTheAudioDoesNotHave) {
+  DatasetFixture fx("channel");
+  fx.calls[0]["channels"]["customer"] = 3;
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("channel-missing")) << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioPathLeavingTheDataset) {
+  DatasetFixture fx("escape");
+  fx.calls[0]["audio"] = "../../etc/passwd";
+  fx.calls[1]["audio"] = "/etc/passwd";
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.count_code("audio-path-escapes"), 2u) << codes(r.diagnostics);
+  EXPECT_EQ(r.audio_files, 0u);  // never opened
+}
+
+TEST(Validate, BadSplitName) {
+  DatasetFixture fx("splitname");
+  fx.calls[0]["split"] = "trian";
+  auto r = fx.validate();
+  ASSERT_TRUE(r.diagnostics.has_code("bad-split")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("did you mean 'train'"), std::string::npos);
+}
+
+// ---- hostile input -----------------------------------------------------------
+
+TEST(Validate, BinaryGarbageManifest) {
+  DatasetFixture fx("binary");
+  fx.write();
+  std::string garbage;
+  for (int i = 0; i < 20000; ++i) garbage += static_cast<char>((i * 31 + 7) % 256);
+  write_text(fx.root / "calls.jsonl", garbage);
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_GT(r.diagnostics.error_count(), 0u);
+  for (const auto& f : r.diagnostics.findings())
+    EXPECT_TRUE(is_valid_utf8(data::format_finding(f)));
+}
+
+TEST(Validate, NonUtf8Text) {
+  DatasetFixture fx("utf8");
+  fx.write();
+  std::string bad =
+      "{\"call_id\": \"c9\", \"segments\": [{\"start\": 0, \"end\": 1, \"speaker\": \"customer\", "
+      "\"text\": \"caf\xe9\"}]}\n";
+  std::ofstream(fx.root / "calls.jsonl", std::ios::app) << bad;
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_TRUE(r.diagnostics.has_code("not-utf8")) << codes(r.diagnostics);
+}
+
+TEST(Validate, OverlongLineIsSkippedNotBuffered) {
+  DatasetFixture fx("longline");
+  fx.write();
+  std::ofstream(fx.root / "calls.jsonl", std::ios::app) << std::string(3 << 20, 'x') << "\n";
+  data::ValidateOptions options;
+  options.load.max_line_bytes = 1 << 20;
+  auto r = data::validate_dataset(fx.root, options);
+  EXPECT_TRUE(r.diagnostics.has_code("line-too-long")) << codes(r.diagnostics);
+  EXPECT_EQ(r.dataset.calls.size(), 2u);  // the good lines are still read
+}
+
+TEST(Validate, SymlinkLoop) {
+  DatasetFixture fx("loop");
+  fs::remove(fx.root / "audio/c1.wav");
+  fs::create_symlink("c1.wav", fx.root / "audio/c1.wav");
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-unreadable")) << codes(r.diagnostics);
+}
+
+TEST(Validate, NeverModifiesTheDataset) {
+  DatasetFixture fx("readonly");
+  fx.calls[0]["segments"][0]["end"] = 99;
+  fx.write();
+  auto before = fs::last_write_time(fx.root / "calls.jsonl");
+  std::vector<fs::path> files_before;
+  for (const auto& e : fs::recursive_directory_iterator(fx.root)) files_before.push_back(e.path());
+  data::validate_dataset(fx.root);
+  std::vector<fs::path> files_after;
+  for (const auto& e : fs::recursive_directory_iterator(fx.root)) files_after.push_back(e.path());
+  EXPECT_EQ(files_before, files_after);
+  EXPECT_EQ(before, fs::last_write_time(fx.root / "calls.jsonl"));
+}
+
+// ---- warnings ------------------------------------------------------------------
+
+TEST(Validate, SpeakerInTwoSplits) {
+  DatasetFixture fx("speaker");
+  fx.calls[1]["meta"]["speaker_id"] = "spk-1";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("speaker-in-two-splits")) << codes(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.error_count(), 0u);
+}
+
+TEST(Validate, OverlappingSegmentsOfOneSpeaker) {
+  DatasetFixture fx("overlap");
+  fx.calls[0]["segments"][2]["start"] = 0.5;  // customer 0.5-2.9 overlaps customer 0-0.9
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("segment-overlap")) << codes(r.diagnostics);
+  // Different speakers may overlap (cross-talk) without a warning.
+  DatasetFixture fx2("crosstalk");
+  fx2.calls[0]["segments"][1]["start"] = 0.5;
+  EXPECT_FALSE(fx2.validate().diagnostics.has_code("segment-overlap"));
+}
+
+TEST(Validate, SilentAudio) {
+  DatasetFixture fx("silent");
+  write_tone(fx.root / "audio/c1.wav", 4.0, 16000, 2, 0.0);
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-silent")) << codes(r.diagnostics);
+}
+
+TEST(Validate, ClippedAudio) {
+  DatasetFixture fx("clipped");
+  write_tone(fx.root / "audio/c1.wav", 4.0, 16000, 2, 3.0);  // written with clipping
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-clipped")) << codes(r.diagnostics);
+}
+
+TEST(Validate, LowSampleRate) {
+  DatasetFixture fx("lowrate");
+  write_tone(fx.root / "audio/c1.wav", 4.0, 6000, 2);
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-low-sample-rate")) << codes(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.error_count(), 0u) << codes(r.diagnostics);
+}
+
+TEST(Validate, ShortSegment) {
+  DatasetFixture fx("short");
+  fx.calls[0]["segments"][0]["end"] = 0.2;
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("segment-short")) << codes(r.diagnostics);
+}
+
+TEST(Validate, EmptyTranscriptOnLabelledSegment) {
+  DatasetFixture fx("emptytext");
+  fx.calls[0]["segments"][0]["text"] = "  ";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("transcript-empty")) << codes(r.diagnostics);
+}
+
+TEST(Validate, DuplicateTranscriptAcrossSplits) {
+  DatasetFixture fx("duptext");
+  fx.calls[1]["segments"][0]["text"] = "alpha one";
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.count_code("transcript-across-splits"), 1u) << codes(r.diagnostics);
+}
+
+TEST(Validate, RareClass) {
+  DatasetFixture fx("rare");
+  // 120 calm customer segments and a single hostile one: hostile < 1 %.
+  auto& segs = fx.calls[0]["segments"];
+  segs = json::array();
+  for (int i = 0; i < 120; ++i)
+    segs.push_back({{"start", i * 0.03},
+                    {"end", i * 0.03 + 0.02},
+                    {"speaker", "customer"},
+                    {"text", "t" + std::to_string(i)},
+                    {"labels", {{"escalation", i == 0 ? 3 : 0}}}});
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("class-rare")) << codes(r.diagnostics);
+}
+
+TEST(Validate, LowAnnotatorAgreement) {
+  DatasetFixture fx("alpha");
+  // Two annotators who disagree on every empathy label.
+  for (auto& call : fx.calls)
+    for (auto& seg : call["segments"])
+      if (seg["speaker"] == "agent") {
+        int v = seg["labels"]["empathy"];
+        seg["labels_by"] = {{"ann-a", {{"empathy", v}}}, {"ann-b", {{"empathy", 1 - v}}}};
+      }
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("agreement-low")) << codes(r.diagnostics);
+}
+
+TEST(Validate, UnknownFieldsWarnOncePerDataset) {
+  DatasetFixture fx("unknown");
+  fx.calls[0]["source"] = "crm";
+  fx.calls[1]["source"] = "crm";
+  fx.calls[0]["segments"][0]["character"] = "Phoebe";
+  fx.calls[1]["segments"][0]["character"] = "Ross";
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.count_code("unknown-field"), 2u) << codes(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.error_count(), 0u);
+  EXPECT_EQ(r.dataset.calls[0].extra["source"], "crm");  // kept
+}
+
+TEST(Validate, FindingsAsJson) {
+  DatasetFixture fx("json-out");
+  fx.calls[0]["segments"][0]["end"] = 99;
+  auto r = fx.validate();
+  auto j = r.diagnostics.to_json();
+  EXPECT_EQ(j["errors"], 1);
+  EXPECT_EQ(j["findings"][0]["code"], "segment-past-end");
+  EXPECT_EQ(j["findings"][0]["line"], 1);
+  EXPECT_EQ(j["findings"][0]["call_id"], "c1");
+  EXPECT_EQ(j["findings"][0]["segment"], 0);
+}
+
+// ---- segments.csv ------------------------------------------------------------
+
+TEST(Validate, CsvIsValidatedTheSameWay) {
+  DatasetFixture fx("csv");
+  fx.write();
+  fs::remove(fx.root / "calls.jsonl");
+  write_text(fx.root / "segments.csv",
+             "call_id,audio,start,end,speaker,text,escalation,empathy,annotator,split\n"
+             "c1,audio/c1.wav,0,0.9,customer,\"hello, there\",calm,,,train\n"
+             "c1,audio/c1.wav,1,1.9,agent,\"multi\nline\",,1,,train\n"
+             "c1,audio/c1.wav,2,9,customer,late,5,,,train\n"
+             "c1,audio/c1.wav,3,3.9,agent,x,,1,,test\n");
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_TRUE(r.diagnostics.has_code("segment-past-end")) << codes(r.diagnostics);
+  EXPECT_TRUE(r.diagnostics.has_code("label-out-of-range"));
+  EXPECT_TRUE(r.diagnostics.has_code("call-in-two-splits"));
+  // Physical lines count inside a quoted field spanning two lines.
+  for (const auto& f : r.diagnostics.findings()) {
+    if (f.code == "label-out-of-range") {
+      EXPECT_EQ(f.line, 5) << codes(r.diagnostics);
+    } else if (f.code == "call-in-two-splits") {
+      EXPECT_EQ(f.line, 6);
+    }
+  }
+  ASSERT_EQ(r.dataset.calls.size(), 1u);
+  EXPECT_EQ(*r.dataset.calls[0].segments[1].text, "multi\nline");
+}
+
+TEST(Validate, CsvUnclosedQuote) {
+  DatasetFixture fx("csvquote");
+  fx.write();
+  fs::remove(fx.root / "calls.jsonl");
+  write_text(fx.root / "segments.csv", "call_id,start,end,speaker\nc1,0,1,\"customer\n");
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_TRUE(r.diagnostics.has_code("csv-malformed")) << codes(r.diagnostics);
+}
+
+}  // namespace
+}  // namespace tenor::test
