@@ -1,0 +1,492 @@
+#include "data/features/build.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "core/torch_compat.h"
+#include "core/version.h"
+#include "data/audio.h"
+#include "data/dataset.h"
+#include "data/features/device.h"
+#include "data/features/lld.h"
+#include "data/features/store.h"
+
+namespace tenor::features {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '1'};
+
+/// One segment's extracted features, as kept in a part file.
+struct SegmentFeatures {
+  StoreSegment meta;
+  std::vector<float> functionals;
+  std::vector<uint8_t> mask;
+  std::vector<float> frames;  ///< [T * F_lld]
+  std::vector<int32_t> tokens;
+};
+
+struct Part {
+  std::vector<SegmentFeatures> segments;
+  std::vector<std::string> skipped;
+  double audio_seconds = 0;
+};
+
+std::string part_name(size_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "part-%05zu.bin", index);
+  return buf;
+}
+
+template <class T>
+void write_vec(std::ostream& out, const std::vector<T>& v) {
+  out.write(reinterpret_cast<const char*>(v.data()),
+            static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+
+template <class T>
+void read_vec(std::istream& in, std::vector<T>& v, size_t n) {
+  v.resize(n);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)));
+}
+
+/// Part file: magic, u64 header length, JSON header, then per segment the
+/// functionals, mask, frames and tokens back to back. Written atomically.
+void write_part(const fs::path& path, const Part& part) {
+  json header = {{"skipped", part.skipped}, {"audio_seconds", part.audio_seconds}};
+  json segs = json::array();
+  for (const auto& s : part.segments) {
+    segs.push_back({{"call_id", s.meta.call_id},
+                    {"segment", s.meta.segment},
+                    {"speaker", s.meta.speaker},
+                    {"split", s.meta.split},
+                    {"start", s.meta.start_s},
+                    {"end", s.meta.end_s},
+                    {"labels", s.meta.labels},
+                    {"meta", s.meta.meta},
+                    {"nf", s.functionals.size()},
+                    {"frames", s.frames.size()},
+                    {"tokens", s.tokens.size()}});
+  }
+  header["segments"] = std::move(segs);
+  std::string text = header.dump(-1, ' ', false, json::error_handler_t::replace);
+  AtomicFile file(path);
+  auto& out = file.stream();
+  out.write(kPartMagic, 8);
+  uint64_t len = text.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out << text;
+  for (const auto& s : part.segments) {
+    write_vec(out, s.functionals);
+    write_vec(out, s.mask);
+    write_vec(out, s.frames);
+    write_vec(out, s.tokens);
+  }
+  file.commit();
+}
+
+Part read_part(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8];
+  uint64_t len = 0;
+  if (!in.read(magic, 8) || std::memcmp(magic, kPartMagic, 8) != 0 ||
+      !in.read(reinterpret_cast<char*>(&len), 8) || len > (uint64_t{1} << 32))
+    throw DataError(path.string() +
+                    " is not a tenor build part; delete the .parts directory (or pass --restart)");
+  std::string text(len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(len));
+  json header = json::parse(text);
+  Part part;
+  part.skipped = header["skipped"].get<std::vector<std::string>>();
+  part.audio_seconds = header["audio_seconds"].get<double>();
+  for (const auto& h : header["segments"]) {
+    SegmentFeatures s;
+    s.meta = {h["call_id"],
+              h["segment"],
+              h["speaker"],
+              h["split"],
+              h["start"],
+              h["end"],
+              h["labels"].get<std::vector<int32_t>>(),
+              h["meta"].get<std::string>()};
+    read_vec(in, s.functionals, h["nf"].get<size_t>());
+    read_vec(in, s.mask, h["nf"].get<size_t>());
+    read_vec(in, s.frames, h["frames"].get<size_t>());
+    read_vec(in, s.tokens, h["tokens"].get<size_t>());
+    part.segments.push_back(std::move(s));
+  }
+  if (!in)
+    throw DataError(path.string() +
+                    " is truncated; delete the .parts directory (or pass --restart)");
+  return part;
+}
+
+json config_json(const BuildOptions& o, int rate) {
+  const auto& l = o.lld;
+  return {{"feature_set_version", kFeatureSetVersion},
+          {"functionals_version", kFunctionalsVersion},
+          {"lld",
+           {{"sample_rate_hz", rate},
+            {"frame_shift_ms", l.frame_shift_ms},
+            {"f0_floor_hz", l.f0_floor_hz},
+            {"f0_ceiling_hz", l.f0_ceiling_hz},
+            {"periods_per_window", l.periods_per_window},
+            {"max_candidates", l.max_candidates},
+            {"silence_threshold", l.silence_threshold},
+            {"voicing_threshold", l.voicing_threshold},
+            {"octave_cost", l.octave_cost},
+            {"octave_jump_cost", l.octave_jump_cost},
+            {"voiced_unvoiced_cost", l.voiced_unvoiced_cost},
+            {"spectral_window_ms", l.spectral_window_ms},
+            {"mel_bands", l.mel_bands},
+            {"mel_low_hz", l.mel_low_hz},
+            {"mel_high_hz", l.mel_high_hz},
+            {"mfcc_count", l.mfcc_count}}},
+          {"functionals",
+           {{"pause_min_ms", o.functionals.pause_min_ms},
+            {"pause_below_peak_db", o.functionals.pause_below_peak_db},
+            {"nucleus_dip_db", o.functionals.nucleus_dip_db}}},
+          {"tokenizer",
+           {{"vocab_size", o.tokenizer.vocab_size}, {"model_type", o.tokenizer.model_type}}}};
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+/// Extracts one part: reads each segment's audio (its speaker's channel), runs the
+/// LLD extractor in padded batches of similar length, then computes functionals,
+/// baseline-relative features, tokens and labels per segment.
+class PartBuilder {
+ public:
+  PartBuilder(const data::Dataset& ds, const BuildOptions& o, LldConfig lld, c10::Device device,
+              const Tokenizer* tokenizer)
+      : ds_(ds),
+        o_(o),
+        lld_(std::move(lld)),
+        device_(device),
+        tokenizer_(tokenizer),
+        extract_(lld_) {
+    layout_.columns = lld_column_names(lld_);
+    names_ = functional_names(layout_);
+  }
+
+  const std::vector<std::string>& functional_columns() const { return names_; }
+  std::vector<std::string> all_functional_columns() const {
+    auto all = names_;
+    for (const auto& n : relative_names()) all.push_back(n);
+    return all;
+  }
+  const std::vector<std::string>& lld_columns() const { return layout_.columns; }
+
+  struct Job {
+    size_t call, segment;
+    std::vector<float> samples;
+  };
+
+  Part build(size_t first_call, size_t end_call) {
+    Part part;
+    std::vector<Job> jobs;
+    std::vector<size_t> calls;
+    for (size_t c = first_call; c < end_call; ++c) {
+      const data::Call& call = ds_.calls[c];
+      std::vector<Job> call_jobs;
+      try {
+        if (!call.audio.empty()) {
+          data::AudioReader reader(ds_.root / call.audio);
+          for (size_t s = 0; s < call.segments.size(); ++s) {
+            const auto& seg = call.segments[s];
+            auto it = call.channels.find(seg.speaker);
+            int channel = it == call.channels.end() ? -1 : it->second;
+            if (channel >= reader.info().channels)
+              throw DataError("channel " + std::to_string(channel) + " of role '" + seg.speaker +
+                              "' does not exist in " + call.audio);
+            call_jobs.push_back(
+                {c, s, reader.read(seg.start_s, seg.end_s, channel, lld_.sample_rate_hz)});
+            part.audio_seconds += seg.duration_s();
+          }
+        }
+      } catch (const Error& e) {
+        if (!o_.keep_going)
+          throw DataError("call " + call.call_id + " (" + ds_.source + ":" +
+                          std::to_string(call.line) + "): " + e.what() +
+                          "; fix it, or pass --keep-going to skip such calls");
+        part.skipped.push_back(call.call_id + ": " + e.what());
+        continue;
+      }
+      calls.push_back(c);
+      for (auto& j : call_jobs) jobs.push_back(std::move(j));
+    }
+    // LLDs in batches of similar length (less padding).
+    std::vector<size_t> order(jobs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return jobs[a].samples.size() < jobs[b].samples.size();
+    });
+    std::map<std::pair<size_t, size_t>, LldTable> tables;
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i + 1;
+      while (j < order.size() && int64_t(jobs[order[j]].samples.size()) * int64_t(j - i + 1) <=
+                                     std::max<int64_t>(o_.batch_samples, 1))
+        ++j;
+      run_batch(jobs, order, i, j, tables);
+      i = j;
+    }
+    for (size_t c : calls) add_call(c, tables, part);
+    return part;
+  }
+
+ private:
+  void run_batch(const std::vector<Job>& jobs, const std::vector<size_t>& order, size_t from,
+                 size_t to, std::map<std::pair<size_t, size_t>, LldTable>& tables) {
+    const int64_t b = int64_t(to - from);
+    int64_t longest = 1;
+    for (size_t k = from; k < to; ++k)
+      longest = std::max<int64_t>(longest, int64_t(jobs[order[k]].samples.size()));
+    auto wave = at::zeros({b, longest}, at::TensorOptions().dtype(at::kFloat));
+    auto lengths = at::zeros({b}, at::TensorOptions().dtype(at::kLong));
+    auto wave_a = wave.accessor<float, 2>();
+    for (size_t k = from; k < to; ++k) {
+      const auto& s = jobs[order[k]].samples;
+      std::copy(s.begin(), s.end(), &wave_a[int64_t(k - from)][0]);
+      lengths[int64_t(k - from)] = int64_t(s.size());
+    }
+    auto out = extract_(wave.to(device_), lengths.to(device_));
+    auto lld = out.lld.to(at::kCPU).contiguous();
+    const int64_t f = lld.size(2);
+    for (size_t k = from; k < to; ++k) {
+      LldTable t;
+      t.columns = layout_.columns;
+      const int64_t frames = lld_frame_count(int64_t(jobs[order[k]].samples.size()), lld_);
+      const float* row = lld.data_ptr<float>() + int64_t(k - from) * lld.size(1) * f;
+      t.values.assign(row, row + frames * f);
+      for (int64_t i = 0; i < frames; ++i) t.time_s.push_back(lld_frame_time_s(i, lld_));
+      tables[{jobs[order[k]].call, jobs[order[k]].segment}] = std::move(t);
+    }
+  }
+
+  void add_call(size_t c, std::map<std::pair<size_t, size_t>, LldTable>& tables, Part& part) {
+    const data::Call& call = ds_.calls[c];
+    const size_t first = part.segments.size();
+    for (size_t s = 0; s < call.segments.size(); ++s) {
+      const data::Segment& seg = call.segments[s];
+      SegmentInfo info{seg.start_s, seg.end_s, seg.text, std::nullopt, 0};
+      double latest_other_end = -1;
+      for (const auto& other : call.segments) {
+        if (other.speaker == seg.speaker) continue;
+        if (other.start_s < seg.start_s) latest_other_end = std::max(latest_other_end, other.end_s);
+        info.overlap_with_other_s +=
+            std::max(0.0, std::min(seg.end_s, other.end_s) - std::max(seg.start_s, other.start_s));
+      }
+      if (latest_other_end >= 0) info.gap_to_other_s = seg.start_s - latest_other_end;
+      SegmentFeatures f;
+      auto it = tables.find({c, s});
+      LldTable empty;
+      empty.columns = layout_.columns;
+      const LldTable& table = it == tables.end() ? empty : it->second;
+      segment_functionals(table, info, o_.functionals, f.functionals, f.mask);
+      f.frames = table.values;
+      if (tokenizer_ && seg.text) f.tokens = tokenizer_->encode(*seg.text);
+      f.meta = {call.call_id, int32_t(s),
+                seg.speaker,  call.split,
+                seg.start_s,  seg.end_s,
+                {},           json(call.meta).dump(-1, ' ', false, json::error_handler_t::replace)};
+      for (const auto& task : ds_.schema.tasks)
+        f.meta.labels.push_back(data::resolved_label(seg, task).value_or(-1));
+      part.segments.push_back(std::move(f));
+    }
+    // Relative to the same speaker's earlier segments in the call (by start time).
+    for (size_t s = 0; s < call.segments.size(); ++s) {
+      std::vector<const std::vector<float>*> earlier;
+      std::vector<const std::vector<uint8_t>*> earlier_masks;
+      for (size_t e = 0; e < call.segments.size(); ++e) {
+        if (call.segments[e].speaker == call.segments[s].speaker &&
+            call.segments[e].start_s < call.segments[s].start_s) {
+          earlier.push_back(&part.segments[first + e].functionals);
+          earlier_masks.push_back(&part.segments[first + e].mask);
+        }
+      }
+      auto& target = part.segments[first + s];
+      // Earlier rows hold only their own functionals while this loop runs, so copy first.
+      std::vector<std::vector<float>> ev;
+      std::vector<std::vector<uint8_t>> em;
+      for (size_t k = 0; k < earlier.size(); ++k) {
+        ev.emplace_back(earlier[k]->begin(), earlier[k]->begin() + long(names_.size()));
+        em.emplace_back(earlier_masks[k]->begin(), earlier_masks[k]->begin() + long(names_.size()));
+      }
+      std::vector<const std::vector<float>*> pv;
+      std::vector<const std::vector<uint8_t>*> pm;
+      for (size_t k = 0; k < ev.size(); ++k) pv.push_back(&ev[k]), pm.push_back(&em[k]);
+      append_relative_to_baseline(names_, pv, pm, target.functionals, target.mask);
+    }
+  }
+
+  const data::Dataset& ds_;
+  const BuildOptions& o_;
+  LldConfig lld_;
+  c10::Device device_;
+  const Tokenizer* tokenizer_;
+  LldExtractor extract_;
+  LldTable layout_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+void BuildOptions::validate() const {
+  lld.validate();
+  tokenizer.validate();
+  if (calls_per_part < 1) throw ConfigError("calls_per_part must be at least 1");
+  if (sample_rate_hz && (*sample_rate_hz < 4000 || *sample_rate_hz > 96000))
+    throw ConfigError("sample rate " + std::to_string(*sample_rate_hz) +
+                      " Hz must lie between 4000 and 96000");
+  if (functionals.pause_min_ms <= 0) throw ConfigError("functionals.pause_min_ms must be above 0");
+}
+
+BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out,
+                                const BuildOptions& options) {
+  options.validate();
+  auto log = logger("data");
+  const auto t0 = std::chrono::steady_clock::now();
+  data::Dataset ds = data::load_dataset_or_throw(dataset_dir);
+  {
+    std::error_code ec;
+    auto in_root = fs::weakly_canonical(fs::absolute(dataset_dir));
+    auto target = fs::weakly_canonical(fs::absolute(out));
+    auto [m, rest] = std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
+    if (m == in_root.end())
+      throw UsageError("output " + out.string() +
+                       " lies inside the input dataset; tenor never writes into a dataset");
+  }
+  BuildOptions o = options;
+  o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
+  o.lld.validate();
+  compat::set_cpu_threads(o.threads);
+  const c10::Device device = resolve_device(o.device);
+  BuildReport report;
+  report.device = device.str();
+
+  const std::string fingerprint = Sha256()
+                                      .update(read_file(dataset_dir / "dataset.yaml"))
+                                      .update(std::string(1, '\0'))
+                                      .update_file(dataset_dir / ds.source)
+                                      .hex();
+  const json config = config_json(o, o.lld.sample_rate_hz);
+  const json state = {
+      {"dataset_fingerprint", fingerprint}, {"config", config}, {"tool_version", kVersion}};
+
+  const fs::path parts = out.string() + ".parts";
+  std::error_code ec;
+  if (options.restart) fs::remove_all(parts, ec);
+  if (fs::exists(parts / "state.json", ec)) {
+    json previous = json::parse(read_file(parts / "state.json"), nullptr, false);
+    if (previous != state)
+      throw DataError(
+          "an interrupted build in " + parts.string() +
+          " was started with a different dataset or configuration; pass --restart to discard it");
+    log->info("resuming the interrupted build in {}", parts.string());
+  } else {
+    fs::create_directories(parts, ec);
+    if (ec) throw IoError("cannot create " + parts.string() + ": " + ec.message());
+    write_file_atomic(parts / "state.json", state.dump(2));
+  }
+
+  // Tokenizer: trained on the training split's transcripts only (all calls when no
+  // call is in train), so no test text shapes the vocabulary.
+  std::string model;
+  if (fs::exists(parts / "tokenizer.model", ec)) {
+    model = read_file(parts / "tokenizer.model");
+  } else {
+    std::vector<std::string> texts;
+    bool any_train = std::any_of(ds.calls.begin(), ds.calls.end(),
+                                 [](const auto& c) { return c.split == "train"; });
+    for (const auto& c : ds.calls)
+      if (!any_train || c.split == "train")
+        for (const auto& s : c.segments)
+          if (s.text && !s.text->empty()) texts.push_back(*s.text);
+    if (!texts.empty()) model = train_tokenizer(texts, o.tokenizer);
+    if (!any_train && !texts.empty())
+      log->warn(
+          "no call is in split 'train': the tokenizer is trained on every transcript (run `tenor "
+          "data split` first)");
+    write_file_atomic(parts / "tokenizer.model", model);
+  }
+  std::unique_ptr<Tokenizer> tokenizer =
+      model.empty() ? nullptr : std::make_unique<Tokenizer>(model);
+
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
+  const size_t per = static_cast<size_t>(o.calls_per_part);
+  const size_t n_parts = (ds.calls.size() + per - 1) / per;
+  Progress progress("features", "calls", int64_t(ds.calls.size()), o.progress);
+  for (size_t p = 0; p < n_parts; ++p) {
+    const fs::path file = parts / part_name(p);
+    if (fs::exists(file, ec)) {
+      ++report.parts_resumed;
+    } else {
+      write_part(file, builder.build(p * per, std::min(ds.calls.size(), (p + 1) * per)));
+    }
+    progress.update(int64_t(std::min(ds.calls.size(), (p + 1) * per)));
+  }
+  progress.finish();
+
+  // Assemble the store from the parts, then rename it into place.
+  StoreLayout layout{builder.lld_columns(), builder.all_functional_columns(),
+                     ds.schema.task_names()};
+  const fs::path temp = temp_path_beside(out);
+  try {
+    StoreWriter writer(temp, layout);
+    for (size_t p = 0; p < n_parts; ++p) {
+      Part part = read_part(parts / part_name(p));
+      for (const auto& s : part.segments)
+        writer.append(s.meta, s.functionals, s.mask, s.frames, s.tokens);
+      report.segments += part.segments.size();
+      report.audio_seconds += part.audio_seconds;
+      for (auto& s : part.skipped) report.skipped.push_back(std::move(s));
+    }
+    StoreMeta meta;
+    meta.feature_set_version = kFeatureSetVersion;
+    meta.functionals_version = kFunctionalsVersion;
+    meta.extractor_config = config.dump();
+    meta.dataset_name = ds.schema.name;
+    meta.dataset_fingerprint = fingerprint;
+    meta.schema_yaml = data::schema_to_yaml(ds.schema);
+    meta.tokenizer_sha256 = model.empty() ? "" : sha256_hex(model);
+    meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
+    meta.created_utc = utc_now();
+    meta.skipped_calls = report.skipped;
+    std::map<std::string, std::vector<std::string>> classes;
+    for (const auto& t : ds.schema.tasks) classes[t.name] = t.classes;
+    writer.finish(meta, classes, model);
+    fs::rename(temp, out, ec);
+    if (ec)
+      throw IoError("cannot rename " + temp.string() + " to " + out.string() + ": " + ec.message());
+  } catch (...) {
+    fs::remove(temp, ec);
+    throw;
+  }
+  fs::remove_all(parts, ec);
+  report.calls = ds.calls.size() - report.skipped.size();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace tenor::features

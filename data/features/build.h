@@ -1,0 +1,50 @@
+#pragma once
+// `tenor data build`: a dataset -> one HDF5 feature store (docs/feature-store.md).
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/features/functionals.h"
+#include "data/features/lld_config.h"
+#include "data/features/tokenizer.h"
+
+namespace tenor::features {
+
+struct BuildOptions {
+  std::string device = "auto";  ///< auto | cpu | cuda | cuda:N
+  int threads = 0;              ///< LibTorch CPU threads (0: its default)
+  bool keep_going = false;      ///< skip calls whose audio fails, list them, and go on
+  bool restart = false;         ///< discard an interrupted build's parts instead of resuming
+  bool progress = true;
+  int calls_per_part = 16;                       ///< calls per resumable unit of work
+  int64_t batch_samples = int64_t{16000} * 240;  ///< padded samples per LLD batch
+  std::optional<int>
+      sample_rate_hz;  ///< analysis rate; default: dataset.yaml's sample_rate, else 16000
+  LldConfig lld;
+  FunctionalsConfig functionals;
+  TokenizerConfig tokenizer;
+  void validate() const;  ///< throws ConfigError
+};
+
+struct BuildReport {
+  size_t calls = 0, segments = 0;
+  std::vector<std::string> skipped;  ///< "call_id: reason"
+  double seconds = 0, audio_seconds = 0;
+  size_t parts_resumed = 0;
+  std::string device;
+};
+
+/// Extracts LLDs, functionals and tokens for every segment of `dataset` into the
+/// HDF5 store `out`. Work is done in parts of `calls_per_part` calls, each saved
+/// atomically under `<out>.parts/`; an interrupted build run again resumes from the
+/// parts already done (refused if the dataset or configuration changed, unless
+/// `restart`). The store is written to a temporary file and renamed into place, so
+/// `out` is either complete or absent. Throws DataError (with the call) on bad audio
+/// unless `keep_going`, ConfigError on a bad configuration or an unavailable device.
+BuildReport build_feature_store(const std::filesystem::path& dataset,
+                                const std::filesystem::path& out, const BuildOptions& options);
+
+}  // namespace tenor::features

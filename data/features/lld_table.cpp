@@ -1,0 +1,82 @@
+#include "data/features/lld_table.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+
+#include "core/error.h"
+#include "core/torch_compat.h"
+#include "data/audio.h"
+#include "data/features/lld.h"
+
+namespace tenor::features {
+
+size_t LldTable::column(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i)
+    if (columns[i] == name) return i;
+  std::string all;
+  for (const auto& c : columns) all += (all.empty() ? "" : ", ") + c;
+  throw UsageError("features: no LLD column '" + name + "'; columns are " + all);
+}
+
+LldTable compute_lld(const std::vector<float>& samples, const LldConfig& config, int cpu_threads) {
+  compat::set_cpu_threads(cpu_threads);
+  LldExtractor extract(config);
+  const int64_t n = int64_t(samples.size());
+  auto wave = at::from_blob(const_cast<float*>(samples.data()), {1, n},
+                            at::TensorOptions().dtype(at::kFloat));
+  auto lengths = at::full({1}, n, at::TensorOptions().dtype(at::kLong));
+  auto out = extract(wave, lengths);
+  LldTable table;
+  table.columns = lld_column_names(config);
+  const int64_t frames = out.lld.size(1);
+  table.time_s.resize(frames);
+  for (int64_t k = 0; k < frames; ++k) table.time_s[k] = lld_frame_time_s(k, config);
+  auto values = out.lld.select(0, 0).contiguous().to(at::kFloat);
+  table.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+  return table;
+}
+
+LldTable compute_file_lld(const std::filesystem::path& path, const AudioRange& range,
+                          const LldConfig& config, int cpu_threads) {
+  config.validate();
+  data::AudioReader reader(path);
+  const auto& info = reader.info();
+  if (range.channel < -1 || range.channel >= info.channels)
+    throw DataError(path.string() + ": channel " + std::to_string(range.channel) +
+                    " requested, the file has " + std::to_string(info.channels) +
+                    " channel(s) (0-based; -1 mixes them down)");
+  const double duration = info.duration_s();
+  const double end = range.end_s < 0 ? duration : range.end_s;
+  if (!(range.start_s >= 0) || !(end > range.start_s) || range.start_s >= duration)
+    throw DataError(path.string() + ": range " + std::to_string(range.start_s) + " .. " +
+                    std::to_string(end) + " s is empty or outside the audio's " +
+                    std::to_string(duration) + " s; fix --start/--end");
+  auto samples = reader.read(range.start_s, end, range.channel, config.sample_rate_hz);
+  return compute_lld(samples, config, cpu_threads);
+}
+
+void write_lld_csv(std::ostream& out, const LldTable& table, double time_offset_s) {
+  out << "time_s";
+  for (const auto& c : table.columns) out << ',' << c;
+  out << '\n';
+  const size_t voiced_col = table.column("voiced");
+  char buf[64];
+  for (int64_t k = 0; k < table.frames(); ++k) {
+    std::snprintf(buf, sizeof buf, "%.4f", table.time_s[k] + time_offset_s);
+    out << buf;
+    for (size_t c = 0; c < table.columns.size(); ++c) {
+      if (c == voiced_col) {
+        out << (table.at(k, c) > 0.5f ? ",1" : ",0");
+      } else {
+        std::snprintf(buf, sizeof buf, ",%.6g", double(table.at(k, c)));
+        out << buf;
+      }
+    }
+    out << '\n';
+  }
+}
+
+}  // namespace tenor::features

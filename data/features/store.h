@@ -1,0 +1,102 @@
+#pragma once
+// The feature store: one HDF5 file holding everything a model needs from a dataset
+// (layout in docs/feature-store.md). No LibTorch here; readable with h5dump/h5py.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tenor::features {
+
+/// Version of the store's layout (not of the features: see kFeatureSetVersion).
+inline constexpr const char* kStoreFormat = "tenor-store-1";
+
+/// Root attributes of a store.
+struct StoreMeta {
+  std::string feature_set_version;  ///< LLD definitions, e.g. tenor-lld-1
+  std::string functionals_version;  ///< functional definitions, e.g. tenor-func-1
+  std::string extractor_config;     ///< JSON of the LLD and functional configs
+  std::string dataset_name;
+  std::string dataset_fingerprint;  ///< SHA-256 of dataset.yaml + the manifest
+  std::string schema_yaml;          ///< dataset.yaml as read (task schema)
+  std::string tokenizer_sha256;     ///< of the SentencePiece model, "" when there is no text
+  std::string tool_version;         ///< tenor version (git commit)
+  std::string created_utc;
+  std::vector<std::string> skipped_calls;  ///< "call_id: reason" for calls left out (--keep-going)
+};
+
+/// One segment's row in the store.
+struct StoreSegment {
+  std::string call_id;
+  int32_t segment = 0;  ///< index within the call
+  std::string speaker;
+  std::string split;  ///< train, dev, test or ""
+  double start_s = 0, end_s = 0;
+  std::vector<int32_t> labels;  ///< per task in schema order, -1 = no label
+  std::string meta = "{}";      ///< the call's `meta` as a JSON object (for sliced evaluation)
+};
+
+/// Names of the columns a store holds.
+struct StoreLayout {
+  std::vector<std::string> lld_columns;
+  std::vector<std::string> functional_columns;
+  std::vector<std::string> tasks;
+};
+
+/// Writes a store to `path` (the caller renames it into place when complete).
+/// Frames, functionals and tokens are appended segment by segment to chunked,
+/// compressed datasets, so memory stays bounded by one batch. Throws IoError.
+class StoreWriter {
+ public:
+  StoreWriter(const std::filesystem::path& path, StoreLayout layout);
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  /// `functionals`/`mask`: [functional_columns]; `frames`: [T * lld_columns] row-major.
+  void append(const StoreSegment& segment, const std::vector<float>& functionals,
+              const std::vector<uint8_t>& mask, const std::vector<float>& frames,
+              const std::vector<int32_t>& tokens);
+  /// Writes the per-segment tables, labels, tokenizer and attributes; closes the file.
+  void finish(const StoreMeta& meta,
+              const std::map<std::string, std::vector<std::string>>& task_classes,
+              const std::string& tokenizer_model);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A store read fully into memory (tests, training on small sets, tools).
+struct Store {
+  StoreMeta meta;
+  std::string format;
+  StoreLayout layout;
+  std::vector<StoreSegment> segments;
+  std::vector<float> functionals;        ///< [N, F]
+  std::vector<uint8_t> functional_mask;  ///< [N, F]
+  std::vector<float> frames;             ///< [sum T, F_lld]
+  std::vector<int64_t> frame_offsets;    ///< [N + 1]
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> token_offsets;  ///< [N + 1]
+  std::string tokenizer_model;
+  std::map<std::string, std::vector<std::string>> task_classes;
+};
+
+/// Reads a whole store. Throws DataError naming the file when it is not a tenor store
+/// or its format is not kStoreFormat.
+Store read_store(const std::filesystem::path& path);
+
+/// Reads only the root attributes (cheap).
+StoreMeta read_store_meta(const std::filesystem::path& path);
+
+/// Throws DataError when a store's feature-set or functionals version differs from
+/// what this build (or a model) expects, naming both and the fix.
+void check_store_versions(const StoreMeta& meta, const std::string& expected_feature_set,
+                          const std::string& expected_functionals,
+                          const std::filesystem::path& path);
+
+}  // namespace tenor::features

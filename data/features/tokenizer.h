@@ -1,0 +1,36 @@
+#pragma once
+// Text features: a SentencePiece model (Kudo & Richardson 2018) trained on the
+// training split's transcripts, and token ids per segment.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tenor::features {
+
+struct TokenizerConfig {
+  int vocab_size = 2000;  ///< upper bound; small corpora get fewer pieces (hard_vocab_limit off)
+  std::string model_type = "unigram";
+  void validate() const;  ///< throws ConfigError
+};
+
+/// Trains on `texts` (single-threaded, so the model is the same for the same input)
+/// and returns the serialized model. Throws DataError when there is no text to learn from.
+std::string train_tokenizer(const std::vector<std::string>& texts, const TokenizerConfig& config);
+
+/// Encodes text with a serialized SentencePiece model.
+class Tokenizer {
+ public:
+  /// Throws DataError when the bytes are not a SentencePiece model.
+  explicit Tokenizer(const std::string& model);
+  ~Tokenizer();
+  std::vector<int32_t> encode(const std::string& text) const;
+  int vocab_size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tenor::features

@@ -1,0 +1,144 @@
+// `tenor data build` end to end on generated fixtures: layout, values, resume after SIGKILL.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include "data/features/build.h"
+#include "data/features/lld_config.h"
+#include "data/features/store.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+TEST(E2eBuild, StoreHoldsEverySegmentWithFiniteFeatures) {
+  DatasetFixture fx("build");
+  fx.write();
+  fs::path out = make_temp_dir("build-out") / "features.h5";
+  features::BuildOptions options;
+  options.progress = false;
+  options.calls_per_part = 1;
+  auto report = features::build_feature_store(fx.root, out, options);
+  EXPECT_EQ(report.segments, 8u);
+  EXPECT_EQ(report.calls, 2u);
+  EXPECT_FALSE(fs::exists(out.string() + ".parts"));
+  auto s = features::read_store(out);
+  ASSERT_EQ(s.segments.size(), 8u);
+  EXPECT_EQ(s.meta.feature_set_version, features::kFeatureSetVersion);
+  EXPECT_EQ(s.meta.dataset_name, "fixture");
+  EXPECT_FALSE(s.meta.tokenizer_sha256.empty());
+  EXPECT_EQ(s.layout.tasks, (std::vector<std::string>{"escalation", "empathy"}));
+  EXPECT_EQ(s.segments[0].labels, (std::vector<int32_t>{0, -1}));
+  EXPECT_EQ(s.segments[1].labels, (std::vector<int32_t>{-1, 0}));
+  EXPECT_EQ(s.segments[4].split, "test");
+  // 0.9 s segments at a 10 ms hop: 90 frames each.
+  EXPECT_EQ(s.frame_offsets[1] - s.frame_offsets[0], 90);
+  for (float v : s.frames) ASSERT_TRUE(std::isfinite(v));
+  for (float v : s.functionals) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_GT(s.token_offsets.back(), 0);
+  // The customer channel (1) carries the louder tone: intensity of customer > agent segments.
+  size_t col = 0;
+  while (s.layout.functional_columns[col] != "intensity_db_mean") ++col;
+  const size_t nf = s.layout.functional_columns.size();
+  EXPECT_GT(s.functionals[0 * nf + col],
+            s.functionals[1 * nf + col] + 3.0);  // 6 dB apart in theory
+}
+
+TEST(E2eBuild, BadAudioStopsOrIsSkippedWithKeepGoing) {
+  DatasetFixture fx("build-bad");
+  fx.write();
+  write_text(fx.root / "audio/c2.wav", "not audio at all");
+  fs::path out = make_temp_dir("build-bad-out") / "features.h5";
+  features::BuildOptions options;
+  options.progress = false;
+  try {
+    features::build_feature_store(fx.root, out, options);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("call c2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--keep-going"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(out));
+  options.keep_going = true;
+  auto report = features::build_feature_store(fx.root, out, options);
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_EQ(report.skipped[0].rfind("c2: ", 0), 0u);
+  auto s = features::read_store(out);
+  EXPECT_EQ(s.segments.size(), 4u);
+  EXPECT_EQ(s.meta.skipped_calls.size(), 1u);
+}
+
+TEST(E2eBuild, ResumesAfterSigkillAndMatchesAnUninterruptedBuild) {
+  // 12 calls, one per part, so a kill lands between parts.
+  DatasetFixture fx("build-resume");
+  for (int i = 3; i <= 12; ++i) {
+    auto call = fx.calls[i % 2];
+    call["call_id"] = "c" + std::to_string(i);
+    call["meta"]["speaker_id"] = "spk-" + std::to_string(i);
+    fx.calls.push_back(call);
+  }
+  fx.write();
+  fs::path dir = make_temp_dir("build-resume-out");
+  const std::string args =
+      "data build " + fx.root.string() + " --calls-per-part 1 --no-progress --out ";
+  ASSERT_EQ(run_tenor(args + (dir / "full.h5").string()), 0);
+
+  fs::path out = dir / "resumed.h5";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(TENOR_BINARY, TENOR_BINARY, "data", "build", fx.root.c_str(), "--calls-per-part", "1",
+          "--no-progress", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool killed_midway = false;
+  for (int i = 0; i < 6000; ++i) {
+    std::error_code ec;
+    if (fs::exists(out.string() + ".parts/part-00002.bin", ec) && !fs::exists(out, ec)) {
+      kill(pid, SIGKILL);
+      killed_midway = true;
+      break;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      pid = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (pid > 0) waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(killed_midway) << "the build finished before it could be interrupted";
+  EXPECT_FALSE(fs::exists(out));  // never half-written
+  std::string log;
+  ASSERT_EQ(run_tenor(args + out.string(), &log), 0) << log;
+  EXPECT_NE(log.find("resumed"), std::string::npos) << log;
+  auto a = features::read_store(dir / "full.h5");
+  auto b = features::read_store(out);
+  EXPECT_EQ(a.functionals, b.functionals);
+  EXPECT_EQ(a.frames, b.frames);
+  EXPECT_EQ(a.tokens, b.tokens);
+  ASSERT_EQ(a.segments.size(), b.segments.size());
+  for (size_t i = 0; i < a.segments.size(); ++i)
+    EXPECT_EQ(a.segments[i].call_id, b.segments[i].call_id);
+}
+
+TEST(E2eBuild, RefusesToResumeWithAnotherConfiguration) {
+  DatasetFixture fx("build-config");
+  fx.write();
+  fs::path out = make_temp_dir("build-config-out") / "f.h5";
+  fs::create_directories(out.string() + ".parts");
+  { std::ofstream(out.string() + ".parts/state.json") << "{\"other\": 1}"; }
+  features::BuildOptions options;
+  options.progress = false;
+  EXPECT_THROW(features::build_feature_store(fx.root, out, options), DataError);
+  options.restart = true;
+  EXPECT_NO_THROW(features::build_feature_store(fx.root, out, options));
+}
+
+}  // namespace
+}  // namespace tenor::test

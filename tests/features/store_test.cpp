@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "data/features/store.h"
+
+namespace tenor::features {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(Store, WriteReadRoundTrip) {
+  fs::path path = fs::path(testing::TempDir()) / ("store-" + std::to_string(::getpid()) + ".h5");
+  StoreLayout layout{{"f0_hz", "voiced"}, {"a", "b", "c"}, {"escalation", "empathy"}};
+  {
+    StoreWriter w(path, layout);
+    w.append({"c1", 0, "customer", "train", 0.5, 1.5, {2, -1}}, {1, 2, 3}, {1, 0, 1},
+             {100, 1, 0, 0, 120, 1}, {5, 6, 7});
+    w.append({"c1", 1, "agent", "train", 1.6, 2.0, {-1, 1}}, {4, 5, 6}, {1, 1, 1}, {}, {});
+    StoreMeta meta;
+    meta.feature_set_version = "v-test";
+    meta.functionals_version = "f-test";
+    meta.extractor_config = "{\"x\": 1}";
+    meta.skipped_calls = {"c9: unreadable"};
+    w.finish(meta,
+             {{"escalation", {"calm", "frustrated", "angry"}}, {"empathy", {"absent", "present"}}},
+             "MODEL");
+  }
+  Store s = read_store(path);
+  EXPECT_EQ(s.meta.feature_set_version, "v-test");
+  EXPECT_EQ(s.meta.extractor_config, "{\"x\": 1}");
+  EXPECT_EQ(s.meta.skipped_calls, std::vector<std::string>{"c9: unreadable"});
+  EXPECT_EQ(s.layout.functional_columns, layout.functional_columns);
+  EXPECT_EQ(s.layout.lld_columns, layout.lld_columns);
+  EXPECT_EQ(s.layout.tasks, layout.tasks);
+  ASSERT_EQ(s.segments.size(), 2u);
+  EXPECT_EQ(s.segments[0].call_id, "c1");
+  EXPECT_EQ(s.segments[1].speaker, "agent");
+  EXPECT_EQ(s.segments[0].labels, (std::vector<int32_t>{2, -1}));
+  EXPECT_EQ(s.functionals, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(s.functional_mask, (std::vector<uint8_t>{1, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(s.frame_offsets, (std::vector<int64_t>{0, 3, 3}));
+  EXPECT_EQ(s.frames.size(), 6u);
+  EXPECT_EQ(s.token_offsets, (std::vector<int64_t>{0, 3, 3}));
+  EXPECT_EQ(s.tokenizer_model, "MODEL");
+  EXPECT_EQ(s.task_classes["escalation"],
+            (std::vector<std::string>{"calm", "frustrated", "angry"}));
+  EXPECT_THROW(check_store_versions(s.meta, "v-other", "f-test", path), DataError);
+  EXPECT_NO_THROW(check_store_versions(s.meta, "v-test", "f-test", path));
+}
+
+TEST(Store, RefusesWhatIsNotAStore) {
+  fs::path path =
+      fs::path(testing::TempDir()) / ("not-a-store-" + std::to_string(::getpid()) + ".h5");
+  { std::ofstream(path) << "hello"; }
+  EXPECT_THROW(read_store(path), DataError);
+  EXPECT_THROW(read_store(path.string() + ".missing"), DataError);
+}
+
+}  // namespace
+}  // namespace tenor::features
