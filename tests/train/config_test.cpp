@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "train/config.h"
+
+namespace tenor::train {
+namespace {
+
+TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
+  TrainConfig c;
+  apply_yaml_text(c,
+                  "features: f.h5\nepochs: 3\noptim:\n  lr: 0.01\nmodel:\n  type: linear\ntasks: "
+                  "[escalation]\n",
+                  "a.yaml");
+  apply_override(c, "optim.lr=0.005");
+  apply_override(c, "model.agent_prosody=true");
+  EXPECT_EQ(c.features, "f.h5");
+  EXPECT_EQ(c.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.005);
+  EXPECT_EQ(c.model.type, "linear");
+  EXPECT_TRUE(c.model.agent_prosody);
+  EXPECT_EQ(c.tasks, std::vector<std::string>{"escalation"});
+  TrainConfig back;
+  apply_yaml_text(back, to_yaml(c), "dumped");
+  EXPECT_EQ(to_yaml(back), to_yaml(c));
+}
+
+TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
+  TrainConfig c;
+  try {
+    apply_yaml_text(c, "epochs: 2\noptim:\n  lrr: 0.1\n", "x.yaml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "x.yaml:3: unknown config key 'optim.lrr'; did you mean 'optim.lr'?"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(apply_override(c, "bacth_size=3"), ConfigError);
+  EXPECT_THROW(apply_override(c, "epochs=many"), ConfigError);
+  EXPECT_THROW(apply_override(c, "novalue"), ConfigError);
+}
+
+TEST(TrainConfig, ValidateNamesTheKey) {
+  TrainConfig c;
+  c.features = "f.h5";
+  c.loss = "hinge";
+  try {
+    c.validate();
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'loss' is hinge"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tenor::train

@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/torch_compat.h"
+#include "train/model.h"
+
+namespace tenor::train {
+namespace {
+
+ModelShape shape() {
+  ModelShape s;
+  s.lld_features = 5;
+  s.functional_features = 4;
+  s.vocab_size = 50;
+  s.tasks = {{"escalation", HeadType::kOrdinal, 4, "customer", true, true, true},
+             {"empathy", HeadType::kBinary, 2, "agent", false, false, true},
+             {"topic", HeadType::kCategorical, 3, "customer", true, true, true}};
+  return s;
+}
+
+Batch batch(int64_t b) {
+  Batch x;
+  x.frames = torch::randn({b, 7, 5});
+  x.frame_len = torch::tensor(std::vector<int64_t>{7, 3, 0}).slice(0, 0, b);
+  x.functionals = torch::randn({b, 4});
+  x.func_mask = torch::ones({b, 4});
+  x.tokens = torch::randint(1, 50, {b, 6}, torch::kLong);
+  x.token_len = torch::tensor(std::vector<int64_t>{6, 0, 2}).slice(0, 0, b);
+  x.labels =
+      torch::tensor(std::vector<int64_t>{3, 1, -1, 0, -1, 2, 1, 0, 0}).view({3, 3}).slice(0, 0, b);
+  return x;
+}
+
+TEST(Model, StableParameterNames) {
+  torch::manual_seed(0);
+  auto m = make_model(shape(), ModelConfig{});
+  std::vector<std::string> names;
+  for (const auto& p : m->named_parameters()) names.push_back(p.key());
+  // Checkpoint keys and ONNX initializer names: changing them breaks saved runs.
+  for (const char* expected :
+       {"prosody.conv.weight", "prosody.gru.weight_ih_l0", "prosody.gru.weight_hh_l0_reverse",
+        "prosody.pool.score.weight", "prosody.proj.weight", "functionals.weight",
+        "text.embed.weight", "text.gru.weight_ih_l0", "gate.weight", "norm.weight",
+        "head_escalation.weight", "bias_escalation", "head_empathy.weight", "head_empathy.bias",
+        "head_topic.weight"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  ModelConfig linear;
+  linear.type = "linear";
+  auto l = make_model(shape(), linear);
+  std::vector<std::string> lnames;
+  for (const auto& p : l->named_parameters()) lnames.push_back(p.key());
+  // A module's own parameters come before its submodules'.
+  EXPECT_EQ(lnames,
+            (std::vector<std::string>{"bias_escalation", "ngrams.weight", "head_escalation.weight",
+                                      "head_empathy.weight", "head_empathy.bias",
+                                      "head_topic.weight", "head_topic.bias"}));
+}
+
+TEST(Model, ShapesProbabilitiesAndMissingModalities) {
+  torch::manual_seed(0);
+  for (const char* type : {"fusion", "linear"}) {
+    ModelConfig c;
+    c.type = type;
+    auto m = make_model(shape(), c);
+    m->eval();
+    auto out = m->logits(batch(3));
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].sizes(), (std::vector<int64_t>{3, 3}));  // ordinal: K - 1 cumulative logits
+    EXPECT_EQ(out[1].sizes(), (std::vector<int64_t>{3, 1}));
+    EXPECT_EQ(out[2].sizes(), (std::vector<int64_t>{3, 3}));
+    for (size_t k = 0; k < 3; ++k) {
+      auto p = task_probabilities(m->tasks()[k], out[k]);
+      EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({3}), 1e-5, 1e-5)) << type;
+      EXPECT_TRUE(p.isfinite().all().item<bool>()) << type;
+    }
+  }
+}
+
+TEST(Model, AgentTaskIgnoresVoiceUnlessOptedIn) {
+  // Changing only the acoustic inputs must not move a text-only (agent) task's output.
+  torch::manual_seed(0);
+  auto m = make_model(shape(), ModelConfig{});
+  m->eval();
+  auto a = batch(3);
+  auto b = a;
+  b.frames = torch::randn({3, 7, 5});
+  b.functionals = torch::randn({3, 4});
+  auto la = m->logits(a), lb = m->logits(b);
+  EXPECT_TRUE(torch::allclose(la[1], lb[1], 0, 0)) << "empathy (agent) used the voice";
+  EXPECT_FALSE(torch::allclose(la[0], lb[0])) << "escalation (customer) should use the voice";
+}
+
+TEST(Model, LossesAreFiniteAndSkipUnlabelledRows) {
+  auto s = shape();
+  auto m = make_model(s, ModelConfig{});
+  auto x = batch(3);
+  auto out = m->logits(x);
+  for (const char* loss : {"ce", "balanced", "focal"}) {
+    for (size_t k = 0; k < 3; ++k) {
+      auto l = task_loss(s.tasks[k], out[k], x.labels.select(1, int64_t(k)),
+                         torch::ones({s.tasks[k].num_classes}), loss, 2.0);
+      ASSERT_TRUE(l.defined());
+      EXPECT_TRUE(std::isfinite(l.item<double>()));
+    }
+  }
+  EXPECT_FALSE(
+      task_loss(s.tasks[0], out[0], torch::full({3}, -1, torch::kLong), {}, "ce", 0).defined());
+}
+
+TEST(Model, OrdinalProbabilitiesFollowThresholds) {
+  TaskSpec t{"e", HeadType::kOrdinal, 3, "customer"};
+  // P(y > 0) = 0.9, P(y > 1) = 0.2 -> P = [0.1, 0.7, 0.2].
+  auto logits =
+      torch::tensor({std::log(0.9 / 0.1), std::log(0.2 / 0.8)}).view({1, 2}).to(torch::kFloat);
+  auto p = task_probabilities(t, logits);
+  EXPECT_NEAR(p[0][0].item<float>(), 0.1, 1e-5);
+  EXPECT_NEAR(p[0][1].item<float>(), 0.7, 1e-5);
+  EXPECT_NEAR(p[0][2].item<float>(), 0.2, 1e-5);
+}
+
+}  // namespace
+}  // namespace tenor::train
+
+namespace tenor::train {
+namespace {
+
+TEST(Autocast, Bf16InsideTheScopeOnlyAndTrainingStillWorks) {
+  // The same guard runs CUDA autocast in training; on CPU it shows the mechanism works.
+  auto linear = torch::nn::Linear(8, 4);
+  auto x = torch::randn({2, 8});
+  {
+    compat::Autocast amp(torch::kCPU, true, torch::kBFloat16);
+    EXPECT_EQ(linear->forward(x).scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(linear->forward(x).scalar_type(), torch::kFloat);
+  {
+    compat::Autocast off(torch::kCPU, false, torch::kBFloat16);
+    EXPECT_EQ(linear->forward(x).scalar_type(), torch::kFloat);
+  }
+  // A fusion model's loss under bf16 autocast is finite and backpropagates into fp32 weights.
+  torch::manual_seed(0);
+  auto s = shape();
+  auto m = make_model(s, ModelConfig{});
+  torch::Tensor loss;
+  {
+    compat::Autocast amp(torch::kCPU, true, torch::kBFloat16);
+    auto out = m->logits(batch(3));
+    loss = task_loss(s.tasks[0], out[0], batch(3).labels.select(1, 0), {}, "ce", 0);
+  }
+  loss.backward();
+  for (const auto& p : m->parameters()) {
+    EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  }
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+}
+
+}  // namespace
+}  // namespace tenor::train

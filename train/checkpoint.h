@@ -1,0 +1,39 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace tenor::train {
+
+/// Everything needed to continue a run exactly where it stopped.
+struct TrainState {
+  int64_t epoch = 0;          ///< current epoch (0-based)
+  int64_t batch = 0;          ///< next batch within the epoch
+  int64_t step = 0;           ///< optimizer steps taken
+  int64_t metrics_lines = 0;  ///< lines of metrics.jsonl that belong to this state
+  int64_t bad_epochs = 0;     ///< epochs without dev improvement (early stopping)
+  double best_score = -1;
+  double epoch_loss_sum = 0;  ///< running train loss of the current epoch (for metrics.jsonl)
+  int64_t epoch_loss_count = 0;
+  int64_t epoch_segments = 0;
+  int64_t best_epoch = -1;
+  std::string config_sha256;  ///< of the resolved config: a checkpoint only resumes its own run
+  std::string best_list;      ///< JSON: [[score, epoch], ...] of the kept best checkpoints
+};
+
+/// Writes model parameters and buffers (by their stable names), the optimizer
+/// state, the training state and the CPU RNG state to `path`, atomically.
+void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainState& state);
+
+/// Reads a checkpoint into `model` (and `optimizer`, if given) and returns its state.
+/// Restores the CPU RNG when `restore_rng`. Throws DataError naming the file when it
+/// is damaged or its parameters do not match the model (names or shapes).
+TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
+                           torch::optim::Optimizer* optimizer, bool restore_rng);
+
+}  // namespace tenor::train

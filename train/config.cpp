@@ -1,0 +1,227 @@
+#include "train/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace tenor::train {
+namespace {
+
+/// One config field: how to set it from a YAML scalar and how to print it.
+struct Field {
+  std::string key;
+  std::function<void(TrainConfig&, const YAML::Node&)> set;
+  std::function<YAML::Node(const TrainConfig&)> get;
+};
+
+template <class T>
+Field field(std::string key, T TrainConfig::*member) {
+  return {key, [member, key](TrainConfig& c, const YAML::Node& n) { c.*member = n.as<T>(); },
+          [member](const TrainConfig& c) { return YAML::Node(c.*member); }};
+}
+
+template <class S, class T>
+Field nested(std::string key, S TrainConfig::*outer, T S::*member) {
+  return {key,
+          [outer, member](TrainConfig& c, const YAML::Node& n) { c.*outer.*member = n.as<T>(); },
+          [outer, member](const TrainConfig& c) { return YAML::Node(c.*outer.*member); }};
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> kFields = {
+      field("features", &TrainConfig::features),
+      field("out", &TrainConfig::out),
+      field("tasks", &TrainConfig::tasks),
+      field("device", &TrainConfig::device),
+      field("threads", &TrainConfig::threads),
+      field("seed", &TrainConfig::seed),
+      field("epochs", &TrainConfig::epochs),
+      field("batch_size", &TrainConfig::batch_size),
+      field("loss", &TrainConfig::loss),
+      field("focal_gamma", &TrainConfig::focal_gamma),
+      field("patience", &TrainConfig::patience),
+      field("keep_best", &TrainConfig::keep_best),
+      field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
+      field("bf16", &TrainConfig::bf16),
+      field("normalize_loudness", &TrainConfig::normalize_loudness),
+      nested("model.type", &TrainConfig::model, &ModelConfig::type),
+      nested("model.hidden", &TrainConfig::model, &ModelConfig::hidden),
+      nested("model.conv_channels", &TrainConfig::model, &ModelConfig::conv_channels),
+      nested("model.gru_layers", &TrainConfig::model, &ModelConfig::gru_layers),
+      nested("model.embedding_dim", &TrainConfig::model, &ModelConfig::embedding_dim),
+      nested("model.dropout", &TrainConfig::model, &ModelConfig::dropout),
+      nested("model.modality_dropout", &TrainConfig::model, &ModelConfig::modality_dropout),
+      nested("model.use_prosody", &TrainConfig::model, &ModelConfig::use_prosody),
+      nested("model.use_functionals", &TrainConfig::model, &ModelConfig::use_functionals),
+      nested("model.use_text", &TrainConfig::model, &ModelConfig::use_text),
+      nested("model.agent_prosody", &TrainConfig::model, &ModelConfig::agent_prosody),
+      nested("model.max_frames", &TrainConfig::model, &ModelConfig::max_frames),
+      nested("model.max_tokens", &TrainConfig::model, &ModelConfig::max_tokens),
+      nested("model.hash_buckets", &TrainConfig::model, &ModelConfig::hash_buckets),
+      nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
+      nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
+      nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
+      nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
+      nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
+  };
+  return kFields;
+}
+
+const Field* find(const std::string& key) {
+  for (const auto& f : fields())
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+std::string unknown_key(const std::string& key, const std::string& where) {
+  std::string near = nearest(key, config_keys());
+  // A typo in the last part only ("optim.lrr") is matched against the full keys too.
+  return where + "unknown config key '" + key + "'" +
+         (near.empty() ? "; see `tenor train --dump-config` for every key"
+                       : "; did you mean '" + near + "'?");
+}
+
+void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
+             const std::string& where) {
+  const Field* f = find(key);
+  if (!f) throw ConfigError(unknown_key(key, where));
+  try {
+    f->set(c, value);
+  } catch (const YAML::Exception&) {
+    std::ostringstream v;
+    v << value;
+    throw ConfigError(where + "config key '" + key + "' cannot take the value '" +
+                      printable(v.str()) + "'; it holds " + [&] {
+                        std::ostringstream d;
+                        d << f->get(TrainConfig{});
+                        return "values like '" + d.str() + "'";
+                      }());
+  }
+}
+
+void walk(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
+          const std::string& source) {
+  for (const auto& kv : node) {
+    const std::string key = prefix + kv.first.as<std::string>();
+    const std::string where = source + ":" + std::to_string(kv.first.Mark().line + 1) + ": ";
+    if (kv.second.IsMap()) {
+      bool is_group = false;
+      for (const auto& f : fields()) is_group |= f.key.rfind(key + ".", 0) == 0;
+      if (!is_group) throw ConfigError(unknown_key(key, where));
+      walk(c, kv.second, key + ".", source);
+    } else {
+      set_key(c, key, kv.second, where);
+    }
+  }
+}
+
+void check(bool ok, const std::string& key, const std::string& value,
+           const std::string& expectation) {
+  if (!ok) throw ConfigError("config key '" + key + "' is " + value + "; " + expectation);
+}
+
+}  // namespace
+
+void TrainConfig::validate() const {
+  check(!features.empty(), "features", "empty", "set it to a feature store (tenor data build)");
+  check(!out.empty(), "out", "empty", "set it to a run directory");
+  check(epochs >= 1, "epochs", std::to_string(epochs), "use at least 1");
+  check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
+  check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
+        "use ce, balanced or focal");
+  check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
+  check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
+  check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
+  check(checkpoint_every_steps >= 1, "checkpoint_every_steps",
+        std::to_string(checkpoint_every_steps), "use at least 1");
+  check(model.type == "fusion" || model.type == "linear", "model.type", model.type,
+        "use fusion or linear");
+  check(model.hidden >= 1 && model.hidden <= 4096, "model.hidden", std::to_string(model.hidden),
+        "use 1..4096");
+  check(model.dropout >= 0 && model.dropout < 1, "model.dropout", std::to_string(model.dropout),
+        "use 0 <= p < 1");
+  check(model.modality_dropout >= 0 && model.modality_dropout < 1, "model.modality_dropout",
+        std::to_string(model.modality_dropout), "use 0 <= p < 1");
+  check(model.use_prosody || model.use_functionals || model.use_text, "model.use_*", "all false",
+        "enable at least one modality");
+  check(model.max_frames >= 1 && model.max_tokens >= 1, "model.max_frames/max_tokens", "below 1",
+        "use at least 1");
+  check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
+        "use at least 16");
+  check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),
+        "use a value in (0, 10)");
+  check(optim.weight_decay >= 0, "optim.weight_decay", std::to_string(optim.weight_decay),
+        "use a value >= 0");
+  check(optim.warmup_steps >= 0, "optim.warmup_steps", std::to_string(optim.warmup_steps),
+        "use a value >= 0");
+  check(optim.clip_norm >= 0, "optim.clip_norm", std::to_string(optim.clip_norm),
+        "use a value >= 0 (0: off)");
+  check(optim.accumulate >= 1, "optim.accumulate", std::to_string(optim.accumulate),
+        "use at least 1");
+}
+
+void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) +
+                      ": not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError(source + ": a config must be a mapping of keys to values");
+  walk(config, root, "", source);
+}
+
+void apply_yaml_file(TrainConfig& config, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  apply_yaml_text(config, text.str(), path);
+}
+
+void apply_override(TrainConfig& config, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set takes key=value, got '" + printable(assignment) + "'");
+  const std::string key = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception&) {
+    value = YAML::Node(assignment.substr(eq + 1));
+  }
+  set_key(config, key, value, "--set: ");
+}
+
+std::string to_yaml(const TrainConfig& config) {
+  YAML::Node root;
+  for (const auto& f : fields()) {
+    YAML::Node node = root;
+    std::string key = f.key;
+    auto dot = key.find('.');
+    if (dot == std::string::npos) {
+      root[key] = f.get(config);
+    } else {
+      root[key.substr(0, dot)][key.substr(dot + 1)] = f.get(config);
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : fields()) keys.push_back(f.key);
+  return keys;
+}
+
+}  // namespace tenor::train

@@ -1,0 +1,76 @@
+#pragma once
+// Training configuration: typed structs with defaults, read from YAML files
+// (repeatable) and `--set key=value` overrides, in that order. Every key is the
+// dotted path of a field (`optim.lr`); unknown keys are errors naming the nearest
+// valid key. The resolved config is saved in every run directory.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tenor::train {
+
+struct ModelConfig {
+  std::string type = "fusion";  ///< fusion (prosody + functionals + text) | linear (baseline)
+  int hidden = 64;              ///< width of every encoder's output
+  int conv_channels = 64;       ///< prosody conv front
+  int gru_layers = 1;
+  int embedding_dim = 64;  ///< token embedding
+  double dropout = 0.2;
+  double modality_dropout = 0.2;  ///< training-time chance to hide one available modality
+  bool use_prosody = true;        ///< frame LLD sequences
+  bool use_functionals = true;    ///< segment functionals
+  bool use_text = true;           ///< token ids
+  /// Compliance (EU AI Act art. 5(1)(f)): tasks on the agent role use text only
+  /// unless this is set explicitly.
+  bool agent_prosody = false;
+  int max_frames = 1500;  ///< longer segments are cut (15 s at 10 ms)
+  int max_tokens = 128;
+  int hash_buckets = 16384;  ///< linear baseline: hashed token uni- and bigrams
+};
+
+struct OptimConfig {
+  double lr = 2e-3;
+  double weight_decay = 0.01;  ///< AdamW
+  int warmup_steps = 20;       ///< linear warmup, then cosine decay to 0 at the last step
+  double clip_norm = 1.0;      ///< gradient clipping (0: off)
+  int accumulate = 1;          ///< batches per optimizer step
+};
+
+struct TrainConfig {
+  std::string features;            ///< the HDF5 feature store (tenor data build)
+  std::string out = "runs/run";    ///< run directory
+  std::vector<std::string> tasks;  ///< tasks to train (empty: every task in the store)
+  std::string device = "auto";     ///< auto | cpu | cuda | cuda:N
+  int threads = 0;                 ///< LibTorch CPU threads (0: its default)
+  uint64_t seed = 1;
+  int epochs = 20;
+  int batch_size = 32;
+  std::string loss = "balanced";  ///< ce | balanced (inverse class frequency) | focal
+  double focal_gamma = 2.0;
+  int patience = 5;                 ///< early stopping on dev macro-F1 (epochs without gain)
+  int keep_best = 2;                ///< best-k checkpoints kept besides last
+  int checkpoint_every_steps = 50;  ///< also at every epoch end
+  bool bf16 = true;                 ///< bf16 autocast on CUDA (ignored on CPU)
+  /// Per-utterance loudness normalisation: remove each segment's mean level from the
+  /// level-dependent LLDs and drop absolute-level functionals (a model then cannot
+  /// learn "loud = angry", which fails under automatic gain control).
+  bool normalize_loudness = false;
+  ModelConfig model;
+  OptimConfig optim;
+
+  void validate() const;  ///< throws ConfigError naming the key, the value and the range
+};
+
+/// Applies a YAML file's keys to `config`; throws ConfigError (file, line, key, nearest key).
+void apply_yaml_file(TrainConfig& config, const std::string& path);
+/// Applies YAML text (for tests and embedded configs).
+void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source);
+/// Applies one `key=value` override.
+void apply_override(TrainConfig& config, const std::string& assignment);
+/// The resolved config as YAML (every key, nested).
+std::string to_yaml(const TrainConfig& config);
+/// Every valid dotted key.
+std::vector<std::string> config_keys();
+
+}  // namespace tenor::train

@@ -1,0 +1,50 @@
+#pragma once
+// The training view of a feature store: normalised tensors per segment, split
+// indices, task specs with role gating, and batching.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/features/store.h"
+#include "train/config.h"
+#include "train/model.h"
+
+namespace tenor::train {
+
+/// Per-column mean and standard deviation from the training split (kept with the run).
+struct Normalizer {
+  std::vector<float> lld_mean, lld_std, func_mean, func_std;
+  std::vector<uint8_t>
+      func_dropped;  ///< functionals hidden from the model (loudness normalisation)
+  nlohmann::json to_json() const;
+  static Normalizer from_json(const nlohmann::json& j);
+};
+
+struct TrainData {
+  features::Store store;
+  std::string store_path;
+  ModelShape shape;
+  std::vector<int> task_columns;  ///< store task index of each model task
+  std::vector<int64_t> train, dev, test;
+  Normalizer norm;
+  std::vector<int> level_lld_columns;  ///< LLD columns whose level is removed per segment
+  bool normalize_loudness = false;
+  std::vector<torch::Tensor> class_weights;  ///< per task [K]: inverse train frequency
+};
+
+/// Reads the store named in the config; refuses a store of another feature-set version,
+/// a task the store lacks, or a store without a training split. `norm` from a run
+/// (evaluation, export) replaces the statistics computed from train.
+TrainData load_train_data(const TrainConfig& config, const Normalizer* norm = nullptr);
+
+/// Task specs from a store's schema, with the role gating of `model`.
+std::vector<TaskSpec> task_specs(const features::Store& store,
+                                 const std::vector<std::string>& tasks, const ModelConfig& model);
+
+/// A padded, normalised batch of store rows (on CPU).
+Batch make_batch(const TrainData& data, const std::vector<int64_t>& rows, const ModelConfig& model);
+
+}  // namespace tenor::train

@@ -1,0 +1,292 @@
+#include "train/model.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/rnn.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+
+namespace tenor::train {
+namespace F = torch::nn::functional;
+namespace {
+
+/// Time mask [B, T] (bool): t < len.
+torch::Tensor time_mask(const torch::Tensor& len, int64_t steps) {
+  return torch::arange(steps, len.options()).unsqueeze(0) < len.unsqueeze(1);
+}
+
+/// Runs a batch-first GRU over the valid steps only (packed), returns [B, T, D].
+torch::Tensor run_gru(torch::nn::GRU& gru, const torch::Tensor& x, const torch::Tensor& len) {
+  namespace rnn = torch::nn::utils::rnn;
+  // Packing needs positive lengths; rows of length 0 run over one zero step and are
+  // masked out by the pooling.
+  auto lengths = len.clamp_min(1).to(torch::kCPU);
+  auto packed =
+      rnn::pack_padded_sequence(x, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
+  auto out = std::get<0>(gru->forward_with_packed_input(packed));
+  return std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, 0.0, x.size(1)));
+}
+
+torch::nn::Linear make_head(const TaskSpec& task, int hidden) {
+  int out = task.type == HeadType::kBinary        ? 1
+            : task.type == HeadType::kCategorical ? task.num_classes
+                                                  : 1;
+  return torch::nn::Linear(
+      torch::nn::LinearOptions(hidden, out).bias(task.type != HeadType::kOrdinal));
+}
+
+/// Head logits: binary [B, 1], categorical [B, K], ordinal (CORAL, Cao et al. 2020:
+/// one shared weight vector, K-1 ordered thresholds) [B, K-1].
+torch::Tensor head_logits(const TaskSpec& task, torch::nn::Linear& head, const torch::Tensor& bias,
+                          const torch::Tensor& h) {
+  auto z = head->forward(h);
+  if (task.type == HeadType::kOrdinal) return z + bias.unsqueeze(0);
+  return z;
+}
+
+torch::Tensor ordinal_thresholds(int classes) { return torch::linspace(1.0, -1.0, classes - 1); }
+
+}  // namespace
+
+Batch Batch::to(const torch::Device& device) const {
+  Batch b = *this;
+  for (torch::Tensor* t :
+       {&b.frames, &b.frame_len, &b.functionals, &b.func_mask, &b.tokens, &b.token_len, &b.labels})
+    if (t->defined()) *t = t->to(device);
+  return b;
+}
+
+MaskedAttentionPoolImpl::MaskedAttentionPoolImpl(int dim) {
+  score = register_module("score", torch::nn::Linear(dim, 1));
+}
+
+torch::Tensor MaskedAttentionPoolImpl::forward(const torch::Tensor& h, const torch::Tensor& len) {
+  TORCH_CHECK(h.dim() == 3 && len.dim() == 1 && h.size(0) == len.size(0),
+              "pool: h [B, T, D], len [B]");
+  auto mask = time_mask(len, h.size(1));
+  auto s = score->forward(h).squeeze(-1).masked_fill(~mask, -1e9);
+  auto w = torch::softmax(s, 1) * mask.to(h.dtype());
+  return (w.unsqueeze(-1) * h).sum(1);
+}
+
+ProsodyEncoderImpl::ProsodyEncoderImpl(int features, const ModelConfig& c) {
+  conv = register_module(
+      "conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(features, c.conv_channels, 5).padding(2)));
+  gru = register_module(
+      "gru", torch::nn::GRU(torch::nn::GRUOptions(c.conv_channels, c.hidden / 2 + c.hidden % 2)
+                                .num_layers(c.gru_layers)
+                                .batch_first(true)
+                                .bidirectional(true)));
+  const int out = 2 * (c.hidden / 2 + c.hidden % 2);
+  pool = register_module("pool", MaskedAttentionPool(out));
+  proj = register_module("proj", torch::nn::Linear(out, c.hidden));
+}
+
+torch::Tensor ProsodyEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& len) {
+  TORCH_CHECK(frames.dim() == 3, "prosody: frames [B, T, F]");
+  auto x = torch::relu(conv->forward(frames.transpose(1, 2))).transpose(1, 2);
+  return torch::relu(proj->forward(pool->forward(run_gru(gru, x, len), len)));
+}
+
+TextEncoderImpl::TextEncoderImpl(int vocab, const ModelConfig& c) {
+  embed = register_module(
+      "embed",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, c.embedding_dim).padding_idx(0)));
+  gru = register_module(
+      "gru", torch::nn::GRU(torch::nn::GRUOptions(c.embedding_dim, c.hidden / 2 + c.hidden % 2)
+                                .num_layers(c.gru_layers)
+                                .batch_first(true)
+                                .bidirectional(true)));
+  const int out = 2 * (c.hidden / 2 + c.hidden % 2);
+  pool = register_module("pool", MaskedAttentionPool(out));
+  proj = register_module("proj", torch::nn::Linear(out, c.hidden));
+}
+
+torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& len) {
+  TORCH_CHECK(tokens.dim() == 2, "text: tokens [B, L]");
+  auto x = embed->forward(tokens);
+  return torch::relu(proj->forward(pool->forward(run_gru(gru, x, len), len)));
+}
+
+FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config_(c) {
+  tasks_ = shape.tasks;
+  has_text_ = c.use_text && shape.vocab_size > 0;
+  if (c.use_prosody) prosody = register_module("prosody", ProsodyEncoder(shape.lld_features, c));
+  if (c.use_functionals)
+    functionals =
+        register_module("functionals", torch::nn::Linear(2 * shape.functional_features, c.hidden));
+  if (has_text_) text = register_module("text", TextEncoder(shape.vocab_size, c));
+  gate = register_module("gate", torch::nn::Linear(3 * c.hidden, 3));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+  for (const auto& t : tasks_) {
+    heads.push_back(register_module("head_" + t.name, make_head(t, c.hidden)));
+    ordinal_bias.push_back(
+        t.type == HeadType::kOrdinal
+            ? register_parameter("bias_" + t.name, ordinal_thresholds(t.num_classes))
+            : torch::Tensor());
+  }
+}
+
+std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
+  const int64_t n = b.labels.size(0);
+  const auto opts = b.functionals.options();
+  auto zeros = torch::zeros({n, config_.hidden}, opts);
+  auto no = torch::zeros({n}, opts);
+  torch::Tensor emb_p = zeros, emb_f = zeros, emb_t = zeros, av_p = no, av_f = no, av_t = no;
+  if (prosody) {
+    emb_p = prosody->forward(b.frames, b.frame_len);
+    av_p = (b.frame_len > 0).to(opts.dtype());
+  }
+  if (functionals) {
+    emb_f = torch::relu(functionals->forward(torch::cat({b.functionals, b.func_mask}, 1)));
+    av_f = (b.func_mask.sum(1) > 0).to(opts.dtype());
+  }
+  if (text) {
+    emb_t = text->forward(b.tokens, b.token_len);
+    av_t = (b.token_len > 0).to(opts.dtype());
+  }
+  auto avail = torch::stack({av_p, av_f, av_t}, 1);  // [B, 3]
+  if (is_training() && config_.modality_dropout > 0) {
+    // Hide one random available modality of a row with some chance, when it has two or more,
+    // so the model learns to work when a modality is missing at inference.
+    auto drop_row = (torch::rand({n}, opts) < config_.modality_dropout) & (avail.sum(1) >= 2);
+    auto pick = torch::multinomial(avail + 1e-6, 1).squeeze(1);
+    auto drop = torch::one_hot(pick, 3).to(opts.dtype()) * drop_row.unsqueeze(1).to(opts.dtype());
+    avail = avail * (1 - drop);
+  }
+  auto embs = torch::stack({emb_p, emb_f, emb_t}, 1);  // [B, 3, H]
+  auto gates = gate->forward(torch::cat({emb_p, emb_f, emb_t}, 1));
+  std::vector<torch::Tensor> out;
+  for (size_t k = 0; k < tasks_.size(); ++k) {
+    const auto& t = tasks_[k];
+    auto allowed =
+        torch::tensor({float(t.prosody), float(t.functionals), float(t.text)}, opts).unsqueeze(0);
+    auto a = avail * allowed;
+    auto w = torch::softmax(gates.masked_fill(a == 0, -1e9), 1) * a;
+    auto fused = (w.unsqueeze(-1) * embs).sum(1);
+    auto h = dropout->forward(norm->forward(fused));
+    out.push_back(head_logits(t, heads[k], ordinal_bias[k], h));
+  }
+  return out;
+}
+
+LinearModel::LinearModel(const ModelShape& shape, const ModelConfig& c) : config_(c) {
+  tasks_ = shape.tasks;
+  ngrams = register_module("ngrams", torch::nn::Embedding(c.hash_buckets, c.hidden));
+  const int in = 2 * shape.functional_features + c.hidden;
+  for (const auto& t : tasks_) {
+    heads.push_back(register_module("head_" + t.name, make_head(t, in)));
+    ordinal_bias.push_back(
+        t.type == HeadType::kOrdinal
+            ? register_parameter("bias_" + t.name, ordinal_thresholds(t.num_classes))
+            : torch::Tensor());
+  }
+}
+
+std::vector<torch::Tensor> LinearModel::logits(const Batch& b) {
+  const auto opts = b.functionals.options();
+  const int64_t n = b.labels.size(0);
+  torch::Tensor bag = torch::zeros({n, config_.hidden}, opts);
+  if (config_.use_text && b.tokens.defined() && b.tokens.size(1) > 0) {
+    // Hashed unigrams and bigrams, averaged over the valid positions.
+    const int64_t buckets = config_.hash_buckets, len = b.tokens.size(1);
+    auto uni = b.tokens.remainder(buckets);
+    auto valid_uni = time_mask(b.token_len, len);
+    torch::Tensor ids = uni, valid = valid_uni;
+    if (len > 1) {
+      auto bi =
+          (b.tokens.slice(1, 0, len - 1) * 1000003 + b.tokens.slice(1, 1, len)).remainder(buckets);
+      auto valid_bi = time_mask((b.token_len - 1).clamp_min(0), len - 1);
+      ids = torch::cat({uni, bi}, 1), valid = torch::cat({valid_uni, valid_bi}, 1);
+    }
+    auto v = valid.to(opts.dtype()).unsqueeze(-1);
+    bag = (ngrams->forward(ids) * v).sum(1) / v.sum(1).clamp_min(1);
+  }
+  torch::Tensor acoustic = config_.use_functionals
+                               ? torch::cat({b.functionals, b.func_mask}, 1)
+                               : torch::zeros({n, 2 * b.functionals.size(1)}, opts);
+  std::vector<torch::Tensor> out;
+  for (size_t k = 0; k < tasks_.size(); ++k) {
+    const auto& t = tasks_[k];
+    auto x = torch::cat({t.functionals ? acoustic : torch::zeros_like(acoustic),
+                         t.text ? bag : torch::zeros_like(bag)},
+                        1);
+    out.push_back(head_logits(t, heads[k], ordinal_bias[k], x));
+  }
+  return out;
+}
+
+std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig& config) {
+  if (config.type == "fusion") return std::make_shared<FusionModel>(shape, config);
+  if (config.type == "linear") return std::make_shared<LinearModel>(shape, config);
+  throw ConfigError("unknown model.type '" + config.type + "'; use fusion or linear");
+}
+
+torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logits) {
+  auto z = logits.to(torch::kFloat);
+  switch (task.type) {
+    case HeadType::kBinary: {
+      auto p = torch::sigmoid(z.squeeze(-1));
+      return torch::stack({1 - p, p}, 1);
+    }
+    case HeadType::kCategorical:
+      return torch::softmax(z, 1);
+    case HeadType::kOrdinal: {
+      // P(y > k) = sigmoid(z_k); P(y = c) = P(y > c-1) - P(y > c), clipped and renormalised.
+      auto gt = torch::sigmoid(z);
+      auto n = z.size(0);
+      auto upper = torch::cat({torch::ones({n, 1}, z.options()), gt}, 1);
+      auto lower = torch::cat({gt, torch::zeros({n, 1}, z.options())}, 1);
+      auto p = (upper - lower).clamp_min(0);
+      return p / p.sum(1, true).clamp_min(1e-12);
+    }
+  }
+  return z;
+}
+
+torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
+                        const torch::Tensor& labels, const torch::Tensor& class_weights,
+                        const std::string& loss, double gamma) {
+  auto rows = (labels >= 0).nonzero().squeeze(1);
+  if (rows.numel() == 0) return {};
+  auto z = logits.index_select(0, rows).to(torch::kFloat);
+  auto y = labels.index_select(0, rows);
+  torch::Tensor per_row;
+  torch::Tensor p_true;  // probability of the true class, for focal loss
+  switch (task.type) {
+    case HeadType::kBinary: {
+      auto target = y.to(torch::kFloat);
+      per_row = F::binary_cross_entropy_with_logits(
+          z.squeeze(-1), target,
+          F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+      auto p = torch::sigmoid(z.squeeze(-1));
+      p_true = target * p + (1 - target) * (1 - p);
+      break;
+    }
+    case HeadType::kCategorical: {
+      auto logp = torch::log_softmax(z, 1).gather(1, y.unsqueeze(1)).squeeze(1);
+      per_row = -logp;
+      p_true = logp.exp();
+      break;
+    }
+    case HeadType::kOrdinal: {
+      // CORAL: binary cross-entropy of each threshold task "y > k" (Cao et al. 2020).
+      auto k = torch::arange(task.num_classes - 1, y.options()).unsqueeze(0);
+      auto target = (y.unsqueeze(1) > k).to(torch::kFloat);
+      per_row = F::binary_cross_entropy_with_logits(
+                    z, target, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
+                    .sum(1);
+      p_true = task_probabilities(task, z).gather(1, y.unsqueeze(1)).squeeze(1);
+      break;
+    }
+  }
+  if (loss == "focal" && gamma > 0)
+    per_row = per_row * (1 - p_true.detach()).clamp_min(0).pow(gamma);
+  auto w = class_weights.defined() && loss != "ce" ? class_weights.to(z.device()).index_select(0, y)
+                                                   : torch::ones_like(per_row);
+  return (per_row * w).sum() / w.sum().clamp_min(1e-12);
+}
+
+}  // namespace tenor::train

@@ -1,0 +1,150 @@
+#pragma once
+// Prosody-plus-text models (LibTorch). Submodule names are stable: they are the
+// checkpoint keys and, later, the ONNX initializer names (a test pins them).
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/modules/rnn.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+
+namespace tenor::train {
+
+enum class HeadType { kBinary, kOrdinal, kCategorical };
+
+/// One output of the model: a task from the dataset schema.
+struct TaskSpec {
+  std::string name;
+  HeadType type = HeadType::kBinary;
+  int num_classes = 2;
+  std::string speaker;  ///< role whose segments carry the label
+  /// Modalities this task may use: prosody, functionals, text. Agent tasks are text-only
+  /// unless ModelConfig::agent_prosody (compliance: EU AI Act art. 5(1)(f)).
+  bool prosody = true, functionals = true, text = true;
+};
+
+/// What the data gives the model: dimensions and task list.
+struct ModelShape {
+  int lld_features = 0;
+  int functional_features = 0;
+  int vocab_size = 0;  ///< 0: no text in the store
+  std::vector<TaskSpec> tasks;
+};
+
+/// A padded batch. Absent modalities have zero lengths.
+struct Batch {
+  torch::Tensor frames;        ///< [B, T, F_lld] float (normalised)
+  torch::Tensor frame_len;     ///< [B] int64
+  torch::Tensor functionals;   ///< [B, F] float (normalised, 0 where undefined)
+  torch::Tensor func_mask;     ///< [B, F] float 0/1
+  torch::Tensor tokens;        ///< [B, L] int64, 0 = padding
+  torch::Tensor token_len;     ///< [B] int64
+  torch::Tensor labels;        ///< [B, K] int64, -1 = no label for task k
+  std::vector<int64_t> index;  ///< rows of the store
+  Batch to(const torch::Device& device) const;
+};
+
+/// Attention pooling over valid time steps: softmax(w . h_t) over t < len.
+class MaskedAttentionPoolImpl : public torch::nn::Module {
+ public:
+  explicit MaskedAttentionPoolImpl(int dim);
+  /// h: [B, T, D], len: [B] -> [B, D] (zeros where len == 0)
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& len);
+  torch::nn::Linear score{nullptr};
+};
+TORCH_MODULE(MaskedAttentionPool);
+
+/// Conv front + bidirectional GRU + masked attention pooling over frame LLDs.
+class ProsodyEncoderImpl : public torch::nn::Module {
+ public:
+  ProsodyEncoderImpl(int features, const ModelConfig& config);
+  /// frames: [B, T, F], len: [B] -> [B, hidden]
+  torch::Tensor forward(const torch::Tensor& frames, const torch::Tensor& len);
+  torch::nn::Conv1d conv{nullptr};
+  torch::nn::GRU gru{nullptr};
+  MaskedAttentionPool pool{nullptr};
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(ProsodyEncoder);
+
+/// Embedding + bidirectional GRU + masked attention pooling over token ids.
+class TextEncoderImpl : public torch::nn::Module {
+ public:
+  TextEncoderImpl(int vocab, const ModelConfig& config);
+  /// tokens: [B, L] int64, len: [B] -> [B, hidden]
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& len);
+  torch::nn::Embedding embed{nullptr};
+  torch::nn::GRU gru{nullptr};
+  MaskedAttentionPool pool{nullptr};
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(TextEncoder);
+
+/// The model's interface: logits per task (binary: [B, 1]; ordinal: [B, K-1] cumulative
+/// CORAL logits; categorical: [B, K]) and probabilities [B, K] for every task.
+class TaskModel : public torch::nn::Module {
+ public:
+  virtual std::vector<torch::Tensor> logits(const Batch& batch) = 0;
+  const std::vector<TaskSpec>& tasks() const { return tasks_; }
+
+ protected:
+  std::vector<TaskSpec> tasks_;
+};
+
+/// Gated fusion of prosody, functionals and text; works with any modality missing.
+class FusionModel : public TaskModel {
+ public:
+  FusionModel(const ModelShape& shape, const ModelConfig& config);
+  std::vector<torch::Tensor> logits(const Batch& batch) override;
+
+  ProsodyEncoder prosody{nullptr};
+  torch::nn::Linear functionals{nullptr};  ///< [values, mask] -> hidden
+  TextEncoder text{nullptr};
+  torch::nn::Linear gate{nullptr};  ///< 3 modality embeddings -> 3 gate logits
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  std::vector<torch::nn::Linear> heads;  ///< "head_<task>"
+  std::vector<torch::Tensor>
+      ordinal_bias;  ///< "bias_<task>": [K-1] CORAL thresholds (ordinal tasks)
+
+ private:
+  ModelConfig config_;
+  bool has_text_ = false;
+};
+
+/// The honest baseline: logistic regression on functionals and hashed token
+/// uni- and bigrams (bag of n-grams), one linear head per task.
+class LinearModel : public TaskModel {
+ public:
+  LinearModel(const ModelShape& shape, const ModelConfig& config);
+  std::vector<torch::Tensor> logits(const Batch& batch) override;
+
+  torch::nn::Embedding ngrams{nullptr};  ///< hashed uni/bigram -> vector (averaged per segment)
+  std::vector<torch::nn::Linear> heads;  ///< "head_<task>" over [functionals, mask, n-grams]
+  std::vector<torch::Tensor> ordinal_bias;
+
+ private:
+  ModelConfig config_;
+};
+
+/// The one factory. Throws ConfigError for an unknown type.
+std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig& config);
+
+/// Probabilities [B, K] from a task's logits.
+torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logits);
+
+/// Loss of one task on the labelled rows (labels >= 0); `class_weights` [K] or undefined.
+/// Returns an undefined tensor when no row is labelled.
+torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
+                        const torch::Tensor& labels, const torch::Tensor& class_weights,
+                        const std::string& loss, double focal_gamma);
+
+}  // namespace tenor::train

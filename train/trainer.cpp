@@ -1,0 +1,334 @@
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "core/torch_compat.h"
+#include "core/version.h"
+#include "data/features/device.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/model.h"
+#include "train/predict.h"
+
+namespace tenor::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// The order of training rows in `epoch`: a permutation drawn from (seed, epoch) alone,
+/// so a resumed run sees the same batches without storing the order.
+std::vector<int64_t> epoch_order(const std::vector<int64_t>& rows, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order = rows;
+  std::mt19937_64 rng(seed * 1000003ULL + uint64_t(epoch));
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  return order;
+}
+
+/// Linear warmup to the peak rate, then cosine decay to 0 at the last step.
+double learning_rate(const OptimConfig& o, int64_t step, int64_t total) {
+  if (o.warmup_steps > 0 && step < o.warmup_steps) return o.lr * double(step + 1) / o.warmup_steps;
+  double progress =
+      total > o.warmup_steps ? double(step - o.warmup_steps) / double(total - o.warmup_steps) : 1.0;
+  return 0.5 * o.lr * (1 + std::cos(M_PI * std::clamp(progress, 0.0, 1.0)));
+}
+
+/// Per-task class predictions and macro-F1 on `rows`.
+json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t>& rows,
+              const ModelConfig& mc, int batch_size, const torch::Device& device,
+              std::vector<double>* per_task) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const size_t k = data.shape.tasks.size();
+  std::vector<std::vector<int>> truth(k), pred(k);
+  for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
+    std::vector<int64_t> chunk(rows.begin() + long(i),
+                               rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
+    Batch b = make_batch(data, chunk, mc).to(device);
+    auto logits = model.logits(b);
+    auto labels = b.labels.cpu();
+    for (size_t t = 0; t < k; ++t) {
+      auto p = task_probabilities(data.shape.tasks[t], logits[t]).argmax(1).cpu();
+      for (int64_t r = 0; r < labels.size(0); ++r) {
+        int64_t y = labels[r][int64_t(t)].item<int64_t>();
+        if (y < 0) continue;
+        truth[t].push_back(int(y));
+        pred[t].push_back(int(p[r].item<int64_t>()));
+      }
+    }
+  }
+  model.train();
+  json out = json::object();
+  per_task->clear();
+  for (size_t t = 0; t < k; ++t) {
+    double f1 =
+        truth[t].empty() ? 0.0 : macro_f1(truth[t], pred[t], data.shape.tasks[t].num_classes);
+    per_task->push_back(f1);
+    out[data.shape.tasks[t].name] = {{"macro_f1", f1}, {"segments", truth[t].size()}};
+  }
+  return out;
+}
+
+/// Keeps metrics.jsonl in step with the checkpoint: lines past `keep` (written after the
+/// last checkpoint by a run that then died) are dropped.
+void truncate_lines(const fs::path& path, int64_t keep) {
+  std::ifstream in(path);
+  std::string line, kept;
+  for (int64_t n = 0; n < keep && std::getline(in, line); ++n) kept += line + "\n";
+  write_file_atomic(path, kept);
+}
+
+void append_line(const fs::path& path, const json& j) {
+  std::string existing;
+  std::error_code ec;
+  if (fs::exists(path, ec)) existing = read_file(path);
+  write_file_atomic(path, existing + j.dump() + "\n");
+}
+
+}  // namespace
+
+double macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted, int classes) {
+  std::vector<double> tp(size_t(classes), 0), fp(size_t(classes), 0), fn(size_t(classes), 0);
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] == predicted[i]) {
+      tp[size_t(truth[i])] += 1;
+    } else {
+      fp[size_t(predicted[i])] += 1;
+      fn[size_t(truth[i])] += 1;
+    }
+  }
+  double sum = 0;
+  for (int c = 0; c < classes; ++c) {
+    double denom = 2 * tp[size_t(c)] + fp[size_t(c)] + fn[size_t(c)];
+    sum += denom > 0 ? 2 * tp[size_t(c)] / denom
+                     : 0.0;  // F1 = 2TP / (2TP + FP + FN), 0 when undefined
+  }
+  return classes > 0 ? sum / classes : 0.0;
+}
+
+TrainResult train_model(const TrainConfig& config) {
+  config.validate();
+  auto log = logger("train");
+  const fs::path run = config.out;
+  fs::create_directories(run);
+  const std::string resolved = to_yaml(config);
+  const std::string config_sha = sha256_hex(resolved);
+  const torch::Device device = features::resolve_device(config.device);
+  compat::set_cpu_threads(config.threads);
+  torch::manual_seed(config.seed);
+
+  TrainData data = load_train_data(config);
+  write_file_atomic(run / "config.yaml", resolved);
+  write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
+  write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
+  std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
+  model->to(device);
+  torch::optim::AdamW optimizer(
+      model->parameters(),
+      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
+  const int64_t batches_per_epoch =
+      (int64_t(data.train.size()) + config.batch_size - 1) / config.batch_size;
+  const int64_t steps_per_epoch =
+      (batches_per_epoch + config.optim.accumulate - 1) / config.optim.accumulate;
+  const int64_t total_steps = steps_per_epoch * config.epochs;
+
+  TrainResult result;
+  result.run_dir = run.string();
+  TrainState state;
+  state.config_sha256 = config_sha;
+  state.best_list = "[]";
+  const fs::path last = run / "last.pt";
+  std::error_code ec;
+  if (fs::exists(last, ec)) {
+    // Resume: the checkpoint must come from this very configuration.
+    TrainState saved = load_checkpoint(last, *model, &optimizer, /*restore_rng=*/true);
+    if (saved.config_sha256 != config_sha)
+      throw ConfigError(
+          "run directory " + run.string() +
+          " holds a checkpoint of a different configuration; choose another `out` or delete it");
+    state = saved;
+    truncate_lines(run / "metrics.jsonl", state.metrics_lines);
+    result.resumed = true;
+    log->info("resuming {} at epoch {}, batch {} (step {})", run.string(), state.epoch + 1,
+              state.batch, state.step);
+  } else {
+    write_file_atomic(run / "metrics.jsonl", "");
+  }
+  log->info("training {} on {} ({} train / {} dev segments, {} tasks, {} parameters)",
+            config.model.type, device.str(), data.train.size(), data.dev.size(),
+            data.shape.tasks.size(), [&] {
+              int64_t n = 0;
+              for (const auto& p : model->parameters()) n += p.numel();
+              return n;
+            }());
+
+  const bool autocast = device.is_cuda() && config.bf16;
+  model->train();
+  Progress progress("train", "batches", total_steps * config.optim.accumulate, true);
+  while (state.epoch < config.epochs) {
+    const auto epoch_start = Clock::now();
+    double data_seconds = 0;
+    double& loss_sum = state.epoch_loss_sum;
+    int64_t& loss_count = state.epoch_loss_count;
+    int64_t& segments = state.epoch_segments;
+    auto order = epoch_order(data.train, config.seed, state.epoch);
+    for (int64_t b = state.batch; b < batches_per_epoch; ++b) {
+      const auto t0 = Clock::now();
+      std::vector<int64_t> rows(
+          order.begin() + b * config.batch_size,
+          order.begin() + std::min<int64_t>(int64_t(order.size()), (b + 1) * config.batch_size));
+      Batch batch = make_batch(data, rows, config.model).to(device);
+      data_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+      torch::Tensor loss;
+      {
+        compat::Autocast amp(device.type(), autocast, torch::kBFloat16);
+        auto logits = model->logits(batch);
+        for (size_t t = 0; t < logits.size(); ++t) {
+          auto l = task_loss(data.shape.tasks[t], logits[t], batch.labels.select(1, int64_t(t)),
+                             data.class_weights[t], config.loss, config.focal_gamma);
+          if (l.defined()) loss = loss.defined() ? loss + l : l;
+        }
+      }
+      if (!loss.defined()) continue;
+      const double value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        throw DataError("loss is " + std::to_string(value) + " at step " +
+                        std::to_string(state.step) + " (epoch " + std::to_string(state.epoch + 1) +
+                        ", batch " + std::to_string(b) + ", first segment: call " +
+                        data.store.segments[size_t(rows.front())].call_id +
+                        "); the last good checkpoint is " + last.string() +
+                        ". Lower optim.lr or check the features of these calls");
+      }
+      (loss / config.optim.accumulate).backward();
+      loss_sum += value;
+      ++loss_count;
+      segments += int64_t(rows.size());
+      const bool step_now = (b + 1) % config.optim.accumulate == 0 || b + 1 == batches_per_epoch;
+      if (step_now) {
+        if (config.optim.clip_norm > 0)
+          torch::nn::utils::clip_grad_norm_(model->parameters(), config.optim.clip_norm);
+        const double lr = learning_rate(config.optim, state.step, total_steps);
+        for (auto& group : optimizer.param_groups())
+          static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+        optimizer.step();
+        optimizer.zero_grad();
+        ++state.step;
+        state.batch = b + 1;
+        if (state.step % config.checkpoint_every_steps == 0)
+          save_checkpoint(last, *model, &optimizer, state);
+      }
+      progress.update(state.epoch * batches_per_epoch + b + 1);
+    }
+    // End of epoch: dev macro-F1, metrics line, best-k, early stopping, checkpoint.
+    std::vector<double> per_task;
+    json dev = evaluate(*model, data, data.dev.empty() ? data.train : data.dev, config.model,
+                        config.batch_size, device, &per_task);
+    double score = 0;
+    for (double f : per_task) score += f;
+    score /= std::max<size_t>(1, per_task.size());
+    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    json line = {
+        {"epoch", state.epoch + 1},
+        {"step", state.step},
+        {"train_loss", loss_count ? loss_sum / double(loss_count) : 0.0},
+        {"lr", learning_rate(config.optim, std::max<int64_t>(0, state.step - 1), total_steps)},
+        {"dev", dev},
+        {"dev_score", score},
+        {"dev_split", data.dev.empty() ? "train" : "dev"},
+        {"seconds", seconds},
+        {"segments_per_s", seconds > 0 ? double(segments) / seconds : 0.0},
+        {"data_wait_share", seconds > 0 ? data_seconds / seconds : 0.0}};
+    append_line(run / "metrics.jsonl", line);
+    ++state.metrics_lines;
+    json best = json::parse(state.best_list);
+    const int64_t epoch_no = state.epoch + 1;
+    if (score > state.best_score + 1e-12) {
+      state.best_score = score;
+      state.best_epoch = epoch_no;
+      state.bad_epochs = 0;
+    } else {
+      ++state.bad_epochs;
+    }
+    // Best-k: keep the k highest-scoring epochs' checkpoints.
+    best.push_back({score, epoch_no});
+    std::stable_sort(best.begin(), best.end(),
+                     [](const json& a, const json& b) { return a[0] > b[0]; });
+    ++state.epoch;
+    state.batch = 0;
+    state.epoch_loss_sum = 0, state.epoch_loss_count = 0, state.epoch_segments = 0;
+    const bool stop = state.bad_epochs >= config.patience;
+    json kept = json::array();
+    for (size_t i = 0; i < best.size(); ++i) {
+      const fs::path file =
+          run / ("best-epoch-" + std::to_string(best[i][1].get<int64_t>()) + ".pt");
+      if (i < size_t(config.keep_best)) {
+        kept.push_back(best[i]);
+        if (best[i][1] == epoch_no) save_checkpoint(file, *model, nullptr, state);
+      } else {
+        fs::remove(file, ec);
+      }
+    }
+    state.best_list = kept.dump();
+    if (state.best_epoch == epoch_no) save_checkpoint(run / "best.pt", *model, nullptr, state);
+    if (stop) state.epoch = config.epochs;  // early stop: the saved state says training is over
+    save_checkpoint(last, *model, &optimizer, state);
+    log->info("epoch {}: loss {:.4f}, dev macro-F1 {:.4f}{}", epoch_no,
+              line["train_loss"].get<double>(), score, stop ? " (early stop)" : "");
+    if (stop) break;
+  }
+  progress.finish();
+
+  // Summary from metrics.jsonl (complete even after a resume).
+  std::ifstream in(run / "metrics.jsonl");
+  std::string text;
+  while (std::getline(in, text)) {
+    if (text.empty()) continue;
+    json j = json::parse(text);
+    ++result.epochs_run;
+    if (j["epoch"].get<int>() == state.best_epoch) {
+      result.best_dev_score = j["dev_score"];
+      for (auto& [task, m] : j["dev"].items()) result.best_dev_macro_f1[task] = m["macro_f1"];
+    }
+  }
+  result.best_epoch = int(state.best_epoch);
+  result.steps = state.step;
+  json summary = {{"best_epoch", result.best_epoch},
+                  {"best_dev_score", result.best_dev_score},
+                  {"best_dev_macro_f1", result.best_dev_macro_f1},
+                  {"epochs_run", result.epochs_run},
+                  {"steps", result.steps},
+                  {"tasks", json::array()},
+                  {"feature_set_version", data.store.meta.feature_set_version},
+                  {"functionals_version", data.store.meta.functionals_version},
+                  {"tokenizer_sha256", data.store.meta.tokenizer_sha256},
+                  {"dataset_fingerprint", data.store.meta.dataset_fingerprint},
+                  {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
+                  {"torch_version", compat::torch_version()}};
+  for (const auto& t : data.shape.tasks) {
+    json modalities = json::array();
+    if (t.prosody) modalities.push_back("prosody");
+    if (t.functionals) modalities.push_back("functionals");
+    if (t.text) modalities.push_back("text");
+    summary["tasks"].push_back(
+        {{"name", t.name}, {"speaker", t.speaker}, {"modalities", modalities}});
+  }
+  write_file_atomic(run / "result.json", summary.dump(2));
+  return result;
+}
+
+}  // namespace tenor::train

@@ -1,0 +1,33 @@
+#pragma once
+// `tenor train`: reproducible, resumable training from a feature store.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+
+namespace tenor::train {
+
+struct TrainResult {
+  std::string run_dir;
+  int epochs_run = 0;
+  int best_epoch = -1;
+  double best_dev_score = 0;  ///< mean dev macro-F1 over tasks at the best epoch
+  std::map<std::string, double> best_dev_macro_f1;  ///< per task
+  int64_t steps = 0;
+  bool resumed = false;
+};
+
+/// Trains per `config` into config.out: config.yaml (resolved), normalizer.json,
+/// metrics.jsonl (one line per epoch), checkpoints last.pt and best-k, result.json.
+/// If config.out holds a checkpoint of the same config, training resumes from it
+/// (model, optimizer, schedule, RNG, data order, step) and ends where an
+/// uninterrupted run would. Throws ConfigError / DataError with the fix.
+TrainResult train_model(const TrainConfig& config);
+
+/// Macro-F1 over `classes` (sklearn's average="macro" with labels = all classes,
+/// zero_division = 0): used for early stopping and checkpoint selection.
+double macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted, int classes);
+
+}  // namespace tenor::train
