@@ -1,0 +1,62 @@
+#pragma once
+
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "eval/bootstrap.h"
+#include "eval/eval_set.h"
+
+namespace tenor::eval {
+
+/// One task and metric of a comparison of run A (baseline) with run B (candidate).
+struct MetricComparison {
+  std::string task;
+  Metric metric = Metric::kMacroF1;
+  double a = 0.0, b = 0.0;
+  double delta = 0.0;       ///< b - a
+  Interval delta_interval;  ///< paired call-bootstrap percentile interval of b - a
+  double p_value = 1.0;     ///< two-sided paired-bootstrap p (see PairedResult)
+};
+
+struct Comparison {
+  int resamples = 0;
+  std::vector<MetricComparison> rows;  ///< per task, the metrics that apply to its kind
+};
+
+/// Binary decision thresholds per task name for each run (default 0.5 when absent).
+struct CompareConfig {
+  BootstrapConfig bootstrap;
+  std::map<std::string, double> thresholds_a, thresholds_b;
+};
+
+/// Compares two runs on the same segments and labels (DataError otherwise): per task, every
+/// applicable headline metric with the same call resamples for both runs.
+Comparison compare_runs(const EvalSet& a, const EvalSet& b, const CompareConfig& config = {});
+
+/// A gate condition `METRIC:TOL`: fail when B is worse than A by more than TOL.
+struct GateSpec {
+  std::string metric;
+  double tolerance = 0.0;
+};
+
+/// Parses "macro_f1:0.01". Throws UsageError on an unknown metric (suggesting the nearest) or
+/// a tolerance that is not a finite number >= 0.
+GateSpec parse_gate(const std::string& spec);
+
+struct GateResult {
+  bool passed = true;
+  /// One sentence per failure, e.g. "task 'escalation': macro_f1 got worse by 0.0230
+  /// (0.7120 -> 0.6890), more than the tolerance 0.0100 (paired bootstrap p = 0.030)".
+  std::vector<std::string> failures;
+  std::string summary;  ///< "gate passed: ..." or the failures joined
+};
+
+/// Applies the gates to every task where the metric applies. "Worse" is lower for metrics
+/// where higher is better and higher for mae. A metric that is undefined in either run (NaN)
+/// fails the gate, since the release cannot be shown not to have regressed. Throws
+/// UsageError when a gate's metric applies to no task of the comparison.
+GateResult apply_gate(const Comparison& comparison, std::span<const GateSpec> gates);
+
+}  // namespace tenor::eval

@@ -1,0 +1,104 @@
+#include "eval/eval_set.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace tenor::eval {
+
+std::string to_string(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kBinary:
+      return "binary";
+    case TaskKind::kOrdinal:
+      return "ordinal";
+    case TaskKind::kNominal:
+      break;
+  }
+  return "nominal";
+}
+
+const TaskPredictions& EvalSet::task(const std::string& name) const {
+  std::vector<std::string> names;
+  for (const auto& t : tasks) {
+    if (t.name == name) return t;
+    names.push_back(t.name);
+  }
+  std::string hint = nearest(name, names);
+  throw UsageError("no task '" + printable(name) +
+                   "' in the evaluation set (tasks: " + join(names, ", ") + ")" +
+                   (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+}
+
+void validate(const EvalSet& set) {
+  const Segments& s = set.segments;
+  const size_t n = s.size();
+  auto size_error = [&](const std::string& what, size_t got) {
+    return DataError("evaluation set: " + what + " has " + std::to_string(got) +
+                     " entries, expected one per segment (" + std::to_string(n) + ")");
+  };
+  if (s.speakers.size() != n) throw size_error("speakers", s.speakers.size());
+  if (s.start_s.size() != n) throw size_error("start_s", s.start_s.size());
+  if (s.end_s.size() != n) throw size_error("end_s", s.end_s.size());
+  if (!s.meta.empty() && s.meta.size() != n) throw size_error("meta", s.meta.size());
+  for (size_t i = 0; i < n; ++i)
+    if (!(std::isfinite(s.start_s[i]) && std::isfinite(s.end_s[i]) && s.end_s[i] >= s.start_s[i]))
+      throw DataError("evaluation set: segment " + std::to_string(i) + " of call '" +
+                      printable(s.call_ids[i]) + "' spans " + std::to_string(s.start_s[i]) +
+                      " to " + std::to_string(s.end_s[i]) +
+                      " s; times must be finite with end >= start");
+  for (const TaskPredictions& t : set.tasks) {
+    const size_t c = t.num_classes();
+    const std::string where = "task '" + printable(t.name) + "'";
+    if (c < 2)
+      throw DataError(where + " has " + std::to_string(c) + " classes; a task needs at least 2");
+    if (t.kind == TaskKind::kBinary && c != 2)
+      throw DataError(where + " is binary but has " + std::to_string(c) +
+                      " classes; give exactly 2 (class 1 is positive) or make it nominal");
+    if (t.labels.size() != n) throw size_error(where + " labels", t.labels.size());
+    if (t.probs.size() != n * c) throw size_error(where + " probs / C", t.probs.size() / c);
+    if (!t.logits.empty() && t.logits.size() != n * c)
+      throw size_error(where + " logits / C", t.logits.size() / c);
+    for (size_t i = 0; i < n; ++i) {
+      if (t.labels[i] < -1 || t.labels[i] >= static_cast<int>(c))
+        throw DataError(where + ": segment " + std::to_string(i) + " has label " +
+                        std::to_string(t.labels[i]) + ", expected -1 (unlabelled) or 0.." +
+                        std::to_string(c - 1));
+      double sum = 0.0;
+      for (double p : t.prob_row(i)) {
+        if (!(p >= 0.0 && p <= 1.0))
+          throw DataError(where + ": segment " + std::to_string(i) + " has probability " +
+                          std::to_string(p) + " outside [0, 1]; pass softmax outputs");
+        sum += p;
+      }
+      if (std::abs(sum - 1.0) > 1e-3)
+        throw DataError(where + ": segment " + std::to_string(i) + " probabilities sum to " +
+                        std::to_string(sum) + ", expected 1; pass softmax outputs");
+    }
+  }
+}
+
+void require_same_segments(const EvalSet& a, const EvalSet& b) {
+  const Segments &x = a.segments, &y = b.segments;
+  if (x.call_ids != y.call_ids || x.speakers != y.speakers || x.start_s != y.start_s ||
+      x.end_s != y.end_s)
+    throw DataError(
+        "the two runs were not evaluated on the same segments (call ids, speakers or times "
+        "differ); evaluate both runs on the same split");
+  if (a.tasks.size() != b.tasks.size())
+    throw DataError("run A has " + std::to_string(a.tasks.size()) + " tasks and run B " +
+                    std::to_string(b.tasks.size()) + "; compare runs of the same tasks");
+  for (size_t k = 0; k < a.tasks.size(); ++k) {
+    const auto &ta = a.tasks[k], &tb = b.tasks[k];
+    if (ta.name != tb.name || ta.classes != tb.classes || ta.kind != tb.kind)
+      throw DataError("task " + std::to_string(k) + " is '" + printable(ta.name) +
+                      "' in run A and '" + printable(tb.name) +
+                      "' in run B, or its classes differ; compare runs of the same tasks");
+    if (ta.labels != tb.labels)
+      throw DataError("task '" + printable(ta.name) +
+                      "' has different labels in the two runs; compare on the same labels");
+  }
+}
+
+}  // namespace tenor::eval

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace tenor::eval {
+
+/// How the classes of a task relate: nominal (unordered), binary (class 1 is the positive
+/// class) or ordinal (classes ordered from least to most, e.g. calm < frustrated < angry).
+enum class TaskKind { kNominal, kBinary, kOrdinal };
+
+/// "nominal", "binary" or "ordinal".
+std::string to_string(TaskKind kind);
+
+/// Per-segment facts shared by every task: who spoke when, in which call, and the meta
+/// fields used for slicing. All vectors have one entry per segment (N).
+struct Segments {
+  std::vector<std::string> call_ids;  ///< call of each segment; the bootstrap resamples calls
+  std::vector<std::string> speakers;  ///< speaker role ("agent", "customer", ...)
+  std::vector<double> start_s;        ///< segment start, seconds from the call's start
+  std::vector<double> end_s;          ///< segment end, seconds; end_s >= start_s
+  std::vector<std::map<std::string, std::string>> meta;  ///< slicing fields; may be empty (N)
+
+  size_t size() const { return call_ids.size(); }
+};
+
+/// One task's truth and one run's predictions for it.
+struct TaskPredictions {
+  std::string name;  ///< task name, e.g. "escalation"
+  TaskKind kind = TaskKind::kNominal;
+  std::vector<std::string> classes;  ///< C class names, in class-index order
+  std::vector<int> labels;           ///< N true class indices, -1 where unlabelled
+  std::vector<double> probs;         ///< [N, C] row-major class probabilities (rows sum to 1)
+  /// [N, C] row-major logits for temperature scaling; optional (empty). Without them,
+  /// log(probs) are used, which softmax maps back to the same probabilities.
+  std::vector<double> logits;
+
+  size_t num_classes() const { return classes.size(); }
+  /// Row `i` of `probs`: C values.
+  std::span<const double> prob_row(size_t i) const {
+    return {probs.data() + i * classes.size(), classes.size()};
+  }
+};
+
+/// A run's predictions on a set of segments: the unit every evaluation takes.
+struct EvalSet {
+  Segments segments;
+  std::vector<TaskPredictions> tasks;
+
+  /// The task named `name`; throws UsageError naming the known tasks when absent.
+  const TaskPredictions& task(const std::string& name) const;
+};
+
+/// Checks sizes, label ranges, finite probabilities in [0, 1] whose rows sum to 1 within
+/// 1e-3, end_s >= start_s, and at least two classes per task. Throws DataError naming the
+/// task, the segment and the fix.
+void validate(const EvalSet& set);
+
+/// Throws DataError unless `a` and `b` hold the same segments (call ids, times, speakers)
+/// and the same tasks with the same classes and labels: the precondition of comparing runs.
+void require_same_segments(const EvalSet& a, const EvalSet& b);
+
+}  // namespace tenor::eval

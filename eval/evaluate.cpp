@@ -1,0 +1,147 @@
+#include "eval/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace tenor::eval {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr size_t kMacroF1 = static_cast<size_t>(Metric::kMacroF1);
+
+const TaskPredictions* find_task(const EvalSet& set, const std::string& name) {
+  for (const auto& t : set.tasks)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+/// Segment indices per slice value, for the speaker and every requested meta field.
+std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>> slice_groups(
+    const EvalSet& set, const EvalConfig& config) {
+  const Segments& s = set.segments;
+  std::vector<std::string> fields = config.slice_fields;
+  if (fields.empty()) {
+    std::set<std::string> seen;
+    for (const auto& m : s.meta)
+      for (const auto& [k, v] : m) seen.insert(k);
+    fields.assign(seen.begin(), seen.end());
+  }
+  std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>> out;
+  if (config.slice_by_speaker) {
+    auto& g = out.emplace_back("speaker", std::map<std::string, std::vector<uint32_t>>{}).second;
+    for (uint32_t i = 0; i < s.size(); ++i) g[s.speakers[i]].push_back(i);
+  }
+  for (const std::string& field : fields) {
+    auto& g = out.emplace_back(field, std::map<std::string, std::vector<uint32_t>>{}).second;
+    for (uint32_t i = 0; i < s.meta.size(); ++i) {
+      auto it = s.meta[i].find(field);
+      if (it != s.meta[i].end()) g[it->second].push_back(i);
+    }
+    if (g.empty())
+      throw UsageError("slice field '" + printable(field) +
+                       "' occurs in no segment's meta; check the field name");
+  }
+  return out;
+}
+
+}  // namespace
+
+EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet* dev) {
+  validate(test);
+  if (dev) validate(*dev);
+  if (config.bootstrap.resamples < 0 || !(config.bootstrap.confidence > 0.0) ||
+      !(config.bootstrap.confidence < 1.0))
+    throw ConfigError("bootstrap: resamples must be >= 0 and confidence in (0, 1), got " +
+                      std::to_string(config.bootstrap.resamples) + " and " +
+                      std::to_string(config.bootstrap.confidence));
+  if (config.calibration_bins < 1)
+    throw ConfigError("calibration_bins must be >= 1, got " +
+                      std::to_string(config.calibration_bins));
+  EvalReport report;
+  report.config = config;
+  report.has_dev = dev != nullptr;
+  report.n_segments = test.segments.size();
+  report.n_calls =
+      std::set<std::string>(test.segments.call_ids.begin(), test.segments.call_ids.end()).size();
+  const auto groups = slice_groups(test, config);
+
+  for (const TaskPredictions& task : test.tasks) {
+    TaskReport r;
+    r.name = task.name;
+    r.kind = task.kind;
+    r.classes = task.classes;
+    const size_t c = task.num_classes();
+    r.calibration = expected_calibration_error(task.probs, task.labels, c, config.calibration_bins);
+    r.scored_probs = task.probs;
+
+    if (dev) {
+      const TaskPredictions* d = find_task(*dev, task.name);
+      if (!d || d->classes != task.classes)
+        throw DataError("dev set lacks task '" + printable(task.name) +
+                        "' or its classes differ from test's; evaluate dev and test of one run");
+      const std::vector<double> dev_logits = task_logits(*d);
+      r.temperature = fit_temperature(dev_logits, d->labels, c);
+      r.scored_probs = apply_temperature(task_logits(task), c, r.temperature->temperature);
+      r.calibration_scaled =
+          expected_calibration_error(r.scored_probs, task.labels, c, config.calibration_bins);
+      if (task.kind == TaskKind::kBinary) {
+        // Threshold on the dev probabilities after the same temperature, so it applies to
+        // the scaled test probabilities.
+        const auto dev_probs = apply_temperature(dev_logits, c, r.temperature->temperature);
+        r.threshold_fit = fit_threshold(dev_probs, d->labels);
+        r.threshold = r.threshold_fit->threshold;
+        r.threshold_source = "dev_f1";
+      }
+    }
+
+    const TaskSample sample(test, task, r.scored_probs, r.threshold, {});
+    r.n_labelled = sample.num_labelled();
+    r.n_calls = sample.num_calls();
+    if (r.n_labelled == 0) r.note = "no labelled segments";
+    std::vector<double> ones(sample.num_calls(), 1.0);
+    r.confusion = sample.confusion(ones);
+    r.metrics = classification_metrics(r.confusion);
+    r.bootstrap = bootstrap(sample, config.bootstrap);
+    if (task.kind == TaskKind::kBinary) {
+      r.roc = sample.ranked().roc_curve();
+      r.pr = sample.ranked().pr_curve();
+    }
+
+    const Interval overall = r.bootstrap.intervals[kMacroF1];
+    for (const auto& [field, values] : groups)
+      for (const auto& [value, segments] : values) {
+        SliceResult sr;
+        sr.field = field;
+        sr.value = value;
+        const TaskSample slice(test, task, r.scored_probs, r.threshold, segments, false);
+        sr.n_labelled = slice.num_labelled();
+        sr.n_calls = slice.num_calls();
+        sr.empty = sr.n_labelled == 0;
+        if (!sr.empty) {
+          const BootstrapResult b = bootstrap(slice, config.bootstrap);
+          sr.macro_f1 = b.point[kMacroF1];
+          sr.interval = b.intervals[kMacroF1];
+          sr.outside_overall =
+              !std::isnan(overall.lo) && (sr.macro_f1 < overall.lo || sr.macro_f1 > overall.hi);
+        }
+        r.slices.push_back(std::move(sr));
+      }
+
+    const auto& tt = config.timeline_tasks;
+    if (task.kind != TaskKind::kNominal && std::find(tt.begin(), tt.end(), task.name) != tt.end()) {
+      double threshold = config.timeline.threshold;
+      if (std::isnan(threshold)) threshold = task.kind == TaskKind::kBinary ? r.threshold : 0.5;
+      r.timeline = escalation_timeline(test, task, r.scored_probs, threshold, config.timeline);
+    }
+    report.tasks.push_back(std::move(r));
+  }
+  return report;
+}
+
+}  // namespace tenor::eval

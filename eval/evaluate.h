@@ -1,0 +1,88 @@
+#pragma once
+
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/bootstrap.h"
+#include "eval/calibration.h"
+#include "eval/eval_set.h"
+#include "eval/metrics.h"
+#include "eval/timeline.h"
+
+namespace tenor::eval {
+
+/// Everything `evaluate` computes is configured here.
+struct EvalConfig {
+  BootstrapConfig bootstrap;
+  int calibration_bins = 15;  ///< ECE bins (Guo et al. 2017 use 15)
+  bool slice_by_speaker = true;
+  /// Meta fields to slice by; empty = every field that occurs in the segments' meta.
+  std::vector<std::string> slice_fields;
+  /// Tasks whose escalation timeline is computed (binary or ordinal tasks only).
+  std::vector<std::string> timeline_tasks = {"escalation"};
+  TimelineConfig timeline;
+};
+
+/// Macro-F1 of one slice (one speaker role or one meta value) with its call-bootstrap
+/// interval. An empty slice (no labelled segment of the task) has NaN values.
+struct SliceResult {
+  std::string field;  ///< "speaker" or the meta field
+  std::string value;
+  size_t n_labelled = 0;
+  size_t n_calls = 0;
+  bool empty = true;
+  double macro_f1 = std::numeric_limits<double>::quiet_NaN();
+  Interval interval;
+  /// The slice's point estimate lies outside the task's overall interval.
+  bool outside_overall = false;
+};
+
+/// Everything reported for one task.
+struct TaskReport {
+  std::string name;
+  TaskKind kind = TaskKind::kNominal;
+  std::vector<std::string> classes;
+  size_t n_labelled = 0;
+  size_t n_calls = 0;  ///< calls with at least one labelled segment
+  /// "no labelled segments" when there is nothing to score; metrics are then NaN.
+  std::string note;
+
+  double threshold = 0.5;                    ///< binary decision threshold used
+  std::string threshold_source = "default";  ///< "default" or "dev_f1"
+  std::optional<ThresholdFit> threshold_fit;
+
+  ConfusionMatrix confusion;
+  ClassificationMetrics metrics;
+  BootstrapResult bootstrap;
+
+  Calibration calibration;                        ///< of the raw probabilities
+  std::optional<TemperatureFit> temperature;      ///< fitted on dev
+  std::optional<Calibration> calibration_scaled;  ///< test after temperature scaling
+
+  RankedScores::Curve roc, pr;  ///< binary tasks
+  std::vector<SliceResult> slices;
+  std::optional<TimelineMetrics> timeline;
+
+  /// The probabilities the metrics were computed from ([N, C]: temperature-scaled when a
+  /// dev set was given, else the raw ones). Not serialised; the HTML timeline plots them.
+  std::vector<double> scored_probs;
+};
+
+struct EvalReport {
+  size_t n_segments = 0;
+  size_t n_calls = 0;
+  EvalConfig config;
+  bool has_dev = false;
+  std::vector<TaskReport> tasks;
+};
+
+/// Evaluates every task of `test`. When `dev` is given (same tasks and classes), a temperature
+/// per task is fitted on dev and applied to test, and for binary tasks the decision threshold
+/// maximising the positive class's F1 on dev is used; nothing is ever fitted on test.
+/// Throws DataError on an invalid set, UsageError on a bad configuration.
+EvalReport evaluate(const EvalSet& test, const EvalConfig& config = {},
+                    const EvalSet* dev = nullptr);
+
+}  // namespace tenor::eval

@@ -1,0 +1,272 @@
+#include "eval/plots.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tenor::eval {
+namespace {
+
+constexpr int kLeft = 48, kRight = 12, kTop = 26, kBottom = 40;
+
+/// Maps data coordinates into the plot area of `axes`.
+struct Frame {
+  const Axes& a;
+  double px(double x) const {
+    const double span = a.x_max > a.x_min ? a.x_max - a.x_min : 1.0;
+    return kLeft + (x - a.x_min) / span * (a.width - kLeft - kRight);
+  }
+  double py(double y) const {
+    const double span = a.y_max > a.y_min ? a.y_max - a.y_min : 1.0;
+    return a.height - kBottom - (y - a.y_min) / span * (a.height - kTop - kBottom);
+  }
+};
+
+std::string n(double v) { return svg_number(v); }
+
+void open_svg(XmlWriter& w, int width, int height, const std::string& title) {
+  w.open("svg", {{"xmlns", "http://www.w3.org/2000/svg"},
+                 {"width", std::to_string(width)},
+                 {"height", std::to_string(height)},
+                 {"viewBox", "0 0 " + std::to_string(width) + " " + std::to_string(height)},
+                 {"role", "img"}});
+  w.element("title", {}, title);
+  w.element("text", {{"x", n(width / 2.0)}, {"y", "16"}, {"text-anchor", "middle"}, {"class", "t"}},
+            title);
+}
+
+void frame(XmlWriter& w, const Axes& a) {
+  const Frame f{a};
+  const double x0 = f.px(a.x_min), x1 = f.px(a.x_max), y0 = f.py(a.y_min), y1 = f.py(a.y_max);
+  w.leaf("rect", {{"x", n(x0)},
+                  {"y", n(y1)},
+                  {"width", n(x1 - x0)},
+                  {"height", n(y0 - y1)},
+                  {"fill", "none"},
+                  {"stroke", "#444"}});
+  for (int i = 0; i <= 4; ++i) {
+    const double xv = a.x_min + (a.x_max - a.x_min) * i / 4,
+                 yv = a.y_min + (a.y_max - a.y_min) * i / 4;
+    w.element("text", {{"x", n(f.px(xv))}, {"y", n(y0 + 14)}, {"text-anchor", "middle"}},
+              svg_number(xv));
+    w.element("text", {{"x", n(x0 - 4)}, {"y", n(f.py(yv) + 4)}, {"text-anchor", "end"}},
+              svg_number(yv));
+  }
+  w.element("text", {{"x", n((x0 + x1) / 2)}, {"y", n(a.height - 6.0)}, {"text-anchor", "middle"}},
+            a.x_label);
+  w.element("text",
+            {{"x", "12"},
+             {"y", n((y0 + y1) / 2)},
+             {"text-anchor", "middle"},
+             {"transform", "rotate(-90 12 " + n((y0 + y1) / 2) + ")"}},
+            a.y_label);
+}
+
+}  // namespace
+
+void thin(std::vector<double>& x, std::vector<double>& y, size_t max_points) {
+  if (x.size() <= max_points || max_points < 2) return;
+  std::vector<double> tx, ty;
+  for (size_t k = 0; k < max_points; ++k) {
+    const size_t i = k * (x.size() - 1) / (max_points - 1);
+    tx.push_back(x[i]);
+    ty.push_back(y[i]);
+  }
+  x.swap(tx);
+  y.swap(ty);
+}
+
+void line_plot(XmlWriter& w, const Axes& a, std::span<const Series> series) {
+  const Frame f{a};
+  open_svg(w, a.width, a.height, a.title);
+  for (const auto& [lo, hi] : a.x_bands)
+    w.leaf("rect", {{"x", n(f.px(lo))},
+                    {"y", n(f.py(a.y_max))},
+                    {"width", n(std::max(1.0, f.px(hi) - f.px(lo)))},
+                    {"height", n(f.py(a.y_min) - f.py(a.y_max))},
+                    {"fill", "#d62728"},
+                    {"fill-opacity", "0.18"}});
+  frame(w, a);
+  if (a.diagonal)
+    w.leaf("line", {{"x1", n(f.px(a.x_min))},
+                    {"y1", n(f.py(a.y_min))},
+                    {"x2", n(f.px(a.x_max))},
+                    {"y2", n(f.py(a.y_max))},
+                    {"stroke", "#999"},
+                    {"stroke-dasharray", "4 3"}});
+  for (double h : a.hlines)
+    w.leaf("line", {{"x1", n(f.px(a.x_min))},
+                    {"y1", n(f.py(h))},
+                    {"x2", n(f.px(a.x_max))},
+                    {"y2", n(f.py(h))},
+                    {"stroke", "#ff7f0e"},
+                    {"stroke-dasharray", "5 3"}});
+  int legend = 0;
+  for (const Series& s : series) {
+    std::string points;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (std::isnan(s.x[i]) || std::isnan(s.y[i])) continue;
+      points += n(f.px(s.x[i])) + "," + n(f.py(s.y[i])) + " ";
+    }
+    if (!points.empty())
+      w.leaf("polyline",
+             {{"points", points}, {"fill", "none"}, {"stroke", s.color}, {"stroke-width", "1.5"}});
+    if (s.markers)
+      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+        if (!std::isnan(s.x[i]) && !std::isnan(s.y[i]))
+          w.leaf(
+              "circle",
+              {{"cx", n(f.px(s.x[i]))}, {"cy", n(f.py(s.y[i]))}, {"r", "2.5"}, {"fill", s.color}});
+    if (!s.name.empty()) {
+      const double ly = kTop + 12.0 + 14.0 * legend++;
+      w.leaf("rect", {{"x", n(a.width - kRight - 90.0)},
+                      {"y", n(ly - 8)},
+                      {"width", "10"},
+                      {"height", "3"},
+                      {"fill", s.color}});
+      w.element("text", {{"x", n(a.width - kRight - 76.0)}, {"y", n(ly)}}, s.name);
+    }
+  }
+  w.close();
+}
+
+void confusion_heatmap(XmlWriter& w, const std::string& title, const ConfusionMatrix& cm,
+                       std::span<const std::string> classes) {
+  const int c = cm.num_classes, cell = c <= 4 ? 56 : 36, left = 90, top = 40;
+  const int width = left + c * cell + 20, height = top + c * cell + 50;
+  open_svg(w, width, height, title);
+  for (int i = 0; i < c; ++i) {
+    double row = 0.0;
+    for (int j = 0; j < c; ++j) row += cm.at(i, j);
+    for (int j = 0; j < c; ++j) {
+      const double share = row > 0 ? cm.at(i, j) / row : 0.0;
+      // White -> blue by the row share (recall of the true class along the diagonal).
+      const int shade = static_cast<int>(std::lround(255 * (1.0 - 0.8 * share)));
+      const std::string fill =
+          "rgb(" + std::to_string(shade) + "," + std::to_string(shade) + ",255)";
+      const int x = left + j * cell, y = top + i * cell;
+      w.open("g");
+      w.element("title", {},
+                classes[i] + " -> " + classes[j] + ": " + svg_number(cm.at(i, j), 0) + " (" +
+                    svg_number(100 * share, 1) + "% of row)");
+      w.leaf("rect", {{"x", std::to_string(x)},
+                      {"y", std::to_string(y)},
+                      {"width", std::to_string(cell)},
+                      {"height", std::to_string(cell)},
+                      {"fill", fill},
+                      {"stroke", "#fff"}});
+      w.element("text",
+                {{"x", std::to_string(x + cell / 2)},
+                 {"y", std::to_string(y + cell / 2 + 4)},
+                 {"text-anchor", "middle"},
+                 {"fill", share > 0.55 ? "#fff" : "#000"}},
+                svg_number(cm.at(i, j), 0));
+      w.close();
+    }
+    w.element("text",
+              {{"x", std::to_string(left - 4)},
+               {"y", std::to_string(top + i * cell + cell / 2 + 4)},
+               {"text-anchor", "end"}},
+              classes[i]);
+  }
+  for (int j = 0; j < c; ++j)
+    w.element("text",
+              {{"x", std::to_string(left + j * cell + cell / 2)},
+               {"y", std::to_string(top + c * cell + 14)},
+               {"text-anchor", "middle"}},
+              classes[j]);
+  w.element("text",
+            {{"x", std::to_string(left + c * cell / 2)},
+             {"y", std::to_string(height - 8)},
+             {"text-anchor", "middle"}},
+            "predicted (rows: true class)");
+  w.close();
+}
+
+void reliability_diagram(XmlWriter& w, const std::string& title, const Calibration& cal) {
+  Axes a;
+  a.title = title;
+  a.x_label = "confidence";
+  a.y_label = "accuracy";
+  a.diagonal = true;
+  const Frame f{a};
+  open_svg(w, a.width, a.height, a.title);
+  frame(w, a);
+  for (const ReliabilityBin& b : cal.bins) {
+    if (b.count == 0) continue;
+    w.open("g");
+    w.element("title", {},
+              "(" + svg_number(b.lower, 3) + ", " + svg_number(b.upper, 3) + "]: accuracy " +
+                  svg_number(b.accuracy, 3) + ", confidence " + svg_number(b.confidence, 3) +
+                  ", n = " + std::to_string(b.count));
+    w.leaf("rect", {{"x", n(f.px(b.lower) + 1)},
+                    {"y", n(f.py(b.accuracy))},
+                    {"width", n(f.px(b.upper) - f.px(b.lower) - 2)},
+                    {"height", n(f.py(0) - f.py(b.accuracy))},
+                    {"fill", "#1f77b4"},
+                    {"fill-opacity", "0.75"}});
+    w.leaf("circle", {{"cx", n(f.px(b.confidence))},
+                      {"cy", n(f.py(b.confidence))},
+                      {"r", "2"},
+                      {"fill", "#d62728"}});
+    w.close();
+  }
+  w.element("text", {{"x", n(f.px(0.03))}, {"y", n(f.py(0.92))}}, "ECE " + svg_number(cal.ece, 4));
+  w.close();
+}
+
+void interval_bars(XmlWriter& w, const std::string& title, std::span<const BarRow> rows,
+                   double overall, double overall_lo, double overall_hi) {
+  const int left = 150, right = 60, row_h = 20, top = 30;
+  const int width = 520, height = top + static_cast<int>(rows.size()) * row_h + 36;
+  auto px = [&](double v) { return left + std::clamp(v, 0.0, 1.0) * (width - left - right); };
+  open_svg(w, width, height, title);
+  const double y_end = top + rows.size() * row_h;
+  if (!std::isnan(overall_lo))
+    w.leaf("rect", {{"x", n(px(overall_lo))},
+                    {"y", std::to_string(top)},
+                    {"width", n(std::max(1.0, px(overall_hi) - px(overall_lo)))},
+                    {"height", n(y_end - top)},
+                    {"fill", "#2ca02c"},
+                    {"fill-opacity", "0.15"}});
+  if (!std::isnan(overall))
+    w.leaf("line", {{"x1", n(px(overall))},
+                    {"y1", std::to_string(top)},
+                    {"x2", n(px(overall))},
+                    {"y2", n(y_end)},
+                    {"stroke", "#2ca02c"}});
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const BarRow& r = rows[i];
+    const double y = top + i * row_h;
+    w.element("text", {{"x", std::to_string(left - 6)}, {"y", n(y + 14)}, {"text-anchor", "end"}},
+              r.label);
+    if (std::isnan(r.value)) {
+      w.element("text", {{"x", std::to_string(left + 4)}, {"y", n(y + 14)}, {"fill", "#777"}},
+                "empty");
+      continue;
+    }
+    const std::string color = r.flagged ? "#d62728" : "#1f77b4";
+    w.leaf("rect", {{"x", std::to_string(left)},
+                    {"y", n(y + 4)},
+                    {"width", n(px(r.value) - left)},
+                    {"height", "12"},
+                    {"fill", color},
+                    {"fill-opacity", "0.7"}});
+    if (!std::isnan(r.lo))
+      w.leaf("line", {{"x1", n(px(r.lo))},
+                      {"y1", n(y + 10)},
+                      {"x2", n(px(r.hi))},
+                      {"y2", n(y + 10)},
+                      {"stroke", "#000"},
+                      {"stroke-width", "1.5"}});
+    w.element("text", {{"x", std::to_string(width - right + 4)}, {"y", n(y + 14)}},
+              svg_number(r.value, 3) + (r.flagged ? " !" : ""));
+  }
+  for (int t = 0; t <= 4; ++t)
+    w.element("text", {{"x", n(px(t / 4.0))}, {"y", n(y_end + 14)}, {"text-anchor", "middle"}},
+              svg_number(t / 4.0));
+  w.element("text", {{"x", n(px(0.5))}, {"y", n(y_end + 30)}, {"text-anchor", "middle"}},
+            "macro-F1 (bars), call-bootstrap interval (whiskers), overall interval (band)");
+  w.close();
+}
+
+}  // namespace tenor::eval

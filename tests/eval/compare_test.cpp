@@ -1,0 +1,123 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/compare.h"
+#include "eval_fixtures.h"
+
+namespace tenor::eval {
+namespace {
+
+using testing::binary_set;
+using ::testing::HasSubstr;
+using testing::multiclass_set;
+using testing::Seg;
+
+constexpr double kTol = 1e-12;
+
+/// 10 calls of 2 segments, labels 0 then 1. Run A is right everywhere; run B is wrong on the
+/// first segment of calls 0-4 (5 of 20): accuracy 1 -> 0.75.
+std::pair<EvalSet, EvalSet> two_runs() {
+  std::vector<Seg> a, b;
+  for (int c = 0; c < 10; ++c)
+    for (int s = 0; s < 2; ++s) {
+      const std::string call = "c" + std::to_string(c);
+      a.push_back({call, s, s ? 0.9 : 0.1});
+      b.push_back({call, s, (s == 0 && c < 5) ? 0.8 : (s ? 0.9 : 0.1)});
+    }
+  return {binary_set(a), binary_set(b)};
+}
+
+const MetricComparison& row(const Comparison& c, const std::string& metric) {
+  for (const auto& r : c.rows)
+    if (r.metric == metric_info(metric).id) return r;
+  throw std::runtime_error("no row " + metric);
+}
+
+TEST(Compare, PairedDeltasAndPValues) {
+  const auto [a, b] = two_runs();
+  const Comparison c = compare_runs(a, b);
+  EXPECT_EQ(c.rows.size(), 5u);  // accuracy, macro_f1, uar, auroc, auprc for a binary task
+  const MetricComparison& acc = row(c, "accuracy");
+  EXPECT_NEAR(acc.a, 1.0, kTol);
+  EXPECT_NEAR(acc.b, 0.75, kTol);
+  EXPECT_NEAR(acc.delta, -0.25, kTol);
+  // A flip needs a resample without any of calls 0-4: probability 0.5^10 ~ 0.001, so p is
+  // about 0.002; allow up to 0.02.
+  EXPECT_LE(acc.p_value, 0.02);
+  EXPECT_LT(acc.delta_interval.hi, 0.0);
+}
+
+TEST(Compare, GateFailsWithASentenceNamingTaskMetricAndAmount) {
+  const auto [a, b] = two_runs();
+  const Comparison c = compare_runs(a, b);
+  const std::vector<GateSpec> gates = {parse_gate("accuracy:0.01")};
+  const GateResult g = apply_gate(c, gates);
+  EXPECT_FALSE(g.passed);
+  ASSERT_EQ(g.failures.size(), 1u);
+  EXPECT_THAT(g.failures[0],
+              HasSubstr("task 'escalation': accuracy got worse by 0.2500 (1.0000 -> 0.7500), "
+                        "more than the tolerance 0.0100 (paired bootstrap p = "));
+  EXPECT_THAT(g.summary, HasSubstr("gate failed: task 'escalation': accuracy"));
+  // The other direction passes: B -> A is an improvement.
+  const GateResult back = apply_gate(compare_runs(b, a), gates);
+  EXPECT_TRUE(back.passed);
+  EXPECT_THAT(back.summary, HasSubstr("gate passed"));
+  // Within a generous tolerance it passes too.
+  const std::vector<GateSpec> loose = {parse_gate("accuracy:0.3")};
+  EXPECT_TRUE(apply_gate(c, loose).passed);
+}
+
+TEST(Compare, MaeIsWorseWhenItRises) {
+  // Ordinal truth 0 1 2 2; A predicts 0 1 2 2 (mae 0), B predicts 0 1 2 0 (mae 2/4 = 0.5).
+  const EvalSet a = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 2}, 3, TaskKind::kOrdinal);
+  const EvalSet b = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 0}, 3, TaskKind::kOrdinal);
+  const std::vector<GateSpec> gates = {parse_gate("mae:0.1")};
+  const GateResult g = apply_gate(compare_runs(a, b), gates);
+  ASSERT_EQ(g.failures.size(), 1u);
+  EXPECT_THAT(g.failures[0], HasSubstr("task 'task': mae got worse by 0.5000 (0.0000 -> 0.5000)"));
+  EXPECT_TRUE(apply_gate(compare_runs(b, a), gates).passed);
+}
+
+TEST(Compare, UndefinedMetricFailsClosed) {
+  // Only negatives: AUROC is undefined in both runs, so the gate cannot show no regression.
+  const EvalSet a = binary_set({{"x", 0, 0.2}, {"y", 0, 0.3}});
+  const std::vector<GateSpec> gates = {parse_gate("auroc:0.05")};
+  const GateResult g = apply_gate(compare_runs(a, a), gates);
+  EXPECT_FALSE(g.passed);
+  EXPECT_THAT(g.summary, HasSubstr("auroc cannot be compared: it is undefined in run A"));
+}
+
+TEST(Compare, GateSpecsAreChecked) {
+  const GateSpec g = parse_gate("macro_f1:0.01");
+  EXPECT_EQ(g.metric, "macro_f1");
+  EXPECT_NEAR(g.tolerance, 0.01, kTol);
+  try {
+    parse_gate("macro_f:0.01");
+    FAIL() << "expected UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("did you mean 'macro_f1'"));
+  }
+  EXPECT_THROW(parse_gate("macro_f1"), UsageError);
+  EXPECT_THROW(parse_gate("macro_f1:-1"), UsageError);
+  EXPECT_THROW(parse_gate("macro_f1:abc"), UsageError);
+  // qwk applies to no binary task.
+  const auto [a, b] = two_runs();
+  const std::vector<GateSpec> qwk = {parse_gate("qwk:0.01")};
+  EXPECT_THROW(apply_gate(compare_runs(a, b), qwk), UsageError);
+}
+
+TEST(Compare, RefusesDifferentSegments) {
+  const auto [a, b] = two_runs();
+  EvalSet other = b;
+  other.segments.call_ids[0] = "elsewhere";
+  EXPECT_THROW(compare_runs(a, other), DataError);
+  other = b;
+  other.tasks[0].labels[0] = 1;
+  EXPECT_THROW(compare_runs(a, other), DataError);
+}
+
+}  // namespace
+}  // namespace tenor::eval

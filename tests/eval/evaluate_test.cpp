@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/evaluate.h"
+#include "eval_fixtures.h"
+
+namespace tenor::eval {
+namespace {
+
+using testing::binary_set;
+using testing::Seg;
+
+constexpr double kTol = 1e-12;
+constexpr size_t kMacroF1 = static_cast<size_t>(Metric::kMacroF1);
+constexpr size_t kAuroc = static_cast<size_t>(Metric::kAuroc);
+
+/// 30 calls: per call a calm and an escalated customer segment and an unlabelled agent
+/// segment. Calls 0-19 (site north) are predicted right, calls 20-29 (site south) wrong.
+/// Overall accuracy 40/60; north macro-F1 1, south 0.
+EvalSet sites_set() {
+  std::vector<Seg> segs;
+  for (int c = 0; c < 30; ++c) {
+    const std::string call = "c" + std::to_string(c);
+    const bool north = c < 20;
+    const std::map<std::string, std::string> meta = {{"site", north ? "north" : "south"}};
+    segs.push_back({call, 0, north ? 0.2 : 0.8, "customer", 0, 5, meta});
+    segs.push_back({call, 1, north ? 0.8 : 0.2, "customer", 5, 10, meta});
+    segs.push_back({call, -1, 0.5, "agent", 10, 12, meta});
+  }
+  return binary_set(segs);
+}
+
+const SliceResult& slice(const TaskReport& r, const std::string& field, const std::string& value) {
+  for (const auto& s : r.slices)
+    if (s.field == field && s.value == value) return s;
+  throw std::runtime_error("no slice " + field + "=" + value);
+}
+
+TEST(Evaluate, SlicesFlagOutliersAndReportEmptySlices) {
+  EvalConfig config;
+  config.bootstrap.resamples = 300;
+  const EvalReport report = evaluate(sites_set(), config);
+  ASSERT_EQ(report.tasks.size(), 1u);
+  const TaskReport& r = report.tasks[0];
+  EXPECT_EQ(r.n_labelled, 60u);
+  EXPECT_EQ(r.n_calls, 30u);
+  // Confusion: north right (20 + 20), south wrong (10 + 10): [[20, 10], [10, 20]].
+  // Per class P = R = F1 = 2/3; macro-F1 = 2/3.
+  EXPECT_NEAR(r.bootstrap.point[kMacroF1], 2.0 / 3, kTol);
+  const Interval& all = r.bootstrap.intervals[kMacroF1];
+  EXPECT_LT(all.lo, 2.0 / 3);
+  EXPECT_GT(all.hi, 2.0 / 3);
+
+  const SliceResult& north = slice(r, "site", "north");
+  EXPECT_FALSE(north.empty);
+  EXPECT_EQ(north.n_calls, 20u);
+  EXPECT_NEAR(north.macro_f1, 1.0, kTol);
+  EXPECT_TRUE(north.outside_overall);
+  const SliceResult& south = slice(r, "site", "south");
+  EXPECT_NEAR(south.macro_f1, 0.0, kTol);
+  EXPECT_TRUE(south.outside_overall);
+  const SliceResult& customer = slice(r, "speaker", "customer");
+  EXPECT_NEAR(customer.macro_f1, 2.0 / 3, kTol);
+  EXPECT_FALSE(customer.outside_overall);
+  // The agent segments carry no escalation labels: an empty slice, reported as such.
+  const SliceResult& agent = slice(r, "speaker", "agent");
+  EXPECT_TRUE(agent.empty);
+  EXPECT_EQ(agent.n_labelled, 0u);
+  EXPECT_TRUE(std::isnan(agent.macro_f1));
+  EXPECT_FALSE(agent.outside_overall);
+  // The timeline is computed for the "escalation" task by default.
+  ASSERT_TRUE(r.timeline.has_value());
+  EXPECT_EQ(r.timeline->calls, 30);
+}
+
+TEST(Evaluate, NoLabelledSegmentsIsReportedNotDivided) {
+  const EvalReport report = evaluate(binary_set({{"a", -1, 0.3}, {"b", -1, 0.9}}));
+  const TaskReport& r = report.tasks[0];
+  EXPECT_EQ(r.note, "no labelled segments");
+  EXPECT_EQ(r.n_labelled, 0u);
+  EXPECT_TRUE(std::isnan(r.bootstrap.point[kMacroF1]));
+  EXPECT_TRUE(std::isnan(r.bootstrap.intervals[kMacroF1].lo));
+  EXPECT_TRUE(std::isnan(r.calibration.ece));
+  // Fully empty input is no crash either.
+  EXPECT_EQ(evaluate(binary_set({})).tasks[0].note, "no labelled segments");
+}
+
+TEST(Evaluate, SingleClassSplitHasUndefinedAuroc) {
+  const EvalReport report = evaluate(binary_set({{"a", 0, 0.3}, {"b", 0, 0.9}}));
+  const TaskReport& r = report.tasks[0];
+  EXPECT_TRUE(r.note.empty());
+  EXPECT_TRUE(std::isnan(r.bootstrap.point[kAuroc]));
+  EXPECT_EQ(r.bootstrap.intervals[kAuroc].valid_resamples, 0);
+  // Accuracy is still defined: 1 of 2 right.
+  EXPECT_NEAR(r.metrics.accuracy, 0.5, kTol);
+}
+
+TEST(Evaluate, DevFitsThresholdAndTemperatureNeverTest) {
+  // Dev: positives score 0.3 and 0.4, negatives 0.1 and 0.2 -> the F1-optimal threshold is
+  // 0.3 before scaling; temperature scaling is monotone, so the chosen dev segment is the same.
+  const EvalSet dev = binary_set({{"d1", 1, 0.3}, {"d2", 1, 0.4}, {"d3", 0, 0.1}, {"d4", 0, 0.2}});
+  // Test: at 0.5 nothing is positive; at the dev threshold the two positives are found.
+  const EvalSet test = binary_set({{"t1", 1, 0.35}, {"t2", 1, 0.45}, {"t3", 0, 0.05}});
+  const EvalReport plain = evaluate(test);
+  EXPECT_EQ(plain.tasks[0].threshold_source, "default");
+  EXPECT_NEAR(plain.tasks[0].metrics.accuracy, 1.0 / 3, kTol);
+  const EvalReport fitted = evaluate(test, {}, &dev);
+  const TaskReport& r = fitted.tasks[0];
+  EXPECT_EQ(r.threshold_source, "dev_f1");
+  ASSERT_TRUE(r.threshold_fit && r.temperature);
+  EXPECT_NEAR(r.threshold_fit->f1, 1.0, kTol);
+  EXPECT_NEAR(r.metrics.accuracy, 1.0, kTol);
+  EXPECT_GT(r.temperature->temperature, 0.0);
+  ASSERT_TRUE(r.calibration_scaled.has_value());
+}
+
+TEST(Evaluate, RejectsBadInput) {
+  EvalSet set = binary_set({{"a", 2, 0.3}});
+  EXPECT_THROW(evaluate(set), DataError);
+  set = binary_set({{"a", 1, 0.3}});
+  set.tasks[0].probs[0] = 0.9;  // row sums to 1.2
+  EXPECT_THROW(evaluate(set), DataError);
+  set = binary_set({{"a", 1, 0.3}});
+  EvalConfig config;
+  config.slice_fields = {"sight"};
+  EXPECT_THROW(evaluate(set, config), UsageError);
+}
+
+}  // namespace
+}  // namespace tenor::eval
