@@ -4,6 +4,8 @@
 #   bench/run.sh validate   # one
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/install-deps.sh scripts/packages-bench.txt
 scripts/build.sh >/dev/null
 shared=$(cd .. && pwd)/shared/data
 which=${1:-all}
@@ -12,7 +14,19 @@ if [[ $which == all || $which == validate ]]; then
   echo; echo "## data validate"
   build/bench/bench_validate 10000 "$shared"
 fi
-if [[ $which == all || $which == features ]] && [[ -x bench/bench_features.sh ]]; then
-  echo; echo "## features"
+if [[ $which == all || $which == features ]]; then
+  echo; echo "## features (vs Praat)"
   bench/bench_features.sh
+fi
+if [[ $which == all || $which == memory ]]; then
+  echo; echo "## data build: peak memory vs dataset size"
+  bench/build_memory_bench.sh
+fi
+if [[ $which == all || $which == train ]]; then
+  echo; echo "## train (vs a plain PyTorch loop)"
+  bench/train_bench.sh
+fi
+if [[ $which == all || $which == eval ]]; then
+  echo; echo "## eval"
+  build/bench/bench_eval
 fi

@@ -24,4 +24,7 @@ void add_features_command(CLI::App& app);
 /// `tenor train`.
 void add_train_command(CLI::App& app);
 
+/// `tenor eval` and `tenor eval compare`.
+void add_eval_command(CLI::App& app);
+
 }  // namespace tenor::cli

@@ -29,6 +29,13 @@ class DataError : public Error {
   using Error::Error;
 };
 
+/// A model that cannot be exported, or an export that fails its checks (parity, checksums)
+/// (exit 1).
+class ExportError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A file that cannot be read or written (exit 1).
 class IoError : public Error {
  public:

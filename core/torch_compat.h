@@ -7,6 +7,8 @@
 //   removed at::rfft/at::irfft of 1.7 and earlier; optional arguments are passed as
 //   plain values so c10::optional (1.13) and std::optional (2.x) both accept them.
 // - Thread control: at::set_num_threads / at::get_num_threads (ATen/Parallel.h).
+// - c10d: a backend (ProcessGroupGloo, ProcessGroupNCCL) is a c10d::ProcessGroup in 1.13
+//   and a c10d::Backend since 2.0; both have the same allreduce/broadcast/barrier calls.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -19,7 +21,20 @@
 #include <torch/version.h>
 #endif
 
+namespace c10d {
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
 namespace tenor::compat {
+
+/// The c10d class a collective backend derives from (see the note at the top); complete
+/// only where the c10d headers are included (train/distributed.cpp).
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+using CollectiveBackend = c10d::Backend;
+#else
+using CollectiveBackend = c10d::ProcessGroup;
+#endif
 
 /// One-sided FFT of real `x` along the last dim, zero-padded (or cut) to `n`: [..., n/2 + 1]
 /// complex.

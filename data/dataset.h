@@ -83,6 +83,10 @@ void write_calls_jsonl(const Dataset& dataset, const std::filesystem::path& path
 /// <task>...,annotator,split,meta.<key>... Fields CSV cannot hold (`extra`) are dropped.
 void write_segments_csv(const Dataset& dataset, const std::filesystem::path& path);
 
+/// Throws UsageError when `out` is the dataset directory `root` or lies inside it:
+/// tenor never writes into an input dataset.
+void refuse_output_inside_dataset(const std::filesystem::path& root, const std::filesystem::path& out);
+
 /// True when `path` (as written in the dataset) stays inside the dataset directory:
 /// relative, and no `..` climbs above the root.
 bool path_stays_inside(const std::string& path);

@@ -143,12 +143,7 @@ void write_derived_dataset(const Dataset& dataset, const fs::path& out_arg, Mani
     throw UsageError(out_arg.string() +
                      " already exists and is not empty; choose a new output directory");
   }
-  auto [mismatch, rest] = std::mismatch(in_root.begin(), in_root.end(), out.begin(), out.end());
-  if (mismatch == in_root.end()) {
-    throw UsageError("output " + out_arg.string() + " lies inside the input dataset " +
-                     dataset.root.string() +
-                     "; tenor never writes into an input dataset: choose a directory outside it");
-  }
+  refuse_output_inside_dataset(dataset.root, out_arg);
   if (!fs::exists(out.parent_path(), ec)) fs::create_directories(out.parent_path(), ec);
   const fs::path temp = temp_path_beside(out);
   fs::create_directory(temp, ec);

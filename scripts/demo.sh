@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs tenor end to end on generated sample
 # calls (espeak-ng speech): synthesise -> validate -> split (speaker-disjoint) ->
-# stats and agreement -> frame-level prosody of one call. Output in demo-out/.
+# stats and agreement -> feature store -> train (fusion model and linear baseline) ->
+# evaluate on held-out calls -> compare. Everything lands in demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,21 +13,31 @@ rm -rf "$out"
 mkdir -p "$out"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "tenor data synth: 24 synthetic two-speaker calls"
-$tenor data synth --out "$out/calls" --calls 24 --seed 1
+step "tenor data synth: 60 synthetic two-speaker calls (espeak-ng)"
+$tenor data synth --out "$out/calls" --calls 60 --seed 1
 
 step "tenor data validate"
 $tenor data validate "$out/calls"
 
 step "tenor data split: train/dev/test grouped by call and speaker, stratified by escalation"
-$tenor data split "$out/calls" --out "$out/calls-split" --train 0.7 --dev 0.15 --test 0.15
-
-step "tenor data stats (labels per split, hours, speakers, annotator agreement)"
+$tenor data split "$out/calls" --out "$out/calls-split" --train 0.6 --dev 0.2 --test 0.2 >/dev/null
 $tenor data stats "$out/calls-split"
 
-if $tenor features --help >/dev/null 2>&1; then
-  first=$(ls "$out"/calls/audio/*.wav | head -n 1)
-  step "tenor features: frame-level prosody of the customer channel of $(basename "$first") (first rows)"
-  $tenor features "$first" --channel 1 --csv | head -n 8
-fi
-printf '\nDone: the datasets are in %s/.\n' "$out"
+first=$(ls "$out"/calls/audio/*.wav | head -n 1)
+step "tenor features: frame-level prosody of the customer channel of $(basename "$first") (first rows)"
+$tenor features "$first" --channel 1 --csv | head -n 4 | cut -c 1-150
+
+step "tenor data build: features and tokens into one HDF5 store"
+$tenor data build "$out/calls-split" --out "$out/features.h5"
+
+step "tenor train: the linear baseline, then the prosody-plus-text fusion model"
+$tenor train --config configs/demo-linear.yaml
+$tenor train --config configs/demo.yaml
+
+step "tenor eval: held-out test calls (disjoint speakers), intervals from resampling calls"
+$tenor eval --run "$out/runs/demo" --data "$out/features.h5" --split test --out "$out/report"
+
+step "tenor eval compare: fusion model against the baseline"
+$tenor eval compare "$out/runs/demo-linear" "$out/runs/demo" --data "$out/features.h5" --split test || true
+
+printf '\nDone. Open %s/report/report.html; datasets, store and runs are in %s/.\n' "$out" "$out"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages in scripts/packages.txt that are not installed yet.
+# Installs the Debian packages listed in scripts/packages.txt (or the list file given
+# as the first argument) that are not installed yet.
 # Idempotent and quiet when nothing is missing. Needs root (or sudo) only when
 # something has to be installed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/packages.txt")
+list=${1:-$here/packages.txt}
+mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$list")
 missing=()
 for p in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

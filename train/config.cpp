@@ -69,6 +69,8 @@ const std::vector<Field>& fields() {
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
       nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
       nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
+      nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
+      nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
   };
   return kFields;
 }
@@ -164,6 +166,10 @@ void TrainConfig::validate() const {
         "use a value >= 0 (0: off)");
   check(optim.accumulate >= 1, "optim.accumulate", std::to_string(optim.accumulate),
         "use at least 1");
+  check(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb",
+        std::to_string(distributed.bucket_mb), "use a size in (0, 4096] MB");
+  check(distributed.timeout_s >= 1, "distributed.timeout_s", std::to_string(distributed.timeout_s),
+        "use at least 1 second");
 }
 
 void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source) {

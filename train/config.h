@@ -37,6 +37,13 @@ struct OptimConfig {
   int accumulate = 1;          ///< batches per optimizer step
 };
 
+/// Tuning of multi-process training. The topology (rank, world size, rendezvous address)
+/// comes from the launcher's environment, like torchrun's, never from the config.
+struct DistributedConfig {
+  double bucket_mb = 25;  ///< gradient all-reduce bucket size (PyTorch DDP's default)
+  int timeout_s = 1800;   ///< rendezvous and per-collective timeout
+};
+
 struct TrainConfig {
   std::string features;            ///< the HDF5 feature store (tenor data build)
   std::string out = "runs/run";    ///< run directory
@@ -58,6 +65,7 @@ struct TrainConfig {
   bool normalize_loudness = false;
   ModelConfig model;
   OptimConfig optim;
+  DistributedConfig distributed;
 
   void validate() const;  ///< throws ConfigError naming the key, the value and the range
 };

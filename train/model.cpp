@@ -28,6 +28,16 @@ torch::Tensor run_gru(torch::nn::GRU& gru, const torch::Tensor& x, const torch::
   return std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, 0.0, x.size(1)));
 }
 
+/// Output width of the encoders' bidirectional GRU: two directions of ceil(hidden / 2).
+int bigru_width(const ModelConfig& c) { return 2 * (c.hidden / 2 + c.hidden % 2); }
+
+torch::nn::GRU make_bigru(int input, const ModelConfig& c) {
+  return torch::nn::GRU(torch::nn::GRUOptions(input, bigru_width(c) / 2)
+                            .num_layers(c.gru_layers)
+                            .batch_first(true)
+                            .bidirectional(true));
+}
+
 torch::nn::Linear make_head(const TaskSpec& task, int hidden) {
   int out = task.type == HeadType::kBinary        ? 1
             : task.type == HeadType::kCategorical ? task.num_classes
@@ -73,14 +83,9 @@ torch::Tensor MaskedAttentionPoolImpl::forward(const torch::Tensor& h, const tor
 ProsodyEncoderImpl::ProsodyEncoderImpl(int features, const ModelConfig& c) {
   conv = register_module(
       "conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(features, c.conv_channels, 5).padding(2)));
-  gru = register_module(
-      "gru", torch::nn::GRU(torch::nn::GRUOptions(c.conv_channels, c.hidden / 2 + c.hidden % 2)
-                                .num_layers(c.gru_layers)
-                                .batch_first(true)
-                                .bidirectional(true)));
-  const int out = 2 * (c.hidden / 2 + c.hidden % 2);
-  pool = register_module("pool", MaskedAttentionPool(out));
-  proj = register_module("proj", torch::nn::Linear(out, c.hidden));
+  gru = register_module("gru", make_bigru(c.conv_channels, c));
+  pool = register_module("pool", MaskedAttentionPool(bigru_width(c)));
+  proj = register_module("proj", torch::nn::Linear(bigru_width(c), c.hidden));
 }
 
 torch::Tensor ProsodyEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& len) {
@@ -93,14 +98,9 @@ TextEncoderImpl::TextEncoderImpl(int vocab, const ModelConfig& c) {
   embed = register_module(
       "embed",
       torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, c.embedding_dim).padding_idx(0)));
-  gru = register_module(
-      "gru", torch::nn::GRU(torch::nn::GRUOptions(c.embedding_dim, c.hidden / 2 + c.hidden % 2)
-                                .num_layers(c.gru_layers)
-                                .batch_first(true)
-                                .bidirectional(true)));
-  const int out = 2 * (c.hidden / 2 + c.hidden % 2);
-  pool = register_module("pool", MaskedAttentionPool(out));
-  proj = register_module("proj", torch::nn::Linear(out, c.hidden));
+  gru = register_module("gru", make_bigru(c.embedding_dim, c));
+  pool = register_module("pool", MaskedAttentionPool(bigru_width(c)));
+  proj = register_module("proj", torch::nn::Linear(bigru_width(c), c.hidden));
 }
 
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& len) {

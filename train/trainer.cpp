@@ -21,6 +21,7 @@
 #include "data/features/device.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/distributed.h"
 #include "train/model.h"
 #include "train/predict.h"
 
@@ -93,6 +94,59 @@ void truncate_lines(const fs::path& path, int64_t keep) {
   write_file_atomic(path, kept);
 }
 
+/// The seed of rank `rank`'s generator for one batch of a multi-process run. Rank 0 keeps
+/// the generator a single process uses (restored from checkpoints); the other ranks draw
+/// their dropout masks from a generator reseeded per batch, so a resumed run needs no
+/// per-rank generator state. splitmix64 (Steele et al. 2014) mixes the coordinates.
+uint64_t rank_batch_seed(uint64_t seed, int rank, int64_t epoch, int64_t batch) {
+  uint64_t x = seed ^ (uint64_t(rank) << 48) ^ (uint64_t(epoch) << 24) ^ uint64_t(batch);
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// This rank's share of the loss of the global batch, whose value (the same on every rank)
+/// goes to *value. task_loss is a weighted mean over the rank's labelled rows,
+/// L_r = N_r / D_r; the global batch's is N / D with N and D summed over ranks. Scaling
+/// L_r by D_r * world / D makes the reducer's mean of the ranks' gradients the gradient
+/// of N / D, as one process computes it on the whole batch (up to float summation order).
+/// Undefined when this rank has no labelled row; *any is false when no rank has one.
+torch::Tensor share_of_global_loss(ProcessGroup& group, const std::vector<torch::Tensor>& losses,
+                                   const std::vector<double>& weights, const torch::Device& device,
+                                   double* value, bool* any) {
+  const size_t k = losses.size();
+  std::vector<double> stats(2 * k, 0.0);
+  for (size_t t = 0; t < k; ++t) {
+    if (!losses[t].defined()) continue;
+    stats[t] = losses[t].item<double>() * weights[t];
+    stats[k + t] = weights[t];
+  }
+  auto sums = torch::tensor(stats, torch::kDouble).to(device);
+  group.all_reduce_sum(sums);
+  sums = sums.cpu();
+  torch::Tensor share;
+  *value = 0;
+  *any = false;
+  for (size_t t = 0; t < k; ++t) {
+    const double global_weight = sums[int64_t(k + t)].item<double>();
+    if (global_weight <= 0) continue;
+    *any = true;
+    *value += sums[int64_t(t)].item<double>() / global_weight;
+    if (!losses[t].defined()) continue;
+    auto part = losses[t] * (weights[t] * group.world_size() / global_weight);
+    share = share.defined() ? share + part : part;
+  }
+  return share;
+}
+
+/// Rank 0's `value` on every rank.
+double broadcast_value(ProcessGroup& group, double value, const torch::Device& device) {
+  std::vector<torch::Tensor> one{torch::tensor({value}, torch::kDouble).to(device)};
+  group.broadcast(one);
+  return one[0].cpu().item<double>();
+}
+
 void append_line(const fs::path& path, const json& j) {
   std::string existing;
   std::error_code ec;
@@ -123,26 +177,39 @@ double macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted
 
 TrainResult train_model(const TrainConfig& config) {
   config.validate();
+  // Topology from the launcher (torchrun, mpirun); one process when WORLD_SIZE is absent.
+  const DistributedContext dist = distributed_context_from_env();
+  const bool main_rank = dist.is_main();
+  if (!main_rank) set_log_level("warn");  // one human log per run: rank 0's
   auto log = logger("train");
   const fs::path run = config.out;
-  fs::create_directories(run);
+  if (main_rank) fs::create_directories(run);
   const std::string resolved = to_yaml(config);
-  const std::string config_sha = sha256_hex(resolved);
-  const torch::Device device = features::resolve_device(config.device);
+  // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
+  // resumes only under the world size that wrote it.
+  const std::string config_sha = sha256_hex(
+      dist.enabled() ? resolved + "# world_size: " + std::to_string(dist.world_size) + "\n"
+                     : resolved);
+  const torch::Device device =
+      rank_device(config.device, features::resolve_device(config.device), dist);
   compat::set_cpu_threads(config.threads);
   torch::manual_seed(config.seed);
 
   TrainData data = load_train_data(config);
-  write_file_atomic(run / "config.yaml", resolved);
-  write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
-  write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
+  if (main_rank) {
+    write_file_atomic(run / "config.yaml", resolved);
+    write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
+    write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
+  }
   std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
   model->to(device);
   torch::optim::AdamW optimizer(
       model->parameters(),
       torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
-  const int64_t batches_per_epoch =
-      (int64_t(data.train.size()) + config.batch_size - 1) / config.batch_size;
+  // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
+  // size rows, the same rows a single process with that batch size sees.
+  const int64_t global_batch = int64_t(config.batch_size) * dist.world_size;
+  const int64_t batches_per_epoch = (int64_t(data.train.size()) + global_batch - 1) / global_batch;
   const int64_t steps_per_epoch =
       (batches_per_epoch + config.optim.accumulate - 1) / config.optim.accumulate;
   const int64_t total_steps = steps_per_epoch * config.epochs;
@@ -154,6 +221,12 @@ TrainResult train_model(const TrainConfig& config) {
   state.best_list = "[]";
   const fs::path last = run / "last.pt";
   std::error_code ec;
+  // Joined before the resume check below: rank 0 cannot write a checkpoint before every
+  // rank has looked for one.
+  std::unique_ptr<ProcessGroup> group;
+  if (dist.enabled())
+    group = std::make_unique<ProcessGroup>(dist, device,
+                                           std::chrono::seconds(config.distributed.timeout_s));
   if (fs::exists(last, ec)) {
     // Resume: the checkpoint must come from this very configuration.
     TrainState saved = load_checkpoint(last, *model, &optimizer, /*restore_rng=*/true);
@@ -162,12 +235,40 @@ TrainResult train_model(const TrainConfig& config) {
           "run directory " + run.string() +
           " holds a checkpoint of a different configuration; choose another `out` or delete it");
     state = saved;
-    truncate_lines(run / "metrics.jsonl", state.metrics_lines);
+    if (main_rank) truncate_lines(run / "metrics.jsonl", state.metrics_lines);
     result.resumed = true;
     log->info("resuming {} at epoch {}, batch {} (step {})", run.string(), state.epoch + 1,
               state.batch, state.step);
-  } else {
+  } else if (main_rank) {
     write_file_atomic(run / "metrics.jsonl", "");
+  }
+  std::unique_ptr<GradientReducer> reducer;
+  if (group) {
+    // Every rank must continue from the same checkpoint (`out` on a filesystem they share).
+    auto where =
+        torch::tensor({int64_t(result.resumed), state.epoch, state.batch, state.step}, torch::kLong)
+            .to(device);
+    auto mine = where.clone();
+    std::vector<torch::Tensor> ours{where};
+    group->broadcast(ours);
+    auto differs = torch::tensor({ours[0].equal(mine) ? 0.0 : 1.0}, torch::kDouble).to(device);
+    group->all_reduce_sum(differs);
+    if (differs.cpu().item<double>() > 0)
+      throw DataError("the ranks do not resume from the same checkpoint " + last.string() +
+                      " (rank " + std::to_string(dist.rank) + " sees epoch " +
+                      std::to_string(state.epoch) + ", step " + std::to_string(state.step) +
+                      "); put `out` on a filesystem every rank reads, or delete the run to "
+                      "start over");
+    std::vector<torch::Tensor> replica = model->parameters();
+    for (const auto& b : model->buffers()) replica.push_back(b);
+    broadcast_module(*group, replica);
+    reducer = std::make_unique<GradientReducer>(*group, model->parameters(),
+                                                config.distributed.bucket_mb);
+    log->info(
+        "distributed: {} processes ({}), rank 0 of them logs; backend {}; global batch {} "
+        "({} per process); {} gradient buckets of <= {} MB, all-reduced during backward",
+        dist.world_size, dist.launcher, group->backend(), global_batch, config.batch_size,
+        reducer->buckets(), config.distributed.bucket_mb);
   }
   log->info("training {} on {} ({} train / {} dev segments, {} tasks, {} parameters)",
             config.model.type, device.str(), data.train.size(), data.dev.size(),
@@ -179,7 +280,7 @@ TrainResult train_model(const TrainConfig& config) {
 
   const bool autocast = device.is_cuda() && config.bf16;
   model->train();
-  Progress progress("train", "batches", total_steps * config.optim.accumulate, true);
+  Progress progress("train", "batches", total_steps * config.optim.accumulate, main_rank);
   while (state.epoch < config.epochs) {
     const auto epoch_start = Clock::now();
     double data_seconds = 0;
@@ -189,37 +290,58 @@ TrainResult train_model(const TrainConfig& config) {
     auto order = epoch_order(data.train, config.seed, state.epoch);
     for (int64_t b = state.batch; b < batches_per_epoch; ++b) {
       const auto t0 = Clock::now();
-      std::vector<int64_t> rows(
-          order.begin() + b * config.batch_size,
-          order.begin() + std::min<int64_t>(int64_t(order.size()), (b + 1) * config.batch_size));
-      Batch batch = make_batch(data, rows, config.model).to(device);
-      data_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+      const int64_t begin = b * global_batch;
+      const int64_t end = std::min<int64_t>(int64_t(order.size()), (b + 1) * global_batch);
+      // A rank's share of the global batch; in the last, short batch it may be empty.
+      std::vector<int64_t> rows =
+          dist.enabled() ? rank_rows(order, begin, end, dist.rank, dist.world_size)
+                         : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
+      if (dist.rank > 0)
+        torch::manual_seed(rank_batch_seed(config.seed, dist.rank, state.epoch, b));
+      const size_t tasks = data.shape.tasks.size();
+      std::vector<torch::Tensor> task_losses(tasks);
+      std::vector<double> task_weights(tasks, 0.0);
       torch::Tensor loss;
-      {
+      if (!rows.empty()) {
+        Batch batch = make_batch(data, rows, config.model).to(device);
+        data_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
         compat::Autocast amp(device.type(), autocast, torch::kBFloat16);
         auto logits = model->logits(batch);
         for (size_t t = 0; t < logits.size(); ++t) {
-          auto l = task_loss(data.shape.tasks[t], logits[t], batch.labels.select(1, int64_t(t)),
-                             data.class_weights[t], config.loss, config.focal_gamma);
+          auto labels = batch.labels.select(1, int64_t(t));
+          auto l = task_loss(data.shape.tasks[t], logits[t], labels, data.class_weights[t],
+                             config.loss, config.focal_gamma);
           if (l.defined()) loss = loss.defined() ? loss + l : l;
+          task_losses[t] = l;
+          if (group && l.defined())
+            task_weights[t] = task_loss_weight(labels, data.class_weights[t], config.loss);
         }
       }
-      if (!loss.defined()) continue;
-      const double value = loss.item<double>();
+      double value = 0;
+      if (group) {
+        bool any = false;
+        loss = share_of_global_loss(*group, task_losses, task_weights, device, &value, &any);
+        if (!any) continue;  // no rank has a label: skipped everywhere, as in one process
+      } else {
+        if (!loss.defined()) continue;
+        value = loss.item<double>();
+      }
       if (!std::isfinite(value)) {
         throw DataError("loss is " + std::to_string(value) + " at step " +
                         std::to_string(state.step) + " (epoch " + std::to_string(state.epoch + 1) +
                         ", batch " + std::to_string(b) + ", first segment: call " +
-                        data.store.segments[size_t(rows.front())].call_id +
+                        data.store.segments[size_t(order[size_t(begin)])].call_id +
                         "); the last good checkpoint is " + last.string() +
                         ". Lower optim.lr or check the features of these calls");
       }
-      (loss / config.optim.accumulate).backward();
+      const bool step_now = (b + 1) % config.optim.accumulate == 0 || b + 1 == batches_per_epoch;
+      if (reducer) reducer->prepare(step_now);  // all-reduce only on the step's last backward
+      if (loss.defined()) (loss / config.optim.accumulate).backward();
       loss_sum += value;
       ++loss_count;
-      segments += int64_t(rows.size());
-      const bool step_now = (b + 1) % config.optim.accumulate == 0 || b + 1 == batches_per_epoch;
+      segments += end - begin;
       if (step_now) {
+        if (reducer) reducer->finish();  // grads = mean over ranks
         if (config.optim.clip_norm > 0)
           torch::nn::utils::clip_grad_norm_(model->parameters(), config.optim.clip_norm);
         const double lr = learning_rate(config.optim, state.step, total_steps);
@@ -229,18 +351,25 @@ TrainResult train_model(const TrainConfig& config) {
         optimizer.zero_grad();
         ++state.step;
         state.batch = b + 1;
-        if (state.step % config.checkpoint_every_steps == 0)
+        if (main_rank && state.step % config.checkpoint_every_steps == 0)
           save_checkpoint(last, *model, &optimizer, state);
       }
       progress.update(state.epoch * batches_per_epoch + b + 1);
     }
     // End of epoch: dev macro-F1, metrics line, best-k, early stopping, checkpoint.
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    // Rank 0 evaluates (in chunks of the global batch, as one process would) and sends the
+    // score to the others, which need it for early stopping.
     std::vector<double> per_task;
-    json dev = evaluate(*model, data, data.dev.empty() ? data.train : data.dev, config.model,
-                        config.batch_size, device, &per_task);
+    json dev;
     double score = 0;
-    for (double f : per_task) score += f;
-    score /= std::max<size_t>(1, per_task.size());
+    if (main_rank) {
+      dev = evaluate(*model, data, data.dev.empty() ? data.train : data.dev, config.model,
+                     int(global_batch), device, &per_task);
+      for (double f : per_task) score += f;
+      score /= std::max<size_t>(1, per_task.size());
+    }
+    if (group) score = broadcast_value(*group, score, device);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     json line = {
         {"epoch", state.epoch + 1},
@@ -251,9 +380,10 @@ TrainResult train_model(const TrainConfig& config) {
         {"dev_score", score},
         {"dev_split", data.dev.empty() ? "train" : "dev"},
         {"seconds", seconds},
-        {"segments_per_s", seconds > 0 ? double(segments) / seconds : 0.0},
-        {"data_wait_share", seconds > 0 ? data_seconds / seconds : 0.0}};
-    append_line(run / "metrics.jsonl", line);
+        {"train_seconds", train_seconds},
+        {"segments_per_s", train_seconds > 0 ? double(segments) / train_seconds : 0.0},
+        {"data_wait_share", train_seconds > 0 ? data_seconds / train_seconds : 0.0}};
+    if (main_rank) append_line(run / "metrics.jsonl", line);
     ++state.metrics_lines;
     json best = json::parse(state.best_list);
     const int64_t epoch_no = state.epoch + 1;
@@ -273,7 +403,7 @@ TrainResult train_model(const TrainConfig& config) {
     state.epoch_loss_sum = 0, state.epoch_loss_count = 0, state.epoch_segments = 0;
     const bool stop = state.bad_epochs >= config.patience;
     json kept = json::array();
-    for (size_t i = 0; i < best.size(); ++i) {
+    for (size_t i = 0; i < best.size() && main_rank; ++i) {
       const fs::path file =
           run / ("best-epoch-" + std::to_string(best[i][1].get<int64_t>()) + ".pt");
       if (i < size_t(config.keep_best)) {
@@ -283,15 +413,22 @@ TrainResult train_model(const TrainConfig& config) {
         fs::remove(file, ec);
       }
     }
-    state.best_list = kept.dump();
-    if (state.best_epoch == epoch_no) save_checkpoint(run / "best.pt", *model, nullptr, state);
+    if (main_rank) state.best_list = kept.dump();
+    if (main_rank && state.best_epoch == epoch_no)
+      save_checkpoint(run / "best.pt", *model, nullptr, state);
     if (stop) state.epoch = config.epochs;  // early stop: the saved state says training is over
-    save_checkpoint(last, *model, &optimizer, state);
+    if (main_rank) save_checkpoint(last, *model, &optimizer, state);
     log->info("epoch {}: loss {:.4f}, dev macro-F1 {:.4f}{}", epoch_no,
               line["train_loss"].get<double>(), score, stop ? " (early stop)" : "");
     if (stop) break;
   }
   progress.finish();
+  result.best_epoch = int(state.best_epoch);
+  result.steps = state.step;
+  if (!main_rank) {
+    group->barrier();  // returns once rank 0 has written the summary
+    return result;
+  }
 
   // Summary from metrics.jsonl (complete even after a resume).
   std::ifstream in(run / "metrics.jsonl");
@@ -328,6 +465,7 @@ TrainResult train_model(const TrainConfig& config) {
         {{"name", t.name}, {"speaker", t.speaker}, {"modalities", modalities}});
   }
   write_file_atomic(run / "result.json", summary.dump(2));
+  if (group) group->barrier();
   return result;
 }
 

@@ -368,15 +368,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   auto log = logger("data");
   const auto t0 = std::chrono::steady_clock::now();
   data::Dataset ds = data::load_dataset_or_throw(dataset_dir);
-  {
-    std::error_code ec;
-    auto in_root = fs::weakly_canonical(fs::absolute(dataset_dir));
-    auto target = fs::weakly_canonical(fs::absolute(out));
-    auto [m, rest] = std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
-    if (m == in_root.end())
-      throw UsageError("output " + out.string() +
-                       " lies inside the input dataset; tenor never writes into a dataset");
-  }
+  data::refuse_output_inside_dataset(dataset_dir, out);
   BuildOptions o = options;
   o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
   o.lld.validate();

@@ -10,68 +10,13 @@
 #include <fstream>
 #include <thread>
 
-#include "data/features/build.h"
 #include "tests/data/fixtures.h"
+#include "tests/train/run_fixtures.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
 namespace tenor::test {
 namespace {
-
-/// A 16-call dataset (12 train, 2 dev, 2 test) and its feature store, built once.
-const fs::path& store() {
-  static fs::path path = [] {
-    DatasetFixture fx("train-data");
-    fx.calls.clear();
-    for (int i = 0; i < 16; ++i) {
-      const std::string id = "c" + std::to_string(i);
-      const std::string split = i < 12 ? "train" : i < 14 ? "dev" : "test";
-      const int level = i % 4;
-      nlohmann::json segs = nlohmann::json::array();
-      for (int s = 0; s < 4; ++s) {
-        bool customer = s % 2 == 0;
-        nlohmann::json seg = {
-            {"start", s * 1.0},
-            {"end", s * 1.0 + 0.9},
-            {"speaker", customer ? "customer" : "agent"},
-            {"text", customer ? (level >= 2 ? "this is outrageous I want a refund now"
-                                            : "thanks I am checking my order")
-                              : (s == 1 ? "I am so sorry that sounds frustrating"
-                                        : "please hold while I check")}};
-        if (customer) {
-          seg["labels"] = {{"escalation", level}};
-        } else {
-          seg["labels"] = {{"empathy", s == 1 ? 1 : 0}};
-        }
-        segs.push_back(seg);
-      }
-      fx.calls.push_back({{"call_id", id},
-                          {"audio", "audio/" + id + ".wav"},
-                          {"channels", {{"agent", 0}, {"customer", 1}}},
-                          {"split", split},
-                          {"meta", {{"speaker_id", "s" + std::to_string(i)}}},
-                          {"segments", segs}});
-      write_tone(fx.root / ("audio/" + id + ".wav"), 4.0, 16000, 2, 0.05 + 0.2 * level);
-    }
-    fx.write();
-    fs::path out = make_temp_dir("train-store") / "features.h5";
-    features::BuildOptions options;
-    options.progress = false;
-    features::build_feature_store(fx.root, out, options);
-    return out;
-  }();
-  return path;
-}
-
-fs::path write_config(const fs::path& dir, const std::string& extra) {
-  fs::path file = dir / "config.yaml";
-  std::ofstream(file)
-      << "features: " << store().string() << "\nout: " << (dir / "run").string()
-      << "\nepochs: 3\nbatch_size: 8\ncheckpoint_every_steps: 1\nmodel:\n  hidden: 16\n"
-         "  conv_channels: 8\n  embedding_dim: 8\n"
-      << extra;
-  return file;
-}
 
 /// metrics.jsonl without the timing fields, which legitimately differ between runs.
 std::string metrics_without_timing(const fs::path& run) {
@@ -79,7 +24,7 @@ std::string metrics_without_timing(const fs::path& run) {
   std::string line, out;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
-    for (const char* k : {"seconds", "segments_per_s", "data_wait_share"}) j.erase(k);
+    for (const char* k : {"seconds", "train_seconds", "segments_per_s", "data_wait_share"}) j.erase(k);
     out += j.dump() + "\n";
   }
   return out;
@@ -90,12 +35,12 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
     fs::path a = make_temp_dir("train-a"), b = make_temp_dir("train-b");
     std::string out;
     ASSERT_EQ(run_tenor("train --config " +
-                            write_config(a, std::string("  type: ") + type + "\n").string(),
+                            write_train_config(a, std::string("  type: ") + type + "\n").string(),
                         &out),
               0)
         << out;
     ASSERT_EQ(run_tenor("train --config " +
-                            write_config(b, std::string("  type: ") + type + "\n").string(),
+                            write_train_config(b, std::string("  type: ") + type + "\n").string(),
                         &out),
               0)
         << out;
@@ -107,8 +52,11 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
     EXPECT_EQ(ma, metrics_without_timing(b / "run")) << type;
     auto result = nlohmann::json::parse(std::ifstream(a / "run/result.json"));
     // Compliance: the agent task uses text only by default.
-    for (const auto& t : result["tasks"])
-      if (t["speaker"] == "agent") EXPECT_EQ(t["modalities"], nlohmann::json::array({"text"})) << t;
+    for (const auto& t : result["tasks"]) {
+      if (t["speaker"] == "agent") {
+        EXPECT_EQ(t["modalities"], nlohmann::json::array({"text"})) << t;
+      }
+    }
   }
 }
 
@@ -116,8 +64,8 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   fs::path full = make_temp_dir("train-full"), cut = make_temp_dir("train-cut");
   const std::string extra = "  type: fusion\n";
   std::string out;
-  ASSERT_EQ(run_tenor("train --config " + write_config(full, extra).string(), &out), 0) << out;
-  fs::path config = write_config(cut, extra);
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0) << out;
+  fs::path config = write_train_config(cut, extra);
   pid_t pid = fork();
   if (pid == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
@@ -153,18 +101,18 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
 TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
   fs::path dir = make_temp_dir("train-refuse");
   std::string out;
-  ASSERT_EQ(run_tenor("train --config " + write_config(dir, "  type: linear\n").string(), &out), 0)
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out), 0)
       << out;
-  EXPECT_EQ(run_tenor("train --config " + write_config(dir, "  type: linear\n").string() +
+  EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string() +
                           " --set optim.lr=0.1",
                       &out),
             2)
       << out;
   EXPECT_NE(out.find("different configuration"), std::string::npos) << out;
-  EXPECT_EQ(run_tenor("train --config " + write_config(dir, "  typo: 1\n").string(), &out), 2);
+  EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  typo: 1\n").string(), &out), 2);
   EXPECT_NE(out.find("unknown config key 'model.typo'"), std::string::npos) << out;
   EXPECT_EQ(
-      run_tenor("train --config " + write_config(dir, "").string() + " --set tasks=[nope]", &out),
+      run_tenor("train --config " + write_train_config(dir, "").string() + " --set tasks=[nope]", &out),
       2);
   EXPECT_NE(out.find("task 'nope' is not in the feature store"), std::string::npos) << out;
 }

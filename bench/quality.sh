@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Model quality on the real sets in ../shared/data, on their speaker-disjoint test
+# splits as shipped: each config's model and the linear baseline, evaluated with
+# call-bootstrap 95% intervals. Prints markdown rows for docs/benchmarks.md.
+#   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tenor=build/tenor
+shared=../shared/data
+work=${1:-runs/quality}
+mkdir -p "$work"
+row() {  # report.json task metric -> "0.912 [0.880, 0.941]"
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = next(t for t in r["tasks"] if t["name"] == sys.argv[2])
+m = t["metrics"][sys.argv[3]]
+fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
+print(f"{fmt(m['value'])} [{fmt(m['ci_low'])}, {fmt(m['ci_high'])}]")
+PY
+}
+run() {  # name config store extra-set...
+  local name=$1 config=$2 store=$3; shift 3
+  $tenor train --config "$config" --set features="$store" --set out="$work/$name" "$@" >/dev/null 2>&1
+  $tenor eval --run "$work/$name" --data "$store" --split test --out "$work/$name-report" >/dev/null 2>&1
+}
+build() {  # set -> store
+  local store=$work/$1.h5
+  [[ -f $store ]] || $tenor data build "$shared/$1" --out "$store" --no-progress >/dev/null 2>&1
+  echo "$store"
+}
+echo "| set | task | model | test macro-F1 [95% CI] | other |"
+echo "|---|---|---|---|---|"
+if [[ -d $shared/ravdess-anger ]]; then
+  s=$(build ravdess-anger)
+  run ravdess configs/ravdess-anger.yaml "$s"
+  run ravdess-norm configs/ravdess-anger.yaml "$s" --set normalize_loudness=true
+  run ravdess-linear configs/ravdess-anger.yaml "$s" --set model.type=linear --set optim.lr=0.01
+  for r in ravdess ravdess-norm ravdess-linear; do
+    echo "| ravdess-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUROC $(row "$work/$r-report/report.json" escalation auroc) |"
+  done
+fi
+if [[ -d $shared/epitome-empathy ]]; then
+  s=$(build epitome-empathy)
+  run epitome configs/epitome-empathy.yaml "$s"
+  run epitome-linear configs/epitome-empathy.yaml "$s" --set model.type=linear --set optim.lr=0.01
+  for r in epitome epitome-linear; do
+    for t in emotional_reactions interpretations explorations; do
+      echo "| epitome-empathy | $t | $r | $(row "$work/$r-report/report.json" $t macro_f1) | accuracy $(row "$work/$r-report/report.json" $t accuracy) |"
+    done
+  done
+fi
+if [[ -d $shared/meld-anger ]]; then
+  s=$(build meld-anger)
+  run meld configs/meld-anger.yaml "$s"
+  run meld-linear configs/meld-anger.yaml "$s" --set model.type=linear --set optim.lr=0.01
+  for r in meld meld-linear; do
+    echo "| meld-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUPRC $(row "$work/$r-report/report.json" escalation auprc) |"
+  done
+fi

@@ -1,0 +1,98 @@
+// `tenor eval` and `tenor eval compare`: thin wrappers of eval/run_eval.h and eval/compare.h.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "eval/report.h"
+#include "eval/run_eval.h"
+
+namespace tenor::cli {
+
+void add_eval_command(CLI::App& app) {
+  struct Args {
+    std::string run, data, out, split = "test", device = "cpu", timeline;
+    int bootstrap = 1000;
+    uint64_t seed = 20240611;
+    // compare
+    std::string run_a, run_b, compare_out;
+    std::vector<std::string> gates;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
+  cmd->add_option("--run", args->run, "run directory (tenor train)");
+  cmd->add_option("--data", args->data, "feature store (tenor data build)");
+  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")->capture_default_str();
+  cmd->add_option("--out", args->out, "report directory");
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
+  cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "bootstrap seed")->capture_default_str();
+  cmd->footer("Temperatures and thresholds are fitted on the store's dev split (never on test) and saved in "
+              "RUN/calibration.json. Metrics: docs/evaluation.md.");
+
+  auto* compare = cmd->add_subcommand("compare", "Compare two runs on the same segments; optional release gate");
+  compare->add_option("RUN_A", args->run_a, "baseline run")->required();
+  compare->add_option("RUN_B", args->run_b, "candidate run")->required();
+  compare->add_option("--data", args->data, "feature store")->required();
+  compare->add_option("--split", args->split, "split to compare on")->capture_default_str();
+  compare->add_option("--fail-if-worse", args->gates, "METRIC:TOL, e.g. macro_f1:0.01 (repeatable): exit 1 "
+                                                      "when B is worse than A by more than TOL");
+  compare->add_option("--out", args->compare_out, "also write comparison.json here");
+  compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")->capture_default_str();
+  compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  compare->callback([args] {
+    std::vector<eval::GateSpec> gates;
+    for (const auto& g : args->gates) gates.push_back(eval::parse_gate(g));
+    auto a = eval::eval_set_for_run(args->run_a, args->data, args->split, args->device);
+    auto b = eval::eval_set_for_run(args->run_b, args->data, args->split, args->device);
+    eval::CompareConfig config;
+    config.bootstrap.resamples = args->bootstrap;
+    auto comparison = eval::compare_runs(a, b, config);
+    std::optional<eval::GateResult> gate;
+    if (!gates.empty()) gate = eval::apply_gate(comparison, gates);
+    auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
+    if (!args->compare_out.empty()) {
+      std::filesystem::create_directories(args->compare_out);
+      write_file_atomic(std::filesystem::path(args->compare_out) / "comparison.json", j.dump(2) + "\n");
+    }
+    std::printf("%-14s %-10s %9s %9s %9s %22s %7s\n", "task", "metric", "A", "B", "B - A", "95% CI of B - A", "p");
+    for (const auto& r : comparison.rows) {
+      std::printf("%-14s %-10s %9.4f %9.4f %+9.4f   [%+8.4f, %+8.4f] %7.3f\n", r.task.c_str(),
+                  eval::metric_infos()[size_t(r.metric)].name, r.a, r.b, r.delta, r.delta_interval.lo,
+                  r.delta_interval.hi, r.p_value);
+    }
+    if (gate) {
+      std::cout << gate->summary << "\n";
+      if (!gate->passed) throw ExitCode{1};
+    }
+  });
+
+  cmd->callback([args, compare] {
+    if (compare->parsed()) return;
+    if (args->run.empty() || args->data.empty() || args->out.empty())
+      throw UsageError("tenor eval needs --run, --data and --out (or the `compare` subcommand)");
+    eval::RunEvalOptions options;
+    options.split = args->split;
+    options.device = args->device;
+    options.config.bootstrap.resamples = args->bootstrap;
+    options.config.bootstrap.seed = args->seed;
+    if (!args->timeline.empty()) options.timeline_call = args->timeline;
+    auto report = eval::evaluate_run(args->run, args->data, args->out, options);
+    for (const auto& t : report.tasks) {
+      if (!t.note.empty()) {
+        std::cout << t.name << ": " << t.note << "\n";
+        continue;
+      }
+      const auto& m = t.bootstrap;
+      const auto f1 = size_t(eval::Metric::kMacroF1), acc = size_t(eval::Metric::kAccuracy);
+      std::printf("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
+                  t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
+                  t.n_labelled, t.n_calls, args->split.c_str());
+    }
+    logger("eval")->info("wrote {}/report.json and report.html", args->out);
+  });
+}
+
+}  // namespace tenor::cli

@@ -1,0 +1,116 @@
+// `tenor eval` and `tenor eval compare` on a tiny trained run.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/data/fixtures.h"
+#include "tests/train/run_fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+fs::path trained_run() {
+  static fs::path run = [] {
+    fs::path dir = make_temp_dir("eval-run");
+    std::string out;
+    EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out), 0) << out;
+    return dir / "run";
+  }();
+  return run;
+}
+
+TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
+  fs::path out = make_temp_dir("eval-out");
+  std::string log;
+  ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --split test --out " + out.string() + " --bootstrap 200 --timeline c14",
+                      &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("escalation: macro-F1"), std::string::npos) << log;
+  auto report = nlohmann::json::parse(std::ifstream(out / "report.json"));
+  EXPECT_EQ(report["split"], "test");
+  EXPECT_EQ(report["n_calls"], 2);
+  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())), {});
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / "timeline-c14.html"));
+  // Calibration is fitted on dev and kept with the run.
+  auto calibration = nlohmann::json::parse(std::ifstream(trained_run() / "calibration.json"));
+  EXPECT_EQ(calibration["fitted_on"], "dev");
+  EXPECT_GT(calibration["tasks"]["empathy"]["temperature"].get<double>(), 0.0);
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + out.string() + " --timeline nosuchcall",
+                      &log),
+            1);
+  EXPECT_NE(log.find("call 'nosuchcall' is not in this split"), std::string::npos) << log;
+}
+
+TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
+  const char* chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
+  fs::path out = make_temp_dir("eval-shot");
+  std::string log;
+  ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + out.string() + " --bootstrap 50",
+                      &log),
+            0)
+      << log;
+  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())), {});
+  // Self-contained: nothing is fetched (namespace URIs like xmlns="http://..." are names, not fetches).
+  for (const char* fetch : {"src=\"http", "href=\"http", "<link", "@import", "<script src"})
+    EXPECT_EQ(html.find(fetch), std::string::npos) << "the report must open offline: " << fetch;
+  const std::string flags = std::string(chromium) +
+                            " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                            "--disable-background-networking --disable-component-update --disable-sync "
+                            "--user-data-dir=" + (out / "profile").string() + " --window-size=1200,1600 ";
+  const std::string url = "file://" + (out / "report.html").string();
+  ASSERT_EQ(std::system((flags + "--screenshot=" + (out / "shot.png").string() + " " + url + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_TRUE(fs::exists(out / "shot.png"));
+  std::ifstream png(out / "shot.png", std::ios::binary);
+  char signature[8];
+  png.read(signature, 8);
+  EXPECT_EQ(std::string(signature + 1, 3), "PNG");
+  // A blank 1200x1600 page compresses to a few KB; rendered plots and tables do not.
+  EXPECT_GT(fs::file_size(out / "shot.png"), 20000u);
+  // The rendered DOM holds the inline SVG plots.
+  FILE* pipe = ::popen((flags + "--dump-dom " + url + " 2>/dev/null").c_str(), "r");
+  std::string dom;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) dom.append(buf, n);
+  ::pclose(pipe);
+  EXPECT_NE(dom.find("<svg"), std::string::npos);
+  EXPECT_NE(dom.find("escalation"), std::string::npos);
+}
+
+TEST(E2eEval, CompareAndGate) {
+  std::string log;
+  const std::string base = "eval compare " + trained_run().string() + " " + trained_run().string() + " --data " +
+                           tiny_store().string() + " --bootstrap 100";
+  EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f1:0", &log), 0) << log;
+  EXPECT_NE(log.find("gate passed"), std::string::npos) << log;
+  EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f2:0.1", &log), 2) << log;
+  EXPECT_NE(log.find("macro_f1"), std::string::npos) << log;  // the suggestion
+}
+
+TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
+  // A store built from other transcripts has another tokenizer.
+  DatasetFixture fx("eval-other");
+  fx.calls[0]["segments"][0]["text"] = "completely different words here";
+  fx.write();
+  fs::path store = make_temp_dir("eval-other-store") / "f.h5";
+  std::string log;
+  ASSERT_EQ(run_tenor("data build " + fx.root.string() + " --no-progress --out " + store.string(), &log), 0) << log;
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + store.string() + " --out " +
+                          make_temp_dir("eval-refused").string(),
+                      &log),
+            1);
+  EXPECT_NE(log.find("different SentencePiece model"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace tenor::test

@@ -1,0 +1,67 @@
+// Shared by the train, eval and export end-to-end tests: a small labelled dataset
+// with a feature store, built once per test process, and tiny training configs.
+#include "tests/train/run_fixtures.h"
+
+#include <fstream>
+
+#include "data/features/build.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+
+/// A 16-call dataset (12 train, 2 dev, 2 test) and its feature store, built once.
+const fs::path& tiny_store() {
+  static fs::path path = [] {
+    DatasetFixture fx("train-data");
+    fx.calls.clear();
+    for (int i = 0; i < 16; ++i) {
+      const std::string id = "c" + std::to_string(i);
+      const std::string split = i < 12 ? "train" : i < 14 ? "dev" : "test";
+      const int level = i % 4;
+      nlohmann::json segs = nlohmann::json::array();
+      for (int s = 0; s < 4; ++s) {
+        bool customer = s % 2 == 0;
+        nlohmann::json seg = {
+            {"start", s * 1.0},
+            {"end", s * 1.0 + 0.9},
+            {"speaker", customer ? "customer" : "agent"},
+            {"text", customer ? (level >= 2 ? "this is outrageous I want a refund now"
+                                            : "thanks I am checking my order")
+                              : (s == 1 ? "I am so sorry that sounds frustrating"
+                                        : "please hold while I check")}};
+        if (customer) {
+          seg["labels"] = {{"escalation", level}};
+        } else {
+          seg["labels"] = {{"empathy", s == 1 ? 1 : 0}};
+        }
+        segs.push_back(seg);
+      }
+      fx.calls.push_back({{"call_id", id},
+                          {"audio", "audio/" + id + ".wav"},
+                          {"channels", {{"agent", 0}, {"customer", 1}}},
+                          {"split", split},
+                          {"meta", {{"speaker_id", "s" + std::to_string(i)}}},
+                          {"segments", segs}});
+      write_tone(fx.root / ("audio/" + id + ".wav"), 4.0, 16000, 2, 0.05 + 0.2 * level);
+    }
+    fx.write();
+    fs::path out = make_temp_dir("train-store") / "features.h5";
+    features::BuildOptions options;
+    options.progress = false;
+    features::build_feature_store(fx.root, out, options);
+    return out;
+  }();
+  return path;
+}
+
+fs::path write_train_config(const fs::path& dir, const std::string& extra) {
+  fs::path file = dir / "config.yaml";
+  std::ofstream(file)
+      << "features: " << tiny_store().string() << "\nout: " << (dir / "run").string()
+      << "\nepochs: 3\nbatch_size: 8\ncheckpoint_every_steps: 1\nmodel:\n  hidden: 16\n"
+         "  conv_channels: 8\n  embedding_dim: 8\n"
+      << extra;
+  return file;
+}
+
+}  // namespace tenor::test
