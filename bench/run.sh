@@ -26,6 +26,10 @@ if [[ $which == all || $which == train ]]; then
   echo; echo "## train (vs a plain PyTorch loop)"
   bench/train_bench.sh
 fi
+if [[ $which == all || $which == export ]]; then
+  echo; echo "## export: ONNX Runtime vs LibTorch latency"
+  build/bench/bench_export --repeat 300
+fi
 if [[ $which == all || $which == eval ]]; then
   echo; echo "## eval"
   build/bench/bench_eval

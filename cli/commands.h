@@ -24,6 +24,12 @@ void add_features_command(CLI::App& app);
 /// `tenor train`.
 void add_train_command(CLI::App& app);
 
+/// `tenor export` and `tenor export verify`.
+void add_export_command(CLI::App& app);
+
+/// `tenor predict`.
+void add_predict_command(CLI::App& app);
+
 /// `tenor eval` and `tenor eval compare`.
 void add_eval_command(CLI::App& app);
 

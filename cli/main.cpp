@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   tenor::cli::add_data_build_command(app);
   tenor::cli::add_features_command(app);
   tenor::cli::add_train_command(app);
+  tenor::cli::add_export_command(app);
+  tenor::cli::add_predict_command(app);
   tenor::cli::add_eval_command(app);
 
   try {

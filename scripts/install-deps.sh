@@ -12,7 +12,22 @@ for p in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ $status == "install ok installed" ]] || missing+=("$p")
 done
-((${#missing[@]})) || exit 0
+install_ort() {
+  # ONNX Runtime (CPU) for the export parity gate and `tenor predict --bundle`: npm's
+  # onnxruntime-node, pinned by tools/ort/package-lock.json, inside the repository.
+  [[ $list == "$here/packages.txt" ]] || return 0
+  local ort="$here/../tools/ort"
+  [[ -d $ort/node_modules/onnxruntime-node ]] && return 0
+  echo "install-deps: installing onnxruntime-node into tools/ort" >&2
+  npm --prefix "$ort" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+}
+if [[ $list == "$here/packages.txt" ]] && ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+if ((${#missing[@]} == 0)); then
+  install_ort
+  exit 0
+fi
 sudo=""
 if [[ $(id -u) != 0 ]]; then
   command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
@@ -22,3 +37,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_ort

@@ -1,0 +1,142 @@
+// Inference latency of the exported model: ONNX Runtime (CPU, one intra-op thread, through
+// tools/ort/run.js, timing session.run only) against LibTorch's own forward (one thread) on
+// the same inputs: one 10-second segment (1,000 LLD frames at 10 ms, 40 tokens, features
+// precomputed) and a batch of 64 such segments. Default-size fusion model (train/config.h)
+// with random weights; the weights do not change the cost.
+//
+//   bench_export [--repeat N]     prints one JSON line per (runtime, batch) with p50/p95 ms
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/torch_compat.h"
+#include "data/features/lld_config.h"
+#include "export/onnx_layers.h"
+#include "export/ort_runner.h"
+#include "export/parity.h"
+
+namespace ox = tenor::onnx_export;
+namespace train = tenor::train;
+
+namespace {
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
+}
+
+/// A store of `n` identical-length segments with random features.
+train::TrainData make_data(int n, int frames, int tokens, int lld, int func) {
+  train::TrainData d;
+  auto& s = d.store;
+  for (int c = 0; c < lld; ++c) s.layout.lld_columns.push_back("c" + std::to_string(c));
+  for (int c = 0; c < func; ++c) s.layout.functional_columns.push_back("f" + std::to_string(c));
+  s.frame_offsets = {0};
+  s.token_offsets = {0};
+  auto f = torch::randn({int64_t(n) * frames, lld});
+  s.frames.assign(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  for (int i = 0; i < n; ++i) {
+    tenor::features::StoreSegment seg;
+    seg.call_id = "b" + std::to_string(i);
+    seg.labels = {0, 0};
+    s.segments.push_back(seg);
+    s.frame_offsets.push_back(s.frame_offsets.back() + frames);
+    for (int k = 0; k < tokens; ++k) s.tokens.push_back(1 + (i * 31 + k * 7) % 1999);
+    s.token_offsets.push_back(s.token_offsets.back() + tokens);
+    for (int c = 0; c < func; ++c)
+      s.functionals.push_back(float(c % 7)), s.functional_mask.push_back(1);
+  }
+  d.task_columns = {0, 1};
+  d.norm.lld_mean.assign(size_t(lld), 0.0f);
+  d.norm.lld_std.assign(size_t(lld), 1.0f);
+  d.norm.func_mean.assign(size_t(func), 0.0f);
+  d.norm.func_std.assign(size_t(func), 1.0f);
+  d.norm.func_dropped.assign(size_t(func), 0);
+  return d;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeat = 200;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--repeat") == 0) repeat = std::atoi(argv[i + 1]);
+  tenor::compat::set_cpu_threads(1);
+  torch::manual_seed(1);
+  torch::NoGradGuard no_grad;
+
+  train::ModelConfig config;  // defaults: hidden 64, conv 64, embedding 64, 1 GRU layer
+  const int lld = int(tenor::features::lld_column_names(tenor::features::LldConfig{}).size());
+  const int func = 88, vocab = 2000, frames = 1000, tokens = 40;
+  train::ModelShape shape;
+  shape.lld_features = lld;
+  shape.functional_features = func;
+  shape.vocab_size = vocab;
+  train::TaskSpec esc{"escalation", train::HeadType::kOrdinal, 4, "customer"};
+  train::TaskSpec emp{"empathy", train::HeadType::kBinary, 2, "agent"};
+  emp.prosody = emp.functionals = false;
+  shape.tasks = {esc, emp};
+  auto model = train::make_model(shape, config);
+  model->eval();
+
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("tenor-export-bench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto data64 = make_data(64, frames, tokens, lld, func);
+  data64.shape = shape;
+  ox::InputSpec spec{data64.norm, config.max_frames, config.max_tokens, false, {}};
+  auto proto = ox::build_onnx_model(*model, shape, config, spec, {});
+  std::ofstream(dir / "model.onnx", std::ios::binary) << ox::serialize(proto);
+
+  for (int batch : {1, 64}) {
+    std::vector<int64_t> rows(static_cast<size_t>(batch));
+    for (int i = 0; i < batch; ++i) rows[size_t(i)] = i;
+    const int n = batch == 1 ? repeat : std::max(10, repeat / 10);
+    // LibTorch: make_batch outside the timing (features precomputed), logits + probabilities.
+    auto b = train::make_batch(data64, rows, config);
+    std::vector<double> torch_ms;
+    for (int i = 0; i < n + 5; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto logits = model->logits(b);
+      for (size_t k = 0; k < logits.size(); ++k)
+        train::task_probabilities(shape.tasks[k], logits[k]);
+      double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= 5) torch_ms.push_back(ms);
+    }
+    ox::OrtCase c;
+    c.name = "b" + std::to_string(batch);
+    c.inputs = ox::raw_inputs(data64.store, rows);
+    ox::OrtOptions options;
+    options.threads = 1;
+    options.repeat = n;
+    options.warmup = 5;
+    auto ort_ms = ox::run_onnx_runtime(dir / "model.onnx", {c}, options).at(0).latency_ms;
+    for (const auto& [runtime, ms] :
+         {std::pair<std::string, std::vector<double>>{"onnxruntime", ort_ms},
+          {"libtorch", torch_ms}}) {
+      nlohmann::json j = {{"bench", "export_latency"},
+                          {"runtime", runtime},
+                          {"batch", batch},
+                          {"frames", frames},
+                          {"tokens", tokens},
+                          {"threads", 1},
+                          {"runs", ms.size()},
+                          {"p50_ms", percentile(ms, 0.5)},
+                          {"p95_ms", percentile(ms, 0.95)}};
+      std::cout << j.dump() << std::endl;
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,423 @@
+#include "export/onnx_layers.h"
+
+#include <torch/torch.h>
+
+#include <variant>
+
+#include "core/error.h"
+
+namespace tenor::onnx_export {
+namespace {
+
+using onnx::TensorProto;
+
+/// Adds a model tensor as an initializer under its module path (once).
+std::string weight(GraphBuilder& g, const std::string& name, const torch::Tensor& t) {
+  if (g.has_initializer(name)) return name;
+  auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return g.initializer(name, c.sizes().vec(), c.data_ptr<float>());
+}
+
+std::string join_path(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+/// Time mask [B, T] bool: t < len, with T the size of axis 1 of `x`.
+std::string time_mask(GraphBuilder& g, const std::string& x, const std::string& len) {
+  auto steps = g.squeeze(g.dim(x, 1), {0});
+  auto range = g.op("Range", {g.const_i64({0}, true), steps, g.const_i64({1}, true)});
+  return g.op("Less", {g.unsqueeze(range, {0}), g.unsqueeze(len, {1})});
+}
+
+/// [B, n] float zeros with B taken from axis 0 of `like`.
+std::string zeros_bn(GraphBuilder& g, const std::string& like, int64_t n) {
+  return g.zeros(g.op("Concat", {g.dim(like, 0), g.const_i64({n})}, {Attr::integer("axis", 0)}));
+}
+
+std::string head_type_name(const torch::nn::Module& m) { return m.name(); }
+
+}  // namespace
+
+std::string prob_output_name(const std::string& task) { return "prob_" + task; }
+
+void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func) {
+  g.input(in.frames, TensorProto::FLOAT, {"batch", "frames", lld});
+  g.input(in.frame_len, TensorProto::INT64, {"batch"});
+  g.input(in.functionals, TensorProto::FLOAT, {"batch", func});
+  g.input(in.func_mask, TensorProto::FLOAT, {"batch", func});
+  g.input(in.tokens, TensorProto::INT64, {"batch", "tokens"});
+  g.input(in.token_len, TensorProto::INT64, {"batch"});
+}
+
+Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& s) {
+  Normalized out;
+  const int64_t fl = int64_t(s.norm.lld_mean.size()), ff = int64_t(s.norm.func_mean.size());
+  auto axis1 = g.const_i64({1});
+  auto zero_i = g.const_i64({0});
+  // Frames: cut to max_frames (make_batch), zero past the length, then (x - mean) / std,
+  // where level columns of a loudness-normalised run subtract the segment's own mean over
+  // its valid frames instead (their stored mean is 0).
+  auto frames = g.op("Slice", {in.frames, zero_i, g.const_i64({s.max_frames}), axis1});
+  out.frame_len = g.op("Min", {in.frame_len, g.const_i64({s.max_frames}, true)}, {}, "frame_len");
+  auto mask = g.unsqueeze(time_mask(g, frames, out.frame_len), {2});  // [B, T, 1]
+  auto x = g.op("Where", {mask, frames, g.scalar_f32(0)});
+  auto mean = g.const_f32(s.norm.lld_mean, {fl});
+  auto centred = g.op("Sub", {x, mean});
+  if (s.normalize_loudness && !s.level_lld_columns.empty()) {
+    std::vector<float> sel(size_t(fl), 0.0f);
+    for (int c : s.level_lld_columns) sel[size_t(c)] = 1.0f;
+    auto count = g.cast(g.op("Max", {out.frame_len, g.const_i64({1}, true)}), TensorProto::FLOAT);
+    auto seg_mean = g.op("Div", {g.reduce_sum(x, {1}, true), g.unsqueeze(count, {1, 2})});
+    centred = g.op("Sub", {centred, g.op("Mul", {seg_mean, g.const_f32(sel, {fl})})});
+  }
+  auto normed = g.op("Div", {centred, g.const_f32(s.norm.lld_std, {fl})});
+  out.frames = g.op("Where", {mask, normed, g.scalar_f32(0)}, {}, "frames_norm");
+
+  // Functionals: clip((v - mean) / std, -10, 10) where defined and not dropped, else 0.
+  std::vector<float> keep(size_t(ff), 1.0f);
+  for (size_t c = 0; c < s.norm.func_dropped.size(); ++c)
+    if (s.norm.func_dropped[c]) keep[c] = 0.0f;
+  out.func_mask = g.op("Mul", {in.func_mask, g.const_f32(keep, {ff})}, {}, "func_mask_norm");
+  auto defined = g.op("Greater", {out.func_mask, g.scalar_f32(0)});
+  auto z = g.op("Div", {g.op("Sub", {in.functionals, g.const_f32(s.norm.func_mean, {ff})}),
+                        g.const_f32(s.norm.func_std, {ff})});
+  z = g.op("Clip", {z, g.scalar_f32(-10), g.scalar_f32(10)});
+  out.functionals = g.op("Where", {defined, z, g.scalar_f32(0)}, {}, "functionals_norm");
+
+  // Tokens: cut to max_tokens, 0 past the length (LibTorch pads with 0).
+  auto tokens = g.op("Slice", {in.tokens, zero_i, g.const_i64({s.max_tokens}), axis1});
+  out.token_len = g.op("Min", {in.token_len, g.const_i64({s.max_tokens}, true)}, {}, "token_len");
+  out.tokens = g.op("Where", {time_mask(g, tokens, out.token_len), tokens, g.const_i64({0}, true)},
+                    {}, "tokens_norm");
+  return out;
+}
+
+std::string emit_linear(GraphBuilder& g, const std::string& path, torch::nn::LinearImpl& m,
+                        const std::string& x, bool two_d) {
+  auto w = weight(g, path + ".weight", m.weight);
+  const bool has_bias = m.bias.defined() && m.bias.numel() > 0;
+  if (two_d) {
+    std::vector<std::string> in = {x, w};
+    if (has_bias) in.push_back(weight(g, path + ".bias", m.bias));
+    return g.op("Gemm", in, {Attr::integer("transB", 1)}, path);
+  }
+  auto y = g.op("MatMul", {x, g.transpose(w, {1, 0})}, {}, path);
+  return has_bias ? g.op("Add", {y, weight(g, path + ".bias", m.bias)}) : y;
+}
+
+std::string emit_conv1d(GraphBuilder& g, const std::string& path, torch::nn::Conv1dImpl& m,
+                        const std::string& x) {
+  const auto& o = m.options;
+  // The padding is a variant (c10::variant in 1.13, std::variant in 2.x): unqualified get
+  // finds the right one by ADL.
+  using std::get;
+  if (o.padding().index() != 0 || (*o.stride())[0] != 1 || (*o.dilation())[0] != 1 ||
+      o.groups() != 1)
+    throw ExportError("module " + path +
+                      " (Conv1d) uses padding mode/stride/dilation/groups "
+                      "the ONNX writer does not map; only stride 1, dilation 1, groups 1 and "
+                      "explicit zero padding are exported");
+  const int64_t pad = (*get<0>(o.padding()))[0];
+  std::vector<std::string> in = {x, weight(g, path + ".weight", m.weight)};
+  if (m.bias.defined() && m.bias.numel() > 0) in.push_back(weight(g, path + ".bias", m.bias));
+  return g.op("Conv", in,
+              {Attr::integers("pads", {pad, pad}), Attr::integers("strides", {1}),
+               Attr::integers("dilations", {1}), Attr::integer("group", 1),
+               Attr::integers("kernel_shape", {m.weight.size(2)})},
+              path);
+}
+
+std::string emit_gru(GraphBuilder& g, const std::string& path, torch::nn::GRUImpl& m,
+                     const std::string& x, const std::string& len) {
+  const auto& o = m.options;
+  if (!o.batch_first())
+    throw ExportError("module " + path +
+                      " (GRU) is not batch_first; the trainer only builds "
+                      "batch-first GRUs");
+  const int64_t hidden = o.hidden_size();
+  const int dirs = o.bidirectional() ? 2 : 1;
+  auto params = m.named_parameters(/*recurse=*/false);
+  auto seq_lens = g.cast(g.op("Max", {len, g.const_i64({1}, true)}), TensorProto::INT32);
+  auto h = g.transpose(x, {1, 0, 2});  // [T, B, In]
+  auto sizes = g.const_i64({hidden, hidden, hidden});
+  // PyTorch stacks the gates r, z, n; ONNX wants z, r, h.
+  auto reorder = [&](const std::string& w) {
+    auto parts = g.op_n("Split", {w, sizes}, 3, {Attr::integer("axis", 0)});
+    return g.op("Concat", {parts[1], parts[0], parts[2]}, {Attr::integer("axis", 0)});
+  };
+  for (int64_t l = 0; l < o.num_layers(); ++l) {
+    std::vector<std::string> ws, rs, bs;
+    for (int d = 0; d < dirs; ++d) {
+      const std::string sfx = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
+      auto get_param = [&](const std::string& n) -> torch::Tensor {
+        auto* p = params.find(n + sfx);
+        if (!p) throw ExportError("module " + path + " (GRU) has no parameter " + n + sfx);
+        return *p;
+      };
+      ws.push_back(
+          g.unsqueeze(reorder(weight(g, path + ".weight_ih" + sfx, get_param("weight_ih"))), {0}));
+      rs.push_back(
+          g.unsqueeze(reorder(weight(g, path + ".weight_hh" + sfx, get_param("weight_hh"))), {0}));
+      std::string bi, bh;
+      if (o.bias()) {
+        bi = reorder(weight(g, path + ".bias_ih" + sfx, get_param("bias_ih")));
+        bh = reorder(weight(g, path + ".bias_hh" + sfx, get_param("bias_hh")));
+      } else {
+        bi = bh = g.const_f32(std::vector<float>(size_t(3 * hidden), 0.0f), {3 * hidden});
+      }
+      bs.push_back(g.unsqueeze(g.op("Concat", {bi, bh}, {Attr::integer("axis", 0)}), {0}));
+    }
+    auto cat = [&](const std::vector<std::string>& v) {
+      return v.size() == 1 ? v[0] : g.op("Concat", v, {Attr::integer("axis", 0)});
+    };
+    auto y = g.op_n("GRU", {h, cat(ws), cat(rs), cat(bs), seq_lens}, 1,
+                    {Attr::integer("hidden_size", hidden),
+                     Attr::string("direction", dirs == 2 ? "bidirectional" : "forward"),
+                     Attr::integer("linear_before_reset", 1)},
+                    path + "_l" + std::to_string(l))[0];                           // [T, D, B, H]
+    h = g.op("Reshape", {g.transpose(y, {0, 2, 1, 3}), g.const_i64({0, 0, -1})});  // [T, B, DH]
+  }
+  return g.transpose(h, {1, 0, 2});
+}
+
+std::string emit_attention_pool(GraphBuilder& g, const std::string& path,
+                                train::MaskedAttentionPoolImpl& m, const std::string& h,
+                                const std::string& len) {
+  auto mask = time_mask(g, h, len);  // [B, T]
+  auto s = g.squeeze(emit_linear(g, join_path(path, "score"), *m.score, h, false), {2});
+  s = g.op("Where", {mask, s, g.scalar_f32(-1e9f)});
+  auto w = g.op(
+      "Mul", {g.op("Softmax", {s}, {Attr::integer("axis", 1)}), g.cast(mask, TensorProto::FLOAT)});
+  return g.reduce_sum(g.op("Mul", {g.unsqueeze(w, {2}), h}), {1}, false);
+}
+
+std::string emit_layer_norm(GraphBuilder& g, const std::string& path, torch::nn::LayerNormImpl& m,
+                            const std::string& x) {
+  const auto& shape = m.options.normalized_shape();
+  if (shape.size() != 1)
+    throw ExportError("module " + path + " (LayerNorm) normalises over " +
+                      std::to_string(shape.size()) + " axes; only the last axis is exported");
+  std::string scale, bias;
+  if (m.options.elementwise_affine()) {
+    scale = weight(g, path + ".weight", m.weight);
+    bias = weight(g, path + ".bias", m.bias);
+  } else {
+    scale = g.const_f32(std::vector<float>(size_t(shape[0]), 1.0f), {shape[0]});
+    bias = g.const_f32(std::vector<float>(size_t(shape[0]), 0.0f), {shape[0]});
+  }
+  return g.op("LayerNormalization", {x, scale, bias},
+              {Attr::integer("axis", -1), Attr::real("epsilon", float(m.options.eps()))}, path);
+}
+
+std::string emit_embedding(GraphBuilder& g, const std::string& path, torch::nn::EmbeddingImpl& m,
+                           const std::string& ids) {
+  if (m.options.max_norm())
+    throw ExportError("module " + path +
+                      " (Embedding) uses max_norm, which renormalises "
+                      "weights at lookup; it has no ONNX mapping");
+  return g.op("Gather", {weight(g, path + ".weight", m.weight), ids}, {Attr::integer("axis", 0)},
+              path);
+}
+
+std::string emit_prosody_encoder(GraphBuilder& g, const std::string& path,
+                                 train::ProsodyEncoderImpl& m, const std::string& frames,
+                                 const std::string& len) {
+  auto x = g.op("Relu",
+                {emit_conv1d(g, join_path(path, "conv"), *m.conv, g.transpose(frames, {0, 2, 1}))});
+  auto h = emit_gru(g, join_path(path, "gru"), *m.gru, g.transpose(x, {0, 2, 1}), len);
+  auto pooled = emit_attention_pool(g, join_path(path, "pool"), *m.pool, h, len);
+  return g.op("Relu", {emit_linear(g, join_path(path, "proj"), *m.proj, pooled, true)});
+}
+
+std::string emit_text_encoder(GraphBuilder& g, const std::string& path, train::TextEncoderImpl& m,
+                              const std::string& tokens, const std::string& len) {
+  auto x = emit_embedding(g, join_path(path, "embed"), *m.embed, tokens);
+  auto h = emit_gru(g, join_path(path, "gru"), *m.gru, x, len);
+  auto pooled = emit_attention_pool(g, join_path(path, "pool"), *m.pool, h, len);
+  return g.op("Relu", {emit_linear(g, join_path(path, "proj"), *m.proj, pooled, true)});
+}
+
+std::string emit_probabilities(GraphBuilder& g, const train::TaskSpec& task,
+                               const std::string& logits) {
+  switch (task.type) {
+    case train::HeadType::kBinary: {
+      auto p = g.op("Sigmoid", {logits});  // [B, 1]
+      return g.op("Concat", {g.op("Sub", {g.scalar_f32(1), p}), p}, {Attr::integer("axis", 1)});
+    }
+    case train::HeadType::kCategorical:
+      return g.op("Softmax", {logits}, {Attr::integer("axis", 1)});
+    case train::HeadType::kOrdinal: {
+      // CORAL: P(y > k) = sigmoid(z_k); P(y = c) = P(y > c-1) - P(y > c), clipped at 0 and
+      // renormalised (Cao et al. 2020), as task_probabilities does.
+      auto gt = g.op("Sigmoid", {logits});
+      auto ones = zeros_bn(g, logits, 1);
+      ones = g.op("Add", {ones, g.scalar_f32(1)});
+      auto upper = g.op("Concat", {ones, gt}, {Attr::integer("axis", 1)});
+      auto lower = g.op("Concat", {gt, zeros_bn(g, logits, 1)}, {Attr::integer("axis", 1)});
+      auto p = g.op("Relu", {g.op("Sub", {upper, lower})});
+      auto total = g.op("Max", {g.reduce_sum(p, {1}, true), g.scalar_f32(1e-12f)});
+      return g.op("Div", {p, total});
+    }
+  }
+  throw ExportError("task '" + task.name + "' has a head type the ONNX writer does not know");
+}
+
+namespace {
+
+std::string head_logits(GraphBuilder& g, const train::TaskSpec& t, torch::nn::Linear& head,
+                        const torch::Tensor& bias, const std::string& h) {
+  auto z = emit_linear(g, "head_" + t.name, *head, h, true);
+  if (t.type == train::HeadType::kOrdinal) z = g.op("Add", {z, weight(g, "bias_" + t.name, bias)});
+  return z;
+}
+
+std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
+                                       const train::ModelConfig& c, const Normalized& in) {
+  auto zeros = zeros_bn(g, in.functionals, c.hidden);
+  auto no = g.squeeze(zeros_bn(g, in.functionals, 1), {1});
+  std::string emb_p = zeros, emb_f = zeros, emb_t = zeros, av_p = no, av_f = no, av_t = no;
+  auto positive = [&](const std::string& len) {
+    return g.cast(g.op("Greater", {len, g.const_i64({0}, true)}), TensorProto::FLOAT);
+  };
+  if (m.prosody) {
+    emb_p = emit_prosody_encoder(g, "prosody", *m.prosody, in.frames, in.frame_len);
+    av_p = positive(in.frame_len);
+  }
+  if (m.functionals) {
+    auto x = g.op("Concat", {in.functionals, in.func_mask}, {Attr::integer("axis", 1)});
+    emb_f = g.op("Relu", {emit_linear(g, "functionals", *m.functionals, x, true)});
+    av_f = g.cast(g.op("Greater", {g.reduce_sum(in.func_mask, {1}, false), g.scalar_f32(0)}),
+                  TensorProto::FLOAT);
+  }
+  if (m.text) {
+    emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
+    av_t = positive(in.token_len);
+  }
+  auto avail =
+      g.op("Concat", {g.unsqueeze(av_p, {1}), g.unsqueeze(av_f, {1}), g.unsqueeze(av_t, {1})},
+           {Attr::integer("axis", 1)}, "avail");  // [B, 3]
+  auto embs =
+      g.op("Concat", {g.unsqueeze(emb_p, {1}), g.unsqueeze(emb_f, {1}), g.unsqueeze(emb_t, {1})},
+           {Attr::integer("axis", 1)});  // [B, 3, H]
+  auto gates = emit_linear(g, "gate", *m.gate,
+                           g.op("Concat", {emb_p, emb_f, emb_t}, {Attr::integer("axis", 1)}), true);
+  std::vector<std::string> out;
+  const auto& tasks = m.tasks();
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const auto& t = tasks[k];
+    auto allowed = g.const_f32({float(t.prosody), float(t.functionals), float(t.text)}, {1, 3});
+    auto a = g.op("Mul", {avail, allowed});
+    auto masked = g.op("Where", {g.op("Equal", {a, g.scalar_f32(0)}), g.scalar_f32(-1e9f), gates});
+    auto w = g.op("Mul", {g.op("Softmax", {masked}, {Attr::integer("axis", 1)}), a});
+    auto fused = g.reduce_sum(g.op("Mul", {g.unsqueeze(w, {2}), embs}), {1}, false);
+    auto h = emit_layer_norm(g, "norm", *m.norm, fused);  // dropout: identity in eval
+    out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h));
+  }
+  return out;
+}
+
+std::vector<std::string> linear_logits(GraphBuilder& g, train::LinearModel& m,
+                                       const train::ModelConfig& c, const Normalized& in) {
+  std::string bag = zeros_bn(g, in.functionals, c.hidden);
+  if (c.use_text) {
+    // Hashed unigrams and bigrams (id = (a * 1000003 + b) mod buckets), averaged over the
+    // valid positions, as LinearModel::logits.
+    auto buckets = g.const_i64({c.hash_buckets}, true);
+    auto uni = g.op("Mod", {in.tokens, buckets}, {Attr::integer("fmod", 0)});
+    auto valid_uni = time_mask(g, in.tokens, in.token_len);
+    auto axis1 = g.const_i64({1});
+    auto big = g.const_i64({INT64_MAX});
+    auto left = g.op("Slice", {in.tokens, g.const_i64({0}), g.const_i64({-1}), axis1});
+    auto right = g.op("Slice", {in.tokens, g.const_i64({1}), big, axis1});
+    auto bi = g.op(
+        "Mod", {g.op("Add", {g.op("Mul", {left, g.const_i64({1000003}, true)}), right}), buckets},
+        {Attr::integer("fmod", 0)});
+    auto bi_len =
+        g.op("Max", {g.op("Sub", {in.token_len, g.const_i64({1}, true)}), g.const_i64({0}, true)});
+    auto valid_bi = time_mask(g, left, bi_len);
+    auto ids = g.op("Concat", {uni, bi}, {Attr::integer("axis", 1)});
+    auto valid = g.op("Concat", {valid_uni, valid_bi}, {Attr::integer("axis", 1)});
+    auto v = g.unsqueeze(g.cast(valid, TensorProto::FLOAT), {2});
+    auto summed =
+        g.reduce_sum(g.op("Mul", {emit_embedding(g, "ngrams", *m.ngrams, ids), v}), {1}, false);
+    bag = g.op("Div", {summed, g.op("Max", {g.reduce_sum(v, {1}, false), g.scalar_f32(1)})});
+  }
+  auto acoustic_real = g.op("Concat", {in.functionals, in.func_mask}, {Attr::integer("axis", 1)});
+  auto acoustic_zero = g.zeros(g.op("Shape", {acoustic_real}));
+  auto acoustic = c.use_functionals ? acoustic_real : acoustic_zero;
+  auto bag_zero = g.zeros(g.op("Shape", {bag}));
+  std::vector<std::string> out;
+  const auto& tasks = m.tasks();
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const auto& t = tasks[k];
+    auto x = g.op("Concat", {t.functionals ? acoustic : acoustic_zero, t.text ? bag : bag_zero},
+                  {Attr::integer("axis", 1)});
+    out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], x));
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_supported(train::TaskModel& model) {
+  const bool fusion = dynamic_cast<train::FusionModel*>(&model) != nullptr;
+  const bool linear = dynamic_cast<train::LinearModel*>(&model) != nullptr;
+  if (!fusion && !linear)
+    throw ExportError("model of type " + model.name() +
+                      " has no ONNX mapping; tenor exports FusionModel and LinearModel");
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    auto* m = item.value().get();
+    const bool known =
+        dynamic_cast<torch::nn::LinearImpl*>(m) || dynamic_cast<torch::nn::Conv1dImpl*>(m) ||
+        dynamic_cast<torch::nn::GRUImpl*>(m) || dynamic_cast<torch::nn::EmbeddingImpl*>(m) ||
+        dynamic_cast<torch::nn::LayerNormImpl*>(m) || dynamic_cast<torch::nn::DropoutImpl*>(m) ||
+        dynamic_cast<train::MaskedAttentionPoolImpl*>(m) ||
+        dynamic_cast<train::ProsodyEncoderImpl*>(m) || dynamic_cast<train::TextEncoderImpl*>(m);
+    if (!known)
+      throw ExportError("module '" + item.key() + "' of type " + head_type_name(*m) +
+                        " has no ONNX mapping; add an emitter in export/onnx_layers.cpp or "
+                        "remove it from the model");
+  }
+}
+
+void check_all_parameters_exported(train::TaskModel& model, const GraphBuilder& g) {
+  for (const auto& p : model.named_parameters())
+    if (!g.initializer_names().count(p.key()))
+      throw ExportError("parameter '" + p.key() + "' of the model was not exported to ONNX: " +
+                        "the writer does not use its module; this is a bug in the ONNX writer");
+}
+
+std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& model,
+                                          const train::ModelConfig& config, const Normalized& in) {
+  check_supported(model);
+  if (auto* f = dynamic_cast<train::FusionModel*>(&model)) return fusion_logits(g, *f, config, in);
+  return linear_logits(g, dynamic_cast<train::LinearModel&>(model), config, in);
+}
+
+onnx::ModelProto build_onnx_model(
+    train::TaskModel& model, const train::ModelShape& shape, const train::ModelConfig& config,
+    const InputSpec& spec, const std::vector<std::pair<std::string, std::string>>& metadata) {
+  GraphBuilder g("tenor");
+  InputNames in;
+  declare_inputs(g, in, shape.lld_features, shape.functional_features);
+  auto norm = emit_normalization(g, in, spec);
+  auto logits = emit_task_logits(g, model, config, norm);
+  for (size_t k = 0; k < shape.tasks.size(); ++k) {
+    const auto& t = shape.tasks[k];
+    g.output(emit_probabilities(g, t, logits[k]), prob_output_name(t.name), TensorProto::FLOAT,
+             {"batch", t.num_classes});
+  }
+  check_all_parameters_exported(model, g);
+  auto proto = make_model_proto(std::move(g),
+                                "tenor escalation/empathy detector; inputs are raw feature-store "
+                                "values, normalised inside the graph (see docs/export.md)");
+  for (const auto& [k, v] : metadata) {
+    auto* p = proto.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  check_model(proto);
+  return proto;
+}
+
+}  // namespace tenor::onnx_export

@@ -1,0 +1,303 @@
+#include "export/parity.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "eval/bootstrap.h"
+#include "eval/calibration.h"
+#include "export/onnx_layers.h"
+
+namespace tenor::onnx_export {
+using nlohmann::json;
+
+namespace {
+
+eval::TaskKind kind_of(const train::TaskSpec& t) {
+  return t.type == train::HeadType::kBinary    ? eval::TaskKind::kBinary
+         : t.type == train::HeadType::kOrdinal ? eval::TaskKind::kOrdinal
+                                               : eval::TaskKind::kNominal;
+}
+
+}  // namespace
+
+std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>& tasks,
+                                             const train::Predictions& dev,
+                                             const std::vector<std::vector<int>>& dev_labels) {
+  std::vector<TaskCalibration> out(tasks.size());
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const auto& labels = dev_labels[k];
+    if (std::none_of(labels.begin(), labels.end(), [](int y) { return y >= 0; })) continue;
+    const size_t c = size_t(tasks[k].num_classes);
+    auto p = dev.probs[k].contiguous();
+    eval::TaskPredictions tp;
+    tp.probs.assign(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+    // The same calls in the same order as eval::evaluate (eval/evaluate.cpp).
+    const auto logits = eval::task_logits(tp);
+    auto t = eval::fit_temperature(logits, labels, c);
+    out[k].temperature = t.temperature;
+    out[k].source = "dev";
+    if (tasks[k].type == train::HeadType::kBinary &&
+        std::any_of(labels.begin(), labels.end(), [](int y) { return y == 1; })) {
+      out[k].threshold =
+          eval::fit_threshold(eval::apply_temperature(logits, c, t.temperature), labels).threshold;
+    }
+  }
+  return out;
+}
+
+std::vector<double> calibrate(const float* probs, int classes, const TaskCalibration& c) {
+  std::vector<double> logits(static_cast<size_t>(classes));
+  for (int i = 0; i < classes; ++i) logits[size_t(i)] = std::log(std::max(double(probs[i]), 1e-12));
+  return eval::apply_temperature(logits, size_t(classes), c.temperature);
+}
+
+int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c) {
+  auto p = calibrate(probs, task.num_classes, c);
+  return eval::predict(p, kind_of(task), c.threshold);
+}
+
+TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows) {
+  const int64_t b = int64_t(rows.size());
+  const int64_t fl = int64_t(s.layout.lld_columns.size());
+  const int64_t ff = int64_t(s.layout.functional_columns.size());
+  int64_t max_t = 1, max_l = 1;
+  for (int64_t r : rows) {
+    max_t = std::max(max_t, s.frame_offsets[size_t(r) + 1] - s.frame_offsets[size_t(r)]);
+    max_l = std::max(max_l, s.token_offsets[size_t(r) + 1] - s.token_offsets[size_t(r)]);
+  }
+  std::vector<float> frames(size_t(b * max_t * fl), 0.0f), func(size_t(b * ff), 0.0f),
+      mask(size_t(b * ff), 0.0f);
+  std::vector<int64_t> flen(static_cast<size_t>(b)), tokens(size_t(b * max_l), 0),
+      tlen(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    const size_t r = size_t(rows[size_t(i)]);
+    const int64_t t0 = s.frame_offsets[r], tn = s.frame_offsets[r + 1] - t0;
+    flen[size_t(i)] = tn;
+    std::copy_n(&s.frames[size_t(t0 * fl)], size_t(tn * fl), &frames[size_t(i * max_t * fl)]);
+    for (int64_t c = 0; c < ff; ++c) {
+      const bool on = s.functional_mask[r * size_t(ff) + size_t(c)] != 0;
+      mask[size_t(i * ff + c)] = on ? 1.0f : 0.0f;
+      func[size_t(i * ff + c)] = on ? s.functionals[r * size_t(ff) + size_t(c)] : 0.0f;
+    }
+    const int64_t k0 = s.token_offsets[r], kn = s.token_offsets[r + 1] - k0;
+    tlen[size_t(i)] = kn;
+    for (int64_t k = 0; k < kn; ++k) tokens[size_t(i * max_l + k)] = s.tokens[size_t(k0 + k)];
+  }
+  InputNames in;
+  return {{in.frames, HostTensor::from_f32({b, max_t, fl}, frames)},
+          {in.frame_len, HostTensor::from_i64({b}, flen)},
+          {in.functionals, HostTensor::from_f32({b, ff}, func)},
+          {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
+          {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
+          {in.token_len, HostTensor::from_i64({b}, tlen)}};
+}
+
+std::vector<std::string> row_ids(const features::Store& s, const std::vector<int64_t>& rows) {
+  std::vector<std::string> out;
+  for (int64_t r : rows)
+    out.push_back(s.segments[size_t(r)].call_id + "#" +
+                  std::to_string(s.segments[size_t(r)].segment));
+  return out;
+}
+
+train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& rows, Edit edit) {
+  train::TrainData out;
+  out.store_path = d.store_path;
+  out.shape = d.shape;
+  out.task_columns = d.task_columns;
+  out.norm = d.norm;
+  out.level_lld_columns = d.level_lld_columns;
+  out.normalize_loudness = d.normalize_loudness;
+  out.class_weights = d.class_weights;
+  const auto& s = d.store;
+  auto& o = out.store;
+  o.meta = s.meta;
+  o.format = s.format;
+  o.layout = s.layout;
+  o.tokenizer_model = s.tokenizer_model;
+  o.task_classes = s.task_classes;
+  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
+  o.frame_offsets = {0};
+  o.token_offsets = {0};
+  for (int64_t r : rows) {
+    const size_t i = size_t(r);
+    o.segments.push_back(s.segments[i]);
+    o.segments.back().split = "dev";
+    out.dev.push_back(int64_t(o.segments.size() - 1));
+    int64_t t0 = s.frame_offsets[i], tn = s.frame_offsets[i + 1] - t0;
+    int64_t k0 = s.token_offsets[i], kn = s.token_offsets[i + 1] - k0;
+    if (edit == Edit::kLength1) tn = std::min<int64_t>(tn, 1), kn = std::min<int64_t>(kn, 1);
+    if (edit == Edit::kNoProsody) tn = 0;
+    if (edit == Edit::kNoText) kn = 0;
+    o.frames.insert(o.frames.end(), s.frames.begin() + t0 * int64_t(fl),
+                    s.frames.begin() + (t0 + tn) * int64_t(fl));
+    o.frame_offsets.push_back(o.frame_offsets.back() + tn);
+    o.tokens.insert(o.tokens.end(), s.tokens.begin() + k0, s.tokens.begin() + k0 + kn);
+    o.token_offsets.push_back(o.token_offsets.back() + kn);
+    o.functionals.insert(o.functionals.end(), s.functionals.begin() + int64_t(i * ff),
+                         s.functionals.begin() + int64_t((i + 1) * ff));
+    for (size_t c = 0; c < ff; ++c)
+      o.functional_mask.push_back(edit == Edit::kNoFunctionals ? 0 : s.functional_mask[i * ff + c]);
+  }
+  return out;
+}
+
+std::vector<ParityCase> parity_cases(std::shared_ptr<const train::TrainData> data,
+                                     const ParityConfig& config) {
+  const auto& rows = !data->dev.empty()    ? data->dev
+                     : !data->test.empty() ? data->test
+                                           : data->train;
+  const std::string split = !data->dev.empty() ? "dev" : !data->test.empty() ? "test" : "train";
+  if (rows.empty())
+    throw ExportError(data->store_path +
+                      " has no labelled segments to check parity on; pass "
+                      "a store with a dev split as --parity-data");
+  std::vector<ParityCase> cases;
+  const size_t bs = size_t(std::max(1, config.batch_size));
+  for (size_t i = 0; i < rows.size(); i += bs) {
+    std::vector<int64_t> chunk(rows.begin() + long(i),
+                               rows.begin() + long(std::min(rows.size(), i + bs)));
+    char name[32];
+    std::snprintf(name, sizeof name, "%s-%03zu", split.c_str(), i / bs);
+    cases.push_back(
+        {name,
+         split + " split, rows " + std::to_string(i) + ".." + std::to_string(i + chunk.size() - 1),
+         data, chunk});
+  }
+  cases.push_back({"batch-1", "a batch of one segment", data, {rows.front()}, true});
+  // The longest segment of the whole store (LLD frames), alone: exercises the max_frames cut.
+  int64_t longest = 0;
+  for (size_t r = 0; r < data->store.segments.size(); ++r)
+    if (data->store.frame_offsets[r + 1] - data->store.frame_offsets[r] >
+        data->store.frame_offsets[size_t(longest) + 1] - data->store.frame_offsets[size_t(longest)])
+      longest = int64_t(r);
+  cases.push_back({"longest", "the store's longest segment", data, {longest}, true});
+  std::vector<int64_t> few(rows.begin(),
+                           rows.begin() + long(std::min(rows.size(), size_t(config.edge_rows))));
+  const std::pair<Edit, const char*> edits[] = {{Edit::kLength1, "length-1"},
+                                                {Edit::kNoProsody, "no-prosody"},
+                                                {Edit::kNoFunctionals, "no-functionals"},
+                                                {Edit::kNoText, "no-text"}};
+  for (const auto& [edit, name] : edits) {
+    auto derived = std::make_shared<const train::TrainData>(derive(*data, few, edit));
+    std::vector<int64_t> all(few.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
+    cases.push_back({name,
+                     edit == Edit::kLength1
+                         ? "one frame and one token per segment"
+                         : std::string("segments with the modality missing (") + name + ")",
+                     derived, all, true});
+  }
+  return cases;
+}
+
+std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<ParityCase>& cases) {
+  std::vector<OrtCase> out;
+  for (const auto& c : cases) {
+    auto pred = train::predict(run, *c.data, c.rows, int(c.rows.size()));
+    OrtCase oc;
+    oc.name = c.name;
+    oc.description = c.description;
+    oc.row_ids = row_ids(c.data->store, c.rows);
+    oc.inputs = raw_inputs(c.data->store, c.rows);
+    for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
+      auto p = pred.probs[k].to(torch::kFloat).contiguous();
+      std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+      oc.expected[prob_output_name(run.info.shape.tasks[k].name)] =
+          HostTensor::from_f32(p.sizes().vec(), v);
+    }
+    out.push_back(std::move(oc));
+  }
+  return out;
+}
+
+json compare_outputs(const std::vector<train::TaskSpec>& tasks,
+                     const std::vector<TaskCalibration>& calibration,
+                     const std::vector<OrtCase>& cases, const std::vector<OrtResult>& results,
+                     double tolerance) {
+  json report = {{"tolerance", tolerance}, {"cases", json::array()}, {"failures", json::array()}};
+  double worst = 0;
+  json worst_at;
+  size_t rows_total = 0;
+  for (const auto& c : cases) {
+    auto it = std::find_if(results.begin(), results.end(),
+                           [&](const OrtResult& r) { return r.name == c.name; });
+    if (it == results.end())
+      throw ExportError("ONNX Runtime returned no outputs for case " + c.name);
+    json jc = {{"name", c.name}, {"description", c.description}, {"tasks", json::object()}};
+    bool case_ok = true;
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      const auto& t = tasks[k];
+      const std::string out = prob_output_name(t.name);
+      if (!c.expected.count(out) || !it->outputs.count(out))
+        throw ExportError("case " + c.name + " lacks output " + out);
+      const auto& want = c.expected.at(out);
+      const auto& got = it->outputs.at(out);
+      if (want.dims != got.dims)
+        throw ExportError("case " + c.name + ": ONNX output " + out + " has shape " +
+                          json(got.dims).dump() + ", LibTorch's " + json(want.dims).dump());
+      const int64_t n = want.dims[0], kc = want.dims[1];
+      double max_delta = 0;
+      int64_t at_row = 0, at_class = 0, agree = 0;
+      std::vector<std::string> disagreements;
+      for (int64_t i = 0; i < n; ++i) {
+        const float* a = want.f32() + i * kc;
+        const float* b = got.f32() + i * kc;
+        for (int64_t j = 0; j < kc; ++j) {
+          double d = std::abs(double(a[j]) - double(b[j]));
+          if (!(d <= max_delta)) max_delta = std::isnan(d) ? INFINITY : d, at_row = i, at_class = j;
+        }
+        if (decide(t, a, calibration[k]) == decide(t, b, calibration[k]))
+          ++agree;
+        else if (disagreements.size() < 5)
+          disagreements.push_back(i < int64_t(c.row_ids.size()) ? c.row_ids[size_t(i)]
+                                                                : std::to_string(i));
+      }
+      const std::string row_id =
+          at_row < int64_t(c.row_ids.size()) ? c.row_ids[size_t(at_row)] : std::to_string(at_row);
+      const bool ok = max_delta <= tolerance && agree == n;
+      jc["tasks"][t.name] = {
+          {"max_abs_delta", max_delta},        {"at", {{"row", row_id}, {"class", at_class}}},
+          {"decisions_agree", agree},          {"rows", n},
+          {"disagreeing_rows", disagreements}, {"passed", ok}};
+      if (max_delta > worst || worst_at.is_null()) {
+        worst = max_delta;
+        worst_at = {{"case", c.name}, {"task", t.name}, {"row", row_id}, {"class", at_class}};
+      }
+      if (!ok) {
+        case_ok = false;
+        std::ostringstream msg;
+        msg << "case " << c.name << " (" << c.description << "), task " << t.name
+            << ": max |delta| " << max_delta << " at row " << row_id << " class " << at_class
+            << " (tolerance " << tolerance << "), decisions agree on " << agree << "/" << n;
+        report["failures"].push_back(msg.str());
+      }
+      if (k == 0) rows_total += size_t(n);
+    }
+    jc["passed"] = case_ok;
+    report["cases"].push_back(jc);
+  }
+  report["max_abs_delta"] = worst;
+  report["max_at"] = worst_at;
+  report["rows_checked"] = rows_total;
+  report["passed"] = report["failures"].empty();
+  return report;
+}
+
+std::string parity_summary(const json& r) {
+  std::ostringstream s;
+  if (r.at("passed").get<bool>()) {
+    s << "parity passed: " << r.at("rows_checked").get<size_t>() << " rows in "
+      << r.at("cases").size() << " cases, max |delta| " << r.at("max_abs_delta").get<double>()
+      << " <= " << r.at("tolerance").get<double>() << ", every decision the same";
+  } else {
+    s << "parity FAILED: " << r.at("failures").size()
+      << " task/case pairs diverged; first: " << r.at("failures")[0].get<std::string>();
+  }
+  return s.str();
+}
+
+}  // namespace tenor::onnx_export

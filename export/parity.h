@@ -1,0 +1,84 @@
+#pragma once
+// The parity gate: the exported graph in ONNX Runtime against the LibTorch model on the
+// same segments (the dev split and edge cases), probabilities within a tolerance and every
+// decision the same.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "export/ort_runner.h"
+#include "train/data.h"
+#include "train/predict.h"
+
+namespace tenor::onnx_export {
+
+/// How a task's probabilities become a decision: softmax(log p / T), then for binary tasks
+/// "class 1 when p[1] >= threshold", else the arg max (eval::predict's rule).
+struct TaskCalibration {
+  double temperature = 1.0;
+  double threshold = 0.5;
+  std::string source = "default";  ///< "dev" when fitted on the dev split
+};
+
+/// Fits temperature (and the binary threshold) per task on `dev` probabilities [N, K] with
+/// eval's fit_temperature / fit_threshold, as `eval::evaluate` does; tasks without labelled
+/// dev rows (or no dev positives) keep the defaults.
+std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>& tasks,
+                                             const train::Predictions& dev,
+                                             const std::vector<std::vector<int>>& dev_labels);
+
+/// Calibrated probabilities of one row (K values) and the decision.
+std::vector<double> calibrate(const float* probs, int classes, const TaskCalibration& c);
+int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c);
+
+/// The graph's inputs for store rows: raw LLDs (not cut to max_frames: the graph cuts),
+/// raw functionals with the store's mask, and token ids, zero-padded.
+TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows);
+
+/// "call_id#segment" per row.
+std::vector<std::string> row_ids(const features::Store& store, const std::vector<int64_t>& rows);
+
+/// What an edge case changes in the segments.
+enum class Edit { kNone, kLength1, kNoProsody, kNoFunctionals, kNoText };
+
+/// A copy of `data` holding only `rows` (re-indexed 0..n-1, all in dev), edited.
+train::TrainData derive(const train::TrainData& data, const std::vector<int64_t>& rows, Edit edit);
+
+/// One batch of the gate: data (shared with other cases) and its rows.
+struct ParityCase {
+  std::string name;
+  std::string description;
+  std::shared_ptr<const train::TrainData> data;
+  std::vector<int64_t> rows;
+  bool edge = false;  ///< an edge case (kept as a fixture in the bundle)
+};
+
+struct ParityConfig {
+  double tolerance = 1e-4;  ///< max |p_onnx - p_torch| over every probability
+  int batch_size = 64;
+  int edge_rows = 16;  ///< rows of each edit edge case
+};
+
+/// The dev split in batches (test, then train, when dev is empty) and the edge cases:
+/// batch 1, length 1, each modality missing, the longest segment of the store.
+std::vector<ParityCase> parity_cases(std::shared_ptr<const train::TrainData> data,
+                                     const ParityConfig& config);
+
+/// LibTorch's probabilities as the `expected` outputs of ORT cases ("prob_<task>").
+std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<ParityCase>& cases);
+
+/// Compares ORT outputs with the expected ones. Report JSON: tolerance, passed, max delta and
+/// where (case, row id, task, class), decision agreement per case and task.
+nlohmann::json compare_outputs(const std::vector<train::TaskSpec>& tasks,
+                               const std::vector<TaskCalibration>& calibration,
+                               const std::vector<OrtCase>& cases,
+                               const std::vector<OrtResult>& results, double tolerance);
+
+/// One line saying where parity failed (or that it passed) from a compare_outputs report.
+std::string parity_summary(const nlohmann::json& report);
+
+}  // namespace tenor::onnx_export

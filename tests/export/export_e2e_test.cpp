@@ -1,0 +1,200 @@
+// Export end to end: train tiny fusion and linear runs on a generated store, export them
+// through the parity gate, verify the bundle, refuse tampered bundles, and compare
+// `tenor predict --run` with `tenor predict --bundle` (tolerance 1e-4, same decisions).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <onnx/onnx_pb.h>
+
+#include "core/atomic_file.h"
+#include "core/sha256.h"
+#include "data/features/build.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+using nlohmann::json;
+
+/// 16 calls (12 train, 2 dev, 2 test), as tests/train/trainer_test.cpp builds them.
+const fs::path& store() {
+  static fs::path path = [] {
+    DatasetFixture fx("export-data");
+    fx.calls.clear();
+    for (int i = 0; i < 16; ++i) {
+      const std::string id = "c" + std::to_string(i);
+      const int level = i % 4;
+      json segs = json::array();
+      for (int s = 0; s < 4; ++s) {
+        const bool customer = s % 2 == 0;
+        json seg = {{"start", s * 1.0},
+                    {"end", s * 1.0 + 0.9},
+                    {"speaker", customer ? "customer" : "agent"},
+                    {"text", customer ? (level >= 2 ? "this is outrageous I want a refund now"
+                                                    : "thanks I am checking my order")
+                                      : (s == 1 ? "I am so sorry that sounds frustrating"
+                                                : "please hold while I check")}};
+        seg["labels"] = customer ? json{{"escalation", level}} : json{{"empathy", s == 1 ? 1 : 0}};
+        segs.push_back(seg);
+      }
+      fx.calls.push_back({{"call_id", id},
+                          {"audio", "audio/" + id + ".wav"},
+                          {"channels", {{"agent", 0}, {"customer", 1}}},
+                          {"split", i < 12   ? "train"
+                                    : i < 14 ? "dev"
+                                             : "test"},
+                          {"meta", {{"speaker_id", "s" + std::to_string(i)}}},
+                          {"segments", segs}});
+      write_tone(fx.root / ("audio/" + id + ".wav"), 4.0, 16000, 2, 0.05 + 0.2 * level);
+    }
+    fx.write();
+    fs::path out = make_temp_dir("export-store") / "features.h5";
+    features::BuildOptions options;
+    options.progress = false;
+    features::build_feature_store(fx.root, out, options);
+    return out;
+  }();
+  return path;
+}
+
+/// A trained tiny run of `type`, once per type.
+fs::path trained_run(const std::string& type) {
+  static std::map<std::string, fs::path> runs;
+  if (runs.count(type)) return runs[type];
+  fs::path dir = make_temp_dir("export-run-" + type);
+  std::ofstream(dir / "config.yaml")
+      << "features: " << store().string() << "\nout: " << (dir / "run").string()
+      << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << type
+      << "\n  hidden: 16\n  conv_channels: 8\n  embedding_dim: 8\n"
+         "  hash_buckets: 512\n";
+  std::string out;
+  EXPECT_EQ(run_tenor("train --config " + (dir / "config.yaml").string(), &out), 0) << out;
+  return runs[type] = dir / "run";
+}
+
+json read_json(const fs::path& p) { return json::parse(read_file(p)); }
+
+class ExportE2e : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
+  const fs::path run = trained_run(GetParam());
+  const fs::path bundle = make_temp_dir("export-bundle") / "bundle";
+  std::string out;
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
+      << out;
+  for (const char* f : {"model.onnx", "manifest.json", "model_card.md", "config.yaml",
+                        "labels.json", "calibration.json", "features.json", "tokenizer.model",
+                        "normalizer.json", "parity.json", "parity/cases.json"})
+    EXPECT_TRUE(fs::exists(bundle / f)) << f;
+  auto parity = read_json(bundle / "parity.json");
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
+  EXPECT_LE(parity["max_abs_delta"].get<double>(), 1e-4);
+  std::set<std::string> cases;
+  for (const auto& c : parity["cases"]) cases.insert(c["name"]);
+  for (const char* c :
+       {"dev-000", "batch-1", "longest", "length-1", "no-prosody", "no-functionals", "no-text"})
+    EXPECT_TRUE(cases.count(c)) << c;
+
+  // Manifest: every file with its SHA-256; metadata_props carry the key facts.
+  auto manifest = read_json(bundle / "manifest.json");
+  EXPECT_EQ(manifest["files"]["model.onnx"], sha256_file(bundle / "model.onnx"));
+  for (const char* k : {"tool_version", "git_commit", "created_utc"})
+    EXPECT_TRUE(manifest.contains(k)) << k;
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(bundle / "model.onnx")));
+  std::map<std::string, std::string> props;
+  for (const auto& p : proto.metadata_props()) props[p.key()] = p.value();
+  for (const char* k : {"tenor.version", "tenor.feature_set_version", "tenor.tasks",
+                        "tenor.calibration", "tenor.compliance", "tenor.config"})
+    EXPECT_TRUE(props.count(k)) << k;
+  for (const auto& t : json::parse(props["tenor.tasks"])) {
+    if (t["speaker"] == "agent") {
+      EXPECT_EQ(t["modalities"], json::array({"text"})) << t;
+    }
+  }
+  const std::string card = read_file(bundle / "model_card.md");
+  for (const char* s : {"Intended use", "art. 5(1)(f)", "Per slice", "Calibration", "Limitations"})
+    EXPECT_NE(card.find(s), std::string::npos) << s;
+
+  EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
+
+  // predict: the ONNX Runtime path agrees with the LibTorch path.
+  std::string a, b;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " --features " +
+                          store().string() + " --call c12",
+                      &a),
+            0)
+      << a;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " --features " +
+                          store().string() + " --call c12",
+                      &b),
+            0)
+      << b;
+  auto ja = json::parse(a), jb = json::parse(b);
+  ASSERT_EQ(ja["segments"].size(), 4u);
+  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
+  for (size_t i = 0; i < ja["segments"].size(); ++i)
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
+      const auto& w = jb["segments"][i]["tasks"][task];
+      EXPECT_EQ(v["decision"], w["decision"]) << task;
+      for (size_t c = 0; c < v["probs"].size(); ++c)
+        EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear"));
+
+TEST(ExportE2eBundle, TamperedBundlesFailVerify) {
+  const fs::path run = trained_run("linear");
+  const fs::path dir = make_temp_dir("export-tamper");
+  std::string out;
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "good").string(), &out),
+            0)
+      << out;
+  // A changed file is caught by its checksum.
+  fs::copy(dir / "good", dir / "edited", fs::copy_options::recursive);
+  std::ofstream(dir / "edited/calibration.json", std::ios::app) << " ";
+  EXPECT_EQ(run_tenor("export verify " + (dir / "edited").string(), &out), 1) << out;
+  EXPECT_NE(out.find("calibration.json"), std::string::npos) << out;
+  EXPECT_NE(out.find("changed after export"), std::string::npos) << out;
+  // An added file too.
+  fs::copy(dir / "good", dir / "added", fs::copy_options::recursive);
+  std::ofstream(dir / "added/extra.txt") << "x";
+  EXPECT_EQ(run_tenor("export verify " + (dir / "added").string(), &out), 1) << out;
+  EXPECT_NE(out.find("extra.txt"), std::string::npos) << out;
+  // Changed reference outputs with a re-forged manifest: the parity re-check catches it.
+  fs::copy(dir / "good", dir / "forged", fs::copy_options::recursive);
+  auto cases = read_json(dir / "forged/parity/cases.json");
+  const std::string file = cases["cases"][0]["expected"].begin().value()["file"];
+  std::string bytes = read_file(dir / "forged/parity" / file);
+  float v;
+  std::memcpy(&v, bytes.data(), 4);
+  v += 0.01f;
+  std::memcpy(bytes.data(), &v, 4);
+  write_file_atomic(dir / "forged/parity" / file, bytes);
+  auto manifest = read_json(dir / "forged/manifest.json");
+  manifest["files"]["parity/" + file] = sha256_file(dir / "forged/parity" / file);
+  write_file_atomic(dir / "forged/manifest.json", manifest.dump(2));
+  EXPECT_EQ(run_tenor("export verify " + (dir / "forged").string(), &out), 1) << out;
+  EXPECT_NE(out.find("parity FAILED"), std::string::npos) << out;
+}
+
+TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
+  const fs::path run = trained_run("linear");
+  std::string out;
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " +
+                          (make_temp_dir("export-noort") / "b").string(),
+                      &out),
+            0)
+      << out;
+  ::setenv("TENOR_ORT_DIR", "/nonexistent/ort", 1);
+  int rc = run_tenor(
+      "export --run " + run.string() + " --out " + (make_temp_dir("export-noort2") / "b").string(),
+      &out);
+  ::unsetenv("TENOR_ORT_DIR");
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("npm --prefix tools/ort install --ignore-scripts"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tenor::test
