@@ -20,27 +20,35 @@ void add_eval_command(CLI::App& app) {
     std::vector<std::string> gates;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
+  auto* cmd =
+      app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
   cmd->add_option("--run", args->run, "run directory (tenor train)");
   cmd->add_option("--data", args->data, "feature store (tenor data build)");
-  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")->capture_default_str();
+  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
+      ->capture_default_str();
   cmd->add_option("--out", args->out, "report directory");
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
-  cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")->capture_default_str();
+  cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "bootstrap seed")->capture_default_str();
-  cmd->footer("Temperatures and thresholds are fitted on the store's dev split (never on test) and saved in "
-              "RUN/calibration.json. Metrics: docs/evaluation.md.");
+  cmd->footer(
+      "Temperatures and thresholds are fitted on the store's dev split (never on test) and saved "
+      "in "
+      "RUN/calibration.json. Metrics: docs/evaluation.md.");
 
-  auto* compare = cmd->add_subcommand("compare", "Compare two runs on the same segments; optional release gate");
+  auto* compare = cmd->add_subcommand(
+      "compare", "Compare two runs on the same segments; optional release gate");
   compare->add_option("RUN_A", args->run_a, "baseline run")->required();
   compare->add_option("RUN_B", args->run_b, "candidate run")->required();
   compare->add_option("--data", args->data, "feature store")->required();
   compare->add_option("--split", args->split, "split to compare on")->capture_default_str();
-  compare->add_option("--fail-if-worse", args->gates, "METRIC:TOL, e.g. macro_f1:0.01 (repeatable): exit 1 "
-                                                      "when B is worse than A by more than TOL");
+  compare->add_option("--fail-if-worse", args->gates,
+                      "METRIC:TOL, e.g. macro_f1:0.01 (repeatable): exit 1 "
+                      "when B is worse than A by more than TOL");
   compare->add_option("--out", args->compare_out, "also write comparison.json here");
-  compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")->capture_default_str();
+  compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
+      ->capture_default_str();
   compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   compare->callback([args] {
     std::vector<eval::GateSpec> gates;
@@ -55,13 +63,15 @@ void add_eval_command(CLI::App& app) {
     auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
     if (!args->compare_out.empty()) {
       std::filesystem::create_directories(args->compare_out);
-      write_file_atomic(std::filesystem::path(args->compare_out) / "comparison.json", j.dump(2) + "\n");
+      write_file_atomic(std::filesystem::path(args->compare_out) / "comparison.json",
+                        j.dump(2) + "\n");
     }
-    std::printf("%-14s %-10s %9s %9s %9s %22s %7s\n", "task", "metric", "A", "B", "B - A", "95% CI of B - A", "p");
+    std::printf("%-14s %-10s %9s %9s %9s %22s %7s\n", "task", "metric", "A", "B", "B - A",
+                "95% CI of B - A", "p");
     for (const auto& r : comparison.rows) {
       std::printf("%-14s %-10s %9.4f %9.4f %+9.4f   [%+8.4f, %+8.4f] %7.3f\n", r.task.c_str(),
-                  eval::metric_infos()[size_t(r.metric)].name, r.a, r.b, r.delta, r.delta_interval.lo,
-                  r.delta_interval.hi, r.p_value);
+                  eval::metric_infos()[size_t(r.metric)].name, r.a, r.b, r.delta,
+                  r.delta_interval.lo, r.delta_interval.hi, r.p_value);
     }
     if (gate) {
       std::cout << gate->summary << "\n";
@@ -87,9 +97,10 @@ void add_eval_command(CLI::App& app) {
       }
       const auto& m = t.bootstrap;
       const auto f1 = size_t(eval::Metric::kMacroF1), acc = size_t(eval::Metric::kAccuracy);
-      std::printf("%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
-                  t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
-                  t.n_labelled, t.n_calls, args->split.c_str());
+      std::printf(
+          "%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
+          t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
+          t.n_labelled, t.n_calls, args->split.c_str());
     }
     logger("eval")->info("wrote {}/report.json and report.html", args->out);
   });

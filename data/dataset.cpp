@@ -381,7 +381,8 @@ std::optional<int> resolved_label(const Segment& segment, const Task& task) {
 void refuse_output_inside_dataset(const fs::path& root, const fs::path& out) {
   const fs::path in_root = fs::weakly_canonical(fs::absolute(root));
   const fs::path target = fs::weakly_canonical(fs::absolute(out));
-  auto [mismatch, rest] = std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
+  auto [mismatch, rest] =
+      std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
   if (mismatch == in_root.end())
     throw UsageError("output " + out.string() + " lies inside the input dataset " + root.string() +
                      "; tenor never writes into an input dataset: choose a path outside it");

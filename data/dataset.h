@@ -85,7 +85,8 @@ void write_segments_csv(const Dataset& dataset, const std::filesystem::path& pat
 
 /// Throws UsageError when `out` is the dataset directory `root` or lies inside it:
 /// tenor never writes into an input dataset.
-void refuse_output_inside_dataset(const std::filesystem::path& root, const std::filesystem::path& out);
+void refuse_output_inside_dataset(const std::filesystem::path& root,
+                                  const std::filesystem::path& out);
 
 /// True when `path` (as written in the dataset) stays inside the dataset directory:
 /// relative, and no `..` climbs above the root.

@@ -19,8 +19,10 @@ EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const s
                          const std::string& device) {
   auto run = train::load_run(run_dir, device);
   auto data = train::load_store_for_run(run.info, store.string());
-  const auto& rows = split == "train" ? data.train : split == "dev" ? data.dev : split == "test" ? data.test
-                                                                                                : data.train;
+  const auto& rows = split == "train"  ? data.train
+                     : split == "dev"  ? data.dev
+                     : split == "test" ? data.test
+                                       : data.train;
   if (split != "train" && split != "dev" && split != "test")
     throw UsageError("--split must be train, dev or test, not '" + split + "'");
   if (rows.empty())
@@ -45,9 +47,9 @@ EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const s
     const auto& spec = run.info.shape.tasks[k];
     TaskPredictions t;
     t.name = spec.name;
-    t.kind = spec.type == train::HeadType::kOrdinal   ? TaskKind::kOrdinal
+    t.kind = spec.type == train::HeadType::kOrdinal  ? TaskKind::kOrdinal
              : spec.type == train::HeadType::kBinary ? TaskKind::kBinary
-                                                      : TaskKind::kNominal;
+                                                     : TaskKind::kNominal;
     t.classes = data.store.task_classes.at(spec.name);
     const size_t column = size_t(data.task_columns[k]);
     for (int64_t r : rows) t.labels.push_back(data.store.segments[size_t(r)].labels[column]);
@@ -86,9 +88,11 @@ EvalSet only_call(const EvalSet& set, const std::string& call_id) {
     const size_t k = t.num_classes();
     for (size_t i : keep) {
       c.labels.push_back(t.labels[i]);
-      c.probs.insert(c.probs.end(), t.probs.begin() + long(i * k), t.probs.begin() + long((i + 1) * k));
+      c.probs.insert(c.probs.end(), t.probs.begin() + long(i * k),
+                     t.probs.begin() + long((i + 1) * k));
       if (!t.logits.empty())
-        c.logits.insert(c.logits.end(), t.logits.begin() + long(i * k), t.logits.begin() + long((i + 1) * k));
+        c.logits.insert(c.logits.end(), t.logits.begin() + long(i * k),
+                        t.logits.begin() + long((i + 1) * k));
     }
     out.tasks.push_back(std::move(c));
   }
@@ -108,7 +112,8 @@ json calibration_json(const EvalReport& report) {
     }
     tasks[t.name] = j;
   }
-  return {{"fitted_on", report.has_dev ? "dev" : "nothing (no dev split: defaults)"}, {"tasks", tasks}};
+  return {{"fitted_on", report.has_dev ? "dev" : "nothing (no dev split: defaults)"},
+          {"tasks", tasks}};
 }
 
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
@@ -120,7 +125,8 @@ EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::pa
     try {
       dev = eval_set_for_run(run, store, "dev", options.device);
     } catch (const DataError&) {
-      log->warn("{} has no dev split: no temperature or threshold is fitted (defaults: T = 1, 0.5)", store.string());
+      log->warn("{} has no dev split: no temperature or threshold is fitted (defaults: T = 1, 0.5)",
+                store.string());
     }
   }
   EvalReport report = evaluate(test, options.config, dev ? &*dev : nullptr);
@@ -129,7 +135,8 @@ EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::pa
   j["run"] = fs::absolute(run).string();
   j["store"] = fs::absolute(store).string();
   j["split"] = options.split;
-  write_file_atomic(out / "report.json", j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomic(out / "report.json",
+                    j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   write_file_atomic(out / "report.html", to_html(report, test));
   if (dev) write_file_atomic(run / "calibration.json", calibration_json(report).dump(2) + "\n");
   if (options.timeline_call) {
@@ -137,7 +144,8 @@ EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::pa
     EvalConfig config = options.config;
     config.bootstrap.resamples = 0;
     EvalReport call_report = evaluate(call, config, dev ? &*dev : nullptr);
-    write_file_atomic(out / ("timeline-" + *options.timeline_call + ".html"), to_html(call_report, call, 1));
+    write_file_atomic(out / ("timeline-" + *options.timeline_call + ".html"),
+                      to_html(call_report, call, 1));
   }
   return report;
 }

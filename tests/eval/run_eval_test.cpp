@@ -17,7 +17,10 @@ fs::path trained_run() {
   static fs::path run = [] {
     fs::path dir = make_temp_dir("eval-run");
     std::string out;
-    EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out), 0) << out;
+    EXPECT_EQ(
+        run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out),
+        0)
+        << out;
     return dir / "run";
   }();
   return run;
@@ -35,7 +38,8 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
   auto report = nlohmann::json::parse(std::ifstream(out / "report.json"));
   EXPECT_EQ(report["split"], "test");
   EXPECT_EQ(report["n_calls"], 2);
-  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())), {});
+  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())),
+                   {});
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_TRUE(fs::exists(out / "timeline-c14.html"));
   // Calibration is fitted on dev and kept with the run.
@@ -51,7 +55,8 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
 
 TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
   const char* chromium = "/usr/bin/chromium";
-  if (!fs::exists(chromium)) GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
+  if (!fs::exists(chromium))
+    GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
   fs::path out = make_temp_dir("eval-shot");
   std::string log;
   ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
@@ -59,16 +64,23 @@ TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
                       &log),
             0)
       << log;
-  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())), {});
-  // Self-contained: nothing is fetched (namespace URIs like xmlns="http://..." are names, not fetches).
+  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())),
+                   {});
+  // Self-contained: nothing is fetched (namespace URIs like xmlns="http://..." are names, not
+  // fetches).
   for (const char* fetch : {"src=\"http", "href=\"http", "<link", "@import", "<script src"})
     EXPECT_EQ(html.find(fetch), std::string::npos) << "the report must open offline: " << fetch;
-  const std::string flags = std::string(chromium) +
-                            " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-                            "--disable-background-networking --disable-component-update --disable-sync "
-                            "--user-data-dir=" + (out / "profile").string() + " --window-size=1200,1600 ";
+  const std::string flags =
+      std::string(chromium) +
+      " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--user-data-dir=" +
+      (out / "profile").string() + " --window-size=1200,1600 ";
   const std::string url = "file://" + (out / "report.html").string();
-  ASSERT_EQ(std::system((flags + "--screenshot=" + (out / "shot.png").string() + " " + url + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(std::system((flags + "--screenshot=" + (out / "shot.png").string() + " " + url +
+                         " >/dev/null 2>&1")
+                            .c_str()),
+            0);
   ASSERT_TRUE(fs::exists(out / "shot.png"));
   std::ifstream png(out / "shot.png", std::ios::binary);
   char signature[8];
@@ -89,8 +101,8 @@ TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
 
 TEST(E2eEval, CompareAndGate) {
   std::string log;
-  const std::string base = "eval compare " + trained_run().string() + " " + trained_run().string() + " --data " +
-                           tiny_store().string() + " --bootstrap 100";
+  const std::string base = "eval compare " + trained_run().string() + " " + trained_run().string() +
+                           " --data " + tiny_store().string() + " --bootstrap 100";
   EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f1:0", &log), 0) << log;
   EXPECT_NE(log.find("gate passed"), std::string::npos) << log;
   EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f2:0.1", &log), 2) << log;
@@ -104,9 +116,12 @@ TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
   fx.write();
   fs::path store = make_temp_dir("eval-other-store") / "f.h5";
   std::string log;
-  ASSERT_EQ(run_tenor("data build " + fx.root.string() + " --no-progress --out " + store.string(), &log), 0) << log;
-  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + store.string() + " --out " +
-                          make_temp_dir("eval-refused").string(),
+  ASSERT_EQ(
+      run_tenor("data build " + fx.root.string() + " --no-progress --out " + store.string(), &log),
+      0)
+      << log;
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + store.string() +
+                          " --out " + make_temp_dir("eval-refused").string(),
                       &log),
             1);
   EXPECT_NE(log.find("different SentencePiece model"), std::string::npos) << log;

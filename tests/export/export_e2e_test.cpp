@@ -9,53 +9,12 @@
 
 #include "core/atomic_file.h"
 #include "core/sha256.h"
-#include "data/features/build.h"
 #include "tests/data/fixtures.h"
+#include "tests/train/run_fixtures.h"
 
 namespace tenor::test {
 namespace {
 using nlohmann::json;
-
-/// 16 calls (12 train, 2 dev, 2 test), as tests/train/trainer_test.cpp builds them.
-const fs::path& store() {
-  static fs::path path = [] {
-    DatasetFixture fx("export-data");
-    fx.calls.clear();
-    for (int i = 0; i < 16; ++i) {
-      const std::string id = "c" + std::to_string(i);
-      const int level = i % 4;
-      json segs = json::array();
-      for (int s = 0; s < 4; ++s) {
-        const bool customer = s % 2 == 0;
-        json seg = {{"start", s * 1.0},
-                    {"end", s * 1.0 + 0.9},
-                    {"speaker", customer ? "customer" : "agent"},
-                    {"text", customer ? (level >= 2 ? "this is outrageous I want a refund now"
-                                                    : "thanks I am checking my order")
-                                      : (s == 1 ? "I am so sorry that sounds frustrating"
-                                                : "please hold while I check")}};
-        seg["labels"] = customer ? json{{"escalation", level}} : json{{"empathy", s == 1 ? 1 : 0}};
-        segs.push_back(seg);
-      }
-      fx.calls.push_back({{"call_id", id},
-                          {"audio", "audio/" + id + ".wav"},
-                          {"channels", {{"agent", 0}, {"customer", 1}}},
-                          {"split", i < 12   ? "train"
-                                    : i < 14 ? "dev"
-                                             : "test"},
-                          {"meta", {{"speaker_id", "s" + std::to_string(i)}}},
-                          {"segments", segs}});
-      write_tone(fx.root / ("audio/" + id + ".wav"), 4.0, 16000, 2, 0.05 + 0.2 * level);
-    }
-    fx.write();
-    fs::path out = make_temp_dir("export-store") / "features.h5";
-    features::BuildOptions options;
-    options.progress = false;
-    features::build_feature_store(fx.root, out, options);
-    return out;
-  }();
-  return path;
-}
 
 /// A trained tiny run of `type`, once per type.
 fs::path trained_run(const std::string& type) {
@@ -63,7 +22,7 @@ fs::path trained_run(const std::string& type) {
   if (runs.count(type)) return runs[type];
   fs::path dir = make_temp_dir("export-run-" + type);
   std::ofstream(dir / "config.yaml")
-      << "features: " << store().string() << "\nout: " << (dir / "run").string()
+      << "features: " << tiny_store().string() << "\nout: " << (dir / "run").string()
       << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << type
       << "\n  hidden: 16\n  conv_channels: 8\n  embedding_dim: 8\n"
          "  hash_buckets: 512\n";
@@ -121,12 +80,12 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   // predict: the ONNX Runtime path agrees with the LibTorch path.
   std::string a, b;
   ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " --features " +
-                          store().string() + " --call c12",
+                          tiny_store().string() + " --call c12",
                       &a),
             0)
       << a;
   ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " --features " +
-                          store().string() + " --call c12",
+                          tiny_store().string() + " --call c12",
                       &b),
             0)
       << b;

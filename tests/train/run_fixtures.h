@@ -11,6 +11,7 @@ const std::filesystem::path& tiny_store();
 
 /// Writes DIR/config.yaml for a small, fast run into DIR/run on tiny_store(); `extra`
 /// is appended inside the `model:` block (e.g. "  type: linear\n").
-std::filesystem::path write_train_config(const std::filesystem::path& dir, const std::string& extra);
+std::filesystem::path write_train_config(const std::filesystem::path& dir,
+                                         const std::string& extra);
 
 }  // namespace tenor::test

@@ -24,7 +24,8 @@ std::string metrics_without_timing(const fs::path& run) {
   std::string line, out;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
-    for (const char* k : {"seconds", "train_seconds", "segments_per_s", "data_wait_share"}) j.erase(k);
+    for (const char* k : {"seconds", "train_seconds", "segments_per_s", "data_wait_share"})
+      j.erase(k);
     out += j.dump() + "\n";
   }
   return out;
@@ -64,7 +65,8 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   fs::path full = make_temp_dir("train-full"), cut = make_temp_dir("train-cut");
   const std::string extra = "  type: fusion\n";
   std::string out;
-  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0) << out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
   fs::path config = write_train_config(cut, extra);
   pid_t pid = fork();
   if (pid == 0) {
@@ -101,7 +103,8 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
 TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
   fs::path dir = make_temp_dir("train-refuse");
   std::string out;
-  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out), 0)
+  ASSERT_EQ(
+      run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string(), &out), 0)
       << out;
   EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string() +
                           " --set optim.lr=0.1",
@@ -109,10 +112,12 @@ TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
             2)
       << out;
   EXPECT_NE(out.find("different configuration"), std::string::npos) << out;
-  EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  typo: 1\n").string(), &out), 2);
+  EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  typo: 1\n").string(), &out),
+            2);
   EXPECT_NE(out.find("unknown config key 'model.typo'"), std::string::npos) << out;
   EXPECT_EQ(
-      run_tenor("train --config " + write_train_config(dir, "").string() + " --set tasks=[nope]", &out),
+      run_tenor("train --config " + write_train_config(dir, "").string() + " --set tasks=[nope]",
+                &out),
       2);
   EXPECT_NE(out.find("task 'nope' is not in the feature store"), std::string::npos) << out;
 }
