@@ -25,7 +25,8 @@ $tenor data stats "$out/calls-split"
 
 first=$(ls "$out"/calls/audio/*.wav | head -n 1)
 step "tenor features: frame-level prosody of the customer channel of $(basename "$first") (first rows)"
-$tenor features "$first" --channel 1 --csv | head -n 4 | cut -c 1-150
+$tenor features "$first" --channel 1 --csv > "$out/features.csv"
+head -n 4 "$out/features.csv" | cut -c 1-150
 
 step "tenor data build: features and tokens into one HDF5 store"
 $tenor data build "$out/calls-split" --out "$out/features.h5"
