@@ -15,10 +15,11 @@ namespace tenor::eval {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const std::string& split,
-                         const std::string& device) {
-  auto run = train::load_run(run_dir, device);
-  auto data = train::load_store_for_run(run.info, store.string());
+namespace {
+
+/// Predictions of an already loaded run on `split` of already loaded store data.
+EvalSet eval_set_from(train::LoadedRun& run, const train::TrainData& data, const fs::path& store,
+                      const std::string& split) {
   const auto& rows = split == "train"  ? data.train
                      : split == "dev"  ? data.dev
                      : split == "test" ? data.test
@@ -61,6 +62,15 @@ EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const s
   }
   validate(set);
   return set;
+}
+
+}  // namespace
+
+EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const std::string& split,
+                         const std::string& device) {
+  auto run = train::load_run(run_dir, device);
+  auto data = train::load_store_for_run(run.info, store.string());
+  return eval_set_from(run, data, store, split);
 }
 
 EvalSet only_call(const EvalSet& set, const std::string& call_id) {
@@ -119,11 +129,14 @@ json calibration_json(const EvalReport& report) {
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
   auto log = logger("eval");
-  EvalSet test = eval_set_for_run(run, store, options.split, options.device);
+  // The run and the store are loaded once for both splits.
+  auto loaded = train::load_run(run, options.device);
+  auto data = train::load_store_for_run(loaded.info, store.string());
+  EvalSet test = eval_set_from(loaded, data, store, options.split);
   std::optional<EvalSet> dev;
   if (options.split != "dev") {
     try {
-      dev = eval_set_for_run(run, store, "dev", options.device);
+      dev = eval_set_from(loaded, data, store, "dev");
     } catch (const DataError&) {
       log->warn("{} has no dev split: no temperature or threshold is fitted (defaults: T = 1, 0.5)",
                 store.string());
