@@ -42,10 +42,10 @@ class JsonlReader {
       : schema_(schema), file_(std::move(file)), diag_(diag) {}
 
   std::optional<Call> parse(const json& j, int64_t line);
+  std::optional<Segment> parse_segment(const json& j, const Call& call, int index);
   UnknownFields unknown;
 
  private:
-  std::optional<Segment> parse_segment(const json& j, const Call& call, int index);
   void parse_labels(const json& j, Segment& seg, const Call& call, int index, bool by_annotator);
 
   const Schema& schema_;
@@ -265,6 +265,17 @@ void JsonlReader::parse_labels(const json& j, Segment& seg, const Call& call, in
 }
 
 }  // namespace
+
+std::optional<Segment> parse_segment_json(const json& j, const Schema& schema,
+                                          const std::string& file, int64_t line,
+                                          const std::string& call_id, int index,
+                                          Diagnostics& diag) {
+  JsonlReader reader(schema, file, diag);
+  Call call;
+  call.call_id = call_id;
+  call.line = line;
+  return reader.parse_segment(j, call, index);
+}
 
 namespace internal {
 

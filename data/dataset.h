@@ -73,6 +73,12 @@ Dataset load_dataset(const std::filesystem::path& root, Diagnostics& diag,
 /// As load_dataset, but throws DataError listing the errors if there are any.
 Dataset load_dataset_or_throw(const std::filesystem::path& root, const LoadOptions& options = {});
 
+/// Reads one segment object as calls.jsonl holds it (start, end, speaker, text, labels);
+/// problems go to `diag` at `file`:`line`. Returns nullopt when the segment is unusable.
+std::optional<Segment> parse_segment_json(const nlohmann::json& j, const Schema& schema,
+                                          const std::string& file, int64_t line,
+                                          const std::string& call_id, int index, Diagnostics& diag);
+
 /// One call as a calls.jsonl line (no trailing newline). Labels are written as indices.
 std::string call_to_json_line(const Call& call);
 

@@ -1,0 +1,123 @@
+// One call given on the command line (`tenor predict CALL.wav --transcript T.jsonl`): the
+// transcript is checked like calls.jsonl segments, errors name file and line, audio without
+// a transcript is cut into windows.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "data/call_input.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+data::Schema two_tasks() {
+  data::Schema s;
+  data::Task esc{"escalation", data::TaskType::kOrdinal, {"calm", "frustrated"}, "customer"};
+  data::Task emp{"empathy", data::TaskType::kBinary, {"absent", "present"}, "agent"};
+  s.tasks = {esc, emp};
+  return s;
+}
+
+std::string thrown(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ChannelMap, ParsesAndRejectsWithTheFix) {
+  auto m = data::parse_channel_map("agent=0,customer=1");
+  EXPECT_EQ(m.at("agent"), 0);
+  EXPECT_EQ(m.at("customer"), 1);
+  for (const char* bad : {"agent", "agent=x", "=1", "agent=-1", "agent=1x"}) {
+    std::string msg = thrown([&] { data::parse_channel_map(bad); });
+    EXPECT_NE(msg.find("ROLE=CHANNEL"), std::string::npos) << bad << ": " << msg;
+  }
+}
+
+TEST(SingleCall, TranscriptSegmentsKeepTheirOrderAndDropLabels) {
+  fs::path dir = make_temp_dir("call-input");
+  write_tone(dir / "call.wav", 4.0);
+  write_text(dir / "t.jsonl",
+             "{\"start\": 0.5, \"end\": 1.5, \"speaker\": \"customer\", \"text\": \"hello\"}\n"
+             "\n"
+             "{\"start\": 1.6, \"end\": 3.0, \"speaker\": \"agent\", \"text\": \"hi\", "
+             "\"labels\": {\"empathy\": 1}}\n");
+  data::CallInput in;
+  in.audio = dir / "call.wav";
+  in.transcript = dir / "t.jsonl";
+  in.channels = {{"agent", 0}, {"customer", 1}};
+  auto ds = data::single_call_dataset(in, two_tasks());
+  ASSERT_EQ(ds.calls.size(), 1u);
+  const auto& call = ds.calls[0];
+  EXPECT_EQ(call.call_id, "call");
+  EXPECT_EQ(ds.root / call.audio, fs::absolute(dir / "call.wav"));
+  ASSERT_EQ(call.segments.size(), 2u);
+  EXPECT_EQ(call.segments[1].speaker, "agent");
+  EXPECT_EQ(*call.segments[1].text, "hi");
+  EXPECT_TRUE(call.segments[1].labels.empty());
+  EXPECT_EQ(call.channels.at("customer"), 1);
+}
+
+TEST(SingleCall, EveryTranscriptProblemIsReportedWithFileAndLine) {
+  fs::path dir = make_temp_dir("call-input-bad");
+  write_tone(dir / "call.wav", 4.0);
+  write_text(dir / "t.jsonl",
+             "{\"start\": 0.5, \"end\": 1.5, \"speaker\": \"customer\"}\n"
+             "{\"start\": 0.5, \"end\": 9.5, \"speaker\": \"customer\"}\n"  // past the audio
+             "{\"start\": 2, \"end\": 1, \"speaker\": \"customer\"}\n"      // swapped
+             "not json\n"
+             "{\"start\": 1, \"end\": 2, \"speaker\": \"supervisor\"}\n");  // no channel
+  data::CallInput in;
+  in.audio = dir / "call.wav";
+  in.transcript = dir / "t.jsonl";
+  in.channels = {{"agent", 0}, {"customer", 1}};
+  std::string msg = thrown([&] { data::single_call_dataset(in, two_tasks()); });
+  const std::string f = (dir / "t.jsonl").string();
+  EXPECT_NE(msg.find(f + ":2:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("past the audio"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(f + ":3:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("start must be before end"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(f + ":4:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(f + ":5:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("supervisor"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find(f + ":1:"), std::string::npos) << msg;
+}
+
+TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
+  fs::path dir = make_temp_dir("call-input-windows");
+  write_tone(dir / "call.wav", 25.0);
+  data::CallInput in;
+  in.audio = dir / "call.wav";
+  in.window_s = 10;
+  auto mono = data::single_call_dataset(in, two_tasks()).calls[0];
+  ASSERT_EQ(mono.segments.size(), 3u);  // 0-10, 10-20, 20-25 (5 s >= a third of 10)
+  EXPECT_EQ(mono.segments[2].end_s, 25.0);
+  EXPECT_EQ(mono.segments[0].speaker, "customer");
+  in.window_s = 12;  // 0-12, 12-25: the 1 s tail joins the window before it
+  auto merged = data::single_call_dataset(in, two_tasks()).calls[0];
+  ASSERT_EQ(merged.segments.size(), 2u);
+  EXPECT_EQ(merged.segments[1].end_s, 25.0);
+  in.window_s = 10;
+  in.channels = {{"agent", 0}, {"customer", 1}};
+  auto stereo = data::single_call_dataset(in, two_tasks()).calls[0];
+  ASSERT_EQ(stereo.segments.size(), 6u);
+  EXPECT_LE(stereo.segments[0].start_s, stereo.segments[1].start_s);
+  in.channels = {{"customer", 2}};
+  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("channel 2"),
+            std::string::npos);
+}
+
+TEST(SingleCall, NeedsAudioOrTranscript) {
+  data::CallInput in;
+  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("--transcript"),
+            std::string::npos);
+  in.audio = "/nonexistent/call.wav";
+  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("/nonexistent"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tenor::test
