@@ -34,6 +34,47 @@ Normalizer Normalizer::from_json(const nlohmann::json& j) {
   return n;
 }
 
+namespace {
+
+/// LLD columns whose level is removed per segment under loudness normalisation.
+std::vector<int> level_columns(const std::vector<std::string>& lld_columns) {
+  std::vector<int> out;
+  for (size_t c = 0; c < lld_columns.size(); ++c)
+    if (lld_columns[c] == "intensity_db" || lld_columns[c] == "loudness" ||
+        lld_columns[c].rfind("logmel_", 0) == 0)
+      out.push_back(static_cast<int>(c));
+  return out;
+}
+
+}  // namespace
+
+TrainData inference_data(features::Store store, const TrainConfig& config, const Normalizer& norm,
+                         const ModelShape& shape) {
+  TrainData d;
+  d.store = std::move(store);
+  d.shape = shape;
+  if (int(d.store.layout.lld_columns.size()) != shape.lld_features ||
+      int(d.store.layout.functional_columns.size()) != shape.functional_features)
+    throw DataError(
+        "the call's features have " + std::to_string(d.store.layout.lld_columns.size()) +
+        " LLD and " + std::to_string(d.store.layout.functional_columns.size()) +
+        " functional columns but the model takes " + std::to_string(shape.lld_features) + " and " +
+        std::to_string(shape.functional_features) +
+        "; the extractor configuration does not match the model's");
+  for (const auto& t : shape.tasks) {
+    auto it = std::find(d.store.layout.tasks.begin(), d.store.layout.tasks.end(), t.name);
+    if (it == d.store.layout.tasks.end())
+      throw DataError("the call's features carry no task '" + t.name + "' (they have " +
+                      join(d.store.layout.tasks, ", ") + ")");
+    d.task_columns.push_back(static_cast<int>(it - d.store.layout.tasks.begin()));
+  }
+  d.norm = norm;
+  d.normalize_loudness = config.normalize_loudness;
+  d.level_lld_columns = level_columns(d.store.layout.lld_columns);
+  for (size_t i = 0; i < d.store.segments.size(); ++i) d.test.push_back(int64_t(i));
+  return d;
+}
+
 std::vector<TaskSpec> task_specs(const features::Store& store,
                                  const std::vector<std::string>& wanted, const ModelConfig& model) {
   YAML::Node schema = YAML::Load(store.meta.schema_yaml);
@@ -102,9 +143,7 @@ TrainData load_train_data(const TrainConfig& config, const Normalizer* given) {
     }() + "; assign splits with `tenor data split` and rebuild the store");
   d.normalize_loudness = config.normalize_loudness;
   const auto& lcols = d.store.layout.lld_columns;
-  for (size_t c = 0; c < lcols.size(); ++c)
-    if (lcols[c] == "intensity_db" || lcols[c] == "loudness" || lcols[c].rfind("logmel_", 0) == 0)
-      d.level_lld_columns.push_back(static_cast<int>(c));
+  d.level_lld_columns = level_columns(lcols);
 
   if (given) {
     d.norm = *given;

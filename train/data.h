@@ -40,6 +40,12 @@ struct TrainData {
 /// (evaluation, export) replaces the statistics computed from train.
 TrainData load_train_data(const TrainConfig& config, const Normalizer* norm = nullptr);
 
+/// The inference view of features computed outside a training store (a call given to
+/// `tenor predict`): the run's shape, normaliser and loudness handling over `store`'s rows.
+/// Throws DataError when the store's columns or tasks differ from the run's.
+TrainData inference_data(features::Store store, const TrainConfig& config, const Normalizer& norm,
+                         const ModelShape& shape);
+
 /// Task specs from a store's schema, with the role gating of `model`.
 std::vector<TaskSpec> task_specs(const features::Store& store,
                                  const std::vector<std::string>& tasks, const ModelConfig& model);

@@ -166,6 +166,16 @@ json config_json(const BuildOptions& o, int rate) {
            {{"vocab_size", o.tokenizer.vocab_size}, {"model_type", o.tokenizer.model_type}}}};
 }
 
+template <class T>
+T config_value(const json& j, const char* section, const char* key) {
+  try {
+    return j.at(section).at(key).get<T>();
+  } catch (const json::exception&) {
+    throw DataError(std::string("the extractor configuration has no valid ") + section + "." + key +
+                    "; the store or bundle was written by another tenor version, rebuild it");
+  }
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -351,6 +361,83 @@ class PartBuilder {
 };
 
 }  // namespace
+
+BuildOptions build_options_from_config(const json& j) {
+  const std::string fs_version = j.value("feature_set_version", "");
+  const std::string fn_version = j.value("functionals_version", "");
+  if (fs_version != kFeatureSetVersion || fn_version != kFunctionalsVersion)
+    throw DataError("the model's features are " + fs_version + " / " + fn_version +
+                    " but this tenor computes " + kFeatureSetVersion + " / " + kFunctionalsVersion +
+                    "; use the tenor version that trained it or retrain");
+  BuildOptions o;
+  LldConfig& l = o.lld;
+  l.sample_rate_hz = config_value<int>(j, "lld", "sample_rate_hz");
+  l.frame_shift_ms = config_value<double>(j, "lld", "frame_shift_ms");
+  l.f0_floor_hz = config_value<double>(j, "lld", "f0_floor_hz");
+  l.f0_ceiling_hz = config_value<double>(j, "lld", "f0_ceiling_hz");
+  l.periods_per_window = config_value<double>(j, "lld", "periods_per_window");
+  l.max_candidates = config_value<int>(j, "lld", "max_candidates");
+  l.silence_threshold = config_value<double>(j, "lld", "silence_threshold");
+  l.voicing_threshold = config_value<double>(j, "lld", "voicing_threshold");
+  l.octave_cost = config_value<double>(j, "lld", "octave_cost");
+  l.octave_jump_cost = config_value<double>(j, "lld", "octave_jump_cost");
+  l.voiced_unvoiced_cost = config_value<double>(j, "lld", "voiced_unvoiced_cost");
+  l.spectral_window_ms = config_value<double>(j, "lld", "spectral_window_ms");
+  l.mel_bands = config_value<int>(j, "lld", "mel_bands");
+  l.mel_low_hz = config_value<double>(j, "lld", "mel_low_hz");
+  l.mel_high_hz = config_value<double>(j, "lld", "mel_high_hz");
+  l.mfcc_count = config_value<int>(j, "lld", "mfcc_count");
+  o.sample_rate_hz = l.sample_rate_hz;
+  o.functionals.pause_min_ms = config_value<double>(j, "functionals", "pause_min_ms");
+  o.functionals.pause_below_peak_db = config_value<double>(j, "functionals", "pause_below_peak_db");
+  o.functionals.nucleus_dip_db = config_value<double>(j, "functionals", "nucleus_dip_db");
+  o.tokenizer.vocab_size = config_value<int>(j, "tokenizer", "vocab_size");
+  o.tokenizer.model_type = config_value<std::string>(j, "tokenizer", "model_type");
+  o.validate();
+  return o;
+}
+
+Store extract_features(const data::Dataset& ds, const BuildOptions& options,
+                       const std::string& tokenizer_model) {
+  options.validate();
+  BuildOptions o = options;
+  o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
+  o.lld.validate();
+  if (o.threads > 0) compat::set_cpu_threads(o.threads);
+  const c10::Device device = resolve_device(o.device);
+  std::unique_ptr<Tokenizer> tokenizer =
+      tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
+  Part part = builder.build(0, ds.calls.size());
+
+  Store store;
+  store.format = kStoreFormat;
+  store.layout = {builder.lld_columns(), builder.all_functional_columns(), ds.schema.task_names()};
+  store.meta.feature_set_version = kFeatureSetVersion;
+  store.meta.functionals_version = kFunctionalsVersion;
+  store.meta.extractor_config = config_json(o, o.lld.sample_rate_hz).dump();
+  store.meta.dataset_name = ds.schema.name;
+  store.meta.schema_yaml = data::schema_to_yaml(ds.schema);
+  store.meta.tokenizer_sha256 = tokenizer_model.empty() ? "" : sha256_hex(tokenizer_model);
+  store.meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
+  store.meta.created_utc = utc_now();
+  store.meta.skipped_calls = part.skipped;
+  store.tokenizer_model = tokenizer_model;
+  for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
+  store.frame_offsets = {0};
+  store.token_offsets = {0};
+  const size_t n_lld = store.layout.lld_columns.size();
+  for (auto& s : part.segments) {
+    store.functionals.insert(store.functionals.end(), s.functionals.begin(), s.functionals.end());
+    store.functional_mask.insert(store.functional_mask.end(), s.mask.begin(), s.mask.end());
+    store.frames.insert(store.frames.end(), s.frames.begin(), s.frames.end());
+    store.tokens.insert(store.tokens.end(), s.tokens.begin(), s.tokens.end());
+    store.frame_offsets.push_back(store.frame_offsets.back() + int64_t(s.frames.size() / n_lld));
+    store.token_offsets.push_back(store.token_offsets.back() + int64_t(s.tokens.size()));
+    store.segments.push_back(std::move(s.meta));
+  }
+  return store;
+}
 
 void BuildOptions::validate() const {
   lld.validate();

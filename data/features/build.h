@@ -7,8 +7,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "data/dataset.h"
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
+#include "data/features/store.h"
 #include "data/features/tokenizer.h"
 
 namespace tenor::features {
@@ -46,5 +50,19 @@ struct BuildReport {
 /// unless `keep_going`, ConfigError on a bad configuration or an unavailable device.
 BuildReport build_feature_store(const std::filesystem::path& dataset,
                                 const std::filesystem::path& out, const BuildOptions& options);
+
+/// The options a store was built with, read back from its extractor configuration
+/// (StoreMeta::extractor_config, a bundle's features.json "extractor_config"), so that new
+/// audio gets exactly the features a model was trained on. Throws DataError naming the
+/// missing or mistyped key, and refuses a configuration of another feature-set or
+/// functionals version.
+BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
+
+/// Features of every segment of an in-memory dataset (one call given to `tenor predict`),
+/// computed by the same code as build_feature_store, tokenized with `tokenizer_model`
+/// (serialized SentencePiece; empty: no tokens). Returns the store in memory; writes nothing.
+/// Throws DataError naming the call on unreadable audio.
+Store extract_features(const data::Dataset& dataset, const BuildOptions& options,
+                       const std::string& tokenizer_model);
 
 }  // namespace tenor::features
