@@ -139,7 +139,10 @@ ThresholdFit fit_threshold(std::span<const double> probs, std::span<const int> l
     (scored[i].second ? tp : fp) += 1;
     if (i + 1 < scored.size() && scored[i + 1].first == scored[i].first) continue;
     const double f1 = 2.0 * tp / (2.0 * tp + fp + (positives - tp));
-    if (f1 > best.f1) best = {scored[i].first, f1, best.n};
+    // Halfway to the next lower score: the same dev decisions, and no dev segment sits on
+    // the boundary, where float rounding in another runtime (ONNX) could flip it.
+    const double below = i + 1 < scored.size() ? scored[i + 1].first : 0.0;
+    if (f1 > best.f1) best = {0.5 * (scored[i].first + below), f1, best.n};
   }
   return best;
 }

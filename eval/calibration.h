@@ -62,7 +62,9 @@ struct ThresholdFit {
 
 /// The threshold t maximising the positive class's F1 = 2TP / (2TP + FP + FN) on dev, with
 /// the rule "positive when p[1] >= t"; candidates are the distinct dev scores; among equal
-/// F1 the highest threshold wins (fewer alerts). Fit on dev only, never on test.
+/// F1 the highest threshold wins (fewer alerts). The threshold returned lies halfway between
+/// the chosen score and the next lower distinct dev score (0 below the lowest), so that no
+/// dev segment lies on the boundary. Fit on dev only, never on test.
 /// probs: [N, 2]. Throws DataError when dev has no positive label.
 ThresholdFit fit_threshold(std::span<const double> probs, std::span<const int> labels);
 

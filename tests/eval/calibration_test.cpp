@@ -100,19 +100,20 @@ TEST(Calibration, TemperatureNeedsLabels) {
 TEST(Calibration, ThresholdMaximisesPositiveF1OnDev) {
   // Dev scores (label): 0.9 (1), 0.8 (0), 0.7 (1), 0.6 (1), 0.3 (0), 0.2 (1); 4 positives.
   // F1 = 2TP / (2TP + FP + FN) per threshold: 0.9 -> 2/5, 0.8 -> 2/6, 0.7 -> 4/7, 0.6 -> 6/8,
-  // 0.3 -> 6/9, 0.2 -> 8/10. Best: 0.2 with F1 0.8.
+  // 0.3 -> 6/9, 0.2 -> 8/10. Best: 0.2 with F1 0.8; the threshold lies halfway to 0 below it.
   const std::vector<double> s = {0.9, 0.8, 0.7, 0.6, 0.3, 0.2};
   const std::vector<int> y = {1, 0, 1, 1, 0, 1};
   std::vector<double> probs;
   for (double p : s) probs.insert(probs.end(), {1.0 - p, p});
   const ThresholdFit fit = fit_threshold(probs, y);
-  EXPECT_NEAR(fit.threshold, 0.2, kTol);
+  EXPECT_NEAR(fit.threshold, 0.1, kTol);
   EXPECT_NEAR(fit.f1, 0.8, kTol);
   // Ties in F1: 0.9 (1), 0.6 (0), 0.5 (0), 0.4 (1), 2 positives:
-  // 0.9 -> 2/3; 0.6 -> 2/4; 0.5 -> 2/5; 0.4 -> 4/6 = 2/3. The higher threshold, 0.9, wins.
+  // 0.9 -> 2/3; 0.6 -> 2/4; 0.5 -> 2/5; 0.4 -> 4/6 = 2/3. The higher score, 0.9, wins:
+  // threshold halfway to the next score, 0.6.
   const std::vector<double> tie = {0.1, 0.9, 0.4, 0.6, 0.5, 0.5, 0.6, 0.4};
   const ThresholdFit tf = fit_threshold(tie, std::vector<int>{1, 0, 0, 1});
-  EXPECT_NEAR(tf.threshold, 0.9, kTol);
+  EXPECT_NEAR(tf.threshold, 0.75, kTol);
   EXPECT_NEAR(tf.f1, 2.0 / 3, kTol);
   EXPECT_THROW(fit_threshold(tie, std::vector<int>{0, 0, 0, -1}), DataError);
 }
