@@ -1,7 +1,9 @@
-// `tenor predict --bundle BUNDLE | --run RUN --features STORE --call ID`: per-segment scores
-// of one call as JSON on stdout, from the exported ONNX model in ONNX Runtime (--bundle) or
-// from the run's LibTorch model (--run). Both read the call's features from a feature store
-// (`tenor data build`); raw audio and transcripts go through `tenor data build` first.
+// `tenor predict (--bundle BUNDLE | --run RUN) [CALL.wav] [--transcript T.jsonl]`: per-segment
+// scores of one call as JSON, from the exported ONNX model in ONNX Runtime (--bundle) or from
+// the run's LibTorch model (--run). The call's features are computed from its audio and
+// transcript with the extractor configuration and SentencePiece model the model was trained
+// with (the code path of `tenor data build`); `--features STORE --call ID` reads them from a
+// feature store instead.
 #include <iostream>
 
 #include <torch/torch.h>
@@ -9,6 +11,8 @@
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/call_input.h"
+#include "data/features/build.h"
 #include "data/features/store.h"
 #include "export/bundle.h"
 #include "export/onnx_layers.h"
@@ -16,34 +20,115 @@
 namespace tenor::cli {
 namespace {
 using nlohmann::json;
+namespace fs = std::filesystem;
 namespace ox = onnx_export;
 
-json predict_bundle(const std::string& bundle, const std::string& store_path,
-                    const std::string& call) {
-  auto store = features::read_store(store_path);
-  json facts = json::parse(read_file(std::filesystem::path(bundle) / "features.json"));
-  features::check_store_versions(store.meta, facts.at("feature_set_version"),
-                                 facts.at("functionals_version"), store_path);
-  if (store.meta.tokenizer_sha256 != facts.at("tokenizer_sha256").get<std::string>())
-    throw DataError(store_path + " was tokenized with another SentencePiece model than bundle " +
-                    bundle + "; build the store with the bundle's tokenizer.model");
-  auto rows = ox::call_rows(store, call);
+struct Args {
+  std::string bundle, run, features, call, checkpoint = "best.pt";
+  std::string audio, transcript, channels, speaker = "customer", call_id, out;
+  double window_s = 10;
+};
+
+/// A label schema for a call given on the command line: the model's tasks, no labels.
+data::Schema schema_for(const std::vector<train::TaskSpec>& tasks,
+                        const std::map<std::string, std::vector<std::string>>& classes) {
+  data::Schema schema;
+  schema.name = "predict";
+  for (const auto& t : tasks) {
+    data::Task task;
+    task.name = t.name;
+    task.type = t.type == train::HeadType::kOrdinal       ? data::TaskType::kOrdinal
+                : t.type == train::HeadType::kCategorical ? data::TaskType::kCategorical
+                                                          : data::TaskType::kBinary;
+    task.classes = classes.at(t.name);
+    task.speaker = t.speaker;
+    schema.tasks.push_back(task);
+  }
+  return schema;
+}
+
+/// The call of `a` (audio and/or transcript) with the features a model was trained on.
+features::Store call_features(const Args& a, const std::vector<train::TaskSpec>& tasks,
+                              const std::map<std::string, std::vector<std::string>>& classes,
+                              const json& extractor_config, const std::string& tokenizer_model) {
+  data::CallInput in;
+  in.audio = a.audio;
+  in.transcript = a.transcript;
+  if (!a.channels.empty()) in.channels = data::parse_channel_map(a.channels);
+  in.call_id = a.call_id;
+  in.window_s = a.window_s;
+  in.speaker = a.speaker;
+  auto ds = data::single_call_dataset(in, schema_for(tasks, classes));
+  auto options = features::build_options_from_config(extractor_config);
+  options.device = "cpu";
+  options.progress = false;
+  return features::extract_features(ds, options, tokenizer_model);
+}
+
+std::vector<int64_t> all_rows(const features::Store& store) {
+  std::vector<int64_t> rows(store.segments.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = int64_t(i);
+  return rows;
+}
+
+struct Scored {
+  std::string call_id;
+  json segments;
+};
+
+Scored predict_bundle(const Args& a) {
+  const fs::path bundle = a.bundle;
+  json facts = json::parse(read_file(bundle / "features.json"));
   auto tasks = ox::read_tasks(bundle);
+  features::Store store;
+  std::vector<int64_t> rows;
+  if (!a.features.empty()) {
+    store = features::read_store(a.features);
+    features::check_store_versions(store.meta, facts.at("feature_set_version"),
+                                   facts.at("functionals_version"), a.features);
+    if (store.meta.tokenizer_sha256 != facts.at("tokenizer_sha256").get<std::string>())
+      throw DataError(a.features + " was tokenized with another SentencePiece model than bundle " +
+                      a.bundle + "; build the store with the bundle's tokenizer.model");
+    rows = ox::call_rows(store, a.call);
+  } else {
+    std::map<std::string, std::vector<std::string>> classes;
+    const json labels = json::parse(read_file(bundle / "labels.json"));
+    for (const auto& t : labels.at("tasks"))
+      classes[t.at("name").get<std::string>()] = t.at("classes").get<std::vector<std::string>>();
+    std::error_code ec;
+    const std::string tokenizer =
+        fs::exists(bundle / "tokenizer.model", ec) ? read_file(bundle / "tokenizer.model") : "";
+    store = call_features(a, tasks, classes, facts.at("extractor_config"), tokenizer);
+    rows = all_rows(store);
+  }
   ox::OrtCase c;
   c.name = "call";
   c.inputs = ox::raw_inputs(store, rows);
-  auto out = ox::run_onnx_runtime(std::filesystem::path(bundle) / "model.onnx", {c}).at(0);
+  auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
   std::vector<ox::HostTensor> probs;
   for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
-  return ox::segment_scores(store, rows, tasks, ox::read_calibration(bundle), probs);
+  return {store.segments.at(size_t(rows.at(0))).call_id,
+          ox::segment_scores(store, rows, tasks, ox::read_calibration(bundle), probs)};
 }
 
-json predict_run(const std::string& run_dir, const std::string& store_path, const std::string& call,
-                 const std::string& checkpoint) {
-  auto run = train::load_run(run_dir, "cpu", checkpoint);
-  auto data = train::load_store_for_run(run.info, store_path);
-  auto rows = ox::call_rows(data.store, call);
-  auto calib = ox::run_calibration(run, data);
+Scored predict_run(const Args& a) {
+  auto run = train::load_run(a.run, "cpu", a.checkpoint);
+  // The run's own store: its dev split calibrates, as at export, and it holds the extractor
+  // configuration and tokenizer the model was trained with.
+  auto own = train::load_store_for_run(run.info, run.info.config.features);
+  auto calib = ox::run_calibration(run, own);
+  train::TrainData data;
+  std::vector<int64_t> rows;
+  if (!a.features.empty()) {
+    data = train::load_store_for_run(run.info, a.features);
+    rows = ox::call_rows(data.store, a.call);
+  } else {
+    auto store =
+        call_features(a, run.info.shape.tasks, own.store.task_classes,
+                      json::parse(own.store.meta.extractor_config), own.store.tokenizer_model);
+    data = train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
+    rows = all_rows(data.store);
+  }
   auto pred = train::predict(run, data, rows);
   std::vector<ox::HostTensor> probs;
   for (const auto& p : pred.probs) {
@@ -51,33 +136,62 @@ json predict_run(const std::string& run_dir, const std::string& store_path, cons
     probs.push_back(ox::HostTensor::from_f32(
         f.sizes().vec(), std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel())));
   }
-  return ox::segment_scores(data.store, rows, run.info.shape.tasks, calib, probs);
+  return {data.store.segments.at(size_t(rows.at(0))).call_id,
+          ox::segment_scores(data.store, rows, run.info.shape.tasks, calib, probs)};
 }
 
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
-  struct Args {
-    std::string bundle, run, features, call, checkpoint = "best.pt";
-  };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("predict", "Per-segment scores of one call as JSON");
+  auto* cmd = app.add_subcommand(
+      "predict",
+      "Per-segment scores of one call as JSON, from its audio and/or transcript (or from a "
+      "feature store)");
+  cmd->footer(
+      "The transcript is JSONL, one segment per line: {\"start\": 0.0, \"end\": 3.4, "
+      "\"speaker\": \"customer\", \"text\": \"...\"}. Without one, the audio is scored in "
+      "windows of --window seconds. See docs/export.md.");
   auto* b = cmd->add_option("--bundle", a->bundle, "exported bundle (ONNX Runtime path)");
   auto* r = cmd->add_option("--run", a->run, "run directory (LibTorch path)");
   b->excludes(r);
-  cmd->add_option("--features", a->features, "feature store holding the call")->required();
-  cmd->add_option("--call", a->call, "call id")->required();
+  auto* audio = cmd->add_option("audio", a->audio, "the call's audio (WAV or FLAC)");
+  auto* transcript =
+      cmd->add_option("--transcript", a->transcript, "the call's segments and text (JSONL)");
+  auto* ch =
+      cmd->add_option("--channels", a->channels,
+                      "channel of each role in multi-channel audio, e.g. agent=0,customer=1");
+  auto* window =
+      cmd->add_option("--window", a->window_s, "without a transcript: seconds per scored window")
+          ->capture_default_str();
+  auto* speaker = cmd->add_option("--speaker", a->speaker,
+                                  "without a transcript or channels: the role of the audio")
+                      ->capture_default_str();
+  auto* cid =
+      cmd->add_option("--call-id", a->call_id, "call id in the output (default: file stem)");
+  auto* f = cmd->add_option("--features", a->features, "feature store holding the call");
+  auto* call = cmd->add_option("--call", a->call, "call id in --features");
+  f->needs(call);
+  call->needs(f);
+  for (auto* o : {audio, transcript, ch, window, speaker, cid}) f->excludes(o);
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
+  cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
   cmd->callback([a] {
     if (a->bundle.empty() == a->run.empty())
       throw UsageError("tenor predict needs one of --bundle BUNDLE or --run RUN");
-    json segments = a->bundle.empty() ? predict_run(a->run, a->features, a->call, a->checkpoint)
-                                      : predict_bundle(a->bundle, a->features, a->call);
-    json out = {{"call_id", a->call},
+    if (a->features.empty() && a->audio.empty() && a->transcript.empty())
+      throw UsageError(
+          "tenor predict needs the call: CALL.wav and/or --transcript T.jsonl (or --features "
+          "STORE --call ID)");
+    Scored scored = a->bundle.empty() ? predict_run(*a) : predict_bundle(*a);
+    json out = {{"call_id", scored.call_id},
                 {"source", a->bundle.empty() ? "libtorch" : "onnxruntime"},
                 {"model", a->bundle.empty() ? a->run : a->bundle},
-                {"segments", segments}};
-    std::cout << out.dump(2) << "\n";
+                {"segments", scored.segments}};
+    if (a->out.empty())
+      std::cout << out.dump(2) << "\n";
+    else
+      write_file_atomic(a->out, out.dump(2) + "\n");
   });
 }
 

@@ -484,6 +484,7 @@ json segment_scores(const features::Store& store, const std::vector<int64_t>& ro
     json jt = json::object();
     for (size_t k = 0; k < tasks.size(); ++k) {
       const auto& t = tasks[k];
+      if (t.speaker != s.speaker) continue;  // a task is defined on its role's segments only
       const float* p = probs[k].f32() + i * size_t(t.num_classes);
       std::vector<double> raw(p, p + t.num_classes);
       const auto& classes = store.task_classes.at(t.name);

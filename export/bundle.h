@@ -38,8 +38,8 @@ ExportResult export_bundle(const ExportOptions& options);
 /// ExportError naming the first problem.
 nlohmann::json verify_bundle(const std::filesystem::path& bundle);
 
-/// What `tenor predict` prints for one call: per segment, per task the probabilities, the
-/// calibrated probabilities and the decision (class name).
+/// What `tenor predict` prints for one call: per segment, for each task of the segment's
+/// speaker role, the probabilities, the calibrated probabilities and the decision (class name).
 nlohmann::json segment_scores(const features::Store& store, const std::vector<int64_t>& rows,
                               const std::vector<train::TaskSpec>& tasks,
                               const std::vector<TaskCalibration>& calibration,

@@ -99,6 +99,69 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
       for (size_t c = 0; c < v["probs"].size(); ++c)
         EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
     }
+
+  // predict from the call's audio and transcript, as an integrator has them: the features
+  // are those `tenor data build` stored (same scores as from the store), and the ONNX Runtime
+  // and LibTorch paths agree.
+  const fs::path work = make_temp_dir("predict-wav");
+  {
+    std::ifstream calls(tiny_dataset() / "calls.jsonl");
+    std::ofstream t(work / "c12.jsonl");
+    for (std::string line; std::getline(calls, line);) {
+      auto call = json::parse(line);
+      if (call["call_id"] != "c12") continue;
+      for (const auto& seg : call["segments"])
+        t << json{{"start", seg["start"]},
+                  {"end", seg["end"]},
+                  {"speaker", seg["speaker"]},
+                  {"text", seg["text"]}}
+                 .dump()
+          << "\n";
+    }
+  }
+  const std::string call_args = (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
+                                (work / "c12.jsonl").string() + " --channels agent=0,customer=1";
+  std::string c, d;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " " + call_args, &c), 0)
+      << c;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " " + call_args +
+                          " --out " + (work / "bundle.json").string(),
+                      &d),
+            0)
+      << d;
+  auto jc = json::parse(c), jd = json::parse(read_file(work / "bundle.json"));
+  EXPECT_EQ(jc["call_id"], "c12");
+  ASSERT_EQ(jc["segments"].size(), ja["segments"].size());
+  ASSERT_EQ(jd["segments"].size(), ja["segments"].size());
+  for (size_t i = 0; i < ja["segments"].size(); ++i) {
+    ASSERT_EQ(jc["segments"][i]["tasks"].size(), 1u) << "one task per role";
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
+      const auto& from_wav = jc["segments"][i]["tasks"][task];
+      const auto& from_wav_onnx = jd["segments"][i]["tasks"][task];
+      EXPECT_EQ(v["decision"], from_wav["decision"]) << task;
+      EXPECT_EQ(from_wav["decision"], from_wav_onnx["decision"]) << task;
+      for (size_t k = 0; k < v["probs"].size(); ++k) {
+        EXPECT_NEAR(v["probs"][k].get<double>(), from_wav["probs"][k].get<double>(), 1e-6);
+        EXPECT_NEAR(from_wav["probs"][k].get<double>(), from_wav_onnx["probs"][k].get<double>(),
+                    1e-4);
+      }
+    }
+  }
+
+  // Audio only, scored in windows; a bad transcript line is named with its file and line.
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " " +
+                          (tiny_dataset() / "audio/c12.wav").string() + " --window 2",
+                      &d),
+            0)
+      << d;
+  EXPECT_EQ(json::parse(d)["segments"].size(), 2u) << d;
+  std::ofstream(work / "bad.jsonl") << "{\"start\": 1, \"end\": 0.5, \"speaker\": \"agent\"}\n";
+  EXPECT_EQ(run_tenor("predict --bundle " + bundle.string() + " --transcript " +
+                          (work / "bad.jsonl").string(),
+                      &d),
+            1)
+      << d;
+  EXPECT_NE(d.find((work / "bad.jsonl").string() + ":1:"), std::string::npos) << d;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear"));

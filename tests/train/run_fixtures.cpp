@@ -9,6 +9,10 @@
 
 namespace tenor::test {
 
+namespace {
+fs::path tiny_dataset_root;  ///< set when tiny_store() builds
+}  // namespace
+
 /// A 16-call dataset (12 train, 2 dev, 2 test) and its feature store, built once.
 const fs::path& tiny_store() {
   static fs::path path = [] {
@@ -45,6 +49,7 @@ const fs::path& tiny_store() {
       write_tone(fx.root / ("audio/" + id + ".wav"), 4.0, 16000, 2, 0.05 + 0.2 * level);
     }
     fx.write();
+    tiny_dataset_root = fx.root;
     fs::path out = make_temp_dir("train-store") / "features.h5";
     features::BuildOptions options;
     options.progress = false;
@@ -52,6 +57,11 @@ const fs::path& tiny_store() {
     return out;
   }();
   return path;
+}
+
+const fs::path& tiny_dataset() {
+  tiny_store();
+  return tiny_dataset_root;
 }
 
 fs::path write_train_config(const fs::path& dir, const std::string& extra) {

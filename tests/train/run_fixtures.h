@@ -9,6 +9,9 @@ namespace tenor::test {
 /// escalation label; transcripts that follow the labels) and its feature store.
 const std::filesystem::path& tiny_store();
 
+/// The dataset directory tiny_store() was built from.
+const std::filesystem::path& tiny_dataset();
+
 /// Writes DIR/config.yaml for a small, fast run into DIR/run on tiny_store(); `extra`
 /// is appended inside the `model:` block (e.g. "  type: linear\n").
 std::filesystem::path write_train_config(const std::filesystem::path& dir,
