@@ -184,7 +184,15 @@ std::string emit_attention_pool(GraphBuilder& g, const std::string& path,
                                 train::MaskedAttentionPoolImpl& m, const std::string& h,
                                 const std::string& len) {
   auto mask = time_mask(g, h, len);  // [B, T]
-  auto s = g.squeeze(emit_linear(g, join_path(path, "score"), *m.score, h, false), {2});
+  // The score is h . w without a bias: softmax over time is shift-invariant, so the model has
+  // none (train/model.cpp) and the graph maps only the weight.
+  const std::string score = join_path(path, "score");
+  if (m.score->bias.defined() && m.score->bias.numel() > 0)
+    throw ExportError("module " + score +
+                      " has a bias; the attention pool is exported without one (rebuild the "
+                      "model with train::MaskedAttentionPool)");
+  auto v = weight(g, score + ".weight", m.score->weight);  // [1, D]
+  auto s = g.squeeze(g.op("MatMul", {h, g.transpose(v, {1, 0})}, {}, score), {2});
   s = g.op("Where", {mask, s, g.scalar_f32(-1e9f)});
   auto w = g.op(
       "Mul", {g.op("Softmax", {s}, {Attr::integer("axis", 1)}), g.cast(mask, TensorProto::FLOAT)});

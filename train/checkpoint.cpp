@@ -4,6 +4,8 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <set>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
 
@@ -11,6 +13,15 @@ namespace tenor::train {
 namespace {
 
 torch::Tensor scalar(int64_t v) { return torch::tensor(v, torch::kLong); }
+
+/// Parameters that models before the removal of the attention-pooling score bias had
+/// ("prosody.pool.score.bias", "text.pool.score.bias"). Softmax over time is invariant to a
+/// constant added to every score, so dropping one leaves every output unchanged.
+bool legacy_pool_bias(const std::string& key) {
+  const std::string suffix = "pool.score.bias";
+  return key.size() >= suffix.size() &&
+         key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 torch::Tensor text_tensor(const std::string& s) {
   auto t = torch::empty({int64_t(s.size())}, torch::kUInt8);
@@ -74,6 +85,24 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
   }
   TrainState s;
   try {
+    // Parameters the model lacks: a legacy attention-pool bias is ignored when only the
+    // weights are read (eval, export, predict); the optimizer state of such a checkpoint is
+    // indexed over a different parameter list, so training cannot resume from it.
+    std::set<std::string> expected;
+    for (const auto& p : model.named_parameters()) expected.insert("model." + p.key());
+    for (const auto& key : archive.keys()) {
+      if (key.rfind("model.", 0) != 0 || expected.count(key)) continue;
+      const std::string name = key.substr(6);
+      if (!legacy_pool_bias(name))
+        throw DataError("checkpoint " + path.string() + " has a parameter '" + name +
+                        "' the model does not have: it was written by a different model "
+                        "configuration");
+      if (optimizer)
+        throw DataError("checkpoint " + path.string() + " holds '" + name +
+                        "', an attention-pool score bias of an older tenor: its weights still "
+                        "work for eval and export, but training cannot resume from it; delete "
+                        "it to start over, or choose another `out`");
+    }
     torch::NoGradGuard no_grad;
     for (auto& p : model.named_parameters()) {
       torch::Tensor t;

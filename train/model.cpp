@@ -68,7 +68,9 @@ Batch Batch::to(const torch::Device& device) const {
 }
 
 MaskedAttentionPoolImpl::MaskedAttentionPoolImpl(int dim) {
-  score = register_module("score", torch::nn::Linear(dim, 1));
+  // No bias: softmax over time is invariant to a constant added to every score, so a bias
+  // would get a zero true gradient and only drift with rounding noise.
+  score = register_module("score", torch::nn::Linear(torch::nn::LinearOptions(dim, 1).bias(false)));
 }
 
 torch::Tensor MaskedAttentionPoolImpl::forward(const torch::Tensor& h, const torch::Tensor& len) {

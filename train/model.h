@@ -52,7 +52,8 @@ struct Batch {
   Batch to(const torch::Device& device) const;
 };
 
-/// Attention pooling over valid time steps: softmax(w . h_t) over t < len.
+/// Attention pooling over valid time steps: softmax(w . h_t) over t < len. The score has
+/// no bias (a constant shift of every score leaves the softmax unchanged).
 class MaskedAttentionPoolImpl : public torch::nn::Module {
  public:
   explicit MaskedAttentionPoolImpl(int dim);

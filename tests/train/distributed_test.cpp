@@ -243,17 +243,12 @@ std::map<std::string, torch::Tensor> parameters_of(const fs::path& checkpoint) {
 }
 
 /// max |a - b| over every parameter (infinity when the names or shapes differ); the
-/// parameter where it occurs goes to *where. Attention-pooling score biases are left out:
-/// softmax over time is invariant to a constant added to every score, so their true
-/// gradient is 0 and backward yields rounding noise (~1e-10) whose sign depends on the
-/// summation order; AdamW's m / sqrt(v) turns noise of either sign into steps of about the
-/// learning rate, so they drift apart (~3e-4 here) without changing any output.
+/// parameter where it occurs goes to *where.
 double max_abs_diff(const fs::path& a, const fs::path& b, std::string* where = nullptr) {
   auto pa = parameters_of(a), pb = parameters_of(b);
   if (pa.size() != pb.size() || pa.empty()) return INFINITY;
   double worst = 0;
   for (const auto& [name, t] : pa) {
-    if (name.find("pool.score.bias") != std::string::npos) continue;
     auto it = pb.find(name);
     if (it == pb.end() || it->second.sizes() != t.sizes()) return INFINITY;
     const double d =
