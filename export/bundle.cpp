@@ -341,21 +341,26 @@ ExportResult export_bundle(const ExportOptions& o) {
   } cleanup{tmp};
   write_file_atomic(tmp / "model.onnx", serialize(proto));
 
-  // Parity gate: every case in ONNX Runtime; the bundle keeps the edge cases and the first
-  // dev batch as fixtures for `verify`.
+  // Parity gate: every case in ONNX Runtime. The bundle keeps the first rows of the edge
+  // cases and of the first dev batch as fixtures for `verify`; they pass the gate too.
   auto cases = parity_cases(data, o.parity);
   auto refs = reference_cases(run, cases);
+  std::vector<OrtCase> fixtures;
+  for (size_t i = 0; i < refs.size(); ++i)
+    if (i == 0 || cases[i].edge) fixtures.push_back(fixture_of(refs[i], o.parity.fixture_rows));
+  auto gate = refs;
+  for (auto f : fixtures) {
+    f.name = "fixture-" + f.name;
+    gate.push_back(std::move(f));
+  }
   const fs::path scratch = tmp / ".parity-scratch";
-  write_cases(scratch, refs);
+  write_cases(scratch, gate);
   auto results = run_onnx_runtime(tmp / "model.onnx", scratch / "cases.json");
   fs::remove_all(scratch);
-  json parity = compare_outputs(info.shape.tasks, calib, refs, results, o.parity.tolerance);
+  json parity = compare_outputs(info.shape.tasks, calib, gate, results, o.parity.tolerance);
   parity["ort_version"] = "onnxruntime-node (tools/ort)";
   parity["torch_version"] = compat::torch_version();
   parity["data"] = store_path;
-  std::vector<OrtCase> fixtures;
-  for (size_t i = 0; i < refs.size(); ++i)
-    if (i == 0 || cases[i].edge) fixtures.push_back(refs[i]);
   write_cases(tmp / "parity", fixtures);
   write_file_atomic(tmp / "parity.json", parity.dump(2));
 

@@ -214,6 +214,46 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
   return out;
 }
 
+OrtCase fixture_of(const OrtCase& c, int64_t rows) {
+  const InputNames in;
+  const int64_t b = c.inputs.at(in.frame_len).dims.at(0);
+  const int64_t k = std::min(b, std::max<int64_t>(rows, 1));
+  // Longest kept frame and token run: the padding beyond it is cut (at least 1).
+  auto longest = [&](const std::string& len) {
+    const int64_t* l = c.inputs.at(len).i64();
+    return std::max<int64_t>(1, *std::max_element(l, l + k));
+  };
+  const int64_t t = longest(in.frame_len), l = longest(in.token_len);
+  auto head = [&](const HostTensor& x, int64_t inner_keep) {
+    // x: [B, D1, ...]; keep rows < k and, when inner_keep > 0, the first inner_keep of D1.
+    HostTensor y = x;
+    y.dims[0] = k;
+    const size_t elem = x.dtype == "int64" ? sizeof(int64_t) : sizeof(float);
+    int64_t row = 1, inner = 1;
+    for (size_t d = 1; d < x.dims.size(); ++d) row *= x.dims[d];
+    for (size_t d = 2; d < x.dims.size(); ++d) inner *= x.dims[d];
+    if (inner_keep > 0 && x.dims.size() >= 2) {
+      const int64_t keep = std::min(inner_keep, x.dims[1]);
+      y.dims[1] = keep;
+      y.bytes.clear();
+      for (int64_t i = 0; i < k; ++i)
+        y.bytes.append(x.bytes, size_t(i * row) * elem, size_t(keep * inner) * elem);
+    } else {
+      y.bytes = x.bytes.substr(0, size_t(k * row) * elem);
+    }
+    return y;
+  };
+  OrtCase out;
+  out.name = c.name;
+  out.description = c.description + (k < b ? " (first " + std::to_string(k) + " rows)" : "");
+  out.row_ids.assign(c.row_ids.begin(),
+                     c.row_ids.begin() + std::min<int64_t>(k, int64_t(c.row_ids.size())));
+  for (const auto& [name, x] : c.inputs)
+    out.inputs[name] = head(x, name == in.frames ? t : name == in.tokens ? l : 0);
+  for (const auto& [name, x] : c.expected) out.expected[name] = head(x, 0);
+  return out;
+}
+
 json compare_outputs(const std::vector<train::TaskSpec>& tasks,
                      const std::vector<TaskCalibration>& calibration,
                      const std::vector<OrtCase>& cases, const std::vector<OrtResult>& results,

@@ -60,13 +60,20 @@ struct ParityCase {
 struct ParityConfig {
   double tolerance = 1e-4;  ///< max |p_onnx - p_torch| over every probability
   int batch_size = 64;
-  int edge_rows = 16;  ///< rows of each edit edge case
+  int edge_rows = 16;    ///< rows of each edit edge case
+  int fixture_rows = 4;  ///< rows of each case kept in the bundle for `verify`
 };
 
 /// The dev split in batches (test, then train, when dev is empty) and the edge cases:
 /// batch 1, length 1, each modality missing, the longest segment of the store.
 std::vector<ParityCase> parity_cases(std::shared_ptr<const train::TrainData> data,
                                      const ParityConfig& config);
+
+/// The first `rows` rows of a case, frames and tokens cut to the longest kept row: what a
+/// bundle keeps as a `verify` fixture (a case of the whole dev batch would make bundles of
+/// megabytes for a model of kilobytes). Rows are independent in the model, so the expected
+/// outputs are the case's own rows.
+OrtCase fixture_of(const OrtCase& c, int64_t rows);
 
 /// LibTorch's probabilities as the `expected` outputs of ORT cases ("prob_<task>").
 std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<ParityCase>& cases);

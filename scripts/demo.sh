@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs tenor end to end on generated sample
 # calls (espeak-ng speech): synthesise -> validate -> split (speaker-disjoint) ->
 # stats and agreement -> feature store -> train (fusion model and linear baseline) ->
-# evaluate on held-out calls -> compare. Everything lands in demo-out/.
+# evaluate on held-out calls -> compare -> export to ONNX (parity gate) -> verify ->
+# predict from raw audio. Everything lands in demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -41,4 +42,14 @@ $tenor eval --run "$out/runs/demo" --data "$out/features.h5" --split test --out 
 step "tenor eval compare: fusion model against the baseline"
 $tenor eval compare "$out/runs/demo-linear" "$out/runs/demo" --data "$out/features.h5" --split test || true
 
-printf '\nDone. Open %s/report/report.html; datasets, store and runs are in %s/.\n' "$out" "$out"
+step "tenor export: ONNX bundle of the fusion model, refused unless ONNX Runtime matches LibTorch"
+$tenor export --run "$out/runs/demo" --out "$out/bundle"
+$tenor export verify "$out/bundle"
+
+test_call=$(grep -l . "$out"/calls-split/audio/*.wav | head -n 1)
+step "tenor predict: raw audio of $(basename "$test_call") in, per-window scores out (ONNX Runtime)"
+$tenor predict --bundle "$out/bundle" "$test_call" --channels agent=0,customer=1 --window 5 \
+  --out "$out/predict.json"
+head -n 24 "$out/predict.json"
+
+printf '\nDone. Open %s/report/report.html; the release bundle is %s/bundle; datasets, store and\nruns are in %s/.\n' "$out" "$out" "$out"

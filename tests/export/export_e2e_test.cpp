@@ -1,6 +1,7 @@
-// Export end to end: train tiny fusion and linear runs on a generated store, export them
-// through the parity gate, verify the bundle, refuse tampered bundles, and compare
-// `tenor predict --run` with `tenor predict --bundle` (tolerance 1e-4, same decisions).
+// Export end to end: train tiny fusion and linear runs and the model of configs/demo.yaml on
+// a generated store, export them through the parity gate, verify the bundle, refuse tampered
+// bundles, and compare `tenor predict --run` with `tenor predict --bundle` (tolerance 1e-4,
+// same decisions), from the store and from the call's WAV and transcript.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -21,6 +22,16 @@ fs::path trained_run(const std::string& type) {
   static std::map<std::string, fs::path> runs;
   if (runs.count(type)) return runs[type];
   fs::path dir = make_temp_dir("export-run-" + type);
+  if (type == "demo") {  // the README demo's own config, on the tiny store, two epochs
+    std::string out;
+    EXPECT_EQ(run_tenor("train --config " TENOR_SOURCE_DIR "/configs/demo.yaml --set features=" +
+                            tiny_store().string() + " --set out=" + (dir / "run").string() +
+                            " --set epochs=2",
+                        &out),
+              0)
+        << out;
+    return runs[type] = dir / "run";
+  }
   std::ofstream(dir / "config.yaml")
       << "features: " << tiny_store().string() << "\nout: " << (dir / "run").string()
       << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << type
@@ -164,7 +175,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   EXPECT_NE(d.find((work / "bad.jsonl").string() + ":1:"), std::string::npos) << d;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear"));
+INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear", "demo"));
 
 TEST(ExportE2eBundle, TamperedBundlesFailVerify) {
   const fs::path run = trained_run("linear");
