@@ -1,7 +1,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/error.h"
 #include "core/torch_compat.h"
+#include "train/checkpoint.h"
 #include "train/model.h"
 
 namespace tenor::train {
@@ -152,6 +158,63 @@ TEST(Autocast, Bf16InsideTheScopeOnlyAndTrainingStillWorks) {
     EXPECT_EQ(p.scalar_type(), torch::kFloat);
   }
   EXPECT_TRUE(std::isfinite(loss.item<double>()));
+}
+
+/// A pool as older tenor versions built it: the score Linear with a bias.
+struct LegacyPoolImpl : torch::nn::Module {
+  explicit LegacyPoolImpl(int dim) { score = register_module("score", torch::nn::Linear(dim, 1)); }
+  torch::nn::Linear score{nullptr};
+};
+TORCH_MODULE(LegacyPool);
+
+template <typename Pool>
+struct HolderImpl : torch::nn::Module {
+  explicit HolderImpl(Pool p) : pool(register_module("pool", p)) {}
+  Pool pool;
+};
+
+// Checkpoints written before the pool lost its bias: the weights load (the bias is ignored;
+// softmax over time does not see a constant shift, so the outputs are those the old model
+// computed), resuming is refused with a message, and any other unknown parameter is refused.
+TEST(Checkpoint, LegacyPoolBiasIsIgnoredForWeightsAndRefusedForResume) {
+  torch::manual_seed(0);
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("tenor-legacy-" + std::to_string(::getpid()) + ".pt");
+  auto old_pool = LegacyPool(4);
+  {
+    torch::NoGradGuard no_grad;
+    old_pool->score->bias.fill_(3.0);
+  }
+  auto old_model = std::make_shared<HolderImpl<LegacyPool>>(old_pool);
+  save_checkpoint(file, *old_model, nullptr, TrainState{});
+
+  auto model = std::make_shared<HolderImpl<MaskedAttentionPool>>(MaskedAttentionPool(4));
+  load_checkpoint(file, *model, nullptr, false);
+  auto h = torch::randn({2, 5, 4});
+  auto len = torch::tensor(std::vector<int64_t>{5, 2});
+  auto s = old_pool->score->forward(h).squeeze(-1).masked_fill(
+      ~(torch::arange(5).unsqueeze(0) < len.unsqueeze(1)), -1e9);
+  auto mask = (torch::arange(5).unsqueeze(0) < len.unsqueeze(1)).to(torch::kFloat);
+  auto old_out = ((torch::softmax(s, 1) * mask).unsqueeze(-1) * h).sum(1);
+  EXPECT_LE((model->pool->forward(h, len) - old_out).abs().max().item<double>(), 1e-6);
+
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));
+  try {
+    load_checkpoint(file, *model, &optimizer, false);
+    ADD_FAILURE() << "resuming from a checkpoint with a pool bias must fail";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("'pool.score.bias', an attention-pool score bias of an "
+                                         "older tenor"),
+              std::string::npos)
+        << e.what();
+  }
+
+  auto other = std::make_shared<HolderImpl<torch::nn::Linear>>(torch::nn::Linear(4, 1));
+  save_checkpoint(file, *other, nullptr, TrainState{});
+  auto no_bias = std::make_shared<HolderImpl<torch::nn::Linear>>(
+      torch::nn::Linear(torch::nn::LinearOptions(4, 1).bias(false)));
+  EXPECT_THROW(load_checkpoint(file, *no_bias, nullptr, false), DataError);
+  std::filesystem::remove(file);
 }
 
 }  // namespace

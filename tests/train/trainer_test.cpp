@@ -10,9 +10,15 @@
 #include <fstream>
 #include <thread>
 
+#include "core/atomic_file.h"
+#include "core/sha256.h"
+#include "data/features/store.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/model.h"
+#include "train/predict.h"
 #include "train/trainer.h"
 
 namespace tenor::test {
@@ -24,7 +30,8 @@ std::string metrics_without_timing(const fs::path& run) {
   std::string line, out;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
-    for (const char* k : {"seconds", "train_seconds", "segments_per_s", "data_wait_share"})
+    for (const char* k :
+         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
       j.erase(k);
     out += j.dump() + "\n";
   }
@@ -120,6 +127,107 @@ TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
                 &out),
       2);
   EXPECT_NE(out.find("task 'nope' is not in the feature store"), std::string::npos) << out;
+}
+
+/// The model parameters and training state of a checkpoint, read the way a resume reads it.
+train::TrainState read_state(const fs::path& run, bool* all_finite) {
+  train::TrainConfig c;
+  train::apply_yaml_file(c, (run / "config.yaml").string());
+  auto s = train::shape_from_json(nlohmann::json::parse(std::ifstream(run / "shape.json")));
+  auto model = train::make_model(s, c.model);
+  auto state = train::load_checkpoint(run / "last.pt", *model, nullptr, false);
+  *all_finite = true;
+  for (const auto& p : model->parameters()) *all_finite &= torch::isfinite(p).all().item<bool>();
+  return state;
+}
+
+/// The number after `key` in `text` ("step 7" -> 7), -1 when absent.
+int64_t number_after(const std::string& text, const std::string& key) {
+  auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + key.size()));
+}
+
+// A weight decay typed as 1e6 instead of 1e-6 makes AdamW multiply every weight by
+// (1 - lr * wd) each step, so after a few good steps the numbers overflow. The run must
+// stop with exit code 1 naming the epoch, the step and the segments of the batch, and
+// leave last.pt (written after every step here) exactly as it was before the bad step:
+// running the same command again resumes from it, fails at the same step and leaves the
+// file byte for byte unchanged.
+TEST(E2eTrain, NonFiniteTrainingStopsNamingTheBatchAndKeepsTheLastGoodCheckpoint) {
+  fs::path dir = make_temp_dir("train-diverge");
+  const std::string cmd =
+      "train --config " + write_train_config(dir, "  type: fusion\n").string() +
+      " --set optim.lr=1 --set optim.weight_decay=1e6 --set optim.warmup_steps=0";
+  std::string out;
+  ASSERT_EQ(run_tenor(cmd, &out), 1) << out;
+  EXPECT_TRUE(out.find(" is nan at epoch ") != std::string::npos ||
+              out.find(" is inf at epoch ") != std::string::npos ||
+              out.find(" is -inf at epoch ") != std::string::npos)
+      << out;
+  EXPECT_NE(out.find(" segments: call c"), std::string::npos) << out;
+  EXPECT_NE(out.find("the last good checkpoint is " + (dir / "run/last.pt").string()),
+            std::string::npos)
+      << out;
+  const int64_t step = number_after(out, ", step ");
+  ASSERT_GE(step, 1) << out;  // the first loss comes from the initial weights and is finite
+  EXPECT_EQ(number_after(out, "(step "), step) << out;  // the checkpoint is the previous step's
+
+  bool finite = false;
+  train::TrainState state = read_state(dir / "run", &finite);
+  EXPECT_EQ(state.step, step);
+  EXPECT_TRUE(finite) << "a checkpoint of the diverged state was written";
+  for (const auto& e : fs::directory_iterator(dir / "run"))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos)
+        << "half-written file left: " << e.path();
+  const std::string before = sha256_hex(read_file(dir / "run/last.pt"));
+
+  std::string again;
+  ASSERT_EQ(run_tenor(cmd, &again), 1) << again;
+  EXPECT_NE(again.find("resuming"), std::string::npos) << again;
+  EXPECT_EQ(number_after(again, ", step "), step) << again;
+  EXPECT_EQ(sha256_hex(read_file(dir / "run/last.pt")), before) << "last.pt was rewritten";
+}
+
+/// A copy of tiny_store() in `dir` where one frame of call `call`'s segment 0 is +inf, as
+/// a damaged feature file could hold.
+fs::path store_with_an_infinite_frame(const fs::path& dir, const std::string& call) {
+  const auto s = features::read_store(tiny_store());
+  const fs::path path = dir / "damaged.h5";
+  features::StoreWriter writer(path, s.layout);
+  const size_t ff = s.layout.functional_columns.size(), fl = s.layout.lld_columns.size();
+  for (size_t i = 0; i < s.segments.size(); ++i) {
+    std::vector<float> functionals(s.functionals.begin() + long(i * ff),
+                                   s.functionals.begin() + long((i + 1) * ff));
+    std::vector<uint8_t> mask(s.functional_mask.begin() + long(i * ff),
+                              s.functional_mask.begin() + long((i + 1) * ff));
+    std::vector<float> frames(s.frames.begin() + s.frame_offsets[i] * long(fl),
+                              s.frames.begin() + s.frame_offsets[i + 1] * long(fl));
+    std::vector<int32_t> tokens(s.tokens.begin() + s.token_offsets[i],
+                                s.tokens.begin() + s.token_offsets[i + 1]);
+    if (s.segments[i].call_id == call && s.segments[i].segment == 0 && !frames.empty())
+      frames[frames.size() / 2] = INFINITY;
+    writer.append(s.segments[i], functionals, mask, frames, tokens);
+  }
+  writer.finish(s.meta, s.task_classes, s.tokenizer_model);
+  return path;
+}
+
+// An infinite value in one training segment's frames poisons the training statistics of its
+// column, so the first batch already fails: the message says so and names that segment.
+TEST(E2eTrain, NonFiniteFeaturesAreTracedToTheirSegment) {
+  fs::path dir = make_temp_dir("train-inf-store");
+  const fs::path store = store_with_an_infinite_frame(dir, "c5");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: fusion\n").string() +
+                          " --set features=" + store.string(),
+                      &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("the loss is nan at epoch 1, step 0, batch 0 of 6"), std::string::npos) << out;
+  EXPECT_NE(out.find("non-finite values in the store at call c5 segment 0 "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("no checkpoint had been written yet"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "run/last.pt"));
 }
 
 }  // namespace
