@@ -2,12 +2,12 @@
 # Training throughput of `tenor train` against the same fusion model, batches and
 # optimizer written as a plain PyTorch loop (bench/train/torch_loop.py; Debian's
 # python3-torch is the same LibTorch 1.13), side by side in one run.
-#   bench/train_bench.sh [STORE] [THREADS]
+#   [TENOR=build/tenor] bench/train_bench.sh [STORE] [THREADS]
 # STORE defaults to a ravdess-anger store built on the fly from ../shared/data.
 # Both sides run 3 epochs; the first is a warm-up and is not timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tenor=build/tenor
+tenor=${TENOR:-build/tenor}
 store=${1:-}
 threads=${2:-1}
 work=$(mktemp -d)
@@ -20,8 +20,10 @@ common=(--set epochs=3 --set patience=10 --set checkpoint_every_steps=100000 --s
         --set model.dropout=0.3 --set model.modality_dropout=0.1 --set model.use_text=false)
 $tenor train --config configs/ravdess-anger.yaml --set features="$store" --set out="$work/run" "${common[@]}" \
   2>/dev/null >/dev/null
-tenor_rate=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"] for x in m)/len(m))' "$work/run/metrics.jsonl")
-tenor_wait=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["data_wait_share"] for x in m)/len(m))' "$work/run/metrics.jsonl")
+# Segments over seconds of the timed epochs, as torch_loop.py counts them (training steps
+# only: tenor's per-epoch dev evaluation is outside train_seconds).
+tenor_rate=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$work/run/metrics.jsonl")
+tenor_wait=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["phase_seconds"]["data"] for x in m)/sum(x["train_seconds"] for x in m))' "$work/run/metrics.jsonl")
 py=$(/usr/bin/python3 bench/train/torch_loop.py --store "$store" --epochs 3 --use-text 0 --threads "$threads" \
   --dropout 0.3 --modality-dropout 0.1 --hidden 64 --conv-channels 64 --lr 0.002)
 py_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["segments_per_s"])' "$py")

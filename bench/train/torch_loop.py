@@ -25,7 +25,7 @@ def strings(ds):
 class Pool(nn.Module):
     def __init__(self, dim):
         super().__init__()
-        self.score = nn.Linear(dim, 1)
+        self.score = nn.Linear(dim, 1, bias=False)  # softmax over time is shift-invariant
 
     def forward(self, h, lengths):
         mask = torch.arange(h.shape[1])[None, :] < lengths[:, None]
