@@ -279,6 +279,30 @@ std::string head_logits(GraphBuilder& g, const train::TaskSpec& t, torch::nn::Li
   return z;
 }
 
+/// Hashed unigrams and bigrams (id = (a * 1000003 + b) mod buckets) of the valid tokens, their
+/// embeddings averaged: [B, dim], as ngram_bag in train/model.cpp.
+std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::EmbeddingImpl& table,
+                      const train::ModelConfig& c, const Normalized& in) {
+  auto buckets = g.const_i64({c.hash_buckets}, true);
+  auto uni = g.op("Mod", {in.tokens, buckets}, {Attr::integer("fmod", 0)});
+  auto valid_uni = time_mask(g, in.tokens, in.token_len);
+  auto axis1 = g.const_i64({1});
+  auto big = g.const_i64({INT64_MAX});
+  auto left = g.op("Slice", {in.tokens, g.const_i64({0}), g.const_i64({-1}), axis1});
+  auto right = g.op("Slice", {in.tokens, g.const_i64({1}), big, axis1});
+  auto bi = g.op("Mod",
+                 {g.op("Add", {g.op("Mul", {left, g.const_i64({1000003}, true)}), right}), buckets},
+                 {Attr::integer("fmod", 0)});
+  auto bi_len =
+      g.op("Max", {g.op("Sub", {in.token_len, g.const_i64({1}, true)}), g.const_i64({0}, true)});
+  auto valid_bi = time_mask(g, left, bi_len);
+  auto ids = g.op("Concat", {uni, bi}, {Attr::integer("axis", 1)});
+  auto valid = g.op("Concat", {valid_uni, valid_bi}, {Attr::integer("axis", 1)});
+  auto v = g.unsqueeze(g.cast(valid, TensorProto::FLOAT), {2});
+  auto summed = g.reduce_sum(g.op("Mul", {emit_embedding(g, path, table, ids), v}), {1}, false);
+  return g.op("Div", {summed, g.op("Max", {g.reduce_sum(v, {1}, false), g.scalar_f32(1)})});
+}
+
 std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
                                        const train::ModelConfig& c, const Normalized& in) {
   auto zeros = zeros_bn(g, in.functionals, c.hidden);
@@ -309,6 +333,7 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
            {Attr::integer("axis", 1)});  // [B, 3, H]
   auto gates = emit_linear(g, "gate", *m.gate,
                            g.op("Concat", {emb_p, emb_f, emb_t}, {Attr::integer("axis", 1)}), true);
+  const std::string bag = m.ngrams ? ngram_bag(g, "ngrams", *m.ngrams, c, in) : "";
   std::vector<std::string> out;
   const auto& tasks = m.tasks();
   for (size_t k = 0; k < tasks.size(); ++k) {
@@ -319,6 +344,9 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     auto w = g.op("Mul", {g.op("Softmax", {masked}, {Attr::integer("axis", 1)}), a});
     auto fused = g.reduce_sum(g.op("Mul", {g.unsqueeze(w, {2}), embs}), {1}, false);
     auto h = emit_layer_norm(g, "norm", *m.norm, fused);  // dropout: identity in eval
+    if (!bag.empty())  // no mask needed: the bag is already zero where token_len is 0
+      h = g.op("Concat", {h, t.text ? bag : g.zeros(g.op("Shape", {bag}))},
+               {Attr::integer("axis", 1)});
     out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h));
   }
   return out;
@@ -326,30 +354,8 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
 
 std::vector<std::string> linear_logits(GraphBuilder& g, train::LinearModel& m,
                                        const train::ModelConfig& c, const Normalized& in) {
-  std::string bag = zeros_bn(g, in.functionals, c.hidden);
-  if (c.use_text) {
-    // Hashed unigrams and bigrams (id = (a * 1000003 + b) mod buckets), averaged over the
-    // valid positions, as LinearModel::logits.
-    auto buckets = g.const_i64({c.hash_buckets}, true);
-    auto uni = g.op("Mod", {in.tokens, buckets}, {Attr::integer("fmod", 0)});
-    auto valid_uni = time_mask(g, in.tokens, in.token_len);
-    auto axis1 = g.const_i64({1});
-    auto big = g.const_i64({INT64_MAX});
-    auto left = g.op("Slice", {in.tokens, g.const_i64({0}), g.const_i64({-1}), axis1});
-    auto right = g.op("Slice", {in.tokens, g.const_i64({1}), big, axis1});
-    auto bi = g.op(
-        "Mod", {g.op("Add", {g.op("Mul", {left, g.const_i64({1000003}, true)}), right}), buckets},
-        {Attr::integer("fmod", 0)});
-    auto bi_len =
-        g.op("Max", {g.op("Sub", {in.token_len, g.const_i64({1}, true)}), g.const_i64({0}, true)});
-    auto valid_bi = time_mask(g, left, bi_len);
-    auto ids = g.op("Concat", {uni, bi}, {Attr::integer("axis", 1)});
-    auto valid = g.op("Concat", {valid_uni, valid_bi}, {Attr::integer("axis", 1)});
-    auto v = g.unsqueeze(g.cast(valid, TensorProto::FLOAT), {2});
-    auto summed =
-        g.reduce_sum(g.op("Mul", {emit_embedding(g, "ngrams", *m.ngrams, ids), v}), {1}, false);
-    bag = g.op("Div", {summed, g.op("Max", {g.reduce_sum(v, {1}, false), g.scalar_f32(1)})});
-  }
+  std::string bag =
+      c.use_text ? ngram_bag(g, "ngrams", *m.ngrams, c, in) : zeros_bn(g, in.functionals, c.hidden);
   auto acoustic_real = g.op("Concat", {in.functionals, in.func_mask}, {Attr::integer("axis", 1)});
   auto acoustic_zero = g.zeros(g.op("Shape", {acoustic_real}));
   auto acoustic = c.use_functionals ? acoustic_real : acoustic_zero;

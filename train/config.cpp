@@ -64,6 +64,7 @@ const std::vector<Field>& fields() {
       nested("model.max_frames", &TrainConfig::model, &ModelConfig::max_frames),
       nested("model.max_tokens", &TrainConfig::model, &ModelConfig::max_tokens),
       nested("model.hash_buckets", &TrainConfig::model, &ModelConfig::hash_buckets),
+      nested("model.ngrams", &TrainConfig::model, &ModelConfig::ngrams),
       nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
       nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),

@@ -26,7 +26,10 @@ struct ModelConfig {
   bool agent_prosody = false;
   int max_frames = 1500;  ///< longer segments are cut (15 s at 10 ms)
   int max_tokens = 128;
-  int hash_buckets = 16384;  ///< linear baseline: hashed token uni- and bigrams
+  int hash_buckets = 16384;  ///< hashed token uni- and bigrams (linear baseline, fusion ngrams)
+  /// Fusion: a bag of hashed token uni- and bigrams beside the text encoder, fed to every
+  /// text task's head ("wide and deep"), so the model contains the baseline's text path.
+  bool ngrams = true;
 };
 
 struct OptimConfig {

@@ -57,6 +57,23 @@ torch::Tensor head_logits(const TaskSpec& task, torch::nn::Linear& head, const t
 
 torch::Tensor ordinal_thresholds(int classes) { return torch::linspace(1.0, -1.0, classes - 1); }
 
+/// Hashed unigrams and bigrams of the valid tokens (id = (a * 1000003 + b) mod buckets),
+/// their embeddings averaged: [B, dim], zeros where there is no token.
+torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens,
+                        const torch::Tensor& token_len, int64_t buckets) {
+  const int64_t len = tokens.size(1);
+  auto uni = tokens.remainder(buckets);
+  auto valid_uni = time_mask(token_len, len);
+  torch::Tensor ids = uni, valid = valid_uni;
+  if (len > 1) {
+    auto bi = (tokens.slice(1, 0, len - 1) * 1000003 + tokens.slice(1, 1, len)).remainder(buckets);
+    auto valid_bi = time_mask((token_len - 1).clamp_min(0), len - 1);
+    ids = torch::cat({uni, bi}, 1), valid = torch::cat({valid_uni, valid_bi}, 1);
+  }
+  auto v = valid.to(table->weight.dtype()).unsqueeze(-1);
+  return (table->forward(ids) * v).sum(1) / v.sum(1).clamp_min(1);
+}
+
 }  // namespace
 
 Batch Batch::to(const torch::Device& device) const {
@@ -120,10 +137,13 @@ FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config
         register_module("functionals", torch::nn::Linear(2 * shape.functional_features, c.hidden));
   if (has_text_) text = register_module("text", TextEncoder(shape.vocab_size, c));
   gate = register_module("gate", torch::nn::Linear(3 * c.hidden, 3));
+  if (has_text_ && c.ngrams)
+    ngrams = register_module("ngrams", torch::nn::Embedding(c.hash_buckets, c.hidden));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
   dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+  const int head_in = ngrams ? 2 * c.hidden : c.hidden;
   for (const auto& t : tasks_) {
-    heads.push_back(register_module("head_" + t.name, make_head(t, c.hidden)));
+    heads.push_back(register_module("head_" + t.name, make_head(t, head_in)));
     ordinal_bias.push_back(
         t.type == HeadType::kOrdinal
             ? register_parameter("bias_" + t.name, ordinal_thresholds(t.num_classes))
@@ -160,6 +180,10 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
   }
   auto embs = torch::stack({emb_p, emb_f, emb_t}, 1);  // [B, 3, H]
   auto gates = gate->forward(torch::cat({emb_p, emb_f, emb_t}, 1));
+  torch::Tensor bag;  // zero where the text is absent or hidden by modality dropout
+  if (ngrams)
+    bag = ngram_bag(ngrams, b.tokens, b.token_len, config_.hash_buckets) *
+          avail.select(1, 2).unsqueeze(1);
   std::vector<torch::Tensor> out;
   for (size_t k = 0; k < tasks_.size(); ++k) {
     const auto& t = tasks_[k];
@@ -168,8 +192,9 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
     auto a = avail * allowed;
     auto w = torch::softmax(gates.masked_fill(a == 0, -1e9), 1) * a;
     auto fused = (w.unsqueeze(-1) * embs).sum(1);
-    auto h = dropout->forward(norm->forward(fused));
-    out.push_back(head_logits(t, heads[k], ordinal_bias[k], h));
+    auto h = norm->forward(fused);
+    if (ngrams) h = torch::cat({h, t.text ? bag : torch::zeros_like(bag)}, 1);
+    out.push_back(head_logits(t, heads[k], ordinal_bias[k], dropout->forward(h)));
   }
   return out;
 }
@@ -191,21 +216,8 @@ std::vector<torch::Tensor> LinearModel::logits(const Batch& b) {
   const auto opts = b.functionals.options();
   const int64_t n = b.labels.size(0);
   torch::Tensor bag = torch::zeros({n, config_.hidden}, opts);
-  if (config_.use_text && b.tokens.defined() && b.tokens.size(1) > 0) {
-    // Hashed unigrams and bigrams, averaged over the valid positions.
-    const int64_t buckets = config_.hash_buckets, len = b.tokens.size(1);
-    auto uni = b.tokens.remainder(buckets);
-    auto valid_uni = time_mask(b.token_len, len);
-    torch::Tensor ids = uni, valid = valid_uni;
-    if (len > 1) {
-      auto bi =
-          (b.tokens.slice(1, 0, len - 1) * 1000003 + b.tokens.slice(1, 1, len)).remainder(buckets);
-      auto valid_bi = time_mask((b.token_len - 1).clamp_min(0), len - 1);
-      ids = torch::cat({uni, bi}, 1), valid = torch::cat({valid_uni, valid_bi}, 1);
-    }
-    auto v = valid.to(opts.dtype()).unsqueeze(-1);
-    bag = (ngrams->forward(ids) * v).sum(1) / v.sum(1).clamp_min(1);
-  }
+  if (config_.use_text && b.tokens.defined() && b.tokens.size(1) > 0)
+    bag = ngram_bag(ngrams, b.tokens, b.token_len, config_.hash_buckets);
   torch::Tensor acoustic = config_.use_functionals
                                ? torch::cat({b.functionals, b.func_mask}, 1)
                                : torch::zeros({n, 2 * b.functionals.size(1)}, opts);

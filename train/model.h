@@ -110,6 +110,8 @@ class FusionModel : public TaskModel {
   torch::nn::Linear functionals{nullptr};  ///< [values, mask] -> hidden
   TextEncoder text{nullptr};
   torch::nn::Linear gate{nullptr};  ///< 3 modality embeddings -> 3 gate logits
+  /// Hashed uni/bigram bag (model.ngrams), concatenated to the fused vector of text tasks.
+  torch::nn::Embedding ngrams{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
   std::vector<torch::nn::Linear> heads;  ///< "head_<task>"

@@ -62,6 +62,9 @@ RunInfo read_run(const fs::path& dir) {
                       "; is it a finished `tenor train` run directory?");
   }
   apply_yaml_file(run.config, (dir / "config.yaml").string());
+  // Runs from before model.ngrams existed were trained without the n-gram path.
+  if (read_file(dir / "config.yaml").find("ngrams:") == std::string::npos)
+    run.config.model.ngrams = false;
   run.norm = Normalizer::from_json(json::parse(read_file(dir / "normalizer.json")));
   run.shape = shape_from_json(json::parse(read_file(dir / "shape.json")));
   run.result = json::parse(read_file(dir / "result.json"));

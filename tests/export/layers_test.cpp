@@ -286,9 +286,10 @@ train::ModelShape synthetic_shape(const train::ModelConfig& c) {
 }
 
 /// The whole model in ONNX Runtime on raw store values vs make_batch + logits in LibTorch.
-void check_whole_model(const std::string& type, bool loudness, int max_frames) {
+void check_whole_model(const std::string& type, bool loudness, int max_frames, bool ngrams = true) {
   auto c = small_config();
   c.type = type;
+  c.ngrams = ngrams;
   c.max_frames = max_frames;
   auto shape = synthetic_shape(c);
   auto data = synthetic_data(9, loudness);
@@ -319,6 +320,7 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames) {
 TEST_F(ExportLayers, WholeFusionModelWithNormalisationInTheGraph) {
   check_whole_model("fusion", false, 1500);
   check_whole_model("fusion", true, 10);  // loudness removal and the max_frames cut
+  check_whole_model("fusion", false, 1500, /*ngrams=*/false);
 }
 
 TEST_F(ExportLayers, WholeLinearModel) {

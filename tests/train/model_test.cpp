@@ -46,7 +46,7 @@ TEST(Model, StableParameterNames) {
   for (const char* expected :
        {"prosody.conv.weight", "prosody.gru.weight_ih_l0", "prosody.gru.weight_hh_l0_reverse",
         "prosody.pool.score.weight", "prosody.proj.weight", "functionals.weight",
-        "text.embed.weight", "text.gru.weight_ih_l0", "gate.weight", "norm.weight",
+        "text.embed.weight", "text.gru.weight_ih_l0", "gate.weight", "ngrams.weight", "norm.weight",
         "head_escalation.weight", "bias_escalation", "head_empathy.weight", "head_empathy.bias",
         "head_topic.weight"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
