@@ -16,17 +16,38 @@ torch::Tensor time_mask(const torch::Tensor& len, int64_t steps) {
   return torch::arange(steps, len.options()).unsqueeze(0) < len.unsqueeze(1);
 }
 
-/// Runs a batch-first GRU over the valid steps only (packed), returns [B, T, D].
-torch::Tensor run_gru(torch::nn::GRU& gru, const torch::Tensor& x, const torch::Tensor& len) {
-  namespace rnn = torch::nn::utils::rnn;
-  // Packing needs positive lengths; rows of length 0 run over one zero step and are
-  // masked out by the pooling.
-  auto lengths = len.clamp_min(1).to(torch::kCPU);
-  auto packed =
-      rnn::pack_padded_sequence(x, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
-  auto out = std::get<0>(gru->forward_with_packed_input(packed));
-  return std::get<0>(rnn::pad_packed_sequence(out, /*batch_first=*/true, 0.0, x.size(1)));
+}  // namespace
+
+torch::Tensor run_bigru(torch::nn::GRU& gru, const torch::Tensor& x, const torch::Tensor& len) {
+  TORCH_CHECK(gru->options.bidirectional() && gru->options.batch_first(),
+              "run_bigru: a batch-first bidirectional GRU");
+  const int64_t b = x.size(0), steps = x.size(1);
+  // Rows of length 0 run over one (zero) step and are masked out by the pooling.
+  auto l = len.clamp_min(1).to(x.device()).unsqueeze(1);  // [B, 1]
+  auto t = torch::arange(steps, l.options()).unsqueeze(0);
+  auto valid = t < l;                                            // [B, T]
+  auto order = torch::where(valid, l - 1 - t, t).unsqueeze(-1);  // reverses valid steps
+  auto reversed = [&](const torch::Tensor& y) {
+    return y.gather(1, order.expand({b, steps, y.size(2)}));
+  };
+  auto params = gru->named_parameters(/*recurse=*/false);
+  auto h0 = torch::zeros({1, b, gru->options.hidden_size()}, x.options());
+  auto direction = [&](const torch::Tensor& in, const std::string& suffix) {
+    std::vector<torch::Tensor> w = {params["weight_ih" + suffix], params["weight_hh" + suffix],
+                                    params["bias_ih" + suffix], params["bias_hh" + suffix]};
+    return std::get<0>(torch::gru(in, h0, w, /*has_biases=*/true, /*num_layers=*/1,
+                                  /*dropout=*/0.0, gru->is_training(), /*bidirectional=*/false,
+                                  /*batch_first=*/true));
+  };
+  torch::Tensor h = x;
+  for (int64_t layer = 0; layer < gru->options.num_layers(); ++layer) {
+    const std::string s = "_l" + std::to_string(layer);
+    h = torch::cat({direction(h, s), reversed(direction(reversed(h), s + "_reverse"))}, 2);
+  }
+  return h * valid.unsqueeze(-1).to(h.dtype());
 }
+
+namespace {
 
 /// Output width of the encoders' bidirectional GRU: two directions of ceil(hidden / 2).
 int bigru_width(const ModelConfig& c) { return 2 * (c.hidden / 2 + c.hidden % 2); }
@@ -110,7 +131,7 @@ ProsodyEncoderImpl::ProsodyEncoderImpl(int features, const ModelConfig& c) {
 torch::Tensor ProsodyEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& len) {
   TORCH_CHECK(frames.dim() == 3, "prosody: frames [B, T, F]");
   auto x = torch::relu(conv->forward(frames.transpose(1, 2))).transpose(1, 2);
-  return torch::relu(proj->forward(pool->forward(run_gru(gru, x, len), len)));
+  return torch::relu(proj->forward(pool->forward(run_bigru(gru, x, len), len)));
 }
 
 TextEncoderImpl::TextEncoderImpl(int vocab, const ModelConfig& c) {
@@ -125,7 +146,7 @@ TextEncoderImpl::TextEncoderImpl(int vocab, const ModelConfig& c) {
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& len) {
   TORCH_CHECK(tokens.dim() == 2, "text: tokens [B, L]");
   auto x = embed->forward(tokens);
-  return torch::relu(proj->forward(pool->forward(run_gru(gru, x, len), len)));
+  return torch::relu(proj->forward(pool->forward(run_bigru(gru, x, len), len)));
 }
 
 FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config_(c) {

@@ -52,6 +52,12 @@ struct Batch {
   Batch to(const torch::Device& device) const;
 };
 
+/// A batch-first bidirectional GRU over the valid steps of each row: x [B, T, D], len [B]
+/// -> [B, T, 2H], zeros at t >= len. Equal to running it on packed sequences, but each
+/// direction runs on the padded batch (the reverse one over each row reversed within its
+/// length), which on CPU is about twice as fast as LibTorch's packed path.
+torch::Tensor run_bigru(torch::nn::GRU& gru, const torch::Tensor& x, const torch::Tensor& len);
+
 /// Attention pooling over valid time steps: softmax(w . h_t) over t < len. The score has
 /// no bias (a constant shift of every score leaves the softmax unchanged).
 class MaskedAttentionPoolImpl : public torch::nn::Module {

@@ -62,6 +62,30 @@ TEST(Model, StableParameterNames) {
                                       "head_topic.weight", "head_topic.bias"}));
 }
 
+TEST(Model, BidirectionalGruOnPaddedBatchesEqualsPackedSequences) {
+  namespace rnn = torch::nn::utils::rnn;
+  for (int layers : {1, 2}) {
+    torch::manual_seed(layers);
+    torch::nn::GRU gru(
+        torch::nn::GRUOptions(4, 3).num_layers(layers).batch_first(true).bidirectional(true));
+    auto x = torch::randn({4, 6, 4}, torch::requires_grad());
+    auto len = torch::tensor({6, 3, 1, 0}, torch::kLong);
+    // Reference: packed over max(len, 1) steps, zeros after.
+    auto packed = rnn::pack_padded_sequence(x, len.clamp_min(1), true, false);
+    auto want = std::get<0>(rnn::pad_packed_sequence(
+        std::get<0>(gru->forward_with_packed_input(packed)), true, 0.0, 6));
+    auto got = run_bigru(gru, x, len);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-6) << layers << " layers";
+    // Same gradients for the weights and the input.
+    auto w = torch::randn_like(want);
+    auto gw = torch::autograd::grad({(want * w).sum()}, {x, gru->parameters()[0]});
+    auto gg = torch::autograd::grad({(got * w).sum()}, {x, gru->parameters()[0]});
+    for (size_t i = 0; i < gw.size(); ++i)
+      EXPECT_LE((gw[i] - gg[i]).abs().max().item<double>(), 1e-5) << layers << " layers";
+  }
+}
+
 TEST(Model, ShapesProbabilitiesAndMissingModalities) {
   torch::manual_seed(0);
   for (const char* type : {"fusion", "linear"}) {
