@@ -119,7 +119,11 @@ Scored predict_run(const Args& a) {
   auto calib = ox::run_calibration(run, own);
   train::TrainData data;
   std::vector<int64_t> rows;
-  if (!a.features.empty()) {
+  std::error_code ec;
+  if (!a.features.empty() && fs::equivalent(a.features, run.info.config.features, ec)) {
+    data = std::move(own);  // the run's own store: read once
+    rows = ox::call_rows(data.store, a.call);
+  } else if (!a.features.empty()) {
     data = train::load_store_for_run(run.info, a.features);
     rows = ox::call_rows(data.store, a.call);
   } else {

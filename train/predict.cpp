@@ -1,6 +1,7 @@
 #include "train/predict.h"
 
 #include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -62,8 +63,9 @@ RunInfo read_run(const fs::path& dir) {
                       "; is it a finished `tenor train` run directory?");
   }
   apply_yaml_file(run.config, (dir / "config.yaml").string());
-  // Runs from before model.ngrams existed were trained without the n-gram path.
-  if (read_file(dir / "config.yaml").find("ngrams:") == std::string::npos)
+  // Runs from before model.ngrams existed (their resolved config lacks the key) were trained
+  // without the n-gram path.
+  if (!YAML::LoadFile((dir / "config.yaml").string())["model"]["ngrams"])
     run.config.model.ngrams = false;
   run.norm = Normalizer::from_json(json::parse(read_file(dir / "normalizer.json")));
   run.shape = shape_from_json(json::parse(read_file(dir / "shape.json")));

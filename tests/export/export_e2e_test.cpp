@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include <onnx/onnx_pb.h>
 
@@ -227,6 +228,37 @@ TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
   ::unsetenv("TENOR_ORT_DIR");
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("npm --prefix tools/ort install --ignore-scripts"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tenor::test
+
+namespace tenor::test {
+namespace {
+
+// A run from before `model.ngrams` existed (its resolved config lacks the key) was trained
+// without the n-gram path, and still loads for predict.
+TEST(ExportE2eBundle, RunsFromBeforeTheNgramKeyStillLoad) {
+  const fs::path dir = make_temp_dir("old-run");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  ngrams: false\n").string() +
+                          " --set epochs=1",
+                      &out),
+            0)
+      << out;
+  const fs::path config = dir / "run/config.yaml";
+  std::string yaml = read_file(config), kept;
+  std::istringstream lines(yaml);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("ngrams:") == std::string::npos) kept += line + "\n";
+  ASSERT_NE(kept, yaml);
+  write_file_atomic(config, kept);
+  EXPECT_EQ(run_tenor("--log-level error predict --run " + (dir / "run").string() + " --features " +
+                          tiny_store().string() + " --call c12",
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"call_id\": \"c12\""), std::string::npos) << out;
 }
 
 }  // namespace
