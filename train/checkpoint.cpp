@@ -60,6 +60,7 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   archive.write("state.epoch_segments", scalar(s.epoch_segments));
   archive.write("state.config_sha256", text_tensor(s.config_sha256));
   archive.write("state.best_list", text_tensor(s.best_list));
+  archive.write("state.store_sha256", text_tensor(s.store_sha256));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -142,6 +143,7 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     s.epoch_segments = read("state.epoch_segments").item<int64_t>();
     s.config_sha256 = tensor_text(read("state.config_sha256"));
     s.best_list = tensor_text(read("state.best_list"));
+    if (torch::Tensor t; archive.try_read("state.store_sha256", t)) s.store_sha256 = tensor_text(t);
     if (restore_rng) {
       auto rng = read("state.rng");
       auto gen = at::detail::getDefaultCPUGenerator();

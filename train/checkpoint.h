@@ -23,6 +23,9 @@ struct TrainState {
   int64_t best_epoch = -1;
   std::string config_sha256;  ///< of the resolved config: a checkpoint only resumes its own run
   std::string best_list;      ///< JSON: [[score, epoch], ...] of the kept best checkpoints
+  /// features::content_sha256 of the store the run trains on ("" in checkpoints from before
+  /// it was recorded): a run resumes only on the data it started with.
+  std::string store_sha256;
 };
 
 /// Writes model parameters and buffers (by their stable names), the optimizer

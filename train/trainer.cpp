@@ -292,11 +292,10 @@ TrainResult train_model(const TrainConfig& config) {
   torch::manual_seed(config.seed);
 
   TrainData data = load_train_data(config);
-  if (main_rank) {
-    write_file_atomic(run / "config.yaml", resolved);
-    write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
-    write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
-  }
+  const auto hash_start = std::chrono::steady_clock::now();
+  const std::string store_sha = features::content_sha256(data.store);
+  log->debug("store content SHA-256 {} ({:.2f} s)", store_sha,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count());
   std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
   model->to(device);
   torch::optim::AdamW optimizer(
@@ -314,6 +313,7 @@ TrainResult train_model(const TrainConfig& config) {
   result.run_dir = run.string();
   TrainState state;
   state.config_sha256 = config_sha;
+  state.store_sha256 = store_sha;
   state.best_list = "[]";
   const fs::path last = run / "last.pt";
   int64_t last_saved_step = -1;  // the step of the state in `last`, -1 while there is none
@@ -331,6 +331,12 @@ TrainResult train_model(const TrainConfig& config) {
       throw ConfigError(
           "run directory " + run.string() +
           " holds a checkpoint of a different configuration; choose another `out` or delete it");
+    // The same config over other data would silently continue a different experiment.
+    if (!saved.store_sha256.empty() && saved.store_sha256 != store_sha)
+      throw DataError("feature store " + config.features + " has changed since run " +
+                      run.string() + " started (content SHA-256 " + store_sha.substr(0, 12) +
+                      ", the checkpoint's " + saved.store_sha256.substr(0, 12) +
+                      "); resume with the store it started on, or choose another `out`");
     state = saved;
     last_saved_step = state.step;
     if (main_rank) truncate_lines(run / "metrics.jsonl", state.metrics_lines);
@@ -339,6 +345,12 @@ TrainResult train_model(const TrainConfig& config) {
               state.batch, state.step);
   } else if (main_rank) {
     write_file_atomic(run / "metrics.jsonl", "");
+  }
+  // Written after the resume checks: a refused resume leaves the run directory as it was.
+  if (main_rank) {
+    write_file_atomic(run / "config.yaml", resolved);
+    write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
+    write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
   }
   std::unique_ptr<GradientReducer> reducer;
   if (group) {
@@ -587,6 +599,7 @@ TrainResult train_model(const TrainConfig& config) {
                   {"functionals_version", data.store.meta.functionals_version},
                   {"tokenizer_sha256", data.store.meta.tokenizer_sha256},
                   {"dataset_fingerprint", data.store.meta.dataset_fingerprint},
+                  {"store_sha256", store_sha},
                   {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
                   {"torch_version", compat::torch_version()}};
   for (const auto& t : data.shape.tasks) {

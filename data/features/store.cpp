@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "core/error.h"
+#include "core/sha256.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -390,6 +392,66 @@ void check_store_versions(const StoreMeta& meta, const std::string& expected_fea
                     expected_functionals +
                     "' are expected; rebuild the store with this tenor (`tenor data build`) or use "
                     "a matching model");
+}
+
+std::string content_sha256(const Store& s) {
+  Sha256 h;
+  auto bytes = [&](const void* p, size_t n) {
+    h.update(std::string_view(static_cast<const char*>(p), n));
+  };
+  auto text = [&](const std::string& t) {  // length-prefixed: no two lists hash alike
+    const uint64_t n = t.size();
+    bytes(&n, sizeof n);
+    h.update(t);
+  };
+  auto texts = [&](const std::vector<std::string>& v) {
+    text(std::to_string(v.size()));
+    for (const auto& t : v) text(t);
+  };
+  auto array = [&](const auto& v) {
+    text(std::to_string(v.size()));
+    bytes(v.data(), v.size() * sizeof(v[0]));
+  };
+  text(s.format);
+  text(s.meta.feature_set_version);
+  text(s.meta.functionals_version);
+  text(s.meta.schema_yaml);
+  texts(s.layout.lld_columns);
+  texts(s.layout.functional_columns);
+  texts(s.layout.tasks);
+  for (const auto& [task, classes] : s.task_classes) text(task), texts(classes);
+  for (const auto& g : s.segments) {
+    text(g.call_id), text(g.speaker), text(g.split), text(g.meta);
+    bytes(&g.segment, sizeof g.segment);
+    bytes(&g.start_s, sizeof g.start_s);
+    bytes(&g.end_s, sizeof g.end_s);
+    array(g.labels);
+  }
+  array(s.functionals);
+  array(s.functional_mask);
+  array(s.frames);
+  array(s.frame_offsets);
+  array(s.tokens);
+  array(s.token_offsets);
+  text(s.tokenizer_model);
+  return h.hex();
+}
+
+std::vector<int64_t> previous_segments(const Store& store) {
+  const auto& seg = store.segments;
+  std::vector<int64_t> order(seg.size());
+  std::iota(order.begin(), order.end(), int64_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const auto &x = seg[size_t(a)], &y = seg[size_t(b)];
+    if (x.call_id != y.call_id) return x.call_id < y.call_id;
+    if (x.start_s != y.start_s) return x.start_s < y.start_s;
+    return x.segment < y.segment;
+  });
+  std::vector<int64_t> previous(seg.size(), -1);
+  for (size_t i = 1; i < order.size(); ++i)
+    if (seg[size_t(order[i])].call_id == seg[size_t(order[i - 1])].call_id)
+      previous[size_t(order[i])] = order[i - 1];
+  return previous;
 }
 
 }  // namespace tenor::features

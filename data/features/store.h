@@ -86,6 +86,15 @@ struct Store {
   std::map<std::string, std::vector<std::string>> task_classes;
 };
 
+/// SHA-256 over everything a model learns from in a store (columns, segment table, labels,
+/// features, tokens, tokenizer): equal for the same contents whatever the file's name,
+/// mtime or HDF5 chunking. A resumed training run checks it against its checkpoint.
+std::string content_sha256(const Store& store);
+
+/// For every row, the row of the segment just before it in its call (ordered by start
+/// time, then segment index; any speaker), or -1 for a call's first segment.
+std::vector<int64_t> previous_segments(const Store& store);
+
 /// Reads a whole store. Throws DataError naming the file when it is not a tenor store
 /// or its format is not kStoreFormat.
 Store read_store(const std::filesystem::path& path);

@@ -58,5 +58,21 @@ TEST(Store, RefusesWhatIsNotAStore) {
   EXPECT_THROW(read_store(path.string() + ".missing"), DataError);
 }
 
+TEST(Store, PreviousSegmentIsTheOneBeforeInTimeWithinTheCall) {
+  Store s;
+  // Rows out of time order, two calls interleaved, a tie in start time.
+  auto seg = [](const char* call, int index, double start) {
+    StoreSegment x;
+    x.call_id = call;
+    x.segment = index;
+    x.start_s = start;
+    return x;
+  };
+  s.segments = {seg("b", 0, 0.0), seg("a", 1, 5.0), seg("a", 0, 1.0),
+                seg("a", 2, 5.0), seg("b", 1, 2.0), seg("c", 0, 0.0)};
+  EXPECT_EQ(previous_segments(s), (std::vector<int64_t>{-1, 2, -1, 1, 0, -1}));
+  EXPECT_TRUE(previous_segments(Store{}).empty());
+}
+
 }  // namespace
 }  // namespace tenor::features

@@ -230,5 +230,36 @@ TEST(E2eTrain, NonFiniteFeaturesAreTracedToTheirSegment) {
   EXPECT_FALSE(fs::exists(dir / "run/last.pt"));
 }
 
+// The same config over a store whose contents changed (rebuilt with other settings, edited)
+// would silently continue another experiment: the resume is refused, naming the store, and
+// the run directory is left as it was; with the original contents back it resumes.
+TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
+  fs::path dir = make_temp_dir("train-store-changed");
+  const fs::path store = dir / "store.h5";
+  fs::copy_file(tiny_store(), store);
+  const std::string cmd = "train --config " + write_train_config(dir, "  type: linear\n").string() +
+                          " --set features=" + store.string() + " --set epochs=1";
+  std::string out;
+  ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
+  const std::string normalizer = read_file(dir / "run/normalizer.json");
+  const std::string checkpoint = read_file(dir / "run/last.pt");
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/result.json"))["store_sha256"],
+            features::content_sha256(features::read_store(tiny_store())));
+
+  const fs::path other = store_with_an_infinite_frame(dir, "c5");
+  fs::rename(other, store);
+  EXPECT_NE(run_tenor(cmd, &out), 0) << out;
+  EXPECT_NE(out.find("feature store " + store.string() + " has changed since run"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(read_file(dir / "run/normalizer.json"), normalizer);
+  EXPECT_EQ(read_file(dir / "run/last.pt"), checkpoint);
+
+  fs::remove(store);
+  fs::copy_file(tiny_store(), store);  // a byte copy has the same contents: resumes
+  EXPECT_EQ(run_tenor(cmd, &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace tenor::test
