@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
     }
     ox::OrtCase c;
     c.name = "b" + std::to_string(batch);
-    c.inputs = ox::raw_inputs(data64.store, rows);
+    c.inputs = ox::raw_inputs(data64.store, rows, false);
     ox::OrtOptions options;
     options.threads = 1;
     options.repeat = n;

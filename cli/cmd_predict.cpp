@@ -103,7 +103,7 @@ Scored predict_bundle(const Args& a) {
   }
   ox::OrtCase c;
   c.name = "call";
-  c.inputs = ox::raw_inputs(store, rows);
+  c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0);
   auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
   std::vector<ox::HostTensor> probs;
   for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));

@@ -303,6 +303,7 @@ ExportResult export_bundle(const ExportOptions& o) {
       {"tokenizer_sha256", meta.tokenizer_sha256},
       {"max_frames", info.config.model.max_frames},
       {"max_tokens", info.config.model.max_tokens},
+      {"context_tokens", run.model->context_tokens()},
       {"normalize_loudness", info.config.normalize_loudness}};
   const std::string created = utc_now();
   const std::string config_yaml = read_file(o.run / "config.yaml");
@@ -319,13 +320,21 @@ ExportResult export_bundle(const ExportOptions& o) {
       {"tenor.compliance", kCompliance},
       {"tenor.inputs",
        "raw feature-store values: frames [B,T,F_lld] float, frame_len [B] int64, functionals "
-       "[B,F] float, func_mask [B,F] float 0/1, tokens [B,L] int64, token_len [B] int64; "
-       "normalised inside the graph with the run's normalizer.json"},
+       "[B,F] float, func_mask [B,F] float 0/1, tokens [B,L] int64, token_len [B] int64" +
+           std::string(run.model->context_tokens() > 0
+                           ? ", ctx_tokens [B,C] int64 and ctx_len [B] int64 (the previous "
+                             "segment's tokens in the call)"
+                           : "") +
+           "; normalised inside the graph with the run's normalizer.json"},
       {"tenor.features", features_j.dump()},
       {"tenor.config", config_yaml}};
   train::Normalizer norm = info.norm;
-  InputSpec spec{norm, info.config.model.max_frames, info.config.model.max_tokens,
-                 info.config.normalize_loudness, data->level_lld_columns};
+  InputSpec spec{norm,
+                 info.config.model.max_frames,
+                 info.config.model.max_tokens,
+                 info.config.normalize_loudness,
+                 data->level_lld_columns,
+                 run.model->context_tokens()};
   auto proto = build_onnx_model(*run.model, info.shape, info.config.model, spec, props);
 
   // Bundle in a temporary directory beside the target.

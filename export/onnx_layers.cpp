@@ -40,13 +40,16 @@ std::string head_type_name(const torch::nn::Module& m) { return m.name(); }
 
 std::string prob_output_name(const std::string& task) { return "prob_" + task; }
 
-void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func) {
+void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bool context) {
   g.input(in.frames, TensorProto::FLOAT, {"batch", "frames", lld});
   g.input(in.frame_len, TensorProto::INT64, {"batch"});
   g.input(in.functionals, TensorProto::FLOAT, {"batch", func});
   g.input(in.func_mask, TensorProto::FLOAT, {"batch", func});
   g.input(in.tokens, TensorProto::INT64, {"batch", "tokens"});
   g.input(in.token_len, TensorProto::INT64, {"batch"});
+  if (!context) return;
+  g.input(in.ctx_tokens, TensorProto::INT64, {"batch", "ctx_tokens"});
+  g.input(in.ctx_len, TensorProto::INT64, {"batch"});
 }
 
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& s) {
@@ -89,6 +92,12 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const Input
   out.token_len = g.op("Min", {in.token_len, g.const_i64({s.max_tokens}, true)}, {}, "token_len");
   out.tokens = g.op("Where", {time_mask(g, tokens, out.token_len), tokens, g.const_i64({0}, true)},
                     {}, "tokens_norm");
+  if (s.context_tokens > 0) {  // the same for the previous segment, cut to context_tokens
+    auto ctx = g.op("Slice", {in.ctx_tokens, zero_i, g.const_i64({s.context_tokens}), axis1});
+    out.ctx_len = g.op("Min", {in.ctx_len, g.const_i64({s.context_tokens}, true)}, {}, "ctx_len");
+    out.ctx_tokens = g.op("Where", {time_mask(g, ctx, out.ctx_len), ctx, g.const_i64({0}, true)},
+                          {}, "ctx_tokens_norm");
+  }
   return out;
 }
 
@@ -324,6 +333,19 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
   if (m.text) {
     emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
     av_t = positive(in.token_len);
+    if (m.context) {
+      if (in.ctx_tokens.empty())
+        throw ExportError(
+            "the model reads context (model.context_tokens) but the graph has no "
+            "ctx_tokens input; set InputSpec::context_tokens");
+      auto ctx = emit_text_encoder(g, "text", *m.text, in.ctx_tokens, in.ctx_len);
+      auto has = g.unsqueeze(positive(in.ctx_len), {1});
+      auto x = g.op("Concat", {ctx, g.op("Mul", {emb_t, ctx})}, {Attr::integer("axis", 1)});
+      emb_t = g.op(
+          "Add",
+          {emb_t,
+           g.op("Mul", {has, g.op("Tanh", {emit_linear(g, "context", *m.context, x, true)})})});
+    }
   }
   auto avail =
       g.op("Concat", {g.unsqueeze(av_p, {1}), g.unsqueeze(av_f, {1}), g.unsqueeze(av_t, {1})},
@@ -413,7 +435,7 @@ onnx::ModelProto build_onnx_model(
     const InputSpec& spec, const std::vector<std::pair<std::string, std::string>>& metadata) {
   GraphBuilder g("tenor");
   InputNames in;
-  declare_inputs(g, in, shape.lld_features, shape.functional_features);
+  declare_inputs(g, in, shape.lld_features, shape.functional_features, spec.context_tokens > 0);
   auto norm = emit_normalization(g, in, spec);
   auto logits = emit_task_logits(g, model, config, norm);
   for (size_t k = 0; k < shape.tasks.size(); ++k) {

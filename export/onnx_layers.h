@@ -30,6 +30,9 @@ struct InputNames {
   std::string func_mask = "func_mask";      ///< [B, F] float 0/1, 1 where defined
   std::string tokens = "tokens";            ///< [B, L] int64 SentencePiece ids
   std::string token_len = "token_len";      ///< [B] int64, valid tokens (0: no text)
+  /// Models with model.context_tokens only: the previous segment's tokens in the call.
+  std::string ctx_tokens = "ctx_tokens";  ///< [B, C] int64 SentencePiece ids
+  std::string ctx_len = "ctx_len";        ///< [B] int64, valid tokens (0: no previous segment)
 };
 
 /// Values after the in-graph normalisation: the LibTorch `Batch` (train/data.h make_batch).
@@ -40,6 +43,8 @@ struct Normalized {
   std::string func_mask;    ///< [B, F] float, store mask and not dropped
   std::string tokens;       ///< [B, L'] int64, 0 at t >= token_len; L' <= max_tokens
   std::string token_len;    ///< [B] int64, min(token_len, max_tokens)
+  std::string ctx_tokens;   ///< [B, C'] int64, C' <= context_tokens ("" without context)
+  std::string ctx_len;      ///< [B] int64, min(ctx_len, context_tokens)
 };
 
 /// How a run normalises its inputs (train/data.h): statistics, cuts and loudness handling.
@@ -49,11 +54,13 @@ struct InputSpec {
   int max_tokens = 128;
   bool normalize_loudness = false;
   std::vector<int> level_lld_columns;  ///< columns whose per-segment mean is removed
+  int context_tokens = 0;  ///< TaskModel::context_tokens(): > 0, the graph takes ctx_* inputs
 };
 
-/// Declares the six graph inputs (dynamic batch, frames and tokens axes).
+/// Declares the six graph inputs (dynamic batch, frames and tokens axes), and the two
+/// context inputs when `context`.
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
-                    int functional_features);
+                    int functional_features, bool context);
 
 /// make_batch's normalisation in the graph.
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& spec);

@@ -59,7 +59,7 @@ int decide(const train::TaskSpec& task, const float* probs, const TaskCalibratio
   return eval::predict(p, kind_of(task), c.threshold);
 }
 
-TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows) {
+TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context) {
   const int64_t b = int64_t(rows.size());
   const int64_t fl = int64_t(s.layout.lld_columns.size());
   const int64_t ff = int64_t(s.layout.functional_columns.size());
@@ -87,12 +87,31 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows)
     for (int64_t k = 0; k < kn; ++k) tokens[size_t(i * max_l + k)] = s.tokens[size_t(k0 + k)];
   }
   InputNames in;
-  return {{in.frames, HostTensor::from_f32({b, max_t, fl}, frames)},
-          {in.frame_len, HostTensor::from_i64({b}, flen)},
-          {in.functionals, HostTensor::from_f32({b, ff}, func)},
-          {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
-          {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
-          {in.token_len, HostTensor::from_i64({b}, tlen)}};
+  TensorMap out = {{in.frames, HostTensor::from_f32({b, max_t, fl}, frames)},
+                   {in.frame_len, HostTensor::from_i64({b}, flen)},
+                   {in.functionals, HostTensor::from_f32({b, ff}, func)},
+                   {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
+                   {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
+                   {in.token_len, HostTensor::from_i64({b}, tlen)}};
+  if (!context) return out;
+  const auto previous = features::previous_segments(s);
+  auto span = [&](int64_t r) -> std::pair<int64_t, int64_t> {
+    const int64_t p = previous[size_t(r)];
+    if (p < 0) return {0, 0};
+    return {s.token_offsets[size_t(p)],
+            s.token_offsets[size_t(p) + 1] - s.token_offsets[size_t(p)]};
+  };
+  int64_t max_c = 1;
+  for (int64_t r : rows) max_c = std::max(max_c, span(r).second);
+  std::vector<int64_t> ctx(size_t(b * max_c), 0), clen(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    const auto [k0, kn] = span(rows[size_t(i)]);
+    clen[size_t(i)] = kn;
+    for (int64_t k = 0; k < kn; ++k) ctx[size_t(i * max_c + k)] = s.tokens[size_t(k0 + k)];
+  }
+  out[in.ctx_tokens] = HostTensor::from_i64({b, max_c}, ctx);
+  out[in.ctx_len] = HostTensor::from_i64({b}, clen);
+  return out;
 }
 
 std::vector<std::string> row_ids(const features::Store& s, const std::vector<int64_t>& rows) {
@@ -142,6 +161,7 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
     for (size_t c = 0; c < ff; ++c)
       o.functional_mask.push_back(edit == Edit::kNoFunctionals ? 0 : s.functional_mask[i * ff + c]);
   }
+  out.previous = features::previous_segments(o);
   return out;
 }
 
@@ -202,7 +222,7 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
     oc.name = c.name;
     oc.description = c.description;
     oc.row_ids = row_ids(c.data->store, c.rows);
-    oc.inputs = raw_inputs(c.data->store, c.rows);
+    oc.inputs = raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0);
     for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
       auto p = pred.probs[k].to(torch::kFloat).contiguous();
       std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
@@ -224,6 +244,7 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows) {
     return std::max<int64_t>(1, *std::max_element(l, l + k));
   };
   const int64_t t = longest(in.frame_len), l = longest(in.token_len);
+  const int64_t cl = c.inputs.count(in.ctx_len) ? longest(in.ctx_len) : 0;
   auto head = [&](const HostTensor& x, int64_t inner_keep) {
     // x: [B, D1, ...]; keep rows < k and, when inner_keep > 0, the first inner_keep of D1.
     HostTensor y = x;
@@ -249,7 +270,10 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows) {
   out.row_ids.assign(c.row_ids.begin(),
                      c.row_ids.begin() + std::min<int64_t>(k, int64_t(c.row_ids.size())));
   for (const auto& [name, x] : c.inputs)
-    out.inputs[name] = head(x, name == in.frames ? t : name == in.tokens ? l : 0);
+    out.inputs[name] = head(x, name == in.frames       ? t
+                               : name == in.tokens     ? l
+                               : name == in.ctx_tokens ? cl
+                                                       : 0);
   for (const auto& [name, x] : c.expected) out.expected[name] = head(x, 0);
   return out;
 }

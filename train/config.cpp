@@ -65,6 +65,7 @@ const std::vector<Field>& fields() {
       nested("model.max_tokens", &TrainConfig::model, &ModelConfig::max_tokens),
       nested("model.hash_buckets", &TrainConfig::model, &ModelConfig::hash_buckets),
       nested("model.ngrams", &TrainConfig::model, &ModelConfig::ngrams),
+      nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
       nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
       nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
@@ -155,6 +156,8 @@ void TrainConfig::validate() const {
         "enable at least one modality");
   check(model.max_frames >= 1 && model.max_tokens >= 1, "model.max_frames/max_tokens", "below 1",
         "use at least 1");
+  check(model.context_tokens >= 0 && model.context_tokens <= 4096, "model.context_tokens",
+        std::to_string(model.context_tokens), "use 0 (no context) .. 4096");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),

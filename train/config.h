@@ -30,6 +30,10 @@ struct ModelConfig {
   /// Fusion: a bag of hashed token uni- and bigrams beside the text encoder, fed to every
   /// text task's head ("wide and deep"), so the model contains the baseline's text path.
   bool ngrams = true;
+  /// Fusion: the first N tokens of the segment before each one in its call (any speaker:
+  /// the customer's post an agent answers, the turn a customer reacts to) are read by the
+  /// same text encoder and condition text tasks. 0: no context.
+  int context_tokens = 0;
 };
 
 struct OptimConfig {

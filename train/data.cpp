@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -72,6 +73,7 @@ TrainData inference_data(features::Store store, const TrainConfig& config, const
   d.normalize_loudness = config.normalize_loudness;
   d.level_lld_columns = level_columns(d.store.layout.lld_columns);
   for (size_t i = 0; i < d.store.segments.size(); ++i) d.test.push_back(int64_t(i));
+  d.previous = features::previous_segments(d.store);
   return d;
 }
 
@@ -141,6 +143,7 @@ TrainData load_train_data(const TrainConfig& config, const Normalizer* given) {
       for (const auto& t : d.shape.tasks) names.push_back(t.name);
       return join(names, ", ");
     }() + "; assign splits with `tenor data split` and rebuild the store");
+  d.previous = features::previous_segments(d.store);
   d.normalize_loudness = config.normalize_loudness;
   const auto& lcols = d.store.layout.lld_columns;
   d.level_lld_columns = level_columns(lcols);
@@ -231,6 +234,22 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows, const Mod
   auto lb = batch.labels.accessor<int64_t, 2>();
   auto flen = batch.frame_len.accessor<int64_t, 1>();
   auto tlen = batch.token_len.accessor<int64_t, 1>();
+  // Context: the first context_tokens tokens of each row's previous segment in its call.
+  const bool context = model.use_text && model.context_tokens > 0;
+  if (context && d.previous.size() != d.store.segments.size())
+    throw std::logic_error("make_batch: TrainData::previous is not set for this store");
+  auto ctx_range = [&](size_t r) -> std::pair<int64_t, int64_t> {
+    const int64_t p = context ? d.previous[r] : -1;
+    if (p < 0) return {0, 0};
+    const int64_t k0 = d.store.token_offsets[size_t(p)];
+    return {k0, std::min<int64_t>(model.context_tokens, d.store.token_offsets[size_t(p) + 1] - k0)};
+  };
+  int64_t max_c = 1;
+  for (int64_t r : rows) max_c = std::max(max_c, ctx_range(size_t(r)).second);
+  batch.ctx_tokens = torch::zeros({b, max_c}, torch::kLong);
+  batch.ctx_len = torch::zeros({b}, torch::kLong);
+  auto ck = batch.ctx_tokens.accessor<int64_t, 2>();
+  auto clen = batch.ctx_len.accessor<int64_t, 1>();
   std::vector<double> level_mean(fl);
   for (int64_t i = 0; i < b; ++i) {
     const size_t r = size_t(rows[size_t(i)]);
@@ -262,6 +281,9 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows, const Mod
     const int64_t k_n = std::min<int64_t>(model.max_tokens, d.store.token_offsets[r + 1] - k0);
     tlen[i] = model.use_text ? k_n : 0;
     for (int64_t k = 0; k < k_n; ++k) tk[i][k] = d.store.tokens[size_t(k0 + k)];
+    const auto [c0, c_n] = ctx_range(r);
+    clen[i] = c_n;
+    for (int64_t k = 0; k < c_n; ++k) ck[i][k] = d.store.tokens[size_t(c0 + k)];
     for (size_t k = 0; k < d.task_columns.size(); ++k)
       lb[i][int64_t(k)] = d.store.segments[r].labels[size_t(d.task_columns[k])];
   }

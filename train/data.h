@@ -29,6 +29,7 @@ struct TrainData {
   ModelShape shape;
   std::vector<int> task_columns;  ///< store task index of each model task
   std::vector<int64_t> train, dev, test;
+  std::vector<int64_t> previous;  ///< features::previous_segments(store): context rows
   Normalizer norm;
   std::vector<int> level_lld_columns;  ///< LLD columns whose level is removed per segment
   bool normalize_loudness = false;

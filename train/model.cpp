@@ -99,8 +99,8 @@ torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens
 
 Batch Batch::to(const torch::Device& device) const {
   Batch b = *this;
-  for (torch::Tensor* t :
-       {&b.frames, &b.frame_len, &b.functionals, &b.func_mask, &b.tokens, &b.token_len, &b.labels})
+  for (torch::Tensor* t : {&b.frames, &b.frame_len, &b.functionals, &b.func_mask, &b.tokens,
+                           &b.token_len, &b.ctx_tokens, &b.ctx_len, &b.labels})
     if (t->defined()) *t = t->to(device);
   return b;
 }
@@ -158,6 +158,8 @@ FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config
         register_module("functionals", torch::nn::Linear(2 * shape.functional_features, c.hidden));
   if (has_text_) text = register_module("text", TextEncoder(shape.vocab_size, c));
   gate = register_module("gate", torch::nn::Linear(3 * c.hidden, 3));
+  if (has_text_ && c.context_tokens > 0)
+    context = register_module("context", torch::nn::Linear(2 * c.hidden, c.hidden));
   if (has_text_ && c.ngrams)
     ngrams = register_module("ngrams", torch::nn::Embedding(c.hash_buckets, c.hidden));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
@@ -189,6 +191,13 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
   if (text) {
     emb_t = text->forward(b.tokens, b.token_len);
     av_t = (b.token_len > 0).to(opts.dtype());
+    if (context && b.ctx_tokens.defined()) {
+      // The previous segment through the same encoder; its product with this segment's
+      // vector lets a head see whether the reply matches what it answers.
+      auto c = text->forward(b.ctx_tokens, b.ctx_len);
+      auto has = (b.ctx_len > 0).to(opts.dtype()).unsqueeze(1);
+      emb_t = emb_t + has * torch::tanh(context->forward(torch::cat({c, emb_t * c}, 1)));
+    }
   }
   auto avail = torch::stack({av_p, av_f, av_t}, 1);  // [B, 3]
   if (is_training() && config_.modality_dropout > 0) {

@@ -47,6 +47,8 @@ struct Batch {
   torch::Tensor func_mask;     ///< [B, F] float 0/1
   torch::Tensor tokens;        ///< [B, L] int64, 0 = padding
   torch::Tensor token_len;     ///< [B] int64
+  torch::Tensor ctx_tokens;    ///< [B, C] int64: the previous segment's (model.context_tokens)
+  torch::Tensor ctx_len;       ///< [B] int64, 0 = no context
   torch::Tensor labels;        ///< [B, K] int64, -1 = no label for task k
   std::vector<int64_t> index;  ///< rows of the store
   Batch to(const torch::Device& device) const;
@@ -100,6 +102,8 @@ TORCH_MODULE(TextEncoder);
 class TaskModel : public torch::nn::Module {
  public:
   virtual std::vector<torch::Tensor> logits(const Batch& batch) = 0;
+  /// Tokens of the previous segment the model reads (model.context_tokens), 0 for none.
+  virtual int context_tokens() const { return 0; }
   const std::vector<TaskSpec>& tasks() const { return tasks_; }
 
  protected:
@@ -111,11 +115,15 @@ class FusionModel : public TaskModel {
  public:
   FusionModel(const ModelShape& shape, const ModelConfig& config);
   std::vector<torch::Tensor> logits(const Batch& batch) override;
+  int context_tokens() const override { return context ? config_.context_tokens : 0; }
 
   ProsodyEncoder prosody{nullptr};
   torch::nn::Linear functionals{nullptr};  ///< [values, mask] -> hidden
   TextEncoder text{nullptr};
   torch::nn::Linear gate{nullptr};  ///< 3 modality embeddings -> 3 gate logits
+  /// model.context_tokens: [c, t * c] -> hidden, c the text encoder's vector of the previous
+  /// segment; tanh of it is added to the text vector t where there is a previous segment.
+  torch::nn::Linear context{nullptr};
   /// Hashed uni/bigram bag (model.ngrams), concatenated to the fused vector of text tasks.
   torch::nn::Embedding ngrams{nullptr};
   torch::nn::LayerNorm norm{nullptr};

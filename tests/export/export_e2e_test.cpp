@@ -1,7 +1,7 @@
-// Export end to end: train tiny fusion and linear runs and the model of configs/demo.yaml on
-// a generated store, export them through the parity gate, verify the bundle, refuse tampered
-// bundles, and compare `tenor predict --run` with `tenor predict --bundle` (tolerance 1e-4,
-// same decisions), from the store and from the call's WAV and transcript.
+// Export end to end: train tiny fusion (with context) and linear runs and the model of
+// configs/demo.yaml on a generated store, export them through the parity gate, verify the bundle,
+// refuse tampered bundles, and compare `tenor predict --run` with `tenor predict --bundle`
+// (tolerance 1e-4, same decisions), from the store and from the call's WAV and transcript.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -37,7 +37,9 @@ fs::path trained_run(const std::string& type) {
       << "features: " << tiny_store().string() << "\nout: " << (dir / "run").string()
       << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << type
       << "\n  hidden: 16\n  conv_channels: 8\n  embedding_dim: 8\n"
-         "  hash_buckets: 512\n";
+         "  hash_buckets: 512\n"
+      // The tiny fusion model reads the previous segment's first 6 tokens as context.
+      << (type == "fusion" ? "  context_tokens: 6\n" : "");
   std::string out;
   EXPECT_EQ(run_tenor("train --config " + (dir / "config.yaml").string(), &out), 0) << out;
   return runs[type] = dir / "run";
@@ -78,6 +80,12 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   for (const char* k : {"tenor.version", "tenor.feature_set_version", "tenor.tasks",
                         "tenor.calibration", "tenor.compliance", "tenor.config"})
     EXPECT_TRUE(props.count(k)) << k;
+  // A context model takes the previous segment's tokens as two more inputs.
+  std::set<std::string> inputs;
+  for (const auto& i : proto.graph().input()) inputs.insert(i.name());
+  const bool context = GetParam() == "fusion";
+  EXPECT_EQ(inputs.count("ctx_tokens") + inputs.count("ctx_len"), context ? 2u : 0u);
+  EXPECT_EQ(read_json(bundle / "features.json")["context_tokens"], context ? 6 : 0);
   for (const auto& t : json::parse(props["tenor.tasks"])) {
     if (t["speaker"] == "agent") {
       EXPECT_EQ(t["modalities"], json::array({"text"})) << t;

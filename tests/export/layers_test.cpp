@@ -259,6 +259,7 @@ train::TrainData synthetic_data(int n, bool loudness) {
     d.dev.push_back(i);
   }
   d.task_columns = {0, 1};
+  d.previous = features::previous_segments(s);
   d.norm.lld_mean = {100, 60, 5, 0.1f, -3};
   d.norm.lld_std = {30, 8, 2, 1.5f, 4};
   d.norm.func_mean = {0.5f, -1, 2, 3};
@@ -286,10 +287,12 @@ train::ModelShape synthetic_shape(const train::ModelConfig& c) {
 }
 
 /// The whole model in ONNX Runtime on raw store values vs make_batch + logits in LibTorch.
-void check_whole_model(const std::string& type, bool loudness, int max_frames, bool ngrams = true) {
+void check_whole_model(const std::string& type, bool loudness, int max_frames, bool ngrams = true,
+                       int context_tokens = 0) {
   auto c = small_config();
   c.type = type;
   c.ngrams = ngrams;
+  c.context_tokens = context_tokens;
   c.max_frames = max_frames;
   auto shape = synthetic_shape(c);
   auto data = synthetic_data(9, loudness);
@@ -298,15 +301,18 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   model->eval();
   // Random non-trivial weights everywhere (the ordinal thresholds too).
   for (auto& p : model->parameters()) p.uniform_(-0.6, 0.6);
-  InputSpec spec{data.norm, c.max_frames, c.max_tokens, loudness, data.level_lld_columns};
+  InputSpec spec{data.norm, c.max_frames,           c.max_tokens,
+                 loudness,  data.level_lld_columns, model->context_tokens()};
   auto proto = build_onnx_model(*model, shape, c, spec, {{"k", "v"}});
+  if (type == "fusion") EXPECT_EQ(model->context_tokens(), context_tokens);
   fs::path file =
       fs::temp_directory_path() / ("tenor-whole-" + std::to_string(::getpid()) + type + ".onnx");
   std::ofstream(file, std::ios::binary) << serialize(proto);
   std::vector<int64_t> rows(data.dev.begin(), data.dev.end());
   OrtCase oc;
   oc.name = "all";
-  oc.inputs = raw_inputs(data.store, rows);
+  oc.inputs = raw_inputs(data.store, rows, model->context_tokens() > 0);
+  EXPECT_EQ(proto.graph().input_size(), model->context_tokens() > 0 ? 8 : 6);
   auto got = run_onnx_runtime(file, {oc}).at(0);
   fs::remove(file);
   auto logits = model->logits(train::make_batch(data, rows, c));
@@ -321,6 +327,15 @@ TEST_F(ExportLayers, WholeFusionModelWithNormalisationInTheGraph) {
   check_whole_model("fusion", false, 1500);
   check_whole_model("fusion", true, 10);  // loudness removal and the max_frames cut
   check_whole_model("fusion", false, 1500, /*ngrams=*/false);
+}
+
+TEST_F(ExportLayers, WholeFusionModelWithContext) {
+  // The previous segment through the shared text encoder; 3 tokens cuts most contexts,
+  // and the store has first segments (no context) and an empty previous segment.
+  check_whole_model("fusion", false, 1500, true, 3);
+  check_whole_model("fusion", true, 10, false, 64);
+  // The linear baseline reads no context: its graph keeps the six inputs.
+  check_whole_model("linear", false, 1500, true, 8);
 }
 
 TEST_F(ExportLayers, WholeLinearModel) {

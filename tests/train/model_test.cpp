@@ -120,6 +120,30 @@ TEST(Model, AgentTaskIgnoresVoiceUnlessOptedIn) {
   EXPECT_FALSE(torch::allclose(la[0], lb[0])) << "escalation (customer) should use the voice";
 }
 
+TEST(Model, ContextConditionsTextTasksOnlyWhereThereIsAPreviousSegment) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.context_tokens = 4;
+  auto m = make_model(shape(), c);
+  EXPECT_EQ(m->context_tokens(), 4);
+  EXPECT_EQ(make_model(shape(), ModelConfig{})->context_tokens(), 0);
+  m->eval();
+  for (auto& p : m->parameters()) p.data().uniform_(-0.5, 0.5);
+  auto a = batch(3);
+  a.ctx_tokens = torch::randint(1, 50, {3, 4}, torch::kLong);
+  a.ctx_len = torch::tensor(std::vector<int64_t>{4, 2, 0});
+  auto b = a;
+  b.ctx_tokens = torch::randint(1, 50, {3, 4}, torch::kLong);
+  auto la = m->logits(a), lb = m->logits(b);
+  // Row 0 has text and a previous segment: another context moves its text task.
+  EXPECT_FALSE(torch::allclose(la[1][0], lb[1][0])) << "context ignored";
+  // Row 2 has no previous segment (ctx_len 0): its outputs do not depend on ctx_tokens.
+  for (size_t k = 0; k < la.size(); ++k) EXPECT_TRUE(torch::equal(la[k][2], lb[k][2])) << k;
+  // Without the context fields (a batch from before context) the model still runs.
+  auto plain = m->logits(batch(3));
+  EXPECT_EQ(plain.size(), 3u);
+}
+
 TEST(Model, LossesAreFiniteAndSkipUnlabelledRows) {
   auto s = shape();
   auto m = make_model(s, ModelConfig{});
