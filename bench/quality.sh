@@ -2,6 +2,8 @@
 # Model quality on the real sets in ../shared/data, on their speaker-disjoint test
 # splits as shipped: each config's model and the linear baseline, evaluated with
 # call-bootstrap 95% intervals. Prints markdown rows for docs/benchmarks.md.
+# The text sets also train the fusion model with the previous segment as context
+# (model.context_tokens); paired call-bootstrap p-values (tenor eval compare) follow the table.
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,10 @@ run() {  # name config store extra-set...
   $tenor train --config "$config" --set features="$store" --set out="$work/$name" "$@" >/dev/null 2>&1
   $tenor eval --run "$work/$name" --data "$store" --split test --out "$work/$name-report" >/dev/null 2>&1
 }
+compares=()
+compare() {  # store run-a run-b: queue a paired comparison, printed after the table
+  compares+=("$1 $2 $3")
+}
 build() {  # set -> store
   local store=$work/$1.h5
   [[ -f $store ]] || $tenor data build "$shared/$1" --out "$store" --no-progress >/dev/null 2>&1
@@ -43,8 +49,12 @@ fi
 if [[ -d $shared/epitome-empathy ]]; then
   s=$(build epitome-empathy)
   run epitome configs/epitome-empathy.yaml "$s"
+  run epitome-context configs/epitome-empathy.yaml "$s" --set model.context_tokens=64
   run epitome-linear configs/epitome-empathy.yaml "$s" --set model.type=linear --set optim.lr=0.01
-  for r in epitome epitome-linear; do
+  compare "$s" epitome-linear epitome
+  compare "$s" epitome-linear epitome-context
+  compare "$s" epitome epitome-context
+  for r in epitome epitome-context epitome-linear; do
     for t in emotional_reactions interpretations explorations; do
       echo "| epitome-empathy | $t | $r | $(row "$work/$r-report/report.json" $t macro_f1) | accuracy $(row "$work/$r-report/report.json" $t accuracy) |"
     done
@@ -53,8 +63,30 @@ fi
 if [[ -d $shared/meld-anger ]]; then
   s=$(build meld-anger)
   run meld configs/meld-anger.yaml "$s"
+  run meld-context configs/meld-anger.yaml "$s" --set model.context_tokens=64
   run meld-linear configs/meld-anger.yaml "$s" --set model.type=linear --set optim.lr=0.01
-  for r in meld meld-linear; do
+  compare "$s" meld-linear meld
+  compare "$s" meld-linear meld-context
+  compare "$s" meld meld-context
+  for r in meld meld-context meld-linear; do
     echo "| meld-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUPRC $(row "$work/$r-report/report.json" escalation auprc) |"
   done
 fi
+echo
+echo "| set | A | B | task | metric | A | B | B - A [95% CI] | p (paired) |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for c in "${compares[@]}"; do
+  read -r store a b <<<"$c"
+  $tenor eval compare "$work/$a" "$work/$b" --data "$store" --out "$work/compare-$a-$b" \
+    >/dev/null 2>&1
+  python3 - "$work/compare-$a-$b/comparison.json" "$(basename "$store" .h5)" "$a" "$b" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for r in j["rows"]:
+    if r["metric"] not in ("macro_f1", "auprc"):
+        continue
+    print(f"| {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {r['task']} | {r['metric']} | "
+          f"{r['a']:.3f} | {r['b']:.3f} | {r['delta']:+.3f} [{r['delta_ci_low']:+.3f}, "
+          f"{r['delta_ci_high']:+.3f}] | {r['p_value']:.3f} |")
+PY
+done

@@ -51,6 +51,18 @@ TEST(TrainConfig, ValidateNamesTheKey) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("'loss' is hinge"), std::string::npos) << e.what();
   }
+  c.loss = "balanced";
+  apply_override(c, "model.context_tokens=-1");
+  try {
+    c.validate();
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'model.context_tokens' is -1"), std::string::npos)
+        << e.what();
+  }
+  apply_override(c, "model.context_tokens=64");
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_NE(to_yaml(c).find("context_tokens: 64"), std::string::npos);
 }
 
 }  // namespace
