@@ -23,7 +23,7 @@ const TaskPredictions* find_task(const EvalSet& set, const std::string& name) {
 
 /// Segment indices per slice value, for the speaker and every requested meta field.
 std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>> slice_groups(
-    const EvalSet& set, const EvalConfig& config) {
+    const EvalSet& set, const EvalConfig& config, std::map<std::string, size_t>& unsliced) {
   const Segments& s = set.segments;
   std::vector<std::string> fields = config.slice_fields;
   if (fields.empty()) {
@@ -46,6 +46,10 @@ std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>
     if (g.empty())
       throw UsageError("slice field '" + printable(field) +
                        "' occurs in no segment's meta; check the field name");
+    if (config.slice_fields.empty() && g.size() > config.max_slice_values) {
+      unsliced[field] = g.size();
+      out.pop_back();
+    }
   }
   return out;
 }
@@ -69,7 +73,7 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
   report.n_segments = test.segments.size();
   report.n_calls =
       std::set<std::string>(test.segments.call_ids.begin(), test.segments.call_ids.end()).size();
-  const auto groups = slice_groups(test, config);
+  const auto groups = slice_groups(test, config, report.unsliced_fields);
 
   for (const TaskPredictions& task : test.tasks) {
     TaskReport r;

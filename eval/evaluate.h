@@ -1,6 +1,7 @@
 #pragma once
 
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,8 +19,11 @@ struct EvalConfig {
   BootstrapConfig bootstrap;
   int calibration_bins = 15;  ///< ECE bins (Guo et al. 2017 use 15)
   bool slice_by_speaker = true;
-  /// Meta fields to slice by; empty = every field that occurs in the segments' meta.
+  /// Meta fields to slice by; empty = every field that occurs in the segments' meta and has
+  /// at most max_slice_values distinct values (a per-call id such as EPITOME's `thread`
+  /// would give hundreds of one-call slices: noise, not a finding).
   std::vector<std::string> slice_fields;
+  size_t max_slice_values = 20;
   /// Tasks whose escalation timeline is computed (binary or ordinal tasks only).
   std::vector<std::string> timeline_tasks = {"escalation"};
   TimelineConfig timeline;
@@ -76,6 +80,8 @@ struct EvalReport {
   EvalConfig config;
   bool has_dev = false;
   std::vector<TaskReport> tasks;
+  /// Meta fields left out of the automatic slicing: field -> its number of distinct values.
+  std::map<std::string, size_t> unsliced_fields;
 };
 
 /// Evaluates every task of `test`. When `dev` is given (same tasks and classes), a temperature

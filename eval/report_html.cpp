@@ -181,8 +181,16 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
       line_plot(w, a, std::span<const Series>(&pr, 1));
     }
     w.close();
-    if (!r.slices.empty()) {
+    if (!r.slices.empty() || !report.unsliced_fields.empty()) {
       w.element("h3", {}, "Slices");
+      for (const auto& [field, values] : report.unsliced_fields)
+        w.element("p", {},
+                  "meta." + field + " is not sliced: " + std::to_string(values) +
+                      " distinct values (more than " +
+                      std::to_string(report.config.max_slice_values) +
+                      "), too many for per-value intervals to mean anything.");
+    }
+    if (!r.slices.empty()) {
       std::vector<BarRow> bars;
       for (const SliceResult& s : r.slices)
         bars.push_back({s.field + " = " + s.value, s.macro_f1, s.interval.lo, s.interval.hi,

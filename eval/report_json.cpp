@@ -145,6 +145,8 @@ json to_json(const EvalReport& report) {
   const EvalConfig& c = report.config;
   json tasks = json::array();
   for (const TaskReport& r : report.tasks) tasks.push_back(task_json(r));
+  json unsliced = json::object();
+  for (const auto& [field, values] : report.unsliced_fields) unsliced[utf8(field)] = values;
   return {{"schema", "tenor-eval-report"},
           {"schema_version", kReportSchemaVersion},
           {"n_segments", report.n_segments},
@@ -158,6 +160,8 @@ json to_json(const EvalReport& report) {
               {"method", "percentile"}}},
             {"calibration_bins", c.calibration_bins},
             {"dev", report.has_dev},
+            {"max_slice_values", c.max_slice_values},
+            {"unsliced_fields", unsliced},
             {"timeline",
              {{"threshold", num(c.timeline.threshold)},
               {"escalated_class", c.timeline.escalated_class},

@@ -75,6 +75,24 @@ TEST(Evaluate, SlicesFlagOutliersAndReportEmptySlices) {
   EXPECT_EQ(r.timeline->calls, 30);
 }
 
+TEST(Evaluate, PerCallMetaFieldsAreNotSlicedUnlessAsked) {
+  // A field with one value per call (EPITOME's `thread`) would give 30 one-call slices.
+  EvalSet set = sites_set();
+  for (size_t i = 0; i < set.segments.size(); ++i)
+    set.segments.meta[i]["thread"] = set.segments.call_ids[i];
+  EvalConfig config;
+  config.bootstrap.resamples = 50;
+  const EvalReport report = evaluate(set, config);
+  EXPECT_EQ(report.unsliced_fields, (std::map<std::string, size_t>{{"thread", 30}}));
+  for (const auto& s : report.tasks[0].slices) EXPECT_NE(s.field, "thread");
+  EXPECT_NO_THROW(slice(report.tasks[0], "site", "north"));
+  // Asked for by name, it is sliced.
+  config.slice_fields = {"thread"};
+  const EvalReport asked = evaluate(set, config);
+  EXPECT_TRUE(asked.unsliced_fields.empty());
+  EXPECT_EQ(slice(asked.tasks[0], "thread", "c7").n_calls, 1u);
+}
+
 TEST(Evaluate, NoLabelledSegmentsIsReportedNotDivided) {
   const EvalReport report = evaluate(binary_set({{"a", -1, 0.3}, {"b", -1, 0.9}}));
   const TaskReport& r = report.tasks[0];
