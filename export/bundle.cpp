@@ -139,6 +139,11 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
     agent_voice |= t.speaker == "agent" && (t.prosody || t.functionals);
   }
   md << "\n" << kCompliance << "\n\n";
+  if (info.config.model.type == "fusion" && info.config.model.use_text &&
+      info.config.model.context_tokens > 0)
+    md << "Text tasks also read the text (never the voice) of the segment before each one in its "
+          "call, whoever spoke it: its first "
+       << info.config.model.context_tokens << " tokens (`model.context_tokens`).\n\n";
   if (agent_voice)
     md << "**Warning:** this model was trained with `model.agent_prosody: true`: an agent-role "
           "task uses the agent's voice. Do not deploy it where the EU AI Act applies.\n\n";

@@ -92,6 +92,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
     }
   }
   const std::string card = read_file(bundle / "model_card.md");
+  EXPECT_EQ(card.find("the segment before each one in its call") != std::string::npos, context);
   for (const char* s : {"Intended use", "art. 5(1)(f)", "Per slice", "Calibration", "Limitations"})
     EXPECT_NE(card.find(s), std::string::npos) << s;
 
