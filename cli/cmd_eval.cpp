@@ -53,9 +53,11 @@ void add_eval_command(CLI::App& app) {
   compare->callback([args] {
     std::vector<eval::GateSpec> gates;
     for (const auto& g : args->gates) gates.push_back(eval::parse_gate(g));
-    auto a = eval::eval_set_for_run(args->run_a, args->data, args->split, args->device);
-    auto b = eval::eval_set_for_run(args->run_b, args->data, args->split, args->device);
     eval::CompareConfig config;
+    auto a = eval::calibrated_eval_set_for_run(args->run_a, args->data, args->split, args->device,
+                                               config.thresholds_a);
+    auto b = eval::calibrated_eval_set_for_run(args->run_b, args->data, args->split, args->device,
+                                               config.thresholds_b);
     config.bootstrap.resamples = args->bootstrap;
     auto comparison = eval::compare_runs(a, b, config);
     std::optional<eval::GateResult> gate;

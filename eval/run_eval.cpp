@@ -73,6 +73,34 @@ EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const s
   return eval_set_from(run, data, store, split);
 }
 
+EvalSet calibrated_eval_set_for_run(const fs::path& run_dir, const fs::path& store,
+                                    const std::string& split, const std::string& device,
+                                    std::map<std::string, double>& thresholds) {
+  auto run = train::load_run(run_dir, device);
+  auto data = train::load_store_for_run(run.info, store.string());
+  EvalSet set = eval_set_from(run, data, store, split);
+  std::optional<EvalSet> dev;
+  if (split != "dev") {
+    try {
+      dev = eval_set_from(run, data, store, "dev");
+    } catch (const DataError&) {
+      logger("eval")->warn("{} has no dev split: {} is compared uncalibrated (T = 1, 0.5)",
+                           store.string(), run_dir.string());
+    }
+  }
+  // evaluate() itself fits and applies the calibration, so compare scores exactly as the
+  // report does; no bootstrap or timeline is needed for that.
+  EvalConfig fit_only;
+  fit_only.bootstrap.resamples = 0;
+  fit_only.timeline_tasks.clear();
+  const EvalReport fitted = evaluate(set, fit_only, dev ? &*dev : nullptr);
+  for (size_t k = 0; k < set.tasks.size(); ++k) {
+    set.tasks[k].probs = fitted.tasks[k].scored_probs;
+    thresholds[set.tasks[k].name] = fitted.tasks[k].threshold;
+  }
+  return set;
+}
+
 EvalSet only_call(const EvalSet& set, const std::string& call_id) {
   EvalSet out;
   std::vector<size_t> keep;

@@ -4,6 +4,7 @@
 // `tenor eval compare` call these.
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,15 @@ namespace tenor::eval {
 /// split has no segment.
 EvalSet eval_set_for_run(const std::filesystem::path& run, const std::filesystem::path& store,
                          const std::string& split, const std::string& device = "cpu");
+
+/// A run's predictions on `split` scored as `tenor eval` scores them: probabilities scaled by
+/// the temperature fitted on the store's dev split, and each task's decision threshold
+/// (binary: fitted on dev) in `thresholds`. Without a dev split: T = 1 and 0.5, with a
+/// warning. `tenor eval compare` compares runs this way, so its metrics are the reports'.
+EvalSet calibrated_eval_set_for_run(const std::filesystem::path& run,
+                                    const std::filesystem::path& store, const std::string& split,
+                                    const std::string& device,
+                                    std::map<std::string, double>& thresholds);
 
 /// Only the segments of one call (for `--timeline CALL_ID`); DataError naming nearby ids
 /// when the call is not in the set.

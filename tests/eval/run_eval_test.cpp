@@ -109,6 +109,37 @@ TEST(E2eEval, CompareAndGate) {
   EXPECT_NE(log.find("macro_f1"), std::string::npos) << log;  // the suggestion
 }
 
+// compare scores each run as its report does (dev-fitted temperature and thresholds), so
+// the A and B columns are the reports' numbers, not those of a 0.5 threshold.
+TEST(E2eEval, CompareUsesTheReportsCalibration) {
+  const fs::path out = make_temp_dir("eval-compare-calibrated");
+  std::string log;
+  ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + (out / "report").string() + " --bootstrap 0",
+                      &log),
+            0)
+      << log;
+  ASSERT_EQ(run_tenor("eval compare " + trained_run().string() + " " + trained_run().string() +
+                          " --data " + tiny_store().string() + " --bootstrap 0 --out " +
+                          (out / "cmp").string(),
+                      &log),
+            0)
+      << log;
+  auto report = nlohmann::json::parse(std::ifstream(out / "report/report.json"));
+  auto cmp = nlohmann::json::parse(std::ifstream(out / "cmp/comparison.json"));
+  int checked = 0;
+  for (const auto& row : cmp["rows"])
+    for (const auto& t : report["tasks"])
+      if (t["name"] == row["task"] && t["metrics"].contains(row["metric"].get<std::string>()) &&
+          !row["a"].is_null()) {
+        EXPECT_NEAR(row["a"].get<double>(),
+                    t["metrics"][row["metric"].get<std::string>()]["value"].get<double>(), 1e-12)
+            << row.dump();
+        ++checked;
+      }
+  EXPECT_GE(checked, 4);
+}
+
 TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
   // A store built from other transcripts has another tokenizer.
   DatasetFixture fx("eval-other");
