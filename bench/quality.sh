@@ -2,8 +2,9 @@
 # Model quality on the real sets in ../shared/data, on their speaker-disjoint test
 # splits as shipped: each config's model and the linear baseline, evaluated with
 # call-bootstrap 95% intervals. Prints markdown rows for docs/benchmarks.md.
-# The text sets also train the fusion model with the previous segment as context
-# (model.context_tokens); paired call-bootstrap p-values (tenor eval compare) follow the table.
+# The text sets also train the fusion model with and without the previous segment as context
+# (model.context_tokens: on in configs/meld-anger.yaml, off in configs/epitome-empathy.yaml);
+# paired call-bootstrap p-values (tenor eval compare) follow the table.
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,8 @@ if [[ -d $shared/ravdess-anger ]]; then
   run ravdess configs/ravdess-anger.yaml "$s"
   run ravdess-norm configs/ravdess-anger.yaml "$s" --set normalize_loudness=true
   run ravdess-linear configs/ravdess-anger.yaml "$s" --set model.type=linear --set optim.lr=0.01
+  compare "$s" ravdess-linear ravdess
+  compare "$s" ravdess-linear ravdess-norm
   for r in ravdess ravdess-norm ravdess-linear; do
     echo "| ravdess-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUROC $(row "$work/$r-report/report.json" escalation auroc) |"
   done
@@ -63,12 +66,12 @@ fi
 if [[ -d $shared/meld-anger ]]; then
   s=$(build meld-anger)
   run meld configs/meld-anger.yaml "$s"
-  run meld-context configs/meld-anger.yaml "$s" --set model.context_tokens=64
+  run meld-nocontext configs/meld-anger.yaml "$s" --set model.context_tokens=0
   run meld-linear configs/meld-anger.yaml "$s" --set model.type=linear --set optim.lr=0.01
   compare "$s" meld-linear meld
-  compare "$s" meld-linear meld-context
-  compare "$s" meld meld-context
-  for r in meld meld-context meld-linear; do
+  compare "$s" meld-linear meld-nocontext
+  compare "$s" meld-nocontext meld
+  for r in meld meld-nocontext meld-linear; do
     echo "| meld-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUPRC $(row "$work/$r-report/report.json" escalation auprc) |"
   done
 fi
