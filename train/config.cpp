@@ -71,6 +71,7 @@ const std::vector<Field>& fields() {
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
       nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
       nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
+      nested("optim.ngrams_lr_scale", &TrainConfig::optim, &OptimConfig::ngrams_lr_scale),
       nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
       nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
   };
@@ -168,6 +169,8 @@ void TrainConfig::validate() const {
         "use a value >= 0");
   check(optim.clip_norm >= 0, "optim.clip_norm", std::to_string(optim.clip_norm),
         "use a value >= 0 (0: off)");
+  check(optim.ngrams_lr_scale > 0 && optim.ngrams_lr_scale <= 100, "optim.ngrams_lr_scale",
+        std::to_string(optim.ngrams_lr_scale), "use a value in (0, 100]");
   check(optim.accumulate >= 1, "optim.accumulate", std::to_string(optim.accumulate),
         "use at least 1");
   check(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb",

@@ -42,6 +42,9 @@ struct OptimConfig {
   int warmup_steps = 20;       ///< linear warmup, then cosine decay to 0 at the last step
   double clip_norm = 1.0;      ///< gradient clipping (0: off)
   int accumulate = 1;          ///< batches per optimizer step
+  /// Fusion: the n-gram bag (ngrams.weight) learns at lr times this. A sparse, wide table
+  /// fits best at the higher rate the linear baseline uses, the encoders at lr.
+  double ngrams_lr_scale = 1.0;
 };
 
 /// Tuning of multi-process training. The topology (rank, world size, rendezvous address)

@@ -298,9 +298,23 @@ TrainResult train_model(const TrainConfig& config) {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count());
   std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
   model->to(device);
-  torch::optim::AdamW optimizer(
-      model->parameters(),
-      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
+  // One parameter group, or two when the fusion model's n-gram bag has its own rate
+  // (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
+  // config hash covers the scale).
+  std::vector<torch::Tensor> main_params, ngram_params;
+  const bool own_ngram_rate =
+      config.optim.ngrams_lr_scale != 1.0 && dynamic_cast<FusionModel*>(model.get()) != nullptr;
+  for (const auto& p : model->named_parameters())
+    (own_ngram_rate && p.key().rfind("ngrams.", 0) == 0 ? ngram_params : main_params)
+        .push_back(p.value());
+  const auto adamw =
+      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(main_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
+  if (!ngram_params.empty())
+    groups.emplace_back(ngram_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
+  const std::vector<double> group_lr_scale = {1.0, config.optim.ngrams_lr_scale};
+  torch::optim::AdamW optimizer(std::move(groups), adamw);
   // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
   // size rows, the same rows a single process with that batch size sees.
   const int64_t global_batch = int64_t(config.batch_size) * dist.world_size;
@@ -471,8 +485,9 @@ TrainResult train_model(const TrainConfig& config) {
           stop_non_finite("the gradient norm", grad_norm, state, b, batches_per_epoch,
                           global_rows(), data, last, last_saved_step);
         const double lr = learning_rate(config.optim, state.step, total_steps);
-        for (auto& group : optimizer.param_groups())
-          static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+        for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
+          static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
+              .lr(lr * group_lr_scale[g]);
         optimizer.step();
         optimizer.zero_grad();
         // A finite gradient can still overflow a parameter (a huge learning rate or weight

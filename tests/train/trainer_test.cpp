@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "core/atomic_file.h"
@@ -228,6 +229,51 @@ TEST(E2eTrain, NonFiniteFeaturesAreTracedToTheirSegment) {
       << out;
   EXPECT_NE(out.find("no checkpoint had been written yet"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "run/last.pt"));
+}
+
+/// The parameters of RUN/last.pt by name.
+std::map<std::string, torch::Tensor> checkpoint_params(const fs::path& run) {
+  train::TrainConfig c;
+  train::apply_yaml_file(c, (run / "config.yaml").string());
+  auto s = train::shape_from_json(nlohmann::json::parse(std::ifstream(run / "shape.json")));
+  auto model = train::make_model(s, c.model);
+  train::load_checkpoint(run / "last.pt", *model, nullptr, false);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model->named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+// One AdamW step from the same initialisation and batch: the first step moves every
+// element by lr * g / (|g| + eps), so with optim.ngrams_lr_scale 5 the n-gram bag moves
+// 5 times as far (the runs differ by up to 4 lr there) and every other parameter exactly
+// as without it.
+TEST(E2eTrain, TheNgramBagLearnsAtItsOwnRate) {
+  std::map<std::string, torch::Tensor> runs[2];
+  const double lr = 0.002;
+  for (int i = 0; i < 2; ++i) {
+    fs::path dir = make_temp_dir("train-ngram-rate");
+    std::string out;
+    ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: fusion\n").string() +
+                            " --set epochs=1 --set batch_size=1000 --set optim.warmup_steps=0"
+                            " --set optim.weight_decay=0 --set optim.lr=0.002"
+                            " --set optim.ngrams_lr_scale=" +
+                            (i ? "5" : "1"),
+                        &out),
+              0)
+        << out;
+    runs[i] = checkpoint_params(dir / "run");
+  }
+  ASSERT_TRUE(runs[0].count("ngrams.weight"));
+  for (const auto& [name, a] : runs[0]) {
+    const auto& b = runs[1].at(name);
+    if (name == "ngrams.weight") {
+      const double moved = (b - a).abs().max().item<double>();
+      EXPECT_GT(moved, 3.9 * lr) << name;
+      EXPECT_LE(moved, 4.0 * lr + 1e-6) << name;
+    } else {
+      EXPECT_TRUE(torch::equal(a, b)) << name;
+    }
+  }
 }
 
 // The same config over a store whose contents changed (rebuilt with other settings, edited)
