@@ -138,6 +138,12 @@ TEST(E2eEval, CompareUsesTheReportsCalibration) {
         ++checked;
       }
   EXPECT_GE(checked, 4);
+  // The binary task's decision threshold is the one fitted on dev and kept with the run.
+  auto calibration = nlohmann::json::parse(std::ifstream(trained_run() / "calibration.json"));
+  for (const char* side : {"a", "b"})
+    EXPECT_DOUBLE_EQ(cmp["thresholds"][side]["empathy"].get<double>(),
+                     calibration["tasks"]["empathy"]["threshold"].get<double>())
+        << side;
 }
 
 TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
