@@ -63,8 +63,6 @@ void add_eval_command(CLI::App& app) {
     std::optional<eval::GateResult> gate;
     if (!gates.empty()) gate = eval::apply_gate(comparison, gates);
     auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
-    // The decision rule each run was scored with (binary: its dev-fitted threshold).
-    j["thresholds"] = {{"a", config.thresholds_a}, {"b", config.thresholds_b}};
     if (!args->compare_out.empty()) {
       std::filesystem::create_directories(args->compare_out);
       write_file_atomic(std::filesystem::path(args->compare_out) / "comparison.json",

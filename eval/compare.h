@@ -23,6 +23,8 @@ struct MetricComparison {
 struct Comparison {
   int resamples = 0;
   std::vector<MetricComparison> rows;  ///< per task, the metrics that apply to its kind
+  /// The binary decision threshold each run was scored with, per task (binary tasks only).
+  std::map<std::string, double> thresholds_a, thresholds_b;
 };
 
 /// Binary decision thresholds per task name for each run (default 0.5 when absent).

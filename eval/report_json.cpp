@@ -184,6 +184,7 @@ json to_json(const Comparison& comparison, const GateResult* gate) {
               {"schema_version", kReportSchemaVersion},
               {"resamples", comparison.resamples},
               {"rows", rows},
+              {"thresholds", {{"a", comparison.thresholds_a}, {"b", comparison.thresholds_b}}},
               {"gate", nullptr}};
   if (gate)
     out["gate"] = {{"passed", gate->passed},

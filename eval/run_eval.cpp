@@ -64,41 +64,48 @@ EvalSet eval_set_from(train::LoadedRun& run, const train::TrainData& data, const
   return set;
 }
 
-}  // namespace
+/// A run's predictions on `split` and, when `split` is not dev, on the store's dev split
+/// (which calibrates them); the run and the store are loaded once for both.
+struct RunSets {
+  EvalSet set;
+  std::optional<EvalSet> dev;
+};
 
-EvalSet eval_set_for_run(const fs::path& run_dir, const fs::path& store, const std::string& split,
-                         const std::string& device) {
+RunSets run_sets(const fs::path& run_dir, const fs::path& store, const std::string& split,
+                 const std::string& device) {
   auto run = train::load_run(run_dir, device);
   auto data = train::load_store_for_run(run.info, store.string());
-  return eval_set_from(run, data, store, split);
+  RunSets out{eval_set_from(run, data, store, split), std::nullopt};
+  if (split != "dev") {
+    try {
+      out.dev = eval_set_from(run, data, store, "dev");
+    } catch (const DataError&) {
+      logger("eval")->warn(
+          "{} has no dev split: {} is scored uncalibrated (temperature 1, threshold 0.5)",
+          store.string(), run_dir.string());
+    }
+  }
+  return out;
 }
+
+}  // namespace
 
 EvalSet calibrated_eval_set_for_run(const fs::path& run_dir, const fs::path& store,
                                     const std::string& split, const std::string& device,
                                     std::map<std::string, double>& thresholds) {
-  auto run = train::load_run(run_dir, device);
-  auto data = train::load_store_for_run(run.info, store.string());
-  EvalSet set = eval_set_from(run, data, store, split);
-  std::optional<EvalSet> dev;
-  if (split != "dev") {
-    try {
-      dev = eval_set_from(run, data, store, "dev");
-    } catch (const DataError&) {
-      logger("eval")->warn("{} has no dev split: {} is compared uncalibrated (T = 1, 0.5)",
-                           store.string(), run_dir.string());
-    }
-  }
+  RunSets sets = run_sets(run_dir, store, split, device);
+  EvalSet& set = sets.set;
   // evaluate() itself fits and applies the calibration, so compare scores exactly as the
   // report does; no bootstrap or timeline is needed for that.
   EvalConfig fit_only;
   fit_only.bootstrap.resamples = 0;
   fit_only.timeline_tasks.clear();
-  const EvalReport fitted = evaluate(set, fit_only, dev ? &*dev : nullptr);
+  const EvalReport fitted = evaluate(set, fit_only, sets.dev ? &*sets.dev : nullptr);
   for (size_t k = 0; k < set.tasks.size(); ++k) {
     set.tasks[k].probs = fitted.tasks[k].scored_probs;
     thresholds[set.tasks[k].name] = fitted.tasks[k].threshold;
   }
-  return set;
+  return std::move(sets.set);
 }
 
 EvalSet only_call(const EvalSet& set, const std::string& call_id) {
@@ -156,20 +163,7 @@ json calibration_json(const EvalReport& report) {
 
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
-  auto log = logger("eval");
-  // The run and the store are loaded once for both splits.
-  auto loaded = train::load_run(run, options.device);
-  auto data = train::load_store_for_run(loaded.info, store.string());
-  EvalSet test = eval_set_from(loaded, data, store, options.split);
-  std::optional<EvalSet> dev;
-  if (options.split != "dev") {
-    try {
-      dev = eval_set_from(loaded, data, store, "dev");
-    } catch (const DataError&) {
-      log->warn("{} has no dev split: no temperature or threshold is fitted (defaults: T = 1, 0.5)",
-                store.string());
-    }
-  }
+  auto [test, dev] = run_sets(run, store, options.split, options.device);
   EvalReport report = evaluate(test, options.config, dev ? &*dev : nullptr);
   fs::create_directories(out);
   json j = to_json(report);

@@ -15,13 +15,9 @@
 
 namespace tenor::eval {
 
-/// A run's predictions on `split` of the feature store `store` (refused when the store
-/// does not match the run: feature set, tokenizer, tasks). Throws DataError when the
-/// split has no segment.
-EvalSet eval_set_for_run(const std::filesystem::path& run, const std::filesystem::path& store,
-                         const std::string& split, const std::string& device = "cpu");
-
-/// A run's predictions on `split` scored as `tenor eval` scores them: probabilities scaled by
+/// A run's predictions on `split` of the feature store `store` (refused when the store does
+/// not match the run: feature set, tokenizer, tasks; DataError when the split has no
+/// segment), scored as `tenor eval` scores them: probabilities scaled by
 /// the temperature fitted on the store's dev split, and each task's decision threshold
 /// (binary: fitted on dev) in `thresholds`. Without a dev split: T = 1 and 0.5, with a
 /// warning. `tenor eval compare` compares runs this way, so its metrics are the reports'.

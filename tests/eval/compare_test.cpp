@@ -48,6 +48,14 @@ TEST(Compare, PairedDeltasAndPValues) {
   // about 0.002; allow up to 0.02.
   EXPECT_LE(acc.p_value, 0.02);
   EXPECT_LT(acc.delta_interval.hi, 0.0);
+  // The decision rule of each side is part of the result: the default, or the one given.
+  EXPECT_EQ(c.thresholds_a.at(a.tasks[0].name), 0.5);
+  CompareConfig config;
+  config.bootstrap.resamples = 10;
+  config.thresholds_b[a.tasks[0].name] = 0.7;
+  const Comparison with = compare_runs(a, b, config);
+  EXPECT_EQ(with.thresholds_a.at(a.tasks[0].name), 0.5);
+  EXPECT_EQ(with.thresholds_b.at(a.tasks[0].name), 0.7);
 }
 
 TEST(Compare, GateFailsWithASentenceNamingTaskMetricAndAmount) {

@@ -125,6 +125,17 @@ TEST(Report, HtmlIsWellFormedAndSelfContained) {
   size_t svgs = 0;
   for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
   EXPECT_GE(svgs, 6u + 6u);
+
+  // A field with more values than max_slice_values is named, not sliced.
+  EvalSet ticketed = set;
+  for (size_t i = 0; i < ticketed.segments.size(); ++i)
+    ticketed.segments.meta[i]["ticket"] = "t-" + ticketed.segments.call_ids[i];
+  config.max_slice_values = 4;
+  const std::string named = to_html(evaluate(ticketed, config, &ticketed), ticketed);
+  EXPECT_TRUE(parses_as_xml(named));
+  EXPECT_NE(named.find("meta.ticket is not sliced: 12 distinct values (more than 4)"),
+            std::string::npos);
+  EXPECT_EQ(named.find("ticket = "), std::string::npos);
 }
 
 TEST(Report, EveryPlotIsWellFormedOnItsOwn) {
@@ -185,6 +196,7 @@ TEST(Report, ComparisonJsonCarriesTheGate) {
   EXPECT_EQ(j["schema"], "tenor-eval-comparison");
   EXPECT_TRUE(j["gate"]["passed"].get<bool>());
   EXPECT_EQ(j["rows"].size(), 5u);
+  EXPECT_EQ(j["thresholds"]["a"]["escalation"], 0.5);
 }
 
 }  // namespace
