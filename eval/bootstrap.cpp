@@ -55,17 +55,6 @@ bool applies(Metric metric, TaskKind kind) {
 
 int predict(std::span<const double> row, TaskKind kind, double threshold) {
   if (kind == TaskKind::kBinary) return row[1] >= threshold ? 1 : 0;
-  if (kind == TaskKind::kOrdinal) {
-    // Against the row's own total, so that rows summing to 1 +- rounding decide alike.
-    double total = 0.0;
-    for (double p : row) total += p;
-    double below = 0.0;
-    for (size_t c = 0; c + 1 < row.size(); ++c) {
-      below += row[c];
-      if (below >= 0.5 * total) return static_cast<int>(c);
-    }
-    return static_cast<int>(row.size()) - 1;
-  }
   return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
 }
 

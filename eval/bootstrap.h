@@ -35,12 +35,8 @@ bool applies(Metric metric, TaskKind kind);
 /// One value per `Metric`; NaN where undefined or not applicable.
 using MetricValues = std::array<double, kNumMetrics>;
 
-/// The predicted class of one probability row: for binary tasks 1 when p[1] >= threshold;
-/// for ordinal tasks the median class, the lowest c with P(y <= c) >= 0.5 (the rule of
-/// CORAL, Cao et al. 2020: count the k with P(y > k) > 0.5; it minimises the expected
-/// error in class steps, where the arg max would rarely name a middle class whose
-/// probability is split between its neighbours); for nominal tasks the arg max (the lowest
-/// index among equal maxima).
+/// The predicted class of one probability row: for binary tasks 1 when p[1] >= threshold,
+/// else the arg max (the lowest index among equal maxima).
 int predict(std::span<const double> row, TaskKind kind, double threshold = 0.5);
 
 /// Call multiplicities of the call (cluster) bootstrap: each resample draws `num_calls`

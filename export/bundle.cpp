@@ -182,8 +182,7 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
   md << "## Calibration\n\n"
      << "Probabilities are calibrated by temperature scaling fitted on dev (Guo et al. 2017): "
         "p_cal = softmax(log(p) / T). Binary tasks decide class 1 when p_cal[1] >= threshold "
-        "(the dev-F1-optimal threshold); ordinal tasks take the median class (the lowest c "
-        "with P(y <= c) >= 0.5); nominal tasks take the arg max.\n\n"
+        "(the dev-F1-optimal threshold); other tasks take the arg max.\n\n"
      << "| task | temperature | threshold | fitted on | ECE raw | ECE calibrated |\n"
         "|---|---|---|---|---|---|\n";
   for (size_t k = 0; k < info.shape.tasks.size(); ++k) {
@@ -196,10 +195,8 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
           if (r.calibration_scaled) ece_cal = fmt(r.calibration_scaled->ece);
         }
     md << "| " << t.name << " | " << fmt(calib[k].temperature, 4) << " | "
-       << (t.type == train::HeadType::kBinary ? fmt(calib[k].threshold, 4)
-           : calib[k].decision == "median"    ? "median"
-                                              : "arg max")
-       << " | " << calib[k].source << " | " << ece_raw << " | " << ece_cal << " |\n";
+       << (t.type == train::HeadType::kBinary ? fmt(calib[k].threshold, 4) : "arg max") << " | "
+       << calib[k].source << " | " << ece_raw << " | " << ece_cal << " |\n";
   }
   md << "\n## Export parity\n\n"
      << parity_summary(parity) << " (ONNX Runtime CPU vs LibTorch " << compat::torch_version()
@@ -234,9 +231,7 @@ json calibration_json(const std::vector<train::TaskSpec>& tasks,
                       const std::vector<TaskCalibration>& calib) {
   json j = json::object();
   for (size_t k = 0; k < tasks.size(); ++k) {
-    j[tasks[k].name] = {{"temperature", calib[k].temperature},
-                        {"fitted_on", calib[k].source},
-                        {"decision", calib[k].decision}};
+    j[tasks[k].name] = {{"temperature", calib[k].temperature}, {"fitted_on", calib[k].source}};
     if (tasks[k].type == train::HeadType::kBinary)
       j[tasks[k].name]["threshold"] = calib[k].threshold;
   }
@@ -479,8 +474,6 @@ std::vector<TaskCalibration> read_calibration(const fs::path& bundle) {
     c.temperature = jt.at("temperature");
     c.source = jt.at("fitted_on");
     c.threshold = jt.value("threshold", 0.5);
-    // Bundles from before the rule was recorded decided every non-binary task by arg max.
-    c.decision = jt.value("decision", t.type == train::HeadType::kBinary ? "threshold" : "argmax");
     out.push_back(c);
   }
   return out;

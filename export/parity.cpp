@@ -28,7 +28,6 @@ std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>&
                                              const std::vector<std::vector<int>>& dev_labels) {
   std::vector<TaskCalibration> out(tasks.size());
   for (size_t k = 0; k < tasks.size(); ++k) {
-    out[k].decision = decision_rule(tasks[k]);
     const auto& labels = dev_labels[k];
     if (std::none_of(labels.begin(), labels.end(), [](int y) { return y >= 0; })) continue;
     const size_t c = size_t(tasks[k].num_classes);
@@ -55,23 +54,9 @@ std::vector<double> calibrate(const float* probs, int classes, const TaskCalibra
   return eval::apply_temperature(logits, size_t(classes), c.temperature);
 }
 
-std::string decision_rule(const train::TaskSpec& task) {
-  switch (task.type) {
-    case train::HeadType::kBinary:
-      return "threshold";
-    case train::HeadType::kOrdinal:
-      return "median";
-    case train::HeadType::kCategorical:
-      break;
-  }
-  return "argmax";
-}
-
 int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c) {
   auto p = calibrate(probs, task.num_classes, c);
-  // An ordinal task of an older bundle keeps the arg max it was exported and verified with.
-  const auto kind = c.decision == "argmax" ? eval::TaskKind::kNominal : kind_of(task);
-  return eval::predict(p, kind, c.threshold);
+  return eval::predict(p, kind_of(task), c.threshold);
 }
 
 TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context) {

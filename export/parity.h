@@ -16,20 +16,13 @@
 
 namespace tenor::onnx_export {
 
-/// How a task's probabilities become a decision: softmax(log p / T), then eval::predict's
-/// rule, named in `decision`: "threshold" (binary: class 1 when p[1] >= threshold),
-/// "median" (ordinal: the lowest c with P(y <= c) >= 0.5) or "argmax" (nominal tasks, and
-/// ordinal tasks of bundles exported before the median rule, whose calibration.json names
-/// no rule).
+/// How a task's probabilities become a decision: softmax(log p / T), then for binary tasks
+/// "class 1 when p[1] >= threshold", else the arg max (eval::predict's rule).
 struct TaskCalibration {
   double temperature = 1.0;
   double threshold = 0.5;
   std::string source = "default";  ///< "dev" when fitted on the dev split
-  std::string decision = "argmax";
 };
-
-/// The decision rule this version applies to a task: "threshold", "median" or "argmax".
-std::string decision_rule(const train::TaskSpec& task);
 
 /// Fits temperature (and the binary threshold) per task on `dev` probabilities [N, K] with
 /// eval's fit_temperature / fit_threshold, as `eval::evaluate` does; tasks without labelled

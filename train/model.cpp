@@ -290,13 +290,6 @@ torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logi
   return z;
 }
 
-torch::Tensor task_decisions(const TaskSpec& task, const torch::Tensor& probs) {
-  if (task.type != HeadType::kOrdinal) return probs.argmax(1);
-  // The lowest c with P(y <= c) >= half the row's total = how many c fall short of it.
-  auto below = probs.cumsum(1) < 0.5 * probs.sum(1, true);
-  return below.sum(1).clamp_max(probs.size(1) - 1).to(torch::kLong);
-}
-
 torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
                         const torch::Tensor& labels, const torch::Tensor& class_weights,
                         const std::string& loss, double gamma) {

@@ -158,10 +158,6 @@ std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig
 /// Probabilities [B, K] from a task's logits.
 torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logits);
 
-/// Predicted classes [B] (int64) from a task's probabilities [B, K], by eval::predict's rule
-/// at a 0.5 threshold: the median class for ordinal tasks, else the arg max.
-torch::Tensor task_decisions(const TaskSpec& task, const torch::Tensor& probs);
-
 /// Loss of one task on the labelled rows (labels >= 0); `class_weights` [K] or undefined.
 /// Returns an undefined tensor when no row is labelled.
 torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,

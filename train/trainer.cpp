@@ -85,8 +85,7 @@ json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t
     auto logits = model.logits(b);
     auto labels = b.labels.cpu();
     for (size_t t = 0; t < k; ++t) {
-      const auto& task = data.shape.tasks[t];
-      auto p = task_decisions(task, task_probabilities(task, logits[t])).cpu();
+      auto p = task_probabilities(data.shape.tasks[t], logits[t]).argmax(1).cpu();
       for (int64_t r = 0; r < labels.size(0); ++r) {
         int64_t y = labels[r][int64_t(t)].item<int64_t>();
         if (y < 0) continue;

@@ -35,19 +35,6 @@ EvalSet noisy_set() {
   return binary_set(segs);
 }
 
-TEST(Predict, BinaryUsesTheThresholdNominalTheArgMaxOrdinalTheMedian) {
-  const std::vector<double> split = {0.30, 0.25, 0.45};  // a middle class between neighbours
-  EXPECT_EQ(predict(split, TaskKind::kNominal), 2);
-  EXPECT_EQ(predict(split, TaskKind::kOrdinal), 1);  // P(y <= 0) = 0.30, P(y <= 1) = 0.55
-  EXPECT_EQ(predict(std::vector<double>{0.6, 0.1, 0.3}, TaskKind::kOrdinal), 0);
-  EXPECT_EQ(predict(std::vector<double>{0.1, 0.2, 0.7}, TaskKind::kOrdinal), 2);
-  EXPECT_EQ(predict(std::vector<double>{0.5, 0.0, 0.5}, TaskKind::kOrdinal), 0);  // P(y<=0) = 0.5
-  // Unnormalised rows (float rounding) decide against their own total.
-  EXPECT_EQ(predict(std::vector<double>{0.6, 0.6, 0.8}, TaskKind::kOrdinal), 1);  // 0.6 < 1.0
-  EXPECT_EQ(predict(std::vector<double>{0.4, 0.6}, TaskKind::kBinary, 0.7), 0);
-  EXPECT_EQ(predict(std::vector<double>{0.4, 0.6}, TaskKind::kBinary, 0.6), 1);
-}
-
 TEST(Bootstrap, ResamplerIsReproducibleAndDrawsNCalls) {
   CallResampler a(7, 42), b(7, 42), c(7, 43);
   std::vector<double> wa, wb, wc;

@@ -11,7 +11,6 @@
 
 #include "core/atomic_file.h"
 #include "core/sha256.h"
-#include "export/bundle.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
 
@@ -98,25 +97,6 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
     EXPECT_NE(card.find(s), std::string::npos) << s;
 
   EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
-
-  // calibration.json names each task's decision rule; a bundle from before the rule was
-  // recorded (no "decision") keeps the arg max for its ordinal task.
-  auto calibration = read_json(bundle / "calibration.json");
-  EXPECT_EQ(calibration["escalation"]["decision"], "median");
-  EXPECT_EQ(calibration["empathy"]["decision"], "threshold");
-  EXPECT_NE(card.find("ordinal tasks take the median class"), std::string::npos);
-  {
-    const fs::path old = make_temp_dir("export-old-bundle");
-    fs::copy_file(bundle / "shape.json", old / "shape.json");
-    for (auto& [task, c] : calibration.items()) c.erase("decision");
-    std::ofstream(old / "calibration.json") << calibration.dump();
-    std::map<std::string, std::string> rules;
-    const auto tasks = onnx_export::read_tasks(old);
-    const auto calib = onnx_export::read_calibration(old);
-    for (size_t k = 0; k < tasks.size(); ++k) rules[tasks[k].name] = calib[k].decision;
-    EXPECT_EQ(rules["escalation"], "argmax");
-    EXPECT_EQ(rules["empathy"], "threshold");
-  }
 
   // predict: the ONNX Runtime path agrees with the LibTorch path.
   std::string a, b;

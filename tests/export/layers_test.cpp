@@ -379,33 +379,5 @@ TEST_F(ExportLayers, UnsupportedModuleFailsNamingIt) {
   }
 }
 
-TEST(Decide, FollowsTheRecordedRuleOnCalibratedProbabilities) {
-  const train::TaskSpec ordinal{"e", train::HeadType::kOrdinal, 3, "customer"};
-  const train::TaskSpec nominal{"n", train::HeadType::kCategorical, 3, "customer"};
-  const train::TaskSpec binary{"b", train::HeadType::kBinary, 2, "agent"};
-  EXPECT_EQ(decision_rule(ordinal), "median");
-  EXPECT_EQ(decision_rule(nominal), "argmax");
-  EXPECT_EQ(decision_rule(binary), "threshold");
-  const float split[] = {0.30f, 0.25f, 0.45f};  // the middle class between its neighbours
-  TaskCalibration c;
-  c.decision = "median";
-  EXPECT_EQ(decide(ordinal, split, c), 1);
-  c.decision = "argmax";  // an ordinal task of a bundle exported before the median rule
-  EXPECT_EQ(decide(ordinal, split, c), 2);
-  EXPECT_EQ(decide(nominal, split, c), 2);
-  // The rule applies after the temperature: T = 4 flattens the row to about (0.33, 0.32,
-  // 0.35), whose median is still the middle class.
-  c.decision = "median";
-  c.temperature = 4.0;
-  EXPECT_EQ(decide(ordinal, split, c), 1);
-  const float pos[] = {0.35f, 0.65f};
-  TaskCalibration t;
-  t.decision = "threshold";
-  t.threshold = 0.7;
-  EXPECT_EQ(decide(binary, pos, t), 0);
-  t.threshold = 0.6;
-  EXPECT_EQ(decide(binary, pos, t), 1);
-}
-
 }  // namespace
 }  // namespace tenor::onnx_export

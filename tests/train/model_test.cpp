@@ -172,22 +172,6 @@ TEST(Model, OrdinalProbabilitiesFollowThresholds) {
   EXPECT_NEAR(p[0][2].item<float>(), 0.2, 1e-5);
 }
 
-TEST(Model, DecisionsTakeTheMedianOfOrdinalTasksAndTheArgMaxOfOthers) {
-  TaskSpec ordinal{"e", HeadType::kOrdinal, 3, "customer"};
-  TaskSpec nominal{"n", HeadType::kCategorical, 3, "customer"};
-  // Rows: middle class split between neighbours; clear first; clear last; tie at 0.5.
-  auto p = torch::tensor({0.30, 0.25, 0.45, 0.6, 0.1, 0.3, 0.1, 0.2, 0.7, 0.5, 0.0, 0.5})
-               .view({4, 3})
-               .to(torch::kFloat);
-  auto d = task_decisions(ordinal, p);
-  EXPECT_EQ(d.scalar_type(), torch::kLong);
-  EXPECT_EQ(std::vector<int64_t>(d.data_ptr<int64_t>(), d.data_ptr<int64_t>() + 4),
-            (std::vector<int64_t>{1, 0, 2, 0}));
-  auto a = task_decisions(nominal, p);
-  EXPECT_EQ(std::vector<int64_t>(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + 4),
-            (std::vector<int64_t>{2, 0, 2, 0}));
-}
-
 }  // namespace
 }  // namespace tenor::train
 
