@@ -131,7 +131,6 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   out.level_lld_columns = d.level_lld_columns;
   out.normalize_loudness = d.normalize_loudness;
   out.class_weights = d.class_weights;
-  out.threshold_weights = d.threshold_weights;
   const auto& s = d.store;
   auto& o = out.store;
   o.meta = s.meta;

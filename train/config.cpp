@@ -45,7 +45,6 @@ const std::vector<Field>& fields() {
       field("batch_size", &TrainConfig::batch_size),
       field("loss", &TrainConfig::loss),
       field("focal_gamma", &TrainConfig::focal_gamma),
-      field("ordinal_balance", &TrainConfig::ordinal_balance),
       field("patience", &TrainConfig::patience),
       field("keep_best", &TrainConfig::keep_best),
       field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
@@ -142,8 +141,6 @@ void TrainConfig::validate() const {
   check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
         "use ce, balanced or focal");
   check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
-  check(ordinal_balance == "classes" || ordinal_balance == "thresholds", "ordinal_balance",
-        ordinal_balance, "use classes or thresholds");
   check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
   check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
   check(checkpoint_every_steps >= 1, "checkpoint_every_steps",

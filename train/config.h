@@ -65,10 +65,6 @@ struct TrainConfig {
   int batch_size = 32;
   std::string loss = "balanced";  ///< ce | balanced (inverse class frequency) | focal
   double focal_gamma = 2.0;
-  /// How "balanced" and "focal" weight an ordinal (CORAL) task: "classes" weights each row
-  /// by its class's inverse frequency; "thresholds" weights each threshold task "y > k" to
-  /// its own positive rate on train (positives 1 / (2 pi_k), negatives 1 / (2 (1 - pi_k))).
-  std::string ordinal_balance = "classes";
   int patience = 5;                 ///< early stopping on dev macro-F1 (epochs without gain)
   int keep_best = 2;                ///< best-k checkpoints kept besides last
   int checkpoint_every_steps = 50;  ///< also at every epoch end

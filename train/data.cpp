@@ -201,21 +201,6 @@ TrainData load_train_data(const TrainConfig& config, const Normalizer* given) {
     std::vector<float> w;
     for (double c : counts) w.push_back(float(total / (double(counts.size()) * std::max(c, 1.0))));
     d.class_weights.push_back(torch::tensor(w));
-    torch::Tensor tw;
-    if (d.shape.tasks[k].type == HeadType::kOrdinal && config.ordinal_balance == "thresholds") {
-      // Threshold "y > j" has positive rate pi_j; weights 1 / (2 pi_j) and 1 / (2 (1 - pi_j))
-      // average to 1 over train, as the class weights do. An empty side counts as one row.
-      std::vector<float> v;
-      double above = total;
-      for (size_t j = 0; j + 1 < counts.size(); ++j) {
-        above -= counts[j];
-        double pos = std::max(above, 1.0), neg = std::max(total - above, 1.0);
-        v.push_back(float(total / (2 * neg)));
-        v.push_back(float(total / (2 * pos)));
-      }
-      tw = torch::tensor(v).view({int64_t(counts.size()) - 1, 2});
-    }
-    d.threshold_weights.push_back(tw);
   }
   return d;
 }

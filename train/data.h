@@ -34,10 +34,6 @@ struct TrainData {
   std::vector<int> level_lld_columns;  ///< LLD columns whose level is removed per segment
   bool normalize_loudness = false;
   std::vector<torch::Tensor> class_weights;  ///< per task [K]: inverse train frequency
-  /// Per task: [K-1, 2] weights (negative, positive) of each CORAL threshold task "y > k"
-  /// from its positive rate on train; defined only for ordinal tasks under
-  /// `ordinal_balance: thresholds`.
-  std::vector<torch::Tensor> threshold_weights;
 };
 
 /// Reads the store named in the config; refuses a store of another feature-set version,

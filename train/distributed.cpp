@@ -460,13 +460,12 @@ std::vector<int64_t> rank_rows(const std::vector<int64_t>& order, int64_t begin,
 }
 
 double task_loss_weight(const torch::Tensor& labels, const torch::Tensor& class_weights,
-                        const std::string& loss, const torch::Tensor& threshold_weights) {
+                        const std::string& loss) {
   auto y = labels.cpu();
   y = y.index_select(0, (y >= 0).nonzero().squeeze(1));
   if (y.numel() == 0) return 0.0;
   // Same weights as task_loss (train/model.cpp): class weights unless loss is "ce".
-  if (!class_weights.defined() || loss == "ce" || threshold_weights.defined())
-    return double(y.numel());
+  if (!class_weights.defined() || loss == "ce") return double(y.numel());
   return class_weights.cpu().to(torch::kDouble).index_select(0, y).sum().item<double>();
 }
 

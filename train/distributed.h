@@ -156,9 +156,8 @@ std::vector<int64_t> rank_rows(const std::vector<int64_t>& order, int64_t begin,
 
 /// The sum of the row weights task_loss divides by for one task of a batch: the class
 /// weights of the labelled rows (labels >= 0), or their count for `loss == "ce"` or no
-/// weights, or under threshold weights (an ordinal task's `ordinal_balance: thresholds`).
-/// Ranks all-reduce it to turn their local mean losses into the global batch's.
+/// weights. Ranks all-reduce it to turn their local mean losses into the global batch's.
 double task_loss_weight(const torch::Tensor& labels, const torch::Tensor& class_weights,
-                        const std::string& loss, const torch::Tensor& threshold_weights = {});
+                        const std::string& loss);
 
 }  // namespace tenor::train

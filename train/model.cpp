@@ -292,16 +292,13 @@ torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logi
 
 torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
                         const torch::Tensor& labels, const torch::Tensor& class_weights,
-                        const std::string& loss, double gamma,
-                        const torch::Tensor& threshold_weights) {
+                        const std::string& loss, double gamma) {
   auto rows = (labels >= 0).nonzero().squeeze(1);
   if (rows.numel() == 0) return {};
   auto z = logits.index_select(0, rows).to(torch::kFloat);
   auto y = labels.index_select(0, rows);
   torch::Tensor per_row;
   torch::Tensor p_true;  // probability of the true class, for focal loss
-  const bool per_threshold =
-      task.type == HeadType::kOrdinal && threshold_weights.defined() && loss != "ce";
   switch (task.type) {
     case HeadType::kBinary: {
       auto target = y.to(torch::kFloat);
@@ -322,24 +319,17 @@ torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
       // CORAL: binary cross-entropy of each threshold task "y > k" (Cao et al. 2020).
       auto k = torch::arange(task.num_classes - 1, y.options()).unsqueeze(0);
       auto target = (y.unsqueeze(1) > k).to(torch::kFloat);
-      auto bce = F::binary_cross_entropy_with_logits(
-          z, target, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
-      if (per_threshold) {
-        // Each threshold task balanced to its own positive rate; rows then weigh the same.
-        auto tw = threshold_weights.to(z.device(), torch::kFloat);
-        bce = bce *
-              (tw.select(1, 0).unsqueeze(0) * (1 - target) + tw.select(1, 1).unsqueeze(0) * target);
-      }
-      per_row = bce.sum(1);
+      per_row = F::binary_cross_entropy_with_logits(
+                    z, target, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
+                    .sum(1);
       p_true = task_probabilities(task, z).gather(1, y.unsqueeze(1)).squeeze(1);
       break;
     }
   }
   if (loss == "focal" && gamma > 0)
     per_row = per_row * (1 - p_true.detach()).clamp_min(0).pow(gamma);
-  auto w = class_weights.defined() && loss != "ce" && !per_threshold
-               ? class_weights.to(z.device()).index_select(0, y)
-               : torch::ones_like(per_row);
+  auto w = class_weights.defined() && loss != "ce" ? class_weights.to(z.device()).index_select(0, y)
+                                                   : torch::ones_like(per_row);
   return (per_row * w).sum() / w.sum().clamp_min(1e-12);
 }
 

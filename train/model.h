@@ -159,12 +159,9 @@ std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig
 torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logits);
 
 /// Loss of one task on the labelled rows (labels >= 0); `class_weights` [K] or undefined.
-/// For an ordinal task, defined `threshold_weights` [K-1, 2] (negative, positive weight of
-/// each threshold task) replace the class weights, and rows weigh the same; `loss == "ce"`
-/// ignores both. Returns an undefined tensor when no row is labelled.
+/// Returns an undefined tensor when no row is labelled.
 torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
                         const torch::Tensor& labels, const torch::Tensor& class_weights,
-                        const std::string& loss, double focal_gamma,
-                        const torch::Tensor& threshold_weights = {});
+                        const std::string& loss, double focal_gamma);
 
 }  // namespace tenor::train

@@ -442,12 +442,11 @@ TrainResult train_model(const TrainConfig& config) {
         for (size_t t = 0; t < logits.size(); ++t) {
           auto labels = batch.labels.select(1, int64_t(t));
           auto l = task_loss(data.shape.tasks[t], logits[t], labels, data.class_weights[t],
-                             config.loss, config.focal_gamma, data.threshold_weights[t]);
+                             config.loss, config.focal_gamma);
           if (l.defined()) loss = loss.defined() ? loss + l : l;
           task_losses[t] = l;
           if (group && l.defined())
-            task_weights[t] = task_loss_weight(labels, data.class_weights[t], config.loss,
-                                               data.threshold_weights[t]);
+            task_weights[t] = task_loss_weight(labels, data.class_weights[t], config.loss);
         }
       }
       double value = 0;

@@ -52,16 +52,6 @@ TEST(TrainConfig, ValidateNamesTheKey) {
     EXPECT_NE(std::string(e.what()).find("'loss' is hinge"), std::string::npos) << e.what();
   }
   c.loss = "balanced";
-  c.ordinal_balance = "rows";
-  try {
-    c.validate();
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("'ordinal_balance' is rows; use classes or thresholds"),
-              std::string::npos)
-        << e.what();
-  }
-  c.ordinal_balance = "thresholds";
   apply_override(c, "model.context_tokens=-1");
   try {
     c.validate();

@@ -8,7 +8,6 @@
 #include "core/error.h"
 #include "core/torch_compat.h"
 #include "train/checkpoint.h"
-#include "train/distributed.h"
 #include "train/model.h"
 
 namespace tenor::train {
@@ -160,30 +159,6 @@ TEST(Model, LossesAreFiniteAndSkipUnlabelledRows) {
   }
   EXPECT_FALSE(
       task_loss(s.tasks[0], out[0], torch::full({3}, -1, torch::kLong), {}, "ce", 0).defined());
-}
-
-TEST(Model, OrdinalThresholdWeightsBalanceEachThresholdTask) {
-  TaskSpec t{"e", HeadType::kOrdinal, 3, "customer"};
-  auto z = torch::tensor({0.3, -0.2, 1.1, 0.4, -0.7, -1.5}).view({3, 2}).to(torch::kFloat);
-  auto y = torch::tensor(std::vector<int64_t>{0, 2, 1});
-  // (negative, positive) weights of "y > 0" and "y > 1".
-  auto tw = torch::tensor({0.5, 2.0, 0.25, 4.0}).view({2, 2}).to(torch::kFloat);
-  auto bce = [](double z, double target) {
-    double p = 1 / (1 + std::exp(-z));
-    return -(target * std::log(p) + (1 - target) * std::log(1 - p));
-  };
-  // Row 0 (y = 0): both negative; row 1 (y = 2): both positive; row 2 (y = 1): mixed.
-  double expected = (0.5 * bce(0.3, 0) + 0.25 * bce(-0.2, 0) + 2.0 * bce(1.1, 1) +
-                     4.0 * bce(0.4, 1) + 2.0 * bce(-0.7, 1) + 0.25 * bce(-1.5, 0)) /
-                    3;
-  // The class weights are ignored once threshold weights are given: rows weigh the same.
-  auto class_weights = torch::tensor({10.0, 1.0, 1.0}).to(torch::kFloat);
-  EXPECT_NEAR(task_loss(t, z, y, class_weights, "balanced", 0, tw).item<double>(), expected, 1e-5);
-  EXPECT_NEAR(task_loss_weight(y, class_weights, "balanced", tw), 3.0, 0);
-  // "ce" is unweighted whatever the weights.
-  double plain =
-      (bce(0.3, 0) + bce(-0.2, 0) + bce(1.1, 1) + bce(0.4, 1) + bce(-0.7, 1) + bce(-1.5, 0)) / 3;
-  EXPECT_NEAR(task_loss(t, z, y, class_weights, "ce", 0, tw).item<double>(), plain, 1e-5);
 }
 
 TEST(Model, OrdinalProbabilitiesFollowThresholds) {
