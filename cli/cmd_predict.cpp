@@ -116,7 +116,7 @@ Scored predict_run(const Args& a) {
   // The run's own store: its dev split calibrates, as at export, and it holds the extractor
   // configuration and tokenizer the model was trained with.
   auto own = train::load_store_for_run(run.info, run.info.config.features);
-  auto calib = ox::run_calibration(run, own);
+  auto calib = ox::cached_run_calibration(run, own, a.checkpoint);
   train::TrainData data;
   std::vector<int64_t> rows;
   std::error_code ec;

@@ -238,6 +238,21 @@ json calibration_json(const std::vector<train::TaskSpec>& tasks,
   return j;
 }
 
+/// calibration_json's inverse, in the order of `tasks`.
+std::vector<TaskCalibration> calibration_from_json(const json& j,
+                                                   const std::vector<train::TaskSpec>& tasks) {
+  std::vector<TaskCalibration> out;
+  for (const auto& t : tasks) {
+    TaskCalibration c;
+    const auto& jt = j.at(t.name);
+    c.temperature = jt.at("temperature");
+    c.source = jt.at("fitted_on");
+    c.threshold = jt.value("threshold", 0.5);
+    out.push_back(c);
+  }
+  return out;
+}
+
 /// Every regular file under `dir`, as relative generic paths, sorted.
 std::vector<std::string> list_files(const fs::path& dir) {
   std::vector<std::string> out;
@@ -258,6 +273,41 @@ fs::path temp_beside(const fs::path& out) {
 std::vector<TaskCalibration> run_calibration(train::LoadedRun& run, const train::TrainData& data) {
   auto dev = train::predict(run, data, data.dev);
   return fit_calibration(run.info.shape.tasks, dev, labels_of(data, data.dev));
+}
+
+std::vector<TaskCalibration> cached_run_calibration(train::LoadedRun& run,
+                                                    const train::TrainData& data,
+                                                    const std::string& checkpoint) {
+  auto log = logger("predict");
+  const fs::path cache = run.info.dir / "predict-calibration.json";
+  const json key = {{"checkpoint_sha256", sha256_file(run.info.dir / checkpoint)},
+                    {"store_sha256", features::content_sha256(data.store)}};
+  json entries = json::object();
+  std::error_code ec;
+  if (fs::exists(cache, ec)) {
+    try {
+      entries = json::parse(read_file(cache));
+      if (entries.contains(checkpoint)) {
+        const json& e = entries.at(checkpoint);
+        if (e.at("key") == key) {
+          log->debug("calibration of {} from {}", checkpoint, cache.string());
+          return calibration_from_json(e.at("tasks"), run.info.shape.tasks);
+        }
+      }
+    } catch (const std::exception& e) {  // a damaged cache is refitted and replaced
+      log->warn("{} is unreadable ({}); fitting the calibration again", cache.string(), e.what());
+      entries = json::object();
+    }
+  }
+  auto calib = run_calibration(run, data);
+  entries[checkpoint] = {{"key", key}, {"tasks", calibration_json(run.info.shape.tasks, calib)}};
+  try {
+    write_file_atomic(cache, entries.dump(2) + "\n");
+  } catch (const std::exception& e) {  // a read-only run still predicts, only slower
+    log->warn("could not cache the calibration in {} ({}); it is fitted again on every call",
+              cache.string(), e.what());
+  }
+  return calib;
 }
 
 ExportResult export_bundle(const ExportOptions& o) {
@@ -466,17 +516,8 @@ std::vector<train::TaskSpec> read_tasks(const fs::path& bundle) {
 }
 
 std::vector<TaskCalibration> read_calibration(const fs::path& bundle) {
-  json j = json::parse(read_file(bundle / "calibration.json"));
-  std::vector<TaskCalibration> out;
-  for (const auto& t : read_tasks(bundle)) {
-    TaskCalibration c;
-    const auto& jt = j.at(t.name);
-    c.temperature = jt.at("temperature");
-    c.source = jt.at("fitted_on");
-    c.threshold = jt.value("threshold", 0.5);
-    out.push_back(c);
-  }
-  return out;
+  return calibration_from_json(json::parse(read_file(bundle / "calibration.json")),
+                               read_tasks(bundle));
 }
 
 std::vector<int64_t> call_rows(const features::Store& store, const std::string& call_id) {

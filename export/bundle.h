@@ -55,4 +55,12 @@ std::vector<train::TaskSpec> read_tasks(const std::filesystem::path& bundle);
 /// Calibration a run gets at export: fitted on the dev split of `data` (LibTorch).
 std::vector<TaskCalibration> run_calibration(train::LoadedRun& run, const train::TrainData& data);
 
+/// run_calibration of `checkpoint` (a file in the run directory, as loaded into `run`),
+/// kept in RUN/predict-calibration.json under the checkpoint's and the store's sha256:
+/// `tenor predict --run` fits it once instead of predicting the dev split on every call.
+/// A stale, damaged or unwritable cache only costs the refit.
+std::vector<TaskCalibration> cached_run_calibration(train::LoadedRun& run,
+                                                    const train::TrainData& data,
+                                                    const std::string& checkpoint);
+
 }  // namespace tenor::onnx_export

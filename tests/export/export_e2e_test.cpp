@@ -121,6 +121,42 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
         EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
     }
 
+  // predict --run fits its calibration on the run's dev split once and keeps it under the
+  // checkpoint's and the store's sha256: a cached entry is used, a stale or damaged one is
+  // refitted and replaced.
+  {
+    const fs::path cache = run / "predict-calibration.json";
+    auto entries = read_json(cache);
+    ASSERT_TRUE(entries.contains("best.pt")) << entries.dump();
+    EXPECT_EQ(entries["best.pt"]["key"]["checkpoint_sha256"], sha256_file(run / "best.pt"));
+    const std::string predict_c12 = "--log-level error predict --run " + run.string() +
+                                    " --features " + tiny_store().string() + " --call c12";
+    auto flattened = entries;
+    for (auto& [task, c] : flattened["best.pt"]["tasks"].items()) c["temperature"] = 1000.0;
+    write_file_atomic(cache, flattened.dump());
+    std::string out_cached;
+    ASSERT_EQ(run_tenor(predict_c12, &out_cached), 0) << out_cached;
+    EXPECT_NE(json::parse(out_cached), ja) << "the cached temperatures were not used";
+    auto stale = flattened;
+    stale["best.pt"]["key"]["store_sha256"] = std::string(64, '0');
+    write_file_atomic(cache, stale.dump());
+    std::string out_stale;
+    ASSERT_EQ(run_tenor(predict_c12, &out_stale), 0) << out_stale;
+    EXPECT_EQ(json::parse(out_stale), ja);
+    EXPECT_EQ(read_json(cache), entries);
+    write_file_atomic(cache, "{\"best.pt\": ");
+    std::string out_damaged;
+    ASSERT_EQ(run_tenor("predict --run " + run.string() + " --features " + tiny_store().string() +
+                            " --call c12 --out " + (run / "p.json").string(),
+                        &out_damaged),
+              0)
+        << out_damaged;
+    EXPECT_NE(out_damaged.find("predict-calibration.json is unreadable"), std::string::npos)
+        << out_damaged;
+    EXPECT_EQ(read_json(run / "p.json"), ja);
+    EXPECT_EQ(read_json(cache), entries);
+  }
+
   // predict from the call's audio and transcript, as an integrator has them: the features
   // are those `tenor data build` stored (same scores as from the store), and the ONNX Runtime
   // and LibTorch paths agree.
