@@ -59,7 +59,8 @@ int decide(const train::TaskSpec& task, const float* probs, const TaskCalibratio
   return eval::predict(p, kind_of(task), c.threshold);
 }
 
-TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context) {
+TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context,
+                     const std::vector<int64_t>* previous_rows) {
   const int64_t b = int64_t(rows.size());
   const int64_t fl = int64_t(s.layout.lld_columns.size());
   const int64_t ff = int64_t(s.layout.functional_columns.size());
@@ -94,7 +95,10 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                    {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
                    {in.token_len, HostTensor::from_i64({b}, tlen)}};
   if (!context) return out;
-  const auto previous = features::previous_segments(s);
+  std::vector<int64_t> computed;
+  const std::vector<int64_t>& previous = previous_rows && previous_rows->size() == s.segments.size()
+                                             ? *previous_rows
+                                             : (computed = features::previous_segments(s));
   auto span = [&](int64_t r) -> std::pair<int64_t, int64_t> {
     const int64_t p = previous[size_t(r)];
     if (p < 0) return {0, 0};
@@ -222,7 +226,8 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
     oc.name = c.name;
     oc.description = c.description;
     oc.row_ids = row_ids(c.data->store, c.rows);
-    oc.inputs = raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0);
+    oc.inputs =
+        raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0, &c.data->previous);
     for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
       auto p = pred.probs[k].to(torch::kFloat).contiguous();
       std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());

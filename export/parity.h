@@ -38,8 +38,10 @@ int decide(const train::TaskSpec& task, const float* probs, const TaskCalibratio
 /// The graph's inputs for store rows: raw LLDs (not cut to max_frames: the graph cuts),
 /// raw functionals with the store's mask, and token ids, zero-padded. With `context`
 /// (a model with context_tokens() > 0) also each row's previous segment's tokens
-/// (features::previous_segments, uncut: the graph cuts).
-TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows, bool context);
+/// (features::previous_segments, uncut: the graph cuts); `previous`, when given, is that
+/// map already computed for `store` (TrainData::previous), so it is not built again.
+TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows, bool context,
+                     const std::vector<int64_t>* previous = nullptr);
 
 /// "call_id#segment" per row.
 std::vector<std::string> row_ids(const features::Store& store, const std::vector<int64_t>& rows);
