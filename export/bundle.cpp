@@ -280,8 +280,10 @@ std::vector<TaskCalibration> cached_run_calibration(train::LoadedRun& run,
                                                     const std::string& checkpoint) {
   auto log = logger("predict");
   const fs::path cache = run.info.dir / "predict-calibration.json";
+  // The tool's version too: another version may fit the calibration differently.
   const json key = {{"checkpoint_sha256", sha256_file(run.info.dir / checkpoint)},
-                    {"store_sha256", features::content_sha256(data.store)}};
+                    {"store_sha256", features::content_sha256(data.store)},
+                    {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"}};
   json entries = json::object();
   std::error_code ec;
   if (fs::exists(cache, ec)) {

@@ -56,9 +56,9 @@ std::vector<train::TaskSpec> read_tasks(const std::filesystem::path& bundle);
 std::vector<TaskCalibration> run_calibration(train::LoadedRun& run, const train::TrainData& data);
 
 /// run_calibration of `checkpoint` (a file in the run directory, as loaded into `run`),
-/// kept in RUN/predict-calibration.json under the checkpoint's and the store's sha256:
-/// `tenor predict --run` fits it once instead of predicting the dev split on every call.
-/// A stale, damaged or unwritable cache only costs the refit.
+/// kept in RUN/predict-calibration.json under the checkpoint's and the store's sha256 and
+/// the tool's version: `tenor predict --run` fits it once instead of predicting the dev
+/// split on every call. A stale, damaged or unwritable cache only costs the refit.
 std::vector<TaskCalibration> cached_run_calibration(train::LoadedRun& run,
                                                     const train::TrainData& data,
                                                     const std::string& checkpoint);
