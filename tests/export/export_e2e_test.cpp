@@ -122,8 +122,8 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
     }
 
   // predict --run fits its calibration on the run's dev split once and keeps it under the
-  // checkpoint's and the store's sha256: a cached entry is used, a stale or damaged one is
-  // refitted and replaced.
+  // checkpoint's and the store's sha256 and tenor's version: a cached entry is used, a stale
+  // or damaged one is refitted and replaced, and one that cannot be written only warns.
   {
     const fs::path cache = run / "predict-calibration.json";
     auto entries = read_json(cache);
@@ -155,6 +155,22 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
         << out_damaged;
     EXPECT_EQ(read_json(run / "p.json"), ja);
     EXPECT_EQ(read_json(cache), entries);
+    // A path that cannot be replaced by a file (here a non-empty directory): the call still
+    // predicts the same scores, and says the calibration is not cached.
+    fs::remove(cache);
+    fs::create_directories(cache / "occupied");
+    std::string out_unwritable;
+    ASSERT_EQ(run_tenor("predict --run " + run.string() + " --features " + tiny_store().string() +
+                            " --call c12 --out " + (run / "p2.json").string(),
+                        &out_unwritable),
+              0)
+        << out_unwritable;
+    EXPECT_NE(out_unwritable.find("could not cache the calibration"), std::string::npos)
+        << out_unwritable;
+    EXPECT_EQ(read_json(run / "p2.json"), ja);
+    for (const auto& e : fs::directory_iterator(run))
+      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+    fs::remove_all(cache);
   }
 
   // predict from the call's audio and transcript, as an integrator has them: the features
