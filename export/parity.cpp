@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "eval/bootstrap.h"
@@ -95,10 +96,11 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                    {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
                    {in.token_len, HostTensor::from_i64({b}, tlen)}};
   if (!context) return out;
+  if (previous_rows && previous_rows->size() != s.segments.size())
+    throw std::logic_error("raw_inputs: the previous-segment map is not that of this store");
   std::vector<int64_t> computed;
-  const std::vector<int64_t>& previous = previous_rows && previous_rows->size() == s.segments.size()
-                                             ? *previous_rows
-                                             : (computed = features::previous_segments(s));
+  const std::vector<int64_t>& previous =
+      previous_rows ? *previous_rows : (computed = features::previous_segments(s));
   auto span = [&](int64_t r) -> std::pair<int64_t, int64_t> {
     const int64_t p = previous[size_t(r)];
     if (p < 0) return {0, 0};
