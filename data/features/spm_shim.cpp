@@ -102,6 +102,13 @@ int tenor_spm_vocab_size(void* handle) {
   return static_cast<sentencepiece::SentencePieceProcessor*>(handle)->GetPieceSize();
 }
 
+/// The piece of token `id` (e.g. "\xe2\x96\x81word"), owned by the model; "" when out of range.
+const char* tenor_spm_piece(void* handle, int id) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+  if (id < 0 || id >= sp->GetPieceSize()) return "";
+  return sp->IdToPiece(id).c_str();
+}
+
 void tenor_spm_unload(void* handle) {
   delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
 }

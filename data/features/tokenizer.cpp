@@ -18,6 +18,7 @@ struct Shim {
   void* (*load)(const char*, size_t, char**) = nullptr;
   size_t (*encode)(void*, const char*, size_t, int32_t**) = nullptr;
   int (*vocab_size)(void*) = nullptr;
+  const char* (*piece)(void*, int) = nullptr;
   void (*unload)(void*) = nullptr;
   void (*free)(void*) = nullptr;
 };
@@ -56,6 +57,7 @@ const Shim& shim() {
     s.load = reinterpret_cast<decltype(s.load)>(get("tenor_spm_load"));
     s.encode = reinterpret_cast<decltype(s.encode)>(get("tenor_spm_encode"));
     s.vocab_size = reinterpret_cast<decltype(s.vocab_size)>(get("tenor_spm_vocab_size"));
+    s.piece = reinterpret_cast<decltype(s.piece)>(get("tenor_spm_piece"));
     s.unload = reinterpret_cast<decltype(s.unload)>(get("tenor_spm_unload"));
     s.free = reinterpret_cast<decltype(s.free)>(get("tenor_spm_free"));
   });
@@ -124,5 +126,7 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
 }
 
 int Tokenizer::vocab_size() const { return shim().vocab_size(impl_->handle); }
+
+std::string Tokenizer::piece(int id) const { return shim().piece(impl_->handle, id); }
 
 }  // namespace tenor::features

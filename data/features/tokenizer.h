@@ -27,6 +27,9 @@ class Tokenizer {
   ~Tokenizer();
   std::vector<int32_t> encode(const std::string& text) const;
   int vocab_size() const;
+  /// The surface piece of token `id`: a word-initial piece starts with U+2581 ("\u2581the");
+  /// "" for an id outside [0, vocab_size()).
+  std::string piece(int id) const;
 
  private:
   struct Impl;
