@@ -66,6 +66,7 @@ const std::vector<Field>& fields() {
       nested("model.hash_buckets", &TrainConfig::model, &ModelConfig::hash_buckets),
       nested("model.ngrams", &TrainConfig::model, &ModelConfig::ngrams),
       nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
+      nested("model.word_vectors", &TrainConfig::model, &ModelConfig::word_vectors),
       nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
       nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
@@ -159,6 +160,10 @@ void TrainConfig::validate() const {
         "use at least 1");
   check(model.context_tokens >= 0 && model.context_tokens <= 4096, "model.context_tokens",
         std::to_string(model.context_tokens), "use 0 (no context) .. 4096");
+  check(model.word_vectors.empty() || (model.type == "fusion" && model.use_text),
+        "model.word_vectors", model.word_vectors,
+        "word vectors start the fusion model's text encoder: set model.type fusion and "
+        "model.use_text true, or leave model.word_vectors empty");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),

@@ -34,6 +34,10 @@ struct ModelConfig {
   /// the customer's post an agent answers, the turn a customer reacts to) are read by the
   /// same text encoder and condition text tasks. 0: no context.
   int context_tokens = 0;
+  /// Fusion: pretrained word vectors (GloVe text format, or word2vec's text format) that the
+  /// token embeddings of whole-word pieces start from; model.embedding_dim must equal their
+  /// dimension. "": random start. docs/training.md says where to get GloVe's.
+  std::string word_vectors;
 };
 
 struct OptimConfig {

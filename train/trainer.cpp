@@ -25,11 +25,13 @@
 #include "core/torch_compat.h"
 #include "core/version.h"
 #include "data/features/device.h"
+#include "data/features/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/distributed.h"
 #include "train/model.h"
 #include "train/predict.h"
+#include "train/word_vectors.h"
 
 namespace tenor::train {
 namespace fs = std::filesystem;
@@ -242,6 +244,42 @@ bool parameters_finite(torch::nn::Module& model) {
   return true;
 }
 
+/// model.word_vectors: the token embeddings of pieces whose word has a pretrained vector start
+/// from it; the others keep their random draw, rescaled to the pretrained vectors' RMS so that
+/// no row starts louder than the rest. Draws no random numbers (a run stays reproducible).
+/// Returns what went into result.json.
+json init_word_vectors(TaskModel& model, const TrainData& data, const ModelConfig& config) {
+  auto* fusion = dynamic_cast<FusionModel*>(&model);
+  if (!fusion || !fusion->text)
+    throw ConfigError(
+        "model.word_vectors is set but the model has no text encoder: it needs "
+        "model.type fusion, model.use_text true and a store with transcripts");
+  const features::Tokenizer tokenizer(data.store.tokenizer_model);
+  std::vector<std::string> pieces(size_t(tokenizer.vocab_size()));
+  for (size_t i = 0; i < pieces.size(); ++i) pieces[i] = tokenizer.piece(int(i));
+  PieceVectors v = read_piece_vectors(config.word_vectors, pieces, config.embedding_dim);
+  double sum2 = 0;
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (v.matched[i])
+      for (int k = 0; k < v.dim; ++k)
+        sum2 +=
+            double(v.rows[i * size_t(v.dim) + size_t(k)]) * v.rows[i * size_t(v.dim) + size_t(k)];
+  const double rms = std::sqrt(sum2 / double(v.num_matched * size_t(v.dim)));
+  const auto n = int64_t(pieces.size());
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = fusion->text->embed->weight;
+  const torch::Tensor pretrained = torch::from_blob(v.rows.data(), {n, v.dim}, torch::kFloat);
+  const torch::Tensor matched =
+      torch::from_blob(v.matched.data(), {n, 1}, torch::kChar).to(torch::kBool);
+  w.copy_(torch::where(matched, pretrained, w * rms));
+  w[0].zero_();  // the padding row
+  return {{"path", config.word_vectors},
+          {"pieces", pieces.size()},
+          {"pieces_matched", v.num_matched},
+          {"file_words", v.file_words},
+          {"rms", rms}};
+}
+
 void append_line(const fs::path& path, const json& j) {
   std::string existing;
   std::error_code ec;
@@ -297,6 +335,14 @@ TrainResult train_model(const TrainConfig& config) {
   log->debug("store content SHA-256 {} ({:.2f} s)", store_sha,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count());
   std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
+  json word_vectors;
+  if (!config.model.word_vectors.empty()) {
+    word_vectors = init_word_vectors(*model, data, config.model);
+    log->info("model.word_vectors: {} of {} token pieces start from {} ({} words, RMS {:.3f})",
+              word_vectors["pieces_matched"].get<size_t>(), word_vectors["pieces"].get<size_t>(),
+              config.model.word_vectors, word_vectors["file_words"].get<size_t>(),
+              word_vectors["rms"].get<double>());
+  }
   model->to(device);
   // One parameter group, or two when the fusion model's n-gram bag has its own rate
   // (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
@@ -617,6 +663,7 @@ TrainResult train_model(const TrainConfig& config) {
                   {"store_sha256", store_sha},
                   {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
                   {"torch_version", compat::torch_version()}};
+  if (!word_vectors.is_null()) summary["word_vectors"] = word_vectors;
   for (const auto& t : data.shape.tasks) {
     json modalities = json::array();
     if (t.prosody) modalities.push_back("prosody");

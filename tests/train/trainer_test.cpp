@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/sha256.h"
 #include "data/features/store.h"
+#include "data/features/tokenizer.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
 #include "train/checkpoint.h"
@@ -21,6 +22,7 @@
 #include "train/model.h"
 #include "train/predict.h"
 #include "train/trainer.h"
+#include "train/word_vectors.h"
 
 namespace tenor::test {
 namespace {
@@ -274,6 +276,82 @@ TEST(E2eTrain, TheNgramBagLearnsAtItsOwnRate) {
       EXPECT_TRUE(torch::equal(a, b)) << name;
     }
   }
+}
+
+// model.word_vectors: after one step at a negligible rate, the embedding of every whole-word
+// piece holds its word's vector, the padding row is zero and every other row is the draw of
+// the same seed without vectors, scaled to the vectors' RMS. result.json says how many pieces
+// matched; a dimension other than model.embedding_dim and a model without a text encoder are
+// refused naming the key and the fix.
+TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
+  const fs::path dir = make_temp_dir("train-word-vectors");
+  for (const char* sub : {"plain", "glove", "dim", "linear"}) fs::create_directories(dir / sub);
+  const features::Tokenizer tokenizer(features::read_store(tiny_store()).tokenizer_model);
+  const int dim = 8;  // write_train_config's embedding_dim
+  std::map<int, std::vector<float>> expected;
+  {
+    std::ofstream f(dir / "vectors.txt");
+    f << "unrelatedword";
+    for (int k = 0; k < dim; ++k) f << " 5";
+    f << "\n";
+    for (int id = 0; id < tokenizer.vocab_size(); ++id) {
+      const std::string word = train::piece_word(tokenizer.piece(id));
+      if (word.empty() || id % 3 == 0) continue;  // leave some whole-word pieces unmatched
+      auto& v = expected[id];
+      f << word;
+      for (int k = 0; k < dim; ++k) {
+        v.push_back(float(id % 7 - 3) * 0.1f + float(k) * 0.01f);
+        f << ' ' << v.back();
+      }
+      f << "\n";
+    }
+  }
+  ASSERT_GE(expected.size(), 2u);
+  const std::string one_step =
+      " --set epochs=1 --set batch_size=1000 --set optim.warmup_steps=0"
+      " --set optim.weight_decay=0 --set optim.lr=1e-7";
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " +
+                          write_train_config(dir / "plain", "  type: fusion\n").string() + one_step,
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(
+      run_tenor("train --config " + write_train_config(dir / "glove", "  type: fusion\n").string() +
+                    one_step + " --set model.word_vectors=" + (dir / "vectors.txt").string(),
+                &out),
+      0)
+      << out;
+  const auto result = nlohmann::json::parse(std::ifstream(dir / "glove/run/result.json"));
+  EXPECT_EQ(result["word_vectors"]["pieces_matched"], expected.size());
+  EXPECT_EQ(result["word_vectors"]["pieces"], tokenizer.vocab_size());
+  const double rms = result["word_vectors"]["rms"];
+  const torch::Tensor plain = checkpoint_params(dir / "plain/run").at("text.embed.weight");
+  const torch::Tensor glove = checkpoint_params(dir / "glove/run").at("text.embed.weight");
+  ASSERT_EQ(glove.size(0), tokenizer.vocab_size());
+  EXPECT_TRUE(glove[0].eq(0).all().item<bool>()) << "the padding row";
+  for (int id = 1; id < tokenizer.vocab_size(); ++id) {
+    auto it = expected.find(id);
+    const torch::Tensor want =
+        it == expected.end() ? plain[id] * rms : torch::tensor(it->second, torch::kFloat);
+    EXPECT_TRUE(torch::allclose(glove[id], want, 1e-5, 1e-6))
+        << "piece " << id << " '" << tokenizer.piece(id) << "': " << glove[id] << " vs " << want;
+  }
+
+  EXPECT_EQ(
+      run_tenor("train --config " + write_train_config(dir / "dim", "  type: fusion\n").string() +
+                    " --set model.embedding_dim=4 --set model.word_vectors=" +
+                    (dir / "vectors.txt").string(),
+                &out),
+      2);
+  EXPECT_NE(out.find("set model.embedding_dim=8"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("train --config " +
+                          write_train_config(dir / "linear", "  type: linear\n").string() +
+                          " --set model.word_vectors=" + (dir / "vectors.txt").string(),
+                      &out),
+            2);
+  EXPECT_NE(out.find("model.word_vectors"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "linear/run/last.pt"));
 }
 
 // The same config over a store whose contents changed (rebuilt with other settings, edited)
