@@ -304,7 +304,9 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   InputSpec spec{data.norm, c.max_frames,           c.max_tokens,
                  loudness,  data.level_lld_columns, model->context_tokens()};
   auto proto = build_onnx_model(*model, shape, c, spec, {{"k", "v"}});
-  if (type == "fusion") EXPECT_EQ(model->context_tokens(), context_tokens);
+  if (type == "fusion") {
+    EXPECT_EQ(model->context_tokens(), context_tokens);
+  }
   fs::path file =
       fs::temp_directory_path() / ("tenor-whole-" + std::to_string(::getpid()) + type + ".onnx");
   std::ofstream(file, std::ios::binary) << serialize(proto);
