@@ -268,9 +268,10 @@ json init_word_vectors(TaskModel& model, const TrainData& data, const ModelConfi
   const auto n = int64_t(pieces.size());
   torch::NoGradGuard no_grad;
   torch::Tensor w = fusion->text->embed->weight;
-  const torch::Tensor pretrained = torch::from_blob(v.rows.data(), {n, v.dim}, torch::kFloat);
+  const torch::Tensor pretrained =
+      torch::from_blob(v.rows.data(), {n, v.dim}, torch::kFloat).to(w.device());
   const torch::Tensor matched =
-      torch::from_blob(v.matched.data(), {n, 1}, torch::kChar).to(torch::kBool);
+      torch::from_blob(v.matched.data(), {n, 1}, torch::kChar).to(w.device()).to(torch::kBool);
   w.copy_(torch::where(matched, pretrained, w * rms));
   w[0].zero_();  // the padding row
   return {{"path", config.word_vectors},
@@ -335,14 +336,6 @@ TrainResult train_model(const TrainConfig& config) {
   log->debug("store content SHA-256 {} ({:.2f} s)", store_sha,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count());
   std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
-  json word_vectors;
-  if (!config.model.word_vectors.empty()) {
-    word_vectors = init_word_vectors(*model, data, config.model);
-    log->info("model.word_vectors: {} of {} token pieces start from {} ({} words, RMS {:.3f})",
-              word_vectors["pieces_matched"].get<size_t>(), word_vectors["pieces"].get<size_t>(),
-              config.model.word_vectors, word_vectors["file_words"].get<size_t>(),
-              word_vectors["rms"].get<double>());
-  }
   model->to(device);
   // One parameter group, or two when the fusion model's n-gram bag has its own rate
   // (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
@@ -384,6 +377,7 @@ TrainResult train_model(const TrainConfig& config) {
   if (dist.enabled())
     group = std::make_unique<ProcessGroup>(dist, device,
                                            std::chrono::seconds(config.distributed.timeout_s));
+  json word_vectors;  // what model.word_vectors matched, for result.json
   if (fs::exists(last, ec)) {
     // Resume: the checkpoint must come from this very configuration.
     TrainState saved = load_checkpoint(last, *model, &optimizer, /*restore_rng=*/true);
@@ -399,15 +393,27 @@ TrainResult train_model(const TrainConfig& config) {
                       "); resume with the store it started on, or choose another `out`");
     state = saved;
     last_saved_step = state.step;
+    if (!config.model.word_vectors.empty() && fs::exists(run / "word_vectors.json", ec))
+      word_vectors = json::parse(std::ifstream(run / "word_vectors.json"));
     if (main_rank) truncate_lines(run / "metrics.jsonl", state.metrics_lines);
     result.resumed = true;
     log->info("resuming {} at epoch {}, batch {} (step {})", run.string(), state.epoch + 1,
               state.batch, state.step);
-  } else if (main_rank) {
-    write_file_atomic(run / "metrics.jsonl", "");
+  } else {
+    // A fresh start only: a resume takes the embeddings from its checkpoint and must not
+    // depend on the vectors file still being where it was.
+    if (!config.model.word_vectors.empty()) {
+      word_vectors = init_word_vectors(*model, data, config.model);
+      log->info("model.word_vectors: {} of {} token pieces start from {} ({} words, RMS {:.3f})",
+                word_vectors["pieces_matched"].get<size_t>(), word_vectors["pieces"].get<size_t>(),
+                config.model.word_vectors, word_vectors["file_words"].get<size_t>(),
+                word_vectors["rms"].get<double>());
+    }
+    if (main_rank) write_file_atomic(run / "metrics.jsonl", "");
   }
   // Written after the resume checks: a refused resume leaves the run directory as it was.
   if (main_rank) {
+    if (!word_vectors.is_null()) write_file_atomic(run / "word_vectors.json", word_vectors.dump(2));
     write_file_atomic(run / "config.yaml", resolved);
     write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
     write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));

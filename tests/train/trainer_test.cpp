@@ -316,12 +316,16 @@ TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
                       &out),
             0)
       << out;
-  ASSERT_EQ(
-      run_tenor("train --config " + write_train_config(dir / "glove", "  type: fusion\n").string() +
-                    one_step + " --set model.word_vectors=" + (dir / "vectors.txt").string(),
-                &out),
-      0)
-      << out;
+  const std::string glove_cmd =
+      "train --config " + write_train_config(dir / "glove", "  type: fusion\n").string() +
+      one_step + " --set model.word_vectors=" + (dir / "vectors.txt").string();
+  ASSERT_EQ(run_tenor(glove_cmd, &out), 0) << out;
+  // Running it again resumes from the checkpoint, which holds the embeddings: the vectors
+  // file is no longer needed, and result.json still says what matched.
+  fs::rename(dir / "vectors.txt", dir / "moved.txt");
+  ASSERT_EQ(run_tenor(glove_cmd, &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  fs::rename(dir / "moved.txt", dir / "vectors.txt");
   const auto result = nlohmann::json::parse(std::ifstream(dir / "glove/run/result.json"));
   EXPECT_EQ(result["word_vectors"]["pieces_matched"], expected.size());
   EXPECT_EQ(result["word_vectors"]["pieces"], tokenizer.vocab_size());
@@ -345,6 +349,7 @@ TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
                 &out),
       2);
   EXPECT_NE(out.find("set model.embedding_dim=8"), std::string::npos) << out;
+  EXPECT_TRUE(fs::is_empty(dir / "dim/run")) << "a refused start writes nothing";
   EXPECT_EQ(run_tenor("train --config " +
                           write_train_config(dir / "linear", "  type: linear\n").string() +
                           " --set model.word_vectors=" + (dir / "vectors.txt").string(),
