@@ -5,12 +5,15 @@
 # The text sets also train the fusion model with and without the previous segment as context
 # (model.context_tokens: on in configs/meld-anger.yaml, off in configs/epitome-empathy.yaml);
 # paired call-bootstrap p-values (tenor eval compare) follow the table.
+# With stores/glove-6b-100d.txt (tools/word-vectors/fetch.sh) EPITOME is also trained with
+# its token embeddings starting from GloVe (model.word_vectors).
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=build/tenor
 shared=../shared/data
 work=${1:-runs/quality}
+glove=stores/glove-6b-100d.txt  # tools/word-vectors/fetch.sh; EPITOME also runs with it when present
 mkdir -p "$work"
 row() {  # report.json task metric -> "0.912 [0.880, 0.941]"
   python3 - "$1" "$2" "$3" <<'PY'
@@ -57,7 +60,14 @@ if [[ -d $shared/epitome-empathy ]]; then
   compare "$s" epitome-linear epitome
   compare "$s" epitome-linear epitome-context
   compare "$s" epitome epitome-context
-  for r in epitome epitome-context epitome-linear; do
+  runs=(epitome epitome-context epitome-linear)
+  if [[ -s $glove ]]; then
+    run epitome-glove configs/epitome-empathy.yaml "$s" --set model.embedding_dim=100 \
+      --set model.word_vectors="$glove"
+    compare "$s" epitome-linear epitome-glove
+    runs+=(epitome-glove)
+  fi
+  for r in "${runs[@]}"; do
     for t in emotional_reactions interpretations explorations; do
       echo "| epitome-empathy | $t | $r | $(row "$work/$r-report/report.json" $t macro_f1) | accuracy $(row "$work/$r-report/report.json" $t accuracy) |"
     done
