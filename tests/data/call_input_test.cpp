@@ -18,21 +18,12 @@ data::Schema two_tasks() {
   return s;
 }
 
-std::string thrown(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(ChannelMap, ParsesAndRejectsWithTheFix) {
   auto m = data::parse_channel_map("agent=0,customer=1");
   EXPECT_EQ(m.at("agent"), 0);
   EXPECT_EQ(m.at("customer"), 1);
   for (const char* bad : {"agent", "agent=x", "=1", "agent=-1", "agent=1x"}) {
-    std::string msg = thrown([&] { data::parse_channel_map(bad); });
+    std::string msg = thrown_message([&] { data::parse_channel_map(bad); });
     EXPECT_NE(msg.find("ROLE=CHANNEL"), std::string::npos) << bad << ": " << msg;
   }
 }
@@ -74,7 +65,7 @@ TEST(SingleCall, EveryTranscriptProblemIsReportedWithFileAndLine) {
   in.audio = dir / "call.wav";
   in.transcript = dir / "t.jsonl";
   in.channels = {{"agent", 0}, {"customer", 1}};
-  std::string msg = thrown([&] { data::single_call_dataset(in, two_tasks()); });
+  std::string msg = thrown_message([&] { data::single_call_dataset(in, two_tasks()); });
   const std::string f = (dir / "t.jsonl").string();
   EXPECT_NE(msg.find(f + ":2:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("past the audio"), std::string::npos) << msg;
@@ -106,17 +97,19 @@ TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   ASSERT_EQ(stereo.segments.size(), 6u);
   EXPECT_LE(stereo.segments[0].start_s, stereo.segments[1].start_s);
   in.channels = {{"customer", 2}};
-  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("channel 2"),
+  EXPECT_NE(thrown_message([&] { data::single_call_dataset(in, two_tasks()); }).find("channel 2"),
             std::string::npos);
 }
 
 TEST(SingleCall, NeedsAudioOrTranscript) {
   data::CallInput in;
-  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("--transcript"),
-            std::string::npos);
+  EXPECT_NE(
+      thrown_message([&] { data::single_call_dataset(in, two_tasks()); }).find("--transcript"),
+      std::string::npos);
   in.audio = "/nonexistent/call.wav";
-  EXPECT_NE(thrown([&] { data::single_call_dataset(in, two_tasks()); }).find("/nonexistent"),
-            std::string::npos);
+  EXPECT_NE(
+      thrown_message([&] { data::single_call_dataset(in, two_tasks()); }).find("/nonexistent"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -45,6 +45,17 @@ struct DatasetFixture {
 /// stdout+stderr in `output`.
 int run_tenor(const std::string& args, std::string* output = nullptr);
 
+/// The message of the `E` that `f` throws, "" when it throws none (others escape).
+template <class E = Error, class F>
+std::string thrown_message(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
 /// ../shared/data or "" when absent.
 std::string shared_data_dir();
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
 #include "tests/data/fixtures.h"
@@ -19,19 +18,8 @@ using train::read_piece_vectors;
 const std::string kMark = "\xe2\x96\x81";  // U+2581
 
 fs::path write(const fs::path& dir, const std::string& name, const std::string& text) {
-  std::ofstream(dir / name) << text;
+  write_text(dir / name, text);
   return dir / name;
-}
-
-/// The message of the exception `f` throws as E, "" when it throws nothing.
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(WordVectors, OnlyWordInitialPiecesStandForWords) {
@@ -82,9 +70,9 @@ TEST(WordVectors, BadFilesNameTheFileTheLineAndTheFix) {
   const std::vector<std::string> pieces = {"<unk>", kMark + "hello", kMark + "world"};
   const auto data_error = [&](const std::string& text) {
     const fs::path f = write(dir, "v.txt", text);
-    return message_of<DataError>([&] { read_piece_vectors(f.string(), pieces, 2); });
+    return thrown_message<DataError>([&] { read_piece_vectors(f.string(), pieces, 2); });
   };
-  std::string m = message_of<ConfigError>(
+  std::string m = thrown_message<ConfigError>(
       [&] { read_piece_vectors(write(dir, "d.txt", "hello 1 2 3\n").string(), pieces, 2); });
   EXPECT_NE(m.find("model.embedding_dim is 2"), std::string::npos) << m;
   EXPECT_NE(m.find("3-dimensional"), std::string::npos) << m;
@@ -104,7 +92,8 @@ TEST(WordVectors, BadFilesNameTheFileTheLineAndTheFix) {
   m = data_error("\n\n");
   EXPECT_NE(m.find("holds no vectors"), std::string::npos) << m;
 
-  m = message_of<DataError>([&] { read_piece_vectors((dir / "missing.txt").string(), pieces, 2); });
+  m = thrown_message<DataError>(
+      [&] { read_piece_vectors((dir / "missing.txt").string(), pieces, 2); });
   EXPECT_NE(m.find("missing.txt"), std::string::npos) << m;
   EXPECT_NE(m.find("docs/training.md"), std::string::npos) << m;
 }
