@@ -258,12 +258,8 @@ json init_word_vectors(TaskModel& model, const TrainData& data, const ModelConfi
   std::vector<std::string> pieces(size_t(tokenizer.vocab_size()));
   for (size_t i = 0; i < pieces.size(); ++i) pieces[i] = tokenizer.piece(int(i));
   PieceVectors v = read_piece_vectors(config.word_vectors, pieces, config.embedding_dim);
-  double sum2 = 0;
-  for (size_t i = 0; i < pieces.size(); ++i)
-    if (v.matched[i])
-      for (int k = 0; k < v.dim; ++k)
-        sum2 +=
-            double(v.rows[i * size_t(v.dim) + size_t(k)]) * v.rows[i * size_t(v.dim) + size_t(k)];
+  double sum2 = 0;  // unmatched rows are zero: the sum is over the matched vectors
+  for (float x : v.rows) sum2 += double(x) * x;
   const double rms = std::sqrt(sum2 / double(v.num_matched * size_t(v.dim)));
   const auto n = int64_t(pieces.size());
   torch::NoGradGuard no_grad;
