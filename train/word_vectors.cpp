@@ -71,8 +71,19 @@ PieceVectors read_piece_vectors(const std::string& path, const std::vector<std::
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // Most lines hold a word no piece needs: look at the word before splitting the values.
+    const size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    const std::string word = line.substr(start, line.find_first_of(" \t", start) - start);
+    auto e = exact.find(word);
+    auto l = lower.find(ascii_lower(word));
+    const bool wanted_exact = e != exact.end();
+    const bool wanted = wanted_exact || l != lower.end();
+    if (dim != 0 && !wanted) {
+      ++out.file_words;
+      continue;
+    }
     const auto f = fields(line);
-    if (f.empty()) continue;
     if (line_no == 1 && f.size() == 2 && is_count(f[0]) && is_count(f[1])) continue;  // word2vec
     if (dim == 0) {
       dim = int(f.size()) - 1;
@@ -87,11 +98,7 @@ PieceVectors read_piece_vectors(const std::string& path, const std::vector<std::
       out.rows.assign(pieces.size() * size_t(dim), 0.0f);
     }
     ++out.file_words;
-    const std::string word(f[0]);
-    auto e = exact.find(word);
-    auto l = lower.find(ascii_lower(word));
-    const bool wanted_exact = e != exact.end();
-    if (!wanted_exact && l == lower.end()) continue;
+    if (!wanted) continue;
     if (int(f.size()) - 1 != dim)
       throw DataError(path + ":" + std::to_string(line_no) + ": the vector of '" + printable(word) +
                       "' has " + std::to_string(f.size() - 1) +
