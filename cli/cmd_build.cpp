@@ -36,6 +36,9 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--vocab-size", args->options.tokenizer.vocab_size,
                   "SentencePiece vocabulary (upper bound)")
       ->capture_default_str();
+  cmd->add_option("--text-embeddings", args->options.text_embeddings,
+                  "sentence embeddings of every segment to store (tools/sentence-embeddings/"
+                  "embed.sh; format in docs/feature-store.md)");
   cmd->add_option("--f0-floor", args->options.lld.f0_floor_hz, "lowest F0 in Hz")
       ->capture_default_str();
   cmd->add_option("--f0-ceiling", args->options.lld.f0_ceiling_hz, "highest F0 in Hz")

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,7 @@
 #include "data/features/device.h"
 #include "data/features/lld.h"
 #include "data/features/store.h"
+#include "data/features/text_embeddings.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -426,6 +428,14 @@ Store extract_features(const data::Dataset& ds, const BuildOptions& options,
   for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
   store.frame_offsets = {0};
   store.token_offsets = {0};
+  if (!o.text_embeddings.empty()) {
+    const auto embeddings = read_text_embeddings(o.text_embeddings);
+    std::vector<StoreSegment> rows;
+    for (const auto& s : part.segments) rows.push_back(s.meta);
+    store.text_embedding = align_text_embeddings(embeddings, rows);
+    store.text_embedding_dim = embeddings.dim;
+    store.meta.text_encoder = embeddings.encoder;
+  }
   const size_t n_lld = store.layout.lld_columns.size();
   for (auto& s : part.segments) {
     store.functionals.insert(store.functionals.end(), s.functionals.begin(), s.functionals.end());
@@ -463,6 +473,16 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const c10::Device device = resolve_device(o.device);
   BuildReport report;
   report.device = device.str();
+  // Sentence embeddings are read first, so that a bad file fails before hours of extraction.
+  std::optional<TextEmbeddings> embeddings;
+  if (!o.text_embeddings.empty()) {
+    embeddings = read_text_embeddings(o.text_embeddings);
+    std::vector<StoreSegment> rows;
+    for (const auto& c : ds.calls)
+      for (size_t k = 0; k < c.segments.size(); ++k)
+        rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
+    align_text_embeddings(*embeddings, rows);
+  }
 
   const std::string fingerprint = Sha256()
                                       .update(read_file(dataset_dir / "dataset.yaml"))
@@ -554,7 +574,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
     meta.skipped_calls = report.skipped;
     std::map<std::string, std::vector<std::string>> classes;
     for (const auto& t : ds.schema.tasks) classes[t.name] = t.classes;
-    writer.finish(meta, classes, model);
+    writer.finish(meta, classes, model, embeddings ? &*embeddings : nullptr);
     fs::rename(temp, out, ec);
     if (ec)
       throw IoError("cannot rename " + temp.string() + " to " + out.string() + ": " + ec.message());

@@ -30,6 +30,9 @@ struct BuildOptions {
   LldConfig lld;
   FunctionalsConfig functionals;
   TokenizerConfig tokenizer;
+  /// Sentence embeddings to attach (tools/sentence-embeddings), "" for none. Not part of
+  /// the extractor configuration: they come from outside tenor, per dataset.
+  std::filesystem::path text_embeddings;
   void validate() const;  ///< throws ConfigError
 };
 
@@ -60,8 +63,9 @@ BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
 
 /// Features of every segment of an in-memory dataset (one call given to `tenor predict`),
 /// computed by the same code as build_feature_store, tokenized with `tokenizer_model`
-/// (serialized SentencePiece; empty: no tokens). Returns the store in memory; writes nothing.
-/// Throws DataError naming the call on unreadable audio.
+/// (serialized SentencePiece; empty: no tokens), with the sentence embeddings of
+/// `options.text_embeddings` when set. Returns the store in memory; writes nothing.
+/// Throws DataError naming the call on unreadable audio or a segment without an embedding.
 Store extract_features(const data::Dataset& dataset, const BuildOptions& options,
                        const std::string& tokenizer_model);
 

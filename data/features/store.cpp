@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
+#include "data/features/text_embeddings.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -214,6 +215,7 @@ StoreMeta read_meta(hid_t file) {
     H5 build(H5Gopen2(file, "build", H5P_DEFAULT), H5Gclose, "open /build");
     m.skipped_calls = read_strings(build, "skipped_calls");
   }
+  m.text_encoder = read_attr(file, "text_encoder");
   return m;
 }
 
@@ -266,8 +268,21 @@ void StoreWriter::append(const StoreSegment& segment, const std::vector<float>& 
 
 void StoreWriter::finish(const StoreMeta& meta,
                          const std::map<std::string, std::vector<std::string>>& task_classes,
-                         const std::string& tokenizer_model) {
+                         const std::string& tokenizer_model,
+                         const TextEmbeddings* text_embeddings) {
   auto& m = *impl_;
+  if (text_embeddings) {
+    auto values = align_text_embeddings(*text_embeddings, m.segments);
+    H5 g = make_group(m.file, "text_embedding");
+    const hsize_t dims[2] = {m.segments.size(), hsize_t(text_embeddings->dim)};
+    H5 space(H5Screate_simple(2, dims, nullptr), H5Sclose, "create a dataspace");
+    H5 ds(H5Dcreate2(g, "values", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+          H5Dclose, "create dataset text_embedding/values");
+    if (!values.empty())
+      check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+            "write text_embedding/values");
+    write_attr(m.file, "text_encoder", text_embeddings->encoder);
+  }
   write_strings(m.g_functionals, "names", m.layout.functional_columns);
   write_strings(m.g_frames, "names", m.layout.lld_columns);
   write_array(m.g_frames, "offsets", H5T_NATIVE_INT64, m.frame_offsets);
@@ -375,6 +390,20 @@ Store read_store(const fs::path& path) {
     H5 ds(H5Dopen2(gb, t.c_str(), H5P_DEFAULT), H5Dclose, "open labels/" + t);
     s.task_classes[t] = split_lines(read_attr(ds, "classes"));
   }
+  if (!s.meta.text_encoder.empty()) {
+    H5 ge(H5Gopen2(file, "text_embedding", H5P_DEFAULT), H5Gclose, "open /text_embedding");
+    H5 ds(H5Dopen2(ge, "values", H5P_DEFAULT), H5Dclose, "open text_embedding/values");
+    H5 space(H5Dget_space(ds), H5Sclose, "get a dataspace");
+    hsize_t dims[2] = {0, 0};
+    if (H5Sget_simple_extent_ndims(space) != 2 ||
+        H5Sget_simple_extent_dims(space, dims, nullptr) < 0 || dims[0] != call_id.size() ||
+        dims[1] == 0)
+      throw DataError(path.string() +
+                      ": /text_embedding/values is not [segments, dim]; rebuild "
+                      "the store with `tenor data build --text-embeddings`");
+    s.text_embedding_dim = int(dims[1]);
+    s.text_embedding = read_array<float>(ge, "values", H5T_NATIVE_FLOAT);
+  }
   for (size_t i = 0; i < call_id.size(); ++i) {
     StoreSegment seg{call_id[i], index[i], speaker[i], split[i], start[i], end[i], {}, meta[i]};
     for (const auto& l : labels) seg.labels.push_back(l[i]);
@@ -434,6 +463,11 @@ std::string content_sha256(const Store& s) {
   array(s.tokens);
   array(s.token_offsets);
   text(s.tokenizer_model);
+  if (!s.meta.text_encoder.empty()) {  // stores without embeddings keep their former hash
+    text(s.meta.text_encoder);
+    text(std::to_string(s.text_embedding_dim));
+    array(s.text_embedding);
+  }
   return h.hex();
 }
 

@@ -11,6 +11,8 @@
 
 namespace tenor::features {
 
+struct TextEmbeddings;
+
 /// Version of the store's layout (not of the features: see kFeatureSetVersion).
 inline constexpr const char* kStoreFormat = "tenor-store-1";
 
@@ -26,6 +28,8 @@ struct StoreMeta {
   std::string tool_version;         ///< tenor version (git commit)
   std::string created_utc;
   std::vector<std::string> skipped_calls;  ///< "call_id: reason" for calls left out (--keep-going)
+  /// What computed the store's sentence embeddings (`--text-embeddings`), "" when it has none.
+  std::string text_encoder;
 };
 
 /// One segment's row in the store.
@@ -60,10 +64,12 @@ class StoreWriter {
   void append(const StoreSegment& segment, const std::vector<float>& functionals,
               const std::vector<uint8_t>& mask, const std::vector<float>& frames,
               const std::vector<int32_t>& tokens);
-  /// Writes the per-segment tables, labels, tokenizer and attributes; closes the file.
+  /// Writes the per-segment tables, labels, tokenizer, the sentence embeddings of every
+  /// appended segment when `text_embeddings` is given (DataError naming the file and the
+  /// first segment it lacks), and attributes; closes the file.
   void finish(const StoreMeta& meta,
               const std::map<std::string, std::vector<std::string>>& task_classes,
-              const std::string& tokenizer_model);
+              const std::string& tokenizer_model, const TextEmbeddings* text_embeddings = nullptr);
 
  private:
   struct Impl;
@@ -84,6 +90,8 @@ struct Store {
   std::vector<int64_t> token_offsets;  ///< [N + 1]
   std::string tokenizer_model;
   std::map<std::string, std::vector<std::string>> task_classes;
+  int text_embedding_dim = 0;         ///< 0: no sentence embeddings (meta.text_encoder "")
+  std::vector<float> text_embedding;  ///< [N, text_embedding_dim]
 };
 
 /// SHA-256 over everything a model learns from in a store (columns, segment table, labels,
