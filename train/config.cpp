@@ -67,6 +67,7 @@ const std::vector<Field>& fields() {
       nested("model.ngrams", &TrainConfig::model, &ModelConfig::ngrams),
       nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
       nested("model.word_vectors", &TrainConfig::model, &ModelConfig::word_vectors),
+      nested("model.text_embedding", &TrainConfig::model, &ModelConfig::text_embedding),
       nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
       nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
@@ -164,6 +165,10 @@ void TrainConfig::validate() const {
         "model.word_vectors", model.word_vectors,
         "word vectors start the fusion model's text encoder: set model.type fusion and "
         "model.use_text true, or leave model.word_vectors empty");
+  check(!model.text_embedding || (model.type == "fusion" && model.use_text), "model.text_embedding",
+        "true",
+        "sentence embeddings feed the fusion model's text path: set model.type fusion and "
+        "model.use_text true, or model.text_embedding false");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),

@@ -69,6 +69,15 @@ TrainData inference_data(features::Store store, const TrainConfig& config, const
                       join(d.store.layout.tasks, ", ") + ")");
     d.task_columns.push_back(static_cast<int>(it - d.store.layout.tasks.begin()));
   }
+  if (shape.text_embedding_dim > 0 && (d.store.text_embedding_dim != shape.text_embedding_dim ||
+                                       d.store.meta.text_encoder != shape.text_encoder))
+    throw DataError("the model reads " + std::to_string(shape.text_embedding_dim) +
+                    "-d sentence embeddings of '" + shape.text_encoder + "', the call's features " +
+                    (d.store.text_embedding_dim
+                         ? "hold " + std::to_string(d.store.text_embedding_dim) + "-d ones of '" +
+                               d.store.meta.text_encoder + "'"
+                         : std::string("hold none")) +
+                    "; pass --text-embeddings FILE written by tools/sentence-embeddings/embed.sh");
   d.norm = norm;
   d.normalize_loudness = config.normalize_loudness;
   d.level_lld_columns = level_columns(d.store.layout.lld_columns);
@@ -125,6 +134,17 @@ TrainData load_train_data(const TrainConfig& config, const Normalizer* given) {
   d.shape.functional_features = static_cast<int>(d.store.layout.functional_columns.size());
   if (!d.store.tokenizer_model.empty() && config.model.use_text)
     d.shape.vocab_size = features::Tokenizer(d.store.tokenizer_model).vocab_size();
+  if (config.model.text_embedding) {
+    if (d.store.text_embedding_dim == 0)
+      throw DataError(config.features +
+                      " holds no sentence embeddings (model.text_embedding is true); build it "
+                      "with `tenor data build DATASET --out " +
+                      config.features +
+                      " --text-embeddings FILE` (tools/sentence-embeddings/embed.sh writes FILE) "
+                      "or set model.text_embedding false");
+    d.shape.text_embedding_dim = d.store.text_embedding_dim;
+    d.shape.text_encoder = d.store.meta.text_encoder;
+  }
   const size_t n = d.store.segments.size();
   for (size_t i = 0; i < n; ++i) {
     const auto& s = d.store.segments[i];
@@ -250,6 +270,13 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows, const Mod
   batch.ctx_len = torch::zeros({b}, torch::kLong);
   auto ck = batch.ctx_tokens.accessor<int64_t, 2>();
   auto clen = batch.ctx_len.accessor<int64_t, 1>();
+  const int64_t sd = model.text_embedding ? d.shape.text_embedding_dim : 0;
+  if (sd > 0) {
+    batch.text_embedding = torch::zeros({b, sd});
+    float* dst = batch.text_embedding.data_ptr<float>();
+    for (int64_t i = 0; i < b; ++i)
+      std::copy_n(&d.store.text_embedding[size_t(rows[size_t(i)] * sd)], sd, dst + i * sd);
+  }
   std::vector<double> level_mean(fl);
   for (int64_t i = 0; i < b; ++i) {
     const size_t r = size_t(rows[size_t(i)]);

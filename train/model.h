@@ -35,22 +35,25 @@ struct TaskSpec {
 struct ModelShape {
   int lld_features = 0;
   int functional_features = 0;
-  int vocab_size = 0;  ///< 0: no text in the store
+  int vocab_size = 0;          ///< 0: no text in the store
+  int text_embedding_dim = 0;  ///< model.text_embedding: the store's sentence embedding size
+  std::string text_encoder;    ///< what computed those embeddings (StoreMeta::text_encoder)
   std::vector<TaskSpec> tasks;
 };
 
 /// A padded batch. Absent modalities have zero lengths.
 struct Batch {
-  torch::Tensor frames;        ///< [B, T, F_lld] float (normalised)
-  torch::Tensor frame_len;     ///< [B] int64
-  torch::Tensor functionals;   ///< [B, F] float (normalised, 0 where undefined)
-  torch::Tensor func_mask;     ///< [B, F] float 0/1
-  torch::Tensor tokens;        ///< [B, L] int64, 0 = padding
-  torch::Tensor token_len;     ///< [B] int64
-  torch::Tensor ctx_tokens;    ///< [B, C] int64: the previous segment's (model.context_tokens)
-  torch::Tensor ctx_len;       ///< [B] int64, 0 = no context
-  torch::Tensor labels;        ///< [B, K] int64, -1 = no label for task k
-  std::vector<int64_t> index;  ///< rows of the store
+  torch::Tensor frames;          ///< [B, T, F_lld] float (normalised)
+  torch::Tensor frame_len;       ///< [B] int64
+  torch::Tensor functionals;     ///< [B, F] float (normalised, 0 where undefined)
+  torch::Tensor func_mask;       ///< [B, F] float 0/1
+  torch::Tensor tokens;          ///< [B, L] int64, 0 = padding
+  torch::Tensor token_len;       ///< [B] int64
+  torch::Tensor ctx_tokens;      ///< [B, C] int64: the previous segment's (model.context_tokens)
+  torch::Tensor ctx_len;         ///< [B] int64, 0 = no context
+  torch::Tensor text_embedding;  ///< [B, D] float, the store's (model.text_embedding only)
+  torch::Tensor labels;          ///< [B, K] int64, -1 = no label for task k
+  std::vector<int64_t> index;    ///< rows of the store
   Batch to(const torch::Device& device) const;
 };
 
@@ -126,6 +129,10 @@ class FusionModel : public TaskModel {
   torch::nn::Linear context{nullptr};
   /// Hashed uni/bigram bag (model.ngrams), concatenated to the fused vector of text tasks.
   torch::nn::Embedding ngrams{nullptr};
+  /// model.text_embedding: the sentence embedding -> hidden; relu(LayerNorm) of it is
+  /// concatenated to the head input of text tasks, after the n-gram bag.
+  torch::nn::Linear sentence{nullptr};
+  torch::nn::LayerNorm sentence_norm{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
   std::vector<torch::nn::Linear> heads;  ///< "head_<task>"

@@ -25,10 +25,9 @@ json shape_to_json(const ModelShape& s) {
                      {"functionals", t.functionals},
                      {"text", t.text}});
   }
-  return {{"lld_features", s.lld_features},
-          {"functional_features", s.functional_features},
-          {"vocab_size", s.vocab_size},
-          {"tasks", tasks}};
+  return {{"lld_features", s.lld_features}, {"functional_features", s.functional_features},
+          {"vocab_size", s.vocab_size},     {"text_embedding_dim", s.text_embedding_dim},
+          {"text_encoder", s.text_encoder}, {"tasks", tasks}};
 }
 
 ModelShape shape_from_json(const json& j) {
@@ -36,6 +35,8 @@ ModelShape shape_from_json(const json& j) {
   s.lld_features = j.at("lld_features");
   s.functional_features = j.at("functional_features");
   s.vocab_size = j.at("vocab_size");
+  s.text_embedding_dim = j.value("text_embedding_dim", 0);  // absent in runs before it existed
+  s.text_encoder = j.value("text_encoder", "");
   for (const auto& t : j.at("tasks")) {
     TaskSpec spec;
     spec.name = t.at("name");
@@ -105,6 +106,14 @@ TrainData load_store_for_run(const RunInfo& run, const std::string& store_path) 
                     run.dir.string() + " was trained on " + std::to_string(run.shape.lld_features) +
                     " and " + std::to_string(run.shape.functional_features) +
                     "; rebuild the store with the run's settings");
+  if (run.shape.text_embedding_dim > 0 &&
+      (data.store.meta.text_encoder != run.shape.text_encoder ||
+       data.store.text_embedding_dim != run.shape.text_embedding_dim))
+    throw DataError(store_path + " holds sentence embeddings of '" + data.store.meta.text_encoder +
+                    "' (" + std::to_string(data.store.text_embedding_dim) + "-d), run " +
+                    run.dir.string() + " was trained on '" + run.shape.text_encoder + "' (" +
+                    std::to_string(run.shape.text_embedding_dim) +
+                    "-d); build the store with --text-embeddings from the same encoder");
   for (size_t k = 0; k < data.shape.tasks.size(); ++k)
     if (data.shape.tasks[k].num_classes != run.shape.tasks[k].num_classes)
       throw DataError("task '" + data.shape.tasks[k].name + "' has " +

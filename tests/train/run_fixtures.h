@@ -12,6 +12,15 @@ const std::filesystem::path& tiny_store();
 /// The dataset directory tiny_store() was built from.
 const std::filesystem::path& tiny_dataset();
 
+/// A text-embeddings file (docs/feature-store.md) for tiny_dataset(): `dim`-d vectors of
+/// encoder "fixture-encoder", a fixed function of each segment's text; with `skip`, the
+/// vector of call c3 segment 1 is left out.
+std::filesystem::path write_tiny_text_embeddings(const std::filesystem::path& file, int dim,
+                                                 bool skip = false);
+
+/// tiny_store() built again with write_tiny_text_embeddings(.., 6) (`--text-embeddings`).
+const std::filesystem::path& tiny_store_with_text_embeddings();
+
 /// Writes DIR/config.yaml for a small, fast run into DIR/run on tiny_store(); `extra`
 /// is appended inside the `model:` block (e.g. "  type: linear\n").
 std::filesystem::path write_train_config(const std::filesystem::path& dir,

@@ -362,6 +362,73 @@ TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
 // The same config over a store whose contents changed (rebuilt with other settings, edited)
 // would silently continue another experiment: the resume is refused, naming the store, and
 // the run directory is left as it was; with the original contents back it resumes.
+TEST(E2eTrain, SentenceEmbeddingsFeedTheTextHeads) {
+  const fs::path dir = make_temp_dir("train-sentence");
+  for (const char* sub : {"sentence", "none", "linear"}) fs::create_directories(dir / sub);
+  std::string out;
+  // A file that lacks one segment's vector is refused before any extraction, naming it.
+  const fs::path partial = write_tiny_text_embeddings(dir / "partial.jsonl", 6, /*skip=*/true);
+  EXPECT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " +
+                          (dir / "partial.h5").string() + " --text-embeddings " + partial.string(),
+                      &out),
+            1);
+  EXPECT_NE(out.find(partial.string() + " has no vector for call c3 segment 1"), std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir / "partial.h5"));
+
+  const fs::path store = tiny_store_with_text_embeddings();
+  const std::string with_embeddings =
+      " --set features=" + store.string() + " --set model.text_embedding=true";
+  ASSERT_EQ(run_tenor("train --config " +
+                          write_train_config(dir / "sentence", "  type: fusion\n").string() +
+                          with_embeddings,
+                      &out),
+            0)
+      << out;
+  const fs::path run = dir / "sentence/run";
+  const auto shape = nlohmann::json::parse(std::ifstream(run / "shape.json"));
+  EXPECT_EQ(shape["text_embedding_dim"], 6);
+  EXPECT_EQ(shape["text_encoder"], "fixture-encoder");
+  const auto params = checkpoint_params(run);
+  ASSERT_TRUE(params.count("sentence.weight"));
+  EXPECT_EQ(params.at("sentence.weight").sizes(), (std::vector<int64_t>{16, 6}));
+  EXPECT_EQ(params.at("head_empathy.weight").size(1), 3 * 16) << "fused, n-gram bag, sentence";
+
+  // The predictions follow the embeddings: zeroing them changes the text tasks' scores.
+  auto loaded = train::load_run(run);
+  auto data = train::load_store_for_run(loaded.info, store.string());
+  const auto with = train::predict(loaded, data, data.test);
+  std::fill(data.store.text_embedding.begin(), data.store.text_embedding.end(), 0.0f);
+  const auto zeroed = train::predict(loaded, data, data.test);
+  bool changed = false;
+  for (size_t k = 0; k < with.probs.size(); ++k)
+    changed |= !torch::allclose(with.probs[k], zeroed.probs[k], 1e-6, 1e-7);
+  EXPECT_TRUE(changed);
+
+  // A store without embeddings, for training or for evaluating this run, and a linear model
+  // asking for them, are refused with the fix; nothing is written.
+  EXPECT_EQ(
+      run_tenor("train --config " + write_train_config(dir / "none", "  type: fusion\n").string() +
+                    " --set model.text_embedding=true",
+                &out),
+      1);
+  EXPECT_NE(out.find("holds no sentence embeddings"), std::string::npos) << out;
+  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "none/run/last.pt"));
+  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                          " --out " + (dir / "report").string(),
+                      &out),
+            1);
+  EXPECT_NE(out.find("holds no sentence embeddings"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("train --config " +
+                          write_train_config(dir / "linear", "  type: linear\n").string() +
+                          with_embeddings,
+                      &out),
+            2);
+  EXPECT_NE(out.find("model.text_embedding"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "linear/run/last.pt"));
+}
+
 TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   fs::path dir = make_temp_dir("train-store-changed");
   const fs::path store = dir / "store.h5";
