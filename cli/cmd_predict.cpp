@@ -26,6 +26,7 @@ namespace ox = onnx_export;
 struct Args {
   std::string bundle, run, features, call, checkpoint = "best.pt";
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
+  std::string text_embeddings;
   double window_s = 10;
 };
 
@@ -62,6 +63,7 @@ features::Store call_features(const Args& a, const std::vector<train::TaskSpec>&
   auto options = features::build_options_from_config(extractor_config);
   options.device = "cpu";
   options.progress = false;
+  options.text_embeddings = a.text_embeddings;
   return features::extract_features(ds, options, tokenizer_model);
 }
 
@@ -89,6 +91,13 @@ Scored predict_bundle(const Args& a) {
     if (store.meta.tokenizer_sha256 != facts.at("tokenizer_sha256").get<std::string>())
       throw DataError(a.features + " was tokenized with another SentencePiece model than bundle " +
                       a.bundle + "; build the store with the bundle's tokenizer.model");
+    if (facts.value("text_embedding_dim", 0) > 0 &&
+        store.meta.text_encoder != facts.value("text_encoder", ""))
+      throw DataError(a.features + " holds sentence embeddings of '" + store.meta.text_encoder +
+                      "', bundle " + a.bundle + " reads those of '" +
+                      facts.value("text_encoder", "") +
+                      "'; build the store with --text-embeddings FILE from that encoder "
+                      "(tools/sentence-embeddings/embed.sh)");
     rows = ox::call_rows(store, a.call);
   } else {
     std::map<std::string, std::vector<std::string>> classes;
@@ -103,7 +112,8 @@ Scored predict_bundle(const Args& a) {
   }
   ox::OrtCase c;
   c.name = "call";
-  c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0);
+  c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0, nullptr,
+                            facts.value("text_embedding_dim", 0) > 0);
   auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
   std::vector<ox::HostTensor> probs;
   for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
@@ -178,6 +188,9 @@ void add_predict_command(CLI::App& app) {
   f->needs(call);
   call->needs(f);
   for (auto* o : {audio, transcript, ch, window, speaker, cid}) f->excludes(o);
+  cmd->add_option("--text-embeddings", a->text_embeddings,
+                  "sentence embeddings of the call's segments, for a model trained with "
+                  "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
   cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
   cmd->callback([a] {

@@ -144,6 +144,11 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
     md << "Text tasks also read the text (never the voice) of the segment before each one in its "
           "call, whoever spoke it: its first "
        << info.config.model.context_tokens << " tokens (`model.context_tokens`).\n\n";
+  if (info.shape.text_embedding_dim > 0)
+    md << "Text tasks also read a " << info.shape.text_embedding_dim
+       << "-d sentence embedding of each segment's text from " << info.shape.text_encoder
+       << " (`model.text_embedding`; graph input `text_embedding`): whoever runs this model "
+          "must compute it with that same encoder (tools/sentence-embeddings/embed.sh).\n\n";
   if (agent_voice)
     md << "**Warning:** this model was trained with `model.agent_prosody: true`: an agent-role "
           "task uses the agent's voice. Do not deploy it where the EU AI Act applies.\n\n";
@@ -361,6 +366,8 @@ ExportResult export_bundle(const ExportOptions& o) {
       {"max_frames", info.config.model.max_frames},
       {"max_tokens", info.config.model.max_tokens},
       {"context_tokens", run.model->context_tokens()},
+      {"text_embedding_dim", info.shape.text_embedding_dim},
+      {"text_encoder", info.shape.text_encoder},
       {"normalize_loudness", info.config.normalize_loudness}};
   const std::string created = utc_now();
   const std::string config_yaml = read_file(o.run / "config.yaml");
@@ -382,6 +389,12 @@ ExportResult export_bundle(const ExportOptions& o) {
                            ? ", ctx_tokens [B,C] int64 and ctx_len [B] int64 (the previous "
                              "segment's tokens in the call)"
                            : "") +
+           std::string(info.shape.text_embedding_dim > 0
+                           ? ", text_embedding [B," +
+                                 std::to_string(info.shape.text_embedding_dim) +
+                                 "] float (each segment's sentence embedding from " +
+                                 info.shape.text_encoder + ")"
+                           : "") +
            "; normalised inside the graph with the run's normalizer.json"},
       {"tenor.features", features_j.dump()},
       {"tenor.config", config_yaml}};
@@ -391,7 +404,8 @@ ExportResult export_bundle(const ExportOptions& o) {
                  info.config.model.max_tokens,
                  info.config.normalize_loudness,
                  data->level_lld_columns,
-                 run.model->context_tokens()};
+                 run.model->context_tokens(),
+                 info.shape.text_embedding_dim};
   auto proto = build_onnx_model(*run.model, info.shape, info.config.model, spec, props);
 
   // Bundle in a temporary directory beside the target.

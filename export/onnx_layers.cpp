@@ -40,13 +40,16 @@ std::string head_type_name(const torch::nn::Module& m) { return m.name(); }
 
 std::string prob_output_name(const std::string& task) { return "prob_" + task; }
 
-void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bool context) {
+void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bool context,
+                    int text_embedding_dim) {
   g.input(in.frames, TensorProto::FLOAT, {"batch", "frames", lld});
   g.input(in.frame_len, TensorProto::INT64, {"batch"});
   g.input(in.functionals, TensorProto::FLOAT, {"batch", func});
   g.input(in.func_mask, TensorProto::FLOAT, {"batch", func});
   g.input(in.tokens, TensorProto::INT64, {"batch", "tokens"});
   g.input(in.token_len, TensorProto::INT64, {"batch"});
+  if (text_embedding_dim > 0)
+    g.input(in.text_embedding, TensorProto::FLOAT, {"batch", text_embedding_dim});
   if (!context) return;
   g.input(in.ctx_tokens, TensorProto::INT64, {"batch", "ctx_tokens"});
   g.input(in.ctx_len, TensorProto::INT64, {"batch"});
@@ -98,6 +101,7 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const Input
     out.ctx_tokens = g.op("Where", {time_mask(g, ctx, out.ctx_len), ctx, g.const_i64({0}, true)},
                           {}, "ctx_tokens_norm");
   }
+  if (s.text_embedding_dim > 0) out.text_embedding = in.text_embedding;  // used as given
   return out;
 }
 
@@ -356,6 +360,16 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
   auto gates = emit_linear(g, "gate", *m.gate,
                            g.op("Concat", {emb_p, emb_f, emb_t}, {Attr::integer("axis", 1)}), true);
   const std::string bag = m.ngrams ? ngram_bag(g, "ngrams", *m.ngrams, c, in) : "";
+  std::string sent;  // zero where the text is absent, like the bag
+  if (m.sentence) {
+    if (in.text_embedding.empty())
+      throw ExportError(
+          "the model reads sentence embeddings (model.text_embedding) but the graph has no "
+          "text_embedding input; set InputSpec::text_embedding_dim");
+    auto x = emit_linear(g, "sentence", *m.sentence, in.text_embedding, true);
+    sent = g.op("Mul", {g.op("Relu", {emit_layer_norm(g, "sentence_norm", *m.sentence_norm, x)}),
+                        g.unsqueeze(av_t, {1})});
+  }
   std::vector<std::string> out;
   const auto& tasks = m.tasks();
   for (size_t k = 0; k < tasks.size(); ++k) {
@@ -368,6 +382,9 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     auto h = emit_layer_norm(g, "norm", *m.norm, fused);  // dropout: identity in eval
     if (!bag.empty())  // no mask needed: the bag is already zero where token_len is 0
       h = g.op("Concat", {h, t.text ? bag : g.zeros(g.op("Shape", {bag}))},
+               {Attr::integer("axis", 1)});
+    if (!sent.empty())
+      h = g.op("Concat", {h, t.text ? sent : g.zeros(g.op("Shape", {sent}))},
                {Attr::integer("axis", 1)});
     out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h));
   }
@@ -435,7 +452,8 @@ onnx::ModelProto build_onnx_model(
     const InputSpec& spec, const std::vector<std::pair<std::string, std::string>>& metadata) {
   GraphBuilder g("tenor");
   InputNames in;
-  declare_inputs(g, in, shape.lld_features, shape.functional_features, spec.context_tokens > 0);
+  declare_inputs(g, in, shape.lld_features, shape.functional_features, spec.context_tokens > 0,
+                 spec.text_embedding_dim);
   auto norm = emit_normalization(g, in, spec);
   auto logits = emit_task_logits(g, model, config, norm);
   for (size_t k = 0; k < shape.tasks.size(); ++k) {

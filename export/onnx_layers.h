@@ -33,18 +33,21 @@ struct InputNames {
   /// Models with model.context_tokens only: the previous segment's tokens in the call.
   std::string ctx_tokens = "ctx_tokens";  ///< [B, C] int64 SentencePiece ids
   std::string ctx_len = "ctx_len";        ///< [B] int64, valid tokens (0: no previous segment)
+  /// Models with model.text_embedding only: the sentence embedding of each segment's text.
+  std::string text_embedding = "text_embedding";  ///< [B, D] float, as the store holds it
 };
 
 /// Values after the in-graph normalisation: the LibTorch `Batch` (train/data.h make_batch).
 struct Normalized {
-  std::string frames;       ///< [B, T', F] normalised, 0 at t >= frame_len; T' <= max_frames
-  std::string frame_len;    ///< [B] int64, min(frame_len, max_frames)
-  std::string functionals;  ///< [B, F] normalised and clipped to [-10, 10], 0 where masked
-  std::string func_mask;    ///< [B, F] float, store mask and not dropped
-  std::string tokens;       ///< [B, L'] int64, 0 at t >= token_len; L' <= max_tokens
-  std::string token_len;    ///< [B] int64, min(token_len, max_tokens)
-  std::string ctx_tokens;   ///< [B, C'] int64, C' <= context_tokens ("" without context)
-  std::string ctx_len;      ///< [B] int64, min(ctx_len, context_tokens)
+  std::string frames;          ///< [B, T', F] normalised, 0 at t >= frame_len; T' <= max_frames
+  std::string frame_len;       ///< [B] int64, min(frame_len, max_frames)
+  std::string functionals;     ///< [B, F] normalised and clipped to [-10, 10], 0 where masked
+  std::string func_mask;       ///< [B, F] float, store mask and not dropped
+  std::string tokens;          ///< [B, L'] int64, 0 at t >= token_len; L' <= max_tokens
+  std::string token_len;       ///< [B] int64, min(token_len, max_tokens)
+  std::string ctx_tokens;      ///< [B, C'] int64, C' <= context_tokens ("" without context)
+  std::string ctx_len;         ///< [B] int64, min(ctx_len, context_tokens)
+  std::string text_embedding;  ///< [B, D] float, as given ("" without sentence embeddings)
 };
 
 /// How a run normalises its inputs (train/data.h): statistics, cuts and loudness handling.
@@ -54,13 +57,14 @@ struct InputSpec {
   int max_tokens = 128;
   bool normalize_loudness = false;
   std::vector<int> level_lld_columns;  ///< columns whose per-segment mean is removed
-  int context_tokens = 0;  ///< TaskModel::context_tokens(): > 0, the graph takes ctx_* inputs
+  int context_tokens = 0;      ///< TaskModel::context_tokens(): > 0, the graph takes ctx_* inputs
+  int text_embedding_dim = 0;  ///< ModelShape::text_embedding_dim: > 0, the graph takes it
 };
 
-/// Declares the six graph inputs (dynamic batch, frames and tokens axes), and the two
-/// context inputs when `context`.
+/// Declares the six graph inputs (dynamic batch, frames and tokens axes), the two
+/// context inputs when `context`, and text_embedding [B, D] when `text_embedding_dim` > 0.
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
-                    int functional_features, bool context);
+                    int functional_features, bool context, int text_embedding_dim = 0);
 
 /// make_batch's normalisation in the graph.
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& spec);

@@ -61,7 +61,7 @@ int decide(const train::TaskSpec& task, const float* probs, const TaskCalibratio
 }
 
 TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context,
-                     const std::vector<int64_t>* previous_rows) {
+                     const std::vector<int64_t>* previous_rows, bool text_embedding) {
   const int64_t b = int64_t(rows.size());
   const int64_t fl = int64_t(s.layout.lld_columns.size());
   const int64_t ff = int64_t(s.layout.functional_columns.size());
@@ -95,6 +95,19 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                    {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
                    {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
                    {in.token_len, HostTensor::from_i64({b}, tlen)}};
+  if (text_embedding) {
+    const int64_t sd = s.text_embedding_dim;
+    if (sd == 0)
+      throw DataError(
+          "the model reads sentence embeddings but the features of " +
+          (rows.empty() ? std::string("these rows")
+                        : "call " + s.segments[size_t(rows[0])].call_id) +
+          " hold none; pass --text-embeddings FILE (tools/sentence-embeddings/embed.sh)");
+    std::vector<float> e(size_t(b * sd));
+    for (int64_t i = 0; i < b; ++i)
+      std::copy_n(&s.text_embedding[size_t(rows[size_t(i)] * sd)], sd, &e[size_t(i * sd)]);
+    out[in.text_embedding] = HostTensor::from_f32({b, sd}, e);
+  }
   if (!context) return out;
   if (previous_rows && previous_rows->size() != s.segments.size())
     throw std::logic_error("raw_inputs: the previous-segment map is not that of this store");
@@ -144,6 +157,7 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   o.layout = s.layout;
   o.tokenizer_model = s.tokenizer_model;
   o.task_classes = s.task_classes;
+  o.text_embedding_dim = s.text_embedding_dim;
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   o.frame_offsets = {0};
   o.token_offsets = {0};
@@ -164,6 +178,9 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
     o.token_offsets.push_back(o.token_offsets.back() + kn);
     o.functionals.insert(o.functionals.end(), s.functionals.begin() + int64_t(i * ff),
                          s.functionals.begin() + int64_t((i + 1) * ff));
+    const auto sd = int64_t(s.text_embedding_dim);
+    o.text_embedding.insert(o.text_embedding.end(), s.text_embedding.begin() + r * sd,
+                            s.text_embedding.begin() + (r + 1) * sd);
     for (size_t c = 0; c < ff; ++c)
       o.functional_mask.push_back(edit == Edit::kNoFunctionals ? 0 : s.functional_mask[i * ff + c]);
   }
@@ -228,8 +245,8 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
     oc.name = c.name;
     oc.description = c.description;
     oc.row_ids = row_ids(c.data->store, c.rows);
-    oc.inputs =
-        raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0, &c.data->previous);
+    oc.inputs = raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0,
+                           &c.data->previous, run.info.shape.text_embedding_dim > 0);
     for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
       auto p = pred.probs[k].to(torch::kFloat).contiguous();
       std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());

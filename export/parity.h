@@ -39,9 +39,11 @@ int decide(const train::TaskSpec& task, const float* probs, const TaskCalibratio
 /// raw functionals with the store's mask, and token ids, zero-padded. With `context`
 /// (a model with context_tokens() > 0) also each row's previous segment's tokens
 /// (features::previous_segments, uncut: the graph cuts); `previous`, when given, is that
-/// map already computed for `store` (TrainData::previous), so it is not built again.
+/// map already computed for `store` (TrainData::previous), so it is not built again. With
+/// `text_embedding` (a model with model.text_embedding) also the store's sentence embeddings
+/// (DataError when it holds none).
 TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows, bool context,
-                     const std::vector<int64_t>* previous = nullptr);
+                     const std::vector<int64_t>* previous = nullptr, bool text_embedding = false);
 
 /// "call_id#segment" per row.
 std::vector<std::string> row_ids(const features::Store& store, const std::vector<int64_t>& rows);

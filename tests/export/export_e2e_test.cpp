@@ -232,6 +232,93 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear", "demo"));
 
+TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
+  const fs::path dir = make_temp_dir("export-sentence");
+  const fs::path store = tiny_store_with_text_embeddings();
+  std::string out;
+  ASSERT_EQ(
+      run_tenor("train --config " +
+                    write_train_config(dir, "  type: fusion\n  hash_buckets: 512\n").string() +
+                    " --set features=" + store.string() +
+                    " --set model.text_embedding=true --set epochs=2",
+                &out),
+      0)
+      << out;
+  const fs::path run = dir / "run", bundle = dir / "bundle";
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
+      << out;
+  auto parity = read_json(bundle / "parity.json");
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(bundle / "model.onnx")));
+  std::map<std::string, int64_t> inputs;
+  for (const auto& i : proto.graph().input())
+    inputs[i.name()] = i.type().tensor_type().shape().dim_size() == 2
+                           ? i.type().tensor_type().shape().dim(1).dim_value()
+                           : -1;
+  ASSERT_TRUE(inputs.count("text_embedding"));
+  EXPECT_EQ(inputs["text_embedding"], 6);
+  const auto features = read_json(bundle / "features.json");
+  EXPECT_EQ(features["text_embedding_dim"], 6);
+  EXPECT_EQ(features["text_encoder"], "fixture-encoder");
+  EXPECT_NE(read_file(bundle / "model_card.md").find("sentence embedding of each segment's text"),
+            std::string::npos);
+
+  // predict: ONNX Runtime and LibTorch agree, from the store and from a transcript given with
+  // its embeddings; a store without them is refused with the fix.
+  std::string a, b;
+  const std::string from_store = " --features " + store.string() + " --call c12";
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + from_store, &a), 0) << a;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + from_store, &b), 0)
+      << b;
+  {
+    std::ifstream calls(tiny_dataset() / "calls.jsonl");
+    std::ofstream t(dir / "c12.jsonl");
+    for (std::string line; std::getline(calls, line);) {
+      auto call = json::parse(line);
+      if (call["call_id"] != "c12") continue;
+      for (const auto& seg : call["segments"])
+        t << json{{"start", seg["start"]},
+                  {"end", seg["end"]},
+                  {"speaker", seg["speaker"]},
+                  {"text", seg["text"]}}
+                 .dump()
+          << "\n";
+    }
+  }
+  const fs::path embeddings = write_tiny_text_embeddings(dir / "embeddings.jsonl", 6);
+  const std::string call_args = (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
+                                (dir / "c12.jsonl").string() +
+                                " --channels agent=0,customer=1 --text-embeddings " +
+                                embeddings.string();
+  std::string c;
+  ASSERT_EQ(
+      run_tenor("--log-level error predict --bundle " + bundle.string() + " " + call_args, &c), 0)
+      << c;
+  auto ja = json::parse(a), jb = json::parse(b), jc = json::parse(c);
+  ASSERT_EQ(ja["segments"].size(), 4u);
+  ASSERT_EQ(jb["segments"].size(), 4u);
+  ASSERT_EQ(jc["segments"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i)
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items())
+      for (size_t k = 0; k < v["probs"].size(); ++k) {
+        EXPECT_NEAR(v["probs"][k].get<double>(),
+                    jb["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
+        EXPECT_NEAR(v["probs"][k].get<double>(),
+                    jc["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
+      }
+  EXPECT_EQ(run_tenor("predict --bundle " + bundle.string() + " --features " +
+                          tiny_store().string() + " --call c12",
+                      &out),
+            1);
+  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("predict --run " + run.string() + " " +
+                          call_args.substr(0, call_args.find(" --text-embeddings")),
+                      &out),
+            1);
+  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
+}
+
 TEST(ExportE2eBundle, TamperedBundlesFailVerify) {
   const fs::path run = trained_run("linear");
   const fs::path dir = make_temp_dir("export-tamper");
