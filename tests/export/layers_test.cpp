@@ -288,21 +288,29 @@ train::ModelShape synthetic_shape(const train::ModelConfig& c) {
 
 /// The whole model in ONNX Runtime on raw store values vs make_batch + logits in LibTorch.
 void check_whole_model(const std::string& type, bool loudness, int max_frames, bool ngrams = true,
-                       int context_tokens = 0) {
+                       int context_tokens = 0, int text_embedding_dim = 0) {
   auto c = small_config();
   c.type = type;
   c.ngrams = ngrams;
   c.context_tokens = context_tokens;
+  c.text_embedding = text_embedding_dim > 0;
   c.max_frames = max_frames;
   auto shape = synthetic_shape(c);
+  shape.text_embedding_dim = text_embedding_dim;
   auto data = synthetic_data(9, loudness);
+  data.store.text_embedding_dim = text_embedding_dim;
+  data.store.text_embedding =
+      std::vector<float>(data.store.segments.size() * size_t(text_embedding_dim));
+  for (size_t i = 0; i < data.store.text_embedding.size(); ++i)
+    data.store.text_embedding[i] = float(int(i * 7919 % 23) - 11) / 10.0f;
   data.shape = shape;
   auto model = train::make_model(shape, c);
   model->eval();
   // Random non-trivial weights everywhere (the ordinal thresholds too).
   for (auto& p : model->parameters()) p.uniform_(-0.6, 0.6);
-  InputSpec spec{data.norm, c.max_frames,           c.max_tokens,
-                 loudness,  data.level_lld_columns, model->context_tokens()};
+  InputSpec spec{data.norm,         c.max_frames,           c.max_tokens,
+                 loudness,          data.level_lld_columns, model->context_tokens(),
+                 text_embedding_dim};
   auto proto = build_onnx_model(*model, shape, c, spec, {{"k", "v"}});
   if (type == "fusion") {
     EXPECT_EQ(model->context_tokens(), context_tokens);
@@ -313,8 +321,10 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   std::vector<int64_t> rows(data.dev.begin(), data.dev.end());
   OrtCase oc;
   oc.name = "all";
-  oc.inputs = raw_inputs(data.store, rows, model->context_tokens() > 0);
-  EXPECT_EQ(proto.graph().input_size(), model->context_tokens() > 0 ? 8 : 6);
+  oc.inputs =
+      raw_inputs(data.store, rows, model->context_tokens() > 0, nullptr, text_embedding_dim > 0);
+  EXPECT_EQ(proto.graph().input_size(),
+            (model->context_tokens() > 0 ? 8 : 6) + (text_embedding_dim > 0 ? 1 : 0));
   auto got = run_onnx_runtime(file, {oc}).at(0);
   fs::remove(file);
   auto logits = model->logits(train::make_batch(data, rows, c));
@@ -338,6 +348,12 @@ TEST_F(ExportLayers, WholeFusionModelWithContext) {
   check_whole_model("fusion", true, 10, false, 64);
   // The linear baseline reads no context: its graph keeps the six inputs.
   check_whole_model("linear", false, 1500, true, 8);
+}
+
+TEST_F(ExportLayers, WholeFusionModelWithSentenceEmbeddings) {
+  // Rows without text (token_len 0) must get a zero sentence vector, as in LibTorch.
+  check_whole_model("fusion", false, 1500, true, 0, 5);
+  check_whole_model("fusion", true, 10, false, 3, 7);
 }
 
 TEST_F(ExportLayers, WholeLinearModel) {
