@@ -6,7 +6,9 @@
 # (model.context_tokens: on in configs/meld-anger.yaml, off in configs/epitome-empathy.yaml);
 # paired call-bootstrap p-values (tenor eval compare) follow the table.
 # With stores/glove-6b-100d.txt (tools/word-vectors/fetch.sh) EPITOME is also trained with
-# its token embeddings starting from GloVe (model.word_vectors).
+# its token embeddings starting from GloVe (model.word_vectors). With npm, EPITOME is also
+# trained with Universal Sentence Encoder lite embeddings (model.text_embedding); they are
+# written once to stores/epitome-use.jsonl by tools/sentence-embeddings/embed.sh.
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ tenor=build/tenor
 shared=../shared/data
 work=${1:-runs/quality}
 glove=stores/glove-6b-100d.txt  # tools/word-vectors/fetch.sh; EPITOME also runs with it when present
+use=stores/epitome-use.jsonl    # sentence embeddings of EPITOME (tools/sentence-embeddings)
 mkdir -p "$work"
 row() {  # report.json task metric -> "0.912 [0.880, 0.941]"
   python3 - "$1" "$2" "$3" <<'PY'
@@ -66,6 +69,15 @@ if [[ -d $shared/epitome-empathy ]]; then
       --set model.word_vectors="$glove"
     compare "$s" epitome-linear epitome-glove
     runs+=(epitome-glove)
+  fi
+  if command -v npm >/dev/null; then
+    [[ -s $use ]] || tools/sentence-embeddings/embed.sh "$shared/epitome-empathy" "$use" >/dev/null
+    su=$work/epitome-use.h5
+    [[ -f $su ]] || $tenor data build "$shared/epitome-empathy" --out "$su" \
+      --text-embeddings "$use" --no-progress >/dev/null 2>&1
+    run epitome-use configs/epitome-empathy.yaml "$su" --set model.text_embedding=true
+    compare "$su" epitome-linear epitome-use
+    runs+=(epitome-use)
   fi
   for r in "${runs[@]}"; do
     for t in emotional_reactions interpretations explorations; do
