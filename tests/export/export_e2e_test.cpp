@@ -47,6 +47,23 @@ fs::path trained_run(const std::string& type) {
 
 json read_json(const fs::path& p) { return json::parse(read_file(p)); }
 
+/// The transcript of tiny_dataset()'s call `call_id` as `tenor predict --transcript` takes it.
+void write_transcript(const std::string& call_id, const fs::path& file) {
+  std::ifstream calls(tiny_dataset() / "calls.jsonl");
+  std::ofstream t(file);
+  for (std::string line; std::getline(calls, line);) {
+    auto call = json::parse(line);
+    if (call["call_id"] != call_id) continue;
+    for (const auto& seg : call["segments"])
+      t << json{{"start", seg["start"]},
+                {"end", seg["end"]},
+                {"speaker", seg["speaker"]},
+                {"text", seg["text"]}}
+               .dump()
+        << "\n";
+  }
+}
+
 class ExportE2e : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
@@ -170,21 +187,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   // are those `tenor data build` stored (same scores as from the store), and the ONNX Runtime
   // and LibTorch paths agree.
   const fs::path work = make_temp_dir("predict-wav");
-  {
-    std::ifstream calls(tiny_dataset() / "calls.jsonl");
-    std::ofstream t(work / "c12.jsonl");
-    for (std::string line; std::getline(calls, line);) {
-      auto call = json::parse(line);
-      if (call["call_id"] != "c12") continue;
-      for (const auto& seg : call["segments"])
-        t << json{{"start", seg["start"]},
-                  {"end", seg["end"]},
-                  {"speaker", seg["speaker"]},
-                  {"text", seg["text"]}}
-                 .dump()
-          << "\n";
-    }
-  }
+  write_transcript("c12", work / "c12.jsonl");
   const std::string call_args = (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
                                 (work / "c12.jsonl").string() + " --channels agent=0,customer=1";
   std::string c, d;
@@ -271,21 +274,7 @@ TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
   ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + from_store, &a), 0) << a;
   ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + from_store, &b), 0)
       << b;
-  {
-    std::ifstream calls(tiny_dataset() / "calls.jsonl");
-    std::ofstream t(dir / "c12.jsonl");
-    for (std::string line; std::getline(calls, line);) {
-      auto call = json::parse(line);
-      if (call["call_id"] != "c12") continue;
-      for (const auto& seg : call["segments"])
-        t << json{{"start", seg["start"]},
-                  {"end", seg["end"]},
-                  {"speaker", seg["speaker"]},
-                  {"text", seg["text"]}}
-                 .dump()
-          << "\n";
-    }
-  }
+  write_transcript("c12", dir / "c12.jsonl");
   const fs::path embeddings = write_tiny_text_embeddings(dir / "embeddings.jsonl", 6);
   const std::string call_args = (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
                                 (dir / "c12.jsonl").string() +
