@@ -6,9 +6,10 @@
 # (model.context_tokens: on in configs/meld-anger.yaml, off in configs/epitome-empathy.yaml);
 # paired call-bootstrap p-values (tenor eval compare) follow the table.
 # With stores/glove-6b-100d.txt (tools/word-vectors/fetch.sh) EPITOME is also trained with
-# its token embeddings starting from GloVe (model.word_vectors). With npm, EPITOME is also
-# trained with Universal Sentence Encoder lite embeddings (model.text_embedding); they are
-# written once to stores/epitome-use.jsonl by tools/sentence-embeddings/embed.sh.
+# its token embeddings starting from GloVe (model.word_vectors). The EPITOME config reads
+# Universal Sentence Encoder lite embeddings (model.text_embedding), written once to
+# stores/epitome-use.jsonl by tools/sentence-embeddings/embed.sh; "epitome-plain" is the same
+# model without them.
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,28 +57,27 @@ if [[ -d $shared/ravdess-anger ]]; then
   done
 fi
 if [[ -d $shared/epitome-empathy ]]; then
-  s=$(build epitome-empathy)
+  # The config reads sentence embeddings (model.text_embedding): the store holds them.
+  [[ -s $use ]] || tools/sentence-embeddings/embed.sh "$shared/epitome-empathy" "$use" >/dev/null
+  s=$work/epitome-empathy-use.h5
+  [[ -f $s ]] || $tenor data build "$shared/epitome-empathy" --out "$s" --text-embeddings "$use" \
+    --no-progress >/dev/null 2>&1
+  plain=(--set model.text_embedding=false)
   run epitome configs/epitome-empathy.yaml "$s"
-  run epitome-context configs/epitome-empathy.yaml "$s" --set model.context_tokens=64
-  run epitome-linear configs/epitome-empathy.yaml "$s" --set model.type=linear --set optim.lr=0.01
+  run epitome-plain configs/epitome-empathy.yaml "$s" "${plain[@]}"
+  run epitome-context configs/epitome-empathy.yaml "$s" "${plain[@]}" --set model.context_tokens=64
+  run epitome-linear configs/epitome-empathy.yaml "$s" "${plain[@]}" --set model.type=linear \
+    --set optim.lr=0.01
   compare "$s" epitome-linear epitome
-  compare "$s" epitome-linear epitome-context
-  compare "$s" epitome epitome-context
-  runs=(epitome epitome-context epitome-linear)
+  compare "$s" epitome-linear epitome-plain
+  compare "$s" epitome-plain epitome
+  compare "$s" epitome-plain epitome-context
+  runs=(epitome epitome-plain epitome-context epitome-linear)
   if [[ -s $glove ]]; then
-    run epitome-glove configs/epitome-empathy.yaml "$s" --set model.embedding_dim=100 \
-      --set model.word_vectors="$glove"
+    run epitome-glove configs/epitome-empathy.yaml "$s" "${plain[@]}" \
+      --set model.embedding_dim=100 --set model.word_vectors="$glove"
     compare "$s" epitome-linear epitome-glove
     runs+=(epitome-glove)
-  fi
-  if command -v npm >/dev/null; then
-    [[ -s $use ]] || tools/sentence-embeddings/embed.sh "$shared/epitome-empathy" "$use" >/dev/null
-    su=$work/epitome-use.h5
-    [[ -f $su ]] || $tenor data build "$shared/epitome-empathy" --out "$su" \
-      --text-embeddings "$use" --no-progress >/dev/null 2>&1
-    run epitome-use configs/epitome-empathy.yaml "$su" --set model.text_embedding=true
-    compare "$su" epitome-linear epitome-use
-    runs+=(epitome-use)
   fi
   for r in "${runs[@]}"; do
     for t in emotional_reactions interpretations explorations; do
