@@ -5,6 +5,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "eval/report.h"
 #include "eval/run_eval.h"
 
@@ -59,6 +60,12 @@ void add_eval_command(CLI::App& app) {
     auto b = eval::calibrated_eval_set_for_run(args->run_b, args->data, args->split, args->device,
                                                config.thresholds_b);
     config.bootstrap.resamples = args->bootstrap;
+    const auto dropped = eval::restrict_to_shared_tasks(a, b);
+    if (!dropped.empty())
+      logger("eval")->info(
+          "comparing the tasks both runs have, on the segments both score; "
+          "left out: {}",
+          join(dropped, ", "));
     auto comparison = eval::compare_runs(a, b, config);
     std::optional<eval::GateResult> gate;
     if (!gates.empty()) gate = eval::apply_gate(comparison, gates);

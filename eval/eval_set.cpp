@@ -1,6 +1,8 @@
 #include "eval/eval_set.h"
 
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -77,6 +79,79 @@ void validate(const EvalSet& set) {
                         std::to_string(sum) + ", expected 1; pass softmax outputs");
     }
   }
+}
+
+namespace {
+
+bool has_task(const EvalSet& s, const std::string& name) {
+  for (const auto& t : s.tasks)
+    if (t.name == name) return true;
+  return false;
+}
+
+/// The rows `rows` of `s`, with only the tasks `names` (in that order).
+EvalSet subset(const EvalSet& s, const std::vector<size_t>& rows,
+               const std::vector<std::string>& names) {
+  EvalSet out;
+  const Segments& g = s.segments;
+  for (size_t r : rows) {
+    out.segments.call_ids.push_back(g.call_ids[r]);
+    out.segments.speakers.push_back(g.speakers[r]);
+    out.segments.start_s.push_back(g.start_s[r]);
+    out.segments.end_s.push_back(g.end_s[r]);
+    if (!g.meta.empty()) out.segments.meta.push_back(g.meta[r]);
+  }
+  for (const auto& name : names) {
+    const TaskPredictions& t = s.task(name);
+    TaskPredictions u;
+    u.name = t.name, u.kind = t.kind, u.classes = t.classes;
+    const size_t c = t.num_classes();
+    for (size_t r : rows) {
+      u.labels.push_back(t.labels[r]);
+      u.probs.insert(u.probs.end(), t.probs.begin() + long(r * c),
+                     t.probs.begin() + long(r * c + c));
+      if (!t.logits.empty())
+        u.logits.insert(u.logits.end(), t.logits.begin() + long(r * c),
+                        t.logits.begin() + long(r * c + c));
+    }
+    out.tasks.push_back(std::move(u));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> restrict_to_shared_tasks(EvalSet& a, EvalSet& b) {
+  std::vector<std::string> shared, dropped, names_a, names_b;
+  for (const auto& t : a.tasks) {
+    names_a.push_back(t.name);
+    (has_task(b, t.name) ? shared : dropped).push_back(t.name);
+  }
+  for (const auto& t : b.tasks) {
+    names_b.push_back(t.name);
+    if (!has_task(a, t.name)) dropped.push_back(t.name);
+  }
+  if (shared.empty())
+    throw DataError("run A (tasks " + join(names_a, ", ") + ") and run B (tasks " +
+                    join(names_b, ", ") + ") share no task; compare runs of a common task");
+  if (dropped.empty()) return dropped;
+  using Key = std::tuple<std::string, std::string, double, double>;
+  auto key = [](const Segments& g, size_t i) {
+    return Key{g.call_ids[i], g.speakers[i], g.start_s[i], g.end_s[i]};
+  };
+  std::map<Key, size_t> in_b;
+  for (size_t j = 0; j < b.segments.size(); ++j) in_b.emplace(key(b.segments, j), j);
+  std::vector<size_t> rows_a, rows_b;
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    auto it = in_b.find(key(a.segments, i));
+    if (it == in_b.end()) continue;
+    bool labelled = false;
+    for (const auto& name : shared) labelled |= a.task(name).labels[i] >= 0;
+    if (labelled) rows_a.push_back(i), rows_b.push_back(it->second);
+  }
+  a = subset(a, rows_a, shared);
+  b = subset(b, rows_b, shared);
+  return dropped;
 }
 
 void require_same_segments(const EvalSet& a, const EvalSet& b) {

@@ -63,4 +63,11 @@ void validate(const EvalSet& set);
 /// and the same tasks with the same classes and labels: the precondition of comparing runs.
 void require_same_segments(const EvalSet& a, const EvalSet& b);
 
+/// For comparing runs trained on different task lists (a single-task run against a
+/// multi-task one): keeps the tasks both sets have, in `a`'s order, and the segments both
+/// hold (same call, speaker and times) that are labelled for at least one of those tasks.
+/// Returns the names of the tasks dropped from either set (empty: nothing changed).
+/// Throws DataError naming both task lists when no task is shared.
+std::vector<std::string> restrict_to_shared_tasks(EvalSet& a, EvalSet& b);
+
 }  // namespace tenor::eval

@@ -127,5 +127,47 @@ TEST(Compare, RefusesDifferentSegments) {
   EXPECT_THROW(compare_runs(a, other), DataError);
 }
 
+TEST(Compare, RunsOfDifferentTaskListsAreComparedOnTheSharedTasks) {
+  // A: escalation (customer turns) and empathy (agent turns); B: escalation only, so it
+  // scores the customer turns only.
+  EvalSet a = testing::binary_set({{"c1", 1, 0.9, "customer", 0, 1},
+                                   {"c1", -1, 0.5, "agent", 1, 2},
+                                   {"c2", 0, 0.2, "customer", 0, 1},
+                                   {"c2", -1, 0.5, "agent", 1, 2}});
+  EvalSet empathy = testing::binary_set({{"c1", -1, 0.5},
+                                         {"c1", 1, 0.7, "agent", 1, 2},
+                                         {"c2", -1, 0.5},
+                                         {"c2", 0, 0.4, "agent", 1, 2}},
+                                        "empathy");
+  a.tasks.push_back(empathy.tasks[0]);
+  a.tasks[1].logits = {0, 0, 0, 1, 0, 0, 1, 0};  // kept with the rows
+  a.tasks[0].logits = {9, 1, 5, 5, 2, 8, 5, 5};
+  EvalSet b =
+      testing::binary_set({{"c2", 0, 0.1, "customer", 0, 1}, {"c1", 1, 0.6, "customer", 0, 1}});
+  EXPECT_THROW(compare_runs(a, b), DataError);
+  EvalSet a2 = a, b2 = b;
+  EXPECT_EQ(restrict_to_shared_tasks(a2, b2), std::vector<std::string>{"empathy"});
+  ASSERT_EQ(a2.tasks.size(), 1u);
+  ASSERT_EQ(b2.tasks.size(), 1u);
+  EXPECT_EQ(a2.segments.call_ids, (std::vector<std::string>{"c1", "c2"}));
+  EXPECT_EQ(b2.segments.call_ids, a2.segments.call_ids) << "B's rows follow A's order";
+  EXPECT_EQ(b2.tasks[0].probs, (std::vector<double>{0.4, 0.6, 0.9, 0.1}));
+  EXPECT_EQ(a2.tasks[0].logits, (std::vector<double>{9, 1, 2, 8}));
+  EXPECT_NO_THROW(compare_runs(a2, b2));
+  // The same task lists leave both sets as they are; none shared is refused naming both.
+  EvalSet a3 = a, a4 = a;
+  EXPECT_TRUE(restrict_to_shared_tasks(a3, a4).empty());
+  EXPECT_EQ(a3.segments.call_ids, a.segments.call_ids);
+  EvalSet other = testing::binary_set({{"c1", 1, 0.9}}, "topic");
+  try {
+    restrict_to_shared_tasks(a2, other);
+    ADD_FAILURE() << "no shared task must be refused";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("(tasks escalation) and run B (tasks topic)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tenor::eval
