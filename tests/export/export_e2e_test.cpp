@@ -280,14 +280,17 @@ TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
                                 (dir / "c12.jsonl").string() +
                                 " --channels agent=0,customer=1 --text-embeddings " +
                                 embeddings.string();
-  std::string c;
+  std::string c, d;
   ASSERT_EQ(
       run_tenor("--log-level error predict --bundle " + bundle.string() + " " + call_args, &c), 0)
       << c;
-  auto ja = json::parse(a), jb = json::parse(b), jc = json::parse(c);
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " " + call_args, &d), 0)
+      << d;
+  auto ja = json::parse(a), jb = json::parse(b), jc = json::parse(c), jd = json::parse(d);
   ASSERT_EQ(ja["segments"].size(), 4u);
   ASSERT_EQ(jb["segments"].size(), 4u);
   ASSERT_EQ(jc["segments"].size(), 4u);
+  ASSERT_EQ(jd["segments"].size(), 4u);
   for (size_t i = 0; i < 4; ++i)
     for (auto& [task, v] : ja["segments"][i]["tasks"].items())
       for (size_t k = 0; k < v["probs"].size(); ++k) {
@@ -295,6 +298,9 @@ TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
                     jb["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
         EXPECT_NEAR(v["probs"][k].get<double>(),
                     jc["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
+        // LibTorch on the call's WAV, transcript and embeddings: the store's features.
+        EXPECT_NEAR(v["probs"][k].get<double>(),
+                    jd["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-6);
       }
   EXPECT_EQ(run_tenor("predict --bundle " + bundle.string() + " --features " +
                           tiny_store().string() + " --call c12",
