@@ -29,7 +29,7 @@ if (transcript && !callId) {
 const calls = transcript ? input : path.join(input, 'calls.jsonl');
 if (!fs.existsSync(calls)) {
   console.error(`embed: ${calls} is missing; this tool reads calls.jsonl datasets and ` +
-                'transcripts only (a segments.csv dataset: convert it to calls.jsonl first)');
+                'transcripts only (a segments.csv dataset: tenor data convert DIR --format jsonl --out NEW)');
   process.exit(2);
 }
 const {initModel} = require('@energetic-ai/embeddings');
