@@ -3,8 +3,10 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/sha256.h"
@@ -219,6 +221,78 @@ StoreMeta read_meta(hid_t file) {
   return m;
 }
 
+/// "row 17 (call c-0003, segment 2, split dev)": where a value sits, in the user's words.
+std::string row_name(const Store& s, size_t row) {
+  const StoreSegment& g = s.segments[row];
+  return "row " + std::to_string(row) + " (call " + g.call_id + ", segment " +
+         std::to_string(g.segment) + (g.split.empty() ? "" : ", split " + g.split) + ")";
+}
+
+[[noreturn]] void refuse_content(const fs::path& path, const std::string& what) {
+  throw DataError(path.string() + ": " + what +
+                  "; the store was edited or damaged since it was built, rebuild it with `tenor "
+                  "data build`");
+}
+
+std::string number(double v) {
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
+/// Ragged offsets must start at 0, never decrease and end at the number of rows they index.
+void check_offsets(const fs::path& path, const char* name, const std::vector<int64_t>& offsets,
+                   size_t segments, size_t rows) {
+  if (offsets.size() != segments + 1 || offsets.front() != 0 || uint64_t(offsets.back()) != rows)
+    refuse_content(path, std::string(name) + " holds " + std::to_string(offsets.size()) +
+                             " offsets ending at " +
+                             (offsets.empty() ? "nothing" : std::to_string(offsets.back())) +
+                             ", not " + std::to_string(segments + 1) + " ending at " +
+                             std::to_string(rows));
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] < offsets[i - 1])
+      refuse_content(path, std::string(name) + " decrease at row " + std::to_string(i - 1) + " (" +
+                               std::to_string(offsets[i - 1]) + " then " +
+                               std::to_string(offsets[i]) + ")");
+}
+
+/// What readers index with must be in range: shapes and offsets agree, every label is -1 (no
+/// label) or a class of its task, times are finite and ordered, token ids are not negative.
+/// Values of features are not checked here: training names non-finite ones with its own message.
+void check_store_content(const Store& s, const fs::path& path) {
+  const size_t n = s.segments.size(), nf = s.layout.functional_columns.size();
+  const size_t nl = s.layout.lld_columns.size();
+  if (s.functionals.size() != n * nf || s.functional_mask.size() != n * nf)
+    refuse_content(path, "/functionals/values or mask does not hold " + std::to_string(n) +
+                             " rows of " + std::to_string(nf) + " columns");
+  if (nl == 0 ? !s.frames.empty() : s.frames.size() % nl != 0)
+    refuse_content(path, "/frames/lld does not have the " + std::to_string(nl) +
+                             " columns /frames/names lists");
+  check_offsets(path, "/frames/offsets", s.frame_offsets, n, nl ? s.frames.size() / nl : 0);
+  check_offsets(path, "/tokens/offsets", s.token_offsets, n, s.tokens.size());
+  for (size_t i = 0; i < s.tokens.size(); ++i)
+    if (s.tokens[i] < 0)
+      refuse_content(path, "token " + std::to_string(i) + " has id " +
+                               std::to_string(s.tokens[i]) + ", below 0");
+  for (size_t r = 0; r < n; ++r) {
+    const StoreSegment& g = s.segments[r];
+    if (!std::isfinite(g.start_s) || !std::isfinite(g.end_s) || g.start_s > g.end_s)
+      refuse_content(path, row_name(s, r) + " has start_s " + number(g.start_s) + " and end_s " +
+                               number(g.end_s) + ", not two finite times with start <= end");
+    if (g.segment < 0)
+      refuse_content(path, row_name(s, r) + " has segment_index " + std::to_string(g.segment));
+    for (size_t t = 0; t < s.layout.tasks.size(); ++t) {
+      const auto it = s.task_classes.find(s.layout.tasks[t]);
+      const int32_t classes = it == s.task_classes.end() ? 0 : int32_t(it->second.size());
+      if (g.labels[t] < -1 || g.labels[t] >= classes)
+        refuse_content(path, row_name(s, r) + " has label " + std::to_string(g.labels[t]) +
+                                 " for task '" + s.layout.tasks[t] + "', which has classes 0.." +
+                                 std::to_string(classes - 1) + " (-1: no label)");
+    }
+  }
+}
+
 }  // namespace
 
 struct StoreWriter::Impl {
@@ -404,11 +478,19 @@ Store read_store(const fs::path& path) {
     s.text_embedding_dim = int(dims[1]);
     s.text_embedding = read_array<float>(ge, "values", H5T_NATIVE_FLOAT);
   }
-  for (size_t i = 0; i < call_id.size(); ++i) {
+  const size_t n = call_id.size();
+  bool same_length = speaker.size() == n && split.size() == n && meta.size() == n &&
+                     index.size() == n && start.size() == n && end.size() == n;
+  for (const auto& l : labels) same_length = same_length && l.size() == n;
+  if (!same_length)
+    refuse_content(path, "the tables under /segments and /labels do not all have " +
+                             std::to_string(n) + " rows");
+  for (size_t i = 0; i < n; ++i) {
     StoreSegment seg{call_id[i], index[i], speaker[i], split[i], start[i], end[i], {}, meta[i]};
     for (const auto& l : labels) seg.labels.push_back(l[i]);
     s.segments.push_back(std::move(seg));
   }
+  check_store_content(s, path);
   return s;
 }
 

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "core/error.h"
 #include "data/features/store.h"
@@ -56,6 +58,57 @@ TEST(Store, RefusesWhatIsNotAStore) {
   { std::ofstream(path) << "hello"; }
   EXPECT_THROW(read_store(path), DataError);
   EXPECT_THROW(read_store(path.string() + ".missing"), DataError);
+}
+
+/// A two-row store whose second row ("c1" segment 1, split dev) is `bad`; returns the message
+/// read_store throws ("" when it reads the store).
+std::string read_with_second_row(const std::string& name, const StoreSegment& bad) {
+  fs::path path =
+      fs::path(testing::TempDir()) / ("store-" + name + "-" + std::to_string(::getpid()) + ".h5");
+  {
+    StoreWriter w(path, {{"f0_hz"}, {"a"}, {"escalation", "empathy"}});
+    w.append({"c1", 0, "customer", "train", 0.5, 1.5, {2, -1}}, {1}, {1}, {100, 120}, {5});
+    w.append(bad, {2}, {1}, {110}, {6});
+    w.finish({}, {{"escalation", {"calm", "frustrated", "angry"}}, {"empathy", {"no", "yes"}}},
+             "");
+  }
+  try {
+    read_store(path);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Store, RefusesLabelsOutOfRangeAndBadTimesNamingTheRowAndTheValue) {
+  const StoreSegment good{"c1", 1, "agent", "dev", 1.6, 2.0, {-1, 1}};
+  EXPECT_EQ(read_with_second_row("good", good), "");
+  struct Case {
+    const char* name;
+    StoreSegment row;
+    std::vector<std::string> expected;
+  };
+  auto with = [&](auto change) {
+    StoreSegment s = good;
+    change(s);
+    return s;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<Case> cases = {
+      {"label-99", with([](auto& s) { s.labels = {99, 1}; }), {"escalation", "99", "0..2"}},
+      {"label-minus-5", with([](auto& s) { s.labels = {-1, -5}; }), {"empathy", "-5"}},
+      {"end-nan", with([&](auto& s) { s.end_s = nan; }), {"end_s", "nan"}},
+      {"start-inf", with([](auto& s) { s.start_s = -INFINITY; }), {"start_s", "inf"}},
+      {"start-after-end", with([](auto& s) { s.start_s = 3.0; }), {"3", "2"}},
+  };
+  for (const auto& c : cases) {
+    const std::string message = read_with_second_row(c.name, c.row);
+    ASSERT_FALSE(message.empty()) << c.name << " was read without complaint";
+    for (const auto& e : c.expected)
+      EXPECT_NE(message.find(e), std::string::npos) << c.name << ": " << e << " in: " << message;
+    for (const char* e : {"row 1", "call c1", "segment 1", "store-", "tenor data build"})
+      EXPECT_NE(message.find(e), std::string::npos) << c.name << ": " << e << " in: " << message;
+  }
 }
 
 TEST(Store, PreviousSegmentIsTheOneBeforeInTimeWithinTheCall) {
