@@ -289,6 +289,16 @@ void check_labels(const Dataset& ds, int resamples, Diagnostics& diag) {
 
 }  // namespace
 
+std::map<std::string, AudioScan> check_dataset_audio(const Dataset& ds, int threads,
+                                                     Diagnostics& diagnostics) {
+  auto outcomes = scan_all(ds, threads);
+  check_audio(ds, outcomes, diagnostics);
+  std::map<std::string, AudioScan> scans;
+  for (auto& [path, outcome] : outcomes)
+    if (outcome.scan) scans.emplace(path, std::move(*outcome.scan));
+  return scans;
+}
+
 ValidationResult validate_dataset(const fs::path& root, const ValidateOptions& options) {
   ValidationResult result;
   result.dataset = load_dataset(root, result.diagnostics, options.load);
@@ -297,14 +307,13 @@ ValidationResult validate_dataset(const fs::path& root, const ValidateOptions& o
   result.manifest_bytes = fs::file_size(root / ds.source, ec);
   if (ec) result.manifest_bytes = 0;
   if (options.check_audio) {
-    auto outcomes = scan_all(ds, options.threads);
-    check_audio(ds, outcomes, result.diagnostics);
-    for (auto& [path, outcome] : outcomes) {
-      if (!outcome.scan) continue;
+    result.audio = check_dataset_audio(ds, options.threads, result.diagnostics);
+    std::set<std::string> files;
+    for (const auto& call : ds.calls)
+      if (!call.audio.empty()) files.insert(call.audio);
+    for (const auto& [path, scan] : result.audio)
       result.audio_bytes += fs::file_size(ds.root / path, ec);
-      result.audio.emplace(path, std::move(*outcome.scan));
-    }
-    result.audio_files = outcomes.size();
+    result.audio_files = files.size();
   }
   check_segments(ds, result.diagnostics);
   check_splits(ds, result.diagnostics);

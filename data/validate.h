@@ -36,6 +36,14 @@ struct ValidationResult {
   uint64_t manifest_bytes = 0;
 };
 
+/// Validate's audio checks alone, each distinct file read once (`threads` in parallel, 0 = all
+/// cores): existence, readability, truncation, no samples, sample rate, silence, clipping,
+/// channels, and segments ending past their audio. Adds the findings to `diagnostics` and
+/// returns the scans of the files that could be read, by path as written. `data build` applies
+/// these same checks before it extracts anything.
+std::map<std::string, AudioScan> check_dataset_audio(const Dataset& dataset, int threads,
+                                                     Diagnostics& diagnostics);
+
 /// Every check of the call-dataset spec: the loader's syntax and structure checks,
 /// then audio (existence, readability, truncation, duration, channels, sample rate,
 /// silence, clipping), segments against their audio, overlaps, splits, transcripts,

@@ -15,6 +15,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/sha256.h"
@@ -26,6 +27,7 @@
 #include "data/features/lld.h"
 #include "data/features/store.h"
 #include "data/features/text_embeddings.h"
+#include "data/validate.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -33,7 +35,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '1'};
+constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '2'};
+constexpr size_t kDigestChars = 64;  ///< the SHA-256 (hex) that ends every part file
 
 /// One segment's extracted features, as kept in a part file.
 struct SegmentFeatures {
@@ -46,7 +49,8 @@ struct SegmentFeatures {
 
 struct Part {
   std::vector<SegmentFeatures> segments;
-  std::vector<std::string> skipped;
+  std::vector<std::string> skipped;      ///< "call_id: reason"
+  std::vector<std::string> skipped_ids;  ///< the same calls' ids
   double audio_seconds = 0;
 };
 
@@ -56,11 +60,26 @@ std::string part_name(size_t index) {
   return buf;
 }
 
-template <class T>
-void write_vec(std::ostream& out, const std::vector<T>& v) {
-  out.write(reinterpret_cast<const char*>(v.data()),
-            static_cast<std::streamsize>(v.size() * sizeof(T)));
-}
+/// Writes bytes and feeds them to a SHA-256 at once, so a part's checksum covers exactly
+/// what reached the file.
+class HashingWriter {
+ public:
+  explicit HashingWriter(std::ostream& out) : out_(out) {}
+  void put(const void* data, size_t bytes) {
+    std::string_view view(static_cast<const char*>(data), bytes);
+    out_.write(view.data(), static_cast<std::streamsize>(view.size()));
+    sha_.update(view);
+  }
+  template <class T>
+  void put(const std::vector<T>& v) {
+    put(v.data(), v.size() * sizeof(T));
+  }
+  std::string hex() { return sha_.hex(); }
+
+ private:
+  std::ostream& out_;
+  Sha256 sha_;
+};
 
 template <class T>
 void read_vec(std::istream& in, std::vector<T>& v, size_t n) {
@@ -68,10 +87,14 @@ void read_vec(std::istream& in, std::vector<T>& v, size_t n) {
   in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)));
 }
 
-/// Part file: magic, u64 header length, JSON header, then per segment the
-/// functionals, mask, frames and tokens back to back. Written atomically.
-void write_part(const fs::path& path, const Part& part) {
-  json header = {{"skipped", part.skipped}, {"audio_seconds", part.audio_seconds}};
+/// Part file: magic, u64 header length, JSON header (the part's `work`, see part_work, and the
+/// segment table), per segment the functionals, mask, frames and tokens back to back, and last
+/// the SHA-256 (hex) of everything before it. Written atomically.
+void write_part(const fs::path& path, const Part& part, const json& work) {
+  json header = {{"work", work},
+                 {"skipped", part.skipped},
+                 {"skipped_ids", part.skipped_ids},
+                 {"audio_seconds", part.audio_seconds}};
   json segs = json::array();
   for (const auto& s : part.segments) {
     segs.push_back({{"call_id", s.meta.call_id},
@@ -89,54 +112,150 @@ void write_part(const fs::path& path, const Part& part) {
   header["segments"] = std::move(segs);
   std::string text = header.dump(-1, ' ', false, json::error_handler_t::replace);
   AtomicFile file(path);
-  auto& out = file.stream();
-  out.write(kPartMagic, 8);
-  uint64_t len = text.size();
-  out.write(reinterpret_cast<const char*>(&len), 8);
-  out << text;
+  HashingWriter out(file.stream());
+  out.put(kPartMagic, 8);
+  const uint64_t len = text.size();
+  out.put(&len, 8);
+  out.put(text.data(), text.size());
   for (const auto& s : part.segments) {
-    write_vec(out, s.functionals);
-    write_vec(out, s.mask);
-    write_vec(out, s.frames);
-    write_vec(out, s.tokens);
+    out.put(s.functionals);
+    out.put(s.mask);
+    out.put(s.frames);
+    out.put(s.tokens);
   }
+  file.stream() << out.hex();
   file.commit();
 }
 
-Part read_part(const fs::path& path) {
+/// Checks a part file against the SHA-256 it ends with; throws DataError naming it when it is
+/// truncated or any byte changed since it was written.
+void verify_part(const fs::path& path) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec || size < 16 + kDigestChars)
+    throw DataError(path.string() + " is truncated (" + std::to_string(ec ? 0 : size) + " bytes)");
   std::ifstream in(path, std::ios::binary);
+  Sha256 sha;
+  std::vector<char> block(size_t{1} << 20);
+  for (uintmax_t left = size - kDigestChars; left > 0;) {
+    const size_t n = size_t(std::min<uintmax_t>(left, block.size()));
+    if (!in.read(block.data(), std::streamsize(n)))
+      throw IoError("cannot read " + path.string());
+    sha.update(std::string_view(block.data(), n));
+    left -= n;
+  }
+  std::string digest(kDigestChars, '\0');
+  in.read(digest.data(), std::streamsize(kDigestChars));
+  if (!in || digest != sha.hex())
+    throw DataError(path.string() + " does not match its checksum (damaged since it was written)");
+}
+
+json read_part_header(std::istream& in, const fs::path& path) {
   char magic[8];
   uint64_t len = 0;
   if (!in.read(magic, 8) || std::memcmp(magic, kPartMagic, 8) != 0 ||
       !in.read(reinterpret_cast<char*>(&len), 8) || len > (uint64_t{1} << 32))
-    throw DataError(path.string() +
-                    " is not a tenor build part; delete the .parts directory (or pass --restart)");
+    throw DataError(path.string() + " is not a part of this tenor version's builds");
   std::string text(len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(len));
-  json header = json::parse(text);
+  json header = json::parse(text, nullptr, false);
+  if (!in || header.is_discarded() || !header.is_object())
+    throw DataError(path.string() + " has a damaged header");
+  return header;
+}
+
+/// The header of a verified part (its `work` says what it holds).
+json read_part_header(const fs::path& path) {
+  verify_part(path);
+  std::ifstream in(path, std::ios::binary);
+  return read_part_header(in, path);
+}
+
+Part read_part(const fs::path& path) {
+  verify_part(path);
+  std::ifstream in(path, std::ios::binary);
+  const json header = read_part_header(in, path);
   Part part;
-  part.skipped = header["skipped"].get<std::vector<std::string>>();
-  part.audio_seconds = header["audio_seconds"].get<double>();
-  for (const auto& h : header["segments"]) {
-    SegmentFeatures s;
-    s.meta = {h["call_id"],
-              h["segment"],
-              h["speaker"],
-              h["split"],
-              h["start"],
-              h["end"],
-              h["labels"].get<std::vector<int32_t>>(),
-              h["meta"].get<std::string>()};
-    read_vec(in, s.functionals, h["nf"].get<size_t>());
-    read_vec(in, s.mask, h["nf"].get<size_t>());
-    read_vec(in, s.frames, h["frames"].get<size_t>());
-    read_vec(in, s.tokens, h["tokens"].get<size_t>());
-    part.segments.push_back(std::move(s));
+  try {
+    part.skipped = header.at("skipped").get<std::vector<std::string>>();
+    part.skipped_ids = header.at("skipped_ids").get<std::vector<std::string>>();
+    part.audio_seconds = header.at("audio_seconds").get<double>();
+    for (const auto& h : header.at("segments")) {
+      SegmentFeatures s;
+      s.meta = {h.at("call_id"),
+                h.at("segment"),
+                h.at("speaker"),
+                h.at("split"),
+                h.at("start"),
+                h.at("end"),
+                h.at("labels").get<std::vector<int32_t>>(),
+                h.at("meta").get<std::string>()};
+      read_vec(in, s.functionals, h.at("nf").get<size_t>());
+      read_vec(in, s.mask, h.at("nf").get<size_t>());
+      read_vec(in, s.frames, h.at("frames").get<size_t>());
+      read_vec(in, s.tokens, h.at("tokens").get<size_t>());
+      part.segments.push_back(std::move(s));
+    }
+  } catch (const json::exception& e) {
+    throw DataError(path.string() + " has a damaged header: " + e.what());
   }
-  if (!in)
-    throw DataError(path.string() +
-                    " is truncated; delete the .parts directory (or pass --restart)");
+  if (!in) throw DataError(path.string() + " is truncated");
   return part;
+}
+
+/// What part `[first, end)` of a build is: the dataset and extractor configuration (as
+/// state.json records them), the tokenizer, and the exact calls in order with the size and
+/// modification time of their audio. A part is reused only when the work it records equals
+/// this and its checksum matches, so a resumed build never stores a call twice or leaves one
+/// out (another --calls-per-part), nor reuses features of audio replaced since.
+json part_work(const data::Dataset& ds, size_t first, size_t end, const json& state,
+               const std::string& tokenizer_sha256) {
+  json calls = json::array();
+  for (size_t c = first; c < end; ++c) {
+    const data::Call& call = ds.calls[c];
+    json entry = {{"call_id", call.call_id}, {"audio", call.audio}};
+    if (!call.audio.empty()) {
+      std::error_code ec;
+      const fs::path audio = ds.root / call.audio;
+      const uintmax_t bytes = fs::file_size(audio, ec);
+      entry["audio_bytes"] = ec ? 0 : bytes;
+      const auto mtime = fs::last_write_time(audio, ec);
+      entry["audio_mtime"] = ec ? 0 : int64_t(mtime.time_since_epoch().count());
+    }
+    calls.push_back(std::move(entry));
+  }
+  return {{"dataset_fingerprint", state.at("dataset_fingerprint")},
+          {"config_sha256", sha256_hex(state.at("config").dump())},
+          {"tool_version", state.at("tool_version")},
+          {"tokenizer_sha256", tokenizer_sha256},
+          {"calls", std::move(calls)}};
+}
+
+std::vector<std::string> call_ids(const json& work) {
+  std::vector<std::string> ids;
+  for (const auto& c : work.at("calls")) ids.push_back(c.at("call_id").get<std::string>());
+  return ids;
+}
+
+std::string describe_calls(const std::vector<std::string>& ids) {
+  if (ids.empty()) return "no calls";
+  return std::to_string(ids.size()) + " call(s) " + ids.front() +
+         (ids.size() > 1 ? ".." + ids.back() : "");
+}
+
+/// Why a part recording `recorded` cannot stand for `expected`, in words.
+std::string why_not_reused(const json& recorded, const json& expected) {
+  const auto have = call_ids(recorded), want = call_ids(expected);
+  if (have != want)
+    return "it holds " + describe_calls(have) + " but this run puts " + describe_calls(want) +
+           " in it (another --calls-per-part, or calls added or removed)";
+  if (recorded.at("calls") != expected.at("calls"))
+    for (size_t i = 0; i < have.size(); ++i)
+      if (recorded["calls"][i] != expected["calls"][i])
+        return "the audio of call " + have[i] + " changed since it was built";
+  if (recorded.value("tokenizer_sha256", "") != expected.value("tokenizer_sha256", ""))
+    return "its tokens come from another tokenizer";
+  return "it was built from another dataset or configuration";
 }
 
 json config_json(const BuildOptions& o, int rate) {
@@ -190,13 +309,15 @@ std::string utc_now() {
 /// baseline-relative features, tokens and labels per segment.
 class PartBuilder {
  public:
+  /// `rejected`: calls (by index) that failed the audio checks, skipped with that reason.
   PartBuilder(const data::Dataset& ds, const BuildOptions& o, LldConfig lld, c10::Device device,
-              const Tokenizer* tokenizer)
+              const Tokenizer* tokenizer, std::map<size_t, std::string> rejected = {})
       : ds_(ds),
         o_(o),
         lld_(std::move(lld)),
         device_(device),
         tokenizer_(tokenizer),
+        rejected_(std::move(rejected)),
         extract_(lld_) {
     layout_.columns = lld_column_names(lld_);
     names_ = functional_names(layout_);
@@ -221,6 +342,11 @@ class PartBuilder {
     std::vector<size_t> calls;
     for (size_t c = first_call; c < end_call; ++c) {
       const data::Call& call = ds_.calls[c];
+      if (auto r = rejected_.find(c); r != rejected_.end()) {
+        part.skipped.push_back(call.call_id + ": " + r->second);
+        part.skipped_ids.push_back(call.call_id);
+        continue;
+      }
       std::vector<Job> call_jobs;
       try {
         if (!call.audio.empty()) {
@@ -243,6 +369,7 @@ class PartBuilder {
                           std::to_string(call.line) + "): " + e.what() +
                           "; fix it, or pass --keep-going to skip such calls");
         part.skipped.push_back(call.call_id + ": " + e.what());
+        part.skipped_ids.push_back(call.call_id);
         continue;
       }
       calls.push_back(c);
@@ -357,10 +484,194 @@ class PartBuilder {
   LldConfig lld_;
   c10::Device device_;
   const Tokenizer* tokenizer_;
+  std::map<size_t, std::string> rejected_;
   LldExtractor extract_;
   LldTable layout_;
   std::vector<std::string> names_;
 };
+
+/// Validate's audio checks (data::check_dataset_audio) on every call before any extraction, so
+/// that a truncated or empty file or a segment past its audio never becomes segments without
+/// frames that keep their labels. Without keep_going any error stops the build, listing them
+/// all; with it, returns the calls (by index) to skip, each with its reasons.
+std::map<size_t, std::string> check_audio(const data::Dataset& ds, const fs::path& dataset_dir,
+                                          const BuildOptions& o) {
+  data::Diagnostics diag;
+  data::check_dataset_audio(ds, o.threads, diag);
+  if (diag.error_count() == 0) return {};
+  diag.sort();
+  std::map<std::string, size_t> index;
+  for (size_t c = 0; c < ds.calls.size(); ++c) index.emplace(ds.calls[c].call_id, c);
+  std::map<size_t, std::string> rejected;
+  std::string listing;
+  for (const auto& f : diag.findings()) {
+    if (f.severity != data::Severity::kError) continue;
+    listing += "\n  " + data::format_finding(f);
+    auto it = index.find(f.call_id);
+    if (it == index.end()) continue;
+    std::string& reason = rejected[it->second];
+    reason += (reason.empty() ? "" : "; ") + f.file + ":" + std::to_string(f.line) + ": " +
+              (f.segment >= 0 ? "segment " + std::to_string(f.segment) + ": " : "") + f.message;
+  }
+  if (!o.keep_going)
+    throw DataError(dataset_dir.string() + ": " + std::to_string(rejected.size()) +
+                    " call(s) fail the audio checks of `tenor data validate` and would be stored "
+                    "without frames:" +
+                    listing +
+                    "\nfix the audio or the segment times, or pass --keep-going to skip these "
+                    "calls");
+  return rejected;
+}
+
+/// Opens the parts directory of a build: a new one records `state` (dataset fingerprint,
+/// extractor configuration, tenor version) in state.json; an interrupted one is resumed only
+/// when its state.json records the same, else DataError says what differs and to pass
+/// --restart. Returns the state as recorded (with the tokenizer's SHA-256 once trained).
+json open_parts(const fs::path& parts, const json& state, bool restart) {
+  std::error_code ec;
+  if (restart) {
+    fs::remove_all(parts, ec);
+    if (ec) throw IoError("cannot remove " + parts.string() + ": " + ec.message());
+  }
+  if (fs::exists(parts / "state.json", ec)) {
+    const json previous = json::parse(read_file(parts / "state.json"), nullptr, false);
+    std::string differs;
+    if (!previous.is_object())
+      differs = "has a damaged state.json";
+    else if (previous.value("dataset_fingerprint", json()) != state["dataset_fingerprint"])
+      differs = "was started on another dataset (dataset.yaml or the manifest changed since)";
+    else if (previous.value("config", json()) != state["config"])
+      differs = "was started with another extractor configuration";
+    else if (previous.value("tool_version", json()) != state["tool_version"])
+      differs = "was started by tenor " + previous.value("tool_version", json()).dump();
+    if (!differs.empty())
+      throw DataError("the interrupted build in " + parts.string() + " " + differs +
+                      "; pass --restart to discard it and build from the start");
+    logger("data")->info("resuming the interrupted build in {}", parts.string());
+    return previous;
+  }
+  fs::create_directories(parts, ec);
+  if (ec) throw IoError("cannot create " + parts.string() + ": " + ec.message());
+  write_file_atomic(parts / "state.json", state.dump(2));
+  return state;
+}
+
+/// The build's tokenizer: the one an interrupted build trained, when state.json vouches for its
+/// SHA-256; else trained on the training split's transcripts only (all calls when no call is
+/// in train), so no test text shapes the vocabulary, and recorded in `state`.
+std::string build_tokenizer(const fs::path& parts, const data::Dataset& ds, const BuildOptions& o,
+                            json& state) {
+  auto log = logger("data");
+  std::error_code ec;
+  if (state.contains("tokenizer_sha256") && fs::exists(parts / "tokenizer.model", ec)) {
+    std::string model = read_file(parts / "tokenizer.model");
+    if (sha256_hex(model) == state["tokenizer_sha256"]) return model;
+    log->warn("{} does not match its checksum; training the tokenizer again",
+              (parts / "tokenizer.model").string());
+  }
+  std::vector<std::string> texts;
+  bool any_train = std::any_of(ds.calls.begin(), ds.calls.end(),
+                               [](const auto& c) { return c.split == "train"; });
+  for (const auto& c : ds.calls)
+    if (!any_train || c.split == "train")
+      for (const auto& s : c.segments)
+        if (s.text && !s.text->empty()) texts.push_back(*s.text);
+  std::string model;
+  if (!texts.empty()) model = train_tokenizer(texts, o.tokenizer);
+  if (!any_train && !texts.empty())
+    log->warn(
+        "no call is in split 'train': the tokenizer is trained on every transcript (run `tenor "
+        "data split` first)");
+  write_file_atomic(parts / "tokenizer.model", model);
+  state["tokenizer_sha256"] = sha256_hex(model);
+  write_file_atomic(parts / "state.json", state.dump(2));
+  return model;
+}
+
+/// Whether `file` can stand for a part doing `work`: it exists, matches its checksum and
+/// records exactly this work. Otherwise `why` says what is wrong ("" when it is absent).
+bool reusable_part(const fs::path& file, const json& work, std::string& why) {
+  why.clear();
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return false;
+  try {
+    const json header = read_part_header(file);
+    const json recorded = header.value("work", json::object());
+    if (recorded == work) return true;
+    why = file.string() + " is not reused: " +
+          (recorded.contains("calls") ? why_not_reused(recorded, work)
+                                      : std::string("it was built by another tenor"));
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  return false;
+}
+
+/// Extracts every part of the build in `parts`; a part of an interrupted build is reused only
+/// when reusable_part says so, any other is built (again). Returns the number reused.
+size_t extract_parts(const fs::path& parts, const data::Dataset& ds, const BuildOptions& o,
+                     const json& state, const std::string& tokenizer_sha256,
+                     PartBuilder& builder) {
+  auto log = logger("data");
+  const size_t per = static_cast<size_t>(o.calls_per_part);
+  const size_t n_parts = (ds.calls.size() + per - 1) / per;
+  Progress progress("features", "calls", int64_t(ds.calls.size()), o.progress);
+  size_t reused = 0, redone = 0;
+  for (size_t p = 0; p < n_parts; ++p) {
+    const size_t first = p * per, end = std::min(ds.calls.size(), first + per);
+    const fs::path file = parts / part_name(p);
+    const json work = part_work(ds, first, end, state, tokenizer_sha256);
+    std::string why;
+    if (reusable_part(file, work, why)) {
+      ++reused;
+    } else {
+      if (!why.empty() && ++redone <= 3) log->warn("{}; building it again", why);
+      write_part(file, builder.build(first, end), work);
+    }
+    progress.update(int64_t(end));
+  }
+  progress.finish();
+  if (redone > 3) log->warn("{} parts of the interrupted build were built again", redone);
+  return reused;
+}
+
+/// The last guard against a call stored twice or not at all: a part's rows must be exactly
+/// the segments of its calls `[first, end)`, in order, less the calls it skipped.
+void check_part_rows(const Part& part, const data::Dataset& ds, size_t first, size_t end,
+                     const fs::path& file) {
+  std::vector<std::pair<std::string, int32_t>> want, have;
+  size_t k = 0;
+  for (size_t c = first; c < end; ++c) {
+    const data::Call& call = ds.calls[c];
+    if (k < part.skipped_ids.size() && part.skipped_ids[k] == call.call_id) {
+      ++k;
+      continue;
+    }
+    for (size_t s = 0; s < call.segments.size(); ++s)
+      want.emplace_back(call.call_id, int32_t(s));
+  }
+  for (const auto& s : part.segments) have.emplace_back(s.meta.call_id, s.meta.segment);
+  if (k != part.skipped_ids.size() || want != have)
+    throw DataError(file.string() + " does not hold the segments of its calls (" +
+                    std::to_string(have.size()) + " rows, " + std::to_string(want.size()) +
+                    " expected); pass --restart to build from the start");
+}
+
+StoreMeta store_meta(const data::Dataset& ds, const json& config, const std::string& fingerprint,
+                     const std::string& tokenizer_model, std::vector<std::string> skipped) {
+  StoreMeta meta;
+  meta.feature_set_version = kFeatureSetVersion;
+  meta.functionals_version = kFunctionalsVersion;
+  meta.extractor_config = config.dump();
+  meta.dataset_name = ds.schema.name;
+  meta.dataset_fingerprint = fingerprint;
+  meta.schema_yaml = data::schema_to_yaml(ds.schema);
+  meta.tokenizer_sha256 = tokenizer_model.empty() ? "" : sha256_hex(tokenizer_model);
+  meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
+  meta.created_utc = utc_now();
+  meta.skipped_calls = std::move(skipped);
+  return meta;
+}
 
 }  // namespace
 
@@ -462,10 +773,14 @@ void BuildOptions::validate() const {
 BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out,
                                 const BuildOptions& options) {
   options.validate();
-  auto log = logger("data");
   const auto t0 = std::chrono::steady_clock::now();
   data::Dataset ds = data::load_dataset_or_throw(dataset_dir);
   data::refuse_output_inside_dataset(dataset_dir, out);
+  // One build per output: a second one would write into the same parts and store. The lock
+  // is taken before the parts directory is touched and dies with its process.
+  std::error_code ec;
+  if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
+  FileLock lock(out.string() + ".lock", "the feature store " + out.string());
   BuildOptions o = options;
   o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
   o.lld.validate();
@@ -473,7 +788,8 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const c10::Device device = resolve_device(o.device);
   BuildReport report;
   report.device = device.str();
-  // Sentence embeddings are read first, so that a bad file fails before hours of extraction.
+  // Sentence embeddings and audio are checked first, so that bad input fails before hours of
+  // extraction.
   std::optional<TextEmbeddings> embeddings;
   if (!o.text_embeddings.empty()) {
     embeddings = read_text_embeddings(o.text_embeddings);
@@ -483,6 +799,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
         rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
     align_text_embeddings(*embeddings, rows);
   }
+  auto rejected = check_audio(ds, dataset_dir, o);
 
   const std::string fingerprint = Sha256()
                                       .update(read_file(dataset_dir / "dataset.yaml"))
@@ -490,62 +807,16 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
                                       .update_file(dataset_dir / ds.source)
                                       .hex();
   const json config = config_json(o, o.lld.sample_rate_hz);
-  const json state = {
-      {"dataset_fingerprint", fingerprint}, {"config", config}, {"tool_version", kVersion}};
-
   const fs::path parts = out.string() + ".parts";
-  std::error_code ec;
-  if (options.restart) fs::remove_all(parts, ec);
-  if (fs::exists(parts / "state.json", ec)) {
-    json previous = json::parse(read_file(parts / "state.json"), nullptr, false);
-    if (previous != state)
-      throw DataError(
-          "an interrupted build in " + parts.string() +
-          " was started with a different dataset or configuration; pass --restart to discard it");
-    log->info("resuming the interrupted build in {}", parts.string());
-  } else {
-    fs::create_directories(parts, ec);
-    if (ec) throw IoError("cannot create " + parts.string() + ": " + ec.message());
-    write_file_atomic(parts / "state.json", state.dump(2));
-  }
-
-  // Tokenizer: trained on the training split's transcripts only (all calls when no
-  // call is in train), so no test text shapes the vocabulary.
-  std::string model;
-  if (fs::exists(parts / "tokenizer.model", ec)) {
-    model = read_file(parts / "tokenizer.model");
-  } else {
-    std::vector<std::string> texts;
-    bool any_train = std::any_of(ds.calls.begin(), ds.calls.end(),
-                                 [](const auto& c) { return c.split == "train"; });
-    for (const auto& c : ds.calls)
-      if (!any_train || c.split == "train")
-        for (const auto& s : c.segments)
-          if (s.text && !s.text->empty()) texts.push_back(*s.text);
-    if (!texts.empty()) model = train_tokenizer(texts, o.tokenizer);
-    if (!any_train && !texts.empty())
-      log->warn(
-          "no call is in split 'train': the tokenizer is trained on every transcript (run `tenor "
-          "data split` first)");
-    write_file_atomic(parts / "tokenizer.model", model);
-  }
+  json state = open_parts(
+      parts,
+      {{"dataset_fingerprint", fingerprint}, {"config", config}, {"tool_version", kVersion}},
+      options.restart);
+  const std::string model = build_tokenizer(parts, ds, o, state);
   std::unique_ptr<Tokenizer> tokenizer =
       model.empty() ? nullptr : std::make_unique<Tokenizer>(model);
-
-  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
-  const size_t per = static_cast<size_t>(o.calls_per_part);
-  const size_t n_parts = (ds.calls.size() + per - 1) / per;
-  Progress progress("features", "calls", int64_t(ds.calls.size()), o.progress);
-  for (size_t p = 0; p < n_parts; ++p) {
-    const fs::path file = parts / part_name(p);
-    if (fs::exists(file, ec)) {
-      ++report.parts_resumed;
-    } else {
-      write_part(file, builder.build(p * per, std::min(ds.calls.size(), (p + 1) * per)));
-    }
-    progress.update(int64_t(std::min(ds.calls.size(), (p + 1) * per)));
-  }
-  progress.finish();
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get(), std::move(rejected));
+  report.parts_resumed = extract_parts(parts, ds, o, state, sha256_hex(model), builder);
 
   // Assemble the store from the parts, then rename it into place.
   StoreLayout layout{builder.lld_columns(), builder.all_functional_columns(),
@@ -553,28 +824,21 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const fs::path temp = temp_path_beside(out);
   try {
     StoreWriter writer(temp, layout);
-    for (size_t p = 0; p < n_parts; ++p) {
-      Part part = read_part(parts / part_name(p));
+    const size_t per = static_cast<size_t>(o.calls_per_part);
+    for (size_t first = 0, p = 0; first < ds.calls.size(); first += per, ++p) {
+      const fs::path file = parts / part_name(p);
+      Part part = read_part(file);
+      check_part_rows(part, ds, first, std::min(ds.calls.size(), first + per), file);
       for (const auto& s : part.segments)
         writer.append(s.meta, s.functionals, s.mask, s.frames, s.tokens);
       report.segments += part.segments.size();
       report.audio_seconds += part.audio_seconds;
       for (auto& s : part.skipped) report.skipped.push_back(std::move(s));
     }
-    StoreMeta meta;
-    meta.feature_set_version = kFeatureSetVersion;
-    meta.functionals_version = kFunctionalsVersion;
-    meta.extractor_config = config.dump();
-    meta.dataset_name = ds.schema.name;
-    meta.dataset_fingerprint = fingerprint;
-    meta.schema_yaml = data::schema_to_yaml(ds.schema);
-    meta.tokenizer_sha256 = model.empty() ? "" : sha256_hex(model);
-    meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
-    meta.created_utc = utc_now();
-    meta.skipped_calls = report.skipped;
     std::map<std::string, std::vector<std::string>> classes;
     for (const auto& t : ds.schema.tasks) classes[t.name] = t.classes;
-    writer.finish(meta, classes, model, embeddings ? &*embeddings : nullptr);
+    writer.finish(store_meta(ds, config, fingerprint, model, report.skipped), classes, model,
+                  embeddings ? &*embeddings : nullptr);
     fs::rename(temp, out, ec);
     if (ec)
       throw IoError("cannot rename " + temp.string() + " to " + out.string() + ": " + ec.message());

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <thread>
 
+#include "core/file_lock.h"
+#include "data/audio.h"
 #include "data/features/build.h"
 #include "data/features/lld_config.h"
 #include "data/features/store.h"
@@ -16,6 +18,47 @@
 
 namespace tenor::test {
 namespace {
+
+/// Adds calls c3..c<n> (copies of c1 and c2 with their own audio) to the fixture.
+void add_calls(DatasetFixture& fx, int n) {
+  for (int i = 3; i <= n; ++i) {
+    auto call = fx.calls[size_t(i % 2)];
+    call["call_id"] = "c" + std::to_string(i);
+    call["audio"] = "audio/c" + std::to_string(i) + ".wav";
+    call["meta"]["speaker_id"] = "spk-" + std::to_string(i);
+    write_tone(fx.root / call["audio"].get<std::string>(), 4.0);
+    fx.calls.push_back(call);
+  }
+}
+
+features::BuildOptions quiet_options(int calls_per_part) {
+  features::BuildOptions options;
+  options.progress = false;
+  options.calls_per_part = calls_per_part;
+  return options;
+}
+
+/// Makes writing `part` of the build into `out` fail (a non-empty directory where the part
+/// file goes), so that a build stops there as if it had been killed; returns the blocker.
+fs::path block_part(const fs::path& out, const std::string& part) {
+  fs::path blocker = out.string() + ".parts/" + part;
+  fs::create_directories(blocker);
+  write_text(blocker / "keep", "x");
+  return blocker;
+}
+
+void expect_same_store(const fs::path& expected, const fs::path& actual) {
+  auto a = features::read_store(expected);
+  auto b = features::read_store(actual);
+  ASSERT_EQ(a.segments.size(), b.segments.size());
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    EXPECT_EQ(a.segments[i].call_id, b.segments[i].call_id) << "row " << i;
+    EXPECT_EQ(a.segments[i].segment, b.segments[i].segment) << "row " << i;
+  }
+  EXPECT_EQ(a.functionals, b.functionals);
+  EXPECT_EQ(a.frames, b.frames);
+  EXPECT_EQ(a.tokens, b.tokens);
+}
 
 TEST(E2eBuild, StoreHoldsEverySegmentWithFiniteFeatures) {
   DatasetFixture fx("build");
@@ -138,6 +181,116 @@ TEST(E2eBuild, RefusesToResumeWithAnotherConfiguration) {
   EXPECT_THROW(features::build_feature_store(fx.root, out, options), DataError);
   options.restart = true;
   EXPECT_NO_THROW(features::build_feature_store(fx.root, out, options));
+}
+
+TEST(E2eBuild, ResumeWithAnotherCallsPerPartStoresEveryCallOnce) {
+  DatasetFixture fx("build-repart");
+  add_calls(fx, 12);
+  fx.write();
+  const fs::path dir = make_temp_dir("build-repart-out");
+  features::build_feature_store(fx.root, dir / "full.h5", quiet_options(16));
+  // Stopped after 2 parts of 4 calls (c1..c8), resumed with 5 per part: the old parts do not
+  // hold the calls the new ones would, so reusing them would lose c9 and c10.
+  const fs::path fewer = dir / "fewer.h5";
+  fs::path blocker = block_part(fewer, "part-00002.bin");
+  EXPECT_THROW(features::build_feature_store(fx.root, fewer, quiet_options(4)), Error);
+  ASSERT_TRUE(fs::exists(fewer.string() + ".parts/part-00001.bin"));
+  fs::remove_all(blocker);
+  features::build_feature_store(fx.root, fewer, quiet_options(5));
+  expect_same_store(dir / "full.h5", fewer);
+  // Stopped after 1 part of 5 calls, resumed with 2 per part: reusing it would store c3..c5
+  // twice.
+  const fs::path more = dir / "more.h5";
+  blocker = block_part(more, "part-00001.bin");
+  EXPECT_THROW(features::build_feature_store(fx.root, more, quiet_options(5)), Error);
+  ASSERT_TRUE(fs::exists(more.string() + ".parts/part-00000.bin"));
+  fs::remove_all(blocker);
+  features::build_feature_store(fx.root, more, quiet_options(2));
+  expect_same_store(dir / "full.h5", more);
+}
+
+TEST(E2eBuild, CorruptedPartIsNotResumedFrom) {
+  DatasetFixture fx("build-corrupt");
+  fx.write();
+  const fs::path dir = make_temp_dir("build-corrupt-out");
+  features::build_feature_store(fx.root, dir / "full.h5", quiet_options(1));
+  const fs::path out = dir / "f.h5";
+  fs::path blocker = block_part(out, "part-00001.bin");
+  EXPECT_THROW(features::build_feature_store(fx.root, out, quiet_options(1)), Error);
+  fs::remove_all(blocker);
+  // One byte of the part's LLD frames flipped, as a bad disk or a careless edit would.
+  const fs::path part = out.string() + ".parts/part-00000.bin";
+  ASSERT_TRUE(fs::exists(part));
+  {
+    std::fstream f(part, std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = std::streamoff(fs::file_size(part) / 2);
+    f.seekg(at);
+    char c = 0;
+    f.get(c);
+    f.seekp(at);
+    f.put(char(c ^ 0x5a));
+  }
+  features::build_feature_store(fx.root, out, quiet_options(1));
+  expect_same_store(dir / "full.h5", out);
+}
+
+TEST(E2eBuild, SecondBuildIntoTheSameOutputIsRefusedWithTheHoldersPid) {
+  DatasetFixture fx("build-lock");
+  fx.write();
+  const fs::path out = make_temp_dir("build-lock-out") / "f.h5";
+  const std::string args = "data build " + fx.root.string() + " --no-progress --out " + out.string();
+  {
+    // This test process plays the first build: it holds the output's lock.
+    FileLock held(out.string() + ".lock", "the feature store " + out.string());
+    std::string log;
+    EXPECT_EQ(run_tenor(args, &log), 1) << log;
+    EXPECT_NE(log.find("pid " + std::to_string(::getpid())), std::string::npos) << log;
+    EXPECT_EQ(log.find("delete"), std::string::npos) << log;
+    EXPECT_EQ(log.find("--restart"), std::string::npos) << log;
+    EXPECT_FALSE(fs::exists(out.string() + ".parts"));  // the winner's work is not touched
+    EXPECT_FALSE(fs::exists(out));
+  }
+  std::string log;
+  EXPECT_EQ(run_tenor(args, &log), 0) << log;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out.string() + ".lock"));
+}
+
+TEST(E2eBuild, AudioThatValidateRejectsIsRefusedOrSkippedAndListed) {
+  DatasetFixture fx("build-audio");
+  add_calls(fx, 7);
+  // c3: the header promises 4 s, the file holds 2; c4: no samples at all; c5: a segment ends
+  // past the 4 s of audio; c6: a segment ends at 1e308 s; c7 is sound.
+  fs::resize_file(fx.root / "audio/c3.wav", fs::file_size(fx.root / "audio/c3.wav") / 2);
+  data::write_audio(fx.root / "audio/c4.wav", {}, 2, 16000);
+  fx.calls[4]["segments"][3]["end"] = 5.5;
+  fx.calls[5]["segments"][3]["end"] = 1e308;
+  fx.write();
+  const fs::path out = make_temp_dir("build-audio-out") / "f.h5";
+  const std::string message = thrown_message<DataError>(
+      [&] { features::build_feature_store(fx.root, out, quiet_options(16)); });
+  ASSERT_FALSE(message.empty()) << "bad audio was accepted";
+  for (const char* expected : {"calls.jsonl:3", "truncated", "calls.jsonl:4", "no samples",
+                               "calls.jsonl:5", "5.5", "calls.jsonl:6", "1e+308", "--keep-going"})
+    EXPECT_NE(message.find(expected), std::string::npos) << expected << " in: " << message;
+  EXPECT_EQ(message.find("calls.jsonl:7"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(out));
+
+  auto options = quiet_options(16);
+  options.keep_going = true;
+  const auto report = features::build_feature_store(fx.root, out, options);
+  ASSERT_EQ(report.skipped.size(), 4u);
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(report.skipped[i].rfind("c" + std::to_string(i + 3) + ": ", 0), 0u)
+        << report.skipped[i];
+  const auto s = features::read_store(out);
+  EXPECT_EQ(s.segments.size(), 12u);  // c1, c2, c7
+  EXPECT_EQ(s.meta.skipped_calls, report.skipped);
+  for (const auto& seg : s.segments)
+    EXPECT_GT(s.frame_offsets[size_t(&seg - s.segments.data()) + 1] -
+                  s.frame_offsets[size_t(&seg - s.segments.data())],
+              0)
+        << seg.call_id << " segment " << seg.segment;
 }
 
 }  // namespace
