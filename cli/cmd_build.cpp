@@ -25,7 +25,8 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--threads", args->options.threads, "LibTorch CPU threads (0: its default)")
       ->capture_default_str();
   cmd->add_flag("--keep-going", args->options.keep_going,
-                "skip calls whose audio fails and list them");
+                "skip calls whose audio fails validate's checks or cannot be read, list them in "
+                "the log and the store's /build/skipped_calls");
   cmd->add_flag("--restart", args->options.restart,
                 "discard an interrupted build instead of resuming it");
   cmd->add_option("--calls-per-part", args->options.calls_per_part,
@@ -45,7 +46,10 @@ void add_data_build_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag(
       "--no-progress", [args](int64_t) { args->options.progress = false; }, "no progress line");
-  cmd->footer("An interrupted build resumes when run again with the same arguments.");
+  cmd->footer(
+      "An interrupted build resumes when run again: a finished part is reused only when it holds "
+      "exactly the calls this run would put in it and matches its checksum, else it is built "
+      "again. One build at a time per --out (a second is refused with the first one's PID).");
   cmd->callback([args] {
     if (args->sample_rate > 0) args->options.sample_rate_hz = args->sample_rate;
     auto report = features::build_feature_store(args->dataset, args->out, args->options);

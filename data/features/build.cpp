@@ -131,6 +131,7 @@ void write_part(const fs::path& path, const Part& part, const json& work) {
 /// truncated or any byte changed since it was written.
 void verify_part(const fs::path& path) {
   std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw DataError(path.string() + " is not a file");
   const uintmax_t size = fs::file_size(path, ec);
   if (ec || size < 16 + kDigestChars)
     throw DataError(path.string() + " is truncated (" + std::to_string(ec ? 0 : size) + " bytes)");
@@ -515,8 +516,8 @@ std::map<size_t, std::string> check_audio(const data::Dataset& ds, const fs::pat
   }
   if (!o.keep_going)
     throw DataError(dataset_dir.string() + ": " + std::to_string(rejected.size()) +
-                    " call(s) fail the audio checks of `tenor data validate` and would be stored "
-                    "without frames:" +
+                    " call(s) fail the audio checks of `tenor data validate`; their segments "
+                    "would get missing or wrong frames:" +
                     listing +
                     "\nfix the audio or the segment times, or pass --keep-going to skip these "
                     "calls");
@@ -779,6 +780,9 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   // One build per output: a second one would write into the same parts and store. The lock
   // is taken before the parts directory is touched and dies with its process.
   std::error_code ec;
+  if (fs::is_directory(out, ec))
+    throw UsageError("--out " + out.string() + " is a directory; give the store's file name, e.g. " +
+                     (out / "features.h5").string());
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   FileLock lock(out.string() + ".lock", "the feature store " + out.string());
   BuildOptions o = options;
