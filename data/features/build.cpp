@@ -604,6 +604,8 @@ bool reusable_part(const fs::path& file, const json& work, std::string& why) {
                                       : std::string("it was built by another tenor"));
   } catch (const Error& e) {
     why = e.what();
+  } catch (const json::exception& e) {
+    why = file.string() + " has a damaged header (" + e.what() + ")";
   }
   return false;
 }
@@ -656,6 +658,17 @@ void check_part_rows(const Part& part, const data::Dataset& ds, size_t first, si
     throw DataError(file.string() + " does not hold the segments of its calls (" +
                     std::to_string(have.size()) + " rows, " + std::to_string(want.size()) +
                     " expected); pass --restart to build from the start");
+}
+
+/// The sentence embeddings in `file`, checked to hold every segment of `ds`.
+TextEmbeddings embeddings_of_every_segment(const data::Dataset& ds, const fs::path& file) {
+  TextEmbeddings embeddings = read_text_embeddings(file);
+  std::vector<StoreSegment> rows;
+  for (const auto& c : ds.calls)
+    for (size_t k = 0; k < c.segments.size(); ++k)
+      rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
+  align_text_embeddings(embeddings, rows);
+  return embeddings;
 }
 
 StoreMeta store_meta(const data::Dataset& ds, const json& config, const std::string& fingerprint,
@@ -795,14 +808,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   // Sentence embeddings and audio are checked first, so that bad input fails before hours of
   // extraction.
   std::optional<TextEmbeddings> embeddings;
-  if (!o.text_embeddings.empty()) {
-    embeddings = read_text_embeddings(o.text_embeddings);
-    std::vector<StoreSegment> rows;
-    for (const auto& c : ds.calls)
-      for (size_t k = 0; k < c.segments.size(); ++k)
-        rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
-    align_text_embeddings(*embeddings, rows);
-  }
+  if (!o.text_embeddings.empty()) embeddings = embeddings_of_every_segment(ds, o.text_embeddings);
   auto rejected = check_audio(ds, dataset_dir, o);
 
   const std::string fingerprint = Sha256()

@@ -256,6 +256,44 @@ TEST(E2eBuild, SecondBuildIntoTheSameOutputIsRefusedWithTheHoldersPid) {
   EXPECT_FALSE(fs::exists(out.string() + ".lock"));
 }
 
+TEST(E2eBuild, OfTwoConcurrentBuildsTheSecondIsRefusedAndTheFirstFinishes) {
+  DatasetFixture fx("build-race");
+  add_calls(fx, 6);
+  fx.write();
+  const fs::path out = make_temp_dir("build-race-out") / "f.h5";
+  pid_t first = fork();
+  if (first == 0) {
+    execl(TENOR_BINARY, TENOR_BINARY, "data", "build", fx.root.c_str(), "--calls-per-part", "1",
+          "--no-progress", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Once the first build holds the lock, freeze it there, so the second surely overlaps it.
+  const std::string holder = "pid " + std::to_string(first);
+  bool holding = false;
+  for (int i = 0; i < 6000 && !holding; ++i) {
+    std::ifstream lock(out.string() + ".lock");
+    std::string line;
+    holding = std::getline(lock, line) && line.rfind(holder, 0) == 0;
+    if (holding)
+      kill(first, SIGSTOP);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string log;
+  const int second = run_tenor("data build " + fx.root.string() + " --no-progress --out " +
+                                   out.string(), &log);
+  kill(first, SIGCONT);
+  int status = 0;
+  waitpid(first, &status, 0);
+  ASSERT_TRUE(holding) << "the first build never held the lock";
+  EXPECT_EQ(second, 1) << log;
+  EXPECT_NE(log.find(holder), std::string::npos) << log;
+  EXPECT_EQ(log.find("delete"), std::string::npos) << log;
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the first build failed";
+  EXPECT_EQ(features::read_store(out).segments.size(), 24u);
+  EXPECT_FALSE(fs::exists(out.string() + ".parts"));
+}
+
 TEST(E2eBuild, AudioThatValidateRejectsIsRefusedOrSkippedAndListed) {
   DatasetFixture fx("build-audio");
   add_calls(fx, 7);
