@@ -230,8 +230,11 @@ TEST(E2eBuild, CorruptedPartIsNotResumedFrom) {
     f.seekp(at);
     f.put(char(c ^ 0x5a));
   }
+  // A store half-written by a build killed while assembling it: removed, never left behind.
+  write_text(dir / ".f.h5.tmp-99999-0", "half a store");
   features::build_feature_store(fx.root, out, quiet_options(1));
   expect_same_store(dir / "full.h5", out);
+  EXPECT_FALSE(fs::exists(dir / ".f.h5.tmp-99999-0"));
 }
 
 TEST(E2eBuild, SecondBuildIntoTheSameOutputIsRefusedWithTheHoldersPid) {
