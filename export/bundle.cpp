@@ -19,6 +19,7 @@
 #include "eval/bootstrap.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
+#include "export/bundle_install.h"
 #include "export/onnx_layers.h"
 
 namespace tenor::onnx_export {
@@ -259,14 +260,6 @@ std::vector<TaskCalibration> calibration_from_json(const json& j,
 }
 
 /// Every regular file under `dir`, as relative generic paths, sorted.
-std::vector<std::string> list_files(const fs::path& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).generic_string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 fs::path temp_beside(const fs::path& out) {
   std::random_device rd;
   return out.parent_path() / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()) +
@@ -319,15 +312,14 @@ std::vector<TaskCalibration> cached_run_calibration(train::LoadedRun& run,
 
 ExportResult export_bundle(const ExportOptions& o) {
   auto log = logger("export");
-  const fs::path out = fs::absolute(o.out);
-  if (fs::exists(out) && !o.force)
-    throw UsageError(out.string() +
-                     " already exists; choose another --out or pass --force to "
-                     "replace it");
+  const fs::path out = resolved(o.out);
+  const BundleInput run_input{o.run, "the run being exported"};
+  check_bundle_target(out, {run_input}, o.force);
   require_onnx_runtime();  // fail before the expensive steps, with the fix
   train::LoadedRun run = train::load_run(o.run, "cpu", o.checkpoint);
   const auto& info = run.info;
   const std::string store_path = o.parity_data.empty() ? info.config.features : o.parity_data;
+  check_bundle_target(out, {run_input, {store_path, "the parity feature store"}}, o.force);
   auto data = std::make_shared<train::TrainData>(train::load_store_for_run(info, store_path));
   log->info("exporting {} ({} model, {} tasks) with parity data {}", o.run.string(),
             info.config.model.type, info.shape.tasks.size(), store_path);
@@ -458,7 +450,7 @@ ExportResult export_bundle(const ExportOptions& o) {
       tmp / "model_card.md",
       model_card(info, *data, calib, report ? &*report : nullptr, eval_split, parity));
   json files = json::object();
-  for (const auto& f : list_files(tmp)) files[f] = sha256_file(tmp / f);
+  for (const auto& f : bundle_files(tmp)) files[f] = sha256_file(tmp / f);
   json manifest = {{"format", "tenor-bundle-1"},
                    {"tool_version", kVersion},
                    {"git_commit", kGitCommit},
@@ -474,9 +466,8 @@ ExportResult export_bundle(const ExportOptions& o) {
 
   const bool passed = parity["passed"].get<bool>();
   const fs::path target = passed ? out : fs::path(out.string() + ".rejected");
-  std::error_code ec;
-  if (fs::exists(target)) fs::remove_all(target, ec);
-  fs::rename(tmp, target);
+  // A rejected bundle replaces an earlier rejected one (checked to be a bundle up front).
+  install_bundle(tmp, target, o.force || !passed);
   cleanup.p.clear();
   if (!passed)
     throw ExportError(parity_summary(parity) +
@@ -505,7 +496,7 @@ json verify_bundle(const fs::path& bundle) {
                         "..., manifest.json says " + sum.get<std::string>().substr(0, 16) +
                         "...; the file was changed after export, do not ship this bundle");
   }
-  for (const auto& f : list_files(bundle))
+  for (const auto& f : bundle_files(bundle))
     if (f != "manifest.json" && !files.contains(f))
       throw ExportError(bundle.string() + ": " + f +
                         " is not listed in manifest.json; a file was "

@@ -349,6 +349,52 @@ TEST(ExportE2eBundle, TamperedBundlesFailVerify) {
   EXPECT_NE(out.find("parity FAILED"), std::string::npos) << out;
 }
 
+// --force replaces only a bundle of tenor export: never the run being exported, a path inside
+// or around it, a directory that is not a bundle, or a bundle holding a file of the user's; the
+// replacement is whole (verify passes) and leaves nothing beside it.
+TEST(ExportE2eBundle, ForceReplacesOnlyABundleNeverTheRunOrAForeignDirectory) {
+  const fs::path dir = make_temp_dir("export-force");
+  const fs::path run = dir / "runs/linear";  // a copy: a regression must not delete the shared run
+  fs::create_directories(run.parent_path());
+  fs::copy(trained_run("linear"), run, fs::copy_options::recursive);
+  auto run_is_whole = [&] {
+    for (const char* f : {"best.pt", "last.pt", "metrics.jsonl", "config.yaml"})
+      EXPECT_TRUE(fs::exists(run / f)) << f;
+  };
+  const std::string export_run = "export --run " + run.string() + " --out ";
+  std::string out;
+  for (const fs::path& bad : {run, run / "bundle", run.parent_path(), dir}) {
+    EXPECT_EQ(run_tenor(export_run + bad.string() + " --force", &out), 2) << bad << out;
+    EXPECT_NE(out.find("the run being exported"), std::string::npos) << out;
+    run_is_whole();
+  }
+  EXPECT_FALSE(fs::exists(run / "bundle"));
+
+  // A directory that is not a bundle, and a bundle holding a file the manifest does not list.
+  fs::create_directories(dir / "notes");
+  std::ofstream(dir / "notes/todo.txt") << "mine";
+  EXPECT_EQ(run_tenor(export_run + (dir / "notes").string() + " --force", &out), 2) << out;
+  EXPECT_NE(out.find("no manifest.json"), std::string::npos) << out;
+  EXPECT_EQ(read_file(dir / "notes/todo.txt"), "mine");
+  const fs::path bundle = dir / "bundle";
+  ASSERT_EQ(run_tenor(export_run + bundle.string(), &out), 0) << out;
+  EXPECT_EQ(run_tenor(export_run + bundle.string(), &out), 2) << out;  // exists, no --force
+  EXPECT_NE(out.find("--force"), std::string::npos) << out;
+  std::ofstream(bundle / "readme.txt") << "mine";
+  EXPECT_EQ(run_tenor(export_run + bundle.string() + " --force", &out), 2) << out;
+  EXPECT_NE(out.find("readme.txt"), std::string::npos) << out;
+  EXPECT_EQ(read_file(bundle / "readme.txt"), "mine");
+
+  // A bundle is replaced whole, and nothing is left beside it.
+  fs::remove(bundle / "readme.txt");
+  ASSERT_EQ(run_tenor(export_run + bundle.string() + " --force", &out), 0) << out;
+  EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
+  std::set<std::string> beside;
+  for (const auto& e : fs::directory_iterator(dir)) beside.insert(e.path().filename().string());
+  EXPECT_EQ(beside, (std::set<std::string>{"bundle", "notes", "runs"}));
+  run_is_whole();
+}
+
 TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
   const fs::path run = trained_run("linear");
   std::string out;
