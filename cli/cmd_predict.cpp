@@ -4,13 +4,16 @@
 // transcript with the extractor configuration and SentencePiece model the model was trained
 // with (the code path of `tenor data build`); `--features STORE --call ID` reads them from a
 // feature store instead.
+#include <algorithm>
 #include <iostream>
+#include <sstream>
 
 #include <torch/torch.h>
 
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/audio.h"
 #include "data/call_input.h"
 #include "data/features/build.h"
 #include "data/features/store.h"
@@ -48,7 +51,39 @@ data::Schema schema_for(const std::vector<train::TaskSpec>& tasks,
   return schema;
 }
 
-/// The call of `a` (audio and/or transcript) with the features a model was trained on.
+std::string seconds(double s) {
+  std::ostringstream o;
+  o << s << " s";
+  return o.str();
+}
+
+/// Refuses the call's audio when no score of it could mean anything, with the findings of
+/// `tenor data validate` (audio-truncated, audio-empty) and one more: audio shorter than the
+/// extractor's longest analysis window, whose every frame would be padding. Segments past the
+/// audio's end are refused by single_call_dataset; once truncation is refused, the header's
+/// duration it uses is the audio's.
+void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
+  const data::AudioScan scan = data::scan_audio(audio);
+  const std::string file = audio.string();
+  if (scan.truncated)
+    throw DataError(file + " is truncated: its header promises " +
+                    seconds(scan.declared_duration_s) + " but the file holds " +
+                    seconds(scan.duration_s()) + "; re-copy or re-export the file");
+  if (scan.frames_read == 0)
+    throw DataError(file + " holds no samples (a header without audio); give the call's " +
+                    "recording, or score its text alone with --transcript T.jsonl and no audio");
+  const double window_s = std::max(lld.periods_per_window / lld.f0_floor_hz,
+                                   lld.spectral_window_ms / 1000);
+  if (scan.duration_s() < window_s)
+    throw DataError(file + " holds " + std::to_string(scan.frames_read) + " samples per channel (" +
+                    seconds(scan.duration_s()) + "), shorter than one analysis frame of the " +
+                    "model's extractor (" + seconds(window_s) + "); give at least " +
+                    seconds(window_s) + " of audio, or score the text alone with --transcript");
+}
+
+/// The call of `a` (audio and/or transcript) with the features a model was trained on. Both
+/// backends take the call through here, so its audio and transcript are checked once, before
+/// either runs.
 features::Store call_features(const Args& a, const std::vector<train::TaskSpec>& tasks,
                               const std::map<std::string, std::vector<std::string>>& classes,
                               const json& extractor_config, const std::string& tokenizer_model) {
@@ -61,6 +96,7 @@ features::Store call_features(const Args& a, const std::vector<train::TaskSpec>&
   in.speaker = a.speaker;
   auto ds = data::single_call_dataset(in, schema_for(tasks, classes));
   auto options = features::build_options_from_config(extractor_config);
+  if (!in.audio.empty()) check_call_audio(in.audio, options.lld);
   options.device = "cpu";
   options.progress = false;
   options.text_embeddings = a.text_embeddings;
@@ -126,11 +162,12 @@ Scored predict_run(const Args& a) {
   // The run's own store: its dev split calibrates, as at export, and it holds the extractor
   // configuration and tokenizer the model was trained with.
   auto own = train::load_store_for_run(run.info, run.info.config.features);
-  auto calib = ox::cached_run_calibration(run, own, a.checkpoint);
   train::TrainData data;
   std::vector<int64_t> rows;
   std::error_code ec;
-  if (!a.features.empty() && fs::equivalent(a.features, run.info.config.features, ec)) {
+  const bool own_store =
+      !a.features.empty() && fs::equivalent(a.features, run.info.config.features, ec);
+  if (own_store) {
     data = std::move(own);  // the run's own store: read once
     rows = ox::call_rows(data.store, a.call);
   } else if (!a.features.empty()) {
@@ -143,6 +180,8 @@ Scored predict_run(const Args& a) {
     data = train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
     rows = all_rows(data.store);
   }
+  // After the call's input is checked: a bad call fails before the calibration is fitted.
+  auto calib = ox::cached_run_calibration(run, own_store ? data : own, a.checkpoint);
   auto pred = train::predict(run, data, rows);
   std::vector<ox::HostTensor> probs;
   for (const auto& p : pred.probs) {

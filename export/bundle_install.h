@@ -29,9 +29,9 @@ void check_bundle_target(const std::filesystem::path& out,
                          const std::vector<BundleInput>& inputs, bool force);
 
 /// Moves the complete bundle directory `tmp` (beside `target`) to `target`. With `replace`, an
-/// existing bundle there is swapped out in one atomic step (renameat2 RENAME_EXCHANGE; two renames where the
-/// file system cannot) and only then removed, so `target` always holds a whole bundle. Throws
-/// IoError when `target` appeared meanwhile (without `replace`) or is not a bundle.
+/// existing bundle there is swapped out in one atomic step (renameat2 RENAME_EXCHANGE; two
+/// renames where the file system cannot) and only then removed, so `target` always holds a
+/// whole bundle. Throws IoError when `target` appeared meanwhile (without `replace`) or is not a bundle.
 void install_bundle(const std::filesystem::path& tmp, const std::filesystem::path& target,
                     bool replace);
 

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -34,8 +35,15 @@ size_t elem_size(const std::string& dtype) {
   throw ExportError("tensor dtype '" + dtype + "' is not supported (float32, int32, int64)");
 }
 
-/// Runs argv, stdout and stderr to `log`; returns the exit status (127: could not start).
-int run_process(const std::vector<std::string>& argv, const fs::path& log) {
+/// How a child process ended: its exit status, or the signal that killed it.
+struct ProcessEnd {
+  int exit_code = 0;  ///< 127: could not start
+  int signal = 0;     ///< > 0: killed by this signal (exit_code is then -1)
+  bool ok() const { return exit_code == 0 && signal == 0; }
+};
+
+/// Runs argv, stdout and stderr to `log`.
+ProcessEnd run_process(const std::vector<std::string>& argv, const fs::path& log) {
   pid_t pid = fork();
   if (pid < 0) throw ExportError(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
@@ -50,7 +58,16 @@ int run_process(const std::vector<std::string>& argv, const fs::path& log) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (WIFSIGNALED(status)) return {-1, WTERMSIG(status)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0};
+}
+
+/// "signal 11 (SIGSEGV, Segmentation fault)".
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  const char* text = ::strsignal(sig);
+  return "signal " + std::to_string(sig) + " (" + (abbrev ? std::string("SIG") + abbrev : "?") +
+         ", " + (text ? text : "unknown") + ")";
 }
 
 fs::path make_temp_dir() {
@@ -130,7 +147,7 @@ void require_onnx_runtime() {
     throw ExportError("onnxruntime-node is not installed in " + (dir / "node_modules").string() +
                       "; the parity gate needs ONNX Runtime: " + kInstallFix);
   TempDir tmp;
-  if (run_process({"node", "--version"}, tmp.path / "log") != 0)
+  if (!run_process({"node", "--version"}, tmp.path / "log").ok())
     throw ExportError(std::string("`node` was not found on PATH; the parity gate runs ONNX "
                                   "Runtime through Node.js: install Debian's nodejs package "
                                   "and then ") +
@@ -185,17 +202,23 @@ std::vector<OrtResult> run_onnx_runtime(const fs::path& model, const fs::path& c
   require_onnx_runtime();
   TempDir tmp;
   const fs::path out = tmp.path / "out", log = tmp.path / "node.log";
-  int rc =
+  const ProcessEnd end =
       run_process({"node", (ort_dir() / "run.js").string(), "--model", fs::absolute(model).string(),
                    "--cases", fs::absolute(cases_json).string(), "--out", out.string(), "--threads",
                    std::to_string(options.threads), "--repeat", std::to_string(options.repeat),
                    "--warmup", std::to_string(options.warmup)},
                   log);
-  if (rc != 0) {
+  if (!end.ok()) {
     std::string text = fs::exists(log) ? read_file(log) : "";
     if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
+    if (end.signal > 0)  // a crash inside ONNX Runtime, not an error it reported
+      throw ExportError("ONNX Runtime crashed running " + model.string() + ": its process (node " +
+                        (ort_dir() / "run.js").string() + ") was killed by " +
+                        signal_name(end.signal) + (text.empty() ? "" : " after: " + text) +
+                        "; check the model with `tenor export verify` and the call's input, and "
+                        "report the crash with the command that caused it");
     throw ExportError("ONNX Runtime failed on " + model.string() + " (node exit " +
-                      std::to_string(rc) + "): " + text);
+                      std::to_string(end.exit_code) + "): " + text);
   }
   json report = json::parse(read_file(out / "outputs.json"));
   std::vector<OrtResult> results;

@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/sha256.h"
+#include "data/audio.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
 
@@ -393,6 +394,41 @@ TEST(ExportE2eBundle, ForceReplacesOnlyABundleNeverTheRunOrAForeignDirectory) {
   for (const auto& e : fs::directory_iterator(dir)) beside.insert(e.path().filename().string());
   EXPECT_EQ(beside, (std::set<std::string>{"bundle", "notes", "runs"}));
   run_is_whole();
+}
+
+// Audio no score of which could mean anything is refused, the same way by both backends and
+// before either runs (it crashed ONNX Runtime with signal 11 and LibTorch's path with
+// vector::_M_range_check): exit 1, one sentence naming the file, the value and the fix.
+TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
+  const fs::path run = trained_run("linear");
+  const fs::path dir = make_temp_dir("predict-bad-audio");
+  std::string out;
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "bundle").string(), &out),
+            0)
+      << out;
+  data::write_audio(dir / "empty.wav", {}, 1, 16000);
+  data::write_audio(dir / "short.wav", std::vector<float>(100, 0.1f), 1, 16000);
+  write_tone(dir / "one-second.wav", 1.0, 16000, 1);
+  write_tone(dir / "truncated.wav", 2.0, 16000, 1);
+  fs::resize_file(dir / "truncated.wav", fs::file_size(dir / "truncated.wav") / 2);
+  std::ofstream(dir / "past.jsonl")
+      << R"({"start": 0.5, "end": 5.0, "speaker": "customer", "text": "hello"})" << "\n";
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"empty.wav", "empty.wav holds no samples"},
+      {"short.wav", "short.wav holds 100 samples per channel (0.00625 s), shorter than one "
+                    "analysis frame"},
+      {"truncated.wav", "truncated.wav is truncated: its header promises 2 s"},
+      {"one-second.wav --transcript " + (dir / "past.jsonl").string(),
+       "past.jsonl:1: error: segment ends at 5 s, past the audio's 1 s"}};
+  for (const std::string& backend :
+       {"--run " + run.string(), "--bundle " + (dir / "bundle").string()})
+    for (const auto& [call, message] : calls) {
+      EXPECT_EQ(run_tenor("predict " + backend + " " + (dir / call).string(), &out), 1)
+          << call << out;
+      EXPECT_NE(out.find(message), std::string::npos) << backend << " " << call << ": " << out;
+      EXPECT_EQ(out.find("internal error"), std::string::npos) << out;
+      EXPECT_EQ(out.find("ONNX Runtime"), std::string::npos) << out;
+    }
 }
 
 TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {

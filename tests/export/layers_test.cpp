@@ -397,5 +397,31 @@ TEST_F(ExportLayers, UnsupportedModuleFailsNamingIt) {
   }
 }
 
+// A runner whose process dies by a signal (as onnxruntime-node did on a 0-row batch) is an
+// ExportError naming the signal, not a bare exit status.
+TEST(OrtRunner, AChildKilledByASignalIsReportedNamingTheSignal) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tenor-ort-crash-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "node_modules/onnxruntime-node");
+  std::ofstream(dir / "node_modules/onnxruntime-node/package.json") << "{}";
+  std::ofstream(dir / "run.js") << "process.kill(process.pid, 'SIGSEGV');\n";
+  std::ofstream(dir / "model.onnx") << "unused";
+  OrtCase c;
+  c.name = "one";
+  c.inputs["x"] = HostTensor::from_f32({1}, {1.0f});
+  ::setenv("TENOR_ORT_DIR", dir.c_str(), 1);
+  std::string message;
+  try {
+    run_onnx_runtime(dir / "model.onnx", std::vector<OrtCase>{c});
+  } catch (const ExportError& e) {
+    message = e.what();
+  }
+  ::unsetenv("TENOR_ORT_DIR");
+  fs::remove_all(dir);
+  EXPECT_NE(message.find("crashed"), std::string::npos) << message;
+  EXPECT_NE(message.find("signal 11 (SIGSEGV"), std::string::npos) << message;
+  EXPECT_NE(message.find("model.onnx"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace tenor::onnx_export
