@@ -19,6 +19,7 @@
 #include "eval/bootstrap.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
+#include "export/bundle_checks.h"
 #include "export/bundle_install.h"
 #include "export/onnx_layers.h"
 
@@ -390,6 +391,14 @@ ExportResult export_bundle(const ExportOptions& o) {
            "; normalised inside the graph with the run's normalizer.json"},
       {"tenor.features", features_j.dump()},
       {"tenor.config", config_yaml}};
+  // LibTorch's reference outputs of the parity cases; the fixtures `verify` re-checks are
+  // stamped into the model too, so that removing some fails verify (docs/export.md).
+  auto cases = parity_cases(data, o.parity);
+  auto refs = reference_cases(run, cases);
+  std::vector<OrtCase> fixtures;
+  for (size_t i = 0; i < refs.size(); ++i)
+    if (i == 0 || cases[i].edge) fixtures.push_back(fixture_of(refs[i], o.parity.fixture_rows));
+  props.push_back({"tenor.parity_fixtures", fixture_record(fixtures).dump()});
   train::Normalizer norm = info.norm;
   InputSpec spec{norm,
                  info.config.model.max_frames,
@@ -415,11 +424,6 @@ ExportResult export_bundle(const ExportOptions& o) {
 
   // Parity gate: every case in ONNX Runtime. The bundle keeps the first rows of the edge
   // cases and of the first dev batch as fixtures for `verify`; they pass the gate too.
-  auto cases = parity_cases(data, o.parity);
-  auto refs = reference_cases(run, cases);
-  std::vector<OrtCase> fixtures;
-  for (size_t i = 0; i < refs.size(); ++i)
-    if (i == 0 || cases[i].edge) fixtures.push_back(fixture_of(refs[i], o.parity.fixture_rows));
   auto gate = refs;
   for (auto f : fixtures) {
     f.name = "fixture-" + f.name;
@@ -462,6 +466,9 @@ ExportResult export_bundle(const ExportOptions& o) {
                    {"onnx_ir_version", kIrVersion},
                    {"parity_passed", parity["passed"]},
                    {"files", files}};
+  // What verify checks beyond the checksums: the fixtures written, the model's inputs/outputs.
+  manifest["parity_fixtures"] = fixture_record(fixtures);
+  manifest["model_io"] = model_io(proto);
   write_file_atomic(tmp / "manifest.json", manifest.dump(2));
 
   const bool passed = parity["passed"].get<bool>();
@@ -482,7 +489,16 @@ ExportResult export_bundle(const ExportOptions& o) {
 json verify_bundle(const fs::path& bundle) {
   if (!fs::exists(bundle / "manifest.json"))
     throw ExportError(bundle.string() + " has no manifest.json; is it a `tenor export` bundle?");
-  json manifest = json::parse(read_file(bundle / "manifest.json"));
+  json manifest;
+  try {
+    manifest = json::parse(read_file(bundle / "manifest.json"));
+  } catch (const json::parse_error& e) {
+    throw ExportError(bundle.string() + "/manifest.json is not valid JSON (" + e.what() +
+                      "); the bundle is damaged, export it again");
+  }
+  if (!is_bundle_manifest(manifest))
+    throw ExportError(bundle.string() + "/manifest.json is not a tenor bundle's (format " +
+                      "tenor-bundle-1 with its files); is it a `tenor export` bundle?");
   json report = {{"bundle", bundle.string()}, {"files", 0}};
   const auto& files = manifest.at("files");
   for (const auto& [name, sum] : files.items()) {
@@ -506,8 +522,10 @@ json verify_bundle(const fs::path& bundle) {
   if (!proto.ParseFromString(read_file(bundle / "model.onnx")))
     throw ExportError(bundle.string() + "/model.onnx is not a valid ONNX protobuf");
   check_model(proto);
+  check_model_matches_manifest(bundle, proto, manifest);
   const double tolerance = json::parse(read_file(bundle / "parity.json")).at("tolerance");
   auto cases = read_cases(bundle / "parity/cases.json");
+  check_fixtures_match_manifest(bundle, cases, manifest);
   auto results = run_onnx_runtime(bundle / "model.onnx", bundle / "parity/cases.json");
   json parity =
       compare_outputs(read_tasks(bundle), read_calibration(bundle), cases, results, tolerance);

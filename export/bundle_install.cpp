@@ -66,6 +66,11 @@ std::vector<std::string> bundle_files(const fs::path& dir) {
   return out;
 }
 
+bool is_bundle_manifest(const nlohmann::json& manifest) {
+  return manifest.is_object() && manifest.value("format", "") == "tenor-bundle-1" &&
+         manifest.contains("files") && manifest["files"].is_object();
+}
+
 std::string not_a_replaceable_bundle(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return "it is not a directory";
@@ -76,8 +81,7 @@ std::string not_a_replaceable_bundle(const fs::path& dir) {
   } catch (const std::exception&) {
     return "its manifest.json is not valid JSON";
   }
-  if (!manifest.is_object() || manifest.value("format", "") != "tenor-bundle-1" ||
-      !manifest.contains("files") || !manifest["files"].is_object())
+  if (!is_bundle_manifest(manifest))
     return "its manifest.json is not a tenor bundle's (format tenor-bundle-1 with files)";
   try {
     for (const auto& f : bundle_files(dir))

@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace tenor::onnx_export {
+
+/// True when a parsed manifest.json is a tenor bundle's: format tenor-bundle-1 with its files.
+bool is_bundle_manifest(const nlohmann::json& manifest);
 
 /// Why `dir` is not a bundle `--force` may replace, or "" when it is one: a directory whose
 /// manifest.json has format tenor-bundle-1 and which holds no file that manifest does not list

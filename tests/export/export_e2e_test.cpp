@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <onnx/onnx_pb.h>
@@ -429,6 +430,82 @@ TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
       EXPECT_EQ(out.find("internal error"), std::string::npos) << out;
       EXPECT_EQ(out.find("ONNX Runtime"), std::string::npos) << out;
     }
+}
+
+/// A copy of `bundle` at `to`, changed by `edit`, with every checksum of manifest.json
+/// recomputed as a careless (or hostile) editor would.
+fs::path forged(const fs::path& bundle, const fs::path& to, const std::function<void()>& edit) {
+  fs::copy(bundle, to, fs::copy_options::recursive);
+  edit();
+  auto manifest = read_json(to / "manifest.json");
+  manifest["files"] = json::object();
+  for (const auto& e : fs::recursive_directory_iterator(to)) {
+    const std::string name = fs::relative(e.path(), to).generic_string();
+    if (e.is_regular_file() && name != "manifest.json")
+      manifest["files"][name] = sha256_file(e.path());
+  }
+  write_file_atomic(to / "manifest.json", manifest.dump(2));
+  return to;
+}
+
+// verify proves something only when it has something to compare: fixtures emptied or cut, or
+// another model.onnx (another run's, or with a renamed input), fail even with every checksum
+// recomputed; the intact bundle passes.
+TEST(ExportE2eBundle, VerifyFailsWithoutTheFixturesItWroteOrWithAnotherModel) {
+  const fs::path dir = make_temp_dir("export-verify-forged");
+  std::string out;
+  const fs::path good = dir / "good", other = dir / "other";
+  ASSERT_EQ(run_tenor("export --run " + trained_run("linear").string() + " --out " + good.string(),
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(run_tenor("export --run " + trained_run("fusion").string() + " --out " +
+                          other.string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_EQ(run_tenor("export verify " + good.string(), &out), 0) << out;
+  const auto manifest = read_json(good / "manifest.json");
+  EXPECT_GT(manifest.value("/parity_fixtures/rows"_json_pointer, 0), 0);
+
+  auto verify_fails = [&](const fs::path& bundle, const std::string& message) {
+    EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 1) << bundle << out;
+    EXPECT_NE(out.find(message), std::string::npos) << bundle << ": " << out;
+  };
+  const fs::path empty = dir / "empty";
+  verify_fails(forged(good, empty,
+                      [&] {
+                        fs::remove_all(empty / "parity");
+                        fs::create_directories(empty / "parity");
+                        write_file_atomic(empty / "parity/cases.json", R"({"cases": []})");
+                      }),
+               "holds no parity fixture rows");
+  const fs::path cut = dir / "cut";
+  verify_fails(forged(good, cut,
+                      [&] {
+                        auto cases = read_json(cut / "parity/cases.json");
+                        cases["cases"].erase(cases["cases"].begin());
+                        write_file_atomic(cut / "parity/cases.json", cases.dump());
+                      }),
+               "lacks fixture case");
+  const fs::path foreign = dir / "foreign";
+  verify_fails(forged(good, foreign,
+                      [&] { fs::copy_file(other / "model.onnx", foreign / "model.onnx",
+                                          fs::copy_options::overwrite_existing); }),
+               "not this bundle's model");
+  const fs::path renamed = dir / "renamed";
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(good / "model.onnx")));
+  const std::string input = proto.graph().input(0).name();
+  verify_fails(forged(good, renamed,
+                      [&] {
+                        proto.mutable_graph()->mutable_input(0)->set_name(input + "_x");
+                        for (auto& node : *proto.mutable_graph()->mutable_node())
+                          for (auto& in : *node.mutable_input())
+                            if (in == input) in = input + "_x";
+                        write_file_atomic(renamed / "model.onnx", proto.SerializeAsString());
+                      }),
+               "has no graph input '" + input + "'");
 }
 
 TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
