@@ -523,8 +523,15 @@ json verify_bundle(const fs::path& bundle) {
     throw ExportError(bundle.string() + "/model.onnx is not a valid ONNX protobuf");
   check_model(proto);
   check_model_matches_manifest(bundle, proto, manifest);
-  const double tolerance = json::parse(read_file(bundle / "parity.json")).at("tolerance");
-  auto cases = read_cases(bundle / "parity/cases.json");
+  double tolerance = 0;
+  std::vector<OrtCase> cases;
+  try {
+    tolerance = json::parse(read_file(bundle / "parity.json")).at("tolerance");
+    cases = read_cases(bundle / "parity/cases.json");
+  } catch (const json::exception& e) {
+    throw ExportError(bundle.string() + ": parity.json or parity/cases.json is malformed (" +
+                      e.what() + "); the bundle is damaged, export it again");
+  }
   check_fixtures_match_manifest(bundle, cases, manifest);
   auto results = run_onnx_runtime(bundle / "model.onnx", bundle / "parity/cases.json");
   json parity =

@@ -53,6 +53,66 @@ void check_side(const fs::path& bundle, const json& want, const json& got, const
                       have.begin()->first + "', which manifest.json does not describe" + fix);
 }
 
+/// Runs `check`; a manifest.json field of the wrong JSON type becomes an ExportError.
+template <class F>
+void reading_manifest(const fs::path& bundle, F&& check) {
+  try {
+    check();
+  } catch (const json::exception& e) {
+    throw ExportError(bundle.string() + "/manifest.json is malformed (" + e.what() +
+                      "); the bundle is damaged: export it again");
+  }
+}
+
+void check_model(const fs::path& bundle, const onnx::ModelProto& model, const json& manifest) {
+  const json io = model_io(model);
+  check_side(bundle, manifest.at("model_io").at("inputs"), io.at("inputs"), "input");
+  check_side(bundle, manifest.at("model_io").at("outputs"), io.at("outputs"), "output");
+  std::map<std::string, std::string> props;
+  for (const auto& p : model.metadata_props()) props[p.key()] = p.value();
+  const std::string created = manifest.value("created_utc", "");
+  if (props["tenor.created_utc"] != created)
+    throw ExportError(bundle.string() + "/model.onnx was exported at '" +
+                      props["tenor.created_utc"] + "', manifest.json at '" + created +
+                      "'; model.onnx is not this bundle's model: export the bundle again");
+  json stamped;
+  try {
+    stamped = json::parse(props["tenor.parity_fixtures"]);
+  } catch (const json::parse_error&) {
+    stamped = nullptr;
+  }
+  if (stamped != manifest.at("parity_fixtures"))
+    throw ExportError(bundle.string() + ": manifest.json records the parity fixtures " +
+                      manifest.at("parity_fixtures").dump() + ", model.onnx's metadata " +
+                      (stamped.is_null() ? std::string("none") : stamped.dump()) +
+                      "; the manifest or the model was changed: export the bundle again");
+}
+
+void check_fixtures(const fs::path& bundle, const std::vector<OrtCase>& fixtures,
+                    const json& manifest) {
+  const json& wrote = manifest.at("parity_fixtures");
+  const json has = fixture_record(fixtures);
+  const std::string where = bundle.string() + "/parity/cases.json";
+  if (has.at("cases").get<size_t>() == 0 || has.at("rows").get<int64_t>() <= 0)
+    throw ExportError(where + " holds no parity fixture rows, so verify would compare nothing; "
+                      "the export wrote " + wrote.at("rows").dump() + " rows in " +
+                      wrote.at("cases").dump() + " cases: export the bundle again");
+  for (const auto& [name, rows] : wrote.at("rows_by_case").items()) {
+    const json& got = has.at("rows_by_case");
+    if (!got.contains(name))
+      throw ExportError(where + " lacks fixture case '" + name + "' (" + rows.dump() +
+                        " rows) that the export wrote; the fixtures were cut: export the bundle "
+                        "again");
+    if (got.at(name) != rows)
+      throw ExportError(where + ": fixture case '" + name + "' has " + got.at(name).dump() +
+                        " rows (-1: its tensors disagree), the export wrote " + rows.dump() +
+                        "; the fixtures were changed: export the bundle again");
+  }
+  if (has != wrote)
+    throw ExportError(where + " holds " + has.dump() + ", the export wrote " + wrote.dump() +
+                      " (manifest.json parity_fixtures); export the bundle again");
+}
+
 }  // namespace
 
 json fixture_record(const std::vector<OrtCase>& fixtures) {
@@ -80,52 +140,12 @@ void check_model_matches_manifest(const fs::path& bundle, const onnx::ModelProto
                       "/manifest.json does not describe the model's inputs and outputs or the "
                       "parity fixtures (a bundle of an older tenor), so verify cannot tell a "
                       "replaced model or removed fixtures; export the bundle again");
-  const json io = model_io(model);
-  check_side(bundle, manifest.at("model_io").at("inputs"), io.at("inputs"), "input");
-  check_side(bundle, manifest.at("model_io").at("outputs"), io.at("outputs"), "output");
-  std::map<std::string, std::string> props;
-  for (const auto& p : model.metadata_props()) props[p.key()] = p.value();
-  const std::string created = manifest.value("created_utc", "");
-  if (props["tenor.created_utc"] != created)
-    throw ExportError(bundle.string() + "/model.onnx was exported at '" +
-                      props["tenor.created_utc"] + "', manifest.json at '" + created +
-                      "'; model.onnx is not this bundle's model: export the bundle again");
-  json stamped;
-  try {
-    stamped = json::parse(props["tenor.parity_fixtures"]);
-  } catch (const json::parse_error&) {
-    stamped = nullptr;
-  }
-  if (stamped != manifest.at("parity_fixtures"))
-    throw ExportError(bundle.string() + ": manifest.json records the parity fixtures " +
-                      manifest.at("parity_fixtures").dump() + ", model.onnx's metadata " +
-                      (stamped.is_null() ? std::string("none") : stamped.dump()) +
-                      "; the manifest or the model was changed: export the bundle again");
+  reading_manifest(bundle, [&] { check_model(bundle, model, manifest); });
 }
 
 void check_fixtures_match_manifest(const fs::path& bundle, const std::vector<OrtCase>& fixtures,
                                    const json& manifest) {
-  const json& wrote = manifest.at("parity_fixtures");
-  const json has = fixture_record(fixtures);
-  const std::string where = bundle.string() + "/parity/cases.json";
-  if (has.at("cases").get<size_t>() == 0 || has.at("rows").get<int64_t>() <= 0)
-    throw ExportError(where + " holds no parity fixture rows, so verify would compare nothing; "
-                      "the export wrote " + wrote.value("rows", json(0)).dump() + " rows in " +
-                      wrote.value("cases", json(0)).dump() + " cases: export the bundle again");
-  for (const auto& [name, rows] : wrote.at("rows_by_case").items()) {
-    const json& got = has.at("rows_by_case");
-    if (!got.contains(name))
-      throw ExportError(where + " lacks fixture case '" + name + "' (" + rows.dump() +
-                        " rows) that the export wrote; the fixtures were cut: export the bundle "
-                        "again");
-    if (got.at(name) != rows)
-      throw ExportError(where + ": fixture case '" + name + "' has " + got.at(name).dump() +
-                        " rows (-1: its tensors disagree), the export wrote " + rows.dump() +
-                        "; the fixtures were changed: export the bundle again");
-  }
-  if (has != wrote)
-    throw ExportError(where + " holds " + has.dump() + ", the export wrote " + wrote.dump() +
-                      " (manifest.json parity_fixtures); export the bundle again");
+  reading_manifest(bundle, [&] { check_fixtures(bundle, fixtures, manifest); });
 }
 
 }  // namespace tenor::onnx_export
