@@ -20,7 +20,9 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint of the run")->capture_default_str();
   cmd->add_option("--tolerance", o->parity.tolerance, "max |p_onnx - p_torch| the gate accepts")
       ->capture_default_str();
-  cmd->add_flag("--force", o->force, "replace an existing bundle");
+  cmd->add_flag("--force", o->force,
+                "replace an existing bundle (only a tenor bundle holding nothing else; never the "
+                "run or its store)");
   cmd->footer("Needs ONNX Runtime for the gate: npm --prefix tools/ort install --ignore-scripts");
   cmd->require_subcommand(0, 1);
 
