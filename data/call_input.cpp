@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "data/audio.h"
+#include "data/json_line.h"
 #include "data/line_reader.h"
 #include "data/validate.h"
 
@@ -122,13 +123,13 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
       }
       if (line.text.find_first_not_of(" \t") == std::string_view::npos) continue;
       json j;
-      try {
-        j = json::parse(line.text);
-      } catch (const json::parse_error& e) {
-        diag.error(file, line.number, "bad-json",
-                   std::string("not valid JSON (") + e.what() +
-                       "); each line must be one segment object such as {\"start\": 0.0, "
-                       "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}");
+      if (auto problem = parse_json_line(line.text, j)) {
+        diag.error(file, line.number, problem->code,
+                   problem->message +
+                       (problem->code == "number-out-of-range"
+                            ? "; write the value as an ordinary number (times are seconds, e.g. 12.5)"
+                            : "; each line must be one segment object such as {\"start\": 0.0, "
+                              "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}"));
         continue;
       }
       const int index = static_cast<int>(call.segments.size());

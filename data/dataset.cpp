@@ -1,7 +1,6 @@
 #include "data/dataset.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -11,7 +10,9 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "data/dataset_internal.h"
+#include "data/json_line.h"
 #include "data/line_reader.h"
+#include "data/parallel.h"
 
 namespace tenor::data {
 namespace fs = std::filesystem;
@@ -24,6 +25,14 @@ const std::vector<std::string> kCallFields = {"call_id", "audio", "channels",
 const std::vector<std::string> kSegmentFields = {"start", "end",    "speaker",
                                                  "text",  "labels", "labels_by"};
 const std::vector<std::string> kSplits = {"train", "dev", "test"};
+
+/// What to do about a line of calls.jsonl that is not JSON.
+std::string json_line_fix(const JsonLineProblem& problem) {
+  if (problem.code == "number-out-of-range")
+    return "; write the value as an ordinary number (times are seconds, e.g. 12.5)";
+  if (problem.code == "not-utf8") return "; each line must be one JSON object, saved as UTF-8";
+  return "; each line must be one JSON object";
+}
 
 std::string type_name(const json& j) {
   if (j.is_string()) return "text \"" + printable(j.get_ref<const std::string&>(), 30) + "\"";
@@ -453,44 +462,24 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
     uint64_t bytes = 0;
     bool too_long = false;
     json value;
-    std::string error;
-    size_t error_byte = 0;
+    std::optional<JsonLineProblem> problem;
   };
-  const unsigned threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+  const unsigned threads = std::min(8u, std::thread::hardware_concurrency());
   constexpr size_t kBatchBytes = size_t{8} << 20;
   std::vector<Pending> batch;
   auto flush = [&] {
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i; (i = next++) < batch.size();) {
-        Pending& p = batch[i];
-        if (p.too_long) continue;
-        try {
-          p.value = json::parse(p.text);
-        } catch (const json::parse_error& e) {
-          p.error = e.what();
-          p.error_byte = e.byte;
-        }
-      }
-    };
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads && t < batch.size(); ++t) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
+    parallel_for(batch.size(), threads, [&](size_t i) {
+      Pending& p = batch[i];
+      if (!p.too_long) p.problem = parse_json_line(p.text, p.value);
+    });
     for (Pending& p : batch) {
       if (p.too_long) {
         diag.error(file, p.number, "line-too-long",
                    "line is " + std::to_string(p.bytes) + " bytes, more than the " +
                        std::to_string(options.max_line_bytes) +
                        "-byte limit; it was skipped (a binary file or a missing line break?)");
-      } else if (!p.error.empty()) {
-        std::string what = p.error;
-        if (auto pos = what.find("syntax error"); pos != std::string::npos) what = what.substr(pos);
-        bool utf8 = what.find("UTF-8") != std::string::npos;
-        diag.error(file, p.number, utf8 ? "not-utf8" : "json-malformed",
-                   std::string(utf8 ? "line is not valid UTF-8 text" : "line is not valid JSON") +
-                       " (at byte " + std::to_string(p.error_byte) + ": " + printable(what, 120) +
-                       "); each line must be one JSON object" + (utf8 ? ", saved as UTF-8" : ""));
+      } else if (p.problem) {
+        diag.error(file, p.number, p.problem->code, p.problem->message + json_line_fix(*p.problem));
       } else if (auto call = reader.parse(p.value, p.number)) {
         dataset.calls.push_back(std::move(*call));
       }

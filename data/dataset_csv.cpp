@@ -109,6 +109,18 @@ std::optional<double> parse_number(const std::string& s) {
   return out;
 }
 
+/// Why a time cell is not a usable number of seconds ("" when it is one).
+std::string time_problem(const char* name, const std::string& s) {
+  if (parse_number(s)) return "";
+  std::string_view v = trim(s);
+  double out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  std::string said = std::string(name) + " \"" + printable(s, 40) + "\"";
+  if (ec == std::errc::result_out_of_range && ptr == v.data() + v.size())
+    return said + " is out of range (numbers must lie within -1.8e308..1.8e308)";
+  return said + " is not a number of seconds";
+}
+
 /// Parses "agent:0;customer:1".
 bool parse_channels(const std::string& s, std::map<std::string, int>& out) {
   size_t pos = 0;
@@ -293,9 +305,12 @@ Dataset load_segments_csv(const fs::path& root, Schema schema, Diagnostics& diag
     std::string speaker(trim(cell(row, "speaker")));
     const int next_index = static_cast<int>(call.segments.size());
     if (!start || !end) {
-      diag.error(kFile, row.line, "missing-field",
-                 "start \"" + printable(cell(row, "start")) + "\" and end \"" +
-                     printable(cell(row, "end")) + "\" must both be numbers of seconds",
+      std::string problem = time_problem("start", cell(row, "start"));
+      if (std::string e = time_problem("end", cell(row, "end")); !e.empty())
+        problem += (problem.empty() ? "" : " and ") + e;
+      const bool range = problem.find("out of range") != std::string::npos;
+      diag.error(kFile, row.line, range ? "number-out-of-range" : "missing-field",
+                 problem + "; write start and end as ordinary numbers of seconds, e.g. 12.5",
                  call_id, next_index);
       continue;
     }
@@ -338,7 +353,8 @@ Dataset load_segments_csv(const fs::path& root, Schema schema, Diagnostics& diag
       std::string value(trim(cell(row, task)));
       if (value.empty()) continue;
       json j;
-      if (auto n = parse_number(value); n && *n == std::floor(*n)) {
+      // Whole numbers are class indices; a huge one stays text (no int64 for 1e300).
+      if (auto n = parse_number(value); n && *n == std::floor(*n) && std::abs(*n) < 1e15) {
         j = static_cast<int64_t>(*n);
       } else {
         j = value;

@@ -1,16 +1,14 @@
 #include "data/validate.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "core/error.h"
 #include "core/text.h"
 #include "data/agreement.h"
+#include "data/parallel.h"
 
 namespace tenor::data {
 namespace fs = std::filesystem;
@@ -42,24 +40,15 @@ std::map<std::string, AudioOutcome> scan_all(const Dataset& dataset, int threads
     if (!call.audio.empty()) outcomes[call.audio];
   std::vector<std::pair<const std::string, AudioOutcome>*> work;
   for (auto& entry : outcomes) work.push_back(&entry);
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < work.size();) {
-      auto& [path, outcome] = *work[i];
-      try {
-        outcome.scan = scan_audio(dataset.root / path);
-      } catch (const Error& e) {
-        outcome.error = e.what();
-      }
+  // A scan's own errors are findings; anything else (out of memory) reaches the caller.
+  parallel_for(work.size(), static_cast<unsigned>(std::max(0, threads)), [&](size_t i) {
+    auto& [path, outcome] = *work[i];
+    try {
+      outcome.scan = scan_audio(dataset.root / path);
+    } catch (const Error& e) {
+      outcome.error = e.what();
     }
-  };
-  int n =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  n = std::min<int>(n, static_cast<int>(std::max<size_t>(1, work.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  });
   return outcomes;
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "data/json_line.h"
 #include "data/line_reader.h"
 
 namespace tenor::features {
@@ -27,11 +28,8 @@ TextEmbeddings read_text_embeddings(const fs::path& file) {
     if (line.too_long) throw DataError(where() + "line longer than 64 MiB" + regenerate);
     if (line.text.find_first_not_of(" \t") == std::string_view::npos) continue;
     nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line.text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw DataError(where() + "not JSON (" + e.what() + ")" + regenerate);
-    }
+    if (auto problem = data::parse_json_line(line.text, j))
+      throw DataError(where() + problem->message + regenerate);
     if (!j.is_object()) throw DataError(where() + "expected a JSON object" + regenerate);
     if (!header) {
       header = true;

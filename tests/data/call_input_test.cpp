@@ -77,6 +77,23 @@ TEST(SingleCall, EveryTranscriptProblemIsReportedWithFileAndLine) {
   EXPECT_EQ(msg.find(f + ":1:"), std::string::npos) << msg;
 }
 
+// `predict --transcript` said "internal error: number overflow" (issue 16).
+TEST(SingleCall, NumberOutOfRangeInTranscriptNamesFileLineAndFix) {
+  fs::path dir = make_temp_dir("call-input-overflow");
+  write_text(dir / "t.jsonl",
+             "{\"start\": 0.5, \"end\": 1.5, \"speaker\": \"customer\"}\n"
+             "{\"start\": 2, \"end\": 1e309, \"speaker\": \"customer\"}\n");
+  data::CallInput in;
+  in.transcript = dir / "t.jsonl";
+  std::string msg =
+      thrown_message<DataError>([&] { data::single_call_dataset(in, two_tasks()); });
+  const std::string f = (dir / "t.jsonl").string();
+  EXPECT_NE(msg.find(f + ":2:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1e309"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ordinary number"), std::string::npos) << msg;
+}
+
 TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   fs::path dir = make_temp_dir("call-input-windows");
   write_tone(dir / "call.wav", 25.0);

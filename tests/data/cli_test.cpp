@@ -87,5 +87,29 @@ TEST(E2eCli, BrokenDatasetGivesARuntimeError) {
   EXPECT_NE(out.find("label 12 is outside"), std::string::npos) << out;
 }
 
+// One number beyond a double's range aborted every data command (SIGABRT, exit 134):
+// the JSON parser threw on a loader thread (issue 16). Now each says file:line and exits 1.
+TEST(E2eCli, NumberOutOfRangeIsAnErrorForEveryDataCommand) {
+  DatasetFixture fx("cli-overflow");
+  fx.calls[1]["segments"][1]["end"] = 777.25;
+  fx.write();
+  std::ifstream in(fx.root / "calls.jsonl");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("777.25"), 6, "1e309");
+  write_text(fx.root / "calls.jsonl", text);
+  const fs::path out = make_temp_dir("cli-overflow-out");
+  const std::string root = fx.root.string();
+  for (const std::string& cmd :
+       {"data validate " + root, "data stats " + root, "data split " + root + " --out " +
+        (out / "split").string(), "data convert " + root + " --out " + (out / "conv").string(),
+        "data build " + root + " --no-progress --out " + (out / "s.h5").string()}) {
+    std::string output;
+    EXPECT_EQ(run_tenor(cmd, &output), 1) << cmd << "\n" << output;
+    EXPECT_NE(output.find("calls.jsonl:2: error: the number 1e309"), std::string::npos)
+        << cmd << "\n" << output;
+  }
+  EXPECT_TRUE(fs::is_empty(out));
+}
+
 }  // namespace
 }  // namespace tenor::test

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/text.h"
+#include "data/split.h"
 #include "tests/data/fixtures.h"
 
 namespace tenor::test {
@@ -216,6 +217,56 @@ TEST(Validate, NonUtf8Text) {
   std::ofstream(fx.root / "calls.jsonl", std::ios::app) << bad;
   auto r = data::validate_dataset(fx.root);
   EXPECT_TRUE(r.diagnostics.has_code("not-utf8")) << codes(r.diagnostics);
+}
+
+/// Replaces every `from` in `file` by `to` (a value json cannot hold, such as 1e309).
+void replace_in_file(const fs::path& file, const std::string& from, const std::string& to) {
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t pos; (pos = text.find(from)) != std::string::npos;) text.replace(pos, from.size(), to);
+  write_text(file, text);
+}
+
+// 1e309 overflows a double: the JSON parser threw on a loader thread, and every data
+// command died with SIGABRT (issue 16). Now it is a finding on its line, the first
+// line (parsed on the calling thread) as much as any other.
+TEST(Validate, NumberOutOfRangeIsAFindingOnItsLine) {
+  for (int line : {1, 2}) {
+    DatasetFixture fx("overflow-" + std::to_string(line));
+    fx.calls[static_cast<size_t>(line - 1)]["segments"][1]["end"] = 777.25;
+    fx.write();
+    replace_in_file(fx.root / "calls.jsonl", "777.25", "1e309");
+    auto r = data::validate_dataset(fx.root);
+    ASSERT_EQ(r.diagnostics.count_code("number-out-of-range"), 1u) << codes(r.diagnostics);
+    for (const auto& f : r.diagnostics.findings()) {
+      if (f.code != "number-out-of-range") continue;
+      EXPECT_EQ(f.line, line);
+      EXPECT_NE(f.message.find("1e309"), std::string::npos) << f.message;
+      EXPECT_NE(f.message.find("\"end\""), std::string::npos) << f.message;
+      EXPECT_NE(f.message.find("e.g. 12.5"), std::string::npos) << f.message;
+    }
+    EXPECT_EQ(r.dataset.calls.size(), 1u);  // the other line is still read
+  }
+}
+
+TEST(Validate, NumberOutOfRangeInCsvIsAFindingOnItsLine) {
+  DatasetFixture fx("overflow-csv");
+  fx.calls[1]["segments"][2]["start"] = 777.25;
+  fx.calls[1]["segments"][2]["end"] = 777.5;
+  fx.write();
+  auto ds = data::load_dataset_or_throw(fx.root);
+  fs::path csv = make_temp_dir("overflow-csv-out") / "d";
+  data::write_derived_dataset(ds, csv, data::ManifestFormat::kCsv);
+  replace_in_file(csv / "segments.csv", "777.25", "-1e999");
+  replace_in_file(csv / "segments.csv", "777.5", "1e309");
+  auto r = data::validate_dataset(csv);
+  ASSERT_GE(r.diagnostics.count_code("number-out-of-range"), 1u) << codes(r.diagnostics);
+  for (const auto& f : r.diagnostics.findings()) {
+    if (f.code != "number-out-of-range") continue;
+    EXPECT_GT(f.line, 1);
+    EXPECT_NE(f.message.find("start \"-1e999\" is out of range"), std::string::npos) << f.message;
+    EXPECT_NE(f.message.find("end \"1e309\" is out of range"), std::string::npos) << f.message;
+  }
 }
 
 TEST(Validate, OverlongLineIsSkippedNotBuffered) {

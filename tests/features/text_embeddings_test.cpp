@@ -60,7 +60,7 @@ TEST(TextEmbeddings, RefusesBadFilesNamingTheLineAndTheFix) {
       {R"({"format": "tenor-text-embeddings-1", "encoder": "e", "dim": 0})"
        "\n",
        ":1: the header's \"dim\" must be an integer in [1, 65536], found 0"},
-      {kHeader + "{not json\n", ":2: not JSON"},
+      {kHeader + "{not json\n", ":2: line is not valid JSON"},
       {kHeader + R"({"segment": 0, "vector": [1, 2, 3]})"
                  "\n",
        ":2: \"call_id\" must be a string"},
@@ -73,6 +73,9 @@ TEST(TextEmbeddings, RefusesBadFilesNamingTheLineAndTheFix) {
       {kHeader + R"({"call_id": "c1", "segment": 0, "vector": [1, "x", 3]})"
                  "\n",
        ":2: value 1 of \"vector\" is \"x\", not a finite number"},
+      {kHeader + R"({"call_id": "c1", "segment": 0, "vector": [1, 1e309, 3]})"
+                 "\n",
+       ":2: the number 1e309 (at byte 47) is out of range"},
       {kHeader + good + "\n" + good, ":4: call c1 segment 0 already has a vector on line 2"},
   };
   for (const auto& c : cases) {
