@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -118,10 +119,28 @@ Tokenizer::~Tokenizer() {
 }
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
-  int32_t* ids = nullptr;
-  size_t n = shim().encode(impl_->handle, text.data(), text.size(), &ids);
-  std::vector<int32_t> out(ids, ids + n);
-  shim().free(ids);
+  // SentencePiece's lattice costs about 120 bytes per byte of input (a 60 MB transcript
+  // took 10 GB), so text is encoded in pieces of at most kChunkBytes, cut at whitespace.
+  // No piece spans whitespace (split_by_whitespace), so the ids are those of the whole
+  // text; only a run of over kChunkBytes without whitespace gains a word start per cut.
+  constexpr size_t kChunkBytes = size_t{64} << 10;
+  std::vector<int32_t> out;
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    size_t cut = rest.size();
+    if (cut > kChunkBytes) {
+      cut = rest.find_last_of(" \t\r\n", kChunkBytes);
+      if (cut == std::string_view::npos || cut == 0) {  // no whitespace: a UTF-8 boundary
+        cut = kChunkBytes;
+        while (cut > 1 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+      }
+    }
+    int32_t* ids = nullptr;
+    const size_t n = shim().encode(impl_->handle, rest.data(), cut, &ids);
+    out.insert(out.end(), ids, ids + n);
+    shim().free(ids);
+    rest.remove_prefix(cut);
+  }
   return out;
 }
 

@@ -25,6 +25,9 @@ class Tokenizer {
   /// Throws DataError when the bytes are not a SentencePiece model.
   explicit Tokenizer(const std::string& model);
   ~Tokenizer();
+  /// Ids of `text`, encoded 64 KiB at a time (cut at whitespace) so memory stays bounded
+  /// for any length; the ids equal those of the whole text, except that a run of over 64 KiB
+  /// without whitespace gains a word start at each cut.
   std::vector<int32_t> encode(const std::string& text) const;
   int vocab_size() const;
   /// The surface piece of token `id`: a word-initial piece starts with U+2581 ("\u2581the");
