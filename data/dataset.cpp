@@ -1,7 +1,9 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -25,6 +27,14 @@ const std::vector<std::string> kCallFields = {"call_id", "audio", "channels",
 const std::vector<std::string> kSegmentFields = {"start", "end",    "speaker",
                                                  "text",  "labels", "labels_by"};
 const std::vector<std::string> kSplits = {"train", "dev", "test"};
+
+/// A dataset file that cannot be opened or read, with the fix when permissions are why.
+std::string unreadable_message(const IoError& e, const fs::path& root) {
+  std::string message = e.what();
+  if (message.find(std::strerror(EACCES)) != std::string::npos)
+    message += "; " + internal::permission_fix(root);
+  return message;
+}
 
 /// What to do about a line of calls.jsonl that is not JSON.
 std::string json_line_fix(const JsonLineProblem& problem) {
@@ -346,6 +356,20 @@ std::optional<int> check_label(const Schema& schema, const std::string& task_nam
   return index;
 }
 
+std::string unreachable_reason(const fs::path& path) {
+  std::error_code ec;
+  (void)fs::status(path, ec);
+  if (!ec || ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory)
+    return "";
+  return ec.message();
+}
+
+std::string permission_fix(const fs::path& root) {
+  return "give your user read and search permission on the dataset directory and read "
+         "permission on its files (e.g. chmod -R u+rX " +
+         root.string() + "), or run tenor as a user who has them";
+}
+
 void check_call_ids(const Dataset& dataset, Diagnostics& diag) {
   std::map<std::string, const Call*> first;
   for (const auto& call : dataset.calls) {
@@ -427,13 +451,38 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
   Dataset dataset;
   dataset.root = root;
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) {
+  // Without search permission on the directory (or a directory above it) nothing in it
+  // can be examined: say so once, instead of calling dataset.yaml and calls.jsonl missing.
+  std::string reason = internal::unreachable_reason(root);
+  if (reason.empty() && !fs::is_directory(root, ec)) {
     diag.error(
         root.string(), 0, "dataset-missing",
         "not a dataset directory (it should hold dataset.yaml and calls.jsonl or segments.csv)");
     return dataset;
   }
+  if (!reason.empty()) {
+    diag.error(root.string(), 0, "dataset-unreadable",
+               "cannot reach the dataset directory: " + reason +
+                   "; give your user search permission on every directory above it (e.g. chmod "
+                   "u+x " + fs::absolute(root).parent_path().string() + "), or run tenor as a "
+                   "user who has it");
+    return dataset;
+  }
+  if (reason = internal::unreachable_reason(root / "."); !reason.empty()) {
+    diag.error(root.string(), 0, "dataset-unreadable",
+               "cannot read the dataset directory: " + reason + "; " +
+                   internal::permission_fix(root));
+    return dataset;
+  }
   dataset.schema = load_schema(root / "dataset.yaml", "dataset.yaml", diag);
+  for (const char* source : {"calls.jsonl", "segments.csv"}) {
+    if (auto reason = internal::unreachable_reason(root / source); !reason.empty()) {
+      diag.error(source, 0, "unreadable",
+                 std::string("cannot read ") + source + ": " + reason + "; " +
+                     internal::permission_fix(root));
+      return dataset;
+    }
+  }
   const bool has_jsonl = fs::exists(root / "calls.jsonl", ec);
   const bool has_csv = fs::exists(root / "segments.csv", ec);
   if (has_jsonl && has_csv) {
@@ -442,7 +491,11 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
         "both calls.jsonl and segments.csv exist; reading calls.jsonl and ignoring segments.csv");
   }
   if (!has_jsonl && has_csv) {
-    dataset = internal::load_segments_csv(root, std::move(dataset.schema), diag, options);
+    try {
+      dataset = internal::load_segments_csv(root, std::move(dataset.schema), diag, options);
+    } catch (const IoError& e) {
+      diag.error("segments.csv", 0, "unreadable", unreadable_message(e, root));
+    }
     internal::check_call_ids(dataset, diag);
     return dataset;
   }
@@ -505,7 +558,7 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
     }
     flush();
   } catch (const IoError& e) {
-    diag.error(file, 0, "unreadable", e.what());
+    diag.error(file, 0, "unreadable", unreadable_message(e, root));
   }
   for (const auto& [name, first_line] : reader.unknown.first_line) {
     diag.warning(file, first_line, "unknown-field",

@@ -4,7 +4,9 @@
 // that span lines, and overlong fields must be rejected without buffering them.
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -37,7 +39,7 @@ class CsvReader {
  public:
   CsvReader(const fs::path& path, size_t max_record_bytes, Diagnostics& diag)
       : in_(path, std::ios::binary), max_(max_record_bytes), diag_(diag) {
-    if (!in_) throw IoError("cannot open " + path.string());
+    if (!in_) throw IoError("cannot open " + path.string() + ": " + std::strerror(errno));
   }
 
   bool next(Row& row) {

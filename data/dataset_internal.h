@@ -21,6 +21,13 @@ std::optional<int> check_label(const Schema& schema, const std::string& task_nam
 /// Dataset-wide checks after all calls are read: duplicate call_ids and calls in two splits.
 void check_call_ids(const Dataset& dataset, Diagnostics& diag);
 
+/// Why `path` cannot be examined (the system's words, e.g. "Permission denied"), or "" when
+/// it exists or plainly does not: a missing file and an unreadable one are told apart.
+std::string unreachable_reason(const std::filesystem::path& path);
+
+/// The fix for an unreadable dataset at `root`.
+std::string permission_fix(const std::filesystem::path& root);
+
 Dataset load_segments_csv(const std::filesystem::path& root, Schema schema, Diagnostics& diag,
                           const LoadOptions& options);
 

@@ -3,9 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "core/text.h"
+#include "data/dataset_internal.h"
 
 namespace tenor::data {
 namespace {
@@ -22,6 +27,33 @@ std::string suggestion(const std::string& word, const std::vector<std::string>& 
 }
 
 Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag);
+
+/// yaml-cpp keeps every entry of a repeated key, but `node[key]` finds only the first: a
+/// second `labels:` would be ignored without a word. So every repeated key is an error.
+/// `budget` bounds the walk (aliases can make a small file a large graph).
+void check_duplicate_keys(const YAML::Node& node, const std::string& file, const std::string& path,
+                          int depth, size_t& budget, Diagnostics& diag) {
+  if (depth > 64 || budget == 0) return;
+  --budget;
+  if (node.IsSequence()) {
+    for (const auto& item : node) check_duplicate_keys(item, file, path, depth + 1, budget, diag);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int64_t> first_line;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+    const std::string where = path.empty() ? key : path + "." + key;
+    auto [it, inserted] = first_line.emplace(key, line_of(kv.first));
+    if (!inserted) {
+      diag.error(file, line_of(kv.first), "yaml-duplicate-key",
+                 "key `" + printable(where) + "` appears again (first on line " +
+                     std::to_string(it->second) +
+                     "); only one would be read: merge the two into one or delete one");
+    }
+    check_duplicate_keys(kv.second, file, where, depth + 1, budget, diag);
+  }
+}
 
 }  // namespace
 
@@ -65,6 +97,13 @@ namespace {
 Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
   Schema schema;
   std::error_code ec;
+  const std::string reason = internal::unreachable_reason(path);
+  if (!reason.empty()) {
+    diag.error(file, 0, "yaml-unreadable",
+               "cannot read dataset.yaml: " + reason + "; " +
+                   internal::permission_fix(path.parent_path()));
+    return schema;
+  }
   if (!std::filesystem::is_regular_file(path, ec)) {
     diag.error(
         file, 0, "schema-missing",
@@ -72,9 +111,16 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
         "(see docs/dataset-format.md)");
     return schema;
   }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diag.error(file, 0, "yaml-unreadable",
+               "cannot read dataset.yaml: " + std::string(std::strerror(errno)) + "; " +
+                   internal::permission_fix(path.parent_path()));
+    return schema;
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path.string());
+    root = YAML::Load(in);
   } catch (const YAML::ParserException& e) {
     diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
                "dataset.yaml is not valid YAML: " + e.msg);
@@ -88,6 +134,8 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
                "dataset.yaml must be a mapping with `name`, `version` and `labels`");
     return schema;
   }
+  size_t budget = 100'000;
+  check_duplicate_keys(root, file, "", 0, budget, diag);
   for (const auto& kv : root) {
     auto key = kv.first.as<std::string>("");
     if (std::find(kTopKeys.begin(), kTopKeys.end(), key) == kTopKeys.end()) {

@@ -111,5 +111,32 @@ TEST(E2eCli, NumberOutOfRangeIsAnErrorForEveryDataCommand) {
   EXPECT_TRUE(fs::is_empty(out));
 }
 
+// A dataset directory the user may not read was reported as "dataset.yaml is missing"
+// (issue 16). As root permissions do not apply, so the commands run as `nobody`.
+TEST(E2eCli, UnreadableDatasetSaysPermissionDeniedNotMissing) {
+  DatasetFixture fx("cli-noperm");
+  fx.write();
+  const std::string root = fx.root.string();
+  std::string out;
+  fs::permissions(fx.root, fs::perms::none);
+  int status = run_tenor_unprivileged("data validate " + root, &out);
+  fs::permissions(fx.root, fs::perms::owner_all | fs::perms::group_read |
+                               fs::perms::group_exec | fs::perms::others_read |
+                               fs::perms::others_exec);
+  if (status == -2) GTEST_SKIP() << "running as root without setpriv: cannot drop privileges";
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_NE(out.find(root + ": error: cannot read the dataset directory: Permission denied; "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("chmod -R u+rX " + root), std::string::npos) << out;
+  EXPECT_EQ(out.find("missing"), std::string::npos) << out;
+
+  fs::permissions(fx.root / "dataset.yaml", fs::perms::none);
+  EXPECT_EQ(run_tenor_unprivileged("data stats " + root, &out), 1) << out;
+  EXPECT_NE(out.find("cannot read dataset.yaml: Permission denied"), std::string::npos) << out;
+  EXPECT_EQ(out.find("missing"), std::string::npos) << out;
+  fs::permissions(fx.root / "dataset.yaml", fs::perms::owner_read | fs::perms::owner_write);
+}
+
 }  // namespace
 }  // namespace tenor::test

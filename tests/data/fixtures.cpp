@@ -111,9 +111,9 @@ data::ValidationResult DatasetFixture::validate(const data::ValidateOptions& opt
   return data::validate_dataset(root, options);
 }
 
-int run_tenor(const std::string& args, std::string* output) {
-  std::string cmd = std::string(TENOR_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
+namespace {
+int run_command(const std::string& cmd, std::string* output) {
+  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!pipe) return -1;
   std::string out;
   std::array<char, 4096> buf;
@@ -122,6 +122,20 @@ int run_tenor(const std::string& args, std::string* output) {
   int status = ::pclose(pipe);
   if (output) *output = out;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+}  // namespace
+
+int run_tenor(const std::string& args, std::string* output) {
+  return run_command(std::string(TENOR_BINARY) + " " + args, output);
+}
+
+int run_tenor_unprivileged(const std::string& args, std::string* output) {
+  if (::geteuid() != 0) return run_tenor(args, output);
+  std::error_code ec;
+  if (!fs::exists("/usr/bin/setpriv", ec)) return -2;
+  return run_command("/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                         std::string(TENOR_BINARY) + " " + args,
+                     output);
 }
 
 std::string shared_data_dir() {

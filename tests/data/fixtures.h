@@ -45,6 +45,10 @@ struct DatasetFixture {
 /// stdout+stderr in `output`.
 int run_tenor(const std::string& args, std::string* output = nullptr);
 
+/// run_tenor as a user without privileges, so that file permissions apply: directly when
+/// this process is not root, as `nobody` through setpriv when it is. -2 when neither works.
+int run_tenor_unprivileged(const std::string& args, std::string* output = nullptr);
+
 /// The message of the `E` that `f` throws, "" when it throws none (others escape).
 template <class E = Error, class F>
 std::string thrown_message(F&& f) {

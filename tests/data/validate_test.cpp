@@ -50,6 +50,46 @@ TEST(Validate, BadTaskTypeSuggestsNearest) {
       << codes(r.diagnostics);
 }
 
+// yaml-cpp keeps the first of two `labels:` and drops the second without a word (issue 16).
+TEST(Validate, DuplicateKeyInDatasetYamlIsAnErrorOnItsLine) {
+  DatasetFixture fx("dupkey");
+  fx.yaml = std::string(kTwoTaskYaml) +
+            "labels:\n  topic:\n    type: categorical\n    type: binary\n"
+            "    classes: [a, b]\n    speaker: customer\n";
+  auto r = fx.validate();
+  ASSERT_EQ(r.diagnostics.count_code("yaml-duplicate-key"), 2u) << codes(r.diagnostics);
+  const std::string all = codes(r.diagnostics);
+  EXPECT_NE(all.find("dataset.yaml:13: error: key `labels` appears again (first on line 4)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("dataset.yaml:16: error: key `labels.topic.type` appears again (first on "
+                     "line 15)"),
+            std::string::npos)
+      << all;
+}
+
+// A dataset.yaml that exists but cannot be examined is not "missing". A symbolic-link
+// loop stands in for a permission error here, since tests may run as root.
+TEST(Validate, UnreachableDatasetFilesAreNotCalledMissing) {
+  DatasetFixture fx("loop");
+  fx.write();
+  fs::remove(fx.root / "dataset.yaml");
+  fs::create_symlink("dataset.yaml", fx.root / "dataset.yaml");
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_FALSE(r.diagnostics.has_code("schema-missing")) << codes(r.diagnostics);
+  ASSERT_TRUE(r.diagnostics.has_code("yaml-unreadable")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("cannot read dataset.yaml: Too many levels of symbolic links"),
+            std::string::npos)
+      << codes(r.diagnostics);
+  fs::remove(fx.root / "calls.jsonl");
+  fs::create_symlink("calls.jsonl", fx.root / "calls.jsonl");
+  r = data::validate_dataset(fx.root);
+  EXPECT_FALSE(r.diagnostics.has_code("calls-missing")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("cannot read calls.jsonl: Too many levels"),
+            std::string::npos)
+      << codes(r.diagnostics);
+}
+
 TEST(Validate, MalformedJsonNamesTheLine) {
   DatasetFixture fx("json");
   fx.write();
