@@ -41,6 +41,8 @@ std::string json_line_fix(const JsonLineProblem& problem) {
   if (problem.code == "number-out-of-range")
     return "; write the value as an ordinary number (times are seconds, e.g. 12.5)";
   if (problem.code == "not-utf8") return "; each line must be one JSON object, saved as UTF-8";
+  if (problem.code == "json-too-deep")
+    return "; a call needs about 6 levels: flatten or remove the deep value";
   return "; each line must be one JSON object";
 }
 

@@ -42,9 +42,39 @@ JsonLineProblem number_overflow(std::string_view text, const std::string& what) 
                                      " is out of range (numbers must lie within -1.8e308..1.8e308)"};
 }
 
+/// Arrays and objects may nest this deep. A dataset line needs about 6 levels; deeper ones
+/// would overflow the stack when the value is later copied or written (a line of a
+/// million '[' crashed validate with SIGSEGV).
+constexpr int kMaxDepth = 64;
+
+/// The byte (1-based) where nesting first goes past kMaxDepth, or 0.
+size_t too_deep_at(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return i + 1;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::optional<JsonLineProblem> parse_json_line(std::string_view text, json& out) {
+  if (size_t at = too_deep_at(text))
+    return JsonLineProblem{"json-too-deep", "line nests arrays or objects more than " +
+                                                std::to_string(kMaxDepth) + " deep (at byte " +
+                                                std::to_string(at) + ")"};
   try {
     out = json::parse(text);
     return std::nullopt;

@@ -309,6 +309,23 @@ TEST(Validate, NumberOutOfRangeInCsvIsAFindingOnItsLine) {
   }
 }
 
+// A line nesting a million arrays crashed validate (SIGSEGV): writing or copying such a
+// value recurses once per level. Deep nesting is a finding on its line.
+TEST(Validate, DeeplyNestedLineIsAFindingNotACrash) {
+  DatasetFixture fx("deep");
+  fx.write();
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  std::ofstream(fx.root / "calls.jsonl", std::ios::app)
+      << deep << "\n{\"call_id\": \"c3\", \"segments\": [], \"extra\": " << deep << "}\n";
+  auto r = data::validate_dataset(fx.root);
+  ASSERT_EQ(r.diagnostics.count_code("json-too-deep"), 2u) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("calls.jsonl:4: error: line nests arrays or objects more "
+                                      "than 64 deep (at byte 107)"),
+            std::string::npos)
+      << codes(r.diagnostics);
+  EXPECT_EQ(r.dataset.calls.size(), 2u);
+}
+
 TEST(Validate, OverlongLineIsSkippedNotBuffered) {
   DatasetFixture fx("longline");
   fx.write();
