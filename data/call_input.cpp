@@ -124,12 +124,12 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
       if (line.text.find_first_not_of(" \t") == std::string_view::npos) continue;
       json j;
       if (auto problem = parse_json_line(line.text, j)) {
+        const bool number = problem->code == "number-out-of-range";
         diag.error(file, line.number, problem->code,
                    problem->message +
-                       (problem->code == "number-out-of-range"
-                            ? "; write the value as an ordinary number (times are seconds, e.g. 12.5)"
-                            : "; each line must be one segment object such as {\"start\": 0.0, "
-                              "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}"));
+                       (number ? "; write the value as an ordinary number (seconds, e.g. 12.5)"
+                               : "; each line must be one segment object such as {\"start\": 0.0, "
+                                 "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}"));
         continue;
       }
       const int index = static_cast<int>(call.segments.size());

@@ -321,7 +321,7 @@ std::optional<int> check_label(const Schema& schema, const std::string& task_nam
     auto v = value.get<int64_t>();
     if (v < 0 || v >= task->num_classes()) {
       diag.error(file, line, "label-out-of-range",
-                 context + task_name + " label " + std::to_string(v) +
+                 context + task_name + " label " + value.dump() +
                      " is outside the task's classes 0.." +
                      std::to_string(task->num_classes() - 1) + " (" + join(task->classes, ", ") +
                      ")",

@@ -133,7 +133,7 @@ bool parse_channels(const std::string& s, std::map<std::string, int>& out) {
     size_t colon = item.find(':');
     if (colon == std::string::npos) return false;
     auto n = parse_number(item.substr(colon + 1));
-    if (!n || *n < 0 || *n != std::floor(*n)) return false;
+    if (!n || *n < 0 || *n > 255 || *n != std::floor(*n)) return false;  // as in calls.jsonl
     out[std::string(trim(item.substr(0, colon)))] = static_cast<int>(*n);
     pos = end + 1;
   }
@@ -266,7 +266,8 @@ Dataset load_segments_csv(const fs::path& root, Schema schema, Diagnostics& diag
       if (std::string ch(trim(cell(row, "channels")));
           !ch.empty() && !parse_channels(ch, call.channels)) {
         diag.error(kFile, row.line, "bad-channel",
-                   "channels \"" + printable(ch) + "\" is not of the form agent:0;customer:1",
+                   "channels \"" + printable(ch) +
+                       "\" is not of the form agent:0;customer:1 (channel indices 0 to 255)",
                    call_id);
       }
       std::string split(trim(cell(row, "split")));

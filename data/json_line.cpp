@@ -38,8 +38,9 @@ JsonLineProblem number_overflow(std::string_view text, const std::string& what) 
       place += ", the value of \"" + printable(key) + "\"";
     place += ")";
   }
-  return {"number-out-of-range", "the number " + printable(number, 40) + place +
-                                     " is out of range (numbers must lie within -1.8e308..1.8e308)"};
+  return {"number-out-of-range",
+          "the number " + printable(number, 40) + place +
+              " is out of range (numbers must lie within -1.8e308..1.8e308)"};
 }
 
 /// Arrays and objects may nest this deep. A dataset line needs about 6 levels; deeper ones

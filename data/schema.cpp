@@ -1,5 +1,6 @@
 #include "data/schema.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -111,6 +112,17 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
         "(see docs/dataset-format.md)");
     return schema;
   }
+  // A schema is a few hundred bytes; a huge file is the wrong file, and yaml-cpp would
+  // hold all of it (several times over) in memory.
+  constexpr uintmax_t kMaxBytes = uintmax_t{1} << 20;
+  if (const auto bytes = std::filesystem::file_size(path, ec); !ec && bytes > kMaxBytes) {
+    diag.error(file, 0, "yaml-too-large",
+               "dataset.yaml is " + std::to_string(bytes) + " bytes, more than the " +
+                   std::to_string(kMaxBytes) +
+                   "-byte limit; it should hold only name, version and the label schema (is it "
+                   "the right file?)");
+    return schema;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     diag.error(file, 0, "yaml-unreadable",
@@ -121,6 +133,11 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
   YAML::Node root;
   try {
     root = YAML::Load(in);
+  } catch (const YAML::DeepRecursion& e) {  // its message says "bad file"
+    diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
+               "dataset.yaml nests lists or mappings too deep (yaml-cpp's limit); a schema needs "
+               "three levels: remove the deep value");
+    return schema;
   } catch (const YAML::ParserException& e) {
     diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
                "dataset.yaml is not valid YAML: " + e.msg);

@@ -78,8 +78,9 @@ TEST(Validate, UnreachableDatasetFilesAreNotCalledMissing) {
   auto r = data::validate_dataset(fx.root);
   EXPECT_FALSE(r.diagnostics.has_code("schema-missing")) << codes(r.diagnostics);
   ASSERT_TRUE(r.diagnostics.has_code("yaml-unreadable")) << codes(r.diagnostics);
-  EXPECT_NE(codes(r.diagnostics).find("cannot read dataset.yaml: Too many levels of symbolic links"),
-            std::string::npos)
+  EXPECT_NE(
+      codes(r.diagnostics).find("cannot read dataset.yaml: Too many levels of symbolic links"),
+      std::string::npos)
       << codes(r.diagnostics);
   fs::remove(fx.root / "calls.jsonl");
   fs::create_symlink("calls.jsonl", fx.root / "calls.jsonl");
@@ -263,7 +264,8 @@ TEST(Validate, NonUtf8Text) {
 void replace_in_file(const fs::path& file, const std::string& from, const std::string& to) {
   std::ifstream in(file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (size_t pos; (pos = text.find(from)) != std::string::npos;) text.replace(pos, from.size(), to);
+  for (size_t pos; (pos = text.find(from)) != std::string::npos;)
+    text.replace(pos, from.size(), to);
   write_text(file, text);
 }
 
@@ -324,6 +326,40 @@ TEST(Validate, DeeplyNestedLineIsAFindingNotACrash) {
             std::string::npos)
       << codes(r.diagnostics);
   EXPECT_EQ(r.dataset.calls.size(), 2u);
+}
+
+// Numbers too large for the field they fill are refused, never cast (an undefined cast
+// of 1e300 to int gave a negative channel) nor shown wrapped (2^64-1 as -1).
+TEST(Validate, HugeChannelAndLabelNumbersAreRefusedAsWritten) {
+  DatasetFixture fx("huge-numbers");
+  fx.calls[0]["segments"][0]["labels"]["escalation"] = 18446744073709551615ull;
+  fx.write();
+  auto r = data::validate_dataset(fx.root);
+  EXPECT_NE(codes(r.diagnostics).find("escalation label 18446744073709551615 is outside"),
+            std::string::npos)
+      << codes(r.diagnostics);
+  fx.calls[0]["segments"][0]["labels"]["escalation"] = 1;
+  fx.write();
+  auto ds = data::load_dataset_or_throw(fx.root);
+  fs::path csv = make_temp_dir("huge-numbers-csv") / "d";
+  data::write_derived_dataset(ds, csv, data::ManifestFormat::kCsv);
+  replace_in_file(csv / "segments.csv", "agent:0;customer:1", "agent:1e300;customer:1");
+  r = data::validate_dataset(csv);
+  EXPECT_TRUE(r.diagnostics.has_code("bad-channel")) << codes(r.diagnostics);
+}
+
+// yaml-cpp's depth guard says "bad file"; a huge dataset.yaml would be held in memory.
+TEST(Validate, DeepOrHugeDatasetYamlIsRefusedWithTheReason) {
+  DatasetFixture fx("yaml-deep");
+  fx.yaml = std::string(kTwoTaskYaml) + "x: " + std::string(5000, '[') + std::string(5000, ']');
+  auto r = fx.validate();
+  EXPECT_NE(codes(r.diagnostics).find("dataset.yaml:13: error: dataset.yaml nests lists or "
+                                      "mappings too deep"),
+            std::string::npos)
+      << codes(r.diagnostics);
+  fx.yaml = std::string(kTwoTaskYaml) + "x: \"" + std::string(2 << 20, 'a') + "\"\n";
+  r = fx.validate();
+  ASSERT_TRUE(r.diagnostics.has_code("yaml-too-large")) << codes(r.diagnostics);
 }
 
 TEST(Validate, OverlongLineIsSkippedNotBuffered) {

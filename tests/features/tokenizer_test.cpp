@@ -89,7 +89,8 @@ long peak_rss_mib() {
 bool reset_peak_rss() { return static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5"); }
 
 // SentencePiece's lattice takes ~120 bytes per byte of text: a 60 MB transcript drove
-// `data build` to 10 GB and std::bad_alloc (issue 16). 4 MB of text took ~680 MiB more, 8 MB ~1.4 GiB.
+// `data build` to 10 GB and std::bad_alloc (issue 16). Unbounded, 4 MB of text took
+// 680 MiB more and 8 MB 1.4 GiB.
 TEST(Tokenizer, LongTextIsEncodedInBoundedMemory) {
   const auto tokenizer = small_tokenizer();
   const std::string text = long_text(4'000'000);
