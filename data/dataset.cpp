@@ -366,6 +366,15 @@ std::string unreachable_reason(const fs::path& path) {
   return ec.message();
 }
 
+std::string not_a_file(const fs::path& path) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec || status.type() == fs::file_type::regular) return "";
+  return status.type() == fs::file_type::directory
+             ? "is a directory"
+             : "is not a regular file (a device, pipe or socket)";
+}
+
 std::string permission_fix(const fs::path& root) {
   return "give your user read and search permission on the dataset directory and read "
          "permission on its files (e.g. chmod -R u+rX " +
@@ -482,6 +491,12 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
       diag.error(source, 0, "unreadable",
                  std::string("cannot read ") + source + ": " + reason + "; " +
                      internal::permission_fix(root));
+      return dataset;
+    }
+    if (auto kind = internal::not_a_file(root / source); !kind.empty()) {
+      diag.error(source, 0, "unreadable",
+                 std::string(source) + " " + kind +
+                     "; it must be a text file (see docs/dataset-format.md)");
       return dataset;
     }
   }

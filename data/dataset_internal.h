@@ -25,6 +25,10 @@ void check_call_ids(const Dataset& dataset, Diagnostics& diag);
 /// it exists or plainly does not: a missing file and an unreadable one are told apart.
 std::string unreachable_reason(const std::filesystem::path& path);
 
+/// "is a directory" or "is not a regular file (a device, pipe or socket)" when `path`
+/// exists but cannot be read as a file (reading /dev/zero would never end); else "".
+std::string not_a_file(const std::filesystem::path& path);
+
 /// The fix for an unreadable dataset at `root`.
 std::string permission_fix(const std::filesystem::path& root);
 

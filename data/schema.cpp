@@ -105,6 +105,12 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
                    internal::permission_fix(path.parent_path()));
     return schema;
   }
+  if (auto kind = internal::not_a_file(path); !kind.empty()) {
+    diag.error(file, 0, "yaml-unreadable",
+               "dataset.yaml " + kind +
+                   "; it must be a text file with `name`, `version` and `labels`");
+    return schema;
+  }
   if (!std::filesystem::is_regular_file(path, ec)) {
     diag.error(
         file, 0, "schema-missing",

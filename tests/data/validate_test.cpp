@@ -91,6 +91,25 @@ TEST(Validate, UnreachableDatasetFilesAreNotCalledMissing) {
       << codes(r.diagnostics);
 }
 
+// A device or a directory in place of a dataset file is named as such: not "missing",
+// and never read (reading /dev/zero or a pipe would never end).
+TEST(Validate, DatasetFilesThatAreNotFilesSaySo) {
+  DatasetFixture fx("notfile");
+  fx.write();
+  fs::remove(fx.root / "dataset.yaml");
+  fs::create_symlink("/dev/null", fx.root / "dataset.yaml");
+  fs::remove(fx.root / "calls.jsonl");
+  fs::create_directory(fx.root / "calls.jsonl");
+  auto r = data::validate_dataset(fx.root);
+  const std::string all = codes(r.diagnostics);
+  EXPECT_FALSE(r.diagnostics.has_code("schema-missing")) << all;
+  EXPECT_NE(all.find("dataset.yaml is not a regular file (a device, pipe or socket)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("calls.jsonl is a directory; it must be a text file"), std::string::npos)
+      << all;
+}
+
 TEST(Validate, MalformedJsonNamesTheLine) {
   DatasetFixture fx("json");
   fx.write();
