@@ -458,48 +458,64 @@ bool path_stays_inside(const std::string& path) {
   return depth > 0;
 }
 
-Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions& options) {
-  Dataset dataset;
-  dataset.root = root;
+namespace {
+
+/// Whether `root` is a directory whose files can be examined. Without search permission
+/// on it (or a directory above it) nothing in it can: say so once, instead of calling
+/// dataset.yaml and calls.jsonl missing.
+bool directory_usable(const fs::path& root, Diagnostics& diag) {
   std::error_code ec;
-  // Without search permission on the directory (or a directory above it) nothing in it
-  // can be examined: say so once, instead of calling dataset.yaml and calls.jsonl missing.
-  std::string reason = internal::unreachable_reason(root);
-  if (reason.empty() && !fs::is_directory(root, ec)) {
-    diag.error(
-        root.string(), 0, "dataset-missing",
-        "not a dataset directory (it should hold dataset.yaml and calls.jsonl or segments.csv)");
-    return dataset;
-  }
-  if (!reason.empty()) {
+  if (auto reason = internal::unreachable_reason(root); !reason.empty()) {
     diag.error(root.string(), 0, "dataset-unreadable",
                "cannot reach the dataset directory: " + reason +
                    "; give your user search permission on every directory above it (e.g. chmod "
                    "u+x " + fs::absolute(root).parent_path().string() + "), or run tenor as a "
                    "user who has it");
-    return dataset;
+    return false;
   }
-  if (reason = internal::unreachable_reason(root / "."); !reason.empty()) {
+  if (!fs::is_directory(root, ec)) {
+    diag.error(
+        root.string(), 0, "dataset-missing",
+        "not a dataset directory (it should hold dataset.yaml and calls.jsonl or segments.csv)");
+    return false;
+  }
+  if (auto reason = internal::unreachable_reason(root / "."); !reason.empty()) {
     diag.error(root.string(), 0, "dataset-unreadable",
                "cannot read the dataset directory: " + reason + "; " +
                    internal::permission_fix(root));
-    return dataset;
+    return false;
   }
-  dataset.schema = load_schema(root / "dataset.yaml", "dataset.yaml", diag);
+  return true;
+}
+
+/// Whether calls.jsonl and segments.csv are each absent or a regular file that can be examined.
+bool sources_usable(const fs::path& root, Diagnostics& diag) {
   for (const char* source : {"calls.jsonl", "segments.csv"}) {
     if (auto reason = internal::unreachable_reason(root / source); !reason.empty()) {
       diag.error(source, 0, "unreadable",
                  std::string("cannot read ") + source + ": " + reason + "; " +
                      internal::permission_fix(root));
-      return dataset;
+      return false;
     }
     if (auto kind = internal::not_a_file(root / source); !kind.empty()) {
       diag.error(source, 0, "unreadable",
                  std::string(source) + " " + kind +
                      "; it must be a text file (see docs/dataset-format.md)");
-      return dataset;
+      return false;
     }
   }
+  return true;
+}
+
+}  // namespace
+
+Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions& options) {
+  Dataset dataset;
+  dataset.root = root;
+  std::error_code ec;
+  if (!directory_usable(root, diag)) return dataset;
+  dataset.schema = load_schema(root / "dataset.yaml", "dataset.yaml", diag);
+  if (!sources_usable(root, diag)) return dataset;
   const bool has_jsonl = fs::exists(root / "calls.jsonl", ec);
   const bool has_csv = fs::exists(root / "segments.csv", ec);
   if (has_jsonl && has_csv) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/text.h"
@@ -95,28 +96,29 @@ Schema load_schema(const std::filesystem::path& path, const std::string& file, D
 }
 
 namespace {
-Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
-  Schema schema;
+/// dataset.yaml parsed, or nothing (with the reason in `diag`) when it is absent, not a
+/// file, unreadable, over 1 MiB or not YAML.
+std::optional<YAML::Node> load_yaml(const std::filesystem::path& path, const std::string& file,
+                                    Diagnostics& diag) {
   std::error_code ec;
-  const std::string reason = internal::unreachable_reason(path);
-  if (!reason.empty()) {
+  if (auto reason = internal::unreachable_reason(path); !reason.empty()) {
     diag.error(file, 0, "yaml-unreadable",
                "cannot read dataset.yaml: " + reason + "; " +
                    internal::permission_fix(path.parent_path()));
-    return schema;
+    return std::nullopt;
   }
   if (auto kind = internal::not_a_file(path); !kind.empty()) {
     diag.error(file, 0, "yaml-unreadable",
                "dataset.yaml " + kind +
                    "; it must be a text file with `name`, `version` and `labels`");
-    return schema;
+    return std::nullopt;
   }
   if (!std::filesystem::is_regular_file(path, ec)) {
     diag.error(
         file, 0, "schema-missing",
         "dataset.yaml is missing; every dataset needs one with `name`, `version` and `labels` "
         "(see docs/dataset-format.md)");
-    return schema;
+    return std::nullopt;
   }
   // A schema is a few hundred bytes; a huge file is the wrong file, and yaml-cpp would
   // hold all of it (several times over) in memory.
@@ -127,31 +129,35 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
                    std::to_string(kMaxBytes) +
                    "-byte limit; it should hold only name, version and the label schema (is it "
                    "the right file?)");
-    return schema;
+    return std::nullopt;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     diag.error(file, 0, "yaml-unreadable",
                "cannot read dataset.yaml: " + std::string(std::strerror(errno)) + "; " +
                    internal::permission_fix(path.parent_path()));
-    return schema;
+    return std::nullopt;
   }
-  YAML::Node root;
   try {
-    root = YAML::Load(in);
+    return YAML::Load(in);
   } catch (const YAML::DeepRecursion& e) {  // its message says "bad file"
     diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
                "dataset.yaml nests lists or mappings too deep (yaml-cpp's limit); a schema needs "
                "three levels: remove the deep value");
-    return schema;
   } catch (const YAML::ParserException& e) {
     diag.error(file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml-malformed",
                "dataset.yaml is not valid YAML: " + e.msg);
-    return schema;
   } catch (const YAML::Exception& e) {
     diag.error(file, 0, "yaml-unreadable", std::string("cannot read dataset.yaml: ") + e.what());
-    return schema;
   }
+  return std::nullopt;
+}
+
+Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
+  Schema schema;
+  auto loaded = load_yaml(path, file, diag);
+  if (!loaded) return schema;
+  const YAML::Node& root = *loaded;
   if (!root.IsMap()) {
     diag.error(file, line_of(root), "schema-not-mapping",
                "dataset.yaml must be a mapping with `name`, `version` and `labels`");
