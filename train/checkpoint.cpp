@@ -4,10 +4,14 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/sha256.h"
 
 namespace tenor::train {
 namespace {
@@ -34,38 +38,97 @@ std::string tensor_text(const torch::Tensor& t) {
   return std::string(static_cast<const char*>(c.data_ptr()), size_t(c.numel()));
 }
 
+/// The checksum a checkpoint carries: SHA-256 over every tensor in key order, each as its
+/// key, dtype, shape and the bytes of its data. It is what eval, export and predict read,
+/// so a flipped byte in the weights, a renamed key or a changed shape all change it.
+constexpr const char* kChecksumKey = "integrity.tensors_sha256";
+/// The optimizer's own archive, serialised into a byte tensor (covered by the checksum).
+/// Checkpoints from before the checksum nest it as an archive under "optimizer".
+constexpr const char* kOptimizerKey = "optimizer.archive";
+
+std::string tensors_sha256(const std::map<std::string, torch::Tensor>& entries) {
+  Sha256 sha;
+  for (const auto& [key, tensor] : entries) {
+    const torch::Tensor t = tensor.contiguous();
+    sha.update(key).update(std::string_view("\0", 1));
+    sha.update(c10::toString(t.scalar_type())).update(c10::str(t.sizes()));
+    sha.update(std::string_view("\0", 1));
+    sha.update(std::string_view(static_cast<const char*>(t.data_ptr()), t.nbytes()));
+  }
+  return sha.hex();
+}
+
+/// What to do about a damaged checkpoint, by its role in the run.
+std::string damaged_fix(const std::filesystem::path& path) {
+  if (path.filename() == "last.pt")
+    return "restore it from a copy, or delete it and run `tenor train` again with the same "
+           "config (training restarts from the beginning)";
+  return "restore it from a copy or train again; `tenor export` and `tenor predict` can use "
+         "another checkpoint of the run instead (--checkpoint last.pt or best-epoch-N.pt)";
+}
+
+/// Refuses a checkpoint whose tensors differ from those it was saved with. A checkpoint
+/// from before the checksum is loaded unchecked, with a warning.
+void verify_checksum(torch::serialize::InputArchive& archive, const std::filesystem::path& path) {
+  torch::Tensor stored;
+  if (!archive.try_read(kChecksumKey, stored)) {
+    logger("train")->warn(
+        "checkpoint {} carries no checksum (written by a tenor from before checkpoints had "
+        "one): it is loaded without an integrity check",
+        path.string());
+    return;
+  }
+  std::map<std::string, torch::Tensor> entries;
+  for (const auto& key : archive.keys()) {
+    torch::Tensor t;
+    if (key != kChecksumKey && archive.try_read(key, t)) entries[key] = t;
+  }
+  const std::string expected = tensor_text(stored), actual = tensors_sha256(entries);
+  if (actual != expected)
+    throw DataError("checkpoint " + path.string() +
+                    " is damaged: its tensors no longer match the checksum written with them "
+                    "(SHA-256 " + actual.substr(0, 12) + ", saved " + expected.substr(0, 12) +
+                    "); it was changed after it was saved; " + damaged_fix(path));
+}
+
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& s) {
-  torch::serialize::OutputArchive archive;
+  std::map<std::string, torch::Tensor> entries;
   for (const auto& p : model.named_parameters())
-    archive.write("model." + p.key(), p.value().detach().cpu());
-  for (const auto& b : model.named_buffers())
-    archive.write("buffer." + b.key(), b.value().detach().cpu());
+    entries["model." + p.key()] = p.value().detach().cpu();
+  for (const auto& b : model.named_buffers()) entries["buffer." + b.key()] = b.value().detach().cpu();
   if (optimizer) {
+    // Serialised into a byte tensor rather than nested as an archive, so that the checksum,
+    // which covers tensors, covers the AdamW moments too.
     torch::serialize::OutputArchive opt;
     optimizer->save(opt);
-    archive.write("optimizer", opt);
+    std::ostringstream bytes;
+    opt.save_to(bytes);
+    entries[kOptimizerKey] = text_tensor(bytes.str());
   }
-  archive.write("state.epoch", scalar(s.epoch));
-  archive.write("state.batch", scalar(s.batch));
-  archive.write("state.step", scalar(s.step));
-  archive.write("state.metrics_lines", scalar(s.metrics_lines));
-  archive.write("state.bad_epochs", scalar(s.bad_epochs));
-  archive.write("state.best_epoch", scalar(s.best_epoch));
-  archive.write("state.best_score", torch::tensor(s.best_score, torch::kDouble));
-  archive.write("state.epoch_loss_sum", torch::tensor(s.epoch_loss_sum, torch::kDouble));
-  archive.write("state.epoch_loss_count", scalar(s.epoch_loss_count));
-  archive.write("state.epoch_segments", scalar(s.epoch_segments));
-  archive.write("state.config_sha256", text_tensor(s.config_sha256));
-  archive.write("state.best_list", text_tensor(s.best_list));
-  archive.write("state.store_sha256", text_tensor(s.store_sha256));
+  entries["state.epoch"] = scalar(s.epoch);
+  entries["state.batch"] = scalar(s.batch);
+  entries["state.step"] = scalar(s.step);
+  entries["state.metrics_lines"] = scalar(s.metrics_lines);
+  entries["state.bad_epochs"] = scalar(s.bad_epochs);
+  entries["state.best_epoch"] = scalar(s.best_epoch);
+  entries["state.best_score"] = torch::tensor(s.best_score, torch::kDouble);
+  entries["state.epoch_loss_sum"] = torch::tensor(s.epoch_loss_sum, torch::kDouble);
+  entries["state.epoch_loss_count"] = scalar(s.epoch_loss_count);
+  entries["state.epoch_segments"] = scalar(s.epoch_segments);
+  entries["state.config_sha256"] = text_tensor(s.config_sha256);
+  entries["state.best_list"] = text_tensor(s.best_list);
+  entries["state.store_sha256"] = text_tensor(s.store_sha256);
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    archive.write("state.rng", gen.get_state());
+    entries["state.rng"] = gen.get_state();
   }
+  torch::serialize::OutputArchive archive;
+  for (const auto& [key, t] : entries) archive.write(key, t);
+  archive.write(kChecksumKey, text_tensor(tensors_sha256(entries)));
   const auto temp = temp_path_beside(path);
   archive.save_to(temp.string());
   std::error_code ec;
@@ -81,11 +144,12 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     archive.load_from(path.string());
   } catch (const c10::Error& e) {
     throw DataError("checkpoint " + path.string() + " is damaged or not a tenor checkpoint (" +
-                    std::string(e.what_without_backtrace()).substr(0, 200) +
-                    "); delete it to start over");
+                    std::string(e.what_without_backtrace()).substr(0, 200) + "); " +
+                    damaged_fix(path));
   }
   TrainState s;
   try {
+    verify_checksum(archive, path);
     // Parameters the model lacks: a legacy attention-pool bias is ignored when only the
     // weights are read (eval, export, predict); the optimizer state of such a checkpoint is
     // indexed over a different parameter list, so training cannot resume from it.
@@ -122,7 +186,12 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     }
     if (optimizer) {
       torch::serialize::InputArchive opt;
-      archive.read("optimizer", opt);
+      if (torch::Tensor bytes; archive.try_read(kOptimizerKey, bytes)) {
+        const std::string text = tensor_text(bytes);
+        opt.load_from(text.data(), text.size());
+      } else {
+        archive.read("optimizer", opt);
+      }
       optimizer->load(opt);
     }
     // A fresh tensor per read: reading into a defined tensor would try to resize its storage.
@@ -152,8 +221,8 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     }
   } catch (const c10::Error& e) {
     throw DataError("checkpoint " + path.string() + " is incomplete (" +
-                    std::string(e.what_without_backtrace()).substr(0, 200) +
-                    "); delete it to start over");
+                    std::string(e.what_without_backtrace()).substr(0, 200) + "); " +
+                    damaged_fix(path));
   }
   return s;
 }

@@ -146,6 +146,34 @@ TEST(E2eEval, CompareUsesTheReportsCalibration) {
         << side;
 }
 
+TEST(E2eEval, RefusesADamagedCheckpoint) {
+  const fs::path run = make_temp_dir("eval-damaged") / "run";
+  fs::copy(trained_run(), run);
+  // Most of the linear model's best.pt is its 4 MB n-gram table: the middle is weight data.
+  std::fstream f(run / "best.pt", std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(0, std::ios::end);
+  const auto middle = f.tellg() / 2;
+  std::string bytes(64, '\0');
+  f.seekg(middle);
+  f.read(bytes.data(), 64);
+  for (char& c : bytes) c = char(~c);
+  f.seekp(middle);
+  f.write(bytes.data(), 64);
+  f.close();
+  std::string log;
+  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                          " --out " + make_temp_dir("eval-damaged-out").string(),
+                      &log),
+            1);
+  const std::string refusal = "checkpoint " + (run / "best.pt").string() + " is damaged";
+  EXPECT_NE(log.find(refusal), std::string::npos) << log;
+  EXPECT_EQ(run_tenor("predict --run " + run.string() + " --features " + tiny_store().string() +
+                          " --call c14",
+                      &log),
+            1);
+  EXPECT_NE(log.find(refusal), std::string::npos) << log;
+}
+
 TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
   // A store built from other transcripts has another tokenizer.
   DatasetFixture fx("eval-other");
