@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <random>
 
 #if defined(__GLIBC__)
@@ -18,6 +19,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/sha256.h"
@@ -31,6 +33,7 @@
 #include "train/distributed.h"
 #include "train/model.h"
 #include "train/predict.h"
+#include "train/run_dir.h"
 #include "train/word_vectors.h"
 
 namespace tenor::train {
@@ -313,13 +316,22 @@ TrainResult train_model(const TrainConfig& config) {
   if (!main_rank) set_log_level("warn");  // one human log per run: rank 0's
   auto log = logger("train");
   const fs::path run = config.out;
-  if (main_rank) fs::create_directories(run);
   const std::string resolved = to_yaml(config);
   // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
   // resumes only under the world size that wrote it.
   const std::string config_sha = sha256_hex(
       dist.enabled() ? resolved + "# world_size: " + std::to_string(dist.world_size) + "\n"
                      : resolved);
+  // One writer per run directory for the whole training: rank 0 (the only rank that writes
+  // it; ranks on one machine share it). Then only a new or empty directory, or this
+  // config's own run, is written into; every rank checks, so all of them refuse together.
+  std::optional<FileLock> lock;
+  check_run_dir(run, config_sha, resolved);
+  if (main_rank) {
+    fs::create_directories(run);
+    lock.emplace(run / kRunLock, "the run directory " + run.string());
+    check_run_dir(run, config_sha, resolved);  // again under the lock: a racing run wrote it
+  }
   const torch::Device device =
       rank_device(config.device, features::resolve_device(config.device), dist);
   compat::set_cpu_threads(config.threads);
@@ -405,10 +417,11 @@ TrainResult train_model(const TrainConfig& config) {
                 config.model.word_vectors, word_vectors["file_words"].get<size_t>(),
                 word_vectors["rms"].get<double>());
     }
-    if (main_rank) write_file_atomic(run / "metrics.jsonl", "");
   }
   // Written after the resume checks: a refused resume leaves the run directory as it was.
   if (main_rank) {
+    write_run_marker(run, config_sha);  // first: the directory is this run's from now on
+    if (!result.resumed) write_file_atomic(run / "metrics.jsonl", "");
     if (!word_vectors.is_null()) write_file_atomic(run / "word_vectors.json", word_vectors.dump(2));
     write_file_atomic(run / "config.yaml", resolved);
     write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));

@@ -7,11 +7,13 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <future>
 #include <fstream>
 #include <map>
 #include <thread>
 
 #include "core/atomic_file.h"
+#include "core/file_lock.h"
 #include "core/sha256.h"
 #include "data/features/store.h"
 #include "data/features/tokenizer.h"
@@ -126,10 +128,90 @@ TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
             2);
   EXPECT_NE(out.find("unknown config key 'model.typo'"), std::string::npos) << out;
   EXPECT_EQ(
-      run_tenor("train --config " + write_train_config(dir, "").string() + " --set tasks=[nope]",
+      run_tenor("train --config " + write_train_config(dir, "").string() + " --set tasks=[nope]" +
+                    " --set out=" + (dir / "new-run").string(),
                 &out),
       2);
   EXPECT_NE(out.find("task 'nope' is not in the feature store"), std::string::npos) << out;
+}
+
+TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
+  fs::path dir = make_temp_dir("train-foreign");
+  const std::string cmd =
+      "train --config " + write_train_config(dir, "  type: linear\n").string() + " --set epochs=1";
+  // Someone else's files: refused, left as they were.
+  const fs::path foreign = dir / "theirs";
+  fs::create_directories(foreign);
+  write_file_atomic(foreign / "config.yaml", "mine: 1\n");
+  write_file_atomic(foreign / "metrics.jsonl", "{\"loss\": 1}\n");
+  std::string out;
+  EXPECT_EQ(run_tenor(cmd + " --set out=" + foreign.string(), &out), 2) << out;
+  EXPECT_NE(out.find("`out` " + foreign.string() + " is not empty and is not a tenor run (it "
+                     "holds config.yaml, metrics.jsonl"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(read_file(foreign / "config.yaml"), "mine: 1\n");
+  EXPECT_EQ(read_file(foreign / "metrics.jsonl"), "{\"loss\": 1}\n");
+  EXPECT_EQ(std::distance(fs::directory_iterator(foreign), {}), 2);
+  // The command's own input: the dataset directory, the store file.
+  EXPECT_EQ(run_tenor(cmd + " --set out=" + tiny_dataset().string(), &out), 2) << out;
+  EXPECT_NE(out.find("is not a tenor run"), std::string::npos) << out;
+  const std::string store_before = read_file(tiny_store());
+  EXPECT_EQ(run_tenor(cmd + " --set out=" + tiny_store().string(), &out), 2) << out;
+  EXPECT_NE(out.find("is a file, not a run directory"), std::string::npos) << out;
+  EXPECT_EQ(read_file(tiny_store()), store_before);
+
+  // An empty directory is a new run; a run from before the marker resumes as before.
+  fs::create_directories(dir / "run");
+  ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
+  EXPECT_TRUE(fs::exists(dir / "run/tenor-run.json"));
+  fs::remove(dir / "run/tenor-run.json");
+  ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir / "run/tenor-run.json"));
+  // A run that stopped before its first checkpoint restarts; another config's is refused.
+  fs::remove(dir / "run/last.pt");
+  ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
+  fs::remove(dir / "run/last.pt");
+  EXPECT_EQ(run_tenor(cmd + " --set seed=5", &out), 2) << out;
+  EXPECT_NE(out.find("holds a run of a different configuration"), std::string::npos) << out;
+}
+
+TEST(E2eTrain, ASecondTrainingIntoTheSameRunIsRefusedWithTheHoldersPid) {
+  fs::path dir = make_temp_dir("train-lock");
+  const std::string cmd = "train --config " + write_train_config(dir, "  type: linear\n").string();
+  std::string out;
+  {
+    fs::create_directories(dir / "run");
+    FileLock held(dir / "run/.lock", "the test's run");
+    EXPECT_EQ(run_tenor(cmd, &out), 1) << out;
+    EXPECT_NE(out.find("the run directory " + (dir / "run").string() +
+                       " is in use by another tenor process (pid " + std::to_string(getpid())),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "run"), {}), 1);  // the lock alone
+  }
+  // Two trainings of different configs started together: one trains, the other is refused
+  // (by the lock while the first holds it, else by its marker); never a mixed run.
+  auto start = [&](int seed) {
+    return std::async(std::launch::async, [cmd, seed] {
+      std::string log;
+      const int rc = run_tenor(cmd + " --set seed=" + std::to_string(seed), &log);
+      return std::make_pair(rc, log);
+    });
+  };
+  auto a = start(11), b = start(12);
+  const auto ra = a.get(), rb = b.get();
+  ASSERT_TRUE((ra.first == 0) != (rb.first == 0)) << ra.second << "\n---\n" << rb.second;
+  const auto& loser = ra.first == 0 ? rb : ra;
+  EXPECT_TRUE(loser.second.find("is in use by another tenor process (pid") != std::string::npos ||
+              loser.second.find("holds a run of a different configuration") != std::string::npos)
+      << loser.second;
+  const std::string winner_seed = ra.first == 0 ? "seed: 11" : "seed: 12";
+  EXPECT_NE(read_file(dir / "run/config.yaml").find(winner_seed), std::string::npos);
+  const std::string metrics = read_file(dir / "run/metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 3) << metrics;
+  EXPECT_FALSE(fs::exists(dir / "run/.lock"));
 }
 
 /// The model parameters and training state of a checkpoint, read the way a resume reads it.

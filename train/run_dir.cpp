@@ -1,0 +1,93 @@
+#include "train/run_dir.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "core/version.h"
+
+namespace tenor::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// The names in `dir` other than the lock file (sorted).
+std::vector<std::string> entries_of(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename() != kRunLock) names.push_back(e.path().filename().string());
+  if (ec)
+    throw IoError("cannot list the run directory " + dir.string() + ": " + ec.message() +
+                  "; check its permissions or choose another `out`");
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool has(const fs::path& dir, const char* name) {
+  std::error_code ec;
+  return fs::exists(dir / name, ec);
+}
+
+std::string some_of(const std::vector<std::string>& names) {
+  const size_t shown = std::min<size_t>(names.size(), 5);
+  std::string out = join(std::vector<std::string>(names.begin(), names.begin() + long(shown)), ", ");
+  if (names.size() > shown) out += " and " + std::to_string(names.size() - shown) + " more";
+  return out;
+}
+
+[[noreturn]] void another_config(const fs::path& out, const std::string& evidence) {
+  throw ConfigError("run directory " + out.string() +
+                    " holds a run of a different configuration (" + evidence +
+                    "); choose another `out` or delete it");
+}
+
+}  // namespace
+
+bool is_run_dir(const fs::path& dir) {
+  return has(dir, kRunMarker) ||
+         (has(dir, "config.yaml") && has(dir, "shape.json") && has(dir, "normalizer.json"));
+}
+
+void check_run_dir(const fs::path& out, const std::string& config_sha256,
+                   const std::string& resolved_yaml) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out, ec))
+    throw ConfigError("`out` " + out.string() +
+                      " is a file, not a run directory; set `out` to a new directory");
+  const auto names = entries_of(out);
+  if (names.empty()) return;
+  if (has(out, kRunMarker)) {
+    const json marker = json::parse(read_file(out / kRunMarker), nullptr, false);
+    if (!marker.is_object() || !marker.contains("config_sha256"))
+      throw ConfigError("run directory " + out.string() + " has a damaged " + kRunMarker +
+                        "; choose another `out`, or delete the run to start it over");
+    if (marker["config_sha256"] != config_sha256)
+      another_config(out, std::string(kRunMarker) + " names configuration " +
+                              marker["config_sha256"].get<std::string>().substr(0, 12));
+    return;
+  }
+  if (is_run_dir(out)) {  // a run from before the marker
+    if (read_file(out / "config.yaml") == resolved_yaml || has(out, "last.pt")) return;
+    another_config(out, "its config.yaml differs");
+  }
+  throw ConfigError("`out` " + out.string() + " is not empty and is not a tenor run (it holds " +
+                    some_of(names) + ", and no " + kRunMarker +
+                    "); tenor train writes only into a new or empty directory, or into its own "
+                    "run to resume it; set `out` to a new directory");
+}
+
+void write_run_marker(const fs::path& out, const std::string& config_sha256) {
+  const json marker = {{"format", "tenor-run-1"},
+                       {"config_sha256", config_sha256},
+                       {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"}};
+  write_file_atomic(out / kRunMarker, marker.dump(2) + "\n");
+}
+
+}  // namespace tenor::train
