@@ -122,18 +122,7 @@ Scored predict_bundle(const Args& a) {
   std::vector<int64_t> rows;
   if (!a.features.empty()) {
     store = features::read_store(a.features);
-    features::check_store_versions(store.meta, facts.at("feature_set_version"),
-                                   facts.at("functionals_version"), a.features);
-    if (store.meta.tokenizer_sha256 != facts.at("tokenizer_sha256").get<std::string>())
-      throw DataError(a.features + " was tokenized with another SentencePiece model than bundle " +
-                      a.bundle + "; build the store with the bundle's tokenizer.model");
-    if (facts.value("text_embedding_dim", 0) > 0 &&
-        store.meta.text_encoder != facts.value("text_encoder", ""))
-      throw DataError(a.features + " holds sentence embeddings of '" + store.meta.text_encoder +
-                      "', bundle " + a.bundle + " reads those of '" +
-                      facts.value("text_encoder", "") +
-                      "'; build the store with --text-embeddings FILE from that encoder "
-                      "(tools/sentence-embeddings/embed.sh)");
+    train::check_store_for_model(store, a.features, ox::store_contract(bundle));
     rows = ox::call_rows(store, a.call);
   } else {
     std::map<std::string, std::vector<std::string>> classes;

@@ -544,7 +544,24 @@ json verify_bundle(const fs::path& bundle) {
 }
 
 std::vector<train::TaskSpec> read_tasks(const fs::path& bundle) {
-  return train::shape_from_json(json::parse(read_file(bundle / "shape.json"))).tasks;
+  auto tasks = train::shape_from_json(json::parse(read_file(bundle / "shape.json"))).tasks;
+  const json labels = json::parse(read_file(bundle / "labels.json"));
+  for (auto& t : tasks)
+    for (const auto& l : labels.at("tasks"))
+      if (t.classes.empty() && l.at("name") == t.name) l.at("classes").get_to(t.classes);
+  return tasks;
+}
+
+train::StoreContract store_contract(const fs::path& bundle) {
+  const json facts = json::parse(read_file(bundle / "features.json"));
+  train::StoreContract c;
+  c.model = "bundle " + bundle.string();
+  c.shape = train::shape_from_json(json::parse(read_file(bundle / "shape.json")));
+  c.shape.tasks = read_tasks(bundle);
+  c.tokenizer_sha256 = facts.at("tokenizer_sha256");
+  c.feature_set_version = facts.at("feature_set_version");
+  c.functionals_version = facts.at("functionals_version");
+  return c;
 }
 
 std::vector<TaskCalibration> read_calibration(const fs::path& bundle) {

@@ -48,9 +48,14 @@ nlohmann::json segment_scores(const features::Store& store, const std::vector<in
 /// Store rows of one call, in segment order; throws DataError naming the call when absent.
 std::vector<int64_t> call_rows(const features::Store& store, const std::string& call_id);
 
-/// Calibration of a bundle (calibration.json) and its tasks (shape.json).
+/// Calibration of a bundle (calibration.json) and its tasks (shape.json; class names from
+/// labels.json where shape.json predates them).
 std::vector<TaskCalibration> read_calibration(const std::filesystem::path& bundle);
 std::vector<train::TaskSpec> read_tasks(const std::filesystem::path& bundle);
+
+/// What a bundle's model reads from a feature store (features.json, shape.json, labels.json),
+/// for train::check_store_for_model.
+train::StoreContract store_contract(const std::filesystem::path& bundle);
 
 /// Calibration a run gets at export: fitted on the dev split of `data` (LibTorch).
 std::vector<TaskCalibration> run_calibration(train::LoadedRun& run, const train::TrainData& data);

@@ -13,6 +13,7 @@
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
 #include "data/features/tokenizer.h"
+#include "train/predict.h"
 
 namespace tenor::train {
 using nlohmann::json;
@@ -54,30 +55,12 @@ TrainData inference_data(features::Store store, const TrainConfig& config, const
   TrainData d;
   d.store = std::move(store);
   d.shape = shape;
-  if (int(d.store.layout.lld_columns.size()) != shape.lld_features ||
-      int(d.store.layout.functional_columns.size()) != shape.functional_features)
-    throw DataError(
-        "the call's features have " + std::to_string(d.store.layout.lld_columns.size()) +
-        " LLD and " + std::to_string(d.store.layout.functional_columns.size()) +
-        " functional columns but the model takes " + std::to_string(shape.lld_features) + " and " +
-        std::to_string(shape.functional_features) +
-        "; the extractor configuration does not match the model's");
-  for (const auto& t : shape.tasks) {
-    auto it = std::find(d.store.layout.tasks.begin(), d.store.layout.tasks.end(), t.name);
-    if (it == d.store.layout.tasks.end())
-      throw DataError("the call's features carry no task '" + t.name + "' (they have " +
-                      join(d.store.layout.tasks, ", ") + ")");
-    d.task_columns.push_back(static_cast<int>(it - d.store.layout.tasks.begin()));
-  }
-  if (shape.text_embedding_dim > 0 && (d.store.text_embedding_dim != shape.text_embedding_dim ||
-                                       d.store.meta.text_encoder != shape.text_encoder))
-    throw DataError("the model reads " + std::to_string(shape.text_embedding_dim) +
-                    "-d sentence embeddings of '" + shape.text_encoder + "', the call's features " +
-                    (d.store.text_embedding_dim
-                         ? "hold " + std::to_string(d.store.text_embedding_dim) + "-d ones of '" +
-                               d.store.meta.text_encoder + "'"
-                         : std::string("hold none")) +
-                    "; pass --text-embeddings FILE written by tools/sentence-embeddings/embed.sh");
+  // Extracted with the model's own extractor configuration and tokenizer: what remains to
+  // check is the store-versus-model check every reader of a store goes through.
+  StoreContract model;
+  model.model = "the model";
+  model.shape = shape;
+  d.task_columns = check_store_for_model(d.store, "the call's features", model);
   d.norm = norm;
   d.normalize_loudness = config.normalize_loudness;
   d.level_lld_columns = level_columns(d.store.layout.lld_columns);
@@ -107,6 +90,8 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
              : type == "categorical" ? HeadType::kCategorical
                                      : HeadType::kBinary;
     t.num_classes = static_cast<int>(node["classes"].size());
+    if (auto it = store.task_classes.find(name); it != store.task_classes.end())
+      t.classes = it->second;
     t.speaker = node["speaker"].as<std::string>();
     t.text = model.use_text;
     // Compliance: inferring an employee's emotions from voice is prohibited in the EU
@@ -120,9 +105,14 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
 }
 
 TrainData load_train_data(const TrainConfig& config, const Normalizer* given) {
+  return load_train_data(config, features::read_store(config.features), given);
+}
+
+TrainData load_train_data(const TrainConfig& config, features::Store store,
+                          const Normalizer* given) {
   TrainData d;
   d.store_path = config.features;
-  d.store = features::read_store(config.features);
+  d.store = std::move(store);
   features::check_store_versions(d.store.meta, features::kFeatureSetVersion,
                                  features::kFunctionalsVersion, config.features);
   d.shape.tasks = task_specs(d.store, config.tasks, config.model);

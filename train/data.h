@@ -40,10 +40,13 @@ struct TrainData {
 /// a task the store lacks, or a store without a training split. `norm` from a run
 /// (evaluation, export) replaces the statistics computed from train.
 TrainData load_train_data(const TrainConfig& config, const Normalizer* norm = nullptr);
+/// The same over a store already read (and checked) from config.features.
+TrainData load_train_data(const TrainConfig& config, features::Store store,
+                          const Normalizer* norm);
 
 /// The inference view of features computed outside a training store (a call given to
 /// `tenor predict`): the run's shape, normaliser and loudness handling over `store`'s rows.
-/// Throws DataError when the store's columns or tasks differ from the run's.
+/// Throws DataError when the store does not match the model (check_store_for_model).
 TrainData inference_data(features::Store store, const TrainConfig& config, const Normalizer& norm,
                          const ModelShape& shape);
 

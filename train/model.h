@@ -29,6 +29,9 @@ struct TaskSpec {
   /// Modalities this task may use: prosody, functionals, text. Agent tasks are text-only
   /// unless ModelConfig::agent_prosody (compliance: EU AI Act art. 5(1)(f)).
   bool prosody = true, functionals = true, text = true;
+  /// The class names in the order of the model's outputs (from the store it was trained on;
+  /// empty in runs written before they were recorded, whose classes count by position only).
+  std::vector<std::string> classes = {};
 };
 
 /// What the data gives the model: dimensions and task list.

@@ -3,8 +3,13 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <set>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
 #include "data/features/device.h"
 #include "train/checkpoint.h"
 
@@ -20,6 +25,7 @@ json shape_to_json(const ModelShape& s) {
                               : t.type == HeadType::kCategorical ? "categorical"
                                                                  : "binary"},
                      {"num_classes", t.num_classes},
+                     {"classes", t.classes},
                      {"speaker", t.speaker},
                      {"prosody", t.prosody},
                      {"functionals", t.functionals},
@@ -45,6 +51,8 @@ ModelShape shape_from_json(const json& j) {
                 : type == "categorical" ? HeadType::kCategorical
                                         : HeadType::kBinary;
     spec.num_classes = t.at("num_classes");
+    // Absent in runs from before class names were recorded: matched by count only.
+    spec.classes = t.value("classes", std::vector<std::string>{});
     spec.speaker = t.at("speaker");
     spec.prosody = t.at("prosody");
     spec.functionals = t.at("functionals");
@@ -85,41 +93,113 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
   return run;
 }
 
+StoreContract store_contract(const RunInfo& run) {
+  return {"run " + run.dir.string(), run.shape, run.result.value("tokenizer_sha256", ""),
+          run.result.value("feature_set_version", ""),
+          run.result.value("functionals_version", "")};
+}
+
+namespace {
+
+std::string listed(const std::vector<std::string>& names) { return "[" + join(names, ", ") + "]"; }
+
+void check_text_embeddings(const features::Store& store, const std::string& name,
+                           const StoreContract& m) {
+  const int dim = m.shape.text_embedding_dim;
+  if (dim == 0 || (store.text_embedding_dim == dim && store.meta.text_encoder == m.shape.text_encoder))
+    return;
+  throw DataError(name + ": " +
+                  (store.text_embedding_dim
+                       ? "holds " + std::to_string(store.text_embedding_dim) +
+                             "-d sentence embeddings of '" + store.meta.text_encoder + "'"
+                       : std::string("holds no sentence embeddings")) +
+                  ", but " + m.model + " reads " + std::to_string(dim) + "-d ones of '" +
+                  m.shape.text_encoder +
+                  "'; build it with --text-embeddings FILE from that encoder "
+                  "(tools/sentence-embeddings/embed.sh)");
+}
+
+/// Matches one task's classes by name; re-indexes the store's labels when only the order
+/// differs.
+void match_classes(features::Store& store, const std::string& name, const StoreContract& m,
+                   const TaskSpec& task, size_t column) {
+  std::vector<std::string>& have = store.task_classes[task.name];
+  if (task.classes.empty()) {  // a run from before class names were recorded
+    if (int(have.size()) != task.num_classes)
+      throw DataError(name + ": task '" + task.name + "' has " + std::to_string(have.size()) +
+                      " classes " + listed(have) + ", " + m.model + " has " +
+                      std::to_string(task.num_classes) +
+                      "; the label schemas differ: use a store of the run's dataset");
+    logger("train")->warn(
+        "{} records no class names (written before tenor recorded them): task '{}' takes "
+        "{}'s classes {} by position",
+        m.model, task.name, name, listed(have));
+    return;
+  }
+  if (have == task.classes) return;
+  std::vector<int32_t> to_model(have.size(), -1);
+  for (size_t i = 0; i < have.size(); ++i) {
+    auto it = std::find(task.classes.begin(), task.classes.end(), have[i]);
+    if (it != task.classes.end()) to_model[i] = int32_t(it - task.classes.begin());
+  }
+  const bool same_set = have.size() == task.classes.size() &&
+                        std::set<std::string>(have.begin(), have.end()).size() == have.size() &&
+                        std::find(to_model.begin(), to_model.end(), -1) == to_model.end();
+  if (!same_set)
+    throw DataError(name + ": task '" + task.name + "' has classes " + listed(have) + ", but " +
+                    m.model + " was trained on " + listed(task.classes) +
+                    "; the label schemas differ, so its predictions cannot be scored against "
+                    "these labels: use a store built from a dataset with the model's classes");
+  for (auto& s : store.segments) {
+    int32_t& y = s.labels[column];
+    if (y >= 0 && size_t(y) < to_model.size()) y = to_model[size_t(y)];
+  }
+  logger("train")->info("task '{}': {} lists the classes as {}, {} as {}; matched by name",
+                        task.name, name, listed(have), m.model, listed(task.classes));
+  have = task.classes;
+}
+
+}  // namespace
+
+std::vector<int> check_store_for_model(features::Store& store, const std::string& name,
+                                       const StoreContract& m) {
+  const auto& meta = store.meta;
+  if (!m.feature_set_version.empty())
+    features::check_store_versions(meta, m.feature_set_version, m.functionals_version, name);
+  if (!m.tokenizer_sha256.empty() && meta.tokenizer_sha256 != m.tokenizer_sha256)
+    throw DataError(name + " was tokenized with a different SentencePiece model (sha256 " +
+                    meta.tokenizer_sha256.substr(0, 12) + ") than " + m.model + " (" +
+                    m.tokenizer_sha256.substr(0, 12) +
+                    "); build the store with the model's tokenizer or use the run's own store");
+  const auto& layout = store.layout;
+  if (int(layout.lld_columns.size()) != m.shape.lld_features ||
+      int(layout.functional_columns.size()) != m.shape.functional_features)
+    throw DataError(name + ": " + std::to_string(layout.lld_columns.size()) + " LLD and " +
+                    std::to_string(layout.functional_columns.size()) + " functional columns, but " +
+                    m.model + " reads " + std::to_string(m.shape.lld_features) + " and " +
+                    std::to_string(m.shape.functional_features) +
+                    "; build the features with the model's extractor settings");
+  check_text_embeddings(store, name, m);
+  std::vector<int> columns;
+  for (const auto& t : m.shape.tasks) {
+    auto it = std::find(layout.tasks.begin(), layout.tasks.end(), t.name);
+    if (it == layout.tasks.end() || !store.task_classes.count(t.name))
+      throw DataError(name + ": no task '" + t.name + "' (it has " + join(layout.tasks, ", ") +
+                      "), which " + m.model + " predicts; use a store of a dataset with it");
+    columns.push_back(int(it - layout.tasks.begin()));
+    match_classes(store, name, m, t, size_t(columns.back()));
+  }
+  return columns;
+}
+
 TrainData load_store_for_run(const RunInfo& run, const std::string& store_path) {
+  features::Store store = features::read_store(store_path);
+  check_store_for_model(store, store_path, store_contract(run));
   TrainConfig config = run.config;
   config.features = store_path;
-  std::vector<std::string> tasks;
-  for (const auto& t : run.shape.tasks) tasks.push_back(t.name);
-  config.tasks = tasks;
-  TrainData data = load_train_data(config, &run.norm);
-  const auto& meta = data.store.meta;
-  if (meta.tokenizer_sha256 != run.result.value("tokenizer_sha256", ""))
-    throw DataError(store_path + " was tokenized with a different SentencePiece model (sha256 " +
-                    meta.tokenizer_sha256.substr(0, 12) + ") than run " + run.dir.string() + " (" +
-                    run.result.value("tokenizer_sha256", "").substr(0, 12) +
-                    "); build the store with the training store's tokenizer or evaluate on the "
-                    "run's own store");
-  if (data.shape.lld_features != run.shape.lld_features ||
-      data.shape.functional_features != run.shape.functional_features)
-    throw DataError(store_path + " has " + std::to_string(data.shape.lld_features) + " LLD and " +
-                    std::to_string(data.shape.functional_features) + " functional columns, run " +
-                    run.dir.string() + " was trained on " + std::to_string(run.shape.lld_features) +
-                    " and " + std::to_string(run.shape.functional_features) +
-                    "; rebuild the store with the run's settings");
-  if (run.shape.text_embedding_dim > 0 &&
-      (data.store.meta.text_encoder != run.shape.text_encoder ||
-       data.store.text_embedding_dim != run.shape.text_embedding_dim))
-    throw DataError(store_path + " holds sentence embeddings of '" + data.store.meta.text_encoder +
-                    "' (" + std::to_string(data.store.text_embedding_dim) + "-d), run " +
-                    run.dir.string() + " was trained on '" + run.shape.text_encoder + "' (" +
-                    std::to_string(run.shape.text_embedding_dim) +
-                    "-d); build the store with --text-embeddings from the same encoder");
-  for (size_t k = 0; k < data.shape.tasks.size(); ++k)
-    if (data.shape.tasks[k].num_classes != run.shape.tasks[k].num_classes)
-      throw DataError("task '" + data.shape.tasks[k].name + "' has " +
-                      std::to_string(data.shape.tasks[k].num_classes) + " classes in " +
-                      store_path + " but " + std::to_string(run.shape.tasks[k].num_classes) +
-                      " in run " + run.dir.string() + "; the task schemas differ");
+  config.tasks.clear();
+  for (const auto& t : run.shape.tasks) config.tasks.push_back(t.name);
+  TrainData data = load_train_data(config, std::move(store), &run.norm);
   data.shape = run.shape;
   return data;
 }

@@ -41,8 +41,31 @@ struct LoadedRun {
 LoadedRun load_run(const std::filesystem::path& dir, const std::string& device = "cpu",
                    const std::string& checkpoint = "best.pt");
 
-/// Loads the store for a run's model and refuses one that does not match the run:
-/// feature-set or functionals version, tokenizer, or tasks.
+/// What a model reads from a feature store: a run's, or an exported bundle's (its
+/// features.json, shape.json and labels.json).
+struct StoreContract {
+  std::string model;  ///< "run runs/x", "bundle b": named in messages
+  ModelShape shape;   ///< columns, sentence embeddings, tasks and their classes
+  std::string tokenizer_sha256;  ///< "": not checked (features the caller extracted itself)
+  std::string feature_set_version, functionals_version;  ///< "": not checked
+};
+
+StoreContract store_contract(const RunInfo& run);
+
+/// The one check of a feature store against the model that reads it (eval, eval compare,
+/// export, predict --run and --bundle, from a store or from a call's own features):
+/// feature-set and functionals versions, tokenizer, LLD and functional columns, sentence
+/// embeddings, and each task's presence and classes. Classes are matched by name: where a
+/// task's store lists the model's classes in another order, the store's labels and class
+/// list are re-indexed into the model's order (logged), so every result is the one the
+/// original order gives. A model without class names (a run from before they were
+/// recorded) is matched by class count, with a warning. Returns the store column of each
+/// model task. Throws DataError naming the store, the model, what differs and the fix.
+std::vector<int> check_store_for_model(features::Store& store, const std::string& store_name,
+                                       const StoreContract& model);
+
+/// Loads the store for a run's model and refuses one that does not match the run
+/// (check_store_for_model).
 TrainData load_store_for_run(const RunInfo& run, const std::string& store_path);
 
 /// Per task: probabilities [N, C] and log-probabilities [N, C] (CPU, float64) of `rows`.

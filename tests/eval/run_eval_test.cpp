@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "data/features/store.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
 
@@ -172,6 +174,78 @@ TEST(E2eEval, RefusesADamagedCheckpoint) {
                       &log),
             1);
   EXPECT_NE(log.find(refusal), std::string::npos) << log;
+}
+
+/// report.json's per-task results (everything but where the report was made from).
+nlohmann::json task_results(const fs::path& report_dir) {
+  auto j = nlohmann::json::parse(std::ifstream(report_dir / "report.json"));
+  return j["tasks"];
+}
+
+TEST(E2eEval, ClassesAreMatchedByNameNotPosition) {
+  const fs::path dir = make_temp_dir("eval-classes");
+  const fs::path run = dir / "run";
+  fs::copy(trained_run(), run);
+  // The same dataset listing escalation's classes in reverse order: labels follow by name.
+  std::vector<std::string> classes = features::read_store(tiny_store()).task_classes.at("escalation");
+  const std::vector<std::string> original = classes;
+  std::reverse(classes.begin(), classes.end());
+  const fs::path reversed = tiny_store_with_classes(dir / "reversed.h5", "escalation", classes);
+  std::string log;
+  for (const auto& [store, out] : {std::pair(tiny_store(), dir / "a"), std::pair(reversed, dir / "b")})
+    ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + store.string() + " --out " +
+                            out.string() + " --bootstrap 50",
+                        &log),
+              0)
+        << log;
+  EXPECT_NE(log.find("matched by name"), std::string::npos) << log;
+  EXPECT_EQ(task_results(dir / "a"), task_results(dir / "b"));
+  std::string by_original, by_reversed;
+  ASSERT_EQ(run_tenor("predict --run " + run.string() + " --features " + tiny_store().string() +
+                          " --call c14",
+                      &by_original),
+            0)
+      << by_original;
+  ASSERT_EQ(run_tenor("predict --run " + run.string() + " --features " + reversed.string() +
+                          " --call c14 --out " + (dir / "p.json").string(),
+                      &log),
+            0)
+      << log;
+  EXPECT_EQ(nlohmann::json::parse(by_original)["segments"],
+            nlohmann::json::parse(std::ifstream(dir / "p.json"))["segments"]);
+
+  // Another class name: refused, naming the task and both lists.
+  std::vector<std::string> renamed = original;
+  renamed[0] = "relaxed";
+  const fs::path other = tiny_store_with_classes(dir / "renamed.h5", "escalation", renamed);
+  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + other.string() + " --out " +
+                          (dir / "c").string(),
+                      &log),
+            1);
+  auto listed = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& c : v) out += (out.empty() ? "" : ", ") + c;
+    return "[" + out + "]";
+  };
+  EXPECT_NE(log.find("task 'escalation' has classes " + listed(renamed) + ", but run " +
+                     run.string() + " was trained on " + listed(original)),
+            std::string::npos)
+      << log;
+
+  // A run from before class names were recorded still evaluates on its store, by position.
+  auto shape = nlohmann::json::parse(std::ifstream(run / "shape.json"));
+  for (auto& t : shape["tasks"]) {
+    ASSERT_TRUE(t.contains("classes")) << t;
+    t.erase("classes");
+  }
+  std::ofstream(run / "shape.json") << shape.dump(2);
+  ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                          " --out " + (dir / "d").string() + " --bootstrap 50",
+                      &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("records no class names"), std::string::npos) << log;
+  EXPECT_EQ(task_results(dir / "a"), task_results(dir / "d"));
 }
 
 TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {

@@ -2,9 +2,11 @@
 // with a feature store, built once per test process, and tiny training configs.
 #include "tests/train/run_fixtures.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "data/features/build.h"
+#include "data/features/store.h"
 #include "tests/data/fixtures.h"
 
 namespace tenor::test {
@@ -94,6 +96,45 @@ const fs::path& tiny_store_with_text_embeddings() {
     features::build_feature_store(tiny_dataset(), dir / "features.h5", options);
     return dir / "features.h5";
   }();
+  return path;
+}
+
+fs::path tiny_store_with_classes(const fs::path& path, const std::string& task,
+                                 const std::vector<std::string>& classes) {
+  features::Store s = features::read_store(tiny_store());
+  const std::vector<std::string> original = s.task_classes.at(task);
+  std::vector<int32_t> to_new(original.size());
+  for (size_t i = 0; i < original.size(); ++i) {
+    auto it = std::find(classes.begin(), classes.end(), original[i]);
+    to_new[i] = int32_t(it != classes.end() ? it - classes.begin() : long(i));
+  }
+  const auto column = size_t(
+      std::find(s.layout.tasks.begin(), s.layout.tasks.end(), task) - s.layout.tasks.begin());
+  auto flow = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return "[" + out + "]";
+  };
+  const size_t at = s.meta.schema_yaml.find(flow(original));
+  if (at != std::string::npos)
+    s.meta.schema_yaml.replace(at, flow(original).size(), flow(classes));
+  s.task_classes[task] = classes;
+  features::StoreWriter writer(path, s.layout);
+  const size_t ff = s.layout.functional_columns.size(), fl = s.layout.lld_columns.size();
+  for (size_t i = 0; i < s.segments.size(); ++i) {
+    features::StoreSegment segment = s.segments[i];
+    if (segment.labels[column] >= 0) segment.labels[column] = to_new[size_t(segment.labels[column])];
+    writer.append(segment,
+                  std::vector<float>(s.functionals.begin() + long(i * ff),
+                                     s.functionals.begin() + long((i + 1) * ff)),
+                  std::vector<uint8_t>(s.functional_mask.begin() + long(i * ff),
+                                       s.functional_mask.begin() + long((i + 1) * ff)),
+                  std::vector<float>(s.frames.begin() + s.frame_offsets[i] * long(fl),
+                                     s.frames.begin() + s.frame_offsets[i + 1] * long(fl)),
+                  std::vector<int32_t>(s.tokens.begin() + s.token_offsets[i],
+                                       s.tokens.begin() + s.token_offsets[i + 1]));
+  }
+  writer.finish(s.meta, s.task_classes, s.tokenizer_model);
   return path;
 }
 

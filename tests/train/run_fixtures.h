@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace tenor::test {
 
@@ -20,6 +21,13 @@ std::filesystem::path write_tiny_text_embeddings(const std::filesystem::path& fi
 
 /// tiny_store() built again with write_tiny_text_embeddings(.., 6) (`--text-embeddings`).
 const std::filesystem::path& tiny_store_with_text_embeddings();
+
+/// A copy of tiny_store() at `path` whose dataset lists task `task`'s classes as `classes`:
+/// a reordering of the original names (labels follow by name), or, for a name the original
+/// lacks, a renaming of the class at that position.
+std::filesystem::path tiny_store_with_classes(const std::filesystem::path& path,
+                                              const std::string& task,
+                                              const std::vector<std::string>& classes);
 
 /// Writes DIR/config.yaml for a small, fast run into DIR/run on tiny_store(); `extra`
 /// is appended inside the `model:` block (e.g. "  type: linear\n").
