@@ -316,6 +316,36 @@ TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
   EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
 }
 
+TEST(ExportE2eBundle, PredictMatchesAStoresClassesByName) {
+  const fs::path run = trained_run("linear");
+  const fs::path dir = make_temp_dir("export-classes");
+  std::string out;
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "b").string(), &out), 0)
+      << out;
+  // The store of the same dataset listing empathy's classes the other way round.
+  const fs::path swapped =
+      tiny_store_with_classes(dir / "swapped.h5", "empathy", {"present", "absent"});
+  ASSERT_EQ(run_tenor("predict --bundle " + (dir / "b").string() + " --features " +
+                          tiny_store().string() + " --call c14 --out " + (dir / "a.json").string(),
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(run_tenor("predict --bundle " + (dir / "b").string() + " --features " +
+                          swapped.string() + " --call c14 --out " + (dir / "s.json").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_EQ(read_json(dir / "a.json")["segments"], read_json(dir / "s.json")["segments"]);
+  EXPECT_EQ(run_tenor("predict --bundle " + (dir / "b").string() + " --features " +
+                          tiny_store_with_classes(dir / "renamed.h5", "empathy", {"no", "yes"})
+                              .string() +
+                          " --call c14",
+                      &out),
+            1);
+  EXPECT_NE(out.find("task 'empathy' has classes [no, yes], but bundle"), std::string::npos)
+      << out;
+}
+
 TEST(ExportE2eBundle, TamperedBundlesFailVerify) {
   const fs::path run = trained_run("linear");
   const fs::path dir = make_temp_dir("export-tamper");
