@@ -98,7 +98,8 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   std::map<std::string, torch::Tensor> entries;
   for (const auto& p : model.named_parameters())
     entries["model." + p.key()] = p.value().detach().cpu();
-  for (const auto& b : model.named_buffers()) entries["buffer." + b.key()] = b.value().detach().cpu();
+  for (const auto& b : model.named_buffers())
+    entries["buffer." + b.key()] = b.value().detach().cpu();
   if (optimizer) {
     // Serialised into a byte tensor rather than nested as an archive, so that the checksum,
     // which covers tensors, covers the AdamW moments too.

@@ -106,7 +106,8 @@ std::string listed(const std::vector<std::string>& names) { return "[" + join(na
 void check_text_embeddings(const features::Store& store, const std::string& name,
                            const StoreContract& m) {
   const int dim = m.shape.text_embedding_dim;
-  if (dim == 0 || (store.text_embedding_dim == dim && store.meta.text_encoder == m.shape.text_encoder))
+  if (dim == 0 ||
+      (store.text_embedding_dim == dim && store.meta.text_encoder == m.shape.text_encoder))
     return;
   throw DataError(name + ": " +
                   (store.text_embedding_dim

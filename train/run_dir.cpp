@@ -36,7 +36,8 @@ bool has(const fs::path& dir, const char* name) {
 
 std::string some_of(const std::vector<std::string>& names) {
   const size_t shown = std::min<size_t>(names.size(), 5);
-  std::string out = join(std::vector<std::string>(names.begin(), names.begin() + long(shown)), ", ");
+  std::string out =
+      join(std::vector<std::string>(names.begin(), names.begin() + long(shown)), ", ");
   if (names.size() > shown) out += " and " + std::to_string(names.size() - shown) + " more";
   return out;
 }
@@ -81,6 +82,14 @@ void check_run_dir(const fs::path& out, const std::string& config_sha256,
                     some_of(names) + ", and no " + kRunMarker +
                     "); tenor train writes only into a new or empty directory, or into its own "
                     "run to resume it; set `out` to a new directory");
+}
+
+void create_run_dir(const fs::path& out) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec)
+    throw IoError("cannot create the run directory " + out.string() + ": " + ec.message() +
+                  "; set `out` to a directory you can write");
 }
 
 void write_run_marker(const fs::path& out, const std::string& config_sha256) {

@@ -27,6 +27,9 @@ bool is_run_dir(const std::filesystem::path& dir);
 void check_run_dir(const std::filesystem::path& out, const std::string& config_sha256,
                    const std::string& resolved_yaml);
 
+/// Creates `out` (and its parents) if needed; throws IoError naming it and the reason.
+void create_run_dir(const std::filesystem::path& out);
+
 /// Writes the marker of this configuration's run into `out` (atomically).
 void write_run_marker(const std::filesystem::path& out, const std::string& config_sha256);
 

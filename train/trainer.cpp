@@ -328,7 +328,7 @@ TrainResult train_model(const TrainConfig& config) {
   std::optional<FileLock> lock;
   check_run_dir(run, config_sha, resolved);
   if (main_rank) {
-    fs::create_directories(run);
+    create_run_dir(run);
     lock.emplace(run / kRunLock, "the run directory " + run.string());
     check_run_dir(run, config_sha, resolved);  // again under the lock: a racing run wrote it
   }

@@ -187,12 +187,14 @@ TEST(E2eEval, ClassesAreMatchedByNameNotPosition) {
   const fs::path run = dir / "run";
   fs::copy(trained_run(), run);
   // The same dataset listing escalation's classes in reverse order: labels follow by name.
-  std::vector<std::string> classes = features::read_store(tiny_store()).task_classes.at("escalation");
+  std::vector<std::string> classes =
+      features::read_store(tiny_store()).task_classes.at("escalation");
   const std::vector<std::string> original = classes;
   std::reverse(classes.begin(), classes.end());
   const fs::path reversed = tiny_store_with_classes(dir / "reversed.h5", "escalation", classes);
   std::string log;
-  for (const auto& [store, out] : {std::pair(tiny_store(), dir / "a"), std::pair(reversed, dir / "b")})
+  for (const auto& [store, out] :
+       {std::pair(tiny_store(), dir / "a"), std::pair(reversed, dir / "b")})
     ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + store.string() + " --out " +
                             out.string() + " --bootstrap 50",
                         &log),

@@ -49,7 +49,8 @@ Saved save_one(const std::string& name) {
 /// The byte offset of `t`'s data inside the file's bytes (the archive stores it raw).
 size_t offset_of(const std::string& file, const torch::Tensor& t) {
   auto c = t.detach().contiguous();
-  const std::string needle(static_cast<const char*>(c.data_ptr()), std::min<size_t>(c.nbytes(), 64));
+  const std::string needle(static_cast<const char*>(c.data_ptr()),
+                           std::min<size_t>(c.nbytes(), 64));
   const size_t at = file.find(needle);
   EXPECT_NE(at, std::string::npos) << "the tensor's bytes are not stored raw in the checkpoint";
   return at;

@@ -123,7 +123,8 @@ fs::path tiny_store_with_classes(const fs::path& path, const std::string& task,
   const size_t ff = s.layout.functional_columns.size(), fl = s.layout.lld_columns.size();
   for (size_t i = 0; i < s.segments.size(); ++i) {
     features::StoreSegment segment = s.segments[i];
-    if (segment.labels[column] >= 0) segment.labels[column] = to_new[size_t(segment.labels[column])];
+    int32_t& label = segment.labels[column];
+    if (label >= 0) label = to_new[size_t(label)];
     writer.append(segment,
                   std::vector<float>(s.functionals.begin() + long(i * ff),
                                      s.functionals.begin() + long((i + 1) * ff)),
