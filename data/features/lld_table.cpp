@@ -49,6 +49,8 @@ double checked_end(const std::filesystem::path& path, const data::AudioInfo& inf
                     " requested, the file has " + std::to_string(info.channels) +
                     " channel(s) (0-based; -1 mixes them down)");
   const double duration = info.duration_s();
+  if (info.frames <= 0)
+    throw DataError(path.string() + " holds no samples (0 s of audio); nothing to analyse");
   const double end = range.end_s < 0 ? duration : range.end_s;
   if (!(range.start_s >= 0) || !(end > range.start_s) || range.start_s >= duration)
     throw DataError(path.string() + ": range " + std::to_string(range.start_s) + " .. " +
@@ -85,9 +87,14 @@ int64_t stream_file_lld(const std::filesystem::path& path, const AudioRange& ran
   auto emit = [&](const at::Tensor& rows) {
     if (rows.size(0) > 0) sink(to_table(rows, stream.frames_out() - rows.size(0), config));
   };
-  reader.read_blocks(range.start_s, end, range.channel, rate,
-                     [&](const float* x, size_t n) { emit(stream.push(x, int64_t(n))); });
-  emit(stream.finish());
+  try {
+    reader.read_blocks(range.start_s, end, range.channel, rate,
+                       [&](const float* x, size_t n) { emit(stream.push(x, int64_t(n))); });
+    emit(stream.finish());
+  } catch (const DataError& e) {
+    throw DataError(path.string() + ": " + e.what() +
+                    "; is it being written? run again once it is complete");
+  }
   if (stream.forced_decisions() > 0)
     logger("features")->warn(
         "{}: the F0 path was decided {} time(s) before its candidates merged (minutes without "
