@@ -1,9 +1,6 @@
 // `tenor features` end to end: CSV layout, ranges and error exit codes.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -15,6 +12,7 @@
 
 #include "data/audio.h"
 #include "data/features/lld_config.h"
+#include "tests/features/peak_rss.h"
 
 namespace tenor::test {
 namespace {
@@ -96,30 +94,6 @@ TEST(FeaturesCli, BadInputExitCodes) {
   EXPECT_EQ(run("features " + path.string() + " --f0-ceiling 9000 --csv").status, 2)
       << "ceiling above Nyquist";
   EXPECT_EQ(run("features /nonexistent.wav --csv").status, 2) << "missing file";
-}
-
-/// Peak resident memory in MB of `tenor ARGS...` (stdout and stderr discarded), from the
-/// child's own rusage; -1 if it did not exit with 0.
-double peak_rss_mb(const std::vector<std::string>& args) {
-  std::vector<std::string> argv_s = {TENOR_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  if (pid < 0 || wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0)
-    return -1;
-  return double(usage.ru_maxrss) / 1024.0;  // kB on Linux
 }
 
 /// `seconds` of a voiced tone with pauses, 16 kHz mono.
