@@ -245,7 +245,8 @@ class StreamResampler {
     limit_ = static_cast<size_t>(std::llround(double(in_total_) * to_hz_ / from_hz_));
     for (;;) {
       size_t odone = 0;
-      soxr_error_t err = soxr_process(soxr_, nullptr, 0, nullptr, out_.data(), out_.size(), &odone);
+      soxr_error_t err =
+          soxr_process(soxr_, nullptr, 0, nullptr, out_.data(), out_.size(), &odone);
       if (err) throw DataError(std::string("resampling failed: ") + err);
       if (odone == 0 || out_total_ >= limit_) break;
       emit(odone, sink);

@@ -75,6 +75,7 @@ BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
 /// DataError naming the call on unreadable audio or a segment without an embedding.
 void extract_features(const data::Dataset& dataset, const BuildOptions& options,
                       const std::string& tokenizer_model, double group_audio_s,
-                      const std::function<void(Store& store, const std::vector<int64_t>& rows)>& sink);
+                      const std::function<void(Store& store, const std::vector<int64_t>& rows)>&
+                          sink);
 
 }  // namespace tenor::features

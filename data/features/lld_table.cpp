@@ -65,7 +65,8 @@ LldTable to_table(const at::Tensor& rows, int64_t first, const LldConfig& config
   table.columns = lld_column_names(config);
   const int64_t frames = rows.size(0);
   table.time_s.resize(size_t(frames));
-  for (int64_t k = 0; k < frames; ++k) table.time_s[size_t(k)] = lld_frame_time_s(first + k, config);
+  for (int64_t k = 0; k < frames; ++k)
+    table.time_s[size_t(k)] = lld_frame_time_s(first + k, config);
   auto values = rows.contiguous().to(at::kFloat);
   table.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
   return table;

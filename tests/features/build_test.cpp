@@ -108,7 +108,8 @@ TEST(E2eBuild, FeaturesInGroupsEqualTheWholeCallAndHoldOneGroupsFrames) {
     const auto& g = grouped.at(key);
     EXPECT_EQ(g.frames.size(), row.frames.size());
     EXPECT_LE(max_rel_diff(g.frames, row.frames), 1e-4) << key.first << " #" << key.second;
-    EXPECT_LE(max_rel_diff(g.functionals, row.functionals), 1e-4) << key.first << " #" << key.second;
+    EXPECT_LE(max_rel_diff(g.functionals, row.functionals), 1e-4)
+        << key.first << " #" << key.second;
   }
 }
 

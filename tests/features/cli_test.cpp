@@ -104,7 +104,8 @@ fs::path long_file(const std::string& name, double seconds) {
     const double t = double(i) / 16000, f0 = 110 + 40 * std::sin(0.7 * t);
     const double ph = 2 * std::numbers::pi * f0 * t;
     const bool pause = std::fmod(t, 3.0) > 2.4;
-    x[i] = pause ? 0.0f : float(0.3 * std::sin(ph) + 0.15 * std::sin(2 * ph) + 0.1 * std::sin(3 * ph));
+    x[i] = pause ? 0.0f
+                 : float(0.3 * std::sin(ph) + 0.15 * std::sin(2 * ph) + 0.1 * std::sin(3 * ph));
   }
   data::write_audio(path, x, 1, 16000);
   return path;
@@ -118,7 +119,8 @@ TEST(FeaturesCli, PeakMemoryDoesNotGrowWithTheFile) {
   const double long_mb = peak_rss_mb({"features", long_one.string(), "--csv"});
   ASSERT_GT(short_mb, 0);
   ASSERT_GT(long_mb, 0);
-  EXPECT_LT(long_mb, 1.25 * short_mb) << "20 s: " << short_mb << " MB, 4 min: " << long_mb << " MB";
+  EXPECT_LT(long_mb, 1.25 * short_mb)
+      << "20 s: " << short_mb << " MB, 4 min: " << long_mb << " MB";
 }
 
 }  // namespace

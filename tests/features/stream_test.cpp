@@ -50,7 +50,8 @@ double max_rel_diff(const features::LldTable& a, const features::LldTable& b) {
   if (a.values.size() != b.values.size() || a.columns != b.columns) return -1;
   double worst = 0;
   for (size_t i = 0; i < a.values.size(); ++i)
-    worst = std::max(worst, std::fabs(double(a.values[i]) - b.values[i]) / (1 + std::fabs(b.values[i])));
+    worst = std::max(worst,
+                     std::fabs(double(a.values[i]) - b.values[i]) / (1 + std::fabs(b.values[i])));
   return worst;
 }
 
