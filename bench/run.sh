@@ -22,6 +22,10 @@ if [[ $which == all || $which == memory ]]; then
   echo; echo "## data build: peak memory vs dataset size"
   bench/build_memory_bench.sh
 fi
+if [[ $which == all || $which == stream ]]; then
+  echo; echo "## features and predict: peak memory vs call length"
+  bench/stream_memory_bench.sh
+fi
 if [[ $which == all || $which == train ]]; then
   echo; echo "## train (vs a plain PyTorch loop)"
   bench/train_bench.sh

@@ -1,9 +1,10 @@
 // `tenor features FILE...`: frame-level LLDs of audio files (data/features). Thin: parse,
-// validate, call compute_file_lld, print.
+// validate, stream stream_file_lld to stdout.
 #include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,33 @@
 #include "data/features/lld_table.h"
 
 namespace tenor::cli {
+namespace {
+
+/// The one-line summary of a file without --csv, accumulated over streamed tables.
+struct FileSummary {
+  int64_t frames = 0, voiced = 0;
+  double f0_sum = 0, db_sum = 0;
+  void add(const features::LldTable& t) {
+    const size_t v = t.column("voiced"), f0 = t.column("f0_hz"), db = t.column("intensity_db");
+    for (int64_t k = 0; k < t.frames(); ++k) {
+      db_sum += t.at(k, db);
+      if (t.at(k, v) > 0.5f) {
+        ++voiced;
+        f0_sum += t.at(k, f0);
+      }
+    }
+    frames += t.frames();
+  }
+  std::string line() const {
+    std::ostringstream out;
+    out << frames << " frames, voiced " << voiced << ", mean f0 "
+        << (voiced ? f0_sum / voiced : 0.0) << " Hz, mean intensity "
+        << (frames ? db_sum / frames : 0.0) << " dB";
+    return out.str();
+  }
+};
+
+}  // namespace
 
 void add_features_command(CLI::App& app) {
   struct Args {
@@ -60,27 +88,19 @@ void add_features_command(CLI::App& app) {
     double audio_s = 0, compute_s = 0;
     for (const auto& file : args->files) {
       auto start = std::chrono::steady_clock::now();
-      auto table = features::compute_file_lld(file, args->range, args->config, args->threads);
+      // Streamed: rows are printed as their frames are decided, nothing grows with the file.
+      FileSummary sum;
+      bool header = false;
+      const int64_t frames = features::stream_file_lld(
+          file, args->range, args->config, args->threads, [&](const features::LldTable& t) {
+            if (!args->csv) return sum.add(t);
+            if (!header) features::write_lld_csv_header(std::cout, t.columns);
+            header = true;
+            features::write_lld_csv_rows(std::cout, t, args->range.start_s);
+          });
       compute_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      audio_s += double(table.frames()) * args->config.frame_shift_ms / 1000.0;
-      if (args->csv) {
-        features::write_lld_csv(std::cout, table, args->range.start_s);
-        continue;
-      }
-      const size_t voiced = table.column("voiced"), f0 = table.column("f0_hz"),
-                   db = table.column("intensity_db");
-      int64_t n_voiced = 0;
-      double f0_sum = 0, db_sum = 0;
-      for (int64_t k = 0; k < table.frames(); ++k) {
-        db_sum += table.at(k, db);
-        if (table.at(k, voiced) > 0.5f) {
-          ++n_voiced;
-          f0_sum += table.at(k, f0);
-        }
-      }
-      std::cout << file << ": " << table.frames() << " frames, voiced " << n_voiced << ", mean f0 "
-                << (n_voiced ? f0_sum / n_voiced : 0.0) << " Hz, mean intensity "
-                << (table.frames() ? db_sum / table.frames() : 0.0) << " dB\n";
+      audio_s += double(frames) * args->config.frame_shift_ms / 1000.0;
+      if (!args->csv) std::cout << file << ": " << sum.line() << "\n";
     }
     if (args->timing)
       std::cerr << "features: " << args->files.size() << " file(s), audio " << audio_s

@@ -5,6 +5,7 @@
 // with (the code path of `tenor data build`); `--features STORE --call ID` reads them from a
 // feature store instead.
 #include <algorithm>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -81,12 +82,32 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
                     seconds(window_s) + " of audio, or score the text alone with --transcript");
 }
 
-/// The call of `a` (audio and/or transcript) with the features a model was trained on. Both
-/// backends take the call through here, so its audio and transcript are checked once, before
-/// either runs.
-features::Store call_features(const Args& a, const std::vector<train::TaskSpec>& tasks,
-                              const std::map<std::string, std::vector<std::string>>& classes,
-                              const json& extractor_config, const std::string& tokenizer_model) {
+struct Scored {
+  std::string call_id;
+  json segments;
+};
+
+/// Seconds of audio whose features are held at a time when scoring a long call, and of
+/// segments in one LLD batch: the batch's analysis buffers dominate predict's peak memory
+/// (data build's 240 s batches take about 800 MB), and one call gains little from batching.
+constexpr double kGroupAudioS = 600;
+constexpr double kLldBatchAudioS = 60;
+
+/// Scores of some rows of a store (ONNX Runtime or LibTorch): the rows' segment JSON, in order.
+using Scorer = std::function<json(features::Store& store, const std::vector<int64_t>& rows)>;
+
+/// The call of `a` (audio and/or transcript) as a one-call dataset, with the extraction
+/// options the model was trained with. Both backends take the call through here, so its audio
+/// and transcript are checked once, before either runs (and before a run's calibration is
+/// fitted).
+struct CheckedCall {
+  data::Dataset dataset;
+  features::BuildOptions options;
+};
+
+CheckedCall check_call(const Args& a, const std::vector<train::TaskSpec>& tasks,
+                       const std::map<std::string, std::vector<std::string>>& classes,
+                       const json& extractor_config) {
   data::CallInput in;
   in.audio = a.audio;
   in.transcript = a.transcript;
@@ -94,83 +115,70 @@ features::Store call_features(const Args& a, const std::vector<train::TaskSpec>&
   in.call_id = a.call_id;
   in.window_s = a.window_s;
   in.speaker = a.speaker;
-  auto ds = data::single_call_dataset(in, schema_for(tasks, classes));
-  auto options = features::build_options_from_config(extractor_config);
-  if (!in.audio.empty()) check_call_audio(in.audio, options.lld);
-  options.device = "cpu";
-  options.progress = false;
-  options.text_embeddings = a.text_embeddings;
-  return features::extract_features(ds, options, tokenizer_model);
+  CheckedCall call{data::single_call_dataset(in, schema_for(tasks, classes)),
+                   features::build_options_from_config(extractor_config)};
+  if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
+  call.options.device = "cpu";
+  call.options.progress = false;
+  call.options.batch_samples = int64_t(kLldBatchAudioS * call.options.lld.sample_rate_hz);
+  call.options.text_embeddings = a.text_embeddings;
+  return call;
 }
 
-std::vector<int64_t> all_rows(const features::Store& store) {
-  std::vector<int64_t> rows(store.segments.size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = int64_t(i);
-  return rows;
+/// Scores a checked call with the features a model was trained on, computed group by group
+/// (features::extract_features) so that a long call never has all its audio or LLD frames in
+/// memory: `score` is called once per group. Returns every segment's scores in segment order.
+Scored score_call(const CheckedCall& call, const std::string& tokenizer_model,
+                  const Scorer& score) {
+  const auto& ds = call.dataset;
+  Scored out{ds.calls.empty() ? "" : ds.calls.front().call_id, json::array()};
+  std::vector<json> by_row;
+  features::extract_features(ds, call.options, tokenizer_model, kGroupAudioS,
+                             [&](features::Store& store, const std::vector<int64_t>& rows) {
+                               by_row.resize(store.segments.size());
+                               json part = score(store, rows);
+                               for (size_t i = 0; i < rows.size(); ++i)
+                                 by_row[size_t(rows[i])] = std::move(part[i]);
+                             });
+  for (auto& j : by_row) out.segments.push_back(std::move(j));
+  return out;
 }
-
-struct Scored {
-  std::string call_id;
-  json segments;
-};
 
 Scored predict_bundle(const Args& a) {
   const fs::path bundle = a.bundle;
   json facts = json::parse(read_file(bundle / "features.json"));
   auto tasks = ox::read_tasks(bundle);
-  features::Store store;
-  std::vector<int64_t> rows;
+  const auto calibration = ox::read_calibration(bundle);
+  Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
+    ox::OrtCase c;
+    c.name = "call";
+    c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0, nullptr,
+                              facts.value("text_embedding_dim", 0) > 0);
+    auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
+    std::vector<ox::HostTensor> probs;
+    for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
+    return ox::segment_scores(store, rows, tasks, calibration, probs);
+  };
   if (!a.features.empty()) {
-    store = features::read_store(a.features);
+    features::Store store = features::read_store(a.features);
     train::check_store_for_model(store, a.features, ox::store_contract(bundle));
-    rows = ox::call_rows(store, a.call);
-  } else {
-    std::map<std::string, std::vector<std::string>> classes;
-    const json labels = json::parse(read_file(bundle / "labels.json"));
-    for (const auto& t : labels.at("tasks"))
-      classes[t.at("name").get<std::string>()] = t.at("classes").get<std::vector<std::string>>();
-    std::error_code ec;
-    const std::string tokenizer =
-        fs::exists(bundle / "tokenizer.model", ec) ? read_file(bundle / "tokenizer.model") : "";
-    store = call_features(a, tasks, classes, facts.at("extractor_config"), tokenizer);
-    rows = all_rows(store);
+    auto rows = ox::call_rows(store, a.call);
+    return {store.segments.at(size_t(rows.at(0))).call_id, score(store, rows)};
   }
-  ox::OrtCase c;
-  c.name = "call";
-  c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0, nullptr,
-                            facts.value("text_embedding_dim", 0) > 0);
-  auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
-  std::vector<ox::HostTensor> probs;
-  for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
-  return {store.segments.at(size_t(rows.at(0))).call_id,
-          ox::segment_scores(store, rows, tasks, ox::read_calibration(bundle), probs)};
+  std::map<std::string, std::vector<std::string>> classes;
+  const json labels = json::parse(read_file(bundle / "labels.json"));
+  for (const auto& t : labels.at("tasks"))
+    classes[t.at("name").get<std::string>()] = t.at("classes").get<std::vector<std::string>>();
+  std::error_code ec;
+  const std::string tokenizer =
+      fs::exists(bundle / "tokenizer.model", ec) ? read_file(bundle / "tokenizer.model") : "";
+  return score_call(check_call(a, tasks, classes, facts.at("extractor_config")), tokenizer, score);
 }
 
-Scored predict_run(const Args& a) {
-  auto run = train::load_run(a.run, "cpu", a.checkpoint);
-  // The run's own store: its dev split calibrates, as at export, and it holds the extractor
-  // configuration and tokenizer the model was trained with.
-  auto own = train::load_store_for_run(run.info, run.info.config.features);
-  train::TrainData data;
-  std::vector<int64_t> rows;
-  std::error_code ec;
-  const bool own_store =
-      !a.features.empty() && fs::equivalent(a.features, run.info.config.features, ec);
-  if (own_store) {
-    data = std::move(own);  // the run's own store: read once
-    rows = ox::call_rows(data.store, a.call);
-  } else if (!a.features.empty()) {
-    data = train::load_store_for_run(run.info, a.features);
-    rows = ox::call_rows(data.store, a.call);
-  } else {
-    auto store =
-        call_features(a, run.info.shape.tasks, own.store.task_classes,
-                      json::parse(own.store.meta.extractor_config), own.store.tokenizer_model);
-    data = train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
-    rows = all_rows(data.store);
-  }
-  // After the call's input is checked: a bad call fails before the calibration is fitted.
-  auto calib = ox::cached_run_calibration(run, own_store ? data : own, a.checkpoint);
+/// LibTorch scores of `rows` of `data` with the run's calibration.
+json run_scores(train::LoadedRun& run, const train::TrainData& data,
+                const std::vector<int64_t>& rows,
+                const std::vector<ox::TaskCalibration>& calib) {
   auto pred = train::predict(run, data, rows);
   std::vector<ox::HostTensor> probs;
   for (const auto& p : pred.probs) {
@@ -178,8 +186,38 @@ Scored predict_run(const Args& a) {
     probs.push_back(ox::HostTensor::from_f32(
         f.sizes().vec(), std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel())));
   }
-  return {data.store.segments.at(size_t(rows.at(0))).call_id,
-          ox::segment_scores(data.store, rows, run.info.shape.tasks, calib, probs)};
+  return ox::segment_scores(data.store, rows, run.info.shape.tasks, calib, probs);
+}
+
+Scored predict_run(const Args& a) {
+  auto run = train::load_run(a.run, "cpu", a.checkpoint);
+  // The run's own store: its dev split calibrates, as at export, and it holds the extractor
+  // configuration and tokenizer the model was trained with.
+  auto own = train::load_store_for_run(run.info, run.info.config.features);
+  std::error_code ec;
+  if (!a.features.empty()) {
+    // The run's own store is read once.
+    const bool own_store = fs::equivalent(a.features, run.info.config.features, ec);
+    auto data = own_store ? std::move(own) : train::load_store_for_run(run.info, a.features);
+    auto rows = ox::call_rows(data.store, a.call);
+    // After the call's input is checked: a bad call fails before the calibration is fitted.
+    auto calib = ox::cached_run_calibration(run, own_store ? data : own, a.checkpoint);
+    return {data.store.segments.at(size_t(rows.at(0))).call_id,
+            run_scores(run, data, rows, calib)};
+  }
+  const auto call = check_call(a, run.info.shape.tasks, own.store.task_classes,
+                               json::parse(own.store.meta.extractor_config));
+  auto calib = ox::cached_run_calibration(run, own, a.checkpoint);
+  Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
+    auto data =
+        train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
+    json out = run_scores(run, data, rows, calib);
+    store = std::move(data.store);  // the next group reuses the call's rows
+    return out;
+  };
+  const auto tokenizer = own.store.tokenizer_model;
+  own = train::TrainData{};  // the run's store is not needed while the call is scored
+  return score_call(call, tokenizer, score);
 }
 
 }  // namespace

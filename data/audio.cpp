@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -196,23 +198,87 @@ AudioReader::~AudioReader() = default;
 AudioReader::AudioReader(AudioReader&&) noexcept = default;
 AudioReader& AudioReader::operator=(AudioReader&&) noexcept = default;
 
-std::vector<float> AudioReader::read(double start_s, double end_s, int channel,
-                                     int sample_rate_hz) {
+namespace {
+/// Frames [first, last) of the file for a range in seconds, clamped to the file.
+std::pair<int64_t, int64_t> frame_range(const AudioInfo& info, double start_s, double end_s) {
+  const int rate = info.sample_rate_hz;
+  int64_t first =
+      std::clamp<int64_t>(static_cast<int64_t>(std::floor(start_s * rate)), 0, info.frames);
+  int64_t last =
+      std::clamp<int64_t>(static_cast<int64_t>(std::ceil(end_s * rate)), first, info.frames);
+  return {first, last};
+}
+
+/// soxr in streaming form: the same filter as soxr_oneshot, fed block by block.
+class StreamResampler {
+ public:
+  StreamResampler(int from_hz, int to_hz) : from_hz_(from_hz), to_hz_(to_hz) {
+    soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_error_t err = nullptr;
+    soxr_ = soxr_create(from_hz, to_hz, 1, &err, &io, &quality, nullptr);
+    if (err || !soxr_) throw DataError(std::string("resampling failed: ") + (err ? err : "?"));
+    out_.resize(kBlockFrames * 2 + 64);
+  }
+  ~StreamResampler() { soxr_delete(soxr_); }
+  StreamResampler(const StreamResampler&) = delete;
+  StreamResampler& operator=(const StreamResampler&) = delete;
+
+  void push(const float* in, size_t n, const std::function<void(const float*, size_t)>& sink) {
+    in_total_ += n;
+    size_t used = 0;
+    do {
+      size_t idone = 0, odone = 0;
+      soxr_error_t err =
+          soxr_process(soxr_, in + used, n - used, &idone, out_.data(), out_.size(), &odone);
+      if (err) throw DataError(std::string("resampling failed: ") + err);
+      used += idone;
+      emit(odone, sink);
+      if (idone == 0 && odone == 0) break;
+    } while (used < n);
+  }
+
+  /// End of input: the resampler's tail, cut to round(n_in * to / from) samples in all as
+  /// resample() does.
+  void finish(const std::function<void(const float*, size_t)>& sink) {
+    if (in_total_ == 0) return;
+    limit_ = static_cast<size_t>(std::llround(double(in_total_) * to_hz_ / from_hz_));
+    for (;;) {
+      size_t odone = 0;
+      soxr_error_t err =
+          soxr_process(soxr_, nullptr, 0, nullptr, out_.data(), out_.size(), &odone);
+      if (err) throw DataError(std::string("resampling failed: ") + err);
+      if (odone == 0 || out_total_ >= limit_) break;
+      emit(odone, sink);
+    }
+  }
+
+ private:
+  void emit(size_t n, const std::function<void(const float*, size_t)>& sink) {
+    n = std::min(n, limit_ - out_total_);
+    if (n > 0) sink(out_.data(), n);
+    out_total_ += n;
+  }
+  soxr_t soxr_ = nullptr;
+  int from_hz_, to_hz_;
+  std::vector<float> out_;
+  size_t in_total_ = 0, out_total_ = 0, limit_ = SIZE_MAX;
+};
+}  // namespace
+
+void AudioReader::decode(int64_t first, int64_t last, int channel,
+                         const std::function<void(const float*, size_t)>& sink) {
   if (channel >= info_.channels) {
     throw DataError(path_.string() + " has " + std::to_string(info_.channels) +
                     " channel(s); channel " + std::to_string(channel) + " does not exist");
   }
-  const int rate = info_.sample_rate_hz;
-  int64_t first =
-      std::clamp<int64_t>(static_cast<int64_t>(std::floor(start_s * rate)), 0, info_.frames);
-  int64_t last =
-      std::clamp<int64_t>(static_cast<int64_t>(std::ceil(end_s * rate)), first, info_.frames);
-  std::vector<float> mono(static_cast<size_t>(last - first));
   if (sf_seek(handle_->file.file, first, SEEK_SET) < 0) {
-    throw DataError("cannot seek to " + std::to_string(start_s) + " s in " + path_.string());
+    throw DataError("cannot seek to " + std::to_string(double(first) / info_.sample_rate_hz) +
+                    " s in " + path_.string());
   }
   const int channels = info_.channels;
   std::vector<float> block(static_cast<size_t>(kBlockFrames * channels));
+  std::vector<float> mono(static_cast<size_t>(kBlockFrames));
   int64_t done = 0;
   while (done < last - first) {
     sf_count_t want = std::min<int64_t>(kBlockFrames, last - first - done);
@@ -227,13 +293,33 @@ std::vector<float> AudioReader::read(double start_s, double end_s, int channel,
         for (int c = 0; c < channels; ++c) sum += block[static_cast<size_t>(i * channels + c)];
         v = sum / channels;
       }
-      mono[static_cast<size_t>(done + i)] = std::isfinite(v) ? v : 0.0f;
+      mono[static_cast<size_t>(i)] = std::isfinite(v) ? v : 0.0f;
     }
+    sink(mono.data(), static_cast<size_t>(n));
     done += n;
   }
-  mono.resize(static_cast<size_t>(done));
+}
+
+std::vector<float> AudioReader::read(double start_s, double end_s, int channel,
+                                     int sample_rate_hz) {
+  auto [first, last] = frame_range(info_, start_s, end_s);
+  std::vector<float> mono;
+  mono.reserve(static_cast<size_t>(last - first));
+  decode(first, last, channel, [&](const float* x, size_t n) { mono.insert(mono.end(), x, x + n); });
+  const int rate = info_.sample_rate_hz;
   if (sample_rate_hz > 0 && sample_rate_hz != rate) return resample(mono, rate, sample_rate_hz);
   return mono;
+}
+
+void AudioReader::read_blocks(double start_s, double end_s, int channel, int sample_rate_hz,
+                              const std::function<void(const float*, size_t)>& sink) {
+  auto [first, last] = frame_range(info_, start_s, end_s);
+  const int rate = info_.sample_rate_hz;
+  if (sample_rate_hz <= 0 || sample_rate_hz == rate) return decode(first, last, channel, sink);
+  StreamResampler resampler(rate, sample_rate_hz);
+  decode(first, last, channel,
+         [&](const float* x, size_t n) { resampler.push(x, n, sink); });
+  resampler.finish(sink);
 }
 
 std::vector<float> resample(const std::vector<float>& samples, int from_hz, int to_hz) {

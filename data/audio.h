@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,8 +54,18 @@ class AudioReader {
   /// `channel` = -1 mixes all channels down. Times are clamped to the file.
   std::vector<float> read(double start_s, double end_s, int channel = -1, int sample_rate_hz = 0);
 
+  /// The samples read() returns for the same arguments, streamed: `sink(samples, n)` is called
+  /// with consecutive blocks (of a few ten thousand samples). Memory is one block and the
+  /// resampler's state, never the range. Resampling is soxr's streaming form of the same
+  /// filter; the samples equal read()'s (tests/features/stream_test.cpp). Throws as read().
+  void read_blocks(double start_s, double end_s, int channel, int sample_rate_hz,
+                   const std::function<void(const float*, size_t)>& sink);
+
  private:
   struct Handle;
+  /// Decodes frames [first, last) of `channel` (-1: mixed down) in blocks to `sink`.
+  void decode(int64_t first, int64_t last, int channel,
+              const std::function<void(const float*, size_t)>& sink);
   std::unique_ptr<Handle> handle_;
   std::filesystem::path path_;
   AudioInfo info_;

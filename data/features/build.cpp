@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -342,29 +343,16 @@ class PartBuilder {
     std::vector<Job> jobs;
     std::vector<size_t> calls;
     for (size_t c = first_call; c < end_call; ++c) {
-      const data::Call& call = ds_.calls[c];
       if (auto r = rejected_.find(c); r != rejected_.end()) {
-        part.skipped.push_back(call.call_id + ": " + r->second);
-        part.skipped_ids.push_back(call.call_id);
+        part.skipped.push_back(ds_.calls[c].call_id + ": " + r->second);
+        part.skipped_ids.push_back(ds_.calls[c].call_id);
         continue;
       }
       std::vector<Job> call_jobs;
       try {
-        if (!call.audio.empty()) {
-          data::AudioReader reader(ds_.root / call.audio);
-          for (size_t s = 0; s < call.segments.size(); ++s) {
-            const auto& seg = call.segments[s];
-            auto it = call.channels.find(seg.speaker);
-            int channel = it == call.channels.end() ? -1 : it->second;
-            if (channel >= reader.info().channels)
-              throw DataError("channel " + std::to_string(channel) + " of role '" + seg.speaker +
-                              "' does not exist in " + call.audio);
-            call_jobs.push_back(
-                {c, s, reader.read(seg.start_s, seg.end_s, channel, lld_.sample_rate_hz)});
-            part.audio_seconds += seg.duration_s();
-          }
-        }
+        call_jobs = read_jobs(c, all_segments(c), part.audio_seconds);
       } catch (const Error& e) {
+        const data::Call& call = ds_.calls[c];
         if (!o_.keep_going)
           throw DataError("call " + call.call_id + " (" + ds_.source + ":" +
                           std::to_string(call.line) + "): " + e.what() +
@@ -376,7 +364,43 @@ class PartBuilder {
       calls.push_back(c);
       for (auto& j : call_jobs) jobs.push_back(std::move(j));
     }
-    // LLDs in batches of similar length (less padding).
+    auto tables = lld_tables(jobs);
+    jobs.clear();
+    for (size_t c : calls) add_call(c, tables, part);
+    return part;
+  }
+
+  size_t segment_count(size_t c) const { return ds_.calls[c].segments.size(); }
+
+  /// Segments 0..n-1 of call c.
+  std::vector<size_t> all_segments(size_t c) const {
+    std::vector<size_t> segs(ds_.calls[c].segments.size());
+    for (size_t s = 0; s < segs.size(); ++s) segs[s] = s;
+    return segs;
+  }
+
+  /// The audio of segments `segs` of call c, each from its speaker's channel, at the analysis
+  /// rate; adds their duration to `audio_seconds`. Throws DataError (unreadable audio).
+  std::vector<Job> read_jobs(size_t c, const std::vector<size_t>& segs, double& audio_seconds) {
+    const data::Call& call = ds_.calls[c];
+    std::vector<Job> jobs;
+    if (call.audio.empty()) return jobs;
+    data::AudioReader reader(ds_.root / call.audio);
+    for (size_t s : segs) {
+      const auto& seg = call.segments[s];
+      auto it = call.channels.find(seg.speaker);
+      int channel = it == call.channels.end() ? -1 : it->second;
+      if (channel >= reader.info().channels)
+        throw DataError("channel " + std::to_string(channel) + " of role '" + seg.speaker +
+                        "' does not exist in " + call.audio);
+      jobs.push_back({c, s, reader.read(seg.start_s, seg.end_s, channel, lld_.sample_rate_hz)});
+      audio_seconds += seg.duration_s();
+    }
+    return jobs;
+  }
+
+  /// LLDs of every job, in padded batches of similar length (less padding).
+  std::map<std::pair<size_t, size_t>, LldTable> lld_tables(const std::vector<Job>& jobs) {
     std::vector<size_t> order(jobs.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -388,14 +412,97 @@ class PartBuilder {
       while (j < order.size() && int64_t(jobs[order[j]].samples.size()) * int64_t(j - i + 1) <=
                                      std::max<int64_t>(o_.batch_samples, 1))
         ++j;
-      run_batch(jobs, order, i, j, tables);
+      const Job& first = jobs[order[i]];
+      if (j == i + 1 && device_.is_cpu() && int64_t(first.samples.size()) > o_.batch_samples)
+        tables[{first.call, first.segment}] = stream_job(first);
+      else
+        run_batch(jobs, order, i, j, tables);
       i = j;
     }
-    for (size_t c : calls) add_call(c, tables, part);
-    return part;
+    return tables;
+  }
+
+  /// Segment s of call c without its relative-to-baseline features: functionals of its LLDs
+  /// (`table`; none without audio), the frames, tokens and the row's metadata.
+  SegmentFeatures own_features(size_t c, size_t s, LldTable* table) const {
+    const data::Call& call = ds_.calls[c];
+    const data::Segment& seg = call.segments[s];
+    SegmentInfo info{seg.start_s, seg.end_s, seg.text, std::nullopt, 0};
+    double latest_other_end = -1;
+    for (const auto& other : call.segments) {
+      if (other.speaker == seg.speaker) continue;
+      if (other.start_s < seg.start_s) latest_other_end = std::max(latest_other_end, other.end_s);
+      info.overlap_with_other_s +=
+          std::max(0.0, std::min(seg.end_s, other.end_s) - std::max(seg.start_s, other.start_s));
+    }
+    if (latest_other_end >= 0) info.gap_to_other_s = seg.start_s - latest_other_end;
+    SegmentFeatures f;
+    LldTable empty;
+    empty.columns = layout_.columns;
+    const LldTable& t = table ? *table : empty;
+    segment_functionals(t, info, o_.functionals, f.functionals, f.mask);
+    if (table) f.frames = std::move(table->values);
+    if (tokenizer_ && seg.text) f.tokens = tokenizer_->encode(*seg.text);
+    f.meta = {call.call_id, int32_t(s),
+              seg.speaker,  call.split,
+              seg.start_s,  seg.end_s,
+              {},           json(call.meta).dump(-1, ' ', false, json::error_handler_t::replace)};
+    for (const auto& task : ds_.schema.tasks)
+      f.meta.labels.push_back(data::resolved_label(seg, task).value_or(-1));
+    return f;
+  }
+
+  /// Appends to `target` (segment s of call c) its features relative to the same speaker's
+  /// earlier segments in the call (by start time); `own(e)` gives segment e's own functionals
+  /// and mask (their first functional_columns().size() entries are read).
+  void add_relative(size_t c, size_t s,
+                    const std::function<const SegmentFeatures&(size_t)>& own,
+                    SegmentFeatures& target) const {
+    const data::Call& call = ds_.calls[c];
+    std::vector<std::vector<float>> ev;
+    std::vector<std::vector<uint8_t>> em;
+    for (size_t e = 0; e < call.segments.size(); ++e) {
+      if (call.segments[e].speaker != call.segments[s].speaker ||
+          !(call.segments[e].start_s < call.segments[s].start_s))
+        continue;
+      const SegmentFeatures& f = own(e);
+      ev.emplace_back(f.functionals.begin(), f.functionals.begin() + long(names_.size()));
+      em.emplace_back(f.mask.begin(), f.mask.begin() + long(names_.size()));
+    }
+    std::vector<const std::vector<float>*> pv;
+    std::vector<const std::vector<uint8_t>*> pm;
+    for (size_t k = 0; k < ev.size(); ++k) pv.push_back(&ev[k]), pm.push_back(&em[k]);
+    append_relative_to_baseline(names_, pv, pm, target.functionals, target.mask);
   }
 
  private:
+  /// LLDs of one segment longer than a batch, on the CPU, by LldStream: the batch
+  /// extractor's buffers grow with the length (about 4 GB per hour of audio), the stream's do
+  /// not, and its values are those of a batch of one (tests/features/stream_test.cpp).
+  LldTable stream_job(const Job& job) const {
+    const int64_t n = int64_t(job.samples.size());
+    WaveformStats stats;
+    stats.add(job.samples.data(), n);
+    LldStream stream(lld_, stats);
+    LldTable t;
+    t.columns = layout_.columns;
+    auto take = [&](const at::Tensor& rows) {
+      auto r = rows.contiguous();
+      t.values.insert(t.values.end(), r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+    };
+    constexpr int64_t kBlock = int64_t{1} << 16;
+    for (int64_t from = 0; from < n; from += kBlock)
+      take(stream.push(job.samples.data() + from, std::min(kBlock, n - from)));
+    take(stream.finish());
+    for (int64_t i = 0; i < stream.frames_out(); ++i) t.time_s.push_back(lld_frame_time_s(i, lld_));
+    if (stream.forced_decisions() > 0)
+      logger("data")->warn(
+          "call {} segment {}: the F0 path was decided {} time(s) before its candidates merged "
+          "(minutes without a pause); those frames may differ slightly from a batch analysis",
+          ds_.calls[job.call].call_id, job.segment, stream.forced_decisions());
+    return t;
+  }
+
   void run_batch(const std::vector<Job>& jobs, const std::vector<size_t>& order, size_t from,
                  size_t to, std::map<std::pair<size_t, size_t>, LldTable>& tables) {
     const int64_t b = int64_t(to - from);
@@ -425,59 +532,15 @@ class PartBuilder {
   }
 
   void add_call(size_t c, std::map<std::pair<size_t, size_t>, LldTable>& tables, Part& part) {
-    const data::Call& call = ds_.calls[c];
-    const size_t first = part.segments.size();
-    for (size_t s = 0; s < call.segments.size(); ++s) {
-      const data::Segment& seg = call.segments[s];
-      SegmentInfo info{seg.start_s, seg.end_s, seg.text, std::nullopt, 0};
-      double latest_other_end = -1;
-      for (const auto& other : call.segments) {
-        if (other.speaker == seg.speaker) continue;
-        if (other.start_s < seg.start_s) latest_other_end = std::max(latest_other_end, other.end_s);
-        info.overlap_with_other_s +=
-            std::max(0.0, std::min(seg.end_s, other.end_s) - std::max(seg.start_s, other.start_s));
-      }
-      if (latest_other_end >= 0) info.gap_to_other_s = seg.start_s - latest_other_end;
-      SegmentFeatures f;
+    const size_t first = part.segments.size(), n = ds_.calls[c].segments.size();
+    for (size_t s = 0; s < n; ++s) {
       auto it = tables.find({c, s});
-      LldTable empty;
-      empty.columns = layout_.columns;
-      const LldTable& table = it == tables.end() ? empty : it->second;
-      segment_functionals(table, info, o_.functionals, f.functionals, f.mask);
-      f.frames = table.values;
-      if (tokenizer_ && seg.text) f.tokens = tokenizer_->encode(*seg.text);
-      f.meta = {call.call_id, int32_t(s),
-                seg.speaker,  call.split,
-                seg.start_s,  seg.end_s,
-                {},           json(call.meta).dump(-1, ' ', false, json::error_handler_t::replace)};
-      for (const auto& task : ds_.schema.tasks)
-        f.meta.labels.push_back(data::resolved_label(seg, task).value_or(-1));
-      part.segments.push_back(std::move(f));
+      part.segments.push_back(own_features(c, s, it == tables.end() ? nullptr : &it->second));
     }
-    // Relative to the same speaker's earlier segments in the call (by start time).
-    for (size_t s = 0; s < call.segments.size(); ++s) {
-      std::vector<const std::vector<float>*> earlier;
-      std::vector<const std::vector<uint8_t>*> earlier_masks;
-      for (size_t e = 0; e < call.segments.size(); ++e) {
-        if (call.segments[e].speaker == call.segments[s].speaker &&
-            call.segments[e].start_s < call.segments[s].start_s) {
-          earlier.push_back(&part.segments[first + e].functionals);
-          earlier_masks.push_back(&part.segments[first + e].mask);
-        }
-      }
-      auto& target = part.segments[first + s];
-      // Earlier rows hold only their own functionals while this loop runs, so copy first.
-      std::vector<std::vector<float>> ev;
-      std::vector<std::vector<uint8_t>> em;
-      for (size_t k = 0; k < earlier.size(); ++k) {
-        ev.emplace_back(earlier[k]->begin(), earlier[k]->begin() + long(names_.size()));
-        em.emplace_back(earlier_masks[k]->begin(), earlier_masks[k]->begin() + long(names_.size()));
-      }
-      std::vector<const std::vector<float>*> pv;
-      std::vector<const std::vector<uint8_t>*> pm;
-      for (size_t k = 0; k < ev.size(); ++k) pv.push_back(&ev[k]), pm.push_back(&em[k]);
-      append_relative_to_baseline(names_, pv, pm, target.functionals, target.mask);
-    }
+    for (size_t s = 0; s < n; ++s)
+      add_relative(
+          c, s, [&](size_t e) -> const SegmentFeatures& { return part.segments[first + e]; },
+          part.segments[first + s]);
   }
 
   const data::Dataset& ds_;
@@ -735,19 +798,11 @@ BuildOptions build_options_from_config(const json& j) {
   return o;
 }
 
-Store extract_features(const data::Dataset& ds, const BuildOptions& options,
-                       const std::string& tokenizer_model) {
-  options.validate();
-  BuildOptions o = options;
-  o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
-  o.lld.validate();
-  if (o.threads > 0) compat::set_cpu_threads(o.threads);
-  const c10::Device device = resolve_device(o.device);
-  std::unique_ptr<Tokenizer> tokenizer =
-      tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
-  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
-  Part part = builder.build(0, ds.calls.size());
+namespace {
 
+/// A store for the calls of `ds` with no rows yet: metadata, layout and tokenizer.
+Store empty_store(const data::Dataset& ds, const BuildOptions& o, const PartBuilder& builder,
+                  const std::string& tokenizer_model) {
   Store store;
   store.format = kStoreFormat;
   store.layout = {builder.lld_columns(), builder.all_functional_columns(), ds.schema.task_names()};
@@ -759,30 +814,114 @@ Store extract_features(const data::Dataset& ds, const BuildOptions& options,
   store.meta.tokenizer_sha256 = tokenizer_model.empty() ? "" : sha256_hex(tokenizer_model);
   store.meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
   store.meta.created_utc = utc_now();
-  store.meta.skipped_calls = part.skipped;
   store.tokenizer_model = tokenizer_model;
   for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
-  store.frame_offsets = {0};
-  store.token_offsets = {0};
-  if (!o.text_embeddings.empty()) {
-    const auto embeddings = read_text_embeddings(o.text_embeddings);
-    std::vector<StoreSegment> rows;
-    for (const auto& s : part.segments) rows.push_back(s.meta);
-    store.text_embedding = align_text_embeddings(embeddings, rows);
-    store.text_embedding_dim = embeddings.dim;
-    store.meta.text_encoder = embeddings.encoder;
-  }
-  const size_t n_lld = store.layout.lld_columns.size();
-  for (auto& s : part.segments) {
-    store.functionals.insert(store.functionals.end(), s.functionals.begin(), s.functionals.end());
-    store.functional_mask.insert(store.functional_mask.end(), s.mask.begin(), s.mask.end());
-    store.frames.insert(store.frames.end(), s.frames.begin(), s.frames.end());
-    store.tokens.insert(store.tokens.end(), s.tokens.begin(), s.tokens.end());
-    store.frame_offsets.push_back(store.frame_offsets.back() + int64_t(s.frames.size() / n_lld));
-    store.token_offsets.push_back(store.token_offsets.back() + int64_t(s.tokens.size()));
-    store.segments.push_back(std::move(s.meta));
-  }
   return store;
+}
+
+/// Groups of segments of `call` in start order, each of at most `group_audio_s` seconds of
+/// audio (at least one segment).
+std::vector<std::vector<size_t>> segment_groups(const data::Call& call, double group_audio_s) {
+  std::vector<size_t> order(call.segments.size());
+  for (size_t s = 0; s < order.size(); ++s) order[s] = s;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return call.segments[a].start_s < call.segments[b].start_s;
+  });
+  std::vector<std::vector<size_t>> groups;
+  double seconds = 0;
+  for (size_t s : order) {
+    const double d = std::max(0.0, call.segments[s].duration_s());
+    if (groups.empty() || (seconds + d > group_audio_s && !groups.back().empty())) {
+      groups.emplace_back();
+      seconds = 0;
+    }
+    groups.back().push_back(s);
+    seconds += d;
+  }
+  return groups;
+}
+
+/// One call's rows in `store` (row = segment index): metadata, tokens and sentence embeddings
+/// of every segment, zero functionals and no frames yet.
+void add_call_rows(Store& store, const PartBuilder& builder, size_t c,
+                   const std::optional<TextEmbeddings>& embeddings) {
+  const size_t n = builder.segment_count(c);
+  store.token_offsets = {0};
+  for (size_t s = 0; s < n; ++s) {
+    SegmentFeatures f = builder.own_features(c, s, nullptr);
+    store.tokens.insert(store.tokens.end(), f.tokens.begin(), f.tokens.end());
+    store.token_offsets.push_back(int64_t(store.tokens.size()));
+    store.segments.push_back(std::move(f.meta));
+  }
+  const size_t nf = store.layout.functional_columns.size();
+  store.functionals.assign(n * nf, 0.0f);
+  store.functional_mask.assign(n * nf, 0);
+  store.frame_offsets.assign(n + 1, 0);
+  if (embeddings) {
+    store.text_embedding = align_text_embeddings(*embeddings, store.segments);
+    store.text_embedding_dim = embeddings->dim;
+    store.meta.text_encoder = embeddings->encoder;
+  }
+}
+
+}  // namespace
+
+void extract_features(const data::Dataset& ds, const BuildOptions& options,
+                      const std::string& tokenizer_model, double group_audio_s,
+                      const std::function<void(Store&, const std::vector<int64_t>&)>& sink) {
+  options.validate();
+  BuildOptions o = options;
+  o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
+  o.lld.validate();
+  if (o.threads > 0) compat::set_cpu_threads(o.threads);
+  const c10::Device device = resolve_device(o.device);
+  std::unique_ptr<Tokenizer> tokenizer =
+      tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
+  std::optional<TextEmbeddings> embeddings;
+  if (!o.text_embeddings.empty()) embeddings = read_text_embeddings(o.text_embeddings);
+  const size_t n_lld = builder.lld_columns().size();
+  for (size_t c = 0; c < ds.calls.size(); ++c) {
+    const data::Call& call = ds.calls[c];
+    Store store = empty_store(ds, o, builder, tokenizer_model);
+    add_call_rows(store, builder, c, embeddings);
+    const size_t nf = store.layout.functional_columns.size();
+    std::vector<SegmentFeatures> own(call.segments.size());  // functionals once computed
+    for (const auto& group : segment_groups(call, group_audio_s)) {
+      double audio_s = 0;
+      std::map<std::pair<size_t, size_t>, LldTable> tables;
+      try {
+        tables = builder.lld_tables(builder.read_jobs(c, group, audio_s));
+      } catch (const Error& e) {
+        throw DataError("call " + call.call_id + " (" + ds.source + ":" +
+                        std::to_string(call.line) + "): " + e.what());
+      }
+      for (size_t s : group) {
+        auto it = tables.find({c, s});
+        own[s] = builder.own_features(c, s, it == tables.end() ? nullptr : &it->second);
+      }
+      tables.clear();
+      store.frames.clear();
+      std::vector<int64_t> rows(group.begin(), group.end());
+      std::sort(rows.begin(), rows.end());
+      std::vector<int64_t> frames(call.segments.size() + 1, 0);
+      for (int64_t r : rows) {
+        const size_t s = size_t(r);
+        builder.add_relative(
+            c, s, [&](size_t e) -> const SegmentFeatures& { return own[e]; }, own[s]);
+        std::copy(own[s].functionals.begin(), own[s].functionals.end(),
+                  store.functionals.begin() + long(s * nf));
+        std::copy(own[s].mask.begin(), own[s].mask.end(),
+                  store.functional_mask.begin() + long(s * nf));
+        frames[s + 1] = int64_t(own[s].frames.size() / n_lld);
+        store.frames.insert(store.frames.end(), own[s].frames.begin(), own[s].frames.end());
+        own[s].frames = std::vector<float>();  // frees it (`= {}` would keep the capacity)
+      }
+      for (size_t s = 0; s < call.segments.size(); ++s) frames[s + 1] += frames[s];
+      store.frame_offsets = std::move(frames);
+      sink(store, rows);
+    }
+  }
 }
 
 void BuildOptions::validate() const {

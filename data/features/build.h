@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,9 +65,17 @@ BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
 /// Features of every segment of an in-memory dataset (one call given to `tenor predict`),
 /// computed by the same code as build_feature_store, tokenized with `tokenizer_model`
 /// (serialized SentencePiece; empty: no tokens), with the sentence embeddings of
-/// `options.text_embeddings` when set. Returns the store in memory; writes nothing.
-/// Throws DataError naming the call on unreadable audio or a segment without an embedding.
-Store extract_features(const data::Dataset& dataset, const BuildOptions& options,
-                       const std::string& tokenizer_model);
+/// `options.text_embeddings` when set; writes nothing. A long call is done in groups so that
+/// memory holds one group's audio and LLD frames, never the call's: per call, its segments in
+/// start order, at most `group_audio_s` seconds of audio per group (at least one segment), and
+/// `sink(store, rows)` once per group. `store` holds one row per segment of the call (row =
+/// segment index): metadata, tokens and sentence embeddings of all, functionals of the groups
+/// done so far (the others 0), LLD frames of `rows` only (the others have none); `rows` are
+/// sorted. The features of `rows` are those of a store built from the whole call. Throws
+/// DataError naming the call on unreadable audio or a segment without an embedding.
+void extract_features(const data::Dataset& dataset, const BuildOptions& options,
+                      const std::string& tokenizer_model, double group_audio_s,
+                      const std::function<void(Store& store, const std::vector<int64_t>& rows)>&
+                          sink);
 
 }  // namespace tenor::features

@@ -247,6 +247,29 @@ struct ChunkOut {
       spectral;  ///< [B, Tc, S]: loudness, mfcc..., flux, alpha, hammarberg, slopes, logmel...
 };
 
+/// The F0 path's choice per frame, all [B, T].
+struct Chosen {
+  at::Tensor voiced;    ///< bool: a voiced candidate was chosen (and the frame exists)
+  at::Tensor f0;        ///< Hz, 0 where unvoiced
+  at::Tensor r_chosen;  ///< strength of the chosen candidate
+  at::Tensor period;    ///< 1 / f0 in seconds, 0 where unvoiced
+};
+
+/// The frame before the first row given to rows(): jitter and shimmer compare with it.
+struct Previous {
+  at::Tensor voiced, period, amp;  ///< [B]; false/0 before the first frame of a waveform
+};
+
+/// What rows() assembles, all of the same frames.
+struct RowInputs {
+  at::Tensor cf, cs;        ///< [B, T, K] candidates
+  Chosen path;              ///< [B, T]
+  at::Tensor amp;           ///< [B, T] peak amplitude within half a chosen period
+  at::Tensor intensity_db;  ///< [B, T]
+  at::Tensor spectral;      ///< [B, T, S]
+  at::Tensor frame_mask;    ///< [B, T] bool
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -343,6 +366,21 @@ struct LldExtractor::Impl {
                  const at::Tensor& global_peak, int64_t t0, int64_t tc) const;
   at::Tensor spectral(const Tables& tab, const at::Tensor& xp, int64_t t0, int64_t tc) const;
   LldBatch run(const at::Tensor& waveforms, const at::Tensor& lengths);
+
+  // Pieces of run() that LldStream shares, so that both compute the same numbers.
+  /// Local scores [B, T, K] of Praat's path finder.
+  at::Tensor local_scores(const at::Tensor& cf, const at::Tensor& cs,
+                          const at::Tensor& rel_intensity) const;
+  /// Costs [B, T, K, K] from the candidates cf_prev [B, T, K] of frames t to cf_cur of t + 1.
+  at::Tensor transitions(const at::Tensor& cf_prev, const at::Tensor& cf_cur) const;
+  /// chosen: [B, T, 1] candidate index per frame.
+  Chosen choose(const at::Tensor& cf, const at::Tensor& cs, const at::Tensor& chosen,
+                const at::Tensor& frame_mask) const;
+  /// Peak |centred| [B, Tc] within half a period of the frame centre (shimmer's amplitude).
+  at::Tensor amplitude(const Tables& tab, const at::Tensor& centred,
+                       const at::Tensor& period) const;
+  /// The LLD rows [B, T, F] of frames whose path is chosen.
+  at::Tensor rows(const RowInputs& in, const Previous& prev) const;
 };
 
 ChunkOut LldExtractor::Impl::chunk(const Tables& tab, const at::Tensor& xp, const at::Tensor& vp,
@@ -472,6 +510,112 @@ at::Tensor LldExtractor::Impl::spectral(const Tables& tab, const at::Tensor& xp,
                  -1);
 }
 
+at::Tensor LldExtractor::Impl::local_scores(const at::Tensor& cf, const at::Tensor& cs,
+                                            const at::Tensor& rel_intensity) const {
+  const auto& c = config;
+  // Local score: voiced candidate strength - octave_cost * log2(ceiling / f); voiceless
+  // (f = 0 or f >= ceiling) voicing_threshold + max(0, 2 - rel / (silence / (1 + voicing))).
+  auto cvoiced = (cf > 0) & (cf < c.f0_ceiling_hz);
+  auto unvoiced_strength =
+      c.silence_threshold <= 0
+          ? at::full_like(rel_intensity, c.voicing_threshold)
+          : c.voicing_threshold +
+                (2.0 - rel_intensity / (c.silence_threshold / (1.0 + c.voicing_threshold)))
+                    .clamp_min(0.0);
+  auto log2f = at::log2(cf.clamp_min(1.0));
+  return at::where(cvoiced, cs - c.octave_cost * (std::log2(c.f0_ceiling_hz) - log2f),
+                   unvoiced_strength.unsqueeze(-1).expand_as(cs));
+}
+
+at::Tensor LldExtractor::Impl::transitions(const at::Tensor& cf_prev,
+                                           const at::Tensor& cf_cur) const {
+  const auto& c = config;
+  // Transition costs scaled to the 10 ms step as Praat does: octave_jump_cost * |log2(f1/f2)|
+  // between voiced candidates, voiced_unvoiced_cost across a voicing change, 0 otherwise.
+  const double step_correction = 0.01 / (double(geo.hop) / c.sample_rate_hz);
+  const double jump_cost = c.octave_jump_cost * step_correction;
+  const double vu_cost = c.voiced_unvoiced_cost * step_correction;
+  const auto fopt = cf_prev.options();
+  auto voiced = [&](const at::Tensor& f) { return (f > 0) & (f < c.f0_ceiling_hz); };
+  auto vprev = voiced(cf_prev).unsqueeze(3), vcur = voiced(cf_cur).unsqueeze(2);
+  auto lprev = at::log2(cf_prev.clamp_min(1.0)).unsqueeze(3),
+       lcur = at::log2(cf_cur.clamp_min(1.0)).unsqueeze(2);
+  auto zero = at::zeros({}, fopt);
+  return at::where(vprev & vcur, jump_cost * (lprev - lcur).abs(),
+                   at::where(vprev != vcur, at::full({}, vu_cost, fopt), zero));  // [B, T, K, K]
+}
+
+Chosen LldExtractor::Impl::choose(const at::Tensor& cf, const at::Tensor& cs,
+                                  const at::Tensor& chosen, const at::Tensor& frame_mask) const {
+  auto cvoiced = (cf > 0) & (cf < config.f0_ceiling_hz);
+  Chosen out;
+  out.voiced = cvoiced.gather(2, chosen).squeeze(-1) & frame_mask;
+  auto zeros = at::zeros(frame_mask.sizes(), cf.options());
+  out.f0 = at::where(out.voiced, cf.gather(2, chosen).squeeze(-1), zeros);
+  out.r_chosen = cs.gather(2, chosen).squeeze(-1);
+  out.period = at::where(out.voiced, 1.0 / out.f0.clamp_min(1.0), at::zeros_like(out.f0));
+  return out;
+}
+
+at::Tensor LldExtractor::Impl::amplitude(const Tables& tab, const at::Tensor& centred,
+                                         const at::Tensor& period) const {
+  auto half_period = 0.5 * period * double(config.sample_rate_hz);  // [B, Tc]
+  auto inside = tab.pitch_pos.abs() <= half_period.unsqueeze(-1);   // [B, Tc, W]
+  return at::where(inside, centred.abs(), at::zeros_like(centred)).amax(-1);
+}
+
+at::Tensor LldExtractor::Impl::rows(const RowInputs& in, const Previous& prev) const {
+  const auto& f0 = in.path.f0;
+  const auto& voiced = in.path.voiced;
+  const auto& period = in.path.period;
+  const auto& amp = in.amp;
+  const int64_t columns = int64_t(lld_column_names(config).size());
+  // Voicing probability: the strongest in-range candidate strength (normalised autocorrelation
+  // peak, Boersma's "strength"), 0..1 [B93].
+  auto cvoiced = (in.cf > 0) & (in.cf < config.f0_ceiling_hz);
+  auto voicing_prob = at::where(cvoiced, in.cs, at::zeros_like(in.cs)).amax(-1).clamp(0.0, 1.0);
+  // HNR = 10 log10(r / (1 - r)) from the chosen peak r [B93, eq. 4], r clipped to
+  // [1e-6, 1 - 1e-6] (+-60 dB); 0 on unvoiced frames.
+  auto r_safe = in.path.r_chosen.clamp(1e-6, 1.0 - 1e-6);
+  auto hnr = at::where(voiced, db10(r_safe / (1.0 - r_safe)), at::zeros_like(r_safe));
+
+  // --- Jitter and shimmer (local), Praat's definitions [PJ] applied to consecutive voiced
+  // frames instead of consecutive glottal periods (a frame-level approximation):
+  //   jitter_local  = |T_k - T_{k-1}| / ((T_k + T_{k-1}) / 2), T = 1 / F0, pairs with a period
+  //                   ratio > 1.3 (Praat's maximum period factor) give 0;
+  //   shimmer_local = |A_k - A_{k-1}| / ((A_k + A_{k-1}) / 2), A = peak |x - local mean| within
+  //                   half a period of the frame centre; ratio > 1.6 (maximum amplitude factor)
+  //                   gives 0.
+  // Both are 0 unless frames k and k-1 are voiced. ---
+  auto shift = [](const at::Tensor& v, const at::Tensor& before) {  // v[:, t-1]
+    return at::cat({before.unsqueeze(1), v.narrow(1, 0, v.size(1) - 1)}, 1);
+  };
+  auto pair = voiced & shift(voiced, prev.voiced);
+  auto p_prev = shift(period, prev.period), a_prev = shift(amp, prev.amp);
+  auto ratio = [](const at::Tensor& a, const at::Tensor& b) {
+    return at::max(a, b) / at::min(a, b).clamp_min(1e-12);
+  };
+  auto rel_diff = [](const at::Tensor& a, const at::Tensor& b) {
+    return (a - b).abs() / (0.5 * (a + b)).clamp_min(1e-12);
+  };
+  auto jitter = at::where(pair & (ratio(period, p_prev) <= 1.3), rel_diff(period, p_prev),
+                          at::zeros_like(f0));
+  auto shimmer = at::where(pair & (ratio(amp, a_prev) <= 1.6) & (amp > 0) & (a_prev > 0),
+                           rel_diff(amp, a_prev), at::zeros_like(f0));
+
+  const auto& spectral_cols = in.spectral;  // loudness, mfcc..., flux, alpha, ..., logmel...
+  auto lld =
+      at::cat({f0.unsqueeze(-1), voiced.to(at::kFloat).unsqueeze(-1), voicing_prob.unsqueeze(-1),
+               in.intensity_db.unsqueeze(-1), spectral_cols.narrow(-1, 0, 1), hnr.unsqueeze(-1),
+               jitter.unsqueeze(-1), shimmer.unsqueeze(-1),
+               spectral_cols.narrow(-1, 1, columns - kFirstMfccColumn)},
+              -1);
+  TORCH_CHECK(lld.size(-1) == columns, "features: internal column count ", lld.size(-1),
+              " != ", columns);
+  // Defined values only: frames past the end are 0; a final guard maps any non-finite value to 0.
+  return at::where(in.frame_mask.unsqueeze(-1) & at::isfinite(lld), lld, at::zeros_like(lld));
+}
+
 LldBatch LldExtractor::Impl::run(const at::Tensor& waveforms, const at::Tensor& lengths) {
   TORCH_CHECK(waveforms.dim() == 2, "features: waveforms must be [B, N], got ", waveforms.sizes());
   TORCH_CHECK(waveforms.is_floating_point(), "features: waveforms must be float, got ",
@@ -528,34 +672,12 @@ LldBatch LldExtractor::Impl::run(const at::Tensor& waveforms, const at::Tensor& 
   const int64_t k = cf.size(2);
 
   // --- Path finder: Praat's Pitch_pathFinder (Viterbi) [B93]. ---
-  // Local score: voiced candidate strength - octave_cost * log2(ceiling / f); voiceless
-  // (f = 0 or f >= ceiling) voicing_threshold + max(0, 2 - rel / (silence / (1 + voicing))).
-  auto cvoiced = (cf > 0) & (cf < c.f0_ceiling_hz);
-  auto unvoiced_strength =
-      c.silence_threshold <= 0
-          ? at::full_like(rel_intensity, c.voicing_threshold)
-          : c.voicing_threshold +
-                (2.0 - rel_intensity / (c.silence_threshold / (1.0 + c.voicing_threshold)))
-                    .clamp_min(0.0);
-  auto log2f = at::log2(cf.clamp_min(1.0));
-  auto delta = at::where(cvoiced, cs - c.octave_cost * (std::log2(c.f0_ceiling_hz) - log2f),
-                         unvoiced_strength.unsqueeze(-1).expand_as(cs));
+  auto delta = local_scores(cf, cs, rel_intensity);
   delta = at::where(frame_mask.unsqueeze(-1), delta, at::zeros_like(delta));
-  // Transition costs scaled to the 10 ms step as Praat does: octave_jump_cost * |log2(f1/f2)|
-  // between voiced candidates, voiced_unvoiced_cost across a voicing change, 0 otherwise.
-  const double step_correction = 0.01 / (double(g.hop) / c.sample_rate_hz);
-  const double jump_cost = c.octave_jump_cost * step_correction;
-  const double vu_cost = c.voiced_unvoiced_cost * step_correction;
   std::vector<at::Tensor> path(frames_total);
   if (frames_total > 1) {
     const int64_t tm = frames_total - 1;
-    auto vprev = cvoiced.narrow(1, 0, tm).unsqueeze(3),
-         vcur = cvoiced.narrow(1, 1, tm).unsqueeze(2);
-    auto lprev = log2f.narrow(1, 0, tm).unsqueeze(3), lcur = log2f.narrow(1, 1, tm).unsqueeze(2);
-    auto zero = at::zeros({}, fopt);
-    auto trans =
-        at::where(vprev & vcur, jump_cost * (lprev - lcur).abs(),
-                  at::where(vprev != vcur, at::full({}, vu_cost, fopt), zero));  // [B, T-1, K, K]
+    auto trans = transitions(cf.narrow(1, 0, tm), cf.narrow(1, 1, tm));  // [B, T-1, K, K]
     // Past a row's end the path stays where it is (identity transition, no score).
     auto stay = (1.0 - at::eye(k, fopt)) * 1e9;
     trans = at::where(frame_mask.narrow(1, 1, tm).unsqueeze(-1).unsqueeze(-1), trans, stay);
@@ -576,64 +698,22 @@ LldBatch LldExtractor::Impl::run(const at::Tensor& waveforms, const at::Tensor& 
   } else {
     path[0] = delta.select(1, 0).argmax(1, true);
   }
-  auto chosen = at::cat(path, 1).unsqueeze(-1);  // [B, T, 1]
-  auto voiced = cvoiced.gather(2, chosen).squeeze(-1) & frame_mask;
-  auto f0 = at::where(voiced, cf.gather(2, chosen).squeeze(-1), at::zeros_like(rel_intensity));
-  auto r_chosen = cs.gather(2, chosen).squeeze(-1);
-  // Voicing probability: the strongest in-range candidate strength (normalised autocorrelation
-  // peak, Boersma's "strength"), 0..1 [B93].
-  auto voicing_prob = at::where(cvoiced, cs, at::zeros_like(cs)).amax(-1).clamp(0.0, 1.0);
-  // HNR = 10 log10(r / (1 - r)) from the chosen peak r [B93, eq. 4], r clipped to
-  // [1e-6, 1 - 1e-6] (+-60 dB); 0 on unvoiced frames.
-  auto r_safe = r_chosen.clamp(1e-6, 1.0 - 1e-6);
-  auto hnr = at::where(voiced, db10(r_safe / (1.0 - r_safe)), at::zeros_like(r_safe));
-
-  // --- Jitter and shimmer (local), Praat's definitions [PJ] applied to consecutive voiced
-  // frames instead of consecutive glottal periods (a frame-level approximation):
-  //   jitter_local  = |T_k - T_{k-1}| / ((T_k + T_{k-1}) / 2), T = 1 / F0, pairs with a period
-  //                   ratio > 1.3 (Praat's maximum period factor) give 0;
-  //   shimmer_local = |A_k - A_{k-1}| / ((A_k + A_{k-1}) / 2), A = peak |x - local mean| within
-  //                   half a period of the frame centre; ratio > 1.6 (maximum amplitude factor)
-  //                   gives 0.
-  // Both are 0 unless frames k and k-1 are voiced. ---
-  auto period = at::where(voiced, 1.0 / f0.clamp_min(1.0), at::zeros_like(f0));
+  RowInputs in;
+  in.cf = cf;
+  in.cs = cs;
+  in.path = choose(cf, cs, at::cat(path, 1).unsqueeze(-1), frame_mask);
   std::vector<at::Tensor> amps;
   for (size_t i = 0; i < centred.size(); ++i) {
     const int64_t t0 = int64_t(i) * kFramesPerChunk, tc = centred[i].size(1);
-    auto half_period = 0.5 * period.narrow(1, t0, tc) * double(c.sample_rate_hz);  // [B, Tc]
-    auto inside = tab.pitch_pos.abs() <= half_period.unsqueeze(-1);                // [B, Tc, W]
-    amps.push_back(at::where(inside, centred[i].abs(), at::zeros_like(centred[i])).amax(-1));
+    amps.push_back(amplitude(tab, centred[i], in.path.period.narrow(1, t0, tc)));
   }
-  auto amp = at::cat(amps, 1);
-  auto shift = [](const at::Tensor& v) {  // v[:, t-1], 0 at t = 0
-    return at::cat({at::zeros_like(v.narrow(1, 0, 1)), v.narrow(1, 0, v.size(1) - 1)}, 1);
-  };
-  auto pair = voiced & shift(voiced);
-  auto p_prev = shift(period), a_prev = shift(amp);
-  auto ratio = [](const at::Tensor& a, const at::Tensor& b) {
-    return at::max(a, b) / at::min(a, b).clamp_min(1e-12);
-  };
-  auto rel_diff = [](const at::Tensor& a, const at::Tensor& b) {
-    return (a - b).abs() / (0.5 * (a + b)).clamp_min(1e-12);
-  };
-  auto jitter = at::where(pair & (ratio(period, p_prev) <= 1.3), rel_diff(period, p_prev),
-                          at::zeros_like(f0));
-  auto shimmer = at::where(pair & (ratio(amp, a_prev) <= 1.6) & (amp > 0) & (a_prev > 0),
-                           rel_diff(amp, a_prev), at::zeros_like(f0));
-
-  auto spectral_cols =
-      at::cat(spec, 1);  // loudness, mfcc..., flux, alpha, hammarberg, slopes, logmel...
-  auto lld =
-      at::cat({f0.unsqueeze(-1), voiced.to(at::kFloat).unsqueeze(-1), voicing_prob.unsqueeze(-1),
-               at::cat(inten, 1).unsqueeze(-1), spectral_cols.narrow(-1, 0, 1), hnr.unsqueeze(-1),
-               jitter.unsqueeze(-1), shimmer.unsqueeze(-1),
-               spectral_cols.narrow(-1, 1, columns - kFirstMfccColumn)},
-              -1);
-  TORCH_CHECK(lld.size(-1) == columns, "features: internal column count ", lld.size(-1),
-              " != ", columns);
-  // Defined values only: frames past the end are 0; a final guard maps any non-finite value to 0.
-  lld = at::where(frame_mask.unsqueeze(-1) & at::isfinite(lld), lld, at::zeros_like(lld));
-  return {lld, voiced, frame_mask};
+  in.amp = at::cat(amps, 1);
+  in.intensity_db = at::cat(inten, 1);
+  in.spectral = at::cat(spec, 1);
+  in.frame_mask = frame_mask;
+  auto zeros = at::zeros({batch}, fopt);
+  auto lld = rows(in, {zeros.to(at::kBool), zeros, zeros});
+  return {lld, in.path.voiced, frame_mask};
 }
 
 LldExtractor::LldExtractor(LldConfig config) : impl_(std::make_unique<Impl>()) {
@@ -651,5 +731,230 @@ const LldConfig& LldExtractor::config() const { return impl_->config; }
 LldBatch LldExtractor::operator()(const at::Tensor& waveforms, const at::Tensor& lengths) {
   return impl_->run(waveforms, lengths);
 }
+
+
+// ---------------------------------------------------------------------------------------------
+// Stream
+
+void WaveformStats::add(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    // As the extractor cleans its rows: NaN/inf -> 0, then clamped to +-1e4.
+    const float v = std::isfinite(x[i]) ? std::clamp(x[i], -1e4f, 1e4f) : 0.0f;
+    if (samples == 0 || v < min) min = v;
+    if (samples == 0 || v > max) max = v;
+    sum += v;
+    ++samples;
+  }
+}
+
+float WaveformStats::global_peak() const {
+  if (samples == 0) return 0;
+  // The extractor: mean = float sum / float length, peak = max |x - mean| in float; rounding
+  // is monotonic, so the extremes of x give the extreme of |x - mean|.
+  const float mean = float(sum) / float(samples);
+  return std::max(std::fabs(max - mean), std::fabs(min - mean));
+}
+
+namespace {
+/// Frames of one analysed chunk whose path is still open, [1, tc, ...].
+struct OpenChunk {
+  int64_t t0 = 0;
+  at::Tensor cf, cs, intensity_db, spectral, centred;
+};
+}  // namespace
+
+struct LldStream::State {
+  LldExtractor extractor;
+  LldExtractor::Impl& im;
+  const Tables& tab;
+  int64_t total = 0, frames_total = 0, max_open = 0;
+  int64_t k = 0;                 ///< candidates per frame
+  at::Tensor global_peak;        ///< [1]
+  std::vector<float> buf;        ///< samples from global index buf_start on, cleaned
+  int64_t buf_start = 0, received = 0;
+  int64_t next_chunk = 0;        ///< first frame not yet analysed
+  int64_t first_open = 0;        ///< first frame not yet output
+  std::vector<OpenChunk> open;   ///< chunks holding frames >= first_open
+  std::vector<uint8_t> psi;      ///< [frame - first_open][k] back-pointers of the open frames
+  at::Tensor acc;                ///< [1, K] Viterbi scores after frame next_chunk - 1
+  at::Tensor last_cf;            ///< [1, 1, K] candidates of frame next_chunk - 1
+  Previous prev;                 ///< the last frame output
+  int64_t forced = 0;
+
+  State(LldConfig config, const WaveformStats& stats, int64_t max_open_frames)
+      : extractor(std::move(config)),
+        im(*extractor.impl_),
+        tab(im.tables(at::Device(at::kCPU))),
+        total(stats.samples),
+        frames_total(lld_frame_count(stats.samples, im.config)),
+        max_open(std::max<int64_t>(max_open_frames, kFramesPerChunk)),
+        global_peak(at::full({1}, stats.global_peak(), at::TensorOptions().dtype(at::kFloat))) {
+    auto zeros = at::zeros({1}, at::TensorOptions().dtype(at::kFloat));
+    prev = {zeros.to(at::kBool), zeros, zeros};
+  }
+
+  /// Samples [from, to) of the waveform, zero outside it, and their validity (1 inside).
+  std::pair<at::Tensor, at::Tensor> window(int64_t from, int64_t to) const {
+    auto x = at::zeros({1, to - from}, at::TensorOptions().dtype(at::kFloat));
+    auto v = at::zeros({1, to - from}, at::TensorOptions().dtype(at::kFloat));
+    const int64_t a = std::max<int64_t>(from, 0), b = std::min(to, total);
+    if (b > a) {
+      std::copy(buf.begin() + (a - buf_start), buf.begin() + (b - buf_start),
+                x.data_ptr<float>() + (a - from));
+      v.narrow(1, a - from, b - a).fill_(1.0);
+    }
+    return {x, v};
+  }
+
+  /// Analyses frames next_chunk.. (one chunk, as the extractor's own) and runs the path
+  /// finder forward over them.
+  void analyse() {
+    const auto& g = im.geo;
+    const int64_t t0 = next_chunk, tc = std::min(kFramesPerChunk, frames_total - t0);
+    const int64_t base = t0 > 0 ? t0 - 1 : 0;  // one frame before for spectral flux
+    auto [xp, vp] = window(base * g.hop - g.pad, (t0 + tc) * g.hop + g.pad);
+    auto out = im.chunk(tab, xp, vp, global_peak, t0 - base, tc);
+    k = out.cand_f.size(2);
+    auto delta = im.local_scores(out.cand_f, out.cand_s, out.rel_intensity);
+    // [1, tc, K, K]: into frame t0 + i from the frame before (frame 0: unused).
+    auto before = t0 > 0 ? last_cf : out.cand_f.narrow(1, 0, 1);
+    auto trans =
+        im.transitions(at::cat({before, out.cand_f.narrow(1, 0, tc - 1)}, 1), out.cand_f)
+            .contiguous();
+    const size_t psi_at = psi.size();
+    psi.resize(psi_at + size_t(tc * k), 0);
+    for (int64_t i = 0; i < tc; ++i) {
+      if (t0 + i == 0) {
+        acc = delta.select(1, 0);
+        continue;
+      }
+      auto best = (acc.unsqueeze(2) - trans.select(1, i)).max(1);  // over previous candidates
+      acc = std::get<0>(best) + delta.select(1, i);
+      auto from = std::get<1>(best).contiguous();
+      const int64_t* p = from.data_ptr<int64_t>();
+      for (int64_t s = 0; s < k; ++s) psi[psi_at + size_t(i * k + s)] = uint8_t(p[s]);
+    }
+    last_cf = out.cand_f.narrow(1, tc - 1, 1);
+    open.push_back({t0, out.cand_f, out.cand_s, out.intensity_db, out.spectral, out.centred});
+    next_chunk = t0 + tc;
+    // Samples before the next chunk's first window are no longer needed.
+    const int64_t keep_from = std::max<int64_t>(0, (next_chunk - 1) * g.hop - g.pad);
+    if (keep_from > buf_start) {
+      buf.erase(buf.begin(), buf.begin() + std::min<int64_t>(keep_from - buf_start, buf.size()));
+      buf_start = keep_from;
+    }
+  }
+
+  /// Back-pointer of open frame `t` (> first_open) for state `s`: the state at t - 1.
+  int64_t back(int64_t t, int64_t s) const { return psi[size_t((t - first_open) * k + s)]; }
+
+  /// The frame up to which every surviving path agrees and its state, or -1.
+  std::pair<int64_t, int64_t> merged() const {
+    std::vector<char> alive(static_cast<size_t>(k), 1);
+    std::vector<char> before(alive.size(), 0);
+    for (int64_t t = next_chunk - 1; t > first_open; --t) {
+      std::fill(before.begin(), before.end(), 0);
+      for (int64_t s = 0; s < k; ++s)
+        if (alive[size_t(s)]) before[size_t(back(t, s))] = 1;
+      alive.swap(before);
+      if (std::count(alive.begin(), alive.end(), 1) == 1)
+        return {t - 1, std::find(alive.begin(), alive.end(), 1) - alive.begin()};
+    }
+    return {-1, -1};
+  }
+
+  /// Outputs frames first_open..last, the path ending in `state` at `last`.
+  at::Tensor emit(int64_t last, int64_t state) {
+    std::vector<int64_t> chosen(size_t(last - first_open + 1));
+    chosen.back() = state;
+    for (int64_t t = last; t > first_open; --t)
+      chosen[size_t(t - 1 - first_open)] = back(t, chosen[size_t(t - first_open)]);
+    std::vector<at::Tensor> out;
+    for (const auto& c : open) {
+      const int64_t a = std::max(first_open, c.t0), b = std::min(last + 1, c.t0 + c.cf.size(1));
+      if (b <= a) continue;
+      out.push_back(rows_of(c, a - c.t0, b - a, chosen.data() + (a - first_open)));
+    }
+    psi.erase(psi.begin(), psi.begin() + (last + 1 - first_open) * k);
+    first_open = last + 1;
+    while (!open.empty() && open.front().t0 + open.front().cf.size(1) <= first_open)
+      open.erase(open.begin());
+    return out.empty() ? empty_rows() : at::cat(out, 1).select(0, 0);
+  }
+
+  at::Tensor rows_of(const OpenChunk& c, int64_t from, int64_t n, const int64_t* chosen) {
+    RowInputs in;
+    in.cf = c.cf.narrow(1, from, n);
+    in.cs = c.cs.narrow(1, from, n);
+    in.frame_mask = at::ones({1, n}, at::TensorOptions().dtype(at::kBool));
+    auto idx = at::from_blob(const_cast<int64_t*>(chosen), {1, n, 1},
+                             at::TensorOptions().dtype(at::kLong))
+                   .clone();
+    in.path = im.choose(in.cf, in.cs, idx, in.frame_mask);
+    in.amp = im.amplitude(tab, c.centred.narrow(1, from, n), in.path.period);
+    in.intensity_db = c.intensity_db.narrow(1, from, n);
+    in.spectral = c.spectral.narrow(1, from, n);
+    auto lld = im.rows(in, prev);
+    prev = {in.path.voiced.select(1, n - 1), in.path.period.select(1, n - 1),
+            in.amp.select(1, n - 1)};
+    return lld;
+  }
+
+  at::Tensor empty_rows() const {
+    return at::zeros({0, int64_t(lld_column_names(im.config).size())},
+                     at::TensorOptions().dtype(at::kFloat));
+  }
+
+  /// Analyses every chunk whose samples have arrived; outputs what is decided.
+  at::Tensor advance(bool at_end) {
+    std::vector<at::Tensor> out;
+    const auto& g = im.geo;
+    while (next_chunk < frames_total) {
+      const int64_t tc = std::min(kFramesPerChunk, frames_total - next_chunk);
+      if (!at_end && received < std::min(total, (next_chunk + tc) * g.hop + g.pad)) break;
+      analyse();
+      auto [last, state] = merged();
+      if (last < 0 && next_chunk - first_open > max_open) {
+        ++forced;  // the survivors stayed apart too long: take the best path so far
+        last = next_chunk - 1;
+        state = acc.argmax(1).item<int64_t>();
+      }
+      if (last >= first_open) out.push_back(emit(last, state));
+    }
+    if (at_end && first_open < frames_total)
+      out.push_back(emit(frames_total - 1, acc.argmax(1).item<int64_t>()));
+    return out.empty() ? empty_rows() : at::cat(out, 0);
+  }
+};
+
+LldStream::LldStream(LldConfig config, const WaveformStats& stats, int64_t max_open_frames)
+    : state_(std::make_unique<State>(std::move(config), stats, max_open_frames)) {}
+LldStream::~LldStream() = default;
+LldStream::LldStream(LldStream&&) noexcept = default;
+LldStream& LldStream::operator=(LldStream&&) noexcept = default;
+
+at::Tensor LldStream::push(const float* samples, int64_t n) {
+  auto& s = *state_;
+  if (n < 0 || s.received + n > s.total)
+    throw DataError("features: " + std::to_string(s.received + n) +
+                    " samples streamed, more than the " + std::to_string(s.total) +
+                    " of the first pass; the audio changed between the two reads");
+  for (int64_t i = 0; i < n; ++i)
+    s.buf.push_back(std::isfinite(samples[i]) ? std::clamp(samples[i], -1e4f, 1e4f) : 0.0f);
+  s.received += n;
+  return s.advance(false);
+}
+
+at::Tensor LldStream::finish() {
+  auto& s = *state_;
+  if (s.received != s.total)
+    throw DataError("features: " + std::to_string(s.received) + " samples streamed, not the " +
+                    std::to_string(s.total) +
+                    " of the first pass; the audio changed between the two reads");
+  return s.advance(true);
+}
+
+int64_t LldStream::frames_out() const { return state_->first_open; }
+int64_t LldStream::forced_decisions() const { return state_->forced; }
 
 }  // namespace tenor::features

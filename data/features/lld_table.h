@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -37,13 +38,26 @@ struct AudioRange {
   int channel = -1;    ///< 0-based; -1 mixes all channels down
 };
 
-/// Reads `range` of `path`, resampled to config.sample_rate_hz, and computes its LLDs; times
-/// in the table are relative to range.start_s. Throws DataError (unreadable file, channel or
-/// range outside the file) or ConfigError.
+/// Streams the LLDs of `range` of `path`, resampled to config.sample_rate_hz: `sink` gets
+/// consecutive tables of frames as soon as they are final (times relative to range.start_s).
+/// Two passes over the audio (the global peak that Praat's silence threshold needs, then the
+/// frames, see LldStream), each holding one block: memory does not grow with the length.
+/// The frames equal compute_lld() of the whole range (tests/features/stream_test.cpp).
+/// Returns the frame count. Throws DataError (unreadable file, channel or range outside the
+/// file, the file changed between the passes) or ConfigError.
+int64_t stream_file_lld(const std::filesystem::path& path, const AudioRange& range,
+                        const LldConfig& config, int cpu_threads,
+                        const std::function<void(const LldTable&)>& sink);
+
+/// stream_file_lld collected into one table.
 LldTable compute_file_lld(const std::filesystem::path& path, const AudioRange& range,
                           const LldConfig& config, int cpu_threads = 0);
 
 /// Writes `time_s,<columns>` then one row per frame; `time_offset_s` is added to the times.
 void write_lld_csv(std::ostream& out, const LldTable& table, double time_offset_s = 0);
+/// The header line of write_lld_csv.
+void write_lld_csv_header(std::ostream& out, const std::vector<std::string>& columns);
+/// The frame rows of write_lld_csv, without the header (for streamed tables).
+void write_lld_csv_rows(std::ostream& out, const LldTable& table, double time_offset_s = 0);
 
 }  // namespace tenor::features

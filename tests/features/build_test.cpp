@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "core/file_lock.h"
 #include "data/audio.h"
+#include "data/dataset.h"
 #include "data/features/build.h"
 #include "data/features/lld_config.h"
 #include "data/features/store.h"
@@ -91,6 +93,67 @@ TEST(E2eBuild, StoreHoldsEverySegmentWithFiniteFeatures) {
   const size_t nf = s.layout.functional_columns.size();
   EXPECT_GT(s.functionals[0 * nf + col],
             s.functionals[1 * nf + col] + 3.0);  // 6 dB apart in theory
+}
+
+/// Per (call, segment): the LLD frames and functionals extract_features gives it.
+struct ExtractedRow {
+  std::vector<float> frames, functionals;
+};
+using Extracted = std::map<std::pair<std::string, int>, ExtractedRow>;
+
+Extracted extract_in_groups(const data::Dataset& ds, double group_s, size_t& groups,
+                            size_t& most_frames_held) {
+  features::BuildOptions options;
+  options.progress = false;
+  options.device = "cpu";
+  Extracted out;
+  features::extract_features(
+      ds, options, "", group_s, [&](features::Store& s, const std::vector<int64_t>& rows) {
+        ++groups;
+        most_frames_held = std::max(most_frames_held, s.frames.size());
+        const size_t nf = s.layout.functional_columns.size(), nl = s.layout.lld_columns.size();
+        for (int64_t r : rows) {
+          ExtractedRow row;
+          row.frames.assign(s.frames.begin() + s.frame_offsets[size_t(r)] * long(nl),
+                            s.frames.begin() + s.frame_offsets[size_t(r) + 1] * long(nl));
+          row.functionals.assign(s.functionals.begin() + long(size_t(r) * nf),
+                                 s.functionals.begin() + long(size_t(r + 1) * nf));
+          out[{s.segments[size_t(r)].call_id, s.segments[size_t(r)].segment}] = row;
+        }
+      });
+  return out;
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return 1e30;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::fabs(double(a[i]) - b[i]) / (1 + std::fabs(b[i])));
+  return worst;
+}
+
+// `tenor predict`'s path: a call's features computed group by group (memory of one group)
+// equal those of the whole call at once, relative-to-baseline functionals included
+// (tolerance 1e-4 relative: LLD batches of other compositions differ in the last bits).
+TEST(E2eBuild, FeaturesInGroupsEqualTheWholeCallAndHoldOneGroupsFrames) {
+  DatasetFixture fx("grouped");
+  fx.write();
+  auto ds = data::load_dataset_or_throw(fx.root);
+  size_t whole_groups = 0, whole_held = 0, groups = 0, held = 0;
+  auto whole = extract_in_groups(ds, 1e9, whole_groups, whole_held);
+  auto grouped = extract_in_groups(ds, 1.0, groups, held);  // 0.9 s segments: one per group
+  EXPECT_EQ(whole_groups, 2u) << "one group per call";
+  EXPECT_EQ(groups, 8u);
+  EXPECT_EQ(held * 4, whole_held) << "a group holds one segment's frames, not the call's four";
+  ASSERT_EQ(whole.size(), 8u);
+  ASSERT_EQ(grouped.size(), 8u);
+  for (const auto& [key, row] : whole) {
+    const auto& g = grouped.at(key);
+    EXPECT_EQ(g.frames.size(), row.frames.size());
+    EXPECT_LE(max_rel_diff(g.frames, row.frames), 1e-4) << key.first << " #" << key.second;
+    EXPECT_LE(max_rel_diff(g.functionals, row.functionals), 1e-4)
+        << key.first << " #" << key.second;
+  }
 }
 
 TEST(E2eBuild, BadAudioStopsOrIsSkippedWithKeepGoing) {

@@ -12,6 +12,7 @@
 
 #include "data/audio.h"
 #include "data/features/lld_config.h"
+#include "tests/features/peak_rss.h"
 
 namespace tenor::test {
 namespace {
@@ -93,6 +94,33 @@ TEST(FeaturesCli, BadInputExitCodes) {
   EXPECT_EQ(run("features " + path.string() + " --f0-ceiling 9000 --csv").status, 2)
       << "ceiling above Nyquist";
   EXPECT_EQ(run("features /nonexistent.wav --csv").status, 2) << "missing file";
+}
+
+/// `seconds` of a voiced tone with pauses, 16 kHz mono.
+fs::path long_file(const std::string& name, double seconds) {
+  fs::path path = tone_file().parent_path() / name;
+  std::vector<float> x(size_t(seconds * 16000));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = double(i) / 16000, f0 = 110 + 40 * std::sin(0.7 * t);
+    const double ph = 2 * std::numbers::pi * f0 * t;
+    const bool pause = std::fmod(t, 3.0) > 2.4;
+    x[i] = pause ? 0.0f
+                 : float(0.3 * std::sin(ph) + 0.15 * std::sin(2 * ph) + 0.1 * std::sin(3 * ph));
+  }
+  data::write_audio(path, x, 1, 16000);
+  return path;
+}
+
+// Memory does not grow with the file (issue 16: 4 GB per hour of audio before): the peak for
+// 4 minutes stays within 25 % of the peak for 20 seconds (before: 2.2 times).
+TEST(FeaturesCli, PeakMemoryDoesNotGrowWithTheFile) {
+  auto short_file = long_file("short.wav", 20), long_one = long_file("long.wav", 240);
+  const double short_mb = peak_rss_mb({"features", short_file.string(), "--csv"});
+  const double long_mb = peak_rss_mb({"features", long_one.string(), "--csv"});
+  ASSERT_GT(short_mb, 0);
+  ASSERT_GT(long_mb, 0);
+  EXPECT_LT(long_mb, 1.25 * short_mb)
+      << "20 s: " << short_mb << " MB, 4 min: " << long_mb << " MB";
 }
 
 }  // namespace
