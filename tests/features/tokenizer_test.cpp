@@ -12,16 +12,26 @@
 namespace tenor::test {
 namespace {
 
-TEST(Tokenizer, PiecesOfTheIdsSpellTheText) {
+/// A hundred short customer-service sentences, enough to train a 60-piece vocabulary.
+std::vector<std::string> training_texts() {
   std::vector<std::string> texts;
   for (int i = 0; i < 50; ++i) {
     texts.push_back("I am so sorry to hear that your order " + std::to_string(i) + " is late");
     texts.push_back("this is the third time I have called about it");
   }
+  return texts;
+}
+
+features::TokenizerConfig small_config() {
   features::TokenizerConfig config;
   config.vocab_size = 60;
-  const std::string model = features::train_tokenizer(texts, config);
-  EXPECT_EQ(model, features::train_tokenizer(texts, config)) << "training is deterministic";
+  return config;
+}
+
+TEST(Tokenizer, PiecesOfTheIdsSpellTheText) {
+  const auto texts = training_texts();
+  const std::string model = features::train_tokenizer(texts, small_config());
+  EXPECT_EQ(model, features::train_tokenizer(texts, small_config())) << "training is deterministic";
   const features::Tokenizer tokenizer(model);
   const std::string text = "I am sorry your order is late";
   std::string spelt;
@@ -37,14 +47,7 @@ TEST(Tokenizer, PiecesOfTheIdsSpellTheText) {
 }
 
 features::Tokenizer small_tokenizer() {
-  std::vector<std::string> texts;
-  for (int i = 0; i < 50; ++i) {
-    texts.push_back("I am so sorry to hear that your order " + std::to_string(i) + " is late");
-    texts.push_back("this is the third time I have called about it");
-  }
-  features::TokenizerConfig config;
-  config.vocab_size = 60;
-  return features::Tokenizer(features::train_tokenizer(texts, config));
+  return features::Tokenizer(features::train_tokenizer(training_texts(), small_config()));
 }
 
 /// `bytes` of words from the training texts, separated by spaces, tabs, newlines.
