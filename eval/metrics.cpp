@@ -4,6 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
+
+#include "core/error.h"
 
 namespace tenor::eval {
 namespace {
@@ -15,6 +18,27 @@ double safe_ratio(double num, double den) { return den > 0.0 ? num / den : 0.0; 
 }  // namespace
 
 double ConfusionMatrix::total() const { return std::accumulate(counts.begin(), counts.end(), 0.0); }
+
+ConfusionMatrix confusion_matrix(std::span<const int> truth, std::span<const int> predicted,
+                                 int classes) {
+  if (truth.size() != predicted.size())
+    throw DataError("confusion matrix: " + std::to_string(truth.size()) +
+                    " true labels but " + std::to_string(predicted.size()) +
+                    " predictions; pass one of each per segment");
+  auto check = [classes](const char* what, size_t i, int v) {
+    if (v < 0 || v >= classes)
+      throw DataError("confusion matrix: the " + std::string(what) + " of segment " +
+                      std::to_string(i) + " is " + std::to_string(v) + ", outside [0, " +
+                      std::to_string(classes) + "); class indices count from 0");
+  };
+  ConfusionMatrix cm(classes);
+  for (size_t i = 0; i < truth.size(); ++i) {
+    check("true class", i, truth[i]);
+    check("predicted class", i, predicted[i]);
+    cm.at(truth[i], predicted[i]) += 1.0;
+  }
+  return cm;
+}
 
 double quadratic_weighted_kappa(const ConfusionMatrix& cm) {
   // Cohen (1968), weighted kappa with quadratic disagreement weights

@@ -24,6 +24,12 @@ struct ConfusionMatrix {
   double total() const;
 };
 
+/// The confusion matrix of `truth` against `predicted`, class indices in [0, classes) of
+/// the same length, one count per segment. Throws DataError on a length mismatch or an
+/// index out of range (naming the position and the value).
+ConfusionMatrix confusion_matrix(std::span<const int> truth, std::span<const int> predicted,
+                                 int classes);
+
 /// Precision, recall, F1 and support of one class.
 struct ClassScores {
   double precision = 0.0;  ///< TP / (TP + FP); 0 when the class is never predicted

@@ -1,7 +1,6 @@
 #include "train/predict.h"
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <set>
@@ -12,6 +11,7 @@
 #include "core/text.h"
 #include "data/features/device.h"
 #include "train/checkpoint.h"
+#include "train/run_format.h"
 
 namespace tenor::train {
 namespace fs = std::filesystem;
@@ -63,22 +63,13 @@ ModelShape shape_from_json(const json& j) {
 }
 
 RunInfo read_run(const fs::path& dir) {
+  RunDocs docs = read_run_docs(dir);  // upgraded to the current run format
   RunInfo run;
   run.dir = dir;
-  for (const char* f : {"config.yaml", "normalizer.json", "shape.json", "result.json"}) {
-    std::error_code ec;
-    if (!fs::exists(dir / f, ec))
-      throw DataError("run " + dir.string() + " has no " + f +
-                      "; is it a finished `tenor train` run directory?");
-  }
-  apply_yaml_file(run.config, (dir / "config.yaml").string());
-  // Runs from before model.ngrams existed (their resolved config lacks the key) were trained
-  // without the n-gram path.
-  if (!YAML::LoadFile((dir / "config.yaml").string())["model"]["ngrams"])
-    run.config.model.ngrams = false;
-  run.norm = Normalizer::from_json(json::parse(read_file(dir / "normalizer.json")));
-  run.shape = shape_from_json(json::parse(read_file(dir / "shape.json")));
-  run.result = json::parse(read_file(dir / "result.json"));
+  apply_yaml_text(run.config, docs.config_yaml, (dir / "config.yaml").string());
+  run.norm = Normalizer::from_json(docs.normalizer);
+  run.shape = shape_from_json(docs.shape);
+  run.result = std::move(docs.result);
   return run;
 }
 
@@ -94,9 +85,8 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
 }
 
 StoreContract store_contract(const RunInfo& run) {
-  return {"run " + run.dir.string(), run.shape, run.result.value("tokenizer_sha256", ""),
-          run.result.value("feature_set_version", ""),
-          run.result.value("functionals_version", "")};
+  return {"run " + run.dir.string(), run.shape, run.result.at("tokenizer_sha256"),
+          run.result.at("feature_set_version"), run.result.at("functionals_version")};
 }
 
 namespace {

@@ -28,8 +28,9 @@ struct RunInfo {
 nlohmann::json shape_to_json(const ModelShape& shape);
 ModelShape shape_from_json(const nlohmann::json& j);
 
-/// Reads config.yaml, normalizer.json, shape.json and result.json of a run. Throws
-/// DataError naming the missing file and the fix.
+/// Reads config.yaml, normalizer.json, shape.json and result.json of a run, upgraded from
+/// the run's format to the current one (train/run_format.h). Throws DataError naming the
+/// missing or damaged file and the fix, or a format newer than this tenor reads.
 RunInfo read_run(const std::filesystem::path& dir);
 
 /// A run's model, loaded from `checkpoint` (default best.pt) on `device`.

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "core/version.h"
+#include "train/run_format.h"
 
 namespace tenor::train {
 namespace fs = std::filesystem;
@@ -69,6 +70,7 @@ void check_run_dir(const fs::path& out, const std::string& config_sha256,
     if (!marker.is_object() || !marker.contains("config_sha256"))
       throw ConfigError("run directory " + out.string() + " has a damaged " + kRunMarker +
                         "; choose another `out`, or delete the run to start it over");
+    run_format_version(out);  // refuses a run of a newer format, which this tenor would spoil
     if (marker["config_sha256"] != config_sha256)
       another_config(out, std::string(kRunMarker) + " names configuration " +
                               marker["config_sha256"].get<std::string>().substr(0, 12));
@@ -93,7 +95,7 @@ void create_run_dir(const fs::path& out) {
 }
 
 void write_run_marker(const fs::path& out, const std::string& config_sha256) {
-  const json marker = {{"format", "tenor-run-1"},
+  const json marker = {{"format_version", kRunFormatVersion},
                        {"config_sha256", config_sha256},
                        {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"}};
   write_file_atomic(out / kRunMarker, marker.dump(2) + "\n");

@@ -6,9 +6,10 @@
 
 namespace tenor::train {
 
-/// The file every run directory holds from the start of training: which configuration the
-/// run belongs to ({"format": "tenor-run-1", "config_sha256": ..., "tool_version": ...}).
-inline constexpr const char* kRunMarker = "tenor-run.json";
+/// The file every run directory holds from the start of training: the run's format and the
+/// configuration it belongs to ({"format_version": 1, "config_sha256": ..., "tool_version":
+/// ...}; train/run_format.h). Runs without it are format 0.
+inline constexpr const char* kRunMarker = "run.json";
 
 /// The lock file `tenor train` holds in a run directory while it trains (core/file_lock.h).
 inline constexpr const char* kRunLock = ".lock";
@@ -23,14 +24,15 @@ bool is_run_dir(const std::filesystem::path& dir);
 /// marker, `resolved_yaml` from its config.yaml while it has no last.pt whose configuration
 /// the resume check compares). A new or empty directory, or this configuration's own run
 /// (to resume or restart it), passes. Throws ConfigError naming `out`, what it holds and the
-/// fix; writes nothing.
+/// fix (DataError for a run of a newer format than this tenor writes); writes nothing.
 void check_run_dir(const std::filesystem::path& out, const std::string& config_sha256,
                    const std::string& resolved_yaml);
 
 /// Creates `out` (and its parents) if needed; throws IoError naming it and the reason.
 void create_run_dir(const std::filesystem::path& out);
 
-/// Writes the marker of this configuration's run into `out` (atomically).
+/// Writes the marker of this configuration's run into `out` (atomically), with the current
+/// format version (kRunFormatVersion).
 void write_run_marker(const std::filesystem::path& out, const std::string& config_sha256);
 
 }  // namespace tenor::train

@@ -28,6 +28,7 @@
 #include "core/version.h"
 #include "data/features/device.h"
 #include "data/features/tokenizer.h"
+#include "eval/metrics.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/distributed.h"
@@ -103,8 +104,7 @@ json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t
   json out = json::object();
   per_task->clear();
   for (size_t t = 0; t < k; ++t) {
-    double f1 =
-        truth[t].empty() ? 0.0 : macro_f1(truth[t], pred[t], data.shape.tasks[t].num_classes);
+    const double f1 = dev_macro_f1(truth[t], pred[t], data.shape.tasks[t].num_classes);
     per_task->push_back(f1);
     out[data.shape.tasks[t].name] = {{"macro_f1", f1}, {"segments", truth[t].size()}};
   }
@@ -289,23 +289,10 @@ void append_line(const fs::path& path, const json& j) {
 
 }  // namespace
 
-double macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted, int classes) {
-  std::vector<double> tp(size_t(classes), 0), fp(size_t(classes), 0), fn(size_t(classes), 0);
-  for (size_t i = 0; i < truth.size(); ++i) {
-    if (truth[i] == predicted[i]) {
-      tp[size_t(truth[i])] += 1;
-    } else {
-      fp[size_t(predicted[i])] += 1;
-      fn[size_t(truth[i])] += 1;
-    }
-  }
-  double sum = 0;
-  for (int c = 0; c < classes; ++c) {
-    double denom = 2 * tp[size_t(c)] + fp[size_t(c)] + fn[size_t(c)];
-    sum += denom > 0 ? 2 * tp[size_t(c)] / denom
-                     : 0.0;  // F1 = 2TP / (2TP + FP + FN), 0 when undefined
-  }
-  return classes > 0 ? sum / classes : 0.0;
+double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted,
+                    int classes) {
+  if (truth.empty()) return 0.0;
+  return eval::classification_metrics(eval::confusion_matrix(truth, predicted, classes)).macro_f1;
 }
 
 TrainResult train_model(const TrainConfig& config) {

@@ -26,8 +26,10 @@ struct TrainResult {
 /// uninterrupted run would. Throws ConfigError / DataError with the fix.
 TrainResult train_model(const TrainConfig& config);
 
-/// Macro-F1 over `classes` (sklearn's average="macro" with labels = all classes,
-/// zero_division = 0): used for early stopping and checkpoint selection.
-double macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted, int classes);
+/// The dev score of one task, for early stopping and best-k selection: eval's macro-F1
+/// (eval/metrics.h, the number `tenor eval` reports for the same predictions), and 0 when
+/// the task has no labelled dev segments (where eval reports NaN, which would compare as
+/// neither better nor worse). Throws DataError on a class index outside [0, classes).
+double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted, int classes);
 
 }  // namespace tenor::train

@@ -561,8 +561,8 @@ TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
 namespace tenor::test {
 namespace {
 
-// A run from before `model.ngrams` existed (its resolved config lacks the key) was trained
-// without the n-gram path, and still loads for predict.
+// A run from before `model.ngrams` existed (its resolved config lacks the key, and it has no
+// run.json: format 0) was trained without the n-gram path, and still loads for predict.
 TEST(ExportE2eBundle, RunsFromBeforeTheNgramKeyStillLoad) {
   const fs::path dir = make_temp_dir("old-run");
   std::string out;
@@ -578,6 +578,7 @@ TEST(ExportE2eBundle, RunsFromBeforeTheNgramKeyStillLoad) {
     if (line.find("ngrams:") == std::string::npos) kept += line + "\n";
   ASSERT_NE(kept, yaml);
   write_file_atomic(config, kept);
+  fs::remove(dir / "run/run.json");  // such runs predate the run format record: format 0
   EXPECT_EQ(run_tenor("--log-level error predict --run " + (dir / "run").string() + " --features " +
                           tiny_store().string() + " --call c12",
                       &out),

@@ -164,11 +164,12 @@ TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
   // An empty directory is a new run; a run from before the marker resumes as before.
   fs::create_directories(dir / "run");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
-  EXPECT_TRUE(fs::exists(dir / "run/tenor-run.json"));
-  fs::remove(dir / "run/tenor-run.json");
+  // A fresh run records the current run format (train/run_format.h).
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"), 1);
+  fs::remove(dir / "run/run.json");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
-  EXPECT_TRUE(fs::exists(dir / "run/tenor-run.json"));
+  EXPECT_TRUE(fs::exists(dir / "run/run.json"));
   // A run that stopped before its first checkpoint restarts; another config's is refused.
   fs::remove(dir / "run/last.pt");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;

@@ -1,0 +1,126 @@
+#include "train/run_format.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/version.h"
+#include "train/run_dir.h"
+
+namespace tenor::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json parse_run_json(const fs::path& dir, const char* name) {
+  json j = json::parse(read_file(dir / name), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    throw DataError("run " + dir.string() + " has a damaged " + name +
+                    " (not a JSON object); restore it, or train the run again");
+  return j;
+}
+
+/// config.yaml, format 0 -> 1: runs from before `model.ngrams` existed were trained without
+/// the n-gram path, so a config without the key gets `ngrams: false`.
+void upgrade_config_0_to_1(std::string& yaml) {
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap() || (root["model"] && root["model"]["ngrams"])) return;
+    YAML::Node upgraded = YAML::Load(yaml);
+    upgraded["model"]["ngrams"] = false;
+    yaml = YAML::Dump(upgraded) + "\n";
+  } catch (const YAML::Exception&) {
+    // Not valid YAML: left as is for the config reader, which names the file and the line.
+  }
+}
+
+/// Format 0 -> 1 (runs written before run.json). Each key added to the run files since
+/// tenor's first runs gets the value such a run was trained with, or "not recorded":
+/// - config.yaml `model.ngrams`: false (upgrade_config_0_to_1);
+/// - shape.json `text_embedding_dim` 0 and `text_encoder` "": no sentence embeddings;
+/// - shape.json `tasks[].classes` []: class names not recorded; a store is then matched to
+///   the model by class count, with a warning (check_store_for_model);
+/// - result.json `tokenizer_sha256`, `feature_set_version`, `functionals_version` "": not
+///   checked against the store.
+void upgrade_0_to_1(RunDocs& d) {
+  upgrade_config_0_to_1(d.config_yaml);
+  if (!d.shape.contains("text_embedding_dim")) d.shape["text_embedding_dim"] = 0;
+  if (!d.shape.contains("text_encoder")) d.shape["text_encoder"] = "";
+  if (d.shape.contains("tasks") && d.shape["tasks"].is_array())
+    for (auto& t : d.shape["tasks"])
+      if (t.is_object() && !t.contains("classes")) t["classes"] = json::array();
+  for (const char* key : {"tokenizer_sha256", "feature_set_version", "functionals_version"})
+    if (!d.result.contains(key)) d.result[key] = "";
+}
+
+/// Upgrades[v] takes a run of format v to format v + 1.
+const std::vector<std::function<void(RunDocs&)>>& upgrades() {
+  static const std::vector<std::function<void(RunDocs&)>> steps = {upgrade_0_to_1};
+  static_assert(kRunFormatVersion == 1, "add the upgrade step of the previous format");
+  return steps;
+}
+
+/// The keys the current format guarantees (and the readers take without a default).
+void require_current_keys(const fs::path& dir, const RunDocs& d) {
+  auto require = [&](const json& doc, const char* key, const char* file) {
+    if (!doc.is_object() || !doc.contains(key))
+      throw DataError("run " + dir.string() + " (format " + std::to_string(d.format_version) +
+                      ") has no `" + key + "` in " + file +
+                      ": the file was edited or damaged; restore it, or train the run again");
+  };
+  require(d.shape, "text_embedding_dim", "shape.json");
+  require(d.shape, "text_encoder", "shape.json");
+  require(d.shape, "tasks", "shape.json");
+  for (const auto& t : d.shape["tasks"]) require(t, "classes", "shape.json tasks[]");
+  for (const char* key : {"tokenizer_sha256", "feature_set_version", "functionals_version"})
+    require(d.result, key, "result.json");
+}
+
+std::string writer_of(const json& marker) {
+  const auto it = marker.find("tool_version");
+  return it != marker.end() && it->is_string() ? it->get<std::string>()
+                                               : std::string("its ") + kRunMarker + " names it";
+}
+
+}  // namespace
+
+int run_format_version(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir / kRunMarker, ec)) return 0;
+  const json marker = parse_run_json(dir, kRunMarker);
+  const auto it = marker.find("format_version");
+  if (it == marker.end() || !it->is_number_integer() || it->get<int64_t>() < 1)
+    throw DataError("run " + dir.string() + " has a damaged " + kRunMarker +
+                    " (no integer `format_version` >= 1); restore it, or train the run again");
+  const int64_t version = it->get<int64_t>();
+  if (version > kRunFormatVersion)
+    throw DataError("run " + dir.string() + " has format " + std::to_string(version) +
+                    ", newer than this tenor " + kVersion + " reads (up to format " +
+                    std::to_string(kRunFormatVersion) +
+                    "); upgrade tenor to the version that wrote it (" + writer_of(marker) + ")");
+  return int(version);
+}
+
+RunDocs read_run_docs(const fs::path& dir) {
+  RunDocs d;
+  d.format_version = run_format_version(dir);
+  for (const char* f : {"config.yaml", "normalizer.json", "shape.json", "result.json"}) {
+    std::error_code ec;
+    if (!fs::exists(dir / f, ec))
+      throw DataError("run " + dir.string() + " has no " + f +
+                      "; is it a finished `tenor train` run directory?");
+  }
+  d.config_yaml = read_file(dir / "config.yaml");
+  d.normalizer = parse_run_json(dir, "normalizer.json");
+  d.shape = parse_run_json(dir, "shape.json");
+  d.result = parse_run_json(dir, "result.json");
+  for (int v = d.format_version; v < kRunFormatVersion; ++v) upgrades()[size_t(v)](d);
+  require_current_keys(dir, d);
+  return d;
+}
+
+}  // namespace tenor::train

@@ -1,0 +1,38 @@
+#pragma once
+// The format of a run directory: the version its run.json records, and the upgrade of runs
+// written in an older format to the current one (docs/training.md, "Run format").
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace tenor::train {
+
+/// The run format this tenor writes and reads. A run of an older format is upgraded as it
+/// is read (one step per format, run_format.cpp); a newer one is refused. History:
+///   0  runs without run.json (written before the format was recorded); keys added to the
+///      run files since the first runs may be missing
+///   1  run.json with `format_version`; every key below is present
+inline constexpr int kRunFormatVersion = 1;
+
+/// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
+/// run.json. Throws DataError when run.json is damaged, or records a format newer than
+/// kRunFormatVersion (naming both and the fix: a tenor that reads it).
+int run_format_version(const std::filesystem::path& dir);
+
+/// The files of a run that describe its model, upgraded to kRunFormatVersion.
+struct RunDocs {
+  int format_version = 0;        ///< as found on disk, before the upgrade
+  std::string config_yaml;       ///< config.yaml: the resolved configuration
+  nlohmann::json normalizer;     ///< normalizer.json
+  nlohmann::json shape;          ///< shape.json
+  nlohmann::json result;         ///< result.json
+};
+
+/// Reads config.yaml, normalizer.json, shape.json and result.json of the run in `dir` and
+/// upgrades them from the run's format to the current one. Throws DataError naming the run,
+/// the missing or damaged file or key, and the fix.
+RunDocs read_run_docs(const std::filesystem::path& dir);
+
+}  // namespace tenor::train
