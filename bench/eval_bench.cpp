@@ -41,10 +41,10 @@ EvalSet make_set(int segments, int calls, uint64_t seed) {
   EvalSet set;
   TaskPredictions esc, emp;
   esc.name = "escalation";
-  esc.kind = TaskKind::kOrdinal;
+  esc.type = tenor::data::TaskType::kOrdinal;
   esc.classes = {"calm", "frustrated", "angry", "hostile"};
   emp.name = "empathy";
-  emp.kind = TaskKind::kBinary;
+  emp.type = tenor::data::TaskType::kBinary;
   emp.classes = {"absent", "present"};
   const int per_call = std::max(1, segments / calls);
   for (int i = 0; i < segments; ++i) {

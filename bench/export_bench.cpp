@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   shape.lld_features = lld;
   shape.functional_features = func;
   shape.vocab_size = vocab;
-  train::TaskSpec esc{"escalation", train::HeadType::kOrdinal, 4, "customer"};
-  train::TaskSpec emp{"empathy", train::HeadType::kBinary, 2, "agent"};
+  train::TaskSpec esc{"escalation", tenor::data::TaskType::kOrdinal, 4, "customer"};
+  train::TaskSpec emp{"empathy", tenor::data::TaskType::kBinary, 2, "agent"};
   emp.prosody = emp.functionals = false;
   shape.tasks = {esc, emp};
   auto model = train::make_model(shape, config);

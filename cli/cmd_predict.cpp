@@ -42,9 +42,7 @@ data::Schema schema_for(const std::vector<train::TaskSpec>& tasks,
   for (const auto& t : tasks) {
     data::Task task;
     task.name = t.name;
-    task.type = t.type == train::HeadType::kOrdinal       ? data::TaskType::kOrdinal
-                : t.type == train::HeadType::kCategorical ? data::TaskType::kCategorical
-                                                          : data::TaskType::kBinary;
+    task.type = t.type;
     task.classes = classes.at(t.name);
     task.speaker = t.speaker;
     schema.tasks.push_back(task);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "core/error.h"
 #include "core/text.h"
 #include "data/dataset_internal.h"
 
@@ -19,13 +20,30 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"name", "version", "sample_rate", "labels"};
 const std::vector<std::string> kTaskKeys = {"type", "classes", "speaker"};
-const std::vector<std::string> kTaskTypes = {"binary", "ordinal", "categorical"};
 
 int64_t line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
 
-std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+std::string suggestion(std::string_view word, const std::vector<std::string>& candidates) {
   std::string near = nearest(word, candidates);
   return near.empty() ? "" : " (did you mean '" + near + "'?)";
+}
+
+constexpr TaskType kAllTaskTypes[] = {TaskType::kBinary, TaskType::kOrdinal,
+                                      TaskType::kCategorical};
+
+/// The type `word` names, or nothing.
+std::optional<TaskType> find_task_type(std::string_view word) {
+  for (TaskType type : kAllTaskTypes)
+    if (word == to_string(type)) return type;
+  return std::nullopt;
+}
+
+/// The one wording of an unknown task type, for dataset.yaml and for files tenor wrote.
+std::string unknown_task_type(std::string_view word, const std::string& where) {
+  std::vector<std::string> known;
+  for (TaskType type : kAllTaskTypes) known.emplace_back(to_string(type));
+  return where + " has type '" + printable(word) + "'; use ordinal, binary or categorical" +
+         suggestion(word, known);
 }
 
 Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag);
@@ -69,6 +87,11 @@ const char* to_string(TaskType type) {
       return "categorical";
   }
   return "?";
+}
+
+TaskType task_type_from_string(std::string_view word, const std::string& where) {
+  if (auto type = find_task_type(word)) return *type;
+  throw DataError(unknown_task_type(word, where));
 }
 
 int Task::class_index(const std::string& name) const {
@@ -233,16 +256,11 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
       }
     }
     std::string type = body["type"] && body["type"].IsScalar() ? body["type"].Scalar() : "";
-    if (type == "binary") {
-      task.type = TaskType::kBinary;
-    } else if (type == "ordinal") {
-      task.type = TaskType::kOrdinal;
-    } else if (type == "categorical") {
-      task.type = TaskType::kCategorical;
+    if (auto parsed = find_task_type(type)) {
+      task.type = *parsed;
     } else {
       diag.error(file, body["type"] ? line_of(body["type"]) : line, "schema-bad-task-type",
-                 where + " has type '" + printable(type) + "'; use ordinal, binary or categorical" +
-                     suggestion(type, kTaskTypes));
+                 unknown_task_type(type, where));
       ok = false;
     }
     auto classes = body["classes"];

@@ -3,15 +3,27 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/diagnostics.h"
 
 namespace tenor::data {
 
+/// How the classes of a task relate: binary (two classes, class 1 is the positive one),
+/// ordinal (ordered from least to most, e.g. calm < frustrated < angry) or categorical
+/// (unordered). The one task type of the toolkit: dataset.yaml, the trainer's heads,
+/// evaluation, export, shape.json and bundles all use it.
 enum class TaskType { kBinary, kOrdinal, kCategorical };
 
+/// "binary", "ordinal" or "categorical": the word dataset.yaml, shape.json, bundles and
+/// reports use for the type.
 const char* to_string(TaskType type);
+
+/// The type `word` names (the inverse of to_string). Any other word is a DataError naming
+/// it, `where` it was read from (e.g. "RUN/shape.json, task 'escalation'") and the known
+/// types.
+TaskType task_type_from_string(std::string_view word, const std::string& where);
 
 /// One labelling task declared in dataset.yaml (`labels:`).
 struct Task {

@@ -40,21 +40,21 @@ const MetricInfo& metric_info(const std::string& name) {
                    (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
 
-bool applies(Metric metric, TaskKind kind) {
+bool applies(Metric metric, data::TaskType type) {
   switch (metric) {
     case Metric::kQwk:
     case Metric::kMae:
-      return kind == TaskKind::kOrdinal;
+      return type == data::TaskType::kOrdinal;
     case Metric::kAuroc:
     case Metric::kAuprc:
-      return kind == TaskKind::kBinary;
+      return type == data::TaskType::kBinary;
     default:
       return true;
   }
 }
 
-int predict(std::span<const double> row, TaskKind kind, double threshold) {
-  if (kind == TaskKind::kBinary) return row[1] >= threshold ? 1 : 0;
+int predict(std::span<const double> row, data::TaskType type, double threshold) {
+  if (type == data::TaskType::kBinary) return row[1] >= threshold ? 1 : 0;
   return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
 }
 
@@ -95,7 +95,7 @@ Interval percentile_interval(std::vector<double> values, double confidence) {
 TaskSample::TaskSample(const EvalSet& set, const TaskPredictions& task,
                        std::span<const double> probs, double threshold,
                        std::span<const uint32_t> segments, bool all_if_empty)
-    : kind_(task.kind), num_classes_(static_cast<int>(task.num_classes())) {
+    : type_(task.type), num_classes_(static_cast<int>(task.num_classes())) {
   const size_t c = task.num_classes();
   std::vector<uint32_t> all;
   if (segments.empty() && all_if_empty) {
@@ -120,9 +120,9 @@ TaskSample::TaskSample(const EvalSet& set, const TaskPredictions& task,
       call_cells.emplace_back();
     }
     std::span<const double> row(probs.data() + i * c, c);
-    const int pred = predict(row, kind_, threshold);
+    const int pred = predict(row, type_, threshold);
     call_cells[it->second].push_back(static_cast<uint32_t>(truth * num_classes_ + pred));
-    if (kind_ == TaskKind::kBinary) {
+    if (type_ == data::TaskType::kBinary) {
       scores.push_back(row[1]);
       positive.push_back(truth == 1);
       call_of.push_back(it->second);
@@ -141,7 +141,7 @@ TaskSample::TaskSample(const EvalSet& set, const TaskPredictions& task,
     }
     cell_offsets_.push_back(static_cast<uint32_t>(cells_.size()));
   }
-  if (kind_ == TaskKind::kBinary) ranked_ = RankedScores(scores, positive, call_of);
+  if (type_ == data::TaskType::kBinary) ranked_ = RankedScores(scores, positive, call_of);
 }
 
 ConfusionMatrix TaskSample::confusion(std::span<const double> call_weight) const {
@@ -162,11 +162,11 @@ MetricValues TaskSample::metrics(std::span<const double> call_weight) const {
   v[idx(Metric::kAccuracy)] = m.accuracy;
   v[idx(Metric::kMacroF1)] = m.macro_f1;
   v[idx(Metric::kUar)] = m.uar;
-  if (kind_ == TaskKind::kOrdinal) {
+  if (type_ == data::TaskType::kOrdinal) {
     v[idx(Metric::kQwk)] = m.qwk;
     v[idx(Metric::kMae)] = m.mae;
   }
-  if (kind_ == TaskKind::kBinary) {
+  if (type_ == data::TaskType::kBinary) {
     v[idx(Metric::kAuroc)] = ranked_.auroc(call_weight);
     v[idx(Metric::kAuprc)] = ranked_.average_precision(call_weight);
   }

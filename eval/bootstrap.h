@@ -30,14 +30,14 @@ std::span<const MetricInfo> metric_infos();
 const MetricInfo& metric_info(const std::string& name);
 /// Whether a metric is reported for a kind of task: qwk and mae for ordinal tasks, auroc and
 /// auprc for binary tasks, the rest for all.
-bool applies(Metric metric, TaskKind kind);
+bool applies(Metric metric, data::TaskType type);
 
 /// One value per `Metric`; NaN where undefined or not applicable.
 using MetricValues = std::array<double, kNumMetrics>;
 
 /// The predicted class of one probability row: for binary tasks 1 when p[1] >= threshold,
 /// else the arg max (the lowest index among equal maxima).
-int predict(std::span<const double> row, TaskKind kind, double threshold = 0.5);
+int predict(std::span<const double> row, data::TaskType type, double threshold = 0.5);
 
 /// Call multiplicities of the call (cluster) bootstrap: each resample draws `num_calls`
 /// calls uniformly with replacement. Indices come from std::mt19937_64 (its output is fixed
@@ -81,7 +81,7 @@ class TaskSample {
   TaskSample(const EvalSet& set, const TaskPredictions& task, std::span<const double> probs,
              double threshold, std::span<const uint32_t> segments, bool all_if_empty = true);
 
-  TaskKind kind() const { return kind_; }
+  data::TaskType type() const { return type_; }
   int num_classes() const { return num_classes_; }
   size_t num_calls() const { return call_ids_.size(); }
   size_t num_labelled() const { return num_labelled_; }
@@ -96,7 +96,7 @@ class TaskSample {
   MetricValues point() const;
 
  private:
-  TaskKind kind_;
+  data::TaskType type_;
   int num_classes_;
   size_t num_labelled_ = 0;
   std::vector<std::string> call_ids_;

@@ -34,12 +34,12 @@ Comparison compare_runs(const EvalSet& a, const EvalSet& b, const CompareConfig&
     const TaskSample sa(a, ta, ta.probs, threshold_for(config.thresholds_a, ta.name), {});
     const TaskSample sb(b, tb, tb.probs, threshold_for(config.thresholds_b, tb.name), {});
     const PairedResult p = paired_bootstrap(sa, sb, config.bootstrap);
-    if (ta.kind == TaskKind::kBinary) {
+    if (ta.type == data::TaskType::kBinary) {
       out.thresholds_a[ta.name] = threshold_for(config.thresholds_a, ta.name);
       out.thresholds_b[ta.name] = threshold_for(config.thresholds_b, ta.name);
     }
     for (const MetricInfo& info : metric_infos()) {
-      if (!applies(info.id, ta.kind)) continue;
+      if (!applies(info.id, ta.type)) continue;
       const size_t m = static_cast<size_t>(info.id);
       out.rows.push_back(
           {ta.name, info.id, p.a[m], p.b[m], p.delta[m], p.delta_intervals[m], p.p_value[m]});

@@ -9,18 +9,6 @@
 
 namespace tenor::eval {
 
-std::string to_string(TaskKind kind) {
-  switch (kind) {
-    case TaskKind::kBinary:
-      return "binary";
-    case TaskKind::kOrdinal:
-      return "ordinal";
-    case TaskKind::kNominal:
-      break;
-  }
-  return "nominal";
-}
-
 const TaskPredictions& EvalSet::task(const std::string& name) const {
   std::vector<std::string> names;
   for (const auto& t : tasks) {
@@ -55,9 +43,9 @@ void validate(const EvalSet& set) {
     const std::string where = "task '" + printable(t.name) + "'";
     if (c < 2)
       throw DataError(where + " has " + std::to_string(c) + " classes; a task needs at least 2");
-    if (t.kind == TaskKind::kBinary && c != 2)
+    if (t.type == data::TaskType::kBinary && c != 2)
       throw DataError(where + " is binary but has " + std::to_string(c) +
-                      " classes; give exactly 2 (class 1 is positive) or make it nominal");
+                      " classes; give exactly 2 (class 1 is positive) or make it categorical");
     if (t.labels.size() != n) throw size_error(where + " labels", t.labels.size());
     if (t.probs.size() != n * c) throw size_error(where + " probs / C", t.probs.size() / c);
     if (!t.logits.empty() && t.logits.size() != n * c)
@@ -104,7 +92,7 @@ EvalSet subset(const EvalSet& s, const std::vector<size_t>& rows,
   for (const auto& name : names) {
     const TaskPredictions& t = s.task(name);
     TaskPredictions u;
-    u.name = t.name, u.kind = t.kind, u.classes = t.classes;
+    u.name = t.name, u.type = t.type, u.classes = t.classes;
     const size_t c = t.num_classes();
     for (size_t r : rows) {
       u.labels.push_back(t.labels[r]);
@@ -166,7 +154,7 @@ void require_same_segments(const EvalSet& a, const EvalSet& b) {
                     std::to_string(b.tasks.size()) + "; compare runs of the same tasks");
   for (size_t k = 0; k < a.tasks.size(); ++k) {
     const auto &ta = a.tasks[k], &tb = b.tasks[k];
-    if (ta.name != tb.name || ta.classes != tb.classes || ta.kind != tb.kind)
+    if (ta.name != tb.name || ta.classes != tb.classes || ta.type != tb.type)
       throw DataError("task " + std::to_string(k) + " is '" + printable(ta.name) +
                       "' in run A and '" + printable(tb.name) +
                       "' in run B, or its classes differ; compare runs of the same tasks");

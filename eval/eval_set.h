@@ -6,14 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "data/schema.h"  // data::TaskType: how the classes of a task relate (no LibTorch)
+
 namespace tenor::eval {
-
-/// How the classes of a task relate: nominal (unordered), binary (class 1 is the positive
-/// class) or ordinal (classes ordered from least to most, e.g. calm < frustrated < angry).
-enum class TaskKind { kNominal, kBinary, kOrdinal };
-
-/// "nominal", "binary" or "ordinal".
-std::string to_string(TaskKind kind);
 
 /// Per-segment facts shared by every task: who spoke when, in which call, and the meta
 /// fields used for slicing. All vectors have one entry per segment (N).
@@ -30,7 +25,7 @@ struct Segments {
 /// One task's truth and one run's predictions for it.
 struct TaskPredictions {
   std::string name;  ///< task name, e.g. "escalation"
-  TaskKind kind = TaskKind::kNominal;
+  data::TaskType type = data::TaskType::kCategorical;  ///< binary: class 1 is the positive
   std::vector<std::string> classes;  ///< C class names, in class-index order
   std::vector<int> labels;           ///< N true class indices, -1 where unlabelled
   std::vector<double> probs;         ///< [N, C] row-major class probabilities (rows sum to 1)

@@ -78,7 +78,7 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
   for (const TaskPredictions& task : test.tasks) {
     TaskReport r;
     r.name = task.name;
-    r.kind = task.kind;
+    r.type = task.type;
     r.classes = task.classes;
     const size_t c = task.num_classes();
     r.calibration = expected_calibration_error(task.probs, task.labels, c, config.calibration_bins);
@@ -94,7 +94,7 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
       r.scored_probs = apply_temperature(task_logits(task), c, r.temperature->temperature);
       r.calibration_scaled =
           expected_calibration_error(r.scored_probs, task.labels, c, config.calibration_bins);
-      if (task.kind == TaskKind::kBinary) {
+      if (task.type == data::TaskType::kBinary) {
         // Threshold on the dev probabilities after the same temperature, so it applies to
         // the scaled test probabilities.
         const auto dev_probs = apply_temperature(dev_logits, c, r.temperature->temperature);
@@ -112,7 +112,7 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
     r.confusion = sample.confusion(ones);
     r.metrics = classification_metrics(r.confusion);
     r.bootstrap = bootstrap(sample, config.bootstrap);
-    if (task.kind == TaskKind::kBinary) {
+    if (task.type == data::TaskType::kBinary) {
       r.roc = sample.ranked().roc_curve();
       r.pr = sample.ranked().pr_curve();
     }
@@ -138,9 +138,11 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
       }
 
     const auto& tt = config.timeline_tasks;
-    if (task.kind != TaskKind::kNominal && std::find(tt.begin(), tt.end(), task.name) != tt.end()) {
+    if (task.type != data::TaskType::kCategorical &&
+        std::find(tt.begin(), tt.end(), task.name) != tt.end()) {
       double threshold = config.timeline.threshold;
-      if (std::isnan(threshold)) threshold = task.kind == TaskKind::kBinary ? r.threshold : 0.5;
+      if (std::isnan(threshold))
+        threshold = task.type == data::TaskType::kBinary ? r.threshold : 0.5;
       r.timeline = escalation_timeline(test, task, r.scored_probs, threshold, config.timeline);
     }
     report.tasks.push_back(std::move(r));

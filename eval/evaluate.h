@@ -46,7 +46,7 @@ struct SliceResult {
 /// Everything reported for one task.
 struct TaskReport {
   std::string name;
-  TaskKind kind = TaskKind::kNominal;
+  data::TaskType type = data::TaskType::kCategorical;
   std::vector<std::string> classes;
   size_t n_labelled = 0;
   size_t n_calls = 0;  ///< calls with at least one labelled segment

@@ -10,7 +10,8 @@
 namespace tenor::eval {
 
 /// Version of the JSON layout documented in docs/evaluation.md; bumped on any change.
-inline constexpr int kReportSchemaVersion = 1;
+/// 2: a task's `kind` says "categorical" (the dataset schema's word) where 1 said "nominal".
+inline constexpr int kReportSchemaVersion = 2;
 
 /// The evaluation report as JSON (layout in docs/evaluation.md). Undefined values (NaN) are
 /// null; curves are thinned to at most 1,000 points.

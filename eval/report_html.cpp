@@ -42,7 +42,7 @@ void metrics_table(XmlWriter& w, const TaskReport& r, double confidence) {
        "defined resamples"},
       true);
   for (const MetricInfo& info : metric_infos()) {
-    if (!applies(info.id, r.kind)) continue;
+    if (!applies(info.id, r.type)) continue;
     const size_t m = static_cast<size_t>(info.id);
     const Interval& ci = r.bootstrap.intervals[m];
     row(w, {info.name, f3(r.bootstrap.point[m]), interval_text(ci.lo, ci.hi),
@@ -85,7 +85,7 @@ void timelines(XmlWriter& w, const TaskReport& r, const EvalSet& test, const Tas
         chosen.push_back(&c);
   const Segments& s = test.segments;
   const size_t c = task.num_classes();
-  const int escalated = task.kind == TaskKind::kBinary ? 1 : config.escalated_class;
+  const int escalated = task.type == data::TaskType::kBinary ? 1 : config.escalated_class;
   w.open("div", {{"class", "plots"}});
   for (const CallTimeline* call : chosen) {
     std::vector<uint32_t> segs;
@@ -109,7 +109,7 @@ void timelines(XmlWriter& w, const TaskReport& r, const EvalSet& test, const Tas
       const double mid = (s.start_s[i] + s.end_s[i]) / 2;
       series.x.push_back(mid);
       series.y.push_back(escalated_probability(
-          std::span<const double>(r.scored_probs).subspan(i * c, c), task.kind, escalated));
+          std::span<const double>(r.scored_probs).subspan(i * c, c), task.type, escalated));
       a.x_max = std::max(a.x_max, s.end_s[i]);
       if (task.labels[i] >= escalated) a.x_bands.emplace_back(s.start_s[i], s.end_s[i]);
     }
@@ -143,14 +143,15 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
   for (const TaskReport& r : report.tasks) {
     const TaskPredictions& task = test.task(r.name);
     w.open("section");
-    w.element("h2", {}, "Task " + r.name + " (" + to_string(r.kind) + ")");
+    w.element("h2", {}, "Task " + r.name + " (" + data::to_string(r.type) + ")");
     w.element(
         "p", {},
         std::to_string(r.n_labelled) + " labelled segments in " + std::to_string(r.n_calls) +
             " calls" +
-            (r.kind == TaskKind::kBinary ? "; decision threshold " + svg_number(r.threshold, 4) +
-                                               " (" + r.threshold_source + ")"
-                                         : ""));
+            (r.type == data::TaskType::kBinary
+                 ? "; decision threshold " + svg_number(r.threshold, 4) + " (" +
+                       r.threshold_source + ")"
+                 : ""));
     if (!r.note.empty()) {
       w.element("p", {{"class", "note"}}, r.note);
       w.close();
@@ -163,7 +164,7 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
     if (r.calibration_scaled)
       reliability_diagram(w, "Reliability (T = " + svg_number(r.temperature->temperature, 3) + ")",
                           *r.calibration_scaled);
-    if (r.kind == TaskKind::kBinary) {
+    if (r.type == data::TaskType::kBinary) {
       Series roc{"ROC", r.roc.x, r.roc.y};
       thin(roc.x, roc.y, 500);
       Axes a;

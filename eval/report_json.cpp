@@ -70,7 +70,7 @@ json timeline_json(const TimelineMetrics& t) {
 json task_json(const TaskReport& r) {
   json metrics = json::object();
   for (const MetricInfo& info : metric_infos()) {
-    if (!applies(info.id, r.kind)) continue;
+    if (!applies(info.id, r.type)) continue;
     const size_t m = static_cast<size_t>(info.id);
     const Interval& ci = r.bootstrap.intervals[m];
     metrics[info.name] = {{"value", num(r.bootstrap.point[m])},
@@ -114,17 +114,17 @@ json task_json(const TaskReport& r) {
                       {"ci_high", num(s.interval.hi)},
                       {"outside_overall", s.outside_overall}});
   json decision = {{"threshold", nullptr}, {"source", nullptr}, {"dev_f1", nullptr}};
-  if (r.kind == TaskKind::kBinary) {
+  if (r.type == data::TaskType::kBinary) {
     decision["threshold"] = r.threshold;
     decision["source"] = r.threshold_source;
     if (r.threshold_fit) decision["dev_f1"] = r.threshold_fit->f1;
   }
   json curves = nullptr;
-  if (r.kind == TaskKind::kBinary)
+  if (r.type == data::TaskType::kBinary)
     curves = {{"roc", curve_json(r.roc, "fpr", "tpr")},
               {"pr", curve_json(r.pr, "recall", "precision")}};
   return {{"name", utf8(r.name)},
-          {"kind", to_string(r.kind)},
+          {"kind", data::to_string(r.type)},
           {"classes", utf8_list(r.classes)},
           {"n_labelled", r.n_labelled},
           {"n_calls", r.n_calls},

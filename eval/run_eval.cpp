@@ -48,9 +48,7 @@ EvalSet eval_set_from(train::LoadedRun& run, const train::TrainData& data, const
     const auto& spec = run.info.shape.tasks[k];
     TaskPredictions t;
     t.name = spec.name;
-    t.kind = spec.type == train::HeadType::kOrdinal  ? TaskKind::kOrdinal
-             : spec.type == train::HeadType::kBinary ? TaskKind::kBinary
-                                                     : TaskKind::kNominal;
+    t.type = spec.type;
     t.classes = data.store.task_classes.at(spec.name);
     const size_t column = size_t(data.task_columns[k]);
     for (int64_t r : rows) t.labels.push_back(data.store.segments[size_t(r)].labels[column]);

@@ -14,8 +14,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
-double escalated_probability(std::span<const double> row, TaskKind kind, int escalated_class) {
-  if (kind == TaskKind::kBinary) return row[1];
+double escalated_probability(std::span<const double> row, data::TaskType type,
+                             int escalated_class) {
+  if (type == data::TaskType::kBinary) return row[1];
   double p = 0.0;
   for (size_t k = std::max(escalated_class, 0); k < row.size(); ++k) p += row[k];
   return p;
@@ -25,7 +26,7 @@ TimelineMetrics escalation_timeline(const EvalSet& set, const TaskPredictions& t
                                     std::span<const double> probs, double threshold,
                                     const TimelineConfig& config) {
   const int c = static_cast<int>(task.num_classes());
-  const int escalated = task.kind == TaskKind::kBinary ? 1 : config.escalated_class;
+  const int escalated = task.type == data::TaskType::kBinary ? 1 : config.escalated_class;
   if (escalated < 1 || escalated >= c)
     throw UsageError("timeline: escalated_class " + std::to_string(escalated) + " of task '" +
                      task.name + "' must be in 1.." + std::to_string(c - 1));
@@ -63,7 +64,7 @@ TimelineMetrics escalation_timeline(const EvalSet& set, const TaskPredictions& t
       }
     const bool has_escalation = !std::isnan(t.first_escalation_s);
     for (uint32_t i : segs) {
-      const double p = escalated_probability(probs.subspan(i * c, c), task.kind, escalated);
+      const double p = escalated_probability(probs.subspan(i * c, c), task.type, escalated);
       const double dur = s.end_s[i] - s.start_s[i];
       total_s += dur;
       const bool before = !has_escalation || s.start_s[i] < t.first_escalation_s;

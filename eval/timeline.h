@@ -56,7 +56,8 @@ struct TimelineMetrics {
 
 /// The probability that segment `i` is escalated: p[1] for binary tasks, else the sum of
 /// p[k] for k >= escalated_class.
-double escalated_probability(std::span<const double> row, TaskKind kind, int escalated_class);
+double escalated_probability(std::span<const double> row, data::TaskType type,
+                             int escalated_class);
 
 /// Computes lead times and false alarms per hour. probs: the task's [N, C] probabilities to
 /// score; `threshold` must be resolved (not NaN). Segments are ordered by start time within a

@@ -62,18 +62,6 @@ std::vector<std::string> modalities(const train::TaskSpec& t) {
   return m;
 }
 
-std::string type_name(const train::TaskSpec& t) {
-  return t.type == train::HeadType::kOrdinal       ? "ordinal"
-         : t.type == train::HeadType::kCategorical ? "categorical"
-                                                   : "binary";
-}
-
-eval::TaskKind kind_of(const train::TaskSpec& t) {
-  return t.type == train::HeadType::kBinary    ? eval::TaskKind::kBinary
-         : t.type == train::HeadType::kOrdinal ? eval::TaskKind::kOrdinal
-                                               : eval::TaskKind::kNominal;
-}
-
 /// Labels of `rows` for each model task (-1: unlabelled).
 std::vector<std::vector<int>> labels_of(const train::TrainData& d,
                                         const std::vector<int64_t>& rows) {
@@ -105,7 +93,7 @@ eval::EvalSet eval_set(const train::TrainData& d, const std::vector<int64_t>& ro
     const auto& t = d.shape.tasks[k];
     eval::TaskPredictions tp;
     tp.name = t.name;
-    tp.kind = kind_of(t);
+    tp.type = t.type;
     tp.classes = d.store.task_classes.at(t.name);
     tp.labels = labels[k];
     auto p = pred.probs[k].contiguous();
@@ -136,8 +124,8 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
     for (const auto& c : data.store.task_classes.at(t.name))
       classes += (classes.empty() ? "" : ", ") + c;
     for (const auto& m : modalities(t)) mods += (mods.empty() ? "" : ", ") + m;
-    md << "| " << t.name << " | " << type_name(t) << " | " << t.speaker << " | " << classes << " | "
-       << (mods.empty() ? "none" : mods) << " |\n";
+    md << "| " << t.name << " | " << data::to_string(t.type) << " | " << t.speaker << " | "
+       << classes << " | " << (mods.empty() ? "none" : mods) << " |\n";
     agent_voice |= t.speaker == "agent" && (t.prosody || t.functionals);
   }
   md << "\n" << kCompliance << "\n\n";
@@ -202,7 +190,7 @@ std::string model_card(const train::RunInfo& info, const train::TrainData& data,
           if (r.calibration_scaled) ece_cal = fmt(r.calibration_scaled->ece);
         }
     md << "| " << t.name << " | " << fmt(calib[k].temperature, 4) << " | "
-       << (t.type == train::HeadType::kBinary ? fmt(calib[k].threshold, 4) : "arg max") << " | "
+       << (t.type == data::TaskType::kBinary ? fmt(calib[k].threshold, 4) : "arg max") << " | "
        << calib[k].source << " | " << ece_raw << " | " << ece_cal << " |\n";
   }
   md << "\n## Export parity\n\n"
@@ -226,7 +214,7 @@ json tasks_json(const train::ModelShape& shape, const features::Store& store) {
   json tasks = json::array();
   for (const auto& t : shape.tasks)
     tasks.push_back({{"name", t.name},
-                     {"type", type_name(t)},
+                     {"type", data::to_string(t.type)},
                      {"speaker", t.speaker},
                      {"classes", store.task_classes.at(t.name)},
                      {"modalities", modalities(t)},
@@ -239,7 +227,7 @@ json calibration_json(const std::vector<train::TaskSpec>& tasks,
   json j = json::object();
   for (size_t k = 0; k < tasks.size(); ++k) {
     j[tasks[k].name] = {{"temperature", calib[k].temperature}, {"fitted_on", calib[k].source}};
-    if (tasks[k].type == train::HeadType::kBinary)
+    if (tasks[k].type == data::TaskType::kBinary)
       j[tasks[k].name]["threshold"] = calib[k].threshold;
   }
   return j;
@@ -544,7 +532,8 @@ json verify_bundle(const fs::path& bundle) {
 }
 
 std::vector<train::TaskSpec> read_tasks(const fs::path& bundle) {
-  auto tasks = train::shape_from_json(json::parse(read_file(bundle / "shape.json"))).tasks;
+  const fs::path shape = bundle / "shape.json";
+  auto tasks = train::shape_from_json(json::parse(read_file(shape)), shape.string()).tasks;
   const json labels = json::parse(read_file(bundle / "labels.json"));
   for (auto& t : tasks)
     for (const auto& l : labels.at("tasks"))
@@ -556,7 +545,8 @@ train::StoreContract store_contract(const fs::path& bundle) {
   const json facts = json::parse(read_file(bundle / "features.json"));
   train::StoreContract c;
   c.model = "bundle " + bundle.string();
-  c.shape = train::shape_from_json(json::parse(read_file(bundle / "shape.json")));
+  const fs::path shape = bundle / "shape.json";
+  c.shape = train::shape_from_json(json::parse(read_file(shape)), shape.string());
   c.shape.tasks = read_tasks(bundle);
   c.tokenizer_sha256 = facts.at("tokenizer_sha256");
   c.feature_set_version = facts.at("feature_set_version");

@@ -261,13 +261,13 @@ std::string emit_text_encoder(GraphBuilder& g, const std::string& path, train::T
 std::string emit_probabilities(GraphBuilder& g, const train::TaskSpec& task,
                                const std::string& logits) {
   switch (task.type) {
-    case train::HeadType::kBinary: {
+    case data::TaskType::kBinary: {
       auto p = g.op("Sigmoid", {logits});  // [B, 1]
       return g.op("Concat", {g.op("Sub", {g.scalar_f32(1), p}), p}, {Attr::integer("axis", 1)});
     }
-    case train::HeadType::kCategorical:
+    case data::TaskType::kCategorical:
       return g.op("Softmax", {logits}, {Attr::integer("axis", 1)});
-    case train::HeadType::kOrdinal: {
+    case data::TaskType::kOrdinal: {
       // CORAL: P(y > k) = sigmoid(z_k); P(y = c) = P(y > c-1) - P(y > c), clipped at 0 and
       // renormalised (Cao et al. 2020), as task_probabilities does.
       auto gt = g.op("Sigmoid", {logits});
@@ -288,7 +288,7 @@ namespace {
 std::string head_logits(GraphBuilder& g, const train::TaskSpec& t, torch::nn::Linear& head,
                         const torch::Tensor& bias, const std::string& h) {
   auto z = emit_linear(g, "head_" + t.name, *head, h, true);
-  if (t.type == train::HeadType::kOrdinal) z = g.op("Add", {z, weight(g, "bias_" + t.name, bias)});
+  if (t.type == data::TaskType::kOrdinal) z = g.op("Add", {z, weight(g, "bias_" + t.name, bias)});
   return z;
 }
 

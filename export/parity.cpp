@@ -14,16 +14,6 @@
 namespace tenor::onnx_export {
 using nlohmann::json;
 
-namespace {
-
-eval::TaskKind kind_of(const train::TaskSpec& t) {
-  return t.type == train::HeadType::kBinary    ? eval::TaskKind::kBinary
-         : t.type == train::HeadType::kOrdinal ? eval::TaskKind::kOrdinal
-                                               : eval::TaskKind::kNominal;
-}
-
-}  // namespace
-
 std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>& tasks,
                                              const train::Predictions& dev,
                                              const std::vector<std::vector<int>>& dev_labels) {
@@ -40,7 +30,7 @@ std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>&
     auto t = eval::fit_temperature(logits, labels, c);
     out[k].temperature = t.temperature;
     out[k].source = "dev";
-    if (tasks[k].type == train::HeadType::kBinary &&
+    if (tasks[k].type == data::TaskType::kBinary &&
         std::any_of(labels.begin(), labels.end(), [](int y) { return y == 1; })) {
       out[k].threshold =
           eval::fit_threshold(eval::apply_temperature(logits, c, t.temperature), labels).threshold;
@@ -57,7 +47,7 @@ std::vector<double> calibrate(const float* probs, int classes, const TaskCalibra
 
 int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c) {
   auto p = calibrate(probs, task.num_classes, c);
-  return eval::predict(p, kind_of(task), c.threshold);
+  return eval::predict(p, task.type, c.threshold);
 }
 
 TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context,

@@ -85,10 +85,9 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
     }
     TaskSpec t;
     t.name = name;
-    std::string type = node["type"].as<std::string>();
-    t.type = type == "ordinal"       ? HeadType::kOrdinal
-             : type == "categorical" ? HeadType::kCategorical
-                                     : HeadType::kBinary;
+    t.type = data::task_type_from_string(
+        node["type"].as<std::string>(""),
+        "the feature store's schema (its dataset.yaml), task '" + name + "'");
     t.num_classes = static_cast<int>(node["classes"].size());
     if (auto it = store.task_classes.find(name); it != store.task_classes.end())
       t.classes = it->second;

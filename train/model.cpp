@@ -60,11 +60,11 @@ torch::nn::GRU make_bigru(int input, const ModelConfig& c) {
 }
 
 torch::nn::Linear make_head(const TaskSpec& task, int hidden) {
-  int out = task.type == HeadType::kBinary        ? 1
-            : task.type == HeadType::kCategorical ? task.num_classes
-                                                  : 1;
+  int out = task.type == data::TaskType::kBinary        ? 1
+            : task.type == data::TaskType::kCategorical ? task.num_classes
+                                                        : 1;
   return torch::nn::Linear(
-      torch::nn::LinearOptions(hidden, out).bias(task.type != HeadType::kOrdinal));
+      torch::nn::LinearOptions(hidden, out).bias(task.type != data::TaskType::kOrdinal));
 }
 
 /// Head logits: binary [B, 1], categorical [B, K], ordinal (CORAL, Cao et al. 2020:
@@ -72,7 +72,7 @@ torch::nn::Linear make_head(const TaskSpec& task, int hidden) {
 torch::Tensor head_logits(const TaskSpec& task, torch::nn::Linear& head, const torch::Tensor& bias,
                           const torch::Tensor& h) {
   auto z = head->forward(h);
-  if (task.type == HeadType::kOrdinal) return z + bias.unsqueeze(0);
+  if (task.type == data::TaskType::kOrdinal) return z + bias.unsqueeze(0);
   return z;
 }
 
@@ -174,7 +174,7 @@ FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config
   for (const auto& t : tasks_) {
     heads.push_back(register_module("head_" + t.name, make_head(t, head_in)));
     ordinal_bias.push_back(
-        t.type == HeadType::kOrdinal
+        t.type == data::TaskType::kOrdinal
             ? register_parameter("bias_" + t.name, ordinal_thresholds(t.num_classes))
             : torch::Tensor());
   }
@@ -247,7 +247,7 @@ LinearModel::LinearModel(const ModelShape& shape, const ModelConfig& c) : config
   for (const auto& t : tasks_) {
     heads.push_back(register_module("head_" + t.name, make_head(t, in)));
     ordinal_bias.push_back(
-        t.type == HeadType::kOrdinal
+        t.type == data::TaskType::kOrdinal
             ? register_parameter("bias_" + t.name, ordinal_thresholds(t.num_classes))
             : torch::Tensor());
   }
@@ -282,13 +282,13 @@ std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig
 torch::Tensor task_probabilities(const TaskSpec& task, const torch::Tensor& logits) {
   auto z = logits.to(torch::kFloat);
   switch (task.type) {
-    case HeadType::kBinary: {
+    case data::TaskType::kBinary: {
       auto p = torch::sigmoid(z.squeeze(-1));
       return torch::stack({1 - p, p}, 1);
     }
-    case HeadType::kCategorical:
+    case data::TaskType::kCategorical:
       return torch::softmax(z, 1);
-    case HeadType::kOrdinal: {
+    case data::TaskType::kOrdinal: {
       // P(y > k) = sigmoid(z_k); P(y = c) = P(y > c-1) - P(y > c), clipped and renormalised.
       auto gt = torch::sigmoid(z);
       auto n = z.size(0);
@@ -311,7 +311,7 @@ torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
   torch::Tensor per_row;
   torch::Tensor p_true;  // probability of the true class, for focal loss
   switch (task.type) {
-    case HeadType::kBinary: {
+    case data::TaskType::kBinary: {
       auto target = y.to(torch::kFloat);
       per_row = F::binary_cross_entropy_with_logits(
           z.squeeze(-1), target,
@@ -320,13 +320,13 @@ torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits,
       p_true = target * p + (1 - target) * (1 - p);
       break;
     }
-    case HeadType::kCategorical: {
+    case data::TaskType::kCategorical: {
       auto logp = torch::log_softmax(z, 1).gather(1, y.unsqueeze(1)).squeeze(1);
       per_row = -logp;
       p_true = logp.exp();
       break;
     }
-    case HeadType::kOrdinal: {
+    case data::TaskType::kOrdinal: {
       // CORAL: binary cross-entropy of each threshold task "y > k" (Cao et al. 2020).
       auto k = torch::arange(task.num_classes - 1, y.options()).unsqueeze(0);
       auto target = (y.unsqueeze(1) > k).to(torch::kFloat);

@@ -14,16 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "data/schema.h"
 #include "train/config.h"
 
 namespace tenor::train {
 
-enum class HeadType { kBinary, kOrdinal, kCategorical };
-
 /// One output of the model: a task from the dataset schema.
 struct TaskSpec {
   std::string name;
-  HeadType type = HeadType::kBinary;
+  data::TaskType type = data::TaskType::kBinary;
   int num_classes = 2;
   std::string speaker;  ///< role whose segments carry the label
   /// Modalities this task may use: prosody, functionals, text. Agent tasks are text-only

@@ -21,9 +21,7 @@ json shape_to_json(const ModelShape& s) {
   json tasks = json::array();
   for (const auto& t : s.tasks) {
     tasks.push_back({{"name", t.name},
-                     {"type", t.type == HeadType::kOrdinal       ? "ordinal"
-                              : t.type == HeadType::kCategorical ? "categorical"
-                                                                 : "binary"},
+                     {"type", data::to_string(t.type)},
                      {"num_classes", t.num_classes},
                      {"classes", t.classes},
                      {"speaker", t.speaker},
@@ -36,7 +34,7 @@ json shape_to_json(const ModelShape& s) {
           {"text_encoder", s.text_encoder}, {"tasks", tasks}};
 }
 
-ModelShape shape_from_json(const json& j) {
+ModelShape shape_from_json(const json& j, const std::string& source) {
   ModelShape s;
   s.lld_features = j.at("lld_features");
   s.functional_features = j.at("functional_features");
@@ -46,10 +44,10 @@ ModelShape shape_from_json(const json& j) {
   for (const auto& t : j.at("tasks")) {
     TaskSpec spec;
     spec.name = t.at("name");
-    std::string type = t.at("type");
-    spec.type = type == "ordinal"       ? HeadType::kOrdinal
-                : type == "categorical" ? HeadType::kCategorical
-                                        : HeadType::kBinary;
+    const json& type = t.at("type");
+    spec.type = data::task_type_from_string(
+        type.is_string() ? type.get<std::string>() : type.dump(),
+        source + ", task '" + spec.name + "'");
     spec.num_classes = t.at("num_classes");
     // Absent in runs from before class names were recorded: matched by count only.
     spec.classes = t.value("classes", std::vector<std::string>{});
@@ -68,7 +66,7 @@ RunInfo read_run(const fs::path& dir) {
   run.dir = dir;
   apply_yaml_text(run.config, docs.config_yaml, (dir / "config.yaml").string());
   run.norm = Normalizer::from_json(docs.normalizer);
-  run.shape = shape_from_json(docs.shape);
+  run.shape = shape_from_json(docs.shape, (dir / "shape.json").string());
   run.result = std::move(docs.result);
   return run;
 }

@@ -26,7 +26,7 @@ struct RunInfo {
 
 /// The model's dimensions and tasks as JSON (saved as shape.json in every run).
 nlohmann::json shape_to_json(const ModelShape& shape);
-ModelShape shape_from_json(const nlohmann::json& j);
+ModelShape shape_from_json(const nlohmann::json& j, const std::string& source = "shape.json");
 
 /// Reads config.yaml, normalizer.json, shape.json and result.json of a run, upgraded from
 /// the run's format to the current one (train/run_format.h). Throws DataError naming the

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "data/schema.h"
 #include "data/split.h"
 #include "tests/data/fixtures.h"
 
@@ -16,6 +17,29 @@ TEST(Dataset, PathsMustStayInside) {
   EXPECT_FALSE(data::path_stays_inside("/etc/passwd"));
   EXPECT_FALSE(data::path_stays_inside(""));
   EXPECT_FALSE(data::path_stays_inside("."));
+}
+
+// One task type for the whole toolkit (issue 17): its words round-trip, and a word that is
+// not one of them is refused by name instead of becoming binary.
+TEST(TaskType, EveryTypeRoundTripsAndAnUnknownWordIsADataError) {
+  for (auto type : {data::TaskType::kBinary, data::TaskType::kOrdinal,
+                    data::TaskType::kCategorical}) {
+    const std::string word = data::to_string(type);
+    EXPECT_EQ(data::task_type_from_string(word, "test"), type) << word;
+    EXPECT_EQ(data::to_string(data::task_type_from_string(word, "test")), word);
+  }
+  EXPECT_EQ(std::string(data::to_string(data::TaskType::kCategorical)), "categorical");
+  for (const char* bad : {"nominal", "Binary", "", "ordnial"}) {
+    try {
+      data::task_type_from_string(bad, "RUN/shape.json, task 'escalation'");
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const DataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("RUN/shape.json, task 'escalation'"), std::string::npos) << what;
+      EXPECT_NE(what.find("'" + std::string(bad) + "'"), std::string::npos) << what;
+      EXPECT_NE(what.find("ordinal, binary or categorical"), std::string::npos) << what;
+    }
+  }
 }
 
 TEST(Dataset, ResolvesLabelsByMajorityTiesToHigherForOrdinal) {

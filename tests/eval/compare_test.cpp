@@ -80,8 +80,8 @@ TEST(Compare, GateFailsWithASentenceNamingTaskMetricAndAmount) {
 
 TEST(Compare, MaeIsWorseWhenItRises) {
   // Ordinal truth 0 1 2 2; A predicts 0 1 2 2 (mae 0), B predicts 0 1 2 0 (mae 2/4 = 0.5).
-  const EvalSet a = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 2}, 3, TaskKind::kOrdinal);
-  const EvalSet b = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 0}, 3, TaskKind::kOrdinal);
+  const EvalSet a = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 2}, 3, data::TaskType::kOrdinal);
+  const EvalSet b = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 0}, 3, data::TaskType::kOrdinal);
   const std::vector<GateSpec> gates = {parse_gate("mae:0.1")};
   const GateResult g = apply_gate(compare_runs(a, b), gates);
   ASSERT_EQ(g.failures.size(), 1u);

@@ -23,7 +23,7 @@ inline EvalSet binary_set(const std::vector<Seg>& segs, const std::string& task 
   EvalSet set;
   TaskPredictions t;
   t.name = task;
-  t.kind = TaskKind::kBinary;
+  t.type = data::TaskType::kBinary;
   t.classes = {"calm", "escalated"};
   for (const Seg& s : segs) {
     set.segments.call_ids.push_back(s.call);
@@ -42,12 +42,12 @@ inline EvalSet binary_set(const std::vector<Seg>& segs, const std::string& task 
 /// A one-task set whose probabilities put 0.7 on `pred` and share 0.3 over the rest, one call
 /// per segment unless `calls` is given.
 inline EvalSet multiclass_set(const std::vector<int>& truth, const std::vector<int>& pred, int c,
-                              TaskKind kind = TaskKind::kNominal,
+                              data::TaskType type = data::TaskType::kCategorical,
                               std::vector<std::string> calls = {}) {
   EvalSet set;
   TaskPredictions t;
   t.name = "task";
-  t.kind = kind;
+  t.type = type;
   for (int k = 0; k < c; ++k) t.classes.push_back("c" + std::to_string(k));
   for (size_t i = 0; i < truth.size(); ++i) {
     set.segments.call_ids.push_back(calls.empty() ? "call" + std::to_string(i) : calls[i]);

@@ -18,6 +18,7 @@ namespace tenor::eval {
 namespace {
 
 using testing::binary_set;
+using testing::multiclass_set;
 using testing::Seg;
 
 /// A small well-formedness check independent of libxml2: tags balance and nest, attribute
@@ -155,6 +156,21 @@ TEST(Report, EveryPlotIsWellFormedOnItsOwn) {
   const std::string svg = w3.finish();
   EXPECT_EQ(check_balanced(svg), "");
   EXPECT_TRUE(parses_as_xml(svg));
+}
+
+// A categorical task is "categorical" in report.json and report.html, the word of dataset.yaml,
+// shape.json and the model card (report schema 1 said "nominal").
+TEST(Report, CategoricalTaskIsNamedWithTheSchemasWord) {
+  const EvalSet set = multiclass_set({0, 1, 2, 2, 1, 0}, {0, 1, 2, 0, 1, 0}, 3);
+  EvalConfig config;
+  config.bootstrap.resamples = 20;
+  const EvalReport report = evaluate(set, config);
+  const nlohmann::json j = to_json(report);
+  EXPECT_EQ(j["schema_version"], 2);
+  EXPECT_EQ(j["tasks"][0]["kind"], "categorical");
+  const std::string html = to_html(report, set);
+  EXPECT_NE(html.find("Task task (categorical)"), std::string::npos);
+  EXPECT_EQ(html.find("nominal"), std::string::npos);
 }
 
 TEST(Report, JsonFollowsTheDocumentedSchema) {

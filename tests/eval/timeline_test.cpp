@@ -63,8 +63,8 @@ TEST(Timeline, MissedEscalationHasNoLeadTime) {
 
 TEST(Timeline, OrdinalEscalatedProbabilitySumsUpperClasses) {
   const std::vector<double> row = {0.5, 0.2, 0.3};
-  EXPECT_NEAR(escalated_probability(row, TaskKind::kOrdinal, 1), 0.5, kTol);
-  EXPECT_NEAR(escalated_probability(row, TaskKind::kOrdinal, 2), 0.3, kTol);
+  EXPECT_NEAR(escalated_probability(row, data::TaskType::kOrdinal, 1), 0.5, kTol);
+  EXPECT_NEAR(escalated_probability(row, data::TaskType::kOrdinal, 2), 0.3, kTol);
 }
 
 }  // namespace

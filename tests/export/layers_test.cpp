@@ -203,18 +203,18 @@ TEST_F(ExportLayers, ProsodyAndTextEncoders) {
 }
 
 TEST_F(ExportLayers, TaskProbabilitiesBinaryCategoricalOrdinal) {
-  const std::pair<train::HeadType, int> heads[] = {{train::HeadType::kBinary, 1},
-                                                   {train::HeadType::kCategorical, 4},
-                                                   {train::HeadType::kOrdinal, 3}};
+  const std::pair<data::TaskType, int> heads[] = {{data::TaskType::kBinary, 1},
+                                                  {data::TaskType::kCategorical, 4},
+                                                  {data::TaskType::kOrdinal, 3}};
   for (const auto& [type, width] : heads) {
     train::TaskSpec t;
     t.name = "t";
     t.type = type;
-    t.num_classes = type == train::HeadType::kBinary    ? 2
-                    : type == train::HeadType::kOrdinal ? 4
-                                                        : 4;
+    t.num_classes = type == data::TaskType::kBinary    ? 2
+                    : type == data::TaskType::kOrdinal ? 4
+                                                       : 4;
     auto z = torch::randn({5, width}) * 4;
-    if (type == train::HeadType::kOrdinal)
+    if (type == data::TaskType::kOrdinal)
       z[0] = torch::tensor({-1.0f, 2.0f, 0.5f});  // unordered: clip
     GraphBuilder g("t");
     input(g, "z", z);
@@ -278,8 +278,8 @@ train::ModelShape synthetic_shape(const train::ModelConfig& c) {
   shape.lld_features = 5;
   shape.functional_features = 4;
   shape.vocab_size = 30;
-  train::TaskSpec esc{"escalation", train::HeadType::kOrdinal, 4, "customer"};
-  train::TaskSpec emp{"empathy", train::HeadType::kBinary, 2, "agent"};
+  train::TaskSpec esc{"escalation", data::TaskType::kOrdinal, 4, "customer"};
+  train::TaskSpec emp{"empathy", data::TaskType::kBinary, 2, "agent"};
   emp.prosody = emp.functionals = false;  // compliance default
   (void)c;
   shape.tasks = {esc, emp};

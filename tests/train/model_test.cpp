@@ -10,6 +10,7 @@
 #include "core/torch_compat.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
+#include "train/predict.h"
 
 namespace tenor::train {
 namespace {
@@ -19,9 +20,9 @@ ModelShape shape() {
   s.lld_features = 5;
   s.functional_features = 4;
   s.vocab_size = 50;
-  s.tasks = {{"escalation", HeadType::kOrdinal, 4, "customer", true, true, true},
-             {"empathy", HeadType::kBinary, 2, "agent", false, false, true},
-             {"topic", HeadType::kCategorical, 3, "customer", true, true, true}};
+  s.tasks = {{"escalation", data::TaskType::kOrdinal, 4, "customer", true, true, true},
+             {"empathy", data::TaskType::kBinary, 2, "agent", false, false, true},
+             {"topic", data::TaskType::kCategorical, 3, "customer", true, true, true}};
   return s;
 }
 
@@ -36,6 +37,30 @@ Batch batch(int64_t b) {
   x.labels =
       torch::tensor(std::vector<int64_t>{3, 1, -1, 0, -1, 2, 1, 0, 0}).view({3, 3}).slice(0, 0, b);
   return x;
+}
+
+// shape.json stores each task's type with data::to_string; reading it back gives the same
+// types, and a type it does not know is a DataError naming the file and the task (it was
+// read as binary without a word before issue 17).
+TEST(Shape, TaskTypesRoundTripAndAnUnknownTypeIsRefused) {
+  const ModelShape s = shape();
+  const ModelShape back = shape_from_json(shape_to_json(s), "RUN/shape.json");
+  ASSERT_EQ(back.tasks.size(), s.tasks.size());
+  for (size_t k = 0; k < s.tasks.size(); ++k) EXPECT_EQ(back.tasks[k].type, s.tasks[k].type);
+  EXPECT_EQ(shape_to_json(s)["tasks"][2]["type"], "categorical");
+
+  nlohmann::json j = shape_to_json(s);
+  j["tasks"][2]["type"] = "nominal";
+  try {
+    shape_from_json(j, "RUN/shape.json");
+    FAIL() << "an unknown task type was accepted";
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("RUN/shape.json, task 'topic' has type 'nominal'"), std::string::npos)
+        << what;
+  }
+  j["tasks"][2]["type"] = 3;
+  EXPECT_THROW(shape_from_json(j, "RUN/shape.json"), DataError);
 }
 
 TEST(Model, StableParameterNames) {
@@ -174,7 +199,7 @@ TEST(Model, LossesAreFiniteAndSkipUnlabelledRows) {
 }
 
 TEST(Model, OrdinalProbabilitiesFollowThresholds) {
-  TaskSpec t{"e", HeadType::kOrdinal, 3, "customer"};
+  TaskSpec t{"e", data::TaskType::kOrdinal, 3, "customer"};
   // P(y > 0) = 0.9, P(y > 1) = 0.2 -> P = [0.1, 0.7, 0.2].
   auto logits =
       torch::tensor({std::log(0.9 / 0.1), std::log(0.2 / 0.8)}).view({1, 2}).to(torch::kFloat);
