@@ -252,24 +252,24 @@ TEST(E2eBuild, ResumeWithAnotherCallsPerPartStoresEveryCallOnce) {
   fx.write();
   const fs::path dir = make_temp_dir("build-repart-out");
   features::build_feature_store(fx.root, dir / "full.h5", quiet_options(16));
+  // Builds `out` with `first` calls per part until the write of part `stop` fails, then resumes
+  // with `then` calls per part: the result must equal the uninterrupted build.
+  auto interrupt_and_resume = [&](const fs::path& out, int stop, int first, int then) {
+    const std::string stopped = "part-0000" + std::to_string(stop) + ".bin";
+    const std::string kept = "part-0000" + std::to_string(stop - 1) + ".bin";
+    fs::path blocker = block_part(out, stopped);
+    EXPECT_THROW(features::build_feature_store(fx.root, out, quiet_options(first)), Error);
+    ASSERT_TRUE(fs::exists(out.string() + ".parts/" + kept));
+    fs::remove_all(blocker);
+    features::build_feature_store(fx.root, out, quiet_options(then));
+    expect_same_store(dir / "full.h5", out);
+  };
   // Stopped after 2 parts of 4 calls (c1..c8), resumed with 5 per part: the old parts do not
   // hold the calls the new ones would, so reusing them would lose c9 and c10.
-  const fs::path fewer = dir / "fewer.h5";
-  fs::path blocker = block_part(fewer, "part-00002.bin");
-  EXPECT_THROW(features::build_feature_store(fx.root, fewer, quiet_options(4)), Error);
-  ASSERT_TRUE(fs::exists(fewer.string() + ".parts/part-00001.bin"));
-  fs::remove_all(blocker);
-  features::build_feature_store(fx.root, fewer, quiet_options(5));
-  expect_same_store(dir / "full.h5", fewer);
+  interrupt_and_resume(dir / "fewer.h5", 2, 4, 5);
   // Stopped after 1 part of 5 calls, resumed with 2 per part: reusing it would store c3..c5
   // twice.
-  const fs::path more = dir / "more.h5";
-  blocker = block_part(more, "part-00001.bin");
-  EXPECT_THROW(features::build_feature_store(fx.root, more, quiet_options(5)), Error);
-  ASSERT_TRUE(fs::exists(more.string() + ".parts/part-00000.bin"));
-  fs::remove_all(blocker);
-  features::build_feature_store(fx.root, more, quiet_options(2));
-  expect_same_store(dir / "full.h5", more);
+  interrupt_and_resume(dir / "more.h5", 1, 5, 2);
 }
 
 TEST(E2eBuild, CorruptedPartIsNotResumedFrom) {
