@@ -469,4 +469,49 @@ double task_loss_weight(const torch::Tensor& labels, const torch::Tensor& class_
   return class_weights.cpu().to(torch::kDouble).index_select(0, y).sum().item<double>();
 }
 
+torch::Tensor share_of_global_loss(ProcessGroup& group, const std::vector<torch::Tensor>& losses,
+                                   const std::vector<double>& weights, const torch::Device& device,
+                                   double* value, bool* any) {
+  const size_t k = losses.size();
+  std::vector<double> stats(2 * k, 0.0);
+  for (size_t t = 0; t < k; ++t) {
+    if (!losses[t].defined()) continue;
+    stats[t] = losses[t].item<double>() * weights[t];
+    stats[k + t] = weights[t];
+  }
+  auto sums = torch::tensor(stats, torch::kDouble).to(device);
+  group.all_reduce_sum(sums);
+  sums = sums.cpu();
+  torch::Tensor share;
+  *value = 0;
+  *any = false;
+  for (size_t t = 0; t < k; ++t) {
+    const double global_weight = sums[int64_t(k + t)].item<double>();
+    if (global_weight <= 0) continue;
+    *any = true;
+    *value += sums[int64_t(t)].item<double>() / global_weight;
+    if (!losses[t].defined()) continue;
+    auto part = losses[t] * (weights[t] * group.world_size() / global_weight);
+    share = share.defined() ? share + part : part;
+  }
+  return share;
+}
+
+double broadcast_value(ProcessGroup& group, double value, const torch::Device& device) {
+  std::vector<torch::Tensor> one{torch::tensor({value}, torch::kDouble).to(device)};
+  group.broadcast(one);
+  return one[0].cpu().item<double>();
+}
+
+bool same_on_every_rank(ProcessGroup& group, const std::vector<int64_t>& values,
+                        const torch::Device& device) {
+  auto theirs = torch::tensor(values, torch::kLong).to(device);
+  auto mine = theirs.clone();
+  std::vector<torch::Tensor> ours{theirs};
+  group.broadcast(ours);
+  auto differs = torch::tensor({ours[0].equal(mine) ? 0.0 : 1.0}, torch::kDouble).to(device);
+  group.all_reduce_sum(differs);
+  return differs.cpu().item<double>() == 0;
+}
+
 }  // namespace tenor::train

@@ -160,4 +160,24 @@ std::vector<int64_t> rank_rows(const std::vector<int64_t>& order, int64_t begin,
 double task_loss_weight(const torch::Tensor& labels, const torch::Tensor& class_weights,
                         const std::string& loss);
 
+/// This rank's share of the loss of the global batch, whose value (the same on every rank)
+/// goes to *value. task_loss is a weighted mean over the rank's labelled rows,
+/// L_r = N_r / D_r; the global batch's is N / D with N and D summed over ranks. Scaling
+/// L_r by D_r * world / D makes the reducer's mean of the ranks' gradients the gradient
+/// of N / D, as one process computes it on the whole batch (up to float summation order).
+/// `losses[t]` is undefined where this rank has no labelled row of task t, and `weights[t]`
+/// is its task_loss_weight. Returns an undefined tensor when this rank has no labelled row;
+/// *any is false when no rank has one.
+torch::Tensor share_of_global_loss(ProcessGroup& group, const std::vector<torch::Tensor>& losses,
+                                   const std::vector<double>& weights, const torch::Device& device,
+                                   double* value, bool* any);
+
+/// Rank 0's `value` on every rank.
+double broadcast_value(ProcessGroup& group, double value, const torch::Device& device);
+
+/// True on every rank when every rank passed the same `values` as rank 0 (false on every
+/// rank otherwise), so that all of them can refuse together.
+bool same_on_every_rank(ProcessGroup& group, const std::vector<int64_t>& values,
+                        const torch::Device& device);
+
 }  // namespace tenor::train

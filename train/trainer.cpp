@@ -132,47 +132,6 @@ uint64_t rank_batch_seed(uint64_t seed, int rank, int64_t epoch, int64_t batch) 
   return x ^ (x >> 31);
 }
 
-/// This rank's share of the loss of the global batch, whose value (the same on every rank)
-/// goes to *value. task_loss is a weighted mean over the rank's labelled rows,
-/// L_r = N_r / D_r; the global batch's is N / D with N and D summed over ranks. Scaling
-/// L_r by D_r * world / D makes the reducer's mean of the ranks' gradients the gradient
-/// of N / D, as one process computes it on the whole batch (up to float summation order).
-/// Undefined when this rank has no labelled row; *any is false when no rank has one.
-torch::Tensor share_of_global_loss(ProcessGroup& group, const std::vector<torch::Tensor>& losses,
-                                   const std::vector<double>& weights, const torch::Device& device,
-                                   double* value, bool* any) {
-  const size_t k = losses.size();
-  std::vector<double> stats(2 * k, 0.0);
-  for (size_t t = 0; t < k; ++t) {
-    if (!losses[t].defined()) continue;
-    stats[t] = losses[t].item<double>() * weights[t];
-    stats[k + t] = weights[t];
-  }
-  auto sums = torch::tensor(stats, torch::kDouble).to(device);
-  group.all_reduce_sum(sums);
-  sums = sums.cpu();
-  torch::Tensor share;
-  *value = 0;
-  *any = false;
-  for (size_t t = 0; t < k; ++t) {
-    const double global_weight = sums[int64_t(k + t)].item<double>();
-    if (global_weight <= 0) continue;
-    *any = true;
-    *value += sums[int64_t(t)].item<double>() / global_weight;
-    if (!losses[t].defined()) continue;
-    auto part = losses[t] * (weights[t] * group.world_size() / global_weight);
-    share = share.defined() ? share + part : part;
-  }
-  return share;
-}
-
-/// Rank 0's `value` on every rank.
-double broadcast_value(ProcessGroup& group, double value, const torch::Device& device) {
-  std::vector<torch::Tensor> one{torch::tensor({value}, torch::kDouble).to(device)};
-  group.broadcast(one);
-  return one[0].cpu().item<double>();
-}
-
 /// "call c3 segment 1, call c7 segment 0, ..." for store rows (at most `limit` named).
 std::string describe_rows(const TrainData& data, const std::vector<int64_t>& rows,
                           size_t limit = 40) {
@@ -287,6 +246,462 @@ void append_line(const fs::path& path, const json& j) {
   write_file_atomic(path, existing + j.dump() + "\n");
 }
 
+/// Everything one training run holds between its parts: where it writes, its ranks, data,
+/// model and optimizer, and the state a checkpoint saves.
+struct Run {
+  explicit Run(const TrainConfig& c) : config(c), dist(distributed_context_from_env()) {}
+
+  const TrainConfig& config;
+  // Topology from the launcher (torchrun, mpirun); one process when WORLD_SIZE is absent.
+  const DistributedContext dist;
+  std::shared_ptr<spdlog::logger> log;
+  fs::path dir;
+  fs::path last;  ///< dir / last.pt
+  std::string resolved;  ///< the config as YAML
+  std::string config_sha;
+  std::optional<FileLock> lock;  ///< held by rank 0 for the whole training
+  torch::Device device = torch::kCPU;
+  TrainData data;
+  std::string store_sha;
+  std::shared_ptr<TaskModel> model;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::vector<double> group_lr_scale;
+  int64_t global_batch = 0, batches_per_epoch = 0, total_steps = 0;
+  TrainState state;
+  int64_t last_saved_step = -1;  ///< the step of the state in `last`, -1 while there is none
+  bool resumed = false;
+  json word_vectors;  ///< what model.word_vectors matched, for result.json
+  std::unique_ptr<ProcessGroup> group;       ///< multi-process runs only
+  std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
+
+  bool main_rank() const { return dist.is_main(); }
+};
+
+/// One writer per run directory for the whole training: rank 0 (the only rank that writes
+/// it; ranks on one machine share it). Then only a new or empty directory, or this config's
+/// own run, is written into; every rank checks, so all of them refuse together.
+void claim_run_dir(Run& r) {
+  if (!r.main_rank()) set_log_level("warn");  // one human log per run: rank 0's
+  r.log = logger("train");
+  r.dir = r.config.out;
+  r.last = r.dir / "last.pt";
+  r.resolved = to_yaml(r.config);
+  // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
+  // resumes only under the world size that wrote it.
+  r.config_sha = sha256_hex(r.dist.enabled() ? r.resolved + "# world_size: " +
+                                                   std::to_string(r.dist.world_size) + "\n"
+                                             : r.resolved);
+  check_run_dir(r.dir, r.config_sha, r.resolved);
+  if (r.main_rank()) {
+    create_run_dir(r.dir);
+    r.lock.emplace(r.dir / kRunLock, "the run directory " + r.dir.string());
+    check_run_dir(r.dir, r.config_sha, r.resolved);  // again under the lock: a racing run wrote it
+  }
+}
+
+/// AdamW over one parameter group, or two when the fusion model's n-gram bag has its own
+/// rate (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
+/// config hash covers the scale).
+void make_optimizer(Run& r) {
+  const OptimConfig& o = r.config.optim;
+  std::vector<torch::Tensor> main_params, ngram_params;
+  const bool own_ngram_rate =
+      o.ngrams_lr_scale != 1.0 && dynamic_cast<FusionModel*>(r.model.get()) != nullptr;
+  for (const auto& p : r.model->named_parameters())
+    (own_ngram_rate && p.key().rfind("ngrams.", 0) == 0 ? ngram_params : main_params)
+        .push_back(p.value());
+  const auto adamw = torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(main_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
+  if (!ngram_params.empty())
+    groups.emplace_back(ngram_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
+  r.group_lr_scale = {1.0, o.ngrams_lr_scale};
+  r.optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), adamw);
+}
+
+/// The device, the data, the model and its optimizer, in the order that fixes the random
+/// draws of a run (seed, then the model's initialisation).
+void load_data_and_model(Run& r) {
+  const TrainConfig& config = r.config;
+  r.device = rank_device(config.device, features::resolve_device(config.device), r.dist);
+  compat::set_cpu_threads(config.threads);
+  keep_freed_memory();
+  torch::manual_seed(config.seed);
+  r.data = load_train_data(config);
+  const auto hash_start = Clock::now();
+  r.store_sha = features::content_sha256(r.data.store);
+  r.log->debug("store content SHA-256 {} ({:.2f} s)", r.store_sha,
+               std::chrono::duration<double>(Clock::now() - hash_start).count());
+  r.model = make_model(r.data.shape, config.model);
+  r.model->to(r.device);
+  make_optimizer(r);
+  // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
+  // size rows, the same rows a single process with that batch size sees.
+  r.global_batch = int64_t(config.batch_size) * r.dist.world_size;
+  r.batches_per_epoch = (int64_t(r.data.train.size()) + r.global_batch - 1) / r.global_batch;
+  const int64_t steps_per_epoch =
+      (r.batches_per_epoch + config.optim.accumulate - 1) / config.optim.accumulate;
+  r.total_steps = steps_per_epoch * config.epochs;
+  r.state.config_sha256 = r.config_sha;
+  r.state.store_sha256 = r.store_sha;
+  r.state.best_list = "[]";
+}
+
+/// Continues from last.pt when the run directory holds one (it must come from this very
+/// configuration and store), or starts fresh; then writes the run's files. A refused resume
+/// leaves the run directory as it was.
+void resume_or_start(Run& r) {
+  // Joined before the resume check: rank 0 cannot write a checkpoint before every rank has
+  // looked for one.
+  if (r.dist.enabled())
+    r.group = std::make_unique<ProcessGroup>(
+        r.dist, r.device, std::chrono::seconds(r.config.distributed.timeout_s));
+  std::error_code ec;
+  if (fs::exists(r.last, ec)) {
+    TrainState saved = load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true);
+    if (saved.config_sha256 != r.config_sha)
+      throw ConfigError(
+          "run directory " + r.dir.string() +
+          " holds a checkpoint of a different configuration; choose another `out` or delete it");
+    // The same config over other data would silently continue a different experiment.
+    if (!saved.store_sha256.empty() && saved.store_sha256 != r.store_sha)
+      throw DataError("feature store " + r.config.features + " has changed since run " +
+                      r.dir.string() + " started (content SHA-256 " + r.store_sha.substr(0, 12) +
+                      ", the checkpoint's " + saved.store_sha256.substr(0, 12) +
+                      "); resume with the store it started on, or choose another `out`");
+    r.state = saved;
+    r.last_saved_step = r.state.step;
+    if (!r.config.model.word_vectors.empty() && fs::exists(r.dir / "word_vectors.json", ec))
+      r.word_vectors = json::parse(std::ifstream(r.dir / "word_vectors.json"));
+    if (r.main_rank()) truncate_lines(r.dir / "metrics.jsonl", r.state.metrics_lines);
+    r.resumed = true;
+    r.log->info("resuming {} at epoch {}, batch {} (step {})", r.dir.string(), r.state.epoch + 1,
+                r.state.batch, r.state.step);
+  } else if (!r.config.model.word_vectors.empty()) {
+    // A fresh start only: a resume takes the embeddings from its checkpoint and must not
+    // depend on the vectors file still being where it was.
+    const json& v = r.word_vectors = init_word_vectors(*r.model, r.data, r.config.model);
+    r.log->info("model.word_vectors: {} of {} token pieces start from {} ({} words, RMS {:.3f})",
+                v["pieces_matched"].get<size_t>(), v["pieces"].get<size_t>(),
+                r.config.model.word_vectors, v["file_words"].get<size_t>(),
+                v["rms"].get<double>());
+  }
+  if (!r.main_rank()) return;
+  write_run_marker(r.dir, r.config_sha);  // first: the directory is this run's from now on
+  if (!r.resumed) write_file_atomic(r.dir / "metrics.jsonl", "");
+  if (!r.word_vectors.is_null())
+    write_file_atomic(r.dir / "word_vectors.json", r.word_vectors.dump(2));
+  write_file_atomic(r.dir / "config.yaml", r.resolved);
+  write_file_atomic(r.dir / "normalizer.json", r.data.norm.to_json().dump(2));
+  write_file_atomic(r.dir / "shape.json", shape_to_json(r.data.shape).dump(2));
+}
+
+/// Multi-process runs: every rank continues from the same checkpoint, starts from rank 0's
+/// weights, and averages its gradients through a GradientReducer. Nothing in one process.
+void join_ranks(Run& r) {
+  if (!r.group) return;
+  const TrainState& s = r.state;
+  // Every rank must continue from the same checkpoint (`out` on a filesystem they share).
+  if (!same_on_every_rank(*r.group, {int64_t(r.resumed), s.epoch, s.batch, s.step}, r.device))
+    throw DataError("the ranks do not resume from the same checkpoint " + r.last.string() +
+                    " (rank " + std::to_string(r.dist.rank) + " sees epoch " +
+                    std::to_string(s.epoch) + ", step " + std::to_string(s.step) +
+                    "); put `out` on a filesystem every rank reads, or delete the run to "
+                    "start over");
+  std::vector<torch::Tensor> replica = r.model->parameters();
+  for (const auto& b : r.model->buffers()) replica.push_back(b);
+  broadcast_module(*r.group, replica);
+  r.reducer = std::make_unique<GradientReducer>(*r.group, r.model->parameters(),
+                                                r.config.distributed.bucket_mb);
+  r.log->info(
+      "distributed: {} processes ({}), rank 0 of them logs; backend {}; global batch {} "
+      "({} per process); {} gradient buckets of <= {} MB, all-reduced during backward",
+      r.dist.world_size, r.dist.launcher, r.group->backend(), r.global_batch,
+      r.config.batch_size, r.reducer->buckets(), r.config.distributed.bucket_mb);
+}
+
+/// Where an epoch's training time goes (metrics.jsonl "phase_seconds"): reading clock marks
+/// costs nothing next to a batch, and it shows what to optimise.
+struct EpochClock {
+  Clock::time_point start = Clock::now();
+  double data = 0, forward = 0, backward = 0, step = 0, checkpoint = 0;
+};
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+/// The loss of one batch: `loss` is what this rank back-propagates (undefined when it has
+/// no labelled row), `value` the global batch's loss (the same on every rank), `any` false
+/// when no rank has a labelled row.
+struct BatchLoss {
+  torch::Tensor loss;
+  double value = 0;
+  bool any = false;
+};
+
+BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& clock) {
+  const auto t0 = Clock::now();
+  const TrainData& data = r.data;
+  const size_t tasks = data.shape.tasks.size();
+  std::vector<torch::Tensor> task_losses(tasks);
+  std::vector<double> task_weights(tasks, 0.0);
+  BatchLoss out;
+  auto t_model = Clock::now();
+  if (!rows.empty()) {
+    Batch batch = make_batch(data, rows, r.config.model).to(r.device);
+    clock.data += since(t0);
+    t_model = Clock::now();
+    compat::Autocast amp(r.device.type(), r.device.is_cuda() && r.config.bf16, torch::kBFloat16);
+    auto logits = r.model->logits(batch);
+    for (size_t t = 0; t < logits.size(); ++t) {
+      auto labels = batch.labels.select(1, int64_t(t));
+      auto l = task_loss(data.shape.tasks[t], logits[t], labels, data.class_weights[t],
+                         r.config.loss, r.config.focal_gamma);
+      if (l.defined()) out.loss = out.loss.defined() ? out.loss + l : l;
+      task_losses[t] = l;
+      if (r.group && l.defined())
+        task_weights[t] = task_loss_weight(labels, data.class_weights[t], r.config.loss);
+    }
+  }
+  if (r.group) {
+    out.loss = share_of_global_loss(*r.group, task_losses, task_weights, r.device, &out.value,
+                                    &out.any);
+  } else if (out.loss.defined()) {
+    out.any = true;
+    out.value = out.loss.item<double>();
+  }
+  if (out.any) clock.forward += since(t_model);
+  return out;
+}
+
+/// The optimizer step that ends an accumulation window at batch `b` of the epoch (the
+/// global batch's rows are `global_rows`): gradients averaged over ranks, clipped, the
+/// scheduled rate, the update, and last.pt every checkpoint_every_steps steps.
+void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
+                    EpochClock& clock) {
+  const auto t_step = Clock::now();
+  TrainState& state = r.state;
+  if (r.reducer) r.reducer->finish();  // grads = mean over ranks
+  // The norm over all gradients (after the all-reduce: the same on every rank); an
+  // infinite clip_norm measures without clipping.
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(
+      r.model->parameters(), r.config.optim.clip_norm > 0 ? r.config.optim.clip_norm : INFINITY);
+  if (!std::isfinite(grad_norm))
+    stop_non_finite("the gradient norm", grad_norm, state, b, r.batches_per_epoch, global_rows,
+                    r.data, r.last, r.last_saved_step);
+  const double lr = learning_rate(r.config.optim, state.step, r.total_steps);
+  auto& groups = r.optimizer->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * r.group_lr_scale[g]);
+  r.optimizer->step();
+  r.optimizer->zero_grad();
+  // A finite gradient can still overflow a parameter (a huge learning rate or weight
+  // decay): checked before every checkpoint, on every rank (they hold the same values).
+  const bool save = (state.step + 1) % r.config.checkpoint_every_steps == 0;
+  if ((save || b + 1 == r.batches_per_epoch) && !parameters_finite(*r.model))
+    stop_non_finite("a parameter after the update", NAN, state, b, r.batches_per_epoch,
+                    global_rows, r.data, r.last, r.last_saved_step);
+  ++state.step;
+  state.batch = b + 1;
+  clock.step += since(t_step);
+  if (r.main_rank() && save) {
+    const auto t_save = Clock::now();
+    save_checkpoint(r.last, *r.model, r.optimizer.get(), state);
+    r.last_saved_step = state.step;
+    clock.checkpoint += since(t_save);
+  }
+}
+
+/// Batch `b` of the epoch whose row order is `order`: forward, backward, and the optimizer
+/// step where an accumulation window ends. A batch no rank has a label in is skipped
+/// everywhere, as in one process.
+void train_batch(Run& r, const std::vector<int64_t>& order, int64_t b, EpochClock& clock,
+                 Progress& progress) {
+  TrainState& state = r.state;
+  const int64_t begin = b * r.global_batch;
+  const int64_t end = std::min<int64_t>(int64_t(order.size()), (b + 1) * r.global_batch);
+  // A rank's share of the global batch; in the last, short batch it may be empty.
+  const std::vector<int64_t> rows =
+      r.dist.enabled() ? rank_rows(order, begin, end, r.dist.rank, r.dist.world_size)
+                       : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
+  if (r.dist.rank > 0)
+    torch::manual_seed(rank_batch_seed(r.config.seed, r.dist.rank, state.epoch, b));
+  const BatchLoss loss = forward_batch(r, rows, clock);
+  if (!loss.any) return;
+  const std::vector<int64_t> global_rows(order.begin() + begin, order.begin() + end);
+  // Every rank sees the same global value, so all of them stop here together.
+  if (!std::isfinite(loss.value))
+    stop_non_finite("the loss", loss.value, state, b, r.batches_per_epoch, global_rows, r.data,
+                    r.last, r.last_saved_step);
+  const bool step_now =
+      (b + 1) % r.config.optim.accumulate == 0 || b + 1 == r.batches_per_epoch;
+  if (r.reducer) r.reducer->prepare(step_now);  // all-reduce only on the step's last backward
+  const auto t_backward = Clock::now();
+  if (loss.loss.defined()) (loss.loss / r.config.optim.accumulate).backward();
+  clock.backward += since(t_backward);
+  state.epoch_loss_sum += loss.value;
+  ++state.epoch_loss_count;
+  state.epoch_segments += end - begin;
+  if (step_now) optimizer_step(r, b, global_rows, clock);
+  progress.update(state.epoch * r.batches_per_epoch + b + 1);
+}
+
+/// The mean dev macro-F1 over tasks (the training split's when there is no dev split), on
+/// every rank; rank 0 evaluates, in chunks of the global batch as one process would, and
+/// its per-task figures go to *dev (empty on the other ranks).
+double dev_score(Run& r, json* dev) {
+  double score = 0;
+  if (r.main_rank()) {
+    std::vector<double> per_task;
+    *dev = evaluate(*r.model, r.data, r.data.dev.empty() ? r.data.train : r.data.dev,
+                    r.config.model, int(r.global_batch), r.device, &per_task);
+    for (double f : per_task) score += f;
+    score /= std::max<size_t>(1, per_task.size());
+  }
+  if (r.group) score = broadcast_value(*r.group, score, r.device);
+  return score;
+}
+
+/// The epoch's line of metrics.jsonl.
+json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, const json& dev,
+                  double score) {
+  const TrainState& s = r.state;
+  const double seconds = since(clock.start);
+  return {{"epoch", s.epoch + 1},
+          {"step", s.step},
+          {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
+          {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
+          {"dev", dev},
+          {"dev_score", score},
+          {"dev_split", r.data.dev.empty() ? "train" : "dev"},
+          {"seconds", seconds},
+          {"train_seconds", train_seconds},
+          {"segments_per_s", train_seconds > 0 ? double(s.epoch_segments) / train_seconds : 0.0},
+          {"data_wait_share", train_seconds > 0 ? clock.data / train_seconds : 0.0},
+          {"phase_seconds",
+           {{"data", clock.data},
+            {"forward", clock.forward},
+            {"backward", clock.backward},
+            {"step", clock.step},
+            {"checkpoint", clock.checkpoint},
+            {"evaluate", seconds - train_seconds}}}};
+}
+
+/// Closes the epoch that scored `score`: early-stopping count, the best-k checkpoints
+/// (best-epoch-N.pt of the k highest-scoring epochs, best.pt of the best), and last.pt.
+/// Returns true when training stops early.
+bool close_epoch(Run& r, double score) {
+  TrainState& state = r.state;
+  json best = json::parse(state.best_list);
+  const int64_t epoch_no = state.epoch + 1;
+  if (score > state.best_score + 1e-12) {
+    state.best_score = score;
+    state.best_epoch = epoch_no;
+    state.bad_epochs = 0;
+  } else {
+    ++state.bad_epochs;
+  }
+  best.push_back({score, epoch_no});
+  std::stable_sort(best.begin(), best.end(),
+                   [](const json& a, const json& b) { return a[0] > b[0]; });
+  ++state.epoch;
+  state.batch = 0;
+  state.epoch_loss_sum = 0, state.epoch_loss_count = 0, state.epoch_segments = 0;
+  const bool stop = state.bad_epochs >= r.config.patience;
+  if (r.main_rank()) {
+    json kept = json::array();
+    std::error_code ec;
+    for (size_t i = 0; i < best.size(); ++i) {
+      const fs::path file =
+          r.dir / ("best-epoch-" + std::to_string(best[i][1].get<int64_t>()) + ".pt");
+      if (i < size_t(r.config.keep_best)) {
+        kept.push_back(best[i]);
+        if (best[i][1] == epoch_no) save_checkpoint(file, *r.model, nullptr, state);
+      } else {
+        fs::remove(file, ec);
+      }
+    }
+    state.best_list = kept.dump();
+    if (state.best_epoch == epoch_no) save_checkpoint(r.dir / "best.pt", *r.model, nullptr, state);
+  }
+  if (stop) state.epoch = r.config.epochs;  // early stop: the saved state says training is over
+  if (r.main_rank()) save_checkpoint(r.last, *r.model, r.optimizer.get(), state);
+  r.last_saved_step = state.step;
+  return stop;
+}
+
+/// One epoch from the saved batch on: the batches, the dev score, its metrics line, best-k
+/// and the checkpoint. Returns true when training stops early.
+bool train_epoch(Run& r, Progress& progress) {
+  EpochClock clock;
+  const auto order = epoch_order(r.data.train, r.config.seed, r.state.epoch);
+  for (int64_t b = r.state.batch; b < r.batches_per_epoch; ++b)
+    train_batch(r, order, b, clock, progress);
+  const double train_seconds = since(clock.start);
+  json dev;
+  const double score = dev_score(r, &dev);
+  const json line = metrics_line(r, clock, train_seconds, dev, score);
+  if (r.main_rank()) append_line(r.dir / "metrics.jsonl", line);
+  ++r.state.metrics_lines;
+  const int64_t epoch_no = r.state.epoch + 1;
+  const bool stop = close_epoch(r, score);
+  r.log->info("epoch {}: loss {:.4f}, dev macro-F1 {:.4f}{}", epoch_no,
+              line["train_loss"].get<double>(), score, stop ? " (early stop)" : "");
+  return stop;
+}
+
+/// The modalities each task reads, for result.json.
+json task_summaries(const ModelShape& shape) {
+  json tasks = json::array();
+  for (const auto& t : shape.tasks) {
+    json modalities = json::array();
+    if (t.prosody) modalities.push_back("prosody");
+    if (t.functionals) modalities.push_back("functionals");
+    if (t.text) modalities.push_back("text");
+    tasks.push_back({{"name", t.name}, {"speaker", t.speaker}, {"modalities", modalities}});
+  }
+  return tasks;
+}
+
+/// Rank 0: the best epoch's figures from metrics.jsonl (complete even after a resume) into
+/// `result`, and result.json.
+void write_summary(const Run& r, TrainResult& result) {
+  std::ifstream in(r.dir / "metrics.jsonl");
+  std::string text;
+  while (std::getline(in, text)) {
+    if (text.empty()) continue;
+    json j = json::parse(text);
+    ++result.epochs_run;
+    if (j["epoch"].get<int>() == r.state.best_epoch) {
+      result.best_dev_score = j["dev_score"];
+      for (auto& [task, m] : j["dev"].items()) result.best_dev_macro_f1[task] = m["macro_f1"];
+    }
+  }
+  const features::StoreMeta& meta = r.data.store.meta;
+  json summary = {{"best_epoch", result.best_epoch},
+                  {"best_dev_score", result.best_dev_score},
+                  {"best_dev_macro_f1", result.best_dev_macro_f1},
+                  {"epochs_run", result.epochs_run},
+                  {"steps", result.steps},
+                  {"tasks", task_summaries(r.data.shape)},
+                  {"feature_set_version", meta.feature_set_version},
+                  {"functionals_version", meta.functionals_version},
+                  {"tokenizer_sha256", meta.tokenizer_sha256},
+                  {"dataset_fingerprint", meta.dataset_fingerprint},
+                  {"store_sha256", r.store_sha},
+                  {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
+                  {"torch_version", compat::torch_version()}};
+  if (!r.word_vectors.is_null()) summary["word_vectors"] = r.word_vectors;
+  write_file_atomic(r.dir / "result.json", summary.dump(2));
+}
+
+int64_t parameter_count(torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
 }  // namespace
 
 double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predicted,
@@ -297,385 +712,32 @@ double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predi
 
 TrainResult train_model(const TrainConfig& config) {
   config.validate();
-  // Topology from the launcher (torchrun, mpirun); one process when WORLD_SIZE is absent.
-  const DistributedContext dist = distributed_context_from_env();
-  const bool main_rank = dist.is_main();
-  if (!main_rank) set_log_level("warn");  // one human log per run: rank 0's
-  auto log = logger("train");
-  const fs::path run = config.out;
-  const std::string resolved = to_yaml(config);
-  // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
-  // resumes only under the world size that wrote it.
-  const std::string config_sha = sha256_hex(
-      dist.enabled() ? resolved + "# world_size: " + std::to_string(dist.world_size) + "\n"
-                     : resolved);
-  // One writer per run directory for the whole training: rank 0 (the only rank that writes
-  // it; ranks on one machine share it). Then only a new or empty directory, or this
-  // config's own run, is written into; every rank checks, so all of them refuse together.
-  std::optional<FileLock> lock;
-  check_run_dir(run, config_sha, resolved);
-  if (main_rank) {
-    create_run_dir(run);
-    lock.emplace(run / kRunLock, "the run directory " + run.string());
-    check_run_dir(run, config_sha, resolved);  // again under the lock: a racing run wrote it
-  }
-  const torch::Device device =
-      rank_device(config.device, features::resolve_device(config.device), dist);
-  compat::set_cpu_threads(config.threads);
-  keep_freed_memory();
-  torch::manual_seed(config.seed);
-
-  TrainData data = load_train_data(config);
-  const auto hash_start = std::chrono::steady_clock::now();
-  const std::string store_sha = features::content_sha256(data.store);
-  log->debug("store content SHA-256 {} ({:.2f} s)", store_sha,
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count());
-  std::shared_ptr<TaskModel> model = make_model(data.shape, config.model);
-  model->to(device);
-  // One parameter group, or two when the fusion model's n-gram bag has its own rate
-  // (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
-  // config hash covers the scale).
-  std::vector<torch::Tensor> main_params, ngram_params;
-  const bool own_ngram_rate =
-      config.optim.ngrams_lr_scale != 1.0 && dynamic_cast<FusionModel*>(model.get()) != nullptr;
-  for (const auto& p : model->named_parameters())
-    (own_ngram_rate && p.key().rfind("ngrams.", 0) == 0 ? ngram_params : main_params)
-        .push_back(p.value());
-  const auto adamw =
-      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(main_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
-  if (!ngram_params.empty())
-    groups.emplace_back(ngram_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
-  const std::vector<double> group_lr_scale = {1.0, config.optim.ngrams_lr_scale};
-  torch::optim::AdamW optimizer(std::move(groups), adamw);
-  // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
-  // size rows, the same rows a single process with that batch size sees.
-  const int64_t global_batch = int64_t(config.batch_size) * dist.world_size;
-  const int64_t batches_per_epoch = (int64_t(data.train.size()) + global_batch - 1) / global_batch;
-  const int64_t steps_per_epoch =
-      (batches_per_epoch + config.optim.accumulate - 1) / config.optim.accumulate;
-  const int64_t total_steps = steps_per_epoch * config.epochs;
+  Run run(config);
+  claim_run_dir(run);
+  load_data_and_model(run);
+  resume_or_start(run);
+  join_ranks(run);
+  run.log->info("training {} on {} ({} train / {} dev segments, {} tasks, {} parameters)",
+                config.model.type, run.device.str(), run.data.train.size(), run.data.dev.size(),
+                run.data.shape.tasks.size(), parameter_count(*run.model));
+  run.model->train();
+  Progress progress("train", "batches", run.total_steps * config.optim.accumulate,
+                    run.main_rank());
+  while (run.state.epoch < config.epochs)
+    if (train_epoch(run, progress)) break;
+  progress.finish();
 
   TrainResult result;
-  result.run_dir = run.string();
-  TrainState state;
-  state.config_sha256 = config_sha;
-  state.store_sha256 = store_sha;
-  state.best_list = "[]";
-  const fs::path last = run / "last.pt";
-  int64_t last_saved_step = -1;  // the step of the state in `last`, -1 while there is none
-  std::error_code ec;
-  // Joined before the resume check below: rank 0 cannot write a checkpoint before every
-  // rank has looked for one.
-  std::unique_ptr<ProcessGroup> group;
-  if (dist.enabled())
-    group = std::make_unique<ProcessGroup>(dist, device,
-                                           std::chrono::seconds(config.distributed.timeout_s));
-  json word_vectors;  // what model.word_vectors matched, for result.json
-  if (fs::exists(last, ec)) {
-    // Resume: the checkpoint must come from this very configuration.
-    TrainState saved = load_checkpoint(last, *model, &optimizer, /*restore_rng=*/true);
-    if (saved.config_sha256 != config_sha)
-      throw ConfigError(
-          "run directory " + run.string() +
-          " holds a checkpoint of a different configuration; choose another `out` or delete it");
-    // The same config over other data would silently continue a different experiment.
-    if (!saved.store_sha256.empty() && saved.store_sha256 != store_sha)
-      throw DataError("feature store " + config.features + " has changed since run " +
-                      run.string() + " started (content SHA-256 " + store_sha.substr(0, 12) +
-                      ", the checkpoint's " + saved.store_sha256.substr(0, 12) +
-                      "); resume with the store it started on, or choose another `out`");
-    state = saved;
-    last_saved_step = state.step;
-    if (!config.model.word_vectors.empty() && fs::exists(run / "word_vectors.json", ec))
-      word_vectors = json::parse(std::ifstream(run / "word_vectors.json"));
-    if (main_rank) truncate_lines(run / "metrics.jsonl", state.metrics_lines);
-    result.resumed = true;
-    log->info("resuming {} at epoch {}, batch {} (step {})", run.string(), state.epoch + 1,
-              state.batch, state.step);
-  } else {
-    // A fresh start only: a resume takes the embeddings from its checkpoint and must not
-    // depend on the vectors file still being where it was.
-    if (!config.model.word_vectors.empty()) {
-      word_vectors = init_word_vectors(*model, data, config.model);
-      log->info("model.word_vectors: {} of {} token pieces start from {} ({} words, RMS {:.3f})",
-                word_vectors["pieces_matched"].get<size_t>(), word_vectors["pieces"].get<size_t>(),
-                config.model.word_vectors, word_vectors["file_words"].get<size_t>(),
-                word_vectors["rms"].get<double>());
-    }
-  }
-  // Written after the resume checks: a refused resume leaves the run directory as it was.
-  if (main_rank) {
-    write_run_marker(run, config_sha);  // first: the directory is this run's from now on
-    if (!result.resumed) write_file_atomic(run / "metrics.jsonl", "");
-    if (!word_vectors.is_null()) write_file_atomic(run / "word_vectors.json", word_vectors.dump(2));
-    write_file_atomic(run / "config.yaml", resolved);
-    write_file_atomic(run / "normalizer.json", data.norm.to_json().dump(2));
-    write_file_atomic(run / "shape.json", shape_to_json(data.shape).dump(2));
-  }
-  std::unique_ptr<GradientReducer> reducer;
-  if (group) {
-    // Every rank must continue from the same checkpoint (`out` on a filesystem they share).
-    auto where =
-        torch::tensor({int64_t(result.resumed), state.epoch, state.batch, state.step}, torch::kLong)
-            .to(device);
-    auto mine = where.clone();
-    std::vector<torch::Tensor> ours{where};
-    group->broadcast(ours);
-    auto differs = torch::tensor({ours[0].equal(mine) ? 0.0 : 1.0}, torch::kDouble).to(device);
-    group->all_reduce_sum(differs);
-    if (differs.cpu().item<double>() > 0)
-      throw DataError("the ranks do not resume from the same checkpoint " + last.string() +
-                      " (rank " + std::to_string(dist.rank) + " sees epoch " +
-                      std::to_string(state.epoch) + ", step " + std::to_string(state.step) +
-                      "); put `out` on a filesystem every rank reads, or delete the run to "
-                      "start over");
-    std::vector<torch::Tensor> replica = model->parameters();
-    for (const auto& b : model->buffers()) replica.push_back(b);
-    broadcast_module(*group, replica);
-    reducer = std::make_unique<GradientReducer>(*group, model->parameters(),
-                                                config.distributed.bucket_mb);
-    log->info(
-        "distributed: {} processes ({}), rank 0 of them logs; backend {}; global batch {} "
-        "({} per process); {} gradient buckets of <= {} MB, all-reduced during backward",
-        dist.world_size, dist.launcher, group->backend(), global_batch, config.batch_size,
-        reducer->buckets(), config.distributed.bucket_mb);
-  }
-  log->info("training {} on {} ({} train / {} dev segments, {} tasks, {} parameters)",
-            config.model.type, device.str(), data.train.size(), data.dev.size(),
-            data.shape.tasks.size(), [&] {
-              int64_t n = 0;
-              for (const auto& p : model->parameters()) n += p.numel();
-              return n;
-            }());
-
-  const bool autocast = device.is_cuda() && config.bf16;
-  model->train();
-  Progress progress("train", "batches", total_steps * config.optim.accumulate, main_rank);
-  while (state.epoch < config.epochs) {
-    const auto epoch_start = Clock::now();
-    double data_seconds = 0;
-    // Where the epoch's training time goes (metrics.jsonl "phase_seconds"): reading clock
-    // marks costs nothing next to a batch, and it shows what to optimise.
-    double forward_seconds = 0, backward_seconds = 0, step_seconds = 0, checkpoint_seconds = 0;
-    auto since = [](Clock::time_point t) {
-      return std::chrono::duration<double>(Clock::now() - t).count();
-    };
-    double& loss_sum = state.epoch_loss_sum;
-    int64_t& loss_count = state.epoch_loss_count;
-    int64_t& segments = state.epoch_segments;
-    auto order = epoch_order(data.train, config.seed, state.epoch);
-    for (int64_t b = state.batch; b < batches_per_epoch; ++b) {
-      const auto t0 = Clock::now();
-      const int64_t begin = b * global_batch;
-      const int64_t end = std::min<int64_t>(int64_t(order.size()), (b + 1) * global_batch);
-      // A rank's share of the global batch; in the last, short batch it may be empty.
-      std::vector<int64_t> rows =
-          dist.enabled() ? rank_rows(order, begin, end, dist.rank, dist.world_size)
-                         : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
-      if (dist.rank > 0)
-        torch::manual_seed(rank_batch_seed(config.seed, dist.rank, state.epoch, b));
-      const size_t tasks = data.shape.tasks.size();
-      std::vector<torch::Tensor> task_losses(tasks);
-      std::vector<double> task_weights(tasks, 0.0);
-      torch::Tensor loss;
-      auto t_model = Clock::now();
-      if (!rows.empty()) {
-        Batch batch = make_batch(data, rows, config.model).to(device);
-        data_seconds += since(t0);
-        t_model = Clock::now();
-        compat::Autocast amp(device.type(), autocast, torch::kBFloat16);
-        auto logits = model->logits(batch);
-        for (size_t t = 0; t < logits.size(); ++t) {
-          auto labels = batch.labels.select(1, int64_t(t));
-          auto l = task_loss(data.shape.tasks[t], logits[t], labels, data.class_weights[t],
-                             config.loss, config.focal_gamma);
-          if (l.defined()) loss = loss.defined() ? loss + l : l;
-          task_losses[t] = l;
-          if (group && l.defined())
-            task_weights[t] = task_loss_weight(labels, data.class_weights[t], config.loss);
-        }
-      }
-      double value = 0;
-      if (group) {
-        bool any = false;
-        loss = share_of_global_loss(*group, task_losses, task_weights, device, &value, &any);
-        if (!any) continue;  // no rank has a label: skipped everywhere, as in one process
-      } else {
-        if (!loss.defined()) continue;
-        value = loss.item<double>();
-      }
-      forward_seconds += since(t_model);
-      // Every rank sees the same global value, so all of them stop here together.
-      auto global_rows = [&] {
-        return std::vector<int64_t>(order.begin() + begin, order.begin() + end);
-      };
-      if (!std::isfinite(value))
-        stop_non_finite("the loss", value, state, b, batches_per_epoch, global_rows(), data, last,
-                        last_saved_step);
-      const bool step_now = (b + 1) % config.optim.accumulate == 0 || b + 1 == batches_per_epoch;
-      if (reducer) reducer->prepare(step_now);  // all-reduce only on the step's last backward
-      const auto t_backward = Clock::now();
-      if (loss.defined()) (loss / config.optim.accumulate).backward();
-      backward_seconds += since(t_backward);
-      loss_sum += value;
-      ++loss_count;
-      segments += end - begin;
-      if (step_now) {
-        const auto t_step = Clock::now();
-        if (reducer) reducer->finish();  // grads = mean over ranks
-        // The norm over all gradients (after the all-reduce: the same on every rank); an
-        // infinite clip_norm measures without clipping.
-        const double grad_norm = torch::nn::utils::clip_grad_norm_(
-            model->parameters(), config.optim.clip_norm > 0 ? config.optim.clip_norm : INFINITY);
-        if (!std::isfinite(grad_norm))
-          stop_non_finite("the gradient norm", grad_norm, state, b, batches_per_epoch,
-                          global_rows(), data, last, last_saved_step);
-        const double lr = learning_rate(config.optim, state.step, total_steps);
-        for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
-          static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
-              .lr(lr * group_lr_scale[g]);
-        optimizer.step();
-        optimizer.zero_grad();
-        // A finite gradient can still overflow a parameter (a huge learning rate or weight
-        // decay): checked before every checkpoint, on every rank (they hold the same values).
-        const bool save = (state.step + 1) % config.checkpoint_every_steps == 0;
-        if ((save || b + 1 == batches_per_epoch) && !parameters_finite(*model))
-          stop_non_finite("a parameter after the update", NAN, state, b, batches_per_epoch,
-                          global_rows(), data, last, last_saved_step);
-        ++state.step;
-        state.batch = b + 1;
-        step_seconds += since(t_step);
-        if (main_rank && save) {
-          const auto t_save = Clock::now();
-          save_checkpoint(last, *model, &optimizer, state);
-          last_saved_step = state.step;
-          checkpoint_seconds += since(t_save);
-        }
-      }
-      progress.update(state.epoch * batches_per_epoch + b + 1);
-    }
-    // End of epoch: dev macro-F1, metrics line, best-k, early stopping, checkpoint.
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    // Rank 0 evaluates (in chunks of the global batch, as one process would) and sends the
-    // score to the others, which need it for early stopping.
-    std::vector<double> per_task;
-    json dev;
-    double score = 0;
-    if (main_rank) {
-      dev = evaluate(*model, data, data.dev.empty() ? data.train : data.dev, config.model,
-                     int(global_batch), device, &per_task);
-      for (double f : per_task) score += f;
-      score /= std::max<size_t>(1, per_task.size());
-    }
-    if (group) score = broadcast_value(*group, score, device);
-    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    json line = {
-        {"epoch", state.epoch + 1},
-        {"step", state.step},
-        {"train_loss", loss_count ? loss_sum / double(loss_count) : 0.0},
-        {"lr", learning_rate(config.optim, std::max<int64_t>(0, state.step - 1), total_steps)},
-        {"dev", dev},
-        {"dev_score", score},
-        {"dev_split", data.dev.empty() ? "train" : "dev"},
-        {"seconds", seconds},
-        {"train_seconds", train_seconds},
-        {"segments_per_s", train_seconds > 0 ? double(segments) / train_seconds : 0.0},
-        {"data_wait_share", train_seconds > 0 ? data_seconds / train_seconds : 0.0},
-        {"phase_seconds",
-         {{"data", data_seconds},
-          {"forward", forward_seconds},
-          {"backward", backward_seconds},
-          {"step", step_seconds},
-          {"checkpoint", checkpoint_seconds},
-          {"evaluate", seconds - train_seconds}}}};
-    if (main_rank) append_line(run / "metrics.jsonl", line);
-    ++state.metrics_lines;
-    json best = json::parse(state.best_list);
-    const int64_t epoch_no = state.epoch + 1;
-    if (score > state.best_score + 1e-12) {
-      state.best_score = score;
-      state.best_epoch = epoch_no;
-      state.bad_epochs = 0;
-    } else {
-      ++state.bad_epochs;
-    }
-    // Best-k: keep the k highest-scoring epochs' checkpoints.
-    best.push_back({score, epoch_no});
-    std::stable_sort(best.begin(), best.end(),
-                     [](const json& a, const json& b) { return a[0] > b[0]; });
-    ++state.epoch;
-    state.batch = 0;
-    state.epoch_loss_sum = 0, state.epoch_loss_count = 0, state.epoch_segments = 0;
-    const bool stop = state.bad_epochs >= config.patience;
-    json kept = json::array();
-    for (size_t i = 0; i < best.size() && main_rank; ++i) {
-      const fs::path file =
-          run / ("best-epoch-" + std::to_string(best[i][1].get<int64_t>()) + ".pt");
-      if (i < size_t(config.keep_best)) {
-        kept.push_back(best[i]);
-        if (best[i][1] == epoch_no) save_checkpoint(file, *model, nullptr, state);
-      } else {
-        fs::remove(file, ec);
-      }
-    }
-    if (main_rank) state.best_list = kept.dump();
-    if (main_rank && state.best_epoch == epoch_no)
-      save_checkpoint(run / "best.pt", *model, nullptr, state);
-    if (stop) state.epoch = config.epochs;  // early stop: the saved state says training is over
-    if (main_rank) save_checkpoint(last, *model, &optimizer, state);
-    last_saved_step = state.step;
-    log->info("epoch {}: loss {:.4f}, dev macro-F1 {:.4f}{}", epoch_no,
-              line["train_loss"].get<double>(), score, stop ? " (early stop)" : "");
-    if (stop) break;
-  }
-  progress.finish();
-  result.best_epoch = int(state.best_epoch);
-  result.steps = state.step;
-  if (!main_rank) {
-    group->barrier();  // returns once rank 0 has written the summary
+  result.run_dir = run.dir.string();
+  result.resumed = run.resumed;
+  result.best_epoch = int(run.state.best_epoch);
+  result.steps = run.state.step;
+  if (!run.main_rank()) {
+    run.group->barrier();  // returns once rank 0 has written the summary
     return result;
   }
-
-  // Summary from metrics.jsonl (complete even after a resume).
-  std::ifstream in(run / "metrics.jsonl");
-  std::string text;
-  while (std::getline(in, text)) {
-    if (text.empty()) continue;
-    json j = json::parse(text);
-    ++result.epochs_run;
-    if (j["epoch"].get<int>() == state.best_epoch) {
-      result.best_dev_score = j["dev_score"];
-      for (auto& [task, m] : j["dev"].items()) result.best_dev_macro_f1[task] = m["macro_f1"];
-    }
-  }
-  result.best_epoch = int(state.best_epoch);
-  result.steps = state.step;
-  json summary = {{"best_epoch", result.best_epoch},
-                  {"best_dev_score", result.best_dev_score},
-                  {"best_dev_macro_f1", result.best_dev_macro_f1},
-                  {"epochs_run", result.epochs_run},
-                  {"steps", result.steps},
-                  {"tasks", json::array()},
-                  {"feature_set_version", data.store.meta.feature_set_version},
-                  {"functionals_version", data.store.meta.functionals_version},
-                  {"tokenizer_sha256", data.store.meta.tokenizer_sha256},
-                  {"dataset_fingerprint", data.store.meta.dataset_fingerprint},
-                  {"store_sha256", store_sha},
-                  {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
-                  {"torch_version", compat::torch_version()}};
-  if (!word_vectors.is_null()) summary["word_vectors"] = word_vectors;
-  for (const auto& t : data.shape.tasks) {
-    json modalities = json::array();
-    if (t.prosody) modalities.push_back("prosody");
-    if (t.functionals) modalities.push_back("functionals");
-    if (t.text) modalities.push_back("text");
-    summary["tasks"].push_back(
-        {{"name", t.name}, {"speaker", t.speaker}, {"modalities", modalities}});
-  }
-  write_file_atomic(run / "result.json", summary.dump(2));
-  if (group) group->barrier();
+  write_summary(run, result);
+  if (run.group) run.group->barrier();
   return result;
 }
 
