@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "eval/report.h"
@@ -161,9 +162,16 @@ json calibration_json(const EvalReport& report) {
 
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
+  // One evaluation per report directory: two into one --out would leave report.json of one
+  // and report.html of the other. Taken before any work, so the second fails at once.
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec)
+    throw IoError("cannot create the report directory " + out.string() + ": " + ec.message() +
+                  "; choose an --out you can write");
+  FileLock lock(out / ".lock", "the report directory " + out.string());
   auto [test, dev] = run_sets(run, store, options.split, options.device);
   EvalReport report = evaluate(test, options.config, dev ? &*dev : nullptr);
-  fs::create_directories(out);
   json j = to_json(report);
   j["run"] = fs::absolute(run).string();
   j["store"] = fs::absolute(store).string();

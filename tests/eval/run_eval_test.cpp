@@ -1,5 +1,6 @@
 // `tenor eval` and `tenor eval compare` on a tiny trained run.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_lock.h"
 #include "data/features/store.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
@@ -174,6 +176,21 @@ TEST(E2eEval, RefusesADamagedCheckpoint) {
                       &log),
             1);
   EXPECT_NE(log.find(refusal), std::string::npos) << log;
+}
+
+TEST(E2eEval, ASecondEvaluationIntoTheSameReportDirectoryIsRefusedWithTheHoldersPid) {
+  const fs::path out = make_temp_dir("eval-locked");
+  FileLock held(out / ".lock", "the report directory " + out.string());
+  std::string log;
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " +
+                          tiny_store().string() + " --out " + out.string(),
+                      &log),
+            1);
+  EXPECT_NE(log.find("is in use by another tenor process (pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(out / "report.json"));
+  EXPECT_FALSE(fs::exists(out / "report.html"));
 }
 
 /// report.json's per-task results (everything but where the report was made from).
