@@ -404,10 +404,10 @@ TEST(ExportE2eBundle, ForceReplacesOnlyABundleNeverTheRunOrAForeignDirectory) {
 
   // A directory that is not a bundle, and a bundle holding a file the manifest does not list.
   fs::create_directories(dir / "notes");
-  std::ofstream(dir / "notes/todo.txt") << "mine";
+  std::ofstream(dir / "notes/own.txt") << "mine";
   EXPECT_EQ(run_tenor(export_run + (dir / "notes").string() + " --force", &out), 2) << out;
   EXPECT_NE(out.find("no manifest.json"), std::string::npos) << out;
-  EXPECT_EQ(read_file(dir / "notes/todo.txt"), "mine");
+  EXPECT_EQ(read_file(dir / "notes/own.txt"), "mine");
   const fs::path bundle = dir / "bundle";
   ASSERT_EQ(run_tenor(export_run + bundle.string(), &out), 0) << out;
   EXPECT_EQ(run_tenor(export_run + bundle.string(), &out), 2) << out;  // exists, no --force
