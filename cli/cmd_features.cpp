@@ -90,12 +90,12 @@ void add_features_command(CLI::App& app) {
       auto start = std::chrono::steady_clock::now();
       // Streamed: rows are printed as their frames are decided, nothing grows with the file.
       FileSummary sum;
-      bool header = false;
+      // The header comes first even when the range is too short to yield a frame.
+      if (args->csv)
+        features::write_lld_csv_header(std::cout, features::lld_column_names(args->config));
       const int64_t frames = features::stream_file_lld(
           file, args->range, args->config, args->threads, [&](const features::LldTable& t) {
             if (!args->csv) return sum.add(t);
-            if (!header) features::write_lld_csv_header(std::cout, t.columns);
-            header = true;
             features::write_lld_csv_rows(std::cout, t, args->range.start_s);
           });
       compute_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -115,11 +115,6 @@ LldTable compute_file_lld(const std::filesystem::path& path, const AudioRange& r
   return all;
 }
 
-void write_lld_csv(std::ostream& out, const LldTable& table, double time_offset_s) {
-  write_lld_csv_header(out, table.columns);
-  write_lld_csv_rows(out, table, time_offset_s);
-}
-
 void write_lld_csv_header(std::ostream& out, const std::vector<std::string>& columns) {
   out << "time_s";
   for (const auto& c : columns) out << ',' << c;

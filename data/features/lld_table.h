@@ -53,11 +53,10 @@ int64_t stream_file_lld(const std::filesystem::path& path, const AudioRange& ran
 LldTable compute_file_lld(const std::filesystem::path& path, const AudioRange& range,
                           const LldConfig& config, int cpu_threads = 0);
 
-/// Writes `time_s,<columns>` then one row per frame; `time_offset_s` is added to the times.
-void write_lld_csv(std::ostream& out, const LldTable& table, double time_offset_s = 0);
-/// The header line of write_lld_csv.
+/// The CSV header line: `time_s,<columns>`.
 void write_lld_csv_header(std::ostream& out, const std::vector<std::string>& columns);
-/// The frame rows of write_lld_csv, without the header (for streamed tables).
+/// One CSV row per frame of `table` (streamed tables: the header is written once, before);
+/// `time_offset_s` is added to the times.
 void write_lld_csv_rows(std::ostream& out, const LldTable& table, double time_offset_s = 0);
 
 }  // namespace tenor::features

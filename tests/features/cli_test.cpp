@@ -83,6 +83,15 @@ TEST(FeaturesCli, RangeShiftsTimes) {
   EXPECT_EQ(rows[1].rfind("0.2050,", 0), 0u) << rows[1];
 }
 
+TEST(FeaturesCli, ARangeTooShortForAFrameStillPrintsTheHeader) {
+  auto path = tone_file();
+  auto r = run("features " + path.string() + " --start 0.2 --end 0.201 --csv");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rows = lines(r.out);
+  ASSERT_FALSE(rows.empty()) << "no header";
+  EXPECT_EQ(rows[0].rfind("time_s,f0_hz,", 0), 0u) << rows[0];
+}
+
 TEST(FeaturesCli, BadInputExitCodes) {
   auto path = tone_file();
   EXPECT_EQ(run("features " + path.string() + " " + path.string() + " --csv").status, 2)
