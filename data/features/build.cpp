@@ -166,13 +166,6 @@ json read_part_header(std::istream& in, const fs::path& path) {
   return header;
 }
 
-/// The header of a verified part (its `work` says what it holds).
-json read_part_header(const fs::path& path) {
-  verify_part(path);
-  std::ifstream in(path, std::ios::binary);
-  return read_part_header(in, path);
-}
-
 Part read_part(const fs::path& path) {
   verify_part(path);
   std::ifstream in(path, std::ios::binary);
@@ -567,15 +560,25 @@ std::map<size_t, std::string> check_audio(const data::Dataset& ds, const fs::pat
   std::map<std::string, size_t> index;
   for (size_t c = 0; c < ds.calls.size(); ++c) index.emplace(ds.calls[c].call_id, c);
   std::map<size_t, std::string> rejected;
+  std::map<std::string, std::string> bad_files;  // audio path -> its file-level problem
   std::string listing;
   for (const auto& f : diag.findings()) {
     if (f.severity != data::Severity::kError) continue;
     listing += "\n  " + data::format_finding(f);
     auto it = index.find(f.call_id);
     if (it == index.end()) continue;
+    const std::string why = f.file + ":" + std::to_string(f.line) + ": " +
+                            (f.segment >= 0 ? "segment " + std::to_string(f.segment) + ": " : "") +
+                            f.message;
     std::string& reason = rejected[it->second];
-    reason += (reason.empty() ? "" : "; ") + f.file + ":" + std::to_string(f.line) + ": " +
-              (f.segment >= 0 ? "segment " + std::to_string(f.segment) + ": " : "") + f.message;
+    reason += (reason.empty() ? "" : "; ") + why;
+    if (f.segment < 0) bad_files.emplace(ds.calls[it->second].audio, why);
+  }
+  // validate reports a file's problem (truncated, no samples) once, on the first call using it;
+  // every other call on that file is rejected with it.
+  for (size_t c = 0; c < ds.calls.size(); ++c) {
+    auto bad = bad_files.find(ds.calls[c].audio);
+    if (bad != bad_files.end() && !rejected.count(c)) rejected[c] = bad->second;
   }
   if (!o.keep_going)
     throw DataError(dataset_dir.string() + ": " + std::to_string(rejected.size()) +
@@ -659,9 +662,13 @@ bool reusable_part(const fs::path& file, const json& work, std::string& why) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return false;
   try {
-    const json header = read_part_header(file);
+    std::ifstream in(file, std::ios::binary);
+    const json header = read_part_header(in, file);
     const json recorded = header.value("work", json::object());
-    if (recorded == work) return true;
+    if (recorded == work) {
+      verify_part(file);  // the whole file is hashed only for a part that would be reused
+      return true;
+    }
     why = file.string() + " is not reused: " +
           (recorded.contains("calls") ? why_not_reused(recorded, work)
                                       : std::string("it was built by another tenor"));
@@ -806,14 +813,7 @@ Store empty_store(const data::Dataset& ds, const BuildOptions& o, const PartBuil
   Store store;
   store.format = kStoreFormat;
   store.layout = {builder.lld_columns(), builder.all_functional_columns(), ds.schema.task_names()};
-  store.meta.feature_set_version = kFeatureSetVersion;
-  store.meta.functionals_version = kFunctionalsVersion;
-  store.meta.extractor_config = config_json(o, o.lld.sample_rate_hz).dump();
-  store.meta.dataset_name = ds.schema.name;
-  store.meta.schema_yaml = data::schema_to_yaml(ds.schema);
-  store.meta.tokenizer_sha256 = tokenizer_model.empty() ? "" : sha256_hex(tokenizer_model);
-  store.meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
-  store.meta.created_utc = utc_now();
+  store.meta = store_meta(ds, config_json(o, o.lld.sample_rate_hz), "", tokenizer_model, {});
   store.tokenizer_model = tokenizer_model;
   for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
   return store;

@@ -362,10 +362,14 @@ TEST(E2eBuild, OfTwoConcurrentBuildsTheSecondIsRefusedAndTheFirstFinishes) {
 
 TEST(E2eBuild, AudioThatValidateRejectsIsRefusedOrSkippedAndListed) {
   DatasetFixture fx("build-audio");
-  add_calls(fx, 7);
+  add_calls(fx, 8);
   // c3: the header promises 4 s, the file holds 2; c4: no samples at all; c5: a segment ends
-  // past the 4 s of audio; c6: a segment ends at 1e308 s; c7 is sound.
+  // past the 4 s of audio; c6: a segment ends at 1e308 s; c7 is sound; c8 shares c3's file
+  // (validate reports the file once, on c3).
   fs::resize_file(fx.root / "audio/c3.wav", fs::file_size(fx.root / "audio/c3.wav") / 2);
+  fx.calls[7]["audio"] = "audio/c3.wav";
+  fx.calls[7]["segments"].erase(3);  // its other segments lie within the 2 s the file holds
+  fx.calls[7]["segments"].erase(2);
   data::write_audio(fx.root / "audio/c4.wav", {}, 2, 16000);
   fx.calls[4]["segments"][3]["end"] = 5.5;
   fx.calls[5]["segments"][3]["end"] = 1e308;
@@ -383,10 +387,12 @@ TEST(E2eBuild, AudioThatValidateRejectsIsRefusedOrSkippedAndListed) {
   auto options = quiet_options(16);
   options.keep_going = true;
   const auto report = features::build_feature_store(fx.root, out, options);
-  ASSERT_EQ(report.skipped.size(), 4u);
+  ASSERT_EQ(report.skipped.size(), 5u);
   for (size_t i = 0; i < 4; ++i)
     EXPECT_EQ(report.skipped[i].rfind("c" + std::to_string(i + 3) + ": ", 0), 0u)
         << report.skipped[i];
+  EXPECT_EQ(report.skipped[4].rfind("c8: ", 0), 0u) << report.skipped[4];
+  EXPECT_NE(report.skipped[4].find("truncated"), std::string::npos) << report.skipped[4];
   const auto s = features::read_store(out);
   EXPECT_EQ(s.segments.size(), 12u);  // c1, c2, c7
   EXPECT_EQ(s.meta.skipped_calls, report.skipped);
