@@ -163,10 +163,8 @@ Scored predict_bundle(const Args& a) {
     auto rows = ox::call_rows(store, a.call);
     return {store.segments.at(size_t(rows.at(0))).call_id, score(store, rows)};
   }
-  std::map<std::string, std::vector<std::string>> classes;
-  const json labels = json::parse(read_file(bundle / "labels.json"));
-  for (const auto& t : labels.at("tasks"))
-    classes[t.at("name").get<std::string>()] = t.at("classes").get<std::vector<std::string>>();
+  std::map<std::string, std::vector<std::string>> classes;  // read_tasks has the class names
+  for (const auto& t : tasks) classes[t.name] = t.classes;
   std::error_code ec;
   const std::string tokenizer =
       fs::exists(bundle / "tokenizer.model", ec) ? read_file(bundle / "tokenizer.model") : "";

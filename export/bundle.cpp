@@ -248,7 +248,7 @@ std::vector<TaskCalibration> calibration_from_json(const json& j,
   return out;
 }
 
-/// Every regular file under `dir`, as relative generic paths, sorted.
+/// A unique hidden directory name beside `out` (same file system, so a rename is atomic).
 fs::path temp_beside(const fs::path& out) {
   std::random_device rd;
   return out.parent_path() / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()) +

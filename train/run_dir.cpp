@@ -67,7 +67,8 @@ void check_run_dir(const fs::path& out, const std::string& config_sha256,
   if (names.empty()) return;
   if (has(out, kRunMarker)) {
     const json marker = json::parse(read_file(out / kRunMarker), nullptr, false);
-    if (!marker.is_object() || !marker.contains("config_sha256"))
+    if (!marker.is_object() || !marker.contains("config_sha256") ||
+        !marker["config_sha256"].is_string())
       throw ConfigError("run directory " + out.string() + " has a damaged " + kRunMarker +
                         "; choose another `out`, or delete the run to start it over");
     run_format_version(out);  // refuses a run of a newer format, which this tenor would spoil

@@ -52,8 +52,10 @@ TEST(FileLock, DiesWithItsProcess) {
     ::pause();  // killed below, never unwinds: the kernel must release the lock
     ::_exit(0);
   }
-  for (int i = 0; i < 200 && !fs::exists(lock); ++i) ::usleep(10000);
-  ::usleep(50000);
+  // The holder writes its PID only once it holds the lock: wait for that, not for the file.
+  std::error_code ec;
+  for (int i = 0; i < 500 && !(fs::exists(lock, ec) && fs::file_size(lock, ec) > 0); ++i)
+    ::usleep(10000);
   EXPECT_THROW(FileLock(lock, "x"), IoError);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);

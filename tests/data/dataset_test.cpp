@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "data/json_line.h"
 #include "data/schema.h"
 #include "data/split.h"
 #include "tests/data/fixtures.h"
@@ -107,6 +108,17 @@ TEST(Dataset, StrictLoaderListsErrors) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST(JsonLine, BracketsInsideAStringAreNotNesting) {
+  nlohmann::json j;
+  const std::string text = "{\"text\": \"" + std::string(100, '[') + "\\\"\"}";
+  EXPECT_FALSE(data::parse_json_line(text, j)) << "a transcript full of [ is not too deep";
+  EXPECT_EQ(j["text"].get<std::string>(), std::string(100, '[') + "\"");
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  auto problem = data::parse_json_line(deep, j);
+  ASSERT_TRUE(problem);
+  EXPECT_EQ(problem->code, "json-too-deep");
 }
 
 }  // namespace

@@ -56,7 +56,8 @@ size_t offset_of(const std::string& file, const torch::Tensor& t) {
   return at;
 }
 
-void expect_refused(const fs::path& path, const std::string& what) {
+/// Loading `path` must throw a DataError naming the file, the reason (`why`) and the fix.
+void expect_refused(const fs::path& path, const std::string& what, const std::string& why) {
   auto model = small_model();
   try {
     train::load_checkpoint(path, *model, nullptr, false);
@@ -65,6 +66,7 @@ void expect_refused(const fs::path& path, const std::string& what) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
     EXPECT_NE(msg.find("--checkpoint last.pt"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(why), std::string::npos) << msg;
   }
 }
 
@@ -88,16 +90,16 @@ TEST(Checkpoint, FlippedBytesInTheWeightsAreRefused) {
   const size_t at = offset_of(bytes, largest);
   for (size_t i = 0; i < 64; ++i) bytes[at + i] = char(~bytes[at + i]);
   write_file_atomic(s.path, bytes);
-  expect_refused(s.path, "damaged");
+  expect_refused(s.path, "damaged", "no longer match the checksum");
 }
 
 TEST(Checkpoint, ATruncatedFileIsRefused) {
   Saved s = save_one("ckpt-cut");
   const std::string bytes = read_file(s.path);
   write_file_atomic(s.path, bytes.substr(0, bytes.size() / 2));
-  expect_refused(s.path, "truncated");
+  expect_refused(s.path, "truncated", "is damaged or not a tenor checkpoint");
   write_file_atomic(s.path, "");
-  expect_refused(s.path, "empty");
+  expect_refused(s.path, "empty", "is damaged or not a tenor checkpoint");
 }
 
 TEST(Checkpoint, OneWrittenBeforeTheChecksumStillLoads) {
