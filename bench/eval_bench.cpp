@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   config.bootstrap.resamples = resamples;
 
   auto t0 = Clock::now();
-  const EvalReport report = evaluate(test, config, &dev);
+  const DecisionRules rules = fit_decision_rules(dev, "dev");
+  const EvalReport report = evaluate(test, config, &rules);
   const double eval_s = since(t0);
   t0 = Clock::now();
   const std::string json = to_json(report).dump();

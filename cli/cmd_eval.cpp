@@ -11,33 +11,83 @@
 
 namespace tenor::cli {
 
-void add_eval_command(CLI::App& app) {
-  struct Args {
-    std::string run, data, out, split = "test", device = "cpu", timeline;
-    int bootstrap = 1000;
-    uint64_t seed = 20240611;
-    // compare
-    std::string run_a, run_b, compare_out;
-    std::vector<std::string> gates;
-  };
-  auto args = std::make_shared<Args>();
-  auto* cmd =
-      app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
-  cmd->add_option("--run", args->run, "run directory (tenor train)");
-  cmd->add_option("--data", args->data, "feature store (tenor data build)");
-  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
-      ->capture_default_str();
-  cmd->add_option("--out", args->out, "report directory");
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
-  cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
-      ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "bootstrap seed")->capture_default_str();
-  cmd->footer(
-      "Temperatures and thresholds are fitted on the store's dev split (never on test) and saved "
-      "in "
-      "RUN/calibration.json. Metrics: docs/evaluation.md.");
+namespace {
 
+struct Args {
+  std::string run, data, out, split = "test", device = "cpu", timeline, calibration = "run";
+  int bootstrap = 1000;
+  uint64_t seed = 20240611;
+  // compare
+  std::string run_a, run_b, compare_out;
+  std::vector<std::string> gates;
+};
+
+/// `tenor eval compare`: the paired comparison table, comparison.json and the gate.
+void run_compare(const Args& args) {
+  std::vector<eval::GateSpec> gates;
+  for (const auto& g : args.gates) gates.push_back(eval::parse_gate(g));
+  eval::CompareConfig config;
+  auto a = eval::calibrated_eval_set_for_run(args.run_a, args.data, args.split, args.device,
+                                             config.thresholds_a);
+  auto b = eval::calibrated_eval_set_for_run(args.run_b, args.data, args.split, args.device,
+                                             config.thresholds_b);
+  config.bootstrap.resamples = args.bootstrap;
+  const auto dropped = eval::restrict_to_shared_tasks(a, b);
+  if (!dropped.empty())
+    logger("eval")->info(
+        "comparing the tasks both runs have, on the segments both score; "
+        "left out: {}",
+        join(dropped, ", "));
+  auto comparison = eval::compare_runs(a, b, config);
+  std::optional<eval::GateResult> gate;
+  if (!gates.empty()) gate = eval::apply_gate(comparison, gates);
+  auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
+  if (!args.compare_out.empty()) {
+    std::filesystem::create_directories(args.compare_out);
+    write_file_atomic(std::filesystem::path(args.compare_out) / "comparison.json",
+                      j.dump(2) + "\n");
+  }
+  std::printf("%-14s %-10s %9s %9s %9s %22s %7s\n", "task", "metric", "A", "B", "B - A",
+              "95% CI of B - A", "p");
+  for (const auto& r : comparison.rows) {
+    std::printf("%-14s %-10s %9.4f %9.4f %+9.4f   [%+8.4f, %+8.4f] %7.3f\n", r.task.c_str(),
+                eval::metric_infos()[size_t(r.metric)].name, r.a, r.b, r.delta,
+                r.delta_interval.lo, r.delta_interval.hi, r.p_value);
+  }
+  if (gate) {
+    std::cout << gate->summary << "\n";
+    if (!gate->passed) throw ExitCode{1};
+  }
+}
+
+/// `tenor eval`: the report, and one summary line per task.
+void run_eval(const Args& args) {
+  if (args.run.empty() || args.data.empty() || args.out.empty())
+    throw UsageError("tenor eval needs --run, --data and --out (or the `compare` subcommand)");
+  eval::RunEvalOptions options;
+  options.split = args.split;
+  options.device = args.device;
+  options.calibration = args.calibration;
+  options.config.bootstrap.resamples = args.bootstrap;
+  options.config.bootstrap.seed = args.seed;
+  if (!args.timeline.empty()) options.timeline_call = args.timeline;
+  auto report = eval::evaluate_run(args.run, args.data, args.out, options);
+  for (const auto& t : report.tasks) {
+    if (!t.note.empty()) {
+      std::cout << t.name << ": " << t.note << "\n";
+      continue;
+    }
+    const auto& m = t.bootstrap;
+    const auto f1 = size_t(eval::Metric::kMacroF1), acc = size_t(eval::Metric::kAccuracy);
+    std::printf(
+        "%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
+        t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
+        t.n_labelled, t.n_calls, args.split.c_str());
+  }
+  logger("eval")->info("wrote {}/report.json and report.html", args.out);
+}
+
+CLI::App* add_compare_subcommand(CLI::App* cmd, const std::shared_ptr<Args>& args) {
   auto* compare = cmd->add_subcommand(
       "compare", "Compare two runs on the same segments; optional release gate");
   compare->add_option("RUN_A", args->run_a, "baseline run")->required();
@@ -51,67 +101,38 @@ void add_eval_command(CLI::App& app) {
   compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
       ->capture_default_str();
   compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  compare->callback([args] {
-    std::vector<eval::GateSpec> gates;
-    for (const auto& g : args->gates) gates.push_back(eval::parse_gate(g));
-    eval::CompareConfig config;
-    auto a = eval::calibrated_eval_set_for_run(args->run_a, args->data, args->split, args->device,
-                                               config.thresholds_a);
-    auto b = eval::calibrated_eval_set_for_run(args->run_b, args->data, args->split, args->device,
-                                               config.thresholds_b);
-    config.bootstrap.resamples = args->bootstrap;
-    const auto dropped = eval::restrict_to_shared_tasks(a, b);
-    if (!dropped.empty())
-      logger("eval")->info(
-          "comparing the tasks both runs have, on the segments both score; "
-          "left out: {}",
-          join(dropped, ", "));
-    auto comparison = eval::compare_runs(a, b, config);
-    std::optional<eval::GateResult> gate;
-    if (!gates.empty()) gate = eval::apply_gate(comparison, gates);
-    auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
-    if (!args->compare_out.empty()) {
-      std::filesystem::create_directories(args->compare_out);
-      write_file_atomic(std::filesystem::path(args->compare_out) / "comparison.json",
-                        j.dump(2) + "\n");
-    }
-    std::printf("%-14s %-10s %9s %9s %9s %22s %7s\n", "task", "metric", "A", "B", "B - A",
-                "95% CI of B - A", "p");
-    for (const auto& r : comparison.rows) {
-      std::printf("%-14s %-10s %9.4f %9.4f %+9.4f   [%+8.4f, %+8.4f] %7.3f\n", r.task.c_str(),
-                  eval::metric_infos()[size_t(r.metric)].name, r.a, r.b, r.delta,
-                  r.delta_interval.lo, r.delta_interval.hi, r.p_value);
-    }
-    if (gate) {
-      std::cout << gate->summary << "\n";
-      if (!gate->passed) throw ExitCode{1};
-    }
-  });
+  compare->callback([args] { run_compare(*args); });
+  return compare;
+}
 
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
+  cmd->add_option("--run", args->run, "run directory (tenor train)");
+  cmd->add_option("--data", args->data, "feature store (tenor data build)");
+  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out, "report directory");
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
+  cmd->add_option("--calibration", args->calibration,
+                  "decision rules: run (the run's own, fitted on its dev split when training "
+                  "ended) or dev (fitted now on this store's dev split)")
+      ->check(CLI::IsMember({"run", "dev"}))
+      ->capture_default_str();
+  cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "bootstrap seed")->capture_default_str();
+  cmd->footer(
+      "Scores are calibrated with the run's decision rules (temperature and threshold per task, "
+      "fitted on dev when training ended, RUN/calibration.json; never on test). tenor eval never "
+      "writes into the run. Metrics: docs/evaluation.md.");
+  auto* compare = add_compare_subcommand(cmd, args);
   cmd->callback([args, compare] {
-    if (compare->parsed()) return;
-    if (args->run.empty() || args->data.empty() || args->out.empty())
-      throw UsageError("tenor eval needs --run, --data and --out (or the `compare` subcommand)");
-    eval::RunEvalOptions options;
-    options.split = args->split;
-    options.device = args->device;
-    options.config.bootstrap.resamples = args->bootstrap;
-    options.config.bootstrap.seed = args->seed;
-    if (!args->timeline.empty()) options.timeline_call = args->timeline;
-    auto report = eval::evaluate_run(args->run, args->data, args->out, options);
-    for (const auto& t : report.tasks) {
-      if (!t.note.empty()) {
-        std::cout << t.name << ": " << t.note << "\n";
-        continue;
-      }
-      const auto& m = t.bootstrap;
-      const auto f1 = size_t(eval::Metric::kMacroF1), acc = size_t(eval::Metric::kAccuracy);
-      std::printf(
-          "%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
-          t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
-          t.n_labelled, t.n_calls, args->split.c_str());
-    }
-    logger("eval")->info("wrote {}/report.json and report.html", args->out);
+    if (!compare->parsed()) run_eval(*args);
   });
 }
 

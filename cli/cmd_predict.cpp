@@ -9,8 +9,6 @@
 #include <iostream>
 #include <sstream>
 
-#include <torch/torch.h>
-
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -18,8 +16,8 @@
 #include "data/call_input.h"
 #include "data/features/build.h"
 #include "data/features/store.h"
-#include "export/bundle.h"
-#include "export/onnx_layers.h"
+#include "export/bundle_predictor.h"
+#include "train/predictor.h"
 
 namespace tenor::cli {
 namespace {
@@ -91,21 +89,17 @@ struct Scored {
 constexpr double kGroupAudioS = 600;
 constexpr double kLldBatchAudioS = 60;
 
-/// Scores of some rows of a store (ONNX Runtime or LibTorch): the rows' segment JSON, in order.
-using Scorer = std::function<json(features::Store& store, const std::vector<int64_t>& rows)>;
-
 /// The call of `a` (audio and/or transcript) as a one-call dataset, with the extraction
 /// options the model was trained with. Both backends take the call through here, so its audio
-/// and transcript are checked once, before either runs (and before a run's calibration is
-/// fitted).
+/// and transcript are checked once, before either runs.
 struct CheckedCall {
   data::Dataset dataset;
   features::BuildOptions options;
 };
 
-CheckedCall check_call(const Args& a, const std::vector<train::TaskSpec>& tasks,
-                       const std::map<std::string, std::vector<std::string>>& classes,
-                       const json& extractor_config) {
+CheckedCall check_call(const Args& a, train::Predictor& model) {
+  std::map<std::string, std::vector<std::string>> classes;
+  for (const auto& t : model.tasks()) classes[t.name] = t.classes;
   data::CallInput in;
   in.audio = a.audio;
   in.transcript = a.transcript;
@@ -113,8 +107,8 @@ CheckedCall check_call(const Args& a, const std::vector<train::TaskSpec>& tasks,
   in.call_id = a.call_id;
   in.window_s = a.window_s;
   in.speaker = a.speaker;
-  CheckedCall call{data::single_call_dataset(in, schema_for(tasks, classes)),
-                   features::build_options_from_config(extractor_config)};
+  CheckedCall call{data::single_call_dataset(in, schema_for(model.tasks(), classes)),
+                   features::build_options_from_config(model.extractor_config())};
   if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
   call.options.device = "cpu";
   call.options.progress = false;
@@ -123,97 +117,38 @@ CheckedCall check_call(const Args& a, const std::vector<train::TaskSpec>& tasks,
   return call;
 }
 
-/// Scores a checked call with the features a model was trained on, computed group by group
+/// Scores a checked call with the features the model was trained on, computed group by group
 /// (features::extract_features) so that a long call never has all its audio or LLD frames in
-/// memory: `score` is called once per group. Returns every segment's scores in segment order.
-Scored score_call(const CheckedCall& call, const std::string& tokenizer_model,
-                  const Scorer& score) {
+/// memory. Returns every segment's scores in segment order.
+Scored score_call(const CheckedCall& call, train::Predictor& model) {
   const auto& ds = call.dataset;
   Scored out{ds.calls.empty() ? "" : ds.calls.front().call_id, json::array()};
   std::vector<json> by_row;
-  features::extract_features(ds, call.options, tokenizer_model, kGroupAudioS,
-                             [&](features::Store& store, const std::vector<int64_t>& rows) {
-                               by_row.resize(store.segments.size());
-                               json part = score(store, rows);
-                               for (size_t i = 0; i < rows.size(); ++i)
-                                 by_row[size_t(rows[i])] = std::move(part[i]);
-                             });
+  auto score_group = [&](features::Store& store, const std::vector<int64_t>& rows) {
+    by_row.resize(store.segments.size());
+    train::TrainData data = model.prepare(std::move(store), "the call's features");
+    json part = train::segment_scores(model, data, rows, model.probabilities(data, rows));
+    store = std::move(data.store);  // the next group reuses the call's rows
+    for (size_t i = 0; i < rows.size(); ++i) by_row[size_t(rows[i])] = std::move(part[i]);
+  };
+  features::extract_features(ds, call.options, model.tokenizer_model(), kGroupAudioS,
+                             score_group);
   for (auto& j : by_row) out.segments.push_back(std::move(j));
   return out;
 }
 
-Scored predict_bundle(const Args& a) {
-  const fs::path bundle = a.bundle;
-  json facts = json::parse(read_file(bundle / "features.json"));
-  auto tasks = ox::read_tasks(bundle);
-  const auto calibration = ox::read_calibration(bundle);
-  Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
-    ox::OrtCase c;
-    c.name = "call";
-    c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0, nullptr,
-                              facts.value("text_embedding_dim", 0) > 0);
-    auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
-    std::vector<ox::HostTensor> probs;
-    for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
-    return ox::segment_scores(store, rows, tasks, calibration, probs);
-  };
-  if (!a.features.empty()) {
-    features::Store store = features::read_store(a.features);
-    train::check_store_for_model(store, a.features, ox::store_contract(bundle));
-    auto rows = ox::call_rows(store, a.call);
-    return {store.segments.at(size_t(rows.at(0))).call_id, score(store, rows)};
-  }
-  std::map<std::string, std::vector<std::string>> classes;  // read_tasks has the class names
-  for (const auto& t : tasks) classes[t.name] = t.classes;
-  std::error_code ec;
-  const std::string tokenizer =
-      fs::exists(bundle / "tokenizer.model", ec) ? read_file(bundle / "tokenizer.model") : "";
-  return score_call(check_call(a, tasks, classes, facts.at("extractor_config")), tokenizer, score);
+/// Scores one call of a feature store.
+Scored score_stored_call(const Args& a, train::Predictor& model) {
+  train::TrainData data = model.prepare(features::read_store(a.features), a.features);
+  auto rows = train::call_rows(data.store, a.call);
+  return {data.store.segments.at(size_t(rows.at(0))).call_id,
+          train::segment_scores(model, data, rows, model.probabilities(data, rows))};
 }
 
-/// LibTorch scores of `rows` of `data` with the run's calibration.
-json run_scores(train::LoadedRun& run, const train::TrainData& data,
-                const std::vector<int64_t>& rows,
-                const std::vector<ox::TaskCalibration>& calib) {
-  auto pred = train::predict(run, data, rows);
-  std::vector<ox::HostTensor> probs;
-  for (const auto& p : pred.probs) {
-    auto f = p.to(torch::kFloat).contiguous();
-    probs.push_back(ox::HostTensor::from_f32(
-        f.sizes().vec(), std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel())));
-  }
-  return ox::segment_scores(data.store, rows, run.info.shape.tasks, calib, probs);
-}
-
-Scored predict_run(const Args& a) {
-  auto run = train::load_run(a.run, "cpu", a.checkpoint);
-  // The run's own store: its dev split calibrates, as at export, and it holds the extractor
-  // configuration and tokenizer the model was trained with.
-  auto own = train::load_store_for_run(run.info, run.info.config.features);
-  std::error_code ec;
-  if (!a.features.empty()) {
-    // The run's own store is read once.
-    const bool own_store = fs::equivalent(a.features, run.info.config.features, ec);
-    auto data = own_store ? std::move(own) : train::load_store_for_run(run.info, a.features);
-    auto rows = ox::call_rows(data.store, a.call);
-    // After the call's input is checked: a bad call fails before the calibration is fitted.
-    auto calib = ox::cached_run_calibration(run, own_store ? data : own, a.checkpoint);
-    return {data.store.segments.at(size_t(rows.at(0))).call_id,
-            run_scores(run, data, rows, calib)};
-  }
-  const auto call = check_call(a, run.info.shape.tasks, own.store.task_classes,
-                               json::parse(own.store.meta.extractor_config));
-  auto calib = ox::cached_run_calibration(run, own, a.checkpoint);
-  Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
-    auto data =
-        train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
-    json out = run_scores(run, data, rows, calib);
-    store = std::move(data.store);  // the next group reuses the call's rows
-    return out;
-  };
-  const auto tokenizer = own.store.tokenizer_model;
-  own = train::TrainData{};  // the run's store is not needed while the call is scored
-  return score_call(call, tokenizer, score);
+/// The model of --bundle (ONNX Runtime) or --run (LibTorch).
+std::unique_ptr<train::Predictor> open_model(const Args& a) {
+  if (!a.bundle.empty()) return std::make_unique<ox::BundlePredictor>(a.bundle);
+  return std::make_unique<train::RunPredictor>(a.run, "cpu", a.checkpoint);
 }
 
 }  // namespace
@@ -262,7 +197,9 @@ void add_predict_command(CLI::App& app) {
       throw UsageError(
           "tenor predict needs the call: CALL.wav and/or --transcript T.jsonl (or --features "
           "STORE --call ID)");
-    Scored scored = a->bundle.empty() ? predict_run(*a) : predict_bundle(*a);
+    auto model = open_model(*a);
+    Scored scored = a->features.empty() ? score_call(check_call(*a, *model), *model)
+                                        : score_stored_call(*a, *model);
     json out = {{"call_id", scored.call_id},
                 {"source", a->bundle.empty() ? "libtorch" : "onnxruntime"},
                 {"model", a->bundle.empty() ? a->run : a->bundle},

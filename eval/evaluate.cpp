@@ -15,10 +15,30 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kMacroF1 = static_cast<size_t>(Metric::kMacroF1);
 
-const TaskPredictions* find_task(const EvalSet& set, const std::string& name) {
-  for (const auto& t : set.tasks)
-    if (t.name == name) return &t;
-  return nullptr;
+/// The rule of `task` in `rules`; DataError when the rules do not cover the task.
+const TaskRule& rule_of(const DecisionRules& rules, const TaskPredictions& task) {
+  const TaskRule* rule = rules.find(task.name);
+  if (!rule || rule->type != task.type)
+    throw DataError("the decision rules (fitted on " + rules.fitted_on + ") " +
+                    (rule ? "give task '" + printable(task.name) + "' another type"
+                          : "lack task '" + printable(task.name) + "'") +
+                    "; fit them on the dev split of the same model's predictions");
+  return *rule;
+}
+
+/// Applies `rule` to the task's report: scaled probabilities, their ECE and the threshold.
+void apply_rule(const TaskPredictions& task, const TaskRule& rule, const EvalConfig& config,
+                TaskReport& r) {
+  if (!rule.temperature_fit) return;
+  const size_t c = task.num_classes();
+  r.temperature = rule.temperature_fit;
+  r.scored_probs = apply_temperature(task_logits(task), c, rule.temperature);
+  r.calibration_scaled =
+      expected_calibration_error(r.scored_probs, task.labels, c, config.calibration_bins);
+  if (task.type != data::TaskType::kBinary) return;
+  r.threshold = rule.threshold;
+  r.threshold_source = rule.threshold_source;
+  r.threshold_fit = rule.threshold_fit;
 }
 
 /// Segment indices per slice value, for the speaker and every requested meta field.
@@ -54,11 +74,73 @@ std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>
   return out;
 }
 
-}  // namespace
+using SliceGroups =
+    std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>>;
 
-EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet* dev) {
-  validate(test);
-  if (dev) validate(*dev);
+/// Macro-F1 with its interval on every slice of `groups`, flagged when outside `overall`.
+std::vector<SliceResult> slice_results(const EvalSet& test, const TaskPredictions& task,
+                                       const TaskReport& r, const SliceGroups& groups,
+                                       const EvalConfig& config) {
+  const Interval overall = r.bootstrap.intervals[kMacroF1];
+  std::vector<SliceResult> out;
+  for (const auto& [field, values] : groups)
+    for (const auto& [value, segments] : values) {
+      SliceResult sr;
+      sr.field = field;
+      sr.value = value;
+      const TaskSample slice(test, task, r.scored_probs, r.threshold, segments, false);
+      sr.n_labelled = slice.num_labelled();
+      sr.n_calls = slice.num_calls();
+      sr.empty = sr.n_labelled == 0;
+      if (!sr.empty) {
+        const BootstrapResult b = bootstrap(slice, config.bootstrap);
+        sr.macro_f1 = b.point[kMacroF1];
+        sr.interval = b.intervals[kMacroF1];
+        sr.outside_overall =
+            !std::isnan(overall.lo) && (sr.macro_f1 < overall.lo || sr.macro_f1 > overall.hi);
+      }
+      out.push_back(std::move(sr));
+    }
+  return out;
+}
+
+/// Everything reported for one task of `test` under `rules` (may be null).
+TaskReport task_report(const EvalSet& test, const TaskPredictions& task, const EvalConfig& config,
+                       const DecisionRules* rules, const SliceGroups& groups) {
+  TaskReport r;
+  r.name = task.name;
+  r.type = task.type;
+  r.classes = task.classes;
+  const size_t c = task.num_classes();
+  r.calibration = expected_calibration_error(task.probs, task.labels, c, config.calibration_bins);
+  r.scored_probs = task.probs;
+  if (rules) apply_rule(task, rule_of(*rules, task), config, r);
+
+  const TaskSample sample(test, task, r.scored_probs, r.threshold, {});
+  r.n_labelled = sample.num_labelled();
+  r.n_calls = sample.num_calls();
+  if (r.n_labelled == 0) r.note = "no labelled segments";
+  std::vector<double> ones(sample.num_calls(), 1.0);
+  r.confusion = sample.confusion(ones);
+  r.metrics = classification_metrics(r.confusion);
+  r.bootstrap = bootstrap(sample, config.bootstrap);
+  if (task.type == data::TaskType::kBinary) {
+    r.roc = sample.ranked().roc_curve();
+    r.pr = sample.ranked().pr_curve();
+  }
+  r.slices = slice_results(test, task, r, groups, config);
+
+  const auto& tt = config.timeline_tasks;
+  if (task.type != data::TaskType::kCategorical &&
+      std::find(tt.begin(), tt.end(), task.name) != tt.end()) {
+    double threshold = config.timeline.threshold;
+    if (std::isnan(threshold)) threshold = task.type == data::TaskType::kBinary ? r.threshold : 0.5;
+    r.timeline = escalation_timeline(test, task, r.scored_probs, threshold, config.timeline);
+  }
+  return r;
+}
+
+void check_config(const EvalConfig& config) {
   if (config.bootstrap.resamples < 0 || !(config.bootstrap.confidence > 0.0) ||
       !(config.bootstrap.confidence < 1.0))
     throw ConfigError("bootstrap: resamples must be >= 0 and confidence in (0, 1), got " +
@@ -67,86 +149,23 @@ EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const EvalSet
   if (config.calibration_bins < 1)
     throw ConfigError("calibration_bins must be >= 1, got " +
                       std::to_string(config.calibration_bins));
+}
+
+}  // namespace
+
+EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const DecisionRules* rules) {
+  validate(test);
+  check_config(config);
   EvalReport report;
   report.config = config;
-  report.has_dev = dev != nullptr;
+  report.has_dev = rules && rules->fitted();
+  if (rules) report.rules_fitted_on = rules->fitted_on;
   report.n_segments = test.segments.size();
   report.n_calls =
       std::set<std::string>(test.segments.call_ids.begin(), test.segments.call_ids.end()).size();
   const auto groups = slice_groups(test, config, report.unsliced_fields);
-
-  for (const TaskPredictions& task : test.tasks) {
-    TaskReport r;
-    r.name = task.name;
-    r.type = task.type;
-    r.classes = task.classes;
-    const size_t c = task.num_classes();
-    r.calibration = expected_calibration_error(task.probs, task.labels, c, config.calibration_bins);
-    r.scored_probs = task.probs;
-
-    if (dev) {
-      const TaskPredictions* d = find_task(*dev, task.name);
-      if (!d || d->classes != task.classes)
-        throw DataError("dev set lacks task '" + printable(task.name) +
-                        "' or its classes differ from test's; evaluate dev and test of one run");
-      const std::vector<double> dev_logits = task_logits(*d);
-      r.temperature = fit_temperature(dev_logits, d->labels, c);
-      r.scored_probs = apply_temperature(task_logits(task), c, r.temperature->temperature);
-      r.calibration_scaled =
-          expected_calibration_error(r.scored_probs, task.labels, c, config.calibration_bins);
-      if (task.type == data::TaskType::kBinary) {
-        // Threshold on the dev probabilities after the same temperature, so it applies to
-        // the scaled test probabilities.
-        const auto dev_probs = apply_temperature(dev_logits, c, r.temperature->temperature);
-        r.threshold_fit = fit_threshold(dev_probs, d->labels);
-        r.threshold = r.threshold_fit->threshold;
-        r.threshold_source = "dev_f1";
-      }
-    }
-
-    const TaskSample sample(test, task, r.scored_probs, r.threshold, {});
-    r.n_labelled = sample.num_labelled();
-    r.n_calls = sample.num_calls();
-    if (r.n_labelled == 0) r.note = "no labelled segments";
-    std::vector<double> ones(sample.num_calls(), 1.0);
-    r.confusion = sample.confusion(ones);
-    r.metrics = classification_metrics(r.confusion);
-    r.bootstrap = bootstrap(sample, config.bootstrap);
-    if (task.type == data::TaskType::kBinary) {
-      r.roc = sample.ranked().roc_curve();
-      r.pr = sample.ranked().pr_curve();
-    }
-
-    const Interval overall = r.bootstrap.intervals[kMacroF1];
-    for (const auto& [field, values] : groups)
-      for (const auto& [value, segments] : values) {
-        SliceResult sr;
-        sr.field = field;
-        sr.value = value;
-        const TaskSample slice(test, task, r.scored_probs, r.threshold, segments, false);
-        sr.n_labelled = slice.num_labelled();
-        sr.n_calls = slice.num_calls();
-        sr.empty = sr.n_labelled == 0;
-        if (!sr.empty) {
-          const BootstrapResult b = bootstrap(slice, config.bootstrap);
-          sr.macro_f1 = b.point[kMacroF1];
-          sr.interval = b.intervals[kMacroF1];
-          sr.outside_overall =
-              !std::isnan(overall.lo) && (sr.macro_f1 < overall.lo || sr.macro_f1 > overall.hi);
-        }
-        r.slices.push_back(std::move(sr));
-      }
-
-    const auto& tt = config.timeline_tasks;
-    if (task.type != data::TaskType::kCategorical &&
-        std::find(tt.begin(), tt.end(), task.name) != tt.end()) {
-      double threshold = config.timeline.threshold;
-      if (std::isnan(threshold))
-        threshold = task.type == data::TaskType::kBinary ? r.threshold : 0.5;
-      r.timeline = escalation_timeline(test, task, r.scored_probs, threshold, config.timeline);
-    }
-    report.tasks.push_back(std::move(r));
-  }
+  for (const TaskPredictions& task : test.tasks)
+    report.tasks.push_back(task_report(test, task, config, rules, groups));
   return report;
 }
 

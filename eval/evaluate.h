@@ -8,6 +8,7 @@
 
 #include "eval/bootstrap.h"
 #include "eval/calibration.h"
+#include "eval/decision.h"
 #include "eval/eval_set.h"
 #include "eval/metrics.h"
 #include "eval/timeline.h"
@@ -78,17 +79,20 @@ struct EvalReport {
   size_t n_segments = 0;
   size_t n_calls = 0;
   EvalConfig config;
-  bool has_dev = false;
+  bool has_dev = false;  ///< decision rules fitted on a dev split were applied
+  /// What the applied decision rules were fitted on (DecisionRules::fitted_on).
+  std::string rules_fitted_on = "nothing: defaults";
   std::vector<TaskReport> tasks;
   /// Meta fields left out of the automatic slicing: field -> its number of distinct values.
   std::map<std::string, size_t> unsliced_fields;
 };
 
-/// Evaluates every task of `test`. When `dev` is given (same tasks and classes), a temperature
-/// per task is fitted on dev and applied to test, and for binary tasks the decision threshold
-/// maximising the positive class's F1 on dev is used; nothing is ever fitted on test.
-/// Throws DataError on an invalid set, UsageError on a bad configuration.
+/// Evaluates every task of `test` under the decision `rules` (fitted on a dev split with
+/// fit_decision_rules; never on test): each task's probabilities are temperature-scaled and
+/// binary tasks decide at the rule's threshold. Without rules: raw probabilities and 0.5.
+/// Throws DataError on an invalid set or rules lacking one of its tasks, UsageError on a bad
+/// configuration.
 EvalReport evaluate(const EvalSet& test, const EvalConfig& config = {},
-                    const EvalSet* dev = nullptr);
+                    const DecisionRules* rules = nullptr);
 
 }  // namespace tenor::eval

@@ -139,7 +139,8 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
             std::to_string(report.n_segments) + " segments in " + std::to_string(report.n_calls) +
                 " calls; intervals: " + std::to_string(b.resamples) +
                 " call-bootstrap resamples, percentile method, seed " + std::to_string(b.seed) +
-                (report.has_dev ? "; temperature and threshold fitted on dev" : ""));
+                (report.has_dev ? "; temperature and threshold fitted on the " + report.rules_fitted_on
+                                : std::string("; uncalibrated (") + report.rules_fitted_on + ")"));
   for (const TaskReport& r : report.tasks) {
     const TaskPredictions& task = test.task(r.name);
     w.open("section");

@@ -160,6 +160,7 @@ json to_json(const EvalReport& report) {
               {"method", "percentile"}}},
             {"calibration_bins", c.calibration_bins},
             {"dev", report.has_dev},
+            {"decision_rules_fitted_on", utf8(report.rules_fitted_on)},
             {"max_slice_values", c.max_slice_values},
             {"unsliced_fields", unsliced},
             {"timeline",

@@ -4,51 +4,24 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "core/error.h"
-#include "eval/bootstrap.h"
-#include "eval/calibration.h"
 #include "export/onnx_layers.h"
 
 namespace tenor::onnx_export {
 using nlohmann::json;
 
-std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>& tasks,
-                                             const train::Predictions& dev,
-                                             const std::vector<std::vector<int>>& dev_labels) {
-  std::vector<TaskCalibration> out(tasks.size());
-  for (size_t k = 0; k < tasks.size(); ++k) {
-    const auto& labels = dev_labels[k];
-    if (std::none_of(labels.begin(), labels.end(), [](int y) { return y >= 0; })) continue;
-    const size_t c = size_t(tasks[k].num_classes);
-    auto p = dev.probs[k].contiguous();
-    eval::TaskPredictions tp;
-    tp.probs.assign(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
-    // The same calls in the same order as eval::evaluate (eval/evaluate.cpp).
-    const auto logits = eval::task_logits(tp);
-    auto t = eval::fit_temperature(logits, labels, c);
-    out[k].temperature = t.temperature;
-    out[k].source = "dev";
-    if (tasks[k].type == data::TaskType::kBinary &&
-        std::any_of(labels.begin(), labels.end(), [](int y) { return y == 1; })) {
-      out[k].threshold =
-          eval::fit_threshold(eval::apply_temperature(logits, c, t.temperature), labels).threshold;
-    }
-  }
-  return out;
+namespace {
+
+/// The decision for one row of float probabilities under `rule`.
+int decision(const eval::TaskRule& rule, const float* probs, int64_t classes) {
+  const std::vector<double> row(probs, probs + classes);
+  return eval::decide(eval::calibrate(row, size_t(classes), rule), rule);
 }
 
-std::vector<double> calibrate(const float* probs, int classes, const TaskCalibration& c) {
-  std::vector<double> logits(static_cast<size_t>(classes));
-  for (int i = 0; i < classes; ++i) logits[size_t(i)] = std::log(std::max(double(probs[i]), 1e-12));
-  return eval::apply_temperature(logits, size_t(classes), c.temperature);
-}
-
-int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c) {
-  auto p = calibrate(probs, task.num_classes, c);
-  return eval::predict(p, task.type, c.threshold);
-}
+}  // namespace
 
 TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context,
                      const std::vector<int64_t>* previous_rows, bool text_embedding) {
@@ -292,8 +265,66 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows) {
   return out;
 }
 
-json compare_outputs(const std::vector<train::TaskSpec>& tasks,
-                     const std::vector<TaskCalibration>& calibration,
+namespace {
+
+/// One task of one case: ORT's outputs against LibTorch's.
+struct TaskParity {
+  json report;
+  double max_delta = 0;
+  std::string row_id;
+  int64_t at_class = 0, rows = 0;
+  std::string failure;  ///< empty when it passed
+};
+
+TaskParity compare_task(const OrtCase& c, const OrtResult& result, const train::TaskSpec& t,
+                        const eval::TaskRule& rule, double tolerance) {
+  const std::string out = prob_output_name(t.name);
+  if (!c.expected.count(out) || !result.outputs.count(out))
+    throw ExportError("case " + c.name + " lacks output " + out);
+  const auto& want = c.expected.at(out);
+  const auto& got = result.outputs.at(out);
+  if (want.dims != got.dims)
+    throw ExportError("case " + c.name + ": ONNX output " + out + " has shape " +
+                      json(got.dims).dump() + ", LibTorch's " + json(want.dims).dump());
+  auto row_id = [&](int64_t i) {
+    return i < int64_t(c.row_ids.size()) ? c.row_ids[size_t(i)] : std::to_string(i);
+  };
+  TaskParity p;
+  const int64_t n = want.dims[0], kc = want.dims[1];
+  int64_t at_row = 0, agree = 0;
+  std::vector<std::string> disagreements;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* a = want.f32() + i * kc;
+    const float* b = got.f32() + i * kc;
+    for (int64_t j = 0; j < kc; ++j) {
+      double d = std::abs(double(a[j]) - double(b[j]));
+      if (!(d <= p.max_delta))
+        p.max_delta = std::isnan(d) ? INFINITY : d, at_row = i, p.at_class = j;
+    }
+    if (decision(rule, a, kc) == decision(rule, b, kc))
+      ++agree;
+    else if (disagreements.size() < 5)
+      disagreements.push_back(row_id(i));
+  }
+  p.rows = n;
+  p.row_id = row_id(at_row);
+  const bool ok = p.max_delta <= tolerance && agree == n;
+  p.report = {{"max_abs_delta", p.max_delta},        {"at", {{"row", p.row_id}, {"class", p.at_class}}},
+              {"decisions_agree", agree},            {"rows", n},
+              {"disagreeing_rows", disagreements},   {"passed", ok}};
+  if (!ok) {
+    std::ostringstream msg;
+    msg << "case " << c.name << " (" << c.description << "), task " << t.name << ": max |delta| "
+        << p.max_delta << " at row " << p.row_id << " class " << p.at_class << " (tolerance "
+        << tolerance << "), decisions agree on " << agree << "/" << n;
+    p.failure = msg.str();
+  }
+  return p;
+}
+
+}  // namespace
+
+json compare_outputs(const std::vector<train::TaskSpec>& tasks, const eval::DecisionRules& rules,
                      const std::vector<OrtCase>& cases, const std::vector<OrtResult>& results,
                      double tolerance) {
   json report = {{"tolerance", tolerance}, {"cases", json::array()}, {"failures", json::array()}};
@@ -308,52 +339,19 @@ json compare_outputs(const std::vector<train::TaskSpec>& tasks,
     json jc = {{"name", c.name}, {"description", c.description}, {"tasks", json::object()}};
     bool case_ok = true;
     for (size_t k = 0; k < tasks.size(); ++k) {
-      const auto& t = tasks[k];
-      const std::string out = prob_output_name(t.name);
-      if (!c.expected.count(out) || !it->outputs.count(out))
-        throw ExportError("case " + c.name + " lacks output " + out);
-      const auto& want = c.expected.at(out);
-      const auto& got = it->outputs.at(out);
-      if (want.dims != got.dims)
-        throw ExportError("case " + c.name + ": ONNX output " + out + " has shape " +
-                          json(got.dims).dump() + ", LibTorch's " + json(want.dims).dump());
-      const int64_t n = want.dims[0], kc = want.dims[1];
-      double max_delta = 0;
-      int64_t at_row = 0, at_class = 0, agree = 0;
-      std::vector<std::string> disagreements;
-      for (int64_t i = 0; i < n; ++i) {
-        const float* a = want.f32() + i * kc;
-        const float* b = got.f32() + i * kc;
-        for (int64_t j = 0; j < kc; ++j) {
-          double d = std::abs(double(a[j]) - double(b[j]));
-          if (!(d <= max_delta)) max_delta = std::isnan(d) ? INFINITY : d, at_row = i, at_class = j;
-        }
-        if (decide(t, a, calibration[k]) == decide(t, b, calibration[k]))
-          ++agree;
-        else if (disagreements.size() < 5)
-          disagreements.push_back(i < int64_t(c.row_ids.size()) ? c.row_ids[size_t(i)]
-                                                                : std::to_string(i));
+      const eval::TaskRule* rule = rules.find(tasks[k].name);
+      if (!rule) throw ExportError("the decision rules have no task " + tasks[k].name);
+      TaskParity p = compare_task(c, *it, tasks[k], *rule, tolerance);
+      jc["tasks"][tasks[k].name] = p.report;
+      if (p.max_delta > worst || worst_at.is_null()) {
+        worst = p.max_delta;
+        worst_at = {{"case", c.name}, {"task", tasks[k].name}, {"row", p.row_id}, {"class", p.at_class}};
       }
-      const std::string row_id =
-          at_row < int64_t(c.row_ids.size()) ? c.row_ids[size_t(at_row)] : std::to_string(at_row);
-      const bool ok = max_delta <= tolerance && agree == n;
-      jc["tasks"][t.name] = {
-          {"max_abs_delta", max_delta},        {"at", {{"row", row_id}, {"class", at_class}}},
-          {"decisions_agree", agree},          {"rows", n},
-          {"disagreeing_rows", disagreements}, {"passed", ok}};
-      if (max_delta > worst || worst_at.is_null()) {
-        worst = max_delta;
-        worst_at = {{"case", c.name}, {"task", t.name}, {"row", row_id}, {"class", at_class}};
-      }
-      if (!ok) {
+      if (!p.failure.empty()) {
         case_ok = false;
-        std::ostringstream msg;
-        msg << "case " << c.name << " (" << c.description << "), task " << t.name
-            << ": max |delta| " << max_delta << " at row " << row_id << " class " << at_class
-            << " (tolerance " << tolerance << "), decisions agree on " << agree << "/" << n;
-        report["failures"].push_back(msg.str());
+        report["failures"].push_back(p.failure);
       }
-      if (k == 0) rows_total += size_t(n);
+      if (k == 0) rows_total += size_t(p.rows);
     }
     jc["passed"] = case_ok;
     report["cases"].push_back(jc);

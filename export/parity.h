@@ -10,30 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/decision.h"
 #include "export/ort_runner.h"
 #include "train/data.h"
 #include "train/predict.h"
 
 namespace tenor::onnx_export {
-
-/// How a task's probabilities become a decision: softmax(log p / T), then for binary tasks
-/// "class 1 when p[1] >= threshold", else the arg max (eval::predict's rule).
-struct TaskCalibration {
-  double temperature = 1.0;
-  double threshold = 0.5;
-  std::string source = "default";  ///< "dev" when fitted on the dev split
-};
-
-/// Fits temperature (and the binary threshold) per task on `dev` probabilities [N, K] with
-/// eval's fit_temperature / fit_threshold, as `eval::evaluate` does; tasks without labelled
-/// dev rows (or no dev positives) keep the defaults.
-std::vector<TaskCalibration> fit_calibration(const std::vector<train::TaskSpec>& tasks,
-                                             const train::Predictions& dev,
-                                             const std::vector<std::vector<int>>& dev_labels);
-
-/// Calibrated probabilities of one row (K values) and the decision.
-std::vector<double> calibrate(const float* probs, int classes, const TaskCalibration& c);
-int decide(const train::TaskSpec& task, const float* probs, const TaskCalibration& c);
 
 /// The graph's inputs for store rows: raw LLDs (not cut to max_frames: the graph cuts),
 /// raw functionals with the store's mask, and token ids, zero-padded. With `context`
@@ -84,10 +66,10 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows);
 /// LibTorch's probabilities as the `expected` outputs of ORT cases ("prob_<task>").
 std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<ParityCase>& cases);
 
-/// Compares ORT outputs with the expected ones. Report JSON: tolerance, passed, max delta and
+/// Compares ORT outputs with the expected ones; decisions under `rules`. Report JSON: tolerance, passed, max delta and
 /// where (case, row id, task, class), decision agreement per case and task.
 nlohmann::json compare_outputs(const std::vector<train::TaskSpec>& tasks,
-                               const std::vector<TaskCalibration>& calibration,
+                               const eval::DecisionRules& rules,
                                const std::vector<OrtCase>& cases,
                                const std::vector<OrtResult>& results, double tolerance);
 

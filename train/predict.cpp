@@ -181,18 +181,6 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
   return columns;
 }
 
-TrainData load_store_for_run(const RunInfo& run, const std::string& store_path) {
-  features::Store store = features::read_store(store_path);
-  check_store_for_model(store, store_path, store_contract(run));
-  TrainConfig config = run.config;
-  config.features = store_path;
-  config.tasks.clear();
-  for (const auto& t : run.shape.tasks) config.tasks.push_back(t.name);
-  TrainData data = load_train_data(config, std::move(store), &run.norm);
-  data.shape = run.shape;
-  return data;
-}
-
 Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int64_t>& rows,
                     int batch_size) {
   torch::NoGradGuard no_grad;

@@ -65,10 +65,6 @@ StoreContract store_contract(const RunInfo& run);
 std::vector<int> check_store_for_model(features::Store& store, const std::string& store_name,
                                        const StoreContract& model);
 
-/// Loads the store for a run's model and refuses one that does not match the run
-/// (check_store_for_model).
-TrainData load_store_for_run(const RunInfo& run, const std::string& store_path);
-
 /// Per task: probabilities [N, C] and log-probabilities [N, C] (CPU, float64) of `rows`.
 struct Predictions {
   std::vector<int64_t> rows;

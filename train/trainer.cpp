@@ -34,6 +34,7 @@
 #include "train/distributed.h"
 #include "train/model.h"
 #include "train/predict.h"
+#include "train/predictor.h"
 #include "train/run_dir.h"
 #include "train/word_vectors.h"
 
@@ -696,6 +697,13 @@ void write_summary(const Run& r, TrainResult& result) {
   write_file_atomic(r.dir / "result.json", summary.dump(2));
 }
 
+/// Rank 0: the decision rules of best.pt (temperature and threshold per task) fitted on the
+/// dev split, saved in RUN/calibration.json: the rules eval, export and predict apply.
+void save_decision_rules(const Run& r) {
+  RunPredictor best(r.dir, r.device.str(), "best.pt", &r.data);
+  best.save_rules();
+}
+
 int64_t parameter_count(torch::nn::Module& model) {
   int64_t n = 0;
   for (const auto& p : model.parameters()) n += p.numel();
@@ -737,6 +745,7 @@ TrainResult train_model(const TrainConfig& config) {
     return result;
   }
   write_summary(run, result);
+  save_decision_rules(run);
   if (run.group) run.group->barrier();
   return result;
 }

@@ -124,7 +124,8 @@ TEST(Evaluate, DevFitsThresholdAndTemperatureNeverTest) {
   const EvalReport plain = evaluate(test);
   EXPECT_EQ(plain.tasks[0].threshold_source, "default");
   EXPECT_NEAR(plain.tasks[0].metrics.accuracy, 1.0 / 3, kTol);
-  const EvalReport fitted = evaluate(test, {}, &dev);
+  const DecisionRules rules = fit_decision_rules(dev, "dev");
+  const EvalReport fitted = evaluate(test, {}, &rules);
   const TaskReport& r = fitted.tasks[0];
   EXPECT_EQ(r.threshold_source, "dev_f1");
   ASSERT_TRUE(r.threshold_fit && r.temperature);

@@ -114,7 +114,8 @@ TEST(Report, HtmlIsWellFormedAndSelfContained) {
   const EvalSet set = hostile_set();
   EvalConfig config;
   config.bootstrap.resamples = 50;
-  const EvalReport report = evaluate(set, config, &set);
+  const DecisionRules rules = fit_decision_rules(set, "dev");
+  const EvalReport report = evaluate(set, config, &rules);
   const std::string html = to_html(report, set);
   EXPECT_EQ(check_balanced(html), "");
   EXPECT_TRUE(parses_as_xml(html));
@@ -132,7 +133,7 @@ TEST(Report, HtmlIsWellFormedAndSelfContained) {
   for (size_t i = 0; i < ticketed.segments.size(); ++i)
     ticketed.segments.meta[i]["ticket"] = "t-" + ticketed.segments.call_ids[i];
   config.max_slice_values = 4;
-  const std::string named = to_html(evaluate(ticketed, config, &ticketed), ticketed);
+  const std::string named = to_html(evaluate(ticketed, config, &rules), ticketed);
   EXPECT_TRUE(parses_as_xml(named));
   EXPECT_NE(named.find("meta.ticket is not sliced: 12 distinct values (more than 4)"),
             std::string::npos);

@@ -46,10 +46,31 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
                    {});
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_TRUE(fs::exists(out / "timeline-c14.html"));
-  // Calibration is fitted on dev and kept with the run.
+  // Scored with the decision rules training fitted on dev and saved with the run.
   auto calibration = nlohmann::json::parse(std::ifstream(trained_run() / "calibration.json"));
-  EXPECT_EQ(calibration["fitted_on"], "dev");
+  EXPECT_EQ(calibration["fitted_on"], "dev split of " + tiny_store().string());
   EXPECT_GT(calibration["tasks"]["empathy"]["temperature"].get<double>(), 0.0);
+  EXPECT_EQ(report["config"]["decision_rules_fitted_on"], calibration["fitted_on"]);
+  EXPECT_EQ(report["calibration"], "run");
+  for (const auto& t : report["tasks"])
+    if (t["name"] == "empathy")
+      EXPECT_EQ(t["decision"]["threshold"], calibration["tasks"]["empathy"]["threshold"]);
+  // --calibration dev fits the rules on the evaluated store's dev split instead (here the
+  // run's own store: the same rules, so the same report), and the report says which.
+  const fs::path dev_out = make_temp_dir("eval-dev");
+  ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --split test --out " + dev_out.string() +
+                          " --bootstrap 200 --calibration dev",
+                      &log),
+            0)
+      << log;
+  auto dev_report = nlohmann::json::parse(std::ifstream(dev_out / "report.json"));
+  EXPECT_EQ(dev_report["calibration"], "dev");
+  EXPECT_EQ(dev_report["tasks"], report["tasks"]);
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + dev_out.string() + " --calibration test",
+                      &log),
+            2);
   EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
                           " --out " + out.string() + " --timeline nosuchcall",
                       &log),

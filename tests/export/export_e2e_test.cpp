@@ -49,6 +49,16 @@ fs::path trained_run(const std::string& type) {
 
 json read_json(const fs::path& p) { return json::parse(read_file(p)); }
 
+/// Every file of a directory tree with its size and modification time: what changes when
+/// anything is written into it.
+std::map<std::string, std::pair<uintmax_t, fs::file_time_type>> listing(const fs::path& dir) {
+  std::map<std::string, std::pair<uintmax_t, fs::file_time_type>> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file())
+      out[fs::relative(e.path(), dir).string()] = {e.file_size(), e.last_write_time()};
+  return out;
+}
+
 /// The transcript of tiny_dataset()'s call `call_id` as `tenor predict --transcript` takes it.
 void write_transcript(const std::string& call_id, const fs::path& file) {
   std::ifstream calls(tiny_dataset() / "calls.jsonl");
@@ -81,6 +91,32 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   auto parity = read_json(bundle / "parity.json");
   EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
   EXPECT_LE(parity["max_abs_delta"].get<double>(), 1e-4);
+
+  // The model card reports `tenor eval`'s metrics for the same run and store to the last
+  // digit (one EvalSet builder, the run's one set of decision rules), and tenor eval writes
+  // nothing into the run.
+  {
+    const fs::path report = make_temp_dir("export-eval") / "report";
+    const auto listed = listing(run);
+    ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                            " --split test --out " + report.string(),
+                        &out),
+              0)
+        << out;
+    EXPECT_EQ(listing(run), listed) << "tenor eval changed the run directory";
+    const auto evaluation = read_json(bundle / "evaluation.json");
+    const auto eval_report = read_json(report / "report.json");
+    ASSERT_FALSE(evaluation["tasks"].empty());
+    EXPECT_EQ(evaluation["tasks"], eval_report["tasks"]);
+    const std::string card = read_file(bundle / "model_card.md");
+    for (const auto& t : eval_report["tasks"]) {
+      char row[96];
+      std::snprintf(row, sizeof row, "| %s | %d | %.3f [",
+                    t["name"].get<std::string>().c_str(), t["n_labelled"].get<int>(),
+                    t["metrics"]["macro_f1"]["value"].get<double>());
+      EXPECT_NE(card.find(row), std::string::npos) << row << "\n" << card;
+    }
+  }
   std::set<std::string> cases;
   for (const auto& c : parity["cases"]) cases.insert(c["name"]);
   for (const char* c :
@@ -140,18 +176,17 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
         EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
     }
 
-  // predict --run fits its calibration on the run's dev split once and keeps it under the
-  // checkpoint's and the store's sha256 and tenor's version: a cached entry is used, a stale
-  // or damaged one is refitted and replaced, and one that cannot be written only warns.
+  // predict --run applies the decision rules `tenor train` saved in RUN/calibration.json for
+  // best.pt (the bundle carries the same file). Rules for another checkpoint file, or none
+  // (runs of earlier versions), are fitted on the run's own dev split for the command only:
+  // the same scores, a warning, and nothing written into the run.
   {
-    const fs::path cache = run / "predict-calibration.json";
-    auto entries = read_json(cache);
-    ASSERT_TRUE(entries.contains("best.pt")) << entries.dump();
-    EXPECT_EQ(entries["best.pt"]["key"]["checkpoint_sha256"], sha256_file(run / "best.pt"));
-    // Scores of c12 written with --out, and what the command logged.
+    const fs::path rules = run / "calibration.json";
+    const auto saved = read_json(rules);
+    EXPECT_EQ(saved["checkpoint_sha256"], sha256_file(run / "best.pt"));
+    EXPECT_EQ(read_json(bundle / "calibration.json")["tasks"], saved["tasks"]);
     auto predict_c12 = [&](std::string* log) {
-      const fs::path out = run / "c12.json";
-      fs::remove(out);
+      const fs::path out = make_temp_dir("predict-c12") / "c12.json";
       EXPECT_EQ(run_tenor("predict --run " + run.string() + " --features " + tiny_store().string() +
                               " --call c12 --out " + out.string(),
                           log),
@@ -160,29 +195,20 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
       return fs::exists(out) ? read_json(out) : json();
     };
     std::string log;
-    auto flattened = entries;
-    for (auto& [task, c] : flattened["best.pt"]["tasks"].items()) c["temperature"] = 1000.0;
-    write_file_atomic(cache, flattened.dump());
-    EXPECT_NE(predict_c12(&log), ja) << "the cached temperatures were not used";
-    auto stale = flattened;
-    stale["best.pt"]["key"]["store_sha256"] = std::string(64, '0');
-    write_file_atomic(cache, stale.dump());
+    auto flattened = saved;
+    for (auto& [task, c] : flattened["tasks"].items()) c["temperature"] = 1000.0;
+    write_file_atomic(rules, flattened.dump());
+    EXPECT_NE(predict_c12(&log), ja) << "the saved rules were not used";
+    auto other = flattened;
+    other["checkpoint_sha256"] = std::string(64, '0');
+    write_file_atomic(rules, other.dump());
     EXPECT_EQ(predict_c12(&log), ja);
-    EXPECT_EQ(read_json(cache), entries);
-    write_file_atomic(cache, "{\"best.pt\": ");
+    EXPECT_NE(log.find("holds no decision rules for best.pt"), std::string::npos) << log;
+    fs::remove(rules);
+    const auto listed = listing(run);
     EXPECT_EQ(predict_c12(&log), ja);
-    EXPECT_NE(log.find("predict-calibration.json is unreadable"), std::string::npos) << log;
-    EXPECT_EQ(read_json(cache), entries);
-    // A path that cannot be replaced by a file (here a non-empty directory): the call still
-    // predicts the same scores, and says the calibration is not cached.
-    fs::remove(cache);
-    fs::create_directories(cache / "occupied");
-    EXPECT_EQ(predict_c12(&log), ja);
-    EXPECT_NE(log.find("could not cache the calibration"), std::string::npos) << log;
-    for (const auto& e : fs::directory_iterator(run))
-      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
-    fs::remove_all(cache);
-    fs::remove(run / "c12.json");
+    EXPECT_EQ(listing(run), listed) << "predict wrote into the run";
+    write_file_atomic(rules, saved.dump(2) + "\n");
   }
 
   // predict from the call's audio and transcript, as an integrator has them: the features

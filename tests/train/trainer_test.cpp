@@ -22,7 +22,9 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/model.h"
+#include "train/predictor.h"
 #include "train/predict.h"
+#include "train/predictor.h"
 #include "train/trainer.h"
 #include "train/word_vectors.h"
 
@@ -478,8 +480,9 @@ TEST(E2eTrain, SentenceEmbeddingsFeedTheTextHeads) {
   EXPECT_EQ(params.at("head_empathy.weight").size(1), 3 * 16) << "fused, n-gram bag, sentence";
 
   // The predictions follow the embeddings: zeroing them changes the text tasks' scores.
-  auto loaded = train::load_run(run);
-  auto data = train::load_store_for_run(loaded.info, store.string());
+  train::RunPredictor predictor(run);
+  auto& loaded = predictor.run();
+  auto data = predictor.prepare(features::read_store(store), store.string());
   const auto with = train::predict(loaded, data, data.test);
   std::fill(data.store.text_embedding.begin(), data.store.text_embedding.end(), 0.0f);
   const auto zeroed = train::predict(loaded, data, data.test);

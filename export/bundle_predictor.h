@@ -1,0 +1,44 @@
+#pragma once
+// The read side of a release bundle: its tasks, decision rules and store contract, and the
+// bundle as a train::Predictor that scores store rows in ONNX Runtime (`tenor predict
+// --bundle`).
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/decision.h"
+#include "train/predictor.h"
+
+namespace tenor::onnx_export {
+
+/// The bundle's tasks (shape.json; class names from labels.json where shape.json predates
+/// them).
+std::vector<train::TaskSpec> read_tasks(const std::filesystem::path& bundle);
+
+/// The bundle's decision rules (calibration.json), in the shape of eval::to_json; a bundle
+/// exported before that shape is read too, its task types taken from read_tasks.
+eval::DecisionRules read_rules(const std::filesystem::path& bundle);
+
+/// What a bundle's model reads from a feature store (features.json, shape.json, labels.json),
+/// for train::check_store_for_model.
+train::StoreContract store_contract(const std::filesystem::path& bundle);
+
+/// An exported bundle's model.onnx in ONNX Runtime, with the bundle's rules.
+class BundlePredictor : public train::Predictor {
+ public:
+  explicit BundlePredictor(const std::filesystem::path& bundle);
+
+  train::TaskProbabilities probabilities(const train::TrainData& data,
+                                         const std::vector<int64_t>& rows) override;
+  nlohmann::json extractor_config() override;
+  std::string tokenizer_model() override;
+
+ private:
+  std::filesystem::path bundle_;
+  nlohmann::json facts_;  ///< features.json
+};
+
+}  // namespace tenor::onnx_export

@@ -1,0 +1,192 @@
+#include "export/model_card.h"
+
+#include <cmath>
+#include <ctime>
+#include <sstream>
+
+#include "core/torch_compat.h"
+#include "core/version.h"
+#include "export/parity.h"
+
+namespace tenor::onnx_export {
+
+const char* const kCompliance =
+    "EU AI Act art. 5(1)(f) prohibits AI systems that infer the emotions of a natural person "
+    "in the workplace, except for medical or safety reasons; a contact-centre agent is at work. "
+    "Tasks on the agent role must therefore not use the agent's voice (prosody, functionals): "
+    "by default tenor gives them text only. The modalities each task and speaker role uses are "
+    "listed in tenor.tasks.";
+
+std::vector<std::string> modalities(const train::TaskSpec& t) {
+  std::vector<std::string> m;
+  if (t.prosody) m.push_back("prosody");
+  if (t.functionals) m.push_back("functionals");
+  if (t.text) m.push_back("text");
+  return m;
+}
+
+namespace {
+
+std::string fmt(double v, int digits = 3) {
+  if (std::isnan(v)) return "n/a";
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+/// Title, intended use, and the tasks with the modalities of each speaker role.
+void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
+  const auto& info = f.run;
+  md << "# Model card: tenor " << info.config.model.type << " model\n\n"
+     << "Exported by tenor " << kVersion << " (" << kGitCommit << ") on " << utc_now()
+     << " from run `" << info.dir.filename().string() << "`.\n\n"
+     << "## Intended use\n\n"
+     << "Scores segments of recorded customer-service calls for the tasks below, to help "
+        "supervisors find calls that escalate and review agents' empathy in text. It supports "
+        "human review; it is not meant to make decisions about people on its own, and it is "
+        "not an evaluation of any employee.\n\n"
+     << "## Tasks and modalities per speaker role (compliance)\n\n"
+     << "| task | type | speaker role | classes | modalities |\n|---|---|---|---|---|\n";
+  for (const auto& t : info.shape.tasks) {
+    const std::string mods = joined(modalities(t));
+    md << "| " << t.name << " | " << data::to_string(t.type) << " | " << t.speaker << " | "
+       << joined(f.data.store.task_classes.at(t.name)) << " | " << (mods.empty() ? "none" : mods)
+       << " |\n";
+  }
+  md << "\n" << kCompliance << "\n\n";
+}
+
+/// What else the text tasks read, and the agent-voice warning.
+void inputs_and_warnings(std::ostringstream& md, const ModelCardFacts& f) {
+  const auto& info = f.run;
+  if (info.config.model.type == "fusion" && info.config.model.use_text &&
+      info.config.model.context_tokens > 0)
+    md << "Text tasks also read the text (never the voice) of the segment before each one in its "
+          "call, whoever spoke it: its first "
+       << info.config.model.context_tokens << " tokens (`model.context_tokens`).\n\n";
+  if (info.shape.text_embedding_dim > 0)
+    md << "Text tasks also read a " << info.shape.text_embedding_dim
+       << "-d sentence embedding of each segment's text from " << info.shape.text_encoder
+       << " (`model.text_embedding`; graph input `text_embedding`): whoever runs this model "
+          "must compute it with that same encoder (tools/sentence-embeddings/embed.sh).\n\n";
+  bool agent_voice = false;
+  for (const auto& t : info.shape.tasks)
+    agent_voice |= t.speaker == "agent" && (t.prosody || t.functionals);
+  if (agent_voice)
+    md << "**Warning:** this model was trained with `model.agent_prosody: true`: an agent-role "
+          "task uses the agent's voice. Do not deploy it where the EU AI Act applies.\n\n";
+}
+
+void data_section(std::ostringstream& md, const ModelCardFacts& f) {
+  const auto& meta = f.data.store.meta;
+  const auto& shape = f.run.shape;
+  md << "## Data\n\n"
+     << "- Dataset: " << meta.dataset_name << " (fingerprint `"
+     << meta.dataset_fingerprint.substr(0, 16) << "`)\n- Segments: " << f.data.train.size()
+     << " train, " << f.data.dev.size() << " dev, " << f.data.test.size() << " test (labelled)\n"
+     << "- Features: " << meta.feature_set_version << " LLDs (" << shape.lld_features
+     << " columns), " << meta.functionals_version << " functionals ("
+     << shape.functional_features << " columns), SentencePiece vocabulary " << shape.vocab_size
+     << "\n\n";
+}
+
+void metrics_section(std::ostringstream& md, const ModelCardFacts& f) {
+  md << "## Metrics (" << f.eval_split << " split, call-bootstrap 95% intervals)\n\n";
+  if (!f.report) {
+    md << "No labelled held-out split was available; no metrics are reported.\n\n";
+    return;
+  }
+  const int f1 = int(eval::Metric::kMacroF1), acc = int(eval::Metric::kAccuracy);
+  md << "| task | n | macro-F1 [95% CI] | accuracy [95% CI] |\n|---|---|---|---|\n";
+  for (const auto& t : f.report->tasks) {
+    const auto& b = t.bootstrap;
+    md << "| " << t.name << " | " << t.n_labelled << " | " << fmt(b.point[f1]) << " ["
+       << fmt(b.intervals[f1].lo) << ", " << fmt(b.intervals[f1].hi) << "] | "
+       << fmt(b.point[acc]) << " [" << fmt(b.intervals[acc].lo) << ", "
+       << fmt(b.intervals[acc].hi) << "] |\n";
+  }
+  md << "\n### Per slice (macro-F1)\n\n| task | slice | n | calls | macro-F1 [95% CI] |\n"
+        "|---|---|---|---|---|\n";
+  for (const auto& t : f.report->tasks)
+    for (const auto& s : t.slices)
+      md << "| " << t.name << " | " << s.field << "=" << s.value << " | " << s.n_labelled << " | "
+         << s.n_calls << " | " << fmt(s.macro_f1) << " [" << fmt(s.interval.lo) << ", "
+         << fmt(s.interval.hi) << "]" << (s.outside_overall ? " (outside overall)" : "") << " |\n";
+  md << "\nSmall splits give wide intervals; a slice outside the overall interval deserves "
+        "a look before release.\n\n";
+}
+
+void calibration_section(std::ostringstream& md, const ModelCardFacts& f) {
+  md << "## Calibration\n\n"
+     << "Probabilities are calibrated by temperature scaling fitted on dev (Guo et al. 2017): "
+        "p_cal = softmax(log(p) / T). Binary tasks decide class 1 when p_cal[1] >= threshold "
+        "(the dev-F1-optimal threshold); other tasks take the arg max. The rules were fitted on "
+        "the "
+     << f.rules.fitted_on << " when training ended (calibration.json).\n\n"
+     << "| task | temperature | threshold | fitted on | ECE raw | ECE calibrated |\n"
+        "|---|---|---|---|---|---|\n";
+  for (const auto& t : f.run.shape.tasks) {
+    const eval::TaskRule* rule = f.rules.find(t.name);
+    std::string ece_raw = "n/a", ece_cal = "n/a";
+    if (f.report)
+      for (const auto& r : f.report->tasks)
+        if (r.name == t.name) {
+          ece_raw = fmt(r.calibration.ece);
+          if (r.calibration_scaled) ece_cal = fmt(r.calibration_scaled->ece);
+        }
+    md << "| " << t.name << " | " << fmt(rule->temperature, 4) << " | "
+       << (t.type == data::TaskType::kBinary ? fmt(rule->threshold, 4) : "arg max") << " | "
+       << (rule->temperature_fit ? "dev" : "default") << " | " << ece_raw << " | " << ece_cal
+       << " |\n";
+  }
+}
+
+void parity_and_limitations(std::ostringstream& md, const ModelCardFacts& f) {
+  const auto& meta = f.data.store.meta;
+  md << "\n## Export parity\n\n"
+     << parity_summary(f.parity) << " (ONNX Runtime CPU vs LibTorch " << compat::torch_version()
+     << "; report in parity.json).\n\n"
+     << "## Limitations\n\n"
+     << "- Trained on " << meta.dataset_name
+     << " only: accents, languages, channels and "
+        "call types not in it are untested; check the slices above for your population.\n"
+     << "- Prosody features depend on the audio chain (codec, automatic gain control); "
+        "features must come from the same extractor version ("
+     << meta.feature_set_version << ") and configuration (features.json).\n"
+     << "- Text features depend on the transcripts' ASR quality and on the bundled "
+        "SentencePiece model (tokenizer.model).\n"
+     << "- Scores are per segment; call-level decisions need an aggregation policy of your "
+        "own.\n";
+}
+
+}  // namespace
+
+std::string model_card(const ModelCardFacts& facts) {
+  std::ostringstream md;
+  intended_use(md, facts);
+  inputs_and_warnings(md, facts);
+  data_section(md, facts);
+  metrics_section(md, facts);
+  calibration_section(md, facts);
+  parity_and_limitations(md, facts);
+  return md.str();
+}
+
+}  // namespace tenor::onnx_export
