@@ -21,6 +21,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # run-clang-tidy 14 forces colour and echoes every command line: keep only the diagnostics.
 "$runner" -quiet -clang-tidy-binary "$tidy" -p "$build" "${tidy_args[@]}" \
+    -header-filter="^$PWD/(train|eval|export|cli)/[^/]*\.h$" \
     "^$PWD/(train|eval|export|cli)/[^/]*\.cpp$" 2>&1 |
   sed -uE 's/\x1b\[[0-9;]*m//g' |
   grep --line-buffered -vE "^[^ ]*clang-tidy(-[0-9]+)? |^[0-9]+ warnings?( and [0-9]+ errors?)? generated\.$" |
