@@ -29,8 +29,12 @@ trap 'rm -f "$log"' EXIT
 status=${PIPESTATUS[0]}
 if ((status != 0)); then
   n=$(grep -cE ': error: .*\[readability-' "$log")
-  echo "lint: failed: $n violation(s) of .clang-tidy's limits above (file:line: function);" \
-       "split the function into named steps (docs: README, Development)" >&2
+  if ((n == 0)); then
+    echo "lint: failed: clang-tidy could not check every file (see its errors above)" >&2
+  else
+    echo "lint: failed: $n violation(s) of .clang-tidy's limits above (file:line: function);" \
+         "split the function into named steps (README, Development)" >&2
+  fi
   exit 1
 fi
 echo "lint: ok (train/ eval/ export/ cli/: no function over the limits of .clang-tidy)"
