@@ -21,52 +21,69 @@ const TaskPredictions& EvalSet::task(const std::string& name) const {
                    (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
 
-void validate(const EvalSet& set) {
-  const Segments& s = set.segments;
+namespace {
+
+/// The error for a per-segment array `what` of `got` entries where there are `n` segments.
+DataError size_error(const std::string& what, size_t got, size_t n) {
+  return DataError("evaluation set: " + what + " has " + std::to_string(got) +
+                   " entries, expected one per segment (" + std::to_string(n) + ")");
+}
+
+/// Checks the per-segment arrays' lengths and that every segment spans a finite interval.
+void validate_segments(const Segments& s) {
   const size_t n = s.size();
-  auto size_error = [&](const std::string& what, size_t got) {
-    return DataError("evaluation set: " + what + " has " + std::to_string(got) +
-                     " entries, expected one per segment (" + std::to_string(n) + ")");
-  };
-  if (s.speakers.size() != n) throw size_error("speakers", s.speakers.size());
-  if (s.start_s.size() != n) throw size_error("start_s", s.start_s.size());
-  if (s.end_s.size() != n) throw size_error("end_s", s.end_s.size());
-  if (!s.meta.empty() && s.meta.size() != n) throw size_error("meta", s.meta.size());
+  if (s.speakers.size() != n) throw size_error("speakers", s.speakers.size(), n);
+  if (s.start_s.size() != n) throw size_error("start_s", s.start_s.size(), n);
+  if (s.end_s.size() != n) throw size_error("end_s", s.end_s.size(), n);
+  if (!s.meta.empty() && s.meta.size() != n) throw size_error("meta", s.meta.size(), n);
   for (size_t i = 0; i < n; ++i)
     if (!(std::isfinite(s.start_s[i]) && std::isfinite(s.end_s[i]) && s.end_s[i] >= s.start_s[i]))
       throw DataError("evaluation set: segment " + std::to_string(i) + " of call '" +
                       printable(s.call_ids[i]) + "' spans " + std::to_string(s.start_s[i]) +
                       " to " + std::to_string(s.end_s[i]) +
                       " s; times must be finite with end >= start");
-  for (const TaskPredictions& t : set.tasks) {
-    const size_t c = t.num_classes();
-    const std::string where = "task '" + printable(t.name) + "'";
-    if (c < 2)
-      throw DataError(where + " has " + std::to_string(c) + " classes; a task needs at least 2");
-    if (t.type == data::TaskType::kBinary && c != 2)
-      throw DataError(where + " is binary but has " + std::to_string(c) +
-                      " classes; give exactly 2 (class 1 is positive) or make it categorical");
-    if (t.labels.size() != n) throw size_error(where + " labels", t.labels.size());
-    if (t.probs.size() != n * c) throw size_error(where + " probs / C", t.probs.size() / c);
-    if (!t.logits.empty() && t.logits.size() != n * c)
-      throw size_error(where + " logits / C", t.logits.size() / c);
-    for (size_t i = 0; i < n; ++i) {
-      if (t.labels[i] < -1 || t.labels[i] >= static_cast<int>(c))
-        throw DataError(where + ": segment " + std::to_string(i) + " has label " +
-                        std::to_string(t.labels[i]) + ", expected -1 (unlabelled) or 0.." +
-                        std::to_string(c - 1));
-      double sum = 0.0;
-      for (double p : t.prob_row(i)) {
-        if (!(p >= 0.0 && p <= 1.0))
-          throw DataError(where + ": segment " + std::to_string(i) + " has probability " +
-                          std::to_string(p) + " outside [0, 1]; pass softmax outputs");
-        sum += p;
-      }
-      if (std::abs(sum - 1.0) > 1e-3)
-        throw DataError(where + ": segment " + std::to_string(i) + " probabilities sum to " +
-                        std::to_string(sum) + ", expected 1; pass softmax outputs");
-    }
+}
+
+/// Checks segment `i`'s label range and that its probabilities are a distribution.
+void validate_row(const TaskPredictions& t, const std::string& where, size_t i) {
+  const size_t c = t.num_classes();
+  if (t.labels[i] < -1 || t.labels[i] >= static_cast<int>(c))
+    throw DataError(where + ": segment " + std::to_string(i) + " has label " +
+                    std::to_string(t.labels[i]) + ", expected -1 (unlabelled) or 0.." +
+                    std::to_string(c - 1));
+  double sum = 0.0;
+  for (double p : t.prob_row(i)) {
+    if (!(p >= 0.0 && p <= 1.0))
+      throw DataError(where + ": segment " + std::to_string(i) + " has probability " +
+                      std::to_string(p) + " outside [0, 1]; pass softmax outputs");
+    sum += p;
   }
+  if (std::abs(sum - 1.0) > 1e-3)
+    throw DataError(where + ": segment " + std::to_string(i) + " probabilities sum to " +
+                    std::to_string(sum) + ", expected 1; pass softmax outputs");
+}
+
+/// Checks one task's classes, its arrays' lengths for `n` segments, and every row.
+void validate_task(const TaskPredictions& t, size_t n) {
+  const size_t c = t.num_classes();
+  const std::string where = "task '" + printable(t.name) + "'";
+  if (c < 2)
+    throw DataError(where + " has " + std::to_string(c) + " classes; a task needs at least 2");
+  if (t.type == data::TaskType::kBinary && c != 2)
+    throw DataError(where + " is binary but has " + std::to_string(c) +
+                    " classes; give exactly 2 (class 1 is positive) or make it categorical");
+  if (t.labels.size() != n) throw size_error(where + " labels", t.labels.size(), n);
+  if (t.probs.size() != n * c) throw size_error(where + " probs / C", t.probs.size() / c, n);
+  if (!t.logits.empty() && t.logits.size() != n * c)
+    throw size_error(where + " logits / C", t.logits.size() / c, n);
+  for (size_t i = 0; i < n; ++i) validate_row(t, where, i);
+}
+
+}  // namespace
+
+void validate(const EvalSet& set) {
+  validate_segments(set.segments);
+  for (const TaskPredictions& t : set.tasks) validate_task(t, set.segments.size());
 }
 
 namespace {

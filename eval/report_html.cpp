@@ -121,6 +121,92 @@ void timelines(XmlWriter& w, const TaskReport& r, const EvalSet& test, const Tas
             "escalated; dashed line: alert threshold.");
 }
 
+/// The ROC and precision-recall curves of a binary task, thinned to 500 points each.
+void binary_curves(XmlWriter& w, const TaskReport& r) {
+  Series roc{"ROC", r.roc.x, r.roc.y};
+  thin(roc.x, roc.y, 500);
+  Axes a;
+  a.title = "ROC, AUROC " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuroc)]);
+  a.x_label = "false positive rate";
+  a.y_label = "true positive rate";
+  a.diagonal = true;
+  line_plot(w, a, std::span<const Series>(&roc, 1));
+  Series pr{"PR", r.pr.x, r.pr.y, "#9467bd"};
+  thin(pr.x, pr.y, 500);
+  a.title = "PR, AP " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuprc)]);
+  a.x_label = "recall";
+  a.y_label = "precision";
+  a.diagonal = false;
+  line_plot(w, a, std::span<const Series>(&pr, 1));
+}
+
+/// The plots of one task: confusion, reliability (raw and scaled), and the binary curves.
+void task_plots(XmlWriter& w, const TaskReport& r) {
+  w.open("div", {{"class", "plots"}});
+  confusion_heatmap(w, "Confusion: " + r.name, r.confusion, r.classes);
+  reliability_diagram(w, "Reliability (raw)", r.calibration);
+  if (r.calibration_scaled)
+    reliability_diagram(w, "Reliability (T = " + svg_number(r.temperature->temperature, 3) + ")",
+                        *r.calibration_scaled);
+  if (r.type == data::TaskType::kBinary) binary_curves(w, r);
+  w.close();
+}
+
+/// The slices of one task: the fields too varied to slice, then macro-F1 per slice as bars
+/// against the overall interval and as a table.
+void task_slices(XmlWriter& w, const EvalReport& report, const TaskReport& r) {
+  if (!r.slices.empty() || !report.unsliced_fields.empty()) {
+    w.element("h3", {}, "Slices");
+    for (const auto& [field, values] : report.unsliced_fields)
+      w.element("p", {},
+                "meta." + field + " is not sliced: " + std::to_string(values) +
+                    " distinct values (more than " +
+                    std::to_string(report.config.max_slice_values) +
+                    "), too many for per-value intervals to mean anything.");
+  }
+  if (r.slices.empty()) return;
+  std::vector<BarRow> bars;
+  for (const SliceResult& s : r.slices)
+    bars.push_back({s.field + " = " + s.value, s.macro_f1, s.interval.lo, s.interval.hi,
+                    s.outside_overall});
+  const Interval& o = r.bootstrap.intervals[static_cast<size_t>(Metric::kMacroF1)];
+  interval_bars(w, "macro-F1 per slice: " + r.name, bars,
+                r.bootstrap.point[static_cast<size_t>(Metric::kMacroF1)], o.lo, o.hi);
+  w.open("table");
+  row(w, {"slice", "labelled", "calls", "macro-F1", "interval", ""}, true);
+  for (const SliceResult& s : r.slices)
+    row(w, {s.field + " = " + s.value, std::to_string(s.n_labelled), std::to_string(s.n_calls),
+            s.empty ? "empty" : f3(s.macro_f1), interval_text(s.interval.lo, s.interval.hi),
+            s.outside_overall ? "outside the overall interval" : ""});
+  w.close();
+}
+
+/// One task's section: its heading and counts, then (unless a note says why there is nothing
+/// to show) metrics, plots, slices and timelines.
+void task_section(XmlWriter& w, const EvalReport& report, const TaskReport& r,
+                  const EvalSet& test, int max_timeline_calls) {
+  const TaskPredictions& task = test.task(r.name);
+  w.open("section");
+  w.element("h2", {}, "Task " + r.name + " (" + data::to_string(r.type) + ")");
+  w.element("p", {},
+            std::to_string(r.n_labelled) + " labelled segments in " + std::to_string(r.n_calls) +
+                " calls" +
+                (r.type == data::TaskType::kBinary
+                     ? "; decision threshold " + svg_number(r.threshold, 4) + " (" +
+                           r.threshold_source + ")"
+                     : ""));
+  if (!r.note.empty()) {
+    w.element("p", {{"class", "note"}}, r.note);
+    w.close();
+    return;
+  }
+  metrics_table(w, r, report.config.bootstrap.confidence);
+  task_plots(w, r);
+  task_slices(w, report, r);
+  if (r.timeline) timelines(w, r, test, task, report.config.timeline, max_timeline_calls);
+  w.close();
+}
+
 }  // namespace
 
 std::string to_html(const EvalReport& report, const EvalSet& test, int max_timeline_calls) {
@@ -141,76 +227,7 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
                 " call-bootstrap resamples, percentile method, seed " + std::to_string(b.seed) +
                 (report.has_dev ? "; temperature and threshold fitted on the " + report.rules_fitted_on
                                 : std::string("; uncalibrated (") + report.rules_fitted_on + ")"));
-  for (const TaskReport& r : report.tasks) {
-    const TaskPredictions& task = test.task(r.name);
-    w.open("section");
-    w.element("h2", {}, "Task " + r.name + " (" + data::to_string(r.type) + ")");
-    w.element(
-        "p", {},
-        std::to_string(r.n_labelled) + " labelled segments in " + std::to_string(r.n_calls) +
-            " calls" +
-            (r.type == data::TaskType::kBinary
-                 ? "; decision threshold " + svg_number(r.threshold, 4) + " (" +
-                       r.threshold_source + ")"
-                 : ""));
-    if (!r.note.empty()) {
-      w.element("p", {{"class", "note"}}, r.note);
-      w.close();
-      continue;
-    }
-    metrics_table(w, r, b.confidence);
-    w.open("div", {{"class", "plots"}});
-    confusion_heatmap(w, "Confusion: " + r.name, r.confusion, r.classes);
-    reliability_diagram(w, "Reliability (raw)", r.calibration);
-    if (r.calibration_scaled)
-      reliability_diagram(w, "Reliability (T = " + svg_number(r.temperature->temperature, 3) + ")",
-                          *r.calibration_scaled);
-    if (r.type == data::TaskType::kBinary) {
-      Series roc{"ROC", r.roc.x, r.roc.y};
-      thin(roc.x, roc.y, 500);
-      Axes a;
-      a.title = "ROC, AUROC " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuroc)]);
-      a.x_label = "false positive rate";
-      a.y_label = "true positive rate";
-      a.diagonal = true;
-      line_plot(w, a, std::span<const Series>(&roc, 1));
-      Series pr{"PR", r.pr.x, r.pr.y, "#9467bd"};
-      thin(pr.x, pr.y, 500);
-      a.title = "PR, AP " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuprc)]);
-      a.x_label = "recall";
-      a.y_label = "precision";
-      a.diagonal = false;
-      line_plot(w, a, std::span<const Series>(&pr, 1));
-    }
-    w.close();
-    if (!r.slices.empty() || !report.unsliced_fields.empty()) {
-      w.element("h3", {}, "Slices");
-      for (const auto& [field, values] : report.unsliced_fields)
-        w.element("p", {},
-                  "meta." + field + " is not sliced: " + std::to_string(values) +
-                      " distinct values (more than " +
-                      std::to_string(report.config.max_slice_values) +
-                      "), too many for per-value intervals to mean anything.");
-    }
-    if (!r.slices.empty()) {
-      std::vector<BarRow> bars;
-      for (const SliceResult& s : r.slices)
-        bars.push_back({s.field + " = " + s.value, s.macro_f1, s.interval.lo, s.interval.hi,
-                        s.outside_overall});
-      const Interval& o = r.bootstrap.intervals[static_cast<size_t>(Metric::kMacroF1)];
-      interval_bars(w, "macro-F1 per slice: " + r.name, bars,
-                    r.bootstrap.point[static_cast<size_t>(Metric::kMacroF1)], o.lo, o.hi);
-      w.open("table");
-      row(w, {"slice", "labelled", "calls", "macro-F1", "interval", ""}, true);
-      for (const SliceResult& s : r.slices)
-        row(w, {s.field + " = " + s.value, std::to_string(s.n_labelled), std::to_string(s.n_calls),
-                s.empty ? "empty" : f3(s.macro_f1), interval_text(s.interval.lo, s.interval.hi),
-                s.outside_overall ? "outside the overall interval" : ""});
-      w.close();
-    }
-    if (r.timeline) timelines(w, r, test, task, report.config.timeline, max_timeline_calls);
-    w.close();
-  }
+  for (const TaskReport& r : report.tasks) task_section(w, report, r, test, max_timeline_calls);
   w.close();  // body
   w.close();  // html
   return w.finish();

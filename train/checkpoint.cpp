@@ -138,6 +138,95 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
     throw IoError("cannot rename " + temp.string() + " to " + path.string() + ": " + ec.message());
 }
 
+namespace {
+
+/// Refuses a checkpoint with a parameter the model lacks; a legacy attention-pool bias is
+/// ignored when only the weights are read (eval, export, predict), but its optimizer state is
+/// indexed over a different parameter list, so training cannot resume from it.
+void check_extra_parameters(torch::serialize::InputArchive& archive, torch::nn::Module& model,
+                            const std::filesystem::path& path, bool resuming) {
+  std::set<std::string> expected;
+  for (const auto& p : model.named_parameters()) expected.insert("model." + p.key());
+  for (const auto& key : archive.keys()) {
+    if (key.rfind("model.", 0) != 0 || expected.count(key)) continue;
+    const std::string name = key.substr(6);
+    if (!legacy_pool_bias(name))
+      throw DataError("checkpoint " + path.string() + " has a parameter '" + name +
+                      "' the model does not have: it was written by a different model "
+                      "configuration");
+    if (resuming)
+      throw DataError("checkpoint " + path.string() + " holds '" + name +
+                      "', an attention-pool score bias of an older tenor: its weights still "
+                      "work for eval and export, but training cannot resume from it; delete "
+                      "it to start over, or choose another `out`");
+  }
+}
+
+/// Copies every model parameter (which must be there, with its shape) and the buffers present.
+void read_weights(torch::serialize::InputArchive& archive, torch::nn::Module& model,
+                  const std::filesystem::path& path) {
+  for (auto& p : model.named_parameters()) {
+    torch::Tensor t;
+    if (!archive.try_read("model." + p.key(), t))
+      throw DataError("checkpoint " + path.string() + " has no parameter '" + p.key() +
+                      "': it was written by a different model configuration");
+    if (t.sizes() != p.value().sizes())
+      throw DataError("checkpoint " + path.string() + ": parameter '" + p.key() + "' has shape " +
+                      c10::str(t.sizes()) + ", the model expects " + c10::str(p.value().sizes()) +
+                      "; the checkpoint belongs to another model configuration or feature store");
+    p.value().copy_(t);
+  }
+  for (auto& b : model.named_buffers()) {
+    torch::Tensor t;
+    if (archive.try_read("buffer." + b.key(), t)) b.value().copy_(t);
+  }
+}
+
+/// Restores the optimizer from its byte tensor, or from the nested archive of older runs.
+void read_optimizer(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive opt;
+  if (torch::Tensor bytes; archive.try_read(kOptimizerKey, bytes)) {
+    const std::string text = tensor_text(bytes);
+    opt.load_from(text.data(), text.size());
+  } else {
+    archive.read("optimizer", opt);
+  }
+  optimizer.load(opt);
+}
+
+/// Reads the loop counters and best-k state, and restores the CPU generator if asked.
+TrainState read_state(torch::serialize::InputArchive& archive, bool restore_rng) {
+  // A fresh tensor per read: reading into a defined tensor would try to resize its storage.
+  auto read = [&](const char* key) {
+    torch::Tensor t;
+    archive.read(key, t);
+    return t;
+  };
+  TrainState s;
+  s.epoch = read("state.epoch").item<int64_t>();
+  s.batch = read("state.batch").item<int64_t>();
+  s.step = read("state.step").item<int64_t>();
+  s.metrics_lines = read("state.metrics_lines").item<int64_t>();
+  s.bad_epochs = read("state.bad_epochs").item<int64_t>();
+  s.best_epoch = read("state.best_epoch").item<int64_t>();
+  s.best_score = read("state.best_score").item<double>();
+  s.epoch_loss_sum = read("state.epoch_loss_sum").item<double>();
+  s.epoch_loss_count = read("state.epoch_loss_count").item<int64_t>();
+  s.epoch_segments = read("state.epoch_segments").item<int64_t>();
+  s.config_sha256 = tensor_text(read("state.config_sha256"));
+  s.best_list = tensor_text(read("state.best_list"));
+  if (torch::Tensor t; archive.try_read("state.store_sha256", t)) s.store_sha256 = tensor_text(t);
+  if (restore_rng) {
+    auto rng = read("state.rng");
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  return s;
+}
+
+}  // namespace
+
 TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng) {
   torch::serialize::InputArchive archive;
@@ -151,75 +240,11 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
   TrainState s;
   try {
     verify_checksum(archive, path);
-    // Parameters the model lacks: a legacy attention-pool bias is ignored when only the
-    // weights are read (eval, export, predict); the optimizer state of such a checkpoint is
-    // indexed over a different parameter list, so training cannot resume from it.
-    std::set<std::string> expected;
-    for (const auto& p : model.named_parameters()) expected.insert("model." + p.key());
-    for (const auto& key : archive.keys()) {
-      if (key.rfind("model.", 0) != 0 || expected.count(key)) continue;
-      const std::string name = key.substr(6);
-      if (!legacy_pool_bias(name))
-        throw DataError("checkpoint " + path.string() + " has a parameter '" + name +
-                        "' the model does not have: it was written by a different model "
-                        "configuration");
-      if (optimizer)
-        throw DataError("checkpoint " + path.string() + " holds '" + name +
-                        "', an attention-pool score bias of an older tenor: its weights still "
-                        "work for eval and export, but training cannot resume from it; delete "
-                        "it to start over, or choose another `out`");
-    }
+    check_extra_parameters(archive, model, path, optimizer != nullptr);
     torch::NoGradGuard no_grad;
-    for (auto& p : model.named_parameters()) {
-      torch::Tensor t;
-      if (!archive.try_read("model." + p.key(), t))
-        throw DataError("checkpoint " + path.string() + " has no parameter '" + p.key() +
-                        "': it was written by a different model configuration");
-      if (t.sizes() != p.value().sizes())
-        throw DataError("checkpoint " + path.string() + ": parameter '" + p.key() + "' has shape " +
-                        c10::str(t.sizes()) + ", the model expects " + c10::str(p.value().sizes()) +
-                        "; the checkpoint belongs to another model configuration or feature store");
-      p.value().copy_(t);
-    }
-    for (auto& b : model.named_buffers()) {
-      torch::Tensor t;
-      if (archive.try_read("buffer." + b.key(), t)) b.value().copy_(t);
-    }
-    if (optimizer) {
-      torch::serialize::InputArchive opt;
-      if (torch::Tensor bytes; archive.try_read(kOptimizerKey, bytes)) {
-        const std::string text = tensor_text(bytes);
-        opt.load_from(text.data(), text.size());
-      } else {
-        archive.read("optimizer", opt);
-      }
-      optimizer->load(opt);
-    }
-    // A fresh tensor per read: reading into a defined tensor would try to resize its storage.
-    auto read = [&](const char* key) {
-      torch::Tensor t;
-      archive.read(key, t);
-      return t;
-    };
-    s.epoch = read("state.epoch").item<int64_t>();
-    s.batch = read("state.batch").item<int64_t>();
-    s.step = read("state.step").item<int64_t>();
-    s.metrics_lines = read("state.metrics_lines").item<int64_t>();
-    s.bad_epochs = read("state.bad_epochs").item<int64_t>();
-    s.best_epoch = read("state.best_epoch").item<int64_t>();
-    s.best_score = read("state.best_score").item<double>();
-    s.epoch_loss_sum = read("state.epoch_loss_sum").item<double>();
-    s.epoch_loss_count = read("state.epoch_loss_count").item<int64_t>();
-    s.epoch_segments = read("state.epoch_segments").item<int64_t>();
-    s.config_sha256 = tensor_text(read("state.config_sha256"));
-    s.best_list = tensor_text(read("state.best_list"));
-    if (torch::Tensor t; archive.try_read("state.store_sha256", t)) s.store_sha256 = tensor_text(t);
-    if (restore_rng) {
-      auto rng = read("state.rng");
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng);
-    }
+    read_weights(archive, model, path);
+    if (optimizer) read_optimizer(archive, *optimizer);
+    s = read_state(archive, restore_rng);
   } catch (const c10::Error& e) {
     throw DataError("checkpoint " + path.string() + " is incomplete (" +
                     std::string(e.what_without_backtrace()).substr(0, 200) + "); " +
