@@ -147,11 +147,11 @@ Scored predict_bundle(const Args& a) {
   json facts = json::parse(read_file(bundle / "features.json"));
   auto tasks = ox::read_tasks(bundle);
   const auto calibration = ox::read_calibration(bundle);
+  const auto transform = ox::bundle_input_transform(bundle);
   Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
     ox::OrtCase c;
     c.name = "call";
-    c.inputs = ox::raw_inputs(store, rows, facts.value("context_tokens", 0) > 0, nullptr,
-                              facts.value("text_embedding_dim", 0) > 0);
+    c.inputs = ox::raw_inputs(store, rows, transform);
     auto out = ox::run_onnx_runtime(bundle / "model.onnx", {c}).at(0);
     std::vector<ox::HostTensor> probs;
     for (const auto& t : tasks) probs.push_back(out.outputs.at(ox::prob_output_name(t.name)));
@@ -205,8 +205,7 @@ Scored predict_run(const Args& a) {
                                json::parse(own.store.meta.extractor_config));
   auto calib = ox::cached_run_calibration(run, own, a.checkpoint);
   Scorer score = [&](features::Store& store, const std::vector<int64_t>& rows) {
-    auto data =
-        train::inference_data(std::move(store), run.info.config, run.info.norm, run.info.shape);
+    auto data = train::inference_data(std::move(store), run.info.transform, run.info.shape);
     json out = run_scores(run, data, rows, calib);
     store = std::move(data.store);  // the next group reuses the call's rows
     return out;

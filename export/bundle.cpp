@@ -376,7 +376,7 @@ ExportResult export_bundle(const ExportOptions& o) {
                                  "] float (each segment's sentence embedding from " +
                                  info.shape.text_encoder + ")"
                            : "") +
-           "; normalised inside the graph with the run's normalizer.json"},
+           "; normalised inside the graph with the run's input_transform.json"},
       {"tenor.features", features_j.dump()},
       {"tenor.config", config_yaml}};
   // LibTorch's reference outputs of the parity cases; the fixtures `verify` re-checks are
@@ -387,15 +387,7 @@ ExportResult export_bundle(const ExportOptions& o) {
   for (size_t i = 0; i < refs.size(); ++i)
     if (i == 0 || cases[i].edge) fixtures.push_back(fixture_of(refs[i], o.parity.fixture_rows));
   props.push_back({"tenor.parity_fixtures", fixture_record(fixtures).dump()});
-  train::Normalizer norm = info.norm;
-  InputSpec spec{norm,
-                 info.config.model.max_frames,
-                 info.config.model.max_tokens,
-                 info.config.normalize_loudness,
-                 data->level_lld_columns,
-                 run.model->context_tokens(),
-                 info.shape.text_embedding_dim};
-  auto proto = build_onnx_model(*run.model, info.shape, info.config.model, spec, props);
+  auto proto = build_onnx_model(*run.model, info.shape, info.config.model, info.transform, props);
 
   // Bundle in a temporary directory beside the target.
   fs::create_directories(out.parent_path());
@@ -430,7 +422,7 @@ ExportResult export_bundle(const ExportOptions& o) {
 
   // The rest of the bundle.
   write_file_atomic(tmp / "config.yaml", config_yaml);
-  write_file_atomic(tmp / "normalizer.json", read_file(o.run / "normalizer.json"));
+  write_file_atomic(tmp / "input_transform.json", info.transform.to_json().dump(2));
   write_file_atomic(tmp / "shape.json", read_file(o.run / "shape.json"));
   write_file_atomic(tmp / "labels.json", json({{"tasks", tasks}}).dump(2));
   write_file_atomic(tmp / "calibration.json", calibration_json(info.shape.tasks, calib).dump(2));

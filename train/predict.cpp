@@ -65,7 +65,8 @@ RunInfo read_run(const fs::path& dir) {
   RunInfo run;
   run.dir = dir;
   apply_yaml_text(run.config, docs.config_yaml, (dir / "config.yaml").string());
-  run.norm = Normalizer::from_json(docs.normalizer);
+  run.transform = InputTransform::from_json(docs.input_transform,
+                                            (dir / "input_transform.json").string());
   run.shape = shape_from_json(docs.shape, (dir / "shape.json").string());
   run.result = std::move(docs.result);
   return run;
@@ -188,7 +189,7 @@ TrainData load_store_for_run(const RunInfo& run, const std::string& store_path) 
   config.features = store_path;
   config.tasks.clear();
   for (const auto& t : run.shape.tasks) config.tasks.push_back(t.name);
-  TrainData data = load_train_data(config, std::move(store), &run.norm);
+  TrainData data = load_train_data(config, std::move(store), &run.transform);
   data.shape = run.shape;
   return data;
 }
@@ -204,7 +205,7 @@ Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
-    Batch b = make_batch(data, chunk, run.info.config.model).to(run.device);
+    Batch b = make_batch(data, chunk).to(run.device);
     auto logits = run.model->logits(b);
     for (size_t t = 0; t < k; ++t)
       parts[t].push_back(

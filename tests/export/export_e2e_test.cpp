@@ -76,7 +76,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
       << out;
   for (const char* f : {"model.onnx", "manifest.json", "model_card.md", "config.yaml",
                         "labels.json", "calibration.json", "features.json", "tokenizer.model",
-                        "normalizer.json", "parity.json", "parity/cases.json"})
+                        "input_transform.json", "parity.json", "parity/cases.json"})
     EXPECT_TRUE(fs::exists(bundle / f)) << f;
   auto parity = read_json(bundle / "parity.json");
   EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);

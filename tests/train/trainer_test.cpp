@@ -58,7 +58,7 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
               0)
         << out;
     for (const char* f :
-         {"config.yaml", "normalizer.json", "metrics.jsonl", "last.pt", "best.pt", "result.json"})
+         {"config.yaml", "input_transform.json", "metrics.jsonl", "last.pt", "best.pt", "result.json"})
       EXPECT_TRUE(fs::exists(a / "run" / f)) << f;
     std::string ma = metrics_without_timing(a / "run");
     EXPECT_EQ(std::count(ma.begin(), ma.end(), '\n'), 3) << ma;
@@ -593,7 +593,7 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
                           " --set features=" + store.string() + " --set epochs=1";
   std::string out;
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
-  const std::string normalizer = read_file(dir / "run/normalizer.json");
+  const std::string normalizer = read_file(dir / "run/input_transform.json");
   const std::string checkpoint = read_file(dir / "run/last.pt");
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/result.json"))["store_sha256"],
             features::content_sha256(features::read_store(tiny_store())));
@@ -604,7 +604,7 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   EXPECT_NE(out.find("feature store " + store.string() + " has changed since run"),
             std::string::npos)
       << out;
-  EXPECT_EQ(read_file(dir / "run/normalizer.json"), normalizer);
+  EXPECT_EQ(read_file(dir / "run/input_transform.json"), normalizer);
   EXPECT_EQ(read_file(dir / "run/last.pt"), checkpoint);
 
   fs::remove(store);
