@@ -116,10 +116,7 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
 /// trainer wrote it then, no input_transform.json, run.json saying format 1.
 fs::path as_format_1(const fs::path& run, const fs::path& out) {
   fs::copy(run, out, fs::copy_options::recursive);
-  const auto t = train::InputTransform::from_json(
-      json::parse(read_file(out / "input_transform.json")), "input_transform.json");
-  write_file_atomic(out / "normalizer.json", t.norm.to_json().dump(2));
-  fs::remove(out / "input_transform.json");
+  write_normalizer_instead_of_transform(out);
   json marker = json::parse(read_file(out / "run.json"));
   marker["format_version"] = 1;
   write_file_atomic(out / "run.json", marker.dump(2));

@@ -167,12 +167,7 @@ TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
   // A fresh run records the current run format (train/run_format.h).
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"), 2);
   // Runs before the marker held normalizer.json, not input_transform.json (format 0).
-  const auto transform = nlohmann::json::parse(read_file(dir / "run/input_transform.json"));
-  write_file_atomic(dir / "run/normalizer.json",
-                    train::InputTransform::from_json(transform, "input_transform.json")
-                        .norm.to_json()
-                        .dump(2));
-  fs::remove(dir / "run/input_transform.json");
+  write_normalizer_instead_of_transform(dir / "run");
   fs::remove(dir / "run/run.json");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
