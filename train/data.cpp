@@ -28,7 +28,8 @@ TrainData inference_data(features::Store store, const InputTransform& transform,
   model.model = "the model";
   model.shape = shape;
   d.task_columns = check_store_for_model(d.store, "the call's features", model);
-  check_transform_fits(transform, "the run's input transform", d.store, "the call's features");
+  check_transform_fits(transform, "the run's input_transform.json", d.store,
+                       "the call's features");
   d.transform = transform;
   for (size_t i = 0; i < d.store.segments.size(); ++i) d.test.push_back(int64_t(i));
   d.previous = features::previous_segments(d.store);

@@ -192,4 +192,15 @@ void check_transform_fits(const InputTransform& t, const std::string& source,
                     "encoder (tools/sentence-embeddings/embed.sh)");
 }
 
+void check_transform_fits_model(const InputTransform& t, const std::string& source,
+                                int model_context_tokens, int text_embedding_dim) {
+  if (t.context_tokens == model_context_tokens && t.text_embedding_dim == text_embedding_dim)
+    return;
+  inconsistent(source, "it feeds " + std::to_string(t.context_tokens) + " context tokens and " +
+                           std::to_string(t.text_embedding_dim) +
+                           "-d sentence embeddings, but the run's model reads " +
+                           std::to_string(model_context_tokens) + " and " +
+                           std::to_string(text_embedding_dim));
+}
+
 }  // namespace tenor::train

@@ -81,4 +81,11 @@ InputTransform build_input_transform(const TrainConfig& config, const features::
 void check_transform_fits(const InputTransform& transform, const std::string& transform_source,
                           const features::Store& store, const std::string& store_name);
 
+/// Throws DataError naming `source` when the transform feeds other inputs than a model that
+/// reads `model_context_tokens` context tokens (TaskModel::context_tokens()) and
+/// `text_embedding_dim`-d sentence embeddings (ModelShape::text_embedding_dim): a
+/// transform edited after training would otherwise change the scores without a word.
+void check_transform_fits_model(const InputTransform& transform, const std::string& source,
+                                int model_context_tokens, int text_embedding_dim);
+
 }  // namespace tenor::train

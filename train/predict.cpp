@@ -77,6 +77,8 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
   run.info = read_run(dir);
   run.device = features::resolve_device(device);
   run.model = make_model(run.info.shape, run.info.config.model);
+  check_transform_fits_model(run.info.transform, (dir / "input_transform.json").string(),
+                             run.model->context_tokens(), run.info.shape.text_embedding_dim);
   load_checkpoint(dir / checkpoint, *run.model, nullptr, /*restore_rng=*/false);
   run.model->to(run.device);
   run.model->eval();
@@ -185,6 +187,8 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
 TrainData load_store_for_run(const RunInfo& run, const std::string& store_path) {
   features::Store store = features::read_store(store_path);
   check_store_for_model(store, store_path, store_contract(run));
+  check_transform_fits(run.transform, (run.dir / "input_transform.json").string(), store,
+                       store_path);
   TrainConfig config = run.config;
   config.features = store_path;
   config.tasks.clear();

@@ -88,6 +88,10 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
   t.text_encoder = "enc";
   const json j = t.to_json();
   EXPECT_EQ(train::InputTransform::from_json(j, "f").to_json(), j);
+  // A transform that feeds a model other inputs than it reads (an edited file) is refused.
+  EXPECT_NO_THROW(train::check_transform_fits_model(t, "f", 8, 6));
+  EXPECT_THROW(train::check_transform_fits_model(t, "f", 0, 6), DataError);
+  EXPECT_THROW(train::check_transform_fits_model(t, "f", 8, 0), DataError);
 
   auto refused = [](json bad, const std::string& why) {
     try {
