@@ -57,9 +57,10 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
                         &out),
               0)
         << out;
-    for (const char* f :
-         {"config.yaml", "input_transform.json", "metrics.jsonl", "last.pt", "best.pt", "result.json"})
+    for (const char* f : {"config.yaml", "input_transform.json", "metrics.jsonl", "last.pt",
+                          "best.pt", "result.json"})
       EXPECT_TRUE(fs::exists(a / "run" / f)) << f;
+    EXPECT_FALSE(fs::exists(a / "run/normalizer.json")) << "format 2 holds input_transform.json";
     std::string ma = metrics_without_timing(a / "run");
     EXPECT_EQ(std::count(ma.begin(), ma.end(), '\n'), 3) << ma;
     EXPECT_EQ(ma, metrics_without_timing(b / "run")) << type;
