@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "data/features/build.h"
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
 
@@ -23,17 +22,34 @@ std::vector<std::string> names_of(const std::vector<FunctionalColumn>& columns) 
                   "by another tool, or edited); rebuild it with `tenor data build`");
 }
 
+/// The LLD configuration's fields that shape the column layout (the others change values,
+/// not columns), from a store's extractor configuration.
+LldConfig layout_config(const Store& store, const std::string& store_name) {
+  const auto config =
+      nlohmann::json::parse(store.meta.extractor_config, nullptr, /*allow_exceptions=*/false);
+  const auto lld = config.is_object() ? config.find("lld") : config.end();
+  LldConfig out;
+  if (config.is_object() && lld != config.end() && lld->is_object() &&
+      lld->contains("mel_bands") && lld->at("mel_bands").is_number_integer() &&
+      lld->contains("mfcc_count") && lld->at("mfcc_count").is_number_integer()) {
+    out.mel_bands = lld->at("mel_bands").get<int>();
+    out.mfcc_count = lld->at("mfcc_count").get<int>();
+    // LldConfig::validate's ranges: a value outside them was never built.
+    if (out.mel_bands >= 2 && out.mel_bands <= 128 && out.mfcc_count >= 0 &&
+        out.mfcc_count < out.mel_bands)
+      return out;
+  }
+  throw DataError(store_name +
+                  " has no readable extractor configuration (its `extractor_config` attribute "
+                  "lacks a valid lld.mel_bands and lld.mfcc_count); rebuild it with "
+                  "`tenor data build`");
+}
+
 }  // namespace
 
 LevelMarks level_marks(const Store& store, const std::string& store_name) {
-  const nlohmann::json config =
-      nlohmann::json::parse(store.meta.extractor_config, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.is_object())
-    throw DataError(store_name +
-                    " has no readable extractor configuration (its `extractor_config` "
-                    "attribute is not a JSON object); rebuild it with `tenor data build`");
   // The columns exactly as `data build` lays them out (data/features/build.cpp).
-  const std::vector<LldColumn> lld = lld_columns(build_options_from_config(config).lld);
+  const std::vector<LldColumn> lld = lld_columns(layout_config(store, store_name));
   std::vector<FunctionalColumn> func = functional_columns(lld);
   for (auto& c : relative_columns()) func.push_back(std::move(c));
 

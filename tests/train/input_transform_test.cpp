@@ -62,6 +62,15 @@ TEST(InputTransform, TakesItsLevelColumnsFromTheFeatureTablesMarks) {
   EXPECT_EQ(marked(plain.norm.func_dropped), std::vector<int>{});
   EXPECT_NE(plain.norm.lld_mean[size_t(t.level_lld_columns[0])], 0.0f);
 
+  // A store whose extractor configuration is gone has no marks: refused, never unmarked.
+  features::Store bare = store;
+  bare.meta.extractor_config = "{}";
+  try {
+    train::build_input_transform(config, bare, all_rows(bare), "bare");
+    FAIL() << "a store without an extractor configuration was read";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("bare has no readable extractor configuration"));
+  }
   // A column renamed in the store no longer matches its table: refused, never unmarked.
   store.layout.lld_columns[size_t(t.level_lld_columns[0])] = "level";
   try {
