@@ -57,11 +57,12 @@ train::TrainData make_data(int n, int frames, int tokens, int lld, int func) {
       s.functionals.push_back(float(c % 7)), s.functional_mask.push_back(1);
   }
   d.task_columns = {0, 1};
-  d.norm.lld_mean.assign(size_t(lld), 0.0f);
-  d.norm.lld_std.assign(size_t(lld), 1.0f);
-  d.norm.func_mean.assign(size_t(func), 0.0f);
-  d.norm.func_std.assign(size_t(func), 1.0f);
-  d.norm.func_dropped.assign(size_t(func), 0);
+  auto& stats = d.transform.norm;
+  stats.lld_mean.assign(size_t(lld), 0.0f);
+  stats.lld_std.assign(size_t(lld), 1.0f);
+  stats.func_mean.assign(size_t(func), 0.0f);
+  stats.func_std.assign(size_t(func), 1.0f);
+  stats.func_dropped.assign(size_t(func), 0);
   return d;
 }
 
@@ -94,8 +95,11 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   auto data64 = make_data(64, frames, tokens, lld, func);
   data64.shape = shape;
-  ox::InputSpec spec{data64.norm, config.max_frames, config.max_tokens, false, {}};
-  auto proto = ox::build_onnx_model(*model, shape, config, spec, {});
+  train::TrainConfig run_config;
+  run_config.model = config;
+  data64.transform = train::make_input_transform(run_config, data64.transform.norm, {},
+                                                 {true, 0, ""});
+  auto proto = ox::build_onnx_model(*model, shape, config, data64.transform, {});
   std::ofstream(dir / "model.onnx", std::ios::binary) << ox::serialize(proto);
 
   for (int batch : {1, 64}) {
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < batch; ++i) rows[size_t(i)] = i;
     const int n = batch == 1 ? repeat : std::max(10, repeat / 10);
     // LibTorch: make_batch outside the timing (features precomputed), logits + probabilities.
-    auto b = train::make_batch(data64, rows, config);
+    auto b = train::make_batch(data64, rows);
     std::vector<double> torch_ms;
     for (int i = 0; i < n + 5; ++i) {
       auto t0 = std::chrono::steady_clock::now();
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
     }
     ox::OrtCase c;
     c.name = "b" + std::to_string(batch);
-    c.inputs = ox::raw_inputs(data64.store, rows, false);
+    c.inputs = ox::raw_inputs(data64.store, rows, data64.transform);
     ox::OrtOptions options;
     options.threads = 1;
     options.repeat = n;

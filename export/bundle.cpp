@@ -114,7 +114,7 @@ std::string inputs_description(ExportSource& s) {
   if (info.shape.text_embedding_dim > 0)
     d += ", text_embedding [B," + std::to_string(info.shape.text_embedding_dim) +
          "] float (each segment's sentence embedding from " + info.shape.text_encoder + ")";
-  return d + "; normalised inside the graph with the run's normalizer.json";
+  return d + "; normalised inside the graph with the run's input_transform.json";
 }
 
 /// The key facts in the graph's metadata_props.
@@ -178,7 +178,8 @@ void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOption
                         const json& tasks, const json& features, const json& parity) {
   const auto& store = s.data->store;
   write_file_atomic(tmp / "config.yaml", s.config_yaml);
-  write_file_atomic(tmp / "normalizer.json", read_file(o.run / "normalizer.json"));
+  write_file_atomic(tmp / "input_transform.json",
+                    s.predictor.run().info.transform.to_json().dump(2));
   write_file_atomic(tmp / "shape.json", read_file(o.run / "shape.json"));
   write_file_atomic(tmp / "labels.json", json({{"tasks", tasks}}).dump(2));
   write_file_atomic(tmp / "calibration.json", eval::to_json(s.predictor.rules()).dump(2));
@@ -234,14 +235,8 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
   const ParityPlan plan = plan_parity(s, o.parity);
   props.push_back({"tenor.parity_fixtures", fixture_record(plan.fixtures).dump()});
   auto& run = s.predictor.run();
-  InputSpec spec{run.info.norm,
-                 run.info.config.model.max_frames,
-                 run.info.config.model.max_tokens,
-                 run.info.config.normalize_loudness,
-                 s.data->level_lld_columns,
-                 run.model->context_tokens(),
-                 run.info.shape.text_embedding_dim};
-  auto proto = build_onnx_model(*run.model, run.info.shape, run.info.config.model, spec, props);
+  auto proto = build_onnx_model(*run.model, run.info.shape, run.info.config.model,
+                                run.info.transform, props);
   write_file_atomic(tmp / "model.onnx", serialize(proto));
   json parity = run_parity_gate(s, tmp, plan, o.parity.tolerance);
   write_cases(tmp / "parity", plan.fixtures);

@@ -50,17 +50,14 @@ BundlePredictor::BundlePredictor(const fs::path& bundle)
     : bundle_(bundle), facts_(json::parse(read_file(bundle / "features.json"))) {
   contract_ = store_contract(bundle);
   rules_ = read_rules(bundle);
-  train::apply_yaml_text(config_, read_file(bundle / "config.yaml"),
-                         (bundle / "config.yaml").string());
-  norm_ = train::Normalizer::from_json(json::parse(read_file(bundle / "normalizer.json")));
+  transform_ = bundle_input_transform(bundle);
 }
 
 train::TaskProbabilities BundlePredictor::probabilities(const train::TrainData& data,
                                                         const std::vector<int64_t>& rows) {
   OrtCase c;
   c.name = "call";
-  c.inputs = raw_inputs(data.store, rows, facts_.value("context_tokens", 0) > 0, &data.previous,
-                        facts_.value("text_embedding_dim", 0) > 0);
+  c.inputs = raw_inputs(data.store, rows, transform_, &data.previous);
   auto out = run_onnx_runtime(bundle_ / "model.onnx", {c}).at(0);
   train::TaskProbabilities probs;
   for (const auto& t : tasks()) {

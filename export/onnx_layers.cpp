@@ -55,7 +55,8 @@ void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bo
   g.input(in.ctx_len, TensorProto::INT64, {"batch"});
 }
 
-Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& s) {
+Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
+                              const train::InputTransform& s) {
   Normalized out;
   const int64_t fl = int64_t(s.norm.lld_mean.size()), ff = int64_t(s.norm.func_mean.size());
   auto axis1 = g.const_i64({1});
@@ -341,7 +342,8 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
       if (in.ctx_tokens.empty())
         throw ExportError(
             "the model reads context (model.context_tokens) but the graph has no "
-            "ctx_tokens input; set InputSpec::context_tokens");
+            "ctx_tokens input; this is a bug: InputTransform::context_tokens disagrees with "
+            "the model");
       auto ctx = emit_text_encoder(g, "text", *m.text, in.ctx_tokens, in.ctx_len);
       auto has = g.unsqueeze(positive(in.ctx_len), {1});
       auto x = g.op("Concat", {ctx, g.op("Mul", {emb_t, ctx})}, {Attr::integer("axis", 1)});
@@ -365,7 +367,8 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     if (in.text_embedding.empty())
       throw ExportError(
           "the model reads sentence embeddings (model.text_embedding) but the graph has no "
-          "text_embedding input; set InputSpec::text_embedding_dim");
+          "text_embedding input; this is a bug: InputTransform::text_embedding_dim disagrees "
+          "with the model");
     auto x = emit_linear(g, "sentence", *m.sentence, in.text_embedding, true);
     sent = g.op("Mul", {g.op("Relu", {emit_layer_norm(g, "sentence_norm", *m.sentence_norm, x)}),
                         g.unsqueeze(av_t, {1})});
@@ -449,12 +452,19 @@ std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& mod
 
 onnx::ModelProto build_onnx_model(
     train::TaskModel& model, const train::ModelShape& shape, const train::ModelConfig& config,
-    const InputSpec& spec, const std::vector<std::pair<std::string, std::string>>& metadata) {
+    const train::InputTransform& transform,
+    const std::vector<std::pair<std::string, std::string>>& metadata) {
+  if (transform.context_tokens != model.context_tokens())
+    throw ExportError("the run's input transform feeds " +
+                      std::to_string(transform.context_tokens) +
+                      " context tokens, but its model reads " +
+                      std::to_string(model.context_tokens()) +
+                      "; the run's input_transform.json was edited: restore it or train again");
   GraphBuilder g("tenor");
   InputNames in;
-  declare_inputs(g, in, shape.lld_features, shape.functional_features, spec.context_tokens > 0,
-                 spec.text_embedding_dim);
-  auto norm = emit_normalization(g, in, spec);
+  declare_inputs(g, in, shape.lld_features, shape.functional_features,
+                 transform.context_tokens > 0, transform.text_embedding_dim);
+  auto norm = emit_normalization(g, in, transform);
   auto logits = emit_task_logits(g, model, config, norm);
   for (size_t k = 0; k < shape.tasks.size(); ++k) {
     const auto& t = shape.tasks[k];

@@ -17,7 +17,7 @@
 
 #include "export/graph_builder.h"
 #include "train/config.h"
-#include "train/data.h"
+#include "train/input_transform.h"
 #include "train/model.h"
 
 namespace tenor::onnx_export {
@@ -50,24 +50,16 @@ struct Normalized {
   std::string text_embedding;  ///< [B, D] float, as given ("" without sentence embeddings)
 };
 
-/// How a run normalises its inputs (train/data.h): statistics, cuts and loudness handling.
-struct InputSpec {
-  train::Normalizer norm;
-  int max_frames = 1500;
-  int max_tokens = 128;
-  bool normalize_loudness = false;
-  std::vector<int> level_lld_columns;  ///< columns whose per-segment mean is removed
-  int context_tokens = 0;      ///< TaskModel::context_tokens(): > 0, the graph takes ctx_* inputs
-  int text_embedding_dim = 0;  ///< ModelShape::text_embedding_dim: > 0, the graph takes it
-};
-
 /// Declares the six graph inputs (dynamic batch, frames and tokens axes), the two
 /// context inputs when `context`, and text_embedding [B, D] when `text_embedding_dim` > 0.
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
                     int functional_features, bool context, int text_embedding_dim = 0);
 
-/// make_batch's normalisation in the graph.
-Normalized emit_normalization(GraphBuilder& g, const InputNames& in, const InputSpec& spec);
+/// make_batch's transform in the graph: the run's input transform (statistics, cuts,
+/// loudness handling; ctx_* when transform.context_tokens > 0, text_embedding when
+/// transform.text_embedding_dim > 0).
+Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
+                              const train::InputTransform& transform);
 
 /// x [..., in] -> [..., out]: x W^T + b (Gemm for 2-D x, MatMul + Add otherwise).
 std::string emit_linear(GraphBuilder& g, const std::string& path, torch::nn::LinearImpl& m,
@@ -111,10 +103,11 @@ void check_supported(train::TaskModel& model);
 /// Throws ExportError naming the first model parameter that did not become an initializer.
 void check_all_parameters_exported(train::TaskModel& model, const GraphBuilder& g);
 
-/// The whole model: raw inputs -> normalisation -> logits -> "prob_<task>" [B, K] outputs.
-/// `metadata` become metadata_props. Runs check_model.
+/// The whole model: raw inputs (those `transform` reads) -> normalisation -> logits ->
+/// "prob_<task>" [B, K] outputs. `metadata` become metadata_props. Runs check_model.
 onnx::ModelProto build_onnx_model(train::TaskModel& model, const train::ModelShape& shape,
-                                  const train::ModelConfig& config, const InputSpec& spec,
+                                  const train::ModelConfig& config,
+                                  const train::InputTransform& transform,
                                   const std::vector<std::pair<std::string, std::string>>& metadata);
 
 /// "prob_<task>".

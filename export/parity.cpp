@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "export/onnx_layers.h"
 
@@ -23,8 +24,11 @@ int decision(const eval::TaskRule& rule, const float* probs, int64_t classes) {
 
 }  // namespace
 
-TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows, bool context,
-                     const std::vector<int64_t>* previous_rows, bool text_embedding) {
+TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
+                     const train::InputTransform& transform,
+                     const std::vector<int64_t>* previous_rows) {
+  const bool context = transform.context_tokens > 0;
+  const bool text_embedding = transform.text_embedding_dim > 0;
   const int64_t b = int64_t(rows.size());
   const int64_t fl = int64_t(s.layout.lld_columns.size());
   const int64_t ff = int64_t(s.layout.functional_columns.size());
@@ -96,6 +100,27 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
   return out;
 }
 
+train::InputTransform bundle_input_transform(const std::filesystem::path& bundle) {
+  const auto file = bundle / "input_transform.json";
+  std::error_code ec;
+  const bool own = std::filesystem::exists(file, ec);
+  const auto source = own ? file : bundle / "features.json";
+  const json j = json::parse(read_file(source), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    throw DataError("bundle " + bundle.string() + " has a damaged " +
+                    source.filename().string() +
+                    " (not a JSON object); export the run again, or restore the bundle");
+  if (own) return train::InputTransform::from_json(j, file.string());
+  train::InputTransform t;  // a bundle from before input_transform.json
+  t.max_frames = j.value("max_frames", t.max_frames);
+  t.max_tokens = j.value("max_tokens", t.max_tokens);
+  t.context_tokens = j.value("context_tokens", 0);
+  t.text_embedding_dim = j.value("text_embedding_dim", 0);
+  t.text_encoder = j.value("text_encoder", "");
+  t.normalize_loudness = j.value("normalize_loudness", false);
+  return t;
+}
+
 std::vector<std::string> row_ids(const features::Store& s, const std::vector<int64_t>& rows) {
   std::vector<std::string> out;
   for (int64_t r : rows)
@@ -109,9 +134,7 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   out.store_path = d.store_path;
   out.shape = d.shape;
   out.task_columns = d.task_columns;
-  out.norm = d.norm;
-  out.level_lld_columns = d.level_lld_columns;
-  out.normalize_loudness = d.normalize_loudness;
+  out.transform = d.transform;
   out.class_weights = d.class_weights;
   const auto& s = d.store;
   auto& o = out.store;
@@ -208,8 +231,7 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
     oc.name = c.name;
     oc.description = c.description;
     oc.row_ids = row_ids(c.data->store, c.rows);
-    oc.inputs = raw_inputs(c.data->store, c.rows, run.model->context_tokens() > 0,
-                           &c.data->previous, run.info.shape.text_embedding_dim > 0);
+    oc.inputs = raw_inputs(c.data->store, c.rows, c.data->transform, &c.data->previous);
     for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
       auto p = pred.probs[k].to(torch::kFloat).contiguous();
       std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());

@@ -17,15 +17,21 @@
 
 namespace tenor::onnx_export {
 
-/// The graph's inputs for store rows: raw LLDs (not cut to max_frames: the graph cuts),
-/// raw functionals with the store's mask, and token ids, zero-padded. With `context`
-/// (a model with context_tokens() > 0) also each row's previous segment's tokens
+/// The graph's inputs for store rows, those `transform` reads: raw LLDs (not cut to
+/// max_frames: the graph cuts), raw functionals with the store's mask, and token ids,
+/// zero-padded. With transform.context_tokens > 0 also each row's previous segment's tokens
 /// (features::previous_segments, uncut: the graph cuts); `previous`, when given, is that
 /// map already computed for `store` (TrainData::previous), so it is not built again. With
-/// `text_embedding` (a model with model.text_embedding) also the store's sentence embeddings
-/// (DataError when it holds none).
-TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows, bool context,
-                     const std::vector<int64_t>* previous = nullptr, bool text_embedding = false);
+/// transform.text_embedding_dim > 0 also the store's sentence embeddings (DataError when it
+/// holds none).
+TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows,
+                     const train::InputTransform& transform,
+                     const std::vector<int64_t>* previous = nullptr);
+
+/// The input transform of a bundle: its input_transform.json, or, in a bundle exported
+/// before it had one, the inputs its features.json records (cuts, context tokens, sentence
+/// embeddings; the statistics are in the graph). Throws DataError naming the file.
+train::InputTransform bundle_input_transform(const std::filesystem::path& bundle);
 
 /// "call_id#segment" per row.
 std::vector<std::string> row_ids(const features::Store& store, const std::vector<int64_t>& rows);

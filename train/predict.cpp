@@ -65,7 +65,8 @@ RunInfo read_run(const fs::path& dir) {
   RunInfo run;
   run.dir = dir;
   apply_yaml_text(run.config, docs.config_yaml, (dir / "config.yaml").string());
-  run.norm = Normalizer::from_json(docs.normalizer);
+  run.transform = InputTransform::from_json(docs.input_transform,
+                                            (dir / "input_transform.json").string());
   run.shape = shape_from_json(docs.shape, (dir / "shape.json").string());
   run.result = std::move(docs.result);
   return run;
@@ -76,6 +77,8 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
   run.info = read_run(dir);
   run.device = features::resolve_device(device);
   run.model = make_model(run.info.shape, run.info.config.model);
+  check_transform_fits_model(run.info.transform, (dir / "input_transform.json").string(),
+                             run.model->context_tokens(), run.info.shape.text_embedding_dim);
   load_checkpoint(dir / checkpoint, *run.model, nullptr, /*restore_rng=*/false);
   run.model->to(run.device);
   run.model->eval();
@@ -192,7 +195,7 @@ Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
-    Batch b = make_batch(data, chunk, run.info.config.model).to(run.device);
+    Batch b = make_batch(data, chunk).to(run.device);
     auto logits = run.model->logits(b);
     for (size_t t = 0; t < k; ++t)
       parts[t].push_back(

@@ -1,5 +1,5 @@
 #pragma once
-// A trained run as a predictor: its config, normaliser, shape and best checkpoint.
+// A trained run as a predictor: its config, input transform, shape and best checkpoint.
 // Used by evaluation, export and `tenor predict --run`.
 
 #include <filesystem>
@@ -19,7 +19,7 @@ namespace tenor::train {
 struct RunInfo {
   std::filesystem::path dir;
   TrainConfig config;
-  Normalizer norm;
+  InputTransform transform;  ///< input_transform.json (built from normalizer.json before)
   ModelShape shape;
   nlohmann::json result;  ///< result.json: versions, tokenizer hash, modalities per task
 };
@@ -28,7 +28,7 @@ struct RunInfo {
 nlohmann::json shape_to_json(const ModelShape& shape);
 ModelShape shape_from_json(const nlohmann::json& j, const std::string& source = "shape.json");
 
-/// Reads config.yaml, normalizer.json, shape.json and result.json of a run, upgraded from
+/// Reads config.yaml, input_transform.json, shape.json and result.json of a run, upgraded from
 /// the run's format to the current one (train/run_format.h). Throws DataError naming the
 /// missing or damaged file and the fix, or a format newer than this tenor reads.
 RunInfo read_run(const std::filesystem::path& dir);

@@ -41,9 +41,7 @@ std::map<std::string, std::string> slice_meta(const std::string& meta) {
 }  // namespace
 
 TrainData Predictor::prepare(features::Store store, const std::string& store_name) const {
-  check_store_for_model(store, store_name, contract_);
-  TrainData d = inference_data(std::move(store), config_, norm_, contract_.shape);
-  d.store_path = store_name;
+  TrainData d = inference_data(std::move(store), store_name, contract_, transform_);
   assign_splits(d);
   return d;
 }
@@ -174,8 +172,7 @@ RunPredictor::RunPredictor(const fs::path& dir, const std::string& device,
                            const std::string& checkpoint, const TrainData* own)
     : run_(load_run(dir, device, checkpoint)), checkpoint_(checkpoint) {
   contract_ = store_contract(run_.info);
-  config_ = run_.info.config;
-  norm_ = run_.info.norm;
+  transform_ = run_.info.transform;
   if (auto saved = saved_rules(dir, checkpoint, tasks())) {
     rules_ = std::move(*saved);
     return;

@@ -52,8 +52,7 @@ class Predictor {
  protected:
   StoreContract contract_;
   eval::DecisionRules rules_;
-  TrainConfig config_;  ///< the run's configuration (loudness handling, cuts)
-  Normalizer norm_;
+  InputTransform transform_;  ///< what the model reads of a store row (train/input_transform.h)
 };
 
 /// A run's LibTorch model as a Predictor. Its rules are those saved in RUN/calibration.json

@@ -8,6 +8,9 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "data/features/lld_config.h"
+#include "train/config.h"
+#include "train/input_transform.h"
 #include "train/run_dir.h"
 
 namespace tenor::train {
@@ -57,10 +60,52 @@ void upgrade_0_to_1(RunDocs& d) {
     if (!d.result.contains(key)) d.result[key] = "";
 }
 
+/// The level-dependent LLD columns of a run from before input_transform.json: make_batch
+/// found them by name in the store then; they are the columns the feature set's LLD table
+/// marks (data/features/lld_config.h; `data build` has only ever written its default
+/// layout). Runs whose model reads another width get none, which only matters, and is
+/// refused, under normalize_loudness.
+std::vector<int> level_columns_before_marks(const fs::path& dir, const TrainConfig& config,
+                                            const json& shape) {
+  const auto table = features::lld_columns(features::LldConfig{});
+  const int width = shape.value("lld_features", 0);
+  std::vector<int> out;
+  if (width == int(table.size())) {
+    for (size_t c = 0; c < table.size(); ++c)
+      if (table[c].level_dependent) out.push_back(int(c));
+  } else if (config.normalize_loudness) {
+    throw DataError("run " + dir.string() + " normalises loudness over " +
+                    std::to_string(width) + " LLD columns, not the " +
+                    std::to_string(table.size()) + " of feature set " +
+                    features::kFeatureSetVersion +
+                    ", so its level columns cannot be recovered; train the run again");
+  }
+  return out;
+}
+
+/// Format 1 -> 2: normalizer.json becomes input_transform.json. Its statistics are the
+/// normaliser's; the rest is what make_batch read from config.yaml and shape.json then,
+/// assembled as the trainer now does (make_input_transform), so the run's batches and
+/// graphs are the ones it was trained and exported with.
+void upgrade_1_to_2(RunDocs& d, const fs::path& dir) {
+  TrainConfig config;
+  apply_yaml_text(config, d.config_yaml, (dir / "config.yaml").string());
+  Normalizer statistics = Normalizer::from_json(d.normalizer, (dir / "normalizer.json").string());
+  const StoreInputs store{d.shape.value("vocab_size", 0) > 0,
+                          d.shape.value("text_embedding_dim", 0),
+                          d.shape.value("text_encoder", std::string())};
+  d.input_transform = make_input_transform(config, std::move(statistics),
+                                           level_columns_before_marks(dir, config, d.shape), store)
+                          .to_json();
+}
+
+using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
+
 /// Upgrades[v] takes a run of format v to format v + 1.
-const std::vector<std::function<void(RunDocs&)>>& upgrades() {
-  static const std::vector<std::function<void(RunDocs&)>> steps = {upgrade_0_to_1};
-  static_assert(kRunFormatVersion == 1, "add the upgrade step of the previous format");
+const std::vector<Upgrade>& upgrades() {
+  static const std::vector<Upgrade> steps = {
+      [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2};
+  static_assert(kRunFormatVersion == 2, "add the upgrade step of the previous format");
   return steps;
 }
 
@@ -108,17 +153,18 @@ int run_format_version(const fs::path& dir) {
 RunDocs read_run_docs(const fs::path& dir) {
   RunDocs d;
   d.format_version = run_format_version(dir);
-  for (const char* f : {"config.yaml", "normalizer.json", "shape.json", "result.json"}) {
+  const char* statistics = d.format_version < 2 ? "normalizer.json" : "input_transform.json";
+  for (const char* f : {"config.yaml", statistics, "shape.json", "result.json"}) {
     std::error_code ec;
     if (!fs::exists(dir / f, ec))
       throw DataError("run " + dir.string() + " has no " + f +
                       "; is it a finished `tenor train` run directory?");
   }
   d.config_yaml = read_file(dir / "config.yaml");
-  d.normalizer = parse_run_json(dir, "normalizer.json");
+  (d.format_version < 2 ? d.normalizer : d.input_transform) = parse_run_json(dir, statistics);
   d.shape = parse_run_json(dir, "shape.json");
   d.result = parse_run_json(dir, "result.json");
-  for (int v = d.format_version; v < kRunFormatVersion; ++v) upgrades()[size_t(v)](d);
+  for (int v = d.format_version; v < kRunFormatVersion; ++v) upgrades()[size_t(v)](d, dir);
   require_current_keys(dir, d);
   return d;
 }

@@ -14,7 +14,10 @@ namespace tenor::train {
 ///   0  runs without run.json (written before the format was recorded); keys added to the
 ///      run files since the first runs may be missing
 ///   1  run.json with `format_version`; every key below is present
-inline constexpr int kRunFormatVersion = 1;
+///   2  input_transform.json (train/input_transform.h) replaces normalizer.json: the
+///      normaliser's statistics with the cuts, context, sentence embeddings and loudness
+///      handling the run's batches and graphs follow
+inline constexpr int kRunFormatVersion = 2;
 
 /// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
 /// run.json. Throws DataError when run.json is damaged, or records a format newer than
@@ -25,14 +28,15 @@ int run_format_version(const std::filesystem::path& dir);
 struct RunDocs {
   int format_version = 0;        ///< as found on disk, before the upgrade
   std::string config_yaml;       ///< config.yaml: the resolved configuration
-  nlohmann::json normalizer;     ///< normalizer.json
+  nlohmann::json input_transform;  ///< input_transform.json (format 2 on)
+  nlohmann::json normalizer;     ///< normalizer.json of a run of format 0 or 1, as read
   nlohmann::json shape;          ///< shape.json
   nlohmann::json result;         ///< result.json
 };
 
-/// Reads config.yaml, normalizer.json, shape.json and result.json of the run in `dir` and
-/// upgrades them from the run's format to the current one. Throws DataError naming the run,
-/// the missing or damaged file or key, and the fix.
+/// Reads config.yaml, input_transform.json (normalizer.json before format 2), shape.json and
+/// result.json of the run in `dir` and upgrades them from the run's format to the current
+/// one. Throws DataError naming the run, the missing or damaged file or key, and the fix.
 RunDocs read_run_docs(const std::filesystem::path& dir);
 
 }  // namespace tenor::train

@@ -79,7 +79,7 @@ double learning_rate(const OptimConfig& o, int64_t step, int64_t total) {
 
 /// Per-task class predictions and macro-F1 on `rows`.
 json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t>& rows,
-              const ModelConfig& mc, int batch_size, const torch::Device& device,
+              int batch_size, const torch::Device& device,
               std::vector<double>* per_task) {
   torch::NoGradGuard no_grad;
   model.eval();
@@ -88,7 +88,7 @@ json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
-    Batch b = make_batch(data, chunk, mc).to(device);
+    Batch b = make_batch(data, chunk).to(device);
     auto logits = model.logits(b);
     auto labels = b.labels.cpu();
     for (size_t t = 0; t < k; ++t) {
@@ -149,7 +149,7 @@ std::string describe_rows(const TrainData& data, const std::vector<int64_t>& row
 /// and the training segments holding the non-finite values. Empty when the statistics are
 /// finite. Runs only once training has already failed, so it may scan the whole store.
 std::string non_finite_statistics(const TrainData& data) {
-  const auto& n = data.norm;
+  const auto& n = data.transform.norm;
   const auto& layout = data.store.layout;
   std::vector<std::string> columns;
   for (size_t c = 0; c < n.lld_mean.size(); ++c)
@@ -393,7 +393,7 @@ void resume_or_start(Run& r) {
   if (!r.word_vectors.is_null())
     write_file_atomic(r.dir / "word_vectors.json", r.word_vectors.dump(2));
   write_file_atomic(r.dir / "config.yaml", r.resolved);
-  write_file_atomic(r.dir / "normalizer.json", r.data.norm.to_json().dump(2));
+  write_file_atomic(r.dir / "input_transform.json", r.data.transform.to_json().dump(2));
   write_file_atomic(r.dir / "shape.json", shape_to_json(r.data.shape).dump(2));
 }
 
@@ -450,7 +450,7 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
   BatchLoss out;
   auto t_model = Clock::now();
   if (!rows.empty()) {
-    Batch batch = make_batch(data, rows, r.config.model).to(r.device);
+    Batch batch = make_batch(data, rows).to(r.device);
     clock.data += since(t0);
     t_model = Clock::now();
     compat::Autocast amp(r.device.type(), r.device.is_cuda() && r.config.bf16, torch::kBFloat16);
@@ -556,7 +556,7 @@ double dev_score(Run& r, json* dev) {
   if (r.main_rank()) {
     std::vector<double> per_task;
     *dev = evaluate(*r.model, r.data, r.data.dev.empty() ? r.data.train : r.data.dev,
-                    r.config.model, int(r.global_batch), r.device, &per_task);
+                    int(r.global_batch), r.device, &per_task);
     for (double f : per_task) score += f;
     score /= std::max<size_t>(1, per_task.size());
   }

@@ -19,7 +19,7 @@ struct TrainResult {
   bool resumed = false;
 };
 
-/// Trains per `config` into config.out: config.yaml (resolved), normalizer.json,
+/// Trains per `config` into config.out: config.yaml (resolved), input_transform.json,
 /// metrics.jsonl (one line per epoch), checkpoints last.pt and best-k, result.json.
 /// If config.out holds a checkpoint of the same config, training resumes from it
 /// (model, optimizer, schedule, RNG, data order, step) and ends where an

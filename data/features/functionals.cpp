@@ -45,10 +45,21 @@ const std::vector<Summarised>& summarised() {
   return kList;
 }
 
-const std::vector<std::string> kTemporal = {
-    "voiced_share",         "voiced_regions_per_s",   "voiced_region_mean_s",
-    "voiced_region_std_s",  "unvoiced_region_mean_s", "unvoiced_region_std_s",
-    "loudness_peaks_per_s",
+/// A temporal functional and the LLD whose level mark it takes ("" for none).
+struct Temporal {
+  const char* name;
+  const char* level_source;
+};
+
+// loudness_peaks_per_s counts local maxima of the loudness contour, which a gain does not
+// move; it takes loudness's mark all the same because normalize_loudness has hidden it
+// since the option exists (tenor-func-1 runs were trained so). Dropping the mark changes
+// the models of such runs: do it with a new functionals version.
+const std::vector<Temporal> kTemporal = {
+    {"voiced_share", ""},           {"voiced_regions_per_s", ""},
+    {"voiced_region_mean_s", ""},   {"voiced_region_std_s", ""},
+    {"unvoiced_region_mean_s", ""}, {"unvoiced_region_std_s", ""},
+    {"loudness_peaks_per_s", "loudness"},
 };
 const std::vector<std::string> kConversation = {
     "duration_s",
@@ -120,20 +131,36 @@ std::vector<double> run_lengths(const std::vector<bool>& flag, bool value, doubl
 
 }  // namespace
 
-std::vector<std::string> functional_names(const LldTable& layout) {
-  std::vector<std::string> names;
+std::vector<FunctionalColumn> functional_columns(const std::vector<LldColumn>& lld) {
+  auto source = [&](const std::string& name) {
+    return std::find_if(lld.begin(), lld.end(), [&](const LldColumn& c) { return c.name == name; });
+  };
+  std::vector<FunctionalColumn> out;
   for (const auto& s : summarised()) {
-    if (!has_column(layout, s.column)) continue;
-    names.push_back(std::string(s.name) + "_mean");
-    names.push_back(std::string(s.name) + "_cv");
+    const auto it = source(s.column);
+    if (it == lld.end()) continue;
+    const bool level = it->level_dependent;
+    out.push_back({std::string(s.name) + "_mean", level});
+    out.push_back({std::string(s.name) + "_cv", false});  // std / |mean|: scale-free
     if (s.full) {
       for (const char* f :
            {"_p20", "_p50", "_p80", "_range_20_80", "_rising_slope_mean", "_falling_slope_mean"})
-        names.push_back(std::string(s.name) + f);
+        out.push_back({std::string(s.name) + f, level});
     }
   }
-  names.insert(names.end(), kTemporal.begin(), kTemporal.end());
-  names.insert(names.end(), kConversation.begin(), kConversation.end());
+  for (const auto& t : kTemporal) {
+    const auto it = source(t.level_source);
+    out.push_back({t.name, it != lld.end() && it->level_dependent});
+  }
+  for (const auto& n : kConversation) out.push_back({n, false});
+  return out;
+}
+
+std::vector<std::string> functional_names(const LldTable& layout) {
+  std::vector<LldColumn> lld;
+  for (const auto& c : layout.columns) lld.push_back({c, false});
+  std::vector<std::string> names;
+  for (auto& c : functional_columns(lld)) names.push_back(std::move(c.name));
   return names;
 }
 
@@ -310,9 +337,15 @@ const std::vector<std::string>& baseline_functionals() {
   return kNames;
 }
 
+std::vector<FunctionalColumn> relative_columns() {
+  std::vector<FunctionalColumn> out;
+  for (const auto& n : baseline_functionals()) out.push_back({"rel_" + n, false});
+  return out;
+}
+
 std::vector<std::string> relative_names() {
   std::vector<std::string> out;
-  for (const auto& n : baseline_functionals()) out.push_back("rel_" + n);
+  for (auto& c : relative_columns()) out.push_back(std::move(c.name));
   return out;
 }
 

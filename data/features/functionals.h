@@ -36,6 +36,20 @@ struct SegmentInfo {
   double overlap_with_other_s = 0;
 };
 
+/// One functional column, marked as the LLD columns are (LldColumn::level_dependent).
+struct FunctionalColumn {
+  std::string name;
+  /// The value follows the recording level: its source LLD does and its statistic keeps
+  /// the level (a mean, a percentile, a range, a slope; the coefficient of variation is
+  /// scale-free). Relative features, the temporal ones and the conversation ones do not.
+  bool level_dependent = false;
+};
+
+/// The functionals over the LLD columns `lld` (marked, see lld_columns) in output order,
+/// each marked from its source LLD and its statistic. The values of `segment_functionals`
+/// follow this order.
+std::vector<FunctionalColumn> functional_columns(const std::vector<LldColumn>& lld);
+
 /// Names of the functionals in output order; the values of `segment_functionals` follow it.
 std::vector<std::string> functional_names(const LldTable& layout);
 
@@ -56,6 +70,10 @@ void append_relative_to_baseline(const std::vector<std::string>& names,
                                  const std::vector<const std::vector<float>*>& earlier,
                                  const std::vector<const std::vector<uint8_t>*>& earlier_masks,
                                  std::vector<float>& values, std::vector<uint8_t>& mask);
+
+/// The relative features ("rel_<name>"), none level-dependent: the same speaker's earlier
+/// level in the call is subtracted, so a constant offset of the recording cancels.
+std::vector<FunctionalColumn> relative_columns();
 
 /// Names of the relative features ("rel_<name>").
 std::vector<std::string> relative_names();

@@ -317,14 +317,30 @@ int64_t LldConfig::hop_samples() const {
   return std::llround(sample_rate_hz * frame_shift_ms / 1000.0);
 }
 
-std::vector<std::string> lld_column_names(const LldConfig& config) {
-  std::vector<std::string> names = {"f0_hz",    "voiced", "voicing_prob", "intensity_db",
-                                    "loudness", "hnr_db", "jitter_local", "shimmer_local"};
-  for (int k = 1; k <= config.mfcc_count; ++k) names.push_back("mfcc_" + std::to_string(k));
+std::vector<LldColumn> lld_columns(const LldConfig& config) {
+  // Level-dependent: the absolute-level columns. intensity_db and the log-mel bands are
+  // dB / ln of power, so a gain adds a constant to them; loudness is power^0.33, so a gain
+  // scales it. Not: F0 and voicing; HNR, jitter and shimmer (ratios); MFCC 1.. (a gain adds
+  // the same constant to every log-mel band, which only c0, not output, sees); spectral
+  // flux (of L2-normalised spectra); alpha ratio, Hammarberg index and slopes (differences
+  // of dB levels).
+  std::vector<LldColumn> columns = {{"f0_hz", false},        {"voiced", false},
+                                    {"voicing_prob", false}, {"intensity_db", true},
+                                    {"loudness", true},      {"hnr_db", false},
+                                    {"jitter_local", false}, {"shimmer_local", false}};
+  for (int k = 1; k <= config.mfcc_count; ++k)
+    columns.push_back({"mfcc_" + std::to_string(k), false});
   for (const char* n : {"spectral_flux", "alpha_ratio_db", "hammarberg_db",
                         "slope_0_500_db_per_khz", "slope_500_1500_db_per_khz"})
-    names.emplace_back(n);
-  for (int m = 0; m < config.mel_bands; ++m) names.push_back("logmel_" + std::to_string(m));
+    columns.push_back({n, false});
+  for (int m = 0; m < config.mel_bands; ++m)
+    columns.push_back({"logmel_" + std::to_string(m), true});
+  return columns;
+}
+
+std::vector<std::string> lld_column_names(const LldConfig& config) {
+  std::vector<std::string> names;
+  for (auto& c : lld_columns(config)) names.push_back(std::move(c.name));
   return names;
 }
 

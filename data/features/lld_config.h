@@ -49,10 +49,24 @@ struct LldConfig {
   int64_t hop_samples() const;
 };
 
-/// Names of the LLD columns in order (time is not a column; see lld_frame_time_s):
-/// f0_hz, voiced, voicing_prob, intensity_db, loudness, hnr_db, jitter_local, shimmer_local,
-/// mfcc_1..mfcc_<mfcc_count>, spectral_flux, alpha_ratio_db, hammarberg_db,
-/// slope_0_500_db_per_khz, slope_500_1500_db_per_khz, logmel_0..logmel_<mel_bands-1>.
+/// One LLD column of the table below.
+struct LldColumn {
+  std::string name;
+  /// The value follows the recording level: a gain on the audio (a louder microphone, a
+  /// channel recorded hotter) shifts it. Under `normalize_loudness` a model sees these
+  /// columns with each segment's own level removed (train/input_transform.h), which reads
+  /// this mark, never the name.
+  bool level_dependent = false;
+};
+
+/// The LLD columns in order, with their marks (time is not a column; see lld_frame_time_s):
+/// f0_hz, voiced, voicing_prob, intensity_db*, loudness*, hnr_db, jitter_local,
+/// shimmer_local, mfcc_1..mfcc_<mfcc_count>, spectral_flux, alpha_ratio_db, hammarberg_db,
+/// slope_0_500_db_per_khz, slope_500_1500_db_per_khz, logmel_0*..logmel_<mel_bands-1>*
+/// (* level-dependent).
+std::vector<LldColumn> lld_columns(const LldConfig& config);
+
+/// The names of lld_columns(config), in order.
 std::vector<std::string> lld_column_names(const LldConfig& config);
 
 /// Frames of a waveform of `samples` samples: ceil(samples / hop), 0 for no samples.

@@ -279,7 +279,9 @@ TEST(E2eEval, ClassesAreMatchedByNameNotPosition) {
     t.erase("classes");
   }
   std::ofstream(run / "shape.json") << shape.dump(2);
-  fs::remove(run / "run.json");  // such runs predate the run format record: format 0
+  // Such runs predate the run format record (format 0) and input_transform.json.
+  fs::remove(run / "run.json");
+  write_normalizer_instead_of_transform(run);
   ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
                           " --out " + (dir / "d").string() + " --bootstrap 50",
                       &log),

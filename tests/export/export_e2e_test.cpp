@@ -86,7 +86,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
       << out;
   for (const char* f : {"model.onnx", "manifest.json", "model_card.md", "config.yaml",
                         "labels.json", "calibration.json", "features.json", "tokenizer.model",
-                        "normalizer.json", "parity.json", "parity/cases.json"})
+                        "input_transform.json", "parity.json", "parity/cases.json"})
     EXPECT_TRUE(fs::exists(bundle / f)) << f;
   auto parity = read_json(bundle / "parity.json");
   EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
@@ -604,7 +604,9 @@ TEST(ExportE2eBundle, RunsFromBeforeTheNgramKeyStillLoad) {
     if (line.find("ngrams:") == std::string::npos) kept += line + "\n";
   ASSERT_NE(kept, yaml);
   write_file_atomic(config, kept);
-  fs::remove(dir / "run/run.json");  // such runs predate the run format record: format 0
+  // Such runs predate the run format record (format 0) and input_transform.json.
+  fs::remove(dir / "run/run.json");
+  write_normalizer_instead_of_transform(dir / "run");
   EXPECT_EQ(run_tenor("--log-level error predict --run " + (dir / "run").string() + " --features " +
                           tiny_store().string() + " --call c12",
                       &out),

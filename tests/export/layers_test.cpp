@@ -260,17 +260,27 @@ train::TrainData synthetic_data(int n, bool loudness) {
   }
   d.task_columns = {0, 1};
   d.previous = features::previous_segments(s);
-  d.norm.lld_mean = {100, 60, 5, 0.1f, -3};
-  d.norm.lld_std = {30, 8, 2, 1.5f, 4};
-  d.norm.func_mean = {0.5f, -1, 2, 3};
-  d.norm.func_std = {2, 3, 0.5f, 1};
-  d.norm.func_dropped = {0, 0, 0, uint8_t(loudness ? 1 : 0)};
-  d.normalize_loudness = loudness;
-  if (loudness) {
-    d.level_lld_columns = {1, 2, 4};
-    for (int c : d.level_lld_columns) d.norm.lld_mean[size_t(c)] = 0;
-  }
+  auto& stats = d.transform.norm;
+  stats.lld_mean = {100, 60, 5, 0.1f, -3};
+  stats.lld_std = {30, 8, 2, 1.5f, 4};
+  stats.func_mean = {0.5f, -1, 2, 3};
+  stats.func_std = {2, 3, 0.5f, 1};
+  stats.func_dropped = {0, 0, 0, uint8_t(loudness ? 1 : 0)};
+  d.transform.normalize_loudness = loudness;
+  d.transform.level_lld_columns = {1, 2, 4};
+  if (loudness)
+    for (int c : d.transform.level_lld_columns) stats.lld_mean[size_t(c)] = 0;
   return d;
+}
+
+/// The transform a run of model `c` over synthetic_data gets (train::make_input_transform).
+train::InputTransform synthetic_transform(const train::TrainData& d, const train::ModelConfig& c,
+                                          int text_embedding_dim) {
+  train::TrainConfig config;
+  config.model = c;
+  config.normalize_loudness = d.transform.normalize_loudness;
+  return train::make_input_transform(config, d.transform.norm, d.transform.level_lld_columns,
+                                     {true, text_embedding_dim, "fixture-encoder"});
 }
 
 train::ModelShape synthetic_shape(const train::ModelConfig& c) {
@@ -308,10 +318,9 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   model->eval();
   // Random non-trivial weights everywhere (the ordinal thresholds too).
   for (auto& p : model->parameters()) p.uniform_(-0.6, 0.6);
-  InputSpec spec{data.norm,         c.max_frames,           c.max_tokens,
-                 loudness,          data.level_lld_columns, model->context_tokens(),
-                 text_embedding_dim};
-  auto proto = build_onnx_model(*model, shape, c, spec, {{"k", "v"}});
+  data.transform = synthetic_transform(data, c, text_embedding_dim);
+  EXPECT_EQ(data.transform.context_tokens, model->context_tokens()) << type;
+  auto proto = build_onnx_model(*model, shape, c, data.transform, {{"k", "v"}});
   if (type == "fusion") {
     EXPECT_EQ(model->context_tokens(), context_tokens);
   }
@@ -321,13 +330,12 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   std::vector<int64_t> rows(data.dev.begin(), data.dev.end());
   OrtCase oc;
   oc.name = "all";
-  oc.inputs =
-      raw_inputs(data.store, rows, model->context_tokens() > 0, nullptr, text_embedding_dim > 0);
+  oc.inputs = raw_inputs(data.store, rows, data.transform);
   EXPECT_EQ(proto.graph().input_size(),
             (model->context_tokens() > 0 ? 8 : 6) + (text_embedding_dim > 0 ? 1 : 0));
   auto got = run_onnx_runtime(file, {oc}).at(0);
   fs::remove(file);
-  auto logits = model->logits(train::make_batch(data, rows, c));
+  auto logits = model->logits(train::make_batch(data, rows));
   for (size_t k = 0; k < shape.tasks.size(); ++k) {
     auto want = train::task_probabilities(shape.tasks[k], logits[k]);
     auto y = from_host(got.outputs.at(prob_output_name(shape.tasks[k].name)));
@@ -366,8 +374,7 @@ TEST_F(ExportLayers, InitializersAreTheCheckpointKeys) {
   auto shape = synthetic_shape(c);
   auto model = train::make_model(shape, c);
   auto data = synthetic_data(2, false);
-  InputSpec spec{data.norm, c.max_frames, c.max_tokens, false, {}};
-  auto proto = build_onnx_model(*model, shape, c, spec, {});
+  auto proto = build_onnx_model(*model, shape, c, synthetic_transform(data, c, 0), {});
   std::set<std::string> names;
   for (const auto& t : proto.graph().initializer()) names.insert(t.name());
   for (const char* key :
@@ -387,9 +394,8 @@ TEST_F(ExportLayers, UnsupportedModuleFailsNamingIt) {
   auto model = train::make_model(shape, c);
   model->register_module("extra", torch::nn::BatchNorm1d(4));
   auto data = synthetic_data(2, false);
-  InputSpec spec{data.norm, c.max_frames, c.max_tokens, false, {}};
   try {
-    build_onnx_model(*model, shape, c, spec, {});
+    build_onnx_model(*model, shape, c, synthetic_transform(data, c, 0), {});
     FAIL() << "export of an unknown module must fail";
   } catch (const ExportError& e) {
     EXPECT_NE(std::string(e.what()).find("'extra'"), std::string::npos) << e.what();

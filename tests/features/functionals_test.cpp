@@ -91,6 +91,38 @@ TEST(Functionals, SilentOrEmptySegmentsAreMaskedNotNaN) {
   }
 }
 
+// A functional follows the level when its source LLD does and its statistic keeps it (not
+// the coefficient of variation); loudness_peaks_per_s keeps loudness's mark (see
+// functionals.cpp). These are the functionals normalize_loudness hides.
+TEST(Functionals, LevelMarksFollowTheSourceLldAndTheStatistic) {
+  auto level = [](const std::vector<FunctionalColumn>& columns) {
+    std::vector<std::string> out;
+    for (const auto& c : columns)
+      if (c.level_dependent) out.push_back(c.name);
+    return out;
+  };
+  const auto columns = functional_columns(lld_columns(LldConfig{}));
+  EXPECT_EQ(level(columns),
+            (std::vector<std::string>{"loudness_mean", "loudness_p20", "loudness_p50",
+                                      "loudness_p80", "loudness_range_20_80",
+                                      "loudness_rising_slope_mean",
+                                      "loudness_falling_slope_mean", "intensity_db_mean",
+                                      "loudness_peaks_per_s"}));
+  EXPECT_EQ(level(relative_columns()), std::vector<std::string>{});
+  LldTable layout;
+  layout.columns = lld_column_names(LldConfig{});
+  std::vector<std::string> names;
+  for (const auto& c : columns) names.push_back(c.name);
+  EXPECT_EQ(names, functional_names(layout));
+  // The marks come from the LLD marks, not the names: mark f0 and unmark loudness.
+  const auto swapped =
+      functional_columns({{"f0_hz", true}, {"voiced", false}, {"loudness", false}});
+  EXPECT_EQ(level(swapped),
+            (std::vector<std::string>{"f0_st_mean", "f0_st_p20", "f0_st_p50", "f0_st_p80",
+                                      "f0_st_range_20_80", "f0_st_rising_slope_mean",
+                                      "f0_st_falling_slope_mean"}));
+}
+
 TEST(Functionals, RelativeToTheSpeakersEarlierSpeech) {
   std::vector<std::string> names = {"f0_st_mean", "loudness_mean"};
   std::vector<float> a = {30, 1}, b = {32, 3}, now = {35, 2};

@@ -348,6 +348,22 @@ TEST(LldConfigTest, ValidateNamesTheField) {
   EXPECT_THROW(features::LldExtractor{n}, ConfigError);
 }
 
+// Loudness normalisation removes the level of exactly these columns (train/input_transform.h
+// reads the marks): intensity_db, loudness and the log-mel bands, nothing else.
+TEST(LldConfigTest, LevelMarksArePinned) {
+  LldConfig c;
+  const auto columns = features::lld_columns(c);
+  ASSERT_EQ(columns.size(), features::lld_column_names(c).size());
+  std::vector<std::string> level;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    EXPECT_EQ(columns[i].name, features::lld_column_names(c)[i]);
+    if (columns[i].level_dependent) level.push_back(columns[i].name);
+  }
+  std::vector<std::string> want = {"intensity_db", "loudness"};
+  for (int m = 0; m < c.mel_bands; ++m) want.push_back("logmel_" + std::to_string(m));
+  EXPECT_EQ(level, want);
+}
+
 TEST(LldConfigTest, ColumnsAndVersionArePinned) {
   LldConfig c;
   auto names = features::lld_column_names(c);

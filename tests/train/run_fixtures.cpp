@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "data/features/build.h"
 #include "data/features/store.h"
 #include "tests/data/fixtures.h"
@@ -147,6 +148,15 @@ fs::path write_train_config(const fs::path& dir, const std::string& extra) {
          "  conv_channels: 8\n  embedding_dim: 8\n"
       << extra;
   return file;
+}
+
+void write_normalizer_instead_of_transform(const fs::path& run) {
+  const auto t = nlohmann::json::parse(read_file(run / "input_transform.json"));
+  nlohmann::json normalizer;
+  for (const char* key : {"lld_mean", "lld_std", "func_mean", "func_std", "func_dropped"})
+    normalizer[key] = t.at(key);
+  write_file_atomic(run / "normalizer.json", normalizer.dump(2));
+  fs::remove(run / "input_transform.json");
 }
 
 }  // namespace tenor::test

@@ -34,4 +34,9 @@ std::filesystem::path tiny_store_with_classes(const std::filesystem::path& path,
 std::filesystem::path write_train_config(const std::filesystem::path& dir,
                                          const std::string& extra);
 
+/// Turns a run this tenor trained into one as runs of format 0 and 1 hold it: its
+/// input_transform.json's statistics as normalizer.json (written as the trainer wrote it
+/// then), no input_transform.json. run.json is left to the caller.
+void write_normalizer_instead_of_transform(const std::filesystem::path& run);
+
 }  // namespace tenor::test

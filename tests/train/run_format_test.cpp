@@ -43,7 +43,7 @@ fs::path write_current_run(const std::string& name) {
   train::TrainConfig config;
   config.model.ngrams = false;
   write_file_atomic(dir / "config.yaml", train::to_yaml(config));
-  write_file_atomic(dir / "normalizer.json", train::Normalizer{}.to_json().dump());
+  write_file_atomic(dir / "input_transform.json", train::InputTransform{}.to_json().dump());
   write_file_atomic(dir / "shape.json", train::shape_to_json(small_shape()).dump());
   const json result = {{"best_epoch", 1},
                        {"tokenizer_sha256", "tok"},
@@ -73,6 +73,8 @@ TEST(RunFormat, AFreshRunRecordsTheCurrentFormat) {
 TEST(RunFormat, AFormatZeroRunIsUpgradedAsItIsRead) {
   const fs::path dir = write_current_run("run-format-0");
   fs::remove(dir / "run.json");
+  fs::remove(dir / "input_transform.json");
+  write_file_atomic(dir / "normalizer.json", train::Normalizer{}.to_json().dump());
   std::string yaml = read_file(dir / "config.yaml");
   const size_t at = yaml.find("  ngrams: false\n");
   ASSERT_NE(at, std::string::npos) << yaml;

@@ -59,9 +59,10 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
                         &out),
               0)
         << out;
-    for (const char* f :
-         {"config.yaml", "normalizer.json", "metrics.jsonl", "last.pt", "best.pt", "result.json"})
+    for (const char* f : {"config.yaml", "input_transform.json", "metrics.jsonl", "last.pt",
+                          "best.pt", "result.json"})
       EXPECT_TRUE(fs::exists(a / "run" / f)) << f;
+    EXPECT_FALSE(fs::exists(a / "run/normalizer.json")) << "format 2 holds input_transform.json";
     std::string ma = metrics_without_timing(a / "run");
     EXPECT_EQ(std::count(ma.begin(), ma.end(), '\n'), 3) << ma;
     EXPECT_EQ(ma, metrics_without_timing(b / "run")) << type;
@@ -167,11 +168,14 @@ TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
   fs::create_directories(dir / "run");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
   // A fresh run records the current run format (train/run_format.h).
-  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"), 1);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"), 2);
+  // Runs before the marker held normalizer.json, not input_transform.json (format 0).
+  write_normalizer_instead_of_transform(dir / "run");
   fs::remove(dir / "run/run.json");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
   EXPECT_TRUE(fs::exists(dir / "run/run.json"));
+  EXPECT_TRUE(fs::exists(dir / "run/input_transform.json"));
   // A run that stopped before its first checkpoint restarts; another config's is refused.
   fs::remove(dir / "run/last.pt");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
@@ -596,7 +600,7 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
                           " --set features=" + store.string() + " --set epochs=1";
   std::string out;
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
-  const std::string normalizer = read_file(dir / "run/normalizer.json");
+  const std::string normalizer = read_file(dir / "run/input_transform.json");
   const std::string checkpoint = read_file(dir / "run/last.pt");
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/result.json"))["store_sha256"],
             features::content_sha256(features::read_store(tiny_store())));
@@ -607,7 +611,7 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   EXPECT_NE(out.find("feature store " + store.string() + " has changed since run"),
             std::string::npos)
       << out;
-  EXPECT_EQ(read_file(dir / "run/normalizer.json"), normalizer);
+  EXPECT_EQ(read_file(dir / "run/input_transform.json"), normalizer);
   EXPECT_EQ(read_file(dir / "run/last.pt"), checkpoint);
 
   fs::remove(store);

@@ -1,0 +1,206 @@
+#include "train/input_transform.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "data/features/columns.h"
+
+namespace tenor::train {
+using nlohmann::json;
+
+namespace {
+
+/// `j[key]` as T; DataError naming the source and the key when absent or mistyped.
+template <typename T>
+T get(const json& j, const char* key, const std::string& source) {
+  if (!j.is_object() || !j.contains(key))
+    throw DataError(source + " has no `" + key +
+                    "`: the file was edited or damaged; restore it, or train the run again");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw DataError(source + ": `" + key + "` is " + j.at(key).dump().substr(0, 60) +
+                    ", not the expected type; restore the file, or train the run again");
+  }
+}
+
+[[noreturn]] void inconsistent(const std::string& source, const std::string& what) {
+  throw DataError(source + ": " + what +
+                  "; the file was edited or damaged: restore it, or train the run again");
+}
+
+/// Mean and standard deviation (floor 1e-4: variance 1e-8) per column, as the trainer has
+/// always computed them: sums of values and squares in double over the training split.
+struct Moments {
+  std::vector<double> sum, sum_sq, count;
+  explicit Moments(size_t columns) : sum(columns, 0), sum_sq(columns, 0), count(columns, 0) {}
+  void finish(std::vector<float>& mean, std::vector<float>& sd) const {
+    for (size_t c = 0; c < sum.size(); ++c) {
+      const double n = count[c];
+      const double m = n > 0 ? sum[c] / n : 0, var = n > 0 ? sum_sq[c] / n - m * m : 1;
+      mean.push_back(float(m));
+      sd.push_back(float(std::sqrt(std::max(var, 1e-8))));
+    }
+  }
+};
+
+/// Statistics over the LLD frames and defined functionals of `rows`.
+Normalizer training_statistics(const features::Store& s, const std::vector<int64_t>& rows) {
+  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
+  Moments lld(fl), func(ff);
+  double frames = 0;
+  for (int64_t r : rows) {
+    for (int64_t t = s.frame_offsets[size_t(r)]; t < s.frame_offsets[size_t(r) + 1]; ++t) {
+      for (size_t c = 0; c < fl; ++c) {
+        const double v = s.frames[size_t(t) * fl + c];
+        lld.sum[c] += v, lld.sum_sq[c] += v * v;
+      }
+      frames += 1;
+    }
+    for (size_t c = 0; c < ff; ++c) {
+      if (!s.functional_mask[size_t(r) * ff + c]) continue;
+      const double v = s.functionals[size_t(r) * ff + c];
+      func.sum[c] += v, func.sum_sq[c] += v * v, func.count[c] += 1;
+    }
+  }
+  std::fill(lld.count.begin(), lld.count.end(), frames);
+  Normalizer n;
+  lld.finish(n.lld_mean, n.lld_std);
+  func.finish(n.func_mean, n.func_std);
+  n.func_dropped.assign(ff, 0);
+  return n;
+}
+
+}  // namespace
+
+json Normalizer::to_json() const {
+  return {{"lld_mean", lld_mean},
+          {"lld_std", lld_std},
+          {"func_mean", func_mean},
+          {"func_std", func_std},
+          {"func_dropped", func_dropped}};
+}
+
+Normalizer Normalizer::from_json(const json& j, const std::string& source) {
+  Normalizer n;
+  n.lld_mean = get<std::vector<float>>(j, "lld_mean", source);
+  n.lld_std = get<std::vector<float>>(j, "lld_std", source);
+  n.func_mean = get<std::vector<float>>(j, "func_mean", source);
+  n.func_std = get<std::vector<float>>(j, "func_std", source);
+  n.func_dropped = get<std::vector<uint8_t>>(j, "func_dropped", source);
+  if (n.lld_std.size() != n.lld_mean.size())
+    inconsistent(source, "`lld_std` and `lld_mean` have different lengths");
+  if (n.func_std.size() != n.func_mean.size() || n.func_dropped.size() != n.func_mean.size())
+    inconsistent(source, "`func_mean`, `func_std` and `func_dropped` have different lengths");
+  return n;
+}
+
+json InputTransform::to_json() const {
+  json j = norm.to_json();
+  j["level_lld_columns"] = level_lld_columns;
+  j["normalize_loudness"] = normalize_loudness;
+  j["max_frames"] = max_frames;
+  j["max_tokens"] = max_tokens;
+  j["use_text"] = use_text;
+  j["context_tokens"] = context_tokens;
+  j["text_embedding_dim"] = text_embedding_dim;
+  j["text_encoder"] = text_encoder;
+  return j;
+}
+
+InputTransform InputTransform::from_json(const json& j, const std::string& source) {
+  InputTransform t;
+  t.norm = Normalizer::from_json(j, source);
+  t.level_lld_columns = get<std::vector<int>>(j, "level_lld_columns", source);
+  t.normalize_loudness = get<bool>(j, "normalize_loudness", source);
+  t.max_frames = get<int>(j, "max_frames", source);
+  t.max_tokens = get<int>(j, "max_tokens", source);
+  t.use_text = get<bool>(j, "use_text", source);
+  t.context_tokens = get<int>(j, "context_tokens", source);
+  t.text_embedding_dim = get<int>(j, "text_embedding_dim", source);
+  t.text_encoder = get<std::string>(j, "text_encoder", source);
+  const int lld = int(t.norm.lld_mean.size());
+  for (int c : t.level_lld_columns)
+    if (c < 0 || c >= lld)
+      inconsistent(source, "`level_lld_columns` names column " + std::to_string(c) + " of " +
+                               std::to_string(lld));
+  if (t.max_frames < 1 || t.max_tokens < 1)
+    inconsistent(source, "`max_frames` and `max_tokens` must be at least 1");
+  if (t.context_tokens < 0 || t.text_embedding_dim < 0)
+    inconsistent(source, "`context_tokens` and `text_embedding_dim` must be at least 0");
+  return t;
+}
+
+InputTransform make_input_transform(const TrainConfig& config, Normalizer statistics,
+                                    std::vector<int> level_lld_columns,
+                                    const StoreInputs& store) {
+  const ModelConfig& m = config.model;
+  InputTransform t;
+  t.norm = std::move(statistics);
+  t.level_lld_columns = std::move(level_lld_columns);
+  t.normalize_loudness = config.normalize_loudness;
+  t.max_frames = m.max_frames;
+  t.max_tokens = m.max_tokens;
+  t.use_text = m.use_text;
+  // Only the fusion model reads context, and only through its text encoder, which exists
+  // when the store has text (train/model.cpp FusionModel): TaskModel::context_tokens().
+  const bool text_encoder = m.type == "fusion" && m.use_text && store.tokens;
+  t.context_tokens = text_encoder ? m.context_tokens : 0;
+  if (m.text_embedding) {
+    t.text_embedding_dim = store.text_embedding_dim;
+    t.text_encoder = store.text_encoder;
+  }
+  return t;
+}
+
+InputTransform build_input_transform(const TrainConfig& config, const features::Store& store,
+                                     const std::vector<int64_t>& train_rows,
+                                     const std::string& store_name) {
+  const features::LevelMarks marks = features::level_marks(store, store_name);
+  std::vector<int> level_lld;
+  for (size_t c = 0; c < marks.lld.size(); ++c)
+    if (marks.lld[c]) level_lld.push_back(int(c));
+  Normalizer n = training_statistics(store, train_rows);
+  if (config.normalize_loudness) {
+    // Absolute-level functionals go; scale-free ones (coefficients of variation) stay.
+    for (size_t c = 0; c < marks.functionals.size(); ++c)
+      if (marks.functionals[c]) n.func_dropped[c] = 1;
+    // The per-segment level removal changes the LLD distribution: its statistics are
+    // computed on the normalised frames in make_batch's terms (mean 0 per segment).
+    for (int c : level_lld) n.lld_mean[size_t(c)] = 0;
+  }
+  const StoreInputs inputs{!store.tokenizer_model.empty(), store.text_embedding_dim,
+                           store.meta.text_encoder};
+  return make_input_transform(config, std::move(n), std::move(level_lld), inputs);
+}
+
+void check_transform_fits(const InputTransform& t, const std::string& source,
+                          const features::Store& store, const std::string& store_name) {
+  const size_t fl = store.layout.lld_columns.size(), ff = store.layout.functional_columns.size();
+  if (t.norm.lld_mean.size() != fl || t.norm.func_mean.size() != ff)
+    throw DataError(source + " holds statistics of " + std::to_string(t.norm.lld_mean.size()) +
+                    " LLD and " + std::to_string(t.norm.func_mean.size()) +
+                    " functional columns, but " + store_name + " has " + std::to_string(fl) +
+                    " and " + std::to_string(ff) +
+                    "; use a store built with the run's extractor settings, or restore " + source);
+  if (t.text_embedding_dim > 0 && store.text_embedding_dim != t.text_embedding_dim)
+    throw DataError(store_name + " holds " + std::to_string(store.text_embedding_dim) +
+                    "-d sentence embeddings, but " + source + " reads " +
+                    std::to_string(t.text_embedding_dim) +
+                    "-d ones; build the store with --text-embeddings FILE from the run's "
+                    "encoder (tools/sentence-embeddings/embed.sh)");
+}
+
+void check_transform_fits_model(const InputTransform& t, const std::string& source,
+                                int model_context_tokens, int text_embedding_dim) {
+  if (t.context_tokens == model_context_tokens && t.text_embedding_dim == text_embedding_dim)
+    return;
+  inconsistent(source, "it feeds " + std::to_string(t.context_tokens) + " context tokens and " +
+                           std::to_string(t.text_embedding_dim) +
+                           "-d sentence embeddings, but the run's model reads " +
+                           std::to_string(model_context_tokens) + " and " +
+                           std::to_string(text_embedding_dim));
+}
+
+}  // namespace tenor::train

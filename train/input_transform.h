@@ -1,0 +1,91 @@
+#pragma once
+// Everything between a feature-store row and a model's input tensors, decided once per run:
+// the normaliser's statistics, the functionals hidden and the LLD columns whose level is
+// removed (loudness normalisation), the frame and token cuts, whether text is read, the
+// context tokens and the sentence embeddings. Built by build_input_transform from the run's
+// configuration and its training store, saved as input_transform.json in the run, and read
+// by batching (train::make_batch), the ONNX emitter (export/onnx_layers.h), the parity gate
+// and `tenor predict`: none of them looks at the configuration for these again.
+// docs/architecture.md gives the recipe for adding an input. No LibTorch here.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/features/store.h"
+#include "train/config.h"
+
+namespace tenor::train {
+
+/// Per-column mean and standard deviation from the training split, and the functionals
+/// hidden from the model. Its JSON is the normalizer.json of runs of format 0 and 1.
+struct Normalizer {
+  std::vector<float> lld_mean, lld_std, func_mean, func_std;
+  std::vector<uint8_t>
+      func_dropped;  ///< functionals hidden from the model (loudness normalisation)
+  nlohmann::json to_json() const;
+  /// Throws DataError naming `source` and the key when `j` is not a normaliser.
+  static Normalizer from_json(const nlohmann::json& j, const std::string& source);
+};
+
+struct InputTransform {
+  Normalizer norm;
+  /// LLD columns whose value follows the recording level (the feature tables' marks,
+  /// data/features/columns.h); under normalize_loudness each segment's own mean over its
+  /// frames is subtracted from them (their `norm.lld_mean` is 0).
+  std::vector<int> level_lld_columns;
+  bool normalize_loudness = false;
+  int max_frames = 1500;  ///< frames past it are cut
+  int max_tokens = 128;   ///< tokens past it are cut
+  bool use_text = true;   ///< false: every row's token_len is 0
+  /// Tokens of the previous segment the model reads (what TaskModel::context_tokens()
+  /// returns for the run's model): > 0, batches and graphs carry ctx_tokens / ctx_len.
+  int context_tokens = 0;
+  /// > 0: the model reads the store's sentence embeddings of this size, from this encoder.
+  int text_embedding_dim = 0;
+  std::string text_encoder;
+
+  nlohmann::json to_json() const;
+  /// Throws DataError naming `source` and the key when `j` is not a transform, or its
+  /// statistics, columns or cuts do not fit together.
+  static InputTransform from_json(const nlohmann::json& j, const std::string& source);
+};
+
+/// What a store offers a model besides its columns.
+struct StoreInputs {
+  bool tokens = false;  ///< it has a tokenizer (ModelShape::vocab_size > 0)
+  int text_embedding_dim = 0;
+  std::string text_encoder;
+};
+
+/// The one place a run's configuration becomes its transform: `statistics` and
+/// `level_lld_columns` as given, the rest from `config` and what the store offers.
+InputTransform make_input_transform(const TrainConfig& config, Normalizer statistics,
+                                    std::vector<int> level_lld_columns, const StoreInputs& store);
+
+/// The transform of a run of `config` on `store`: means and deviations over the LLD frames
+/// and defined functionals of `train_rows` (the training split), the level-dependent
+/// columns from the store's column marks (features::level_marks), and under
+/// normalize_loudness the level-dependent functionals dropped and the level columns' means
+/// set to 0 (make_batch removes each segment's own level). Throws DataError naming
+/// `store_name` when the store's columns carry no marks (see features::level_marks).
+InputTransform build_input_transform(const TrainConfig& config, const features::Store& store,
+                                     const std::vector<int64_t>& train_rows,
+                                     const std::string& store_name);
+
+/// Throws DataError naming `transform_source` and `store_name` when the transform's
+/// statistics do not cover the store's columns, or it reads sentence embeddings the store
+/// lacks: every reader checks this before make_batch indexes the store with it.
+void check_transform_fits(const InputTransform& transform, const std::string& transform_source,
+                          const features::Store& store, const std::string& store_name);
+
+/// Throws DataError naming `source` when the transform feeds other inputs than a model that
+/// reads `model_context_tokens` context tokens (TaskModel::context_tokens()) and
+/// `text_embedding_dim`-d sentence embeddings (ModelShape::text_embedding_dim): a
+/// transform edited after training would otherwise change the scores without a word.
+void check_transform_fits_model(const InputTransform& transform, const std::string& source,
+                                int model_context_tokens, int text_embedding_dim);
+
+}  // namespace tenor::train
