@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -24,11 +25,10 @@ int decision(const eval::TaskRule& rule, const float* probs, int64_t classes) {
 
 }  // namespace
 
-TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
-                     const train::InputTransform& transform,
-                     const std::vector<int64_t>* previous_rows) {
-  const bool context = transform.context_tokens > 0;
-  const bool text_embedding = transform.text_embedding_dim > 0;
+namespace {
+
+/// Frames, functionals with their mask, and tokens of `rows`, zero-padded (uncut).
+TensorMap core_inputs(const features::Store& s, const std::vector<int64_t>& rows) {
   const int64_t b = int64_t(rows.size());
   const int64_t fl = int64_t(s.layout.lld_columns.size());
   const int64_t ff = int64_t(s.layout.functional_columns.size());
@@ -55,27 +55,32 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
     tlen[size_t(i)] = kn;
     for (int64_t k = 0; k < kn; ++k) tokens[size_t(i * max_l + k)] = s.tokens[size_t(k0 + k)];
   }
-  InputNames in;
-  TensorMap out = {{in.frames, HostTensor::from_f32({b, max_t, fl}, frames)},
-                   {in.frame_len, HostTensor::from_i64({b}, flen)},
-                   {in.functionals, HostTensor::from_f32({b, ff}, func)},
-                   {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
-                   {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
-                   {in.token_len, HostTensor::from_i64({b}, tlen)}};
-  if (text_embedding) {
-    const int64_t sd = s.text_embedding_dim;
-    if (sd == 0)
-      throw DataError(
-          "the model reads sentence embeddings but the features of " +
-          (rows.empty() ? std::string("these rows")
-                        : "call " + s.segments[size_t(rows[0])].call_id) +
-          " hold none; pass --text-embeddings FILE (tools/sentence-embeddings/embed.sh)");
-    std::vector<float> e(size_t(b * sd));
-    for (int64_t i = 0; i < b; ++i)
-      std::copy_n(&s.text_embedding[size_t(rows[size_t(i)] * sd)], sd, &e[size_t(i * sd)]);
-    out[in.text_embedding] = HostTensor::from_f32({b, sd}, e);
-  }
-  if (!context) return out;
+  const InputNames in;
+  return {{in.frames, HostTensor::from_f32({b, max_t, fl}, frames)},
+          {in.frame_len, HostTensor::from_i64({b}, flen)},
+          {in.functionals, HostTensor::from_f32({b, ff}, func)},
+          {in.func_mask, HostTensor::from_f32({b, ff}, mask)},
+          {in.tokens, HostTensor::from_i64({b, max_l}, tokens)},
+          {in.token_len, HostTensor::from_i64({b}, tlen)}};
+}
+
+/// The sentence embeddings of `rows` [B, D]; DataError when the store holds none.
+HostTensor embedding_input(const features::Store& s, const std::vector<int64_t>& rows) {
+  const int64_t b = int64_t(rows.size()), sd = s.text_embedding_dim;
+  if (sd == 0)
+    throw DataError("the model reads sentence embeddings but the features of " +
+                    (rows.empty() ? std::string("these rows")
+                                  : "call " + s.segments[size_t(rows[0])].call_id) +
+                    " hold none; pass --text-embeddings FILE (tools/sentence-embeddings/embed.sh)");
+  std::vector<float> e(size_t(b * sd));
+  for (int64_t i = 0; i < b; ++i)
+    std::copy_n(&s.text_embedding[size_t(rows[size_t(i)] * sd)], sd, &e[size_t(i * sd)]);
+  return HostTensor::from_f32({b, sd}, e);
+}
+
+/// Each row's previous segment's tokens (uncut) and their count, into `out`.
+void add_context_inputs(const features::Store& s, const std::vector<int64_t>& rows,
+                        const std::vector<int64_t>* previous_rows, TensorMap& out) {
   if (previous_rows && previous_rows->size() != s.segments.size())
     throw std::logic_error("raw_inputs: the previous-segment map is not that of this store");
   std::vector<int64_t> computed;
@@ -87,6 +92,7 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
     return {s.token_offsets[size_t(p)],
             s.token_offsets[size_t(p) + 1] - s.token_offsets[size_t(p)]};
   };
+  const int64_t b = int64_t(rows.size());
   int64_t max_c = 1;
   for (int64_t r : rows) max_c = std::max(max_c, span(r).second);
   std::vector<int64_t> ctx(size_t(b * max_c), 0), clen(static_cast<size_t>(b));
@@ -95,8 +101,19 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
     clen[size_t(i)] = kn;
     for (int64_t k = 0; k < kn; ++k) ctx[size_t(i * max_c + k)] = s.tokens[size_t(k0 + k)];
   }
+  const InputNames in;
   out[in.ctx_tokens] = HostTensor::from_i64({b, max_c}, ctx);
   out[in.ctx_len] = HostTensor::from_i64({b}, clen);
+}
+
+}  // namespace
+
+TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
+                     const train::InputTransform& transform,
+                     const std::vector<int64_t>* previous_rows) {
+  TensorMap out = core_inputs(s, rows);
+  if (transform.text_embedding_dim > 0) out[InputNames().text_embedding] = embedding_input(s, rows);
+  if (transform.context_tokens > 0) add_context_inputs(s, rows, previous_rows, out);
   return out;
 }
 
@@ -243,6 +260,31 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
   return out;
 }
 
+namespace {
+
+/// The first `k` rows of x [B, D1, ...] and, when inner_keep > 0, the first inner_keep
+/// entries of D1.
+HostTensor head_rows(const HostTensor& x, int64_t k, int64_t inner_keep) {
+  HostTensor y = x;
+  y.dims[0] = k;
+  const size_t elem = x.dtype == "int64" ? sizeof(int64_t) : sizeof(float);
+  int64_t row = 1, inner = 1;
+  for (size_t d = 1; d < x.dims.size(); ++d) row *= x.dims[d];
+  for (size_t d = 2; d < x.dims.size(); ++d) inner *= x.dims[d];
+  if (inner_keep <= 0 || x.dims.size() < 2) {
+    y.bytes = x.bytes.substr(0, size_t(k * row) * elem);
+    return y;
+  }
+  const int64_t keep = std::min(inner_keep, x.dims[1]);
+  y.dims[1] = keep;
+  y.bytes.clear();
+  for (int64_t i = 0; i < k; ++i)
+    y.bytes.append(x.bytes, size_t(i * row) * elem, size_t(keep * inner) * elem);
+  return y;
+}
+
+}  // namespace
+
 OrtCase fixture_of(const OrtCase& c, int64_t rows) {
   const InputNames in;
   const int64_t b = c.inputs.at(in.frame_len).dims.at(0);
@@ -252,38 +294,18 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows) {
     const int64_t* l = c.inputs.at(len).i64();
     return std::max<int64_t>(1, *std::max_element(l, l + k));
   };
-  const int64_t t = longest(in.frame_len), l = longest(in.token_len);
-  const int64_t cl = c.inputs.count(in.ctx_len) ? longest(in.ctx_len) : 0;
-  auto head = [&](const HostTensor& x, int64_t inner_keep) {
-    // x: [B, D1, ...]; keep rows < k and, when inner_keep > 0, the first inner_keep of D1.
-    HostTensor y = x;
-    y.dims[0] = k;
-    const size_t elem = x.dtype == "int64" ? sizeof(int64_t) : sizeof(float);
-    int64_t row = 1, inner = 1;
-    for (size_t d = 1; d < x.dims.size(); ++d) row *= x.dims[d];
-    for (size_t d = 2; d < x.dims.size(); ++d) inner *= x.dims[d];
-    if (inner_keep > 0 && x.dims.size() >= 2) {
-      const int64_t keep = std::min(inner_keep, x.dims[1]);
-      y.dims[1] = keep;
-      y.bytes.clear();
-      for (int64_t i = 0; i < k; ++i)
-        y.bytes.append(x.bytes, size_t(i * row) * elem, size_t(keep * inner) * elem);
-    } else {
-      y.bytes = x.bytes.substr(0, size_t(k * row) * elem);
-    }
-    return y;
-  };
+  const std::map<std::string, int64_t> inner = {
+      {in.frames, longest(in.frame_len)},
+      {in.tokens, longest(in.token_len)},
+      {in.ctx_tokens, c.inputs.count(in.ctx_len) ? longest(in.ctx_len) : 0}};
   OrtCase out;
   out.name = c.name;
   out.description = c.description + (k < b ? " (first " + std::to_string(k) + " rows)" : "");
   out.row_ids.assign(c.row_ids.begin(),
                      c.row_ids.begin() + std::min<int64_t>(k, int64_t(c.row_ids.size())));
   for (const auto& [name, x] : c.inputs)
-    out.inputs[name] = head(x, name == in.frames       ? t
-                               : name == in.tokens     ? l
-                               : name == in.ctx_tokens ? cl
-                                                       : 0);
-  for (const auto& [name, x] : c.expected) out.expected[name] = head(x, 0);
+    out.inputs[name] = head_rows(x, k, inner.count(name) ? inner.at(name) : 0);
+  for (const auto& [name, x] : c.expected) out.expected[name] = head_rows(x, k, 0);
   return out;
 }
 
