@@ -101,114 +101,81 @@ std::map<std::string, torch::Tensor> read_safetensors(const fs::path& path) {
 
 // --- modules -------------------------------------------------------------------------------
 
-namespace {
+namespace bert {
 
-/// dense then LayerNorm over (x + residual): BERT's attention output and block output.
-struct DenseNormImpl : nn::Module {
-  nn::Linear dense{nullptr};
-  nn::LayerNorm norm{nullptr};
-  nn::Dropout dropout{nullptr};
-  DenseNormImpl(int in, int out, const BertConfig& c) {
-    dense = register_module("dense", nn::Linear(in, out));
-    norm = register_module("LayerNorm",
-                           nn::LayerNorm(nn::LayerNormOptions({out}).eps(c.layer_norm_eps)));
-    dropout = register_module("dropout", nn::Dropout(c.dropout));
-  }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) {
-    return norm(dropout(dense(x)) + residual);
-  }
-};
-TORCH_MODULE(DenseNorm);
+DenseNormImpl::DenseNormImpl(int in, int out, const BertConfig& c) {
+  dense = register_module("dense", nn::Linear(in, out));
+  norm = register_module("LayerNorm",
+                         nn::LayerNorm(nn::LayerNormOptions({out}).eps(c.layer_norm_eps)));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
 
-struct SelfAttentionImpl : nn::Module {
-  nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
-  nn::Dropout dropout{nullptr};
-  int heads, head_dim;
-  explicit SelfAttentionImpl(const BertConfig& c)
-      : heads(c.num_heads), head_dim(c.hidden_size / c.num_heads) {
-    query = register_module("query", nn::Linear(c.hidden_size, c.hidden_size));
-    key = register_module("key", nn::Linear(c.hidden_size, c.hidden_size));
-    value = register_module("value", nn::Linear(c.hidden_size, c.hidden_size));
-    dropout = register_module("dropout", nn::Dropout(c.dropout));
-  }
-  /// x [B, L, H], additive mask [B, 1, 1, L] -> [B, L, H]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask) {
-    const int64_t b = x.size(0), l = x.size(1);
-    auto split = [&](const torch::Tensor& t) {
-      return t.view({b, l, heads, head_dim}).transpose(1, 2);
-    };
-    auto q = split(query(x)), k = split(key(x)), v = split(value(x));
-    auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim)) + mask;
-    auto probs = dropout(torch::softmax(scores, -1));
-    return torch::matmul(probs, v).transpose(1, 2).reshape({b, l, heads * head_dim});
-  }
-};
-TORCH_MODULE(SelfAttention);
+torch::Tensor DenseNormImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
+  return norm(dropout(dense(x)) + residual);
+}
 
-struct AttentionImpl : nn::Module {
-  SelfAttention self{nullptr};
-  DenseNorm output{nullptr};
-  explicit AttentionImpl(const BertConfig& c) {
-    self = register_module("self", SelfAttention(c));
-    output = register_module("output", DenseNorm(c.hidden_size, c.hidden_size, c));
-  }
-};
-TORCH_MODULE(Attention);
+SelfAttentionImpl::SelfAttentionImpl(const BertConfig& c)
+    : heads(c.num_heads), head_dim(c.hidden_size / c.num_heads) {
+  query = register_module("query", nn::Linear(c.hidden_size, c.hidden_size));
+  key = register_module("key", nn::Linear(c.hidden_size, c.hidden_size));
+  value = register_module("value", nn::Linear(c.hidden_size, c.hidden_size));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
 
-struct IntermediateImpl : nn::Module {
-  nn::Linear dense{nullptr};
-  explicit IntermediateImpl(const BertConfig& c) {
-    dense = register_module("dense", nn::Linear(c.hidden_size, c.intermediate_size));
-  }
-};
-TORCH_MODULE(Intermediate);
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const int64_t b = x.size(0), l = x.size(1);
+  auto split = [&](const torch::Tensor& t) {
+    return t.view({b, l, heads, head_dim}).transpose(1, 2);
+  };
+  auto q = split(query(x)), k = split(key(x)), v = split(value(x));
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim)) + mask;
+  auto probs = dropout(torch::softmax(scores, -1));
+  return torch::matmul(probs, v).transpose(1, 2).reshape({b, l, heads * head_dim});
+}
 
-/// One post-LayerNorm transformer block.
-struct BlockImpl : nn::Module {
-  Attention attention{nullptr};
-  Intermediate intermediate{nullptr};
-  DenseNorm output{nullptr};
-  explicit BlockImpl(const BertConfig& c) {
-    attention = register_module("attention", Attention(c));
-    intermediate = register_module("intermediate", Intermediate(c));
-    output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c));
-  }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask) {
-    auto a = attention->output(attention->self(x, mask), x);
-    auto i = torch::gelu(intermediate->dense(a));  // exact (erf) GELU, as BERT's "gelu"
-    return output(i, a);
-  }
-};
-TORCH_MODULE(Block);
+AttentionImpl::AttentionImpl(const BertConfig& c) {
+  self = register_module("self", SelfAttention(c));
+  output = register_module("output", DenseNorm(c.hidden_size, c.hidden_size, c));
+}
 
-struct EmbeddingsImpl : nn::Module {
-  nn::Embedding word{nullptr}, position{nullptr}, token_type{nullptr};
-  nn::LayerNorm norm{nullptr};
-  nn::Dropout dropout{nullptr};
-  explicit EmbeddingsImpl(const BertConfig& c) {
-    word = register_module("word_embeddings", nn::Embedding(c.vocab_size, c.hidden_size));
-    position =
-        register_module("position_embeddings", nn::Embedding(c.max_positions, c.hidden_size));
-    token_type =
-        register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
-    norm = register_module("LayerNorm",
-                           nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
-    dropout = register_module("dropout", nn::Dropout(c.dropout));
-  }
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids) {
-    auto positions = torch::arange(ids.size(1), ids.options()).unsqueeze(0);
-    return dropout(norm(word(ids) + token_type(type_ids) + position(positions)));
-  }
-};
-TORCH_MODULE(Embeddings);
+IntermediateImpl::IntermediateImpl(const BertConfig& c) {
+  dense = register_module("dense", nn::Linear(c.hidden_size, c.intermediate_size));
+}
 
-}  // namespace
+BlockImpl::BlockImpl(const BertConfig& c) {
+  attention = register_module("attention", Attention(c));
+  intermediate = register_module("intermediate", Intermediate(c));
+  output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto a = attention->output(attention->self(x, mask), x);
+  auto i = torch::gelu(intermediate->dense(a));  // exact (erf) GELU, as BERT's "gelu"
+  return output(i, a);
+}
+
+EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) {
+  word = register_module("word_embeddings", nn::Embedding(c.vocab_size, c.hidden_size));
+  position = register_module("position_embeddings", nn::Embedding(c.max_positions, c.hidden_size));
+  token_type =
+      register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
+  norm = register_module(
+      "LayerNorm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids) {
+  auto positions = torch::arange(ids.size(1), ids.options()).unsqueeze(0);
+  return dropout(norm(word(ids) + token_type(type_ids) + position(positions)));
+}
+
+}  // namespace bert
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& config) : config_(config) {
-  embeddings_ = register_module("embeddings", Embeddings(config));
+  embeddings_ = register_module("embeddings", bert::Embeddings(config));
   auto encoder = std::make_shared<nn::Module>();
   layers_ = nn::ModuleList();
-  for (int i = 0; i < config.num_layers; ++i) layers_->push_back(Block(config));
+  for (int i = 0; i < config.num_layers; ++i) layers_->push_back(bert::Block(config));
   encoder->register_module("layer", layers_);
   register_module("encoder", encoder);
 }
@@ -219,11 +186,11 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
     throw std::invalid_argument("BertEncoder: " + std::to_string(ids.size(1)) +
                                 " tokens, more than the " +
                                 std::to_string(config_.max_positions) + " positions it has");
-  auto x = std::dynamic_pointer_cast<EmbeddingsImpl>(embeddings_)->forward(ids, type_ids);
+  auto x = embeddings_->forward(ids, type_ids);
   // Padding gets the lowest float added to its scores: softmax gives it weight 0.
   const double lowest = std::numeric_limits<float>::lowest();
   auto additive = (1.0 - mask.to(x.dtype())).mul(lowest).view({mask.size(0), 1, 1, mask.size(1)});
-  for (const auto& layer : *layers_) x = layer->as<BlockImpl>()->forward(x, additive);
+  for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, additive);
   return x;
 }
 
@@ -232,13 +199,11 @@ torch::Tensor BertEncoderImpl::mean_pool(const torch::Tensor& hidden, const torc
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
 }
 
-std::vector<std::shared_ptr<nn::Module>> BertEncoderImpl::blocks() const {
-  std::vector<std::shared_ptr<nn::Module>> out;
-  for (const auto& layer : *layers_) out.push_back(layer);
+std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {
+  std::vector<std::shared_ptr<bert::BlockImpl>> out;
+  for (const auto& layer : *layers_) out.push_back(std::dynamic_pointer_cast<bert::BlockImpl>(layer));
   return out;
 }
-
-std::shared_ptr<nn::Module> BertEncoderImpl::embeddings() const { return embeddings_; }
 
 // --- loading -------------------------------------------------------------------------------
 

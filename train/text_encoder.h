@@ -34,6 +34,64 @@ struct BertConfig {
 /// the file and the fix when it is truncated, damaged or holds a dtype tenor does not read.
 std::map<std::string, torch::Tensor> read_safetensors(const std::filesystem::path& file);
 
+/// The parts of a BERT encoder, named as Hugging Face names them (the ONNX emitter walks them).
+namespace bert {
+
+/// dense, then LayerNorm over (dense(x) + residual): an attention or block output.
+struct DenseNormImpl : torch::nn::Module {
+  DenseNormImpl(int in, int out, const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm norm{nullptr};  ///< "LayerNorm"
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(DenseNorm);
+
+struct SelfAttentionImpl : torch::nn::Module {
+  explicit SelfAttentionImpl(const BertConfig& c);
+  /// x [B, L, H], additive mask [B, 1, 1, L] -> [B, L, H]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  int heads, head_dim;
+};
+TORCH_MODULE(SelfAttention);
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const BertConfig& c);
+  SelfAttention self{nullptr};
+  DenseNorm output{nullptr};
+};
+TORCH_MODULE(Attention);
+
+struct IntermediateImpl : torch::nn::Module {
+  explicit IntermediateImpl(const BertConfig& c);
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(Intermediate);
+
+/// One post-LayerNorm transformer block: attention, then GELU feed-forward.
+struct BlockImpl : torch::nn::Module {
+  explicit BlockImpl(const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  Attention attention{nullptr};
+  Intermediate intermediate{nullptr};
+  DenseNorm output{nullptr};
+};
+TORCH_MODULE(Block);
+
+/// word + token type + absolute position embeddings, then LayerNorm.
+struct EmbeddingsImpl : torch::nn::Module {
+  explicit EmbeddingsImpl(const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids);
+  torch::nn::Embedding word{nullptr}, position{nullptr}, token_type{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+}  // namespace bert
+
 class BertEncoderImpl : public torch::nn::Module {
  public:
   explicit BertEncoderImpl(const BertConfig& config);
@@ -48,13 +106,13 @@ class BertEncoderImpl : public torch::nn::Module {
   static torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);
 
   const BertConfig& config() const { return config_; }
-  /// The encoder blocks, first to last (for layer-wise learning rates and freezing).
-  std::vector<std::shared_ptr<torch::nn::Module>> blocks() const;
-  std::shared_ptr<torch::nn::Module> embeddings() const;
+  /// The encoder blocks, first to last (for layer-wise learning rates, freezing, export).
+  std::vector<std::shared_ptr<bert::BlockImpl>> blocks() const;
+  bert::EmbeddingsImpl& embeddings() const { return *embeddings_; }
 
  private:
   BertConfig config_;
-  std::shared_ptr<torch::nn::Module> embeddings_;
+  std::shared_ptr<bert::EmbeddingsImpl> embeddings_;
   torch::nn::ModuleList layers_;
 };
 TORCH_MODULE(BertEncoder);
