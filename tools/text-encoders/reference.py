@@ -1,0 +1,48 @@
+"""Reference outputs of Hugging Face libraries for tenor's tests (see reference.sh)."""
+import json
+import sys
+
+from tokenizers import Tokenizer
+
+
+def ids(encoder_dir):
+    tok = Tokenizer.from_file(encoder_dir + "/tokenizer.json")
+    tok.no_truncation()
+    tok.no_padding()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item.get("max_length"):
+            tok.enable_truncation(item["max_length"])
+        else:
+            tok.no_truncation()
+        enc = tok.encode(item["text"], item.get("pair"), add_special_tokens=True)
+        sys.stdout.write(json.dumps({"ids": enc.ids, "type_ids": enc.type_ids}) + "\n")
+
+
+def encode(encoder_dir, batch_json, out_json):
+    """Last hidden states and mean-pooled vectors of a batch of token ids with Hugging Face
+    transformers (fp32, CPU, eval mode): {"ids", "type_ids", "mask"} [B][L] in, {"hidden"
+    [B][L][H], "pooled" [B][H]} out."""
+    import torch
+    from transformers import AutoModel
+
+    batch = json.load(open(batch_json))
+    model = AutoModel.from_pretrained(encoder_dir, dtype=torch.float32)
+    model.eval()
+    ids = torch.tensor(batch["ids"], dtype=torch.long)
+    types = torch.tensor(batch["type_ids"], dtype=torch.long)
+    mask = torch.tensor(batch["mask"], dtype=torch.long)
+    with torch.no_grad():
+        hidden = model(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).float()
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    json.dump({"hidden": hidden.tolist(), "pooled": pooled.tolist(),
+               "transformers": __import__("transformers").__version__,
+               "torch": torch.__version__}, open(out_json, "w"))
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    {"ids": ids, "encode": encode}[command](*args)

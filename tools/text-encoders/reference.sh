@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The Python references for tests and benchmarks only (tenor never runs Python): Hugging Face
+# `tokenizers` and `transformers`, pinned, in a virtual environment kept in the cache outside
+# the clone. `transformers` needs torch: the one installed for tenor's build (issue 18's
+# wheel, found in the cache or named by TENOR_REFERENCE_TORCH, a site-packages directory) is
+# reused rather than downloaded again; without it `encode` exits 3 and tests skip.
+#   tools/text-encoders/reference.sh ids ENCODER_DIR < texts.jsonl > ids.jsonl
+#     each input line {"text": "..."}, optionally with "pair" and "max_length" (longest-first
+#     truncation); each output line {"ids": [...], "type_ids": [...]} with the special tokens
+#   tools/text-encoders/reference.sh encode ENCODER_DIR BATCH.json OUT.json
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
+tokenizers=0.23.3 transformers=5.23.0
+venv=$cache/pyref-tokenizers-$tokenizers-transformers-$transformers
+if [[ ! -x $venv/bin/python ]]; then
+  echo "reference: installing tokenizers==$tokenizers transformers==$transformers into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv.tmp" >&2
+  "$venv.tmp/bin/pip" install --quiet "tokenizers==$tokenizers" "transformers==$transformers" >&2
+  mv "$venv.tmp" "$venv"
+  python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
+fi
+if [[ ${1:-} == encode ]]; then
+  torch_site=${TENOR_REFERENCE_TORCH:-}
+  if [[ -z $torch_site ]]; then
+    for d in "$cache"/torch-*/site-packages "$here"/../../.venv/lib/python3*/site-packages; do
+      [[ -d $d/torch ]] && torch_site=$d && break
+    done
+  fi
+  [[ -n $torch_site && -d $torch_site/torch ]] || {
+    echo "reference: no torch to run transformers with (set TENOR_REFERENCE_TORCH)" >&2; exit 3; }
+  export PYTHONPATH=$torch_site${PYTHONPATH:+:$PYTHONPATH}
+fi
+exec "$venv/bin/python" -W ignore "$here/reference.py" "$@"

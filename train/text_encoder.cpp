@@ -1,0 +1,236 @@
+#include "train/text_encoder.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace tenor::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace nn = torch::nn;
+
+BertConfig BertConfig::from_file(const fs::path& config_json) {
+  const std::string file = config_json.string();
+  const json j = json::parse(read_file(config_json), nullptr, false);
+  if (!j.is_object())
+    throw DataError(file + " is not valid JSON; fetch the encoder again (tools/text-encoders/fetch.sh)");
+  auto refuse = [&](const std::string& what) {
+    throw DataError(file + ": " + what + "; tenor reproduces BERT encoders (model_type bert, "
+                    "gelu, absolute positions): use such an encoder");
+  };
+  if (j.value("model_type", "") != "bert") refuse("model_type is not bert");
+  if (j.value("hidden_act", "gelu") != "gelu") refuse("hidden_act is not gelu");
+  if (j.value("position_embedding_type", "absolute") != "absolute")
+    refuse("position_embedding_type is not absolute");
+  BertConfig c;
+  try {
+    c.vocab_size = j.at("vocab_size");
+    c.hidden_size = j.at("hidden_size");
+    c.num_layers = j.at("num_hidden_layers");
+    c.num_heads = j.at("num_attention_heads");
+    c.intermediate_size = j.at("intermediate_size");
+    c.max_positions = j.at("max_position_embeddings");
+    c.type_vocab_size = j.value("type_vocab_size", 2);
+    c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
+    c.dropout = j.value("hidden_dropout_prob", 0.1);
+  } catch (const json::exception& e) {
+    throw DataError(file + ": " + e.what() + "; fetch the encoder again");
+  }
+  if (c.num_heads <= 0 || c.hidden_size % c.num_heads != 0)
+    refuse("hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of " +
+           std::to_string(c.num_heads) + " heads");
+  return c;
+}
+
+// --- safetensors ---------------------------------------------------------------------------
+
+namespace {
+
+torch::ScalarType scalar_type(const std::string& dtype, const std::string& file) {
+  if (dtype == "F32") return torch::kFloat;
+  if (dtype == "F16") return torch::kHalf;
+  if (dtype == "BF16") return torch::kBFloat16;
+  if (dtype == "F64") return torch::kDouble;
+  if (dtype == "I64") return torch::kLong;
+  if (dtype == "I32") return torch::kInt;
+  throw DataError(file + " holds a tensor of dtype " + dtype +
+                  ", which tenor does not read (F32, F16, BF16, F64, I64, I32)");
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_safetensors(const fs::path& path) {
+  const std::string file = path.string();
+  const std::string bytes = read_file(path);
+  auto damaged = [&](const std::string& what) {
+    return DataError(file + " is damaged (" + what + "); fetch the encoder again");
+  };
+  if (bytes.size() < 8) throw damaged("shorter than its 8-byte header length");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(bytes[size_t(i)]);  // little-endian
+  if (n > bytes.size() - 8) throw damaged("header length past the end of the file");
+  const json header = json::parse(bytes.substr(8, n), nullptr, false);
+  if (!header.is_object()) throw damaged("the header is not JSON");
+  const size_t base = 8 + n;
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, t] : header.items()) {
+    if (name == "__metadata__") continue;
+    try {
+      const auto type = scalar_type(t.at("dtype"), file);
+      const auto shape = t.at("shape").get<std::vector<int64_t>>();
+      const auto range = t.at("data_offsets").get<std::vector<size_t>>();
+      int64_t count = 1;
+      for (int64_t d : shape) count *= d;
+      if (range.size() != 2 || range[1] < range[0] || base + range[1] > bytes.size() ||
+          range[1] - range[0] != size_t(count) * torch::elementSize(type))
+        throw damaged("tensor " + name + " lies outside the file or has the wrong size");
+      auto tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
+      std::memcpy(tensor.data_ptr(), bytes.data() + base + range[0], range[1] - range[0]);
+      out[name] = tensor;
+    } catch (const json::exception& e) {
+      throw damaged(std::string("tensor ") + name + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+// --- modules -------------------------------------------------------------------------------
+
+namespace bert {
+
+DenseNormImpl::DenseNormImpl(int in, int out, const BertConfig& c) {
+  dense = register_module("dense", nn::Linear(in, out));
+  norm = register_module("LayerNorm",
+                         nn::LayerNorm(nn::LayerNormOptions({out}).eps(c.layer_norm_eps)));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
+
+torch::Tensor DenseNormImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
+  return norm(dropout(dense(x)) + residual);
+}
+
+SelfAttentionImpl::SelfAttentionImpl(const BertConfig& c)
+    : heads(c.num_heads), head_dim(c.hidden_size / c.num_heads) {
+  query = register_module("query", nn::Linear(c.hidden_size, c.hidden_size));
+  key = register_module("key", nn::Linear(c.hidden_size, c.hidden_size));
+  value = register_module("value", nn::Linear(c.hidden_size, c.hidden_size));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
+
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const int64_t b = x.size(0), l = x.size(1);
+  auto split = [&](const torch::Tensor& t) {
+    return t.view({b, l, heads, head_dim}).transpose(1, 2);
+  };
+  auto q = split(query(x)), k = split(key(x)), v = split(value(x));
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim)) + mask;
+  auto probs = dropout(torch::softmax(scores, -1));
+  return torch::matmul(probs, v).transpose(1, 2).reshape({b, l, heads * head_dim});
+}
+
+AttentionImpl::AttentionImpl(const BertConfig& c) {
+  self = register_module("self", SelfAttention(c));
+  output = register_module("output", DenseNorm(c.hidden_size, c.hidden_size, c));
+}
+
+IntermediateImpl::IntermediateImpl(const BertConfig& c) {
+  dense = register_module("dense", nn::Linear(c.hidden_size, c.intermediate_size));
+}
+
+BlockImpl::BlockImpl(const BertConfig& c) {
+  attention = register_module("attention", Attention(c));
+  intermediate = register_module("intermediate", Intermediate(c));
+  output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto a = attention->output(attention->self(x, mask), x);
+  auto i = torch::gelu(intermediate->dense(a));  // exact (erf) GELU, as BERT's "gelu"
+  return output(i, a);
+}
+
+EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) {
+  word = register_module("word_embeddings", nn::Embedding(c.vocab_size, c.hidden_size));
+  position = register_module("position_embeddings", nn::Embedding(c.max_positions, c.hidden_size));
+  token_type =
+      register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
+  norm = register_module(
+      "LayerNorm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+  dropout = register_module("dropout", nn::Dropout(c.dropout));
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids) {
+  auto positions = torch::arange(ids.size(1), ids.options()).unsqueeze(0);
+  return dropout(norm(word(ids) + token_type(type_ids) + position(positions)));
+}
+
+}  // namespace bert
+
+BertEncoderImpl::BertEncoderImpl(const BertConfig& config) : config_(config) {
+  embeddings_ = register_module("embeddings", bert::Embeddings(config));
+  auto encoder = std::make_shared<nn::Module>();
+  layers_ = nn::ModuleList();
+  for (int i = 0; i < config.num_layers; ++i) layers_->push_back(bert::Block(config));
+  encoder->register_module("layer", layers_);
+  register_module("encoder", encoder);
+}
+
+torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                                       const torch::Tensor& mask) {
+  if (ids.size(1) > config_.max_positions)
+    throw std::invalid_argument("BertEncoder: " + std::to_string(ids.size(1)) +
+                                " tokens, more than the " +
+                                std::to_string(config_.max_positions) + " positions it has");
+  auto x = embeddings_->forward(ids, type_ids);
+  // Padding gets the lowest float added to its scores: softmax gives it weight 0.
+  const double lowest = std::numeric_limits<float>::lowest();
+  auto additive = (1.0 - mask.to(x.dtype())).mul(lowest).view({mask.size(0), 1, 1, mask.size(1)});
+  for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, additive);
+  return x;
+}
+
+torch::Tensor BertEncoderImpl::mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  auto m = mask.to(hidden.dtype()).unsqueeze(-1);
+  return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
+}
+
+std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {
+  std::vector<std::shared_ptr<bert::BlockImpl>> out;
+  for (const auto& layer : *layers_) out.push_back(std::dynamic_pointer_cast<bert::BlockImpl>(layer));
+  return out;
+}
+
+// --- loading -------------------------------------------------------------------------------
+
+BertEncoder load_text_encoder(const fs::path& dir) {
+  for (const char* f : {"config.json", "model.safetensors"})
+    if (!fs::exists(dir / f))
+      throw DataError(dir.string() + " has no " + f + "; lay the encoder out with " +
+                      "tools/text-encoders/fetch.sh");
+  BertEncoder encoder(BertConfig::from_file(dir / "config.json"));
+  const fs::path weights = dir / "model.safetensors";
+  auto tensors = read_safetensors(weights);
+  torch::NoGradGuard no_grad;
+  for (auto& p : encoder->named_parameters()) {
+    auto it = tensors.find(p.key());
+    if (it == tensors.end()) it = tensors.find("bert." + p.key());  // a BertFor* checkpoint
+    if (it == tensors.end())
+      throw DataError(weights.string() + " has no weight " + p.key() +
+                      "; it does not match config.json: fetch the encoder again");
+    if (it->second.sizes() != p.value().sizes())
+      throw DataError(weights.string() + ": " + p.key() + " has shape " +
+                      c10::str(it->second.sizes()) + ", config.json gives " +
+                      c10::str(p.value().sizes()) + "; the files do not belong together: fetch "
+                      "the encoder again");
+    p.value().copy_(it->second.to(p.value().dtype()));
+  }
+  encoder->eval();
+  return encoder;
+}
+
+}  // namespace tenor::train

@@ -1,0 +1,125 @@
+#pragma once
+// Pretrained BERT-family text encoders (Devlin et al. 2019) as native LibTorch modules:
+// embeddings, post-LayerNorm self-attention blocks with exact (erf) GELU, mean pooling over
+// the tokens (sentence-transformers). The parameters carry Hugging Face's names, so a
+// model.safetensors loads directly (load_text_encoder); outputs equal Hugging Face
+// `transformers` on the same weights and inputs within 1e-4 in fp32 (tests).
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+namespace tenor::train {
+
+/// The architecture of a BERT encoder, from its config.json.
+struct BertConfig {
+  int vocab_size = 30522;
+  int hidden_size = 384;
+  int num_layers = 6;
+  int num_heads = 12;
+  int intermediate_size = 1536;
+  int max_positions = 512;
+  int type_vocab_size = 2;
+  double layer_norm_eps = 1e-12;
+  double dropout = 0.1;  ///< hidden and attention dropout while training
+
+  /// Reads config.json; DataError naming the file, the key and the fix for a model this
+  /// class does not reproduce (another model_type, activation or position embedding).
+  static BertConfig from_file(const std::filesystem::path& config_json);
+};
+
+/// Every tensor of a .safetensors file (copied out of the file, on CPU). DataError naming
+/// the file and the fix when it is truncated, damaged or holds a dtype tenor does not read.
+std::map<std::string, torch::Tensor> read_safetensors(const std::filesystem::path& file);
+
+/// The parts of a BERT encoder, named as Hugging Face names them (the ONNX emitter walks them).
+namespace bert {
+
+/// dense, then LayerNorm over (dense(x) + residual): an attention or block output.
+struct DenseNormImpl : torch::nn::Module {
+  DenseNormImpl(int in, int out, const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm norm{nullptr};  ///< "LayerNorm"
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(DenseNorm);
+
+struct SelfAttentionImpl : torch::nn::Module {
+  explicit SelfAttentionImpl(const BertConfig& c);
+  /// x [B, L, H], additive mask [B, 1, 1, L] -> [B, L, H]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  int heads, head_dim;
+};
+TORCH_MODULE(SelfAttention);
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const BertConfig& c);
+  SelfAttention self{nullptr};
+  DenseNorm output{nullptr};
+};
+TORCH_MODULE(Attention);
+
+struct IntermediateImpl : torch::nn::Module {
+  explicit IntermediateImpl(const BertConfig& c);
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(Intermediate);
+
+/// One post-LayerNorm transformer block: attention, then GELU feed-forward.
+struct BlockImpl : torch::nn::Module {
+  explicit BlockImpl(const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  Attention attention{nullptr};
+  Intermediate intermediate{nullptr};
+  DenseNorm output{nullptr};
+};
+TORCH_MODULE(Block);
+
+/// word + token type + absolute position embeddings, then LayerNorm.
+struct EmbeddingsImpl : torch::nn::Module {
+  explicit EmbeddingsImpl(const BertConfig& c);
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids);
+  torch::nn::Embedding word{nullptr}, position{nullptr}, token_type{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+}  // namespace bert
+
+class BertEncoderImpl : public torch::nn::Module {
+ public:
+  explicit BertEncoderImpl(const BertConfig& config);
+
+  /// ids, type_ids and mask [B, L] int64 (mask 1 on tokens, 0 on padding) -> the last
+  /// hidden states [B, L, hidden_size].
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                        const torch::Tensor& mask);
+
+  /// The mean of `hidden` [B, L, H] over the tokens of `mask` [B, L]: [B, H]
+  /// (sentence-transformers' mean pooling; a row without tokens gives zeros).
+  static torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);
+
+  const BertConfig& config() const { return config_; }
+  /// The encoder blocks, first to last (for layer-wise learning rates, freezing, export).
+  std::vector<std::shared_ptr<bert::BlockImpl>> blocks() const;
+  bert::EmbeddingsImpl& embeddings() const { return *embeddings_; }
+
+ private:
+  BertConfig config_;
+  std::shared_ptr<bert::EmbeddingsImpl> embeddings_;
+  torch::nn::ModuleList layers_;
+};
+TORCH_MODULE(BertEncoder);
+
+/// The encoder of a directory laid out by tools/text-encoders/fetch.sh (config.json,
+/// model.safetensors), every parameter loaded. DataError naming the file and the fix when a
+/// file is missing or damaged, or a weight is absent or of another shape.
+BertEncoder load_text_encoder(const std::filesystem::path& dir);
+
+}  // namespace tenor::train
