@@ -24,7 +24,8 @@ fi
 if [[ ${1:-} == encode ]]; then
   torch_site=${TENOR_REFERENCE_TORCH:-}
   if [[ -z $torch_site ]]; then
-    for d in "$cache"/torch-*/site-packages "$here"/../../.venv/lib/python3*/site-packages; do
+    for d in "$cache"/torch-*/site-packages /var/cache/tenor/torch-*/site-packages \
+             "$here"/../../.venv/lib/python3*/site-packages; do
       [[ -d $d/torch ]] && torch_site=$d && break
     done
   fi
