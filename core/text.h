@@ -26,4 +26,8 @@ std::string printable(std::string_view s, size_t max_chars = 60);
 /// Joins with a separator.
 std::string join(std::span<const std::string> parts, std::string_view sep);
 
+/// The current time in UTC as ISO 8601 to the second ("2026-12-01T16:09:16Z"): the one
+/// timestamp format of stores, manifests and model cards.
+std::string utc_now();
+
 }  // namespace tenor

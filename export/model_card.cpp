@@ -4,6 +4,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "core/text.h"
 #include "core/torch_compat.h"
 #include "core/version.h"
 #include "export/parity.h"
@@ -34,15 +35,6 @@ std::string fmt(double v, int digits = 3) {
   s.precision(digits);
   s << v;
   return s.str();
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string joined(const std::vector<std::string>& v) {

@@ -16,6 +16,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/file_lock.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -290,13 +291,6 @@ T config_value(const json& j, const char* section, const char* key) {
     throw DataError(std::string("the extractor configuration has no valid ") + section + "." + key +
                     "; the store or bundle was written by another tenor version, rebuild it");
   }
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 /// Extracts one part: reads each segment's audio (its speaker's channel), runs the
