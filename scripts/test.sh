@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-cd build
+# The build folder of scripts/build.sh: build/ (the torch wheel's LibTorch, the default) or
+# build-system/ (TENOR_TORCH=system: Debian's libtorch-dev 1.13).
+[[ ${TENOR_TORCH:-wheel} == system ]] && cd build-system || cd build
 if (($#)); then
   ctest --output-on-failure --timeout 900 "$@"
 else
