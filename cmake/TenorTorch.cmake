@@ -90,6 +90,10 @@ set(CMAKE_CUDA_FLAGS "-L${_cuda_root}/lib" CACHE STRING "")
 # tenor compiles no CUDA code of its own; this only quiets LibTorch's architecture probe.
 set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "")
 set(Python_EXECUTABLE ${TENOR_PYTHON} CACHE FILEPATH "")
+# libonnx (export/) links protobuf::libprotobuf, which the wheel's Caffe2Config defines as an
+# empty stand-in unless it exists already: find Debian's first (before the wheel's prefix,
+# which holds protobuf 3.13 headers and protoc). The wheel hides its own protobuf's symbols.
+find_package(Protobuf REQUIRED)
 # The wheel's prefix first, so that Debian's /usr/lib libtorch is never picked by mistake.
 list(PREPEND CMAKE_PREFIX_PATH ${_site}/torch ${_site}/torch/share/cmake)
 # pip ships only versioned sonames (libcudart.so.13); let find_library accept them.
@@ -103,6 +107,21 @@ if(NOT _at EQUAL 0)
                       "in ${_site}: remove the build folder and configure again.")
 endif()
 message(STATUS "tenor: LibTorch ${TENOR_TORCH_VERSION} (CUDA ${_cuda}) from ${_site}")
+
+# The wheel's libtorch*.so export their toolchain's copies of some libstdc++ functions
+# (std::filesystem, std::chrono's tzdb: 64 in libtorch.so alone). The first library in the
+# process's lookup order wins for every caller, and through libtorch.so's copy tenor's
+# std::filesystem::remove_all jumped to address 0. The system's libstdc++ goes first.
+add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
+
+# c10d's ProcessGroupNCCL.hpp includes <nccl.h>, which the wheel's include/ lacks: it comes
+# with the nvidia-nccl wheel beside it (train/CMakeLists.txt adds it to tenor_train).
+find_path(TENOR_NCCL_INCLUDE_DIR nccl.h HINTS ${_site}/nvidia/nccl/include ${_cuda_root}/include)
+if(NOT TENOR_NCCL_INCLUDE_DIR)
+  message(FATAL_ERROR "LibTorch ${TENOR_TORCH_VERSION} has c10d's NCCL backend but nccl.h is "
+                      "missing (neither ${_site}/nvidia/nccl/include nor the CUDA toolkit has "
+                      "it): ${_fix}.")
+endif()
 
 # The wheel's include/ also carries its own fmt (12) and protobuf headers, which would shadow
 # Debian's fmt (spdlog's, libfmt.so) and protobuf (libonnx's) for every target that links
