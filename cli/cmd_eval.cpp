@@ -28,7 +28,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "report directory");
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->check(device_validator());
   cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
   cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
       ->capture_default_str();
@@ -50,7 +52,9 @@ void add_eval_command(CLI::App& app) {
   compare->add_option("--out", args->compare_out, "also write comparison.json here");
   compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
       ->capture_default_str();
-  compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->check(device_validator());
   compare->callback([args] {
     std::vector<eval::GateSpec> gates;
     for (const auto& g : args->gates) gates.push_back(eval::parse_gate(g));

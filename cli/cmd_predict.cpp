@@ -30,7 +30,7 @@ namespace ox = onnx_export;
 struct Args {
   std::string bundle, run, features, call, checkpoint = "best.pt";
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
-  std::string text_embeddings;
+  std::string text_embeddings, device = "cpu";
   double window_s = 10;
 };
 
@@ -116,7 +116,7 @@ CheckedCall check_call(const Args& a, const std::vector<train::TaskSpec>& tasks,
   CheckedCall call{data::single_call_dataset(in, schema_for(tasks, classes)),
                    features::build_options_from_config(extractor_config)};
   if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
-  call.options.device = "cpu";
+  call.options.device = a.device;
   call.options.progress = false;
   call.options.batch_samples = int64_t(kLldBatchAudioS * call.options.lld.sample_rate_hz);
   call.options.text_embeddings = a.text_embeddings;
@@ -186,7 +186,7 @@ json run_scores(train::LoadedRun& run, const train::TrainData& data,
 }
 
 Scored predict_run(const Args& a) {
-  auto run = train::load_run(a.run, "cpu", a.checkpoint);
+  auto run = train::load_run(a.run, a.device, a.checkpoint);
   // The run's own store: its dev split calibrates, as at export, and it holds the extractor
   // configuration and tokenizer the model was trained with.
   auto own = train::load_store_for_run(run.info, run.info.config.features);
@@ -255,6 +255,9 @@ void add_predict_command(CLI::App& app) {
                   "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
   cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  cmd->add_option("--device", a->device, "LibTorch device of the features and of --run's model")
+      ->capture_default_str()
+      ->check(device_validator());
   cmd->callback([a] {
     if (a->bundle.empty() == a->run.empty())
       throw UsageError("tenor predict needs one of --bundle BUNDLE or --run RUN");
