@@ -15,21 +15,28 @@ set(TENOR_VENV ${CMAKE_SOURCE_DIR}/.venv CACHE PATH "Virtual environment holding
 # A Python with torch installed some other way (the GPU machine's own PyTorch) may stand in.
 set(TENOR_PYTHON ${TENOR_VENV}/bin/python CACHE FILEPATH "Python whose torch to build against")
 
-# A build folder configured before against another LibTorch (Debian's, or another wheel) keeps
-# find_package's and find_library's answers in its cache: forget them when the choice changes.
-set(_choice "${TENOR_TORCH}:${TENOR_PYTHON}")
-if(NOT "${_choice}" STREQUAL "${TENOR_TORCH_CONFIGURED}")
-  foreach(_var Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY c10_cuda_LIBRARY kineto_LIBRARY
-               CUDA_TOOLKIT_ROOT_DIR)
-    unset(${_var} CACHE)
-  endforeach()
-  set(TENOR_TORCH_CONFIGURED "${_choice}" CACHE INTERNAL "")
-endif()
+# A build folder configured before against another LibTorch (Debian's, or another wheel or
+# cache folder) keeps find_package's and find_library's answers in its cache: forget them
+# when the choice changes.
+macro(tenor_torch_choice choice)
+  if(NOT "${choice}" STREQUAL "${TENOR_TORCH_CONFIGURED}")
+    foreach(_var Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY c10_cuda_LIBRARY kineto_LIBRARY
+                 CUDA_TOOLKIT_ROOT_DIR CMAKE_CUDA_COMPILER CUDA_CUDART_LIBRARY
+                 TENOR_NCCL_INCLUDE_DIR TENOR_NVCC)
+      unset(${_var} CACHE)
+    endforeach()
+    # enable_language(CUDA) (inside LibTorch's package) remembers its compiler here as well.
+    file(REMOVE ${CMAKE_BINARY_DIR}/CMakeFiles/${CMAKE_VERSION}/CMakeCUDACompiler.cmake)
+  endif()
+  set(_tenor_choice "${choice}")  # recorded once LibTorch is found (a failed try resets again)
+endmacro()
 
 # Both set TENOR_TORCH_VERSION ("2.11.0+cu130") and TENOR_TORCH_CUDA ("13.0", or "" for a CPU
 # LibTorch) for the tests that check what `tenor --version` reports.
 if(TENOR_TORCH STREQUAL "system")
+  tenor_torch_choice(system)
   find_package(Torch REQUIRED)
+  set(TENOR_TORCH_CONFIGURED "${_tenor_choice}" CACHE INTERNAL "")
   set(TENOR_TORCH_VERSION ${Torch_VERSION})
   set(TENOR_TORCH_CUDA "")
   return()
@@ -58,6 +65,7 @@ list(GET _out 1 _cuda)
 set(TENOR_TORCH_CUDA ${_cuda})
 list(GET _out 2 _abi)
 list(GET _out 3 _site)
+tenor_torch_choice("wheel:${_site}")
 if(_cuda STREQUAL "")
   message(FATAL_ERROR "The torch ${TENOR_TORCH_VERSION} in ${_site} has no CUDA compiled in "
                       "(a CPU-only wheel), so tenor's CUDA paths cannot link: ${_fix}.")
@@ -86,7 +94,7 @@ endif()
 set(CUDA_TOOLKIT_ROOT_DIR ${_cuda_root} CACHE PATH "CUDA toolkit of the torch wheel")
 set(CMAKE_CUDA_COMPILER ${_cuda_root}/bin/nvcc CACHE FILEPATH "nvcc of the torch wheel")
 # pip's toolkit has lib/, not lib64/: nvcc's own link test needs to be told.
-set(CMAKE_CUDA_FLAGS "-L${_cuda_root}/lib" CACHE STRING "")
+set(CMAKE_CUDA_FLAGS "-L${_cuda_root}/lib" CACHE STRING "" FORCE)
 # tenor compiles no CUDA code of its own; this only quiets LibTorch's architecture probe.
 set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "")
 set(Python_EXECUTABLE ${TENOR_PYTHON} CACHE FILEPATH "")
@@ -106,6 +114,7 @@ if(NOT _at EQUAL 0)
   message(FATAL_ERROR "find_package(Torch) found ${TORCH_LIBRARY} instead of the wheel's LibTorch "
                       "in ${_site}: remove the build folder and configure again.")
 endif()
+set(TENOR_TORCH_CONFIGURED "${_tenor_choice}" CACHE INTERNAL "")
 message(STATUS "tenor: LibTorch ${TENOR_TORCH_VERSION} (CUDA ${_cuda}) from ${_site}")
 
 # The wheel's libtorch*.so export their toolchain's copies of some libstdc++ functions
