@@ -80,6 +80,18 @@ elif [[ $device == cuda ]]; then
     # shellcheck disable=SC1091
     . "$out/deps.env"
   fi
+  # LibTorch's CMake package needs nvcc; a pip-installed PyTorch may lack it, and the
+  # reference loop needs h5py and yaml: both come as wheels in .deps/wheels (docs/gpu.md).
+  if [[ -d .deps/wheels ]]; then
+    step python_extras 90 python3 -m pip install -q --no-index --find-links .deps/wheels \
+      --target "$out/py" 'cuda-toolkit[nvcc,crt,nvvm,cccl]' h5py pyyaml || true
+    export PYTHONPATH=$out/py${PYTHONPATH:+:$PYTHONPATH}
+    site=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+    if [[ ! -x $site/nvidia/cu13/bin/nvcc && -z ${CUDA_HOME:-} && -x $out/py/nvidia/cu13/bin/nvcc ]]
+    then
+      export CUDA_HOME=$out/py/nvidia/cu13
+    fi
+  fi
   step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DTENOR_PYTHON="$(command -v python3)" || finish
   step build 300 cmake --build "$build" --parallel "$(nproc)" --target tenor gpu_test || finish
