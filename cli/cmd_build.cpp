@@ -21,7 +21,8 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "the HDF5 store to write (docs/feature-store.md)")
       ->required();
   cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(device_validator());
   cmd->add_option("--threads", args->options.threads, "LibTorch CPU threads (0: its default)")
       ->capture_default_str();
   cmd->add_flag("--keep-going", args->options.keep_going,

@@ -100,7 +100,9 @@ CLI::App* add_compare_subcommand(CLI::App* cmd, const std::shared_ptr<Args>& arg
   compare->add_option("--out", args->compare_out, "also write comparison.json here");
   compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
       ->capture_default_str();
-  compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->check(device_validator());
   compare->callback([args] { run_compare(*args); });
   return compare;
 }
@@ -116,7 +118,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "report directory");
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->check(device_validator());
   cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
   cmd->add_option("--calibration", args->calibration,
                   "decision rules: run (the run's own, fitted on its dev split when training "

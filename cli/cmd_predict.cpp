@@ -28,7 +28,7 @@ namespace ox = onnx_export;
 struct Args {
   std::string bundle, run, features, call, checkpoint = "best.pt";
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
-  std::string text_embeddings;
+  std::string text_embeddings, device = "cpu";
   double window_s = 10;
 };
 
@@ -110,7 +110,7 @@ CheckedCall check_call(const Args& a, train::Predictor& model) {
   CheckedCall call{data::single_call_dataset(in, schema_for(model.tasks(), classes)),
                    features::build_options_from_config(model.extractor_config())};
   if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
-  call.options.device = "cpu";
+  call.options.device = a.device;
   call.options.progress = false;
   call.options.batch_samples = int64_t(kLldBatchAudioS * call.options.lld.sample_rate_hz);
   call.options.text_embeddings = a.text_embeddings;
@@ -148,7 +148,7 @@ Scored score_stored_call(const Args& a, train::Predictor& model) {
 /// The model of --bundle (ONNX Runtime) or --run (LibTorch).
 std::unique_ptr<train::Predictor> open_model(const Args& a) {
   if (!a.bundle.empty()) return std::make_unique<ox::BundlePredictor>(a.bundle);
-  return std::make_unique<train::RunPredictor>(a.run, "cpu", a.checkpoint);
+  return std::make_unique<train::RunPredictor>(a.run, a.device, a.checkpoint);
 }
 
 }  // namespace
@@ -190,6 +190,9 @@ void add_predict_command(CLI::App& app) {
                   "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
   cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  cmd->add_option("--device", a->device, "LibTorch device of the features and of --run's model")
+      ->capture_default_str()
+      ->check(device_validator());
   cmd->callback([a] {
     if (a->bundle.empty() == a->run.empty())
       throw UsageError("tenor predict needs one of --bundle BUNDLE or --run RUN");

@@ -11,6 +11,7 @@ namespace tenor::cli {
 void add_train_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> configs, sets;
+    std::string device;
     bool dump = false;
   };
   auto args = std::make_shared<Args>();
@@ -18,14 +19,17 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--config", args->configs,
                   "YAML config (repeatable; later files override earlier ones)");
   cmd->add_option("--set", args->sets, "override one key, e.g. --set optim.lr=0.001 (repeatable)");
+  cmd->add_option("--device", args->device, "the config's device: auto, cpu, cuda or cuda:N")
+      ->check(device_validator());
   cmd->add_flag("--dump-config", args->dump, "print the resolved config and exit");
   cmd->footer(
-      "Precedence: defaults < --config files < --set. Running the same command again after a crash "
-      "resumes from the run directory's last checkpoint.");
+      "Precedence: defaults < --config files < --set < --device. Running the same command again "
+      "after a crash resumes from the run directory's last checkpoint.");
   cmd->callback([args] {
     train::TrainConfig config;
     for (const auto& file : args->configs) train::apply_yaml_file(config, file);
     for (const auto& s : args->sets) train::apply_override(config, s);
+    if (!args->device.empty()) config.device = args->device;
     if (args->dump) {
       std::cout << train::to_yaml(config);
       return;

@@ -12,6 +12,14 @@ struct ExitCode {
 
 namespace tenor::cli {
 
+/// `tenor --version`'s text: tool version and commit, LibTorch version, whether CUDA, cuDNN
+/// and NCCL are compiled in (with versions), and the CUDA devices visible.
+std::string version_text();
+
+/// The check of every `--device` option (resolve_device at parse time: exit 2 with its
+/// sentence when the device cannot run here).
+const CLI::Validator& device_validator();
+
 /// `tenor data validate|stats|split|synth|convert`.
 void add_data_commands(CLI::App& app);
 

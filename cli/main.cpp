@@ -8,13 +8,13 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tenor: escalation and empathy detection from labelled customer-service calls"};
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       std::string("tenor ") + tenor::kVersion + " (" + tenor::kGitCommit + ")");
+  app.set_version_flag("--version", std::function<std::string()>(tenor::cli::version_text),
+                       "Print the tool version and commit, the LibTorch version, whether CUDA, "
+                       "cuDNN and NCCL are compiled in, and the CUDA devices visible; then exit");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
   app.parse_complete_callback([&] { tenor::set_log_level(log_level); });

@@ -9,10 +9,16 @@
 // - Thread control: at::set_num_threads / at::get_num_threads (ATen/Parallel.h).
 // - c10d: a backend (ProcessGroupGloo, ProcessGroupNCCL) is a c10d::ProcessGroup in 1.13
 //   and a c10d::Backend since 2.0; both have the same allreduce/broadcast/barrier calls.
+// - What is compiled in (`tenor --version`, resolve_device): asked of ATen's CUDA hooks,
+//   which a CPU LibTorch answers by throwing and a CUDA one answers without a GPU; cuDNN 9
+//   (LibTorch 2.x) numbers its versions differently from cuDNN 8 and earlier.
+// tenor builds against LibTorch 2.11 from the torch wheel by default and Debian's 1.13 with
+// TENOR_TORCH=system (cmake/TenorTorch.cmake); both compile from this one header.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <cstdint>
 #include <string>
@@ -109,6 +115,41 @@ class Autocast {
   bool previous_ = false;
   at::ScalarType previous_dtype_ = at::kBFloat16;
 };
+
+/// "13.0": the CUDA runtime this LibTorch was compiled against, or "" when it has no CUDA
+/// (the CPU LibTorch's hooks throw for the query; the CUDA one answers without a GPU).
+inline std::string cuda_compiled_version() {
+  try {
+    const long v = at::detail::getCUDAHooks().versionCUDART();  // 13000 for 13.0
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+/// "9.19.0": the cuDNN compiled in, or "" when none. cuDNN 9 numbers its versions
+/// major*10000 + minor*100 + patch, cuDNN 8 and earlier (LibTorch 1.13) major*1000 + ...
+inline std::string cudnn_compiled_version() {
+  try {
+    const auto& hooks = at::detail::getCUDAHooks();
+    if (!hooks.compiledWithCuDNN()) return "";
+    const long v = hooks.versionCuDNN();
+    const long major_unit = v >= 90000 ? 10000 : 1000;
+    return std::to_string(v / major_unit) + "." + std::to_string(v % major_unit / 100) + "." +
+           std::to_string(v % 100);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+/// CUDA devices this process sees (0 without a GPU, a driver, or a CUDA LibTorch).
+inline int cuda_device_count() {
+  try {
+    return at::detail::getCUDAHooks().getNumGPUs();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 
 /// "1.13.1", "2.11.0", or "unknown".
 inline std::string torch_version() {

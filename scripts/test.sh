@@ -10,13 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+# The build folder of scripts/build.sh: build/ (the torch wheel's LibTorch, the default) or
+# build-system/ (TENOR_TORCH=system: Debian's libtorch-dev 1.13).
+build=build
+[[ ${TENOR_TORCH:-wheel} == system ]] && build=build-system
 if (($#)); then
-  cd build
+  cd "$build"
   exec ctest --output-on-failure --timeout 900 "$@"
 fi
 lint=0
-cmake --build build --target lint || lint=$?
-cd build
+cmake --build "$build" --target lint || lint=$?
+cd "$build"
 ctest --output-on-failure --timeout 900 -LE 'bench|gpu|heavy' -j "$(nproc)"
 if ((lint)); then
   echo "test.sh: the tests passed but the lint gate failed (see 'lint:' above)" >&2

@@ -132,6 +132,14 @@ torch::Device rank_device(const std::string& spec, const torch::Device& resolved
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(context.local_rank));
 }
 
+std::string nccl_version() {
+#ifdef USE_C10D_NCCL
+  return c10d::getNcclVersion();
+#else
+  return "";
+#endif
+}
+
 std::string collective_backend(const torch::Device& device) {
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL

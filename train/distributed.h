@@ -60,6 +60,10 @@ torch::Device rank_device(const std::string& spec, const torch::Device& resolved
 /// NCCL), saying what to install or change.
 std::string collective_backend(const torch::Device& device);
 
+/// "2.28.9": the NCCL that c10d's NCCL backend was built with, or "" when this build has none
+/// (no USE_C10D_NCCL). Asks libnccl, which answers without a GPU.
+std::string nccl_version();
+
 /// All ranks of the run, joined through a TCP store at MASTER_ADDR:MASTER_PORT (rank 0
 /// serves it). The constructor blocks until every rank has joined or `timeout` passes
 /// (DistributedError naming the address and the ranks' count). Collectives run over the

@@ -136,7 +136,12 @@ def main():
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--use-text", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (torch >= 2.0 on CUDA)")
+    p.add_argument("--bf16", type=int, default=0, help="bf16 autocast, as tenor's bf16: true")
     a = p.parse_args()
+    cuda = a.device.startswith("cuda")
+    if cuda:
+        torch.set_default_device(a.device)  # the model's and the loop's own tensors
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -187,10 +192,11 @@ def main():
             tokens[j, :kl[j]] = tok[toff[i]:toff[i] + kl[j]]
         m = fmask[idx].astype(np.float32)
         v = np.clip(np.where(m > 0, (func[idx] - fmean) / fstd, 0), -10, 10).astype(np.float32)
-        return {"frames": torch.from_numpy(frames), "frame_len": torch.tensor(tl), "func": torch.from_numpy(v),
+        return {k: v.to(a.device) for k, v in {
+                "frames": torch.from_numpy(frames), "frame_len": torch.tensor(tl), "func": torch.from_numpy(v),
                 "mask": torch.from_numpy(m), "tokens": torch.from_numpy(tokens),
                 "token_len": torch.tensor(kl) if a.use_text else torch.zeros(b, dtype=torch.long),
-                "labels": torch.from_numpy(labels[idx].astype(np.int64))}
+                "labels": torch.from_numpy(labels[idx].astype(np.int64))}.items()}
 
     model = Fusion(lld.shape[1], func.shape[1], vocab, tasks, a)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
@@ -205,17 +211,21 @@ def main():
             t0 = time.perf_counter()
             b = batch(order[s:s + a.batch_size])
             data_seconds += (time.perf_counter() - t0) if epoch > 0 else 0
-            out = model(b)
-            loss = None
-            for k, t in enumerate(tasks):
-                l = loss_for(t, out[k], b["labels"][:, k], weights[k])
-                if l is not None:
-                    loss = l if loss is None else loss + l
+            with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16,
+                                enabled=bool(a.bf16)):
+                out = model(b)
+                loss = None
+                for k, t in enumerate(tasks):
+                    l = loss_for(t, out[k].float(), b["labels"][:, k], weights[k])
+                    if l is not None:
+                        loss = l if loss is None else loss + l
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             seen += len(b["labels"])
+        if cuda:
+            torch.cuda.synchronize()
         if epoch > 0:
             timed_seconds += time.perf_counter() - start
             timed_segments += seen
