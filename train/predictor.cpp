@@ -153,7 +153,12 @@ std::optional<eval::DecisionRules> saved_rules(const fs::path& dir, const std::s
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   const json j = json::parse(read_file(file), nullptr, false);
-  if (!j.is_object() || !j.contains("format") || j.value("checkpoint", "") != checkpoint ||
+  if (!j.is_object()) {
+    logger("eval")->warn("{} is not a JSON object (damaged or cut short); it is ignored",
+                         file.string());
+    return std::nullopt;
+  }
+  if (!j.contains("format") || j.value("checkpoint", "") != checkpoint ||
       j.value("checkpoint_sha256", "") != sha256_file(dir / checkpoint))
     return std::nullopt;
   try {
