@@ -19,6 +19,11 @@ case $name in
 esac
 dir=${2:-$cache/text-encoders/$name}
 if [[ -f $dir/.complete ]]; then echo "$dir"; exit 0; fi
+# One fetch at a time per target: a second waits, then finds the first one's work done.
+mkdir -p "$(dirname "$dir")"
+exec 9>"$(dirname "$dir")/.$(basename "$dir").lock"
+flock 9
+if [[ -f $dir/.complete ]]; then echo "$dir"; exit 0; fi
 wheels=$cache/wheels
 mkdir -p "$wheels"
 if [[ ! -f $wheels/$wheel ]] || ! echo "$sha256  $wheels/$wheel" | sha256sum -c --status; then
