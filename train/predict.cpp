@@ -158,7 +158,11 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
   const auto& meta = store.meta;
   if (!m.feature_set_version.empty())
     features::check_store_versions(meta, m.feature_set_version, m.functionals_version, name);
-  if (!m.tokenizer_sha256.empty() && meta.tokenizer_sha256 != m.tokenizer_sha256)
+  // A model that reads no text takes any store's tokens: they never reach it (a prosody
+  // run scores a store of another dataset, whose tokenizer was trained on other words).
+  const bool reads_text = std::any_of(m.shape.tasks.begin(), m.shape.tasks.end(),
+                                      [](const TaskSpec& t) { return t.text; });
+  if (reads_text && !m.tokenizer_sha256.empty() && meta.tokenizer_sha256 != m.tokenizer_sha256)
     throw DataError(name + " was tokenized with a different SentencePiece model (sha256 " +
                     meta.tokenizer_sha256.substr(0, 12) + ") than " + m.model + " (" +
                     m.tokenizer_sha256.substr(0, 12) +

@@ -55,7 +55,8 @@ StoreContract store_contract(const RunInfo& run);
 
 /// The one check of a feature store against the model that reads it (eval, eval compare,
 /// export, predict --run and --bundle, from a store or from a call's own features):
-/// feature-set and functionals versions, tokenizer, LLD and functional columns, sentence
+/// feature-set and functionals versions, tokenizer (only for a model with a task that reads
+/// text), LLD and functional columns, sentence
 /// embeddings, and each task's presence and classes. Classes are matched by name: where a
 /// task's store lists the model's classes in another order, the store's labels and class
 /// list are re-indexed into the model's order (logged), so every result is the one the

@@ -307,6 +307,25 @@ TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
                       &log),
             1);
   EXPECT_NE(log.find("different SentencePiece model"), std::string::npos) << log;
+
+  // A run that reads no text scores it: the tokens never reach the model. The report says
+  // which rules scored it, and the run is not written into.
+  const fs::path dir = make_temp_dir("eval-prosody-run");
+  ASSERT_EQ(run_tenor("train --config " +
+                          write_train_config(dir, "  type: fusion\n  use_text: false\n").string(),
+                      &log),
+            0)
+      << log;
+  const auto before = fs::last_write_time(dir / "run/calibration.json");
+  const fs::path out = make_temp_dir("eval-prosody-out");
+  ASSERT_EQ(run_tenor("eval --run " + (dir / "run").string() + " --data " + store.string() +
+                          " --out " + out.string() + " --bootstrap 50",
+                      &log),
+            0)
+      << log;
+  const auto report = nlohmann::json::parse(std::ifstream(out / "report.json"));
+  EXPECT_EQ(report["calibration"], "run");
+  EXPECT_EQ(fs::last_write_time(dir / "run/calibration.json"), before);
 }
 
 }  // namespace
