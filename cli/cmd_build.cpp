@@ -38,6 +38,9 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--vocab-size", args->options.tokenizer.vocab_size,
                   "SentencePiece vocabulary (upper bound)")
       ->capture_default_str();
+  cmd->add_option("--tokenizer", args->options.tokenizer_from,
+                  "tokenize with this SentencePiece model instead of training one: a .model "
+                  "file, a bundle directory or the feature store a model was trained on");
   cmd->add_option("--text-embeddings", args->options.text_embeddings,
                   "sentence embeddings of every segment to store (tools/sentence-embeddings/"
                   "embed.sh; format in docs/feature-store.md)");

@@ -166,7 +166,8 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
     throw DataError(name + " was tokenized with a different SentencePiece model (sha256 " +
                     meta.tokenizer_sha256.substr(0, 12) + ") than " + m.model + " (" +
                     m.tokenizer_sha256.substr(0, 12) +
-                    "); build the store with the model's tokenizer or use the run's own store");
+                    "); build it with the model's: `tenor data build DATASET --out STORE --tokenizer "
+                    "TRAINING_STORE.h5` (or a bundle's tokenizer.model)");
   const auto& layout = store.layout;
   if (int(layout.lld_columns.size()) != m.shape.lld_features ||
       int(layout.functional_columns.size()) != m.shape.functional_features)

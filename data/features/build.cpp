@@ -620,10 +620,41 @@ json open_parts(const fs::path& parts, const json& state, bool restart) {
 /// The build's tokenizer: the one an interrupted build trained, when state.json vouches for its
 /// SHA-256; else trained on the training split's transcripts only (all calls when no call is
 /// in train), so no test text shapes the vocabulary, and recorded in `state`.
+/// The SentencePiece model of --tokenizer: a .model file, a bundle directory, or a store.
+std::string tokenizer_from(const fs::path& from) {
+  std::error_code ec;
+  const fs::path file = fs::is_directory(from, ec) ? from / "tokenizer.model" : from;
+  if (!fs::exists(file, ec))
+    throw DataError("--tokenizer " + from.string() + ": " + file.string() +
+                    " does not exist; give a SentencePiece .model file, a bundle directory or "
+                    "a feature store (.h5)");
+  std::string model = file.extension() == ".h5" ? read_store(file).tokenizer_model : read_file(file);
+  if (model.empty())
+    throw DataError("--tokenizer " + from.string() + " holds no tokenizer (a store built from "
+                    "calls without text); give one that has a SentencePiece model");
+  try {
+    Tokenizer check(model);
+  } catch (const DataError& e) {
+    throw DataError("--tokenizer " + from.string() + ": " + file.string() +
+                    " is not a SentencePiece model (" + e.what() +
+                    "); give a bundle's tokenizer.model or the store a model was trained on");
+  }
+  return model;
+}
+
 std::string build_tokenizer(const fs::path& parts, const data::Dataset& ds, const BuildOptions& o,
                             json& state) {
   auto log = logger("data");
   std::error_code ec;
+  if (!o.tokenizer_from.empty()) {
+    std::string model = tokenizer_from(o.tokenizer_from);
+    log->info("tokenizing with the SentencePiece model of {} (sha256 {})", o.tokenizer_from.string(),
+              sha256_hex(model).substr(0, 12));
+    write_file_atomic(parts / "tokenizer.model", model);
+    state["tokenizer_sha256"] = sha256_hex(model);  // parts of another tokenizer are rebuilt
+    write_file_atomic(parts / "state.json", state.dump(2));
+    return model;
+  }
   if (state.contains("tokenizer_sha256") && fs::exists(parts / "tokenizer.model", ec)) {
     std::string model = read_file(parts / "tokenizer.model");
     if (sha256_hex(model) == state["tokenizer_sha256"]) return model;

@@ -31,6 +31,10 @@ struct BuildOptions {
   LldConfig lld;
   FunctionalsConfig functionals;
   TokenizerConfig tokenizer;
+  /// A SentencePiece model to tokenize with instead of training one: a .model file (a
+  /// bundle's tokenizer.model), a bundle directory or a feature store (.h5) whose tokenizer
+  /// a model was trained with, so that the new store fits that model. "": train one.
+  std::filesystem::path tokenizer_from;
   /// Sentence embeddings to attach (tools/sentence-embeddings), "" for none. Not part of
   /// the extractor configuration: they come from outside tenor, per dataset.
   std::filesystem::path text_embeddings;

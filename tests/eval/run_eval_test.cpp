@@ -307,6 +307,33 @@ TEST(E2eEval, RefusesAStoreThatDoesNotMatchTheRun) {
                       &log),
             1);
   EXPECT_NE(log.find("different SentencePiece model"), std::string::npos) << log;
+  EXPECT_NE(log.find("--tokenizer"), std::string::npos) << log;
+
+  // The fix the message names: the same dataset tokenized with the run's store's tokenizer
+  // is scored by the text-reading run. A file that is not a tokenizer is refused by name,
+  // and no store is written.
+  const fs::path same = store.parent_path() / "same-tokenizer.h5";
+  ASSERT_EQ(run_tenor("data build " + fx.root.string() + " --no-progress --out " + same.string() +
+                          " --tokenizer " + tiny_store().string(),
+                      &log),
+            0)
+      << log;
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + same.string() +
+                          " --out " + make_temp_dir("eval-same-tokenizer").string() +
+                          " --bootstrap 50",
+                      &log),
+            0)
+      << log;
+  const fs::path garbage = store.parent_path() / "garbage.model";
+  std::ofstream(garbage) << "not a model";
+  const fs::path refused = store.parent_path() / "refused.h5";
+  EXPECT_EQ(run_tenor("data build " + fx.root.string() + " --no-progress --out " +
+                          refused.string() + " --tokenizer " + garbage.string(),
+                      &log),
+            1);
+  EXPECT_NE(log.find(garbage.string() + " is not a SentencePiece model"), std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(refused));
 
   // A run that reads no text scores it: the tokens never reach the model. The report says
   // which rules scored it, and the run is not written into.
