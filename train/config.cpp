@@ -114,9 +114,14 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
 
 void walk(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
           const std::string& source) {
+  std::map<std::string, int> seen;  // key -> its line: YAML parsers keep one of two silently
   for (const auto& kv : node) {
     const std::string key = prefix + kv.first.as<std::string>();
-    const std::string where = source + ":" + std::to_string(kv.first.Mark().line + 1) + ": ";
+    const int line = kv.first.Mark().line + 1;
+    const std::string where = source + ":" + std::to_string(line) + ": ";
+    if (auto [it, fresh] = seen.emplace(key, line); !fresh)
+      throw ConfigError(where + "config key '" + key + "' appears again (first at line " +
+                        std::to_string(it->second) + "); keep one of the two");
     if (kv.second.IsMap()) {
       bool is_group = false;
       for (const auto& f : fields()) is_group |= f.key.rfind(key + ".", 0) == 0;

@@ -41,6 +41,22 @@ TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
   EXPECT_THROW(apply_override(c, "novalue"), ConfigError);
 }
 
+TEST(TrainConfig, AKeyWrittenTwiceIsRefusedWithBothLines) {
+  // YAML keeps one of two equal keys without a word; the user meant one of them.
+  for (const std::string& yaml : {std::string("epochs: 2\nbatch_size: 8\nepochs: 30\n"),
+                                  std::string("optim:\n  lr: 0.1\n  lr: 0.01\n")}) {
+    TrainConfig c;
+    try {
+      apply_yaml_text(c, yaml, "x.yaml");
+      ADD_FAILURE() << "accepted:\n" << yaml;
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("appears again (first at line"), std::string::npos) << what;
+      EXPECT_NE(what.find("x.yaml:3:"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(TrainConfig, ValidateNamesTheKey) {
   TrainConfig c;
   c.features = "f.h5";
