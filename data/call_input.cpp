@@ -15,6 +15,45 @@
 
 namespace tenor::data {
 namespace fs = std::filesystem;
+
+namespace {
+
+/// A transcript line's keys must be a segment's: a misspelt one ("txt") would be ignored and
+/// its text silently missing from the scores.
+void check_transcript_keys(const nlohmann::json& j, const std::string& file, size_t line,
+                           Diagnostics& diag) {
+  static const std::vector<std::string> known = {"start", "end", "speaker",
+                                                 "text",  "labels", "labels_by"};
+  if (!j.is_object()) return;  // parse_segment_json names that
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+    const std::string near = nearest(it.key(), known);
+    diag.error(file, line, "unknown-field",
+               "unknown key '" + printable(it.key()) + "'" +
+                   (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                   " (a segment has start, end, speaker and text)");
+  }
+}
+
+/// A segment's speaker must be a role of the model's tasks: another role gets no score, and a
+/// misspelt one ("cust") would silently score nothing.
+void check_transcript_role(const Segment& seg, const Schema& schema, const std::string& file,
+                           size_t line, Diagnostics& diag) {
+  std::vector<std::string> roles;
+  for (const auto& t : schema.tasks)
+    if (std::find(roles.begin(), roles.end(), t.speaker) == roles.end()) roles.push_back(t.speaker);
+  if (roles.empty() || std::find(roles.begin(), roles.end(), seg.speaker) != roles.end()) return;
+  std::string listed;
+  for (const auto& r : roles) listed += (listed.empty() ? "" : ", ") + r;
+  std::string near = nearest(seg.speaker, roles);
+  for (const auto& r : roles)  // an abbreviation ("cust") names its role too
+    if (near.empty() && !seg.speaker.empty() && r.rfind(seg.speaker, 0) == 0) near = r;
+  diag.error(file, line, "unknown-speaker",
+             "speaker '" + printable(seg.speaker) + "' is not a role the model scores (" + listed +
+                 ")" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+}
+
+}  // namespace
 using nlohmann::json;
 
 std::map<std::string, int> parse_channel_map(const std::string& text) {
@@ -132,9 +171,11 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
                                  "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}"));
         continue;
       }
+      check_transcript_keys(j, file, line.number, diag);
       const int index = static_cast<int>(call.segments.size());
       auto seg = parse_segment_json(j, ds.schema, file, line.number, call.call_id, index, diag);
       if (!seg) continue;
+      check_transcript_role(*seg, ds.schema, file, line.number, diag);
       seg->labels.clear();  // labels in a transcript are not used for prediction
       seg->labels_by.clear();
       if (info && seg->end_s > info->duration_s() + kEndToleranceSeconds)

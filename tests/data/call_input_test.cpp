@@ -77,6 +77,27 @@ TEST(SingleCall, EveryTranscriptProblemIsReportedWithFileAndLine) {
   EXPECT_EQ(msg.find(f + ":1:"), std::string::npos) << msg;
 }
 
+// A misspelt role scored nothing and a misspelt key dropped the text, both with exit 0
+// (issue 21): each is an error naming the file, the line and the nearest valid word.
+TEST(SingleCall, UnknownRolesAndKeysAreErrorsWithTheNearestWord) {
+  fs::path dir = make_temp_dir("call-input-words");
+  write_text(dir / "t.jsonl",
+             "{\"start\": 0, \"end\": 1, \"speaker\": \"customer\", \"text\": \"ok\"}\n"
+             "{\"start\": 1, \"end\": 2, \"speaker\": \"cust\", \"text\": \"no\"}\n"
+             "{\"start\": 2, \"end\": 3, \"speaker\": \"agent\", \"txt\": \"sorry\"}\n");
+  data::CallInput in;
+  in.transcript = dir / "t.jsonl";
+  const std::string msg = thrown_message([&] { data::single_call_dataset(in, two_tasks()); });
+  const std::string f = (dir / "t.jsonl").string();
+  EXPECT_NE(msg.find(f + ":2: error: speaker 'cust' is not a role the model scores"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("did you mean 'customer'?"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(f + ":3: error: unknown key 'txt'; did you mean 'text'?"), std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find(f + ":1:"), std::string::npos) << msg;
+}
+
 // `predict --transcript` said "internal error: number overflow" (issue 16).
 TEST(SingleCall, NumberOutOfRangeInTranscriptNamesFileLineAndFix) {
   fs::path dir = make_temp_dir("call-input-overflow");
