@@ -35,22 +35,21 @@ void check_transcript_keys(const nlohmann::json& j, const std::string& file, siz
   }
 }
 
-/// A segment's speaker must be a role of the model's tasks: another role gets no score, and a
-/// misspelt one ("cust") would silently score nothing.
+/// A segment's speaker must be a role of the dataset format (agent, customer) or of the
+/// model's tasks: a misspelt one ("cust") would silently score nothing. A known role the model
+/// has no task for (agent turns for an escalation-only model) is fine: it is not scored.
 void check_transcript_role(const Segment& seg, const Schema& schema, const std::string& file,
                            size_t line, Diagnostics& diag) {
-  std::vector<std::string> roles;
+  std::vector<std::string> roles = {"agent", "customer"};
   for (const auto& t : schema.tasks)
     if (std::find(roles.begin(), roles.end(), t.speaker) == roles.end()) roles.push_back(t.speaker);
-  if (roles.empty() || std::find(roles.begin(), roles.end(), seg.speaker) != roles.end()) return;
-  std::string listed;
-  for (const auto& r : roles) listed += (listed.empty() ? "" : ", ") + r;
+  if (std::find(roles.begin(), roles.end(), seg.speaker) != roles.end()) return;
   std::string near = nearest(seg.speaker, roles);
   for (const auto& r : roles)  // an abbreviation ("cust") names its role too
     if (near.empty() && !seg.speaker.empty() && r.rfind(seg.speaker, 0) == 0) near = r;
   diag.error(file, line, "unknown-speaker",
-             "speaker '" + printable(seg.speaker) + "' is not a role the model scores (" + listed +
-                 ")" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+             "speaker '" + printable(seg.speaker) + "' is not a role (" + join(roles, ", ") + ")" +
+                 (near.empty() ? "; use one of them" : "; did you mean '" + near + "'?"));
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ TEST(SingleCall, UnknownRolesAndKeysAreErrorsWithTheNearestWord) {
   in.transcript = dir / "t.jsonl";
   const std::string msg = thrown_message([&] { data::single_call_dataset(in, two_tasks()); });
   const std::string f = (dir / "t.jsonl").string();
-  EXPECT_NE(msg.find(f + ":2: error: speaker 'cust' is not a role the model scores"),
+  EXPECT_NE(msg.find(f + ":2: error: speaker 'cust' is not a role (agent, customer)"),
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("did you mean 'customer'?"), std::string::npos) << msg;
