@@ -17,6 +17,21 @@
 namespace tenor::train {
 using nlohmann::json;
 
+void assign_labelled_splits(TrainData& d) {
+  d.train.clear(), d.dev.clear(), d.test.clear();
+  for (size_t i = 0; i < d.store.segments.size(); ++i) {
+    const auto& s = d.store.segments[i];
+    bool labelled = false;
+    for (int c : d.task_columns) labelled |= s.labels[static_cast<size_t>(c)] >= 0;
+    if (!labelled) continue;
+    (s.split == "train"  ? d.train
+     : s.split == "dev"  ? d.dev
+     : s.split == "test" ? d.test
+                         : d.train)
+        .push_back(int64_t(i));
+  }
+}
+
 TrainData inference_data(features::Store store, const std::string& store_name,
                          const StoreContract& model, const InputTransform& transform) {
   TrainData d;
@@ -26,7 +41,7 @@ TrainData inference_data(features::Store store, const std::string& store_name,
   d.task_columns = check_store_for_model(d.store, store_name, model);
   check_transform_fits(transform, model.model + "'s input transform", d.store, store_name);
   d.transform = transform;
-  for (size_t i = 0; i < d.store.segments.size(); ++i) d.test.push_back(int64_t(i));
+  assign_labelled_splits(d);
   d.previous = features::previous_segments(d.store);
   return d;
 }
@@ -90,20 +105,9 @@ void read_shape(TrainData& d, const TrainConfig& config) {
   d.shape.text_encoder = d.store.meta.text_encoder;
 }
 
-/// Labelled rows by split (a row of no known split trains); refuses a store without any
-/// labelled training row.
+/// The labelled rows per split, refusing a store without training rows.
 void assign_splits(TrainData& d, const std::string& store_name) {
-  for (size_t i = 0; i < d.store.segments.size(); ++i) {
-    const auto& s = d.store.segments[i];
-    bool labelled = false;
-    for (int c : d.task_columns) labelled |= s.labels[static_cast<size_t>(c)] >= 0;
-    if (!labelled) continue;
-    (s.split == "train"  ? d.train
-     : s.split == "dev"  ? d.dev
-     : s.split == "test" ? d.test
-                         : d.train)
-        .push_back(int64_t(i));
-  }
+  assign_labelled_splits(d);
   if (!d.train.empty()) return;
   std::vector<std::string> names;
   for (const auto& t : d.shape.tasks) names.push_back(t.name);

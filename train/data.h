@@ -35,12 +35,16 @@ TrainData load_train_data(const TrainConfig& config, const InputTransform* trans
 TrainData load_train_data(const TrainConfig& config, features::Store store,
                           const InputTransform* transform);
 
+/// The rows labelled for at least one model task, by split (train, dev, test; a row of no
+/// known split trains), into d.train, d.dev and d.test.
+void assign_labelled_splits(TrainData& d);
+
 struct StoreContract;  // train/predict.h
 
 /// The model's view of a store (train::Predictor::prepare): the store checked against the
 /// model (check_store_for_model, then check_transform_fits), its task columns, the model's
-/// shape and input transform, context rows, and every row in `test`. Throws DataError naming
-/// `store_name`, the model and the fix when the store does not fit.
+/// shape and input transform, context rows, and the labelled rows per split. Throws
+/// DataError naming `store_name`, the model and the fix when the store does not fit.
 TrainData inference_data(features::Store store, const std::string& store_name,
                          const StoreContract& model, const InputTransform& transform);
 

@@ -15,19 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-/// Labelled rows (for at least one model task) of each split, as training assigns them:
-/// a split other than dev and test counts as train.
-void assign_splits(TrainData& d) {
-  d.train.clear(), d.dev.clear(), d.test.clear();
-  for (size_t i = 0; i < d.store.segments.size(); ++i) {
-    const auto& s = d.store.segments[i];
-    const bool labelled = std::any_of(d.task_columns.begin(), d.task_columns.end(),
-                                      [&](int c) { return s.labels[size_t(c)] >= 0; });
-    if (!labelled) continue;
-    (s.split == "dev" ? d.dev : s.split == "test" ? d.test : d.train).push_back(int64_t(i));
-  }
-}
-
 /// The call's `meta` JSON as slicing fields: string values only; malformed meta gives none.
 std::map<std::string, std::string> slice_meta(const std::string& meta) {
   std::map<std::string, std::string> out;
@@ -41,9 +28,7 @@ std::map<std::string, std::string> slice_meta(const std::string& meta) {
 }  // namespace
 
 TrainData Predictor::prepare(features::Store store, const std::string& store_name) const {
-  TrainData d = inference_data(std::move(store), store_name, contract_, transform_);
-  assign_splits(d);
-  return d;
+  return inference_data(std::move(store), store_name, contract_, transform_);
 }
 
 eval::EvalSet eval_set(Predictor& predictor, const TrainData& data,
