@@ -194,7 +194,6 @@ Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int
   torch::NoGradGuard no_grad;
   run.model->eval();
   Predictions out;
-  out.rows = rows;
   const size_t k = run.info.shape.tasks.size();
   std::vector<std::vector<torch::Tensor>> parts(k);
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
@@ -211,7 +210,6 @@ Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int
                  ? torch::zeros({0, run.info.shape.tasks[t].num_classes}, torch::kDouble)
                  : torch::cat(parts[t], 0);
     out.probs.push_back(p);
-    out.log_probs.push_back(p.clamp_min(1e-12).log());
   }
   return out;
 }

@@ -66,11 +66,9 @@ StoreContract store_contract(const RunInfo& run);
 std::vector<int> check_store_for_model(features::Store& store, const std::string& store_name,
                                        const StoreContract& model);
 
-/// Per task: probabilities [N, C] and log-probabilities [N, C] (CPU, float64) of `rows`.
+/// Per task: probabilities [N, C] (CPU, float64) of `rows`.
 struct Predictions {
-  std::vector<int64_t> rows;
   std::vector<torch::Tensor> probs;
-  std::vector<torch::Tensor> log_probs;
 };
 Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int64_t>& rows,
                     int batch_size = 64);
