@@ -55,15 +55,14 @@ EvalSet calibrated_eval_set_for_run(const fs::path& run_dir, const fs::path& sto
                                     const std::string& split, const std::string& device,
                                     std::map<std::string, double>& thresholds) {
   RunSet run = run_set(run_dir, store, split, device, "run");
-  // evaluate() applies the rules, so compare scores exactly as the report does; no
-  // bootstrap or timeline is needed for that.
-  EvalConfig apply_only;
-  apply_only.bootstrap.resamples = 0;
-  apply_only.timeline_tasks.clear();
-  const EvalReport scored = evaluate(run.set, apply_only, &run.rules);
-  for (size_t k = 0; k < run.set.tasks.size(); ++k) {
-    run.set.tasks[k].probs = scored.tasks[k].scored_probs;
-    thresholds[run.set.tasks[k].name] = scored.tasks[k].threshold;
+  // The probabilities and thresholds evaluate() scores with (eval::calibrate, the rule's
+  // threshold), so compare's metrics are the reports'.
+  for (auto& t : run.set.tasks) {
+    const TaskRule* rule = run.rules.find(t.name);
+    if (!rule) throw DataError("the decision rules of " + run_dir.string() + " lack task " + t.name);
+    t.probs = calibrate(t.probs, t.num_classes(), *rule);
+    const bool fitted = rule->temperature_fit && t.type == data::TaskType::kBinary;
+    thresholds[t.name] = fitted ? rule->threshold : 0.5;
   }
   return std::move(run.set);
 }
