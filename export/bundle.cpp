@@ -74,9 +74,10 @@ void evaluate_held_out(ExportSource& s) {
                             &s.predictor.rules());
 }
 
-/// The facts of features.json (and the graph's `tenor.features`).
+/// The facts of features.json (and the graph's `tenor.features`): the store's columns and
+/// extractor, and the run's input transform's cuts and inputs.
 json features_facts(ExportSource& s) {
-  const auto& info = s.predictor.run().info;
+  const auto& t = s.predictor.run().info.transform;
   const auto& store = s.data->store;
   const auto& meta = store.meta;
   return {{"feature_set_version", meta.feature_set_version},
@@ -86,26 +87,26 @@ json features_facts(ExportSource& s) {
           {"lld_columns", store.layout.lld_columns},
           {"functional_columns", store.layout.functional_columns},
           {"tokenizer_sha256", meta.tokenizer_sha256},
-          {"max_frames", info.config.model.max_frames},
-          {"max_tokens", info.config.model.max_tokens},
-          {"context_tokens", s.predictor.run().model->context_tokens()},
-          {"text_embedding_dim", info.shape.text_embedding_dim},
-          {"text_encoder", info.shape.text_encoder},
-          {"normalize_loudness", info.config.normalize_loudness}};
+          {"max_frames", t.max_frames},
+          {"max_tokens", t.max_tokens},
+          {"context_tokens", t.context_tokens},
+          {"text_embedding_dim", t.text_embedding_dim},
+          {"text_encoder", t.text_encoder},
+          {"normalize_loudness", t.normalize_loudness}};
 }
 
-/// What `tenor.inputs` says the graph takes.
+/// What `tenor.inputs` says the graph takes: the transform's inputs.
 std::string inputs_description(ExportSource& s) {
-  const auto& info = s.predictor.run().info;
+  const auto& t = s.predictor.run().info.transform;
   std::string d =
       "raw feature-store values: frames [B,T,F_lld] float, frame_len [B] int64, functionals "
       "[B,F] float, func_mask [B,F] float 0/1, tokens [B,L] int64, token_len [B] int64";
-  if (s.predictor.run().model->context_tokens() > 0)
+  if (t.context_tokens > 0)
     d += ", ctx_tokens [B,C] int64 and ctx_len [B] int64 (the previous segment's tokens in the "
          "call)";
-  if (info.shape.text_embedding_dim > 0)
-    d += ", text_embedding [B," + std::to_string(info.shape.text_embedding_dim) +
-         "] float (each segment's sentence embedding from " + info.shape.text_encoder + ")";
+  if (t.text_embedding_dim > 0)
+    d += ", text_embedding [B," + std::to_string(t.text_embedding_dim) +
+         "] float (each segment's sentence embedding from " + t.text_encoder + ")";
   return d + "; normalised inside the graph with the run's input_transform.json";
 }
 
@@ -167,7 +168,8 @@ json run_parity_gate(ExportSource& s, const fs::path& tmp, const ParityPlan& pla
 
 /// The bundle's files other than model.onnx, parity and the manifest.
 void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOptions& o,
-                        const json& tasks, const json& features, const json& parity) {
+                        const json& tasks, const json& features, const json& parity,
+                        const std::string& created) {
   const auto& store = s.data->store;
   write_file_atomic(tmp / "config.yaml", s.config_yaml);
   write_file_atomic(tmp / "input_transform.json",
@@ -181,7 +183,8 @@ void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOption
   if (s.report) write_file_atomic(tmp / "evaluation.json", eval::to_json(*s.report).dump(2));
   write_file_atomic(tmp / "model_card.md",
                     model_card({s.predictor.run().info, *s.data, s.predictor.rules(),
-                                s.report ? &*s.report : nullptr, s.eval_split, parity}));
+                                s.report ? &*s.report : nullptr, s.eval_split, parity,
+                                created}));
 }
 
 json manifest_json(const fs::path& tmp, const ExportOptions& o, const std::string& created,
@@ -233,7 +236,7 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
   json parity = run_parity_gate(s, tmp, plan, o.parity.tolerance);
   write_cases(tmp / "parity", plan.fixtures);
   write_file_atomic(tmp / "parity.json", parity.dump(2));
-  write_bundle_files(s, tmp, o, tasks, features, parity);
+  write_bundle_files(s, tmp, o, tasks, features, parity, created);
   write_file_atomic(tmp / "manifest.json",
                     manifest_json(tmp, o, created, parity, plan, proto).dump(2));
   return parity;

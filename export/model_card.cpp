@@ -1,7 +1,6 @@
 #include "export/model_card.h"
 
 #include <cmath>
-#include <ctime>
 #include <sstream>
 
 #include "core/text.h"
@@ -37,17 +36,11 @@ std::string fmt(double v, int digits = 3) {
   return s.str();
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 /// Title, intended use, and the tasks with the modalities of each speaker role.
 void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
   const auto& info = f.run;
   md << "# Model card: tenor " << info.config.model.type << " model\n\n"
-     << "Exported by tenor " << kVersion << " (" << kGitCommit << ") on " << utc_now()
+     << "Exported by tenor " << kVersion << " (" << kGitCommit << ") on " << f.created
      << " from run `" << info.dir.filename().string() << "`.\n\n"
      << "## Intended use\n\n"
      << "Scores segments of recorded customer-service calls for the tasks below, to help "
@@ -57,9 +50,9 @@ void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
      << "## Tasks and modalities per speaker role (compliance)\n\n"
      << "| task | type | speaker role | classes | modalities |\n|---|---|---|---|---|\n";
   for (const auto& t : info.shape.tasks) {
-    const std::string mods = joined(modalities(t));
+    const std::string mods = join(modalities(t), ", ");
     md << "| " << t.name << " | " << data::to_string(t.type) << " | " << t.speaker << " | "
-       << joined(f.data.store.task_classes.at(t.name)) << " | " << (mods.empty() ? "none" : mods)
+       << join(f.data.store.task_classes.at(t.name), ", ") << " | " << (mods.empty() ? "none" : mods)
        << " |\n";
   }
   md << "\n" << kCompliance << "\n\n";
@@ -68,14 +61,14 @@ void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
 /// What else the text tasks read, and the agent-voice warning.
 void inputs_and_warnings(std::ostringstream& md, const ModelCardFacts& f) {
   const auto& info = f.run;
-  if (info.config.model.type == "fusion" && info.config.model.use_text &&
-      info.config.model.context_tokens > 0)
+  const auto& t = info.transform;  // what the model reads, as the graph does
+  if (t.context_tokens > 0)
     md << "Text tasks also read the text (never the voice) of the segment before each one in its "
           "call, whoever spoke it: its first "
-       << info.config.model.context_tokens << " tokens (`model.context_tokens`).\n\n";
-  if (info.shape.text_embedding_dim > 0)
-    md << "Text tasks also read a " << info.shape.text_embedding_dim
-       << "-d sentence embedding of each segment's text from " << info.shape.text_encoder
+       << t.context_tokens << " tokens (`model.context_tokens`).\n\n";
+  if (t.text_embedding_dim > 0)
+    md << "Text tasks also read a " << t.text_embedding_dim
+       << "-d sentence embedding of each segment's text from " << t.text_encoder
        << " (`model.text_embedding`; graph input `text_embedding`): whoever runs this model "
           "must compute it with that same encoder (tools/sentence-embeddings/embed.sh).\n\n";
   bool agent_voice = false;

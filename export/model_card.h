@@ -29,6 +29,7 @@ struct ModelCardFacts {
   const eval::EvalReport* report;    ///< the held-out evaluation; null when there was none
   std::string eval_split;            ///< "test", or "dev" when the store has no test split
   const nlohmann::json& parity;      ///< the parity report
+  std::string created;               ///< UTC time of the export (the manifest's created_utc)
 };
 
 std::string model_card(const ModelCardFacts& facts);

@@ -10,19 +10,15 @@ using onnx::TensorProto;
 
 namespace {
 
-std::string sub(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
-
 /// word + token type + position embeddings, then LayerNorm.
 std::string emit_embeddings(GraphBuilder& g, const std::string& path, train::bert::EmbeddingsImpl& m,
                             const std::string& ids, const std::string& type_ids) {
   auto len = g.squeeze(g.dim(ids, 1), {0});
   auto positions = g.op("Range", {g.const_i64({0}, true), len, g.const_i64({1}, true)});
-  auto x = g.op("Add", {emit_embedding(g, sub(path, "word_embeddings"), *m.word, ids),
-                        emit_embedding(g, sub(path, "token_type_embeddings"), *m.token_type, type_ids)});
-  x = g.op("Add", {x, emit_embedding(g, sub(path, "position_embeddings"), *m.position, positions)});
-  return emit_layer_norm(g, sub(path, "LayerNorm"), *m.norm, x);
+  auto x = g.op("Add", {emit_embedding(g, join_path(path, "word_embeddings"), *m.word, ids),
+                        emit_embedding(g, join_path(path, "token_type_embeddings"), *m.token_type, type_ids)});
+  x = g.op("Add", {x, emit_embedding(g, join_path(path, "position_embeddings"), *m.position, positions)});
+  return emit_layer_norm(g, join_path(path, "LayerNorm"), *m.norm, x);
 }
 
 /// [B, L, H] -> [B, heads, L, head_dim] (or [B, heads, head_dim, L] when `keys`).
@@ -34,9 +30,9 @@ std::string heads_of(GraphBuilder& g, const std::string& x, int heads, int head_
 std::string emit_self_attention(GraphBuilder& g, const std::string& path,
                                 train::bert::SelfAttentionImpl& m, const std::string& x,
                                 const std::string& additive_mask) {
-  auto q = heads_of(g, emit_linear(g, sub(path, "query"), *m.query, x, false), m.heads, m.head_dim, false);
-  auto k = heads_of(g, emit_linear(g, sub(path, "key"), *m.key, x, false), m.heads, m.head_dim, true);
-  auto v = heads_of(g, emit_linear(g, sub(path, "value"), *m.value, x, false), m.heads, m.head_dim, false);
+  auto q = heads_of(g, emit_linear(g, join_path(path, "query"), *m.query, x, false), m.heads, m.head_dim, false);
+  auto k = heads_of(g, emit_linear(g, join_path(path, "key"), *m.key, x, false), m.heads, m.head_dim, true);
+  auto v = heads_of(g, emit_linear(g, join_path(path, "value"), *m.value, x, false), m.heads, m.head_dim, false);
   auto scores = g.op("Mul", {g.op("MatMul", {q, k}), g.scalar_f32(float(1.0 / std::sqrt(double(m.head_dim))))});
   auto probs = g.op("Softmax", {g.op("Add", {scores, additive_mask})}, {Attr::integer("axis", -1)});
   auto ctx = g.transpose(g.op("MatMul", {probs, v}), {0, 2, 1, 3});
@@ -45,8 +41,8 @@ std::string emit_self_attention(GraphBuilder& g, const std::string& path,
 
 std::string emit_dense_norm(GraphBuilder& g, const std::string& path, train::bert::DenseNormImpl& m,
                             const std::string& x, const std::string& residual) {
-  auto y = g.op("Add", {emit_linear(g, sub(path, "dense"), *m.dense, x, false), residual});
-  return emit_layer_norm(g, sub(path, "LayerNorm"), *m.norm, y);
+  auto y = g.op("Add", {emit_linear(g, join_path(path, "dense"), *m.dense, x, false), residual});
+  return emit_layer_norm(g, join_path(path, "LayerNorm"), *m.norm, y);
 }
 
 /// 0.5 x (1 + erf(x / sqrt 2)): torch::gelu's exact form.
@@ -58,10 +54,10 @@ std::string emit_gelu(GraphBuilder& g, const std::string& x) {
 std::string emit_block(GraphBuilder& g, const std::string& path, train::bert::BlockImpl& m,
                        const std::string& x, const std::string& additive_mask) {
   auto& att = *m.attention;
-  auto ctx = emit_self_attention(g, sub(path, "attention.self"), *att.self, x, additive_mask);
-  auto a = emit_dense_norm(g, sub(path, "attention.output"), *att.output, ctx, x);
-  auto i = emit_gelu(g, emit_linear(g, sub(path, "intermediate.dense"), *m.intermediate->dense, a, false));
-  return emit_dense_norm(g, sub(path, "output"), *m.output, i, a);
+  auto ctx = emit_self_attention(g, join_path(path, "attention.self"), *att.self, x, additive_mask);
+  auto a = emit_dense_norm(g, join_path(path, "attention.output"), *att.output, ctx, x);
+  auto i = emit_gelu(g, emit_linear(g, join_path(path, "intermediate.dense"), *m.intermediate->dense, a, false));
+  return emit_dense_norm(g, join_path(path, "output"), *m.output, i, a);
 }
 
 }  // namespace
@@ -69,7 +65,7 @@ std::string emit_block(GraphBuilder& g, const std::string& path, train::bert::Bl
 std::string emit_bert_encoder(GraphBuilder& g, const std::string& path,
                               train::BertEncoderImpl& encoder, const std::string& ids,
                               const std::string& type_ids, const std::string& mask) {
-  auto x = emit_embeddings(g, sub(path, "embeddings"), encoder.embeddings(), ids, type_ids);
+  auto x = emit_embeddings(g, join_path(path, "embeddings"), encoder.embeddings(), ids, type_ids);
   // (1 - mask) * lowest float, [B, 1, 1, L]: padding gets softmax weight 0.
   auto keep = g.cast(mask, TensorProto::FLOAT);
   auto additive = g.op("Mul", {g.op("Sub", {g.scalar_f32(1.0f), keep}),
@@ -77,7 +73,7 @@ std::string emit_bert_encoder(GraphBuilder& g, const std::string& path,
   additive = g.unsqueeze(additive, {1, 2});
   const auto blocks = encoder.blocks();
   for (size_t i = 0; i < blocks.size(); ++i)
-    x = emit_block(g, sub(path, "encoder.layer." + std::to_string(i)), *blocks[i], x, additive);
+    x = emit_block(g, join_path(path, "encoder.layer." + std::to_string(i)), *blocks[i], x, additive);
   return x;
 }
 

@@ -18,10 +18,6 @@ std::string weight(GraphBuilder& g, const std::string& name, const torch::Tensor
   return g.initializer(name, c.sizes().vec(), c.data_ptr<float>());
 }
 
-std::string join_path(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
-}
-
 /// Time mask [B, T] bool: t < len, with T the size of axis 1 of `x`.
 std::string time_mask(GraphBuilder& g, const std::string& x, const std::string& len) {
   auto steps = g.squeeze(g.dim(x, 1), {0});
@@ -37,6 +33,10 @@ std::string zeros_bn(GraphBuilder& g, const std::string& like, int64_t n) {
 std::string head_type_name(const torch::nn::Module& m) { return m.name(); }
 
 }  // namespace
+
+std::string join_path(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
 
 std::string prob_output_name(const std::string& task) { return "prob_" + task; }
 

@@ -61,6 +61,9 @@ void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
                               const train::InputTransform& transform);
 
+/// "prefix.name" (just `name` when prefix is empty): a module path, the initializer names.
+std::string join_path(const std::string& prefix, const std::string& name);
+
 /// x [..., in] -> [..., out]: x W^T + b (Gemm for 2-D x, MatMul + Add otherwise).
 std::string emit_linear(GraphBuilder& g, const std::string& path, torch::nn::LinearImpl& m,
                         const std::string& x, bool two_d);
