@@ -13,21 +13,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
 tokenizers=0.23.3 transformers=5.23.0
 venv=$cache/pyref-tokenizers-$tokenizers-transformers-$transformers
+mkdir -p "$cache"
+exec 9>"$venv.lock"  # tests call this concurrently: one installs, the others wait
+flock 9
 if [[ ! -x $venv/bin/python ]]; then
   echo "reference: installing tokenizers==$tokenizers transformers==$transformers into $venv" >&2
   rm -rf "$venv"
-  python3 -m venv "$venv.tmp" >&2
-  "$venv.tmp/bin/pip" install --quiet "tokenizers==$tokenizers" "transformers==$transformers" >&2
-  mv "$venv.tmp" "$venv"
+  stage=$(mktemp -d "$cache/.pyref-XXXXXX")
+  trap 'rm -rf "$stage"' EXIT
+  python3 -m venv "$stage" >&2
+  "$stage/bin/pip" install --quiet "tokenizers==$tokenizers" "transformers==$transformers" >&2
+  mv "$stage" "$venv"
   python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
 fi
+flock -u 9
 if [[ ${1:-} == encode ]]; then
+  # The torch of tenor's build: .venv's (scripts/install-deps.sh), wherever its cache is.
   torch_site=${TENOR_REFERENCE_TORCH:-}
-  if [[ -z $torch_site ]]; then
-    for d in "$cache"/torch-*/site-packages /var/cache/tenor/torch-*/site-packages \
-             "$here"/../../.venv/lib/python3*/site-packages; do
-      [[ -d $d/torch ]] && torch_site=$d && break
-    done
+  venv_python=$here/../../.venv/bin/python
+  if [[ -z $torch_site && -x $venv_python ]]; then
+    torch_site=$("$venv_python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null || true)
   fi
   [[ -n $torch_site && -d $torch_site/torch ]] || {
     echo "reference: no torch to run transformers with (set TENOR_REFERENCE_TORCH)" >&2; exit 3; }
