@@ -180,6 +180,9 @@ void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOption
   write_file_atomic(tmp / "features.json", features.dump(2));
   if (!store.tokenizer_model.empty())
     write_file_atomic(tmp / "tokenizer.model", store.tokenizer_model);
+  if (!s.predictor.run().info.transform.wordpiece_sha256.empty())  // model.text_encoder's
+    write_file_atomic(tmp / "tokenizer.json",
+                      read_file(o.run / train::kRunTextEncoderDir / "tokenizer.json"));
   if (s.report) write_file_atomic(tmp / "evaluation.json", eval::to_json(*s.report).dump(2));
   write_file_atomic(tmp / "model_card.md",
                     model_card({s.predictor.run().info, *s.data, s.predictor.rules(),

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "export/onnx_bert.h"
 
 namespace tenor::onnx_export {
 namespace {
@@ -40,8 +41,9 @@ std::string join_path(const std::string& prefix, const std::string& name) {
 
 std::string prob_output_name(const std::string& task) { return "prob_" + task; }
 
-void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bool context,
-                    int text_embedding_dim) {
+void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func,
+                    const train::InputTransform& transform) {
+  const int text_embedding_dim = transform.text_embedding_dim;
   g.input(in.frames, TensorProto::FLOAT, {"batch", "frames", lld});
   g.input(in.frame_len, TensorProto::INT64, {"batch"});
   g.input(in.functionals, TensorProto::FLOAT, {"batch", func});
@@ -50,7 +52,10 @@ void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func, bo
   g.input(in.token_len, TensorProto::INT64, {"batch"});
   if (text_embedding_dim > 0)
     g.input(in.text_embedding, TensorProto::FLOAT, {"batch", text_embedding_dim});
-  if (!context) return;
+  if (!transform.wordpiece_sha256.empty())
+    for (const auto& name : {in.text_ids, in.text_type_ids, in.text_mask})
+      g.input(name, TensorProto::INT64, {"batch", "text_tokens"});
+  if (!transform.reads_context_tokens()) return;
   g.input(in.ctx_tokens, TensorProto::INT64, {"batch", "ctx_tokens"});
   g.input(in.ctx_len, TensorProto::INT64, {"batch"});
 }
@@ -96,13 +101,15 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
   out.token_len = g.op("Min", {in.token_len, g.const_i64({s.max_tokens}, true)}, {}, "token_len");
   out.tokens = g.op("Where", {time_mask(g, tokens, out.token_len), tokens, g.const_i64({0}, true)},
                     {}, "tokens_norm");
-  if (s.context_tokens > 0) {  // the same for the previous segment, cut to context_tokens
+  if (s.reads_context_tokens()) {  // the same for the previous segment, cut to context_tokens
     auto ctx = g.op("Slice", {in.ctx_tokens, zero_i, g.const_i64({s.context_tokens}), axis1});
     out.ctx_len = g.op("Min", {in.ctx_len, g.const_i64({s.context_tokens}, true)}, {}, "ctx_len");
     out.ctx_tokens = g.op("Where", {time_mask(g, ctx, out.ctx_len), ctx, g.const_i64({0}, true)},
                           {}, "ctx_tokens_norm");
   }
   if (s.text_embedding_dim > 0) out.text_embedding = in.text_embedding;  // used as given
+  if (!s.wordpiece_sha256.empty())  // tokenised and cut outside (train::transcript_ids)
+    out.text_ids = in.text_ids, out.text_type_ids = in.text_type_ids, out.text_mask = in.text_mask;
   return out;
 }
 
@@ -335,7 +342,20 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     av_f = g.cast(g.op("Greater", {g.reduce_sum(in.func_mask, {1}, false), g.scalar_f32(0)}),
                   TensorProto::FLOAT);
   }
-  if (m.text) {
+  if (m.bert) {
+    if (in.text_ids.empty())
+      throw ExportError(
+          "the model reads a pretrained text encoder (model.text_encoder) but the graph has no "
+          "text_ids input; this is a bug: InputTransform::wordpiece_sha256 disagrees with the "
+          "model");
+    // train::transformer_text: relu(proj(mean pool)); text where the segment has pieces.
+    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask);
+    auto pooled = emit_mean_pool(g, hidden, in.text_mask);
+    emb_t = g.op("Relu", {emit_linear(g, "bert_proj", *m.bert_proj, pooled, true)});
+    auto own = g.op("Mul", {in.text_mask, g.op("Sub", {g.const_i64({1}, true), in.text_type_ids})});
+    av_t = g.cast(g.op("Greater", {g.reduce_sum(own, {1}, false), g.const_i64({2}, true)}),
+                  TensorProto::FLOAT);
+  } else if (m.text) {
     emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
     av_t = positive(in.token_len);
     if (m.context) {
@@ -423,6 +443,8 @@ void check_supported(train::TaskModel& model) {
                       " has no ONNX mapping; tenor exports FusionModel and LinearModel");
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     auto* m = item.value().get();
+    // A pretrained encoder is emitted whole (emit_bert_encoder), every module below it.
+    if (item.key() == "bert" || item.key().rfind("bert.", 0) == 0) continue;
     const bool known =
         dynamic_cast<torch::nn::LinearImpl*>(m) || dynamic_cast<torch::nn::Conv1dImpl*>(m) ||
         dynamic_cast<torch::nn::GRUImpl*>(m) || dynamic_cast<torch::nn::EmbeddingImpl*>(m) ||
@@ -462,8 +484,7 @@ onnx::ModelProto build_onnx_model(
                       "; the run's input_transform.json was edited: restore it or train again");
   GraphBuilder g("tenor");
   InputNames in;
-  declare_inputs(g, in, shape.lld_features, shape.functional_features,
-                 transform.context_tokens > 0, transform.text_embedding_dim);
+  declare_inputs(g, in, shape.lld_features, shape.functional_features, transform);
   auto norm = emit_normalization(g, in, transform);
   auto logits = emit_task_logits(g, model, config, norm);
   for (size_t k = 0; k < shape.tasks.size(); ++k) {

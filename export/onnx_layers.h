@@ -35,6 +35,11 @@ struct InputNames {
   std::string ctx_len = "ctx_len";        ///< [B] int64, valid tokens (0: no previous segment)
   /// Models with model.text_embedding only: the sentence embedding of each segment's text.
   std::string text_embedding = "text_embedding";  ///< [B, D] float, as the store holds it
+  /// Models with model.text_encoder only: train::transcript_ids of each segment (the
+  /// tokenizer.json of the bundle gives them), used as given.
+  std::string text_ids = "text_ids";            ///< [B, W] int64 WordPiece ids
+  std::string text_type_ids = "text_type_ids";  ///< [B, W] int64, 0 segment, 1 context
+  std::string text_mask = "text_mask";          ///< [B, W] int64, 1 token, 0 padding
 };
 
 /// Values after the in-graph normalisation: the LibTorch `Batch` (train/data.h make_batch).
@@ -48,12 +53,14 @@ struct Normalized {
   std::string ctx_tokens;      ///< [B, C'] int64, C' <= context_tokens ("" without context)
   std::string ctx_len;         ///< [B] int64, min(ctx_len, context_tokens)
   std::string text_embedding;  ///< [B, D] float, as given ("" without sentence embeddings)
+  std::string text_ids, text_type_ids, text_mask;  ///< as given ("" without model.text_encoder)
 };
 
-/// Declares the six graph inputs (dynamic batch, frames and tokens axes), the two
-/// context inputs when `context`, and text_embedding [B, D] when `text_embedding_dim` > 0.
+/// Declares the six graph inputs (dynamic batch, frames and tokens axes) and those the
+/// transform reads besides: the two context inputs (reads_context_tokens), text_embedding
+/// [B, D] (text_embedding_dim > 0) and the three text_* inputs (model.text_encoder).
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
-                    int functional_features, bool context, int text_embedding_dim = 0);
+                    int functional_features, const train::InputTransform& transform);
 
 /// make_batch's transform in the graph: the run's input transform (statistics, cuts,
 /// loudness handling; ctx_* when transform.context_tokens > 0, text_embedding when

@@ -113,7 +113,17 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                      const std::vector<int64_t>* previous_rows) {
   TensorMap out = core_inputs(s, rows);
   if (transform.text_embedding_dim > 0) out[InputNames().text_embedding] = embedding_input(s, rows);
-  if (transform.context_tokens > 0) add_context_inputs(s, rows, previous_rows, out);
+  if (transform.reads_context_tokens()) add_context_inputs(s, rows, previous_rows, out);
+  if (!transform.wordpiece_sha256.empty()) {
+    std::vector<int64_t> computed;
+    const std::vector<int64_t>& previous =
+        previous_rows ? *previous_rows : (computed = features::previous_segments(s));
+    const train::TranscriptIds t = train::transcript_ids(transform, s, previous, rows);
+    const InputNames in;
+    out[in.text_ids] = HostTensor::from_i64({t.rows, t.width}, t.ids);
+    out[in.text_type_ids] = HostTensor::from_i64({t.rows, t.width}, t.type_ids);
+    out[in.text_mask] = HostTensor::from_i64({t.rows, t.width}, t.mask);
+  }
   return out;
 }
 
@@ -127,7 +137,11 @@ train::InputTransform bundle_input_transform(const std::filesystem::path& bundle
     throw DataError("bundle " + bundle.string() + " has a damaged " +
                     source.filename().string() +
                     " (not a JSON object); export the run again, or restore the bundle");
-  if (own) return train::InputTransform::from_json(j, file.string());
+  if (own) {
+    train::InputTransform t = train::InputTransform::from_json(j, file.string());
+    train::attach_wordpiece(t, bundle / "tokenizer.json");  // model.text_encoder's
+    return t;
+  }
   train::InputTransform t;  // a bundle from before input_transform.json
   t.max_frames = j.value("max_frames", t.max_frames);
   t.max_tokens = j.value("max_tokens", t.max_tokens);
@@ -161,6 +175,7 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   o.tokenizer_model = s.tokenizer_model;
   o.task_classes = s.task_classes;
   o.text_embedding_dim = s.text_embedding_dim;
+  o.has_text = s.has_text;
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   o.frame_offsets = {0};
   o.token_offsets = {0};
@@ -168,6 +183,9 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
     const size_t i = size_t(r);
     o.segments.push_back(s.segments[i]);
     o.segments.back().split = "dev";
+    std::string& text = o.segments.back().text;  // what a pretrained text encoder reads
+    if (edit == Edit::kNoText) text.clear();
+    if (edit == Edit::kLength1) text = text.substr(0, text.find(' '));
     out.dev.push_back(int64_t(o.segments.size() - 1));
     int64_t t0 = s.frame_offsets[i], tn = s.frame_offsets[i + 1] - t0;
     int64_t k0 = s.token_offsets[i], kn = s.token_offsets[i + 1] - k0;

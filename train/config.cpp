@@ -68,12 +68,19 @@ const std::vector<Field>& fields() {
       nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
       nested("model.word_vectors", &TrainConfig::model, &ModelConfig::word_vectors),
       nested("model.text_embedding", &TrainConfig::model, &ModelConfig::text_embedding),
+      nested("model.text_encoder", &TrainConfig::model, &ModelConfig::text_encoder),
+      nested("model.encoder_trainable_layers", &TrainConfig::model,
+             &ModelConfig::encoder_trainable_layers),
       nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
       nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
       nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
       nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
       nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
       nested("optim.ngrams_lr_scale", &TrainConfig::optim, &OptimConfig::ngrams_lr_scale),
+      nested("optim.encoder_lr", &TrainConfig::optim, &OptimConfig::encoder_lr),
+      nested("optim.layer_decay", &TrainConfig::optim, &OptimConfig::layer_decay),
+      nested("optim.encoder_frozen_epochs", &TrainConfig::optim,
+             &OptimConfig::encoder_frozen_epochs),
       nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
       nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
   };
@@ -174,6 +181,23 @@ void TrainConfig::validate() const {
         "true",
         "sentence embeddings feed the fusion model's text path: set model.type fusion and "
         "model.use_text true, or model.text_embedding false");
+  check(model.text_encoder.empty() || (model.type == "fusion" && model.use_text),
+        "model.text_encoder", model.text_encoder,
+        "a pretrained encoder is the fusion model's text path: set model.type fusion and "
+        "model.use_text true, or leave model.text_encoder empty");
+  check(model.text_encoder.empty() || model.word_vectors.empty(), "model.word_vectors",
+        model.word_vectors,
+        "word vectors start the GRU text encoder, which model.text_encoder replaces: leave one "
+        "of the two empty");
+  check(model.encoder_trainable_layers >= -1, "model.encoder_trainable_layers",
+        std::to_string(model.encoder_trainable_layers),
+        "use -1 (every block and the embeddings), 0 (frozen) or a number of top blocks");
+  check(optim.encoder_lr > 0 && optim.encoder_lr < 10, "optim.encoder_lr",
+        std::to_string(optim.encoder_lr), "use a value in (0, 10)");
+  check(optim.layer_decay > 0 && optim.layer_decay <= 1, "optim.layer_decay",
+        std::to_string(optim.layer_decay), "use a value in (0, 1]");
+  check(optim.encoder_frozen_epochs >= 0, "optim.encoder_frozen_epochs",
+        std::to_string(optim.encoder_frozen_epochs), "use a value >= 0");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),

@@ -42,6 +42,15 @@ struct ModelConfig {
   /// pretrained encoder), projected to `hidden` and fed to every text task's head beside the
   /// n-gram bag. The store must hold them.
   bool text_embedding = false;
+  /// Fusion: a pretrained BERT-family encoder fine-tuned as the text path (instead of the
+  /// GRU over the store's SentencePiece tokens): a name tools/text-encoders/fetch.sh knows
+  /// (minilm-l6) or a directory with config.json, tokenizer.json and model.safetensors.
+  /// It reads each segment's transcript (the store keeps it), with the previous segment as
+  /// the second sentence when context_tokens > 0, at most max_tokens pieces in all.
+  std::string text_encoder;
+  /// model.text_encoder: how many of its top blocks train (-1: every block and the
+  /// embeddings; 0: none, a frozen feature extractor).
+  int encoder_trainable_layers = -1;
 };
 
 struct OptimConfig {
@@ -53,6 +62,15 @@ struct OptimConfig {
   /// Fusion: the n-gram bag (ngrams.weight) learns at lr times this. A sparse, wide table
   /// fits best at the higher rate the linear baseline uses, the encoders at lr.
   double ngrams_lr_scale = 1.0;
+  /// model.text_encoder: the peak rate of its top block (pretrained weights want a far
+  /// lower rate than the layers trained from scratch, which take `lr`).
+  double encoder_lr = 5e-5;
+  /// model.text_encoder: layer-wise decay; block i of n learns at encoder_lr *
+  /// layer_decay^(n - 1 - i), the embeddings at encoder_lr * layer_decay^n. 1: one rate.
+  double layer_decay = 1.0;
+  /// model.text_encoder: epochs at the start in which the encoder stays frozen and only the
+  /// layers above it train (then it unfreezes as encoder_trainable_layers says).
+  int encoder_frozen_epochs = 0;
 };
 
 /// Tuning of multi-process training. The topology (rank, world size, rendezvous address)

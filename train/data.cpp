@@ -12,7 +12,9 @@
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
 #include "data/features/tokenizer.h"
+#include "data/features/wordpiece.h"
 #include "train/predict.h"
+#include "train/text_encoder.h"
 
 namespace tenor::train {
 using nlohmann::json;
@@ -82,6 +84,34 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
 
 namespace {
 
+/// model.text_encoder: its directory, architecture and tokenizer, checked to belong together
+/// and to fit the store and model.max_tokens before anything trains.
+std::shared_ptr<const features::WordPieceTokenizer> read_text_encoder(TrainData& d,
+                                                                      const TrainConfig& config) {
+  const ModelConfig& m = config.model;
+  if (m.text_encoder.empty() || !m.use_text || m.type != "fusion") return nullptr;
+  d.text_encoder_dir = resolve_text_encoder(m.text_encoder);
+  const BertConfig bert = BertConfig::from_file(d.text_encoder_dir / "config.json");
+  auto tokenizer =
+      std::make_shared<const features::WordPieceTokenizer>(d.text_encoder_dir / "tokenizer.json");
+  if (tokenizer->vocab_size() > bert.vocab_size)
+    throw DataError((d.text_encoder_dir / "tokenizer.json").string() + " has " +
+                    std::to_string(tokenizer->vocab_size()) + " tokens, but " +
+                    (d.text_encoder_dir / "config.json").string() + " gives the encoder " +
+                    std::to_string(bert.vocab_size) +
+                    " embeddings: the vocabulary belongs to another encoder; fetch the encoder "
+                    "again (tools/text-encoders/fetch.sh)");
+  if (m.max_tokens > bert.max_positions)
+    throw ConfigError("model.max_tokens is " + std::to_string(m.max_tokens) + ", but " +
+                      m.text_encoder + " reads at most " + std::to_string(bert.max_positions) +
+                      " tokens; use at most that");
+  if (!d.store.has_text)
+    throw DataError(config.features + " keeps no transcripts (built before tenor kept them), "
+                    "which model.text_encoder reads; rebuild it with `tenor data build`");
+  d.shape.transformer = bert;
+  return tokenizer;
+}
+
 /// The model's dimensions and tasks over `d.store` (d.shape, d.task_columns).
 void read_shape(TrainData& d, const TrainConfig& config) {
   d.shape.tasks = task_specs(d.store, config.tasks, config.model);
@@ -91,7 +121,9 @@ void read_shape(TrainData& d, const TrainConfig& config) {
         static_cast<int>(std::find(tasks.begin(), tasks.end(), t.name) - tasks.begin()));
   d.shape.lld_features = static_cast<int>(d.store.layout.lld_columns.size());
   d.shape.functional_features = static_cast<int>(d.store.layout.functional_columns.size());
-  if (!d.store.tokenizer_model.empty() && config.model.use_text)
+  // With a pretrained encoder the store's SentencePiece tokens feed only the n-gram bag.
+  const bool sentencepiece = config.model.text_encoder.empty() || config.model.ngrams;
+  if (!d.store.tokenizer_model.empty() && config.model.use_text && sentencepiece)
     d.shape.vocab_size = features::Tokenizer(d.store.tokenizer_model).vocab_size();
   if (!config.model.text_embedding) return;
   if (d.store.text_embedding_dim == 0)
@@ -146,13 +178,15 @@ TrainData load_train_data(const TrainConfig& config, features::Store store,
   features::check_store_versions(d.store.meta, features::kFeatureSetVersion,
                                  features::kFunctionalsVersion, config.features);
   read_shape(d, config);
+  auto wordpiece = read_text_encoder(d, config);
   assign_splits(d, config.features);
   d.previous = features::previous_segments(d.store);
   if (given) {
     check_transform_fits(*given, "the run's input transform", d.store, config.features);
     d.transform = *given;
   } else {
-    d.transform = build_input_transform(config, d.store, d.train, config.features);
+    d.transform =
+        build_input_transform(config, d.store, d.train, config.features, std::move(wordpiece));
   }
   d.class_weights = class_weights(d);
   return d;
@@ -168,7 +202,7 @@ struct BatchWidths {
 /// Where row r's context lies in the store's tokens: the first context_tokens tokens of its
 /// previous segment in the call ({0, 0} without one, or when the run reads no context).
 std::pair<int64_t, int64_t> context_span(const TrainData& d, size_t r) {
-  const int64_t p = d.transform.context_tokens > 0 ? d.previous[r] : -1;
+  const int64_t p = d.transform.reads_context_tokens() ? d.previous[r] : -1;
   if (p < 0) return {0, 0};
   const int64_t k0 = d.store.token_offsets[size_t(p)];
   return {k0, std::min<int64_t>(d.transform.context_tokens,
@@ -250,12 +284,24 @@ Batch zero_batch(const TrainData& d, int64_t b, const BatchWidths& w) {
   return batch;
 }
 
+/// model.text_encoder: the rows' transcripts as WordPiece ids (transcript_ids).
+void put_wordpiece(const TrainData& d, const std::vector<int64_t>& rows, Batch& batch) {
+  TranscriptIds t = transcript_ids(d.transform, d.store, d.previous, rows);
+  auto tensor = [&](std::vector<int64_t>& v) {
+    return torch::from_blob(v.data(), {t.rows, t.width}, torch::kLong).clone();
+  };
+  batch.text_ids = tensor(t.ids);
+  batch.text_type_ids = tensor(t.type_ids);
+  batch.text_mask = tensor(t.mask);
+}
+
 }  // namespace
 
 Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
   const InputTransform& t = d.transform;
   const auto& s = d.store;
-  if (t.context_tokens > 0 && d.previous.size() != s.segments.size())
+  if ((t.context_tokens > 0 || !t.wordpiece_sha256.empty()) &&
+      d.previous.size() != s.segments.size())
     throw std::logic_error("make_batch: TrainData::previous is not set for this store");
   const int64_t b = int64_t(rows.size());
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
@@ -287,6 +333,7 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
     for (int64_t k = 0; k < tasks; ++k)
       labels[i * tasks + k] = s.segments[r].labels[size_t(d.task_columns[size_t(k)])];
   }
+  if (!t.wordpiece_sha256.empty()) put_wordpiece(d, rows, batch);
   if (const int64_t sd = t.text_embedding_dim; sd > 0) {
     float* dst = batch.text_embedding.data_ptr<float>();
     for (int64_t i = 0; i < b; ++i)

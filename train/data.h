@@ -3,6 +3,7 @@
 // run's input transform (train/input_transform.h), and batching.
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct TrainData {
   std::vector<int64_t> previous;  ///< features::previous_segments(store): context rows
   InputTransform transform;  ///< everything between a store row and the model's inputs
   std::vector<torch::Tensor> class_weights;  ///< per task [K]: inverse train frequency
+  /// Training only: the directory of model.text_encoder (resolve_text_encoder), "" without.
+  std::filesystem::path text_encoder_dir;
 };
 
 /// Reads the store named in the config; refuses a store of another feature-set version,

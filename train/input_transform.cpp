@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "data/features/columns.h"
+#include "data/features/wordpiece.h"
 
 namespace tenor::train {
 using nlohmann::json;
@@ -106,6 +109,7 @@ json InputTransform::to_json() const {
   j["context_tokens"] = context_tokens;
   j["text_embedding_dim"] = text_embedding_dim;
   j["text_encoder"] = text_encoder;
+  j["wordpiece_sha256"] = wordpiece_sha256;
   return j;
 }
 
@@ -120,6 +124,7 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
   t.context_tokens = get<int>(j, "context_tokens", source);
   t.text_embedding_dim = get<int>(j, "text_embedding_dim", source);
   t.text_encoder = get<std::string>(j, "text_encoder", source);
+  t.wordpiece_sha256 = get<std::string>(j, "wordpiece_sha256", source);
   const int lld = int(t.norm.lld_mean.size());
   for (int c : t.level_lld_columns)
     if (c < 0 || c >= lld)
@@ -145,8 +150,12 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
   t.use_text = m.use_text;
   // Only the fusion model reads context, and only through its text encoder, which exists
   // when the store has text (train/model.cpp FusionModel): TaskModel::context_tokens().
-  const bool text_encoder = m.type == "fusion" && m.use_text && store.tokens;
+  const bool text_encoder = m.type == "fusion" && m.use_text && (store.tokens || store.wordpiece);
   t.context_tokens = text_encoder ? m.context_tokens : 0;
+  if (store.wordpiece) {
+    t.wordpiece = store.wordpiece;
+    t.wordpiece_sha256 = store.wordpiece->sha256();
+  }
   if (m.text_embedding) {
     t.text_embedding_dim = store.text_embedding_dim;
     t.text_encoder = store.text_encoder;
@@ -154,9 +163,9 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
   return t;
 }
 
-InputTransform build_input_transform(const TrainConfig& config, const features::Store& store,
-                                     const std::vector<int64_t>& train_rows,
-                                     const std::string& store_name) {
+InputTransform build_input_transform(
+    const TrainConfig& config, const features::Store& store, const std::vector<int64_t>& train_rows,
+    const std::string& store_name, std::shared_ptr<const features::WordPieceTokenizer> wordpiece) {
   const features::LevelMarks marks = features::level_marks(store, store_name);
   std::vector<int> level_lld;
   for (size_t c = 0; c < marks.lld.size(); ++c)
@@ -171,7 +180,7 @@ InputTransform build_input_transform(const TrainConfig& config, const features::
     for (int c : level_lld) n.lld_mean[size_t(c)] = 0;
   }
   const StoreInputs inputs{!store.tokenizer_model.empty(), store.text_embedding_dim,
-                           store.meta.text_encoder};
+                           store.meta.text_encoder, std::move(wordpiece)};
   return make_input_transform(config, std::move(n), std::move(level_lld), inputs);
 }
 
@@ -190,6 +199,60 @@ void check_transform_fits(const InputTransform& t, const std::string& source,
                     std::to_string(t.text_embedding_dim) +
                     "-d ones; build the store with --text-embeddings FILE from the run's "
                     "encoder (tools/sentence-embeddings/embed.sh)");
+  if (!t.wordpiece_sha256.empty() && !store.has_text)
+    throw DataError(store_name + " keeps no transcripts (it was built before tenor kept them), "
+                    "but " + source + " reads them through a pretrained text encoder; rebuild "
+                    "it with `tenor data build`");
+}
+
+TranscriptIds transcript_ids(const InputTransform& t, const features::Store& store,
+                             const std::vector<int64_t>& previous,
+                             const std::vector<int64_t>& rows) {
+  if (!t.wordpiece)
+    throw std::logic_error("transcript_ids: the transform's WordPiece tokenizer is not attached");
+  if (previous.size() != store.segments.size())
+    throw std::logic_error("transcript_ids: the previous-segment map is not that of this store");
+  std::vector<features::WordPieceTokenizer::Encoding> encoded;
+  TranscriptIds out;
+  out.rows = int64_t(rows.size());
+  for (int64_t row : rows) {
+    std::optional<std::vector<int32_t>> context;
+    if (const int64_t p = t.context_tokens > 0 ? previous[size_t(row)] : -1; p >= 0) {
+      context = t.wordpiece->tokenize(store.segments[size_t(p)].text);
+      if (context->size() > size_t(t.context_tokens)) context->resize(size_t(t.context_tokens));
+    }
+    encoded.push_back(t.wordpiece->encode_ids(t.wordpiece->tokenize(store.segments[size_t(row)].text),
+                                              std::move(context), size_t(t.max_tokens)));
+    out.width = std::max(out.width, int64_t(encoded.back().ids.size()));
+  }
+  const size_t n = size_t(out.rows * out.width);
+  out.ids.assign(n, t.wordpiece->pad_id());
+  out.type_ids.assign(n, 0);
+  out.mask.assign(n, 0);
+  for (size_t i = 0; i < encoded.size(); ++i)
+    for (size_t k = 0; k < encoded[i].ids.size(); ++k) {
+      const size_t at = i * size_t(out.width) + k;
+      out.ids[at] = encoded[i].ids[k];
+      out.type_ids[at] = encoded[i].type_ids[k];
+      out.mask[at] = 1;
+    }
+  return out;
+}
+
+void attach_wordpiece(InputTransform& t, const std::filesystem::path& file) {
+  if (t.wordpiece_sha256.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    throw DataError(file.string() + " is missing: the model reads transcripts through its text "
+                    "encoder's tokenizer, which the run (or bundle) keeps there; restore it, or "
+                    "train the run again");
+  auto tokenizer = std::make_shared<const features::WordPieceTokenizer>(file);
+  if (tokenizer->sha256() != t.wordpiece_sha256)
+    throw DataError(file.string() + " has SHA-256 " + tokenizer->sha256().substr(0, 12) +
+                    ", but the model was trained with the tokenizer " +
+                    t.wordpiece_sha256.substr(0, 12) +
+                    "; restore the file the run (or bundle) was written with");
+  t.wordpiece = std::move(tokenizer);
 }
 
 void check_transform_fits_model(const InputTransform& t, const std::string& source,

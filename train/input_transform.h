@@ -9,6 +9,8 @@
 // docs/architecture.md gives the recipe for adding an input. No LibTorch here.
 
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,10 @@
 
 #include "data/features/store.h"
 #include "train/config.h"
+
+namespace tenor::features {
+class WordPieceTokenizer;
+}
 
 namespace tenor::train {
 
@@ -46,6 +52,16 @@ struct InputTransform {
   /// > 0: the model reads the store's sentence embeddings of this size, from this encoder.
   int text_embedding_dim = 0;
   std::string text_encoder;
+  /// model.text_encoder: the SHA-256 of its tokenizer.json ("": no pretrained encoder). Each
+  /// row's transcript is tokenised with it, the previous segment's (its first
+  /// context_tokens pieces) as the second sentence, max_tokens ids in all.
+  std::string wordpiece_sha256;
+  /// That tokenizer, loaded by whoever reads the transform (attach_wordpiece): not in the JSON.
+  std::shared_ptr<const features::WordPieceTokenizer> wordpiece;
+
+  /// The model reads the previous segment's SentencePiece tokens (ctx_tokens / ctx_len);
+  /// a pretrained encoder reads the context inside its own ids instead.
+  bool reads_context_tokens() const { return context_tokens > 0 && wordpiece_sha256.empty(); }
 
   nlohmann::json to_json() const;
   /// Throws DataError naming `source` and the key when `j` is not a transform, or its
@@ -58,7 +74,28 @@ struct StoreInputs {
   bool tokens = false;  ///< it has a tokenizer (ModelShape::vocab_size > 0)
   int text_embedding_dim = 0;
   std::string text_encoder;
+  /// model.text_encoder's tokenizer, which reads the store's transcripts (null: none).
+  std::shared_ptr<const features::WordPieceTokenizer> wordpiece = nullptr;
 };
+
+/// model.text_encoder's input for some store rows, row-major [rows, width], padded with the
+/// tokenizer's pad id (mask 0): each row's transcript as WordPiece ids, [CLS] segment [SEP],
+/// then the first context_tokens pieces of its previous segment (`previous`, as
+/// features::previous_segments gives it) and [SEP] when the transform reads context and
+/// there is one; max_tokens ids in all (longest first, as Hugging Face truncates). What
+/// make_batch and the ONNX graph's inputs both take.
+struct TranscriptIds {
+  int64_t rows = 0, width = 1;
+  std::vector<int64_t> ids, type_ids, mask;
+};
+TranscriptIds transcript_ids(const InputTransform& transform, const features::Store& store,
+                             const std::vector<int64_t>& previous,
+                             const std::vector<int64_t>& rows);
+
+/// Loads `tokenizer_json` into `transform.wordpiece`, checked against the transform's
+/// wordpiece_sha256 (nothing to do when that is ""). Throws DataError naming the file, the
+/// two checksums and the fix when it is missing or another tokenizer.
+void attach_wordpiece(InputTransform& transform, const std::filesystem::path& tokenizer_json);
 
 /// The one place a run's configuration becomes its transform: `statistics` and
 /// `level_lld_columns` as given, the rest from `config` and what the store offers.
@@ -71,9 +108,11 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
 /// normalize_loudness the level-dependent functionals dropped and the level columns' means
 /// set to 0 (make_batch removes each segment's own level). Throws DataError naming
 /// `store_name` when the store's columns carry no marks (see features::level_marks).
-InputTransform build_input_transform(const TrainConfig& config, const features::Store& store,
-                                     const std::vector<int64_t>& train_rows,
-                                     const std::string& store_name);
+/// `wordpiece`: model.text_encoder's tokenizer (null without one).
+InputTransform build_input_transform(
+    const TrainConfig& config, const features::Store& store, const std::vector<int64_t>& train_rows,
+    const std::string& store_name,
+    std::shared_ptr<const features::WordPieceTokenizer> wordpiece = nullptr);
 
 /// Throws DataError naming `transform_source` and `store_name` when the transform's
 /// statistics do not cover the store's columns, or it reads sentence embeddings the store

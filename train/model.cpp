@@ -100,7 +100,8 @@ torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens
 Batch Batch::to(const torch::Device& device) const {
   Batch b = *this;
   for (torch::Tensor* t : {&b.frames, &b.frame_len, &b.functionals, &b.func_mask, &b.tokens,
-                           &b.token_len, &b.ctx_tokens, &b.ctx_len, &b.labels, &b.text_embedding})
+                           &b.token_len, &b.ctx_tokens, &b.ctx_len, &b.labels, &b.text_embedding,
+                           &b.text_ids, &b.text_type_ids, &b.text_mask})
     if (t->defined()) *t = t->to(device);
   return b;
 }
@@ -151,14 +152,21 @@ torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch:
 
 FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config_(c) {
   tasks_ = shape.tasks;
+  const bool transformer = c.use_text && shape.transformer.has_value();
   has_text_ = c.use_text && shape.vocab_size > 0;
   if (c.use_prosody) prosody = register_module("prosody", ProsodyEncoder(shape.lld_features, c));
   if (c.use_functionals)
     functionals =
         register_module("functionals", torch::nn::Linear(2 * shape.functional_features, c.hidden));
-  if (has_text_) text = register_module("text", TextEncoder(shape.vocab_size, c));
+  if (transformer) {
+    bert = register_module("bert", BertEncoder(*shape.transformer));
+    bert_proj =
+        register_module("bert_proj", torch::nn::Linear(shape.transformer->hidden_size, c.hidden));
+  } else if (has_text_) {
+    text = register_module("text", TextEncoder(shape.vocab_size, c));
+  }
   gate = register_module("gate", torch::nn::Linear(3 * c.hidden, 3));
-  if (has_text_ && c.context_tokens > 0)
+  if (has_text_ && !transformer && c.context_tokens > 0)
     context = register_module("context", torch::nn::Linear(2 * c.hidden, c.hidden));
   if (has_text_ && c.ngrams)
     ngrams = register_module("ngrams", torch::nn::Embedding(c.hash_buckets, c.hidden));
@@ -194,7 +202,10 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
     emb_f = torch::relu(functionals->forward(torch::cat({b.functionals, b.func_mask}, 1)));
     av_f = (b.func_mask.sum(1) > 0).to(opts.dtype());
   }
-  if (text) {
+  if (bert) {
+    std::tie(emb_t, av_t) = transformer_text(*bert, *bert_proj, b);
+    av_t = av_t.to(opts.dtype());
+  } else if (text) {
     emb_t = text->forward(b.tokens, b.token_len);
     av_t = (b.token_len > 0).to(opts.dtype());
     if (context && b.ctx_tokens.defined()) {
@@ -238,6 +249,15 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
     out.push_back(head_logits(t, heads[k], ordinal_bias[k], dropout->forward(h)));
   }
   return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> transformer_text(BertEncoderImpl& bert,
+                                                         torch::nn::LinearImpl& proj,
+                                                         const Batch& b) {
+  auto hidden = bert.forward(b.text_ids, b.text_type_ids, b.text_mask);
+  auto pooled = BertEncoderImpl::mean_pool(hidden, b.text_mask);
+  auto own = (b.text_mask * (1 - b.text_type_ids)).sum(1) > 2;  // [CLS] segment [SEP]
+  return {torch::relu(proj.forward(pooled)).to(b.functionals.scalar_type()), own};
 }
 
 LinearModel::LinearModel(const ModelShape& shape, const ModelConfig& c) : config_(c) {

@@ -11,11 +11,13 @@
 #include <torch/nn/modules/rnn.h>
 #include <torch/nn/pimpl.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/schema.h"
 #include "train/config.h"
+#include "train/text_encoder.h"
 
 namespace tenor::train {
 
@@ -40,6 +42,8 @@ struct ModelShape {
   int vocab_size = 0;          ///< 0: no text in the store
   int text_embedding_dim = 0;  ///< model.text_embedding: the store's sentence embedding size
   std::string text_encoder;    ///< what computed those embeddings (StoreMeta::text_encoder)
+  /// model.text_encoder: the architecture of the pretrained encoder the model fine-tunes.
+  std::optional<BertConfig> transformer;
   std::vector<TaskSpec> tasks;
 };
 
@@ -54,6 +58,9 @@ struct Batch {
   torch::Tensor ctx_tokens;      ///< [B, C] int64: the previous segment's (model.context_tokens)
   torch::Tensor ctx_len;         ///< [B] int64, 0 = no context
   torch::Tensor text_embedding;  ///< [B, D] float, the store's (model.text_embedding only)
+  /// model.text_encoder: WordPiece ids [B, L] int64 ([CLS] segment [SEP] (context [SEP])),
+  /// their token types (0: the segment, 1: the context) and mask (1: token, 0: padding).
+  torch::Tensor text_ids, text_type_ids, text_mask;
   torch::Tensor labels;          ///< [B, K] int64, -1 = no label for task k
   std::vector<int64_t> index;    ///< rows of the store
   Batch to(const torch::Device& device) const;
@@ -120,7 +127,9 @@ class FusionModel : public TaskModel {
  public:
   FusionModel(const ModelShape& shape, const ModelConfig& config);
   std::vector<torch::Tensor> logits(const Batch& batch) override;
-  int context_tokens() const override { return context ? config_.context_tokens : 0; }
+  int context_tokens() const override {
+    return context || bert ? config_.context_tokens : 0;
+  }
 
   ProsodyEncoder prosody{nullptr};
   torch::nn::Linear functionals{nullptr};  ///< [values, mask] -> hidden
@@ -135,6 +144,10 @@ class FusionModel : public TaskModel {
   /// concatenated to the head input of text tasks, after the n-gram bag.
   torch::nn::Linear sentence{nullptr};
   torch::nn::LayerNorm sentence_norm{nullptr};
+  /// model.text_encoder: the pretrained encoder ("bert", Hugging Face's parameter names
+  /// below it) and the projection of its mean-pooled output to `hidden`; replaces `text`.
+  BertEncoder bert{nullptr};
+  torch::nn::Linear bert_proj{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
   std::vector<torch::nn::Linear> heads;  ///< "head_<task>"
@@ -160,6 +173,13 @@ class LinearModel : public TaskModel {
  private:
   ModelConfig config_;
 };
+
+/// The text vector of a pretrained encoder's batch: relu(proj(mean over the tokens of its
+/// last hidden states)), and whether each row has a segment text (more than the two special
+/// tokens of the first sentence, type 0).
+std::pair<torch::Tensor, torch::Tensor> transformer_text(BertEncoderImpl& bert,
+                                                         torch::nn::LinearImpl& proj,
+                                                         const Batch& batch);
 
 /// The one factory. Throws ConfigError for an unknown type.
 std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig& config);

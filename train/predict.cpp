@@ -29,9 +29,13 @@ json shape_to_json(const ModelShape& s) {
                      {"functionals", t.functionals},
                      {"text", t.text}});
   }
-  return {{"lld_features", s.lld_features}, {"functional_features", s.functional_features},
-          {"vocab_size", s.vocab_size},     {"text_embedding_dim", s.text_embedding_dim},
-          {"text_encoder", s.text_encoder}, {"tasks", tasks}};
+  return {{"lld_features", s.lld_features},
+          {"functional_features", s.functional_features},
+          {"vocab_size", s.vocab_size},
+          {"text_embedding_dim", s.text_embedding_dim},
+          {"text_encoder", s.text_encoder},
+          {"transformer", s.transformer ? s.transformer->to_json() : json()},
+          {"tasks", tasks}};
 }
 
 ModelShape shape_from_json(const json& j, const std::string& source) {
@@ -41,6 +45,8 @@ ModelShape shape_from_json(const json& j, const std::string& source) {
   s.vocab_size = j.at("vocab_size");
   s.text_embedding_dim = j.value("text_embedding_dim", 0);  // absent in runs before it existed
   s.text_encoder = j.value("text_encoder", "");
+  if (const auto it = j.find("transformer"); it != j.end() && !it->is_null())
+    s.transformer = BertConfig::from_json(*it, source);
   for (const auto& t : j.at("tasks")) {
     TaskSpec spec;
     spec.name = t.at("name");
@@ -69,6 +75,7 @@ RunInfo read_run(const fs::path& dir) {
                                             (dir / "input_transform.json").string());
   run.shape = shape_from_json(docs.shape, (dir / "shape.json").string());
   run.result = std::move(docs.result);
+  attach_wordpiece(run.transform, dir / kRunTextEncoderDir / "tokenizer.json");
   return run;
 }
 
@@ -160,7 +167,10 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
     features::check_store_versions(meta, m.feature_set_version, m.functionals_version, name);
   // A model that reads no text takes any store's tokens: they never reach it (a prosody
   // run scores a store of another dataset, whose tokenizer was trained on other words).
-  const bool reads_text = std::any_of(m.shape.tasks.begin(), m.shape.tasks.end(),
+  // Only the text path that reads SentencePiece tokens depends on their tokenizer (a
+  // pretrained encoder with no n-gram bag reads the transcripts with its own).
+  const bool reads_text = m.shape.vocab_size > 0 &&
+                          std::any_of(m.shape.tasks.begin(), m.shape.tasks.end(),
                                       [](const TaskSpec& t) { return t.text; });
   if (reads_text && !m.tokenizer_sha256.empty() && meta.tokenizer_sha256 != m.tokenizer_sha256)
     throw DataError(name + " was tokenized with a different SentencePiece model (sha256 " +

@@ -15,6 +15,10 @@
 
 namespace tenor::train {
 
+/// Where a run keeps its pretrained text encoder's files (model.text_encoder):
+/// tokenizer.json, config.json and source.json (what it was fetched as, with checksums).
+inline constexpr const char* kRunTextEncoderDir = "text_encoder";
+
 /// What a run directory holds besides weights.
 struct RunInfo {
   std::filesystem::path dir;

@@ -99,13 +99,22 @@ void upgrade_1_to_2(RunDocs& d, const fs::path& dir) {
                           .to_json();
 }
 
+/// Format 2 -> 3: runs from before model.text_encoder read no pretrained encoder:
+/// input_transform.json `wordpiece_sha256` "" and shape.json `transformer` null.
+void upgrade_2_to_3(RunDocs& d) {
+  if (d.input_transform.is_object() && !d.input_transform.contains("wordpiece_sha256"))
+    d.input_transform["wordpiece_sha256"] = "";
+  if (d.shape.is_object() && !d.shape.contains("transformer")) d.shape["transformer"] = nullptr;
+}
+
 using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
 
 /// Upgrades[v] takes a run of format v to format v + 1.
 const std::vector<Upgrade>& upgrades() {
   static const std::vector<Upgrade> steps = {
-      [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2};
-  static_assert(kRunFormatVersion == 2, "add the upgrade step of the previous format");
+      [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2,
+      [](RunDocs& d, const fs::path&) { upgrade_2_to_3(d); }};
+  static_assert(kRunFormatVersion == 3, "add the upgrade step of the previous format");
   return steps;
 }
 
@@ -120,6 +129,8 @@ void require_current_keys(const fs::path& dir, const RunDocs& d) {
   require(d.shape, "text_embedding_dim", "shape.json");
   require(d.shape, "text_encoder", "shape.json");
   require(d.shape, "tasks", "shape.json");
+  require(d.shape, "transformer", "shape.json");
+  require(d.input_transform, "wordpiece_sha256", "input_transform.json");
   for (const auto& t : d.shape["tasks"]) require(t, "classes", "shape.json tasks[]");
   for (const char* key : {"tokenizer_sha256", "feature_set_version", "functionals_version"})
     require(d.result, key, "result.json");

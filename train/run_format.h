@@ -17,7 +17,7 @@ namespace tenor::train {
 ///   2  input_transform.json (train/input_transform.h) replaces normalizer.json: the
 ///      normaliser's statistics with the cuts, context, sentence embeddings and loudness
 ///      handling the run's batches and graphs follow
-inline constexpr int kRunFormatVersion = 2;
+inline constexpr int kRunFormatVersion = 3;
 
 /// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
 /// run.json. Throws DataError when run.json is damaged, or records a format newer than

@@ -6,8 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <torch/torch.h>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
+#include "core/text.h"
 
 namespace tenor::train {
 namespace fs = std::filesystem;
@@ -45,6 +49,74 @@ BertConfig BertConfig::from_file(const fs::path& config_json) {
     refuse("hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of " +
            std::to_string(c.num_heads) + " heads");
   return c;
+}
+
+json BertConfig::to_json() const {
+  return {{"vocab_size", vocab_size},
+          {"hidden_size", hidden_size},
+          {"num_layers", num_layers},
+          {"num_heads", num_heads},
+          {"intermediate_size", intermediate_size},
+          {"max_positions", max_positions},
+          {"type_vocab_size", type_vocab_size},
+          {"layer_norm_eps", layer_norm_eps},
+          {"dropout", dropout}};
+}
+
+BertConfig BertConfig::from_json(const json& j, const std::string& source) {
+  BertConfig c;
+  try {
+    c.vocab_size = j.at("vocab_size");
+    c.hidden_size = j.at("hidden_size");
+    c.num_layers = j.at("num_layers");
+    c.num_heads = j.at("num_heads");
+    c.intermediate_size = j.at("intermediate_size");
+    c.max_positions = j.at("max_positions");
+    c.type_vocab_size = j.at("type_vocab_size");
+    c.layer_norm_eps = j.at("layer_norm_eps");
+    c.dropout = j.at("dropout");
+  } catch (const json::exception& e) {
+    throw DataError(source + ": the text encoder's configuration is damaged (" + e.what() +
+                    "); restore the file, or train the run again");
+  }
+  if (c.num_heads <= 0 || c.hidden_size <= 0 || c.hidden_size % c.num_heads != 0 ||
+      c.num_layers < 0 || c.vocab_size <= 0 || c.max_positions <= 0)
+    throw DataError(source + ": the text encoder's configuration is inconsistent; restore "
+                    "the file, or train the run again");
+  return c;
+}
+
+const std::vector<std::string>& known_text_encoders() {
+  static const std::vector<std::string> names = {"minilm-l6"};
+  return names;
+}
+
+fs::path resolve_text_encoder(const std::string& value) {
+  const auto& known = known_text_encoders();
+  const bool is_name = std::find(known.begin(), known.end(), value) != known.end();
+  fs::path dir = value;
+  if (is_name) {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    const fs::path cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : "/root") / ".cache";
+    dir = cache / "tenor" / "text-encoders" / value;
+  }
+  std::error_code ec;
+  if (!is_name && !fs::is_directory(dir, ec)) {
+    const std::string near = nearest(value, known);
+    throw ConfigError("model.text_encoder: '" + value +
+                      "' is neither a known encoder (" + join(known, ", ") +
+                      ") nor a directory" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
+  for (const char* f : {"config.json", "tokenizer.json", "model.safetensors"})
+    if (!fs::is_regular_file(dir / f, ec))
+      throw ConfigError("model.text_encoder: " + dir.string() + " has no " + f + "; " +
+                        (is_name ? "fetch the encoder with `tools/text-encoders/fetch.sh " +
+                                       value + "`"
+                                 : std::string("give a directory laid out like "
+                                               "tools/text-encoders/fetch.sh lays one out "
+                                               "(config.json, tokenizer.json, model.safetensors)")));
+  return dir;
 }
 
 // --- safetensors ---------------------------------------------------------------------------
@@ -213,10 +285,20 @@ BertEncoder load_text_encoder(const fs::path& dir) {
       throw DataError(dir.string() + " has no " + f + "; lay the encoder out with " +
                       "tools/text-encoders/fetch.sh");
   BertEncoder encoder(BertConfig::from_file(dir / "config.json"));
+  load_text_encoder_weights(*encoder, dir);
+  encoder->eval();
+  return encoder;
+}
+
+std::string load_text_encoder_weights(BertEncoderImpl& encoder, const fs::path& dir) {
   const fs::path weights = dir / "model.safetensors";
+  if (!fs::exists(weights))
+    throw DataError(dir.string() + " has no model.safetensors; lay the encoder out with " +
+                    "tools/text-encoders/fetch.sh");
+  const std::string sha = sha256_file(weights);
   auto tensors = read_safetensors(weights);
   torch::NoGradGuard no_grad;
-  for (auto& p : encoder->named_parameters()) {
+  for (auto& p : encoder.named_parameters()) {
     auto it = tensors.find(p.key());
     if (it == tensors.end()) it = tensors.find("bert." + p.key());  // a BertFor* checkpoint
     if (it == tensors.end())
@@ -229,8 +311,7 @@ BertEncoder load_text_encoder(const fs::path& dir) {
                       "the encoder again");
     p.value().copy_(it->second.to(p.value().dtype()));
   }
-  encoder->eval();
-  return encoder;
+  return sha;
 }
 
 }  // namespace tenor::train

@@ -5,11 +5,20 @@
 // model.safetensors loads directly (load_text_encoder); outputs equal Hugging Face
 // `transformers` on the same weights and inputs within 1e-4 in fp32 (tests).
 
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
-#include <torch/torch.h>
+#include <nlohmann/json_fwd.hpp>
 
 namespace tenor::train {
 
@@ -28,7 +37,21 @@ struct BertConfig {
   /// Reads config.json; DataError naming the file, the key and the fix for a model this
   /// class does not reproduce (another model_type, activation or position embedding).
   static BertConfig from_file(const std::filesystem::path& config_json);
+  /// As a run's shape.json keeps it (every field above).
+  nlohmann::json to_json() const;
+  /// Throws DataError naming `source` when `j` is not what to_json wrote.
+  static BertConfig from_json(const nlohmann::json& j, const std::string& source);
+  bool operator==(const BertConfig&) const = default;
 };
+
+/// The encoder names tools/text-encoders/fetch.sh knows (model.text_encoder).
+const std::vector<std::string>& known_text_encoders();
+
+/// The directory of model.text_encoder `name_or_dir`: a known name lives where fetch.sh lays
+/// it out (${XDG_CACHE_HOME:-$HOME/.cache}/tenor/text-encoders/NAME); anything else is a
+/// directory. Checks that config.json, tokenizer.json and model.safetensors are there:
+/// ConfigError naming the key, the value and the fix (fetch it; the nearest known name).
+std::filesystem::path resolve_text_encoder(const std::string& name_or_dir);
 
 /// Every tensor of a .safetensors file (copied out of the file, on CPU). DataError naming
 /// the file and the fix when it is truncated, damaged or holds a dtype tenor does not read.
@@ -121,5 +144,10 @@ TORCH_MODULE(BertEncoder);
 /// model.safetensors), every parameter loaded. DataError naming the file and the fix when a
 /// file is missing or damaged, or a weight is absent or of another shape.
 BertEncoder load_text_encoder(const std::filesystem::path& dir);
+
+/// Copies the weights of `dir`/model.safetensors into `encoder` (built from the same
+/// config.json): the start of fine-tuning. Returns the SHA-256 of the weights file. The same
+/// errors as load_text_encoder.
+std::string load_text_encoder_weights(BertEncoderImpl& encoder, const std::filesystem::path& dir);
 
 }  // namespace tenor::train

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -267,11 +268,15 @@ struct Run {
   std::shared_ptr<TaskModel> model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::vector<double> group_lr_scale;
+  /// model.text_encoder: the encoder parameters that train (frozen in the first
+  /// optim.encoder_frozen_epochs epochs).
+  std::vector<torch::Tensor> encoder_params;
   int64_t global_batch = 0, batches_per_epoch = 0, total_steps = 0;
   TrainState state;
   int64_t last_saved_step = -1;  ///< the step of the state in `last`, -1 while there is none
   bool resumed = false;
   json word_vectors;  ///< what model.word_vectors matched, for result.json
+  json text_encoder;  ///< model.text_encoder: what it was fetched as (RUN/text_encoder/source.json)
   std::unique_ptr<ProcessGroup> group;       ///< multi-process runs only
   std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
 
@@ -300,24 +305,98 @@ void claim_run_dir(Run& r) {
   }
 }
 
-/// AdamW over one parameter group, or two when the fusion model's n-gram bag has its own
-/// rate (group 1, lr * optim.ngrams_lr_scale); a checkpoint resumes only its own layout (the
-/// config hash covers the scale).
+int64_t parameter_count(torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+/// model.text_encoder: how deep below the encoder's top a parameter "bert.*" lies (0: the
+/// top block, n - 1: the first, n: the embeddings), or -1 when it stays frozen
+/// (model.encoder_trainable_layers).
+int encoder_depth(const std::string& key, int layers, int trainable) {
+  static const std::string block = "bert.encoder.layer.";
+  int depth = layers;  // the embeddings
+  if (key.rfind(block, 0) == 0) depth = layers - 1 - std::stoi(key.substr(block.size()));
+  if (trainable < 0) return depth;
+  return depth < trainable ? depth : -1;
+}
+
+/// AdamW over parameter groups, each with its scale of the scheduled rate: the model
+/// (1), the fusion model's n-gram bag when it has its own rate (optim.ngrams_lr_scale), and
+/// a pretrained text encoder's blocks and embeddings (optim.encoder_lr / lr, times
+/// optim.layer_decay per block below the top). Encoder parameters that never train are
+/// frozen and left out. A checkpoint resumes only its own layout (the config hash covers
+/// every scale).
 void make_optimizer(Run& r) {
   const OptimConfig& o = r.config.optim;
+  auto* fusion = dynamic_cast<FusionModel*>(r.model.get());
+  const bool own_ngram_rate = o.ngrams_lr_scale != 1.0 && fusion != nullptr;
+  const int layers = fusion && fusion->bert ? fusion->bert->config().num_layers : 0;
   std::vector<torch::Tensor> main_params, ngram_params;
-  const bool own_ngram_rate =
-      o.ngrams_lr_scale != 1.0 && dynamic_cast<FusionModel*>(r.model.get()) != nullptr;
-  for (const auto& p : r.model->named_parameters())
+  std::map<int, std::vector<torch::Tensor>> encoder;  // by depth
+  for (const auto& p : r.model->named_parameters()) {
+    if (fusion && fusion->bert && p.key().rfind("bert.", 0) == 0) {
+      const int depth = encoder_depth(p.key(), layers, r.config.model.encoder_trainable_layers);
+      if (depth < 0) {
+        p.value().requires_grad_(false);
+      } else {
+        encoder[depth].push_back(p.value());
+        r.encoder_params.push_back(p.value());
+      }
+      continue;
+    }
     (own_ngram_rate && p.key().rfind("ngrams.", 0) == 0 ? ngram_params : main_params)
         .push_back(p.value());
+  }
   const auto adamw = torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(main_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
-  if (!ngram_params.empty())
-    groups.emplace_back(ngram_params, std::make_unique<torch::optim::AdamWOptions>(adamw));
-  r.group_lr_scale = {1.0, o.ngrams_lr_scale};
+  auto add = [&](std::vector<torch::Tensor> params, double scale) {
+    groups.emplace_back(std::move(params), std::make_unique<torch::optim::AdamWOptions>(adamw));
+    r.group_lr_scale.push_back(scale);
+  };
+  add(std::move(main_params), 1.0);
+  if (!ngram_params.empty()) add(std::move(ngram_params), o.ngrams_lr_scale);
+  for (auto& [depth, params] : encoder)
+    add(std::move(params), o.encoder_lr / o.lr * std::pow(o.layer_decay, depth));
   r.optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), adamw);
+}
+
+/// model.text_encoder: the encoder's trainable parameters learn from the epoch after
+/// optim.encoder_frozen_epochs on (before it, only the layers above the encoder train and
+/// backward stops at the encoder's output). Set at every epoch's start, so a resumed run
+/// freezes exactly as an uninterrupted one.
+void schedule_encoder(Run& r) {
+  const bool frozen = r.state.epoch < r.config.optim.encoder_frozen_epochs;
+  for (auto& p : r.encoder_params) {
+    p.requires_grad_(!frozen);
+    if (frozen) p.mutable_grad() = torch::Tensor();
+  }
+}
+
+/// model.text_encoder, fresh start: the pretrained weights into the model. Returns what the
+/// encoder was fetched as, which write_text_encoder_files keeps in the run beside its
+/// tokenizer and config (the run then scores without the fetched directory).
+json start_text_encoder(Run& r) {
+  auto* fusion = dynamic_cast<FusionModel*>(r.model.get());
+  if (!fusion || !fusion->bert || r.data.text_encoder_dir.empty()) return json();
+  const fs::path from = r.data.text_encoder_dir;
+  const std::string weights_sha = load_text_encoder_weights(*fusion->bert, from);
+  const std::string tokenizer = read_file(from / "tokenizer.json");
+  return {{"text_encoder", r.config.model.text_encoder},
+          {"directory", fs::absolute(from).string()},
+          {"weights_sha256", weights_sha},
+          {"tokenizer_sha256", sha256_hex(tokenizer)},
+          {"parameters", parameter_count(*fusion->bert)}};
+}
+
+/// Rank 0, fresh start: RUN/text_encoder/ (tokenizer.json, config.json, source.json).
+void write_text_encoder_files(const Run& r) {
+  const fs::path from = r.data.text_encoder_dir, dir = r.dir / kRunTextEncoderDir;
+  fs::create_directories(dir);
+  write_file_atomic(dir / "tokenizer.json", read_file(from / "tokenizer.json"));
+  write_file_atomic(dir / "config.json", read_file(from / "config.json"));
+  write_file_atomic(dir / "source.json", r.text_encoder.dump(2));
 }
 
 /// The device, the data, the model and its optimizer, in the order that fixes the random
@@ -375,9 +454,15 @@ void resume_or_start(Run& r) {
     if (!r.config.model.word_vectors.empty() && fs::exists(r.dir / "word_vectors.json", ec))
       r.word_vectors = json::parse(std::ifstream(r.dir / "word_vectors.json"));
     if (r.main_rank()) truncate_lines(r.dir / "metrics.jsonl", r.state.metrics_lines);
+    if (fs::exists(r.dir / kRunTextEncoderDir / "source.json", ec))
+      r.text_encoder = json::parse(read_file(r.dir / kRunTextEncoderDir / "source.json"));
     r.resumed = true;
     r.log->info("resuming {} at epoch {}, batch {} (step {})", r.dir.string(), r.state.epoch + 1,
                 r.state.batch, r.state.step);
+  } else if (!r.data.text_encoder_dir.empty()) {
+    r.text_encoder = start_text_encoder(r);
+    r.log->info("model.text_encoder: {} ({} parameters) from {}", r.config.model.text_encoder,
+                r.text_encoder["parameters"].get<int64_t>(), r.data.text_encoder_dir.string());
   } else if (!r.config.model.word_vectors.empty()) {
     // A fresh start only: a resume takes the embeddings from its checkpoint and must not
     // depend on the vectors file still being where it was.
@@ -390,6 +475,7 @@ void resume_or_start(Run& r) {
   if (!r.main_rank()) return;
   write_run_marker(r.dir, r.config_sha);  // first: the directory is this run's from now on
   if (!r.resumed) write_file_atomic(r.dir / "metrics.jsonl", "");
+  if (!r.resumed && !r.text_encoder.is_null()) write_text_encoder_files(r);
   if (!r.word_vectors.is_null())
     write_file_atomic(r.dir / "word_vectors.json", r.word_vectors.dump(2));
   write_file_atomic(r.dir / "config.yaml", r.resolved);
@@ -635,6 +721,7 @@ bool close_epoch(Run& r, double score) {
 /// One epoch from the saved batch on: the batches, the dev score, its metrics line, best-k
 /// and the checkpoint. Returns true when training stops early.
 bool train_epoch(Run& r, Progress& progress) {
+  schedule_encoder(r);
   EpochClock clock;
   const auto order = epoch_order(r.data.train, r.config.seed, r.state.epoch);
   for (int64_t b = r.state.batch; b < r.batches_per_epoch; ++b)
@@ -694,6 +781,7 @@ void write_summary(const Run& r, TrainResult& result) {
                   {"tool_version", std::string(kVersion) + " (" + kGitCommit + ")"},
                   {"torch_version", compat::torch_version()}};
   if (!r.word_vectors.is_null()) summary["word_vectors"] = r.word_vectors;
+  if (!r.text_encoder.is_null()) summary["text_encoder"] = r.text_encoder;
   write_file_atomic(r.dir / "result.json", summary.dump(2));
 }
 
@@ -702,12 +790,6 @@ void write_summary(const Run& r, TrainResult& result) {
 void save_decision_rules(const Run& r) {
   RunPredictor best(r.dir, r.device.str(), "best.pt", &r.data);
   best.save_rules();
-}
-
-int64_t parameter_count(torch::nn::Module& model) {
-  int64_t n = 0;
-  for (const auto& p : model.parameters()) n += p.numel();
-  return n;
 }
 
 }  // namespace

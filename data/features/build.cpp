@@ -37,7 +37,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '2'};
+constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '3'};
 constexpr size_t kDigestChars = 64;  ///< the SHA-256 (hex) that ends every part file
 
 /// One segment's extracted features, as kept in a part file.
@@ -107,6 +107,7 @@ void write_part(const fs::path& path, const Part& part, const json& work) {
                     {"end", s.meta.end_s},
                     {"labels", s.meta.labels},
                     {"meta", s.meta.meta},
+                    {"text", s.meta.text},
                     {"nf", s.functionals.size()},
                     {"frames", s.frames.size()},
                     {"tokens", s.tokens.size()}});
@@ -185,7 +186,8 @@ Part read_part(const fs::path& path) {
                 h.at("start"),
                 h.at("end"),
                 h.at("labels").get<std::vector<int32_t>>(),
-                h.at("meta").get<std::string>()};
+                h.at("meta").get<std::string>(),
+                h.at("text").get<std::string>()};
       read_vec(in, s.functionals, h.at("nf").get<size_t>());
       read_vec(in, s.mask, h.at("nf").get<size_t>());
       read_vec(in, s.frames, h.at("frames").get<size_t>());
@@ -433,7 +435,8 @@ class PartBuilder {
     f.meta = {call.call_id, int32_t(s),
               seg.speaker,  call.split,
               seg.start_s,  seg.end_s,
-              {},           json(call.meta).dump(-1, ' ', false, json::error_handler_t::replace)};
+              {},           json(call.meta).dump(-1, ' ', false, json::error_handler_t::replace),
+              seg.text.value_or("")};
     for (const auto& task : ds_.schema.tasks)
       f.meta.labels.push_back(data::resolved_label(seg, task).value_or(-1));
     return f;

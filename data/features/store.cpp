@@ -363,12 +363,12 @@ void StoreWriter::finish(const StoreMeta& meta,
   write_array(m.g_tokens, "offsets", H5T_NATIVE_INT64, m.token_offsets);
   {
     H5 g = make_group(m.file, "segments");
-    std::vector<std::string> call_id, speaker, split, meta;
+    std::vector<std::string> call_id, speaker, split, meta, text;
     std::vector<int32_t> index;
     std::vector<double> start, end;
     for (const auto& s : m.segments) {
       call_id.push_back(s.call_id), speaker.push_back(s.speaker), split.push_back(s.split),
-          meta.push_back(s.meta);
+          meta.push_back(s.meta), text.push_back(s.text);
       index.push_back(s.segment), start.push_back(s.start_s), end.push_back(s.end_s);
     }
     write_strings(g, "call_id", call_id);
@@ -376,6 +376,7 @@ void StoreWriter::finish(const StoreMeta& meta,
     write_strings(g, "speaker", speaker);
     write_strings(g, "split", split);
     write_strings(g, "meta", meta);
+    write_strings(g, "text", text);
     write_array(g, "start_s", H5T_NATIVE_DOUBLE, start);
     write_array(g, "end_s", H5T_NATIVE_DOUBLE, end);
   }
@@ -452,6 +453,8 @@ Store read_store(const fs::path& path) {
   auto speaker = read_strings(gs, "speaker");
   auto split = read_strings(gs, "split");
   auto meta = read_strings(gs, "meta");
+  s.has_text = H5Lexists(gs, "text", H5P_DEFAULT) > 0;
+  auto text = s.has_text ? read_strings(gs, "text") : std::vector<std::string>(meta.size());
   auto index = read_array<int32_t>(gs, "segment_index", H5T_NATIVE_INT32);
   auto start = read_array<double>(gs, "start_s", H5T_NATIVE_DOUBLE);
   auto end = read_array<double>(gs, "end_s", H5T_NATIVE_DOUBLE);
@@ -480,13 +483,16 @@ Store read_store(const fs::path& path) {
   }
   const size_t n = call_id.size();
   bool same_length = speaker.size() == n && split.size() == n && meta.size() == n &&
+                     text.size() == n &&
                      index.size() == n && start.size() == n && end.size() == n;
   for (const auto& l : labels) same_length = same_length && l.size() == n;
   if (!same_length)
     refuse_content(path, "the tables under /segments and /labels do not all have " +
                              std::to_string(n) + " rows");
   for (size_t i = 0; i < n; ++i) {
-    StoreSegment seg{call_id[i], index[i], speaker[i], split[i], start[i], end[i], {}, meta[i]};
+    StoreSegment seg{call_id[i], index[i],  speaker[i], split[i],
+                     start[i],   end[i],    {},         meta[i],
+                     std::move(text[i])};
     for (const auto& l : labels) seg.labels.push_back(l[i]);
     s.segments.push_back(std::move(seg));
   }
@@ -549,6 +555,10 @@ std::string content_sha256(const Store& s) {
     text(s.meta.text_encoder);
     text(std::to_string(s.text_embedding_dim));
     array(s.text_embedding);
+  }
+  if (s.has_text) {  // stores without transcripts keep their former hash
+    text("text");
+    for (const auto& g : s.segments) text(g.text);
   }
   return h.hex();
 }

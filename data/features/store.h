@@ -41,6 +41,9 @@ struct StoreSegment {
   double start_s = 0, end_s = 0;
   std::vector<int32_t> labels;  ///< per task in schema order, -1 = no label
   std::string meta = "{}";      ///< the call's `meta` as a JSON object (for sliced evaluation)
+  /// The segment's transcript as the dataset gives it ("" without one): what a pretrained
+  /// text encoder tokenises with its own vocabulary (model.text_encoder).
+  std::string text = {};
 };
 
 /// Names of the columns a store holds.
@@ -92,6 +95,9 @@ struct Store {
   std::map<std::string, std::vector<std::string>> task_classes;
   int text_embedding_dim = 0;         ///< 0: no sentence embeddings (meta.text_encoder "")
   std::vector<float> text_embedding;  ///< [N, text_embedding_dim]
+  /// The store holds /segments/text (StoreSegment::text); stores built before tenor kept the
+  /// transcripts do not.
+  bool has_text = false;
 };
 
 /// SHA-256 over everything a model learns from in a store (columns, segment table, labels,

@@ -308,8 +308,14 @@ std::vector<int32_t> WordPieceTokenizer::tokenize(std::string_view text) const {
 WordPieceTokenizer::Encoding WordPieceTokenizer::encode(std::string_view text,
                                                         std::optional<std::string_view> pair,
                                                         size_t max_length) const {
-  std::vector<int32_t> a = tokenize(text), b;
+  std::optional<std::vector<int32_t>> b;
   if (pair) b = tokenize(*pair);
+  return encode_ids(tokenize(text), std::move(b), max_length);
+}
+
+WordPieceTokenizer::Encoding WordPieceTokenizer::encode_ids(
+    std::vector<int32_t> a, std::optional<std::vector<int32_t>> pair, size_t max_length) const {
+  std::vector<int32_t> b = pair ? std::move(*pair) : std::vector<int32_t>{};
   const size_t specials = pair ? 3 : 2;
   if (max_length > 0) {
     const size_t budget = max_length > specials ? max_length - specials : 0;

@@ -38,6 +38,10 @@ class WordPieceTokenizer {
   Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
                   size_t max_length = 0) const;
 
+  /// encode() over ids tokenize() gave: `pair` may be cut before (a context's first pieces).
+  Encoding encode_ids(std::vector<int32_t> a, std::optional<std::vector<int32_t>> pair,
+                      size_t max_length = 0) const;
+
   /// The WordPiece ids of `text` without special tokens. Invalid UTF-8 is read as U+FFFD,
   /// which the normaliser drops.
   std::vector<int32_t> tokenize(std::string_view text) const;

@@ -148,7 +148,7 @@ TEST(InputTransform, AFormatOneRunPredictsAsItsFormatTwoTwin) {
   const fs::path run2 = dir / "run";
   ASSERT_TRUE(fs::exists(run2 / "input_transform.json"));
   EXPECT_FALSE(fs::exists(run2 / "normalizer.json"));
-  EXPECT_EQ(train::run_format_version(run2), 2);
+  EXPECT_EQ(train::run_format_version(run2), train::kRunFormatVersion);
   const fs::path run1 = as_format_1(run2, dir / "run-format-1");
   EXPECT_EQ(train::run_format_version(run1), 1);
 
