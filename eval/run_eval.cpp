@@ -85,15 +85,28 @@ struct ReportDir {
   std::unique_ptr<FileLock> lock;
 };
 
-ReportDir open_report_dir(const fs::path& out) {
+/// Refuses `path` (given as `flag`) inside the run directory: tenor eval never writes there.
+void refuse_inside_run(const fs::path& run, const fs::path& path, const std::string& flag) {
+  const fs::path r = fs::weakly_canonical(fs::absolute(run));
+  const fs::path p = fs::weakly_canonical(fs::absolute(path));
+  if (std::mismatch(r.begin(), r.end(), p.begin(), p.end()).first == r.end())
+    throw UsageError(flag + " " + path.string() + " lies inside the run " + run.string() +
+                     "; tenor eval never writes into a run: choose a path outside it");
+}
+
+ReportDir open_report_dir(const fs::path& run, const fs::path& out) {
+  refuse_inside_run(run, out, "--out");
   ReportDir dir;
   std::error_code ec;
-  if (!fs::exists(out, ec)) dir.created = std::make_unique<TemporaryPath>(out);
+  const bool existed = fs::exists(out, ec);
   fs::create_directories(out, ec);
   if (ec)
     throw IoError("cannot create the report directory " + out.string() + ": " + ec.message() +
                   "; choose an --out you can write");
   dir.lock = std::make_unique<FileLock>(out / ".lock", "the report directory " + out.string());
+  // Only the lock's holder may remove the directory: a second evaluation that also found it
+  // absent, and lost the lock, must not remove the first one's.
+  if (!existed) dir.created = std::make_unique<TemporaryPath>(out);
   return dir;
 }
 
@@ -182,7 +195,7 @@ EvalSet only_call(const EvalSet& set, const std::string& call_id) {
 
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
-  ReportDir dir = open_report_dir(out);
+  ReportDir dir = open_report_dir(run, out);
   const RunSet set = run_set(run, store, options.split, options.device, options.calibration);
   return write_report(dir, out, set, options,
                       {{"run", fs::absolute(run).string()},
@@ -346,10 +359,18 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   check_calibration(options.eval.calibration);
   split_rows(train::TrainData{}, options.eval.split);  // a usage error before any work
   data::refuse_output_inside_dataset(dataset, out);
-  if (!options.keep_store.empty()) data::refuse_output_inside_dataset(dataset, options.keep_store);
-  ReportDir dir = open_report_dir(out);
+  if (!options.keep_store.empty()) {
+    data::refuse_output_inside_dataset(dataset, options.keep_store);
+    refuse_inside_run(run, options.keep_store, "--keep-store");
+  }
+  ReportDir dir = open_report_dir(run, out);
   remove_stale_stores(out);
   train::RunPredictor model(run, options.eval.device);
+  if (!options.keep_store.empty() &&
+      fs::weakly_canonical(fs::absolute(options.keep_store)) ==
+          fs::weakly_canonical(fs::absolute(model.run().info.config.features)))
+    throw UsageError("--keep-store " + options.keep_store.string() + " is the store run " +
+                     run.string() + " was trained on; choose another path");
   const data::Dataset ds = validated_dataset(dataset);
   check_dataset_tasks(ds.schema, dataset, model, run.string());
   const features::BuildOptions build = run_build_options(model, options);
