@@ -267,6 +267,37 @@ void check_dataset_tasks(const data::Schema& schema, const fs::path& dir,
   }
 }
 
+/// A run's task scored without what it reads would score features it never saw (empty
+/// frames, no tokens): refused are a labelled segment of a task that reads the voice in a call
+/// without audio, and a task that reads text without one labelled segment with a transcript.
+void check_modalities(const data::Dataset& ds, const fs::path& dir,
+                      const train::Predictor& model, const std::string& run) {
+  for (const auto& t : model.tasks()) {
+    const data::Task* task = ds.schema.find(t.name);
+    size_t labelled = 0, with_text = 0, without_audio = 0;
+    std::string first_without_audio;
+    for (const auto& c : ds.calls)
+      for (const auto& seg : c.segments) {
+        if (data::resolved_label(seg, *task).value_or(-1) < 0) continue;
+        ++labelled;
+        with_text += seg.text && !seg.text->empty();
+        if (c.audio.empty() && without_audio++ == 0) first_without_audio = c.call_id;
+      }
+    if ((t.prosody || t.functionals) && without_audio > 0)
+      throw DataError("dataset " + dir.string() + ": call " + first_without_audio + " has no " +
+                      "audio (" + std::to_string(without_audio) + " of " +
+                      std::to_string(labelled) + " segments labelled for '" + t.name +
+                      "' lack it), but run " + run + " reads the voice for '" + t.name +
+                      "'; give the calls their audio, or score the dataset with a run that "
+                      "reads text only");
+    if (t.text && !t.prosody && !t.functionals && labelled > 0 && with_text == 0)
+      throw DataError("dataset " + dir.string() + ": no segment labelled for '" + t.name +
+                      "' has a transcript, but run " + run + " reads only text for it; add "
+                      "the transcripts (segments[].text), or score the dataset with a run that "
+                      "reads the voice");
+  }
+}
+
 /// Refuses audio whose content ends below the highest frequency the run's extractor analyses
 /// (min(mel_high_hz, Nyquist of its rate)): upsampled, its upper bands would be empty, unlike
 /// anything the run was trained on. Reads only the headers; a file that cannot be read is left
@@ -373,6 +404,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
                      run.string() + " was trained on; choose another path");
   const data::Dataset ds = validated_dataset(dataset);
   check_dataset_tasks(ds.schema, dataset, model, run.string());
+  check_modalities(ds, dataset, model, run.string());
   const features::BuildOptions build = run_build_options(model, options);
   if (!options.allow_narrowband) check_sample_rates(ds, dataset, build.lld, run.string());
   check_dataset_rows(ds, dataset, build, model, options.eval);

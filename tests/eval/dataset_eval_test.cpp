@@ -195,6 +195,15 @@ TEST(E2eEvalDataset, TasksTypesAndClassesThatDoNotMatchTheRunAreRefusedBeforeExt
                       text_run().string() + " predicts"),
             std::string::npos)
       << log;
+  // Calls without audio for a run that reads the voice.
+  fx.calls = original_calls;
+  for (auto& call : fx.calls) call.erase("audio");
+  fx.write();
+  EXPECT_EQ(run_tenor(eval_dataset(text_run(), fx.root, dir / "out"), &log), 1) << log;
+  EXPECT_NE(log.find("call c1 has no audio (4 of 4 segments labelled for 'escalation' lack it), "
+                     "but run " + text_run().string() + " reads the voice for 'escalation'"),
+            std::string::npos)
+      << log;
   // Only then is the audio looked at.
   fx.calls = original_calls;
   fx.write();
