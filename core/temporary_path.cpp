@@ -51,22 +51,25 @@ extern "C" void on_signal(int sig) {
   for (;;) ::pause();
 }
 
-/// Installs the handlers and starts the watcher once per process.
+/// Installs the handlers and starts the watcher once per process (again in a forked child,
+/// which has the parent's handlers but not its watcher thread).
 void install_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (::pipe(signal_pipe) != 0) return;  // no cleanup on interrupt; the destructors still run
-    std::thread(watch).detach();
-    for (int sig : kSignals) {
-      struct sigaction old {};
-      ::sigaction(sig, nullptr, &old);
-      if (old.sa_handler == SIG_IGN) continue;
-      struct sigaction action {};
-      action.sa_handler = on_signal;
-      sigemptyset(&action.sa_mask);
-      ::sigaction(sig, &action, nullptr);
-    }
-  });
+  static std::mutex mutex;
+  static pid_t installed_for = 0;
+  std::lock_guard lock(mutex);
+  if (installed_for == ::getpid()) return;
+  installed_for = ::getpid();
+  if (::pipe(signal_pipe) != 0) return;  // no cleanup on interrupt; the destructors still run
+  std::thread(watch).detach();
+  for (int sig : kSignals) {
+    struct sigaction old {};
+    ::sigaction(sig, nullptr, &old);
+    if (old.sa_handler == SIG_IGN) continue;
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(sig, &action, nullptr);
+  }
 }
 
 }  // namespace
