@@ -649,7 +649,7 @@ std::string build_tokenizer(const fs::path& parts, const data::Dataset& ds, cons
   if (o.tokenizer_model || !o.tokenizer_from.empty()) {
     std::string model = o.tokenizer_model ? *o.tokenizer_model : tokenizer_from(o.tokenizer_from);
     log->info("tokenizing with the SentencePiece model of {} (sha256 {})",
-              o.tokenizer_model ? std::string("the model") : o.tokenizer_from.string(),
+              o.tokenizer_model ? std::string("the given model") : o.tokenizer_from.string(),
               sha256_hex(model).substr(0, 12));
     write_file_atomic(parts / "tokenizer.model", model);
     state["tokenizer_sha256"] = sha256_hex(model);  // parts of another tokenizer are rebuilt
