@@ -102,8 +102,6 @@ void run_eval(const Args& args) {
     eval::DatasetEvalOptions d{options, args.keep_store, args.text_embeddings,
                                args.allow_narrowband, args.progress};
     report = eval::evaluate_run_on_dataset(args.run, args.dataset, args.out, d);
-    logger("eval")->info("scored dataset {} with the decision rules fitted on {}", args.dataset,
-                         report.rules_fitted_on);
   }
   print_summary(report, args.split);
   logger("eval")->info("wrote {}/report.json and report.html", args.out);

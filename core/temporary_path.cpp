@@ -44,8 +44,18 @@ extern "C" void on_signal(int sig) {
   }
   std::lock_guard defer(defer_mutex());
   std::lock_guard lock(registry_mutex());
+  // The other threads run on meanwhile and may create a file in a directory being removed
+  // (which then fails to go): remove, deepest first, until none is left.
   std::error_code ec;
-  for (const auto& p : registry()) fs::remove_all(p, ec);
+  for (int round = 0; round < 1000; ++round) {
+    bool left = false;
+    for (auto p = registry().rbegin(); p != registry().rend(); ++p) {
+      fs::remove_all(*p, ec);
+      left = left || fs::exists(fs::symlink_status(*p, ec));
+    }
+    if (!left) break;
+    std::this_thread::yield();
+  }
   std::signal(sig, SIG_DFL);
   std::raise(sig);  // ends the process with this thread holding the locks
   for (;;) ::pause();

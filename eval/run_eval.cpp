@@ -438,7 +438,13 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
         {"fingerprint", data.store.meta.dataset_fingerprint},
         {"path", fs::absolute(dataset).string()}}},
       {"store", options.keep_store.empty() ? json() : json(fs::absolute(store).string())}};
-  return write_report(dir, out, set, options.eval, provenance);
+  EvalReport report = write_report(dir, out, set, options.eval, provenance);
+  logger("eval")->info("scored dataset '{}' ({}, fingerprint {}) on split {} with the decision "
+                       "rules fitted on {}",
+                       data.store.meta.dataset_name, dataset.string(),
+                       data.store.meta.dataset_fingerprint.substr(0, 12), options.eval.split,
+                       set.rules.fitted_on);
+  return report;
 }
 
 }  // namespace tenor::eval
