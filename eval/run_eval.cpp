@@ -424,7 +424,11 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   fs::path store = options.keep_store;
   if (store.empty()) {
     temp.emplace(out / (kStoreDirPrefix + std::to_string(::getpid())));
-    fs::create_directories(temp->path());
+    std::error_code ec;
+    fs::create_directories(temp->path(), ec);
+    if (ec)
+      throw IoError("cannot create " + temp->path().string() + " for the dataset's features: " +
+                    ec.message() + "; choose an --out you can write, or --keep-store PATH");
     store = temp->path() / "features.h5";
   }
   features::build_feature_store(dataset, store, build);
