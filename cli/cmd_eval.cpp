@@ -15,6 +15,9 @@ namespace {
 
 struct Args {
   std::string run, data, out, split = "test", device = "cpu", timeline, calibration = "run";
+  // --dataset
+  std::string dataset, keep_store, text_embeddings;
+  bool allow_narrowband = false, progress = true;
   int bootstrap = 1000;
   uint64_t seed = 20240611;
   // compare
@@ -60,18 +63,8 @@ void run_compare(const Args& args) {
   }
 }
 
-/// `tenor eval`: the report, and one summary line per task.
-void run_eval(const Args& args) {
-  if (args.run.empty() || args.data.empty() || args.out.empty())
-    throw UsageError("tenor eval needs --run, --data and --out (or the `compare` subcommand)");
-  eval::RunEvalOptions options;
-  options.split = args.split;
-  options.device = args.device;
-  options.calibration = args.calibration;
-  options.config.bootstrap.resamples = args.bootstrap;
-  options.config.bootstrap.seed = args.seed;
-  if (!args.timeline.empty()) options.timeline_call = args.timeline;
-  auto report = eval::evaluate_run(args.run, args.data, args.out, options);
+/// One summary line per task of a written report.
+void print_summary(const eval::EvalReport& report, const std::string& split) {
   for (const auto& t : report.tasks) {
     if (!t.note.empty()) {
       std::cout << t.name << ": " << t.note << "\n";
@@ -82,8 +75,35 @@ void run_eval(const Args& args) {
     std::printf(
         "%s: macro-F1 %.4f [%.4f, %.4f], accuracy %.4f, %zu segments in %zu calls (%s split)\n",
         t.name.c_str(), m.point[f1], m.intervals[f1].lo, m.intervals[f1].hi, m.point[acc],
-        t.n_labelled, t.n_calls, args.split.c_str());
+        t.n_labelled, t.n_calls, split.c_str());
   }
+}
+
+/// `tenor eval`: the report, and one summary line per task.
+void run_eval(const Args& args) {
+  if (args.run.empty() || args.out.empty() || args.data.empty() == args.dataset.empty())
+    throw UsageError(
+        "tenor eval needs --run, --out and one of --data STORE or --dataset DIR (or the "
+        "`compare` subcommand)");
+  if (args.dataset.empty() && (!args.keep_store.empty() || !args.text_embeddings.empty() ||
+                               args.allow_narrowband))
+    throw UsageError("--keep-store, --text-embeddings and --allow-narrowband go with --dataset");
+  eval::RunEvalOptions options;
+  options.split = args.split;
+  options.device = args.device;
+  options.calibration = args.calibration;
+  options.config.bootstrap.resamples = args.bootstrap;
+  options.config.bootstrap.seed = args.seed;
+  if (!args.timeline.empty()) options.timeline_call = args.timeline;
+  eval::EvalReport report;
+  if (args.dataset.empty()) {
+    report = eval::evaluate_run(args.run, args.data, args.out, options);
+  } else {
+    eval::DatasetEvalOptions d{options, args.keep_store, args.text_embeddings,
+                               args.allow_narrowband, args.progress};
+    report = eval::evaluate_run_on_dataset(args.run, args.dataset, args.out, d);
+  }
+  print_summary(report, args.split);
   logger("eval")->info("wrote {}/report.json and report.html", args.out);
 }
 
@@ -114,8 +134,26 @@ void add_eval_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("eval", "Evaluate a run on held-out data: report.json and report.html");
   cmd->add_option("--run", args->run, "run directory (tenor train)");
-  cmd->add_option("--data", args->data, "feature store (tenor data build)");
-  cmd->add_option("--split", args->split, "split to evaluate: test, dev or train")
+  auto* data = cmd->add_option("--data", args->data, "feature store (tenor data build)");
+  auto* dataset = cmd->add_option(
+      "--dataset", args->dataset,
+      "labelled dataset directory, scored with features computed as the run's were (never "
+      "modified)");
+  data->excludes(dataset);
+  cmd->add_option("--keep-store", args->keep_store,
+                  "with --dataset: keep the feature store built from it here (else it is "
+                  "temporary)");
+  cmd->add_option("--text-embeddings", args->text_embeddings,
+                  "with --dataset: its sentence embeddings, for a run trained with "
+                  "model.text_embedding (tools/sentence-embeddings/embed.sh)");
+  cmd->add_flag("--allow-narrowband", args->allow_narrowband,
+                "with --dataset: score audio sampled below the run's analysis band anyway");
+  cmd->add_flag(
+      "--no-progress", [args](int64_t) { args->progress = false; },
+      "with --dataset: no progress line while extracting");
+  cmd->add_option("--split", args->split,
+                  "split to evaluate: test, dev, train or all (every labelled segment)")
+      ->check(CLI::IsMember({"test", "dev", "train", "all"}))
       ->capture_default_str();
   cmd->add_option("--out", args->out, "report directory");
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
@@ -124,7 +162,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
   cmd->add_option("--calibration", args->calibration,
                   "decision rules: run (the run's own, fitted on its dev split when training "
-                  "ended) or dev (fitted now on this store's dev split)")
+                  "ended) or dev (fitted now on the dev split of the store or dataset)")
       ->check(CLI::IsMember({"run", "dev"}))
       ->capture_default_str();
   cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
@@ -133,7 +171,9 @@ void add_eval_command(CLI::App& app) {
   cmd->footer(
       "Scores are calibrated with the run's decision rules (temperature and threshold per task, "
       "fitted on dev when training ended, RUN/calibration.json; never on test). tenor eval never "
-      "writes into the run. Metrics: docs/evaluation.md.");
+      "writes into the run. --dataset DIR scores a labelled dataset the run never saw: its "
+      "features are computed with the run's extractor settings and tokenizer into a temporary "
+      "store (--keep-store keeps it). Metrics: docs/evaluation.md.");
   auto* compare = add_compare_subcommand(cmd, args);
   cmd->callback([args, compare] {
     if (!compare->parsed()) run_eval(*args);

@@ -1,16 +1,25 @@
 #include "eval/run_eval.h"
 
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <memory>
 #include <set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/file_lock.h"
+#include "core/temporary_path.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "eval/report.h"
+#include "data/audio.h"
+#include "data/dataset.h"
+#include "data/features/build.h"
 #include "data/features/store.h"
+#include "data/validate.h"
 #include "train/predictor.h"
 
 namespace tenor::eval {
@@ -19,34 +28,115 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<int64_t>& split_rows(const train::TrainData& data, const std::string& split) {
+/// The labelled rows of `split` ("all": of every split, in store order).
+std::vector<int64_t> split_rows(const train::TrainData& data, const std::string& split) {
   if (split == "train") return data.train;
   if (split == "dev") return data.dev;
   if (split == "test") return data.test;
-  throw UsageError("--split must be train, dev or test, not '" + split + "'");
+  if (split != "all")
+    throw UsageError("--split must be test, dev, train or all, not '" + split + "'");
+  std::vector<int64_t> rows = data.train;
+  rows.insert(rows.end(), data.dev.begin(), data.dev.end());
+  rows.insert(rows.end(), data.test.begin(), data.test.end());
+  std::sort(rows.begin(), rows.end());
+  return rows;
 }
 
-/// A run's predictions on `split` of `store`, and the decision rules they are scored with:
-/// the run's own (fitted on its dev split when training ended), or with
-/// `calibration` "dev" fitted on the dev split of `store`.
+void check_calibration(const std::string& calibration) {
+  if (calibration != "run" && calibration != "dev")
+    throw UsageError("--calibration must be run or dev, not '" + calibration + "'");
+}
+
+/// A run's predictions on `split` of `data`, and the decision rules they are scored with:
+/// the run's own (fitted on its dev split when training ended), or with `calibration` "dev"
+/// fitted on the dev split of `data` (`name`: what the rules record they were fitted on).
 struct RunSet {
   EvalSet set;
   DecisionRules rules;
 };
 
-RunSet run_set(const fs::path& run_dir, const fs::path& store, const std::string& split,
-               const std::string& device, const std::string& calibration) {
-  if (calibration != "run" && calibration != "dev")
-    throw UsageError("--calibration must be run or dev, not '" + calibration + "'");
-  train::RunPredictor predictor(run_dir, device);
-  const train::TrainData data = predictor.prepare(features::read_store(store), store.string());
-  const auto& rows = split_rows(data, split);
+RunSet run_set(train::Predictor& predictor, const train::TrainData& data,
+               const std::string& name, const std::string& split,
+               const std::string& calibration) {
+  check_calibration(calibration);
+  const auto rows = split_rows(data, split);
   if (rows.empty())
-    throw DataError(store.string() + " has no labelled segment in split '" + split +
+    throw DataError(name + " has no labelled segment in split '" + split +
                     "'; assign splits with `tenor data split` and rebuild the store");
   RunSet out{train::eval_set(predictor, data, rows), predictor.rules()};
-  if (calibration == "dev") out.rules = train::fit_rules(predictor, data, store.string());
+  if (calibration == "dev") out.rules = train::fit_rules(predictor, data, name);
   return out;
+}
+
+RunSet run_set(const fs::path& run_dir, const fs::path& store, const std::string& split,
+               const std::string& device, const std::string& calibration) {
+  check_calibration(calibration);
+  train::RunPredictor predictor(run_dir, device);
+  const train::TrainData data = predictor.prepare(features::read_store(store), store.string());
+  return run_set(predictor, data, store.string(), split, calibration);
+}
+
+/// The report directory, created when absent and locked for this evaluation: two into one
+/// directory would leave report.json of one and report.html of the other. The lock is taken
+/// before any work, so the second fails at once. A directory created here is removed again
+/// when the evaluation fails or is interrupted before its report is written (`created`).
+struct ReportDir {
+  std::unique_ptr<TemporaryPath> created;
+  std::unique_ptr<FileLock> lock;
+};
+
+/// Refuses `path` (given as `flag`) inside the run directory: tenor eval never writes there.
+void refuse_inside_run(const fs::path& run, const fs::path& path, const std::string& flag) {
+  const fs::path r = fs::weakly_canonical(fs::absolute(run));
+  const fs::path p = fs::weakly_canonical(fs::absolute(path));
+  if (std::mismatch(r.begin(), r.end(), p.begin(), p.end()).first == r.end())
+    throw UsageError(flag + " " + path.string() + " lies inside the run " + run.string() +
+                     "; tenor eval never writes into a run: choose a path outside it");
+}
+
+ReportDir open_report_dir(const fs::path& run, const fs::path& out) {
+  refuse_inside_run(run, out, "--out");
+  ReportDir dir;
+  std::error_code ec;
+  const bool existed = fs::exists(out, ec);
+  fs::create_directories(out, ec);
+  if (ec)
+    throw IoError("cannot create the report directory " + out.string() + ": " + ec.message() +
+                  "; choose an --out you can write");
+  dir.lock = std::make_unique<FileLock>(out / ".lock", "the report directory " + out.string());
+  // Only the lock's holder may remove the directory: a second evaluation that also found it
+  // absent, and lost the lock, must not remove the first one's.
+  if (!existed) dir.created = std::make_unique<TemporaryPath>(out);
+  return dir;
+}
+
+/// Writes OUT/report.json (with `provenance`: where the scores come from), OUT/report.html
+/// and the timeline of options.timeline_call; an interrupt meanwhile waits, so OUT holds a
+/// whole report or none. Keeps a report directory created for it.
+EvalReport write_report(ReportDir& dir, const fs::path& out, const RunSet& run,
+                        const RunEvalOptions& options, const json& provenance) {
+  EvalReport report = evaluate(run.set, options.config, &run.rules);
+  json j = to_json(report);
+  for (const auto& [key, value] : provenance.items()) j[key] = value;
+  j["split"] = options.split;
+  j["calibration"] = options.calibration;
+  std::optional<std::pair<std::string, std::string>> timeline;
+  if (options.timeline_call) {
+    EvalSet call = only_call(run.set, *options.timeline_call);
+    EvalConfig config = options.config;
+    config.bootstrap.resamples = 0;
+    EvalReport call_report = evaluate(call, config, &run.rules);
+    timeline.emplace("timeline-" + *options.timeline_call + ".html",
+                     to_html(call_report, call, 1));
+  }
+  const std::string html = to_html(report, run.set);
+  DeferInterrupts whole_report;
+  write_file_atomic(out / "report.json",
+                    j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomic(out / "report.html", html);
+  if (timeline) write_file_atomic(out / timeline->first, timeline->second);
+  if (dir.created) dir.created->keep();
+  return report;
 }
 
 }  // namespace
@@ -105,32 +195,259 @@ EvalSet only_call(const EvalSet& set, const std::string& call_id) {
 
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
-  // One evaluation per report directory: two into one --out would leave report.json of one
-  // and report.html of the other. Taken before any work, so the second fails at once.
+  ReportDir dir = open_report_dir(run, out);
+  const RunSet set = run_set(run, store, options.split, options.device, options.calibration);
+  return write_report(dir, out, set, options,
+                      {{"run", fs::absolute(run).string()},
+                       {"store", fs::absolute(store).string()}});
+}
+
+// --- tenor eval --dataset ------------------------------------------------------------------
+
+namespace {
+
+/// The hidden directory in OUT that holds the temporary store of one `eval --dataset`.
+constexpr const char* kStoreDirPrefix = ".dataset-store-";
+
+/// Removes the temporary stores that evaluations into `out` killed by SIGKILL left: only they
+/// write them, and the caller holds OUT's lock.
+void remove_stale_stores(const fs::path& out) {
   std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec)
-    throw IoError("cannot create the report directory " + out.string() + ": " + ec.message() +
-                  "; choose an --out you can write");
-  FileLock lock(out / ".lock", "the report directory " + out.string());
-  auto [test, rules] = run_set(run, store, options.split, options.device, options.calibration);
-  EvalReport report = evaluate(test, options.config, &rules);
-  json j = to_json(report);
-  j["run"] = fs::absolute(run).string();
-  j["store"] = fs::absolute(store).string();
-  j["split"] = options.split;
-  j["calibration"] = options.calibration;
-  write_file_atomic(out / "report.json",
-                    j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-  write_file_atomic(out / "report.html", to_html(report, test));
-  if (options.timeline_call) {
-    EvalSet call = only_call(test, *options.timeline_call);
-    EvalConfig config = options.config;
-    config.bootstrap.resamples = 0;
-    EvalReport call_report = evaluate(call, config, &rules);
-    write_file_atomic(out / ("timeline-" + *options.timeline_call + ".html"),
-                      to_html(call_report, call, 1));
+  for (const auto& entry : fs::directory_iterator(out, ec))
+    if (entry.path().filename().string().rfind(kStoreDirPrefix, 0) == 0)
+      fs::remove_all(entry.path(), ec);
+}
+
+/// The dataset, refused unless `tenor data validate` finds no error in it. Its audio checks
+/// are left to the build (the same code), which applies them before it extracts anything.
+data::Dataset validated_dataset(const fs::path& dir) {
+  data::ValidateOptions options;
+  options.check_audio = false;
+  data::ValidationResult result = data::validate_dataset(dir, options);
+  const auto& diag = result.diagnostics;
+  if (diag.error_count() > 0)
+    throw DataError("dataset " + dir.string() + " does not validate: " +
+                    std::to_string(diag.error_count()) + " error(s):" + diag.error_summary() +
+                    "\nfix them (`tenor data validate " + dir.string() +
+                    "` lists every finding) and evaluate again");
+  if (diag.warning_count() > 0)
+    logger("eval")->info("dataset {}: {} warning(s) (`tenor data validate {}` lists them)",
+                         dir.string(), diag.warning_count(), dir.string());
+  return std::move(result.dataset);
+}
+
+std::string listed(const std::vector<std::string>& names) { return "[" + join(names, ", ") + "]"; }
+
+/// Every task of the run must be in the dataset with the run's type and classes (in any order:
+/// labels are matched by name, as for a store).
+void check_dataset_tasks(const data::Schema& schema, const fs::path& dir,
+                         const train::Predictor& model, const std::string& run) {
+  const std::string yaml = (dir / "dataset.yaml").string();
+  for (const auto& t : model.tasks()) {
+    const data::Task* have = schema.find(t.name);
+    if (!have)
+      throw DataError(yaml + " has no task '" + t.name + "' (it has " +
+                      join(schema.task_names(), ", ") + "), which run " + run +
+                      " predicts; label the dataset for it (docs/dataset-format.md) or score it "
+                      "with a run trained on its tasks");
+    if (have->type != t.type)
+      throw DataError(yaml + ": task '" + t.name + "' is " + data::to_string(have->type) +
+                      ", but run " + run + " predicts it as " + data::to_string(t.type) +
+                      "; give the task the run's type and classes " + listed(t.classes) +
+                      ", or score the dataset with a run trained on it");
+    std::vector<std::string> a = have->classes, b = t.classes;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    if (!t.classes.empty() && a != b)
+      throw DataError(yaml + ": task '" + t.name + "' has classes " + listed(have->classes) +
+                      ", but run " + run + " was trained on " + listed(t.classes) +
+                      "; its predictions cannot be scored against these labels: relabel the "
+                      "task with the run's classes, or score the dataset with a run trained on "
+                      "its own");
   }
+}
+
+/// A run's task scored without what it reads would score features it never saw (empty
+/// frames, no tokens): refused are a labelled segment of a task that reads the voice in a call
+/// without audio, and a task that reads text without one labelled segment with a transcript.
+void check_modalities(const data::Dataset& ds, const fs::path& dir,
+                      const train::Predictor& model, const std::string& run) {
+  for (const auto& t : model.tasks()) {
+    const data::Task* task = ds.schema.find(t.name);
+    size_t labelled = 0, with_text = 0, without_audio = 0;
+    std::string first_without_audio;
+    for (const auto& c : ds.calls)
+      for (const auto& seg : c.segments) {
+        if (data::resolved_label(seg, *task).value_or(-1) < 0) continue;
+        ++labelled;
+        with_text += seg.text && !seg.text->empty();
+        if (c.audio.empty() && without_audio++ == 0) first_without_audio = c.call_id;
+      }
+    if ((t.prosody || t.functionals) && without_audio > 0)
+      throw DataError("dataset " + dir.string() + ": call " + first_without_audio + " has no " +
+                      "audio (" + std::to_string(without_audio) + " of " +
+                      std::to_string(labelled) + " segments labelled for '" + t.name +
+                      "' lack it), but run " + run + " reads the voice for '" + t.name +
+                      "'; give the calls their audio, or score the dataset with a run that "
+                      "reads text only");
+    if (t.text && !t.prosody && !t.functionals && labelled > 0 && with_text == 0)
+      throw DataError("dataset " + dir.string() + ": no segment labelled for '" + t.name +
+                      "' has a transcript, but run " + run + " reads only text for it; add "
+                      "the transcripts (segments[].text), or score the dataset with a run that "
+                      "reads the voice");
+  }
+}
+
+/// Refuses audio whose content ends below the highest frequency the run's extractor analyses
+/// (min(mel_high_hz, Nyquist of its rate)): upsampled, its upper bands would be empty, unlike
+/// anything the run was trained on. Reads only the headers; a file that cannot be read is left
+/// to the build's audio checks.
+void check_sample_rates(const data::Dataset& ds, const fs::path& dir,
+                        const features::LldConfig& lld, const std::string& run) {
+  const double top_hz = std::min(lld.mel_high_hz, lld.sample_rate_hz / 2.0);
+  std::set<std::string> files;
+  for (const auto& c : ds.calls)
+    if (!c.audio.empty()) files.insert(c.audio);
+  std::vector<std::pair<std::string, int>> low;  // file, rate
+  for (const auto& f : files) {
+    int rate = 0;
+    try {
+      rate = data::AudioReader(dir / f).info().sample_rate_hz;
+    } catch (const Error&) {
+      continue;
+    }
+    if (rate / 2.0 < top_hz) low.emplace_back(f, rate);
+  }
+  if (low.empty()) return;
+  const auto hz = [](double v) { return std::to_string(int(std::lround(v))) + " Hz"; };
+  const auto& [file, rate] = low.front();
+  std::string more;
+  for (size_t i = 1; i < low.size() && i <= 3; ++i)
+    more += (i > 1 ? ", " : "") + low[i].first + " (" + hz(low[i].second) + ")";
+  if (low.size() > 4) more += ", ...";
+  throw DataError(
+      "dataset " + dir.string() + ": " + (dir / file).string() + " is sampled at " + hz(rate) +
+      (low.size() > 1 ? " (and " + std::to_string(low.size() - 1) + " more file(s) too low: " +
+                            more + ")"
+                      : std::string()) +
+      ", so it holds nothing above " + hz(rate / 2.0) + ", but run " + run +
+      " analyses up to " + hz(top_hz) + " (its extractor runs at " + hz(lld.sample_rate_hz) +
+      ", mel bands to " + hz(lld.mel_high_hz) +
+      "): upsampled, its upper bands would be empty, unlike anything the run was trained on; "
+      "score such audio with a run trained at " + hz(rate) +
+      " (`tenor data build DIR --sample-rate " + std::to_string(rate) +
+      "`), or pass --allow-narrowband to score it as it is");
+}
+
+std::string task_list(const train::Predictor& model) {
+  std::vector<std::string> names;
+  for (const auto& t : model.tasks()) names.push_back(t.name);
+  return join(names, ", ");
+}
+
+/// The checks that need the dataset's rows, on its outline (no audio read): the one store
+/// check against the run (tokenizer, columns, sentence embeddings, tasks), labelled segments
+/// in the chosen split, and in the dev split for --calibration dev.
+void check_dataset_rows(const data::Dataset& ds, const fs::path& dir,
+                        const features::BuildOptions& build, train::Predictor& model,
+                        const RunEvalOptions& options) {
+  const std::string name = "dataset " + dir.string();
+  const train::TrainData data =
+      model.prepare(features::store_outline(ds, build, *build.tokenizer_model), name);
+  const auto counts = "(labelled segments: train " + std::to_string(data.train.size()) +
+                      ", dev " + std::to_string(data.dev.size()) + ", test " +
+                      std::to_string(data.test.size()) + ")";
+  if (split_rows(data, options.split).empty())
+    throw DataError(name + " has no segment labelled for " + task_list(model) + " in split '" +
+                    options.split + "' " + counts +
+                    "; choose another --split (all: every labelled segment), or assign splits "
+                    "with `tenor data split`");
+  if (options.calibration == "dev" && data.dev.empty())
+    throw DataError("--calibration dev fits the decision rules on the dev split of " + name +
+                    ", which has no segment labelled for " + task_list(model) + " " + counts +
+                    "; use --calibration run (the run's own rules, fitted on its dev split), "
+                    "or give the dataset a dev split (`tenor data split`)");
+  if (options.calibration == "dev" && options.split == "all")
+    logger("eval")->warn("--split all with --calibration dev scores the dev segments the "
+                         "decision rules were fitted on: the figures are optimistic");
+}
+
+/// The extraction options of the run's features, for this dataset.
+features::BuildOptions run_build_options(train::Predictor& model,
+                                         const DatasetEvalOptions& options,
+                                         const std::string& run) {
+  json extractor;
+  std::string tokenizer;
+  try {
+    extractor = model.extractor_config();
+    tokenizer = model.tokenizer_model();
+  } catch (const Error& e) {
+    throw DataError("run " + run + ": the extractor configuration and tokenizer its features "
+                    "are computed with come from the store it was trained on, which cannot be "
+                    "read (" + e.what() + "); restore that store");
+  }
+  features::BuildOptions build = features::build_options_from_config(extractor);
+  build.tokenizer_model = tokenizer;
+  build.text_embeddings = options.text_embeddings;
+  build.device = options.eval.device;
+  build.progress = options.progress;
+  return build;
+}
+
+}  // namespace
+
+EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
+                                   const fs::path& out, const DatasetEvalOptions& options) {
+  check_calibration(options.eval.calibration);
+  split_rows(train::TrainData{}, options.eval.split);  // a usage error before any work
+  data::refuse_output_inside_dataset(dataset, out);
+  if (!options.keep_store.empty()) {
+    data::refuse_output_inside_dataset(dataset, options.keep_store);
+    refuse_inside_run(run, options.keep_store, "--keep-store");
+  }
+  ReportDir dir = open_report_dir(run, out);
+  remove_stale_stores(out);
+  train::RunPredictor model(run, options.eval.device);
+  if (!options.keep_store.empty() &&
+      fs::weakly_canonical(fs::absolute(options.keep_store)) ==
+          fs::weakly_canonical(fs::absolute(model.run().info.config.features)))
+    throw UsageError("--keep-store " + options.keep_store.string() + " is the store run " +
+                     run.string() + " was trained on; choose another path");
+  const data::Dataset ds = validated_dataset(dataset);
+  check_dataset_tasks(ds.schema, dataset, model, run.string());
+  check_modalities(ds, dataset, model, run.string());
+  const features::BuildOptions build = run_build_options(model, options, run.string());
+  if (!options.allow_narrowband) check_sample_rates(ds, dataset, build.lld, run.string());
+  check_dataset_rows(ds, dataset, build, model, options.eval);
+
+  std::optional<TemporaryPath> temp;
+  fs::path store = options.keep_store;
+  if (store.empty()) {
+    temp.emplace(out / (kStoreDirPrefix + std::to_string(::getpid())));
+    std::error_code ec;
+    fs::create_directories(temp->path(), ec);
+    if (ec)
+      throw IoError("cannot create " + temp->path().string() + " for the dataset's features: " +
+                    ec.message() + "; choose an --out you can write, or --keep-store PATH");
+    store = temp->path() / "features.h5";
+  }
+  features::build_feature_store(dataset, store, build);
+  const std::string name = "dataset " + dataset.string();
+  const train::TrainData data = model.prepare(features::read_store(store), name);
+  const RunSet set = run_set(model, data, name, options.eval.split, options.eval.calibration);
+  const json provenance = {
+      {"run", fs::absolute(run).string()},
+      {"dataset",
+       {{"name", data.store.meta.dataset_name},
+        {"fingerprint", data.store.meta.dataset_fingerprint},
+        {"path", fs::absolute(dataset).string()}}},
+      {"store", options.keep_store.empty() ? json() : json(fs::absolute(store).string())}};
+  EvalReport report = write_report(dir, out, set, options.eval, provenance);
+  logger("eval")->info("scored dataset '{}' ({}, fingerprint {}) on split {} with the decision "
+                       "rules fitted on {}",
+                       data.store.meta.dataset_name, dataset.string(),
+                       data.store.meta.dataset_fingerprint.substr(0, 12), options.eval.split,
+                       set.rules.fitted_on);
   return report;
 }
 

@@ -31,7 +31,7 @@ EvalSet calibrated_eval_set_for_run(const std::filesystem::path& run,
 EvalSet only_call(const EvalSet& set, const std::string& call_id);
 
 struct RunEvalOptions {
-  std::string split = "test";
+  std::string split = "test";  ///< test, dev, train, or all (every labelled segment)
   std::string device = "cpu";
   /// The decision rules: "run" (the run's own, fitted on its dev split when training ended)
   /// or "dev" (fitted now on the dev split of the evaluated store; the report says so).
@@ -39,6 +39,35 @@ struct RunEvalOptions {
   EvalConfig config;
   std::optional<std::string> timeline_call;
 };
+
+/// `tenor eval --dataset`: what besides RunEvalOptions scoring a labelled dataset takes.
+struct DatasetEvalOptions {
+  RunEvalOptions eval;
+  /// Where to keep the feature store built from the dataset ("": a temporary store in OUT,
+  /// removed when the command ends, also on failure or interrupt).
+  std::filesystem::path keep_store;
+  /// The dataset's sentence embeddings, for a run that reads them (model.text_embedding).
+  std::filesystem::path text_embeddings;
+  /// Score audio sampled below the run's analysis band (its upper bands empty) anyway.
+  bool allow_narrowband = false;
+  bool progress = true;
+};
+
+/// `tenor eval --dataset`: scores `run` on `split` ("all": every labelled segment) of the
+/// labelled dataset directory `dataset`, with features computed exactly as the run's were
+/// (its extractor configuration, SentencePiece model, sentence embeddings), by the code of
+/// `tenor data build`. Before any extraction it refuses, with the fix: a dataset that does
+/// not validate, a run task the dataset lacks or has with another type or other classes,
+/// a split without labelled segments of the run's tasks, `--calibration dev` without a
+/// labelled dev split, and audio sampled below the run's analysis band. The report says
+/// which dataset (name, fingerprint) and which decision rules scored it. Writes
+/// OUT/report.json and OUT/report.html (all or none), never writes into the run or the
+/// dataset, and leaves no temporary store. DataError (exit 1) for the data, UsageError (2)
+/// for the arguments.
+EvalReport evaluate_run_on_dataset(const std::filesystem::path& run,
+                                   const std::filesystem::path& dataset,
+                                   const std::filesystem::path& out,
+                                   const DatasetEvalOptions& options);
 
 /// `tenor eval`: evaluates `run` on `split` of `store` under the decision rules chosen by
 /// options.calibration, and writes OUT/report.json and OUT/report.html (and

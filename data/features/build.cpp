@@ -649,9 +649,10 @@ std::string build_tokenizer(const fs::path& parts, const data::Dataset& ds, cons
                             json& state) {
   auto log = logger("data");
   std::error_code ec;
-  if (!o.tokenizer_from.empty()) {
-    std::string model = tokenizer_from(o.tokenizer_from);
-    log->info("tokenizing with the SentencePiece model of {} (sha256 {})", o.tokenizer_from.string(),
+  if (o.tokenizer_model || !o.tokenizer_from.empty()) {
+    std::string model = o.tokenizer_model ? *o.tokenizer_model : tokenizer_from(o.tokenizer_from);
+    log->info("tokenizing with the SentencePiece model of {} (sha256 {})",
+              o.tokenizer_model ? std::string("the given model") : o.tokenizer_from.string(),
               sha256_hex(model).substr(0, 12));
     write_file_atomic(parts / "tokenizer.model", model);
     state["tokenizer_sha256"] = sha256_hex(model);  // parts of another tokenizer are rebuilt
@@ -869,22 +870,23 @@ std::vector<std::vector<size_t>> segment_groups(const data::Call& call, double g
   return groups;
 }
 
-/// One call's rows in `store` (row = segment index): metadata, tokens and sentence embeddings
-/// of every segment, zero functionals and no frames yet.
+/// Appends one call's rows to `store`: metadata and tokens of every segment, zero functionals
+/// and no frames yet; then the sentence embeddings of all its rows.
 void add_call_rows(Store& store, const PartBuilder& builder, size_t c,
                    const std::optional<TextEmbeddings>& embeddings) {
   const size_t n = builder.segment_count(c);
-  store.token_offsets = {0};
+  if (store.token_offsets.empty()) store.token_offsets = {0};
+  if (store.frame_offsets.empty()) store.frame_offsets = {0};
   for (size_t s = 0; s < n; ++s) {
     SegmentFeatures f = builder.own_features(c, s, nullptr);
     store.tokens.insert(store.tokens.end(), f.tokens.begin(), f.tokens.end());
     store.token_offsets.push_back(int64_t(store.tokens.size()));
+    store.frame_offsets.push_back(store.frame_offsets.back());
     store.segments.push_back(std::move(f.meta));
   }
   const size_t nf = store.layout.functional_columns.size();
-  store.functionals.assign(n * nf, 0.0f);
-  store.functional_mask.assign(n * nf, 0);
-  store.frame_offsets.assign(n + 1, 0);
+  store.functionals.resize(store.segments.size() * nf, 0.0f);
+  store.functional_mask.resize(store.segments.size() * nf, 0);
   if (embeddings) {
     store.text_embedding = align_text_embeddings(*embeddings, store.segments);
     store.text_embedding_dim = embeddings->dim;
@@ -893,6 +895,27 @@ void add_call_rows(Store& store, const PartBuilder& builder, size_t c,
 }
 
 }  // namespace
+
+Store store_outline(const data::Dataset& ds, const BuildOptions& options,
+                    const std::string& tokenizer_model) {
+  options.validate();
+  BuildOptions o = options;
+  o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
+  o.lld.validate();
+  std::unique_ptr<Tokenizer> tokenizer =
+      tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
+  PartBuilder builder(ds, o, o.lld, c10::Device(c10::kCPU), tokenizer.get());
+  std::optional<TextEmbeddings> embeddings;
+  if (!o.text_embeddings.empty()) embeddings = embeddings_of_every_segment(ds, o.text_embeddings);
+  Store store = empty_store(ds, o, builder, tokenizer_model);
+  for (size_t c = 0; c < ds.calls.size(); ++c) add_call_rows(store, builder, c, std::nullopt);
+  if (embeddings) {
+    store.text_embedding = align_text_embeddings(*embeddings, store.segments);
+    store.text_embedding_dim = embeddings->dim;
+    store.meta.text_encoder = embeddings->encoder;
+  }
+  return store;
+}
 
 void extract_features(const data::Dataset& ds, const BuildOptions& options,
                       const std::string& tokenizer_model, double group_audio_s,

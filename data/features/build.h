@@ -35,6 +35,9 @@ struct BuildOptions {
   /// bundle's tokenizer.model), a bundle directory or a feature store (.h5) whose tokenizer
   /// a model was trained with, so that the new store fits that model. "": train one.
   std::filesystem::path tokenizer_from;
+  /// The serialized SentencePiece model itself, when the caller holds it (a run's, for
+  /// `tenor eval --dataset`); set, it is used instead of tokenizer_from ("": no tokens).
+  std::optional<std::string> tokenizer_model;
   /// Sentence embeddings to attach (tools/sentence-embeddings), "" for none. Not part of
   /// the extractor configuration: they come from outside tenor, per dataset.
   std::filesystem::path text_embeddings;
@@ -65,6 +68,16 @@ BuildReport build_feature_store(const std::filesystem::path& dataset,
 /// missing or mistyped key, and refuses a configuration of another feature-set or
 /// functionals version.
 BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
+
+/// The store that building `dataset` with `options` and `tokenizer_model` (serialized
+/// SentencePiece, "" for none) would give, less everything read from the audio: metadata
+/// (no fingerprint), layout, task classes, and every segment's row (labels, split, tokens, the
+/// sentence embeddings of `options.text_embeddings`) with zero functionals and no frames.
+/// Reads no audio: what a model's store check reads (train::Predictor::prepare), so that a
+/// dataset is checked against a model before any extraction. DataError as
+/// build_feature_store for a segment without a sentence embedding.
+Store store_outline(const data::Dataset& dataset, const BuildOptions& options,
+                    const std::string& tokenizer_model);
 
 /// Features of every segment of an in-memory dataset (one call given to `tenor predict`),
 /// computed by the same code as build_feature_store, tokenized with `tokenizer_model`

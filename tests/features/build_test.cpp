@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <thread>
+#include <tuple>
 
 #include "core/file_lock.h"
 #include "data/audio.h"
@@ -154,6 +155,38 @@ TEST(E2eBuild, FeaturesInGroupsEqualTheWholeCallAndHoldOneGroupsFrames) {
     EXPECT_LE(max_rel_diff(g.functionals, row.functionals), 1e-4)
         << key.first << " #" << key.second;
   }
+}
+
+// What a model's store check reads before any extraction (`tenor eval --dataset`): the built
+// store's rows, layout, classes and tokens, without reading audio.
+TEST(E2eBuild, TheOutlineHoldsTheStoresRowsWithoutReadingAudio) {
+  DatasetFixture fx("build-outline");
+  fx.write();
+  const fs::path out = make_temp_dir("build-outline-out") / "f.h5";
+  features::build_feature_store(fx.root, out, quiet_options(16));
+  const features::Store built = features::read_store(out);
+  fs::remove_all(fx.root / "audio");
+  const features::Store outline = features::store_outline(
+      data::load_dataset_or_throw(fx.root), quiet_options(16), built.tokenizer_model);
+  ASSERT_EQ(outline.segments.size(), built.segments.size());
+  for (size_t i = 0; i < built.segments.size(); ++i) {
+    const auto &a = built.segments[i], &b = outline.segments[i];
+    EXPECT_EQ(std::tie(a.call_id, a.segment, a.speaker, a.split, a.start_s, a.end_s, a.labels,
+                       a.meta),
+              std::tie(b.call_id, b.segment, b.speaker, b.split, b.start_s, b.end_s, b.labels,
+                       b.meta))
+        << "row " << i;
+  }
+  EXPECT_EQ(outline.layout.lld_columns, built.layout.lld_columns);
+  EXPECT_EQ(outline.layout.functional_columns, built.layout.functional_columns);
+  EXPECT_EQ(outline.layout.tasks, built.layout.tasks);
+  EXPECT_EQ(outline.task_classes, built.task_classes);
+  EXPECT_EQ(outline.tokens, built.tokens);
+  EXPECT_EQ(outline.token_offsets, built.token_offsets);
+  EXPECT_EQ(outline.meta.extractor_config, built.meta.extractor_config);
+  EXPECT_EQ(outline.meta.tokenizer_sha256, built.meta.tokenizer_sha256);
+  EXPECT_EQ(outline.frame_offsets, std::vector<int64_t>(built.segments.size() + 1, 0));
+  EXPECT_EQ(outline.functionals.size(), built.functionals.size());
 }
 
 TEST(E2eBuild, BadAudioStopsOrIsSkippedWithKeepGoing) {
