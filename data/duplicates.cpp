@@ -437,7 +437,8 @@ double fingerprint_bit_errors(const AudioFingerprint& a, const AudioFingerprint&
   return bits == 0 ? 1.0 : double(differ) / double(bits);
 }
 
-std::vector<DuplicatePair> find_duplicates(const Dataset& dataset, const DuplicateOptions& options) {
+std::vector<DuplicatePair> find_duplicates(const Dataset& dataset,
+                                           const DuplicateOptions& options) {
   std::map<std::pair<size_t, size_t>, DuplicatePair> merged;
   for (const auto& p : text_duplicates(dataset, options.threads))
     merged[{std::min(p.a, p.b), std::max(p.a, p.b)}] = p;

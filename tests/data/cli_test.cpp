@@ -94,16 +94,17 @@ TEST(E2eCli, LeakedCopyIsAnErrorHeadlinedFirstAndSplitRegroupsIt) {
   fx.write();
   std::string out;
   EXPECT_EQ(run_tenor("data validate " + fx.root.string(), &out), 1) << out;
-  const std::string head = (fx.root / "calls.jsonl").string() +
-                           ":3: error: duplicate calls: 1 of 2 calls in test duplicate calls in train";
+  const std::string head =
+      (fx.root / "calls.jsonl").string() +
+      ":3: error: duplicate calls: 1 of 2 calls in test duplicate calls in train";
   EXPECT_EQ(out.rfind(head, 0), 0u) << out;  // the headline is the first line
   EXPECT_NE(out.find(":3: error: call c1-export2: duplicates call c1 (line 1, train)"),
             std::string::npos)
       << out;
   EXPECT_EQ(run_tenor("data validate --allow-duplicates " + fx.root.string(), &out), 0) << out;
   fs::path base = make_temp_dir("cli-leak-out");
-  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --out " + (base / "kept").string(), &out),
-            1)
+  EXPECT_EQ(
+      run_tenor("data split " + fx.root.string() + " --out " + (base / "kept").string(), &out), 1)
       << out;
   EXPECT_NE(out.find("--reassign"), std::string::npos) << out;
   EXPECT_EQ(run_tenor("data split --reassign " + fx.root.string() + " --out " +
