@@ -52,7 +52,7 @@ std::vector<uint64_t> word_hashes(const Call& call) {
   return words;
 }
 
-/// The sorted, distinct word 5-gram hashes of a call; empty below kMinDuplicateWords words.
+/// The sorted, distinct word 3-gram hashes of a call; empty below kMinDuplicateWords words.
 std::vector<uint64_t> shingles(const Call& call) {
   const auto words = word_hashes(call);
   std::vector<uint64_t> out;
@@ -82,12 +82,12 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   return all == 0 ? 0.0 : double(common) / double(all);
 }
 
-// 20 bands of 3 rows: a pair at Jaccard 0.5 shares a bucket with probability 1 - (1 - 0.5^3)^20
-// = 0.93, at 0.6 0.99, at 0.1 0.02 (Leskovec, Rajaraman and Ullman, Mining of Massive Datasets,
-// 3.4).
-constexpr size_t kBands = 20, kRows = 3, kHashes = kBands * kRows;
+// 25 bands of 3 rows: a pair at Jaccard 0.5 shares a bucket with probability 1 - (1 - 0.5^3)^25
+// = 0.96, at 0.6 0.998, at 0.1 0.025 (Leskovec, Rajaraman and Ullman, Mining of Massive
+// Datasets, 3.4).
+constexpr size_t kBands = 25, kRows = 3, kHashes = kBands * kRows;
 
-/// The 60 MinHash functions h_i(x) = a_i x + b_i (mod 2^64, a_i odd) of already mixed shingle
+/// The 75 MinHash functions h_i(x) = a_i x + b_i (mod 2^64, a_i odd) of already mixed shingle
 /// hashes: multiply-add universal hashing (Dietzfelbinger et al. 1997), whose high bits decide
 /// the minimum.
 struct MinHasher {
@@ -96,7 +96,7 @@ struct MinHasher {
     for (size_t i = 0; i < kHashes; ++i) a[i] = mix64(2 * i) | 1, b[i] = mix64(2 * i + 1);
   }
 
-  /// The LSH band keys of a shingle set: 20 bands of 3 minima.
+  /// The LSH band keys of a shingle set: 25 bands of 3 minima.
   std::array<uint64_t, kBands> band_keys(const std::vector<uint64_t>& set) const {
     std::array<uint64_t, kHashes> mins;
     mins.fill(~uint64_t{0});

@@ -14,13 +14,15 @@
 namespace tenor::data {
 
 /// Text: a call's transcript (its segments' texts in order) is lower-cased, punctuation becomes
-/// space, and it is cut into overlapping word 5-grams (shingles, Broder 1997).
-inline constexpr size_t kShingleWords = 5;
+/// space, and it is cut into overlapping word 3-grams (shingles, Broder 1997). Shorter shingles
+/// than the 5-grams of web-page deduplication, because calls are short: two words anonymised
+/// differently in a 30-word chat ("#EMAIL#") leave 3-gram Jaccard above 0.5, 5-grams below.
+inline constexpr size_t kShingleWords = 3;
 /// Calls with fewer words are not compared by text: two short calls ("Kids are talking by the
 /// door.") say the same words without being copies.
-inline constexpr size_t kMinDuplicateWords = 20;
+inline constexpr size_t kMinDuplicateWords = 10;
 /// Two calls are near-duplicates when the Jaccard index of their shingle sets reaches this: a few
-/// words changed in a 100-word call keep it near 0.75, shared greetings of distinct calls stay
+/// words changed in a 100-word call keep it above 0.8, shared greetings of distinct calls stay
 /// far below.
 inline constexpr double kNearDuplicateJaccard = 0.5;
 /// Shingles found in more than this share of the calls (and in more than kBoilerplateCalls calls)
@@ -51,7 +53,7 @@ struct DuplicateOptions {
 };
 
 /// Every pair of calls whose transcripts are identical or near-duplicates (identical shingle sets
-/// first; then, without boilerplate, MinHash with banded LSH, 60 hashes in 20 bands of 3, and
+/// first; then, without boilerplate, MinHash with banded LSH, 75 hashes in 25 bands of 3, and
 /// the exact Jaccard index of each candidate) and,
 /// with `options.audio`, every pair whose recordings match (files that cannot be read are
 /// skipped: validate's audio checks report them). Sorted by (a, b); one entry per pair.

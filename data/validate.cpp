@@ -245,8 +245,8 @@ std::string likeness(const DuplicatePair& p) {
     std::ostringstream out;
     out.precision(2);
     out << std::fixed << *p.text_jaccard;
-    parts.push_back(*p.text_jaccard >= 1 ? "identical transcripts (word 5-gram Jaccard 1.00)"
-                                         : "transcripts alike (word 5-gram Jaccard " + out.str() +
+    parts.push_back(*p.text_jaccard >= 1 ? "identical transcripts (word 3-gram Jaccard 1.00)"
+                                         : "transcripts alike (word 3-gram Jaccard " + out.str() +
                                                ", near-duplicate from " +
                                                std::to_string(kNearDuplicateJaccard).substr(0, 4) +
                                                ")");
