@@ -39,22 +39,32 @@ void SplitOptions::validate() const {
   if (train <= 0) throw UsageError("the train ratio must be above 0");
 }
 
+namespace {
+
+/// Calls that must share a split: those with one meta.speaker_id, and copies of one call (by
+/// text; by audio too with options.audio_duplicates).
+CallGroups group_calls(const Dataset& ds, const SplitOptions& options) {
+  CallGroups groups(ds.calls.size());
+  std::map<std::string, size_t> speaker_first;
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    auto id = ds.calls[i].speaker_id();
+    if (id.empty()) continue;
+    auto [it, inserted] = speaker_first.emplace(id, i);
+    if (!inserted) groups.join(i, it->second);
+  }
+  DuplicateOptions duplicates;
+  duplicates.audio = options.audio_duplicates;
+  for (const auto& pair : find_duplicates(ds, duplicates)) groups.join(pair.a, pair.b);
+  return groups;
+}
+
+}  // namespace
+
 Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   options.validate();
   Dataset ds = input;
   const size_t n = ds.calls.size();
-  CallGroups uf(n);
-  std::map<std::string, size_t> speaker_first;
-  for (size_t i = 0; i < n; ++i) {
-    auto id = ds.calls[i].speaker_id();
-    if (id.empty()) continue;
-    auto [it, inserted] = speaker_first.emplace(id, i);
-    if (!inserted) uf.join(i, it->second);
-  }
-  // Copies of one call (text; audio too with options.audio_duplicates) go where the call goes.
-  DuplicateOptions duplicates;
-  duplicates.audio = options.audio_duplicates;
-  for (const auto& pair : find_duplicates(ds, duplicates)) uf.join(pair.a, pair.b);
+  CallGroups uf = group_calls(ds, options);
   const Task* task = nullptr;
   if (!options.stratify_task.empty()) {
     task = ds.schema.find(options.stratify_task);
