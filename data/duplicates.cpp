@@ -9,6 +9,7 @@
 #include <map>
 #include <numbers>
 #include <numeric>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -330,11 +331,34 @@ class Fingerprinter {
   AudioFingerprint out_;
 };
 
-/// Offsets at which two fingerprints share at least two identical changing frames: the
-/// alignments worth scoring (Haitsma & Kalker's lookup of exact sub-fingerprint matches).
-using Votes = std::map<std::pair<size_t, long>, int>;  // (earlier file, offset) -> votes
-
 constexpr size_t kMaxPostings = 64;  ///< a frame value in more files than this says nothing
+
+/// Frame value -> (file, frame) of every changing frame of the files indexed so far.
+using FrameIndex = std::unordered_map<uint32_t, std::vector<std::pair<size_t, size_t>>>;
+/// (earlier file, offset) -> how many changing frames of the file at hand agree exactly.
+using Votes = std::map<std::pair<size_t, long>, int>;
+
+/// The alignments worth scoring: offsets at which an earlier fingerprint shares identical
+/// changing frames with `p` (Haitsma & Kalker's lookup of exact sub-fingerprint matches).
+Votes vote_offsets(const AudioFingerprint& p, const FrameIndex& index) {
+  Votes votes;
+  for (size_t t = 0; t < p.bits.size(); ++t) {
+    if (!p.changing[t]) continue;
+    auto it = index.find(p.bits[t]);
+    if (it == index.end() || it->second.size() > kMaxPostings) continue;
+    for (const auto& [g, u] : it->second) ++votes[{g, long(u) - long(t)}];
+  }
+  return votes;
+}
+
+/// The bit errors of `q` against `p` at `offset` (q's frame u is p's frame u - offset) when the
+/// overlap covers 80 % of the shorter one; 1 otherwise.
+double aligned_bit_errors(const AudioFingerprint& p, const AudioFingerprint& q, long offset) {
+  const long overlap = std::min<long>(long(p.bits.size()), long(q.bits.size()) - offset) -
+                       std::max<long>(0, -offset);
+  const double shorter = double(std::min(p.bits.size(), q.bits.size()));
+  return overlap < 0.8 * shorter ? 1.0 : fingerprint_bit_errors(p, q, offset);
+}
 
 struct AudioMatch {
   size_t earlier = 0, later = 0;  ///< file indices
@@ -342,34 +366,17 @@ struct AudioMatch {
 };
 
 std::vector<AudioMatch> audio_matches(const std::vector<AudioFingerprint>& prints) {
-  // frame value -> (file, frame) of every changing frame seen so far
-  std::unordered_map<uint32_t, std::vector<std::pair<size_t, size_t>>> index;
+  FrameIndex index;
   std::vector<AudioMatch> matches;
   for (size_t f = 0; f < prints.size(); ++f) {
     const auto& p = prints[f];
     if (p.changing_frames < kMinFingerprintFrames) continue;
-    Votes votes;
-    for (size_t t = 0; t < p.bits.size(); ++t) {
-      if (!p.changing[t]) continue;
-      auto it = index.find(p.bits[t]);
-      if (it == index.end() || it->second.size() > kMaxPostings) continue;
-      for (const auto& [g, u] : it->second) ++votes[{g, long(u) - long(t)}];
-    }
-    std::map<size_t, bool> matched;
-    for (const auto& [key, count] : votes) {
+    std::set<size_t> matched;
+    for (const auto& [key, count] : vote_offsets(p, index)) {
       const auto& [g, offset] = key;
-      if (count < 2 || matched[g]) continue;
-      const auto& q = prints[g];
-      const long overlap = std::min<long>(long(p.bits.size()), long(q.bits.size()) - offset) -
-                           std::max<long>(0, -offset);
-      const double shorter = double(std::min(p.bits.size(), q.bits.size()));
-      if (overlap < 0.8 * shorter) continue;
-      // q shifted by -offset lines up with p: q's frame u is p's frame u - offset.
-      const double errors = fingerprint_bit_errors(p, q, offset);
-      if (errors <= kAudioMatchBitErrors) {
-        matched[g] = true;
-        matches.push_back({g, f, errors});
-      }
+      if (count < 2 || matched.count(g)) continue;
+      const double errors = aligned_bit_errors(p, prints[g], offset);
+      if (errors <= kAudioMatchBitErrors) matched.insert(g), matches.push_back({g, f, errors});
     }
     for (size_t t = 0; t < p.bits.size(); ++t)
       if (p.changing[t]) index[p.bits[t]].emplace_back(f, t);

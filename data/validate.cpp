@@ -370,23 +370,29 @@ std::string repeat_text(std::string_view text, const Repeat& r) {
          join(parts, ", ") + ")";
 }
 
-/// Transcripts that recur across splits, counted in one finding instead of one per text:
-/// "Yes." in 412 calls is harmless, while a long sentence in train and test can be memorised.
-/// Calls already reported as duplicates across splits are left out.
-void check_repeated_transcripts(const Dataset& ds, const std::set<size_t>& skip,
-                                Diagnostics& diag) {
+/// Every trimmed transcript with the calls of each split that hold it, leaving out `skip`.
+std::unordered_map<std::string_view, Repeat> count_transcripts(const Dataset& ds,
+                                                              const std::set<size_t>& skip) {
   std::unordered_map<std::string_view, Repeat> texts;
   for (size_t i = 0; i < ds.calls.size(); ++i) {
-    const Call& call = ds.calls[i];
-    const int rank = split_rank(call.split);
+    const int rank = split_rank(ds.calls[i].split);
     if (rank > 2 || skip.count(i)) continue;
-    for (const auto& seg : call.segments) {
+    for (const auto& seg : ds.calls[i].segments) {
       if (!seg.text || trim(*seg.text).empty()) continue;
       Repeat& r = texts[trim(*seg.text)];
       if (r.line == 0) r.line = seg.line;
       if (r.last_call != i) ++r.calls[size_t(rank)], ++r.total, r.last_call = i;
     }
   }
+  return texts;
+}
+
+/// Transcripts that recur across splits, counted in one finding instead of one per text:
+/// "Yes." in 412 calls is harmless, while a long sentence in train and test can be memorised.
+/// Calls already reported as duplicates across splits are left out.
+void check_repeated_transcripts(const Dataset& ds, const std::set<size_t>& skip,
+                                Diagnostics& diag) {
+  auto texts = count_transcripts(ds, skip);
   std::vector<std::pair<std::string_view, Repeat*>> across;
   for (auto& [text, r] : texts) {
     if (r.splits() < 2) continue;
