@@ -61,8 +61,7 @@ void set_turns(json& call, const std::vector<std::string>& turns) {
   for (size_t i = 0; i < turns.size(); ++i) call["segments"][i]["text"] = turns[i];
 }
 
-/// The fixture's two calls (c1 train, c2 test) with distinct support-call transcripts, plus
-/// `extra` more calls built by the caller.
+/// The fixture's two calls (c1 train, c2 test) with distinct support-call transcripts.
 DatasetFixture support_fixture(const std::string& name) {
   DatasetFixture fx(name);
   set_turns(fx.calls[0], blender_call());
