@@ -1,7 +1,8 @@
 // Benchmark of `tenor data validate`'s engine: manifest parsing throughput and
 // whole-dataset validation, on a generated 10,000-call manifest (audio
-// referenced: many calls share each generated WAV) and on ../shared/data's
-// ravdess-anger when present. Prints one markdown table; run via bench/run.sh.
+// referenced: many calls share each generated WAV) and on every set of
+// ../shared/data when present. Prints one markdown table; run via bench/run.sh.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -133,16 +134,25 @@ int main(int argc, char** argv) {
     std::cerr << r2.diagnostics.to_text();
     return 1;
   }
-  if (!shared.empty() && fs::exists(fs::path(shared) / "ravdess-anger")) {
-    fs::path rav = fs::path(shared) / "ravdess-anger";
-    double mb = 0;
-    for (const auto& e : fs::recursive_directory_iterator(rav))
-      if (e.is_regular_file()) mb += e.file_size() / 1e6;
-    t0 = Clock::now();
-    auto r = validate_dataset(rav);
-    t = since(t0);
-    row("validate ravdess-anger (477 calls, " + std::to_string(int(mb)) + " MB)", t,
-        std::to_string(int(477 / t)) + " calls/s, " + std::to_string(int(mb / t)) + " MB/s");
+  // 4. Every shared real set (../shared/data/*): the largest text sets time the duplicate
+  // search by transcript, ravdess-anger the audio checks with fingerprints.
+  if (!shared.empty() && fs::is_directory(shared)) {
+    std::vector<fs::path> sets;
+    for (const auto& e : fs::directory_iterator(shared))
+      if (fs::exists(e.path() / "dataset.yaml")) sets.push_back(e.path());
+    std::sort(sets.begin(), sets.end());
+    for (const auto& set : sets) {
+      double mb = 0;
+      for (const auto& e : fs::recursive_directory_iterator(set))
+        if (e.is_regular_file()) mb += double(e.file_size()) / 1e6;
+      t0 = Clock::now();
+      auto r = validate_dataset(set);
+      t = since(t0);
+      const auto n = r.dataset.calls.size();
+      row("validate " + set.filename().string() + " (" + std::to_string(n) + " calls, " +
+              std::to_string(r.audio_files) + " audio files, " + std::to_string(int(mb)) + " MB)",
+          t, std::to_string(int(double(n) / t)) + " calls/s");
+    }
   }
   fs::remove_all(root);
   return 0;

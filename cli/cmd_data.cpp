@@ -23,10 +23,25 @@ std::string dump(const json& j) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+json duplicates_json(const data::Dataset& ds, const std::vector<data::DuplicatePair>& pairs) {
+  json list = json::array();
+  for (const auto& p : pairs) {
+    const auto& a = ds.calls[p.a];
+    const auto& b = ds.calls[p.b];
+    list.push_back({{"call_ids", {a.call_id, b.call_id}},
+                    {"splits", {a.split, b.split}},
+                    {"text_jaccard", p.text_jaccard ? json(*p.text_jaccard) : json(nullptr)},
+                    {"audio_bit_errors",
+                     p.audio_bit_errors ? json(*p.audio_bit_errors) : json(nullptr)}});
+  }
+  return list;
+}
+
 void add_validate(CLI::App& data) {
   struct Args {
     std::string dir, json_out;
     bool strict = false, no_audio = false, quiet = false;
+    bool allow_duplicates = false, no_audio_duplicates = false;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
@@ -36,6 +51,10 @@ void add_validate(CLI::App& data) {
   cmd->add_option("--json", args->json_out, "also write the findings as JSON to this file");
   cmd->add_flag("--strict", args->strict, "warnings fail the run too");
   cmd->add_flag("--no-audio", args->no_audio, "skip opening the audio files");
+  cmd->add_flag("--allow-duplicates", args->allow_duplicates,
+                "report duplicate calls across train/dev/test as warnings, not errors");
+  cmd->add_flag("--no-audio-duplicates", args->no_audio_duplicates,
+                "skip the audio fingerprints (each file is decoded a second time for them)");
   cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
   cmd->add_option("--threads", args->threads, "audio files scanned in parallel (0 = all cores)");
   cmd->footer("Exit status: 0 clean, 1 errors found (or warnings with --strict), 2 usage error.");
@@ -43,6 +62,8 @@ void add_validate(CLI::App& data) {
     data::ValidateOptions options;
     options.threads = args->threads;
     options.check_audio = !args->no_audio;
+    options.audio_duplicates = !args->no_audio_duplicates;
+    options.duplicates_as_warnings = args->allow_duplicates;
     auto start = std::chrono::steady_clock::now();
     auto result = data::validate_dataset(args->dir, options);
     double seconds =
@@ -68,6 +89,7 @@ void add_validate(CLI::App& data) {
       j["segments"] = result.dataset.segment_count();
       j["audio_files"] = result.audio_files;
       j["seconds"] = seconds;
+      j["duplicates"] = duplicates_json(result.dataset, result.duplicates);
       write_file_atomic(args->json_out, dump(j));
     }
     bool failed = diag.error_count() > 0 || (args->strict && diag.warning_count() > 0);
@@ -104,8 +126,8 @@ void add_split(CLI::App& data) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = data.add_subcommand("split",
-                                  "Assign train/dev/test grouped by call and speaker, stratified "
-                                  "by label; write a new dataset");
+                                  "Assign train/dev/test grouped by call, speaker and duplicate "
+                                  "calls, stratified by label; write a new dataset");
   cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
   cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
       ->required();
@@ -118,6 +140,8 @@ void add_split(CLI::App& data) {
                   "task to stratify by (default: the first task)");
   cmd->add_flag("--reassign", args->options.reassign,
                 "ignore splits already present and assign all calls");
+  cmd->add_flag("--audio-duplicates", args->options.audio_duplicates,
+                "also keep calls whose recordings match in one split (decodes all audio)");
   cmd->callback([args] {
     args->options.validate();
     auto dataset = data::load_dataset_or_throw(args->dir);

@@ -35,10 +35,11 @@ size_t Diagnostics::count_code(const std::string& code) const {
 
 void Diagnostics::sort() {
   std::stable_sort(findings_.begin(), findings_.end(), [](const Finding& a, const Finding& b) {
-    // The schema first (its errors explain others); findings without a line last within their file.
+    // Headlines first, then the schema (its errors explain others); findings without a line last
+    // within their file.
     auto key = [](const Finding& f) {
-      return std::make_tuple(f.file != "dataset.yaml", f.file, f.line == 0, f.line, f.call_id,
-                             f.segment);
+      return std::make_tuple(!f.headline, f.file != "dataset.yaml", f.file, f.line == 0, f.line,
+                             f.call_id, f.segment);
     };
     return key(a) < key(b);
   });

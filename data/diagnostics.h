@@ -19,6 +19,7 @@ struct Finding {
   int segment = -1;     ///< 0-based segment index within the call, -1 if none
   std::string code;     ///< stable machine-readable identifier, e.g. "segment-past-end"
   std::string message;  ///< a plain sentence: what is wrong, the value, the fix
+  bool headline = false;  ///< a summary of the findings below it: sorted before every other
 };
 
 /// Collects findings; loaders and validators add to it instead of stopping at
@@ -37,7 +38,7 @@ class Diagnostics {
   bool has_code(const std::string& code) const;
   size_t count_code(const std::string& code) const;
 
-  /// Orders findings by file, line, call and segment (stable for equal keys).
+  /// Orders findings by file, line, call and segment (stable for equal keys), headlines first.
   void sort();
 
   /// Findings as one `path:line: error|warning: sentence` line each.

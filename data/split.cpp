@@ -11,22 +11,13 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/text.h"
+#include "data/duplicates.h"
 
 namespace tenor::data {
 namespace fs = std::filesystem;
 namespace {
 
 const std::array<std::string, 3> kSplitNames = {"train", "dev", "test"};
-
-struct UnionFind {
-  std::vector<size_t> parent;
-  explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
-  size_t find(size_t x) {
-    while (parent[x] != x) x = parent[x] = parent[parent[x]];
-    return x;
-  }
-  void join(size_t a, size_t b) { parent[find(a)] = find(b); }
-};
 
 struct Group {
   std::vector<size_t> calls;
@@ -48,18 +39,32 @@ void SplitOptions::validate() const {
   if (train <= 0) throw UsageError("the train ratio must be above 0");
 }
 
+namespace {
+
+/// Calls that must share a split: those with one meta.speaker_id, and copies of one call (by
+/// text; by audio too with options.audio_duplicates).
+CallGroups group_calls(const Dataset& ds, const SplitOptions& options) {
+  CallGroups groups(ds.calls.size());
+  std::map<std::string, size_t> speaker_first;
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    auto id = ds.calls[i].speaker_id();
+    if (id.empty()) continue;
+    auto [it, inserted] = speaker_first.emplace(id, i);
+    if (!inserted) groups.join(i, it->second);
+  }
+  DuplicateOptions duplicates;
+  duplicates.audio = options.audio_duplicates;
+  for (const auto& pair : find_duplicates(ds, duplicates)) groups.join(pair.a, pair.b);
+  return groups;
+}
+
+}  // namespace
+
 Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   options.validate();
   Dataset ds = input;
   const size_t n = ds.calls.size();
-  UnionFind uf(n);
-  std::map<std::string, size_t> speaker_first;
-  for (size_t i = 0; i < n; ++i) {
-    auto id = ds.calls[i].speaker_id();
-    if (id.empty()) continue;
-    auto [it, inserted] = speaker_first.emplace(id, i);
-    if (!inserted) uf.join(i, it->second);
-  }
+  CallGroups uf = group_calls(ds, options);
   const Task* task = nullptr;
   if (!options.stratify_task.empty()) {
     task = ds.schema.find(options.stratify_task);
@@ -76,6 +81,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
         if (auto l = resolved_label(seg, *task)) ++class_count[static_cast<size_t>(*l)];
 
   std::map<size_t, Group> groups;
+  std::map<size_t, size_t> fixed_by;  // group -> the call whose existing split the group took
   for (size_t i = 0; i < n; ++i) {
     Group& g = groups[uf.find(i)];
     g.calls.push_back(i);
@@ -94,11 +100,14 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
       int s = static_cast<int>(std::find(kSplitNames.begin(), kSplitNames.end(), call.split) -
                                kSplitNames.begin());
       if (g.fixed >= 0 && g.fixed != s) {
-        throw DataError("calls sharing speaker_id '" + call.speaker_id() +
-                        "' already sit in splits '" + kSplitNames[static_cast<size_t>(g.fixed)] +
-                        "' and '" + call.split + "' (e.g. call " + call.call_id +
-                        "); pass --reassign to regroup every call");
+        const Call& other = ds.calls[fixed_by.at(uf.find(i))];
+        throw DataError("call " + printable(call.call_id) + " (split '" + call.split +
+                        "') and call " + printable(other.call_id) + " (split '" + other.split +
+                        "') must share one split: they share a speaker_id or are duplicates, "
+                        "directly or through other calls (`tenor data validate` lists "
+                        "duplicates); pass --reassign to regroup every call");
       }
+      if (g.fixed < 0) fixed_by[uf.find(i)] = i;
       g.fixed = s;
     }
   }

@@ -15,16 +15,18 @@ struct SplitOptions {
   uint64_t seed = 1;
   bool reassign = false;      ///< ignore splits already in the dataset
   std::string stratify_task;  ///< task whose labels balance the splits; "" = first task
+  bool audio_duplicates = false;  ///< also group calls whose recordings match (decodes all audio)
   void validate() const;      ///< throws UsageError
 };
 
-/// Assigns train/dev/test to every call, grouped so that no call and no
-/// meta.speaker_id is in two splits (calls sharing a speaker form one group),
+/// Assigns train/dev/test to every call, grouped so that no call, no
+/// meta.speaker_id and no pair of duplicate calls (duplicates.h) is in two splits (calls sharing
+/// a speaker or duplicating each other form one group),
 /// stratified by the primary task's label (each group's stratum is the rarest
 /// class it contains, so rare classes spread over all splits), balancing segment
 /// counts to the ratios. Deterministic for a seed. Calls that already have a split
 /// keep it (their whole group follows) unless `reassign`. Throws DataError if
-/// existing splits put one speaker in two splits and `reassign` is off.
+/// existing splits put one group in two splits and `reassign` is off.
 Dataset assign_splits(const Dataset& dataset, const SplitOptions& options);
 
 enum class ManifestFormat { kJsonl, kCsv };

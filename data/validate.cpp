@@ -1,13 +1,19 @@
 #include "data/validate.h"
 
 #include <algorithm>
+#include <array>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/text.h"
 #include "data/agreement.h"
+#include "data/duplicates.h"
 #include "data/parallel.h"
 
 namespace tenor::data {
@@ -197,20 +203,9 @@ void check_segments(const Dataset& ds, Diagnostics& diag) {
 void check_splits(const Dataset& ds, Diagnostics& diag) {
   // meta.speaker_id in two splits: the same voice would be tested on after training on it.
   std::map<std::string, std::map<std::string, const Call*>> speaker_splits;
-  // Exact duplicate transcripts across splits: text leakage between train and test.
-  std::map<std::string, std::map<std::string, std::pair<const Call*, size_t>>> text_splits;
-  for (const auto& call : ds.calls) {
-    if (call.split.empty()) continue;
-    if (auto id = call.speaker_id(); !id.empty()) speaker_splits[id].emplace(call.split, &call);
-    for (const auto& seg : call.segments) {
-      if (!seg.text) continue;
-      std::string text(trim(*seg.text));
-      if (text.empty()) continue;
-      auto& entry = text_splits[text][call.split];
-      if (!entry.first) entry.first = &call;
-      ++entry.second;
-    }
-  }
+  for (const auto& call : ds.calls)
+    if (auto id = call.speaker_id(); !call.split.empty() && !id.empty())
+      speaker_splits[id].emplace(call.split, &call);
   for (const auto& [id, splits] : speaker_splits) {
     if (splits.size() < 2) continue;
     std::vector<std::string> parts;
@@ -224,18 +219,210 @@ void check_splits(const Dataset& ds, Diagnostics& diag) {
                      "; results would be measured on a voice seen in training. Run `tenor data "
                      "split` to regroup");
   }
-  for (const auto& [text, splits] : text_splits) {
-    if (splits.size() < 2) continue;
-    std::vector<std::string> parts;
-    for (const auto& [split, entry] : splits)
-      parts.push_back(split + ": " + std::to_string(entry.second));
-    const Call* first = nullptr;
-    for (const auto& [split, entry] : splits)
-      if (!first || entry.first->line < first->line) first = entry.first;
-    diag.warning(ds.source, first->line, "transcript-across-splits",
-                 "the transcript \"" + printable(text) + "\" occurs in several splits (" +
-                     join(parts, ", ") + " segments); a text model can memorise it");
+}
+
+// ---- duplicates and repeated transcripts ----------------------------------------------------
+
+/// Splits in the order leakage flows: a later split must not hold copies of an earlier one.
+int split_rank(const std::string& split) {
+  return split == "train" ? 0 : split == "dev" ? 1 : split == "test" ? 2 : 3;
+}
+
+std::string split_name(const std::string& split) { return split.empty() ? "unassigned" : split; }
+
+bool leaks(const Call& a, const Call& b) {
+  return a.split != b.split && split_rank(a.split) < 3 && split_rank(b.split) < 3;
+}
+
+double similarity(const DuplicatePair& p) {
+  return std::max(p.text_jaccard.value_or(0), 1 - p.audio_bit_errors.value_or(1));
+}
+
+/// What makes the two calls alike, as words.
+std::string likeness(const DuplicatePair& p) {
+  std::vector<std::string> parts;
+  if (p.text_jaccard) {
+    std::ostringstream out;
+    out.precision(2);
+    out << std::fixed << *p.text_jaccard;
+    parts.push_back(*p.text_jaccard >= 1 ? "identical transcripts (word 3-gram Jaccard 1.00)"
+                                         : "transcripts alike (word 3-gram Jaccard " + out.str() +
+                                               ", near-duplicate from " +
+                                               std::to_string(kNearDuplicateJaccard).substr(0, 4) +
+                                               ")");
   }
+  if (p.audio_bit_errors)
+    parts.push_back("the same recording (" + percent(*p.audio_bit_errors) +
+                    " of audio fingerprint bits differ)");
+  return join(parts, " and ");
+}
+
+/// One finding per edge of a spanning forest of the duplicate graph, edges across splits first:
+/// every group is reported with as few pairs as connect it, and a leak is never hidden behind a
+/// copy within one split. The finding sits on the copy: the call of the later split (or line).
+size_t report_pairs(const Dataset& ds, std::vector<DuplicatePair> pairs, bool as_warnings,
+                    Diagnostics& diag) {
+  std::stable_sort(pairs.begin(), pairs.end(), [&](const auto& x, const auto& y) {
+    const bool lx = leaks(ds.calls[x.a], ds.calls[x.b]), ly = leaks(ds.calls[y.a], ds.calls[y.b]);
+    return lx != ly ? lx : similarity(x) > similarity(y);
+  });
+  CallGroups forest(ds.calls.size());
+  size_t within = 0;
+  for (const auto& p : pairs) {
+    if (forest.find(p.a) == forest.find(p.b)) continue;
+    forest.join(p.a, p.b);
+    const Call* orig = &ds.calls[p.a];
+    const Call* copy = &ds.calls[p.b];
+    if (split_rank(copy->split) < split_rank(orig->split)) std::swap(orig, copy);
+    const std::string what = "duplicates call " + printable(orig->call_id) + " (line " +
+                             std::to_string(orig->line) + ", " + split_name(orig->split) +
+                             "): " + likeness(p);
+    if (leaks(*orig, *copy)) {
+      const std::string msg = what + "; a " + copy->split +
+                              " score on it measures memory, not generalisation; remove one of "
+                              "the two, or run `tenor data split --reassign` to put them in one "
+                              "split";
+      if (as_warnings) {
+        diag.warning(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
+      } else {
+        diag.error(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
+      }
+    } else {
+      ++within;
+      diag.warning(ds.source, copy->line, "duplicate-call",
+                   what + "; it weighs twice in training and in any score: remove the copy, or "
+                          "keep both if they are distinct calls",
+                   copy->call_id);
+    }
+  }
+  return within;
+}
+
+/// The headline: how many calls of each later split duplicate calls of an earlier one (in one
+/// group of duplicates, directly or through another copy).
+void summarize_duplicates(const Dataset& ds, const std::vector<DuplicatePair>& pairs,
+                          size_t within, bool as_warnings, Diagnostics& diag) {
+  CallGroups groups(ds.calls.size());
+  for (const auto& p : pairs) groups.join(p.a, p.b);
+  std::map<size_t, std::set<int>> group_splits;
+  for (size_t i = 0; i < ds.calls.size(); ++i)
+    group_splits[groups.find(i)].insert(split_rank(ds.calls[i].split));
+  std::array<std::array<size_t, 3>, 3> leaked{};  // [later split][earlier split] -> calls
+  std::array<size_t, 3> calls_in{};
+  int64_t first_line = 0;
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    const int s = split_rank(ds.calls[i].split);
+    if (s > 2) continue;
+    ++calls_in[size_t(s)];
+    for (int earlier : group_splits[groups.find(i)]) {
+      if (earlier >= s) break;
+      ++leaked[size_t(s)][size_t(earlier)];
+      if (first_line == 0) first_line = ds.calls[i].line;
+    }
+  }
+  static const std::array<std::string, 3> names = {"train", "dev", "test"};
+  std::vector<std::string> parts;
+  for (size_t s = 2; s >= 1; --s)
+    for (size_t e = 0; e < s; ++e)
+      if (leaked[s][e] > 0)
+        parts.push_back(std::to_string(leaked[s][e]) + " of " + std::to_string(calls_in[s]) +
+                        " calls in " + names[s] + " duplicate calls in " + names[e]);
+  if (parts.empty() && within == 0) return;
+  std::string msg = parts.empty() ? "no call duplicates a call of another split"
+                                  : join(parts, ", ") + " (directly or through another copy)";
+  msg += "; " + std::to_string(within) + " duplicate pair(s) within one split; each pair is " +
+         "listed below. Fix: remove the copies, or run `tenor data split DIR --out NEW " +
+         "--reassign`, which keeps duplicates in one split";
+  Finding f{parts.empty() || as_warnings ? Severity::kWarning : Severity::kError,
+            ds.source,
+            first_line ? first_line : ds.calls[pairs.front().b].line,
+            {},
+            -1,
+            "duplicate-summary",
+            "duplicate calls: " + msg};
+  f.headline = true;
+  diag.add(std::move(f));
+}
+
+/// Calls of every group of duplicates that spans two splits: reported as pairs already.
+std::set<size_t> leaked_calls(const Dataset& ds, const std::vector<DuplicatePair>& pairs) {
+  std::set<size_t> out;
+  for (const auto& p : pairs)
+    if (leaks(ds.calls[p.a], ds.calls[p.b])) out.insert(p.a), out.insert(p.b);
+  return out;
+}
+
+struct Repeat {
+  std::array<size_t, 3> calls{};  ///< by split rank (train, dev, test)
+  size_t last_call = SIZE_MAX;    ///< the call last counted, so a call counts once
+  size_t total = 0;
+  size_t words = 0;
+  int64_t line = 0;  ///< of its first segment
+  int splits() const { return (calls[0] > 0) + (calls[1] > 0) + (calls[2] > 0); }
+};
+
+std::string repeat_text(std::string_view text, const Repeat& r) {
+  static const std::array<std::string, 3> names = {"train", "dev", "test"};
+  std::vector<std::string> parts;
+  for (size_t s = 0; s < 3; ++s)
+    if (r.calls[s] > 0) parts.push_back(names[s] + " " + std::to_string(r.calls[s]));
+  return "\"" + printable(text) + "\" in " + std::to_string(r.total) + " calls (" +
+         join(parts, ", ") + ")";
+}
+
+/// Every trimmed transcript with the calls of each split that hold it, leaving out `skip`.
+std::unordered_map<std::string_view, Repeat> count_transcripts(const Dataset& ds,
+                                                              const std::set<size_t>& skip) {
+  std::unordered_map<std::string_view, Repeat> texts;
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    const int rank = split_rank(ds.calls[i].split);
+    if (rank > 2 || skip.count(i)) continue;
+    for (const auto& seg : ds.calls[i].segments) {
+      if (!seg.text || trim(*seg.text).empty()) continue;
+      Repeat& r = texts[trim(*seg.text)];
+      if (r.line == 0) r.line = seg.line;
+      if (r.last_call != i) ++r.calls[size_t(rank)], ++r.total, r.last_call = i;
+    }
+  }
+  return texts;
+}
+
+/// Transcripts that recur across splits, counted in one finding instead of one per text:
+/// "Yes." in 412 calls is harmless, while a long sentence in train and test can be memorised.
+/// Calls already reported as duplicates across splits are left out.
+void check_repeated_transcripts(const Dataset& ds, const std::set<size_t>& skip,
+                                Diagnostics& diag) {
+  auto texts = count_transcripts(ds, skip);
+  std::vector<std::pair<std::string_view, Repeat*>> across;
+  for (auto& [text, r] : texts) {
+    if (r.splits() < 2) continue;
+    r.words = static_cast<size_t>(std::count(text.begin(), text.end(), ' ')) + 1;
+    across.emplace_back(text, &r);
+  }
+  if (across.empty()) return;
+  std::sort(across.begin(), across.end(), [](const auto& x, const auto& y) {
+    if (x.second->total != y.second->total) return x.second->total > y.second->total;
+    return x.second->line != y.second->line ? x.second->line < y.second->line : x.first < y.first;
+  });
+  std::vector<std::string> top;
+  for (size_t k = 0; k < std::min<size_t>(5, across.size()); ++k)
+    top.push_back(repeat_text(across[k].first, *across[k].second));
+  std::string msg = std::to_string(across.size()) +
+                    " distinct transcript(s) occur in more than one split; the most frequent: " +
+                    join(top, ", ") + (across.size() > 5 ? ", ..." : "");
+  auto longest = std::max_element(across.begin(), across.end(), [](const auto& x, const auto& y) {
+    return x.second->words < y.second->words;
+  });
+  const size_t long_ones = static_cast<size_t>(std::count_if(
+      across.begin(), across.end(), [](const auto& x) { return x.second->words >= 8; }));
+  if (long_ones > 0) {
+    msg += "; " + std::to_string(long_ones) + " of them have 8 words or more, which a text " +
+           "model can memorise (the longest: " + repeat_text(longest->first, *longest->second) +
+           "): remove or regroup the calls that repeat them";
+  } else {
+    msg += "; short stock phrases like these are harmless to keep";
+  }
+  diag.warning(ds.source, across.front().second->line, "transcript-across-splits", msg);
 }
 
 void check_labels(const Dataset& ds, int resamples, Diagnostics& diag) {
@@ -306,6 +493,17 @@ ValidationResult validate_dataset(const fs::path& root, const ValidateOptions& o
   }
   check_segments(ds, result.diagnostics);
   check_splits(ds, result.diagnostics);
+  DuplicateOptions duplicates;
+  duplicates.audio = options.check_audio && options.audio_duplicates;
+  duplicates.threads = options.threads;
+  result.duplicates = find_duplicates(ds, duplicates);
+  if (!result.duplicates.empty()) {
+    const size_t within =
+        report_pairs(ds, result.duplicates, options.duplicates_as_warnings, result.diagnostics);
+    summarize_duplicates(ds, result.duplicates, within, options.duplicates_as_warnings,
+                         result.diagnostics);
+  }
+  check_repeated_transcripts(ds, leaked_calls(ds, result.duplicates), result.diagnostics);
   check_labels(ds, options.agreement_resamples, result.diagnostics);
   result.diagnostics.sort();
   return result;

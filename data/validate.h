@@ -7,6 +7,7 @@
 #include "data/audio.h"
 #include "data/dataset.h"
 #include "data/diagnostics.h"
+#include "data/duplicates.h"
 
 namespace tenor::data {
 
@@ -15,6 +16,10 @@ struct ValidateOptions {
   bool check_audio = true;  ///< open and stream every audio file
   LoadOptions load;
   int agreement_resamples = 0;  ///< bootstrap resamples for alpha (0: point estimate only)
+  /// Compare recordings by fingerprint too (decodes every file a second time; needs check_audio).
+  bool audio_duplicates = true;
+  /// Report duplicate calls across train/dev/test as warnings instead of errors.
+  bool duplicates_as_warnings = false;
 };
 
 /// Thresholds of the checks, named so docs and tests can cite them.
@@ -34,6 +39,7 @@ struct ValidationResult {
   size_t audio_files = 0;
   uint64_t audio_bytes = 0;
   uint64_t manifest_bytes = 0;
+  std::vector<DuplicatePair> duplicates;  ///< every pair of calls found alike (duplicates.h)
 };
 
 /// Validate's audio checks alone, each distinct file read once (`threads` in parallel, 0 = all
@@ -46,7 +52,8 @@ std::map<std::string, AudioScan> check_dataset_audio(const Dataset& dataset, int
 
 /// Every check of the call-dataset spec: the loader's syntax and structure checks,
 /// then audio (existence, readability, truncation, duration, channels, sample rate,
-/// silence, clipping), segments against their audio, overlaps, splits, transcripts,
+/// silence, clipping), segments against their audio, overlaps, splits, duplicate calls
+/// (duplicates.h: one finding per pair, a headline first), repeated transcripts,
 /// class balance and annotator agreement. Never modifies anything under `root`.
 ValidationResult validate_dataset(const std::filesystem::path& root,
                                   const ValidateOptions& options = {});

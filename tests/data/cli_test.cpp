@@ -78,6 +78,44 @@ TEST(E2eCli, StatsSplitConvert) {
   EXPECT_EQ(run_tenor("data validate " + (base / "c").string(), &out), 0) << out;
 }
 
+TEST(E2eCli, LeakedCopyIsAnErrorHeadlinedFirstAndSplitRegroupsIt) {
+  DatasetFixture fx("cli-leak");
+  const std::vector<std::string> turns = {
+      "Thank you for calling, how can I help you today?",
+      "My parcel was left at the wrong address twice this week and nobody answers the phone",
+      "I am sorry, I have flagged the address with the courier and booked a redelivery for Friday",
+      "Thank you, that sorts it out, goodbye"};
+  for (size_t i = 0; i < turns.size(); ++i) fx.calls[0]["segments"][i]["text"] = turns[i];
+  auto copy = fx.calls[0];
+  copy["call_id"] = "c1-export2";
+  copy["split"] = "test";
+  copy["meta"]["speaker_id"] = "spk-9";
+  fx.calls.push_back(copy);
+  fx.write();
+  std::string out;
+  EXPECT_EQ(run_tenor("data validate " + fx.root.string(), &out), 1) << out;
+  const std::string head =
+      (fx.root / "calls.jsonl").string() +
+      ":3: error: duplicate calls: 1 of 2 calls in test duplicate calls in train";
+  EXPECT_EQ(out.rfind(head, 0), 0u) << out;  // the headline is the first line
+  EXPECT_NE(out.find(":3: error: call c1-export2: duplicates call c1 (line 1, train)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(run_tenor("data validate --allow-duplicates " + fx.root.string(), &out), 0) << out;
+  fs::path base = make_temp_dir("cli-leak-out");
+  EXPECT_EQ(
+      run_tenor("data split " + fx.root.string() + " --out " + (base / "kept").string(), &out), 1)
+      << out;
+  EXPECT_NE(out.find("--reassign"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("data split --reassign " + fx.root.string() + " --out " +
+                          (base / "s").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_EQ(run_tenor("data validate " + (base / "s").string(), &out), 0) << out;
+  EXPECT_EQ(out.find("error: duplicate"), std::string::npos) << out;
+}
+
 TEST(E2eCli, BrokenDatasetGivesARuntimeError) {
   DatasetFixture fx("cli-broken");
   fx.calls[0]["segments"][0]["labels"]["escalation"] = 12;

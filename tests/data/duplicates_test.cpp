@@ -1,0 +1,272 @@
+// Duplicate calls (issue 23, item 5): copies across splits are found per call pair with a
+// headline first, near copies too, shared boilerplate is not, repeated short sentences are
+// counted in one finding, recordings match through gain and container changes, and
+// `data split` keeps duplicates in one split.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <numbers>
+#include <random>
+
+#include "data/audio.h"
+#include "data/duplicates.h"
+#include "data/split.h"
+#include "tests/data/fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+using nlohmann::json;
+
+std::string listing(const data::Diagnostics& d) {
+  std::string out;
+  for (const auto& f : d.findings()) out += data::format_finding(f) + "\n";
+  return out;
+}
+
+/// A support call: the stock greeting and goodbye every call of a contact centre shares, around
+/// two turns of its own.
+std::vector<std::string> support_turns(const std::string& customer, const std::string& agent) {
+  return {"Thank you for calling Acme support, my name is Dana, how can I help you today?",
+          customer, agent,
+          "Is there anything else I can help you with today? Thank you for calling, goodbye."};
+}
+
+std::vector<std::string> blender_call() {
+  return support_turns(
+      "I ordered the blender on the third and it arrived broken, the box was crushed and the "
+      "left side of the jug is cracked",
+      "I am sorry to hear that, let me look up your order and arrange a replacement that ships "
+      "with express delivery tomorrow morning");
+}
+
+std::vector<std::string> billing_call() {
+  return support_turns(
+      "My card was charged twice for the same subscription this month and I want the second "
+      "payment refunded please",
+      "I can see both payments of nineteen dollars, the duplicate will be refunded within five "
+      "working days to the same card");
+}
+
+std::vector<std::string> password_call() {
+  return support_turns(
+      "I cannot log in to my account since yesterday, the reset email never arrives even in "
+      "the spam folder",
+      "Your address had a typo in it, I have corrected it and sent a new reset link that is "
+      "valid for one hour");
+}
+
+void set_turns(json& call, const std::vector<std::string>& turns) {
+  for (size_t i = 0; i < turns.size(); ++i) call["segments"][i]["text"] = turns[i];
+}
+
+/// The fixture's two calls (c1 train, c2 test) with distinct support-call transcripts.
+DatasetFixture support_fixture(const std::string& name) {
+  DatasetFixture fx(name);
+  set_turns(fx.calls[0], blender_call());
+  set_turns(fx.calls[1], billing_call());
+  return fx;
+}
+
+json copy_of(const json& call, const std::string& id, const std::string& split) {
+  json copy = call;
+  copy["call_id"] = id;
+  copy["split"] = split;
+  copy["meta"]["speaker_id"] = "spk-" + id;
+  return copy;
+}
+
+TEST(Duplicates, CopyUnderAnotherIdAcrossTrainAndTestIsAnErrorWithAHeadline) {
+  auto fx = support_fixture("dup-copy");
+  fx.calls.push_back(copy_of(fx.calls[0], "c3", "test"));
+  fx.calls.back()["audio"] = "audio/c1.wav";
+  auto r = fx.validate();
+  const auto& d = r.diagnostics;
+  ASSERT_EQ(d.count_code("duplicate-across-splits"), 1u) << listing(d);
+  ASSERT_FALSE(d.findings().empty());
+  const auto& head = d.findings().front();
+  EXPECT_EQ(head.code, "duplicate-summary") << listing(d);
+  EXPECT_EQ(head.severity, data::Severity::kError);
+  EXPECT_NE(head.message.find("1 of 2 calls in test duplicate calls in train"), std::string::npos)
+      << head.message;
+  for (const auto& f : d.findings()) {
+    if (f.code != "duplicate-across-splits") continue;
+    EXPECT_EQ(f.severity, data::Severity::kError);
+    EXPECT_EQ(f.call_id, "c3");
+    EXPECT_EQ(f.line, 3);
+    EXPECT_NE(f.message.find("duplicates call c1 (line 1, train)"), std::string::npos) << f.message;
+    EXPECT_NE(f.message.find("identical transcripts"), std::string::npos) << f.message;
+    EXPECT_NE(f.message.find("tenor data split --reassign"), std::string::npos) << f.message;
+  }
+  // The copy's sentences are not listed again as repeated transcripts.
+  EXPECT_FALSE(d.has_code("transcript-across-splits")) << listing(d);
+  data::ValidateOptions lenient;
+  lenient.duplicates_as_warnings = true;
+  auto w = fx.validate(lenient);
+  EXPECT_EQ(w.diagnostics.error_count(), 0u) << listing(w.diagnostics);
+  EXPECT_EQ(w.diagnostics.count_code("duplicate-across-splits"), 1u);
+}
+
+TEST(Duplicates, NearCopyWithAFewWordsChangedIsFound) {
+  auto fx = support_fixture("dup-near");
+  auto turns = blender_call();  // three words changed, two dropped
+  turns[1] = "I ordered the blender on the fourth and it came broken, the box was crushed and the "
+             "left side of the jug is cracked";
+  turns[2] = "I am sorry to hear that, let me look up your order and arrange a replacement that "
+             "ships with express delivery on Monday";
+  fx.calls.push_back(copy_of(fx.calls[0], "c3", "test"));
+  set_turns(fx.calls.back(), turns);
+  fx.calls.back()["audio"] = "audio/c1.wav";
+  auto r = fx.validate();
+  ASSERT_EQ(r.diagnostics.count_code("duplicate-across-splits"), 1u) << listing(r.diagnostics);
+  ASSERT_EQ(r.duplicates.size(), 1u);
+  ASSERT_TRUE(r.duplicates[0].text_jaccard);
+  EXPECT_LT(*r.duplicates[0].text_jaccard, 0.9);
+  EXPECT_GE(*r.duplicates[0].text_jaccard, data::kNearDuplicateJaccard);
+}
+
+TEST(Duplicates, DistinctCallsSharingBoilerplateAreNotFlagged) {
+  auto fx = support_fixture("dup-boilerplate");
+  fx.calls.push_back(copy_of(fx.calls[0], "c3", "test"));
+  set_turns(fx.calls.back(), password_call());
+  fx.calls.back()["audio"] = "audio/c1.wav";
+  auto r = fx.validate();
+  EXPECT_TRUE(r.duplicates.empty()) << listing(r.diagnostics);
+  EXPECT_FALSE(r.diagnostics.has_code("duplicate-summary")) << listing(r.diagnostics);
+  // The shared greetings are repeated sentences across splits: one counted finding.
+  EXPECT_EQ(r.diagnostics.count_code("transcript-across-splits"), 1u) << listing(r.diagnostics);
+}
+
+TEST(Duplicates, CopiesWithinOneSplitAreWarnings) {
+  auto fx = support_fixture("dup-within");
+  fx.calls.push_back(copy_of(fx.calls[1], "c3", "test"));
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.error_count(), 0u) << listing(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.count_code("duplicate-call"), 1u) << listing(r.diagnostics);
+  EXPECT_EQ(r.diagnostics.findings().front().code, "duplicate-summary");
+}
+
+TEST(Duplicates, RepeatedShortSentencesAreCountedInOneFinding) {
+  auto fx = support_fixture("dup-short");
+  for (int i = 0; i < 12; ++i) {
+    json call = copy_of(fx.calls[i % 2], "r" + std::to_string(i), i % 3 ? "train" : "test");
+    set_turns(call, {"Yes.", "#EMAIL#", "Okay, thanks.", "Call " + std::to_string(i) + " here."});
+    fx.calls.push_back(call);
+  }
+  auto r = fx.validate();
+  const auto& d = r.diagnostics;
+  EXPECT_EQ(d.count_code("transcript-across-splits"), 1u) << listing(d);
+  EXPECT_EQ(d.count_code("duplicate-across-splits"), 0u) << listing(d);  // too short to judge
+  for (const auto& f : d.findings()) {
+    if (f.code != "transcript-across-splits") continue;
+    EXPECT_NE(f.message.find("\"Yes.\" in 12 calls (train 8, test 4)"), std::string::npos)
+        << f.message;
+    EXPECT_NE(f.message.find("\"#EMAIL#\" in 12 calls"), std::string::npos) << f.message;
+    EXPECT_GT(f.line, 0);
+  }
+}
+
+/// `seconds` of a tone sequence whose pitch and loudness change every 60 ms (seeded): sound with
+/// a changing spectrum, as speech has.
+std::vector<float> changing_sound(double seconds, int rate, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> hz(300, 3000), level(0.1, 0.5);
+  std::vector<float> out(static_cast<size_t>(seconds * rate));
+  const size_t note = static_cast<size_t>(0.06 * rate);
+  double f = 0, a = 0, phase = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (i % note == 0) f = hz(rng), a = level(rng);
+    phase += 2 * std::numbers::pi * f / rate;
+    out[i] = static_cast<float>(a * (std::sin(phase) + 0.5 * std::sin(2.3 * phase)) / 1.5);
+  }
+  return out;
+}
+
+TEST(Duplicates, RecordingMatchesThroughGainRateAndContainer) {
+  const auto dir = make_temp_dir("dup-fingerprint");
+  auto sound = changing_sound(3.0, 16000, 7);
+  data::write_audio(dir / "a.wav", sound, 1, 16000);
+  auto quieter = data::resample(sound, 16000, 8000);
+  for (auto& x : quieter) x *= 0.3f;
+  data::write_audio(dir / "b.flac", quieter, 1, 8000);
+  data::write_audio(dir / "c.wav", changing_sound(3.0, 16000, 8), 1, 16000);
+  auto a = data::audio_fingerprint(dir / "a.wav");
+  auto b = data::audio_fingerprint(dir / "b.flac");
+  auto c = data::audio_fingerprint(dir / "c.wav");
+  EXPECT_GE(a.changing_frames, data::kMinFingerprintFrames);
+  EXPECT_LE(data::fingerprint_bit_errors(a, b, 0), 0.1);
+  EXPECT_GE(data::fingerprint_bit_errors(a, c, 0), 0.35);
+}
+
+TEST(Duplicates, SameRecordingUnderTwoNamesAcrossSplitsIsFoundByAudio) {
+  DatasetFixture fx("dup-audio");
+  auto sound = changing_sound(4.0, 16000, 3);
+  std::vector<float> stereo(sound.size() * 2);
+  for (size_t i = 0; i < sound.size(); ++i) stereo[2 * i] = stereo[2 * i + 1] = sound[i];
+  data::write_audio(fx.root / "audio/c1.wav", stereo, 2, 16000);
+  for (auto& x : stereo) x *= 0.5f;
+  data::write_audio(fx.root / "audio/c2.flac", stereo, 2, 16000);
+  fx.calls[1]["audio"] = "audio/c2.flac";
+  auto r = fx.validate();
+  ASSERT_EQ(r.diagnostics.count_code("duplicate-across-splits"), 1u) << listing(r.diagnostics);
+  ASSERT_EQ(r.duplicates.size(), 1u);
+  EXPECT_TRUE(r.duplicates[0].audio_bit_errors);
+  EXPECT_FALSE(r.duplicates[0].text_jaccard);
+  data::ValidateOptions no_fingerprints;
+  no_fingerprints.audio_duplicates = false;
+  EXPECT_TRUE(fx.validate(no_fingerprints).duplicates.empty());
+}
+
+/// `n` words drawn (seeded) from a vocabulary of 500: distinct calls for every seed.
+std::string words(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string out;
+  for (int i = 0; i < n; ++i) out += (i ? " w" : "w") + std::to_string(rng() % 500);
+  return out;
+}
+
+TEST(Duplicates, SplitKeepsDuplicatesInOneSplit) {
+  data::Dataset ds;
+  ds.root = "/nonexistent";
+  ds.schema.tasks.push_back(
+      {"escalation", data::TaskType::kBinary, {"calm", "escalated"}, "customer"});
+  // 40 calls; call 2k+1 is a copy of call 2k under another id and speaker.
+  for (int i = 0; i < 40; ++i) {
+    data::Call call;
+    call.call_id = "c" + std::to_string(i);
+    call.meta["speaker_id"] = "s" + std::to_string(i);
+    for (const auto& text : support_turns(words(30, i / 2), words(30, 100 + i / 2))) {
+      data::Segment seg;
+      seg.start_s = double(call.segments.size()), seg.end_s = seg.start_s + 0.9;
+      seg.speaker = "customer", seg.text = text;
+      seg.labels["escalation"] = i % 8 < 2;
+      call.segments.push_back(seg);
+    }
+    ds.calls.push_back(call);
+  }
+  data::SplitOptions options;
+  options.train = 0.5, options.dev = 0.25, options.test = 0.25;
+  for (uint64_t seed : {1, 2, 3}) {
+    options.seed = seed;
+    auto a = data::assign_splits(ds, options);
+    std::map<std::string, int> per_split;
+    for (const auto& call : a.calls) ++per_split[call.split];
+    EXPECT_EQ(per_split["train"], 20);  // 20 pairs, distinct from each other: 10/5/5
+    EXPECT_EQ(per_split["test"], 10);
+    for (size_t i = 0; i < a.calls.size(); i += 2)
+      EXPECT_EQ(a.calls[i].split, a.calls[i + 1].split) << "seed " << seed << ", call " << i;
+  }
+  // Copies already in two splits: refused with both calls named, regrouped with --reassign.
+  ds.calls[0].split = "train", ds.calls[1].split = "test";
+  const auto msg = thrown_message<DataError>([&] { data::assign_splits(ds, {}); });
+  EXPECT_NE(msg.find("c0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("c1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--reassign"), std::string::npos) << msg;
+  options.reassign = true;
+  auto b = data::assign_splits(ds, options);
+  EXPECT_EQ(b.calls[0].split, b.calls[1].split);
+}
+
+}  // namespace
+}  // namespace tenor::test
