@@ -112,7 +112,18 @@ json task_json(const TaskReport& r) {
                       {"macro_f1", num(s.macro_f1)},
                       {"ci_low", num(s.interval.lo)},
                       {"ci_high", num(s.interval.hi)},
-                      {"outside_overall", s.outside_overall}});
+                      {"single_class", s.single_class >= 0
+                                           ? json(utf8(r.classes[size_t(s.single_class)]))
+                                           : json(nullptr)},
+                      {"class_recall", num(s.class_recall)},
+                      {"class_recall_ci_low", num(s.class_recall_interval.lo)},
+                      {"class_recall_ci_high", num(s.class_recall_interval.hi)},
+                      {"small", s.small},
+                      {"flagged", s.flagged < 0   ? json("below")
+                                  : s.flagged > 0 ? json("above")
+                                                  : json(nullptr)},
+                      {"outside_overall", s.flagged != 0},
+                      {"note", utf8(slice_note(s, r.classes))}});
   json decision = {{"threshold", nullptr}, {"source", nullptr}, {"dev_f1", nullptr}};
   if (r.type == data::TaskType::kBinary) {
     decision["threshold"] = r.threshold;
@@ -162,6 +173,7 @@ json to_json(const EvalReport& report) {
             {"dev", report.has_dev},
             {"decision_rules_fitted_on", utf8(report.rules_fitted_on)},
             {"max_slice_values", c.max_slice_values},
+            {"min_slice_calls", c.min_slice_calls},
             {"unsliced_fields", unsliced},
             {"timeline",
              {{"threshold", num(c.timeline.threshold)},
