@@ -201,7 +201,9 @@ json to_json(const Comparison& comparison, const GateResult* gate) {
               {"gate", nullptr}};
   if (gate)
     out["gate"] = {{"passed", gate->passed},
+                   {"alpha", num(gate->alpha)},
                    {"failures", utf8_list(gate->failures)},
+                   {"passed_not_significant", utf8_list(gate->passed_not_significant)},
                    {"summary", utf8(gate->summary)}};
   return out;
 }
