@@ -113,7 +113,8 @@ CLI::App* add_compare_subcommand(CLI::App* cmd, const std::shared_ptr<Args>& arg
       });
   compare->add_option("--out", args->compare_out, "also write comparison.json here");
   compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
       ->capture_default_str()
       ->check(device_validator());
