@@ -46,15 +46,17 @@ std::vector<std::string> option_names(const CLI::App& app) {
 
 std::string did_you_mean(const CLI::App& root) {
   const auto chain = parsed_chain(root);
-  const CLI::App& last = *chain.back();
-  const std::string path = command_path(chain);
-  const std::vector<std::string> commands = subcommand_names(last);
   std::string unknown_command;
-  for (const CLI::App* app : chain)
-    for (const std::string& word : app->remaining()) {
+  // Each word is matched against the command it was left at: `tenor --lg-level debug data`
+  // leaves --lg-level at tenor, `tenor data valdate` leaves valdate at data.
+  for (size_t depth = 0; depth < chain.size(); ++depth) {
+    const CLI::App& app = *chain[depth];
+    const std::string path = command_path({chain.begin(), chain.begin() + depth + 1});
+    const std::vector<std::string> commands = subcommand_names(app);
+    for (const std::string& word : app.remaining()) {
       if (word.starts_with("--")) {
         const std::string flag = word.substr(0, word.find('='));
-        const std::string near = nearest(flag, option_names(last));
+        const std::string near = nearest(flag, option_names(app));
         if (!near.empty())
           return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +
                  "'? (`" + path + " --help` lists them)";
@@ -68,6 +70,7 @@ std::string did_you_mean(const CLI::App& root) {
                             "` command; the commands are " + join(commands, ", ");
       }
     }
+  }
   return unknown_command;
 }
 
