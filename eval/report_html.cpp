@@ -152,6 +152,29 @@ void task_plots(XmlWriter& w, const TaskReport& r) {
   w.close();
 }
 
+/// One row per slice: calls, the metric shown (macro-F1, or a single-class slice's recall of
+/// its class), its interval and slice_note; flagged rows in red.
+void slice_table(XmlWriter& w, const TaskReport& r) {
+  w.open("table");
+  row(w, {"slice", "labelled", "calls", "metric", "value", "interval", "note"}, true);
+  for (const SliceResult& s : r.slices) {
+    const bool one = s.single_class >= 0;
+    const Interval& ci = one ? s.class_recall_interval : s.interval;
+    const std::string note = slice_note(s, r.classes);
+    w.open("tr", s.flagged != 0 ? XmlAttrs{{"class", "flag"}} : XmlAttrs{});
+    w.element("td", {{"class", "l"}}, s.field + " = " + s.value);
+    for (const std::string& cell :
+         {std::to_string(s.n_labelled), std::to_string(s.n_calls),
+          std::string(one ? "recall of " + r.classes[size_t(s.single_class)] : "macro-F1"),
+          s.empty ? std::string("n/a") : f3(one ? s.class_recall : s.macro_f1),
+          interval_text(ci.lo, ci.hi)})
+      w.element("td", {}, cell);
+    w.element("td", {{"class", "l"}}, note);
+    w.close();
+  }
+  w.close();
+}
+
 /// The slices of one task: the fields too varied to slice, then macro-F1 per slice as bars
 /// against the overall interval (single-class slices, whose macro-F1 is fixed by
 /// construction, left out) and a table with each slice's calls and slice_note.
@@ -175,24 +198,7 @@ void task_slices(XmlWriter& w, const EvalReport& report, const TaskReport& r) {
   if (!bars.empty())
     interval_bars(w, "macro-F1 per slice: " + r.name, bars,
                   r.bootstrap.point[static_cast<size_t>(Metric::kMacroF1)], o.lo, o.hi);
-  w.open("table");
-  row(w, {"slice", "labelled", "calls", "metric", "value", "interval", "note"}, true);
-  for (const SliceResult& s : r.slices) {
-    const bool one = s.single_class >= 0;
-    const Interval& ci = one ? s.class_recall_interval : s.interval;
-    const std::string note = slice_note(s, r.classes);
-    w.open("tr", s.flagged != 0 ? XmlAttrs{{"class", "flag"}} : XmlAttrs{});
-    w.element("td", {{"class", "l"}}, s.field + " = " + s.value);
-    for (const std::string& cell :
-         {std::to_string(s.n_labelled), std::to_string(s.n_calls),
-          std::string(one ? "recall of " + r.classes[size_t(s.single_class)] : "macro-F1"),
-          s.empty ? std::string("n/a") : f3(one ? s.class_recall : s.macro_f1),
-          interval_text(ci.lo, ci.hi)})
-      w.element("td", {}, cell);
-    w.element("td", {{"class", "l"}}, note);
-    w.close();
-  }
-  w.close();
+  slice_table(w, r);
   w.element("p", {},
             "A slice is flagged (red) when its own " +
                 svg_number(100 * report.config.bootstrap.confidence, 1) +

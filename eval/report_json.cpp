@@ -67,6 +67,28 @@ json timeline_json(const TimelineMetrics& t) {
           {"per_call", calls}};
 }
 
+json slice_json(const SliceResult& s, const std::vector<std::string>& classes) {
+  return {{"field", utf8(s.field)},
+          {"value", utf8(s.value)},
+          {"n_labelled", s.n_labelled},
+          {"n_calls", s.n_calls},
+          {"empty", s.empty},
+          {"macro_f1", num(s.macro_f1)},
+          {"ci_low", num(s.interval.lo)},
+          {"ci_high", num(s.interval.hi)},
+          {"single_class",
+           s.single_class >= 0 ? json(utf8(classes[size_t(s.single_class)])) : json(nullptr)},
+          {"class_recall", num(s.class_recall)},
+          {"class_recall_ci_low", num(s.class_recall_interval.lo)},
+          {"class_recall_ci_high", num(s.class_recall_interval.hi)},
+          {"small", s.small},
+          {"flagged", s.flagged < 0   ? json("below")
+                      : s.flagged > 0 ? json("above")
+                                      : json(nullptr)},
+          {"outside_overall", s.flagged != 0},
+          {"note", utf8(slice_note(s, classes))}};
+}
+
 json task_json(const TaskReport& r) {
   json metrics = json::object();
   for (const MetricInfo& info : metric_infos()) {
@@ -103,27 +125,7 @@ json task_json(const TaskReport& r) {
                                   {"n_dev", r.temperature->n}};
   if (r.calibration_scaled) calibration["scaled"] = calibration_json(*r.calibration_scaled);
   json slices = json::array();
-  for (const SliceResult& s : r.slices)
-    slices.push_back({{"field", utf8(s.field)},
-                      {"value", utf8(s.value)},
-                      {"n_labelled", s.n_labelled},
-                      {"n_calls", s.n_calls},
-                      {"empty", s.empty},
-                      {"macro_f1", num(s.macro_f1)},
-                      {"ci_low", num(s.interval.lo)},
-                      {"ci_high", num(s.interval.hi)},
-                      {"single_class", s.single_class >= 0
-                                           ? json(utf8(r.classes[size_t(s.single_class)]))
-                                           : json(nullptr)},
-                      {"class_recall", num(s.class_recall)},
-                      {"class_recall_ci_low", num(s.class_recall_interval.lo)},
-                      {"class_recall_ci_high", num(s.class_recall_interval.hi)},
-                      {"small", s.small},
-                      {"flagged", s.flagged < 0   ? json("below")
-                                  : s.flagged > 0 ? json("above")
-                                                  : json(nullptr)},
-                      {"outside_overall", s.flagged != 0},
-                      {"note", utf8(slice_note(s, r.classes))}});
+  for (const SliceResult& s : r.slices) slices.push_back(slice_json(s, r.classes));
   json decision = {{"threshold", nullptr}, {"source", nullptr}, {"dev_f1", nullptr}};
   if (r.type == data::TaskType::kBinary) {
     decision["threshold"] = r.threshold;
