@@ -190,7 +190,9 @@ std::string slice_note(const SliceResult& slice, const std::vector<std::string>&
     parts.push_back("single-class (" + (k < classes.size() ? classes[k] : std::to_string(k)) +
                     "): recall of its class shown");
   }
-  if (slice.small) parts.push_back("small (" + std::to_string(slice.n_calls) + " calls)");
+  if (slice.small)
+    parts.push_back("small (" + std::to_string(slice.n_calls) +
+                    (slice.n_calls == 1 ? " call)" : " calls)"));
   if (slice.flagged != 0)
     parts.push_back(slice.flagged < 0 ? "below the overall interval"
                                       : "above the overall interval");

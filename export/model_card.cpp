@@ -104,8 +104,11 @@ void slices_table(std::ostringstream& md, const eval::EvalReport& report) {
       md << "| " << t.name << " | " << s.field << "=" << s.value << " | " << s.n_labelled << " | "
          << s.n_calls << " | "
          << (one ? "recall of " + t.classes[size_t(s.single_class)] : std::string("macro-F1"))
-         << " | " << fmt(one ? s.class_recall : s.macro_f1) << " [" << fmt(ci.lo) << ", "
-         << fmt(ci.hi) << "] | " << eval::slice_note(s, t.classes) << " |\n";
+         << " | "
+         << (s.empty ? "n/a"
+                     : fmt(one ? s.class_recall : s.macro_f1) + " [" + fmt(ci.lo) + ", " +
+                           fmt(ci.hi) + "]")
+         << " | " << eval::slice_note(s, t.classes) << " |\n";
     }
   md << "\nA slice is flagged (below or above the overall interval) only when its own interval "
         "and the overall one do not overlap; slices of fewer than "

@@ -131,6 +131,9 @@ TEST(Evaluate, SingleClassAndSmallSlicesAreMarkedNotFlagged) {
   EXPECT_TRUE(tiny.small);
   EXPECT_EQ(tiny.flagged, 0);
   EXPECT_EQ(slice_note(tiny, r.classes), "small (3 calls)");
+  SliceResult one_call = tiny;
+  one_call.n_calls = 1;
+  EXPECT_EQ(slice_note(one_call, r.classes), "small (1 call)");
   // A small single-class slice says both.
   const EvalReport few = evaluate(single_class_set(4), config);
   EXPECT_EQ(slice_note(slice(few.tasks[0], "site", "calm"), few.tasks[0].classes),
