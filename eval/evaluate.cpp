@@ -174,7 +174,7 @@ void check_config(const EvalConfig& config) {
       !(config.bootstrap.confidence < 1.0))
     throw ConfigError("bootstrap: resamples must be >= 0 and confidence in (0, 1), got " +
                       std::to_string(config.bootstrap.resamples) + " and " +
-                      std::to_string(config.bootstrap.confidence));
+                      format_number(config.bootstrap.confidence));
   if (config.calibration_bins < 1)
     throw ConfigError("calibration_bins must be >= 1, got " +
                       std::to_string(config.calibration_bins));
