@@ -24,7 +24,8 @@ void add_data_build_command(CLI::App& app) {
       ->capture_default_str()
       ->check(device_validator());
   cmd->add_option("--threads", args->options.threads, "LibTorch CPU threads (0: its default)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   cmd->add_flag("--keep-going", args->options.keep_going,
                 "skip calls whose audio fails validate's checks or cannot be read, list them in "
                 "the log and the store's /build/skipped_calls");
@@ -34,7 +35,8 @@ void add_data_build_command(CLI::App& app) {
                   "calls per resumable unit of work")
       ->capture_default_str();
   cmd->add_option("--sample-rate", args->sample_rate,
-                  "analysis rate in Hz (default: dataset.yaml's, else 16000)");
+                  "analysis rate in Hz (default: dataset.yaml's, else 16000)")
+      ->check(positive());
   cmd->add_option("--vocab-size", args->options.tokenizer.vocab_size,
                   "SentencePiece vocabulary (upper bound)")
       ->capture_default_str();

@@ -2,6 +2,7 @@
 // library function and maps the outcome to an exit status.
 #include <chrono>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -56,7 +57,8 @@ void add_validate(CLI::App& data) {
   cmd->add_flag("--no-audio-duplicates", args->no_audio_duplicates,
                 "skip the audio fingerprints (each file is decoded a second time for them)");
   cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
-  cmd->add_option("--threads", args->threads, "audio files scanned in parallel (0 = all cores)");
+  cmd->add_option("--threads", args->threads, "audio files scanned in parallel (0 = all cores)")
+      ->check(non_negative());
   cmd->footer("Exit status: 0 clean, 1 errors found (or warnings with --strict), 2 usage error.");
   cmd->callback([args] {
     data::ValidateOptions options;
@@ -80,7 +82,8 @@ void add_validate(CLI::App& data) {
     }
     std::cout << args->dir << ": " << result.dataset.calls.size() << " calls, "
               << result.dataset.segment_count() << " segments, " << result.audio_files
-              << " audio files checked in " << seconds << " s: " << diag.error_count()
+              << " audio files checked in " << std::fixed << std::setprecision(2) << seconds
+              << " s: " << diag.error_count()
               << " error(s), " << diag.warning_count() << " warning(s)\n";
     if (!args->json_out.empty()) {
       json j = diag.to_json();
@@ -110,7 +113,8 @@ void add_stats(CLI::App& data) {
   cmd->add_flag("--json", args->json_out, "print JSON instead of tables");
   cmd->add_option("--bootstrap", args->options.bootstrap_resamples,
                   "bootstrap resamples for alpha's interval")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   cmd->add_option("--seed", args->options.seed, "bootstrap seed")->capture_default_str();
   cmd->callback([args] {
     auto dataset = data::load_dataset_or_throw(args->dir);
@@ -207,7 +211,7 @@ void add_convert(CLI::App& data) {
 
 void add_data_commands(CLI::App& app) {
   auto* data =
-      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert");
+      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert, build");
   data->require_subcommand(1);
   add_validate(*data);
   add_stats(*data);

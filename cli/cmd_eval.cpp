@@ -1,5 +1,8 @@
 // `tenor eval` and `tenor eval compare`: thin wrappers of eval/run_eval.h and eval/compare.h.
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
+#include <limits>
 
 #include "cli/commands.h"
 #include "core/atomic_file.h"
@@ -23,12 +26,16 @@ struct Args {
   // compare
   std::string run_a, run_b, compare_out;
   std::vector<std::string> gates;
+  double alpha = std::numeric_limits<double>::quiet_NaN();  // NaN: --alpha not given
 };
 
 /// `tenor eval compare`: the paired comparison table, comparison.json and the gate.
 void run_compare(const Args& args) {
   std::vector<eval::GateSpec> gates;
   for (const auto& g : args.gates) gates.push_back(eval::parse_gate(g));
+  if (!std::isnan(args.alpha) && gates.empty())
+    throw UsageError("--alpha is the significance level of the --fail-if-worse gates; add a "
+                     "gate such as --fail-if-worse macro_f1:0.01");
   eval::CompareConfig config;
   auto a = eval::calibrated_eval_set_for_run(args.run_a, args.data, args.split, args.device,
                                              config.thresholds_a);
@@ -43,7 +50,7 @@ void run_compare(const Args& args) {
         join(dropped, ", "));
   auto comparison = eval::compare_runs(a, b, config);
   std::optional<eval::GateResult> gate;
-  if (!gates.empty()) gate = eval::apply_gate(comparison, gates);
+  if (!gates.empty()) gate = eval::apply_gate(comparison, gates, args.alpha);
   auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
   if (!args.compare_out.empty()) {
     std::filesystem::create_directories(args.compare_out);
@@ -117,9 +124,17 @@ CLI::App* add_compare_subcommand(CLI::App* cmd, const std::shared_ptr<Args>& arg
   compare->add_option("--fail-if-worse", args->gates,
                       "METRIC:TOL, e.g. macro_f1:0.01 (repeatable): exit 1 "
                       "when B is worse than A by more than TOL");
+  compare->add_option("--alpha", args->alpha,
+                      "with --fail-if-worse: fail only when the drop is also significant, paired "
+                      "call-bootstrap p < ALPHA (e.g. 0.05); default: every drop beyond TOL fails")
+      ->check([](const std::string& v) {
+        const double a = std::strtod(v.c_str(), nullptr);
+        return a > 0.0 && a < 1.0 ? std::string() : "ALPHA must lie in (0, 1), e.g. 0.05";
+      });
   compare->add_option("--out", args->compare_out, "also write comparison.json here");
   compare->add_option("--bootstrap", args->bootstrap, "paired call-bootstrap resamples")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   compare->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
       ->capture_default_str()
       ->check(device_validator());

@@ -2,6 +2,7 @@
 // validate, stream stream_file_lld to stdout.
 #include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/audio.h"
 #include "data/features/lld_table.h"
 
 namespace tenor::cli {
@@ -33,12 +35,42 @@ struct FileSummary {
   }
   std::string line() const {
     std::ostringstream out;
-    out << frames << " frames, voiced " << voiced << ", mean f0 "
+    out << std::fixed << std::setprecision(1) << frames << " frames, voiced " << voiced
+        << ", mean f0 "
         << (voiced ? f0_sum / voiced : 0.0) << " Hz, mean intensity "
         << (frames ? db_sum / frames : 0.0) << " dB";
     return out.str();
   }
 };
+
+/// Seconds at the precision a person types them: "3", "2.5", "36.52".
+std::string secs(double s) {
+  std::ostringstream out;
+  out << std::setprecision(4) << s;
+  return out.str();
+}
+
+/// --start, --end and --channel against each other and against `file`: a range that is empty,
+/// negative or past the audio, or a channel the file lacks, is a usage error (exit 2) that
+/// names the flags to fix. An unreadable file stays a DataError (exit 1).
+void check_range(const std::string& file, const features::AudioRange& range) {
+  if (!(range.start_s >= 0))
+    throw UsageError("features: --start " + secs(range.start_s) + " is negative; give seconds >= 0");
+  if (range.end_s >= 0 && !(range.end_s > range.start_s))
+    throw UsageError("features: --end " + secs(range.end_s) + " is not after --start " +
+                     secs(range.start_s) + "; give --end > --start (or leave --end out)");
+  if (range.channel < -1)
+    throw UsageError("features: --channel " + std::to_string(range.channel) +
+                     " is not a channel; give a 0-based channel, or -1 to mix all down");
+  const data::AudioInfo info = data::probe_audio(file);
+  if (range.channel >= info.channels)
+    throw UsageError("features: --channel " + std::to_string(range.channel) + " requested, " +
+                     file + " has " + std::to_string(info.channels) +
+                     " channel(s); give 0.." + std::to_string(info.channels - 1) + " or -1");
+  if (info.frames > 0 && range.start_s >= info.duration_s())
+    throw UsageError("features: --start " + secs(range.start_s) + " s is past the end of " +
+                     file + " (" + secs(info.duration_s()) + " s); give an earlier --start");
+}
 
 }  // namespace
 
@@ -85,6 +117,7 @@ void add_features_command(CLI::App& app) {
     if (args->csv && args->files.size() != 1)
       throw UsageError("features: --csv prints one file's frames; got " +
                        std::to_string(args->files.size()) + " files");
+    for (const auto& file : args->files) check_range(file, args->range);
     double audio_s = 0, compute_s = 0;
     for (const auto& file : args->files) {
       auto start = std::chrono::steady_clock::now();
@@ -103,8 +136,9 @@ void add_features_command(CLI::App& app) {
       if (!args->csv) std::cout << file << ": " << sum.line() << "\n";
     }
     if (args->timing)
-      std::cerr << "features: " << args->files.size() << " file(s), audio " << audio_s
-                << " s, compute " << compute_s << " s, "
+      std::cerr << std::fixed << std::setprecision(2) << "features: " << args->files.size()
+                << " file(s), audio " << audio_s << " s, compute " << std::setprecision(3)
+                << compute_s << " s, " << std::setprecision(1)
                 << (compute_s > 0 ? audio_s / compute_s : 0.0) << " x real time (feature set "
                 << features::kFeatureSetVersion << ")\n";
   });

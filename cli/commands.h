@@ -16,9 +16,20 @@ namespace tenor::cli {
 /// and NCCL are compiled in (with versions), and the CUDA devices visible.
 std::string version_text();
 
+/// After CLI11 refused the command line parsed into `root`: a sentence naming a mistyped
+/// subcommand or option and the nearest valid one ("'trian' is not a `tenor` command; did
+/// you mean `tenor train`?"), an unknown subcommand with the list of valid ones, or "" when
+/// no word was left over (CLI11's own message then stands).
+std::string did_you_mean(const CLI::App& root);
+
 /// The check of every `--device` option (resolve_device at parse time: exit 2 with its
 /// sentence when the device cannot run here).
 const CLI::Validator& device_validator();
+
+/// The checks of numeric options: a value below 0 (non_negative) or not above 0 (positive),
+/// or not a number, is a usage error (exit 2) naming the value and the bound.
+const CLI::Validator& non_negative();
+const CLI::Validator& positive();
 
 /// `tenor data validate|stats|split|synth|convert`.
 void add_data_commands(CLI::App& app);

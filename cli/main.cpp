@@ -30,6 +30,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      const std::string hint = tenor::cli::did_you_mean(app);
+      if (!hint.empty()) {
+        std::cerr << "tenor: error: " << hint << "\n";
+        return 2;
+      }
+    }
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const tenor::UsageError& e) {
     std::cerr << "tenor: error: " << e.what() << "\n";

@@ -16,6 +16,11 @@ size_t edit_distance(std::string_view a, std::string_view b);
 /// The candidate nearest to `word` if it is plausibly a typo of it, else "".
 std::string nearest(std::string_view word, std::span<const std::string> candidates);
 
+/// A number as a person writes it in a message: up to 6 significant digits, no trailing
+/// zeros ("0.004", "100", "36.5214", "1e-07"; "nan", "inf"), never std::to_string's
+/// "0.004000" or yaml's "0.0040000000000000001".
+std::string format_number(double v);
+
 /// `s` with leading and trailing ASCII white space removed.
 std::string_view trim(std::string_view s);
 

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace tenor::data {
 namespace fs = std::filesystem;
@@ -273,7 +274,7 @@ void AudioReader::decode(int64_t first, int64_t last, int channel,
                     " channel(s); channel " + std::to_string(channel) + " does not exist");
   }
   if (sf_seek(handle_->file.file, first, SEEK_SET) < 0) {
-    throw DataError("cannot seek to " + std::to_string(double(first) / info_.sample_rate_hz) +
+    throw DataError("cannot seek to " + format_number(double(first) / info_.sample_rate_hz) +
                     " s in " + path_.string());
   }
   const int channels = info_.channels;

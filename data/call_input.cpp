@@ -114,7 +114,7 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
     throw UsageError("give the call's audio (CALL.wav) and/or --transcript T.jsonl");
   if (!(in.window_s > 0) || !std::isfinite(in.window_s))
     throw UsageError("--window must be a positive number of seconds, got " +
-                     std::to_string(in.window_s));
+                     format_number(in.window_s));
   Dataset ds;
   ds.schema = std::move(schema);
   Call call;

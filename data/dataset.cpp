@@ -213,8 +213,8 @@ std::optional<Segment> JsonlReader::parse_segment(const json& j, const Call& cal
   if (ok) {
     if (seg.start_s < 0 || seg.end_s < 0) {
       diag_.error(file_, line, "segment-negative-time",
-                  "segment has a negative time (start " + std::to_string(seg.start_s) + " s, end " +
-                      std::to_string(seg.end_s) +
+                  "segment has a negative time (start " + format_number(seg.start_s) + " s, end " +
+                      format_number(seg.end_s) +
                       " s); times are seconds from the start of the audio",
                   cid, index);
       ok = false;

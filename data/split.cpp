@@ -33,8 +33,8 @@ void SplitOptions::validate() const {
     if (!(r >= 0 && r <= 1)) throw UsageError("split ratios must lie between 0 and 1");
   }
   if (std::fabs(train + dev + test - 1.0) > 1e-6) {
-    throw UsageError("split ratios must add up to 1 (train " + std::to_string(train) + " + dev " +
-                     std::to_string(dev) + " + test " + std::to_string(test) + ")");
+    throw UsageError("split ratios must add up to 1 (train " + format_number(train) + " + dev " +
+                     format_number(dev) + " + test " + format_number(test) + ")");
   }
   if (train <= 0) throw UsageError("the train ratio must be above 0");
 }

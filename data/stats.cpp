@@ -25,6 +25,11 @@ double percentile(std::vector<double>& sorted, double q) {
   return i + 1 < sorted.size() ? sorted[i] + frac * (sorted[i + 1] - sorted[i]) : sorted[i];
 }
 
+/// The percentiles of segment durations reported, in the order they are printed.
+constexpr int kDurationPercentiles[] = {0, 5, 25, 50, 75, 95, 100};
+
+std::string percentile_key(int p) { return "p" + std::to_string(p); }
+
 json finite_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 }  // namespace
@@ -70,11 +75,7 @@ json dataset_stats(const Dataset& ds, const StatsOptions& options) {
 
   std::sort(durations.begin(), durations.end());
   json pct = json::object();
-  for (double q : {0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0}) {
-    std::ostringstream key;
-    key << "p" << static_cast<int>(std::lround(q * 100));
-    pct[key.str()] = percentile(durations, q);
-  }
+  for (int p : kDurationPercentiles) pct[percentile_key(p)] = percentile(durations, p / 100.0);
   out["segment_seconds"] = std::move(pct);
 
   json tasks = json::object();
@@ -146,8 +147,10 @@ std::string stats_to_text(const json& s) {
     o << "\n";
   }
   o << "\nsegment duration (s):";
-  for (const auto& [k, v] : s["segment_seconds"].items())
-    o << " " << k << "=" << std::setprecision(2) << v.get<double>();
+  // In numeric order (a JSON object's keys iterate as strings: p0, p100, p25, ...).
+  for (int p : kDurationPercentiles)
+    o << " " << percentile_key(p) << "=" << std::setprecision(2)
+      << s["segment_seconds"].value(percentile_key(p), 0.0);
   o << "\n";
   for (const auto& [name, t] : s["tasks"].items()) {
     o << "\ntask " << name << " (" << t["type"].get<std::string>() << ", "

@@ -63,8 +63,49 @@ GateSpec parse_gate(const std::string& spec) {
   return g;
 }
 
-GateResult apply_gate(const Comparison& comparison, std::span<const GateSpec> gates) {
+namespace {
+
+/// One gate on one row: a failure or (with alpha) a drop that passes as not significant is
+/// appended to `r` as a sentence.
+void check_row(const MetricComparison& row, const MetricInfo& info, const GateSpec& g,
+               double alpha, GateResult& r) {
+  const std::string head = "task '" + row.task + "': " + info.name;
+  if (std::isnan(row.a) || std::isnan(row.b)) {
+    r.failures.push_back(head + " cannot be compared: it is undefined in run " +
+                         (std::isnan(row.a) ? "A" : "B") +
+                         " (e.g. a split without both classes)");
+    return;
+  }
+  // Worse = lower when higher is better, higher for error metrics such as mae.
+  const double worse_by = info.higher_is_better ? row.a - row.b : row.b - row.a;
+  if (!(worse_by > g.tolerance)) return;
+  const std::string drop = head + " got worse by " + fixed(worse_by) + " (" + fixed(row.a) +
+                           " -> " + fixed(row.b) + "), more than the tolerance " +
+                           fixed(g.tolerance);
+  const std::string p = std::isnan(row.p_value) ? std::string("undefined: no resamples")
+                                                : "= " + fixed(row.p_value, 3);
+  if (std::isnan(alpha)) {
+    r.failures.push_back(drop + " (paired bootstrap p " + p + ")");
+    return;
+  }
+  // An undefined p cannot show the drop to be noise: the gate fails closed.
+  if (std::isnan(row.p_value) || row.p_value < alpha)
+    r.failures.push_back(drop + ", and significant (paired bootstrap p " + p + " < alpha " +
+                         fixed(alpha, 3) + ")");
+  else
+    r.passed_not_significant.push_back(drop + ", but not significant (paired bootstrap p " + p +
+                                       " >= alpha " + fixed(alpha, 3) + ")");
+}
+
+}  // namespace
+
+GateResult apply_gate(const Comparison& comparison, std::span<const GateSpec> gates,
+                      double alpha) {
+  if (!std::isnan(alpha) && !(alpha > 0.0 && alpha < 1.0))
+    throw UsageError("--alpha " + fixed(alpha, 3) +
+                     " is not a significance level in (0, 1); write e.g. --alpha 0.05");
   GateResult r;
+  r.alpha = alpha;
   size_t checked = 0;
   for (const GateSpec& g : gates) {
     const MetricInfo& info = metric_info(g.metric);
@@ -73,20 +114,7 @@ GateResult apply_gate(const Comparison& comparison, std::span<const GateSpec> ga
       if (row.metric != info.id) continue;
       any = true;
       ++checked;
-      const std::string head = "task '" + row.task + "': " + info.name;
-      if (std::isnan(row.a) || std::isnan(row.b)) {
-        r.failures.push_back(head + " cannot be compared: it is undefined in run " +
-                             (std::isnan(row.a) ? "A" : "B") +
-                             " (e.g. a split without both classes)");
-        continue;
-      }
-      // Worse = lower when higher is better, higher for error metrics such as mae.
-      const double worse_by = info.higher_is_better ? row.a - row.b : row.b - row.a;
-      if (worse_by > g.tolerance)
-        r.failures.push_back(head + " got worse by " + fixed(worse_by) + " (" + fixed(row.a) +
-                             " -> " + fixed(row.b) + "), more than the tolerance " +
-                             fixed(g.tolerance) +
-                             " (paired bootstrap p = " + fixed(row.p_value, 3) + ")");
+      check_row(row, info, g, alpha, r);
     }
     if (!any)
       throw UsageError("gate metric '" + g.metric +
@@ -94,9 +122,13 @@ GateResult apply_gate(const Comparison& comparison, std::span<const GateSpec> ga
                        "auroc/auprc: binary tasks)");
   }
   r.passed = r.failures.empty();
-  r.summary = r.passed
-                  ? "gate passed: " + std::to_string(checked) + " task metric(s) within tolerance"
-                  : "gate failed: " + join(r.failures, "; ");
+  const std::string noise =
+      r.passed_not_significant.empty() ? "" : "; " + join(r.passed_not_significant, "; ");
+  r.summary = r.passed ? "gate passed: " + std::to_string(checked) +
+                             " task metric(s) within tolerance" +
+                             (r.passed_not_significant.empty() ? "" : " or not significantly worse") +
+                             noise
+                       : "gate failed: " + join(r.failures, "; ") + noise;
   return r;
 }
 

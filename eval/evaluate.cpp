@@ -77,7 +77,47 @@ std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>
 using SliceGroups =
     std::vector<std::pair<std::string, std::map<std::string, std::vector<uint32_t>>>>;
 
-/// Macro-F1 with its interval on every slice of `groups`, flagged when outside `overall`.
+/// The one class the labelled segments of `segments` hold, or -1 (none or several).
+int only_class(const TaskPredictions& task, const std::vector<uint32_t>& segments) {
+  int only = -1;
+  for (uint32_t i : segments) {
+    const int label = task.labels[i];
+    if (label < 0 || label == only) continue;
+    if (only >= 0) return -1;
+    only = label;
+  }
+  return only;
+}
+
+/// One slice: its macro-F1 (or, single-class, its class's recall) with the interval, and
+/// whether its interval lies outside the task's `overall` one.
+SliceResult slice_result(const EvalSet& test, const TaskPredictions& task, const TaskReport& r,
+                         const std::vector<uint32_t>& segments, const Interval& overall,
+                         const EvalConfig& config) {
+  SliceResult sr;
+  const TaskSample slice(test, task, r.scored_probs, r.threshold, segments, false);
+  sr.n_labelled = slice.num_labelled();
+  sr.n_calls = slice.num_calls();
+  sr.empty = sr.n_labelled == 0;
+  if (sr.empty) return sr;
+  const BootstrapResult b = bootstrap(slice, config.bootstrap);
+  sr.macro_f1 = b.point[kMacroF1];
+  sr.interval = b.intervals[kMacroF1];
+  sr.small = sr.n_calls < config.min_slice_calls;
+  sr.single_class = only_class(task, segments);
+  if (sr.single_class >= 0) {
+    // Every labelled segment is of that class: recall of the class = accuracy on the slice.
+    constexpr size_t kAccuracy = static_cast<size_t>(Metric::kAccuracy);
+    sr.class_recall = b.point[kAccuracy];
+    sr.class_recall_interval = b.intervals[kAccuracy];
+    return sr;
+  }
+  if (sr.small || std::isnan(overall.lo) || std::isnan(sr.interval.lo)) return sr;
+  sr.flagged = sr.interval.hi < overall.lo ? -1 : sr.interval.lo > overall.hi ? 1 : 0;
+  return sr;
+}
+
+/// Every slice of `groups`, each against the task's overall macro-F1 interval.
 std::vector<SliceResult> slice_results(const EvalSet& test, const TaskPredictions& task,
                                        const TaskReport& r, const SliceGroups& groups,
                                        const EvalConfig& config) {
@@ -85,20 +125,9 @@ std::vector<SliceResult> slice_results(const EvalSet& test, const TaskPrediction
   std::vector<SliceResult> out;
   for (const auto& [field, values] : groups)
     for (const auto& [value, segments] : values) {
-      SliceResult sr;
+      SliceResult sr = slice_result(test, task, r, segments, overall, config);
       sr.field = field;
       sr.value = value;
-      const TaskSample slice(test, task, r.scored_probs, r.threshold, segments, false);
-      sr.n_labelled = slice.num_labelled();
-      sr.n_calls = slice.num_calls();
-      sr.empty = sr.n_labelled == 0;
-      if (!sr.empty) {
-        const BootstrapResult b = bootstrap(slice, config.bootstrap);
-        sr.macro_f1 = b.point[kMacroF1];
-        sr.interval = b.intervals[kMacroF1];
-        sr.outside_overall =
-            !std::isnan(overall.lo) && (sr.macro_f1 < overall.lo || sr.macro_f1 > overall.hi);
-      }
       out.push_back(std::move(sr));
     }
   return out;
@@ -145,13 +174,30 @@ void check_config(const EvalConfig& config) {
       !(config.bootstrap.confidence < 1.0))
     throw ConfigError("bootstrap: resamples must be >= 0 and confidence in (0, 1), got " +
                       std::to_string(config.bootstrap.resamples) + " and " +
-                      std::to_string(config.bootstrap.confidence));
+                      format_number(config.bootstrap.confidence));
   if (config.calibration_bins < 1)
     throw ConfigError("calibration_bins must be >= 1, got " +
                       std::to_string(config.calibration_bins));
 }
 
 }  // namespace
+
+std::string slice_note(const SliceResult& slice, const std::vector<std::string>& classes) {
+  if (slice.empty) return "empty";
+  std::vector<std::string> parts;
+  if (slice.single_class >= 0) {
+    const size_t k = static_cast<size_t>(slice.single_class);
+    parts.push_back("single-class (" + (k < classes.size() ? classes[k] : std::to_string(k)) +
+                    "): recall of its class shown");
+  }
+  if (slice.small)
+    parts.push_back("small (" + std::to_string(slice.n_calls) +
+                    (slice.n_calls == 1 ? " call)" : " calls)"));
+  if (slice.flagged != 0)
+    parts.push_back(slice.flagged < 0 ? "below the overall interval"
+                                      : "above the overall interval");
+  return join(parts, "; ");
+}
 
 EvalReport evaluate(const EvalSet& test, const EvalConfig& config, const DecisionRules* rules) {
   validate(test);

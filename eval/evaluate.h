@@ -25,13 +25,21 @@ struct EvalConfig {
   /// would give hundreds of one-call slices: noise, not a finding).
   std::vector<std::string> slice_fields;
   size_t max_slice_values = 20;
+  /// A slice with fewer calls is marked small and never flagged: a call bootstrap over a
+  /// handful of calls gives intervals too narrow to trust.
+  size_t min_slice_calls = 10;
   /// Tasks whose escalation timeline is computed (binary or ordinal tasks only).
   std::vector<std::string> timeline_tasks = {"escalation"};
   TimelineConfig timeline;
 };
 
-/// Macro-F1 of one slice (one speaker role or one meta value) with its call-bootstrap
-/// interval. An empty slice (no labelled segment of the task) has NaN values.
+/// One slice (one speaker role or one meta value) of a task, with its own call-bootstrap
+/// intervals. An empty slice (no labelled segment of the task) has NaN values.
+///
+/// A slice whose labelled segments all hold one class is `single_class`: its macro-F1 is
+/// fixed by construction (0.5 or less: the absent classes score 0), so it shows the recall
+/// of its class instead and is never flagged. Any other slice is `flagged` when its own
+/// macro-F1 interval and the task's overall one do not overlap, unless it is `small`.
 struct SliceResult {
   std::string field;  ///< "speaker" or the meta field
   std::string value;
@@ -40,9 +48,21 @@ struct SliceResult {
   bool empty = true;
   double macro_f1 = std::numeric_limits<double>::quiet_NaN();
   Interval interval;
-  /// The slice's point estimate lies outside the task's overall interval.
-  bool outside_overall = false;
+  /// The one class present among the slice's labels (index into the task's classes), or -1.
+  int single_class = -1;
+  /// Recall of `single_class` (= accuracy on the slice) and its interval; NaN otherwise.
+  double class_recall = std::numeric_limits<double>::quiet_NaN();
+  Interval class_recall_interval;
+  bool small = false;  ///< fewer calls than EvalConfig::min_slice_calls
+  /// The slice's interval lies wholly below (-1) or above (+1) the overall one; 0 otherwise
+  /// and always for empty, single-class or small slices.
+  int flagged = 0;
 };
+
+/// What a reader must know about a slice, as one phrase: "empty", "single-class (calm):
+/// recall shown", "small (4 calls)", "below the overall interval", or "". The HTML report
+/// and the model card both print it.
+std::string slice_note(const SliceResult& slice, const std::vector<std::string>& classes);
 
 /// Everything reported for one task.
 struct TaskReport {

@@ -11,7 +11,9 @@ namespace tenor::eval {
 
 /// Version of the JSON layout documented in docs/evaluation.md; bumped on any change.
 /// 2: a task's `kind` says "categorical" (the dataset schema's word) where 1 said "nominal".
-inline constexpr int kReportSchemaVersion = 2;
+/// 3: slices carry `single_class`, `class_recall`, `small`, `flagged` and `note`, and
+/// `outside_overall` means the slice's own interval misses the overall one (2: its point).
+inline constexpr int kReportSchemaVersion = 3;
 
 /// The evaluation report as JSON (layout in docs/evaluation.md). Undefined values (NaN) are
 /// null; curves are thinned to at most 1,000 points.

@@ -152,8 +152,32 @@ void task_plots(XmlWriter& w, const TaskReport& r) {
   w.close();
 }
 
+/// One row per slice: calls, the metric shown (macro-F1, or a single-class slice's recall of
+/// its class), its interval and slice_note; flagged rows in red.
+void slice_table(XmlWriter& w, const TaskReport& r) {
+  w.open("table");
+  row(w, {"slice", "labelled", "calls", "metric", "value", "interval", "note"}, true);
+  for (const SliceResult& s : r.slices) {
+    const bool one = s.single_class >= 0;
+    const Interval& ci = one ? s.class_recall_interval : s.interval;
+    const std::string note = slice_note(s, r.classes);
+    w.open("tr", s.flagged != 0 ? XmlAttrs{{"class", "flag"}} : XmlAttrs{});
+    w.element("td", {{"class", "l"}}, s.field + " = " + s.value);
+    for (const std::string& cell :
+         {std::to_string(s.n_labelled), std::to_string(s.n_calls),
+          std::string(one ? "recall of " + r.classes[size_t(s.single_class)] : "macro-F1"),
+          s.empty ? std::string("n/a") : f3(one ? s.class_recall : s.macro_f1),
+          interval_text(ci.lo, ci.hi)})
+      w.element("td", {}, cell);
+    w.element("td", {{"class", "l"}}, note);
+    w.close();
+  }
+  w.close();
+}
+
 /// The slices of one task: the fields too varied to slice, then macro-F1 per slice as bars
-/// against the overall interval and as a table.
+/// against the overall interval (single-class slices, whose macro-F1 is fixed by
+/// construction, left out) and a table with each slice's calls and slice_note.
 void task_slices(XmlWriter& w, const EvalReport& report, const TaskReport& r) {
   if (!r.slices.empty() || !report.unsliced_fields.empty()) {
     w.element("h3", {}, "Slices");
@@ -167,18 +191,20 @@ void task_slices(XmlWriter& w, const EvalReport& report, const TaskReport& r) {
   if (r.slices.empty()) return;
   std::vector<BarRow> bars;
   for (const SliceResult& s : r.slices)
-    bars.push_back({s.field + " = " + s.value, s.macro_f1, s.interval.lo, s.interval.hi,
-                    s.outside_overall});
+    if (s.single_class < 0)
+      bars.push_back({s.field + " = " + s.value + " (" + std::to_string(s.n_calls) + " calls)",
+                      s.macro_f1, s.interval.lo, s.interval.hi, s.flagged != 0});
   const Interval& o = r.bootstrap.intervals[static_cast<size_t>(Metric::kMacroF1)];
-  interval_bars(w, "macro-F1 per slice: " + r.name, bars,
-                r.bootstrap.point[static_cast<size_t>(Metric::kMacroF1)], o.lo, o.hi);
-  w.open("table");
-  row(w, {"slice", "labelled", "calls", "macro-F1", "interval", ""}, true);
-  for (const SliceResult& s : r.slices)
-    row(w, {s.field + " = " + s.value, std::to_string(s.n_labelled), std::to_string(s.n_calls),
-            s.empty ? "empty" : f3(s.macro_f1), interval_text(s.interval.lo, s.interval.hi),
-            s.outside_overall ? "outside the overall interval" : ""});
-  w.close();
+  if (!bars.empty())
+    interval_bars(w, "macro-F1 per slice: " + r.name, bars,
+                  r.bootstrap.point[static_cast<size_t>(Metric::kMacroF1)], o.lo, o.hi);
+  slice_table(w, r);
+  w.element("p", {},
+            "A slice is flagged (red) when its own " +
+                svg_number(100 * report.config.bootstrap.confidence, 1) +
+                "% interval and the overall one do not overlap; slices of fewer than " +
+                std::to_string(report.config.min_slice_calls) +
+                " calls are marked small and never flagged.");
 }
 
 /// One task's section: its heading and counts, then (unless a note says why there is nothing

@@ -67,6 +67,28 @@ json timeline_json(const TimelineMetrics& t) {
           {"per_call", calls}};
 }
 
+json slice_json(const SliceResult& s, const std::vector<std::string>& classes) {
+  return {{"field", utf8(s.field)},
+          {"value", utf8(s.value)},
+          {"n_labelled", s.n_labelled},
+          {"n_calls", s.n_calls},
+          {"empty", s.empty},
+          {"macro_f1", num(s.macro_f1)},
+          {"ci_low", num(s.interval.lo)},
+          {"ci_high", num(s.interval.hi)},
+          {"single_class",
+           s.single_class >= 0 ? json(utf8(classes[size_t(s.single_class)])) : json(nullptr)},
+          {"class_recall", num(s.class_recall)},
+          {"class_recall_ci_low", num(s.class_recall_interval.lo)},
+          {"class_recall_ci_high", num(s.class_recall_interval.hi)},
+          {"small", s.small},
+          {"flagged", s.flagged < 0   ? json("below")
+                      : s.flagged > 0 ? json("above")
+                                      : json(nullptr)},
+          {"outside_overall", s.flagged != 0},
+          {"note", utf8(slice_note(s, classes))}};
+}
+
 json task_json(const TaskReport& r) {
   json metrics = json::object();
   for (const MetricInfo& info : metric_infos()) {
@@ -103,16 +125,7 @@ json task_json(const TaskReport& r) {
                                   {"n_dev", r.temperature->n}};
   if (r.calibration_scaled) calibration["scaled"] = calibration_json(*r.calibration_scaled);
   json slices = json::array();
-  for (const SliceResult& s : r.slices)
-    slices.push_back({{"field", utf8(s.field)},
-                      {"value", utf8(s.value)},
-                      {"n_labelled", s.n_labelled},
-                      {"n_calls", s.n_calls},
-                      {"empty", s.empty},
-                      {"macro_f1", num(s.macro_f1)},
-                      {"ci_low", num(s.interval.lo)},
-                      {"ci_high", num(s.interval.hi)},
-                      {"outside_overall", s.outside_overall}});
+  for (const SliceResult& s : r.slices) slices.push_back(slice_json(s, r.classes));
   json decision = {{"threshold", nullptr}, {"source", nullptr}, {"dev_f1", nullptr}};
   if (r.type == data::TaskType::kBinary) {
     decision["threshold"] = r.threshold;
@@ -162,6 +175,7 @@ json to_json(const EvalReport& report) {
             {"dev", report.has_dev},
             {"decision_rules_fitted_on", utf8(report.rules_fitted_on)},
             {"max_slice_values", c.max_slice_values},
+            {"min_slice_calls", c.min_slice_calls},
             {"unsliced_fields", unsliced},
             {"timeline",
              {{"threshold", num(c.timeline.threshold)},
@@ -189,7 +203,9 @@ json to_json(const Comparison& comparison, const GateResult* gate) {
               {"gate", nullptr}};
   if (gate)
     out["gate"] = {{"passed", gate->passed},
+                   {"alpha", num(gate->alpha)},
                    {"failures", utf8_list(gate->failures)},
+                   {"passed_not_significant", utf8_list(gate->passed_not_significant)},
                    {"summary", utf8(gate->summary)}};
   return out;
 }

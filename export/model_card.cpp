@@ -92,6 +92,32 @@ void data_section(std::ostringstream& md, const ModelCardFacts& f) {
      << "\n\n";
 }
 
+/// Per slice: macro-F1 with its interval, or for a single-class slice the recall of its class,
+/// and eval::slice_note, the same phrase the HTML report prints.
+void slices_table(std::ostringstream& md, const eval::EvalReport& report) {
+  md << "\n### Per slice\n\n| task | slice | n | calls | metric | value [95% CI] | note |\n"
+        "|---|---|---|---|---|---|---|\n";
+  for (const auto& t : report.tasks)
+    for (const auto& s : t.slices) {
+      const bool one = s.single_class >= 0;
+      const eval::Interval& ci = one ? s.class_recall_interval : s.interval;
+      md << "| " << t.name << " | " << s.field << "=" << s.value << " | " << s.n_labelled << " | "
+         << s.n_calls << " | "
+         << (one ? "recall of " + t.classes[size_t(s.single_class)] : std::string("macro-F1"))
+         << " | "
+         << (s.empty ? "n/a"
+                     : fmt(one ? s.class_recall : s.macro_f1) + " [" + fmt(ci.lo) + ", " +
+                           fmt(ci.hi) + "]")
+         << " | " << eval::slice_note(s, t.classes) << " |\n";
+    }
+  md << "\nA slice is flagged (below or above the overall interval) only when its own interval "
+        "and the overall one do not overlap; slices of fewer than "
+     << report.config.min_slice_calls
+     << " calls are marked small and never flagged; a slice whose labels hold one class shows "
+        "the recall of that class (its macro-F1 is fixed by construction). Check the flagged "
+        "slices before release.\n\n";
+}
+
 void metrics_section(std::ostringstream& md, const ModelCardFacts& f) {
   md << "## Metrics (" << f.eval_split << " split, call-bootstrap 95% intervals)\n\n";
   if (!f.report) {
@@ -107,15 +133,7 @@ void metrics_section(std::ostringstream& md, const ModelCardFacts& f) {
        << fmt(b.point[acc]) << " [" << fmt(b.intervals[acc].lo) << ", "
        << fmt(b.intervals[acc].hi) << "] |\n";
   }
-  md << "\n### Per slice (macro-F1)\n\n| task | slice | n | calls | macro-F1 [95% CI] |\n"
-        "|---|---|---|---|---|\n";
-  for (const auto& t : f.report->tasks)
-    for (const auto& s : t.slices)
-      md << "| " << t.name << " | " << s.field << "=" << s.value << " | " << s.n_labelled << " | "
-         << s.n_calls << " | " << fmt(s.macro_f1) << " [" << fmt(s.interval.lo) << ", "
-         << fmt(s.interval.hi) << "]" << (s.outside_overall ? " (outside overall)" : "") << " |\n";
-  md << "\nSmall splits give wide intervals; a slice outside the overall interval deserves "
-        "a look before release.\n\n";
+  slices_table(md, *f.report);
 }
 
 void calibration_section(std::ostringstream& md, const ModelCardFacts& f) {

@@ -5,6 +5,24 @@
 # evaluate on held-out calls -> compare -> export to ONNX (parity gate) -> verify ->
 # predict from raw audio. Everything lands in demo-out/.
 set -euo pipefail
+
+# The audio of the first call of the test split of dataset $1: a call held out from training,
+# as a new call would be (calls.jsonl has one call per line, keys in sorted order).
+test_call_of() {
+  local line
+  line=$(grep -m1 '"split":"test"' "$1/calls.jsonl" || true)
+  if [[ -z "$line" ]]; then
+    echo "demo: $1/calls.jsonl has no call of the test split" >&2
+    return 1
+  fi
+  printf '%s/%s\n' "$1" "$(sed -n 's/^.*"audio":"\([^"]*\)".*$/\1/p' <<<"$line")"
+}
+# `demo.sh --test-call DATASET` prints that path and exits (tests/data/cli_test.cpp runs it).
+if [[ "${1:-}" == "--test-call" ]]; then
+  test_call_of "$2"
+  exit
+fi
+
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
@@ -46,8 +64,8 @@ step "tenor export: ONNX bundle of the fusion model, refused unless ONNX Runtime
 $tenor export --run "$out/runs/demo" --out "$out/bundle"
 $tenor export verify "$out/bundle"
 
-test_call=$(grep -l . "$out"/calls-split/audio/*.wav | head -n 1)
-step "tenor predict: raw audio of $(basename "$test_call") in, per-window scores out (ONNX Runtime)"
+test_call=$(test_call_of "$out/calls-split")
+step "tenor predict: raw audio of $(basename "$test_call"), a call of the test split, in; per-window scores out (ONNX Runtime)"
 $tenor predict --bundle "$out/bundle" "$test_call" --channels agent=0,customer=1 --window 5 \
   --out "$out/predict.json"
 head -n 24 "$out/predict.json"

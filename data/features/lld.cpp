@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "core/torch_compat.h"
 
 namespace tenor::features {
@@ -46,8 +47,7 @@ constexpr int64_t kFramesPerChunk = 1024;
 int64_t ifloor(double x) { return static_cast<int64_t>(std::floor(x)); }
 
 std::string name_value(const char* field, double value) {
-  std::string v = std::to_string(value);
-  return std::string("features: ") + field + " = " + v;
+  return std::string("features: ") + field + " = " + format_number(value);
 }
 
 /// Columns before mfcc_1: f0_hz, voiced, voicing_prob, intensity_db, loudness, hnr_db,
@@ -284,10 +284,10 @@ void LldConfig::validate() const {
   if (!(f0_floor_hz >= 20)) fail(name_value("f0_floor_hz", f0_floor_hz) + ": expected >= 20");
   if (!(f0_ceiling_hz > f0_floor_hz))
     fail(name_value("f0_ceiling_hz", f0_ceiling_hz) + ": expected > f0_floor_hz (" +
-         std::to_string(f0_floor_hz) + ")");
+         format_number(f0_floor_hz) + ")");
   if (!(f0_ceiling_hz < sample_rate_hz / 2.0))
     fail(name_value("f0_ceiling_hz", f0_ceiling_hz) + ": expected below Nyquist (" +
-         std::to_string(sample_rate_hz / 2) + " Hz); lower it or raise sample_rate_hz");
+         format_number(sample_rate_hz / 2.0) + " Hz); lower it or raise sample_rate_hz");
   if (!(periods_per_window >= 1 && periods_per_window <= 10))
     fail(name_value("periods_per_window", periods_per_window) + ": expected 1..10");
   if (ifloor(periods_per_window / f0_floor_hz * sample_rate_hz) / 2 - 1 < 4)

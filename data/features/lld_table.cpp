@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "core/log.h"
 #include "core/torch_compat.h"
 #include "data/audio.h"
@@ -53,9 +54,9 @@ double checked_end(const std::filesystem::path& path, const data::AudioInfo& inf
     throw DataError(path.string() + " holds no samples (0 s of audio); nothing to analyse");
   const double end = range.end_s < 0 ? duration : range.end_s;
   if (!(range.start_s >= 0) || !(end > range.start_s) || range.start_s >= duration)
-    throw DataError(path.string() + ": range " + std::to_string(range.start_s) + " .. " +
-                    std::to_string(end) + " s is empty or outside the audio's " +
-                    std::to_string(duration) + " s; fix --start/--end");
+    throw DataError(path.string() + ": range " + format_number(range.start_s) + " .. " +
+                    format_number(end) + " s is empty or outside the audio's " +
+                    format_number(duration) + " s; fix --start/--end");
   return end;
 }
 

@@ -23,6 +23,15 @@ TEST(Text, NearestSuggestsTyposOnly) {
   EXPECT_EQ(nearest("validation", keys), "");
 }
 
+TEST(Text, NumbersAsAPersonWritesThem) {
+  EXPECT_EQ(format_number(0.004), "0.004");
+  EXPECT_EQ(format_number(0.0040000000000000001), "0.004");
+  EXPECT_EQ(format_number(100.0), "100");
+  EXPECT_EQ(format_number(36.521437), "36.5214");
+  EXPECT_EQ(format_number(-1.5), "-1.5");
+  EXPECT_EQ(format_number(1e-7), "1e-07");
+}
+
 TEST(Text, PrintableEscapesControlAndBadBytes) {
   EXPECT_EQ(printable("a\nb"), "a\\x0ab");
   EXPECT_EQ(printable("\xff"), "\\xff");

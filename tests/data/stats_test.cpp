@@ -31,6 +31,17 @@ TEST(Stats, CountsHoursSpeakersAndPercentiles) {
   EXPECT_EQ(agree["annotators"], 2);
   auto text = data::stats_to_text(s);
   EXPECT_NE(text.find("task escalation (ordinal, customer)"), std::string::npos) << text;
+  // Percentiles in numeric order, not as JSON keys sort (p0 p100 p25 ...).
+  const size_t at = text.find("segment duration (s):");
+  ASSERT_NE(at, std::string::npos) << text;
+  const std::string line = text.substr(at, text.find('\n', at) - at);
+  size_t last = 0;
+  for (const char* p : {" p0=", " p5=", " p25=", " p50=", " p75=", " p95=", " p100="}) {
+    const size_t pos = line.find(p);
+    ASSERT_NE(pos, std::string::npos) << p << " in " << line;
+    EXPECT_GT(pos, last) << p << " out of order in " << line;
+    last = pos;
+  }
 }
 
 }  // namespace

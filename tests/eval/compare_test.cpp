@@ -78,6 +78,56 @@ TEST(Compare, GateFailsWithASentenceNamingTaskMetricAndAmount) {
   EXPECT_TRUE(apply_gate(c, loose).passed);
 }
 
+/// Like two_runs, but B is wrong on the first segment of call 0 only: accuracy 1 -> 0.95, a
+/// drop that a resample without call 0 (probability 0.9^10 ~ 0.35) erases, so p ~ 0.7.
+std::pair<EvalSet, EvalSet> noisy_runs() {
+  std::vector<Seg> a, b;
+  for (int c = 0; c < 10; ++c)
+    for (int s = 0; s < 2; ++s) {
+      const std::string call = "c" + std::to_string(c);
+      a.push_back({call, s, s ? 0.9 : 0.1});
+      b.push_back({call, s, (s == 0 && c == 0) ? 0.8 : (s ? 0.9 : 0.1)});
+    }
+  return {binary_set(a), binary_set(b)};
+}
+
+// `--alpha`: a drop beyond the tolerance fails only when the paired call bootstrap says it
+// is significant; the sentences say which (issue 22, item 5).
+TEST(Compare, GateWithAlphaFailsOnlySignificantDrops) {
+  const std::vector<GateSpec> gates = {parse_gate("accuracy:0.01")};
+  const auto [a, b] = noisy_runs();
+  const Comparison noisy = compare_runs(a, b);
+  EXPECT_NEAR(row(noisy, "accuracy").delta, -0.05, kTol);
+  EXPECT_GT(row(noisy, "accuracy").p_value, 0.3);
+  // Without alpha (the default) the drop fails, significant or not.
+  EXPECT_FALSE(apply_gate(noisy, gates).passed);
+  const GateResult g = apply_gate(noisy, gates, 0.05);
+  EXPECT_TRUE(g.passed) << g.summary;
+  ASSERT_EQ(g.passed_not_significant.size(), 1u);
+  EXPECT_THAT(g.passed_not_significant[0],
+              HasSubstr("accuracy got worse by 0.0500 (1.0000 -> 0.9500), more than the "
+                        "tolerance 0.0100, but not significant (paired bootstrap p = "));
+  EXPECT_THAT(g.passed_not_significant[0], HasSubstr(">= alpha 0.050)"));
+  EXPECT_THAT(g.summary, HasSubstr("gate passed: 1 task metric(s) within tolerance or not "
+                                   "significantly worse; task 'escalation': accuracy"));
+  // A large drop (p ~ 0.002) fails with the same alpha, and says it is significant.
+  const auto [a2, b2] = two_runs();
+  const GateResult bad = apply_gate(compare_runs(a2, b2), gates, 0.05);
+  EXPECT_FALSE(bad.passed);
+  ASSERT_EQ(bad.failures.size(), 1u);
+  EXPECT_THAT(bad.failures[0], HasSubstr("more than the tolerance 0.0100, and significant "
+                                         "(paired bootstrap p = "));
+  EXPECT_THAT(bad.failures[0], HasSubstr("< alpha 0.050)"));
+  // Without resamples there is no p: the gate fails closed.
+  CompareConfig none;
+  none.bootstrap.resamples = 0;
+  const GateResult blind = apply_gate(compare_runs(a, b, none), gates, 0.05);
+  EXPECT_FALSE(blind.passed);
+  EXPECT_THAT(blind.summary, HasSubstr("p undefined: no resamples"));
+  EXPECT_THROW(apply_gate(noisy, gates, 0.0), UsageError);
+  EXPECT_THROW(apply_gate(noisy, gates, 1.5), UsageError);
+}
+
 TEST(Compare, MaeIsWorseWhenItRises) {
   // Ordinal truth 0 1 2 2; A predicts 0 1 2 2 (mae 0), B predicts 0 1 2 0 (mae 2/4 = 0.5).
   const EvalSet a = multiclass_set({0, 1, 2, 2}, {0, 1, 2, 2}, 3, data::TaskType::kOrdinal);

@@ -57,22 +57,90 @@ TEST(Evaluate, SlicesFlagOutliersAndReportEmptySlices) {
   EXPECT_FALSE(north.empty);
   EXPECT_EQ(north.n_calls, 20u);
   EXPECT_NEAR(north.macro_f1, 1.0, kTol);
-  EXPECT_TRUE(north.outside_overall);
+  EXPECT_EQ(north.flagged, 1);
   const SliceResult& south = slice(r, "site", "south");
   EXPECT_NEAR(south.macro_f1, 0.0, kTol);
-  EXPECT_TRUE(south.outside_overall);
+  EXPECT_EQ(south.flagged, -1);
+  EXPECT_FALSE(south.small) << "10 calls is the smallest slice that may be flagged";
+  EXPECT_EQ(slice_note(south, r.classes), "below the overall interval");
   const SliceResult& customer = slice(r, "speaker", "customer");
   EXPECT_NEAR(customer.macro_f1, 2.0 / 3, kTol);
-  EXPECT_FALSE(customer.outside_overall);
+  EXPECT_EQ(customer.flagged, 0);
+  EXPECT_EQ(slice_note(customer, r.classes), "");
   // The agent segments carry no escalation labels: an empty slice, reported as such.
   const SliceResult& agent = slice(r, "speaker", "agent");
   EXPECT_TRUE(agent.empty);
   EXPECT_EQ(agent.n_labelled, 0u);
   EXPECT_TRUE(std::isnan(agent.macro_f1));
-  EXPECT_FALSE(agent.outside_overall);
+  EXPECT_EQ(agent.flagged, 0);
+  EXPECT_EQ(slice_note(agent, r.classes), "empty");
   // The timeline is computed for the "escalation" task by default.
   ASSERT_TRUE(r.timeline.has_value());
   EXPECT_EQ(r.timeline->calls, 30);
+}
+
+/// 30 calls of site "mixed" (a calm and an escalated segment each, 2 of every 3 calls right)
+/// plus `calm_calls` calls of site "calm" whose labels are all calm (two calm segments, the
+/// first predicted right, the second right in calls 0-7 only) and 3 calls of site "tiny" with
+/// both segments predicted wrong.
+EvalSet single_class_set(int calm_calls) {
+  std::vector<Seg> segs;
+  for (int c = 0; c < 30; ++c) {
+    const std::string call = "m" + std::to_string(c);
+    const bool right = c % 3 != 0;
+    const std::map<std::string, std::string> meta = {{"site", "mixed"}};
+    segs.push_back({call, 0, right ? 0.2 : 0.8, "customer", 0, 5, meta});
+    segs.push_back({call, 1, right ? 0.8 : 0.2, "customer", 5, 10, meta});
+  }
+  for (int c = 0; c < calm_calls; ++c) {
+    const std::string call = "q" + std::to_string(c);
+    const std::map<std::string, std::string> meta = {{"site", "calm"}};
+    segs.push_back({call, 0, 0.1, "customer", 0, 5, meta});
+    segs.push_back({call, 0, c < 8 ? 0.3 : 0.7, "customer", 5, 10, meta});
+  }
+  for (int c = 0; c < 3; ++c) {
+    const std::string call = "t" + std::to_string(c);
+    const std::map<std::string, std::string> meta = {{"site", "tiny"}};
+    segs.push_back({call, 0, 0.9, "customer", 0, 5, meta});
+    segs.push_back({call, 1, 0.1, "customer", 5, 10, meta});
+  }
+  return binary_set(segs);
+}
+
+TEST(Evaluate, SingleClassAndSmallSlicesAreMarkedNotFlagged) {
+  EvalConfig config;
+  config.bootstrap.resamples = 300;
+  const EvalReport report = evaluate(single_class_set(12), config);
+  const TaskReport& r = report.tasks[0];
+  // Macro-F1 of the calm-only slice is fixed by construction (the escalated class scores 0):
+  // far outside the overall interval, and meaningless. Its class's recall is shown instead.
+  const SliceResult& calm = slice(r, "site", "calm");
+  EXPECT_EQ(calm.n_calls, 12u);
+  EXPECT_EQ(calm.single_class, 0);
+  EXPECT_LE(calm.macro_f1, 0.5);
+  EXPECT_NEAR(calm.class_recall, 20.0 / 24, kTol);  // 12 + 8 of 24 calm segments right
+  EXPECT_LT(calm.class_recall_interval.lo, calm.class_recall);
+  EXPECT_GT(calm.class_recall_interval.hi, calm.class_recall);
+  EXPECT_EQ(calm.flagged, 0);
+  EXPECT_FALSE(calm.small);
+  EXPECT_EQ(slice_note(calm, r.classes), "single-class (calm): recall of its class shown");
+  // Three calls, every segment wrong: macro-F1 0 with a [0, 0] interval, yet too few calls
+  // for that interval to mean anything. Marked small, not flagged.
+  const SliceResult& tiny = slice(r, "site", "tiny");
+  EXPECT_NEAR(tiny.macro_f1, 0.0, kTol);
+  EXPECT_TRUE(tiny.small);
+  EXPECT_EQ(tiny.flagged, 0);
+  EXPECT_EQ(slice_note(tiny, r.classes), "small (3 calls)");
+  SliceResult one_call = tiny;
+  one_call.n_calls = 1;
+  EXPECT_EQ(slice_note(one_call, r.classes), "small (1 call)");
+  // A small single-class slice says both.
+  const EvalReport few = evaluate(single_class_set(4), config);
+  EXPECT_EQ(slice_note(slice(few.tasks[0], "site", "calm"), few.tasks[0].classes),
+            "single-class (calm): recall of its class shown; small (4 calls)");
+  // Flags come from the slice's own interval: "mixed" holds most calls, so its interval
+  // overlaps the overall one.
+  EXPECT_EQ(slice(r, "site", "mixed").flagged, 0);
 }
 
 TEST(Evaluate, PerCallMetaFieldsAreNotSlicedUnlessAsked) {

@@ -167,11 +167,47 @@ TEST(Report, CategoricalTaskIsNamedWithTheSchemasWord) {
   config.bootstrap.resamples = 20;
   const EvalReport report = evaluate(set, config);
   const nlohmann::json j = to_json(report);
-  EXPECT_EQ(j["schema_version"], 2);
+  EXPECT_EQ(j["schema_version"], kReportSchemaVersion);
   EXPECT_EQ(j["tasks"][0]["kind"], "categorical");
   const std::string html = to_html(report, set);
   EXPECT_NE(html.find("Task task (categorical)"), std::string::npos);
   EXPECT_EQ(html.find("nominal"), std::string::npos);
+}
+
+// A slice whose labels hold one class shows its class's recall and is marked, in report.json
+// and report.html alike, never flagged in red (issue 22, item 1).
+TEST(Report, SingleClassSliceShowsRecallNotAFlag) {
+  std::vector<Seg> segs;
+  for (int c = 0; c < 24; ++c) {
+    const std::string call = "c" + std::to_string(c);
+    const bool calm_site = c >= 12;
+    const std::map<std::string, std::string> meta = {{"site", calm_site ? "calm" : "mixed"}};
+    segs.push_back({call, 0, 0.2, "customer", 0, 5, meta});
+    segs.push_back({call, calm_site ? 0 : 1, c % 4 ? 0.8 : 0.3, "customer", 5, 10, meta});
+  }
+  const EvalSet set = binary_set(segs);
+  EvalConfig config;
+  config.bootstrap.resamples = 100;
+  config.slice_by_speaker = false;
+  const EvalReport report = evaluate(set, config);
+  const nlohmann::json j = to_json(report);
+  EXPECT_EQ(j["schema_version"], 3);
+  const nlohmann::json* calm = nullptr;
+  for (const auto& s : j["tasks"][0]["slices"])
+    if (s["value"] == "calm") calm = &s;
+  ASSERT_NE(calm, nullptr);
+  EXPECT_EQ((*calm)["single_class"], "calm");
+  EXPECT_NEAR((*calm)["class_recall"].get<double>(), 15.0 / 24, 1e-12);
+  EXPECT_TRUE((*calm)["flagged"].is_null());
+  EXPECT_FALSE((*calm)["outside_overall"].get<bool>());
+  EXPECT_EQ((*calm)["note"], "single-class (calm): recall of its class shown");
+  const std::string html = to_html(report, set);
+  EXPECT_TRUE(parses_as_xml(html));
+  EXPECT_NE(html.find("recall of calm"), std::string::npos);
+  EXPECT_NE(html.find("single-class (calm): recall of its class shown"), std::string::npos);
+  EXPECT_EQ(html.find("<tr class=\"flag\">"), std::string::npos) << "nothing is flagged";
+  EXPECT_NE(html.find("site = mixed (12 calls)"), std::string::npos) << "bars name their calls";
+  EXPECT_EQ(html.find("site = calm (12 calls)"), std::string::npos) << "no macro-F1 bar";
 }
 
 TEST(Report, JsonFollowsTheDocumentedSchema) {

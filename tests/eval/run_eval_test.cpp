@@ -132,6 +132,17 @@ TEST(E2eEval, CompareAndGate) {
   EXPECT_NE(log.find("gate passed"), std::string::npos) << log;
   EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f2:0.1", &log), 2) << log;
   EXPECT_NE(log.find("macro_f1"), std::string::npos) << log;  // the suggestion
+  // --alpha: the gate's significance level, checked before any scoring.
+  EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f1:0 --alpha 0.05 --out " +
+                          make_temp_dir("eval-compare-alpha").string(),
+                      &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("gate passed"), std::string::npos) << log;
+  EXPECT_EQ(run_tenor(base + " --fail-if-worse macro_f1:0 --alpha 0", &log), 2) << log;
+  EXPECT_NE(log.find("ALPHA must lie in (0, 1)"), std::string::npos) << log;
+  EXPECT_EQ(run_tenor(base + " --alpha 0.05", &log), 2) << log;
+  EXPECT_NE(log.find("add a gate such as --fail-if-worse"), std::string::npos) << log;
 }
 
 // compare scores each run as its report does (dev-fitted temperature and thresholds), so

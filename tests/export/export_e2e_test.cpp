@@ -148,7 +148,8 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   }
   const std::string card = read_file(bundle / "model_card.md");
   EXPECT_EQ(card.find("the segment before each one in its call") != std::string::npos, context);
-  for (const char* s : {"Intended use", "art. 5(1)(f)", "Per slice", "Calibration", "Limitations"})
+  for (const char* s : {"Intended use", "art. 5(1)(f)", "Per slice", "| value [95% CI] | note |",
+                        "Calibration", "Limitations"})
     EXPECT_NE(card.find(s), std::string::npos) << s;
 
   EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;

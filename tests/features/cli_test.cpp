@@ -96,9 +96,10 @@ TEST(FeaturesCli, BadInputExitCodes) {
   auto path = tone_file();
   EXPECT_EQ(run("features " + path.string() + " " + path.string() + " --csv").status, 2)
       << "--csv with two files";
-  EXPECT_EQ(run("features " + path.string() + " --start 5 --csv").status, 1)
+  // A flag the file cannot satisfy is a usage error: the fix is the flag (issue 22, item 6).
+  EXPECT_EQ(run("features " + path.string() + " --start 5 --csv").status, 2)
       << "range past the end";
-  EXPECT_EQ(run("features " + path.string() + " --channel 3 --csv").status, 1)
+  EXPECT_EQ(run("features " + path.string() + " --channel 3 --csv").status, 2)
       << "channel past the file's";
   EXPECT_EQ(run("features " + path.string() + " --f0-ceiling 9000 --csv").status, 2)
       << "ceiling above Nyquist";

@@ -1,0 +1,77 @@
+// The "did you mean" of a command line CLI11 refused. CLI11 (2.1) says only "A subcommand is
+// required" for `tenor trian`, or "The following arguments were not expected: x --confg",
+// naming no valid word; the words it could not place are still in each command's
+// remaining(), and the command they were typed after knows its subcommands and options.
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/text.h"
+
+namespace tenor::cli {
+namespace {
+
+/// The subcommands parsed, root first: `tenor eval compare` -> root, eval, compare.
+std::vector<const CLI::App*> parsed_chain(const CLI::App& root) {
+  std::vector<const CLI::App*> chain = {&root};
+  for (;;) {
+    const auto subs = chain.back()->get_subcommands();
+    if (subs.empty()) return chain;
+    chain.push_back(subs.front());
+  }
+}
+
+/// "tenor", "tenor data", ...
+std::string command_path(const std::vector<const CLI::App*>& chain) {
+  std::string path = "tenor";
+  for (size_t i = 1; i < chain.size(); ++i) path += " " + chain[i]->get_name();
+  return path;
+}
+
+std::vector<std::string> subcommand_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (!sub->get_name().empty()) names.push_back(sub->get_name());
+  return names;
+}
+
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : app.get_options())
+    for (const std::string& l : opt->get_lnames()) names.push_back("--" + l);
+  return names;
+}
+
+}  // namespace
+
+std::string did_you_mean(const CLI::App& root) {
+  const auto chain = parsed_chain(root);
+  std::string unknown_command;
+  // Each word is matched against the command it was left at: `tenor --lg-level debug data`
+  // leaves --lg-level at tenor, `tenor data valdate` leaves valdate at data.
+  for (size_t depth = 0; depth < chain.size(); ++depth) {
+    const CLI::App& app = *chain[depth];
+    const std::string path = command_path({chain.begin(), chain.begin() + depth + 1});
+    const std::vector<std::string> commands = subcommand_names(app);
+    for (const std::string& word : app.remaining()) {
+      if (word.starts_with("--")) {
+        const std::string flag = word.substr(0, word.find('='));
+        const std::string near = nearest(flag, option_names(app));
+        if (!near.empty())
+          return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +
+                 "'? (`" + path + " --help` lists them)";
+      } else if (!word.starts_with("-") && !commands.empty()) {
+        const std::string near = nearest(word, commands);
+        if (!near.empty())
+          return "'" + printable(word) + "' is not a `" + path + "` command; did you mean `" +
+                 path + " " + near + "`?";
+        if (unknown_command.empty())
+          unknown_command = "'" + printable(word) + "' is not a `" + path +
+                            "` command; the commands are " + join(commands, ", ");
+      }
+    }
+  }
+  return unknown_command;
+}
+
+}  // namespace tenor::cli
