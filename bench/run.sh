@@ -30,6 +30,10 @@ if [[ $which == all || $which == train ]]; then
   echo; echo "## train (vs a plain PyTorch loop)"
   bench/train_bench.sh
 fi
+if [[ $which == all || $which == text-encoder ]]; then
+  echo; echo "## text encoder fine-tuning (vs a Hugging Face transformers loop)"
+  bench/text_encoder_bench.sh
+fi
 if [[ $which == all || $which == export ]]; then
   echo; echo "## export: ONNX Runtime vs LibTorch latency"
   build/bench/bench_export --repeat 300

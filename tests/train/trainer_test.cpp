@@ -24,6 +24,7 @@
 #include "train/model.h"
 #include "train/predictor.h"
 #include "train/predict.h"
+#include "train/run_format.h"
 #include "train/predictor.h"
 #include "train/trainer.h"
 #include "train/word_vectors.h"
@@ -168,7 +169,8 @@ TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
   fs::create_directories(dir / "run");
   ASSERT_EQ(run_tenor(cmd, &out), 0) << out;
   // A fresh run records the current run format (train/run_format.h).
-  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"), 2);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "run/run.json")).at("format_version"),
+            train::kRunFormatVersion);
   // Runs before the marker held normalizer.json, not input_transform.json (format 0).
   write_normalizer_instead_of_transform(dir / "run");
   fs::remove(dir / "run/run.json");

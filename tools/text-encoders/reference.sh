@@ -8,6 +8,8 @@
 #     each input line {"text": "..."}, optionally with "pair" and "max_length" (longest-first
 #     truncation); each output line {"ids": [...], "type_ids": [...]} with the special tokens
 #   tools/text-encoders/reference.sh encode ENCODER_DIR BATCH.json OUT.json
+#   tools/text-encoders/reference.sh python SCRIPT.py ARGS...   (benchmarks: any script, with
+#     transformers and the torch below)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
@@ -27,7 +29,7 @@ if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
 fi
 flock -u 9
-if [[ ${1:-} == encode ]]; then
+if [[ ${1:-} == encode || ${1:-} == python ]]; then
   # The torch of tenor's build: .venv's (scripts/install-deps.sh), wherever its cache is.
   torch_site=${TENOR_REFERENCE_TORCH:-}
   venv_python=$here/../../.venv/bin/python
@@ -38,4 +40,5 @@ if [[ ${1:-} == encode ]]; then
     echo "reference: no torch to run transformers with (set TENOR_REFERENCE_TORCH)" >&2; exit 3; }
   export PYTHONPATH=$torch_site${PYTHONPATH:+:$PYTHONPATH}
 fi
+if [[ $1 == python ]]; then shift; exec "$venv/bin/python" -W ignore "$@"; fi
 exec "$venv/bin/python" -W ignore "$here/reference.py" "$@"

@@ -1,0 +1,180 @@
+// model.text_encoder end to end on the tiny fixture: a small BERT encoder (random weights in
+// the layout tools/text-encoders/fetch.sh lays out, with the fetched all-MiniLM-L6-v2
+// tokenizer) fine-tuned by `tenor train`, scored by eval, exported through the parity gate
+// and predicted by the bundle as by the run; bad encoders refused before training.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "data/features/store.h"
+#include "tests/data/fixtures.h"
+#include "tests/features/text_encoder_dir.h"
+#include "tests/train/run_fixtures.h"
+#include "train/checkpoint.h"
+#include "train/predictor.h"
+#include "train/text_encoder.h"
+
+namespace tenor::test {
+namespace {
+using nlohmann::json;
+
+/// Writes `tensors` as a .safetensors file (an 8-byte little-endian header length, a JSON
+/// header of dtype, shape and byte range per tensor, then the float32 data).
+void write_safetensors(const fs::path& file, const std::map<std::string, torch::Tensor>& tensors) {
+  json header = json::object();
+  std::string data;
+  for (const auto& [name, t] : tensors) {
+    auto c = t.to(torch::kFloat).contiguous();
+    const size_t begin = data.size();
+    data.append(static_cast<const char*>(c.data_ptr()), size_t(c.numel()) * sizeof(float));
+    header[name] = {{"dtype", "F32"}, {"shape", c.sizes().vec()}, {"data_offsets", {begin, data.size()}}};
+  }
+  const std::string h = header.dump();
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((uint64_t(h.size()) >> (8 * i)) & 0xff);
+  write_file_atomic(file, bytes + h + data);
+}
+
+/// A 2-layer, 32-wide BERT encoder directory with the fetched MiniLM tokenizer; `vocab`
+/// overrides the embedding rows (a vocabulary that does not belong to the weights).
+fs::path tiny_encoder(const fs::path& dir, int vocab = 30522) {
+  fs::create_directories(dir);
+  const fs::path minilm = text_encoder_dir();
+  fs::copy_file(minilm / "tokenizer.json", dir / "tokenizer.json",
+                fs::copy_options::overwrite_existing);
+  json config = {{"model_type", "bert"},         {"hidden_act", "gelu"},
+                 {"vocab_size", vocab},          {"hidden_size", 32},
+                 {"num_hidden_layers", 2},       {"num_attention_heads", 2},
+                 {"intermediate_size", 64},      {"max_position_embeddings", 64},
+                 {"type_vocab_size", 2},         {"layer_norm_eps", 1e-12},
+                 {"hidden_dropout_prob", 0.1},   {"position_embedding_type", "absolute"}};
+  write_file_atomic(dir / "config.json", config.dump(2));
+  torch::manual_seed(7);
+  train::BertEncoder encoder(train::BertConfig::from_file(dir / "config.json"));
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : encoder->named_parameters()) tensors[p.key()] = p.value().detach();
+  write_safetensors(dir / "model.safetensors", tensors);
+  return dir;
+}
+
+std::string config_for(const fs::path& dir, const fs::path& encoder, const std::string& extra = "") {
+  return write_train_config(dir, "  type: fusion\n  use_prosody: false\n  use_functionals: false\n"
+                                 "  ngrams: false\n  context_tokens: 6\n  max_tokens: 24\n"
+                                 "  text_encoder: " +
+                                     encoder.string() + "\n" + extra)
+      .string();
+}
+
+TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
+  if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
+    GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir()
+                 << "; run tools/text-encoders/fetch.sh";
+  const fs::path dir = make_temp_dir("text-encoder-e2e");
+  const fs::path encoder = tiny_encoder(dir / "encoder");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + config_for(dir, encoder) +
+                          " --set epochs=2 --set checkpoint_every_steps=100",
+                      &out),
+            0)
+      << out;
+  const fs::path run = dir / "run";
+  for (const char* f : {"tokenizer.json", "config.json", "source.json"})
+    EXPECT_TRUE(fs::exists(run / "text_encoder" / f)) << f;
+  const auto shape = json::parse(read_file(run / "shape.json"));
+  EXPECT_EQ(shape["transformer"]["hidden_size"], 32);
+  EXPECT_EQ(shape["vocab_size"], 0) << "no n-gram bag: the SentencePiece tokens are not read";
+  const auto transform = json::parse(read_file(run / "input_transform.json"));
+  EXPECT_EQ(transform["wordpiece_sha256"].get<std::string>().size(), 64u);
+
+  // Fine-tuned: the encoder's weights moved from the pretrained start.
+  const auto start = train::read_safetensors(encoder / "model.safetensors");
+  train::RunPredictor predictor(run);
+  auto& model = *predictor.run().model;
+  const auto params = model.named_parameters();
+  EXPECT_FALSE(torch::equal(params["bert.encoder.layer.1.output.dense.weight"],
+                            start.at("encoder.layer.1.output.dense.weight")));
+
+  // The scores follow the transcripts the store keeps.
+  auto data = predictor.prepare(features::read_store(tiny_store()), tiny_store().string());
+  const auto before = predictor.probabilities(data, data.test);
+  for (auto& s : data.store.segments) s.text = "thank you so much, that is wonderful";
+  const auto after = predictor.probabilities(data, data.test);
+  bool changed = false;
+  for (size_t k = 0; k < before.size(); ++k) changed |= before[k] != after[k];
+  EXPECT_TRUE(changed);
+
+  ASSERT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                          " --split test --out " + (dir / "eval").string(),
+                      &out),
+            0)
+      << out;
+  // The bundle carries the encoder and its tokenizer and passes the parity gate.
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "bundle").string(), &out),
+            0)
+      << out;
+  EXPECT_TRUE(fs::exists(dir / "bundle/tokenizer.json"));
+  const auto parity = json::parse(read_file(dir / "bundle/parity.json"));
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
+  // predict: the bundle in ONNX Runtime scores a call as the run does in LibTorch.
+  const std::string call = " --features " + tiny_store().string() + " --call c14";
+  std::string a, b;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + call, &a), 0) << a;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + (dir / "bundle").string() + call, &b),
+            0)
+      << b;
+  const auto ja = json::parse(a), jb = json::parse(b);
+  ASSERT_EQ(ja["segments"].size(), 4u);
+  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
+  for (size_t i = 0; i < ja["segments"].size(); ++i)
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
+      const auto& w = jb["segments"][i]["tasks"][task];
+      EXPECT_EQ(v["decision"], w["decision"]) << task;
+      for (size_t c = 0; c < v["probs"].size(); ++c)
+        EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
+    }
+
+  // A tokenizer.json replaced in the run is refused by name.
+  write_file_atomic(run / "text_encoder/tokenizer.json",
+                    read_file(run / "text_encoder/tokenizer.json") + " ");
+  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
+                          " --out " + (dir / "eval2").string(),
+                      &out),
+            1);
+  EXPECT_NE(out.find("text_encoder/tokenizer.json has SHA-256"), std::string::npos) << out;
+}
+
+TEST(E2eTextEncoder, BadEncodersAreRefusedBeforeTraining) {
+  if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
+    GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir();
+  const fs::path dir = make_temp_dir("text-encoder-bad");
+  std::string out;
+  fs::create_directories(dir / "name");
+  EXPECT_EQ(run_tenor("train --config " + config_for(dir / "name", "minilm-l7"), &out), 2);
+  EXPECT_NE(out.find("did you mean 'minilm-l6'"), std::string::npos) << out;
+
+  const fs::path missing = tiny_encoder(dir / "missing");
+  fs::remove(missing / "model.safetensors");
+  fs::create_directories(dir / "m");
+  EXPECT_EQ(run_tenor("train --config " + config_for(dir / "m", missing), &out), 2);
+  EXPECT_NE(out.find("has no model.safetensors"), std::string::npos) << out;
+
+  const fs::path small = tiny_encoder(dir / "small-vocab", 100);
+  fs::create_directories(dir / "v");
+  EXPECT_EQ(run_tenor("train --config " + config_for(dir / "v", small), &out), 1);
+  EXPECT_NE(out.find("the vocabulary belongs to another encoder"), std::string::npos) << out;
+
+  const fs::path encoder = tiny_encoder(dir / "encoder");
+  fs::create_directories(dir / "long");
+  EXPECT_EQ(run_tenor("train --config " + config_for(dir / "long", encoder) +
+                          " --set model.max_tokens=65",
+                      &out),
+            2);
+  EXPECT_NE(out.find("reads at most 64 tokens"), std::string::npos) << out;
+  for (const char* d : {"name", "m", "v", "long"}) EXPECT_FALSE(fs::exists(dir / d / "run/last.pt"));
+}
+
+}  // namespace
+}  // namespace tenor::test
