@@ -291,8 +291,9 @@ void drop_uncovered_events(const fs::path& dir, int64_t checkpoint_step, bool ep
       int64_t step;
       std::string tag;
       events::step_and_tag(r, &step, &tag);
-      const bool uncovered = step > checkpoint_step ||
-                             (epoch_pending && step == checkpoint_step && tag.rfind("epoch/", 0) == 0);
+      const bool uncovered =
+          step > checkpoint_step ||
+          (epoch_pending && step == checkpoint_step && tag.rfind("epoch/", 0) == 0);
       if (uncovered) {
         ++dropped;
       } else {
