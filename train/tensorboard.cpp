@@ -328,6 +328,9 @@ double TrainingBoard::now() const {
 /// name sorts after the files already there (TensorBoard reads them in name order).
 void TrainingBoard::open() {
   std::error_code ec;
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
+    throw IoError(dir_.string() + " is not a directory, and tenor train keeps TensorBoard's " +
+                  "event files there; move it away and run the command again to resume");
   fs::create_directories(dir_, ec);
   if (ec)
     throw IoError("cannot create " + dir_.string() + " for TensorBoard's event files: " +
