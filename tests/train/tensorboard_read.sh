@@ -19,7 +19,7 @@ if [[ ! -x $venv/bin/python ]]; then
   stage=$(mktemp -d "$cache/.pyref-XXXXXX")
   trap 'rm -rf "$stage"' EXIT
   if ! { python3 -m venv "$stage" >&2 &&
-         "$stage/bin/pip" install --quiet "tensorboard==$tensorboard" >&2; }; then
+         "$stage/bin/pip" install --quiet --timeout 30 "tensorboard==$tensorboard" >&2; }; then
     echo "tensorboard_read: cannot install tensorboard==$tensorboard (no network to PyPI?)" >&2
     exit 3
   fi
