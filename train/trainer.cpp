@@ -37,6 +37,7 @@
 #include "train/predict.h"
 #include "train/predictor.h"
 #include "train/run_dir.h"
+#include "train/tensorboard.h"
 #include "train/word_vectors.h"
 
 namespace tenor::train {
@@ -78,21 +79,27 @@ double learning_rate(const OptimConfig& o, int64_t step, int64_t total) {
   return 0.5 * o.lr * (1 + std::cos(M_PI * std::clamp(progress, 0.0, 1.0)));
 }
 
-/// Per-task class predictions and macro-F1 on `rows`.
+/// Per-task class predictions, macro-F1 and loss on `rows`. The loss is the training loss
+/// (task_loss: `loss`, `gamma`, the training split's class weights) without dropout, over all
+/// of `rows` at once; absent for a task without labelled rows.
 json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t>& rows,
-              int batch_size, const torch::Device& device,
-              std::vector<double>* per_task) {
+              int batch_size, const torch::Device& device, const std::string& loss,
+              double gamma, std::vector<double>* per_task) {
   torch::NoGradGuard no_grad;
   model.eval();
   const size_t k = data.shape.tasks.size();
   std::vector<std::vector<int>> truth(k), pred(k);
+  std::vector<std::vector<torch::Tensor>> all_logits(k);
+  std::vector<torch::Tensor> all_labels;
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
     Batch b = make_batch(data, chunk).to(device);
     auto logits = model.logits(b);
     auto labels = b.labels.cpu();
+    all_labels.push_back(labels);
     for (size_t t = 0; t < k; ++t) {
+      all_logits[t].push_back(logits[t].to(torch::kFloat).cpu());
       auto p = task_probabilities(data.shape.tasks[t], logits[t]).argmax(1).cpu();
       for (int64_t r = 0; r < labels.size(0); ++r) {
         int64_t y = labels[r][int64_t(t)].item<int64_t>();
@@ -108,7 +115,13 @@ json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t
   for (size_t t = 0; t < k; ++t) {
     const double f1 = dev_macro_f1(truth[t], pred[t], data.shape.tasks[t].num_classes);
     per_task->push_back(f1);
-    out[data.shape.tasks[t].name] = {{"macro_f1", f1}, {"segments", truth[t].size()}};
+    json& task = out[data.shape.tasks[t].name] = {{"macro_f1", f1},
+                                                   {"segments", truth[t].size()}};
+    if (all_labels.empty()) continue;
+    const auto l = task_loss(data.shape.tasks[t], torch::cat(all_logits[t]),
+                             torch::cat(all_labels).select(1, int64_t(t)), data.class_weights[t],
+                             loss, gamma);
+    if (l.defined()) task["loss"] = l.item<double>();
   }
   return out;
 }
@@ -274,6 +287,7 @@ struct Run {
   int64_t global_batch = 0, batches_per_epoch = 0, total_steps = 0;
   TrainState state;
   int64_t last_saved_step = -1;  ///< the step of the state in `last`, -1 while there is none
+  std::optional<TrainingBoard> board;  ///< RUN/tensorboard (rank 0 only)
   bool resumed = false;
   json word_vectors;  ///< what model.word_vectors matched, for result.json
   json text_encoder;  ///< model.text_encoder: what it was fetched as (RUN/text_encoder/source.json)
@@ -481,6 +495,8 @@ void resume_or_start(Run& r) {
   write_file_atomic(r.dir / "config.yaml", r.resolved);
   write_file_atomic(r.dir / "input_transform.json", r.data.transform.to_json().dump(2));
   write_file_atomic(r.dir / "shape.json", shape_to_json(r.data.shape).dump(2));
+  r.board.emplace(r.dir, r.resumed ? r.state.step : -1,
+                  r.resumed && r.state.batch >= r.batches_per_epoch, r.resolved);
 }
 
 /// Multi-process runs: every rank continues from the same checkpoint, starts from rank 0's
@@ -598,6 +614,7 @@ void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
     r.last_saved_step = state.step;
     clock.checkpoint += since(t_save);
   }
+  if (r.board) r.board->step(state.step, lr, grad_norm);
 }
 
 /// Batch `b` of the epoch whose row order is `order`: forward, backward, and the optimizer
@@ -630,6 +647,7 @@ void train_batch(Run& r, const std::vector<int64_t>& order, int64_t b, EpochCloc
   state.epoch_loss_sum += loss.value;
   ++state.epoch_loss_count;
   state.epoch_segments += end - begin;
+  if (r.board) r.board->batch(loss.value, end - begin);
   if (step_now) optimizer_step(r, b, global_rows, clock);
   progress.update(state.epoch * r.batches_per_epoch + b + 1);
 }
@@ -642,12 +660,23 @@ double dev_score(Run& r, json* dev) {
   if (r.main_rank()) {
     std::vector<double> per_task;
     *dev = evaluate(*r.model, r.data, r.data.dev.empty() ? r.data.train : r.data.dev,
-                    int(r.global_batch), r.device, &per_task);
+                    int(r.global_batch), r.device, r.config.loss, r.config.focal_gamma,
+                    &per_task);
     for (double f : per_task) score += f;
     score /= std::max<size_t>(1, per_task.size());
   }
   if (r.group) score = broadcast_value(*r.group, score, r.device);
   return score;
+}
+
+/// The dev loss: the sum of the tasks' losses, as training sums them (tasks without labelled
+/// dev segments add nothing); null when no task has one.
+json dev_loss(const json& dev) {
+  json sum;
+  for (const auto& [task, m] : dev.items())
+    if (m.contains("loss"))
+      sum = (sum.is_null() ? 0.0 : sum.get<double>()) + m["loss"].get<double>();
+  return sum;
 }
 
 /// The epoch's line of metrics.jsonl.
@@ -660,6 +689,7 @@ json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, c
           {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
           {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
           {"dev", dev},
+          {"dev_loss", dev_loss(dev)},
           {"dev_score", score},
           {"dev_split", r.data.dev.empty() ? "train" : "dev"},
           {"seconds", seconds},
@@ -731,11 +761,15 @@ bool train_epoch(Run& r, Progress& progress) {
   const double score = dev_score(r, &dev);
   const json line = metrics_line(r, clock, train_seconds, dev, score);
   if (r.main_rank()) append_line(r.dir / "metrics.jsonl", line);
+  if (r.board) r.board->epoch(line);
   ++r.state.metrics_lines;
   const int64_t epoch_no = r.state.epoch + 1;
   const bool stop = close_epoch(r, score);
-  r.log->info("epoch {}: loss {:.4f}, dev macro-F1 {:.4f}{}", epoch_no,
-              line["train_loss"].get<double>(), score, stop ? " (early stop)" : "");
+  r.log->info("epoch {}: loss {:.4f}, dev loss {}, dev macro-F1 {:.4f}{}", epoch_no,
+              line["train_loss"].get<double>(),
+              line["dev_loss"].is_number() ? fmt::format("{:.4f}", line["dev_loss"].get<double>())
+                                           : std::string("-"),
+              score, stop ? " (early stop)" : "");
   return stop;
 }
 

@@ -318,6 +318,11 @@ TEST(E2eDistributed, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     ASSERT_EQ(l2.size(), 3u) << type;
     for (size_t e = 0; e < l1.size(); ++e) EXPECT_NEAR(l1[e], l2[e], 1e-5 * l1[e]) << type;
     EXPECT_EQ(metric(one / "run", "dev_score"), metric(two / "run", "dev_score")) << type;
+    auto d1 = metric(one / "run", "dev_loss"), d2 = metric(two / "run", "dev_loss");
+    ASSERT_EQ(d2.size(), d1.size()) << type;
+    for (size_t e = 0; e < d1.size(); ++e) EXPECT_NEAR(d1[e], d2[e], 1e-5 * d1[e]) << type;
+    // One TensorBoard event file, rank 0's.
+    EXPECT_EQ(std::distance(fs::directory_iterator(two / "run/tensorboard"), {}), 1) << type;
   }
 }
 
