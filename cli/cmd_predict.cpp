@@ -267,7 +267,9 @@ void add_predict_command(CLI::App& app) {
                   "sentence embeddings of the call's segments, for a model trained with "
                   "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
-  cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  cmd->add_option("--out", a->out,
+                  "write the JSON here (atomically) instead of stdout; with --dataset or "
+                  "--list (required): one JSON line per segment");
   cmd->add_option("--device", a->device, "LibTorch device of the features and of --run's model")
       ->capture_default_str()
       ->check(device_validator());

@@ -169,12 +169,16 @@ class BatchScorer {
   size_t segments_ = 0, model_runs_ = 0;
 };
 
-/// `e` again, of the same type (so the same exit status), its message naming the call.
+/// `e` again, of the same type (so the same exit status), its message naming the call; a
+/// usage error is the command line's, which --keep-going would not skip.
 [[noreturn]] void rethrow_naming(const Error& e, const std::string& where) {
   std::string what = e.what();
+  const bool usage = dynamic_cast<const UsageError*>(&e) != nullptr;
   const std::string msg =
       (what.rfind(where, 0) == 0 ? what : where + ": " + what) +
-      " (nothing was written; pass --keep-going to skip such calls and score the others)";
+      (usage ? " (nothing was written)"
+             : " (nothing was written; pass --keep-going to skip such calls and score the "
+               "others)");
   if (dynamic_cast<const ConfigError*>(&e)) throw ConfigError(msg);
   if (dynamic_cast<const UsageError*>(&e)) throw UsageError(msg);
   if (dynamic_cast<const IoError*>(&e)) throw IoError(msg);
