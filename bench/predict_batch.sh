@@ -12,6 +12,7 @@
 # calls.jsonl linking its audio), each scoring the same calls; wall time includes process
 # start, model loading and, for a bundle, ONNX Runtime's start. Checks that the three give the
 # same probabilities (max |delta| printed) and prints a Markdown block for docs/benchmarks.md.
+# A last row times `tenor data build` of the same calls: the features alone, the floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ while [[ $# -gt 0 ]]; do
     --model) model=$2; shift 2 ;;
     --tenor) tenor=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "predict_batch.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +85,10 @@ $tenor --log-level error predict "${model_args[@]}" --list "$work/list.txt" --ou
 t2=$(now)
 $tenor --log-level error predict "${model_args[@]}" --dataset "$work/ds" --out "$work/dataset.jsonl" --no-progress
 t3=$(now)
+# The floor: the same calls' features alone (`tenor data build`, the extractor batch
+# predict calls per call), in one process.
+$tenor --log-level error data build "$work/ds" --out "$work/features.h5" --no-progress >/dev/null 2>&1
+t4=$(now)
 
 delta=$(python3 - "$work" <<'PY'
 import glob, json, os, sys
@@ -114,5 +119,6 @@ echo "|---|---|---|---|"
 echo "| one \`tenor predict\` process per call | $(secs "$t0" "$t1") | $one_rate | 1.00x |"
 echo "| \`--list FILES.txt\` (one process) | $(secs "$t1" "$t2") | $list_rate | $(python3 -c "print(f'{$list_rate / $one_rate:.1f}x')") |"
 echo "| \`--dataset DIR\` (one process) | $(secs "$t2" "$t3") | $ds_rate | $(python3 -c "print(f'{$ds_rate / $one_rate:.1f}x')") |"
+echo "| features alone: \`tenor data build\` of the same calls | $(secs "$t3" "$t4") | $(rate "$t3" "$t4") | |"
 echo
 echo "Same decisions on every segment; max |delta p| against one process per call: $delta."
