@@ -38,6 +38,10 @@ if [[ $which == all || $which == export ]]; then
   echo; echo "## export: ONNX Runtime vs LibTorch latency"
   build/bench/bench_export --repeat 300
 fi
+if [[ $which == all || $which == predict ]]; then
+  echo; echo "## predict: batch (--list, --dataset) vs one process per call"
+  bench/predict_batch.sh
+fi
 if [[ $which == all || $which == eval ]]; then
   echo; echo "## eval"
   build/bench/bench_eval

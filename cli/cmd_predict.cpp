@@ -10,8 +10,11 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/predict.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
 #include "data/audio.h"
 #include "data/call_input.h"
 #include "data/features/build.h"
@@ -30,28 +33,31 @@ struct Args {
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
   std::string text_embeddings, device = "cpu";
   double window_s = 10;
+  // Batch prediction (cli/predict_batch.cpp).
+  std::string dataset, list, split = "all";
+  bool keep_going = false, progress = true;
 };
-
-/// A label schema for a call given on the command line: the model's tasks, no labels.
-data::Schema schema_for(const std::vector<train::TaskSpec>& tasks,
-                        const std::map<std::string, std::vector<std::string>>& classes) {
-  data::Schema schema;
-  schema.name = "predict";
-  for (const auto& t : tasks) {
-    data::Task task;
-    task.name = t.name;
-    task.type = t.type;
-    task.classes = classes.at(t.name);
-    task.speaker = t.speaker;
-    schema.tasks.push_back(task);
-  }
-  return schema;
-}
 
 std::string seconds(double s) {
   std::ostringstream o;
   o << s << " s";
   return o.str();
+}
+
+}  // namespace
+
+data::Schema predict_schema(train::Predictor& model) {
+  data::Schema schema;
+  schema.name = "predict";
+  for (const auto& t : model.tasks()) {
+    data::Task task;
+    task.name = t.name;
+    task.type = t.type;
+    task.classes = t.classes;
+    task.speaker = t.speaker;
+    schema.tasks.push_back(task);
+  }
+  return schema;
 }
 
 /// Refuses the call's audio when no score of it could mean anything, with the findings of
@@ -78,28 +84,32 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
                     seconds(window_s) + " of audio, or score the text alone with --transcript");
 }
 
+/// Segments' audio in one LLD batch: the batch's analysis buffers dominate predict's peak
+/// memory (data build's 240 s batches take about 800 MB), and one call gains little from
+/// batching.
+constexpr double kLldBatchAudioS = 60;
+
+features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
+                                             const fs::path& text_embeddings) {
+  features::BuildOptions options = features::build_options_from_config(model.extractor_config());
+  options.device = device;
+  options.progress = false;
+  options.batch_samples = int64_t(kLldBatchAudioS * options.lld.sample_rate_hz);
+  options.text_embeddings = text_embeddings;
+  return options;
+}
+
+namespace {
+
 struct Scored {
   std::string call_id;
   json segments;
 };
 
-/// Seconds of audio whose features are held at a time when scoring a long call, and of
-/// segments in one LLD batch: the batch's analysis buffers dominate predict's peak memory
-/// (data build's 240 s batches take about 800 MB), and one call gains little from batching.
-constexpr double kGroupAudioS = 600;
-constexpr double kLldBatchAudioS = 60;
-
 /// The call of `a` (audio and/or transcript) as a one-call dataset, with the extraction
 /// options the model was trained with. Both backends take the call through here, so its audio
 /// and transcript are checked once, before either runs.
-struct CheckedCall {
-  data::Dataset dataset;
-  features::BuildOptions options;
-};
-
 CheckedCall check_call(const Args& a, train::Predictor& model) {
-  std::map<std::string, std::vector<std::string>> classes;
-  for (const auto& t : model.tasks()) classes[t.name] = t.classes;
   data::CallInput in;
   in.audio = a.audio;
   in.transcript = a.transcript;
@@ -107,13 +117,9 @@ CheckedCall check_call(const Args& a, train::Predictor& model) {
   in.call_id = a.call_id;
   in.window_s = a.window_s;
   in.speaker = a.speaker;
-  CheckedCall call{data::single_call_dataset(in, schema_for(model.tasks(), classes)),
-                   features::build_options_from_config(model.extractor_config())};
+  CheckedCall call{data::single_call_dataset(in, predict_schema(model)),
+                   predict_build_options(model, a.device, a.text_embeddings)};
   if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
-  call.options.device = a.device;
-  call.options.progress = false;
-  call.options.batch_samples = int64_t(kLldBatchAudioS * call.options.lld.sample_rate_hz);
-  call.options.text_embeddings = a.text_embeddings;
   return call;
 }
 
@@ -151,6 +157,76 @@ std::unique_ptr<train::Predictor> open_model(const Args& a) {
   return std::make_unique<train::RunPredictor>(a.run, a.device, a.checkpoint);
 }
 
+/// Refuses an --out the batch cannot write, or would write over an input, before any work.
+void check_batch_out(const Args& a) {
+  if (a.out.empty())
+    throw UsageError("--dataset and --list write one JSON line per segment into a file: give "
+                     "--out preds.jsonl");
+  std::error_code ec;
+  if (fs::is_directory(a.out, ec))
+    throw UsageError("--out " + a.out + " is a directory; give a file name, e.g. " +
+                     (fs::path(a.out) / "preds.jsonl").string());
+  if (!a.dataset.empty()) data::refuse_output_inside_dataset(a.dataset, a.out);
+  if (!a.list.empty() && fs::equivalent(a.list, a.out, ec))
+    throw UsageError("--out " + a.out + " is the --list itself; tenor never writes over an " +
+                     "input: choose another --out");
+  if (a.split != "all" && a.split != "train" && a.split != "dev" && a.split != "test")
+    throw UsageError("--split must be train, dev, test or all, not '" + a.split + "'");
+}
+
+/// `--dataset DIR` or `--list FILES.txt`: many calls scored in one process into --out, one
+/// JSON line per segment (cli/predict_batch.cpp).
+void predict_many(const Args& a) {
+  check_batch_out(a);
+  std::vector<ListedCall> listed;
+  if (!a.list.empty()) listed = read_call_list(a.list);
+  auto model = open_model(a);
+  std::vector<BatchCall> calls;
+  if (!a.dataset.empty())
+    calls = dataset_calls(*model, a.dataset, a.split,
+                          predict_build_options(*model, a.device, a.text_embeddings), a.keep_going);
+  for (const auto& l : listed) {
+    Args one = a;
+    one.audio = l.audio.string();
+    one.transcript = l.transcript.string();
+    one.call_id = l.call_id;
+    calls.push_back({a.list + ":" + std::to_string(l.line),
+                     [one, m = model.get()] { return check_call(one, *m); }});
+  }
+  const BatchReport r = predict_batch(*model, calls, {a.out, a.keep_going, a.progress});
+  logger("predict")->info(
+      "scored {} of {} call(s), {} segment(s), in {:.1f} s ({:.2f} calls/s, {} model run(s)) "
+      "into {}",
+      r.calls, calls.size(), r.segments, r.seconds, double(r.calls) / std::max(r.seconds, 1e-9),
+      r.model_runs, a.out);
+  if (!r.skipped.empty())
+    logger("predict")->warn("skipped {} call(s) (--keep-going):\n  {}", r.skipped.size(),
+                            join(r.skipped, "\n  "));
+}
+
+/// The options of batch prediction. They exclude the options of one call (`one_call`);
+/// --dataset also those its calls.jsonl gives per call (`per_call`: the channels).
+void add_batch_options(CLI::App* cmd, const std::shared_ptr<Args>& a,
+                       const std::vector<CLI::Option*>& one_call,
+                       const std::vector<CLI::Option*>& per_call) {
+  auto* ds = cmd->add_option("--dataset", a->dataset,
+                             "score every call of this dataset directory (its channels) into "
+                             "--out, one JSON line per segment");
+  auto* list = cmd->add_option("--list", a->list,
+                               "score the calls of this file (a WAV per line, optionally a tab "
+                               "and its transcript) into --out, one JSON line per segment");
+  ds->excludes(list);
+  for (auto* o : one_call) ds->excludes(o), list->excludes(o);
+  for (auto* o : per_call) ds->excludes(o);
+  cmd->add_option("--split", a->split, "with --dataset: train, dev, test or all")
+      ->capture_default_str()
+      ->needs(ds);
+  cmd->add_flag("--keep-going", a->keep_going,
+                "with --dataset or --list: skip (and report) a call that fails, score the others");
+  cmd->add_flag_function(
+      "--no-progress", [a](int64_t) { a->progress = false; }, "no progress line");
+}
+
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
@@ -158,11 +234,12 @@ void add_predict_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "predict",
       "Per-segment scores of one call as JSON, from its audio and/or transcript (or from a "
-      "feature store)");
+      "feature store), or of many calls (--dataset, --list) as JSON lines");
   cmd->footer(
       "The transcript is JSONL, one segment per line: {\"start\": 0.0, \"end\": 3.4, "
       "\"speaker\": \"customer\", \"text\": \"...\"}. Without one, the audio is scored in "
-      "windows of --window seconds. See docs/export.md.");
+      "windows of --window seconds. --dataset DIR or --list FILES.txt score many calls in one "
+      "process into --out preds.jsonl. See docs/export.md.");
   auto* b = cmd->add_option("--bundle", a->bundle, "exported bundle (ONNX Runtime path)");
   auto* r = cmd->add_option("--run", a->run, "run directory (LibTorch path)");
   b->excludes(r);
@@ -185,17 +262,24 @@ void add_predict_command(CLI::App& app) {
   f->needs(call);
   call->needs(f);
   for (auto* o : {audio, transcript, ch, window, speaker, cid}) f->excludes(o);
+  add_batch_options(cmd, a, {audio, transcript, cid, f, call}, {ch, window, speaker});
   cmd->add_option("--text-embeddings", a->text_embeddings,
                   "sentence embeddings of the call's segments, for a model trained with "
                   "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
-  cmd->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  cmd->add_option("--out", a->out,
+                  "write the JSON here (atomically) instead of stdout; with --dataset or "
+                  "--list (required): one JSON line per segment");
   cmd->add_option("--device", a->device, "LibTorch device of the features and of --run's model")
       ->capture_default_str()
       ->check(device_validator());
   cmd->callback([a] {
     if (a->bundle.empty() == a->run.empty())
       throw UsageError("tenor predict needs one of --bundle BUNDLE or --run RUN");
+    if (!a->dataset.empty() || !a->list.empty()) return predict_many(*a);
+    if (a->keep_going)
+      throw UsageError("--keep-going skips failing calls of --dataset or --list; one call "
+                       "either scores or fails");
     if (a->features.empty() && a->audio.empty() && a->transcript.empty())
       throw UsageError(
           "tenor predict needs the call: CALL.wav and/or --transcript T.jsonl (or --features "

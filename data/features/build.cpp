@@ -799,6 +799,12 @@ StoreMeta store_meta(const data::Dataset& ds, const json& config, const std::str
 
 }  // namespace
 
+std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
+                                               const fs::path& dataset_dir,
+                                               const BuildOptions& options) {
+  return check_audio(dataset, dataset_dir, options);
+}
+
 BuildOptions build_options_from_config(const json& j) {
   const std::string fs_version = j.value("feature_set_version", "");
   const std::string fn_version = j.value("functionals_version", "");

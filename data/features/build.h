@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +62,16 @@ struct BuildReport {
 /// unless `keep_going`, ConfigError on a bad configuration or an unavailable device.
 BuildReport build_feature_store(const std::filesystem::path& dataset,
                                 const std::filesystem::path& out, const BuildOptions& options);
+
+/// The audio checks `build_feature_store` applies before it extracts anything (those of
+/// `tenor data validate`: the file exists and reads, is not truncated, holds samples at a
+/// usable rate, has the channels of the call's roles, segments end within it), on every call
+/// of `dataset` (read from `dataset_dir`, which messages name), `options.threads` files at a
+/// time. Without options.keep_going, DataError listing every failing call and the fix; with it,
+/// the failing calls by index, each with its reasons as `file:line: sentence`.
+std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
+                                               const std::filesystem::path& dataset_dir,
+                                               const BuildOptions& options);
 
 /// The options a store was built with, read back from its extractor configuration
 /// (StoreMeta::extractor_config, a bundle's features.json "extractor_config"), so that new
