@@ -89,7 +89,20 @@ void data_section(std::ostringstream& md, const ModelCardFacts& f) {
      << "- Features: " << meta.feature_set_version << " LLDs (" << shape.lld_features
      << " columns), " << meta.functionals_version << " functionals ("
      << shape.functional_features << " columns), SentencePiece vocabulary " << shape.vocab_size
-     << "\n\n";
+     << "\n";
+  if (shape.transformer) {
+    const auto& b = *shape.transformer;
+    md << "- Text: a pretrained transformer fine-tuned on these data (" << f.run.config.model.text_encoder
+       << ": " << b.num_layers << " layers, " << b.hidden_size << "-d, WordPiece vocabulary "
+       << b.vocab_size << "; `tokenizer.json`), at most " << f.run.transform.max_tokens
+       << " tokens per segment" << (f.run.transform.context_tokens > 0
+                                        ? ", with the previous segment's first " +
+                                              std::to_string(f.run.transform.context_tokens) +
+                                              " as the second sentence"
+                                        : std::string())
+       << "\n";
+  }
+  md << "\n";
 }
 
 /// Per slice: macro-F1 with its interval, or for a single-class slice the recall of its class,

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <tuple>
+#include <utility>
 #include <variant>
 
 #include "core/error.h"
@@ -324,6 +326,44 @@ std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::Embed
   return g.op("Div", {summed, g.op("Max", {g.reduce_sum(v, {1}, false), g.scalar_f32(1)})});
 }
 
+/// The fusion model's text vector and its availability [B] (float): a pretrained encoder's
+/// (train::transformer_text: relu(proj(mean pool)); text where the segment has pieces), or
+/// the GRU text encoder's with its context layer.
+std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionModel& m,
+                                                const Normalized& in) {
+  auto positive = [&](const std::string& len) {
+    return g.cast(g.op("Greater", {len, g.const_i64({0}, true)}), TensorProto::FLOAT);
+  };
+  if (m.bert) {
+    if (in.text_ids.empty())
+      throw ExportError(
+          "the model reads a pretrained text encoder (model.text_encoder) but the graph has no "
+          "text_ids input; this is a bug: InputTransform::wordpiece_sha256 disagrees with the "
+          "model");
+    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask);
+    auto pooled = emit_mean_pool(g, hidden, in.text_mask);
+    auto own = g.op("Mul", {in.text_mask, g.op("Sub", {g.const_i64({1}, true), in.text_type_ids})});
+    return {g.op("Relu", {emit_linear(g, "bert_proj", *m.bert_proj, pooled, true)}),
+            g.cast(g.op("Greater", {g.reduce_sum(own, {1}, false), g.const_i64({2}, true)}),
+                   TensorProto::FLOAT)};
+  }
+  auto emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
+  if (m.context) {
+    if (in.ctx_tokens.empty())
+      throw ExportError(
+          "the model reads context (model.context_tokens) but the graph has no "
+          "ctx_tokens input; this is a bug: InputTransform::context_tokens disagrees with "
+          "the model");
+    auto ctx = emit_text_encoder(g, "text", *m.text, in.ctx_tokens, in.ctx_len);
+    auto has = g.unsqueeze(positive(in.ctx_len), {1});
+    auto x = g.op("Concat", {ctx, g.op("Mul", {emb_t, ctx})}, {Attr::integer("axis", 1)});
+    emb_t = g.op(
+        "Add",
+        {emb_t, g.op("Mul", {has, g.op("Tanh", {emit_linear(g, "context", *m.context, x, true)})})});
+  }
+  return {emb_t, positive(in.token_len)};
+}
+
 std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
                                        const train::ModelConfig& c, const Normalized& in) {
   auto zeros = zeros_bn(g, in.functionals, c.hidden);
@@ -342,37 +382,7 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     av_f = g.cast(g.op("Greater", {g.reduce_sum(in.func_mask, {1}, false), g.scalar_f32(0)}),
                   TensorProto::FLOAT);
   }
-  if (m.bert) {
-    if (in.text_ids.empty())
-      throw ExportError(
-          "the model reads a pretrained text encoder (model.text_encoder) but the graph has no "
-          "text_ids input; this is a bug: InputTransform::wordpiece_sha256 disagrees with the "
-          "model");
-    // train::transformer_text: relu(proj(mean pool)); text where the segment has pieces.
-    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask);
-    auto pooled = emit_mean_pool(g, hidden, in.text_mask);
-    emb_t = g.op("Relu", {emit_linear(g, "bert_proj", *m.bert_proj, pooled, true)});
-    auto own = g.op("Mul", {in.text_mask, g.op("Sub", {g.const_i64({1}, true), in.text_type_ids})});
-    av_t = g.cast(g.op("Greater", {g.reduce_sum(own, {1}, false), g.const_i64({2}, true)}),
-                  TensorProto::FLOAT);
-  } else if (m.text) {
-    emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
-    av_t = positive(in.token_len);
-    if (m.context) {
-      if (in.ctx_tokens.empty())
-        throw ExportError(
-            "the model reads context (model.context_tokens) but the graph has no "
-            "ctx_tokens input; this is a bug: InputTransform::context_tokens disagrees with "
-            "the model");
-      auto ctx = emit_text_encoder(g, "text", *m.text, in.ctx_tokens, in.ctx_len);
-      auto has = g.unsqueeze(positive(in.ctx_len), {1});
-      auto x = g.op("Concat", {ctx, g.op("Mul", {emb_t, ctx})}, {Attr::integer("axis", 1)});
-      emb_t = g.op(
-          "Add",
-          {emb_t,
-           g.op("Mul", {has, g.op("Tanh", {emit_linear(g, "context", *m.context, x, true)})})});
-    }
-  }
+  if (m.bert || m.text) std::tie(emb_t, av_t) = fusion_text(g, m, in);
   auto avail =
       g.op("Concat", {g.unsqueeze(av_p, {1}), g.unsqueeze(av_f, {1}), g.unsqueeze(av_t, {1})},
            {Attr::integer("axis", 1)}, "avail");  // [B, 3]

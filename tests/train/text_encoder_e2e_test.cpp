@@ -116,6 +116,8 @@ TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
             0)
       << out;
   EXPECT_TRUE(fs::exists(dir / "bundle/tokenizer.json"));
+  EXPECT_NE(read_file(dir / "bundle/model_card.md").find("a pretrained transformer fine-tuned"),
+            std::string::npos);
   const auto parity = json::parse(read_file(dir / "bundle/parity.json"));
   EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
   // predict: the bundle in ONNX Runtime scores a call as the run does in LibTorch.
