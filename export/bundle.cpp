@@ -56,11 +56,11 @@ fs::path temp_beside(const fs::path& out) {
 /// rules, the store of the parity gate and the held-out evaluation of the model card.
 struct ExportSource {
   train::RunPredictor predictor;
-  std::string store_path;
-  std::shared_ptr<const train::TrainData> data;
-  std::optional<eval::EvalReport> report;  ///< `tenor eval`'s, on test (dev without test)
-  std::string eval_split;
-  std::string config_yaml;
+  std::string store_path = {};
+  std::shared_ptr<const train::TrainData> data = {};
+  std::optional<eval::EvalReport> report = {};  ///< `tenor eval`'s, on test (dev without test)
+  std::string eval_split = {};
+  std::string config_yaml = {};
 };
 
 /// The model card's evaluation: exactly `tenor eval --run RUN --data STORE --split test`
