@@ -52,9 +52,11 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
   EXPECT_GT(calibration["tasks"]["empathy"]["temperature"].get<double>(), 0.0);
   EXPECT_EQ(report["config"]["decision_rules_fitted_on"], calibration["fitted_on"]);
   EXPECT_EQ(report["calibration"], "run");
-  for (const auto& t : report["tasks"])
-    if (t["name"] == "empathy")
+  for (const auto& t : report["tasks"]) {
+    if (t["name"] == "empathy") {
       EXPECT_EQ(t["decision"]["threshold"], calibration["tasks"]["empathy"]["threshold"]);
+    }
+  }
   // --calibration dev fits the rules on the evaluated store's dev split instead (here the
   // run's own store: the same rules, so the same report), and the report says which.
   const fs::path dev_out = make_temp_dir("eval-dev");
