@@ -148,6 +148,36 @@ TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
   EXPECT_NE(out.find("text_encoder/tokenizer.json has SHA-256"), std::string::npos) << out;
 }
 
+TEST(E2eTextEncoder, FrozenLayersAndAFrozenStartKeepThePretrainedWeights) {
+  if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
+    GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir();
+  const fs::path dir = make_temp_dir("text-encoder-frozen");
+  const fs::path encoder = tiny_encoder(dir / "encoder");
+  const auto start = train::read_safetensors(encoder / "model.safetensors");
+  auto trained = [&](const std::string& name, const std::string& set) {
+    fs::create_directories(dir / name);
+    std::string out;
+    EXPECT_EQ(run_tenor("train --config " + config_for(dir / name, encoder) +
+                            " --set epochs=2 --set checkpoint_every_steps=100" + set,
+                        &out),
+              0)
+        << out;
+    return train::RunPredictor(dir / name / "run").run().model->named_parameters();
+  };
+  auto same = [&](const torch::OrderedDict<std::string, torch::Tensor>& p, const std::string& key) {
+    return torch::equal(p[key], start.at(key.substr(std::string("bert.").size())));
+  };
+  // Only the top block trains: the first block and the embeddings keep their start.
+  const auto top = trained("top", " --set model.encoder_trainable_layers=1");
+  EXPECT_TRUE(same(top, "bert.encoder.layer.0.output.dense.weight"));
+  EXPECT_TRUE(same(top, "bert.embeddings.word_embeddings.weight"));
+  EXPECT_FALSE(same(top, "bert.encoder.layer.1.output.dense.weight"));
+  // Frozen for every epoch: the encoder keeps its start, the layers above it train.
+  const auto frozen = trained("frozen", " --set optim.encoder_frozen_epochs=2");
+  EXPECT_TRUE(same(frozen, "bert.encoder.layer.1.output.dense.weight"));
+  EXPECT_TRUE(same(frozen, "bert.embeddings.word_embeddings.weight"));
+}
+
 TEST(E2eTextEncoder, BadEncodersAreRefusedBeforeTraining) {
   if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
     GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir();
