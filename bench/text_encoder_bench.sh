@@ -1,34 +1,51 @@
 #!/usr/bin/env bash
 # Fine-tuning throughput of the native text encoder (model.text_encoder) against the same
-# model fine-tuned by a plain Python loop with Hugging Face `transformers`, on the same torch
-# (the wheel of .venv), the same encoder (all-MiniLM-L6-v2), batch, length and threads, side
-# by side in one run: tenor, Python, tenor, Python; the better of each pair is reported, with
-# each process's peak resident memory.
-#   [BUILD=build] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
+# model fine-tuned by a plain Python loop with Hugging Face `transformers` on the same torch
+# (the wheel of .venv), the same encoder (all-MiniLM-L6-v2), batches and threads, side by side
+# in one run: tenor, Python, tenor, Python; the better of each pair is reported, with each
+# process's peak resident memory. Two workloads:
+#   random   BATCH rows of LENGTH random ids, no padding (the pure kernel comparison);
+#   DATASET  the labelled segments of each shared set (../shared/data/epitome-empathy and
+#            meld-anger when present) as `tenor train` feeds them (segment + CONTEXT pieces of
+#            the previous one, at most LENGTH ids), batches of BATCH padded to their longest
+#            row, as a data collator with dynamic padding does; tenor runs them unpadded.
+#   [BUILD=build] [SHARED=../shared] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD:-build}
-batch=${1:-16} length=${2:-96} steps=${3:-20} threads=${4:-2}
+build=${BUILD:-build} shared=${SHARED:-../shared}
+batch=${1:-16} length=${2:-96} steps=${3:-20} threads=${4:-2} context=48
 encoder=$(tools/text-encoders/fetch.sh minilm-l6)
-run_tenor() { "$build/bench/bench_text_encoder" "$encoder" "$batch" "$length" "$steps" "$threads"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+run_tenor() { "$build/bench/bench_text_encoder" "$encoder" "$batch" "$length" "$steps" "$threads" "$@"; }
 run_python() {
   tools/text-encoders/reference.sh python bench/text/encoder_loop.py "$encoder" "$batch" "$length" \
-    "$steps" "$threads"
+    "$steps" "$threads" "$@"
 }
-results=()
-for round in 1 2; do results+=("$(run_tenor)" "$(run_python)"); done
-python3 - "$batch" "$length" "$threads" "${results[@]}" <<'PY'
+report() {  # WORKLOAD TENOR_JSON PYTHON_JSON TENOR_JSON PYTHON_JSON
+  python3 - "$@" <<'PY'
 import json, sys
-batch, length, threads = sys.argv[1:4]
-rows = [json.loads(r) for r in sys.argv[4:]]
+name, rows = sys.argv[1], [json.loads(r) for r in sys.argv[2:]]
 tenor = max(rows[0::2], key=lambda r: r["sequences_per_s"])
 py = max(rows[1::2], key=lambda r: r["sequences_per_s"])
-print(f"| all-MiniLM-L6-v2 fine-tuning step, batch {batch} x {length} tokens, {threads} thread(s) "
-      "| sequences/s | peak RSS |")
-print("|---|---|---|")
-print(f"| tenor (C++, LibTorch {tenor['torch']}) | {tenor['sequences_per_s']:.1f} | "
-      f"{tenor['peak_rss_mb']:.0f} MB |")
-print(f"| transformers loop (Python, torch {py['torch']}, attention {py['attention']}) | "
-      f"{py['sequences_per_s']:.1f} | {py['peak_rss_mb']:.0f} MB |")
-print(f"| ratio tenor / Python | {tenor['sequences_per_s'] / py['sequences_per_s']:.2f}x | |")
+print(f"| {name} | {tenor['sequences_per_s']:.1f} ({tenor['peak_rss_mb']:.0f} MB) | "
+      f"{py['sequences_per_s']:.1f} ({py['peak_rss_mb']:.0f} MB) | "
+      f"{tenor['sequences_per_s'] / py['sequences_per_s']:.2f}x |")
 PY
+}
+echo "all-MiniLM-L6-v2 fine-tuning steps, batch $batch, at most $length ids, $threads thread(s)," \
+  "$steps steps after 3 warm-up; sequences/s (peak RSS)"
+echo
+echo "| workload | tenor (C++, LibTorch) | transformers loop (Python, same torch) | ratio |"
+echo "|---|---|---|---|"
+r=(); for round in 1 2; do r+=("$(run_tenor)" "$(run_python)"); done
+report "random ids, $batch x $length, no padding" "${r[@]}"
+for set in epitome-empathy meld-anger; do
+  [[ -f $shared/data/$set/calls.jsonl ]] || continue
+  tools/text-encoders/reference.sh python bench/text/transcript_batches.py "$encoder" \
+    "$shared/data/$set/calls.jsonl" "$batch" "$length" "$context" "$((steps + 3))" >"$work/$set.jsonl"
+  r=(); for round in 1 2; do
+    r+=("$(run_tenor "$work/$set.jsonl")" "$(run_python "$work/$set.jsonl")")
+  done
+  report "$set transcripts, batches of $batch padded to their longest row" "${r[@]}"
+done

@@ -194,15 +194,20 @@ SelfAttentionImpl::SelfAttentionImpl(const BertConfig& c)
   dropout = register_module("dropout", nn::Dropout(c.dropout));
 }
 
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  const int64_t b = x.size(0), l = x.size(1);
-  auto split = [&](const torch::Tensor& t) {
-    return t.view({b, l, heads, head_dim}).transpose(1, 2);
-  };
-  auto q = split(query(x)), k = split(key(x)), v = split(value(x));
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim)) + mask;
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const Tokens& tokens) {
+  auto qkv = torch::nn::functional::linear(
+      x, torch::cat({query->weight, key->weight, value->weight}),
+      torch::cat({query->bias, key->bias, value->bias}));
+  const int64_t b = tokens.rows, l = tokens.length, width = heads * head_dim;
+  if (tokens.packed())
+    qkv = torch::zeros({b * l, 3 * width}, qkv.options()).index_copy(0, tokens.index, qkv);
+  auto split = qkv.view({b, l, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});  // [3, B, h, L, d]
+  auto q = split[0], k = split[1], v = split[2];
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim)) +
+                tokens.additive_mask;
   auto probs = dropout(torch::softmax(scores, -1));
-  return torch::matmul(probs, v).transpose(1, 2).reshape({b, l, heads * head_dim});
+  auto context = torch::matmul(probs, v).transpose(1, 2).reshape({b * l, width});
+  return tokens.packed() ? context.index_select(0, tokens.index) : context.view({b, l, width});
 }
 
 AttentionImpl::AttentionImpl(const BertConfig& c) {
@@ -220,8 +225,8 @@ BlockImpl::BlockImpl(const BertConfig& c) {
   output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  auto a = attention->output(attention->self(x, mask), x);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const Tokens& tokens) {
+  auto a = attention->output(attention->self(x, tokens), x);
   auto i = torch::gelu(intermediate->dense(a));  // exact (erf) GELU, as BERT's "gelu"
   return output(i, a);
 }
@@ -236,8 +241,8 @@ EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) {
   dropout = register_module("dropout", nn::Dropout(c.dropout));
 }
 
-torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids) {
-  auto positions = torch::arange(ids.size(1), ids.options()).unsqueeze(0);
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                                      const torch::Tensor& positions) {
   return dropout(norm(word(ids) + token_type(type_ids) + position(positions)));
 }
 
@@ -258,12 +263,25 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
     throw std::invalid_argument("BertEncoder: " + std::to_string(ids.size(1)) +
                                 " tokens, more than the " +
                                 std::to_string(config_.max_positions) + " positions it has");
-  auto x = embeddings_->forward(ids, type_ids);
+  const int64_t b = ids.size(0), l = ids.size(1);
+  bert::Tokens tokens{torch::Tensor(), b, l, torch::Tensor()};
+  auto positions = torch::arange(l, ids.options()).expand({b, l});
+  torch::Tensor x;
+  if (mask.numel() > 0 && mask.min().item<int64_t>() == 0) {  // padding: run unpadded
+    tokens.index = mask.reshape(-1).nonzero().squeeze(1);
+    auto pick = [&](const torch::Tensor& t) { return t.reshape(-1).index_select(0, tokens.index); };
+    x = embeddings_->forward(pick(ids), pick(type_ids), pick(positions));
+  } else {
+    x = embeddings_->forward(ids, type_ids, positions);
+  }
   // Padding gets the lowest float added to its scores: softmax gives it weight 0.
   const double lowest = std::numeric_limits<float>::lowest();
-  auto additive = (1.0 - mask.to(x.dtype())).mul(lowest).view({mask.size(0), 1, 1, mask.size(1)});
-  for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, additive);
-  return x;
+  tokens.additive_mask = (1.0 - mask.to(x.dtype())).mul(lowest).view({b, 1, 1, l});
+  for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, tokens);
+  if (!tokens.packed()) return x;
+  return torch::zeros({b * l, x.size(-1)}, x.options())
+      .index_copy(0, tokens.index, x)
+      .view({b, l, x.size(-1)});
 }
 
 torch::Tensor BertEncoderImpl::mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) {

@@ -60,6 +60,17 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::filesystem::pat
 /// The parts of a BERT encoder, named as Hugging Face names them (the ONNX emitter walks them).
 namespace bert {
 
+/// Where a batch's tokens sit when the encoder runs unpadded: hidden states are [T, H] for
+/// the T tokens of the mask, and only attention lays them out as [B, L] again. Linear layers,
+/// LayerNorm and GELU (nearly all the work) then skip the padding. Empty (`index` undefined)
+/// when the batch has no padding: states stay [B, L, H].
+struct Tokens {
+  torch::Tensor index;  ///< [T] int64: the flat positions (row * L + position) of the tokens
+  int64_t rows = 0, length = 0;
+  torch::Tensor additive_mask;  ///< [B, 1, 1, L]: 0 on tokens, the lowest float on padding
+  bool packed() const { return index.defined(); }
+};
+
 /// dense, then LayerNorm over (dense(x) + residual): an attention or block output.
 struct DenseNormImpl : torch::nn::Module {
   DenseNormImpl(int in, int out, const BertConfig& c);
@@ -72,8 +83,9 @@ TORCH_MODULE(DenseNorm);
 
 struct SelfAttentionImpl : torch::nn::Module {
   explicit SelfAttentionImpl(const BertConfig& c);
-  /// x [B, L, H], additive mask [B, 1, 1, L] -> [B, L, H]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  /// x [B, L, H] (or [T, H] when `tokens` is packed) -> the same shape. Query, key and value
+  /// are one matrix product (their weights concatenated).
+  torch::Tensor forward(const torch::Tensor& x, const Tokens& tokens);
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   torch::nn::Dropout dropout{nullptr};
   int heads, head_dim;
@@ -96,7 +108,7 @@ TORCH_MODULE(Intermediate);
 /// One post-LayerNorm transformer block: attention, then GELU feed-forward.
 struct BlockImpl : torch::nn::Module {
   explicit BlockImpl(const BertConfig& c);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  torch::Tensor forward(const torch::Tensor& x, const Tokens& tokens);
   Attention attention{nullptr};
   Intermediate intermediate{nullptr};
   DenseNorm output{nullptr};
@@ -106,7 +118,9 @@ TORCH_MODULE(Block);
 /// word + token type + absolute position embeddings, then LayerNorm.
 struct EmbeddingsImpl : torch::nn::Module {
   explicit EmbeddingsImpl(const BertConfig& c);
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids);
+  /// ids, type_ids and positions of the same shape -> that shape + [H].
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                        const torch::Tensor& positions);
   torch::nn::Embedding word{nullptr}, position{nullptr}, token_type{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
@@ -120,7 +134,8 @@ class BertEncoderImpl : public torch::nn::Module {
   explicit BertEncoderImpl(const BertConfig& config);
 
   /// ids, type_ids and mask [B, L] int64 (mask 1 on tokens, 0 on padding) -> the last
-  /// hidden states [B, L, hidden_size].
+  /// hidden states [B, L, hidden_size], zeros on padding. A batch with padding runs unpadded
+  /// (bert::Tokens): the tokens of every row are the same as in a padded run.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                         const torch::Tensor& mask);
 

@@ -1,8 +1,10 @@
 """The fine-tuning step of bench/text/encoder_step.cpp as a plain Python loop with Hugging Face
 `transformers` (its default attention implementation): encoder, mean pooling over the tokens,
 a linear head, cross-entropy, backward, gradient clipping, AdamW; fixed random batches, timed
-after warm-up steps. Prints one JSON line.
-  python encoder_loop.py ENCODER_DIR BATCH LENGTH STEPS THREADS"""
+after warm-up steps. Prints one JSON line. With BATCHES.jsonl (transcript_batches.py) the steps
+take those batches of real transcripts in turn, each padded to its longest row (what a data
+collator with dynamic padding does).
+  python encoder_loop.py ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl]"""
 import json
 import resource
 import sys
@@ -10,6 +12,19 @@ import time
 
 import torch
 from transformers import BertModel
+
+
+def transcript_batch(j):
+    """One line of transcript_batches.py as padded tensors."""
+    b, width = len(j["ids"]), max(len(r) for r in j["ids"])
+    ids = torch.zeros(b, width, dtype=torch.long)
+    types = torch.zeros(b, width, dtype=torch.long)
+    mask = torch.zeros(b, width, dtype=torch.long)
+    for i, (row, row_types) in enumerate(zip(j["ids"], j["type_ids"])):
+        ids[i, :len(row)] = torch.tensor(row)
+        types[i, :len(row)] = torch.tensor(row_types)
+        mask[i, :len(row)] = 1
+    return ids, types, mask, torch.randint(0, 3, (b,))
 
 
 def main():
@@ -21,14 +36,19 @@ def main():
     head = torch.nn.Linear(encoder.config.hidden_size, 3)
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
-    ids = torch.randint(1000, 29000, (batch, length))
-    types = torch.zeros(batch, length, dtype=torch.long)
-    mask = torch.ones(batch, length, dtype=torch.long)
-    labels = torch.randint(0, 3, (batch,))
-    warmup = 3
+    if len(sys.argv) > 6:
+        batches = [transcript_batch(json.loads(line)) for line in open(sys.argv[6])]
+    else:
+        batches = [(torch.randint(1000, 29000, (batch, length)),
+                    torch.zeros(batch, length, dtype=torch.long),
+                    torch.ones(batch, length, dtype=torch.long), torch.randint(0, 3, (batch,)))]
+    warmup, sequences = 3, 0
     for s in range(warmup + steps):
         if s == warmup:
             start = time.perf_counter()
+        ids, types, mask, labels = batches[s % len(batches)]
+        if s >= warmup:
+            sequences += ids.shape[0]
         hidden = encoder(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
@@ -38,7 +58,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
     seconds = time.perf_counter() - start
-    print(json.dumps({"sequences_per_s": batch * steps / seconds,
+    print(json.dumps({"sequences_per_s": sequences / seconds,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "torch": torch.__version__,
                       "attention": encoder.config._attn_implementation}))

@@ -3,22 +3,67 @@
 // linear head, cross-entropy, backward, gradient clipping, AdamW) on fixed random batches,
 // timed after warm-up steps. bench/text/encoder_loop.py runs the same step with Hugging Face
 // `transformers` in Python; bench/text_encoder_bench.sh runs both side by side.
-//   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS  -> one JSON line
+// With BATCHES.jsonl (bench/text/transcript_batches.py) the steps take those batches of real
+// transcripts in turn, each padded to its longest row, instead of one random full batch.
+//   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl] -> one JSON line
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
 #include "core/torch_compat.h"
 #include "train/text_encoder.h"
 
+namespace {
+
+struct Step {
+  torch::Tensor ids, types, mask, labels;
+};
+
+/// One random batch of `batch` rows of `length` ids, no padding.
+Step random_step(int64_t batch, int64_t length) {
+  return {torch::randint(1000, 29000, {batch, length}, torch::kLong),
+          torch::zeros({batch, length}, torch::kLong), torch::ones({batch, length}, torch::kLong),
+          torch::randint(0, 3, {batch}, torch::kLong)};
+}
+
+/// The batches of transcript_batches.py, each padded to its longest row.
+std::vector<Step> transcript_steps(const char* file) {
+  std::ifstream in(file);
+  std::vector<Step> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    const int64_t b = int64_t(j["ids"].size());
+    int64_t width = 0;
+    for (const auto& row : j["ids"]) width = std::max(width, int64_t(row.size()));
+    Step s{torch::zeros({b, width}, torch::kLong), torch::zeros({b, width}, torch::kLong),
+           torch::zeros({b, width}, torch::kLong), torch::randint(0, 3, {b}, torch::kLong)};
+    for (int64_t i = 0; i < b; ++i)
+      for (size_t k = 0; k < j["ids"][size_t(i)].size(); ++k) {
+        s.ids[i][int64_t(k)] = j["ids"][size_t(i)][k].get<int64_t>();
+        s.types[i][int64_t(k)] = j["type_ids"][size_t(i)][k].get<int64_t>();
+        s.mask[i][int64_t(k)] = 1;
+      }
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS\n");
+  if (argc != 6 && argc != 7) {
+    std::fprintf(stderr,
+                 "usage: bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS "
+                 "[BATCHES.jsonl]\n");
     return 2;
   }
   const int64_t batch = std::atoll(argv[2]), length = std::atoll(argv[3]);
@@ -31,16 +76,22 @@ int main(int argc, char** argv) {
   std::vector<torch::Tensor> params = encoder->parameters();
   for (const auto& p : head->parameters()) params.push_back(p);
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(5e-5).weight_decay(0.01));
-  const auto ids = torch::randint(1000, 29000, {batch, length}, torch::kLong);
-  const auto types = torch::zeros({batch, length}, torch::kLong);
-  const auto mask = torch::ones({batch, length}, torch::kLong);
-  const auto labels = torch::randint(0, 3, {batch}, torch::kLong);
+  const std::vector<Step> batches =
+      argc == 7 ? transcript_steps(argv[6]) : std::vector<Step>{random_step(batch, length)};
+  if (batches.empty()) {
+    std::fprintf(stderr, "bench_text_encoder: %s holds no batches\n", argv[6]);
+    return 1;
+  }
+  int64_t sequences = 0;
   using Clock = std::chrono::steady_clock;
   Clock::time_point start;
   for (int s = 0; s < warmup + steps; ++s) {
     if (s == warmup) start = Clock::now();
-    auto pooled = tenor::train::BertEncoderImpl::mean_pool(encoder->forward(ids, types, mask), mask);
-    auto loss = torch::nn::functional::cross_entropy(head(pooled), labels);
+    const Step& b = batches[size_t(s) % batches.size()];
+    if (s >= warmup) sequences += b.ids.size(0);
+    auto pooled =
+        tenor::train::BertEncoderImpl::mean_pool(encoder->forward(b.ids, b.types, b.mask), b.mask);
+    auto loss = torch::nn::functional::cross_entropy(head(pooled), b.labels);
     optimizer.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
@@ -50,7 +101,7 @@ int main(int argc, char** argv) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf("{\"sequences_per_s\": %.3f, \"peak_rss_mb\": %.1f, \"torch\": \"%s\"}\n",
-              double(batch * steps) / seconds, double(usage.ru_maxrss) / 1024.0,
+              double(sequences) / seconds, double(usage.ru_maxrss) / 1024.0,
               tenor::compat::torch_version().c_str());
   return 0;
 }
