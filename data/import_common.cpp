@@ -363,6 +363,10 @@ ImportedCalls read_tool_files(const ImportOptions& options, const Schema& schema
     case LabelTool::kLabelStudio: imported = import::read_label_studio(options, schema, diag); break;
   }
   check_unique_call_ids(imported.dataset, diag);
+  if (imported.dataset.calls.empty() && diag.error_count() == 0)
+    diag.error(options.source.string(), 0, "no-calls",
+               "no call could be read from it (no task, or no file with a tier); pass the "
+               "tool's files of a labelled project");
   imported.dataset.schema = schema;
   return imported;
 }

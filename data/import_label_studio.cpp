@@ -79,7 +79,8 @@ fs::path resolve_audio(std::string url, const fs::path& media) {
 
 /// The audio URL of a task, or "" (with an error) when its data holds none.
 std::string audio_url(const json& data, const Place& at, Diagnostics& diag) {
-  if (data.contains("audio") && data["audio"].is_string()) return data["audio"];
+  if (data.contains("audio") && data["audio"].is_string() && data["audio"] != "")
+    return data["audio"];
   for (const auto& [key, value] : data.items()) {
     if (!value.is_string()) continue;
     std::string low = value.get<std::string>();
@@ -280,14 +281,21 @@ std::optional<Call> read_task(const json& task, size_t index, const Schema& sche
     return std::nullopt;
   }
   const json& data = task["data"];
-  const std::string url = audio_url(data, at, diag);
-  if (url.empty()) return std::nullopt;
+  // tenor's export of a text-only call: `"audio": ""` beside its call_id.
+  const bool text_only = data.value("audio", json()) == "" && data.contains("call_id");
+  const std::string url = text_only ? "" : audio_url(data, at, diag);
+  if (url.empty() && !text_only) return std::nullopt;
   Call call;
   read_call_fields(data, url, call);
   bool ok = read_annotations(task, schema, at, call, diag);
   std::stable_sort(call.segments.begin(), call.segments.end(), [](const auto& a, const auto& b) {
     return std::tie(a.start_s, a.end_s, a.speaker) < std::tie(b.start_s, b.end_s, b.speaker);
   });
+  if (text_only) {
+    if (!ok) return std::nullopt;
+    call.extra = {{"source", display + " " + at.task}};
+    return call;
+  }
   media = resolve_audio(url, media_dir);
   if (media.empty()) {
     diag.error(display, 0, "media-missing",
@@ -350,7 +358,7 @@ ImportedCalls read_label_studio(const ImportOptions& options, const Schema& sche
       fs::path media;
       auto call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);
       if (!call) continue;
-      out.media[call->call_id] = fs::absolute(media);
+      if (!media.empty()) out.media[call->call_id] = fs::absolute(media);
       out.dataset.calls.push_back(std::move(*call));
     }
   }

@@ -27,10 +27,6 @@ SourceCall source_call(const TextGrid& grid, const fs::path& file, const fs::pat
   call.display = display;
   std::tie(call.call_id, call.split) = call_id_and_split(file.lexically_relative(base));
   call.media = recording_beside(file);
-  if (call.media.empty())
-    diag.warning(display, 0, "media-absent",
-                 "no recording beside it (" + file.stem().string() + ".wav or .flac); the call is "
-                 "imported as text only: put the recording next to the TextGrid to keep the audio");
   for (const auto& tier : grid.tiers) {
     if (!tier.interval_tier) {
       diag.warning(display, tier.line, "tier-points",
@@ -54,6 +50,7 @@ ImportedCalls read_textgrids(const ImportOptions& options, const Schema& schema,
   std::error_code ec;
   const bool single = fs::is_regular_file(options.source, ec);
   const fs::path base = single ? options.source.parent_path() : options.source;
+  std::vector<std::string> without_media;
   for (const auto& file : tool_files(options.source, kExtensions, "TextGrid files")) {
     ++out.files;
     const std::string display = display_path(options.source, file);
@@ -64,8 +61,15 @@ ImportedCalls read_textgrids(const ImportOptions& options, const Schema& schema,
     if (!call) continue;
     call->extra = {{"source", display}};
     if (!source.media.empty()) out.media[call->call_id] = source.media;
+    if (source.media.empty()) without_media.push_back(display);
     out.dataset.calls.push_back(std::move(*call));
   }
+  // One warning for all of them: a text-only set would otherwise print one line per call.
+  if (!without_media.empty())
+    diag.warning(without_media.front(), 0, "media-absent",
+                 std::to_string(without_media.size()) + " TextGrid(s), this one first, have no "
+                 "recording beside them (the same name with .wav or .flac) and are imported as "
+                 "text only; put each recording next to its TextGrid to keep the audio");
   return out;
 }
 

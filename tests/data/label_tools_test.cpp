@@ -258,7 +258,7 @@ TEST(ImportTextGrid, OutputInsideTheSourceOrNotEmptyIsRefused) {
             std::string::npos);
   const auto ok = data::import_dataset(o, dir / "out");  // text only: a warning, no error
   EXPECT_TRUE(ok.written) << findings(ok.diagnostics);
-  EXPECT_TRUE(has_finding(ok.diagnostics, "a.TextGrid: warning: no recording beside it"));
+  EXPECT_TRUE(has_finding(ok.diagnostics, "a.TextGrid: warning: 1 TextGrid(s), this one first, have no recording"));
 }
 
 /// An EAF 3.0 file as ELAN writes it (https://www.mpi.nl/tools/elan/EAF_Annotation_Format_3.0_and_ELAN.pdf):
@@ -469,6 +469,21 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   EXPECT_TRUE(has_finding(diag, "pass --media")) << findings(diag);
 }
 
+TEST(ImportLabelStudio, AnEmptyOrForeignExportIsAnErrorNotAnEmptyDataset) {
+  const fs::path dir = make_temp_dir("ls-empty");
+  const fs::path schema = write_schema(dir);
+  write_text(dir / "empty.json", "[]");
+  write_text(dir / "min.json", R"([{"id": 1, "audio": "a.wav", "escalation": "angry"}])");
+  write_text(dir / "deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  for (const char* name : {"empty.json", "min.json", "deep.json"}) {
+    const auto r = data::import_dataset(
+        options(data::LabelTool::kLabelStudio, dir / name, schema), dir / "out");
+    EXPECT_FALSE(r.written) << name;
+    EXPECT_EQ(r.diagnostics.error_count(), 1u) << findings(r.diagnostics);
+  }
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
 /// The fixture dataset with a second annotator on some segments and a text-less segment.
 DatasetFixture round_trip_fixture(const std::string& name) {
   DatasetFixture fx(name);
@@ -477,6 +492,8 @@ DatasetFixture round_trip_fixture(const std::string& name) {
   fx.calls[0]["segments"][1]["labels_by"] = {{"ann-1", {{"empathy", 0}}}};
   fx.calls[1]["segments"][2].erase("text");
   fx.calls[1]["segments"][3]["text"] = "quote \"this\", ça";
+  fx.calls[1].erase("audio");  // a text-only call
+  fx.calls[1].erase("channels");
   fx.write();
   return fx;
 }
@@ -512,7 +529,8 @@ TEST(RoundTrip, TextGridExportThenImportGivesTheDatasetBack) {
   eo.predictions = write_predictions(fx, dir);
   data::export_dataset(original, eo, dir / "grids");
   ASSERT_TRUE(fs::exists(dir / "grids/train/c1.TextGrid"));
-  ASSERT_TRUE(fs::exists(dir / "grids/test/c2.wav"));
+  ASSERT_TRUE(fs::exists(dir / "grids/train/c1.wav"));
+  ASSERT_FALSE(fs::exists(dir / "grids/test/c2.wav"));
   const std::string grid = read_file(dir / "grids/train/c1.TextGrid");
   EXPECT_NE(grid.find("name = \"escalation (predicted)\""), std::string::npos);
   EXPECT_NE(grid.find("text = \"angry 0.60\""), std::string::npos);
