@@ -119,12 +119,8 @@ void refuse_overlaps(const Call& call) {
   }
 }
 
-/// The call's tiers: one per speaker role (words), per task (labels), per task and annotator,
-/// and per predicted task.
-TextGrid call_textgrid(const Call& call, const Schema& schema, const std::map<int, json>* preds,
-                       double xmax) {
-  TextGrid grid;
-  grid.xmax = xmax;
+/// One tier per speaker role, in order of first appearance: the words.
+void add_role_tiers(const Call& call, double xmax, TextGrid& grid) {
   std::vector<std::string> roles;
   for (const auto& s : call.segments)
     if (std::find(roles.begin(), roles.end(), s.speaker) == roles.end()) roles.push_back(s.speaker);
@@ -136,30 +132,43 @@ TextGrid call_textgrid(const Call& call, const Schema& schema, const std::map<in
                          s.text && !trim(*s.text).empty() ? *s.text : std::string(kNoTranscript)});
     grid.tiers.push_back(filled_tier(role, std::move(words), xmax));
   }
-  for (const auto& task : schema.tasks) {
-    std::map<std::string, std::vector<Stretch>> tiers;  // tier name -> labels
-    std::vector<Stretch> predicted;
-    for (size_t i = 0; i < call.segments.size(); ++i) {
-      const Segment& s = call.segments[i];
-      if (auto it = s.labels.find(task.name); it != s.labels.end())
-        tiers[task.name].push_back({s.start_s, s.end_s, task.classes.at(size_t(it->second))});
-      for (const auto& [who, labels] : s.labels_by)
-        if (auto it = labels.find(task.name); it != labels.end())
-          tiers[task.name + std::string(kAnnotatorSeparator) + who].push_back(
-              {s.start_s, s.end_s, task.classes.at(size_t(it->second))});
-      if (preds && preds->count(int(i)) && preds->at(int(i)).contains(task.name)) {
-        auto [decision, p] = decision_of(preds->at(int(i))[task.name], task);
-        predicted.push_back({s.start_s, s.end_s, decision + " " + score_text(p)});
-      }
+}
+
+/// A task's tiers: the resolved labels, each annotator's, and the model's.
+void add_task_tiers(const Call& call, const Task& task, const std::map<int, json>* preds,
+                    double xmax, TextGrid& grid) {
+  std::map<std::string, std::vector<Stretch>> tiers;  // tier name -> labels
+  std::vector<Stretch> predicted;
+  const std::string at(kAnnotatorSeparator);
+  for (size_t i = 0; i < call.segments.size(); ++i) {
+    const Segment& s = call.segments[i];
+    auto name_of = [&](int cls) { return task.classes.at(size_t(cls)); };
+    if (auto it = s.labels.find(task.name); it != s.labels.end())
+      tiers[task.name].push_back({s.start_s, s.end_s, name_of(it->second)});
+    for (const auto& [who, labels] : s.labels_by)
+      if (auto it = labels.find(task.name); it != labels.end())
+        tiers[task.name + at + who].push_back({s.start_s, s.end_s, name_of(it->second)});
+    const json* p = preds && preds->count(int(i)) ? &preds->at(int(i)) : nullptr;
+    if (p && p->contains(task.name)) {
+      auto [decision, prob] = decision_of((*p)[task.name], task);
+      predicted.push_back({s.start_s, s.end_s, decision + " " + score_text(prob)});
     }
-    if (tiers.count(task.name))  // the resolved labels first, then each annotator's
-      grid.tiers.push_back(filled_tier(task.name, std::move(tiers[task.name]), xmax));
-    for (auto& [name, stretches] : tiers)
-      if (name != task.name) grid.tiers.push_back(filled_tier(name, std::move(stretches), xmax));
-    if (!predicted.empty())
-      grid.tiers.push_back(
-          filled_tier(task.name + std::string(kPredictedSuffix), std::move(predicted), xmax));
   }
+  if (tiers.count(task.name))  // the resolved labels first, then each annotator's
+    grid.tiers.push_back(filled_tier(task.name, std::move(tiers[task.name]), xmax));
+  for (auto& [name, stretches] : tiers)
+    if (name != task.name) grid.tiers.push_back(filled_tier(name, std::move(stretches), xmax));
+  if (!predicted.empty())
+    grid.tiers.push_back(
+        filled_tier(task.name + std::string(kPredictedSuffix), std::move(predicted), xmax));
+}
+
+TextGrid call_textgrid(const Call& call, const Schema& schema, const std::map<int, json>* preds,
+                       double xmax) {
+  TextGrid grid;
+  grid.xmax = xmax;
+  add_role_tiers(call, xmax, grid);
+  for (const auto& task : schema.tasks) add_task_tiers(call, task, preds, xmax, grid);
   return grid;
 }
 

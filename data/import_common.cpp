@@ -171,20 +171,20 @@ std::optional<int> class_value(const Task& task, const std::string& value) {
 std::string class_list(const Task& task) { return join(task.classes, ", "); }
 
 bool check_recording(const Call& call, const fs::path& media, const std::string& display,
-                     int64_t line, Diagnostics& diag) {
+                     int64_t line, Diagnostics& diag, const std::string& where) {
   AudioInfo info;
   try {
     info = probe_audio(media);
   } catch (const Error& e) {
     diag.error(display, line, "media-unreadable",
-               std::string(e.what()) + "; export the recording as WAV or FLAC");
+               where + e.what() + "; export the recording as WAV or FLAC");
     return false;
   }
   bool ok = true;
   for (const auto& [role, channel] : call.channels) {
-    if (channel >= info.channels) {
+    if (channel < 0 || channel >= info.channels) {
       diag.error(display, line, "channel-missing",
-                 "the " + role + " channel is " + std::to_string(channel) + ", but " +
+                 where + "the " + role + " channel is " + std::to_string(channel) + ", but " +
                      media.filename().string() + " has " + std::to_string(info.channels) +
                      " channel(s) (0.." + std::to_string(info.channels - 1) +
                      "); give a channel the recording has");
@@ -194,7 +194,7 @@ bool check_recording(const Call& call, const fs::path& media, const std::string&
   for (const auto& s : call.segments) {
     if (s.end_s > info.duration_s() + kEndToleranceSeconds) {
       diag.error(display, s.line ? s.line : line, "segment-past-end",
-                 "the " + s.speaker + " interval from " + seconds(s.start_s) + " ends at " +
+                 where + "the " + s.speaker + " interval from " + seconds(s.start_s) + " ends at " +
                      seconds(s.end_s) + ", past the end of " + media.filename().string() + " (" +
                      seconds(info.duration_s()) + "); fix the boundary or link the right recording");
       ok = false;

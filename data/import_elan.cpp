@@ -6,6 +6,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -65,7 +66,8 @@ fs::path url_path(std::string url) {
   if (url.starts_with("file://")) url = url.substr(7);
   std::string out;
   for (size_t i = 0; i < url.size(); ++i) {
-    if (url[i] == '%' && i + 2 < url.size()) {
+    if (url[i] == '%' && i + 2 < url.size() && std::isxdigit(static_cast<unsigned char>(url[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(url[i + 2]))) {
       out += char(std::stoi(url.substr(i + 1, 2), nullptr, 16));
       i += 2;
     } else {
@@ -167,62 +169,83 @@ struct Annotation {
   std::string ref;  ///< the annotation a REF_ANNOTATION refers to
 };
 
-/// Tiers with every annotation's times: alignable ones from the time slots, references from
-/// the annotation they refer to (followed up to 16 levels).
-bool read_tiers(const xmlNode* root, const Schema& schema, SourceCall& call, Diagnostics& diag) {
+/// Every annotation by id: alignable ones with their time slots' times, references with the id
+/// they refer to.
+std::map<std::string, Annotation> annotations_by_id(const xmlNode* root) {
   std::map<std::string, double> slots;
   if (const xmlNode* order = child(root, "TIME_ORDER"))
     for (const xmlNode* ts : children(order, "TIME_SLOT"))
-      if (const std::string v = attr(ts, "TIME_VALUE"); !v.empty())
-        slots[attr(ts, "TIME_SLOT_ID")] = std::stod(v) / 1000.0;
-  std::map<std::string, Annotation> annotations;
+      if (const std::string v = attr(ts, "TIME_VALUE"); !v.empty()) {
+        char* end = nullptr;
+        const double ms = std::strtod(v.c_str(), &end);
+        // A value that is not a number leaves the slot unaligned: its annotations are reported.
+        if (end == v.c_str() + v.size() && std::isfinite(ms)) slots[attr(ts, "TIME_SLOT_ID")] = ms / 1000.0;
+      }
+  std::map<std::string, Annotation> out;
   for (const xmlNode* tier : children(root, "TIER"))
     for (const xmlNode* a : children(tier, "ANNOTATION"))
       for (const xmlNode* x = a->children; x; x = x->next) {
-        if (named(x, "ALIGNABLE_ANNOTATION")) {
-          auto s1 = slots.find(attr(x, "TIME_SLOT_REF1")), s2 = slots.find(attr(x, "TIME_SLOT_REF2"));
-          if (s1 != slots.end() && s2 != slots.end())
-            annotations[attr(x, "ANNOTATION_ID")] = {s1->second, s2->second, true, {}};
-        } else if (named(x, "REF_ANNOTATION")) {
-          annotations[attr(x, "ANNOTATION_ID")] = {0, 0, false, attr(x, "ANNOTATION_REF")};
-        }
-      }
-  auto times = [&](std::string id) -> const Annotation* {
-    for (int depth = 0; depth < 16; ++depth) {
-      auto it = annotations.find(id);
-      if (it == annotations.end()) return nullptr;
-      if (it->second.timed) return &it->second;
-      id = it->second.ref;
-    }
-    return nullptr;
-  };
-  bool ok = true;
-  for (const xmlNode* tier : children(root, "TIER")) {
-    SourceTier st{attr(tier, "TIER_ID"), line_of(tier), {}};
-    // An empty annotation is a segment without transcript on a speaker tier, no label elsewhere.
-    const bool label_tier = schema.find(st.name.substr(0, st.name.find(kAnnotatorSeparator))) ||
-                            st.name.ends_with(kPredictedSuffix);
-    for (const xmlNode* a : children(tier, "ANNOTATION"))
-      for (const xmlNode* x = a->children; x; x = x->next) {
-        if (!named(x, "ALIGNABLE_ANNOTATION") && !named(x, "REF_ANNOTATION")) continue;
-        const xmlNode* v = child(x, "ANNOTATION_VALUE");
-        std::string text = v ? content(v) : "";
-        const Annotation* t = times(attr(x, "ANNOTATION_ID"));
-        if (!t) {
-          diag.error(call.display, line_of(x), "annotation-untimed",
-                     "tier '" + printable(st.name) + "': annotation " +
-                         printable(attr(x, "ANNOTATION_ID")) + " has no time (an unaligned "
-                         "time slot or a broken reference); align it in ELAN");
-          ok = false;
+        if (named(x, "REF_ANNOTATION")) {
+          out[attr(x, "ANNOTATION_ID")] = {0, 0, false, attr(x, "ANNOTATION_REF")};
           continue;
         }
-        if (trim(text).empty() && !label_tier) text = std::string(kNoTranscript);
-        st.intervals.push_back({t->start_s, t->end_s, text, line_of(x)});
+        if (!named(x, "ALIGNABLE_ANNOTATION")) continue;
+        auto s1 = slots.find(attr(x, "TIME_SLOT_REF1"));
+        auto s2 = slots.find(attr(x, "TIME_SLOT_REF2"));
+        if (s1 != slots.end() && s2 != slots.end())
+          out[attr(x, "ANNOTATION_ID")] = {s1->second, s2->second, true, {}};
       }
-    std::sort(st.intervals.begin(), st.intervals.end(),
-              [](const auto& a, const auto& b) { return a.start_s < b.start_s; });
-    call.tiers.push_back(std::move(st));
+  return out;
+}
+
+/// The timed annotation `id` is or refers to (followed up to 16 levels), or nullptr.
+const Annotation* timed(const std::map<std::string, Annotation>& annotations, std::string id) {
+  for (int depth = 0; depth < 16; ++depth) {
+    auto it = annotations.find(id);
+    if (it == annotations.end()) return nullptr;
+    if (it->second.timed) return &it->second;
+    id = it->second.ref;
   }
+  return nullptr;
+}
+
+/// One TIER as a SourceTier; false (with an error per annotation) when some have no time.
+bool read_tier(const xmlNode* tier, const Schema& schema,
+               const std::map<std::string, Annotation>& annotations, SourceCall& call,
+               Diagnostics& diag) {
+  SourceTier st{attr(tier, "TIER_ID"), line_of(tier), {}};
+  // An empty annotation is a segment without transcript on a speaker tier, no label elsewhere.
+  const bool label_tier = schema.find(st.name.substr(0, st.name.find(kAnnotatorSeparator))) ||
+                          st.name.ends_with(kPredictedSuffix);
+  bool ok = true;
+  for (const xmlNode* a : children(tier, "ANNOTATION"))
+    for (const xmlNode* x = a->children; x; x = x->next) {
+      if (!named(x, "ALIGNABLE_ANNOTATION") && !named(x, "REF_ANNOTATION")) continue;
+      const xmlNode* v = child(x, "ANNOTATION_VALUE");
+      std::string text = v ? content(v) : "";
+      const Annotation* t = timed(annotations, attr(x, "ANNOTATION_ID"));
+      if (!t) {
+        diag.error(call.display, line_of(x), "annotation-untimed",
+                   "tier '" + printable(st.name) + "': annotation " +
+                       printable(attr(x, "ANNOTATION_ID")) + " has no time (an unaligned "
+                       "time slot or a broken reference); align it in ELAN");
+        ok = false;
+        continue;
+      }
+      if (trim(text).empty() && !label_tier) text = std::string(kNoTranscript);
+      st.intervals.push_back({t->start_s, t->end_s, text, line_of(x)});
+    }
+  std::sort(st.intervals.begin(), st.intervals.end(),
+            [](const auto& a, const auto& b) { return a.start_s < b.start_s; });
+  call.tiers.push_back(std::move(st));
+  return ok;
+}
+
+bool read_tiers(const xmlNode* root, const Schema& schema, SourceCall& call, Diagnostics& diag) {
+  const auto annotations = annotations_by_id(root);
+  bool ok = true;
+  for (const xmlNode* tier : children(root, "TIER"))
+    if (!read_tier(tier, schema, annotations, call, diag)) ok = false;
   return ok;
 }
 

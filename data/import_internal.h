@@ -53,7 +53,8 @@ std::string class_list(const Task& task);
 /// Checks segment ends and `call.channels` against the recording at `media` (probing its
 /// header); problems at `display`:`line` (or each segment's line). False on an error.
 bool check_recording(const Call& call, const std::filesystem::path& media,
-                     const std::string& display, int64_t line, Diagnostics& diag);
+                     const std::string& display, int64_t line, Diagnostics& diag,
+                     const std::string& where = "");
 
 /// The call id and split a tool file's path gives: `train/sub/c1.TextGrid` -> ("sub/c1",
 /// "train"); a first directory that is not train, dev or test is part of the id.

@@ -124,8 +124,10 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
   region.id = r.value("id", "");
   region.start_s = value["start"];
   region.end_s = value["end"];
-  if (value.contains("channel") && value["channel"].is_number_integer())
-    region.channel = value["channel"].get<int>();
+  if (value.contains("channel") && value["channel"].is_number_integer()) {
+    const auto ch = value["channel"].get<int64_t>();  // out of range: a channel no file has
+    region.channel = ch >= 0 && ch < (1 << 16) ? int(ch) : (1 << 16);
+  }
   auto first = [&](const char* key) -> std::string {
     if (value.contains(key) && value[key].is_array() && !value[key].empty() &&
         value[key][0].is_string())
@@ -306,12 +308,13 @@ std::optional<Call> read_task(const json& task, size_t index, const Schema& sche
   }
   if (data.contains("channels") && data["channels"].is_object()) {
     for (const auto& [role, ch] : data["channels"].items())
-      if (ch.is_number_integer() && !call.channels.count(role)) call.channels[role] = ch;
+      if (ch.is_number_integer() && !call.channels.count(role))
+        call.channels[role] = int(std::clamp<int64_t>(ch.get<int64_t>(), -1, 1 << 16));
   } else if (!options.channels.empty()) {
     for (const auto& [role, ch] : options.channels) call.channels.emplace(role, ch);
   }
   call.audio = "audio/" + call.call_id + fs::path(media).extension().string();
-  if (!check_recording(call, media, display, 0, diag)) ok = false;
+  if (!check_recording(call, media, display, 0, diag, at.task + ": ")) ok = false;
   if (!ok) return std::nullopt;
   call.extra = {{"source", display + " " + at.task}};
   return call;
@@ -353,7 +356,8 @@ ImportedCalls read_label_studio(const ImportOptions& options, const Schema& sche
     const std::string display = display_path(options.source, file);
     const auto tasks = read_export(file, display, diag);
     if (!tasks) continue;
-    const fs::path media_dir = options.media.empty() ? file.parent_path() : options.media;
+    const fs::path media_dir =
+        options.media.empty() ? fs::absolute(file).parent_path() : fs::absolute(options.media);
     for (size_t i = 0; i < tasks->size(); ++i) {
       fs::path media;
       auto call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);

@@ -91,27 +91,31 @@ class Tokenizer {
   int64_t line() const { return line_; }
 
  private:
+  /// Skips white space, `=`, `:`, comments, `[n]` and label words up to the next value.
   void skip_labels() {
     while (pos_ < s_.size()) {
       const char c = s_[pos_];
-      if (c == '\n') {
-        ++line_;
-        ++pos_;
-      } else if (c == ' ' || c == '\t' || c == '\r' || c == '=' || c == ':') {
+      if (c == '\n') ++line_;
+      if (c == '\n' || c == ' ' || c == '\t' || c == '\r' || c == '=' || c == ':') {
         ++pos_;
       } else if (c == '!') {  // a comment to the end of the line
-        while (pos_ < s_.size() && s_[pos_] != '\n') ++pos_;
+        skip_while([](char x) { return x != '\n'; });
       } else if (c == '[') {  // `item [1]:`
-        while (pos_ < s_.size() && s_[pos_] != ']' && s_[pos_] != '\n') ++pos_;
+        skip_while([](char x) { return x != ']' && x != '\n'; });
         if (pos_ < s_.size() && s_[pos_] == ']') ++pos_;
       } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {  // `xmin`, `tiers?`
-        while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) ||
-                                    s_[pos_] == '_' || s_[pos_] == '?'))
-          ++pos_;
+        skip_while([](char x) {
+          return std::isalnum(static_cast<unsigned char>(x)) || x == '_' || x == '?';
+        });
       } else {
         return;
       }
     }
+  }
+
+  template <class Pred>
+  void skip_while(Pred keep_going) {
+    while (pos_ < s_.size() && keep_going(s_[pos_])) ++pos_;
   }
 
   Token string_token(Token t) {
@@ -194,8 +198,15 @@ class Parser {
     grid.xmax = number("the TextGrid's xmax");
     const Token exists = expect(Token::kFlag, "<exists> or <absent>");
     if (exists.text == "<absent>") return grid;
-    const double n = number("the number of tiers");
-    for (int64_t i = 0; i < int64_t(n); ++i) grid.tiers.push_back(tier());
+    const Token n = expect(Token::kNumber, "the number of tiers");
+    if (n.number < 0 || n.number > 1e6 || n.number != std::floor(n.number))
+      throw ParseFailure{n.line, "a tier count of " + format_number(n.number) +
+                                     "; re-save the TextGrid from Praat"};
+    for (int64_t i = 0; i < int64_t(n.number); ++i) grid.tiers.push_back(tier());
+    if (const Token rest = tok_.next(); rest.kind != Token::kEnd)
+      throw ParseFailure{rest.line, "more values after the last of the " +
+                                        std::to_string(int64_t(n.number)) +
+                                        " tiers the file declares; re-save it from Praat"};
     return grid;
   }
 
@@ -223,8 +234,9 @@ class Parser {
     t.xmin = number("the tier's xmin");
     t.xmax = number("the tier's xmax");
     const Token count = expect(Token::kNumber, "the number of intervals");
-    if (count.number < 0 || count.number > 1e8)
-      throw ParseFailure{count.line, "an interval count of " + format_number(count.number)};
+    if (count.number < 0 || count.number > 1e8 || count.number != std::floor(count.number))
+      throw ParseFailure{count.line, "an interval count of " + format_number(count.number) +
+                                         "; re-save the TextGrid from Praat"};
     for (int64_t i = 0; i < int64_t(count.number); ++i) {
       TextGridInterval iv;
       const Token first = expect(Token::kNumber, "a time");

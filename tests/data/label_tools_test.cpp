@@ -134,7 +134,14 @@ TEST(TextGrid, MalformedFilesNameTheLine) {
   write_text(dir / "pitch.txt", "File type = \"ooTextFile\"\nObject class = \"Pitch 1\"\n");
   write_text(dir / "latin1.TextGrid", "\"ooTextFile\"\n\"TextGrid\"\n0\n1\n<exists>\n1\n"
                                       "\"IntervalTier\"\n\"customer\"\n0\n1\n1\n0\n1\n\"\xE7\"\n");
+  write_text(dir / "huge.TextGrid", "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n1e20\n");
+  write_text(dir / "extra.TextGrid", "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n0\n\"x\"\n");
   data::Diagnostics diag;
+  EXPECT_FALSE(data::read_textgrid(dir / "huge.TextGrid", "huge.TextGrid", diag));
+  EXPECT_FALSE(data::read_textgrid(dir / "extra.TextGrid", "extra.TextGrid", diag));
+  EXPECT_TRUE(has_finding(diag, "huge.TextGrid:6: error: a tier count of 1e+20")) << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "extra.TextGrid:7: error: more values after the last of the 0 "
+                                "tiers")) << findings(diag);
   EXPECT_FALSE(data::read_textgrid(dir / "cut.TextGrid", "cut.TextGrid", diag));
   EXPECT_FALSE(data::read_textgrid(dir / "pitch.txt", "pitch.txt", diag));
   EXPECT_FALSE(data::read_textgrid(dir / "latin1.TextGrid", "latin1.TextGrid", diag));
@@ -461,7 +468,7 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   EXPECT_TRUE(has_finding(diag, "task 3 (id 17), annotation 2: 'livid' (region from 0.1 s) is not "
                                 "a class of escalation (calm, frustrated, angry, hostile)"))
       << findings(diag);
-  EXPECT_TRUE(has_finding(diag, "error: the customer channel is 4, but c7.wav has 2 channel(s)"))
+  EXPECT_TRUE(has_finding(diag, "error: task 4 (id 17): the customer channel is 4, but c7.wav has 2 channel(s)"))
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "task 5 (id 17): its audio /data/upload/2/0badc0de-nowhere.wav is "
                                 "not under"))
