@@ -112,8 +112,14 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
     return false;
   }
   const json value = r.value("value", json::object());
-  if (!value.is_object() || !value.contains("start") || !value.contains("end") ||
-      !value["start"].is_number() || !value["end"].is_number()) {
+  const bool region_less = !value.is_object() || !value.contains("start") ||
+                           !value.contains("end") || !value["start"].is_number() ||
+                           !value["end"].is_number();
+  if (region_less && !schema.find(from) && from != "speaker") {
+    ignored.insert(from);  // a whole-file control of the project that is no task: not ours
+    return true;
+  }
+  if (region_less) {
     diag.error(at.display, 0, "ls-no-region",
                where + "'" + printable(from) + "' (" + printable(type) + ") has no start and end: "
                "a label of the whole file; tenor reads labels of regions: in the labelling "

@@ -397,6 +397,9 @@ json label_studio_task(const std::string& audio, const std::string& second_label
       region("r2", 1.0, 1.9, 0, "speaker", "labels", {{"labels", {"agent"}}}),
       region("r2", 1.0, 1.9, 0, "empathy", "choices", {{"choices", {"present"}}}),
   });
+  // A whole-file control of the project that is no task (call quality): skipped with a warning.
+  a1.push_back({{"id", "q"}, {"from_name", "quality"}, {"to_name", "audio"}, {"type", "choices"},
+                {"value", {{"choices", {"good"}}}}});
   json a2 = json::array({
       region("x9", 0.1, 0.9, 1, "escalation", "labels", {{"labels", {second_label}}}),
   });
@@ -418,6 +421,10 @@ TEST(ImportLabelStudio, RegionsAnnotatorsAndChannels) {
   o.media = dir / "media";
   const auto result = data::import_dataset(o, dir / "out");
   ASSERT_TRUE(result.written) << findings(result.diagnostics);
+  EXPECT_TRUE(has_finding(result.diagnostics, "export.json: warning: task 1 (id 17): the control "
+                                              "'quality' is neither 'speaker', a TextArea nor a "
+                                              "task of the schema"))
+      << findings(result.diagnostics);
   const auto ds = data::load_dataset_or_throw(dir / "out");
   ASSERT_EQ(ds.calls.size(), 1u);
   const auto& call = ds.calls[0];
