@@ -208,8 +208,16 @@ std::optional<Call> call_from_tiers(const SourceCall& source, const Schema& sche
   bool ok = true;
   std::vector<std::pair<Segment, size_t>> found;
   std::vector<std::pair<const SourceTier*, TierKind>> label_tiers;
+  std::map<std::string, int64_t> names;  // tier name -> line of its first tier
   for (size_t i = 0; i < source.tiers.size(); ++i) {
     const auto& tier = source.tiers[i];
+    if (auto [it, fresh] = names.emplace(std::string(trim(tier.name)), tier.line); !fresh) {
+      diag.error(source.display, tier.line, "tier-duplicate",
+                 "a second tier named '" + printable(tier.name) + "' (the first is at line " +
+                     std::to_string(it->second) + "); rename or merge one of them");
+      ok = false;
+      continue;
+    }
     const TierKind kind = classify_tier(tier, schema, source.display, diag);
     if (kind.kind == TierKind::kBad) ok = false;
     if (kind.kind == TierKind::kBad || kind.kind == TierKind::kPredicted) continue;

@@ -221,6 +221,9 @@ TEST(ImportTextGrid, HostileInputIsReportedWithPlaceAndFixAndNothingIsWritten) {
   write_tone(src / "nolabel.wav", 4.0);
   write_text(src / "nolabel.TextGrid",
              short_textgrid({{"customer", {"0 2 \"one\""}}, {"empathy", {"0 2 \"present\""}}}));
+  write_tone(src / "twice.wav", 4.0);
+  write_text(src / "twice.TextGrid", short_textgrid({{"customer", {"0 2 \"one\""}},
+                                                     {"customer", {"2 3 \"two\""}}}));
   const std::string before = digest_tree(src);
   auto o = options(data::LabelTool::kTextGrid, src, write_schema(dir));
   o.channels = {{"customer", 3}};
@@ -246,6 +249,9 @@ TEST(ImportTextGrid, HostileInputIsReportedWithPlaceAndFixAndNothingIsWritten) {
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "error: the customer channel is 3, but typo.wav has 2 channel(s) "
                                 "(0..1); give a channel the recording has"))
+      << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "twice.TextGrid:13: error: a second tier named 'customer' (the "
+                                "first is at line 7); rename or merge one of them"))
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "nolabel.TextGrid:18: error: tier 'empathy': the label 'present' "
                                 "from 0 s to 2 s covers no agent segment"))
