@@ -355,8 +355,8 @@ void write_label_studio(const Dataset& dataset, const Predictions& preds,
 void export_dataset(const Dataset& dataset, const ExportOptions& options, const fs::path& out_arg) {
   std::error_code ec;
   if (fs::exists(out_arg, ec) && !(fs::is_directory(out_arg, ec) && fs::is_empty(out_arg, ec)))
-    throw UsageError(out_arg.string() + " already exists and is not empty; choose a new output "
-                     "directory");
+    throw UsageError(out_arg.string() + " already exists and is not an empty directory; choose a "
+                     "new output directory");
   refuse_output_inside_dataset(dataset.root, out_arg);
   if (options.to == LabelTool::kElan)
     throw UsageError("export to elan is not supported; export to textgrid (ELAN imports "

@@ -196,7 +196,8 @@ bool check_recording(const Call& call, const fs::path& media, const std::string&
       diag.error(display, s.line ? s.line : line, "segment-past-end",
                  where + "the " + s.speaker + " interval from " + seconds(s.start_s) + " ends at " +
                      seconds(s.end_s) + ", past the end of " + media.filename().string() + " (" +
-                     seconds(info.duration_s()) + "); fix the boundary or link the right recording");
+                     seconds(info.duration_s()) +
+                     "); fix the boundary or link the right recording");
       ok = false;
     }
   }
@@ -311,8 +312,8 @@ void check_unique_call_ids(const Dataset& dataset, Diagnostics& diag) {
 void refuse_output(const ImportOptions& options, const fs::path& out) {
   std::error_code ec;
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
-    throw UsageError(out.string() + " already exists and is not empty; choose a new output "
-                     "directory");
+    throw UsageError(out.string() + " already exists and is not an empty directory; choose a "
+                     "new output directory");
   const fs::path src = fs::weakly_canonical(fs::absolute(options.source));
   const fs::path dst = fs::weakly_canonical(fs::absolute(out));
   const fs::path src_dir = fs::is_directory(src, ec) ? src : src.parent_path();
@@ -368,7 +369,9 @@ ImportedCalls read_tool_files(const ImportOptions& options, const Schema& schema
   switch (options.from) {
     case LabelTool::kTextGrid: imported = import::read_textgrids(options, schema, diag); break;
     case LabelTool::kElan: imported = import::read_elan(options, schema, diag); break;
-    case LabelTool::kLabelStudio: imported = import::read_label_studio(options, schema, diag); break;
+    case LabelTool::kLabelStudio:
+      imported = import::read_label_studio(options, schema, diag);
+      break;
   }
   check_unique_call_ids(imported.dataset, diag);
   if (imported.dataset.calls.empty() && diag.error_count() == 0)

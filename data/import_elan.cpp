@@ -66,8 +66,8 @@ fs::path url_path(std::string url) {
   if (url.starts_with("file://")) url = url.substr(7);
   std::string out;
   for (size_t i = 0; i < url.size(); ++i) {
-    if (url[i] == '%' && i + 2 < url.size() && std::isxdigit(static_cast<unsigned char>(url[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(url[i + 2]))) {
+    auto hex = [&](size_t k) { return std::isxdigit(static_cast<unsigned char>(url[k])) != 0; };
+    if (url[i] == '%' && i + 2 < url.size() && hex(i + 1) && hex(i + 2)) {
       out += char(std::stoi(url.substr(i + 1, 2), nullptr, 16));
       i += 2;
     } else {
@@ -179,7 +179,8 @@ std::map<std::string, Annotation> annotations_by_id(const xmlNode* root) {
         char* end = nullptr;
         const double ms = std::strtod(v.c_str(), &end);
         // A value that is not a number leaves the slot unaligned: its annotations are reported.
-        if (end == v.c_str() + v.size() && std::isfinite(ms)) slots[attr(ts, "TIME_SLOT_ID")] = ms / 1000.0;
+        if (end == v.c_str() + v.size() && std::isfinite(ms))
+          slots[attr(ts, "TIME_SLOT_ID")] = ms / 1000.0;
       }
   std::map<std::string, Annotation> out;
   for (const xmlNode* tier : children(root, "TIER"))

@@ -25,10 +25,12 @@ namespace {
 
 /// Result types of other Label Studio task types, with the kind of task they mean.
 const std::map<std::string, std::string> kOtherTypes = {
-    {"rectanglelabels", "image"}, {"polygonlabels", "image"},   {"keypointlabels", "image"},
-    {"brushlabels", "image"},     {"ellipselabels", "image"},   {"rectangle", "image"},
-    {"hypertextlabels", "HTML"},  {"paragraphlabels", "dialogue"}, {"timeserieslabels", "time series"},
-    {"videorectangle", "video"},  {"rating", "rating"},         {"ranker", "ranking"}};
+    {"rectanglelabels", "image"},       {"polygonlabels", "image"},
+    {"keypointlabels", "image"},        {"brushlabels", "image"},
+    {"ellipselabels", "image"},         {"rectangle", "image"},
+    {"hypertextlabels", "HTML"},        {"paragraphlabels", "dialogue"},
+    {"timeserieslabels", "time series"}, {"videorectangle", "video"},
+    {"rating", "rating"},               {"ranker", "ranking"}};
 
 struct Place {
   std::string display;

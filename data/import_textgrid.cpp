@@ -35,7 +35,8 @@ SourceCall source_call(const TextGrid& grid, const fs::path& file, const fs::pat
       continue;
     }
     SourceTier st{tier.name, tier.line, {}};
-    for (const auto& iv : tier.intervals) st.intervals.push_back({iv.xmin, iv.xmax, iv.text, iv.line});
+    for (const auto& iv : tier.intervals)
+      st.intervals.push_back({iv.xmin, iv.xmax, iv.text, iv.line});
     call.tiers.push_back(std::move(st));
   }
   return call;

@@ -70,7 +70,8 @@ struct ExportOptions {
   /// `tenor predict --dataset ... --out preds.jsonl` output to add as the model's scores
   /// (TextGrid: `<task> (predicted)` tiers; Label Studio: predictions with scores).
   std::filesystem::path predictions;
-  std::string model_version;  ///< Label Studio's model_version (default: the predictions' file name)
+  /// Label Studio's model_version of the predictions (default: the predictions' file name).
+  std::string model_version;
 };
 
 /// `tenor data export`: writes `dataset` as the tool's files at `out` (a new directory, written

@@ -149,8 +149,8 @@ class Tokenizer {
 
   Token number_token(Token t) {
     size_t end = pos_;
-    while (end < s_.size() && std::string_view("0123456789+-.eE").find(s_[end]) != std::string_view::npos)
-      ++end;
+    constexpr std::string_view kNumberChars = "0123456789+-.eE";
+    while (end < s_.size() && kNumberChars.find(s_[end]) != std::string_view::npos) ++end;
     const std::string word(s_.substr(pos_, std::max(end, pos_ + 1) - pos_));
     char* stop = nullptr;
     t.number = std::strtod(word.c_str(), &stop);
@@ -187,8 +187,9 @@ class Parser {
       throw ParseFailure{file_type.line, "this is a binary TextGrid; in Praat, open it and use "
                                          "Save as text file, then import that"};
     if (file_type.text != "ooTextFile")
-      throw ParseFailure{file_type.line, "the file type is '" + printable(file_type.text) +
-                                             "', not \"ooTextFile\": this is not a Praat text file"};
+      throw ParseFailure{file_type.line,
+                         "the file type is '" + printable(file_type.text) +
+                             "', not \"ooTextFile\": this is not a Praat text file"};
     const Token cls = expect(Token::kString, "the object class");
     if (cls.text != "TextGrid")
       throw ParseFailure{cls.line, "this Praat file holds a " + printable(cls.text) +
