@@ -283,14 +283,17 @@ json call_task(const Call& call, const Schema& schema, const std::map<int, json>
     add_region(truth, i, s, call, schema, s.labels, true);
     for (const auto& [who, labels] : s.labels_by) {
       auto [it, fresh] = by.emplace(who, json::array());
+      const size_t first = it->second.size();
       add_region(it->second, i, s, call, schema, labels, false);
+      // Label Studio replaces an imported annotation's completed_by with the importing user
+      // (and refuses unknown users) but keeps each result's meta: the annotator travels there.
+      for (size_t k = first; k < it->second.size(); ++k)
+        it->second[k]["meta"] = {{"annotator", who}};
     }
   }
   json annotations = json::array({{{"ground_truth", true}, {"result", truth}}});
   for (auto& [who, results] : by)
-    annotations.push_back({{"ground_truth", false},
-                           {"completed_by", {{"email", who}}},
-                           {"result", std::move(results)}});
+    annotations.push_back({{"ground_truth", false}, {"result", std::move(results)}});
   json task = {{"data", data}, {"annotations", annotations}};
   if (preds) task["predictions"] = json::array({prediction(call, schema, *preds, model_version)});
   return task;

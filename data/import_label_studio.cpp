@@ -47,6 +47,10 @@ struct Region {
 };
 
 std::string annotator_name(const json& a, size_t index) {
+  for (const auto& r : a.value("result", json::array()))  // tenor's export puts it there
+    if (r.is_object() && r.contains("meta") && r["meta"].is_object() &&
+        r["meta"].contains("annotator") && r["meta"]["annotator"].is_string())
+      return r["meta"]["annotator"];
   const json by = a.value("completed_by", json());
   if (by.is_object()) {
     if (by.contains("email") && by["email"].is_string()) return by["email"];

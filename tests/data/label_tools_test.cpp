@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/sha256.h"
 #include "data/label_tools.h"
+#include "data/synth.h"
 #include "data/textgrid.h"
 #include "tests/data/fixtures.h"
 
@@ -502,6 +503,25 @@ TEST(ImportLabelStudio, AnEmptyOrForeignExportIsAnErrorNotAnEmptyDataset) {
     EXPECT_EQ(r.diagnostics.error_count(), 1u) << findings(r.diagnostics);
   }
   EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// export-1.23.2.json was written by Label Studio 1.23.2 itself (make_export.sh beside it): a
+// project created from tenor's label-config.xml, tenor's tasks.json of `data synth --calls 2`
+// imported, the project exported as JSON. Importing it gives the synthesised dataset back.
+TEST(LabelStudioItself, ItsExportOfTenorsTasksImportsAsTheDataset) {
+  const fs::path dir = make_temp_dir("ls-itself");
+  data::SynthOptions synth;
+  synth.calls = 2;
+  data::synthesize_dataset(dir / "ds", synth);
+  auto o = options(data::LabelTool::kLabelStudio,
+                   fs::path(TENOR_SOURCE_DIR) / "tests/data/label_studio/export-1.23.2.json",
+                   dir / "ds/dataset.yaml");
+  o.media = dir / "ds";
+  const auto result = data::import_dataset(o, dir / "back");
+  ASSERT_TRUE(result.written) << findings(result.diagnostics);
+  EXPECT_EQ(result.diagnostics.error_count(), 0u) << findings(result.diagnostics);
+  EXPECT_EQ(canonical(data::load_dataset_or_throw(dir / "back"), true),
+            canonical(data::load_dataset_or_throw(dir / "ds"), true));
 }
 
 /// The fixture dataset with a second annotator on some segments and a text-less segment.
