@@ -23,20 +23,22 @@ bool have_praat() { return std::system("command -v praat >/dev/null 2>&1") == 0;
 /// Runs a Praat script (batch mode); true on success.
 bool run_praat(const fs::path& dir, const std::string& script) {
   write_text(dir / "make.praat", script);
-  return std::system(("praat --run " + (dir / "make.praat").string() + " >/dev/null 2>&1").c_str()) ==
-         0;
+  const std::string command = "praat --run " + (dir / "make.praat").string() + " >/dev/null 2>&1";
+  return std::system(command.c_str()) == 0;
 }
 
 /// The Praat script of one call: a 4 s TextGrid with customer and agent words, escalation and
 /// empathy labels and a second annotator's escalation tier.
 std::string call_script(const fs::path& out, const std::string& save_command,
                         const std::string& customer_word = "alpha") {
-  return "tg = Create TextGrid: 0, 4, \"customer agent escalation escalation@ann-b empathy\", \"\"\n"
+  return "tg = Create TextGrid: 0, 4, "
+         "\"customer agent escalation escalation@ann-b empathy\", \"\"\n"
          "Insert boundary: 1, 0.1\nInsert boundary: 1, 0.9\n"
          "Set interval text: 1, 2, \"" + customer_word + " one\"\n"
          "Insert boundary: 1, 2\nInsert boundary: 1, 2.9\nSet interval text: 1, 4, \"three\"\n"
          "Insert boundary: 2, 1\nInsert boundary: 2, 1.9\nSet interval text: 2, 2, \"two\"\n"
-         "Insert boundary: 3, 0.1\nInsert boundary: 3, 0.9\nSet interval text: 3, 2, \"frustrated\"\n"
+         "Insert boundary: 3, 0.1\nInsert boundary: 3, 0.9\n"
+         "Set interval text: 3, 2, \"frustrated\"\n"
          "Insert boundary: 3, 2\nInsert boundary: 3, 2.9\nSet interval text: 3, 4, \"angry\"\n"
          "Insert boundary: 4, 0.1\nInsert boundary: 4, 0.9\nSet interval text: 4, 2, \"calm\"\n"
          "Insert boundary: 5, 1\nInsert boundary: 5, 1.9\nSet interval text: 5, 2, \"present\"\n" +
@@ -129,7 +131,8 @@ TEST(TextGrid, MalformedFilesNameTheLine) {
   const fs::path dir = make_temp_dir("tg-bad");
   write_text(dir / "cut.TextGrid",
              "File type = \"ooTextFile\"\nObject class = \"TextGrid\"\n\nxmin = 0\nxmax = 4\n"
-             "tiers? <exists>\nsize = 1\nitem []:\n    item [1]:\n        class = \"IntervalTier\"\n"
+             "tiers? <exists>\nsize = 1\nitem []:\n    item [1]:\n"
+             "        class = \"IntervalTier\"\n"
              "        name = \"customer\"\n        xmin = 0\n        xmax = 4\n"
              "        intervals: size = 2\n        intervals [1]:\n            xmin = 0\n");
   write_text(dir / "pitch.txt", "File type = \"ooTextFile\"\nObject class = \"Pitch 1\"\n");
@@ -146,8 +149,11 @@ TEST(TextGrid, MalformedFilesNameTheLine) {
   EXPECT_FALSE(data::read_textgrid(dir / "cut.TextGrid", "cut.TextGrid", diag));
   EXPECT_FALSE(data::read_textgrid(dir / "pitch.txt", "pitch.txt", diag));
   EXPECT_FALSE(data::read_textgrid(dir / "latin1.TextGrid", "latin1.TextGrid", diag));
-  EXPECT_TRUE(has_finding(diag, "cut.TextGrid:17: error: expected an interval's xmax (a number), found the end of the file")) << findings(diag);
-  EXPECT_TRUE(has_finding(diag, "pitch.txt:2: error: this Praat file holds a Pitch 1")) << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "cut.TextGrid:17: error: expected an interval's xmax (a number), "
+                                "found the end of the file"))
+      << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "pitch.txt:2: error: this Praat file holds a Pitch 1"))
+      << findings(diag);
   EXPECT_TRUE(has_finding(diag, "latin1.TextGrid: error: the file is neither UTF-8 nor UTF-16"))
       << findings(diag);
 }
@@ -196,8 +202,10 @@ TEST(ImportTextGrid, PraatFilesBecomeAValidDataset) {
 
 /// One call's TextGrid in the short form, written by hand to hold what Praat's editor would
 /// not let a labeller write (overlaps) or typical mistakes.
-std::string short_textgrid(const std::vector<std::pair<std::string, std::vector<std::string>>>& tiers) {
-  std::string t = "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n" + std::to_string(tiers.size()) + "\n";
+using Tiers = std::vector<std::pair<std::string, std::vector<std::string>>>;
+std::string short_textgrid(const Tiers& tiers) {
+  std::string t =
+      "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n" + std::to_string(tiers.size()) + "\n";
   for (const auto& [name, intervals] : tiers) {
     t += "\"IntervalTier\"\n\"" + name + "\"\n0\n4\n" + std::to_string(intervals.size()) + "\n";
     for (const auto& iv : intervals) t += iv + "\n";
@@ -234,11 +242,13 @@ TEST(ImportTextGrid, HostileInputIsReportedWithPlaceAndFixAndNothingIsWritten) {
   EXPECT_FALSE(fs::exists(dir / "out"));
   EXPECT_EQ(digest_tree(src), before);
   const std::string s = (src / "").string();
-  EXPECT_TRUE(has_finding(diag, s + "overlap.TextGrid:13: error: tier 'customer': the interval 1.5 s "
+  EXPECT_TRUE(has_finding(diag, s + "overlap.TextGrid:13: error: tier 'customer': the interval "
+                                    "1.5 s "
                                     "to 3 s overlaps the one from 0 s to 2 s (line 12); intervals "
                                     "on one tier must not overlap"))
       << findings(diag);
-  EXPECT_TRUE(has_finding(diag, s + "classes.TextGrid:18: error: tier 'escalation': 'furious' (at 0 s) "
+  EXPECT_TRUE(has_finding(diag, s + "classes.TextGrid:18: error: tier 'escalation': 'furious' "
+                                    "(at 0 s) "
                                     "is not a class of escalation (calm, frustrated, angry, "
                                     "hostile); relabel it, or add the class to the schema"))
       << findings(diag);
@@ -272,10 +282,12 @@ TEST(ImportTextGrid, OutputInsideTheSourceOrNotEmptyIsRefused) {
             std::string::npos);
   const auto ok = data::import_dataset(o, dir / "out");  // text only: a warning, no error
   EXPECT_TRUE(ok.written) << findings(ok.diagnostics);
-  EXPECT_TRUE(has_finding(ok.diagnostics, "a.TextGrid: warning: 1 TextGrid(s), this one first, have no recording"));
+  EXPECT_TRUE(has_finding(ok.diagnostics,
+                          "a.TextGrid: warning: 1 TextGrid(s), this one first, have no recording"));
 }
 
-/// An EAF 3.0 file as ELAN writes it (https://www.mpi.nl/tools/elan/EAF_Annotation_Format_3.0_and_ELAN.pdf):
+/// An EAF 3.0 file as ELAN writes it
+/// (https://www.mpi.nl/tools/elan/EAF_Annotation_Format_3.0_and_ELAN.pdf):
 /// a customer and an agent tier, an escalation tier of reference annotations on the customer
 /// tier with a controlled vocabulary, and an empathy tier of its own time slots.
 std::string eaf(const std::string& media_url, const std::string& relative_url,
@@ -473,7 +485,8 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   EXPECT_FALSE(result.written);
   EXPECT_EQ(digest_tree(dir), before);
   const std::string f = (dir / "export.json").string();
-  EXPECT_TRUE(has_finding(diag, f + ": error: task 1 (id 3): its data holds no audio (keys: image); "
+  EXPECT_TRUE(has_finding(diag, f + ": error: task 1 (id 3): its data holds no audio (keys: "
+                                    "image); "
                                     "this is an export of another task type"))
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "task 2 (id 17), annotation 2: 'escalation' (labels) has no start "
@@ -482,7 +495,8 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   EXPECT_TRUE(has_finding(diag, "task 3 (id 17), annotation 2: 'livid' (region from 0.1 s) is not "
                                 "a class of escalation (calm, frustrated, angry, hostile)"))
       << findings(diag);
-  EXPECT_TRUE(has_finding(diag, "error: task 4 (id 17): the customer channel is 4, but c7.wav has 2 channel(s)"))
+  EXPECT_TRUE(has_finding(diag, "error: task 4 (id 17): the customer channel is 4, but c7.wav "
+                                "has 2 channel(s)"))
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "task 5 (id 17): its audio /data/upload/2/0badc0de-nowhere.wav is "
                                 "not under"))
