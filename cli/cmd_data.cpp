@@ -9,6 +9,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/call_input.h"
+#include "data/label_tools.h"
 #include "data/split.h"
 #include "data/stats.h"
 #include "data/synth.h"
@@ -207,6 +209,76 @@ void add_convert(CLI::App& data) {
   });
 }
 
+void add_import(CLI::App& data) {
+  struct Args {
+    std::string from, source, schema, out, channels, media;
+    bool quiet = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "import", "Turn Praat TextGrids, ELAN EAF files or a Label Studio JSON export into a "
+                "dataset (docs/labelling.md)");
+  cmd->add_option("--from", args->from, "textgrid, elan or label-studio")
+      ->required()
+      ->check(CLI::IsMember({"textgrid", "elan", "label-studio"}));
+  cmd->add_option("SRC", args->source, "the tool's file, or a directory of them (never modified)")
+      ->required();
+  cmd->add_option("--schema", args->schema, "dataset.yaml declaring the tasks and classes")
+      ->required();
+  cmd->add_option("--out", args->out, "new dataset directory (recordings are linked)")->required();
+  cmd->add_option("--channels", args->channels,
+                  "role=channel of every call's recording, e.g. agent=0,customer=1");
+  cmd->add_option("--media", args->media,
+                  "Label Studio: directory of the tasks' audio (default: the export's)");
+  cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
+  cmd->footer("Exit status: 0 imported, 1 problems found (nothing written), 2 usage error.");
+  cmd->callback([args] {
+    data::ImportOptions options;
+    options.from = data::label_tool_from_string(args->from);
+    options.source = args->source;
+    options.schema = args->schema;
+    options.media = args->media;
+    if (!args->channels.empty()) options.channels = data::parse_channel_map(args->channels);
+    const auto result = data::import_dataset(options, args->out);
+    const auto& diag = result.diagnostics;
+    for (const auto& f : diag.findings())
+      if (!args->quiet || f.severity == data::Severity::kError)
+        std::cout << data::format_finding(f) << "\n";
+    std::cout << (result.written ? args->out + ": " : args->source + ": not imported: ")
+              << result.calls << " calls, " << result.segments << " segments: "
+              << diag.error_count() << " error(s), " << diag.warning_count() << " warning(s)\n";
+    if (!result.written) throw ExitCode{1};
+  });
+}
+
+void add_export(CLI::App& data) {
+  struct Args {
+    std::string dir, to, out, predictions, model_version;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "export", "Write a dataset, and a run's predictions on it, as TextGrids or Label Studio "
+                "tasks for review in the tool (docs/labelling.md)");
+  cmd->add_option("DIR", args->dir, "dataset directory (never modified)")->required();
+  cmd->add_option("--to", args->to, "textgrid or label-studio")
+      ->required()
+      ->check(CLI::IsMember({"textgrid", "label-studio"}));
+  cmd->add_option("--out", args->out, "new directory for the tool's files")->required();
+  cmd->add_option("--predictions", args->predictions,
+                  "`tenor predict --dataset DIR --out preds.jsonl` output to add as model scores");
+  cmd->add_option("--model-version", args->model_version,
+                  "Label Studio model_version of the predictions (default: their file name)");
+  cmd->callback([args] {
+    data::ExportOptions options;
+    options.to = data::label_tool_from_string(args->to);
+    options.predictions = args->predictions;
+    options.model_version = args->model_version;
+    const auto dataset = data::load_dataset_or_throw(args->dir);
+    data::export_dataset(dataset, options, args->out);
+    logger("data")->info("wrote {} ({} calls)", args->out, dataset.calls.size());
+  });
+}
+
 }  // namespace
 
 void add_data_commands(CLI::App& app) {
@@ -218,6 +290,8 @@ void add_data_commands(CLI::App& app) {
   add_split(*data);
   add_synth(*data);
   add_convert(*data);
+  add_import(*data);
+  add_export(*data);
 }
 
 }  // namespace tenor::cli

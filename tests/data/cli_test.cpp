@@ -176,5 +176,41 @@ TEST(E2eCli, UnreadableDatasetSaysPermissionDeniedNotMissing) {
   fs::permissions(fx.root / "dataset.yaml", fs::perms::owner_read | fs::perms::owner_write);
 }
 
+TEST(E2eCli, ImportAndExportRoundTripThroughTheBinary) {
+  DatasetFixture fx("cli-tools");
+  fx.write();
+  const fs::path base = make_temp_dir("cli-tools-out");
+  std::string out;
+  ASSERT_EQ(run_tenor("data export " + fx.root.string() + " --to label-studio --out " +
+                          (base / "ls").string(),
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          " --schema " + (fx.root / "dataset.yaml").string() + " --out " +
+                          (base / "back").string(),
+                      &out),
+            0)
+      << out;
+  // The import ran every check of `data validate` before it wrote anything.
+  EXPECT_NE(out.find("2 calls, 8 segments: 0 error(s)"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(base / "back/calls.jsonl"));
+  // A second import into the same directory, a tool export cannot write: usage errors.
+  const std::string again = " --schema " + (fx.root / "dataset.yaml").string() + " --out " +
+                            (base / "back").string();
+  EXPECT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          again, &out), 2) << out;
+  EXPECT_EQ(run_tenor("data export " + fx.root.string() + " --to elan --out " +
+                          (base / "e").string(), &out), 2) << out;
+  // Labels outside the schema: exit 1, every problem named, nothing written.
+  write_text(base / "two.yaml", "name: t\nversion: 1\nlabels:\n  escalation:\n    type: binary\n"
+                                "    classes: [no, yes]\n    speaker: customer\n");
+  EXPECT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          " --schema " + (base / "two.yaml").string() + " --out " +
+                          (base / "bad").string(), &out), 1) << out;
+  EXPECT_NE(out.find("is not a class of escalation (no, yes)"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(base / "bad"));
+}
+
 }  // namespace
 }  // namespace tenor::test

@@ -1,0 +1,392 @@
+// `tenor data export`: a dataset (and a run's predictions on it) as the labelling tools' own
+// files, the inverse of data/import_*.cpp: importing what this writes gives the dataset back
+// (tests/data/label_tools_test.cpp).
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/temporary_path.h"
+#include "core/text.h"
+#include "data/audio.h"
+#include "data/json_line.h"
+#include "data/label_tools.h"
+#include "data/line_reader.h"
+#include "data/textgrid.h"
+
+namespace tenor::data {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// `tenor predict` output: per call, per segment index, the task scores.
+using Predictions = std::map<std::string, std::map<int, json>>;
+
+Predictions read_predictions(const fs::path& path, const Dataset& dataset) {
+  Predictions out;
+  if (path.empty()) return out;
+  std::map<std::string, const Call*> calls;
+  for (const auto& c : dataset.calls) calls[c.call_id] = &c;
+  LineReader reader(path, size_t{64} << 20);
+  LineReader::Line line;
+  const std::string fix = "; pass the output of `tenor predict --dataset` on this dataset";
+  while (reader.next(line)) {
+    if (trim(line.text).empty()) continue;
+    const std::string at = path.string() + ":" + std::to_string(line.number) + ": ";
+    json j;
+    if (auto problem = parse_json_line(line.text, j); problem || !j.is_object() ||
+        !j.contains("call_id") || !j.contains("segment") || !j.contains("tasks"))
+      throw DataError(at + "not a prediction line (call_id, segment, tasks)" + fix);
+    const std::string id = j["call_id"].is_string() ? j["call_id"].get<std::string>() : "";
+    const auto it = calls.find(id);
+    const int seg = j["segment"].is_number_integer() ? j["segment"].get<int>() : -1;
+    if (it == calls.end() || seg < 0 || seg >= int(it->second->segments.size()))
+      throw DataError(at + "call " + printable(id) + ", segment " + std::to_string(seg) +
+                      " is not in the dataset" + fix);
+    const Segment& s = it->second->segments[size_t(seg)];
+    if (std::abs(j.value("start_s", s.start_s) - s.start_s) > 1e-3 ||
+        std::abs(j.value("end_s", s.end_s) - s.end_s) > 1e-3)
+      throw DataError(at + "call " + printable(id) + ", segment " + std::to_string(seg) +
+                      " has other times than in the dataset" + fix);
+    out[id][seg] = j["tasks"];
+  }
+  return out;
+}
+
+/// The decision and its calibrated probability, e.g. ("angry", 0.83).
+std::pair<std::string, double> decision_of(const json& task_scores, const Task& task) {
+  const std::string decision = task_scores.value("decision", "");
+  const int k = task.class_index(decision);
+  const json probs = task_scores.contains("calibrated") ? task_scores["calibrated"]
+                                                        : task_scores.value("probs", json());
+  double p = 0;
+  if (k >= 0 && probs.is_array() && size_t(k) < probs.size() && probs[size_t(k)].is_number())
+    p = probs[size_t(k)];
+  return {decision, p};
+}
+
+std::string score_text(double p) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", p);
+  return buf;
+}
+
+// --- TextGrid ------------------------------------------------------------------------------
+
+struct Stretch {
+  double start_s, end_s;
+  std::string text;
+};
+
+/// A tier covering [0, xmax]: the stretches, with empty intervals in the gaps.
+TextGridTier filled_tier(const std::string& name, std::vector<Stretch> stretches, double xmax) {
+  TextGridTier tier;
+  tier.name = name;
+  tier.xmax = xmax;
+  std::sort(stretches.begin(), stretches.end(),
+            [](const auto& a, const auto& b) { return a.start_s < b.start_s; });
+  double at = 0;
+  for (auto& s : stretches) {
+    if (s.start_s > at) tier.intervals.push_back({at, s.start_s, "", 0});
+    tier.intervals.push_back({s.start_s, s.end_s, std::move(s.text), 0});
+    at = s.end_s;
+  }
+  if (at < xmax) tier.intervals.push_back({at, xmax, "", 0});
+  return tier;
+}
+
+void refuse_overlaps(const Call& call) {
+  std::map<std::string, const Segment*> last;
+  std::vector<size_t> order(call.segments.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return call.segments[a].start_s < call.segments[b].start_s;
+  });
+  for (size_t i : order) {
+    const Segment& s = call.segments[i];
+    auto [it, fresh] = last.emplace(s.speaker, &s);
+    if (!fresh && s.start_s < it->second->end_s)
+      throw DataError("call " + printable(call.call_id) + ", segment " + std::to_string(i) +
+                      ": the " + s.speaker + " segment from " + format_number(s.start_s) +
+                      " s overlaps the one before it (ends " + format_number(it->second->end_s) +
+                      " s); a TextGrid tier cannot hold overlapping intervals: fix the times or "
+                      "export to label-studio");
+    if (fresh || s.end_s > it->second->end_s) it->second = &s;
+  }
+}
+
+/// One tier per speaker role, in order of first appearance: the words.
+void add_role_tiers(const Call& call, double xmax, TextGrid& grid) {
+  std::vector<std::string> roles;
+  for (const auto& s : call.segments)
+    if (std::find(roles.begin(), roles.end(), s.speaker) == roles.end()) roles.push_back(s.speaker);
+  for (const auto& role : roles) {
+    std::vector<Stretch> words;
+    for (const auto& s : call.segments)
+      if (s.speaker == role)
+        words.push_back({s.start_s, s.end_s,
+                         s.text && !trim(*s.text).empty() ? *s.text : std::string(kNoTranscript)});
+    grid.tiers.push_back(filled_tier(role, std::move(words), xmax));
+  }
+}
+
+/// A task's tiers: the resolved labels, each annotator's, and the model's.
+void add_task_tiers(const Call& call, const Task& task, const std::map<int, json>* preds,
+                    double xmax, TextGrid& grid) {
+  std::map<std::string, std::vector<Stretch>> tiers;  // tier name -> labels
+  std::vector<Stretch> predicted;
+  const std::string at(kAnnotatorSeparator);
+  for (size_t i = 0; i < call.segments.size(); ++i) {
+    const Segment& s = call.segments[i];
+    auto name_of = [&](int cls) { return task.classes.at(size_t(cls)); };
+    if (auto it = s.labels.find(task.name); it != s.labels.end())
+      tiers[task.name].push_back({s.start_s, s.end_s, name_of(it->second)});
+    for (const auto& [who, labels] : s.labels_by)
+      if (auto it = labels.find(task.name); it != labels.end())
+        tiers[task.name + at + who].push_back({s.start_s, s.end_s, name_of(it->second)});
+    const json* p = preds && preds->count(int(i)) ? &preds->at(int(i)) : nullptr;
+    if (p && p->contains(task.name)) {
+      auto [decision, prob] = decision_of((*p)[task.name], task);
+      predicted.push_back({s.start_s, s.end_s, decision + " " + score_text(prob)});
+    }
+  }
+  if (tiers.count(task.name))  // the resolved labels first, then each annotator's
+    grid.tiers.push_back(filled_tier(task.name, std::move(tiers[task.name]), xmax));
+  for (auto& [name, stretches] : tiers)
+    if (name != task.name) grid.tiers.push_back(filled_tier(name, std::move(stretches), xmax));
+  if (!predicted.empty())
+    grid.tiers.push_back(
+        filled_tier(task.name + std::string(kPredictedSuffix), std::move(predicted), xmax));
+}
+
+TextGrid call_textgrid(const Call& call, const Schema& schema, const std::map<int, json>* preds,
+                       double xmax) {
+  TextGrid grid;
+  grid.xmax = xmax;
+  add_role_tiers(call, xmax, grid);
+  for (const auto& task : schema.tasks) add_task_tiers(call, task, preds, xmax, grid);
+  return grid;
+}
+
+/// The end of the TextGrid: the recording's duration, or the last segment's end.
+double call_end(const Dataset& dataset, const Call& call) {
+  double end = 0;
+  for (const auto& s : call.segments) end = std::max(end, s.end_s);
+  if (!call.audio.empty()) {
+    try {
+      end = std::max(end, probe_audio(dataset.root / call.audio).duration_s());
+    } catch (const DataError&) {
+    }
+  }
+  return end > 0 ? end : 1;
+}
+
+void link_or_throw(const fs::path& target, const fs::path& link) {
+  std::error_code ec;
+  fs::create_directories(link.parent_path(), ec);
+  fs::create_symlink(target, link, ec);
+  if (ec) throw IoError("cannot link " + link.string() + " to " + target.string() + ": " +
+                        ec.message());
+}
+
+void write_textgrids(const Dataset& dataset, const Predictions& preds, const fs::path& dir) {
+  for (const auto& call : dataset.calls) {
+    refuse_overlaps(call);
+    const fs::path base = call.split.empty() ? dir : dir / call.split;
+    const fs::path file = base / (call.call_id + ".TextGrid");
+    const auto p = preds.find(call.call_id);
+    const TextGrid grid = call_textgrid(call, dataset.schema,
+                                        p == preds.end() ? nullptr : &p->second,
+                                        call_end(dataset, call));
+    std::error_code ec;
+    fs::create_directories(file.parent_path(), ec);
+    write_file_atomic(file, textgrid_to_text(grid));
+    if (!call.audio.empty())
+      link_or_throw(fs::weakly_canonical(fs::absolute(dataset.root / call.audio)),
+                    base / (call.call_id + fs::path(call.audio).extension().string()));
+  }
+}
+
+// --- Label Studio --------------------------------------------------------------------------
+
+json region_value(const Segment& s, const Call& call) {
+  json v = {{"start", s.start_s}, {"end", s.end_s}};
+  if (auto it = call.channels.find(s.speaker); it != call.channels.end()) v["channel"] = it->second;
+  return v;
+}
+
+json result(const std::string& id, const std::string& from, const std::string& type, json value) {
+  return {{"id", id}, {"from_name", from}, {"to_name", "audio"}, {"type", type},
+          {"origin", "manual"}, {"value", std::move(value)}};
+}
+
+/// A region's results: its speaker, its transcript (`with_text`), its labels of `labels`.
+void add_region(json& results, size_t index, const Segment& s, const Call& call,
+                const Schema& schema, const std::map<std::string, int>& labels, bool with_text) {
+  const std::string id = "s" + std::to_string(index);
+  json v = region_value(s, call);
+  v["labels"] = {s.speaker};
+  results.push_back(result(id, "speaker", "labels", v));
+  v.erase("labels");
+  if (with_text && s.text && !s.text->empty()) {
+    json t = v;
+    t["text"] = {*s.text};
+    results.push_back(result(id, "transcript", "textarea", t));
+  }
+  for (const auto& [task, cls] : labels) {
+    json c = v;
+    c["choices"] = {schema.find(task)->classes.at(size_t(cls))};
+    results.push_back(result(id, task, "choices", c));
+  }
+}
+
+json prediction(const Call& call, const Schema& schema, const std::map<int, json>& preds,
+                const std::string& model_version) {
+  json results = json::array();
+  double sum = 0;
+  size_t n = 0;
+  for (const auto& [i, tasks] : preds) {
+    const Segment& s = call.segments.at(size_t(i));
+    for (const auto& task : schema.tasks) {
+      if (!tasks.contains(task.name)) continue;
+      auto [decision, p] = decision_of(tasks[task.name], task);
+      json v = region_value(s, call);
+      v["choices"] = {decision};
+      json r = result("s" + std::to_string(i), task.name, "choices", v);
+      r["origin"] = "prediction";
+      r["score"] = p;
+      results.push_back(r);
+      sum += p;
+      ++n;
+    }
+  }
+  return {{"model_version", model_version}, {"score", n ? sum / double(n) : 0.0},
+          {"result", results}};
+}
+
+json call_task(const Call& call, const Schema& schema, const std::map<int, json>* preds,
+               const std::string& model_version) {
+  json data = {{"audio", call.audio}, {"call_id", call.call_id}};
+  if (!call.split.empty()) data["split"] = call.split;
+  if (!call.channels.empty()) data["channels"] = call.channels;
+  if (!call.meta.empty()) data["meta"] = call.meta;
+  // The ground truth carries every segment (speaker, transcript, resolved labels); each
+  // annotator's annotation the segments they labelled.
+  json truth = json::array();
+  std::map<std::string, json> by;
+  for (size_t i = 0; i < call.segments.size(); ++i) {
+    const Segment& s = call.segments[i];
+    add_region(truth, i, s, call, schema, s.labels, true);
+    for (const auto& [who, labels] : s.labels_by) {
+      auto [it, fresh] = by.emplace(who, json::array());
+      const size_t first = it->second.size();
+      add_region(it->second, i, s, call, schema, labels, false);
+      // Label Studio replaces an imported annotation's completed_by with the importing user
+      // (and refuses unknown users) but keeps each result's meta: the annotator travels there.
+      for (size_t k = first; k < it->second.size(); ++k)
+        it->second[k]["meta"] = {{"annotator", who}};
+    }
+  }
+  json annotations = json::array({{{"ground_truth", true}, {"result", truth}}});
+  for (auto& [who, results] : by)
+    annotations.push_back({{"ground_truth", false}, {"result", std::move(results)}});
+  json task = {{"data", data}, {"annotations", annotations}};
+  if (preds) task["predictions"] = json::array({prediction(call, schema, *preds, model_version)});
+  return task;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+/// The labelling configuration the tasks are written for (Label Studio's project settings).
+std::string label_config(const Dataset& dataset) {
+  std::set<std::string> roles;
+  bool channels = false;
+  for (const auto& call : dataset.calls) {
+    channels = channels || !call.channels.empty();
+    for (const auto& s : call.segments) roles.insert(s.speaker);
+  }
+  for (const auto& t : dataset.schema.tasks) roles.insert(t.speaker);
+  std::string x = "<View>\n  <Labels name=\"speaker\" toName=\"audio\">\n";
+  for (const auto& r : roles) x += "    <Label value=\"" + xml_escape(r) + "\"/>\n";
+  x += "  </Labels>\n  <Audio name=\"audio\" value=\"$audio\"";
+  x += channels ? " splitchannels=\"true\"/>\n" : "/>\n";
+  x += "  <TextArea name=\"transcript\" toName=\"audio\" perRegion=\"true\" editable=\"true\"/>\n";
+  for (const auto& t : dataset.schema.tasks) {
+    x += "  <Choices name=\"" + xml_escape(t.name) + "\" toName=\"audio\" perRegion=\"true\" "
+         "choice=\"single\">\n";
+    for (const auto& c : t.classes) x += "    <Choice value=\"" + xml_escape(c) + "\"/>\n";
+    x += "  </Choices>\n";
+  }
+  return x + "</View>\n";
+}
+
+void write_label_studio(const Dataset& dataset, const Predictions& preds,
+                        const std::string& model_version, const fs::path& dir) {
+  json tasks = json::array();
+  std::set<std::string> tops;
+  for (const auto& call : dataset.calls) {
+    const auto p = preds.find(call.call_id);
+    tasks.push_back(call_task(call, dataset.schema, p == preds.end() ? nullptr : &p->second,
+                              model_version));
+    if (!call.audio.empty()) tops.insert(fs::path(call.audio).lexically_normal().begin()->string());
+  }
+  write_file_atomic(dir / "tasks.json",
+                    tasks.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomic(dir / "label-config.xml", label_config(dataset));
+  for (const auto& top : tops)
+    link_or_throw(fs::weakly_canonical(fs::absolute(dataset.root / top)), dir / top);
+}
+
+}  // namespace
+
+void export_dataset(const Dataset& dataset, const ExportOptions& options, const fs::path& out_arg) {
+  std::error_code ec;
+  if (fs::exists(out_arg, ec) && !(fs::is_directory(out_arg, ec) && fs::is_empty(out_arg, ec)))
+    throw UsageError(out_arg.string() + " already exists and is not an empty directory; choose a "
+                     "new output directory");
+  refuse_output_inside_dataset(dataset.root, out_arg);
+  if (options.to == LabelTool::kElan)
+    throw UsageError("export to elan is not supported; export to textgrid (ELAN imports "
+                     "TextGrids: File > Import > Praat TextGrid) or label-studio");
+  for (const auto& call : dataset.calls)
+    if (!path_stays_inside(call.call_id))
+      throw DataError("call id '" + printable(call.call_id) + "' cannot be a file name inside "
+                      "the export; rename the call");
+  const Predictions preds = read_predictions(options.predictions, dataset);
+  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
+  fs::create_directories(out.parent_path(), ec);
+  TemporaryPath temp(temp_path_beside(out));
+  fs::create_directory(temp.path(), ec);
+  if (ec) throw IoError("cannot create " + temp.path().string() + ": " + ec.message());
+  if (options.to == LabelTool::kTextGrid) {
+    write_textgrids(dataset, preds, temp.path());
+  } else {
+    const std::string version = options.model_version.empty()
+                                    ? options.predictions.filename().string()
+                                    : options.model_version;
+    write_label_studio(dataset, preds, version, temp.path());
+  }
+  if (fs::exists(out, ec)) fs::remove(out, ec);
+  fs::rename(temp.path(), out, ec);
+  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
+                        ec.message());
+  temp.keep();
+}
+
+}  // namespace tenor::data

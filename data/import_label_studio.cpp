@@ -1,0 +1,384 @@
+// A Label Studio JSON export (Export > JSON: a list of tasks, each with `data`, `annotations`
+// and `predictions`) of audio tasks -> calls. A region is the results sharing one `id` with a
+// start and an end (seconds): `speaker` Labels give its role, a Labels or Choices control named
+// after a task its class, a TextArea its transcript. Each annotation is one annotator's
+// labels (`labels_by`); the ground-truth annotation holds the resolved `labels`. Predictions
+// are never imported. Format: https://labelstud.io/guide/task_format
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "data/audio.h"
+#include "data/import_internal.h"
+
+namespace tenor::data::import {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// Result types of other Label Studio task types, with the kind of task they mean.
+const std::map<std::string, std::string> kOtherTypes = {
+    {"rectanglelabels", "image"},       {"polygonlabels", "image"},
+    {"keypointlabels", "image"},        {"brushlabels", "image"},
+    {"ellipselabels", "image"},         {"rectangle", "image"},
+    {"hypertextlabels", "HTML"},        {"paragraphlabels", "dialogue"},
+    {"timeserieslabels", "time series"}, {"videorectangle", "video"},
+    {"rating", "rating"},               {"ranker", "ranking"}};
+
+struct Place {
+  std::string display;
+  std::string task;  ///< "task 3 (id 17)"
+};
+
+struct Region {
+  double start_s = 0, end_s = 0;
+  std::optional<int> channel;
+  std::string role;
+  std::optional<std::string> text;
+  std::map<std::string, int> labels;
+  std::string id;
+};
+
+std::string annotator_name(const json& a, size_t index) {
+  for (const auto& r : a.value("result", json::array()))  // tenor's export puts it there
+    if (r.is_object() && r.contains("meta") && r["meta"].is_object() &&
+        r["meta"].contains("annotator") && r["meta"]["annotator"].is_string())
+      return r["meta"]["annotator"];
+  const json by = a.value("completed_by", json());
+  if (by.is_object()) {
+    if (by.contains("email") && by["email"].is_string()) return by["email"];
+    if (by.contains("id")) return "user-" + by["id"].dump();
+  }
+  if (by.is_string()) return by;
+  if (by.is_number_integer()) return "user-" + by.dump();
+  return "annotation-" + std::to_string(index + 1);
+}
+
+/// The recording of `url`: Label Studio's /data/local-files/?d=PATH, an upload
+/// (/data/upload/N/HASH-name.wav), a URL or a path, looked up under `media` by its path, then
+/// by its file name, then without the 8-hex-digit prefix an upload adds.
+fs::path resolve_audio(std::string url, const fs::path& media) {
+  if (auto d = url.find("?d="); d != std::string::npos) url = url.substr(d + 3);
+  if (auto scheme = url.find("://"); scheme != std::string::npos) {
+    url = url.substr(scheme + 3);
+    url = url.substr(std::min(url.size(), url.find('/')));
+  }
+  std::error_code ec;
+  const fs::path p(url);
+  std::vector<fs::path> candidates = {media / p.relative_path(), p, media / p.filename()};
+  const std::string name = p.filename().string();
+  if (name.size() > 9 && name[8] == '-' &&
+      name.substr(0, 8).find_first_not_of("0123456789abcdef") == std::string::npos)
+    candidates.push_back(media / name.substr(9));
+  for (const auto& c : candidates)
+    if (p.is_absolute() || c != p)
+      if (fs::is_regular_file(c, ec)) return c.lexically_normal();
+  return {};
+}
+
+/// The audio URL of a task, or "" (with an error) when its data holds none.
+std::string audio_url(const json& data, const Place& at, Diagnostics& diag) {
+  if (data.contains("audio") && data["audio"].is_string() && data["audio"] != "")
+    return data["audio"];
+  for (const auto& [key, value] : data.items()) {
+    if (!value.is_string()) continue;
+    std::string low = value.get<std::string>();
+    std::transform(low.begin(), low.end(), low.begin(), ::tolower);
+    if (low.ends_with(".wav") || low.ends_with(".flac")) return value;
+  }
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : data.items()) keys.push_back(key);
+  diag.error(at.display, 0, "ls-not-audio",
+             at.task + ": its data holds no audio (keys: " + printable(join(keys, ", "), 80) +
+                 "); this is an export of another task type: tenor imports audio tasks whose "
+                 "regions are labelled (an <Audio> tag with Labels, Choices or TextArea per "
+                 "region); export the audio project");
+  return {};
+}
+
+/// Adds one result to its region; false (with an error) when it cannot be used.
+bool add_result(const json& r, const Schema& schema, const std::string& where, const Place& at,
+                std::map<std::string, Region>& regions, std::set<std::string>& ignored,
+                Diagnostics& diag) {
+  const std::string type = r.value("type", "");
+  const std::string from = r.value("from_name", "");
+  if (type == "relation") return true;
+  if (kOtherTypes.count(type)) {
+    diag.error(at.display, 0, "ls-other-task-type",
+               where + "a result of type '" + type + "' (a " + kOtherTypes.at(type) +
+                   " task); tenor imports audio tasks labelled with regions: export the audio "
+                   "project");
+    return false;
+  }
+  const json value = r.value("value", json::object());
+  const bool region_less = !value.is_object() || !value.contains("start") ||
+                           !value.contains("end") || !value["start"].is_number() ||
+                           !value["end"].is_number();
+  if (region_less && !schema.find(from) && from != "speaker") {
+    ignored.insert(from);  // a whole-file control of the project that is no task: not ours
+    return true;
+  }
+  if (region_less) {
+    diag.error(at.display, 0, "ls-no-region",
+               where + "'" + printable(from) + "' (" + printable(type) + ") has no start and end: "
+               "a label of the whole file; tenor reads labels of regions: in the labelling "
+               "config give the control perRegion=\"true\", or label regions with <Labels>");
+    return false;
+  }
+  Region& region = regions[r.value("id", "")];
+  region.id = r.value("id", "");
+  region.start_s = value["start"];
+  region.end_s = value["end"];
+  if (value.contains("channel") && value["channel"].is_number_integer()) {
+    const auto ch = value["channel"].get<int64_t>();  // out of range: a channel no file has
+    region.channel = ch >= 0 && ch < (1 << 16) ? int(ch) : (1 << 16);
+  }
+  auto first = [&](const char* key) -> std::string {
+    if (value.contains(key) && value[key].is_array() && !value[key].empty() &&
+        value[key][0].is_string())
+      return value[key][0];
+    return {};
+  };
+  if (type == "textarea") {
+    std::vector<std::string> lines;
+    for (const auto& t : value.value("text", json::array()))
+      if (t.is_string()) lines.push_back(t);
+    region.text = join(lines, "\n");
+    return true;
+  }
+  const std::string label = first(type == "choices" ? "choices" : "labels");
+  if (from == "speaker") {
+    region.role = label;
+    return true;
+  }
+  const Task* task = schema.find(from);
+  if (!task) {
+    ignored.insert(from);
+    return true;
+  }
+  const auto cls = class_value(*task, label);
+  if (!cls) {
+    diag.error(at.display, 0, "label-unknown-class",
+               where + "'" + printable(label) + "' (region from " + format_number(region.start_s) +
+                   " s) is not a class of " + task->name + " (" + class_list(*task) +
+                   "); relabel it in Label Studio, or add the class to the schema");
+    return false;
+  }
+  region.labels[task->name] = *cls;
+  if (region.role.empty()) region.role = task->speaker;
+  return true;
+}
+
+/// Checks a region and merges it into the call's segments (matched across annotators by
+/// speaker, start and end to the millisecond).
+bool merge_region(const Region& region, const std::string& annotator, const Schema& schema,
+                  const std::string& where, const Place& at, Call& call,
+                  std::map<std::tuple<std::string, int64_t, int64_t>, size_t>& index,
+                  Diagnostics& diag) {
+  const std::string in = where + "region '" + printable(region.id) + "' (" +
+                         format_number(region.start_s) + " to " + format_number(region.end_s) +
+                         " s): ";
+  if (region.role.empty()) {
+    diag.error(at.display, 0, "ls-region-speaker",
+               in + "no speaker; label it with the 'speaker' Labels (agent, customer) or a task");
+    return false;
+  }
+  if (!(region.start_s >= 0) || !(region.end_s > region.start_s)) {
+    diag.error(at.display, 0, "interval-times",
+               in + "a region must start at 0 s or later and end after it starts; fix it");
+    return false;
+  }
+  for (const auto& [task, cls] : region.labels)
+    if (const Task* t = schema.find(task); t->speaker != region.role) {
+      diag.error(at.display, 0, "label-wrong-speaker",
+                 in + task + " labels " + t->speaker + " segments, but the region's speaker is " +
+                     region.role + "; fix the speaker or remove the label");
+      return false;
+    }
+  if (region.channel) {
+    auto [it, fresh] = call.channels.emplace(region.role, *region.channel);
+    if (it->second != *region.channel) {
+      diag.error(at.display, 0, "ls-channel-conflict",
+                 in + "on channel " + std::to_string(*region.channel) + ", but the " +
+                     region.role + " is on channel " + std::to_string(it->second) +
+                     " elsewhere in the call; move the region to the speaker's channel");
+      return false;
+    }
+  }
+  const auto key = std::make_tuple(region.role, std::llround(region.start_s * 1000),
+                                   std::llround(region.end_s * 1000));
+  auto [it, fresh] = index.emplace(key, call.segments.size());
+  if (fresh) {
+    Segment s;
+    s.start_s = region.start_s;
+    s.end_s = region.end_s;
+    s.speaker = region.role;
+    call.segments.push_back(std::move(s));
+  }
+  Segment& s = call.segments[it->second];
+  if (!s.text && region.text && !region.text->empty()) s.text = region.text;
+  for (const auto& [task, cls] : region.labels) {
+    if (annotator.empty()) s.labels[task] = cls;
+    else s.labels_by[annotator][task] = cls;
+  }
+  return true;
+}
+
+/// One task's annotations into `call` (ground truth first, so its transcript wins).
+bool read_annotations(const json& task, const Schema& schema, const Place& at, Call& call,
+                      Diagnostics& diag) {
+  const json annotations = task.value("annotations", json::array());
+  if (!annotations.is_array()) {
+    diag.error(at.display, 0, "ls-malformed", at.task + ": 'annotations' is not a list; "
+               "export the project again with Export > JSON");
+    return false;
+  }
+  std::vector<size_t> order(annotations.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(),
+                        [&](size_t i) { return annotations[i].value("ground_truth", false); });
+  bool ok = true;
+  std::set<std::string> ignored;
+  std::map<std::tuple<std::string, int64_t, int64_t>, size_t> index;
+  for (size_t i : order) {
+    const json& a = annotations[i];
+    if (!a.is_object() || a.value("was_cancelled", false)) continue;
+    const std::string annotator = a.value("ground_truth", false) ? "" : annotator_name(a, i);
+    const std::string where = at.task + ", annotation " + std::to_string(i + 1) + ": ";
+    std::map<std::string, Region> regions;
+    for (const auto& r : a.value("result", json::array()))
+      if (!r.is_object() || !add_result(r, schema, where, at, regions, ignored, diag)) ok = false;
+    for (const auto& [id, region] : regions)
+      if (!merge_region(region, annotator, schema, where, at, call, index, diag)) ok = false;
+  }
+  for (const auto& name : ignored)
+    diag.warning(at.display, 0, "ls-control-ignored",
+                 at.task + ": the control '" + printable(name) + "' is neither 'speaker', a "
+                 "TextArea nor a task of the schema (" + join(schema.task_names(), ", ") +
+                 "); its results were skipped: rename it after a task to import them");
+  return ok;
+}
+
+void read_call_fields(const json& data, const std::string& url, Call& call) {
+  if (data.contains("call_id") && data["call_id"].is_string()) {
+    call.call_id = data["call_id"];
+  } else {
+    std::string stem = fs::path(url).stem().string();
+    if (stem.size() > 9 && stem[8] == '-' &&
+        stem.substr(0, 8).find_first_not_of("0123456789abcdef") == std::string::npos)
+      stem = stem.substr(9);  // the prefix Label Studio gives uploads
+    call.call_id = stem;
+  }
+  const std::string split = data.value("split", "");
+  if (split == "train" || split == "dev" || split == "test") call.split = split;
+  if (data.contains("meta") && data["meta"].is_object())
+    for (const auto& [k, v] : data["meta"].items())
+      if (v.is_string()) call.meta[k] = v;
+}
+
+std::optional<Call> read_task(const json& task, size_t index, const Schema& schema,
+                              const ImportOptions& options, const fs::path& media_dir,
+                              const std::string& display, fs::path& media, Diagnostics& diag) {
+  Place at{display, "task " + std::to_string(index + 1)};
+  if (task.is_object() && task.contains("id")) at.task += " (id " + task["id"].dump() + ")";
+  if (!task.is_object() || !task.contains("data") || !task["data"].is_object()) {
+    diag.error(display, 0, "ls-malformed",
+               at.task + ": no 'data' object; this is not Label Studio's JSON export (a JSON-MIN "
+               "or CSV export lacks the regions): use Export > JSON");
+    return std::nullopt;
+  }
+  const json& data = task["data"];
+  // tenor's export of a text-only call: `"audio": ""` beside its call_id.
+  const bool text_only = data.value("audio", json()) == "" && data.contains("call_id");
+  const std::string url = text_only ? "" : audio_url(data, at, diag);
+  if (url.empty() && !text_only) return std::nullopt;
+  Call call;
+  read_call_fields(data, url, call);
+  bool ok = read_annotations(task, schema, at, call, diag);
+  std::stable_sort(call.segments.begin(), call.segments.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.start_s, a.end_s, a.speaker) < std::tie(b.start_s, b.end_s, b.speaker);
+  });
+  if (text_only) {
+    if (!ok) return std::nullopt;
+    call.extra = {{"source", display + " " + at.task}};
+    return call;
+  }
+  media = resolve_audio(url, media_dir);
+  if (media.empty()) {
+    diag.error(display, 0, "media-missing",
+               at.task + ": its audio " + printable(url, 120) + " is not under " +
+                   media_dir.string() + "; pass --media with the directory that holds the "
+                   "project's audio files");
+    return std::nullopt;
+  }
+  if (data.contains("channels") && data["channels"].is_object()) {
+    for (const auto& [role, ch] : data["channels"].items())
+      if (ch.is_number_integer() && !call.channels.count(role))
+        call.channels[role] = int(std::clamp<int64_t>(ch.get<int64_t>(), -1, 1 << 16));
+  } else if (!options.channels.empty()) {
+    for (const auto& [role, ch] : options.channels) call.channels.emplace(role, ch);
+  }
+  call.audio = "audio/" + call.call_id + fs::path(media).extension().string();
+  if (!check_recording(call, media, display, 0, diag, at.task + ": ")) ok = false;
+  if (!ok) return std::nullopt;
+  call.extra = {{"source", display + " " + at.task}};
+  return call;
+}
+
+/// The export's tasks, or nullopt (with an error) when the file is not one.
+std::optional<json> read_export(const fs::path& file, const std::string& display,
+                                Diagnostics& diag) {
+  std::string text;
+  try {
+    text = read_file(file);
+  } catch (const IoError& e) {
+    diag.error(display, 0, "ls-unreadable", e.what());
+    return std::nullopt;
+  }
+  json tasks = json::parse(text, nullptr, false);
+  if (tasks.is_discarded()) {
+    diag.error(display, 0, "ls-malformed",
+               "not valid JSON; export the project again with Export > JSON");
+    return std::nullopt;
+  }
+  if (tasks.is_object() && tasks.contains("data")) tasks = json::array({tasks});
+  if (!tasks.is_array()) {
+    diag.error(display, 0, "ls-malformed",
+               "not a Label Studio JSON export (a list of tasks); use Export > JSON");
+    return std::nullopt;
+  }
+  return tasks;
+}
+
+}  // namespace
+
+ImportedCalls read_label_studio(const ImportOptions& options, const Schema& schema,
+                                Diagnostics& diag) {
+  static const std::vector<std::string> kExtensions = {".json"};
+  ImportedCalls out;
+  for (const auto& file : tool_files(options.source, kExtensions, "Label Studio JSON exports")) {
+    ++out.files;
+    const std::string display = display_path(options.source, file);
+    const auto tasks = read_export(file, display, diag);
+    if (!tasks) continue;
+    const fs::path media_dir =
+        options.media.empty() ? fs::absolute(file).parent_path() : fs::absolute(options.media);
+    for (size_t i = 0; i < tasks->size(); ++i) {
+      fs::path media;
+      auto call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);
+      if (!call) continue;
+      if (!media.empty()) out.media[call->call_id] = fs::absolute(media);
+      out.dataset.calls.push_back(std::move(*call));
+    }
+  }
+  return out;
+}
+
+}  // namespace tenor::data::import
