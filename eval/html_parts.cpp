@@ -14,7 +14,8 @@ table { border-collapse: collapse; margin: 8px 0 16px 0; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; vertical-align: top; }
 th { background: #f3f3f3; }
 td.l, th.l { text-align: left; }
-td.text { text-align: left; max-width: 520px; }
+td.text { text-align: left; min-width: 220px; max-width: 520px; }
+td.time { white-space: nowrap; }
 .plots { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 svg { font-size: 11px; background: #fff; }
 svg .t { font-size: 13px; font-weight: bold; }

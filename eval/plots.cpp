@@ -25,6 +25,22 @@ std::string n(double v) { return svg_number(v); }
 
 constexpr int kLegendRow = 15;
 
+/// A generous estimate of a text's rendered width in sans-serif at `font_px` (0.62 em per
+/// character, UTF-8 continuation bytes not counted), so that no label is cut off.
+double text_width(const std::string& text, double font_px = 11.0) {
+  size_t chars = 0;
+  for (unsigned char ch : text) chars += (ch & 0xC0) != 0x80;
+  return 0.62 * font_px * static_cast<double>(chars);
+}
+
+/// The width an svg needs for its title (13 px bold) and `labels` starting at `x` (11 px).
+int fitted_width(int width, const std::string& title, const std::vector<std::string>& labels,
+                 double x) {
+  double need = text_width(title, 13.0) * 1.1 + 16;
+  for (const auto& l : labels) need = std::max(need, x + text_width(l) + 8);
+  return std::max(width, static_cast<int>(std::ceil(need)));
+}
+
 void open_svg(XmlWriter& w, int width, int height, const std::string& title) {
   w.open("svg", {{"xmlns", "http://www.w3.org/2000/svg"},
                  {"width", std::to_string(width)},
@@ -211,7 +227,10 @@ void thin(std::vector<double>& x, std::vector<double>& y, size_t max_points) {
 void line_plot(XmlWriter& w, const Axes& a, std::span<const Series> series) {
   const Frame f{a};
   const auto entries = legend_of(a, series);
-  open_svg(w, a.width, a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
+  std::vector<std::string> labels;
+  for (const auto& e : entries) labels.push_back(e.label);
+  open_svg(w, fitted_width(a.width, a.title, labels, kLeft + 22),
+           a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
   for (const auto& [lo, hi] : a.x_bands)
     w.leaf("rect", {{"x", n(f.px(lo))},
                     {"y", n(f.py(a.y_max))},
@@ -228,8 +247,13 @@ void line_plot(XmlWriter& w, const Axes& a, std::span<const Series> series) {
 
 void confusion_heatmap(XmlWriter& w, const std::string& title, const ConfusionMatrix& cm,
                        std::span<const std::string> classes) {
-  const int c = cm.num_classes, cell = c <= 4 ? 56 : 36, left = 90, top = 40;
-  const int width = left + c * cell + 20, height = top + c * cell + 50;
+  const int c = cm.num_classes, cell = c <= 4 ? 56 : 36, top = 40;
+  double longest = 0;
+  for (const auto& name : classes) longest = std::max(longest, text_width(name));
+  const int left = std::max(90, static_cast<int>(std::ceil(longest)) + 10);
+  const int height = top + c * cell + 50;
+  const int width = fitted_width(left + c * cell + 20, title,
+                                 {std::string("predicted (rows: true class)")}, left);
   open_svg(w, width, height, title);
   for (int i = 0; i < c; ++i) {
     double row = 0.0;
@@ -341,7 +365,10 @@ void reliability_diagram(XmlWriter& w, const std::string& title, const Calibrati
       {"perfect calibration", "#999", Mark::kDashed},
       {"empty bin", "#bbb", Mark::kEmptyBox}};
   const Frame f{a};
-  open_svg(w, a.width, a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
+  std::vector<std::string> labels;
+  for (const auto& e : entries) labels.push_back(e.label);
+  open_svg(w, fitted_width(a.width, a.title, labels, kLeft + 22),
+           a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
   frame(w, a);
   for (const ReliabilityBin& b : cal.bins) reliability_bin(w, f, b);
   reference_lines(w, a);
@@ -351,8 +378,12 @@ void reliability_diagram(XmlWriter& w, const std::string& title, const Calibrati
 
 void interval_bars(XmlWriter& w, const std::string& title, std::span<const BarRow> rows,
                    double overall, double overall_lo, double overall_hi) {
-  const int left = 150, right = 60, row_h = 20, top = 30;
-  const int width = 520, height = top + static_cast<int>(rows.size()) * row_h + 36;
+  double longest = 0;
+  for (const BarRow& r : rows) longest = std::max(longest, text_width(r.label));
+  const int left = std::max(150, static_cast<int>(std::ceil(longest)) + 12), right = 60,
+            row_h = 20, top = 30;
+  const int width = fitted_width(left + 310 + right, title, {}, 0),
+            height = top + static_cast<int>(rows.size()) * row_h + 36;
   auto px = [&](double v) { return left + std::clamp(v, 0.0, 1.0) * (width - left - right); };
   open_svg(w, width, height, title);
   const double y_end = top + rows.size() * row_h;
@@ -399,7 +430,7 @@ void interval_bars(XmlWriter& w, const std::string& title, std::span<const BarRo
   for (int t = 0; t <= 4; ++t)
     w.element("text", {{"x", n(px(t / 4.0))}, {"y", n(y_end + 14)}, {"text-anchor", "middle"}},
               svg_number(t / 4.0));
-  w.element("text", {{"x", n(px(0.5))}, {"y", n(y_end + 30)}, {"text-anchor", "middle"}},
+  w.element("text", {{"x", "8"}, {"y", n(y_end + 30)}},
             "macro-F1 (bars), call-bootstrap interval (whiskers), overall interval (band)");
   w.close();
 }

@@ -116,7 +116,7 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
                html::decision(r, i) != task.labels[i];
     }
     w.open("tr", wrong ? XmlAttrs{{"class", "wrong"}} : XmlAttrs{});
-    w.element("td", {{"class", "l"}}, html::time_span(test, i));
+    w.element("td", {{"class", "l time"}}, html::time_span(test, i));
     w.element("td", {{"class", "l"}}, s.speakers[i]);
     if (!audio_href.empty()) {
       // A media fragment (#t=start,end) positions the player on the turn and stops at its end.

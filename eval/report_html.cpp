@@ -195,7 +195,7 @@ void error_table(XmlWriter& w, const std::string& heading, const std::vector<htm
     w.open("td", {{"class", "l"}});
     html::call_link(w, test.segments.call_ids[e.index], links);
     w.close();
-    w.element("td", {}, html::time_span(test, e.index));
+    w.element("td", {{"class", "time"}}, html::time_span(test, e.index));
     w.element("td", {{"class", "l"}}, test.segments.speakers[e.index]);
     w.element("td", {{"class", "text"}},
               test.segments.texts.empty() ? "" : test.segments.texts[e.index]);
