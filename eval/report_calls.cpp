@@ -96,6 +96,32 @@ void scores_plot(XmlWriter& w, const EvalReport& report, const EvalSet& test,
   line_plot(w, a, series);
 }
 
+/// Whether some task decided segment `i` wrongly.
+bool wrong_somewhere(const EvalReport& report, const EvalSet& test, size_t i) {
+  for (const TaskReport& r : report.tasks) {
+    const TaskPredictions& task = test.task(r.name);
+    if (task.labels[i] >= 0 && html::scored_for(test, task, i) &&
+        html::decision(r, i) != task.labels[i])
+      return true;
+  }
+  return false;
+}
+
+/// A task's label, decision and score on segment `i`; blank cells on another role's segment.
+void task_cells(XmlWriter& w, const TaskReport& r, const EvalSet& test, size_t i) {
+  const TaskPredictions& task = test.task(r.name);
+  if (!html::scored_for(test, task, i)) {
+    for (int k = 0; k < 3; ++k) w.element("td", {}, "");
+    return;
+  }
+  const size_t c = r.classes.size();
+  const double score =
+      html::task_score(std::span<const double>(r.scored_probs).subspan(i * c, c), r.type);
+  w.element("td", {{"class", "l"}}, task.labels[i] >= 0 ? r.classes[size_t(task.labels[i])] : "");
+  w.element("td", {{"class", "l"}}, r.classes[size_t(html::decision(r, i))]);
+  w.element("td", {}, svg_number(score, 3));
+}
+
 /// The transcript turn by turn: time, speaker, audio of the turn, text, and per task the
 /// label, decision and score (blank on segments of another role; wrong decisions shaded).
 void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& test,
@@ -109,13 +135,7 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
   w.open("table");
   row(w, head, true);
   for (size_t i : segs) {
-    bool wrong = false;
-    for (const TaskReport& r : report.tasks) {
-      const TaskPredictions& task = test.task(r.name);
-      wrong |= task.labels[i] >= 0 && html::scored_for(test, task, i) &&
-               html::decision(r, i) != task.labels[i];
-    }
-    w.open("tr", wrong ? XmlAttrs{{"class", "wrong"}} : XmlAttrs{});
+    w.open("tr", wrong_somewhere(report, test, i) ? XmlAttrs{{"class", "wrong"}} : XmlAttrs{});
     w.element("td", {{"class", "l time"}}, html::time_span(test, i));
     w.element("td", {{"class", "l"}}, s.speakers[i]);
     if (!audio_href.empty()) {
@@ -128,20 +148,7 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
       w.close();
     }
     w.element("td", {{"class", "text"}}, s.texts.empty() ? "" : s.texts[i]);
-    for (const TaskReport& r : report.tasks) {
-      const TaskPredictions& task = test.task(r.name);
-      const bool scored = html::scored_for(test, task, i);
-      const size_t c = r.classes.size();
-      w.element("td", {{"class", "l"}},
-                scored && task.labels[i] >= 0 ? r.classes[size_t(task.labels[i])] : "");
-      w.element("td", {{"class", "l"}}, scored ? r.classes[size_t(html::decision(r, i))] : "");
-      w.element("td", {},
-                scored ? svg_number(html::task_score(
-                                        std::span<const double>(r.scored_probs).subspan(i * c, c),
-                                        r.type),
-                                    3)
-                       : "");
-    }
+    for (const TaskReport& r : report.tasks) task_cells(w, r, test, i);
     w.close();
   }
   w.close();

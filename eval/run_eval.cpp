@@ -143,9 +143,14 @@ std::string url_path(const fs::path& p) {
 
 /// The audio of each call of `audio_dataset` that exists, as the call pages in OUT/calls link
 /// it (a relative URL); empty without a dataset.
-std::map<std::string, std::string> audio_links(const fs::path& audio_dataset, const fs::path& out) {
+using AudioLinks = std::map<std::string, std::string>;
+AudioLinks audio_links(const fs::path& audio_dataset, const fs::path& out) {
   std::map<std::string, std::string> links;
   if (audio_dataset.empty()) return links;
+  if (!fs::is_regular_file(audio_dataset / "dataset.yaml"))
+    throw UsageError("--audio " + audio_dataset.string() + " holds no dataset.yaml; give the "
+                     "dataset directory the store was built from, whose calls' audio the call "
+                     "pages play");
   const data::Dataset ds = data::load_dataset_or_throw(audio_dataset);
   const fs::path pages = fs::weakly_canonical(fs::absolute(out / "calls"));
   for (const auto& c : ds.calls) {
@@ -163,11 +168,10 @@ std::vector<std::pair<std::string, std::string>> call_pages(const EvalReport& re
                                                             const EvalSet& set,
                                                             const HtmlOptions& html,
                                                             const RunEvalOptions& options,
-                                                            const fs::path& out) {
+                                                            const AudioLinks& audio) {
   std::vector<std::string> ids = linked_calls(report, set, html);
   if (options.call && std::find(ids.begin(), ids.end(), *options.call) == ids.end())
     ids.push_back(*options.call);
-  const auto audio = audio_links(options.audio_dataset, out);
   if (!options.audio_dataset.empty() && !ids.empty() &&
       std::none_of(ids.begin(), ids.end(), [&](const auto& id) { return audio.count(id); }))
     logger("eval")->warn("the call pages have no audio: {} holds none of their calls' audio",
@@ -197,7 +201,8 @@ void remove_other_call_pages(const fs::path& dir,
 /// OUT/predictions.jsonl and the call pages OUT/calls/*.html; an interrupt meanwhile waits, so
 /// OUT holds a whole report or none. Keeps a report directory created for it.
 EvalReport write_report(ReportDir& dir, const fs::path& out, const RunSet& run,
-                        const RunEvalOptions& options, const json& provenance) {
+                        const RunEvalOptions& options, const json& provenance,
+                        const AudioLinks& audio) {
   if (options.call) only_call(run.set, *options.call);  // an unknown id fails before any work
   EvalReport report = evaluate(run.set, options.config, &run.rules);
   json j = to_json(report);
@@ -210,7 +215,7 @@ EvalReport write_report(ReportDir& dir, const fs::path& out, const RunSet& run,
   html.training = &training;
   html.call_links = true;
   const std::string page = to_html(report, run.set, html);
-  const auto pages = call_pages(report, run.set, html, options, out);
+  const auto pages = call_pages(report, run.set, html, options, audio);
   const std::string predictions = predictions_jsonl(report, run.set);
   DeferInterrupts whole_report;
   std::error_code ec;
@@ -287,10 +292,12 @@ EvalSet only_call(const EvalSet& set, const std::string& call_id) {
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
   ReportDir dir = open_report_dir(run, out);
+  const AudioLinks audio = audio_links(options.audio_dataset, out);  // before any scoring
   const RunSet set = run_set(run, store, options.split, options.device, options.calibration);
   return write_report(dir, out, set, options,
                       {{"run", fs::absolute(run).string()},
-                       {"store", fs::absolute(store).string()}});
+                       {"store", fs::absolute(store).string()}},
+                      audio);
 }
 
 // --- tenor eval --dataset ------------------------------------------------------------------
@@ -528,6 +535,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   const RunSet set = run_set(model, data, name, options.eval.split, options.eval.calibration);
   RunEvalOptions eval = options.eval;
   if (eval.audio_dataset.empty()) eval.audio_dataset = dataset;
+  const AudioLinks audio = audio_links(eval.audio_dataset, out);
   const json provenance = {
       {"run", fs::absolute(run).string()},
       {"dataset",
@@ -535,7 +543,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
         {"fingerprint", data.store.meta.dataset_fingerprint},
         {"path", fs::absolute(dataset).string()}}},
       {"store", options.keep_store.empty() ? json() : json(fs::absolute(store).string())}};
-  EvalReport report = write_report(dir, out, set, eval, provenance);
+  EvalReport report = write_report(dir, out, set, eval, provenance, audio);
   logger("eval")->info("scored dataset '{}' ({}, fingerprint {}) on split {} with the decision "
                        "rules fitted on {}",
                        data.store.meta.dataset_name, dataset.string(),

@@ -98,6 +98,13 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
                       &log),
             1);
   EXPECT_NE(log.find("call 'nosuchcall' is not in this split"), std::string::npos) << log;
+  // --audio names a dataset directory, checked before any scoring.
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + out.string() + " --audio " + out.string(),
+                      &log),
+            2);
+  EXPECT_NE(log.find("holds no dataset.yaml; give the dataset directory"), std::string::npos)
+      << log;
 }
 
 // Injected at the top of a copy of a page: records script errors, then, once the page is laid
