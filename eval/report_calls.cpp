@@ -107,23 +107,26 @@ bool wrong_somewhere(const EvalReport& report, const EvalSet& test, size_t i) {
   return false;
 }
 
-/// A task's label, decision and score on segment `i`; blank cells on another role's segment.
-void task_cells(XmlWriter& w, const TaskReport& r, const EvalSet& test, size_t i) {
+/// A task's label, decision and score on segment `i` in one cell ("frustrated / hostile /
+/// 0.782", "-" for no label); blank on another role's segment.
+void task_cell(XmlWriter& w, const TaskReport& r, const EvalSet& test, size_t i) {
   const TaskPredictions& task = test.task(r.name);
   if (!html::scored_for(test, task, i)) {
-    for (int k = 0; k < 3; ++k) w.element("td", {}, "");
+    w.element("td", {}, "");
     return;
   }
   const size_t c = r.classes.size();
   const double score =
       html::task_score(std::span<const double>(r.scored_probs).subspan(i * c, c), r.type);
-  w.element("td", {{"class", "l"}}, task.labels[i] >= 0 ? r.classes[size_t(task.labels[i])] : "");
-  w.element("td", {{"class", "l"}}, r.classes[size_t(html::decision(r, i))]);
-  w.element("td", {}, svg_number(score, 3));
+  w.element("td", {{"class", "l"}},
+            (task.labels[i] >= 0 ? r.classes[size_t(task.labels[i])] : std::string("-")) +
+                " / " + r.classes[size_t(html::decision(r, i))] + " / " +
+                svg_number(score, 3));
 }
 
 /// The transcript turn by turn: time, speaker, audio of the turn, text, and per task the
-/// label, decision and score (blank on segments of another role; wrong decisions shaded).
+/// label, decision and score (blank on segments of another role; rows with a wrong decision
+/// shaded).
 void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& test,
                       const std::vector<size_t>& segs, const std::string& audio_href) {
   const Segments& s = test.segments;
@@ -131,7 +134,7 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
   if (!audio_href.empty()) head.push_back("audio");
   head.push_back("transcript");
   for (const TaskReport& r : report.tasks)
-    for (const char* what : {": label", ": decision", ": score"}) head.push_back(r.name + what);
+    head.push_back(r.name + ": label / decision / " + html::score_name(r));
   w.open("table");
   row(w, head, true);
   for (size_t i : segs) {
@@ -148,7 +151,7 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
       w.close();
     }
     w.element("td", {{"class", "text"}}, s.texts.empty() ? "" : s.texts[i]);
-    for (const TaskReport& r : report.tasks) task_cells(w, r, test, i);
+    for (const TaskReport& r : report.tasks) task_cell(w, r, test, i);
     w.close();
   }
   w.close();

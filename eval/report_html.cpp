@@ -336,6 +336,8 @@ void training_section(XmlWriter& w, const TrainingHistory& h) {
     if (e.dev_score > best) best = e.dev_score, best_epoch = e.epoch;
     last_epoch = std::max(last_epoch, e.epoch);
   }
+  if (std::none_of(dev.y.begin(), dev.y.end(), [](double v) { return std::isfinite(v); }))
+    dev.name = "dev loss: not in this run's metrics";
   Axes a;
   a.x_label = "epoch";
   a.x_min = h.epochs.front().epoch > 1 ? h.epochs.front().epoch - 1 : 0.0;

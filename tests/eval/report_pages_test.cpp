@@ -88,6 +88,7 @@ TEST(Plots, TicksAreRoundAndAxesEndOnATick) {
   EXPECT_DOUBLE_EQ(nice_ceil(37.3), 40.0);
   EXPECT_DOUBLE_EQ(nice_ceil(12.0), 12.5);
   EXPECT_DOUBLE_EQ(nice_ceil(3.0), 3.0);
+  EXPECT_DOUBLE_EQ(nice_ceil(30.04), 30.0);  // a hair past a tick ends on it
   // A call of 37.3 s: the axis ends at 40 and every tick label is a round number.
   Axes a;
   a.x_max = nice_ceil(37.3);
@@ -214,7 +215,9 @@ TEST(Report, CallPageShowsTheTranscriptScoresLabelsAndAudio) {
   EXPECT_TRUE(well_formed(page));
   for (const char* want : {"Call a", "fine thanks", "I understand &lt;that&gt;", "this is a joke",
                            "Scores over time", "escalation: P(escalated) (customer)",
-                           "empathy: P(present) (agent)", "escalation: label", "empathy: score",
+                           "empathy: P(present) (agent)",
+                           "escalation: label / decision / P(escalated)",
+                           ">calm / escalated / 0.95<", ">present / present / 0.8<",
                            "labels in this call", "calm 1, escalated 1", "../report.html"})
     EXPECT_NE(page.find(want), std::string::npos) << want;
   // One player per turn, positioned on it by a media fragment.
