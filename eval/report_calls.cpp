@@ -144,10 +144,12 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
     if (!audio_href.empty()) {
       // A media fragment (#t=start,end) positions the player on the turn and stops at its end.
       w.open("td");
-      w.leaf("audio", {{"controls", "controls"},
+      // Opened and closed: HTML parsers ignore the self-closing slash on non-void elements.
+      w.open("audio", {{"controls", "controls"},
                        {"preload", "none"},
                        {"src", audio_href + "#t=" + svg_number(s.start_s[i], 3) + "," +
                                    svg_number(s.end_s[i], 3)}});
+      w.close();
       w.close();
     }
     w.element("td", {{"class", "text"}}, s.texts.empty() ? "" : s.texts[i]);
