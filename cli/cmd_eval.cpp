@@ -17,7 +17,8 @@ namespace tenor::cli {
 namespace {
 
 struct Args {
-  std::string run, data, out, split = "test", device = "cpu", timeline, calibration = "run";
+  std::string run, data, out, split = "test", device = "cpu", call, calibration = "run";
+  std::string audio;  // --audio: the dataset whose audio the call pages play
   // --dataset
   std::string dataset, keep_store, text_embeddings;
   bool allow_narrowband = false, progress = true;
@@ -95,13 +96,17 @@ void run_eval(const Args& args) {
   if (args.dataset.empty() && (!args.keep_store.empty() || !args.text_embeddings.empty() ||
                                args.allow_narrowband))
     throw UsageError("--keep-store, --text-embeddings and --allow-narrowband go with --dataset");
+  if (!args.dataset.empty() && !args.audio.empty())
+    throw UsageError("--audio goes with --data: with --dataset the call pages play that "
+                     "dataset's audio");
   eval::RunEvalOptions options;
   options.split = args.split;
   options.device = args.device;
   options.calibration = args.calibration;
   options.config.bootstrap.resamples = args.bootstrap;
   options.config.bootstrap.seed = args.seed;
-  if (!args.timeline.empty()) options.timeline_call = args.timeline;
+  if (!args.call.empty()) options.call = args.call;
+  options.audio_dataset = args.audio;
   eval::EvalReport report;
   if (args.dataset.empty()) {
     report = eval::evaluate_run(args.run, args.data, args.out, options);
@@ -111,7 +116,8 @@ void run_eval(const Args& args) {
     report = eval::evaluate_run_on_dataset(args.run, args.dataset, args.out, d);
   }
   print_summary(report, args.split);
-  logger("eval")->info("wrote {}/report.json and report.html", args.out);
+  logger("eval")->info("wrote {}/report.json, report.html, predictions.jsonl and calls/",
+                       args.out);
 }
 
 CLI::App* add_compare_subcommand(CLI::App* cmd, const std::shared_ptr<Args>& args) {
@@ -174,7 +180,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
       ->capture_default_str()
       ->check(device_validator());
-  cmd->add_option("--timeline", args->timeline, "also write timeline-CALL_ID.html for this call");
+  cmd->add_option("--call,--timeline", args->call,
+                  "also write the page of this call, OUT/calls/CALL_ID.html (transcript, scores "
+                  "over time, labels, audio); the report's call links open the same pages");
+  cmd->add_option("--audio", args->audio,
+                  "with --data: the dataset directory the store was built from, so that the "
+                  "call pages play each turn of the calls' audio");
   cmd->add_option("--calibration", args->calibration,
                   "decision rules: run (the run's own, fitted on its dev split when training "
                   "ended) or dev (fitted now on the dev split of the store or dataset)")

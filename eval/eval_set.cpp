@@ -36,6 +36,8 @@ void validate_segments(const Segments& s) {
   if (s.start_s.size() != n) throw size_error("start_s", s.start_s.size(), n);
   if (s.end_s.size() != n) throw size_error("end_s", s.end_s.size(), n);
   if (!s.meta.empty() && s.meta.size() != n) throw size_error("meta", s.meta.size(), n);
+  if (!s.texts.empty() && s.texts.size() != n) throw size_error("texts", s.texts.size(), n);
+  if (!s.indices.empty() && s.indices.size() != n) throw size_error("indices", s.indices.size(), n);
   for (size_t i = 0; i < n; ++i)
     if (!(std::isfinite(s.start_s[i]) && std::isfinite(s.end_s[i]) && s.end_s[i] >= s.start_s[i]))
       throw DataError("evaluation set: segment " + std::to_string(i) + " of call '" +
@@ -105,11 +107,13 @@ EvalSet subset(const EvalSet& s, const std::vector<size_t>& rows,
     out.segments.start_s.push_back(g.start_s[r]);
     out.segments.end_s.push_back(g.end_s[r]);
     if (!g.meta.empty()) out.segments.meta.push_back(g.meta[r]);
+    if (!g.texts.empty()) out.segments.texts.push_back(g.texts[r]);
+    if (!g.indices.empty()) out.segments.indices.push_back(g.indices[r]);
   }
   for (const auto& name : names) {
     const TaskPredictions& t = s.task(name);
     TaskPredictions u;
-    u.name = t.name, u.type = t.type, u.classes = t.classes;
+    u.name = t.name, u.type = t.type, u.classes = t.classes, u.speaker = t.speaker;
     const size_t c = t.num_classes();
     for (size_t r : rows) {
       u.labels.push_back(t.labels[r]);

@@ -18,6 +18,10 @@ struct Segments {
   std::vector<double> start_s;        ///< segment start, seconds from the call's start
   std::vector<double> end_s;          ///< segment end, seconds; end_s >= start_s
   std::vector<std::map<std::string, std::string>> meta;  ///< slicing fields; may be empty (N)
+  /// Optional (empty, or one per segment): the transcript, and the segment's index within its
+  /// call, for the report's error tables, call pages and predictions.jsonl.
+  std::vector<std::string> texts;
+  std::vector<int> indices;
 
   size_t size() const { return call_ids.size(); }
 };
@@ -32,6 +36,9 @@ struct TaskPredictions {
   /// [N, C] row-major logits for temperature scaling; optional (empty). Without them,
   /// log(probs) are used, which softmax maps back to the same probabilities.
   std::vector<double> logits;
+  /// The speaker role the task is defined on ("customer"): its segments are the ones scored
+  /// for it in predictions.jsonl and on call pages. Empty: every segment.
+  std::string speaker;
 
   size_t num_classes() const { return classes.size(); }
   /// Row `i` of `probs`: C values.

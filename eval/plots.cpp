@@ -23,6 +23,24 @@ struct Frame {
 
 std::string n(double v) { return svg_number(v); }
 
+constexpr int kLegendRow = 15;
+
+/// A generous estimate of a text's rendered width in sans-serif at `font_px` (0.62 em per
+/// character, UTF-8 continuation bytes not counted), so that no label is cut off.
+double text_width(const std::string& text, double font_px = 11.0) {
+  size_t chars = 0;
+  for (unsigned char ch : text) chars += (ch & 0xC0) != 0x80;
+  return 0.62 * font_px * static_cast<double>(chars);
+}
+
+/// The width an svg needs for its title (13 px bold) and `labels` starting at `x` (11 px).
+int fitted_width(int width, const std::string& title, const std::vector<std::string>& labels,
+                 double x) {
+  double need = text_width(title, 13.0) * 1.1 + 16;
+  for (const auto& l : labels) need = std::max(need, x + text_width(l) + 8);
+  return std::max(width, static_cast<int>(std::ceil(need)));
+}
+
 void open_svg(XmlWriter& w, int width, int height, const std::string& title) {
   w.open("svg", {{"xmlns", "http://www.w3.org/2000/svg"},
                  {"width", std::to_string(width)},
@@ -34,23 +52,39 @@ void open_svg(XmlWriter& w, int width, int height, const std::string& title) {
             title);
 }
 
+/// A tick label: as many decimals as the step needs (0.25, not 0.2500000001).
+std::string tick_label(double v, double step) {
+  int digits = 0;
+  while (digits < 6 && std::abs(step * std::pow(10.0, digits) -
+                                std::round(step * std::pow(10.0, digits))) > 1e-9)
+    ++digits;
+  return svg_number(v, digits);
+}
+
+/// Frame, light grid lines and round tick values of both axes, and the axis labels.
 void frame(XmlWriter& w, const Axes& a) {
   const Frame f{a};
   const double x0 = f.px(a.x_min), x1 = f.px(a.x_max), y0 = f.py(a.y_min), y1 = f.py(a.y_max);
+  const auto xt = nice_ticks(a.x_min, a.x_max), yt = nice_ticks(a.y_min, a.y_max);
+  const double xs = xt.size() > 1 ? xt[1] - xt[0] : 1.0, ys = yt.size() > 1 ? yt[1] - yt[0] : 1.0;
+  for (double v : xt) {
+    w.leaf("line", {{"x1", n(f.px(v))}, {"y1", n(y0)}, {"x2", n(f.px(v))}, {"y2", n(y1)},
+                    {"stroke", "#eee"}});
+    w.element("text", {{"x", n(f.px(v))}, {"y", n(y0 + 14)}, {"text-anchor", "middle"}},
+              tick_label(v, xs));
+  }
+  for (double v : yt) {
+    w.leaf("line", {{"x1", n(x0)}, {"y1", n(f.py(v))}, {"x2", n(x1)}, {"y2", n(f.py(v))},
+                    {"stroke", "#eee"}});
+    w.element("text", {{"x", n(x0 - 4)}, {"y", n(f.py(v) + 4)}, {"text-anchor", "end"}},
+              tick_label(v, ys));
+  }
   w.leaf("rect", {{"x", n(x0)},
                   {"y", n(y1)},
                   {"width", n(x1 - x0)},
                   {"height", n(y0 - y1)},
                   {"fill", "none"},
                   {"stroke", "#444"}});
-  for (int i = 0; i <= 4; ++i) {
-    const double xv = a.x_min + (a.x_max - a.x_min) * i / 4,
-                 yv = a.y_min + (a.y_max - a.y_min) * i / 4;
-    w.element("text", {{"x", n(f.px(xv))}, {"y", n(y0 + 14)}, {"text-anchor", "middle"}},
-              svg_number(xv));
-    w.element("text", {{"x", n(x0 - 4)}, {"y", n(f.py(yv) + 4)}, {"text-anchor", "end"}},
-              svg_number(yv));
-  }
   w.element("text", {{"x", n((x0 + x1) / 2)}, {"y", n(a.height - 6.0)}, {"text-anchor", "middle"}},
             a.x_label);
   w.element("text",
@@ -61,7 +95,124 @@ void frame(XmlWriter& w, const Axes& a) {
             a.y_label);
 }
 
+/// The legend below the plot area (the svg is kLegendRow taller per entry): one entry a row.
+void legend(XmlWriter& w, int top, std::span<const LegendEntry> entries) {
+  using Mark = LegendEntry::Mark;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const LegendEntry& e = entries[i];
+    const double y = top + kLegendRow * (i + 0.5) + 4;
+    const double x = kLeft;
+    switch (e.mark) {
+      case Mark::kLine:
+      case Mark::kDashed:
+        w.leaf("line", {{"x1", n(x)}, {"y1", n(y - 4)}, {"x2", n(x + 16)}, {"y2", n(y - 4)},
+                        {"stroke", e.color}, {"stroke-width", "2"},
+                        {"stroke-dasharray", e.mark == Mark::kDashed ? "4 3" : "none"}});
+        break;
+      case Mark::kDot:
+        w.leaf("circle", {{"cx", n(x + 8)}, {"cy", n(y - 4)}, {"r", "3"}, {"fill", e.color}});
+        break;
+      case Mark::kBar:
+      case Mark::kEmptyBox:
+        w.leaf("rect", {{"x", n(x + 2)}, {"y", n(y - 10)}, {"width", "12"}, {"height", "10"},
+                        {"fill", e.mark == Mark::kBar ? e.color : "none"},
+                        {"fill-opacity", "0.4"}, {"stroke", e.color},
+                        {"stroke-dasharray", e.mark == Mark::kEmptyBox ? "2 2" : "none"}});
+        break;
+    }
+    w.element("text", {{"x", n(x + 22)}, {"y", n(y)}}, e.label);
+  }
+}
+
+std::vector<LegendEntry> legend_of(const Axes& a, std::span<const Series> series) {
+  std::vector<LegendEntry> entries;
+  for (const Series& s : series)
+    if (!s.name.empty())
+      entries.push_back(
+          {s.name, s.color, s.line ? LegendEntry::Mark::kLine : LegendEntry::Mark::kDot});
+  entries.insert(entries.end(), a.legend.begin(), a.legend.end());
+  return entries;
+}
+
+/// The reference lines of `a`: the diagonal, thresholds and vertical markers.
+void reference_lines(XmlWriter& w, const Axes& a) {
+  const Frame f{a};
+  if (a.diagonal)
+    w.leaf("line", {{"x1", n(f.px(a.x_min))},
+                    {"y1", n(f.py(a.y_min))},
+                    {"x2", n(f.px(a.x_max))},
+                    {"y2", n(f.py(a.y_max))},
+                    {"stroke", "#999"},
+                    {"stroke-dasharray", "4 3"}});
+  for (double h : a.hlines)
+    w.leaf("line", {{"x1", n(f.px(a.x_min))},
+                    {"y1", n(f.py(h))},
+                    {"x2", n(f.px(a.x_max))},
+                    {"y2", n(f.py(h))},
+                    {"stroke", "#ff7f0e"},
+                    {"stroke-dasharray", "5 3"}});
+  for (double v : a.vlines)
+    w.leaf("line", {{"x1", n(f.px(v))},
+                    {"y1", n(f.py(a.y_min))},
+                    {"x2", n(f.px(v))},
+                    {"y2", n(f.py(a.y_max))},
+                    {"stroke", "#555"},
+                    {"stroke-dasharray", "2 3"}});
+}
+
+/// One series: its line and, when asked, a dot per point.
+void draw_series(XmlWriter& w, const Frame& f, const Series& s) {
+  std::string points;
+  for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+    if (std::isnan(s.x[i]) || std::isnan(s.y[i])) continue;
+    points += n(f.px(s.x[i])) + "," + n(f.py(s.y[i])) + " ";
+  }
+  if (!points.empty() && s.line)
+    w.leaf("polyline",
+           {{"points", points}, {"fill", "none"}, {"stroke", s.color}, {"stroke-width", "1.5"}});
+  if (s.markers || !s.line)
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+      if (!std::isnan(s.x[i]) && !std::isnan(s.y[i]))
+        w.leaf("circle",
+               {{"cx", n(f.px(s.x[i]))}, {"cy", n(f.py(s.y[i]))}, {"r", "2.5"}, {"fill", s.color}});
+}
+
 }  // namespace
+
+std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi) || max_ticks < 1) return {lo};
+  const double raw = (hi - lo) / max_ticks;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double m = 10;
+  for (double candidate : {1.0, 2.0, 2.5, 5.0})
+    if (candidate * mag >= raw * (1 - 1e-9)) {
+      m = candidate;
+      break;
+    }
+  // k * m / 10^d rather than k * m * 10^-d: 3 * 0.2 is 0.6000000000000001, 6 / 10 is 0.6.
+  const double inverse = mag < 1 ? std::round(1 / mag) : 0.0;
+  auto value = [&](double k) { return inverse > 0 ? k * m / inverse : k * m * mag; };
+  const double step = value(1);
+  std::vector<double> ticks;
+  for (double k = std::ceil(lo / step - 1e-9); value(k) <= hi + step * 1e-9; k += 1)
+    ticks.push_back(k == 0 ? 0.0 : value(k));
+  return ticks;
+}
+
+double nice_ceil(double v, int max_ticks) {
+  if (!(v > 0) || !std::isfinite(v)) return 1.0;
+  const auto ticks = nice_ticks(0.0, v, max_ticks);
+  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : v;
+  // A value a hair past a tick (a call of 30.04 s) ends on that tick: the 2 % of a step
+  // drawn past the frame are under a pixel.
+  return std::ceil(v / step - 0.02) * step;
+}
+
+std::string series_color(size_t k) {
+  static const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                  "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
+  return palette[k % (sizeof palette / sizeof *palette)];
+}
 
 void thin(std::vector<double>& x, std::vector<double>& y, size_t max_points) {
   if (x.size() <= max_points || max_points < 2) return;
@@ -77,7 +228,11 @@ void thin(std::vector<double>& x, std::vector<double>& y, size_t max_points) {
 
 void line_plot(XmlWriter& w, const Axes& a, std::span<const Series> series) {
   const Frame f{a};
-  open_svg(w, a.width, a.height, a.title);
+  const auto entries = legend_of(a, series);
+  std::vector<std::string> labels;
+  for (const auto& e : entries) labels.push_back(e.label);
+  open_svg(w, fitted_width(a.width, a.title, labels, kLeft + 22),
+           a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
   for (const auto& [lo, hi] : a.x_bands)
     w.leaf("rect", {{"x", n(f.px(lo))},
                     {"y", n(f.py(a.y_max))},
@@ -86,53 +241,21 @@ void line_plot(XmlWriter& w, const Axes& a, std::span<const Series> series) {
                     {"fill", "#d62728"},
                     {"fill-opacity", "0.18"}});
   frame(w, a);
-  if (a.diagonal)
-    w.leaf("line", {{"x1", n(f.px(a.x_min))},
-                    {"y1", n(f.py(a.y_min))},
-                    {"x2", n(f.px(a.x_max))},
-                    {"y2", n(f.py(a.y_max))},
-                    {"stroke", "#999"},
-                    {"stroke-dasharray", "4 3"}});
-  for (double h : a.hlines)
-    w.leaf("line", {{"x1", n(f.px(a.x_min))},
-                    {"y1", n(f.py(h))},
-                    {"x2", n(f.px(a.x_max))},
-                    {"y2", n(f.py(h))},
-                    {"stroke", "#ff7f0e"},
-                    {"stroke-dasharray", "5 3"}});
-  int legend = 0;
-  for (const Series& s : series) {
-    std::string points;
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (std::isnan(s.x[i]) || std::isnan(s.y[i])) continue;
-      points += n(f.px(s.x[i])) + "," + n(f.py(s.y[i])) + " ";
-    }
-    if (!points.empty())
-      w.leaf("polyline",
-             {{"points", points}, {"fill", "none"}, {"stroke", s.color}, {"stroke-width", "1.5"}});
-    if (s.markers)
-      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-        if (!std::isnan(s.x[i]) && !std::isnan(s.y[i]))
-          w.leaf(
-              "circle",
-              {{"cx", n(f.px(s.x[i]))}, {"cy", n(f.py(s.y[i]))}, {"r", "2.5"}, {"fill", s.color}});
-    if (!s.name.empty()) {
-      const double ly = kTop + 12.0 + 14.0 * legend++;
-      w.leaf("rect", {{"x", n(a.width - kRight - 90.0)},
-                      {"y", n(ly - 8)},
-                      {"width", "10"},
-                      {"height", "3"},
-                      {"fill", s.color}});
-      w.element("text", {{"x", n(a.width - kRight - 76.0)}, {"y", n(ly)}}, s.name);
-    }
-  }
+  reference_lines(w, a);
+  for (const Series& s : series) draw_series(w, f, s);
+  legend(w, a.height, entries);
   w.close();
 }
 
 void confusion_heatmap(XmlWriter& w, const std::string& title, const ConfusionMatrix& cm,
                        std::span<const std::string> classes) {
-  const int c = cm.num_classes, cell = c <= 4 ? 56 : 36, left = 90, top = 40;
-  const int width = left + c * cell + 20, height = top + c * cell + 50;
+  const int c = cm.num_classes, cell = c <= 4 ? 56 : 36, top = 40;
+  double longest = 0;
+  for (const auto& name : classes) longest = std::max(longest, text_width(name));
+  const int left = std::max(90, static_cast<int>(std::ceil(longest)) + 10);
+  const int height = top + c * cell + 50;
+  const int width = fitted_width(left + c * cell + 20, title,
+                                 {std::string("predicted (rows: true class)")}, left);
   open_svg(w, width, height, title);
   for (int i = 0; i < c; ++i) {
     double row = 0.0;
@@ -182,42 +305,87 @@ void confusion_heatmap(XmlWriter& w, const std::string& title, const ConfusionMa
   w.close();
 }
 
+namespace {
+
+/// A bin's count as a short label ("7", "312", "1.2k").
+std::string count_label(int count) {
+  return count < 1000 ? std::to_string(count) : svg_number(count / 1000.0, 1) + "k";
+}
+
+/// One bin: its accuracy bar with its count above it, the mean confidence as a dot, and a
+/// tooltip; an empty bin as an empty dashed outline.
+void reliability_bin(XmlWriter& w, const Frame& f, const ReliabilityBin& b) {
+  const double x = f.px(b.lower) + 1, width = f.px(b.upper) - f.px(b.lower) - 2;
+  w.open("g");
+  if (b.count == 0) {
+    w.element("title", {},
+              "(" + svg_number(b.lower, 3) + ", " + svg_number(b.upper, 3) + "]: empty");
+    w.leaf("rect", {{"x", n(x)}, {"y", n(f.py(1))}, {"width", n(width)},
+                    {"height", n(f.py(0) - f.py(1))}, {"fill", "none"}, {"stroke", "#bbb"},
+                    {"stroke-dasharray", "2 2"}});
+    w.close();
+    return;
+  }
+  w.element("title", {},
+            "(" + svg_number(b.lower, 3) + ", " + svg_number(b.upper, 3) + "]: accuracy " +
+                svg_number(b.accuracy, 3) + ", confidence " + svg_number(b.confidence, 3) +
+                ", n = " + std::to_string(b.count));
+  w.leaf("rect", {{"x", n(x)},
+                  {"y", n(f.py(b.accuracy))},
+                  {"width", n(width)},
+                  {"height", n(f.py(0) - f.py(b.accuracy))},
+                  {"fill", "#1f77b4"},
+                  {"fill-opacity", "0.75"}});
+  w.leaf("circle", {{"cx", n(f.px(b.confidence))},
+                    {"cy", n(f.py(b.confidence))},
+                    {"r", "2.5"},
+                    {"fill", "#d62728"}});
+  // The count inside the plot, just above the bar (below its top when the bar reaches 1).
+  const double top = f.py(b.accuracy);
+  w.element("text",
+            {{"x", n(x + width / 2)},
+             {"y", n(b.accuracy > 0.9 ? top + 10 : top - 3)},
+             {"text-anchor", "middle"},
+             {"class", "n"},
+             {"fill", b.accuracy > 0.9 ? "#fff" : "#222"}},
+            count_label(b.count));
+  w.close();
+}
+
+}  // namespace
+
 void reliability_diagram(XmlWriter& w, const std::string& title, const Calibration& cal) {
   Axes a;
-  a.title = title;
-  a.x_label = "confidence";
+  a.title = title + ", ECE " + (std::isfinite(cal.ece) ? svg_number(cal.ece, 3) : "n/a");
+  a.x_label = "confidence (max probability)";
   a.y_label = "accuracy";
   a.diagonal = true;
+  using Mark = LegendEntry::Mark;
+  const std::vector<LegendEntry> entries = {
+      {"accuracy per bin (number: segments in it)", "#1f77b4", Mark::kBar},
+      {"mean confidence in the bin", "#d62728", Mark::kDot},
+      {"perfect calibration", "#999", Mark::kDashed},
+      {"empty bin", "#bbb", Mark::kEmptyBox}};
   const Frame f{a};
-  open_svg(w, a.width, a.height, a.title);
+  std::vector<std::string> labels;
+  for (const auto& e : entries) labels.push_back(e.label);
+  open_svg(w, fitted_width(a.width, a.title, labels, kLeft + 22),
+           a.height + kLegendRow * static_cast<int>(entries.size()), a.title);
   frame(w, a);
-  for (const ReliabilityBin& b : cal.bins) {
-    if (b.count == 0) continue;
-    w.open("g");
-    w.element("title", {},
-              "(" + svg_number(b.lower, 3) + ", " + svg_number(b.upper, 3) + "]: accuracy " +
-                  svg_number(b.accuracy, 3) + ", confidence " + svg_number(b.confidence, 3) +
-                  ", n = " + std::to_string(b.count));
-    w.leaf("rect", {{"x", n(f.px(b.lower) + 1)},
-                    {"y", n(f.py(b.accuracy))},
-                    {"width", n(f.px(b.upper) - f.px(b.lower) - 2)},
-                    {"height", n(f.py(0) - f.py(b.accuracy))},
-                    {"fill", "#1f77b4"},
-                    {"fill-opacity", "0.75"}});
-    w.leaf("circle", {{"cx", n(f.px(b.confidence))},
-                      {"cy", n(f.py(b.confidence))},
-                      {"r", "2"},
-                      {"fill", "#d62728"}});
-    w.close();
-  }
-  w.element("text", {{"x", n(f.px(0.03))}, {"y", n(f.py(0.92))}}, "ECE " + svg_number(cal.ece, 4));
+  for (const ReliabilityBin& b : cal.bins) reliability_bin(w, f, b);
+  reference_lines(w, a);
+  legend(w, a.height, entries);
   w.close();
 }
 
 void interval_bars(XmlWriter& w, const std::string& title, std::span<const BarRow> rows,
                    double overall, double overall_lo, double overall_hi) {
-  const int left = 150, right = 60, row_h = 20, top = 30;
-  const int width = 520, height = top + static_cast<int>(rows.size()) * row_h + 36;
+  double longest = 0;
+  for (const BarRow& r : rows) longest = std::max(longest, text_width(r.label));
+  const int left = std::max(150, static_cast<int>(std::ceil(longest)) + 12), right = 60,
+            row_h = 20, top = 30;
+  const int width = fitted_width(left + 310 + right, title, {}, 0),
+            height = top + static_cast<int>(rows.size()) * row_h + 36;
   auto px = [&](double v) { return left + std::clamp(v, 0.0, 1.0) * (width - left - right); };
   open_svg(w, width, height, title);
   const double y_end = top + rows.size() * row_h;
@@ -264,7 +432,7 @@ void interval_bars(XmlWriter& w, const std::string& title, std::span<const BarRo
   for (int t = 0; t <= 4; ++t)
     w.element("text", {{"x", n(px(t / 4.0))}, {"y", n(y_end + 14)}, {"text-anchor", "middle"}},
               svg_number(t / 4.0));
-  w.element("text", {{"x", n(px(0.5))}, {"y", n(y_end + 30)}, {"text-anchor", "middle"}},
+  w.element("text", {{"x", "8"}, {"y", n(y_end + 30)}},
             "macro-F1 (bars), call-bootstrap interval (whiskers), overall interval (band)");
   w.close();
 }

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,11 +25,61 @@ nlohmann::json to_json(const EvalReport& report);
 /// A comparison of two runs, with the gate's verdict when `gate` is given.
 nlohmann::json to_json(const Comparison& comparison, const GateResult* gate = nullptr);
 
+/// Every scored segment of `test` as JSON lines (docs/evaluation.md, "predictions.jsonl"):
+/// call, segment, speaker, times, transcript, and per task of the segment's role the label,
+/// the raw and calibrated probabilities and the decision, as the report scored them.
+std::string predictions_jsonl(const EvalReport& report, const EvalSet& test);
+
+/// One epoch of training, a line of RUN/metrics.jsonl (NaN where a value is absent or null).
+struct EpochRecord {
+  double epoch = 0, train_loss = 0, dev_loss = 0, dev_score = 0;
+  std::map<std::string, double> dev_macro_f1;  ///< per task
+};
+
+/// A run's training curves.
+struct TrainingHistory {
+  std::string source;  ///< the file they were read from
+  std::vector<EpochRecord> epochs;
+  std::string problem;  ///< why some or all epochs are missing ("" when none)
+};
+
+/// Reads RUN/metrics.jsonl. Never throws: an absent or unreadable file, or a line that is not
+/// an epoch's JSON, ends the history there and says so in `problem` (the report shows it).
+TrainingHistory read_training_history(const std::filesystem::path& metrics_jsonl);
+
+/// What the HTML page holds besides the report's figures.
+struct HtmlOptions {
+  int max_timeline_calls = 6;  ///< score timelines drawn (escalated calls first)
+  size_t worst_errors = 8;     ///< rows per worst-error table
+  const TrainingHistory* training = nullptr;  ///< training curves, when given
+  bool call_links = false;  ///< call ids link to call_page_path(id), written beside the page
+};
+
 /// A self-contained HTML page (inline SVG and CSS, no scripts or external assets) with, per
-/// task, the headline metrics, confusion heat map, reliability diagram(s), ROC and PR curves,
-/// per-slice bars with intervals and score timelines of up to `max_timeline_calls` calls (the
-/// escalated ones first). `test` must be the set the report was computed from. The page is
+/// task, the headline metrics, confusion heat map, reliability diagram(s) with bin counts,
+/// precision-recall curves per class (and ROC for binary tasks), the most confident false
+/// alarms and misses, per-slice bars with intervals and score timelines; and the training
+/// curves when given. `test` must be the set the report was computed from. The page is
 /// well-formed XML (XHTML syntax).
+std::string to_html(const EvalReport& report, const EvalSet& test, const HtmlOptions& options);
 std::string to_html(const EvalReport& report, const EvalSet& test, int max_timeline_calls = 6);
+
+/// The calls the page of to_html links to (its error tables and timelines), in order: the
+/// call pages to write beside it.
+std::vector<std::string> linked_calls(const EvalReport& report, const EvalSet& test,
+                                      const HtmlOptions& options);
+
+/// Where a call's page lies relative to the report: "calls/ID.html", the id's bytes outside
+/// [A-Za-z0-9.-] (and a leading '.') written as "_XX", so that any id is one safe file name.
+std::string call_page_path(const std::string& call_id);
+
+/// One call's page (linked from the report, written by `tenor eval --call ID`): the labels,
+/// the scores of every task over time (each task on its role's segments), and the transcript
+/// turn by turn with each task's label, decision and score; with an audio player on each turn
+/// when `audio_href` (the call's audio, as the page should link it) is not empty. The page lies
+/// one directory below the report (call_page_path). DataError naming a near id when `call_id`
+/// is not in `test`.
+std::string call_page(const EvalReport& report, const EvalSet& test, const std::string& call_id,
+                      const std::string& audio_href = "");
 
 }  // namespace tenor::eval

@@ -2,38 +2,17 @@
 #include <cmath>
 #include <map>
 
+#include "eval/html_parts.h"
+#include "eval/metrics.h"
 #include "eval/plots.h"
 #include "eval/report.h"
 
 namespace tenor::eval {
 namespace {
 
-// No '<' or '&' here: the style block is written raw into a document that must parse as XML.
-constexpr const char* kCss = R"(
-body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1200px; }
-table { border-collapse: collapse; margin: 8px 0 16px 0; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-th { background: #f3f3f3; }
-td.l, th.l { text-align: left; }
-.plots { display: flex; flex-wrap: wrap; gap: 12px; }
-svg { font-size: 11px; background: #fff; }
-svg .t { font-size: 13px; font-weight: bold; }
-.note { color: #a00; }
-.flag { color: #d62728; font-weight: bold; }
-)";
-
-std::string f3(double v) { return std::isfinite(v) ? svg_number(v, 3) : "n/a"; }
-
-std::string interval_text(double lo, double hi) {
-  return std::isfinite(lo) ? "[" + svg_number(lo, 3) + ", " + svg_number(hi, 3) + "]" : "n/a";
-}
-
-void row(XmlWriter& w, const std::vector<std::string>& cells, bool header = false) {
-  w.open("tr");
-  for (size_t i = 0; i < cells.size(); ++i)
-    w.element(header ? "th" : "td", i == 0 ? XmlAttrs{{"class", "l"}} : XmlAttrs{}, cells[i]);
-  w.close();
-}
+using html::f3;
+using html::interval_text;
+using html::row;
 
 void metrics_table(XmlWriter& w, const TaskReport& r, double confidence) {
   w.open("table");
@@ -63,8 +42,55 @@ void metrics_table(XmlWriter& w, const TaskReport& r, double confidence) {
   w.close();
 }
 
+/// The calls whose timelines are drawn: escalated calls first, then the others, in report
+/// order, at most `max_calls`.
+std::vector<const CallTimeline*> timeline_calls(const TimelineMetrics& t, int max_calls) {
+  std::vector<const CallTimeline*> chosen;
+  for (int pass = 0; pass < 2; ++pass)
+    for (const CallTimeline& c : t.per_call)
+      if (static_cast<int>(chosen.size()) < max_calls &&
+          std::isnan(c.first_escalation_s) == (pass == 1))
+        chosen.push_back(&c);
+  return chosen;
+}
+
+/// One call's escalation score over time on the timeline's speaker's segments.
+void call_timeline_plot(XmlWriter& w, const TaskReport& r, const EvalSet& test,
+                        const TaskPredictions& task, const TimelineConfig& config,
+                        const std::string& call_id) {
+  const Segments& s = test.segments;
+  const size_t c = task.num_classes();
+  const int escalated = task.type == data::TaskType::kBinary ? 1 : config.escalated_class;
+  std::vector<uint32_t> segs;
+  for (uint32_t i = 0; i < s.size(); ++i)
+    if (s.call_ids[i] == call_id && (config.speaker.empty() || s.speakers[i] == config.speaker))
+      segs.push_back(i);
+  std::stable_sort(segs.begin(), segs.end(),
+                   [&](uint32_t a, uint32_t b) { return s.start_s[a] < s.start_s[b]; });
+  Axes a;
+  a.title = "call " + call_id;
+  a.x_label = "time (s)";
+  a.y_label = "P(escalated)";
+  a.hlines = {r.timeline->threshold};
+  Series series{"", {}, {}, "#1f77b4", true};
+  double end = 1.0;
+  for (uint32_t i : segs) {
+    series.x.push_back((s.start_s[i] + s.end_s[i]) / 2);
+    series.y.push_back(escalated_probability(
+        std::span<const double>(r.scored_probs).subspan(i * c, c), task.type, escalated));
+    end = std::max(end, s.end_s[i]);
+    if (task.labels[i] >= escalated) a.x_bands.emplace_back(s.start_s[i], s.end_s[i]);
+  }
+  a.x_max = nice_ceil(end);
+  using Mark = LegendEntry::Mark;
+  a.legend = {{"segment score", "#1f77b4", Mark::kDot},
+              {"alert threshold", "#ff7f0e", Mark::kDashed},
+              {"labelled escalated", "#d62728", Mark::kBar}};
+  line_plot(w, a, std::span<const Series>(&series, 1));
+}
+
 void timelines(XmlWriter& w, const TaskReport& r, const EvalSet& test, const TaskPredictions& task,
-               const TimelineConfig& config, int max_calls) {
+               const TimelineConfig& config, const HtmlOptions& options) {
   const TimelineMetrics& t = *r.timeline;
   w.element("h3", {}, "Escalation timeline");
   w.open("table");
@@ -76,80 +102,126 @@ void timelines(XmlWriter& w, const TaskReport& r, const EvalSet& test, const Tas
           std::to_string(t.calls_alerted), std::to_string(t.calls_alerted_early),
           f3(t.median_lead_time_s), std::to_string(t.false_alarms), f3(t.false_alarms_per_hour)});
   w.close();
-  // Escalated calls first, then the others, in report order.
-  std::vector<const CallTimeline*> chosen;
-  for (int pass = 0; pass < 2; ++pass)
-    for (const CallTimeline& c : t.per_call)
-      if (static_cast<int>(chosen.size()) < max_calls &&
-          std::isnan(c.first_escalation_s) == (pass == 1))
-        chosen.push_back(&c);
-  const Segments& s = test.segments;
-  const size_t c = task.num_classes();
-  const int escalated = task.type == data::TaskType::kBinary ? 1 : config.escalated_class;
   w.open("div", {{"class", "plots"}});
-  for (const CallTimeline* call : chosen) {
-    std::vector<uint32_t> segs;
-    for (uint32_t i = 0; i < s.size(); ++i)
-      if (s.call_ids[i] == call->call_id &&
-          (config.speaker.empty() || s.speakers[i] == config.speaker))
-        segs.push_back(i);
-    std::stable_sort(segs.begin(), segs.end(),
-                     [&](uint32_t a, uint32_t b) { return s.start_s[a] < s.start_s[b]; });
-    Axes a;
-    a.title = "call " + call->call_id;
-    a.x_label = "time (s)";
-    a.y_label = "P(escalated)";
-    a.x_min = 0.0;
-    a.x_max = 1.0;
-    a.hlines = {t.threshold};
-    Series series;
-    series.name = "score";
-    series.markers = true;
-    for (uint32_t i : segs) {
-      const double mid = (s.start_s[i] + s.end_s[i]) / 2;
-      series.x.push_back(mid);
-      series.y.push_back(escalated_probability(
-          std::span<const double>(r.scored_probs).subspan(i * c, c), task.type, escalated));
-      a.x_max = std::max(a.x_max, s.end_s[i]);
-      if (task.labels[i] >= escalated) a.x_bands.emplace_back(s.start_s[i], s.end_s[i]);
-    }
-    line_plot(w, a, std::span<const Series>(&series, 1));
+  for (const CallTimeline* call : timeline_calls(t, options.max_timeline_calls)) {
+    if (options.call_links) w.open("a", {{"href", call_page_path(call->call_id)}});
+    call_timeline_plot(w, r, test, task, config, call->call_id);
+    if (options.call_links) w.close();
   }
   w.close();
   w.element("p", {},
-            "Dots: segment scores at segment mid-points; red bands: segments labelled "
-            "escalated; dashed line: alert threshold.");
+            std::string("Dots: segment scores at segment mid-points; red bands: segments labelled "
+                        "escalated; dashed line: alert threshold.") +
+                (options.call_links ? " Click a plot for the call's page." : ""));
 }
 
-/// The ROC and precision-recall curves of a binary task, thinned to 500 points each.
-void binary_curves(XmlWriter& w, const TaskReport& r) {
-  Series roc{"ROC", r.roc.x, r.roc.y};
+/// The ROC curve of a binary task, thinned to 500 points.
+void roc_curve(XmlWriter& w, const TaskReport& r) {
+  Series roc{"", r.roc.x, r.roc.y};
   thin(roc.x, roc.y, 500);
   Axes a;
   a.title = "ROC, AUROC " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuroc)]);
   a.x_label = "false positive rate";
   a.y_label = "true positive rate";
   a.diagonal = true;
+  a.legend = {{"chance", "#999", LegendEntry::Mark::kDashed}};
   line_plot(w, a, std::span<const Series>(&roc, 1));
-  Series pr{"PR", r.pr.x, r.pr.y, "#9467bd"};
-  thin(pr.x, pr.y, 500);
-  a.title = "PR, AP " + f3(r.bootstrap.point[static_cast<size_t>(Metric::kAuprc)]);
-  a.x_label = "recall";
-  a.y_label = "precision";
-  a.diagonal = false;
-  line_plot(w, a, std::span<const Series>(&pr, 1));
 }
 
-/// The plots of one task: confusion, reliability (raw and scaled), and the binary curves.
-void task_plots(XmlWriter& w, const TaskReport& r) {
+/// Precision-recall curves of every class against the rest, on the scored probabilities of
+/// the labelled segments (unit weights), each with its average precision and support.
+void per_class_pr(XmlWriter& w, const TaskReport& r, const TaskPredictions& task) {
+  const size_t c = r.classes.size();
+  std::vector<Series> series;
+  const std::vector<double> weight = {1.0};
+  for (size_t k = 0; k < c; ++k) {
+    std::vector<double> scores;
+    std::vector<uint8_t> positive;
+    for (size_t i = 0; i < task.labels.size(); ++i) {
+      if (task.labels[i] < 0) continue;
+      scores.push_back(r.scored_probs[i * c + k]);
+      positive.push_back(task.labels[i] == static_cast<int>(k));
+    }
+    const size_t support = static_cast<size_t>(std::count(positive.begin(), positive.end(), 1));
+    const std::vector<uint32_t> calls(scores.size(), 0);
+    const RankedScores ranked(scores, positive, calls);
+    Series s{r.classes[k] + " (AP " + f3(support ? ranked.average_precision(weight) : NAN) +
+                 ", " + std::to_string(support) + " segments)",
+             {}, {}, series_color(k)};
+    if (support > 0) {
+      const auto curve = ranked.pr_curve();
+      s.x = curve.x, s.y = curve.y;
+      thin(s.x, s.y, 500);
+    }
+    series.push_back(std::move(s));
+  }
+  Axes a;
+  a.title = "Precision-recall per class";
+  a.x_label = "recall";
+  a.y_label = "precision";
+  line_plot(w, a, series);
+}
+
+/// The plots of one task: confusion, reliability (raw and scaled), precision-recall per
+/// class, and ROC for a binary task.
+void task_plots(XmlWriter& w, const TaskReport& r, const TaskPredictions& task) {
   w.open("div", {{"class", "plots"}});
   confusion_heatmap(w, "Confusion: " + r.name, r.confusion, r.classes);
   reliability_diagram(w, "Reliability (raw)", r.calibration);
   if (r.calibration_scaled)
     reliability_diagram(w, "Reliability (T = " + svg_number(r.temperature->temperature, 3) + ")",
                         *r.calibration_scaled);
-  if (r.type == data::TaskType::kBinary) binary_curves(w, r);
+  per_class_pr(w, r, task);
+  if (r.type == data::TaskType::kBinary) roc_curve(w, r);
   w.close();
+}
+
+/// One table of confident errors: call, time, speaker, transcript, score, label, decision.
+void error_table(XmlWriter& w, const std::string& heading, const std::vector<html::ErrorRow>& rows,
+                 const TaskReport& r, const TaskPredictions& task, const EvalSet& test,
+                 bool links) {
+  w.element("h4", {}, heading);
+  if (rows.empty()) {
+    w.element("p", {}, "none");
+    return;
+  }
+  const bool categorical = r.type == data::TaskType::kCategorical;
+  w.open("table");
+  row(w, {"call", "time", "speaker", "transcript", categorical ? "P(decision)" : html::score_name(r),
+          "label", "decision"},
+      true);
+  for (const html::ErrorRow& e : rows) {
+    w.open("tr");
+    w.open("td", {{"class", "l"}});
+    html::call_link(w, test.segments.call_ids[e.index], links);
+    w.close();
+    w.element("td", {{"class", "time"}}, html::time_span(test, e.index));
+    w.element("td", {{"class", "l"}}, test.segments.speakers[e.index]);
+    w.element("td", {{"class", "text"}},
+              test.segments.texts.empty() ? "" : test.segments.texts[e.index]);
+    w.element("td", {}, svg_number(e.score, 3));
+    w.element("td", {{"class", "l"}}, r.classes[size_t(task.labels[e.index])]);
+    w.element("td", {{"class", "l"}}, r.classes[size_t(html::decision(r, e.index))]);
+    w.close();
+  }
+  w.close();
+}
+
+/// The most confident false alarms and misses of a task (errors, for a categorical one).
+void task_errors(XmlWriter& w, const TaskReport& r, const TaskPredictions& task,
+                 const EvalSet& test, const HtmlOptions& options) {
+  if (options.worst_errors == 0) return;
+  const html::WorstErrors e = html::worst_errors(r, task, test, options.worst_errors);
+  w.element("h3", {}, "Worst errors");
+  if (r.type == data::TaskType::kCategorical) {
+    error_table(w, "Most confident errors", e.alarms, r, task, test, options.call_links);
+    return;
+  }
+  error_table(w, "Most confident false alarms (labelled " + r.classes[0] + ", decided higher)",
+              e.alarms, r, task, test, options.call_links);
+  error_table(w, "Most confident misses (labelled above " + r.classes[0] + ", decided " +
+                     r.classes[0] + ")",
+              e.misses, r, task, test, options.call_links);
 }
 
 /// One row per slice: calls, the metric shown (macro-F1, or a single-class slice's recall of
@@ -208,9 +280,9 @@ void task_slices(XmlWriter& w, const EvalReport& report, const TaskReport& r) {
 }
 
 /// One task's section: its heading and counts, then (unless a note says why there is nothing
-/// to show) metrics, plots, slices and timelines.
+/// to show) metrics, plots, worst errors, slices and timelines.
 void task_section(XmlWriter& w, const EvalReport& report, const TaskReport& r,
-                  const EvalSet& test, int max_timeline_calls) {
+                  const EvalSet& test, const HtmlOptions& options) {
   const TaskPredictions& task = test.task(r.name);
   w.open("section");
   w.element("h2", {}, "Task " + r.name + " (" + data::to_string(r.type) + ")");
@@ -227,24 +299,101 @@ void task_section(XmlWriter& w, const EvalReport& report, const TaskReport& r,
     return;
   }
   metrics_table(w, r, report.config.bootstrap.confidence);
-  task_plots(w, r);
+  task_plots(w, r, task);
+  task_errors(w, r, task, test, options);
   task_slices(w, report, r);
-  if (r.timeline) timelines(w, r, test, task, report.config.timeline, max_timeline_calls);
+  if (r.timeline) timelines(w, r, test, task, report.config.timeline, options);
+  w.close();
+}
+
+/// Train and dev loss per epoch, and the dev metric (overall and per task) per epoch, with
+/// the best epoch (the one best.pt holds: the first with the highest dev score) marked.
+void training_section(XmlWriter& w, const TrainingHistory& h) {
+  w.open("section");
+  w.element("h2", {}, "Training");
+  if (!h.problem.empty()) w.element("p", {{"class", "note"}}, h.problem);
+  if (h.epochs.empty()) {
+    w.close();
+    return;
+  }
+  Series train{"train loss", {}, {}, series_color(0), true};
+  Series dev{"dev loss", {}, {}, series_color(1), true};
+  Series score{"dev score (model selection)", {}, {}, "#000", true};
+  std::map<std::string, Series> per_task;
+  double best = -INFINITY, best_epoch = NAN, top_loss = 0.0, last_epoch = 1.0;
+  for (const EpochRecord& e : h.epochs) {
+    train.x.push_back(e.epoch), train.y.push_back(e.train_loss);
+    dev.x.push_back(e.epoch), dev.y.push_back(e.dev_loss);
+    score.x.push_back(e.epoch), score.y.push_back(e.dev_score);
+    for (const auto& [task, f1] : e.dev_macro_f1) {
+      Series& s = per_task.try_emplace(task, Series{"dev macro-F1: " + task, {}, {},
+                                                    series_color(2 + per_task.size()), true})
+                      .first->second;
+      s.x.push_back(e.epoch), s.y.push_back(f1);
+    }
+    for (double v : {e.train_loss, e.dev_loss})
+      if (std::isfinite(v)) top_loss = std::max(top_loss, v);
+    if (e.dev_score > best) best = e.dev_score, best_epoch = e.epoch;
+    last_epoch = std::max(last_epoch, e.epoch);
+  }
+  if (std::none_of(dev.y.begin(), dev.y.end(), [](double v) { return std::isfinite(v); }))
+    dev.name = "dev loss: not in this run's metrics";
+  Axes a;
+  a.x_label = "epoch";
+  a.x_min = h.epochs.front().epoch > 1 ? h.epochs.front().epoch - 1 : 0.0;
+  a.x_max = nice_ceil(last_epoch);
+  a.width = 420;
+  if (std::isfinite(best_epoch)) {
+    a.vlines = {best_epoch};
+    a.legend = {{"best epoch (best.pt): " + svg_number(best_epoch, 0), "#555",
+                 LegendEntry::Mark::kDashed}};
+  }
+  w.open("div", {{"class", "plots"}});
+  a.title = "Loss per epoch";
+  a.y_label = "loss";
+  a.y_max = nice_ceil(top_loss);
+  const std::vector<Series> losses = {train, dev};
+  line_plot(w, a, losses);
+  a.title = "Dev metric per epoch";
+  a.y_label = "macro-F1";
+  a.y_max = 1.0;
+  std::vector<Series> metrics = {score};
+  for (auto& [task, s] : per_task) metrics.push_back(std::move(s));
+  line_plot(w, a, metrics);
+  w.close();
+  w.element("p", {}, "From " + h.source + ", one point per epoch.");
   w.close();
 }
 
 }  // namespace
 
+std::vector<std::string> linked_calls(const EvalReport& report, const EvalSet& test,
+                                      const HtmlOptions& options) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& id) {
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  };
+  for (const TaskReport& r : report.tasks) {
+    if (!r.note.empty()) continue;
+    const html::WorstErrors e = html::worst_errors(r, test.task(r.name), test, options.worst_errors);
+    for (const auto* rows : {&e.alarms, &e.misses})
+      for (const html::ErrorRow& row : *rows) add(test.segments.call_ids[row.index]);
+    if (r.timeline)
+      for (const CallTimeline* c : timeline_calls(*r.timeline, options.max_timeline_calls))
+        add(c->call_id);
+  }
+  return out;
+}
+
 std::string to_html(const EvalReport& report, const EvalSet& test, int max_timeline_calls) {
+  HtmlOptions options;
+  options.max_timeline_calls = max_timeline_calls;
+  return to_html(report, test, options);
+}
+
+std::string to_html(const EvalReport& report, const EvalSet& test, const HtmlOptions& options) {
   XmlWriter w;
-  w.raw("<!DOCTYPE html>\n");
-  w.open("html", {{"xmlns", "http://www.w3.org/1999/xhtml"}, {"lang", "en"}});
-  w.open("head");
-  w.leaf("meta", {{"charset", "utf-8"}});
-  w.element("title", {}, "tenor evaluation report");
-  w.open("style").raw(kCss).close();
-  w.close();
-  w.open("body");
+  html::open_page(w, "tenor evaluation report");
   w.element("h1", {}, "tenor evaluation report");
   const BootstrapConfig& b = report.config.bootstrap;
   w.element("p", {},
@@ -253,7 +402,8 @@ std::string to_html(const EvalReport& report, const EvalSet& test, int max_timel
                 " call-bootstrap resamples, percentile method, seed " + std::to_string(b.seed) +
                 (report.has_dev ? "; temperature and threshold fitted on the " + report.rules_fitted_on
                                 : std::string("; uncalibrated (") + report.rules_fitted_on + ")"));
-  for (const TaskReport& r : report.tasks) task_section(w, report, r, test, max_timeline_calls);
+  if (options.training) training_section(w, *options.training);
+  for (const TaskReport& r : report.tasks) task_section(w, report, r, test, options);
   w.close();  // body
   w.close();  // html
   return w.finish();

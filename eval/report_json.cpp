@@ -1,6 +1,8 @@
 #include <cmath>
+#include <fstream>
 
 #include "core/text.h"
+#include "eval/bootstrap.h"
 #include "eval/plots.h"
 #include "eval/report.h"
 
@@ -208,6 +210,89 @@ json to_json(const Comparison& comparison, const GateResult* gate) {
                    {"passed_not_significant", utf8_list(gate->passed_not_significant)},
                    {"summary", utf8(gate->summary)}};
   return out;
+}
+
+// --- predictions.jsonl and the training curves ----------------------------------------------
+
+namespace {
+
+/// One task's entry of a segment's line: label, raw and calibrated probabilities, decision.
+json task_prediction(const TaskReport& r, const TaskPredictions& task, size_t i) {
+  const size_t c = task.num_classes();
+  const auto raw = task.prob_row(i);
+  const auto scored = std::span<const double>(r.scored_probs).subspan(i * c, c);
+  const int label = task.labels[i];
+  return {{"label", label >= 0 ? json(utf8(task.classes[size_t(label)])) : json(nullptr)},
+          {"probs", std::vector<double>(raw.begin(), raw.end())},
+          {"calibrated", std::vector<double>(scored.begin(), scored.end())},
+          {"decision", utf8(task.classes[size_t(predict(scored, r.type, r.threshold))])}};
+}
+
+double number_or_nan(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
+}
+
+/// An epoch's record from its metrics.jsonl line; false when the line is not one.
+bool epoch_record(const std::string& line, EpochRecord& e) {
+  const json j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number())
+    return false;
+  e.epoch = j["epoch"].get<double>();
+  e.train_loss = number_or_nan(j, "train_loss");
+  e.dev_loss = number_or_nan(j, "dev_loss");
+  e.dev_score = number_or_nan(j, "dev_score");
+  if (j.contains("dev") && j["dev"].is_object())
+    for (const auto& [task, m] : j["dev"].items())
+      if (m.is_object()) e.dev_macro_f1[task] = number_or_nan(m, "macro_f1");
+  return true;
+}
+
+}  // namespace
+
+std::string predictions_jsonl(const EvalReport& report, const EvalSet& test) {
+  const Segments& s = test.segments;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    json tasks = json::object();
+    for (const TaskReport& r : report.tasks) {
+      const TaskPredictions& task = test.task(r.name);
+      if (task.speaker.empty() || task.speaker == s.speakers[i])
+        tasks[utf8(r.name)] = task_prediction(r, task, i);
+    }
+    json line = {{"call_id", utf8(s.call_ids[i])},
+                 {"segment", s.indices.empty() ? json(nullptr) : json(s.indices[i])},
+                 {"speaker", utf8(s.speakers[i])},
+                 {"start_s", s.start_s[i]},
+                 {"end_s", s.end_s[i]},
+                 {"text", s.texts.empty() ? json(nullptr) : json(utf8(s.texts[i]))},
+                 {"tasks", tasks}};
+    out += line.dump() + "\n";
+  }
+  return out;
+}
+
+TrainingHistory read_training_history(const std::filesystem::path& metrics_jsonl) {
+  TrainingHistory h;
+  h.source = metrics_jsonl.string();
+  std::ifstream in(metrics_jsonl);
+  if (!in) {
+    h.problem = "no training curves: " + h.source + " cannot be read";
+    return h;
+  }
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (line.empty()) continue;
+    EpochRecord e;
+    if (!epoch_record(line, e)) {
+      h.problem = h.source + ":" + std::to_string(no) +
+                  ": not an epoch's metrics line; the curves stop at the line before it";
+      break;
+    }
+    h.epochs.push_back(std::move(e));
+  }
+  if (h.epochs.empty() && h.problem.empty())
+    h.problem = "no training curves: " + h.source + " holds no epoch yet";
+  return h;
 }
 
 }  // namespace tenor::eval

@@ -16,6 +16,7 @@
 #include "core/text.h"
 #include "eval/report.h"
 #include "data/audio.h"
+#include <cstdio>
 #include "data/dataset.h"
 #include "data/features/build.h"
 #include "data/features/store.h"
@@ -47,6 +48,20 @@ void check_calibration(const std::string& calibration) {
     throw UsageError("--calibration must be run or dev, not '" + calibration + "'");
 }
 
+/// What the report's error tables, call pages and predictions.jsonl show besides the scores:
+/// each segment's transcript and index in its call (from the store), and each task's role.
+void describe_segments(EvalSet& set, const train::Predictor& predictor,
+                       const train::TrainData& data, const std::vector<int64_t>& rows) {
+  for (int64_t r : rows) {
+    const features::StoreSegment& s = data.store.segments[size_t(r)];
+    set.segments.texts.push_back(s.text);
+    set.segments.indices.push_back(s.segment);
+  }
+  for (auto& t : set.tasks)
+    for (const auto& spec : predictor.tasks())
+      if (spec.name == t.name) t.speaker = spec.speaker;
+}
+
 /// A run's predictions on `split` of `data`, and the decision rules they are scored with:
 /// the run's own (fitted on its dev split when training ended), or with `calibration` "dev"
 /// fitted on the dev split of `data` (`name`: what the rules record they were fitted on).
@@ -65,6 +80,7 @@ RunSet run_set(train::Predictor& predictor, const train::TrainData& data,
                     "'; assign splits with `tenor data split` and rebuild the store");
   RunSet out{train::eval_set(predictor, data, rows), predictor.rules()};
   if (calibration == "dev") out.rules = train::fit_rules(predictor, data, name);
+  describe_segments(out.set, predictor, data, rows);
   return out;
 }
 
@@ -110,32 +126,112 @@ ReportDir open_report_dir(const fs::path& run, const fs::path& out) {
   return dir;
 }
 
-/// Writes OUT/report.json (with `provenance`: where the scores come from), OUT/report.html
-/// and the timeline of options.timeline_call; an interrupt meanwhile waits, so OUT holds a
-/// whole report or none. Keeps a report directory created for it.
+/// A path as a relative URL: bytes outside [A-Za-z0-9._~/-] percent-encoded.
+std::string url_path(const fs::path& p) {
+  std::string out;
+  for (unsigned char ch : p.generic_string()) {
+    if (std::isalnum(ch) || std::string_view("._~/-").find(char(ch)) != std::string_view::npos) {
+      out += char(ch);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", ch);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+/// The audio of each call of `audio_dataset` that exists, as the call pages in OUT/calls link
+/// it (a relative URL); empty without a dataset.
+using AudioLinks = std::map<std::string, std::string>;
+AudioLinks audio_links(const fs::path& audio_dataset, const fs::path& out) {
+  std::map<std::string, std::string> links;
+  if (audio_dataset.empty()) return links;
+  if (!fs::is_regular_file(audio_dataset / "dataset.yaml"))
+    throw UsageError("--audio " + audio_dataset.string() + " holds no dataset.yaml; give the "
+                     "dataset directory the store was built from, whose calls' audio the call "
+                     "pages play");
+  const data::Dataset ds = data::load_dataset_or_throw(audio_dataset);
+  const fs::path pages = fs::weakly_canonical(fs::absolute(out / "calls"));
+  for (const auto& c : ds.calls) {
+    std::error_code ec;
+    const fs::path audio = fs::weakly_canonical(fs::absolute(audio_dataset / c.audio), ec);
+    if (c.audio.empty() || ec || !fs::is_regular_file(audio, ec)) continue;
+    links[c.call_id] = url_path(audio.lexically_relative(pages));
+  }
+  return links;
+}
+
+/// The report's call pages, OUT/calls/*.html: every call the report links to, and
+/// options.call. Returns (path relative to OUT, page).
+std::vector<std::pair<std::string, std::string>> call_pages(const EvalReport& report,
+                                                            const EvalSet& set,
+                                                            const HtmlOptions& html,
+                                                            const RunEvalOptions& options,
+                                                            const AudioLinks& audio) {
+  std::vector<std::string> ids = linked_calls(report, set, html);
+  if (options.call && std::find(ids.begin(), ids.end(), *options.call) == ids.end())
+    ids.push_back(*options.call);
+  if (!options.audio_dataset.empty() && !ids.empty() &&
+      std::none_of(ids.begin(), ids.end(), [&](const auto& id) { return audio.count(id); }))
+    logger("eval")->warn("the call pages have no audio: {} holds none of their calls' audio",
+                         options.audio_dataset.string());
+  std::vector<std::pair<std::string, std::string>> pages;
+  for (const std::string& id : ids) {
+    const auto a = audio.find(id);
+    pages.emplace_back(call_page_path(id),
+                       call_page(report, set, id, a == audio.end() ? "" : a->second));
+  }
+  return pages;
+}
+
+/// Removes the pages in `dir` that an earlier evaluation into the same OUT wrote and this one
+/// does not: the report and its call pages are of one evaluation.
+void remove_other_call_pages(const fs::path& dir,
+                             const std::vector<std::pair<std::string, std::string>>& pages) {
+  std::set<std::string> keep;
+  for (const auto& [path, content] : pages) keep.insert(fs::path(path).filename().string());
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".html" && !keep.count(entry.path().filename().string()))
+      fs::remove(entry.path(), ec);
+}
+
+/// Writes OUT/report.json (with `provenance`: where the scores come from), OUT/report.html,
+/// OUT/predictions.jsonl and the call pages OUT/calls/*.html; an interrupt meanwhile waits, so
+/// OUT holds a whole report or none. Keeps a report directory created for it.
 EvalReport write_report(ReportDir& dir, const fs::path& out, const RunSet& run,
-                        const RunEvalOptions& options, const json& provenance) {
+                        const RunEvalOptions& options, const json& provenance,
+                        const AudioLinks& audio) {
+  if (options.call) only_call(run.set, *options.call);  // an unknown id fails before any work
   EvalReport report = evaluate(run.set, options.config, &run.rules);
   json j = to_json(report);
   for (const auto& [key, value] : provenance.items()) j[key] = value;
   j["split"] = options.split;
   j["calibration"] = options.calibration;
-  std::optional<std::pair<std::string, std::string>> timeline;
-  if (options.timeline_call) {
-    EvalSet call = only_call(run.set, *options.timeline_call);
-    EvalConfig config = options.config;
-    config.bootstrap.resamples = 0;
-    EvalReport call_report = evaluate(call, config, &run.rules);
-    timeline.emplace("timeline-" + *options.timeline_call + ".html",
-                     to_html(call_report, call, 1));
-  }
-  const std::string html = to_html(report, run.set);
+  const TrainingHistory training =
+      read_training_history(fs::path(provenance.value("run", "")) / "metrics.jsonl");
+  HtmlOptions html;
+  html.training = &training;
+  html.call_links = true;
+  const std::string page = to_html(report, run.set, html);
+  const auto pages = call_pages(report, run.set, html, options, audio);
+  const std::string predictions = predictions_jsonl(report, run.set);
   DeferInterrupts whole_report;
+  std::error_code ec;
+  fs::create_directories(out / "calls", ec);
+  if (ec)
+    throw IoError("cannot create " + (out / "calls").string() + ": " + ec.message() +
+                  "; choose an --out you can write");
+  for (const auto& [path, content] : pages) write_file_atomic(out / path, content);
+  remove_other_call_pages(out / "calls", pages);
+  write_file_atomic(out / "predictions.jsonl", predictions);
   write_file_atomic(out / "report.json",
                     j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-  write_file_atomic(out / "report.html", html);
-  if (timeline) write_file_atomic(out / timeline->first, timeline->second);
+  write_file_atomic(out / "report.html", page);
   if (dir.created) dir.created->keep();
+  if (options.call)
+    logger("eval")->info("call {}: {}", *options.call, (out / call_page_path(*options.call)).string());
   return report;
 }
 
@@ -196,10 +292,12 @@ EvalSet only_call(const EvalSet& set, const std::string& call_id) {
 EvalReport evaluate_run(const fs::path& run, const fs::path& store, const fs::path& out,
                         const RunEvalOptions& options) {
   ReportDir dir = open_report_dir(run, out);
+  const AudioLinks audio = audio_links(options.audio_dataset, out);  // before any scoring
   const RunSet set = run_set(run, store, options.split, options.device, options.calibration);
   return write_report(dir, out, set, options,
                       {{"run", fs::absolute(run).string()},
-                       {"store", fs::absolute(store).string()}});
+                       {"store", fs::absolute(store).string()}},
+                      audio);
 }
 
 // --- tenor eval --dataset ------------------------------------------------------------------
@@ -435,6 +533,9 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   const std::string name = "dataset " + dataset.string();
   const train::TrainData data = model.prepare(features::read_store(store), name);
   const RunSet set = run_set(model, data, name, options.eval.split, options.eval.calibration);
+  RunEvalOptions eval = options.eval;
+  if (eval.audio_dataset.empty()) eval.audio_dataset = dataset;
+  const AudioLinks audio = audio_links(eval.audio_dataset, out);
   const json provenance = {
       {"run", fs::absolute(run).string()},
       {"dataset",
@@ -442,7 +543,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
         {"fingerprint", data.store.meta.dataset_fingerprint},
         {"path", fs::absolute(dataset).string()}}},
       {"store", options.keep_store.empty() ? json() : json(fs::absolute(store).string())}};
-  EvalReport report = write_report(dir, out, set, options.eval, provenance);
+  EvalReport report = write_report(dir, out, set, eval, provenance, audio);
   logger("eval")->info("scored dataset '{}' ({}, fingerprint {}) on split {} with the decision "
                        "rules fitted on {}",
                        data.store.meta.dataset_name, dataset.string(),

@@ -26,8 +26,7 @@ EvalSet calibrated_eval_set_for_run(const std::filesystem::path& run,
                                     const std::string& device,
                                     std::map<std::string, double>& thresholds);
 
-/// Only the segments of one call (for `--timeline CALL_ID`); DataError naming nearby ids
-/// when the call is not in the set.
+/// Only the segments of one call; DataError naming nearby ids when the call is not in the set.
 EvalSet only_call(const EvalSet& set, const std::string& call_id);
 
 struct RunEvalOptions {
@@ -37,7 +36,12 @@ struct RunEvalOptions {
   /// or "dev" (fitted now on the dev split of the evaluated store; the report says so).
   std::string calibration = "run";
   EvalConfig config;
-  std::optional<std::string> timeline_call;
+  /// A call whose page (OUT/calls/ID.html) is written besides those the report links to;
+  /// DataError naming a near id when the split lacks it.
+  std::optional<std::string> call;
+  /// The dataset directory whose calls' audio the call pages play ("": no audio; `tenor eval
+  /// --dataset` sets its dataset).
+  std::filesystem::path audio_dataset;
 };
 
 /// `tenor eval --dataset`: what besides RunEvalOptions scoring a labelled dataset takes.
@@ -61,7 +65,8 @@ struct DatasetEvalOptions {
 /// a split without labelled segments of the run's tasks, `--calibration dev` without a
 /// labelled dev split, and audio sampled below the run's analysis band. The report says
 /// which dataset (name, fingerprint) and which decision rules scored it. Writes
-/// OUT/report.json and OUT/report.html (all or none), never writes into the run or the
+/// OUT/report.json, OUT/report.html, OUT/predictions.jsonl and the call pages, with the
+/// calls' audio (all or none), never writes into the run or the
 /// dataset, and leaves no temporary store. DataError (exit 1) for the data, UsageError (2)
 /// for the arguments.
 EvalReport evaluate_run_on_dataset(const std::filesystem::path& run,
@@ -70,8 +75,10 @@ EvalReport evaluate_run_on_dataset(const std::filesystem::path& run,
                                    const DatasetEvalOptions& options);
 
 /// `tenor eval`: evaluates `run` on `split` of `store` under the decision rules chosen by
-/// options.calibration, and writes OUT/report.json and OUT/report.html (and
-/// OUT/timeline-<call>.html with --timeline). Never writes into the run.
+/// options.calibration, and writes OUT/report.json, OUT/report.html (with the run's training
+/// curves from RUN/metrics.jsonl), OUT/predictions.jsonl (every scored segment) and the call
+/// pages OUT/calls/*.html (every call the report links to, and options.call). Never writes
+/// into the run.
 EvalReport evaluate_run(const std::filesystem::path& run, const std::filesystem::path& store,
                         const std::filesystem::path& out, const RunEvalOptions& options);
 

@@ -55,7 +55,8 @@ $tenor train --config configs/demo-linear.yaml
 $tenor train --config configs/demo.yaml
 
 step "tenor eval: held-out test calls (disjoint speakers), intervals from resampling calls"
-$tenor eval --run "$out/runs/demo" --data "$out/features.h5" --split test --out "$out/report"
+$tenor eval --run "$out/runs/demo" --data "$out/features.h5" --split test --out "$out/report" \
+  --audio "$out/calls-split"
 
 step "tenor eval compare: fusion model against the baseline"
 $tenor eval compare "$out/runs/demo-linear" "$out/runs/demo" --data "$out/features.h5" --split test || true
@@ -70,4 +71,4 @@ $tenor predict --bundle "$out/bundle" "$test_call" --channels agent=0,customer=1
   --out "$out/predict.json"
 head -n 24 "$out/predict.json"
 
-printf '\nDone. Open %s/report/report.html; the release bundle is %s/bundle; datasets, store and\nruns are in %s/.\n' "$out" "$out" "$out"
+printf '\nDone. Open %s/report/report.html (its call links open a page per call, with the audio of\neach turn); the release bundle is %s/bundle; datasets, store and runs are in %s/.\n' "$out" "$out" "$out"

@@ -105,7 +105,22 @@ TEST(E2eEvalDataset, ScoresAnUnseenDatasetAsDataBuildWithTheRunsTokenizerThenEva
   EXPECT_TRUE(b["store"].is_null());
   EXPECT_EQ(b["config"]["decision_rules_fitted_on"], "dev split of " + tiny_store().string());
   EXPECT_FALSE(holds_a_temporary_store(dir / "b"));
-  EXPECT_EQ(file_hashes(dir / "b").size(), 2u) << "report.json and report.html only";
+  for (const auto& [file, hash] : file_hashes(dir / "b"))
+    EXPECT_TRUE(file == "report.json" || file == "report.html" || file == "predictions.jsonl" ||
+                (file.starts_with("calls/") && file.ends_with(".html")))
+        << file << ": the report directory holds the report only";
+  EXPECT_EQ(file_hashes(dir / "b").count("predictions.jsonl"), 1u);
+  // The call pages play the dataset's audio, each turn from its start.
+  size_t pages = 0;
+  for (const auto& e : fs::directory_iterator(dir / "b" / "calls")) {
+    std::string page((std::istreambuf_iterator<char>(std::ifstream(e.path()).rdbuf())), {});
+    EXPECT_NE(page.find("<audio controls=\"controls\" preload=\"none\" src=\"../../"),
+              std::string::npos)
+        << e.path();
+    EXPECT_NE(page.find(".wav#t="), std::string::npos) << e.path();
+    ++pages;
+  }
+  EXPECT_GT(pages, 0u);
 
   // --calibration dev fits on the dataset's dev split, and says so.
   ASSERT_EQ(run_tenor(eval_dataset(text_run(), fx.root, dir / "c") + " --calibration dev", &log),

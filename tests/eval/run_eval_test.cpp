@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <vector>
+
+#include <zlib.h>
 
 #include <nlohmann/json.hpp>
 
@@ -45,7 +48,24 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
   std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())),
                    {});
   EXPECT_NE(html.find("<svg"), std::string::npos);
-  EXPECT_TRUE(fs::exists(out / "timeline-c14.html"));
+  // The call page of --timeline (the older name of --call) and those the report links to.
+  EXPECT_TRUE(fs::exists(out / "calls" / "c14.html"));
+  for (size_t at = html.find("href=\"calls/"); at != std::string::npos;
+       at = html.find("href=\"calls/", at + 1)) {
+    const size_t end = html.find('"', at + 6);
+    EXPECT_TRUE(fs::exists(out / html.substr(at + 6, end - at - 6))) << html.substr(at, 40);
+  }
+  // predictions.jsonl: every scored segment, as the report scored it.
+  std::ifstream lines(out / "predictions.jsonl");
+  size_t n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    const auto p = nlohmann::json::parse(line);
+    EXPECT_TRUE(p["call_id"].is_string() && p["segment"].is_number() && p["text"].is_string());
+    EXPECT_FALSE(p["tasks"].empty()) << line;
+    for (const auto& [task, t] : p["tasks"].items())
+      EXPECT_TRUE(t["decision"].is_string() && t["calibrated"].size() == t["probs"].size());
+  }
+  EXPECT_EQ(n, report["n_segments"].get<size_t>());
   // Scored with the decision rules training fitted on dev and saved with the run.
   auto calibration = nlohmann::json::parse(std::ifstream(trained_run() / "calibration.json"));
   EXPECT_EQ(calibration["fitted_on"], "dev split of " + tiny_store().string());
@@ -78,8 +98,154 @@ TEST(E2eEval, ReportJsonHtmlCalibrationAndTimeline) {
                       &log),
             1);
   EXPECT_NE(log.find("call 'nosuchcall' is not in this split"), std::string::npos) << log;
+  // --audio names a dataset directory, checked before any scoring.
+  EXPECT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
+                          " --out " + out.string() + " --audio " + out.string(),
+                      &log),
+            2);
+  EXPECT_NE(log.find("holds no dataset.yaml; give the dataset directory"), std::string::npos)
+      << log;
 }
 
+// Injected at the top of a copy of a page: records script errors, then, once the page is laid
+// out, every plot's title, rendered size, number of marks and the text that sticks out of it,
+// as JSON in <pre id="tenor-check">, which --dump-dom prints.
+constexpr const char* kPageChecker = R"(<script>
+window.tenorErrors = [];
+window.addEventListener('error', e => window.tenorErrors.push(String(e.message)));
+window.addEventListener('load', () => {
+  const out = {errors: window.tenorErrors, plots: [], audio: document.querySelectorAll('audio').length};
+  for (const svg of document.querySelectorAll('svg')) {
+    const box = svg.getBoundingClientRect();
+    const clipped = [];
+    for (const t of svg.querySelectorAll('text')) {
+      const b = t.getBoundingClientRect();
+      if (t.textContent.length && (b.left < box.left - 1 || b.right > box.right + 1 ||
+                                   b.top < box.top - 1 || b.bottom > box.bottom + 1))
+        clipped.push(t.textContent);
+    }
+    out.plots.push({title: svg.querySelector('title').textContent, width: box.width,
+                    height: box.height,
+                    marks: svg.querySelectorAll('polyline, circle, rect, line').length,
+                    clipped: clipped});
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'tenor-check';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>)";
+
+std::string read_text(const fs::path& file) {
+  return std::string((std::istreambuf_iterator<char>(std::ifstream(file).rdbuf())), {});
+}
+
+std::string command_output(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while (pipe && (n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  if (pipe) ::pclose(pipe);
+  return out;
+}
+
+/// The share of a PNG's pixels that are not near-white (8-bit RGB or RGBA, not interlaced, as
+/// Chromium writes its screenshots); -1 when the file is not such a PNG.
+double inked_share(const fs::path& png) {
+  const std::string bytes = read_text(png);
+  if (bytes.size() < 33 || bytes.compare(1, 3, "PNG") != 0) return -1;
+  auto be32 = [&](size_t at) {
+    return uint32_t(uint8_t(bytes[at])) << 24 | uint32_t(uint8_t(bytes[at + 1])) << 16 |
+           uint32_t(uint8_t(bytes[at + 2])) << 8 | uint32_t(uint8_t(bytes[at + 3]));
+  };
+  const uint32_t width = be32(16), height = be32(20);
+  const int depth = uint8_t(bytes[24]), color = uint8_t(bytes[25]), interlace = uint8_t(bytes[28]);
+  if (depth != 8 || (color != 2 && color != 6) || interlace != 0) return -1;
+  const size_t bpp = color == 6 ? 4 : 3;
+  std::string idat;
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const uint32_t len = be32(at);
+    if (bytes.compare(at + 4, 4, "IDAT") == 0) idat.append(bytes, at + 8, len);
+    at += 12 + len;
+  }
+  const size_t stride = width * bpp;
+  std::vector<uint8_t> raw(height * (stride + 1));
+  uLongf raw_size = raw.size();
+  if (::uncompress(raw.data(), &raw_size, reinterpret_cast<const Bytef*>(idat.data()),
+                   idat.size()) != Z_OK || raw_size != raw.size())
+    return -1;
+  std::vector<uint8_t> prev(stride, 0), cur(stride);
+  size_t inked = 0;
+  for (uint32_t y = 0; y < height; ++y) {
+    const uint8_t* line = raw.data() + y * (stride + 1);
+    for (size_t i = 0; i < stride; ++i) {
+      const int a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
+      int pred = 0;
+      switch (line[0]) {
+        case 1: pred = a; break;
+        case 2: pred = b; break;
+        case 3: pred = (a + b) / 2; break;
+        case 4: {
+          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+          pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          break;
+        }
+      }
+      cur[i] = uint8_t(line[1 + i] + pred);
+    }
+    for (size_t x = 0; x < width; ++x)
+      inked += cur[x * bpp] < 200 || cur[x * bpp + 1] < 200 || cur[x * bpp + 2] < 200;
+    prev.swap(cur);
+  }
+  return double(inked) / (double(width) * height);
+}
+
+/// Loads `page` in headless Chromium: its checker JSON (script errors, every plot's size,
+/// marks and clipped text), and a screenshot at `shot`.
+nlohmann::json render_page(const fs::path& page, const fs::path& shot, const fs::path& profile) {
+  std::string html = read_text(page);
+  const size_t head = html.find("<head>");
+  EXPECT_NE(head, std::string::npos);
+  html.insert(head + 6, kPageChecker);
+  const fs::path checked = page.parent_path() / ("checked-" + page.filename().string());
+  std::ofstream(checked) << html;
+  const std::string flags =
+      "/usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--virtual-time-budget=3000 --user-data-dir=" +
+      profile.string() + " --window-size=1280,2400 ";
+  EXPECT_EQ(std::system((flags + "--screenshot=" + shot.string() + " file://" + page.string() +
+                         " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  std::string dom = command_output(flags + "--dump-dom file://" + checked.string() + " 2>/dev/null");
+  const size_t from = dom.find("<pre id=\"tenor-check\">"), to = dom.find("</pre>", from);
+  if (from == std::string::npos || to == std::string::npos) {
+    ADD_FAILURE() << "the checker did not run on " << page << ": " << dom.substr(0, 500);
+    return nlohmann::json::object();
+  }
+  std::string text = dom.substr(from + 22, to - from - 22);
+  for (const auto& [entity, ch] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}})
+    for (size_t p = text.find(entity); p != std::string::npos; p = text.find(entity, p + 1))
+      text.replace(p, std::string(entity).size(), ch);
+  return nlohmann::json::parse(text);
+}
+
+/// Every plot of a checked page is drawn with a size, marks and no text outside it.
+void expect_plots_drawn(const nlohmann::json& check, const std::string& page) {
+  EXPECT_TRUE(check["errors"].empty()) << page << ": " << check["errors"].dump();
+  for (const auto& plot : check["plots"]) {
+    const std::string title = plot["title"];
+    EXPECT_GT(plot["width"].get<double>(), 100) << page << ": " << title;
+    EXPECT_GT(plot["height"].get<double>(), 100) << page << ": " << title;
+    EXPECT_GE(plot["marks"].get<int>(), 3) << page << ": " << title;
+    EXPECT_TRUE(plot["clipped"].empty()) << page << ": " << title << " clips " << plot["clipped"];
+  }
+}
+
+// The report and a call page as a browser shows them: no script errors, every plot present,
+// sized, drawn and not clipped, pixels on the screenshot; the call page with its players.
 TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
   const char* chromium = "/usr/bin/chromium";
   if (!fs::exists(chromium))
@@ -87,43 +253,37 @@ TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
   fs::path out = make_temp_dir("eval-shot");
   std::string log;
   ASSERT_EQ(run_tenor("eval --run " + trained_run().string() + " --data " + tiny_store().string() +
-                          " --out " + out.string() + " --bootstrap 50",
+                          " --out " + out.string() + " --bootstrap 50 --call c14 --audio " +
+                          tiny_dataset().string(),
                       &log),
             0)
       << log;
-  std::string html((std::istreambuf_iterator<char>(std::ifstream(out / "report.html").rdbuf())),
-                   {});
+  const std::string html = read_text(out / "report.html");
   // Self-contained: nothing is fetched (namespace URIs like xmlns="http://..." are names, not
   // fetches).
   for (const char* fetch : {"src=\"http", "href=\"http", "<link", "@import", "<script src"})
     EXPECT_EQ(html.find(fetch), std::string::npos) << "the report must open offline: " << fetch;
-  const std::string flags =
-      std::string(chromium) +
-      " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-      "--disable-background-networking --disable-component-update --disable-sync "
-      "--user-data-dir=" +
-      (out / "profile").string() + " --window-size=1200,1600 ";
-  const std::string url = "file://" + (out / "report.html").string();
-  ASSERT_EQ(std::system((flags + "--screenshot=" + (out / "shot.png").string() + " " + url +
-                         " >/dev/null 2>&1")
-                            .c_str()),
-            0);
-  ASSERT_TRUE(fs::exists(out / "shot.png"));
-  std::ifstream png(out / "shot.png", std::ios::binary);
-  char signature[8];
-  png.read(signature, 8);
-  EXPECT_EQ(std::string(signature + 1, 3), "PNG");
-  // A blank 1200x1600 page compresses to a few KB; rendered plots and tables do not.
-  EXPECT_GT(fs::file_size(out / "shot.png"), 20000u);
-  // The rendered DOM holds the inline SVG plots.
-  FILE* pipe = ::popen((flags + "--dump-dom " + url + " 2>/dev/null").c_str(), "r");
-  std::string dom;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) dom.append(buf, n);
-  ::pclose(pipe);
-  EXPECT_NE(dom.find("<svg"), std::string::npos);
-  EXPECT_NE(dom.find("escalation"), std::string::npos);
+  const nlohmann::json report = render_page(out / "report.html", out / "shot.png", out / "profile");
+  expect_plots_drawn(report, "report.html");
+  std::vector<std::string> titles;
+  for (const auto& plot : report["plots"]) titles.push_back(plot["title"]);
+  for (const char* want : {"Loss per epoch", "Dev metric per epoch", "Confusion: escalation",
+                           "Confusion: empathy", "Precision-recall per class", "ROC, AUROC",
+                           "Reliability (raw), ECE", "call c14"})
+    EXPECT_TRUE(std::any_of(titles.begin(), titles.end(),
+                            [&](const std::string& t) { return t.starts_with(want); }))
+        << want << " is not among the plots";
+  EXPECT_GE(titles.size(), 12u);
+  EXPECT_GT(inked_share(out / "shot.png"), 0.02) << "the screenshot is blank";
+
+  const fs::path call = out / "calls" / "c14.html";
+  ASSERT_TRUE(fs::exists(call));
+  const nlohmann::json page = render_page(call, out / "call.png", out / "profile");
+  expect_plots_drawn(page, "calls/c14.html");
+  ASSERT_EQ(page["plots"].size(), 1u);
+  EXPECT_EQ(page["plots"][0]["title"], "Scores over time: call c14");
+  EXPECT_GE(page["audio"].get<int>(), 2) << "a player on each turn";
+  EXPECT_GT(inked_share(out / "call.png"), 0.01) << "the call page's screenshot is blank";
 }
 
 TEST(E2eEval, CompareAndGate) {
