@@ -1,7 +1,9 @@
 // ONNX Runtime latency of one segment of an exported bundle, features precomputed, on one
 // intra-op thread, through the runner tenor uses (export/ort_runner.h), and the cost of a
 // call around it:
-//   - `session.run`: the model alone, timed inside the runner (Node's onnxruntime-node);
+//   - `session.run`: the model alone, timed inside the runner (Node's onnxruntime-node), wall
+//     time and CPU time (on a shared machine the wall time includes waiting for a core; with
+//     one intra-op thread the CPU time is what the run costs);
 //   - `tenor call`: OrtSession::run from C++, as BundlePredictor calls it (inputs to the
 //     runner over its pipe, the run, outputs back);
 //   - `process per call`: a new runner process for every call (node start, ONNX Runtime and
@@ -143,7 +145,8 @@ int main(int argc, char** argv) {
   json head = {{"bench", "ort_latency"}, {"bundle", bundle.string()}, {"segment", seg.description},
                {"frames", frames}, {"threads", 1}, {"warmup", warmup}};
   std::cout << head.dump() << "\n"
-            << stats("session.run (in the runner)", result.latency_ms).dump() << "\n"
+            << stats("session.run in the runner, wall", result.latency_ms).dump() << "\n"
+            << stats("session.run in the runner, CPU time", result.cpu_ms).dump() << "\n"
             << stats("tenor call (C++ -> runner -> C++)", call_ms).dump() << "\n";
   if (!per_process.empty())
     std::cout << stats("process per call (start, load, run)", per_process).dump() << "\n";

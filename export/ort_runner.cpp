@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -27,11 +28,14 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kInstallFix =
-    "install it with `npm --prefix tools/ort install --ignore-scripts` in the source tree "
-    "(Node.js >= 16 and npm from Debian's nodejs/npm packages; scripts/install-deps.sh does "
-    "it), or `npm --prefix PREFIX/share/tenor/ort ci --ignore-scripts` beside an installed "
-    "tenor, or point TENOR_ORT_DIR at a directory holding run.js and "
-    "node_modules/onnxruntime-node";
+    "install onnxruntime-node with `npm --prefix tools/ort install --ignore-scripts` in the "
+    "source tree (scripts/install-deps.sh does it; Node.js >= 16 and npm from Debian's "
+    "nodejs/npm packages), or with `npm --prefix PREFIX/share/tenor/ort ci --ignore-scripts` "
+    "beside an installed PREFIX/bin/tenor, or point TENOR_ORT_DIR at a directory holding "
+    "run.js and node_modules/onnxruntime-node";
+constexpr const char* kCrashFix =
+    "check the model with `tenor export verify` and the input, and report it with the "
+    "command that caused it (the next call starts a new process)";
 constexpr double kDefaultTimeoutS = 600;
 constexpr size_t kPrefixBytes = 12;               // u32 header length, u64 payload length
 constexpr uint32_t kMaxHeaderBytes = 64u << 20;   // a reply header is a few kB
@@ -166,7 +170,9 @@ class Runner {
   void write_all(const std::string& bytes, const Deadline& d, const std::string& context);
   void read_exact(char* dst, size_t n, const Deadline& d, const std::string& context);
   [[noreturn]] void fail_ended(const std::string& context);
-  [[noreturn]] void fail(const std::string& what, const std::string& context);
+  [[noreturn]] void fail(const std::string& what, const std::string& context,
+                         const std::string& fix = kCrashFix);
+  [[noreturn]] void fail_timeout(const Deadline& d, const std::string& context);
   std::string log_tail();
   std::string who() const;
   void close_fds();
@@ -233,15 +239,22 @@ void Runner::stop() {
   pid_ = -1;
 }
 
-void Runner::fail(const std::string& what, const std::string& context) {
+void Runner::fail(const std::string& what, const std::string& context, const std::string& fix) {
   const std::string name = who(), log = log_tail();
   if (pid_ > 0) ::kill(pid_, SIGKILL), reap(pid_, 0);
   close_fds();
   pid_ = -1;
-  throw IoError(name + " " + what + " while " + context + (log.empty() ? "" : " (its output: " + log + ")") +
-                "; it was stopped and the next call starts a new one: check the model with "
-                "`tenor export verify` and the input, and report it with the command that "
-                "caused it");
+  throw IoError(name + " " + what + " while " + context +
+                (log.empty() ? "" : " (its output: " + log + ")") + "; " + fix);
+}
+
+void Runner::fail_timeout(const Deadline& d, const std::string& context) {
+  std::ostringstream limit;
+  limit << d.seconds;
+  fail("did not answer within " + limit.str() + " s", context,
+       "it was stopped (the next call starts a new process); if the model is that slow on this "
+       "machine, raise the limit with TENOR_ORT_TIMEOUT_S (seconds), else report the hang "
+       "with the command that caused it");
 }
 
 void Runner::fail_ended(const std::string& context) {
@@ -253,16 +266,14 @@ void Runner::fail_ended(const std::string& context) {
                               ? "crashed: it was killed by " + signal_name(WTERMSIG(status))
                               : "exited with status " + std::to_string(WEXITSTATUS(status));
   throw IoError(name + " " + how + " while " + context +
-                (log.empty() ? "" : " (its output: " + log + ")") +
-                "; check the model with `tenor export verify` and the input, and report the "
-                "crash with the command that caused it (the next call starts a new process)");
+                (log.empty() ? "" : " (its output: " + log + ")") + "; " + kCrashFix);
 }
 
 void Runner::write_all(const std::string& bytes, const Deadline& d, const std::string& context) {
   SigpipeGuard guard;
   size_t done = 0;
   while (done < bytes.size()) {
-    if (d.passed()) fail("did not answer within " + std::to_string(int(d.seconds)) + " s", context);
+    if (d.passed()) fail_timeout(d, context);
     pollfd p{to_child_, POLLOUT, 0};
     if (::poll(&p, 1, d.remaining_ms()) <= 0) continue;
     const ssize_t n = ::write(to_child_, bytes.data() + done, bytes.size() - done);
@@ -276,10 +287,7 @@ void Runner::write_all(const std::string& bytes, const Deadline& d, const std::s
 
 void Runner::read_exact(char* dst, size_t n, const Deadline& d, const std::string& context) {
   while (n > 0) {
-    if (d.passed())
-      fail("did not answer within " + std::to_string(int(d.seconds)) +
-               " s (TENOR_ORT_TIMEOUT_S raises the limit for a model that slow)",
-           context);
+    if (d.passed()) fail_timeout(d, context);
     pollfd p{from_child_, POLLIN, 0};
     if (::poll(&p, 1, d.remaining_ms()) <= 0) continue;
     const ssize_t k = ::read(from_child_, dst, n);
@@ -347,7 +355,7 @@ void Runner::spawn(const fs::path& dir) {
     close_fds();
     if (rc == ENOENT)
       throw ExportError("`node` was not found on PATH; ONNX Runtime runs through Node.js: "
-                        "install Debian's nodejs package and then " + std::string(kInstallFix));
+                        "install Debian's nodejs package, then " + std::string(kInstallFix));
     throw IoError(std::string("cannot start ONNX Runtime (node): ") + std::strerror(rc));
   }
   ::fcntl(to_child_, F_SETFL, ::fcntl(to_child_, F_GETFL) | O_NONBLOCK);
@@ -435,6 +443,7 @@ OrtResult run_result(const std::string& name, const Frame& reply, const std::str
       r.outputs[key] = std::move(t);
     }
     r.latency_ms = reply.header.value("latency_ms", std::vector<double>{});
+    r.cpu_ms = reply.header.value("cpu_ms", std::vector<double>{});
   } catch (const json::exception& e) {
     throw ExportError("ONNX Runtime sent a malformed reply " + context + ": " + e.what());
   }

@@ -42,7 +42,8 @@ struct OrtCase {
 struct OrtResult {
   std::string name;
   TensorMap outputs;
-  std::vector<double> latency_ms;  ///< with OrtOptions::repeat > 0
+  std::vector<double> latency_ms;  ///< with OrtOptions::repeat > 0: wall time of each run
+  std::vector<double> cpu_ms;      ///< and the runner's CPU time during it
 };
 
 struct OrtOptions {

@@ -15,9 +15,10 @@
 //   {"op": "load", "model": PATH, "threads": N}  -> {"ok", "session": ID, "inputs", "outputs"}
 //   {"op": "run", "session": ID, "inputs": {NAME: {"dtype", "dims", "offset", "size"}},
 //    "repeat": N, "warmup": W}                    -> {"ok", "outputs": {NAME: {...}},
-//                                                     "latency_ms": [...]} + payload
-//     With repeat > 0 the inputs are run W + N times and the N timings of session.run (ms)
-//     are reported; the outputs are those of the last run.
+//                                                     "latency_ms": [...], "cpu_ms": [...]}
+//                                                    + payload
+//     With repeat > 0 the inputs are run W + N times and the N timings of session.run are
+//     reported: wall time and the process's CPU time (ms); the outputs are the last run's.
 //   {"op": "unload", "session": ID}              -> {"ok"}
 //   {"op": "quit"}                               -> {"ok"}, then the runner exits 0
 // A request that fails is answered {"ok": false, "error": MESSAGE}; the runner goes on.
@@ -81,12 +82,15 @@ class Runner {
     const feeds = {};
     for (const [name, spec] of Object.entries(req.inputs))
       feeds[name] = tensorOf(this.ort, name, spec, payload);
-    const repeat = req.repeat || 0, warmup = req.warmup || 0, latency = [];
+    const repeat = req.repeat || 0, warmup = req.warmup || 0, latency = [], cpu = [];
     let results;
     for (let i = 0; i < warmup + Math.max(1, repeat); ++i) {
-      const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
       results = await session.run(feeds);
-      if (i >= warmup && repeat > 0) latency.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (i < warmup || repeat === 0) continue;
+      latency.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1e3);
     }
     const outputs = {}, parts = [];
     let offset = 0;
@@ -96,7 +100,7 @@ class Runner {
       outputs[name] = {dtype: tensor.type, dims: tensor.dims, offset, size: d.byteLength};
       offset += d.byteLength;
     }
-    return [{ok: true, outputs, latency_ms: latency}, Buffer.concat(parts)];
+    return [{ok: true, outputs, latency_ms: latency, cpu_ms: cpu}, Buffer.concat(parts)];
   }
 
   async unload(req) {
