@@ -4,6 +4,11 @@
 // precomputed) and a batch of 64 such segments. Default-size fusion model (train/config.h)
 // with random weights; the weights do not change the cost.
 //
+// Then the cost of one call of one segment around the model run (bench "ort_call"): a new ONNX
+// Runtime process per call (start, model load, run; what every call cost before the runner
+// was kept for the process) against a call to the kept runner with the model loaded
+// (OrtSession::run, as `tenor predict --bundle` makes it), wall time from C++.
+//
 //   bench_export [--repeat N]     prints one JSON line per (runtime, batch) with p50/p95 ms
 #include <torch/torch.h>
 
@@ -64,6 +69,39 @@ train::TrainData make_data(int n, int frames, int tokens, int lld, int func) {
   stats.func_std.assign(size_t(func), 1.0f);
   stats.func_dropped.assign(size_t(func), 0);
   return d;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// One segment's call: a new runner process per call against the kept runner.
+void print_call_overhead(const std::filesystem::path& model, const train::TrainData& data,
+                         int calls) {
+  ox::OrtCase c;
+  c.name = "call";
+  c.inputs = ox::raw_inputs(data.store, {0}, data.transform);
+  std::vector<double> per_process, kept;
+  for (int i = 0; i < 5; ++i) {
+    ox::shutdown_onnx_runtime();
+    auto t0 = std::chrono::steady_clock::now();
+    ox::run_onnx_runtime(model, {c});
+    per_process.push_back(ms_since(t0));
+  }
+  ox::OrtSession session(model);
+  for (int i = 0; i < calls + 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    session.run(c);
+    if (i >= 5) kept.push_back(ms_since(t0));
+  }
+  for (const auto& [how, ms] : {std::pair<std::string, std::vector<double>>{
+                                    "new ONNX Runtime process per call", per_process},
+                                {"kept runner, model loaded", kept}}) {
+    nlohmann::json j = {{"bench", "ort_call"}, {"measure", how}, {"batch", 1},
+                        {"runs", ms.size()}, {"p50_ms", percentile(ms, 0.5)},
+                        {"p95_ms", percentile(ms, 0.95)}};
+    std::cout << j.dump() << std::endl;
+  }
 }
 
 }  // namespace
@@ -141,6 +179,7 @@ int main(int argc, char** argv) {
       std::cout << j.dump() << std::endl;
     }
   }
+  print_call_overhead(dir / "model.onnx", data64, std::max(20, repeat / 4));
   std::filesystem::remove_all(dir);
   return 0;
 }

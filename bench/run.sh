@@ -38,6 +38,11 @@ if [[ $which == all || $which == export ]]; then
   echo; echo "## export: ONNX Runtime vs LibTorch latency"
   build/bench/bench_export --repeat 300
 fi
+if [[ $which == all || $which == ort-latency ]]; then
+  echo; echo "## ONNX Runtime: one segment of a bundle, runner vs Python onnxruntime"
+  if [[ -n ${ORT_BUNDLE:-} ]]; then bench/ort_latency.sh "$ORT_BUNDLE"
+  else echo "(skipped: set ORT_BUNDLE to an exported bundle, e.g. a MiniLM text-encoder one)"; fi
+fi
 if [[ $which == all || $which == predict ]]; then
   echo; echo "## predict: batch (--list, --dataset) vs one process per call"
   bench/predict_batch.sh

@@ -47,7 +47,9 @@ train::StoreContract store_contract(const fs::path& bundle) {
 }
 
 BundlePredictor::BundlePredictor(const fs::path& bundle)
-    : bundle_(bundle), facts_(json::parse(read_file(bundle / "features.json"))) {
+    : bundle_(bundle),
+      facts_(json::parse(read_file(bundle / "features.json"))),
+      session_(std::make_shared<OrtSession>(bundle / "model.onnx")) {
   contract_ = store_contract(bundle);
   rules_ = read_rules(bundle);
   transform_ = bundle_input_transform(bundle);
@@ -58,7 +60,7 @@ train::TaskProbabilities BundlePredictor::probabilities(const train::TrainData& 
   OrtCase c;
   c.name = "call";
   c.inputs = raw_inputs(data.store, rows, transform_, &data.previous);
-  auto out = run_onnx_runtime(bundle_ / "model.onnx", {c}).at(0);
+  const OrtResult out = session_->run(c);
   train::TaskProbabilities probs;
   for (const auto& t : tasks()) {
     const HostTensor& p = out.outputs.at(prob_output_name(t.name));

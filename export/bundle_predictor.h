@@ -4,12 +4,14 @@
 // --bundle`).
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "eval/decision.h"
+#include "export/ort_runner.h"
 #include "train/predictor.h"
 
 namespace tenor::onnx_export {
@@ -26,7 +28,10 @@ eval::DecisionRules read_rules(const std::filesystem::path& bundle);
 /// for train::check_store_for_model.
 train::StoreContract store_contract(const std::filesystem::path& bundle);
 
-/// An exported bundle's model.onnx in ONNX Runtime, with the bundle's rules.
+/// An exported bundle's model.onnx in ONNX Runtime, with the bundle's rules. The model is
+/// loaded into the process's ONNX Runtime runner on the first call and stays loaded for the
+/// predictor's life: later calls pay only the model run and the transfer of their inputs.
+/// probabilities() may be called from several threads (the runner serves them in turn).
 class BundlePredictor : public train::Predictor {
  public:
   explicit BundlePredictor(const std::filesystem::path& bundle);
@@ -39,6 +44,7 @@ class BundlePredictor : public train::Predictor {
  private:
   std::filesystem::path bundle_;
   nlohmann::json facts_;  ///< features.json
+  std::shared_ptr<OrtSession> session_;
 };
 
 }  // namespace tenor::onnx_export

@@ -404,7 +404,7 @@ TEST_F(ExportLayers, UnsupportedModuleFailsNamingIt) {
 }
 
 // A runner whose process dies by a signal (as onnxruntime-node did on a 0-row batch) is an
-// ExportError naming the signal, not a bare exit status.
+// IoError naming the signal, not a bare exit status.
 TEST(OrtRunner, AChildKilledByASignalIsReportedNamingTheSignal) {
   const fs::path dir =
       fs::temp_directory_path() / ("tenor-ort-crash-" + std::to_string(::getpid()));
@@ -419,7 +419,7 @@ TEST(OrtRunner, AChildKilledByASignalIsReportedNamingTheSignal) {
   std::string message;
   try {
     run_onnx_runtime(dir / "model.onnx", std::vector<OrtCase>{c});
-  } catch (const ExportError& e) {
+  } catch (const IoError& e) {
     message = e.what();
   }
   ::unsetenv("TENOR_ORT_DIR");
