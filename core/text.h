@@ -20,6 +20,8 @@ std::string nearest(std::string_view word, std::span<const std::string> candidat
 /// zeros ("0.004", "100", "36.5214", "1e-07"; "nan", "inf"), never std::to_string's
 /// "0.004000" or yaml's "0.0040000000000000001".
 std::string format_number(double v);
+/// The shortest text that reads back as exactly `v` (0.004, 1.5e-05, 2).
+std::string shortest_number(double v);
 
 /// `s` with leading and trailing ASCII white space removed.
 std::string_view trim(std::string_view s);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -13,24 +14,37 @@
 namespace tenor::train {
 namespace {
 
-/// One config field: how to set it from a YAML scalar and how to print it.
+/// One config field: how to set it from a YAML scalar and how to print it (`readable`: a
+/// number as the shortest text that reads back as the same double, `lr: 0.004`; otherwise as
+/// yaml-cpp prints it, 17 digits, the text that config hashes have always covered).
 struct Field {
   std::string key;
   std::function<void(TrainConfig&, const YAML::Node&)> set;
-  std::function<YAML::Node(const TrainConfig&)> get;
+  std::function<YAML::Node(const TrainConfig&, bool readable)> get;
 };
+
+template <class T>
+YAML::Node value_node(const T& v, bool readable) {
+  if constexpr (std::is_same_v<T, double>)
+    if (readable) return YAML::Node(shortest_number(v));
+  return YAML::Node(v);
+}
 
 template <class T>
 Field field(std::string key, T TrainConfig::*member) {
   return {key, [member, key](TrainConfig& c, const YAML::Node& n) { c.*member = n.as<T>(); },
-          [member](const TrainConfig& c) { return YAML::Node(c.*member); }};
+          [member](const TrainConfig& c, bool readable) {
+            return value_node(c.*member, readable);
+          }};
 }
 
 template <class S, class T>
 Field nested(std::string key, S TrainConfig::*outer, T S::*member) {
   return {key,
           [outer, member](TrainConfig& c, const YAML::Node& n) { c.*outer.*member = n.as<T>(); },
-          [outer, member](const TrainConfig& c) { return YAML::Node(c.*outer.*member); }};
+          [outer, member](const TrainConfig& c, bool readable) {
+            return value_node(c.*outer.*member, readable);
+          }};
 }
 
 const std::vector<Field>& fields() {
@@ -113,7 +127,7 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
     throw ConfigError(where + "config key '" + key + "' cannot take the value '" +
                       printable(v.str()) + "'; it holds " + [&] {
                         std::ostringstream d;
-                        d << f->get(TrainConfig{});
+                        d << f->get(TrainConfig{}, true);
                         return "values like '" + d.str() + "'";
                       }());
   }
@@ -253,22 +267,30 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
   set_key(config, key, value, "--set: ");
 }
 
-std::string to_yaml(const TrainConfig& config) {
+namespace {
+
+std::string emit_yaml(const TrainConfig& config, bool readable) {
   YAML::Node root;
   for (const auto& f : fields()) {
     YAML::Node node = root;
     std::string key = f.key;
     auto dot = key.find('.');
     if (dot == std::string::npos) {
-      root[key] = f.get(config);
+      root[key] = f.get(config, readable);
     } else {
-      root[key.substr(0, dot)][key.substr(dot + 1)] = f.get(config);
+      root[key.substr(0, dot)][key.substr(dot + 1)] = f.get(config, readable);
     }
   }
   YAML::Emitter out;
   out << root;
   return std::string(out.c_str()) + "\n";
 }
+
+}  // namespace
+
+std::string to_yaml(const TrainConfig& config) { return emit_yaml(config, true); }
+
+std::string config_identity(const TrainConfig& config) { return emit_yaml(config, false); }
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;

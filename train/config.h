@@ -112,8 +112,12 @@ void apply_yaml_file(TrainConfig& config, const std::string& path);
 void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source);
 /// Applies one `key=value` override.
 void apply_override(TrainConfig& config, const std::string& assignment);
-/// The resolved config as YAML (every key, nested).
+/// The resolved config as YAML (every key, nested; numbers at the fewest digits that read back
+/// exactly: `lr: 0.004`): RUN/config.yaml and `tenor train --print-config`.
 std::string to_yaml(const TrainConfig& config);
+/// The text a run's config hash (run.json, checkpoints) covers: the same YAML with numbers at
+/// 17 digits, as every tenor has written it, so runs of older versions still resume.
+std::string config_identity(const TrainConfig& config);
 /// Every valid dotted key.
 std::vector<std::string> config_keys();
 

@@ -306,16 +306,17 @@ void claim_run_dir(Run& r) {
   r.dir = r.config.out;
   r.last = r.dir / "last.pt";
   r.resolved = to_yaml(r.config);
+  const std::string identity = config_identity(r.config);
   // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
   // resumes only under the world size that wrote it.
-  r.config_sha = sha256_hex(r.dist.enabled() ? r.resolved + "# world_size: " +
+  r.config_sha = sha256_hex(r.dist.enabled() ? identity + "# world_size: " +
                                                    std::to_string(r.dist.world_size) + "\n"
-                                             : r.resolved);
-  check_run_dir(r.dir, r.config_sha, r.resolved);
+                                             : identity);
+  check_run_dir(r.dir, r.config_sha, identity);
   if (r.main_rank()) {
     create_run_dir(r.dir);
     r.lock.emplace(r.dir / kRunLock, "the run directory " + r.dir.string());
-    check_run_dir(r.dir, r.config_sha, r.resolved);  // again under the lock: a racing run wrote it
+    check_run_dir(r.dir, r.config_sha, identity);  // again under the lock: a racing run wrote it
   }
 }
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "core/text.h"
@@ -30,6 +31,14 @@ TEST(Text, NumbersAsAPersonWritesThem) {
   EXPECT_EQ(format_number(36.521437), "36.5214");
   EXPECT_EQ(format_number(-1.5), "-1.5");
   EXPECT_EQ(format_number(1e-7), "1e-07");
+}
+
+TEST(Text, ShortestNumbersReadBackExactly) {
+  EXPECT_EQ(shortest_number(0.004), "0.004");
+  EXPECT_EQ(shortest_number(1.5e-4), "0.00015");
+  EXPECT_EQ(shortest_number(2.0), "2");
+  for (double v : {0.1, 1.0 / 3.0, 2e-5, 123456.789, -0.9})
+    EXPECT_EQ(std::stod(shortest_number(v)), v) << shortest_number(v);
 }
 
 TEST(Text, PrintableEscapesControlAndBadBytes) {

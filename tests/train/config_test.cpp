@@ -23,6 +23,24 @@ TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
   TrainConfig back;
   apply_yaml_text(back, to_yaml(c), "dumped");
   EXPECT_EQ(to_yaml(back), to_yaml(c));
+  EXPECT_EQ(config_identity(back), config_identity(c));  // the same config hash
+}
+
+TEST(TrainConfig, NumbersPrintAsWrittenAndReadBackExactly) {
+  TrainConfig c;
+  apply_yaml_text(c, "optim:\n  lr: 0.004\n  encoder_lr: 1.5e-4\nmodel:\n  dropout: 0.1\n",
+                  "a.yaml");
+  const std::string yaml = to_yaml(c);
+  EXPECT_NE(yaml.find("lr: 0.004\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("encoder_lr: 0.00015\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("dropout: 0.1\n"), std::string::npos) << yaml;
+  TrainConfig back;
+  apply_yaml_text(back, yaml, "config.yaml");
+  EXPECT_EQ(back.optim.lr, c.optim.lr);  // bit for bit, not merely close
+  EXPECT_EQ(back.optim.encoder_lr, c.optim.encoder_lr);
+  EXPECT_EQ(back.model.dropout, c.model.dropout);
+  // The hash text keeps yaml-cpp's 17 digits, so runs written by older versions resume.
+  EXPECT_NE(config_identity(c).find("dropout: 0.10000000000000001"), std::string::npos);
 }
 
 TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
