@@ -88,7 +88,7 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
   if (loudness)
     for (int c : s.level_lld_columns) sel[size_t(c)] = 1.0f;
   if (s.per_speaker()) {
-    std::vector<float> others(size_t(fl));
+    std::vector<float> others(static_cast<size_t>(fl));
     for (size_t c = 0; c < others.size(); ++c) others[c] = 1.0f - sel[c];
     auto speaker = g.op("Mul", {g.unsqueeze(in.speaker_lld_mean, {1}), g.const_f32(others, {fl})});
     centred = g.op("Sub", {centred, speaker});
