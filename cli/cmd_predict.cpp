@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -89,6 +90,10 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
 /// batching.
 constexpr double kLldBatchAudioS = 60;
 
+double group_audio_s(const train::Predictor& model) {
+  return model.transform().per_speaker() ? std::numeric_limits<double>::infinity() : kGroupAudioS;
+}
+
 features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
                                              const fs::path& text_embeddings) {
   features::BuildOptions options = features::build_options_from_config(model.extractor_config());
@@ -137,7 +142,7 @@ Scored score_call(const CheckedCall& call, train::Predictor& model) {
     store = std::move(data.store);  // the next group reuses the call's rows
     for (size_t i = 0; i < rows.size(); ++i) by_row[size_t(rows[i])] = std::move(part[i]);
   };
-  features::extract_features(ds, call.options, model.tokenizer_model(), kGroupAudioS,
+  features::extract_features(ds, call.options, model.tokenizer_model(), group_audio_s(model),
                              score_group);
   for (auto& j : by_row) out.segments.push_back(std::move(j));
   return out;

@@ -38,6 +38,12 @@ void check_call_audio(const std::filesystem::path& audio, const features::LldCon
 /// Seconds of audio whose features are held at a time when scoring a long call.
 inline constexpr double kGroupAudioS = 600;
 
+/// The seconds of audio `model` is scored in per group (features::extract_features):
+/// kGroupAudioS, or the whole call for a model that normalises per speaker, since each
+/// segment is centred on its speaker's statistics over the whole call (memory then grows
+/// with the call, docs/export.md).
+double group_audio_s(const train::Predictor& model);
+
 /// One call of a batch: `where` names it in messages ("FILES.txt:3", "call c7
 /// (calls.jsonl:7)"); `check` gives it checked, or throws what `tenor predict` of that call
 /// alone would throw.

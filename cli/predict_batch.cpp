@@ -131,6 +131,8 @@ class BatchScorer {
 
   size_t segments() const { return segments_; }
   size_t model_runs() const { return model_runs_; }
+  /// The seconds of audio a call is extracted in per group (cli::group_audio_s).
+  double group_audio_s() const { return cli::group_audio_s(model_); }
 
  private:
   struct Pending {
@@ -193,7 +195,7 @@ bool predict_one(const BatchCall& call, size_t index, const std::string& tokeniz
   try {
     const CheckedCall checked = call.check();
     features::extract_features(
-        checked.dataset, checked.options, tokenizer, kGroupAudioS,
+        checked.dataset, checked.options, tokenizer, scorer.group_audio_s(),
         [&](features::Store& store, const std::vector<int64_t>& rows) {
           scorer.add(index, store, rows);
         });

@@ -92,7 +92,8 @@ json features_facts(ExportSource& s) {
           {"context_tokens", t.context_tokens},
           {"text_embedding_dim", t.text_embedding_dim},
           {"text_encoder", t.text_encoder},
-          {"normalize_loudness", t.normalize_loudness}};
+          {"normalize_loudness", t.normalize_loudness},
+          {"speaker_normalization", t.speaker_normalization}};
 }
 
 /// What `tenor.inputs` says the graph takes: the transform's inputs.
@@ -107,6 +108,10 @@ std::string inputs_description(ExportSource& s) {
   if (t.text_embedding_dim > 0)
     d += ", text_embedding [B," + std::to_string(t.text_embedding_dim) +
          "] float (each segment's sentence embedding from " + t.text_encoder + ")";
+  if (t.per_speaker())
+    d += ", speaker_lld_mean [B,F_lld], speaker_func_mean [B,F] and speaker_func_count [B,F] "
+         "float (each segment's speaker's means over that speaker's segments in the call, "
+         "docs/export.md)";
   return d + "; normalised inside the graph with the run's input_transform.json";
 }
 

@@ -59,7 +59,8 @@ train::TaskProbabilities BundlePredictor::probabilities(const train::TrainData& 
                                                         const std::vector<int64_t>& rows) {
   OrtCase c;
   c.name = "call";
-  c.inputs = raw_inputs(data.store, rows, transform_, &data.previous);
+  c.inputs = raw_inputs(data.store, rows, transform_, &data.previous,
+                        transform_.per_speaker() ? &data.speaker : nullptr);
   const OrtResult out = session_->run(c);
   train::TaskProbabilities probs;
   for (const auto& t : tasks()) {

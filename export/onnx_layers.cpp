@@ -57,6 +57,11 @@ void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func,
   if (!transform.wordpiece_sha256.empty())
     for (const auto& name : {in.text_ids, in.text_type_ids, in.text_mask})
       g.input(name, TensorProto::INT64, {"batch", "text_tokens"});
+  if (transform.per_speaker()) {
+    g.input(in.speaker_lld_mean, TensorProto::FLOAT, {"batch", lld});
+    g.input(in.speaker_func_mean, TensorProto::FLOAT, {"batch", func});
+    g.input(in.speaker_func_count, TensorProto::FLOAT, {"batch", func});
+  }
   if (!transform.reads_context_tokens()) return;
   g.input(in.ctx_tokens, TensorProto::INT64, {"batch", "ctx_tokens"});
   g.input(in.ctx_len, TensorProto::INT64, {"batch"});
@@ -69,17 +74,26 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
   auto axis1 = g.const_i64({1});
   auto zero_i = g.const_i64({0});
   // Frames: cut to max_frames (make_batch), zero past the length, then (x - mean) / std,
-  // where level columns of a loudness-normalised run subtract the segment's own mean over
-  // its valid frames instead (their stored mean is 0).
+  // less the speaker's mean in the call under speaker normalisation (mean 0 then), where
+  // level columns of a loudness-normalised run subtract the segment's own mean over its
+  // valid frames instead (their stored mean is 0).
   auto frames = g.op("Slice", {in.frames, zero_i, g.const_i64({s.max_frames}), axis1});
   out.frame_len = g.op("Min", {in.frame_len, g.const_i64({s.max_frames}, true)}, {}, "frame_len");
   auto mask = g.unsqueeze(time_mask(g, frames, out.frame_len), {2});  // [B, T, 1]
   auto x = g.op("Where", {mask, frames, g.scalar_f32(0)});
   auto mean = g.const_f32(s.norm.lld_mean, {fl});
   auto centred = g.op("Sub", {x, mean});
-  if (s.normalize_loudness && !s.level_lld_columns.empty()) {
-    std::vector<float> sel(size_t(fl), 0.0f);
+  const bool loudness = s.normalize_loudness && !s.level_lld_columns.empty();
+  std::vector<float> sel(size_t(fl), 0.0f);  // the level columns of a loudness-normalised run
+  if (loudness)
     for (int c : s.level_lld_columns) sel[size_t(c)] = 1.0f;
+  if (s.per_speaker()) {
+    std::vector<float> others(static_cast<size_t>(fl));
+    for (size_t c = 0; c < others.size(); ++c) others[c] = 1.0f - sel[c];
+    auto speaker = g.op("Mul", {g.unsqueeze(in.speaker_lld_mean, {1}), g.const_f32(others, {fl})});
+    centred = g.op("Sub", {centred, speaker});
+  }
+  if (loudness) {
     auto count = g.cast(g.op("Max", {out.frame_len, g.const_i64({1}, true)}), TensorProto::FLOAT);
     auto seg_mean = g.op("Div", {g.reduce_sum(x, {1}, true), g.unsqueeze(count, {1, 2})});
     centred = g.op("Sub", {centred, g.op("Mul", {seg_mean, g.const_f32(sel, {fl})})});
@@ -87,14 +101,23 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
   auto normed = g.op("Div", {centred, g.const_f32(s.norm.lld_std, {fl})});
   out.frames = g.op("Where", {mask, normed, g.scalar_f32(0)}, {}, "frames_norm");
 
-  // Functionals: clip((v - mean) / std, -10, 10) where defined and not dropped, else 0.
+  // Functionals: clip((v - mean) / std, -10, 10) where defined and not dropped, else 0;
+  // under speaker normalisation less the speaker's mean, and defined only where at least
+  // kSpeakerMinSegments of the speaker's segments define the column.
   std::vector<float> keep(size_t(ff), 1.0f);
   for (size_t c = 0; c < s.norm.func_dropped.size(); ++c)
     if (s.norm.func_dropped[c]) keep[c] = 0.0f;
-  out.func_mask = g.op("Mul", {in.func_mask, g.const_f32(keep, {ff})}, {}, "func_mask_norm");
+  auto func_mask = g.op("Mul", {in.func_mask, g.const_f32(keep, {ff})});
+  auto func_centred = g.op("Sub", {in.functionals, g.const_f32(s.norm.func_mean, {ff})});
+  if (s.per_speaker()) {
+    auto enough = g.op("GreaterOrEqual",
+                       {in.speaker_func_count, g.scalar_f32(float(train::kSpeakerMinSegments))});
+    func_mask = g.op("Mul", {func_mask, g.cast(enough, TensorProto::FLOAT)});
+    func_centred = g.op("Sub", {func_centred, in.speaker_func_mean});
+  }
+  out.func_mask = g.op("Identity", {func_mask}, {}, "func_mask_norm");
   auto defined = g.op("Greater", {out.func_mask, g.scalar_f32(0)});
-  auto z = g.op("Div", {g.op("Sub", {in.functionals, g.const_f32(s.norm.func_mean, {ff})}),
-                        g.const_f32(s.norm.func_std, {ff})});
+  auto z = g.op("Div", {func_centred, g.const_f32(s.norm.func_std, {ff})});
   z = g.op("Clip", {z, g.scalar_f32(-10), g.scalar_f32(10)});
   out.functionals = g.op("Where", {defined, z, g.scalar_f32(0)}, {}, "functionals_norm");
 

@@ -40,6 +40,11 @@ struct InputNames {
   std::string text_ids = "text_ids";            ///< [B, W] int64 WordPiece ids
   std::string text_type_ids = "text_type_ids";  ///< [B, W] int64, 0 segment, 1 context
   std::string text_mask = "text_mask";          ///< [B, W] int64, 1 token, 0 padding
+  /// Runs with speaker_normalization "call" only: each row's speaker statistics in its call
+  /// (train::speaker_statistics; docs/export.md gives the recipe).
+  std::string speaker_lld_mean = "speaker_lld_mean";    ///< [B, F_lld] float
+  std::string speaker_func_mean = "speaker_func_mean";  ///< [B, F] float
+  std::string speaker_func_count = "speaker_func_count";  ///< [B, F] float, segments defining it
 };
 
 /// Values after the in-graph normalisation: the LibTorch `Batch` (train/data.h make_batch).
@@ -58,12 +63,13 @@ struct Normalized {
 
 /// Declares the six graph inputs (dynamic batch, frames and tokens axes) and those the
 /// transform reads besides: the two context inputs (reads_context_tokens), text_embedding
-/// [B, D] (text_embedding_dim > 0) and the three text_* inputs (model.text_encoder).
+/// [B, D] (text_embedding_dim > 0), the three text_* inputs (model.text_encoder) and the
+/// three speaker_* inputs (per_speaker).
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
                     int functional_features, const train::InputTransform& transform);
 
 /// make_batch's transform in the graph: the run's input transform (statistics, cuts,
-/// loudness handling; ctx_* when transform.context_tokens > 0, text_embedding when
+/// loudness handling, speaker centring; ctx_* when transform.context_tokens > 0, text_embedding when
 /// transform.text_embedding_dim > 0).
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
                               const train::InputTransform& transform);

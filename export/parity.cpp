@@ -106,12 +106,37 @@ void add_context_inputs(const features::Store& s, const std::vector<int64_t>& ro
   out[in.ctx_len] = HostTensor::from_i64({b}, clen);
 }
 
+/// Each row's speaker statistics in its call (speaker_lld_mean, speaker_func_mean,
+/// speaker_func_count), from `given` or computed from the store.
+void add_speaker_inputs(const features::Store& s, const std::vector<int64_t>& rows,
+                        const train::SpeakerStatistics* given, TensorMap& out) {
+  if (given && given->rows != int64_t(s.segments.size()))
+    throw std::logic_error("raw_inputs: the speaker statistics are not those of this store");
+  train::SpeakerStatistics computed;
+  const train::SpeakerStatistics& st = given ? *given : (computed = train::speaker_statistics(s));
+  const int64_t b = int64_t(rows.size());
+  const int64_t fl = int64_t(s.layout.lld_columns.size());
+  const int64_t ff = int64_t(s.layout.functional_columns.size());
+  auto gather = [&](const std::vector<float>& per_row, int64_t width) {
+    std::vector<float> v(size_t(b * width));
+    for (int64_t i = 0; i < b; ++i)
+      std::copy_n(&per_row[size_t(rows[size_t(i)] * width)], width, &v[size_t(i * width)]);
+    return HostTensor::from_f32({b, width}, v);
+  };
+  const InputNames in;
+  out[in.speaker_lld_mean] = gather(st.lld_mean, fl);
+  out[in.speaker_func_mean] = gather(st.func_mean, ff);
+  out[in.speaker_func_count] = gather(st.func_count, ff);
+}
+
 }  // namespace
 
 TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                      const train::InputTransform& transform,
-                     const std::vector<int64_t>* previous_rows) {
+                     const std::vector<int64_t>* previous_rows,
+                     const train::SpeakerStatistics* speaker) {
   TensorMap out = core_inputs(s, rows);
+  if (transform.per_speaker()) add_speaker_inputs(s, rows, speaker, out);
   if (transform.text_embedding_dim > 0) out[InputNames().text_embedding] = embedding_input(s, rows);
   if (transform.reads_context_tokens()) add_context_inputs(s, rows, previous_rows, out);
   if (!transform.wordpiece_sha256.empty()) {
@@ -206,6 +231,7 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
       o.functional_mask.push_back(edit == Edit::kNoFunctionals ? 0 : s.functional_mask[i * ff + c]);
   }
   out.previous = features::previous_segments(o);
+  train::set_speaker_statistics(out);  // the edited segments' own, as a product computes them
   return out;
 }
 
@@ -266,7 +292,8 @@ std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<Pa
     oc.name = c.name;
     oc.description = c.description;
     oc.row_ids = row_ids(c.data->store, c.rows);
-    oc.inputs = raw_inputs(c.data->store, c.rows, c.data->transform, &c.data->previous);
+    oc.inputs = raw_inputs(c.data->store, c.rows, c.data->transform, &c.data->previous,
+                           &c.data->speaker);
     for (size_t k = 0; k < run.info.shape.tasks.size(); ++k) {
       auto p = pred.probs[k].to(torch::kFloat).contiguous();
       std::vector<float> v(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());

@@ -23,10 +23,13 @@ namespace tenor::onnx_export {
 /// (features::previous_segments, uncut: the graph cuts); `previous`, when given, is that
 /// map already computed for `store` (TrainData::previous), so it is not built again. With
 /// transform.text_embedding_dim > 0 also the store's sentence embeddings (DataError when it
-/// holds none).
+/// holds none). Under speaker normalisation (transform.per_speaker()) also each row's speaker
+/// statistics in its call (train::speaker_statistics of `store`; `speaker`, when given, is
+/// that already computed, TrainData::speaker).
 TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows,
                      const train::InputTransform& transform,
-                     const std::vector<int64_t>* previous = nullptr);
+                     const std::vector<int64_t>* previous = nullptr,
+                     const train::SpeakerStatistics* speaker = nullptr);
 
 /// The input transform of a bundle: its input_transform.json, or, in a bundle exported
 /// before it had one, the inputs its features.json records (cuts, context tokens, sentence

@@ -64,6 +64,7 @@ const std::vector<Field>& fields() {
       field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
       field("bf16", &TrainConfig::bf16),
       field("normalize_loudness", &TrainConfig::normalize_loudness),
+      field("speaker_normalization", &TrainConfig::speaker_normalization),
       nested("model.type", &TrainConfig::model, &ModelConfig::type),
       nested("model.hidden", &TrainConfig::model, &ModelConfig::hidden),
       nested("model.conv_channels", &TrainConfig::model, &ModelConfig::conv_channels),
@@ -168,6 +169,9 @@ void TrainConfig::validate() const {
   check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
   check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
         "use ce, balanced or focal");
+  check(speaker_normalization == "none" || speaker_normalization == "call",
+        "speaker_normalization", speaker_normalization,
+        "use none, or call (each speaker's features centred on that speaker in the call)");
   check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
   check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
   check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");

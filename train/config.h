@@ -99,6 +99,10 @@ struct TrainConfig {
   /// level-dependent LLDs and drop absolute-level functionals (a model then cannot
   /// learn "loud = angry", which fails under automatic gain control).
   bool normalize_loudness = false;
+  /// none | call: centre each segment's frame LLDs and functionals on its speaker's mean over
+  /// the speaker's own segments in the same call (train/input_transform.h), so that a
+  /// speaker's pitch, level and channel are read relative to that speaker in that call.
+  std::string speaker_normalization = "none";
   ModelConfig model;
   OptimConfig optim;
   DistributedConfig distributed;

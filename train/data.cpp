@@ -34,6 +34,10 @@ void assign_labelled_splits(TrainData& d) {
   }
 }
 
+void set_speaker_statistics(TrainData& d) {
+  d.speaker = d.transform.per_speaker() ? speaker_statistics(d.store) : SpeakerStatistics{};
+}
+
 TrainData inference_data(features::Store store, const std::string& store_name,
                          const StoreContract& model, const InputTransform& transform) {
   TrainData d;
@@ -45,6 +49,7 @@ TrainData inference_data(features::Store store, const std::string& store_name,
   d.transform = transform;
   assign_labelled_splits(d);
   d.previous = features::previous_segments(d.store);
+  set_speaker_statistics(d);
   return d;
 }
 
@@ -188,6 +193,7 @@ TrainData load_train_data(const TrainConfig& config, features::Store store,
     d.transform =
         build_input_transform(config, d.store, d.train, config.features, std::move(wordpiece));
   }
+  set_speaker_statistics(d);
   d.class_weights = class_weights(d);
   return d;
 }
@@ -226,14 +232,17 @@ BatchWidths batch_widths(const TrainData& d, const std::vector<int64_t>& rows) {
 }
 
 /// Row r's frames into `out` ([widths.frames, F], zeros), cut to max_frames and normalised:
-/// (x - mean) / std, where a loudness-normalised run's level columns subtract the segment's
-/// own mean over its kept frames instead. `level_mean` is scratch of F. Returns the frames.
+/// (x - mean - speaker mean) / std (the speaker mean in its call under speaker
+/// normalisation, else 0), where a loudness-normalised run's level columns subtract the
+/// segment's own mean over its kept frames instead. `level_mean` is scratch of F. Returns
+/// the frames.
 int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>& level_mean) {
   const InputTransform& t = d.transform;
   const auto& s = d.store;
   const size_t fl = s.layout.lld_columns.size();
   const int64_t t0 = s.frame_offsets[r];
   const int64_t t_n = std::min<int64_t>(t.max_frames, s.frame_offsets[r + 1] - t0);
+  const float* speaker = t.per_speaker() ? &d.speaker.lld_mean[r * fl] : nullptr;
   if (t.normalize_loudness && t_n > 0) {
     for (int c : t.level_lld_columns) {
       double sum = 0;
@@ -244,7 +253,11 @@ int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>
   for (int64_t k = 0; k < t_n; ++k) {
     const float* src = &s.frames[size_t(t0 + k) * fl];
     float* dst = out + size_t(k) * fl;
-    for (size_t c = 0; c < fl; ++c) dst[c] = (src[c] - t.norm.lld_mean[c]) / t.norm.lld_std[c];
+    if (speaker)
+      for (size_t c = 0; c < fl; ++c)
+        dst[c] = (src[c] - t.norm.lld_mean[c] - speaker[c]) / t.norm.lld_std[c];
+    else
+      for (size_t c = 0; c < fl; ++c) dst[c] = (src[c] - t.norm.lld_mean[c]) / t.norm.lld_std[c];
     if (t.normalize_loudness)
       for (int c : t.level_lld_columns)
         dst[c] = float((src[c] - level_mean[size_t(c)]) / t.norm.lld_std[size_t(c)]);
@@ -252,14 +265,22 @@ int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>
   return t_n;
 }
 
-/// Row r's functionals: clip((v - mean) / std, -10, 10) with mask 1 where defined and not
-/// dropped, else 0 (the zeros already in `values` and `mask`).
+/// Row r's functionals: clip((v - mean - speaker mean) / std, -10, 10) with mask 1 where
+/// defined, not dropped and, under speaker normalisation, defined by at least
+/// kSpeakerMinSegments of the speaker's segments in the call; else 0 (the zeros already in
+/// `values` and `mask`).
 void put_functionals(const TrainData& d, size_t r, float* values, float* mask) {
   const Normalizer& n = d.transform.norm;
   const size_t ff = d.store.layout.functional_columns.size();
+  const bool per_speaker = d.transform.per_speaker();
   for (size_t c = 0; c < ff; ++c) {
     if (!d.store.functional_mask[r * ff + c] || n.func_dropped[c]) continue;
-    float v = (d.store.functionals[r * ff + c] - n.func_mean[c]) / n.func_std[c];
+    float v = d.store.functionals[r * ff + c] - n.func_mean[c];
+    if (per_speaker) {
+      if (d.speaker.func_count[r * ff + c] < kSpeakerMinSegments) continue;
+      v -= d.speaker.func_mean[r * ff + c];
+    }
+    v /= n.func_std[c];
     values[c] = std::clamp(v, -10.0f, 10.0f);
     mask[c] = 1;
   }
@@ -303,6 +324,8 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
   if ((t.context_tokens > 0 || !t.wordpiece_sha256.empty()) &&
       d.previous.size() != s.segments.size())
     throw std::logic_error("make_batch: TrainData::previous is not set for this store");
+  if (t.per_speaker() && d.speaker.rows != int64_t(s.segments.size()))
+    throw std::logic_error("make_batch: TrainData::speaker is not set for this store");
   const int64_t b = int64_t(rows.size());
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   const BatchWidths w = batch_widths(d, rows);

@@ -24,6 +24,9 @@ struct TrainData {
   std::vector<int64_t> train, dev, test;
   std::vector<int64_t> previous;  ///< features::previous_segments(store): context rows
   InputTransform transform;  ///< everything between a store row and the model's inputs
+  /// transform.per_speaker(): speaker_statistics(store), what make_batch centres on (set with
+  /// set_speaker_statistics; empty otherwise).
+  SpeakerStatistics speaker;
   std::vector<torch::Tensor> class_weights;  ///< per task [K]: inverse train frequency
   /// Training only: the directory of model.text_encoder (resolve_text_encoder), "" without.
   std::filesystem::path text_encoder_dir;
@@ -37,6 +40,10 @@ TrainData load_train_data(const TrainConfig& config, const InputTransform* trans
 /// The same over a store already read (and checked) from config.features.
 TrainData load_train_data(const TrainConfig& config, features::Store store,
                           const InputTransform* transform);
+
+/// d.speaker for d.store when d.transform normalises per speaker (cleared otherwise): call it
+/// after setting (or changing) d.store or d.transform.
+void set_speaker_statistics(TrainData& d);
 
 /// The rows labelled for at least one model task, by split (train, dev, test; a row of no
 /// known split trains), into d.train, d.dev and d.test.
@@ -56,7 +63,9 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
                                  const std::vector<std::string>& tasks, const ModelConfig& model);
 
 /// A padded batch of store rows (on CPU), made as `data.transform` says: frames and tokens
-/// cut, LLDs and functionals normalised, context and sentence embeddings when it reads them.
+/// cut, LLDs and functionals normalised (on the training split's statistics, or centred on
+/// each row's speaker means in its call, `data.speaker`), context and sentence embeddings
+/// when it reads them.
 Batch make_batch(const TrainData& data, const std::vector<int64_t>& rows);
 
 }  // namespace tenor::train

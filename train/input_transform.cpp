@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "core/error.h"
 #include "data/features/columns.h"
@@ -48,22 +50,28 @@ struct Moments {
   }
 };
 
-/// Statistics over the LLD frames and defined functionals of `rows`.
-Normalizer training_statistics(const features::Store& s, const std::vector<int64_t>& rows) {
+/// Statistics over the LLD frames and defined functionals of `rows`; with `speaker`, of
+/// their deviations from each row's speaker means, over the functionals the speaker
+/// centring defines (kSpeakerMinSegments).
+Normalizer training_statistics(const features::Store& s, const std::vector<int64_t>& rows,
+                               const SpeakerStatistics* speaker = nullptr) {
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   Moments lld(fl), func(ff);
   double frames = 0;
   for (int64_t r : rows) {
+    const float* lld_centre = speaker ? &speaker->lld_mean[size_t(r) * fl] : nullptr;
     for (int64_t t = s.frame_offsets[size_t(r)]; t < s.frame_offsets[size_t(r) + 1]; ++t) {
       for (size_t c = 0; c < fl; ++c) {
-        const double v = s.frames[size_t(t) * fl + c];
+        const double v = double(s.frames[size_t(t) * fl + c]) - (speaker ? lld_centre[c] : 0.0);
         lld.sum[c] += v, lld.sum_sq[c] += v * v;
       }
       frames += 1;
     }
     for (size_t c = 0; c < ff; ++c) {
-      if (!s.functional_mask[size_t(r) * ff + c]) continue;
-      const double v = s.functionals[size_t(r) * ff + c];
+      const size_t at = size_t(r) * ff + c;
+      if (!s.functional_mask[at]) continue;
+      if (speaker && speaker->func_count[at] < kSpeakerMinSegments) continue;
+      const double v = double(s.functionals[at]) - (speaker ? speaker->func_mean[at] : 0.0);
       func.sum[c] += v, func.sum_sq[c] += v * v, func.count[c] += 1;
     }
   }
@@ -75,7 +83,63 @@ Normalizer training_statistics(const features::Store& s, const std::vector<int64
   return n;
 }
 
+/// speaker_normalization "call": the deviations from the speaker means, with means 0 (the
+/// speaker's mean is the centre), each deviation at least 1 % of the column's raw one.
+Normalizer speaker_centred_statistics(const features::Store& s, const std::vector<int64_t>& rows,
+                                      const Normalizer& raw) {
+  const SpeakerStatistics speaker = speaker_statistics(s);
+  Normalizer n = training_statistics(s, rows, &speaker);
+  auto floor_at = [](std::vector<float>& sd, const std::vector<float>& raw_sd) {
+    for (size_t c = 0; c < sd.size(); ++c) sd[c] = std::max(sd[c], 0.01f * raw_sd[c]);
+  };
+  floor_at(n.lld_std, raw.lld_std);
+  floor_at(n.func_std, raw.func_std);
+  std::fill(n.lld_mean.begin(), n.lld_mean.end(), 0.0f);
+  std::fill(n.func_mean.begin(), n.func_mean.end(), 0.0f);
+  return n;
+}
+
 }  // namespace
+
+SpeakerStatistics speaker_statistics(const features::Store& s) {
+  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
+  const size_t n = s.segments.size();
+  std::map<std::pair<std::string, std::string>, size_t> group_of;
+  std::vector<size_t> group(n);
+  for (size_t r = 0; r < n; ++r)
+    group[r] = group_of.try_emplace({s.segments[r].call_id, s.segments[r].speaker}, group_of.size())
+                   .first->second;
+  // Sums in double per (call, speaker), then each row takes its group's means.
+  const size_t groups = group_of.size();
+  std::vector<double> lld_sum(groups * fl, 0), frames(groups, 0), func_sum(groups * ff, 0),
+      func_count(groups * ff, 0);
+  for (size_t r = 0; r < n; ++r) {
+    const size_t g = group[r];
+    for (int64_t t = s.frame_offsets[r]; t < s.frame_offsets[r + 1]; ++t) {
+      for (size_t c = 0; c < fl; ++c) lld_sum[g * fl + c] += s.frames[size_t(t) * fl + c];
+      frames[g] += 1;
+    }
+    for (size_t c = 0; c < ff; ++c)
+      if (s.functional_mask[r * ff + c])
+        func_sum[g * ff + c] += s.functionals[r * ff + c], func_count[g * ff + c] += 1;
+  }
+  SpeakerStatistics out;
+  out.rows = int64_t(n);
+  out.lld_mean.assign(n * fl, 0.0f);
+  out.func_mean.assign(n * ff, 0.0f);
+  out.func_count.assign(n * ff, 0.0f);
+  for (size_t r = 0; r < n; ++r) {
+    const size_t g = group[r];
+    if (frames[g] > 0)
+      for (size_t c = 0; c < fl; ++c) out.lld_mean[r * fl + c] = float(lld_sum[g * fl + c] / frames[g]);
+    for (size_t c = 0; c < ff; ++c) {
+      const double k = func_count[g * ff + c];
+      out.func_count[r * ff + c] = float(k);
+      if (k > 0) out.func_mean[r * ff + c] = float(func_sum[g * ff + c] / k);
+    }
+  }
+  return out;
+}
 
 json Normalizer::to_json() const {
   return {{"lld_mean", lld_mean},
@@ -103,6 +167,7 @@ json InputTransform::to_json() const {
   json j = norm.to_json();
   j["level_lld_columns"] = level_lld_columns;
   j["normalize_loudness"] = normalize_loudness;
+  j["speaker_normalization"] = speaker_normalization;
   j["max_frames"] = max_frames;
   j["max_tokens"] = max_tokens;
   j["use_text"] = use_text;
@@ -118,6 +183,12 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
   t.norm = Normalizer::from_json(j, source);
   t.level_lld_columns = get<std::vector<int>>(j, "level_lld_columns", source);
   t.normalize_loudness = get<bool>(j, "normalize_loudness", source);
+  // Transforms (runs of format 3, bundles) written before the key normalised no speaker.
+  if (j.contains("speaker_normalization"))
+    t.speaker_normalization = get<std::string>(j, "speaker_normalization", source);
+  if (t.speaker_normalization != "none" && !t.per_speaker())
+    inconsistent(source, "`speaker_normalization` is \"" + t.speaker_normalization +
+                             "\", not none or call");
   t.max_frames = get<int>(j, "max_frames", source);
   t.max_tokens = get<int>(j, "max_tokens", source);
   t.use_text = get<bool>(j, "use_text", source);
@@ -145,6 +216,7 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
   t.norm = std::move(statistics);
   t.level_lld_columns = std::move(level_lld_columns);
   t.normalize_loudness = config.normalize_loudness;
+  t.speaker_normalization = config.speaker_normalization;
   t.max_frames = m.max_frames;
   t.max_tokens = m.max_tokens;
   t.use_text = m.use_text;
@@ -171,6 +243,8 @@ InputTransform build_input_transform(
   for (size_t c = 0; c < marks.lld.size(); ++c)
     if (marks.lld[c]) level_lld.push_back(int(c));
   Normalizer n = training_statistics(store, train_rows);
+  if (config.speaker_normalization == "call")
+    n = speaker_centred_statistics(store, train_rows, n);
   if (config.normalize_loudness) {
     // Absolute-level functionals go; scale-free ones (coefficients of variation) stay.
     for (size_t c = 0; c < marks.functionals.size(); ++c)

@@ -1,8 +1,8 @@
 #pragma once
 // Everything between a feature-store row and a model's input tensors, decided once per run:
 // the normaliser's statistics, the functionals hidden and the LLD columns whose level is
-// removed (loudness normalisation), the frame and token cuts, whether text is read, the
-// context tokens and the sentence embeddings. Built by build_input_transform from the run's
+// removed (loudness normalisation), per-speaker normalisation within a call, the frame and
+// token cuts, whether text is read, the context tokens and the sentence embeddings. Built by build_input_transform from the run's
 // configuration and its training store, saved as input_transform.json in the run, and read
 // by batching (train::make_batch), the ONNX emitter (export/onnx_layers.h), the parity gate
 // and `tenor predict`: none of them looks at the configuration for these again.
@@ -43,6 +43,14 @@ struct InputTransform {
   /// frames is subtracted from them (their `norm.lld_mean` is 0).
   std::vector<int> level_lld_columns;
   bool normalize_loudness = false;
+  /// "none", or "call": each row's frames and functionals are centred on its speaker's means
+  /// in its call (SpeakerStatistics) instead of the training split's, and a functional is
+  /// masked where the speaker has fewer than kSpeakerMinSegments segments defining it. Then
+  /// `norm.lld_mean` and `norm.func_mean` are 0 and `norm.*_std` are the training split's
+  /// deviations from the speaker means (at least 1 % of the raw deviation: a column that
+  /// never varies within a speaker is not blown up where it does). Transforms written
+  /// before the key existed read "none".
+  std::string speaker_normalization = "none";
   int max_frames = 1500;  ///< frames past it are cut
   int max_tokens = 128;   ///< tokens past it are cut
   bool use_text = true;   ///< false: every row's token_len is 0
@@ -62,12 +70,35 @@ struct InputTransform {
   /// The model reads the previous segment's SentencePiece tokens (ctx_tokens / ctx_len);
   /// a pretrained encoder reads the context inside its own ids instead.
   bool reads_context_tokens() const { return context_tokens > 0 && wordpiece_sha256.empty(); }
+  /// speaker_normalization is "call": batches and graphs carry each row's speaker statistics.
+  bool per_speaker() const { return speaker_normalization == "call"; }
 
   nlohmann::json to_json() const;
   /// Throws DataError naming `source` and the key when `j` is not a transform, or its
   /// statistics, columns or cuts do not fit together.
   static InputTransform from_json(const nlohmann::json& j, const std::string& source);
 };
+
+/// A functional is centred on its speaker's mean only where the speaker has at least this
+/// many segments in the call that define it: with one, the deviation is 0 by construction,
+/// so it is masked (undefined) instead.
+inline constexpr int kSpeakerMinSegments = 2;
+
+/// Each row's speaker statistics in its call, what speaker_normalization "call" centres on:
+/// over the rows of the store with the same call_id and speaker (the speaker's own segments,
+/// whatever their split or labels), each LLD column's mean over all their frames (uncut by
+/// max_frames), and per functional the mean over the segments that define it and their
+/// count. The same numbers for the same call whether it is a training store, a store given
+/// to `tenor eval` or the features `tenor predict` extracts; docs/export.md gives the recipe.
+struct SpeakerStatistics {
+  int64_t rows = 0;
+  std::vector<float> lld_mean;    ///< [rows, F_lld]; 0 where the speaker has no frames
+  std::vector<float> func_mean;   ///< [rows, F]; 0 where func_count is 0
+  std::vector<float> func_count;  ///< [rows, F]: the speaker's segments defining the column
+};
+
+/// The speaker statistics of every row of `store`.
+SpeakerStatistics speaker_statistics(const features::Store& store);
 
 /// What a store offers a model besides its columns.
 struct StoreInputs {
@@ -106,7 +137,9 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
 /// and defined functionals of `train_rows` (the training split), the level-dependent
 /// columns from the store's column marks (features::level_marks), and under
 /// normalize_loudness the level-dependent functionals dropped and the level columns' means
-/// set to 0 (make_batch removes each segment's own level). Throws DataError naming
+/// set to 0 (make_batch removes each segment's own level). Under speaker_normalization
+/// "call" the deviations are those from each row's speaker means (speaker_statistics of the
+/// whole store) and the means are 0. Throws DataError naming
 /// `store_name` when the store's columns carry no marks (see features::level_marks).
 /// `wordpiece`: model.text_encoder's tokenizer (null without one).
 InputTransform build_input_transform(

@@ -34,6 +34,8 @@ class Predictor {
   const std::vector<TaskSpec>& tasks() const { return contract_.shape.tasks; }
   /// The decision rules the model was saved with (fitted on its dev split).
   const eval::DecisionRules& rules() const { return rules_; }
+  /// What the model reads of a store row (the run's or bundle's input_transform.json).
+  const InputTransform& transform() const { return transform_; }
 
   /// `store` checked against the model (check_store_for_model: the one store check, one
   /// wording) and prepared for it: labelled rows per split, context rows. DataError naming

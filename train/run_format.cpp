@@ -107,14 +107,22 @@ void upgrade_2_to_3(RunDocs& d) {
   if (d.shape.is_object() && !d.shape.contains("transformer")) d.shape["transformer"] = nullptr;
 }
 
+/// Format 3 -> 4: runs from before speaker_normalization normalised no speaker:
+/// input_transform.json `speaker_normalization` "none".
+void upgrade_3_to_4(RunDocs& d) {
+  if (d.input_transform.is_object() && !d.input_transform.contains("speaker_normalization"))
+    d.input_transform["speaker_normalization"] = "none";
+}
+
 using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
 
 /// Upgrades[v] takes a run of format v to format v + 1.
 const std::vector<Upgrade>& upgrades() {
   static const std::vector<Upgrade> steps = {
       [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2,
-      [](RunDocs& d, const fs::path&) { upgrade_2_to_3(d); }};
-  static_assert(kRunFormatVersion == 3, "add the upgrade step of the previous format");
+      [](RunDocs& d, const fs::path&) { upgrade_2_to_3(d); },
+      [](RunDocs& d, const fs::path&) { upgrade_3_to_4(d); }};
+  static_assert(kRunFormatVersion == 4, "add the upgrade step of the previous format");
   return steps;
 }
 
@@ -131,6 +139,7 @@ void require_current_keys(const fs::path& dir, const RunDocs& d) {
   require(d.shape, "tasks", "shape.json");
   require(d.shape, "transformer", "shape.json");
   require(d.input_transform, "wordpiece_sha256", "input_transform.json");
+  require(d.input_transform, "speaker_normalization", "input_transform.json");
   for (const auto& t : d.shape["tasks"]) require(t, "classes", "shape.json tasks[]");
   for (const char* key : {"tokenizer_sha256", "feature_set_version", "functionals_version"})
     require(d.result, key, "result.json");

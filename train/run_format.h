@@ -17,7 +17,9 @@ namespace tenor::train {
 ///   2  input_transform.json (train/input_transform.h) replaces normalizer.json: the
 ///      normaliser's statistics with the cuts, context, sentence embeddings and loudness
 ///      handling the run's batches and graphs follow
-inline constexpr int kRunFormatVersion = 3;
+///   3  model.text_encoder: input_transform.json `wordpiece_sha256`, shape.json `transformer`
+///   4  input_transform.json `speaker_normalization` (none | call)
+inline constexpr int kRunFormatVersion = 4;
 
 /// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
 /// run.json. Throws DataError when run.json is damaged, or records a format newer than

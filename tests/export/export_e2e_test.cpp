@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include <onnx/onnx_pb.h>
@@ -341,6 +342,82 @@ TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
                       &out),
             1);
   EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
+}
+
+/// The segments' probabilities of `a` and `b` (predict outputs of one call) within `tol`.
+void expect_same_probs(const json& a, const json& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i]["tasks"].size(), b[i]["tasks"].size()) << what;
+    for (auto& [task, v] : a[i]["tasks"].items()) {
+      EXPECT_EQ(v["decision"], b[i]["tasks"][task]["decision"]) << what << " " << i << task;
+      for (size_t k = 0; k < v["probs"].size(); ++k)
+        EXPECT_NEAR(v["probs"][k].get<double>(), b[i]["tasks"][task]["probs"][k].get<double>(),
+                    tol)
+            << what << " segment " << i << " " << task;
+    }
+  }
+}
+
+TEST(ExportE2eBundle, SpeakerNormalisedRunPassesTheGateAndPredictsAsTheStore) {
+  const fs::path dir = make_temp_dir("export-speaker");
+  std::string out;
+  // With loudness normalisation too: its level columns override the speaker centring.
+  ASSERT_EQ(run_tenor("train --config " +
+                          write_train_config(dir, "  type: fusion\n  hash_buckets: 512\n")
+                              .string() +
+                          " --set speaker_normalization=call --set normalize_loudness=true"
+                          " --set epochs=2",
+                      &out),
+            0)
+      << out;
+  const fs::path run = dir / "run", bundle = dir / "bundle";
+  EXPECT_EQ(read_json(run / "input_transform.json")["speaker_normalization"], "call");
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
+      << out;
+  auto parity = read_json(bundle / "parity.json");
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
+  EXPECT_LE(parity["max_abs_delta"].get<double>(), 1e-4);
+  EXPECT_EQ(read_json(bundle / "features.json")["speaker_normalization"], "call");
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(bundle / "model.onnx")));
+  std::set<std::string> inputs;
+  for (const auto& i : proto.graph().input()) inputs.insert(i.name());
+  for (const char* name : {"speaker_lld_mean", "speaker_func_mean", "speaker_func_count"})
+    EXPECT_TRUE(inputs.count(name)) << name;
+  ASSERT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
+
+  // One call scored from the store (the statistics over the store's rows of the call, as
+  // tenor eval reads them) and from its WAV and transcript (over the extracted call), by
+  // LibTorch and ONNX Runtime, one call at a time and in a batch: the same scores.
+  auto predict = [&](const std::string& args) {
+    std::string text;
+    EXPECT_EQ(run_tenor("--log-level error predict " + args, &text), 0) << text;
+    return json::parse(text)["segments"];
+  };
+  write_transcript("c12", dir / "c12.jsonl");
+  const std::string from_store = " --features " + tiny_store().string() + " --call c12";
+  const std::string from_wav = " " + (tiny_dataset() / "audio/c12.wav").string() +
+                               " --transcript " + (dir / "c12.jsonl").string() +
+                               " --channels agent=0,customer=1";
+  const json stored = predict("--run " + run.string() + from_store);
+  ASSERT_EQ(stored.size(), 4u);
+  expect_same_probs(stored, predict("--run " + run.string() + from_wav), 1e-6, "run, WAV");
+  expect_same_probs(stored, predict("--bundle " + bundle.string() + from_store), 1e-4,
+                    "bundle, store");
+  expect_same_probs(stored, predict("--bundle " + bundle.string() + from_wav), 1e-4,
+                    "bundle, WAV");
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " --dataset " +
+                          tiny_dataset().string() + " --out " + (dir / "all.jsonl").string() +
+                          " --no-progress",
+                      &out),
+            0)
+      << out;
+  json batch = json::array();
+  std::ifstream lines(dir / "all.jsonl");
+  for (std::string line; std::getline(lines, line);)
+    if (auto j = json::parse(line); j["call_id"] == "c12") batch.push_back(j);
+  expect_same_probs(stored, batch, 1e-6, "run, --dataset batch");
 }
 
 TEST(ExportE2eBundle, PredictMatchesAStoresClassesByName) {

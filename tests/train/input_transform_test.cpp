@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/atomic_file.h"
@@ -80,6 +81,36 @@ TEST(InputTransform, TakesItsLevelColumnsFromTheFeatureTablesMarks) {
   } catch (const DataError& e) {
     EXPECT_THAT(e.what(), HasSubstr("tiny: its LLD columns are not those its extractor "
                                     "configuration defines"));
+  }
+}
+
+TEST(InputTransform, SpeakerNormalizationScalesByDeviationsFromTheSpeakerWithAFloor) {
+  features::Store store = features::read_store(tiny_store());
+  train::TrainConfig config;
+  const auto raw = train::build_input_transform(config, store, all_rows(store), "tiny");
+  config.speaker_normalization = "call";
+  // Column 0 made constant within each speaker in each call (varying across them): its
+  // deviation from the speaker means is 0, and the floor keeps it at 1 % of the raw one.
+  const size_t fl = store.layout.lld_columns.size();
+  for (size_t r = 0; r < store.segments.size(); ++r)
+    for (int64_t t = store.frame_offsets[r]; t < store.frame_offsets[r + 1]; ++t)
+      store.frames[size_t(t) * fl] = float(store.segments[r].call_id.size() +
+                                           (store.segments[r].speaker == "agent" ? 7 : 0));
+  const auto before = train::build_input_transform(train::TrainConfig{}, store, all_rows(store),
+                                                   "tiny");
+  const auto t = train::build_input_transform(config, store, all_rows(store), "tiny");
+  EXPECT_EQ(t.speaker_normalization, "call");
+  EXPECT_FLOAT_EQ(t.norm.lld_std[0], 0.01f * before.norm.lld_std[0]);
+  for (size_t c = 0; c < fl; ++c) {
+    EXPECT_EQ(t.norm.lld_mean[c], 0.0f);
+    EXPECT_TRUE(std::isfinite(t.norm.lld_std[c]));
+    EXPECT_GE(t.norm.lld_std[c], 0.01f * before.norm.lld_std[c]);
+  }
+  for (size_t c = 1; c < fl; ++c)  // the speaker's own range is narrower than the split's
+    EXPECT_LE(t.norm.lld_std[c], raw.norm.lld_std[c] * 1.0001f) << store.layout.lld_columns[c];
+  for (size_t c = 0; c < t.norm.func_mean.size(); ++c) {
+    EXPECT_EQ(t.norm.func_mean[c], 0.0f);
+    EXPECT_TRUE(std::isfinite(t.norm.func_std[c]));
   }
 }
 
