@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
 #include "eval/compare.h"
 #include "eval/evaluate.h"
 
@@ -39,6 +40,12 @@ struct RunEvalOptions {
   EvalConfig config;
   std::optional<std::string> timeline_call;
 };
+
+/// The dataset at `dir`, refused with DataError (its errors, and "fix them ... and `then`")
+/// unless `tenor data validate` finds no error in it; warnings are counted in the log. Its
+/// audio checks are left to the feature build (the same code), which applies them before it
+/// extracts anything.
+data::Dataset validated_dataset(const std::filesystem::path& dir, const std::string& then);
 
 /// `tenor eval --dataset`: what besides RunEvalOptions scoring a labelled dataset takes.
 struct DatasetEvalOptions {
