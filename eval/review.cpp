@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <optional>
 
@@ -12,6 +13,7 @@
 #include "core/error.h"
 #include "core/file_lock.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/temporary_path.h"
 #include "data/agreement.h"
 #include "data/audio.h"
@@ -21,6 +23,7 @@
 #include "eval/confident_learning.h"
 #include "eval/review_html.h"
 #include "eval/run_eval.h"
+#include "eval/xml_writer.h"
 #include "train/config.h"
 #include "train/predictor.h"
 #include "train/trainer.h"
@@ -303,6 +306,8 @@ std::string clip_uri(const fs::path& root, const data::Call& call, const feature
   }
 }
 
+std::string shown(double v) { return std::isfinite(v) ? svg_number(v, 3) : "n/a"; }
+
 ReviewPage review_page(const data::Dataset& ds, const features::Store& store,
                        const std::vector<Suspect>& suspects, const ReviewOptions& options,
                        const std::vector<std::string>& notes) {
@@ -325,6 +330,10 @@ ReviewPage review_page(const data::Dataset& ds, const features::Store& store,
     }
     page.rows.push_back(std::move(row));
   }
+  for (const auto& task : ds.schema.tasks)
+    for (const auto& a : data::annotator_agreement(ds, task))
+      page.annotators.push_back({task.name, a.annotator, std::to_string(a.segments),
+                                 shown(a.agreement), shown(a.kappa)});
   if (options.audio && audio_bytes >= kMaxAudioBytes)
     page.notes.push_back("Audio players stop after " + std::to_string(kMaxAudioBytes >> 20) +
                          " MB of embedded audio; the later rows have none.");
@@ -359,6 +368,24 @@ size_t scored_rows(const std::vector<TaskScores>& scores, size_t rows) {
   return n;
 }
 
+/// The tasks the fold models train: the config's, or every task with a labelled segment.
+/// DataError when no segment carries a label of any of them: there is nothing to review.
+void choose_tasks(train::TrainConfig& config, const data::Dataset& ds, const fs::path& dir) {
+  std::vector<std::string> labelled;
+  for (const auto& task : ds.schema.tasks) {
+    bool any = false;
+    for (const auto& call : ds.calls)
+      for (const auto& seg : call.segments) any = any || data::resolved_label(seg, task);
+    if (any) labelled.push_back(task.name);
+  }
+  if (labelled.empty())
+    throw DataError("dataset " + dir.string() + " has no labelled segment (tasks: " +
+                    join(ds.schema.task_names(), ", ") +
+                    "): there is no label to review; label segments (docs/dataset-format.md) "
+                    "and review again");
+  if (config.tasks.empty()) config.tasks = labelled;
+}
+
 std::string model_name(const ReviewOptions& options) {
   return options.config.empty() ? std::string("the built-in linear baseline")
                                  : options.config.string();
@@ -378,8 +405,9 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   fs::create_directories(work.path(), ec);
   if (ec) throw IoError("cannot create " + work.path().string() + ": " + ec.message());
   const fs::path store_path = work.path() / "features.h5";
-  const train::TrainConfig config = review_config(options, store_path);
+  train::TrainConfig config = review_config(options, store_path);
   const data::Dataset ds = validated_dataset(dataset, "review again");
+  choose_tasks(config, ds, dataset);
   const std::vector<int> call_fold = data::assign_folds(ds, options.folds, options.seed);
 
   features::BuildOptions build;

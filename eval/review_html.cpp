@@ -139,6 +139,22 @@ void controls(XmlWriter& w, const ReviewPage& page) {
   w.close();
 }
 
+void annotator_table(XmlWriter& w, const ReviewPage& page) {
+  if (page.annotators.empty()) return;
+  w.element("h2", {}, "Annotators against the consensus of the others");
+  w.open("table");
+  w.open("tr");
+  for (const char* h : {"task", "annotator", "segments", "agreement", "Cohen's kappa"})
+    w.element("th", {}, h);
+  w.close();
+  for (const auto& cells : page.annotators) {
+    w.open("tr");
+    for (const auto& c : cells) w.element("td", {}, c);
+    w.close();
+  }
+  w.close();
+}
+
 }  // namespace
 
 std::string review_to_html(const ReviewPage& page) {
@@ -162,6 +178,7 @@ std::string review_to_html(const ReviewPage& page) {
   for (const auto& r : page.rows) suspect_row(w, r);
   w.close();
   w.close();  // table
+  annotator_table(w, page);
   w.open("script").raw(kScript).close();
   w.close();  // body
   w.close();  // html

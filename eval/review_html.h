@@ -23,6 +23,8 @@ struct ReviewPage {
   std::string title;               ///< e.g. "label review: ravdess-anger"
   std::vector<std::string> notes;  ///< lines above the table (model, folds, counts)
   std::vector<ReviewRow> rows;
+  /// Annotators against the consensus: task, annotator, segments, agreement, kappa (as text).
+  std::vector<std::vector<std::string>> annotators;
 };
 
 /// A self-contained XHTML page (inline style and script, audio as data URIs): a text filter

@@ -57,7 +57,11 @@ const fs::path& flipped_dataset() {
                       {"end", 1.5},
                       {"speaker", "customer"},
                       {"text", text},
-                      {"labels", {{"escalation", kFlipped.count(id) ? 1 - label : label}}}}}}};
+                      {"labels", {{"escalation", kFlipped.count(id) ? 1 - label : label}}},
+                      // ann-1 gave the labels; ann-2 disagrees on every tenth call.
+                      {"labels_by",
+                       {{"ann-1", {{"escalation", kFlipped.count(id) ? 1 - label : label}}},
+                        {"ann-2", {{"escalation", i % 10 == 0 ? 1 - label : label}}}}}}}}};
       out << call.dump() << "\n";
     }
     return dir;
@@ -135,6 +139,14 @@ TEST(Review, FindsTheFlippedLabelsFirst) {
   EXPECT_EQ(task["confident_joint"].size(), 2u);
   EXPECT_EQ(task["suspects"], suspects.size());
   EXPECT_EQ(review["segments"], kCalls);
+  // Against the adjudicated `labels`: ann-1 always, ann-2 not on c00, c10, ... nor on the
+  // four flipped labels it did not flip.
+  const auto& annotators = review["annotators"]["escalation"];
+  ASSERT_EQ(annotators.size(), 2u) << review["annotators"].dump();
+  EXPECT_EQ(annotators[0]["annotator"], "ann-1");
+  EXPECT_EQ(annotators[0]["agreed"], kCalls);
+  EXPECT_EQ(annotators[1]["agreed"], kCalls - 6 - int(kFlipped.size()));
+  EXPECT_EQ(annotators[1]["confusion"].size(), 2u);
 }
 
 TEST(Review, WritesTheOutOfFoldProbabilitiesAndAPageWithPlayers) {
