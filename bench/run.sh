@@ -47,6 +47,10 @@ if [[ $which == all || $which == predict ]]; then
   echo; echo "## predict: batch (--list, --dataset) vs one process per call"
   bench/predict_batch.sh
 fi
+if [[ $which == all || $which == review ]]; then
+  echo; echo "## data review: flipped labels found, vs cleanlab"
+  bench/review_bench.sh
+fi
 if [[ $which == all || $which == eval ]]; then
   echo; echo "## eval"
   build/bench/bench_eval

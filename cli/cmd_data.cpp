@@ -15,6 +15,7 @@
 #include "data/stats.h"
 #include "data/synth.h"
 #include "data/validate.h"
+#include "eval/review.h"
 
 namespace tenor::cli {
 namespace fs = std::filesystem;
@@ -279,11 +280,51 @@ void add_export(CLI::App& data) {
   });
 }
 
+void add_review(CLI::App& data) {
+  struct Args {
+    std::string dir, out;
+    eval::ReviewOptions options;
+    std::string config;
+    bool no_audio = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "review", "Find labels that are probably wrong: out-of-fold predictions and confident "
+                "learning; review.json, review.html");
+  cmd->add_option("DIR", args->dir, "dataset directory (never modified)")->required();
+  cmd->add_option("--out", args->out, "review directory: review.json, review.html, oof.jsonl")
+      ->required();
+  cmd->add_option("--config", args->config,
+                  "training config of the fold models (default: the fast linear baseline)");
+  cmd->add_option("--set", args->options.overrides,
+                  "override one config key, e.g. --set epochs=10 (repeatable)");
+  cmd->add_option("--folds", args->options.folds, "cross-validation folds")
+      ->capture_default_str()
+      ->check(positive());
+  cmd->add_option("--seed", args->options.seed, "seed of the fold assignment")
+      ->capture_default_str();
+  cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N (default: the "
+                  "config's)")->check(device_validator());
+  cmd->add_option("--text-embeddings", args->options.text_embeddings,
+                  "sentence embeddings, for a config with model.text_embedding");
+  cmd->add_flag("--no-audio", args->no_audio, "no audio players in review.html");
+  cmd->callback([args] {
+    args->options.config = args->config;
+    args->options.audio = !args->no_audio;
+    const auto summary = eval::review_dataset(args->dir, args->out, args->options);
+    logger("data")->info("review: {} suspected label errors among {} segments in {:.1f} s "
+                         "({:.1f} s per 1,000 segments); wrote {}",
+                         summary.suspects, summary.segments, summary.seconds,
+                         summary.segments ? summary.seconds * 1000.0 / double(summary.segments) : 0.0,
+                         (fs::path(args->out) / "review.html").string());
+  });
+}
+
 }  // namespace
 
 void add_data_commands(CLI::App& app) {
   auto* data =
-      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert, build");
+      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert, build, review");
   data->require_subcommand(1);
   add_validate(*data);
   add_stats(*data);
@@ -292,6 +333,7 @@ void add_data_commands(CLI::App& app) {
   add_convert(*data);
   add_import(*data);
   add_export(*data);
+  add_review(*data);
 }
 
 }  // namespace tenor::cli

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 
@@ -151,6 +152,62 @@ ReliabilityData reliability_data(const Dataset& dataset, const Task& task, int* 
   }
   if (coders) *coders = static_cast<int>(names.size());
   return units;
+}
+
+namespace {
+
+/// The label `annotator`'s vote is compared with on `seg`: `labels` when given, else the
+/// majority of the other annotators; nullopt without either.
+std::optional<int> consensus_without(const Segment& seg, const Task& task,
+                                     const std::string& annotator) {
+  if (auto it = seg.labels.find(task.name); it != seg.labels.end()) return it->second;
+  Segment others;
+  others.labels_by = seg.labels_by;
+  others.labels_by.erase(annotator);
+  return resolved_label(others, task);
+}
+
+void finish_agreement(AnnotatorAgreement& a, int k) {
+  a.agreement = a.segments ? double(a.agreed) / a.segments : kNaN;
+  double expected = 0;
+  for (int c = 0; c < k && a.segments; ++c) {
+    double row = 0, col = 0;
+    for (int j = 0; j < k; ++j) {
+      row += double(a.confusion[size_t(c * k + j)]);
+      col += double(a.confusion[size_t(j * k + c)]);
+    }
+    expected += row / a.segments * (col / a.segments);
+  }
+  a.kappa = a.segments && expected < 1 ? (a.agreement - expected) / (1 - expected) : kNaN;
+}
+
+}  // namespace
+
+std::vector<AnnotatorAgreement> annotator_agreement(const Dataset& dataset, const Task& task) {
+  const int k = task.num_classes();
+  std::map<std::string, AnnotatorAgreement> by_name;
+  for (const auto& call : dataset.calls) {
+    for (const auto& seg : call.segments) {
+      for (const auto& [annotator, labels] : seg.labels_by) {
+        auto it = labels.find(task.name);
+        if (it == labels.end()) continue;
+        AnnotatorAgreement& a = by_name[annotator];
+        if (a.confusion.empty()) a.annotator = annotator, a.confusion.assign(size_t(k * k), 0);
+        const auto consensus = consensus_without(seg, task, annotator);
+        if (!consensus || it->second < 0 || it->second >= k || *consensus < 0 || *consensus >= k)
+          continue;
+        ++a.segments;
+        a.agreed += it->second == *consensus;
+        ++a.confusion[size_t(it->second * k + *consensus)];
+      }
+    }
+  }
+  std::vector<AnnotatorAgreement> out;
+  for (auto& [name, a] : by_name) {
+    finish_agreement(a, k);
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 }  // namespace tenor::data

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
@@ -38,5 +39,24 @@ AlphaEstimate krippendorff_alpha_bootstrap(const ReliabilityData& units, int num
 
 /// The `labels_by` values of `task` on every segment of the dataset.
 ReliabilityData reliability_data(const Dataset& dataset, const Task& task, int* coders = nullptr);
+
+/// One annotator's labels of a task against the consensus of the others.
+struct AnnotatorAgreement {
+  std::string annotator;
+  int segments = 0;  ///< segments with this annotator's label and a consensus to compare with
+  int agreed = 0;    ///< of those, where the two are the same class
+  double agreement = 0;  ///< agreed / segments (NaN when segments = 0)
+  /// Cohen's kappa against the consensus: (p_o - p_e) / (1 - p_e), p_e from the two label
+  /// distributions (Cohen 1960); NaN when p_e = 1.
+  double kappa = 0;
+  /// [K x K] row-major: row = this annotator's class, column = the consensus class.
+  std::vector<int64_t> confusion;
+};
+
+/// Every annotator of `task` in `labels_by`, by name, against the consensus: the segment's
+/// `labels` when given (the adjudicated label), else the majority of the *other* annotators
+/// (resolved_label's tie rule), so that nobody is compared with their own vote. Segments
+/// without another source of the label do not count. Empty when no segment has labels_by.
+std::vector<AnnotatorAgreement> annotator_agreement(const Dataset& dataset, const Task& task);
 
 }  // namespace tenor::data

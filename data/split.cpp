@@ -60,19 +60,23 @@ CallGroups group_calls(const Dataset& ds, const SplitOptions& options) {
 
 }  // namespace
 
-Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
-  options.validate();
-  Dataset ds = input;
-  const size_t n = ds.calls.size();
-  CallGroups uf = group_calls(ds, options);
-  const Task* task = nullptr;
-  if (!options.stratify_task.empty()) {
-    task = ds.schema.find(options.stratify_task);
-    if (!task)
-      throw UsageError("--stratify task '" + options.stratify_task + "' is not in dataset.yaml");
-  } else if (!ds.schema.tasks.empty()) {
-    task = &ds.schema.tasks.front();
+namespace {
+
+/// The task whose labels stratify: `name`, or the first task when "" (nullptr without tasks).
+const Task* stratify_task(const Dataset& ds, const std::string& name) {
+  if (!name.empty()) {
+    const Task* task = ds.schema.find(name);
+    if (!task) throw UsageError("--stratify task '" + name + "' is not in dataset.yaml");
+    return task;
   }
+  return ds.schema.tasks.empty() ? nullptr : &ds.schema.tasks.front();
+}
+
+/// The groups of calls that must stay together (keyed by their union-find root), each with its
+/// weight, stratum and (with `keep_given`) the split its calls already have. Throws DataError
+/// when a group's calls already sit in two splits.
+std::map<size_t, Group> make_groups(const Dataset& ds, CallGroups& uf, const Task* task,
+                                    bool keep_given) {
   // Global class frequencies decide which class is "rarest".
   std::vector<size_t> class_count(task ? task->classes.size() : 0, 0);
   if (task)
@@ -82,7 +86,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
 
   std::map<size_t, Group> groups;
   std::map<size_t, size_t> fixed_by;  // group -> the call whose existing split the group took
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
     Group& g = groups[uf.find(i)];
     g.calls.push_back(i);
     const Call& call = ds.calls[i];
@@ -96,7 +100,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
         }
       }
     }
-    if (!options.reassign && !call.split.empty()) {
+    if (keep_given && !call.split.empty()) {
       int s = static_cast<int>(std::find(kSplitNames.begin(), kSplitNames.end(), call.split) -
                                kSplitNames.begin());
       if (g.fixed >= 0 && g.fixed != s) {
@@ -111,8 +115,14 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
       g.fixed = s;
     }
   }
-  const std::array<double, 3> ratio = {options.train, options.dev, options.test};
-  std::mt19937_64 rng(options.seed);
+  return groups;
+}
+
+/// Gives every free group the part (index into `ratio`) furthest below its share of the
+/// segments, stratum by stratum, largest groups first, in a seeded random order among equals.
+void assign_groups(std::map<size_t, Group>& groups, const std::vector<double>& ratio,
+                   uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::map<int, std::vector<Group*>> strata;
   for (auto& [root, g] : groups) strata[g.stratum].push_back(&g);
   for (auto& [stratum, members] : strata) {
@@ -121,7 +131,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
     std::stable_sort(members.begin(), members.end(),
                      [](const Group* a, const Group* b) { return a->weight > b->weight; });
     double total = 0;
-    std::array<double, 3> have = {0, 0, 0};
+    std::vector<double> have(ratio.size(), 0.0);
     for (const Group* g : members) {
       total += g->weight;
       if (g->fixed >= 0) have[static_cast<size_t>(g->fixed)] += g->weight;
@@ -130,7 +140,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
       if (g->fixed >= 0) continue;
       size_t best = 0;
       double best_deficit = -1e300;
-      for (size_t s = 0; s < 3; ++s) {
+      for (size_t s = 0; s < ratio.size(); ++s) {
         if (ratio[s] <= 0) continue;
         double deficit = ratio[s] * total - have[s];
         if (deficit > best_deficit + 1e-12) best_deficit = deficit, best = s;
@@ -139,9 +149,40 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
       have[best] += g->weight;
     }
   }
+}
+
+}  // namespace
+
+Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
+  options.validate();
+  Dataset ds = input;
+  CallGroups uf = group_calls(ds, options);
+  const Task* task = stratify_task(ds, options.stratify_task);
+  auto groups = make_groups(ds, uf, task, !options.reassign);
+  assign_groups(groups, {options.train, options.dev, options.test}, options.seed);
   for (auto& [root, g] : groups)
     for (size_t i : g.calls) ds.calls[i].split = kSplitNames[static_cast<size_t>(g.fixed)];
   return ds;
+}
+
+std::vector<int> assign_folds(const Dataset& ds, int folds, uint64_t seed,
+                              const std::string& stratify) {
+  if (folds < 2) throw UsageError("--folds must be at least 2, not " + std::to_string(folds));
+  SplitOptions options;
+  options.seed = seed;
+  CallGroups uf = group_calls(ds, options);
+  auto groups = make_groups(ds, uf, stratify_task(ds, stratify), /*keep_given=*/false);
+  if (groups.size() < static_cast<size_t>(folds))
+    throw DataError("the dataset has " + std::to_string(groups.size()) +
+                    " group(s) of calls that must stay together (calls sharing a "
+                    "meta.speaker_id, or duplicates), fewer than the " + std::to_string(folds) +
+                    " folds asked for; use --folds " + std::to_string(std::max<size_t>(2, groups.size())) +
+                    " or fewer, or add calls");
+  assign_groups(groups, std::vector<double>(static_cast<size_t>(folds), 1.0 / folds), seed);
+  std::vector<int> fold(ds.calls.size(), 0);
+  for (auto& [root, g] : groups)
+    for (size_t i : g.calls) fold[i] = g.fixed;
+  return fold;
 }
 
 void write_derived_dataset(const Dataset& dataset, const fs::path& out_arg, ManifestFormat format) {

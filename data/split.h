@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -28,6 +29,14 @@ struct SplitOptions {
 /// keep it (their whole group follows) unless `reassign`. Throws DataError if
 /// existing splits put one group in two splits and `reassign` is off.
 Dataset assign_splits(const Dataset& dataset, const SplitOptions& options);
+
+/// The fold (0 .. folds-1) of every call for k-fold cross-validation (`tenor data review`):
+/// the same groups as assign_splits (a call, a meta.speaker_id, duplicate calls never span two
+/// folds), stratified the same way, segment counts balanced to equal shares; existing splits
+/// are ignored. Deterministic for a seed. UsageError when folds < 2; DataError when there are
+/// fewer groups than folds.
+std::vector<int> assign_folds(const Dataset& dataset, int folds, uint64_t seed,
+                              const std::string& stratify_task = "");
 
 enum class ManifestFormat { kJsonl, kCsv };
 

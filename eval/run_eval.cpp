@@ -316,24 +316,6 @@ void remove_stale_stores(const fs::path& out) {
       fs::remove_all(entry.path(), ec);
 }
 
-/// The dataset, refused unless `tenor data validate` finds no error in it. Its audio checks
-/// are left to the build (the same code), which applies them before it extracts anything.
-data::Dataset validated_dataset(const fs::path& dir) {
-  data::ValidateOptions options;
-  options.check_audio = false;
-  data::ValidationResult result = data::validate_dataset(dir, options);
-  const auto& diag = result.diagnostics;
-  if (diag.error_count() > 0)
-    throw DataError("dataset " + dir.string() + " does not validate: " +
-                    std::to_string(diag.error_count()) + " error(s):" + diag.error_summary() +
-                    "\nfix them (`tenor data validate " + dir.string() +
-                    "` lists every finding) and evaluate again");
-  if (diag.warning_count() > 0)
-    logger("eval")->info("dataset {}: {} warning(s) (`tenor data validate {}` lists them)",
-                         dir.string(), diag.warning_count(), dir.string());
-  return std::move(result.dataset);
-}
-
 std::string listed(const std::vector<std::string>& names) { return "[" + join(names, ", ") + "]"; }
 
 /// Every task of the run must be in the dataset with the run's type and classes (in any order:
@@ -494,6 +476,22 @@ features::BuildOptions run_build_options(train::Predictor& model,
 
 }  // namespace
 
+data::Dataset validated_dataset(const fs::path& dir, const std::string& then) {
+  data::ValidateOptions options;
+  options.check_audio = false;
+  data::ValidationResult result = data::validate_dataset(dir, options);
+  const auto& diag = result.diagnostics;
+  if (diag.error_count() > 0)
+    throw DataError("dataset " + dir.string() + " does not validate: " +
+                    std::to_string(diag.error_count()) + " error(s):" + diag.error_summary() +
+                    "\nfix them (`tenor data validate " + dir.string() +
+                    "` lists every finding) and " + then);
+  if (diag.warning_count() > 0)
+    logger("eval")->info("dataset {}: {} warning(s) (`tenor data validate {}` lists them)",
+                         dir.string(), diag.warning_count(), dir.string());
+  return std::move(result.dataset);
+}
+
 EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
                                    const fs::path& out, const DatasetEvalOptions& options) {
   check_calibration(options.eval.calibration);
@@ -511,7 +509,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
           fs::weakly_canonical(fs::absolute(model.run().info.config.features)))
     throw UsageError("--keep-store " + options.keep_store.string() + " is the store run " +
                      run.string() + " was trained on; choose another path");
-  const data::Dataset ds = validated_dataset(dataset);
+  const data::Dataset ds = validated_dataset(dataset, "evaluate again");
   check_dataset_tasks(ds.schema, dataset, model, run.string());
   check_modalities(ds, dataset, model, run.string());
   const features::BuildOptions build = run_build_options(model, options, run.string());

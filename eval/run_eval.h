@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
 #include "eval/compare.h"
 #include "eval/evaluate.h"
 
@@ -43,6 +44,12 @@ struct RunEvalOptions {
   /// --dataset` sets its dataset).
   std::filesystem::path audio_dataset;
 };
+
+/// The dataset at `dir`, refused with DataError (its errors, and "fix them ... and `then`")
+/// unless `tenor data validate` finds no error in it; warnings are counted in the log. Its
+/// audio checks are left to the feature build (the same code), which applies them before it
+/// extracts anything.
+data::Dataset validated_dataset(const std::filesystem::path& dir, const std::string& then);
 
 /// `tenor eval --dataset`: what besides RunEvalOptions scoring a labelled dataset takes.
 struct DatasetEvalOptions {

@@ -264,9 +264,11 @@ void append_line(const fs::path& path, const json& j) {
 /// Everything one training run holds between its parts: where it writes, its ranks, data,
 /// model and optimizer, and the state a checkpoint saves.
 struct Run {
-  explicit Run(const TrainConfig& c) : config(c), dist(distributed_context_from_env()) {}
+  explicit Run(const TrainConfig& c, const features::Store* s = nullptr)
+      : config(c), store(s), dist(distributed_context_from_env()) {}
 
   const TrainConfig& config;
+  const features::Store* store;  ///< the store in memory, or nullptr: read config.features
   // Topology from the launcher (torchrun, mpirun); one process when WORLD_SIZE is absent.
   const DistributedContext dist;
   std::shared_ptr<spdlog::logger> log;
@@ -422,7 +424,7 @@ void load_data_and_model(Run& r) {
   compat::set_cpu_threads(config.threads);
   keep_freed_memory();
   torch::manual_seed(config.seed);
-  r.data = load_train_data(config);
+  r.data = r.store ? load_train_data(config, *r.store, nullptr) : load_train_data(config);
   const auto hash_start = Clock::now();
   r.store_sha = features::content_sha256(r.data.store);
   r.log->debug("store content SHA-256 {} ({:.2f} s)", r.store_sha,
@@ -835,9 +837,10 @@ double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predi
   return eval::classification_metrics(eval::confusion_matrix(truth, predicted, classes)).macro_f1;
 }
 
-TrainResult train_model(const TrainConfig& config) {
-  config.validate();
-  Run run(config);
+namespace {
+
+TrainResult train_run(Run& run) {
+  const TrainConfig& config = run.config;
   claim_run_dir(run);
   load_data_and_model(run);
   resume_or_start(run);
@@ -865,6 +868,20 @@ TrainResult train_model(const TrainConfig& config) {
   save_decision_rules(run);
   if (run.group) run.group->barrier();
   return result;
+}
+
+}  // namespace
+
+TrainResult train_model(const TrainConfig& config) {
+  config.validate();
+  Run run(config);
+  return train_run(run);
+}
+
+TrainResult train_model(const TrainConfig& config, const features::Store& store) {
+  config.validate();
+  Run run(config, &store);
+  return train_run(run);
 }
 
 }  // namespace tenor::train

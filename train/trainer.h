@@ -7,6 +7,10 @@
 
 #include "train/config.h"
 
+namespace tenor::features {
+struct Store;
+}
+
 namespace tenor::train {
 
 struct TrainResult {
@@ -25,6 +29,10 @@ struct TrainResult {
 /// (model, optimizer, schedule, RNG, data order, step) and ends where an
 /// uninterrupted run would. Throws ConfigError / DataError with the fix.
 TrainResult train_model(const TrainConfig& config);
+
+/// As above, over `store` already in memory instead of reading config.features (which the run
+/// still records): `tenor data review` trains one model per fold on a store whose splits it set.
+TrainResult train_model(const TrainConfig& config, const features::Store& store);
 
 /// The dev score of one task, for early stopping and best-k selection: eval's macro-F1
 /// (eval/metrics.h, the number `tenor eval` reports for the same predictions), and 0 when

@@ -61,5 +61,45 @@ TEST(Agreement, BootstrapIntervalCoversEstimateAndIsReproducible) {
   EXPECT_EQ(a.pairable_units, 11);  // unit 12 has one value only
 }
 
+// Per-annotator agreement against the consensus of the others (leave-one-out majority, ties
+// to the higher class for a binary task; `labels` when given). Hand-computed: a agrees on
+// segments 1-2 and not 3-4 (p_o 0.5, p_e 0.5, kappa 0); c agrees on 1 and 4 (p_o 0.5,
+// p_e = 0.75 * 0.25 + 0.25 * 0.75 = 0.375, kappa 0.2). d labelled alone: nothing to compare.
+TEST(AnnotatorAgreement, AgainstTheConsensusOfTheOthers) {
+  Dataset ds;
+  Task task;
+  task.name = "escalation";
+  task.classes = {"calm", "escalated"};
+  ds.schema.tasks = {task};
+  Call call;
+  const std::vector<std::map<std::string, int>> votes = {
+      {{"a", 0}, {"b", 0}, {"c", 0}},
+      {{"a", 1}, {"b", 1}, {"c", 0}},
+      {{"a", 1}, {"b", 0}, {"c", 0}},
+      {{"a", 0}, {"b", 1}, {"c", 1}},
+      {{"d", 1}}};
+  for (const auto& v : votes) {
+    Segment seg;
+    for (const auto& [who, label] : v) seg.labels_by[who]["escalation"] = label;
+    call.segments.push_back(seg);
+  }
+  call.segments[3].labels["escalation"] = 1;  // adjudicated
+  ds.calls = {call};
+  const auto all = annotator_agreement(ds, task);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].annotator, "a");
+  EXPECT_EQ(all[0].segments, 4);
+  EXPECT_EQ(all[0].agreed, 2);
+  EXPECT_EQ(all[0].confusion, (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_NEAR(all[0].kappa, 0.0, 1e-12);
+  EXPECT_EQ(all[2].annotator, "c");
+  EXPECT_EQ(all[2].confusion, (std::vector<int64_t>{1, 2, 0, 1}));
+  EXPECT_NEAR(all[2].agreement, 0.5, 1e-12);
+  EXPECT_NEAR(all[2].kappa, 0.2, 1e-12);
+  EXPECT_EQ(all[3].annotator, "d");
+  EXPECT_EQ(all[3].segments, 0);
+  EXPECT_TRUE(std::isnan(all[3].agreement));
+}
+
 }  // namespace
 }  // namespace tenor::data

@@ -75,6 +75,34 @@ TEST(Split, ExistingSplitsAreKeptAndFollowedByTheirGroup) {
   EXPECT_NO_THROW(data::assign_splits(ds, reassign));
 }
 
+// `tenor data review`'s folds: the groups of data split (a speaker's calls never in two
+// folds), every fold used, the rare class spread over the folds, the same for a seed.
+TEST(Split, FoldsKeepSpeakersTogetherAndSpreadTheRareClass) {
+  auto ds = many_calls();
+  ds.calls[0].split = "test";  // existing splits play no part
+  const auto folds = data::assign_folds(ds, 5, 7);
+  ASSERT_EQ(folds.size(), ds.calls.size());
+  std::map<std::string, std::set<int>> speaker_folds;
+  std::map<int, int> size, rare;
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    speaker_folds[ds.calls[i].speaker_id()].insert(folds[i]);
+    ++size[folds[i]];
+    rare[folds[i]] += ds.calls[i].segments[0].labels["escalation"];
+  }
+  for (const auto& [speaker, f] : speaker_folds) EXPECT_EQ(f.size(), 1u) << speaker;
+  ASSERT_EQ(size.size(), 5u);
+  for (const auto& [f, n] : size) {  // 20 speakers of 3 calls: 4 per fold, give or take one
+    EXPECT_GE(n, 9) << "fold " << f;
+    EXPECT_LE(n, 15) << "fold " << f;
+  }
+  int folds_with_rare = 0;
+  for (const auto& [f, n] : rare) folds_with_rare += n > 0;
+  EXPECT_GE(folds_with_rare, 3);  // 4 rare speakers
+  EXPECT_EQ(folds, data::assign_folds(ds, 5, 7));
+  EXPECT_THROW(data::assign_folds(ds, 21, 7), DataError);  // 20 speakers
+  EXPECT_THROW(data::assign_folds(ds, 1, 7), UsageError);
+}
+
 TEST(Split, RejectsBadRatios) {
   data::SplitOptions o;
   o.train = 0.9;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `tenor data review` on labels flipped on purpose: for each set and fraction (5, 10, 20 %), a
+# copy of the set with that share of each task's labels flipped (bench/review/flip.py, into a
+# temporary directory; ../shared is never written), reviewed with the default model, then
+# precision and recall at k = the number flipped, side by side with cleanlab (PyPI, pinned, in
+# its own virtual environment in the cache) ranking the SAME out-of-fold probabilities
+# (REVIEW/oof.jsonl), and the review's seconds per 1,000 segments. Prints a markdown table.
+#   [TENOR=build/tenor] [FRACTIONS="0.05 0.10 0.20"] bench/review_bench.sh [SET ...]
+#   (default sets: ravdess-anger epitome-empathy; runs at nice 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tenor=${TENOR:-build/tenor}
+shared=$(cd .. && pwd)/shared/data
+fractions=${FRACTIONS:-"0.05 0.10 0.20"}
+sets=("$@")
+[[ ${#sets[@]} -gt 0 ]] || sets=(ravdess-anger epitome-empathy)
+cleanlab=2.9.0
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
+venv=$cache/bench-cleanlab-$cleanlab
+mkdir -p "$cache"
+if [[ ! -x $venv/bin/python ]]; then
+  echo "review bench: installing cleanlab==$cleanlab (and PyYAML) into $venv" >&2
+  stage=$(mktemp -d "$cache/.bench-cleanlab-XXXXXX")
+  python3 -m venv "$stage" >&2
+  "$stage/bin/pip" install --quiet "cleanlab==$cleanlab" "PyYAML==6.0.2" >&2
+  rm -rf "$venv" && mv "$stage" "$venv"
+  python3 -m venv --upgrade "$venv" >&2
+fi
+python=$venv/bin/python
+work=$(mktemp -d "${TMPDIR:-/tmp}/tenor-review-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+rows=$work/rows.jsonl
+for set in "${sets[@]}"; do
+  [[ -d $shared/$set ]] || { echo "review bench: no $shared/$set, skipped" >&2; continue; }
+  for f in $fractions; do
+    data=$work/$set-$f
+    "$python" bench/review/flip.py "$shared/$set" "$data" "$f" 1
+    nice -n 10 "$tenor" data review "$data" --out "$data.review" --no-audio >&2
+    "$python" bench/review/score.py "$data" "$data.review" "$set" "$f" >> "$rows"
+    rm -rf "$data.review/.lock"
+  done
+done
+python3 - "$rows" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| set | task | flipped | k | tenor P@k | tenor R@k | cleanlab P@k | cleanlab R@k "
+      "| same ranking | review s / 1,000 segments |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['set']} | {r['task']} | {r['fraction'] * 100:.0f} % | {r['flipped']} "
+          f"| {r['tenor_precision']:.3f} | {r['tenor_recall']:.3f} "
+          f"| {r['cleanlab_precision']:.3f} | {r['cleanlab_recall']:.3f} "
+          f"| {'yes' if r['same_ranking'] else 'no'} "
+          f"| {r['review_seconds'] * 1000 / r['review_segments']:.1f} |")
+if rows:
+    print(f"\ncleanlab {rows[0]['cleanlab_version']}; precision = flipped among the first k "
+          "suspects / their number (fewer than k when fewer are flagged), recall = / k")
+PY

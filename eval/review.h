@@ -1,0 +1,49 @@
+#pragma once
+// `tenor data review`: which labels of a dataset are probably wrong. Out-of-fold predicted
+// probabilities (k folds grouped as `tenor data split` groups calls: by call, speaker and
+// duplicate), then confident learning (eval/confident_learning.h) per task, and each
+// annotator's agreement with the consensus (data/agreement.h). docs/review.md has the format.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tenor::eval {
+
+struct ReviewOptions {
+  /// A training config (`tenor train`'s keys) for the fold models; "": the built-in fast
+  /// linear baseline (default_review_config). Its `features` and `out` are replaced.
+  std::filesystem::path config;
+  std::vector<std::string> overrides;  ///< `key=value`, applied after the config
+  int folds = 5;
+  uint64_t seed = 1;  ///< of the fold assignment
+  std::string device;  ///< "": the config's
+  /// Sentence embeddings for the store (tools/sentence-embeddings), for a config that reads
+  /// them (model.text_embedding); "" for none.
+  std::filesystem::path text_embeddings;
+  bool audio = true;  ///< embed each suspect's audio in review.html when the file is at hand
+  bool progress = true;
+};
+
+struct ReviewSummary {
+  size_t segments = 0;  ///< labelled segments scored out of fold
+  size_t suspects = 0;
+  double seconds = 0;
+};
+
+/// The YAML of the default fold model: the linear baseline (functionals and hashed token
+/// n-grams), 30 epochs at lr 0.01 on the CPU, as configs/demo-linear.yaml.
+std::string default_review_config();
+
+/// Reviews the labels of `dataset` into `out`: review.json (the suspects, most likely wrong
+/// first; thresholds, confident joint and annotators per task), oof.jsonl (the out-of-fold
+/// probabilities) and review.html, written atomically, all or none. Refuses an `out` inside
+/// the dataset (UsageError), a dataset that does not validate (DataError), fewer groups of
+/// calls than folds (DataError). Never writes into the dataset; the fold models and the
+/// feature store live in a temporary directory in `out`, removed when done (also on failure
+/// or interrupt).
+ReviewSummary review_dataset(const std::filesystem::path& dataset,
+                             const std::filesystem::path& out, const ReviewOptions& options);
+
+}  // namespace tenor::eval
