@@ -323,8 +323,9 @@ void add_review(CLI::App& data) {
 }  // namespace
 
 void add_data_commands(CLI::App& app) {
-  auto* data =
-      app.add_subcommand("data", "Dataset commands: validate, stats, split, synth, convert, build, review");
+  auto* data = app.add_subcommand("data",
+                                  "Dataset commands: validate, stats, split, synth, convert, "
+                                  "build, import, export, review");
   data->require_subcommand(1);
   add_validate(*data);
   add_stats(*data);
