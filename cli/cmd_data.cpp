@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "data/call_input.h"
 #include "data/label_tools.h"
+#include "data/features/augment.h"
 #include "data/split.h"
 #include "data/stats.h"
 #include "data/synth.h"
@@ -320,12 +321,47 @@ void add_review(CLI::App& data) {
   });
 }
 
+void add_degrade(CLI::App& data) {
+  struct Args {
+    std::string dir, out, ops, split, device = "cpu";
+    uint64_t seed = 1;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = data.add_subcommand(
+      "degrade",
+      "Write a copy of a dataset whose audio went through channel degradations (telephone, AGC, "
+      "gain, noise, reverberation), the ops of `tenor train`'s augment");
+  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  cmd->add_option("--out", args->out, "new dataset directory (WAV audio written into it)")
+      ->required();
+  cmd->add_option("--ops", args->ops,
+                  "comma-separated ops: telephone|mulaw|alaw, agc[=TARGET_DBFS], gain=DB, "
+                  "noise=SNR_DB, reverb=RT60_S (applied in that order)")
+      ->required();
+  cmd->add_option("--split", args->split, "only the calls of this split (default: all)");
+  cmd->add_option("--seed", args->seed, "seed of the noise (same seed, same files)")
+      ->capture_default_str();
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
+      ->check(device_validator())
+      ->capture_default_str();
+  cmd->callback([args] {
+    const features::AugmentDraw ops = features::parse_degrade_ops(args->ops);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto report = features::degrade_dataset(args->dir, args->out, ops, args->seed,
+                                                  args->split, args->device);
+    logger("data")->info("wrote {} ({} calls, {} audio files, {:.0f} s of audio, {:.1f} s)",
+                         args->out, report.calls, report.files, report.audio_seconds,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                             .count());
+  });
+}
+
 }  // namespace
 
 void add_data_commands(CLI::App& app) {
   auto* data = app.add_subcommand("data",
                                   "Dataset commands: validate, stats, split, synth, convert, "
-                                  "build, import, export, review");
+                                  "degrade, build, import, export, review");
   data->require_subcommand(1);
   add_validate(*data);
   add_stats(*data);
@@ -335,6 +371,7 @@ void add_data_commands(CLI::App& app) {
   add_import(*data);
   add_export(*data);
   add_review(*data);
+  add_degrade(*data);
 }
 
 }  // namespace tenor::cli

@@ -47,6 +47,11 @@ Field nested(std::string key, S TrainConfig::*outer, T S::*member) {
           }};
 }
 
+/// augment.KEY: a number of the augment block (features::AugmentConfig).
+Field augment_field(const std::string& key, double features::AugmentConfig::*member) {
+  return nested("augment." + key, &TrainConfig::augment, member);
+}
+
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = {
       field("features", &TrainConfig::features),
@@ -98,6 +103,26 @@ const std::vector<Field>& fields() {
              &OptimConfig::encoder_frozen_epochs),
       nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
       nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
+      augment_field("probability", &features::AugmentConfig::probability),
+      augment_field("speed_probability", &features::AugmentConfig::speed_probability),
+      augment_field("speed_min", &features::AugmentConfig::speed_min),
+      augment_field("speed_max", &features::AugmentConfig::speed_max),
+      augment_field("reverb_probability", &features::AugmentConfig::reverb_probability),
+      augment_field("reverb_rt60_s_min", &features::AugmentConfig::reverb_rt60_s_min),
+      augment_field("reverb_rt60_s_max", &features::AugmentConfig::reverb_rt60_s_max),
+      augment_field("noise_probability", &features::AugmentConfig::noise_probability),
+      augment_field("noise_snr_db_min", &features::AugmentConfig::noise_snr_db_min),
+      augment_field("noise_snr_db_max", &features::AugmentConfig::noise_snr_db_max),
+      augment_field("agc_probability", &features::AugmentConfig::agc_probability),
+      augment_field("agc_target_db_min", &features::AugmentConfig::agc_target_db_min),
+      augment_field("agc_target_db_max", &features::AugmentConfig::agc_target_db_max),
+      augment_field("agc_ratio_min", &features::AugmentConfig::agc_ratio_min),
+      augment_field("agc_ratio_max", &features::AugmentConfig::agc_ratio_max),
+      augment_field("telephone_probability", &features::AugmentConfig::telephone_probability),
+      augment_field("telephone_alaw_share", &features::AugmentConfig::telephone_alaw_share),
+      augment_field("gain_probability", &features::AugmentConfig::gain_probability),
+      augment_field("gain_db_min", &features::AugmentConfig::gain_db_min),
+      augment_field("gain_db_max", &features::AugmentConfig::gain_db_max),
   };
   return kFields;
 }
@@ -234,6 +259,7 @@ void TrainConfig::validate() const {
         std::to_string(distributed.bucket_mb), "use a size in (0, 4096] MB");
   check(distributed.timeout_s >= 1, "distributed.timeout_s", std::to_string(distributed.timeout_s),
         "use at least 1 second");
+  augment.validate("augment.");
 }
 
 void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "data/features/augment_config.h"
+
 namespace tenor::train {
 
 struct ModelConfig {
@@ -106,6 +108,9 @@ struct TrainConfig {
   ModelConfig model;
   OptimConfig optim;
   DistributedConfig distributed;
+  /// Waveform augmentation of training rows (off unless augment.probability > 0): the
+  /// store's audio read again, augmented and re-extracted (docs/training.md).
+  features::AugmentConfig augment;
 
   void validate() const;  ///< throws ConfigError naming the key, the value and the range
 };

@@ -215,14 +215,28 @@ std::pair<int64_t, int64_t> context_span(const TrainData& d, size_t r) {
                                 d.store.token_offsets[size_t(p) + 1] - k0)};
 }
 
-BatchWidths batch_widths(const TrainData& d, const std::vector<int64_t>& rows) {
+/// Row r's frames [T, F] and T: the augmented ones when `augmented` holds the row, else the
+/// store's.
+std::pair<const float*, int64_t> row_frames(const TrainData& d, size_t r,
+                                            const AugmentedRows* augmented) {
+  if (augmented)
+    if (auto it = augmented->find(int64_t(r)); it != augmented->end())
+      return {it->second.frames.data(),
+              int64_t(it->second.frames.size() / d.store.layout.lld_columns.size())};
+  const auto& s = d.store;
+  const int64_t t0 = s.frame_offsets[r];
+  return {s.frames.data() + size_t(t0) * s.layout.lld_columns.size(),
+          s.frame_offsets[r + 1] - t0};
+}
+
+BatchWidths batch_widths(const TrainData& d, const std::vector<int64_t>& rows,
+                         const AugmentedRows* augmented) {
   const auto& s = d.store;
   BatchWidths w;
   for (int64_t row : rows) {
     const size_t r = size_t(row);
     w.frames = std::max<int64_t>(
-        w.frames,
-        std::min<int64_t>(d.transform.max_frames, s.frame_offsets[r + 1] - s.frame_offsets[r]));
+        w.frames, std::min<int64_t>(d.transform.max_frames, row_frames(d, r, augmented).second));
     w.tokens = std::max<int64_t>(
         w.tokens,
         std::min<int64_t>(d.transform.max_tokens, s.token_offsets[r + 1] - s.token_offsets[r]));
@@ -235,23 +249,23 @@ BatchWidths batch_widths(const TrainData& d, const std::vector<int64_t>& rows) {
 /// (x - mean - speaker mean) / std (the speaker mean in its call under speaker
 /// normalisation, else 0), where a loudness-normalised run's level columns subtract the
 /// segment's own mean over its kept frames instead. `level_mean` is scratch of F. Returns
-/// the frames.
-int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>& level_mean) {
+/// the frames. An augmented row reads its own frames; the speaker mean stays the store's.
+int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>& level_mean,
+                   const AugmentedRows* augmented) {
   const InputTransform& t = d.transform;
-  const auto& s = d.store;
-  const size_t fl = s.layout.lld_columns.size();
-  const int64_t t0 = s.frame_offsets[r];
-  const int64_t t_n = std::min<int64_t>(t.max_frames, s.frame_offsets[r + 1] - t0);
+  const size_t fl = d.store.layout.lld_columns.size();
+  const auto [frames, count] = row_frames(d, r, augmented);
+  const int64_t t_n = std::min<int64_t>(t.max_frames, count);
   const float* speaker = t.per_speaker() ? &d.speaker.lld_mean[r * fl] : nullptr;
   if (t.normalize_loudness && t_n > 0) {
     for (int c : t.level_lld_columns) {
       double sum = 0;
-      for (int64_t k = 0; k < t_n; ++k) sum += s.frames[size_t(t0 + k) * fl + size_t(c)];
+      for (int64_t k = 0; k < t_n; ++k) sum += frames[size_t(k) * fl + size_t(c)];
       level_mean[size_t(c)] = sum / double(t_n);
     }
   }
   for (int64_t k = 0; k < t_n; ++k) {
-    const float* src = &s.frames[size_t(t0 + k) * fl];
+    const float* src = frames + size_t(k) * fl;
     float* dst = out + size_t(k) * fl;
     if (speaker)
       for (size_t c = 0; c < fl; ++c)
@@ -268,14 +282,20 @@ int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>
 /// Row r's functionals: clip((v - mean - speaker mean) / std, -10, 10) with mask 1 where
 /// defined, not dropped and, under speaker normalisation, defined by at least
 /// kSpeakerMinSegments of the speaker's segments in the call; else 0 (the zeros already in
-/// `values` and `mask`).
-void put_functionals(const TrainData& d, size_t r, float* values, float* mask) {
+/// `values` and `mask`). An augmented row reads its own functionals.
+void put_functionals(const TrainData& d, size_t r, float* values, float* mask,
+                     const AugmentedRows* augmented) {
   const Normalizer& n = d.transform.norm;
   const size_t ff = d.store.layout.functional_columns.size();
   const bool per_speaker = d.transform.per_speaker();
+  const float* value = d.store.functionals.data() + r * ff;
+  const uint8_t* defined = d.store.functional_mask.data() + r * ff;
+  if (augmented)
+    if (auto it = augmented->find(int64_t(r)); it != augmented->end())
+      value = it->second.functionals.data(), defined = it->second.mask.data();
   for (size_t c = 0; c < ff; ++c) {
-    if (!d.store.functional_mask[r * ff + c] || n.func_dropped[c]) continue;
-    float v = d.store.functionals[r * ff + c] - n.func_mean[c];
+    if (!defined[c] || n.func_dropped[c]) continue;
+    float v = value[c] - n.func_mean[c];
     if (per_speaker) {
       if (d.speaker.func_count[r * ff + c] < kSpeakerMinSegments) continue;
       v -= d.speaker.func_mean[r * ff + c];
@@ -318,7 +338,8 @@ void put_wordpiece(const TrainData& d, const std::vector<int64_t>& rows, Batch& 
 
 }  // namespace
 
-Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
+Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows,
+                 const AugmentedRows* augmented) {
   const InputTransform& t = d.transform;
   const auto& s = d.store;
   if ((t.context_tokens > 0 || !t.wordpiece_sha256.empty()) &&
@@ -328,7 +349,7 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
     throw std::logic_error("make_batch: TrainData::speaker is not set for this store");
   const int64_t b = int64_t(rows.size());
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
-  const BatchWidths w = batch_widths(d, rows);
+  const BatchWidths w = batch_widths(d, rows, augmented);
   Batch batch = zero_batch(d, b, w);
   batch.index = rows;
   float* frames = batch.frames.data_ptr<float>();
@@ -344,8 +365,8 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows) {
   std::vector<double> level_mean(fl);
   for (int64_t i = 0; i < b; ++i) {
     const size_t r = size_t(rows[size_t(i)]);
-    flen[i] = put_frames(d, r, frames + size_t(i * w.frames) * fl, level_mean);
-    put_functionals(d, r, func + size_t(i) * ff, mask + size_t(i) * ff);
+    flen[i] = put_frames(d, r, frames + size_t(i * w.frames) * fl, level_mean, augmented);
+    put_functionals(d, r, func + size_t(i) * ff, mask + size_t(i) * ff, augmented);
     const int64_t k0 = s.token_offsets[r];
     const int64_t k_n = std::min<int64_t>(t.max_tokens, s.token_offsets[r + 1] - k0);
     tlen[i] = t.use_text ? k_n : 0;

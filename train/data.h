@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "data/features/augment.h"
 #include "data/features/store.h"
 #include "train/config.h"
 #include "train/input_transform.h"
@@ -62,10 +64,15 @@ TrainData inference_data(features::Store store, const std::string& store_name,
 std::vector<TaskSpec> task_specs(const features::Store& store,
                                  const std::vector<std::string>& tasks, const ModelConfig& model);
 
+/// Frames and functionals that replace some rows' store features in one batch (waveform
+/// augmentation, features::StoreAugmenter), by store row.
+using AugmentedRows = std::map<int64_t, features::RowFeatures>;
+
 /// A padded batch of store rows (on CPU), made as `data.transform` says: frames and tokens
 /// cut, LLDs and functionals normalised (on the training split's statistics, or centred on
 /// each row's speaker means in its call, `data.speaker`), context and sentence embeddings
-/// when it reads them.
-Batch make_batch(const TrainData& data, const std::vector<int64_t>& rows);
+/// when it reads them. Rows in `augmented` take their frames and functionals from there.
+Batch make_batch(const TrainData& data, const std::vector<int64_t>& rows,
+                 const AugmentedRows* augmented = nullptr);
 
 }  // namespace tenor::train

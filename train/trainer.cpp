@@ -295,6 +295,8 @@ struct Run {
   json text_encoder;  ///< model.text_encoder: what it was fetched as (RUN/text_encoder/source.json)
   std::unique_ptr<ProcessGroup> group;       ///< multi-process runs only
   std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
+  /// augment.probability > 0: re-extracts augmented training rows from their audio.
+  std::unique_ptr<features::StoreAugmenter> augmenter;
 
   bool main_rank() const { return dist.is_main(); }
 };
@@ -429,6 +431,12 @@ void load_data_and_model(Run& r) {
   r.store_sha = features::content_sha256(r.data.store);
   r.log->debug("store content SHA-256 {} ({:.2f} s)", r.store_sha,
                std::chrono::duration<double>(Clock::now() - hash_start).count());
+  if (config.augment.enabled()) {
+    r.augmenter = std::make_unique<features::StoreAugmenter>(
+        r.data.store, config.features, r.data.train, config.augment, r.device.str());
+    r.log->info("augment: {:.0f} % of training rows per epoch re-extracted from their audio in {}",
+                100 * config.augment.probability, r.data.store.meta.dataset_dir);
+  }
   r.model = make_model(r.data.shape, config.model);
   r.model->to(r.device);
   make_optimizer(r);
@@ -555,7 +563,9 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
   BatchLoss out;
   auto t_model = Clock::now();
   if (!rows.empty()) {
-    Batch batch = make_batch(data, rows).to(r.device);
+    AugmentedRows augmented;
+    if (r.augmenter) augmented = (*r.augmenter)(rows, r.config.seed, r.state.epoch);
+    Batch batch = make_batch(data, rows, r.augmenter ? &augmented : nullptr).to(r.device);
     clock.data += since(t0);
     t_model = Clock::now();
     compat::Autocast amp(r.device.type(), r.device.is_cuda() && r.config.bf16, torch::kBFloat16);

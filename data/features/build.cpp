@@ -37,7 +37,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '3'};
+constexpr char kPartMagic[8] = {'T', 'N', 'R', 'P', 'A', 'R', 'T', '4'};
 constexpr size_t kDigestChars = 64;  ///< the SHA-256 (hex) that ends every part file
 
 /// One segment's extracted features, as kept in a part file.
@@ -108,6 +108,9 @@ void write_part(const fs::path& path, const Part& part, const json& work) {
                     {"labels", s.meta.labels},
                     {"meta", s.meta.meta},
                     {"text", s.meta.text},
+                    {"audio",
+                     {s.meta.audio.path, s.meta.audio.channel, s.meta.audio.bytes,
+                      s.meta.audio.sha256}},
                     {"nf", s.functionals.size()},
                     {"frames", s.frames.size()},
                     {"tokens", s.tokens.size()}});
@@ -188,6 +191,8 @@ Part read_part(const fs::path& path) {
                 h.at("labels").get<std::vector<int32_t>>(),
                 h.at("meta").get<std::string>(),
                 h.at("text").get<std::string>()};
+      const json& a = h.at("audio");
+      s.meta.audio = {a.at(0), a.at(1), a.at(2), a.at(3)};
       read_vec(in, s.functionals, h.at("nf").get<size_t>());
       read_vec(in, s.mask, h.at("nf").get<size_t>());
       read_vec(in, s.frames, h.at("frames").get<size_t>());
@@ -416,15 +421,11 @@ class PartBuilder {
   SegmentFeatures own_features(size_t c, size_t s, LldTable* table) const {
     const data::Call& call = ds_.calls[c];
     const data::Segment& seg = call.segments[s];
-    SegmentInfo info{seg.start_s, seg.end_s, seg.text, std::nullopt, 0};
-    double latest_other_end = -1;
-    for (const auto& other : call.segments) {
-      if (other.speaker == seg.speaker) continue;
-      if (other.start_s < seg.start_s) latest_other_end = std::max(latest_other_end, other.end_s);
-      info.overlap_with_other_s +=
-          std::max(0.0, std::min(seg.end_s, other.end_s) - std::max(seg.start_s, other.start_s));
-    }
-    if (latest_other_end >= 0) info.gap_to_other_s = seg.start_s - latest_other_end;
+    std::vector<Turn> turns;
+    for (const auto& other : call.segments)
+      turns.push_back({other.speaker, other.start_s, other.end_s});
+    const SegmentInfo info =
+        segment_info({seg.speaker, seg.start_s, seg.end_s}, turns, seg.text);
     SegmentFeatures f;
     LldTable empty;
     empty.columns = layout_.columns;
@@ -439,6 +440,11 @@ class PartBuilder {
               seg.text.value_or("")};
     for (const auto& task : ds_.schema.tasks)
       f.meta.labels.push_back(data::resolved_label(seg, task).value_or(-1));
+    if (!call.audio.empty()) {
+      auto it = call.channels.find(seg.speaker);
+      f.meta.audio.path = call.audio;
+      f.meta.audio.channel = it == call.channels.end() ? -1 : it->second;
+    }
     return f;
   }
 
@@ -521,11 +527,22 @@ class PartBuilder {
     }
   }
 
+  /// Call c's segments into `part`, each with its audio file's size and SHA-256 (what
+  /// waveform augmentation checks before it reads the file again).
   void add_call(size_t c, std::map<std::pair<size_t, size_t>, LldTable>& tables, Part& part) {
     const size_t first = part.segments.size(), n = ds_.calls[c].segments.size();
+    AudioSource audio;
+    if (const std::string& file = ds_.calls[c].audio; !file.empty()) {
+      std::error_code ec;
+      const uintmax_t bytes = fs::file_size(ds_.root / file, ec);
+      audio.bytes = ec ? -1 : int64_t(bytes);
+      audio.sha256 = Sha256().update_file(ds_.root / file).hex();
+    }
     for (size_t s = 0; s < n; ++s) {
       auto it = tables.find({c, s});
       part.segments.push_back(own_features(c, s, it == tables.end() ? nullptr : &it->second));
+      part.segments.back().meta.audio.bytes = audio.bytes;
+      part.segments.back().meta.audio.sha256 = audio.sha256;
     }
     for (size_t s = 0; s < n; ++s)
       add_relative(
@@ -794,10 +811,27 @@ StoreMeta store_meta(const data::Dataset& ds, const json& config, const std::str
   meta.tool_version = std::string(kVersion) + " (" + kGitCommit + ")";
   meta.created_utc = utc_now();
   meta.skipped_calls = std::move(skipped);
+  std::error_code ec;
+  const fs::path dir = fs::absolute(ds.root, ec);
+  meta.dataset_dir = (ec ? ds.root : dir).lexically_normal().string();
   return meta;
 }
 
 }  // namespace
+
+SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
+                         std::optional<std::string> text) {
+  SegmentInfo info{segment.start_s, segment.end_s, std::move(text), std::nullopt, 0};
+  double latest_other_end = -1;
+  for (const auto& other : call) {
+    if (other.speaker == segment.speaker) continue;
+    if (other.start_s < segment.start_s) latest_other_end = std::max(latest_other_end, other.end_s);
+    info.overlap_with_other_s += std::max(
+        0.0, std::min(segment.end_s, other.end_s) - std::max(segment.start_s, other.start_s));
+  }
+  if (latest_other_end >= 0) info.gap_to_other_s = segment.start_s - latest_other_end;
+  return info;
+}
 
 std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
                                                const fs::path& dataset_dir,

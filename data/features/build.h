@@ -73,6 +73,19 @@ std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
                                                const std::filesystem::path& dataset_dir,
                                                const BuildOptions& options);
 
+/// One turn of a call: its speaker and times (what SegmentInfo's turn-taking reads).
+struct Turn {
+  std::string speaker;
+  double start_s = 0, end_s = 0;
+};
+
+/// What `segment` is besides its frames among the turns of its call (`call`, itself
+/// included): its times and transcript, the gap to the other speaker's last turn before it
+/// and the overlap with the other speaker. The one definition of `data build` and of
+/// augmented rows (data/features/augment.h).
+SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
+                         std::optional<std::string> text);
+
 /// The options a store was built with, read back from its extractor configuration
 /// (StoreMeta::extractor_config, a bundle's features.json "extractor_config"), so that new
 /// audio gets exactly the features a model was trained on. Throws DataError naming the

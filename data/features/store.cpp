@@ -218,6 +218,7 @@ StoreMeta read_meta(hid_t file) {
     m.skipped_calls = read_strings(build, "skipped_calls");
   }
   m.text_encoder = read_attr(file, "text_encoder");
+  m.dataset_dir = read_attr(file, "dataset_dir");
   return m;
 }
 
@@ -291,6 +292,37 @@ void check_store_content(const Store& s, const fs::path& path) {
                                  std::to_string(classes - 1) + " (-1: no label)");
     }
   }
+}
+
+
+/// /segments/audio, audio_channel, audio_bytes, audio_sha256: each segment's AudioSource.
+void write_audio_sources(hid_t g, const std::vector<StoreSegment>& segments) {
+  std::vector<std::string> path, sha;
+  std::vector<int32_t> channel;
+  std::vector<int64_t> bytes;
+  for (const auto& s : segments)
+    path.push_back(s.audio.path), sha.push_back(s.audio.sha256),
+        channel.push_back(s.audio.channel), bytes.push_back(s.audio.bytes);
+  write_strings(g, "audio", path);
+  write_array(g, "audio_channel", H5T_NATIVE_INT32, channel);
+  write_array(g, "audio_bytes", H5T_NATIVE_INT64, bytes);
+  write_strings(g, "audio_sha256", sha);
+}
+
+/// The AudioSource of every row, when the store records them (Store::has_audio_sources).
+void read_audio_sources(hid_t g, Store& s, const fs::path& path) {
+  s.has_audio_sources = H5Lexists(g, "audio", H5P_DEFAULT) > 0;
+  if (!s.has_audio_sources) return;
+  auto audio = read_strings(g, "audio");
+  auto channel = read_array<int32_t>(g, "audio_channel", H5T_NATIVE_INT32);
+  auto bytes = read_array<int64_t>(g, "audio_bytes", H5T_NATIVE_INT64);
+  auto sha = read_strings(g, "audio_sha256");
+  const size_t n = s.segments.size();
+  if (audio.size() != n || channel.size() != n || bytes.size() != n || sha.size() != n)
+    refuse_content(path, "the tables /segments/audio* do not all have " + std::to_string(n) +
+                             " rows");
+  for (size_t i = 0; i < n; ++i)
+    s.segments[i].audio = {std::move(audio[i]), channel[i], bytes[i], std::move(sha[i])};
 }
 
 }  // namespace
@@ -379,6 +411,7 @@ void StoreWriter::finish(const StoreMeta& meta,
     write_strings(g, "text", text);
     write_array(g, "start_s", H5T_NATIVE_DOUBLE, start);
     write_array(g, "end_s", H5T_NATIVE_DOUBLE, end);
+    write_audio_sources(g, m.segments);
   }
   {
     H5 g = make_group(m.file, "labels");
@@ -419,6 +452,7 @@ void StoreWriter::finish(const StoreMeta& meta,
   write_attr(m.file, "tokenizer_sha256", meta.tokenizer_sha256);
   write_attr(m.file, "tool_version", meta.tool_version);
   write_attr(m.file, "created_utc", meta.created_utc);
+  write_attr(m.file, "dataset_dir", meta.dataset_dir);
   check(H5Fflush(m.file, H5F_SCOPE_GLOBAL), "flush the store");
   m.file = H5();
 }
@@ -496,6 +530,7 @@ Store read_store(const fs::path& path) {
     for (const auto& l : labels) seg.labels.push_back(l[i]);
     s.segments.push_back(std::move(seg));
   }
+  read_audio_sources(gs, s, path);
   check_store_content(s, path);
   return s;
 }

@@ -30,6 +30,19 @@ struct StoreMeta {
   std::vector<std::string> skipped_calls;  ///< "call_id: reason" for calls left out (--keep-going)
   /// What computed the store's sentence embeddings (`--text-embeddings`), "" when it has none.
   std::string text_encoder;
+  /// The dataset directory the store was built from (absolute, as it was then), "" in stores
+  /// built before tenor recorded it: where waveform augmentation (`augment:` in `tenor
+  /// train`) reads each segment's audio again (StoreSegment::audio).
+  std::string dataset_dir;
+};
+
+/// Where a segment's audio lies, as `tenor data build` read it: enough to read the same
+/// samples again and to notice that the file moved or changed since.
+struct AudioSource {
+  std::string path;  ///< the call's `audio` as the dataset gives it, relative to dataset_dir
+  int32_t channel = -1;  ///< the speaker's channel, -1: mixed down
+  int64_t bytes = -1;    ///< the file's size when the store was built; -1: no audio
+  std::string sha256;    ///< the file's SHA-256 then
 };
 
 /// One segment's row in the store.
@@ -44,6 +57,9 @@ struct StoreSegment {
   /// The segment's transcript as the dataset gives it ("" without one): what a pretrained
   /// text encoder tokenises with its own vocabulary (model.text_encoder).
   std::string text = {};
+  /// The segment's audio (path "" for a segment without audio, and in stores built before
+  /// tenor recorded it: Store::has_audio_sources).
+  AudioSource audio = {};
 };
 
 /// Names of the columns a store holds.
@@ -98,6 +114,9 @@ struct Store {
   /// The store holds /segments/text (StoreSegment::text); stores built before tenor kept the
   /// transcripts do not.
   bool has_text = false;
+  /// The store records where each segment's audio lies (/segments/audio*, meta.dataset_dir);
+  /// stores built before tenor recorded it do not.
+  bool has_audio_sources = false;
 };
 
 /// SHA-256 over everything a model learns from in a store (columns, segment table, labels,

@@ -1,0 +1,276 @@
+// Waveform augmentation (data/features/augment.h): each op does what it claims, the draws are
+// seeded, the config is validated, and a store's recorded audio is checked before it is read.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "core/error.h"
+#include "core/sha256.h"
+#include "data/features/augment.h"
+#include "data/features/build.h"
+#include "data/audio.h"
+#include "data/dataset.h"
+#include "data/features/store.h"
+#include "tests/data/fixtures.h"
+#include "tests/features/signals.h"
+
+namespace tenor::test {
+namespace {
+using namespace tenor::features;
+
+constexpr int kRate = 16000;
+
+at::Tensor row(const std::vector<float>& x) {
+  return at::tensor(at::ArrayRef<float>(x)).reshape({1, -1});
+}
+
+at::Tensor lengths_of(std::initializer_list<int64_t> n) {
+  return at::tensor(std::vector<int64_t>(n), at::kLong);
+}
+
+double energy_db(const at::Tensor& x) { return 10 * std::log10((x * x).sum().item<double>()); }
+
+/// Energy of x [N] at `rate` in [lo, hi) Hz.
+double band_energy(const at::Tensor& x, double lo, double hi) {
+  auto X = at::fft_rfft(x);
+  auto f = at::arange(X.size(0), at::kDouble) * (double(kRate) / double(x.size(0)));
+  auto mask = (f >= lo) & (f < hi);
+  return (X.abs().pow(2) * mask).sum().item<double>();
+}
+
+TEST(Augment, TelephoneRemovesTheEnergyAbove3400HzAndKeepsTheBand) {
+  auto tone = sine(1000, 0.3, 1.0, kRate);
+  auto noise = white_noise(kRate, 0.1, 3);
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] += noise[i];
+  auto x = row(tone);
+  for (bool alaw : {false, true}) {
+    auto y = telephone_op(x, lengths_of({kRate}), at::tensor({int(alaw)}).to(at::kBool), kRate)[0];
+    const double above = band_energy(y, 3450, 8001), total = band_energy(y, 0, 8001);
+    // 40 dB below the rest (what remains is the leakage of cutting the row at its length),
+    // where the input had a tenth of its energy.
+    EXPECT_LT(above / total, 1e-4) << "alaw " << alaw;
+    EXPECT_GT(band_energy(x[0], 3450, 8001) / band_energy(x[0], 0, 8001), 0.05);
+    // The 1 kHz tone passes within 1 dB (G.711 quantisation noise is about 38 dB below).
+    EXPECT_NEAR(10 * std::log10(band_energy(y, 990, 1010) / band_energy(x[0], 990, 1010)), 0, 1);
+    // Below 300 Hz is gone too.
+    EXPECT_LT(band_energy(y, 1, 250) / total, 1e-4);
+  }
+}
+
+TEST(Augment, NoiseGivesTheRequestedSnrWithinHalfADecibel) {
+  auto speech = harmonic_signal([](double t) { return 120 + 40 * t; }, 1.0, kRate);
+  // Two rows of different lengths: the SNR is over each row's own samples.
+  auto x = at::zeros({2, kRate});
+  x[0].copy_(row(speech)[0]);
+  x[1].narrow(0, 0, kRate / 2).copy_(row(speech)[0].narrow(0, 0, kRate / 2));
+  auto lengths = lengths_of({kRate, kRate / 2});
+  for (int color = 0; color < 3; ++color) {
+    for (double snr : {0.0, 10.0, 25.0}) {
+      auto noise =
+          at::stack({generated_noise(kRate, color, 11), generated_noise(kRate, color, 12)});
+      auto y = noise_op(x, lengths, at::tensor({snr, snr}), noise);
+      for (int64_t b = 0; b < 2; ++b) {
+        const int64_t n = b == 0 ? kRate : kRate / 2;
+        auto s = x[b].narrow(0, 0, n), e = (y[b] - x[b]).narrow(0, 0, n);
+        EXPECT_NEAR(energy_db(s) - energy_db(e), snr, 0.5) << "color " << color << " row " << b;
+        EXPECT_EQ(y[b].narrow(0, n, kRate - n).abs().sum().item<double>(), 0.0);
+      }
+    }
+  }
+}
+
+TEST(Augment, GainScalesByTheDecibelsAndClipsAtFullScale) {
+  auto x = row(sine(440, 0.5, 0.5, kRate));
+  auto quiet = gain_op(x, lengths_of({kRate / 2}), at::tensor({-20.0}));
+  EXPECT_NEAR(energy_db(quiet) - energy_db(x), -20, 1e-3);
+  auto loud = gain_op(x, lengths_of({kRate / 2}), at::tensor({20.0}));
+  EXPECT_LE(loud.abs().max().item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(loud.abs().max().item<float>(), 1.0f);
+}
+
+TEST(Augment, AgcPullsAQuietRowTowardItsTarget) {
+  auto x = row(sine(300, 0.01, 1.0, kRate));  // about -43 dBFS RMS
+  auto y = agc_op(x, lengths_of({kRate}), at::tensor({-20.0}), at::tensor({4.0}), kRate);
+  const double before = energy_db(x) - 10 * std::log10(kRate),
+               after = energy_db(y) - 10 * std::log10(kRate);
+  // (target - level) * (1 - 1/ratio) = 23 * 0.75, capped at 20 dB.
+  EXPECT_NEAR(after - before, 17.25, 1.0);
+}
+
+TEST(Augment, SpeedChangesTheLengthAndThePitchByTheFactor) {
+  auto x = row(sine(1000, 0.5, 1.0, kRate));
+  Waveforms w{x, lengths_of({kRate})};
+  Waveforms y = speed_op(w, {1.25});
+  EXPECT_EQ(y.lengths[0].item<int64_t>(), 12800);
+  auto spectrum = at::fft_rfft(y.samples[0]).abs();
+  const double peak_hz = spectrum.argmax().item<int64_t>() * double(kRate) / 12800;
+  EXPECT_NEAR(peak_hz, 1250, 2);
+}
+
+TEST(Augment, ReverbWithAUnitImpulseIsTheIdentityAndARoomDecays) {
+  auto x = row(sine(500, 0.5, 0.25, kRate));
+  auto delta = at::zeros({1, 100});
+  delta[0][0] = 1;
+  auto y = reverb_op(x, lengths_of({kRate / 4}), delta);
+  EXPECT_LT((y - x).abs().max().item<float>(), 1e-5f);
+  auto rir = room_impulse_response(0.5, kRate, 9);
+  EXPECT_EQ(rir.size(0), kRate / 2);
+  EXPECT_NEAR((rir * rir).sum().item<double>(), 1.0, 1e-5);
+  // 60 dB down over rt60: the last tenth holds almost nothing.
+  EXPECT_LT((rir.narrow(0, kRate / 2 * 9 / 10, kRate / 20).pow(2)).sum().item<double>(), 1e-4);
+}
+
+TEST(Augment, DrawsAndOpsAreSeeded) {
+  AugmentConfig c;
+  c.probability = 1;
+  EXPECT_EQ(augment_seed(1, 2, 3), augment_seed(1, 2, 3));
+  EXPECT_NE(augment_seed(1, 2, 3), augment_seed(1, 3, 3));
+  EXPECT_NE(augment_seed(1, 2, 3), augment_seed(1, 2, 4));
+  EXPECT_NE(augment_seed(1, 2, 3), augment_seed(2, 2, 3));
+  std::vector<AugmentDraw> draws;
+  for (int r = 0; r < 8; ++r) {
+    AugmentDraw a = draw_augment(c, augment_seed(5, 0, r));
+    AugmentDraw b = draw_augment(c, augment_seed(5, 0, r));
+    EXPECT_EQ(a.seed, b.seed);
+    EXPECT_EQ(a.gain_db, b.gain_db);
+    EXPECT_EQ(a.telephone, b.telephone);
+    a.speed = a.reverb = a.noise = a.agc = a.telephone = a.gain = true;  // every op
+    draws.push_back(a);
+  }
+  auto x = at::zeros({8, kRate / 2});
+  for (int r = 0; r < 8; ++r)
+    x[r].copy_(row(harmonic_signal([r](double) { return 100.0 + 20 * r; }, 0.5, kRate))[0]);
+  Waveforms w{x, at::full({8}, kRate / 2, at::kLong)};
+  Waveforms y1 = augment_waveforms(w, draws, kRate), y2 = augment_waveforms(w, draws, kRate);
+  EXPECT_TRUE(at::equal(y1.samples, y2.samples));
+  EXPECT_TRUE(at::equal(y1.lengths, y2.lengths));
+  EXPECT_FALSE(at::equal(y1.samples.narrow(1, 0, 100), x.narrow(1, 0, 100)));
+  EXPECT_TRUE(at::isfinite(y1.samples).all().item<bool>());
+  // Off: nothing drawn applies.
+  c.probability = 0;
+  EXPECT_FALSE(draw_augment(c, 42).any());
+}
+
+TEST(Augment, ConfigOutOfRangeNamesTheKeyAndTheValue) {
+  AugmentConfig c;
+  c.gain_probability = 1.5;
+  try {
+    c.validate();
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("augment.gain_probability' is 1.5"), std::string::npos)
+        << e.what();
+  }
+  c = AugmentConfig();
+  c.noise_snr_db_min = 30, c.noise_snr_db_max = 10;
+  EXPECT_THROW(c.validate(), ConfigError);
+  c = AugmentConfig();
+  c.speed_min = 0.1;
+  EXPECT_THROW(c.validate(), ConfigError);
+  EXPECT_NO_THROW(AugmentConfig().validate());
+}
+
+/// The two-call fixture dataset (stereo WAVs) and its store, built beside it.
+fs::path small_store(const DatasetFixture& fx) {
+  fx.write();
+  features::BuildOptions o;
+  o.progress = false;
+  const fs::path out = fx.root.parent_path() / (fx.root.filename().string() + ".h5");
+  build_feature_store(fx.root, out, o);
+  return out;
+}
+
+TEST(Augment, TheStoreRecordsEachSegmentsAudioAndItIsCheckedBeforeReading) {
+  DatasetFixture fx("augment-audio");
+  const fs::path dataset = fx.root, store_path = small_store(fx);
+  features::Store store = features::read_store(store_path);
+  ASSERT_TRUE(store.has_audio_sources);
+  EXPECT_EQ(fs::path(store.meta.dataset_dir), fs::absolute(dataset).lexically_normal());
+  std::vector<int64_t> rows;
+  for (size_t r = 0; r < store.segments.size(); ++r) {
+    const auto& a = store.segments[r].audio;
+    ASSERT_FALSE(a.path.empty());
+    EXPECT_EQ(a.bytes, int64_t(fs::file_size(dataset / a.path)));
+    EXPECT_EQ(a.sha256, Sha256().update_file(dataset / a.path).hex());
+    rows.push_back(int64_t(r));
+  }
+  AugmentConfig c;
+  c.probability = 1;
+  {
+    StoreAugmenter augment(store, "s.h5", rows, c, "cpu");
+    auto out = augment(rows, 1, 0);
+    ASSERT_EQ(out.size(), rows.size());
+    for (const auto& [r, f] : out) {
+      EXPECT_EQ(f.functionals.size(), store.layout.functional_columns.size());
+      EXPECT_EQ(f.frames.size() % store.layout.lld_columns.size(), 0u);
+      EXPECT_GT(f.frames.size(), 0u);
+    }
+  }
+  // Changed audio: refused naming the file and the fix.
+  const fs::path wav = dataset / store.segments[0].audio.path;
+  { std::ofstream(wav, std::ios::app) << "x"; }
+  try {
+    StoreAugmenter augment(store, "s.h5", rows, c, "cpu");
+    FAIL() << "changed audio accepted";
+  } catch (const DataError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(wav.string()), std::string::npos) << m;
+    EXPECT_NE(m.find("changed since the store was built"), std::string::npos) << m;
+    EXPECT_NE(m.find("tenor data build"), std::string::npos) << m;
+  }
+  fs::remove(wav);
+  EXPECT_THROW(StoreAugmenter(store, "s.h5", rows, c, "cpu"), DataError);
+  // A store that does not record its audio (built before tenor did).
+  store.has_audio_sources = false;
+  try {
+    StoreAugmenter augment(store, "old.h5", rows, c, "cpu");
+    FAIL() << "a store without audio sources accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("old.h5 does not record where its audio lies"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Augment, DegradeWritesANewValidDatasetAndNeverTouchesTheInput) {
+  DatasetFixture fx("augment-degrade");
+  fx.write();
+  std::map<fs::path, std::string> before;
+  for (const auto& e : fs::recursive_directory_iterator(fx.root))
+    if (e.is_regular_file()) before[e.path()] = Sha256().update_file(e.path()).hex();
+  const fs::path out = make_temp_dir("augment-degraded") / "ds";
+  const AugmentDraw ops = parse_degrade_ops("telephone,gain=-6");
+  EXPECT_TRUE(ops.telephone && ops.gain && !ops.alaw && !ops.noise);
+  const DegradeReport report = degrade_dataset(fx.root, out, ops, 1, "test");
+  EXPECT_EQ(report.calls, 1u);
+  for (const auto& [path, sha] : before) EXPECT_EQ(Sha256().update_file(path).hex(), sha) << path;
+  const data::Dataset ds = data::load_dataset_or_throw(out);
+  ASSERT_EQ(ds.calls.size(), 1u);
+  EXPECT_EQ(ds.calls[0].split, "test");
+  data::AudioReader reader(out / ds.calls[0].audio);
+  auto y = at::tensor(reader.read(0, 4.0, 0, 0));
+  ASSERT_EQ(reader.info().sample_rate_hz, kRate);
+  // Relative to the input's energy: the 220 Hz tone itself is below the band, and 16-bit
+  // WAV quantisation adds its own white noise.
+  data::AudioReader original(fx.root / ds.calls[0].audio);
+  auto x = at::tensor(original.read(0, 4.0, 0, 0));
+  EXPECT_LT(band_energy(y, 3450, 8001) / band_energy(x, 0, 8001), 1e-6);
+  // Hostile input: an existing output, an output inside the dataset, unknown or bad ops.
+  EXPECT_THROW(degrade_dataset(fx.root, out, ops, 1), UsageError);
+  EXPECT_THROW(degrade_dataset(fx.root, fx.root / "deg", ops, 1), Error);
+  EXPECT_NE(thrown_message<UsageError>([] { parse_degrade_ops("telephon"); })
+                .find("did you mean 'telephone'"),
+            std::string::npos);
+  EXPECT_NE(thrown_message<UsageError>([] { parse_degrade_ops("noise=loud"); }).find("noise=loud"),
+            std::string::npos);
+  EXPECT_THROW(parse_degrade_ops("gain"), UsageError);
+  EXPECT_THROW(parse_degrade_ops("speed=1.1"), UsageError);
+  EXPECT_FALSE(fs::exists(fx.root / "deg"));
+}
+
+}  // namespace
+}  // namespace tenor::test

@@ -1,0 +1,131 @@
+// `tenor train` with waveform augmentation (augment:) on the tiny fixture dataset: it trains
+// on re-extracted rows, resumes bit-identically, and refuses audio that moved or changed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "data/features/build.h"
+#include "tests/data/fixtures.h"
+#include "tests/train/run_fixtures.h"
+
+namespace tenor::test {
+namespace {
+
+const char* const kAugment =
+    "  type: fusion\naugment:\n  probability: 0.7\n  speed_probability: 0.5\n"
+    "  telephone_probability: 0.5\n  noise_probability: 0.5\n  reverb_probability: 0.5\n";
+
+/// metrics.jsonl without the timing fields.
+std::string metrics_without_timing(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line, out;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* k :
+         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
+      j.erase(k);
+    out += j.dump() + "\n";
+  }
+  return out;
+}
+
+/// Runs `tenor train --config config` and SIGKILLs it once the first epoch's metrics line and
+/// a checkpoint of the second epoch exist. False when training ended first.
+bool train_and_kill_mid_run(const fs::path& config, const fs::path& run) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execl(TENOR_BINARY, TENOR_BINARY, "train", "--config", config.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 20000; ++i) {
+    std::ifstream m(run / "metrics.jsonl");
+    std::string text((std::istreambuf_iterator<char>(m)), {});
+    if (std::count(text.begin(), text.end(), '\n') == 1 && fs::exists(run / "last.pt")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return true;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return false;
+}
+
+TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesBitIdenticallyAfterSigkill) {
+  fs::path full = make_temp_dir("augment-full"), cut = make_temp_dir("augment-cut"),
+           plain = make_temp_dir("augment-plain");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, kAugment).string(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("augment: 70 % of training rows"), std::string::npos) << out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(plain, "  type: fusion\n").string(),
+                      &out),
+            0)
+      << out;
+  // Augmentation changes what the model learns from.
+  EXPECT_NE(metrics_without_timing(full / "run"), metrics_without_timing(plain / "run"));
+  const fs::path config = write_train_config(cut, kAugment);
+  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run"))
+      << "training finished before it could be interrupted";
+  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+}
+
+TEST(E2eAugment, RefusesAudioThatMovedOrChangedAndKeysOutOfRange) {
+  const fs::path dir = make_temp_dir("augment-moved");
+  fs::copy(tiny_dataset(), dir / "ds", fs::copy_options::recursive);
+  features::BuildOptions o;
+  o.progress = false;
+  features::build_feature_store(dir / "ds", dir / "features.h5", o);
+  const std::string train = "train --config " + write_train_config(dir, kAugment).string() +
+                            " --set features=" + (dir / "features.h5").string();
+  std::string out;
+  // A probability out of range names the key and the value.
+  EXPECT_EQ(run_tenor(train + " --set augment.noise_probability=1.5", &out), 2) << out;
+  EXPECT_NE(out.find("'augment.noise_probability' is 1.5"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor(train + " --set augment.noise_probabilty=0.5", &out), 2) << out;
+  EXPECT_NE(out.find("did you mean 'augment.noise_probability'"), std::string::npos) << out;
+  // The dataset moved: the file is named, with the fix.
+  fs::rename(dir / "ds", dir / "elsewhere");
+  EXPECT_EQ(run_tenor(train, &out), 1) << out;
+  EXPECT_NE(out.find((dir / "ds").string()), std::string::npos) << out;
+  EXPECT_NE(out.find("is missing"), std::string::npos) << out;
+  EXPECT_NE(out.find("tenor data build"), std::string::npos) << out;
+  fs::rename(dir / "elsewhere", dir / "ds");
+  // A file changed in place (same size): its hash tells.
+  fs::path wav;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "ds"))
+    if (e.path().extension() == ".wav") wav = e.path();
+  ASSERT_FALSE(wav.empty());
+  {
+    std::fstream f(wav, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-2, std::ios::end);
+    f.put('\x11');
+  }
+  EXPECT_EQ(run_tenor(train, &out), 1) << out;
+  EXPECT_NE(out.find(wav.filename().string()), std::string::npos) << out;
+  EXPECT_NE(out.find("changed since the store was built"), std::string::npos) << out;
+  // Off (the default), the store alone trains as before.
+  EXPECT_EQ(run_tenor(train + " --set augment.probability=0 --set out=" + (dir / "run0").string(),
+                      &out),
+            0)
+      << out;
+}
+
+}  // namespace
+}  // namespace tenor::test
