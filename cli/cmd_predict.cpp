@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
-#include <limits>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/predict.h"
@@ -16,7 +14,6 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
-#include "data/audio.h"
 #include "data/call_input.h"
 #include "data/features/build.h"
 #include "data/features/store.h"
@@ -34,87 +31,22 @@ struct Args {
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
   std::string text_embeddings, device = "cpu";
   double window_s = 10;
+  bool mix = false, allow_narrowband = false;
   // Batch prediction (cli/predict_batch.cpp).
   std::string dataset, list, split = "all";
   bool keep_going = false, progress = true;
 };
-
-std::string seconds(double s) {
-  std::ostringstream o;
-  o << s << " s";
-  return o.str();
-}
-
-}  // namespace
-
-data::Schema predict_schema(train::Predictor& model) {
-  data::Schema schema;
-  schema.name = "predict";
-  for (const auto& t : model.tasks()) {
-    data::Task task;
-    task.name = t.name;
-    task.type = t.type;
-    task.classes = t.classes;
-    task.speaker = t.speaker;
-    schema.tasks.push_back(task);
-  }
-  return schema;
-}
-
-/// Refuses the call's audio when no score of it could mean anything, with the findings of
-/// `tenor data validate` (audio-truncated, audio-empty) and one more: audio shorter than the
-/// extractor's longest analysis window, whose every frame would be padding. Segments past the
-/// audio's end are refused by single_call_dataset; once truncation is refused, the header's
-/// duration it uses is the audio's.
-void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
-  const data::AudioScan scan = data::scan_audio(audio);
-  const std::string file = audio.string();
-  if (scan.truncated)
-    throw DataError(file + " is truncated: its header promises " +
-                    seconds(scan.declared_duration_s) + " but the file holds " +
-                    seconds(scan.duration_s()) + "; re-copy or re-export the file");
-  if (scan.frames_read == 0)
-    throw DataError(file + " holds no samples (a header without audio); give the call's " +
-                    "recording, or score its text alone with --transcript T.jsonl and no audio");
-  const double window_s = std::max(lld.periods_per_window / lld.f0_floor_hz,
-                                   lld.spectral_window_ms / 1000);
-  if (scan.duration_s() < window_s)
-    throw DataError(file + " holds " + std::to_string(scan.frames_read) + " samples per channel (" +
-                    seconds(scan.duration_s()) + "), shorter than one analysis frame of the " +
-                    "model's extractor (" + seconds(window_s) + "); give at least " +
-                    seconds(window_s) + " of audio, or score the text alone with --transcript");
-}
-
-/// Segments' audio in one LLD batch: the batch's analysis buffers dominate predict's peak
-/// memory (data build's 240 s batches take about 800 MB), and one call gains little from
-/// batching.
-constexpr double kLldBatchAudioS = 60;
-
-double group_audio_s(const train::Predictor& model) {
-  return model.transform().per_speaker() ? std::numeric_limits<double>::infinity() : kGroupAudioS;
-}
-
-features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
-                                             const fs::path& text_embeddings) {
-  features::BuildOptions options = features::build_options_from_config(model.extractor_config());
-  options.device = device;
-  options.progress = false;
-  options.batch_samples = int64_t(kLldBatchAudioS * options.lld.sample_rate_hz);
-  options.text_embeddings = text_embeddings;
-  return options;
-}
-
-namespace {
 
 struct Scored {
   std::string call_id;
   json segments;
 };
 
-/// The call of `a` (audio and/or transcript) as a one-call dataset, with the extraction
-/// options the model was trained with. Both backends take the call through here, so its audio
-/// and transcript are checked once, before either runs.
-CheckedCall check_call(const Args& a, train::Predictor& model) {
+/// The call of `a` (audio and/or transcript) checked for `model` (scoring::check_call): both
+/// backends take the call through here, so its audio and transcript are checked once, before
+/// either runs. `convention`: how the model's training calls put roles on channels.
+CheckedCall check_call(const Args& a, train::Predictor& model,
+                       const data::ChannelConvention& convention) {
   data::CallInput in;
   in.audio = a.audio;
   in.transcript = a.transcript;
@@ -122,30 +54,15 @@ CheckedCall check_call(const Args& a, train::Predictor& model) {
   in.call_id = a.call_id;
   in.window_s = a.window_s;
   in.speaker = a.speaker;
-  CheckedCall call{data::single_call_dataset(in, predict_schema(model)),
-                   predict_build_options(model, a.device, a.text_embeddings)};
-  if (!in.audio.empty()) check_call_audio(in.audio, call.options.lld);
-  return call;
+  in.mix = a.mix;
+  in.convention = convention;
+  return scoring::check_call(in, model, {a.device, a.text_embeddings, a.allow_narrowband});
 }
 
-/// Scores a checked call with the features the model was trained on, computed group by group
-/// (features::extract_features) so that a long call never has all its audio or LLD frames in
-/// memory. Returns every segment's scores in segment order.
-Scored score_call(const CheckedCall& call, train::Predictor& model) {
+/// Scores a checked call (scoring::score_call, the library's path).
+Scored score_one_call(const CheckedCall& call, train::Predictor& model) {
   const auto& ds = call.dataset;
-  Scored out{ds.calls.empty() ? "" : ds.calls.front().call_id, json::array()};
-  std::vector<json> by_row;
-  auto score_group = [&](features::Store& store, const std::vector<int64_t>& rows) {
-    by_row.resize(store.segments.size());
-    train::TrainData data = model.prepare(std::move(store), "the call's features");
-    json part = train::segment_scores(model, data, rows, model.probabilities(data, rows));
-    store = std::move(data.store);  // the next group reuses the call's rows
-    for (size_t i = 0; i < rows.size(); ++i) by_row[size_t(rows[i])] = std::move(part[i]);
-  };
-  features::extract_features(ds, call.options, model.tokenizer_model(), group_audio_s(model),
-                             score_group);
-  for (auto& j : by_row) out.segments.push_back(std::move(j));
-  return out;
+  return {ds.calls.empty() ? "" : ds.calls.front().call_id, scoring::score_call(call, model)};
 }
 
 /// Scores one call of a feature store.
@@ -160,6 +77,12 @@ Scored score_stored_call(const Args& a, train::Predictor& model) {
 std::unique_ptr<train::Predictor> open_model(const Args& a) {
   if (!a.bundle.empty()) return std::make_unique<ox::BundlePredictor>(a.bundle);
   return std::make_unique<train::RunPredictor>(a.run, a.device, a.checkpoint);
+}
+
+/// How the training calls of the model of `a` put roles on channels.
+data::ChannelConvention model_channels(const Args& a, train::Predictor& model) {
+  if (!a.bundle.empty()) return scoring::bundle_channels(a.bundle);
+  return scoring::run_channels(static_cast<train::RunPredictor&>(model));
 }
 
 /// Refuses an --out the batch cannot write, or would write over an input, before any work.
@@ -186,17 +109,19 @@ void predict_many(const Args& a) {
   std::vector<ListedCall> listed;
   if (!a.list.empty()) listed = read_call_list(a.list);
   auto model = open_model(a);
+  const data::ChannelConvention convention = model_channels(a, *model);
   std::vector<BatchCall> calls;
   if (!a.dataset.empty())
     calls = dataset_calls(*model, a.dataset, a.split,
-                          predict_build_options(*model, a.device, a.text_embeddings), a.keep_going);
+                          predict_build_options(*model, a.device, a.text_embeddings), a.keep_going,
+                          convention);
   for (const auto& l : listed) {
     Args one = a;
     one.audio = l.audio.string();
     one.transcript = l.transcript.string();
     one.call_id = l.call_id;
     calls.push_back({a.list + ":" + std::to_string(l.line),
-                     [one, m = model.get()] { return check_call(one, *m); }});
+                     [one, m = model.get(), convention] { return check_call(one, *m, convention); }});
   }
   const BatchReport r = predict_batch(*model, calls, {a.out, a.keep_going, a.progress});
   logger("predict")->info(
@@ -254,6 +179,12 @@ void add_predict_command(CLI::App& app) {
   auto* ch =
       cmd->add_option("--channels", a->channels,
                       "channel of each role in multi-channel audio, e.g. agent=0,customer=1");
+  auto* mix = cmd->add_flag("--mix", a->mix,
+                             "mix multi-channel audio into one voice track (instead of "
+                             "--channels or the mapping of the model's training calls)");
+  mix->excludes(ch);
+  cmd->add_flag("--allow-narrowband", a->allow_narrowband,
+                "score audio sampled too low for the model's analysis (its upper bands empty)");
   auto* window =
       cmd->add_option("--window", a->window_s, "without a transcript: seconds per scored window")
           ->capture_default_str();
@@ -266,8 +197,8 @@ void add_predict_command(CLI::App& app) {
   auto* call = cmd->add_option("--call", a->call, "call id in --features");
   f->needs(call);
   call->needs(f);
-  for (auto* o : {audio, transcript, ch, window, speaker, cid}) f->excludes(o);
-  add_batch_options(cmd, a, {audio, transcript, cid, f, call}, {ch, window, speaker});
+  for (auto* o : {audio, transcript, ch, mix, window, speaker, cid}) f->excludes(o);
+  add_batch_options(cmd, a, {audio, transcript, cid, f, call}, {ch, mix, window, speaker});
   cmd->add_option("--text-embeddings", a->text_embeddings,
                   "sentence embeddings of the call's segments, for a model trained with "
                   "model.text_embedding (tools/sentence-embeddings/embed.sh)");
@@ -290,8 +221,9 @@ void add_predict_command(CLI::App& app) {
           "tenor predict needs the call: CALL.wav and/or --transcript T.jsonl (or --features "
           "STORE --call ID)");
     auto model = open_model(*a);
-    Scored scored = a->features.empty() ? score_call(check_call(*a, *model), *model)
-                                        : score_stored_call(*a, *model);
+    Scored scored = a->features.empty()
+                        ? score_one_call(check_call(*a, *model, model_channels(*a, *model)), *model)
+                        : score_stored_call(*a, *model);
     json out = {{"call_id", scored.call_id},
                 {"source", a->bundle.empty() ? "libtorch" : "onnxruntime"},
                 {"model", a->bundle.empty() ? a->run : a->bundle},

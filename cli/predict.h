@@ -11,38 +11,18 @@
 
 #include "data/dataset.h"
 #include "data/features/build.h"
+#include "scoring/call_scoring.h"
 #include "train/predictor.h"
 
 namespace tenor::cli {
 
-/// A call checked for a model: a one-call dataset (its audio, channels and segments) and the
-/// options its features are extracted with (the model's extractor configuration).
-struct CheckedCall {
-  data::Dataset dataset;
-  features::BuildOptions options;
-};
-
-/// A label schema for calls scored by `model`: its tasks, their classes and roles; no labels.
-data::Schema predict_schema(train::Predictor& model);
-
-/// The options `tenor predict` extracts a call's features with: the model's extractor
-/// configuration, on `device`, with the sentence embeddings of `text_embeddings` ("": none),
-/// in LLD batches small enough to bound its memory, without a progress line.
-features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
-                                             const std::filesystem::path& text_embeddings);
-
-/// Refuses audio no score of which could mean anything (truncated, no samples, shorter than
-/// one analysis frame of `lld`). DataError naming the file and the fix.
-void check_call_audio(const std::filesystem::path& audio, const features::LldConfig& lld);
-
-/// Seconds of audio whose features are held at a time when scoring a long call.
-inline constexpr double kGroupAudioS = 600;
-
-/// The seconds of audio `model` is scored in per group (features::extract_features):
-/// kGroupAudioS, or the whole call for a model that normalises per speaker, since each
-/// segment is centred on its speaker's statistics over the whole call (memory then grows
-/// with the call, docs/export.md).
-double group_audio_s(const train::Predictor& model);
+// How a call is checked and scored: the library's one path (scoring/call_scoring.h).
+using scoring::check_call_audio;
+using scoring::CheckedCall;
+using scoring::group_audio_s;
+using scoring::kGroupAudioS;
+using scoring::predict_build_options;
+using scoring::predict_schema;
 
 /// One call of a batch: `where` names it in messages ("FILES.txt:3", "call c7
 /// (calls.jsonl:7)"); `check` gives it checked, or throws what `tenor predict` of that call
@@ -98,9 +78,12 @@ std::vector<ListedCall> read_call_list(const std::filesystem::path& list);
 /// checks of `tenor data validate` run first, on every selected call: without keep_going a
 /// failing call is a DataError listing every one; with it, the failing calls are handed on
 /// with their reasons, to be reported and skipped. DataError when the split holds no call, or
-/// no segment has a role the model scores; UsageError for another split name.
+/// no segment has a role the model scores; UsageError for another split name. A call on
+/// multi-channel audio without a `channels` mapping takes `convention`'s when its audio fits
+/// it, and otherwise fails as a call (DataError, skipped with keep_going).
 std::vector<BatchCall> dataset_calls(train::Predictor& model, const std::filesystem::path& dir,
                                      const std::string& split,
-                                     const features::BuildOptions& options, bool keep_going);
+                                     const features::BuildOptions& options, bool keep_going,
+                                     const data::ChannelConvention& convention);
 
 }  // namespace tenor::cli

@@ -1,8 +1,8 @@
 // `tenor predict (--bundle B | --run R) --dataset DIR | --list FILES.txt --out preds.jsonl`:
 // many calls scored in one process. The model is loaded once; each call is checked and its
 // features extracted as `tenor predict CALL.wav` does it (features::extract_features), and the
-// rows of many calls are scored together, so that a bundle starts ONNX Runtime (a Node.js
-// process, export/ort_runner.h) once per batch of calls instead of once per call.
+// rows of many calls are scored together (one model run per batch of rows; a bundle's ONNX
+// Runtime child, export/ort_runner.h, is started once per process).
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -19,6 +19,7 @@
 #include "core/progress.h"
 #include "core/temporary_path.h"
 #include "core/text.h"
+#include "data/audio.h"
 #include "data/line_reader.h"
 
 namespace tenor::cli {
@@ -384,11 +385,33 @@ void check_roles(const data::Dataset& ds, const data::Schema& schema, const fs::
                   "; name the roles in calls.jsonl as the model's tasks do");
 }
 
+/// A dataset call on multi-channel audio without `channels` in calls.jsonl takes the mapping of
+/// the model's training calls when its audio has their layout (as one call's `tenor predict`
+/// does); otherwise the call is refused (its channels would be mixed, every voice scored as
+/// every role), with the fix.
+void map_channels(data::Call& call, const fs::path& root, const data::ChannelConvention& c) {
+  if (!call.channels.empty()) return;
+  const int channels = data::probe_audio(root / call.audio).channels;
+  if (channels < 2) return;
+  if (!c.fits(channels))
+    throw DataError(call.audio + " has " + std::to_string(channels) +
+                    " channels and the call has no `channels` mapping" +
+                    (c.fits(c.audio_channels) ? " (the model's training calls had " +
+                                                    std::to_string(c.audio_channels) +
+                                                    " channel(s): " +
+                                                    data::channel_map_text(c.channels) + ")"
+                                              : std::string()) +
+                    "; add e.g. \"channels\": {\"agent\": 0, \"customer\": 1} to the call in "
+                    "calls.jsonl");
+  call.channels = c.channels;
+}
+
 }  // namespace
 
 std::vector<BatchCall> dataset_calls(train::Predictor& model, const fs::path& dir,
                                      const std::string& split,
-                                     const features::BuildOptions& options, bool keep_going) {
+                                     const features::BuildOptions& options, bool keep_going,
+                                     const data::ChannelConvention& convention) {
   const data::Schema schema = predict_schema(model);
   data::Dataset ds = selected_calls(data::load_dataset_or_throw(dir), split, schema, dir);
   check_roles(ds, schema, dir);
@@ -407,10 +430,13 @@ std::vector<BatchCall> dataset_calls(train::Predictor& model, const fs::path& di
         "call " + call.call_id + " (" + (dir / one.source).string() + ":" + std::to_string(call.line) + ")";
     auto bad = rejected.find(c);
     const std::string reason = bad == rejected.end() ? "" : bad->second;
-    calls.push_back({where, [one = std::move(one), options, reason] {
+    calls.push_back({where, [one = std::move(one), options, reason, convention]() mutable {
                        if (!reason.empty()) throw DataError(reason);
-                       const data::Call& call = one.calls.front();
-                       if (!call.audio.empty()) check_call_audio(one.root / call.audio, options.lld);
+                       data::Call& call = one.calls.front();
+                       if (!call.audio.empty()) {
+                         check_call_audio(one.root / call.audio, options.lld);
+                         map_channels(call, one.root, convention);
+                       }
                        return CheckedCall{one, options};
                      }});
   }

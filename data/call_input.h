@@ -9,14 +9,49 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "data/audio.h"
 #include "data/dataset.h"
 
 namespace tenor::data {
 
+/// How the calls a model was trained on put speaker roles on channels: every call with audio
+/// had `audio_channels` channels and the same role -> channel mapping `channels` (empty: mono
+/// audio, or multi-channel audio mixed down). A call recorded the same way is scored with that
+/// mapping without being told (`tenor predict`). `audio_channels` 0: the training calls
+/// disagree, or the model predates the convention being recorded; there is none.
+struct ChannelConvention {
+  int audio_channels = 0;
+  std::map<std::string, int> channels;
+
+  /// A mapping a call whose audio has `channels_in_file` channels can take from it.
+  bool fits(int channels_in_file) const {
+    return audio_channels == channels_in_file && !channels.empty();
+  }
+  /// {"audio_channels": 2, "channels": {"agent": 0, "customer": 1}}; null when there is none.
+  nlohmann::json to_json() const;
+  /// From to_json's form ("" or null: none). DataError naming `where` when malformed.
+  static ChannelConvention from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// The convention of `dataset`'s calls, from the scans of their audio (by path as written, as
+/// check_dataset_audio returns them): the one channel count and mapping every call with audio
+/// shares, else none.
+ChannelConvention channel_convention(const Dataset& dataset,
+                                     const std::map<std::string, AudioScan>& scans);
+
+/// "agent=0, customer=1".
+std::string channel_map_text(const std::map<std::string, int>& channels);
+
 struct CallInput {
   std::filesystem::path audio;          ///< WAV or FLAC; empty for a text-only call
   std::filesystem::path transcript;     ///< JSONL, one segment object per line; empty: none
-  std::map<std::string, int> channels;  ///< role -> channel of multi-channel audio
+  /// Role -> channel of multi-channel audio. Empty: taken from `convention` when the audio
+  /// fits it; else multi-channel audio is refused unless `mix`.
+  std::map<std::string, int> channels;
+  bool mix = false;               ///< mix the channels down (asked for: `--mix`)
+  ChannelConvention convention;   ///< the model's training calls' mapping
   std::string call_id;                  ///< default: the audio's (else transcript's) file stem
   /// Without a transcript the audio is cut into windows of this many seconds, one set per
   /// role in `channels` (or `speaker` when there are none). A last piece shorter than a
@@ -29,9 +64,16 @@ struct CallInput {
 std::map<std::string, int> parse_channel_map(const std::string& text);
 
 /// A one-call dataset rooted at the audio's directory, with `schema`'s tasks and no labels.
-/// The transcript's segments are checked as calls.jsonl segments are (times, speaker, text),
-/// plus: end within the audio, a speaker that has a channel when channels are given.
-/// Throws DataError listing every problem as `file:line: sentence`.
+/// The transcript's segments are read by the dataset reader (parse_segment_json: times,
+/// speaker, text; an unknown key is an error naming the nearest known one), their roles must
+/// be the dataset format's or the schema's, and validate's check_call_fits_audio checks them
+/// against the audio (segments within it, channels it has); a speaker needs a channel when
+/// channels are given. Throws DataError listing every problem as `file:line: sentence`.
+///
+/// The channels are explicit: multi-channel audio without `channels` takes the convention's
+/// mapping when it fits, is mixed down with `mix`, and is otherwise refused (UsageError naming
+/// --channels and --mix). Mono audio for a schema with tasks on two roles is scored with a
+/// warning that says what is scored.
 Dataset single_call_dataset(const CallInput& input, Schema schema);
 
 }  // namespace tenor::data

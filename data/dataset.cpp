@@ -28,6 +28,15 @@ const std::vector<std::string> kSegmentFields = {"start", "end",    "speaker",
                                                  "text",  "labels", "labels_by"};
 const std::vector<std::string> kSplits = {"train", "dev", "test"};
 
+/// "; did you mean 'text'?" for an unknown field `name` ("segments[].txt" or "spilt") when one
+/// of the known fields of its level is near it, else "".
+std::string field_hint(const std::string& name) {
+  const bool segment = name.starts_with("segments[].");
+  const std::string near =
+      nearest(segment ? name.substr(11) : name, segment ? kSegmentFields : kCallFields);
+  return near.empty() ? "" : "; did you mean '" + std::string(segment ? "segments[]." : "") + near + "'?";
+}
+
 /// A dataset file that cannot be opened or read, with the fix when permissions are why.
 std::string unreadable_message(const IoError& e, const fs::path& root) {
   std::string message = e.what();
@@ -61,6 +70,10 @@ class JsonlReader {
  public:
   JsonlReader(const Schema& schema, std::string file, Diagnostics& diag)
       : schema_(schema), file_(std::move(file)), diag_(diag) {}
+
+  /// A segment's unknown key is an error on its line (with the nearest known key) rather than
+  /// kept: a transcript has no use for extra fields, so one is a misspelt field.
+  bool unknown_keys_are_errors = false;
 
   std::optional<Call> parse(const json& j, int64_t line);
   std::optional<Segment> parse_segment(const json& j, const Call& call, int index);
@@ -190,10 +203,18 @@ std::optional<Segment> JsonlReader::parse_segment(const json& j, const Call& cal
   seg.line = line;
   bool ok = true;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (std::find(kSegmentFields.begin(), kSegmentFields.end(), it.key()) == kSegmentFields.end()) {
-      unknown.note("segments[]." + it.key(), line);
-      seg.extra[it.key()] = it.value();
+    if (std::find(kSegmentFields.begin(), kSegmentFields.end(), it.key()) != kSegmentFields.end())
+      continue;
+    if (unknown_keys_are_errors) {
+      const std::string near = nearest(it.key(), kSegmentFields);
+      diag_.error(file_, line, "unknown-field",
+                  "unknown key '" + printable(it.key()) + "'" +
+                      (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                      " (a segment has start, end, speaker and text)");
+      continue;
     }
+    unknown.note("segments[]." + it.key(), line);
+    seg.extra[it.key()] = it.value();
   }
   auto time = [&](const char* key, double& out) {
     auto t = j.find(key);
@@ -292,6 +313,18 @@ std::optional<Segment> parse_segment_json(const json& j, const Schema& schema,
                                           const std::string& call_id, int index,
                                           Diagnostics& diag) {
   JsonlReader reader(schema, file, diag);
+  Call call;
+  call.call_id = call_id;
+  call.line = line;
+  return reader.parse_segment(j, call, index);
+}
+
+std::optional<Segment> internal::parse_transcript_segment(const json& j, const Schema& schema,
+                                                          const std::string& file, int64_t line,
+                                                          const std::string& call_id, int index,
+                                                          Diagnostics& diag) {
+  JsonlReader reader(schema, file, diag);
+  reader.unknown_keys_are_errors = true;
   Call call;
   call.call_id = call_id;
   call.line = line;
@@ -595,7 +628,8 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
   }
   for (const auto& [name, first_line] : reader.unknown.first_line) {
     diag.warning(file, first_line, "unknown-field",
-                 "unknown field '" + printable(name) + "' is kept but ignored (first seen here)");
+                 "unknown field '" + printable(name) + "' is kept but ignored (first seen here)" +
+                     field_hint(name));
   }
   internal::check_call_ids(dataset, diag);
   return dataset;

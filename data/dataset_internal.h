@@ -32,6 +32,23 @@ std::string not_a_file(const std::filesystem::path& path);
 /// The fix for an unreadable dataset at `root`.
 std::string permission_fix(const std::filesystem::path& root);
 
+/// A transcript's segment (`tenor predict --transcript`, data/call_input.cpp), read by the
+/// dataset reader as parse_segment_json reads a calls.jsonl segment, except that an unknown key
+/// is an error naming the nearest known key ("unknown key 'txt'; did you mean 'text'?"): a
+/// transcript has no use for extra fields, so one is a misspelt field.
+std::optional<Segment> parse_transcript_segment(const nlohmann::json& j, const Schema& schema,
+                                                const std::string& file, int64_t line,
+                                                const std::string& call_id, int index,
+                                                Diagnostics& diag);
+
+/// Validate's checks of one call against its audio (`audio` the path as the user wrote it,
+/// `channels` and `duration_s` as read from it): every role's channel exists (channel-missing)
+/// and every segment ends within the audio (segment-past-end). Findings at `file`, on the
+/// call's line and on each segment's. Datasets (check_dataset_audio, data/validate.cpp) and a
+/// transcript given with `tenor predict` (data/call_input.cpp) are checked by this one function.
+void check_call_fits_audio(const Call& call, const std::string& audio, int channels,
+                           double duration_s, const std::string& file, Diagnostics& diag);
+
 Dataset load_segments_csv(const std::filesystem::path& root, Schema schema, Diagnostics& diag,
                           const LoadOptions& options);
 

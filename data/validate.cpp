@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "data/agreement.h"
+#include "data/dataset_internal.h"
 #include "data/duplicates.h"
 #include "data/parallel.h"
 
@@ -57,6 +58,32 @@ std::map<std::string, AudioOutcome> scan_all(const Dataset& dataset, int threads
   });
   return outcomes;
 }
+
+}  // namespace
+
+void internal::check_call_fits_audio(const Call& call, const std::string& audio, int channels,
+                           double duration_s, const std::string& file, Diagnostics& diag) {
+  for (const auto& [role, channel] : call.channels) {
+    if (channel >= channels) {
+      diag.error(file, call.line, "channel-missing",
+                 "channels maps role '" + role + "' to channel " + std::to_string(channel) +
+                     ", but " + audio + " has " + std::to_string(channels) + " channel(s) (0.." +
+                     std::to_string(channels - 1) + "); channels count from 0",
+                 call.call_id);
+    }
+  }
+  for (size_t i = 0; i < call.segments.size(); ++i) {
+    const Segment& seg = call.segments[i];
+    if (seg.end_s > duration_s + kEndToleranceSeconds) {
+      diag.error(file, seg.line, "segment-past-end",
+                 "segment ends at " + seconds(seg.end_s) + ", past the audio's " +
+                     seconds(duration_s) + "; fix end or the audio path",
+                 call.call_id, static_cast<int>(i));
+    }
+  }
+}
+
+namespace {
 
 void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& outcomes,
                  Diagnostics& diag) {
@@ -115,15 +142,6 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
         }
       }
     }
-    for (const auto& [role, channel] : call.channels) {
-      if (channel >= scan.info.channels) {
-        diag.error(f, call.line, "channel-missing",
-                   "channels maps role '" + role + "' to channel " + std::to_string(channel) +
-                       ", but " + call.audio + " has " + std::to_string(scan.info.channels) +
-                       " channel(s) (0.." + std::to_string(scan.info.channels - 1) + ")",
-                   call.call_id);
-      }
-    }
     if (scan.info.channels > 1 && call.channels.empty()) {
       diag.warning(
           f, call.line, "channels-unmapped",
@@ -131,16 +149,7 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
               " channels but the call has no `channels` mapping; all channels will be mixed down",
           call.call_id);
     }
-    const double duration = scan.duration_s();
-    for (size_t i = 0; i < call.segments.size(); ++i) {
-      const Segment& seg = call.segments[i];
-      if (seg.end_s > duration + kEndToleranceSeconds) {
-        diag.error(f, seg.line, "segment-past-end",
-                   "segment ends at " + seconds(seg.end_s) + ", past the audio's " +
-                       seconds(duration) + "; fix end or the audio path",
-                   call.call_id, static_cast<int>(i));
-      }
-    }
+    internal::check_call_fits_audio(call, call.audio, scan.info.channels, scan.duration_s(), f, diag);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include "data/dataset.h"
 #include "data/features/build.h"
+#include "data/features/sample_rate.h"
 #include "data/features/store.h"
 #include "data/validate.h"
 #include "train/predictor.h"
@@ -384,7 +385,7 @@ void check_modalities(const data::Dataset& ds, const fs::path& dir,
 /// to the build's audio checks.
 void check_sample_rates(const data::Dataset& ds, const fs::path& dir,
                         const features::LldConfig& lld, const std::string& run) {
-  const double top_hz = std::min(lld.mel_high_hz, lld.sample_rate_hz / 2.0);
+  const double top_hz = features::analysed_top_hz(lld);
   std::set<std::string> files;
   for (const auto& c : ds.calls)
     if (!c.audio.empty()) files.insert(c.audio);

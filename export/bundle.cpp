@@ -20,6 +20,8 @@
 #include "eval/bootstrap.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
+#include "data/call_input.h"
+#include "data/features/store_channels.h"
 #include "export/bundle_checks.h"
 #include "export/bundle_install.h"
 #include "export/bundle_predictor.h"
@@ -74,6 +76,16 @@ void evaluate_held_out(ExportSource& s) {
                             &s.predictor.rules());
 }
 
+/// How the run's training calls put roles on channels (its store's record; null for a store
+/// built before it was recorded): what `tenor predict --bundle` maps a call's channels by.
+json training_channels(const fs::path& store) {
+  std::error_code ec;
+  if (!fs::is_regular_file(store, ec)) return nullptr;
+  return data::ChannelConvention::from_json(features::read_channel_convention(store),
+                                            store.string())
+      .to_json();
+}
+
 /// The facts of features.json (and the graph's `tenor.features`): the store's columns and
 /// extractor, and the run's input transform's cuts and inputs.
 json features_facts(ExportSource& s) {
@@ -93,7 +105,8 @@ json features_facts(ExportSource& s) {
           {"text_embedding_dim", t.text_embedding_dim},
           {"text_encoder", t.text_encoder},
           {"normalize_loudness", t.normalize_loudness},
-          {"speaker_normalization", t.speaker_normalization}};
+          {"speaker_normalization", t.speaker_normalization},
+          {"channel_convention", training_channels(s.predictor.run().info.config.features)}};
 }
 
 /// What `tenor.inputs` says the graph takes: the transform's inputs.
@@ -287,36 +300,9 @@ ExportResult export_bundle(const ExportOptions& o) {
 }
 
 json verify_bundle(const fs::path& bundle) {
-  if (!fs::exists(bundle / "manifest.json"))
-    throw ExportError(bundle.string() + " has no manifest.json; is it a `tenor export` bundle?");
-  json manifest;
-  try {
-    manifest = json::parse(read_file(bundle / "manifest.json"));
-  } catch (const json::parse_error& e) {
-    throw ExportError(bundle.string() + "/manifest.json is not valid JSON (" + e.what() +
-                      "); the bundle is damaged, export it again");
-  }
-  if (!is_bundle_manifest(manifest))
-    throw ExportError(bundle.string() + "/manifest.json is not a tenor bundle's (format " +
-                      "tenor-bundle-1 with its files); is it a `tenor export` bundle?");
+  const json manifest = check_bundle_files(bundle);
   json report = {{"bundle", bundle.string()}, {"files", 0}};
   const auto& files = manifest.at("files");
-  for (const auto& [name, sum] : files.items()) {
-    if (!fs::exists(bundle / name))
-      throw ExportError(bundle.string() + ": " + name +
-                        " is listed in manifest.json but "
-                        "missing; the bundle is incomplete, export it again");
-    std::string actual = sha256_file(bundle / name);
-    if (actual != sum.get<std::string>())
-      throw ExportError(bundle.string() + ": " + name + " has SHA-256 " + actual.substr(0, 16) +
-                        "..., manifest.json says " + sum.get<std::string>().substr(0, 16) +
-                        "...; the file was changed after export, do not ship this bundle");
-  }
-  for (const auto& f : bundle_files(bundle))
-    if (f != "manifest.json" && !files.contains(f))
-      throw ExportError(bundle.string() + ": " + f +
-                        " is not listed in manifest.json; a file was "
-                        "added after export, do not ship this bundle");
   report["files"] = files.size();
   onnx::ModelProto proto;
   if (!proto.ParseFromString(read_file(bundle / "model.onnx")))

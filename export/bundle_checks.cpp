@@ -2,7 +2,10 @@
 
 #include <map>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
+#include "export/bundle_install.h"
 
 namespace tenor::onnx_export {
 namespace fs = std::filesystem;
@@ -146,6 +149,42 @@ void check_model_matches_manifest(const fs::path& bundle, const onnx::ModelProto
 void check_fixtures_match_manifest(const fs::path& bundle, const std::vector<OrtCase>& fixtures,
                                    const json& manifest) {
   reading_manifest(bundle, [&] { check_fixtures(bundle, fixtures, manifest); });
+}
+
+json check_bundle_files(const fs::path& bundle) {
+  std::error_code ec;
+  if (!fs::is_directory(bundle, ec))
+    throw ExportError(bundle.string() + " is not a directory; give the bundle `tenor export` wrote");
+  if (!fs::exists(bundle / "manifest.json", ec))
+    throw ExportError(bundle.string() + " has no manifest.json; is it a `tenor export` bundle?");
+  json manifest;
+  try {
+    manifest = json::parse(read_file(bundle / "manifest.json"));
+  } catch (const json::parse_error& e) {
+    throw ExportError(bundle.string() + "/manifest.json is not valid JSON (" + e.what() +
+                      "); the bundle is damaged, export it again");
+  }
+  if (!is_bundle_manifest(manifest))
+    throw ExportError(bundle.string() + "/manifest.json is not a tenor bundle's (format " +
+                      "tenor-bundle-1 with its files); is it a `tenor export` bundle?");
+  const auto& files = manifest.at("files");
+  for (const auto& [name, sum] : files.items()) {
+    if (!fs::exists(bundle / name, ec))
+      throw ExportError(bundle.string() + ": " + name +
+                        " is listed in manifest.json but "
+                        "missing; the bundle is incomplete, export it again");
+    std::string actual = sha256_file(bundle / name);
+    if (actual != sum.get<std::string>())
+      throw ExportError(bundle.string() + ": " + name + " has SHA-256 " + actual.substr(0, 16) +
+                        "..., manifest.json says " + sum.get<std::string>().substr(0, 16) +
+                        "...; the file was changed after export, do not ship this bundle");
+  }
+  for (const auto& f : bundle_files(bundle))
+    if (f != "manifest.json" && !files.contains(f))
+      throw ExportError(bundle.string() + ": " + f +
+                        " is not listed in manifest.json; a file was "
+                        "added after export, do not ship this bundle");
+  return manifest;
 }
 
 }  // namespace tenor::onnx_export

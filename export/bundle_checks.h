@@ -14,6 +14,13 @@
 
 namespace tenor::onnx_export {
 
+/// The bundle's files against its manifest.json: the manifest is a tenor bundle's, every file it
+/// lists is there with its SHA-256, and no file was added. Returns the manifest. Throws
+/// ExportError naming the bundle, the file and the fix. `tenor export verify` and every reader
+/// of a bundle (onnx_export::BundlePredictor: `tenor predict --bundle`, tenor::scoring) check
+/// this first, so a tampered or incomplete bundle is refused before it scores anything.
+nlohmann::json check_bundle_files(const std::filesystem::path& bundle);
+
 /// The fixtures a bundle holds: {"cases": N, "rows": R, "rows_by_case": {name: rows}}. Rows
 /// are the batch size of each case's inputs.
 nlohmann::json fixture_record(const std::vector<OrtCase>& fixtures);

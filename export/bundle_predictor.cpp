@@ -2,6 +2,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "export/bundle_checks.h"
 #include "export/onnx_layers.h"
 #include "export/parity.h"
 
@@ -46,13 +47,22 @@ train::StoreContract store_contract(const fs::path& bundle) {
   return c;
 }
 
-BundlePredictor::BundlePredictor(const fs::path& bundle)
-    : bundle_(bundle),
-      facts_(json::parse(read_file(bundle / "features.json"))),
-      session_(std::make_shared<OrtSession>(bundle / "model.onnx")) {
-  contract_ = store_contract(bundle);
-  rules_ = read_rules(bundle);
-  transform_ = bundle_input_transform(bundle);
+BundlePredictor::BundlePredictor(const fs::path& bundle) : bundle_(bundle) {
+  // A tampered or incomplete bundle is refused before it scores anything (what `tenor export
+  // verify` checks first), and a file that passes its checksum but that this tenor cannot read
+  // is named, never a JSON library's bare message.
+  check_bundle_files(bundle);
+  try {
+    facts_ = json::parse(read_file(bundle / "features.json"));
+    contract_ = store_contract(bundle);
+    rules_ = read_rules(bundle);
+    transform_ = bundle_input_transform(bundle);
+  } catch (const json::exception& e) {
+    throw DataError("bundle " + bundle.string() + " cannot be read by this tenor (" + e.what() +
+                    "); export it again with this version, or score it with the tenor that "
+                    "exported it");
+  }
+  session_ = std::make_shared<OrtSession>(bundle / "model.onnx");
 }
 
 train::TaskProbabilities BundlePredictor::probabilities(const train::TrainData& data,

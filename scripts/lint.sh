@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs clang-tidy with the checks of .clang-tidy (function size, cognitive complexity) over
-# every .cpp of train/, eval/, export/ and cli/, one process per core, and fails with the
+# every .cpp of train/, eval/, export/, scoring/ and cli/, one process per core, and fails with the
 # file:line of each violation. `cmake --build build --target lint` calls it with the tools
 # CMake found; by hand: scripts/lint.sh [RUN_CLANG_TIDY CLANG_TIDY BUILD_DIR].
 set -uo pipefail
@@ -18,9 +18,9 @@ runner=${1:-run-clang-tidy} tidy=${2:-clang-tidy} build=${3:-build}
 tidy_args=(-extra-arg=-D_GLIBCXX20_CONSTEXPR= -extra-arg=-D_GLIBCXX_USE_CXX11_ABI=0
            -extra-arg=-D_MSVC_LANG=201703L)
 # A gate that checks nothing must not pass: count the files it will check.
-files=$(grep -cE "\"file\": \"$PWD/(train|eval|export|cli)/[^/\"]*\.cpp\"" "$build/compile_commands.json")
+files=$(grep -cE "\"file\": \"$PWD/(train|eval|export|scoring|cli)/[^/\"]*\.cpp\"" "$build/compile_commands.json")
 if ((files == 0)); then
-  echo "lint: no .cpp of $PWD/{train,eval,export,cli} in $build/compile_commands.json;" \
+  echo "lint: no .cpp of $PWD/{train,eval,export,scoring,cli} in $build/compile_commands.json;" \
        "configure the build from this checkout (scripts/build.sh)" >&2
   exit 2
 fi
@@ -29,8 +29,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # run-clang-tidy 14 forces colour and echoes every command line: keep only the diagnostics.
 "$runner" -quiet -clang-tidy-binary "$tidy" -p "$build" "${tidy_args[@]}" \
-    -header-filter="^$PWD/(train|eval|export|cli)/[^/]*\.h$" \
-    "^$PWD/(train|eval|export|cli)/[^/]*\.cpp$" 2>&1 |
+    -header-filter="^$PWD/(train|eval|export|scoring|cli)/[^/]*\.h$" \
+    "^$PWD/(train|eval|export|scoring|cli)/[^/]*\.cpp$" 2>&1 |
   sed -uE 's/\x1b\[[0-9;]*m//g' |
   grep --line-buffered -vE "^[^ ]*clang-tidy(-[0-9]+)? |^[0-9]+ warnings?( and [0-9]+ errors?)? generated\.$" |
   tee "$log"
@@ -45,4 +45,4 @@ if ((status != 0)); then
   fi
   exit 1
 fi
-echo "lint: ok ($files files of train/ eval/ export/ cli/: no function over the limits of .clang-tidy)"
+echo "lint: ok ($files files of train/ eval/ export/ scoring/ cli/: no function over the limits of .clang-tidy)"

@@ -24,10 +24,12 @@
 #include "core/torch_compat.h"
 #include "core/version.h"
 #include "data/audio.h"
+#include "data/call_input.h"
 #include "data/dataset.h"
 #include "data/features/device.h"
 #include "data/features/lld.h"
 #include "data/features/store.h"
+#include "data/features/store_channels.h"
 #include "data/features/text_embeddings.h"
 #include "data/validate.h"
 
@@ -566,9 +568,11 @@ class PartBuilder {
 /// frames that keep their labels. Without keep_going any error stops the build, listing them
 /// all; with it, returns the calls (by index) to skip, each with its reasons.
 std::map<size_t, std::string> check_audio(const data::Dataset& ds, const fs::path& dataset_dir,
-                                          const BuildOptions& o) {
+                                          const BuildOptions& o,
+                                          data::ChannelConvention* convention = nullptr) {
   data::Diagnostics diag;
-  data::check_dataset_audio(ds, o.threads, diag);
+  const auto scans = data::check_dataset_audio(ds, o.threads, diag);
+  if (convention) *convention = data::channel_convention(ds, scans);
   if (diag.error_count() == 0) return {};
   diag.sort();
   std::map<std::string, size_t> index;
@@ -1051,7 +1055,8 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   // extraction.
   std::optional<TextEmbeddings> embeddings;
   if (!o.text_embeddings.empty()) embeddings = embeddings_of_every_segment(ds, o.text_embeddings);
-  auto rejected = check_audio(ds, dataset_dir, o);
+  data::ChannelConvention convention;
+  auto rejected = check_audio(ds, dataset_dir, o, &convention);
 
   const std::string fingerprint = Sha256()
                                       .update(read_file(dataset_dir / "dataset.yaml"))
@@ -1091,6 +1096,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
     for (const auto& t : ds.schema.tasks) classes[t.name] = t.classes;
     writer.finish(store_meta(ds, config, fingerprint, model, report.skipped), classes, model,
                   embeddings ? &*embeddings : nullptr);
+    if (convention.audio_channels > 0) write_channel_convention(temp, convention.to_json().dump());
     fs::rename(temp, out, ec);
     if (ec)
       throw IoError("cannot rename " + temp.string() + " to " + out.string() + ": " + ec.message());

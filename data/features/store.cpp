@@ -1,4 +1,5 @@
 #include "data/features/store.h"
+#include "data/features/store_channels.h"
 
 #include <hdf5.h>
 
@@ -455,6 +456,19 @@ void StoreWriter::finish(const StoreMeta& meta,
   write_attr(m.file, "dataset_dir", meta.dataset_dir);
   check(H5Fflush(m.file, H5F_SCOPE_GLOBAL), "flush the store");
   m.file = H5();
+}
+
+void write_channel_convention(const fs::path& path, const std::string& json_text) {
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (id < 0) throw IoError("cannot open " + path.string() + " to record its channel convention");
+  H5 file(id, H5Fclose, "open " + path.string());
+  write_attr(file, "channel_convention", json_text);
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush the store");
+}
+
+std::string read_channel_convention(const fs::path& path) {
+  H5 file = open_store(path);
+  return read_attr(file, "channel_convention");
 }
 
 StoreMeta read_store_meta(const fs::path& path) {

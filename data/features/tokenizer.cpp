@@ -29,12 +29,14 @@ const Shim& shim() {
   static std::once_flag once;
   std::call_once(once, [] {
     namespace fs = std::filesystem;
-    // Where to look: $TENOR_SPM_LIBRARY, beside the running executable, the build tree.
+    // Where to look: $TENOR_SPM_LIBRARY, beside the running executable, where `cmake
+    // --install` puts it (a product linking tenor::scoring), the build tree.
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("TENOR_SPM_LIBRARY")) candidates.emplace_back(env);
     std::error_code ec;
     auto exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) candidates.push_back((exe.parent_path() / "libtenor_spm.so").string());
+    candidates.emplace_back(TENOR_SPM_INSTALLED_PATH);
     candidates.emplace_back(TENOR_SPM_LIBRARY_PATH);
     void* lib = nullptr;
     std::string errors;
@@ -48,7 +50,7 @@ const Shim& shim() {
       throw DataError(
           "cannot load libtenor_spm.so (the SentencePiece bridge); looked beside the tenor binary "
           "and in " +
-          std::string(TENOR_SPM_LIBRARY_PATH) + errors + "; set TENOR_SPM_LIBRARY to its path");
+          std::string(TENOR_SPM_INSTALLED_PATH) + " and " + std::string(TENOR_SPM_LIBRARY_PATH) + errors + "; set TENOR_SPM_LIBRARY to its path");
     auto get = [&](const char* name) {
       void* f = dlsym(lib, name);
       if (!f) throw DataError(std::string("libtenor_spm.so lacks ") + name + "; rebuild tenor");

@@ -121,6 +121,7 @@ TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   data::CallInput in;
   in.audio = dir / "call.wav";
   in.window_s = 10;
+  in.mix = true;  // stereo, mixed into one voice track as asked: windows of `speaker`
   auto mono = data::single_call_dataset(in, two_tasks()).calls[0];
   ASSERT_EQ(mono.segments.size(), 3u);  // 0-10, 10-20, 20-25 (5 s >= a third of 10)
   EXPECT_EQ(mono.segments[2].end_s, 25.0);
@@ -130,6 +131,7 @@ TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   ASSERT_EQ(merged.segments.size(), 2u);
   EXPECT_EQ(merged.segments[1].end_s, 25.0);
   in.window_s = 10;
+  in.mix = false;
   in.channels = {{"agent", 0}, {"customer", 1}};
   auto stereo = data::single_call_dataset(in, two_tasks()).calls[0];
   ASSERT_EQ(stereo.segments.size(), 6u);
@@ -137,6 +139,107 @@ TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   in.channels = {{"customer", 2}};
   EXPECT_NE(thrown_message([&] { data::single_call_dataset(in, two_tasks()); }).find("channel 2"),
             std::string::npos);
+}
+
+// A stereo call without --channels mixed both voices and scored every window as a customer,
+// without a word (issue 21): the mapping now comes from the model's training calls when the
+// audio has their layout, is mixed only with `mix`, and is otherwise asked for.
+TEST(SingleCall, MultiChannelAudioIsMappedByTheConventionOrByHandOrMixedWhenAsked) {
+  fs::path dir = make_temp_dir("call-input-channels");
+  write_tone(dir / "call.wav", 4.0);  // stereo
+  write_text(dir / "t.jsonl", "{\"start\": 0, \"end\": 1, \"speaker\": \"agent\"}\n");
+  data::CallInput in;
+  in.audio = dir / "call.wav";
+  for (const fs::path& transcript : {fs::path(), dir / "t.jsonl"}) {
+    in.transcript = transcript;
+    const std::string msg =
+        thrown_message<UsageError>([&] { data::single_call_dataset(in, two_tasks()); });
+    EXPECT_NE(msg.find("call.wav has 2 channels"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--channels agent=0,customer=1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--mix"), std::string::npos) << msg;
+  }
+  in.transcript.clear();
+  // The model's training calls were stereo, agent left: the same layout takes their mapping.
+  in.convention = {2, {{"agent", 0}, {"customer", 1}}};
+  auto mapped = data::single_call_dataset(in, two_tasks()).calls[0];
+  EXPECT_EQ(mapped.channels, in.convention.channels);
+  ASSERT_EQ(mapped.segments.size(), 2u);  // one 4 s window per role
+  EXPECT_NE(mapped.segments[0].speaker, mapped.segments[1].speaker);
+  // Another layout (their calls had three channels) is not guessed at.
+  in.convention = {3, {{"agent", 0}, {"customer", 2}}};
+  const std::string other =
+      thrown_message<UsageError>([&] { data::single_call_dataset(in, two_tasks()); });
+  EXPECT_NE(other.find("its training calls had 3 channel(s): agent=0, customer=2"),
+            std::string::npos)
+      << other;
+  // Mixing is what was asked for: no mapping, windows of --speaker.
+  in.mix = true;
+  auto mixed = data::single_call_dataset(in, two_tasks()).calls[0];
+  EXPECT_TRUE(mixed.channels.empty());
+  ASSERT_EQ(mixed.segments.size(), 1u);
+  EXPECT_EQ(mixed.segments[0].speaker, "customer");
+  // A mapping given by hand wins over the convention.
+  in.mix = false;
+  in.channels = {{"customer", 0}};
+  EXPECT_EQ(data::single_call_dataset(in, two_tasks()).calls[0].channels, in.channels);
+  // A misspelt role in the mapping would score nothing: named with the nearest one.
+  in.channels = {{"agent", 0}, {"cust", 1}};
+  EXPECT_NE(thrown_message<UsageError>([&] { data::single_call_dataset(in, two_tasks()); })
+                .find("--channels: 'cust' is not a role (agent, customer); did you mean "
+                      "'customer'?"),
+            std::string::npos);
+  // Mono audio needs no mapping.
+  write_tone(dir / "mono.wav", 4.0, 16000, 1);
+  in.channels.clear();
+  in.audio = dir / "mono.wav";
+  EXPECT_TRUE(data::single_call_dataset(in, two_tasks()).calls[0].channels.empty());
+}
+
+TEST(ChannelConvention, IsTheLayoutEveryTrainingCallSharesElseNone) {
+  data::Dataset ds;
+  data::Call a, b;
+  a.audio = "a.wav", b.audio = "b.wav";
+  a.channels = b.channels = {{"agent", 0}, {"customer", 1}};
+  ds.calls = {a, b};
+  std::map<std::string, data::AudioScan> scans;
+  scans["a.wav"].info.channels = 2;
+  scans["b.wav"].info.channels = 2;
+  const auto c = data::channel_convention(ds, scans);
+  EXPECT_EQ(c.audio_channels, 2);
+  EXPECT_EQ(c.channels, a.channels);
+  const auto back = data::ChannelConvention::from_json(c.to_json().dump(), "here");
+  EXPECT_EQ(back.audio_channels, 2);
+  EXPECT_EQ(back.channels, a.channels);
+  EXPECT_EQ(data::ChannelConvention::from_json("", "here").audio_channels, 0);
+  EXPECT_NE(thrown_message<DataError>([] { data::ChannelConvention::from_json("{\"x\": 1}", "f.json"); })
+                .find("f.json"),
+            std::string::npos);
+  ds.calls[1].channels = {{"agent", 1}, {"customer", 0}};  // calls disagree: none
+  EXPECT_EQ(data::channel_convention(ds, scans).audio_channels, 0);
+  scans["a.wav"].info.channels = scans["b.wav"].info.channels = 1;  // mono: no mapping needed
+  const auto mono = data::channel_convention(ds, scans);
+  EXPECT_EQ(mono.audio_channels, 1);
+  EXPECT_TRUE(mono.channels.empty());
+  EXPECT_FALSE(mono.fits(1));
+}
+
+// The transcript's times are checked against the audio by validate's own check, in its words.
+TEST(SingleCall, TranscriptPastTheAudioIsValidatesFindingAtTheTranscriptsLine) {
+  fs::path dir = make_temp_dir("call-input-past");
+  write_tone(dir / "call.wav", 4.0, 16000, 1);
+  write_text(dir / "t.jsonl",
+             "{\"start\": 0, \"end\": 1, \"speaker\": \"customer\"}\n"
+             "{\"start\": 3, \"end\": 61.2, \"speaker\": \"customer\"}\n");
+  data::CallInput in;
+  in.audio = dir / "call.wav";
+  in.transcript = dir / "t.jsonl";
+  const std::string msg =
+      thrown_message<DataError>([&] { data::single_call_dataset(in, two_tasks()); });
+  EXPECT_NE(msg.find((dir / "t.jsonl").string() +
+                     ":2: error: segment ends at 61.2 s, past the audio's 4 s; fix end or the "
+                     "audio path"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(SingleCall, NeedsAudioOrTranscript) {

@@ -518,6 +518,24 @@ TEST(Validate, UnknownFieldsWarnOncePerDataset) {
   EXPECT_EQ(r.dataset.calls[0].extra["source"], "crm");  // kept
 }
 
+// A misspelt field is named with the field it was meant to be, at a dataset's calls and
+// segments as in a transcript (which shares the segment reader, tests/data/call_input_test).
+TEST(Validate, MisspeltFieldsNameTheNearestKnownField) {
+  DatasetFixture fx("misspelt");
+  fx.calls[0]["spilt"] = "train";
+  fx.calls[0]["segments"][0]["txt"] = "hello";
+  auto r = fx.validate();
+  std::string text = r.diagnostics.to_text();
+  EXPECT_NE(text.find("unknown field 'spilt' is kept but ignored (first seen here); did you mean "
+                      "'split'?"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("unknown field 'segments[].txt' is kept but ignored (first seen here); did "
+                      "you mean 'segments[].text'?"),
+            std::string::npos)
+      << text;
+}
+
 TEST(Validate, FindingsAsJson) {
   DatasetFixture fx("json-out");
   fx.calls[0]["segments"][0]["end"] = 99;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -247,13 +248,19 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
     }
   }
 
-  // Audio only, scored in windows; a bad transcript line is named with its file and line.
+  // Audio only, scored in windows: the stereo call is mapped as the training calls were
+  // (agent 0, customer 1), two windows per role (it was mixed into two windows of customer);
+  // a bad transcript line is named with its file and line.
   ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " " +
                           (tiny_dataset() / "audio/c12.wav").string() + " --window 2",
                       &d),
             0)
       << d;
-  EXPECT_EQ(json::parse(d)["segments"].size(), 2u) << d;
+  const json windows = json::parse(d)["segments"];
+  ASSERT_EQ(windows.size(), 4u) << d;
+  std::map<std::string, int> per_role;
+  for (const auto& w : windows) ++per_role[w["speaker"].get<std::string>()];
+  EXPECT_EQ(per_role, (std::map<std::string, int>{{"agent", 2}, {"customer", 2}})) << d;
   std::ofstream(work / "bad.jsonl") << "{\"start\": 1, \"end\": 0.5, \"speaker\": \"agent\"}\n";
   EXPECT_EQ(run_tenor("predict --bundle " + bundle.string() + " --transcript " +
                           (work / "bad.jsonl").string(),
