@@ -97,8 +97,11 @@ TEST(ScoringInstall, ExampleBuiltAgainstTheInstalledPackageScoresAsTenorPredict)
   const fs::path bundle = linear_bundle();
   const fs::path wav = tiny_dataset() / "audio" / "c14.wav";
   // Stereo without a mapping: the bundle's training calls' (agent=0, customer=1); three threads.
-  ASSERT_EQ(shell((example / "score_call").string() + " " + bundle.string() + " " + wav.string() +
-                      " --threads 3",
+  // A product outside the prefix names the installed ONNX Runtime runner (docs/export.md).
+  ASSERT_TRUE(fs::exists(prefix / "share/tenor/ort/run.js"));
+  ASSERT_EQ(shell("TENOR_ORT_DIR=" + (prefix / "share/tenor/ort").string() + " " +
+                      (example / "score_call").string() + " " + bundle.string() + " " +
+                      wav.string() + " --threads 3",
                   &out),
             0)
       << out;
@@ -138,8 +141,9 @@ TEST(ScoringInstall, ExampleBuiltAgainstTheInstalledPackageScoresAsTenorPredict)
   }
   // Three channels: no mapping fits; the library says how to give one (a usage error: 2).
   write_tone(work / "three.wav", 3.0, 16000, 3);
-  EXPECT_EQ(shell((example / "score_call").string() + " " + bundle.string() + " " +
-                      (work / "three.wav").string() + "",
+  EXPECT_EQ(shell("TENOR_ORT_DIR=" + (prefix / "share/tenor/ort").string() + " " +
+                      (example / "score_call").string() + " " + bundle.string() + " " +
+                      (work / "three.wav").string(),
                   &out),
             2)
       << out;
