@@ -24,6 +24,7 @@
 #include "core/torch_compat.h"
 #include "data/features/lld_config.h"
 #include "export/onnx_layers.h"
+#include "bench/percentile.h"
 #include "export/ort_runner.h"
 #include "export/parity.h"
 
@@ -32,13 +33,7 @@ namespace train = tenor::train;
 
 namespace {
 
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t lo = size_t(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
-}
+using tenor::bench::percentile;
 
 /// A store of `n` identical-length segments with random features.
 train::TrainData make_data(int n, int frames, int tokens, int lld, int func) {

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/percentile.h"
 #include "export/ort_runner.h"
 
 namespace ox = tenor::onnx_export;
@@ -33,13 +34,7 @@ using nlohmann::json;
 
 namespace {
 
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t lo = size_t(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
-}
+using tenor::bench::percentile;
 
 /// Row `row` of a [batch, ...] tensor as a [1, ...] tensor.
 ox::HostTensor row_of(const ox::HostTensor& t, int64_t row) {

@@ -2,9 +2,12 @@
 // precision-recall curves, reliability diagrams with counts, the worst errors, round ticks and
 // legends off the data, training curves, predictions.jsonl and the page of one call.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,9 +19,6 @@
 #include "eval/plots.h"
 #include "eval/report.h"
 #include "eval_fixtures.h"
-#include <filesystem>
-#include <sstream>
-#include <unistd.h>
 
 namespace tenor::eval {
 namespace {

@@ -22,31 +22,11 @@ const char* const kAugment =
     "  type: fusion\naugment:\n  probability: 0.7\n  speed_probability: 0.5\n"
     "  telephone_probability: 0.5\n  noise_probability: 0.5\n  reverb_probability: 0.5\n";
 
-/// metrics.jsonl without the timing fields.
-std::string metrics_without_timing(const fs::path& run) {
-  std::ifstream in(run / "metrics.jsonl");
-  std::string line, out;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    for (const char* k :
-         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
-      j.erase(k);
-    out += j.dump() + "\n";
-  }
-  return out;
-}
 
 /// Runs `tenor train --config config` and SIGKILLs it once the first epoch's metrics line and
 /// a checkpoint of the second epoch exist. False when training ended first.
 bool train_and_kill_mid_run(const fs::path& config, const fs::path& run) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    execl(TENOR_BINARY, TENOR_BINARY, "train", "--config", config.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t pid = start_train(config);
   for (int i = 0; i < 20000; ++i) {
     std::ifstream m(run / "metrics.jsonl");
     std::string text((std::istreambuf_iterator<char>(m)), {});

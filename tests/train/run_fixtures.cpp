@@ -2,8 +2,13 @@
 // with a feature store, built once per test process, and tiny training configs.
 #include "tests/train/run_fixtures.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "data/features/build.h"
@@ -157,6 +162,31 @@ void write_normalizer_instead_of_transform(const fs::path& run) {
     normalizer[key] = t.at(key);
   write_file_atomic(run / "normalizer.json", normalizer.dump(2));
   fs::remove(run / "input_transform.json");
+}
+
+pid_t start_train(const std::filesystem::path& config) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execl(TENOR_BINARY, TENOR_BINARY, "train", "--config", config.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string metrics_without_timing(const std::filesystem::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line, out;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* k :
+         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
+      j.erase(k);
+    out += j.dump() + "\n";
+  }
+  return out;
 }
 
 }  // namespace tenor::test

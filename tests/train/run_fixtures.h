@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -38,5 +40,13 @@ std::filesystem::path write_train_config(const std::filesystem::path& dir,
 /// input_transform.json's statistics as normalizer.json (written as the trainer wrote it
 /// then), no input_transform.json. run.json is left to the caller.
 void write_normalizer_instead_of_transform(const std::filesystem::path& run);
+
+/// Starts `tenor train --config config` as a child process (stderr to /dev/null), for tests
+/// that kill it mid-run; the caller waits for it.
+pid_t start_train(const std::filesystem::path& config);
+
+/// RUN/metrics.jsonl without the timing fields, which legitimately differ between runs: what
+/// two runs of one config (or a resumed and an uninterrupted run) must agree on.
+std::string metrics_without_timing(const std::filesystem::path& run);
 
 }  // namespace tenor::test

@@ -137,14 +137,7 @@ TEST(E2eTrain, AResumedRunShowsEachPointOnceAsAnUninterruptedOne) {
   const fs::path cut = make_temp_dir("train-tb-cut");
   std::string out;
   const fs::path config = write_train_config(cut, "  type: fusion\n");
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    execl(TENOR_BINARY, TENOR_BINARY, "train", "--config", config.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t pid = start_train(config);
   // Killed as epoch 1's metrics line appears: often before that epoch's checkpoint, so that
   // the resumed run writes the epoch's points again (tensorboard_test.cpp covers that case
   // deterministically).

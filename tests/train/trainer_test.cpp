@@ -32,19 +32,6 @@
 namespace tenor::test {
 namespace {
 
-/// metrics.jsonl without the timing fields, which legitimately differ between runs.
-std::string metrics_without_timing(const fs::path& run) {
-  std::ifstream in(run / "metrics.jsonl");
-  std::string line, out;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    for (const char* k :
-         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
-      j.erase(k);
-    out += j.dump() + "\n";
-  }
-  return out;
-}
 
 TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
   for (const char* type : {"linear", "fusion"}) {
@@ -84,14 +71,7 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
       << out;
   fs::path config = write_train_config(cut, extra);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    execl(TENOR_BINARY, TENOR_BINARY, "train", "--config", config.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t pid = start_train(config);
   // Kill once a mid-epoch checkpoint of epoch 2 exists (one metrics line written).
   bool killed = false;
   for (int i = 0; i < 20000 && !killed; ++i) {
