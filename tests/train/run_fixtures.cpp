@@ -3,7 +3,13 @@
 #include "tests/train/run_fixtures.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <iterator>
+#include <thread>
 
 #include <algorithm>
 #include <fstream>
@@ -164,7 +170,8 @@ void write_normalizer_instead_of_transform(const fs::path& run) {
   fs::remove(run / "input_transform.json");
 }
 
-pid_t start_train(const std::filesystem::path& config) {
+bool train_and_kill_mid_run(const std::filesystem::path& config, const std::filesystem::path& run,
+                            bool after_checkpoint) {
   const pid_t pid = fork();
   if (pid == 0) {
     const int devnull = ::open("/dev/null", O_WRONLY);
@@ -173,7 +180,23 @@ pid_t start_train(const std::filesystem::path& config) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  return pid;
+  for (int i = 0; i < 20000; ++i) {
+    std::ifstream m(run / "metrics.jsonl");
+    const std::string text((std::istreambuf_iterator<char>(m)), {});
+    if (std::count(text.begin(), text.end(), '\n') == 1 &&
+        (!after_checkpoint || std::filesystem::exists(run / "last.pt"))) {
+      if (after_checkpoint) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return true;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return false;
 }
 
 std::string metrics_without_timing(const std::filesystem::path& run) {

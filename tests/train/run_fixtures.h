@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -41,9 +39,11 @@ std::filesystem::path write_train_config(const std::filesystem::path& dir,
 /// then), no input_transform.json. run.json is left to the caller.
 void write_normalizer_instead_of_transform(const std::filesystem::path& run);
 
-/// Starts `tenor train --config config` as a child process (stderr to /dev/null), for tests
-/// that kill it mid-run; the caller waits for it.
-pid_t start_train(const std::filesystem::path& config);
+/// Runs `tenor train --config config` (stderr to /dev/null) and SIGKILLs it once the run
+/// `run` has written its first metrics line (and, with `after_checkpoint`, a checkpoint
+/// after it: a kill mid-epoch 2). False when training ended first.
+bool train_and_kill_mid_run(const std::filesystem::path& config, const std::filesystem::path& run,
+                            bool after_checkpoint);
 
 /// RUN/metrics.jsonl without the timing fields, which legitimately differ between runs: what
 /// two runs of one config (or a resumed and an uninterrupted run) must agree on.

@@ -137,26 +137,10 @@ TEST(E2eTrain, AResumedRunShowsEachPointOnceAsAnUninterruptedOne) {
   const fs::path cut = make_temp_dir("train-tb-cut");
   std::string out;
   const fs::path config = write_train_config(cut, "  type: fusion\n");
-  pid_t pid = start_train(config);
   // Killed as epoch 1's metrics line appears: often before that epoch's checkpoint, so that
   // the resumed run writes the epoch's points again (tensorboard_test.cpp covers that case
   // deterministically).
-  bool killed = false;
-  for (int i = 0; i < 20000 && !killed; ++i) {
-    std::ifstream m(cut / "run/metrics.jsonl");
-    std::string text((std::istreambuf_iterator<char>(m)), {});
-    if (std::count(text.begin(), text.end(), '\n') == 1) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    int status;
-    if (!killed && waitpid(pid, &status, WNOHANG) == pid) {
-      pid = -1;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (pid > 0) waitpid(pid, nullptr, 0);
+  const bool killed = train_and_kill_mid_run(config, cut / "run", false);
   ASSERT_TRUE(killed) << "training finished before it could be interrupted";
   ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;

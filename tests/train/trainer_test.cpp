@@ -71,25 +71,8 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
       << out;
   fs::path config = write_train_config(cut, extra);
-  pid_t pid = start_train(config);
   // Kill once a mid-epoch checkpoint of epoch 2 exists (one metrics line written).
-  bool killed = false;
-  for (int i = 0; i < 20000 && !killed; ++i) {
-    std::ifstream m(cut / "run/metrics.jsonl");
-    std::string text((std::istreambuf_iterator<char>(m)), {});
-    if (std::count(text.begin(), text.end(), '\n') == 1 && fs::exists(cut / "run/last.pt")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(30));
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    int status;
-    if (!killed && waitpid(pid, &status, WNOHANG) == pid) {
-      pid = -1;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (pid > 0) waitpid(pid, nullptr, 0);
+  const bool killed = train_and_kill_mid_run(config, cut / "run", true);
   ASSERT_TRUE(killed) << "training finished before it could be interrupted";
   ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
