@@ -53,7 +53,7 @@ def main(src, out, title="RAVDESS test", *only):
         s.append(f'<text x="{LEFT + pw + 4}" y="{y(goal) + 4:.1f}" fill="#555">goal '
                  f'{goal:.2f}</text>')
     for i, c in enumerate(conditions):
-        s.append(f'<text x="{x(i):.1f}" y="{TOP + ph + 18}" text-anchor="middle">'
+        s.append(f'<text x="{x(i):.1f}" y="{TOP + ph + 18}" text-anchor="middle" font-size="11">'
                  f'{html.escape(c)}</text>')
     s.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" '
              'stroke="#333"/>')
@@ -71,7 +71,7 @@ def main(src, out, title="RAVDESS test", *only):
             s.append(f'<circle cx="{px:.1f}" cy="{y(v):.1f}" r="3" fill="{color}"/>')
         s.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" '
                  'stroke-width="1.5"/>')
-        ly = TOP + 40 + 18 * j
+        ly = TOP + 130 + 18 * j  # below the goal labels
         s.append(f'<line x1="{LEFT + pw + 8}" x2="{LEFT + pw + 28}" y1="{ly}" y2="{ly}" '
                  f'stroke="{color}" stroke-width="2"/>')
         s.append(f'<text x="{LEFT + pw + 32}" y="{ly + 4}">{html.escape(run)}</text>')
