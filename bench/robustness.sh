@@ -18,6 +18,9 @@ seed=${SEED:-1}
 work=${1:-runs/robustness}
 shift || true
 (($# > 0)) || { echo "usage: bench/robustness.sh [WORK] RUN..." >&2; exit 2; }
+for run in "$@"; do  # before any degraded copy is made
+  [[ -f $run/config.yaml ]] || { echo "bench/robustness.sh: $run is not a tenor run" >&2; exit 2; }
+done
 mkdir -p "$work/$split"
 # name and --ops of each condition (docs/benchmarks.md, issue 20 item 4)
 conditions=(
