@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of waveform augmentation (`augment:` in tenor train): configs/ravdess-anger.yaml
-# trained from the store alone and with augmentation at each of the given shares of rows
-# (augment.probability, every op at its default probability), side by side in one run.
+# without its loudness normalisation, trained from the store alone and with augmentation at
+# each of the given shares of rows (augment.probability, every op at the config's
+# probability), side by side in one run.
 #   [TENOR=build/tenor] bench/augment_bench.sh [STORE] [THREADS] [DEVICE] [PROBABILITIES]
 # STORE defaults to a ravdess-anger store built on the fly from ../shared/data; DEVICE to
 # cpu; PROBABILITIES to "0.25 0.5 1". Each run is 3 epochs, the first a warm-up not timed.
@@ -19,7 +20,7 @@ if [[ -z $store ]]; then
   $tenor data build ../shared/data/ravdess-anger --out "$store" --no-progress 2>/dev/null
 fi
 common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoint_every_steps=100000
-        --set threads="$threads" --device "$device")
+        --set threads="$threads" --device "$device" --set normalize_loudness=false)
 # Training segments over the seconds of the timed epochs (the dev evaluation is outside).
 rate() {
   python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
@@ -27,7 +28,8 @@ rate() {
 wait_share() {
   python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(100*sum(x["phase_seconds"]["data"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
 }
-$tenor train --config configs/ravdess-anger.yaml --set out="$work/plain" "${common[@]}" >/dev/null 2>&1
+$tenor train --config configs/ravdess-anger.yaml --set out="$work/plain" "${common[@]}" \
+  --set augment.probability=0 >/dev/null 2>&1
 base=$(rate "$work/plain")
 echo "| ravdess-anger, fusion, batch 32, $threads thread(s), $device | segments/s | data-wait share | slowdown |"
 echo "|---|---|---|---|"

@@ -75,6 +75,7 @@ void AugmentConfig::validate(const std::string& p) const {
   check_probability(p + "telephone_probability", telephone_probability);
   check_probability(p + "telephone_alaw_share", telephone_alaw_share);
   check_probability(p + "gain_probability", gain_probability);
+  check_probability(p + "noise_data_share", noise_data_share);
   check_interval(p, "speed", speed_min, speed_max, 0.5, 2, "");
   check_interval(p, "reverb_rt60_s", reverb_rt60_s_min, reverb_rt60_s_max, 0.01, 2, " s");
   check_interval(p, "noise_snr_db", noise_snr_db_min, noise_snr_db_max, -20, 100, " dB");
@@ -111,6 +112,7 @@ AugmentDraw draw_augment(const AugmentConfig& c, uint64_t seed) {
   d.alaw = g.chance(c.telephone_alaw_share);
   d.gain = g.chance(c.gain_probability);
   d.gain_db = g.in(c.gain_db_min, c.gain_db_max);
+  d.data_noise = g.chance(c.noise_data_share);  // last: the draws above keep their values
   return d;
 }
 
@@ -233,6 +235,24 @@ at::Tensor generated_noise(int64_t samples, int color, uint64_t seed) {
   return (shaped / rms).narrow(0, 0, samples).contiguous();
 }
 
+std::vector<float> non_speech(const std::vector<float>& x, int sample_rate_hz) {
+  const size_t frame = size_t(std::max(1, sample_rate_hz / 50));  // 20 ms
+  const size_t frames = x.size() / frame;
+  std::vector<double> level_db(frames);
+  double loudest = -1e300;
+  for (size_t i = 0; i < frames; ++i) {
+    double sum = 0;
+    for (size_t k = i * frame; k < (i + 1) * frame; ++k) sum += double(x[k]) * x[k];
+    level_db[i] = 10 * std::log10(sum / double(frame) + 1e-30);
+    loudest = std::max(loudest, level_db[i]);
+  }
+  std::vector<float> out;
+  for (size_t i = 0; i < frames; ++i)
+    if (level_db[i] <= loudest - kNonSpeechFloorDb && level_db[i] > -100)
+      out.insert(out.end(), x.begin() + long(i * frame), x.begin() + long((i + 1) * frame));
+  return out;
+}
+
 at::Tensor room_impulse_response(double rt60_s, int sample_rate_hz, uint64_t seed) {
   const int64_t n = std::max<int64_t>(2, int64_t(std::ceil(rt60_s * sample_rate_hz)));
   at::Generator gen = at::detail::createCPUGenerator(seed);
@@ -312,10 +332,19 @@ at::Tensor stack_padded(const std::vector<at::Tensor>& parts, int64_t width, c10
   return out.to(device);
 }
 
+/// `n` samples of the 1-D CPU `pool` from an offset drawn from `seed`, wrapping around.
+at::Tensor pool_window(const at::Tensor& pool, int64_t n, uint64_t seed) {
+  TORCH_CHECK(pool.defined() && pool.dim() == 1 && pool.size(0) > 0,
+              "augment: a row takes noise from the data but there is no noise pool");
+  const int64_t offset = int64_t(SplitMix{seed}.next() % uint64_t(pool.size(0)));
+  auto index = (at::arange(n, at::kLong) + offset).remainder(pool.size(0));
+  return pool.index_select(0, index);
+}
+
 }  // namespace
 
 Waveforms augment_waveforms(const Waveforms& in, const std::vector<AugmentDraw>& draws,
-                            int sample_rate_hz) {
+                            int sample_rate_hz, const at::Tensor& noise_pool) {
   TORCH_CHECK(int64_t(draws.size()) == in.samples.size(0), "augment: one draw per row");
   Waveforms x{in.samples.clone(), in.lengths};
   if (std::any_of(draws.begin(), draws.end(), [](const auto& d) { return d.speed; })) {
@@ -340,7 +369,9 @@ Waveforms augment_waveforms(const Waveforms& in, const std::vector<AugmentDraw>&
     std::vector<at::Tensor> noise;
     for (int64_t r : rows) {
       const auto& d = draws[size_t(r)];
-      noise.push_back(generated_noise(s.size(1), d.noise_color, d.seed ^ 0x6e6f697365ULL));
+      noise.push_back(d.data_noise
+                          ? pool_window(noise_pool, s.size(1), d.seed ^ 0x706f6f6cULL)
+                          : generated_noise(s.size(1), d.noise_color, d.seed ^ 0x6e6f697365ULL));
     }
     return noise_op(s, l, values(draws, rows, &AugmentDraw::snr_db),
                     stack_padded(noise, s.size(1), device));
@@ -378,11 +409,13 @@ struct StoreAugmenter::Impl {
   std::map<std::string, std::vector<int64_t>> call_rows;
   LldTable layout;  ///< the LLD columns
   size_t own_functionals = 0;
+  at::Tensor noise_pool;  ///< the training calls' non-speech (noise_data_share), 1-D CPU
 
   fs::path audio_file(int64_t row) const {
     return dataset_dir / store.segments[size_t(row)].audio.path;
   }
   void check_audio(const std::vector<int64_t>& rows) const;
+  void collect_noise(const std::vector<int64_t>& rows);
   std::vector<float> read(int64_t row) const;
   RowFeatures features(int64_t row, const at::Tensor& lld, int64_t samples) const;
 };
@@ -409,6 +442,37 @@ void StoreAugmenter::Impl::check_audio(const std::vector<int64_t>& rows) const {
                                                  : "same size, another SHA-256") +
                       "): its frames would not match its labels" + fix);
   }
+}
+
+void StoreAugmenter::Impl::collect_noise(const std::vector<int64_t>& rows) {
+  const int rate = build.lld.sample_rate_hz;
+  const size_t per_file = size_t(10 * rate), total = size_t(120 * rate);
+  std::vector<float> pool;
+  std::set<std::pair<std::string, int>> seen;
+  for (int64_t r : rows) {
+    const AudioSource& a = store.segments[size_t(r)].audio;
+    if (a.path.empty() || !seen.insert({a.path, a.channel}).second) continue;
+    std::vector<float> quiet;
+    try {
+      data::AudioReader reader(audio_file(r));
+      quiet = non_speech(reader.read(0, 60, a.channel, rate), rate);
+    } catch (const Error& e) {
+      throw DataError(store_name + ": cannot read " + audio_file(r).string() +
+                      " for augment's noise from the data: " + e.what());
+    }
+    quiet.resize(std::min(quiet.size(), per_file));
+    double sum = 0;
+    for (float v : quiet) sum += double(v) * v;
+    const float scale = quiet.empty() ? 0.f : float(1 / std::sqrt(sum / double(quiet.size())));
+    for (float v : quiet) pool.push_back(v * scale);
+    if (pool.size() >= total) break;
+  }
+  if (pool.empty())
+    throw DataError(store_name + ": the training audio has no non-speech to take noise from (no "
+                    "20 ms stretch 30 dB below the loudest of its file); set "
+                    "augment.noise_data_share 0 for generated noise");
+  noise_pool = at::tensor(at::ArrayRef<float>(pool)).narrow(0, 0, std::min(pool.size(), total))
+                   .clone();
 }
 
 std::vector<float> StoreAugmenter::Impl::read(int64_t row) const {
@@ -482,6 +546,8 @@ StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name
     throw DataError(store_name + ": its LLD columns are not those of its extractor settings; "
                     "rebuild it with `tenor data build`");
   m.check_audio(rows);
+  if (m.config.enabled() && m.config.noise_probability > 0 && m.config.noise_data_share > 0)
+    m.collect_noise(rows);
 }
 
 StoreAugmenter::~StoreAugmenter() = default;
@@ -512,7 +578,7 @@ std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int6
   }
   w.samples = w.samples.to(m.device);
   w.lengths = at::tensor(lengths, at::kLong).to(m.device);
-  w = augment_waveforms(w, draws, m.build.lld.sample_rate_hz);
+  w = augment_waveforms(w, draws, m.build.lld.sample_rate_hz, m.noise_pool);
   auto lld = (*m.extract)(w.samples, w.lengths).lld.to(at::kCPU);
   auto new_lengths = w.lengths.to(at::kCPU);
   for (size_t i = 0; i < chosen.size(); ++i)

@@ -51,6 +51,12 @@ at::Tensor noise_op(const at::Tensor& x, const at::Tensor& lengths, const at::Te
 /// 2 brown (1/f^2), shaped in the frequency domain.
 at::Tensor generated_noise(int64_t samples, int color, uint64_t seed);
 
+/// Noise from the data's own non-speech: the 20 ms frames of `x` (mono, full scale 1) whose
+/// RMS is at least kNonSpeechFloorDb below the loudest frame's and above digital silence
+/// (-100 dBFS), concatenated in order; empty when there are none.
+inline constexpr double kNonSpeechFloorDb = 30;
+std::vector<float> non_speech(const std::vector<float>& x, int sample_rate_hz);
+
 /// x convolved (FFT) with rirs [B, L] (causal, cut to each row's length).
 at::Tensor reverb_op(const at::Tensor& x, const at::Tensor& lengths, const at::Tensor& rirs);
 
@@ -63,9 +69,11 @@ at::Tensor room_impulse_response(double rt60_s, int sample_rate_hz, uint64_t see
 /// samples, so it plays factor times faster and higher (sox `speed`).
 Waveforms speed_op(const Waveforms& x, const std::vector<double>& factors);
 
-/// The whole chain of `draws` (one per row, AugmentDraw's order of ops) on a batch.
+/// The whole chain of `draws` (one per row, AugmentDraw's order of ops) on a batch. The noise
+/// of rows with `data_noise` is a window of `noise_pool` (1-D, CPU; required for them) at an
+/// offset drawn from the row's seed, wrapping around; the other rows' noise is generated.
 Waveforms augment_waveforms(const Waveforms& x, const std::vector<AugmentDraw>& draws,
-                            int sample_rate_hz);
+                            int sample_rate_hz, const at::Tensor& noise_pool = at::Tensor());
 
 /// New frames and functionals of one store row (layouts as the store's).
 struct RowFeatures {
@@ -84,6 +92,10 @@ class StoreAugmenter {
   /// Checks that `store` records its audio and that the audio of `rows` is where and what
   /// it was when the store was built (size, then SHA-256; each file once). Throws DataError
   /// naming `store_name`, the file and the fix; ConfigError for a bad config or device.
+  /// With noise_data_share > 0, collects the noise pool: the non_speech of each audio file
+  /// and channel of `rows` in row order (the first 60 s of each, at most 10 s kept from each
+  /// scaled to unit RMS, 120 s in all), so the same store and rows give the same pool;
+  /// DataError when it is empty.
   StoreAugmenter(const Store& store, const std::string& store_name,
                  const std::vector<int64_t>& rows, AugmentConfig config,
                  const std::string& device);

@@ -21,6 +21,9 @@ struct AugmentConfig {
   double reverb_rt60_s_min = 0.2, reverb_rt60_s_max = 0.8;
   double noise_probability = 0.3;  ///< generated white, pink or brown noise at an SNR
   double noise_snr_db_min = 5, noise_snr_db_max = 30;
+  /// Share of the noised rows whose noise is the training calls' own non-speech (quiet
+  /// stretches of their audio, StoreAugmenter) rather than generated white, pink or brown.
+  double noise_data_share = 0;
   double agc_probability = 0.3;  ///< automatic gain control: the level pulled to a target
   double agc_target_db_min = -30, agc_target_db_max = -15;  ///< dBFS RMS
   double agc_ratio_min = 2, agc_ratio_max = 8;  ///< compression ratio (1: none)
@@ -45,6 +48,7 @@ struct AugmentDraw {
          gain_db = 0;
   int noise_color = 0;  ///< 0 white, 1 pink (1/f), 2 brown (1/f^2)
   bool alaw = false;
+  bool data_noise = false;  ///< the noise is the data's own non-speech (else generated)
   bool any() const { return speed || reverb || noise || agc || telephone || gain; }
 };
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <numbers>
 
 #include "core/error.h"
 #include "core/sha256.h"
@@ -234,6 +235,67 @@ TEST(Augment, TheStoreRecordsEachSegmentsAudioAndItIsCheckedBeforeReading) {
               std::string::npos)
         << e.what();
   }
+}
+
+/// `seconds` of stereo audio: a quiet 5 kHz tone (amplitude 0.001, -63 dBFS) for the first
+/// `quiet_s`, then a loud 220 Hz tone (0.5) on both channels.
+void write_quiet_then_loud(const fs::path& path, double seconds, double quiet_s) {
+  std::vector<float> samples;
+  for (int64_t i = 0; i < int64_t(seconds * kRate); ++i) {
+    const double t = double(i) / kRate;
+    const float v = float(t < quiet_s ? 0.001 * std::sin(2 * std::numbers::pi * 5000 * t)
+                                      : 0.5 * std::sin(2 * std::numbers::pi * 220 * t));
+    samples.push_back(v), samples.push_back(v);
+  }
+  data::write_audio(path, samples, 2, kRate);
+}
+
+TEST(Augment, NoiseFromTheDatasOwnNonSpeechIsSeededAndRefusedWhenThereIsNone) {
+  // non_speech keeps exactly the quiet frames: 1 s of 5 kHz before 1 s of loud tone.
+  std::vector<float> x;
+  for (int i = 0; i < 2 * kRate; ++i)
+    x.push_back(float(i < kRate ? 0.001 * std::sin(2 * std::numbers::pi * 5000.0 * i / kRate)
+                                : 0.5 * std::sin(2 * std::numbers::pi * 220.0 * i / kRate)));
+  const std::vector<float> quiet = non_speech(x, kRate);
+  ASSERT_EQ(quiet.size(), size_t(kRate));
+  EXPECT_EQ(quiet, std::vector<float>(x.begin(), x.begin() + kRate));
+  EXPECT_TRUE(non_speech(std::vector<float>(kRate, 0.f), kRate).empty());  // digital silence
+  // A row noised from the pool at 0 dB gets the pool's 5 kHz at the signal's energy, not
+  // broadband noise; the same seed gives the same samples, another seed another window.
+  auto tone = row(std::vector<float>(x.begin() + kRate, x.end()));
+  auto pool = at::tensor(at::ArrayRef<float>(quiet));
+  AugmentDraw d;
+  d.noise = true, d.data_noise = true, d.snr_db = 0, d.seed = 7;
+  Waveforms w{tone, lengths_of({kRate})};
+  auto y = augment_waveforms(w, {d}, kRate, pool).samples;
+  auto noise = (y - tone)[0];
+  EXPECT_NEAR(energy_db(noise), energy_db(tone), 0.5);
+  EXPECT_GT(band_energy(noise, 4900, 5100) / band_energy(noise, 0, 8001), 0.99);
+  EXPECT_TRUE(at::equal(y, augment_waveforms(w, {d}, kRate, pool).samples));
+  d.seed = 8;
+  EXPECT_FALSE(at::equal(y, augment_waveforms(w, {d}, kRate, pool).samples));
+  EXPECT_THROW(augment_waveforms(w, {d}, kRate), std::exception);  // no pool given
+  // StoreAugmenter: a training call without quiet stretches is refused with the fix ...
+  DatasetFixture fx("augment-data-noise");
+  const fs::path first_store = small_store(fx);
+  features::Store store = features::read_store(first_store);
+  std::vector<int64_t> rows;
+  for (size_t r = 0; r < store.segments.size(); ++r)
+    if (store.segments[r].split == "train") rows.push_back(int64_t(r));
+  AugmentConfig c;
+  c.probability = 1, c.noise_probability = 1, c.noise_data_share = 1;
+  EXPECT_NE(thrown_message<DataError>([&] { StoreAugmenter(store, "s.h5", rows, c, "cpu"); })
+                .find("set augment.noise_data_share 0"),
+            std::string::npos);
+  // ... one with a quiet second is accepted, and the same (seed, epoch) gives the same rows.
+  write_quiet_then_loud(fx.root / fx.calls[0]["audio"].get<std::string>(), 4.0, 1.0);
+  fs::remove(first_store);
+  store = features::read_store(small_store(fx));
+  StoreAugmenter a(store, "s.h5", rows, c, "cpu"), b(store, "s.h5", rows, c, "cpu");
+  auto fa = a(rows, 3, 2), fb = b(rows, 3, 2);
+  ASSERT_EQ(fa.size(), rows.size());
+  for (int64_t r : rows) EXPECT_EQ(fa[r].frames, fb[r].frames);
+  EXPECT_NE(fa[rows[0]].frames, a(rows, 3, 3)[rows[0]].frames);  // another epoch
 }
 
 TEST(Augment, DegradeWritesANewValidDatasetAndNeverTouchesTheInput) {
