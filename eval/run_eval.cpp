@@ -528,7 +528,15 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
                     ec.message() + "; choose an --out you can write, or --keep-store PATH");
     store = temp->path() / "features.h5";
   }
-  features::build_feature_store(dataset, store, build);
+  features::BuildOptions extract = build;
+  // A store thrown away after this command holds only the calls it scores (and those its
+  // decision rules are fitted on); one kept with --keep-store holds every call.
+  if (temp && options.eval.split != "all") {
+    extract.splits = {options.eval.split};
+    if (options.eval.calibration == "dev" && options.eval.split != "dev")
+      extract.splits.push_back("dev");
+  }
+  features::build_feature_store(dataset, store, extract);
   const std::string name = "dataset " + dataset.string();
   const train::TrainData data = model.prepare(features::read_store(store), name);
   const RunSet set = run_set(model, data, name, options.eval.split, options.eval.calibration);

@@ -627,6 +627,8 @@ json open_parts(const fs::path& parts, const json& state, bool restart) {
       differs = "was started on another dataset (dataset.yaml or the manifest changed since)";
     else if (previous.value("config", json()) != state["config"])
       differs = "was started with another extractor configuration";
+    else if (previous.value("splits", json()) != state.value("splits", json()))
+      differs = "extracted the calls of other splits";
     else if (previous.value("tool_version", json()) != state["tool_version"])
       differs = "was started by tenor " + previous.value("tool_version", json()).dump();
     if (!differs.empty())
@@ -800,6 +802,17 @@ TextEmbeddings embeddings_of_every_segment(const data::Dataset& ds, const fs::pa
       rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
   align_text_embeddings(embeddings, rows);
   return embeddings;
+}
+
+/// Leaves in `ds` only the calls of `splits` (all of them when `splits` is empty).
+void keep_calls_of_splits(data::Dataset& ds, const std::vector<std::string>& splits) {
+  if (splits.empty()) return;
+  const size_t all = ds.calls.size();
+  std::erase_if(ds.calls, [&](const data::Call& c) {
+    return std::find(splits.begin(), splits.end(), c.split) == splits.end();
+  });
+  logger("data")->info("extracting the {} call(s) of split(s) {} ({} in the dataset)",
+                       ds.calls.size(), join(splits, ", "), all);
 }
 
 StoreMeta store_meta(const data::Dataset& ds, const json& config, const std::string& fingerprint,
@@ -1035,6 +1048,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const auto t0 = std::chrono::steady_clock::now();
   data::Dataset ds = data::load_dataset_or_throw(dataset_dir);
   data::refuse_output_inside_dataset(dataset_dir, out);
+  keep_calls_of_splits(ds, options.splits);
   // One build per output: a second one would write into the same parts and store. The lock
   // is taken before the parts directory is touched and dies with its process.
   std::error_code ec;
@@ -1065,10 +1079,10 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
                                       .hex();
   const json config = config_json(o, o.lld.sample_rate_hz);
   const fs::path parts = out.string() + ".parts";
-  json state = open_parts(
-      parts,
-      {{"dataset_fingerprint", fingerprint}, {"config", config}, {"tool_version", kVersion}},
-      options.restart);
+  json expected = {
+      {"dataset_fingerprint", fingerprint}, {"config", config}, {"tool_version", kVersion}};
+  if (!o.splits.empty()) expected["splits"] = o.splits;
+  json state = open_parts(parts, expected, options.restart);
   const std::string model = build_tokenizer(parts, ds, o, state);
   std::unique_ptr<Tokenizer> tokenizer =
       model.empty() ? nullptr : std::make_unique<Tokenizer>(model);

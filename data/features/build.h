@@ -42,6 +42,10 @@ struct BuildOptions {
   /// Sentence embeddings to attach (tools/sentence-embeddings), "" for none. Not part of
   /// the extractor configuration: they come from outside tenor, per dataset.
   std::filesystem::path text_embeddings;
+  /// Extract only the calls of these splits ("train", "dev", "test"; empty: every call). For
+  /// a store that is read once and thrown away (`tenor eval --dataset` scoring one split):
+  /// the store then holds only those calls.
+  std::vector<std::string> splits;
   void validate() const;  ///< throws ConfigError
 };
 

@@ -93,6 +93,14 @@ TEST(E2eEvalDataset, ScoresAnUnseenDatasetAsDataBuildWithTheRunsTokenizerThenEva
   // One command, the same numbers to the last digit.
   ASSERT_EQ(run_tenor(eval_dataset(text_run(), fx.root, dir / "b"), &log), 0) << log;
   EXPECT_NE(log.find("escalation: macro-F1"), std::string::npos) << log;
+  // Only the scored split's calls are extracted into the store thrown away after.
+  const size_t test_calls = std::count_if(fx.calls.begin(), fx.calls.end(),
+                                          [](const json& c) { return c["split"] == "test"; });
+  EXPECT_NE(log.find("extracting the " + std::to_string(test_calls) +
+                     " call(s) of split(s) test (" + std::to_string(fx.calls.size()) +
+                     " in the dataset)"),
+            std::string::npos)
+      << log;
   const json a = report_of(dir / "a"), b = report_of(dir / "b");
   EXPECT_EQ(a["tasks"], b["tasks"]);
   EXPECT_EQ(a["config"], b["config"]);
