@@ -84,7 +84,8 @@ void add_validate(CLI::App& data) {
     if (!args->quiet) {
       for (const auto& f : diag.findings()) {
         data::Finding shown = f;
-        if (!fs::path(shown.file).is_absolute())
+        // (A finding on the directory itself already names it: `nope`, not `nope/nope`.)
+        if (!fs::path(shown.file).is_absolute() && shown.file != args->dir)
           shown.file = (fs::path(args->dir) / shown.file).string();
         std::cout << data::format_finding(shown) << "\n";
       }

@@ -487,10 +487,6 @@ ImportOptions resolve_update(ImportOptions options) {
     throw UsageError("--schema and --update " + options.update.string() + " were both given; "
                      "the updated dataset's dataset.yaml is the schema: drop --schema");
   options.schema = options.update / "dataset.yaml";
-  std::error_code ec;
-  if (!fs::is_regular_file(options.schema, ec))
-    throw UsageError("--update " + options.update.string() + " holds no dataset.yaml; pass the "
-                     "dataset directory whose calls were exported for re-labelling");
   return options;
 }
 
@@ -517,6 +513,9 @@ ImportedCalls read_tool_files(const ImportOptions& options, const Schema& schema
 
 ImportResult import_dataset(const ImportOptions& given, const fs::path& out) {
   const ImportOptions options = resolve_update(given);
+  // The dataset to update is read first: a missing or broken one is the input's problem (1).
+  const std::optional<Dataset> base =
+      options.update.empty() ? std::nullopt : std::optional(load_dataset_or_throw(options.update));
   std::error_code ec;
   if (!fs::exists(options.source, ec))
     throw UsageError(options.source.string() + " does not exist; pass the tool's file or the "
@@ -532,8 +531,7 @@ ImportResult import_dataset(const ImportOptions& given, const fs::path& out) {
   if (diag.error_count() == 0) {
     const ImportedCalls imported = read_tool_files(options, schema, diag);
     if (diag.error_count() == 0 && !options.update.empty()) {
-      result.written = write_updated(load_dataset_or_throw(options.update), imported, options,
-                                     out, diag, result);
+      result.written = write_updated(*base, imported, options, out, diag, result);
     } else if (diag.error_count() == 0) {
       result.written = write_imported(imported, options, out, diag);
       result.calls = imported.dataset.calls.size();
