@@ -46,7 +46,7 @@ TEST(Usage, MistypedOptionSuggestsTheNearest) {
 
 // The newer subcommands too: a mistyped option names the nearest of its own, and a mistyped
 // subcommand the nearest command (exit 2 each).
-TEST(Usage, EverySubcommandSuggestsItsNearestOption) {
+TEST(Usage, NewerSubcommandsSuggestTheirNearestOption) {
   // (The older commands' options are above; one tenor run costs about a second.)
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"data build x --out y.h5 --tokeniser t", "--tokenizer"},

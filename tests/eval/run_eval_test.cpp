@@ -131,6 +131,9 @@ window.addEventListener('load', () => {
   }
   // The first players: each loaded as a click on it would, where it stands once the audio's
   // metadata is in (its media fragment's start), or that every source failed.
+  // A 1 ms timer while they load makes headless Chromium's virtual time advance in small
+  // steps, so the real reads of the audio (and a fallback's retry) finish within the budget.
+  const tick = setInterval(() => {}, 1);
   const probes = Array.from(document.querySelectorAll('audio')).slice(0, 3).map(a =>
     new Promise(resolve => {
       const first = a.querySelector('source'), last = a.querySelector('source:last-child') || a;
@@ -142,6 +145,7 @@ window.addEventListener('load', () => {
       a.load();
     }));
   Promise.all(probes).then(players => {
+    clearInterval(tick);
     out.players = players;
     const missing = document.getElementById('audio-missing');
     out.missing_shown = missing ? !missing.hidden : null;
@@ -231,7 +235,9 @@ nlohmann::json render_page(const fs::path& page, const fs::path& shot, const fs:
   const std::string flags =
       "/usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
       "--disable-background-networking --disable-component-update --disable-sync "
-      "--virtual-time-budget=3000 --user-data-dir=" +
+      // Virtual time runs ahead of the audio files' real reads: a player falling back from a
+      // missing source to the next needs more of it than the plots (it costs no real time).
+      "--virtual-time-budget=20000 --user-data-dir=" +
       profile.string() + " --window-size=1280,2400 ";
   if (!shot.empty()) {
     EXPECT_EQ(std::system((flags + "--screenshot=" + shot.string() + " file://" + page.string() +
@@ -267,7 +273,7 @@ void expect_plots_drawn(const nlohmann::json& check, const std::string& page) {
 /// Every probed player of a checked page loaded its audio and stands at its turn's start: the
 /// media fragment really seeks (issue 22: checked in a browser, not only in the HTML).
 void expect_players_on_their_turns(const nlohmann::json& check, const std::string& page) {
-  ASSERT_FALSE(check["players"].empty()) << page;
+  ASSERT_TRUE(check.contains("players") && !check["players"].empty()) << page;
   bool later = false;
   for (const auto& p : check["players"]) {
     ASSERT_FALSE(p.value("error", false)) << page << ": a player could not load its audio";
@@ -335,7 +341,7 @@ TEST(E2eEval, HtmlReportRendersInHeadlessChromium) {
     lost.insert(at + prefix.size(), "/nonexistent");
   std::ofstream(out / "moved/deeper/lost.html") << lost;
   const nlohmann::json none = render_page(out / "moved/deeper/lost.html", "", out / "profile");
-  ASSERT_FALSE(none["players"].empty());
+  ASSERT_TRUE(none.contains("players") && !none["players"].empty());
   for (const auto& p : none["players"]) EXPECT_TRUE(p.value("error", false)) << p;
   EXPECT_TRUE(none["missing_shown"].get<bool>()) << "the page must say the audio is missing";
 }
