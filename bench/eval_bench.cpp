@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   const EvalReport report = evaluate(test, config, &rules);
   const double eval_s = since(t0);
   t0 = Clock::now();
-  const std::string json = to_json(report).dump();
+  const std::string json = to_json(report, test).dump();
   const std::string html = to_html(report, test);
   const double report_s = since(t0);
 

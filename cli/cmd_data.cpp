@@ -42,6 +42,11 @@ json duplicates_json(const data::Dataset& ds, const std::vector<data::DuplicateP
   return list;
 }
 
+/// The dataset every data subcommand that reads one takes, as its first argument.
+void add_dataset_argument(CLI::App* cmd, std::string& dir) {
+  cmd->add_option("DIR", dir, "dataset directory (never modified)")->required();
+}
+
 void add_validate(CLI::App& data) {
   struct Args {
     std::string dir, json_out;
@@ -52,7 +57,7 @@ void add_validate(CLI::App& data) {
   auto args = std::make_shared<Args>();
   auto* cmd = data.add_subcommand("validate",
                                   "Check a call dataset against the format; report every problem");
-  cmd->add_option("DIR", args->dir, "dataset directory")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--json", args->json_out, "also write the findings as JSON to this file");
   cmd->add_flag("--strict", args->strict, "warnings fail the run too");
   cmd->add_flag("--no-audio", args->no_audio, "skip opening the audio files");
@@ -79,7 +84,8 @@ void add_validate(CLI::App& data) {
     if (!args->quiet) {
       for (const auto& f : diag.findings()) {
         data::Finding shown = f;
-        if (!fs::path(shown.file).is_absolute())
+        // (A finding on the directory itself already names it: `nope`, not `nope/nope`.)
+        if (!fs::path(shown.file).is_absolute() && shown.file != args->dir)
           shown.file = (fs::path(args->dir) / shown.file).string();
         std::cout << data::format_finding(shown) << "\n";
       }
@@ -113,7 +119,7 @@ void add_stats(CLI::App& data) {
   auto args = std::make_shared<Args>();
   auto* cmd =
       data.add_subcommand("stats", "Label distributions, hours, speakers and annotator agreement");
-  cmd->add_option("DIR", args->dir, "dataset directory")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_flag("--json", args->json_out, "print JSON instead of tables");
   cmd->add_option("--bootstrap", args->options.bootstrap_resamples,
                   "bootstrap resamples for alpha's interval")
@@ -136,7 +142,7 @@ void add_split(CLI::App& data) {
   auto* cmd = data.add_subcommand("split",
                                   "Assign train/dev/test grouped by call, speaker and duplicate "
                                   "calls, stratified by label; write a new dataset");
-  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
       ->required();
   cmd->add_option("--train", args->options.train, "share of segments for train")
@@ -196,7 +202,7 @@ void add_convert(CLI::App& data) {
   auto* cmd = data.add_subcommand(
       "convert",
       "Write a dataset's calls as calls.jsonl or segments.csv into a new dataset directory");
-  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
       ->required();
   cmd->add_option("--format", args->format, "jsonl or csv")
@@ -213,7 +219,7 @@ void add_convert(CLI::App& data) {
 
 void add_import(CLI::App& data) {
   struct Args {
-    std::string from, source, schema, out, channels, media;
+    std::string from, source, schema, update, out, channels, media;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -225,8 +231,12 @@ void add_import(CLI::App& data) {
       ->check(CLI::IsMember({"textgrid", "elan", "label-studio"}));
   cmd->add_option("SRC", args->source, "the tool's file, or a directory of them (never modified)")
       ->required();
-  cmd->add_option("--schema", args->schema, "dataset.yaml declaring the tasks and classes")
-      ->required();
+  auto* schema = cmd->add_option("--schema", args->schema,
+                                 "dataset.yaml declaring the tasks and classes");
+  cmd->add_option("--update", args->update,
+                  "dataset whose calls the tool's files re-label (its dataset.yaml is the "
+                  "schema); the new dataset is it with those calls replaced")
+      ->excludes(schema);
   cmd->add_option("--out", args->out, "new dataset directory (recordings are linked)")->required();
   cmd->add_option("--channels", args->channels,
                   "role=channel of every call's recording, e.g. agent=0,customer=1");
@@ -235,10 +245,14 @@ void add_import(CLI::App& data) {
   cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
   cmd->footer("Exit status: 0 imported, 1 problems found (nothing written), 2 usage error.");
   cmd->callback([args] {
+    if (args->schema.empty() && args->update.empty())
+      throw UsageError("--schema is required: the dataset.yaml declaring the tasks and classes "
+                       "(or --update DIR, to re-label the calls of the dataset DIR)");
     data::ImportOptions options;
     options.from = data::label_tool_from_string(args->from);
     options.source = args->source;
     options.schema = args->schema;
+    options.update = args->update;
     options.media = args->media;
     if (!args->channels.empty()) options.channels = data::parse_channel_map(args->channels);
     const auto result = data::import_dataset(options, args->out);
@@ -247,21 +261,26 @@ void add_import(CLI::App& data) {
       if (!args->quiet || f.severity == data::Severity::kError)
         std::cout << data::format_finding(f) << "\n";
     std::cout << (result.written ? args->out + ": " : args->source + ": not imported: ")
-              << result.calls << " calls, " << result.segments << " segments: "
-              << diag.error_count() << " error(s), " << diag.warning_count() << " warning(s)\n";
+              << result.calls << " calls, " << result.segments << " segments";
+    if (!args->update.empty())
+      std::cout << " (" << result.updated_calls << " calls from the tool, "
+                << result.changed_labels << " label(s) changed)";
+    std::cout << ": " << diag.error_count() << " error(s), " << diag.warning_count()
+              << " warning(s)\n";
     if (!result.written) throw ExitCode{1};
   });
 }
 
 void add_export(CLI::App& data) {
   struct Args {
-    std::string dir, to, out, predictions, model_version;
+    std::string dir, to, out, predictions, model_version, review;
+    size_t top = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = data.add_subcommand(
       "export", "Write a dataset, and a run's predictions on it, as TextGrids or Label Studio "
                 "tasks for review in the tool (docs/labelling.md)");
-  cmd->add_option("DIR", args->dir, "dataset directory (never modified)")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--to", args->to, "textgrid or label-studio")
       ->required()
       ->check(CLI::IsMember({"textgrid", "label-studio"}));
@@ -270,14 +289,24 @@ void add_export(CLI::App& data) {
                   "`tenor predict --dataset DIR --out preds.jsonl` output to add as model scores");
   cmd->add_option("--model-version", args->model_version,
                   "Label Studio model_version of the predictions (default: their file name)");
+  auto* review = cmd->add_option("--review", args->review,
+                                 "`tenor data review`'s review.json: export only the calls with "
+                                 "suspects, each suspect marked, for re-labelling");
+  cmd->add_option("--top", args->top, "with --review: only the N suspects ranked first")
+      ->check(positive())
+      ->needs(review);
+  cmd->footer("Re-labelled files come back with `tenor data import --from TOOL OUT --update DIR "
+              "--out NEW` (docs/labelling.md).");
   cmd->callback([args] {
     data::ExportOptions options;
     options.to = data::label_tool_from_string(args->to);
     options.predictions = args->predictions;
     options.model_version = args->model_version;
+    options.review = args->review;
+    options.top = args->top;
     const auto dataset = data::load_dataset_or_throw(args->dir);
-    data::export_dataset(dataset, options, args->out);
-    logger("data")->info("wrote {} ({} calls)", args->out, dataset.calls.size());
+    const size_t calls = data::export_dataset(dataset, options, args->out);
+    logger("data")->info("wrote {} ({} calls)", args->out, calls);
   });
 }
 
@@ -292,7 +321,7 @@ void add_review(CLI::App& data) {
   auto* cmd = data.add_subcommand(
       "review", "Find labels that are probably wrong: out-of-fold predictions and confident "
                 "learning; review.json, review.html");
-  cmd->add_option("DIR", args->dir, "dataset directory (never modified)")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--out", args->out, "review directory: review.json, review.html, oof.jsonl")
       ->required();
   cmd->add_option("--config", args->config,
@@ -331,7 +360,7 @@ void add_degrade(CLI::App& data) {
       "degrade",
       "Write a copy of a dataset whose audio went through channel degradations (telephone, AGC, "
       "gain, noise, reverberation), the ops of `tenor train`'s augment");
-  cmd->add_option("DIR", args->dir, "input dataset directory (never modified)")->required();
+  add_dataset_argument(cmd, args->dir);
   cmd->add_option("--out", args->out, "new dataset directory (WAV audio written into it)")
       ->required();
   cmd->add_option("--ops", args->ops,

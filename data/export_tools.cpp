@@ -75,6 +75,107 @@ std::string score_text(double p) {
   return buf;
 }
 
+// --- review.json suspects -----------------------------------------------------------------
+
+/// One suspect of `tenor data review` (docs/review.md), checked against the dataset.
+struct Suspect {
+  size_t rank = 0;  ///< 1 = most likely wrong (its place in review.json's list)
+  int segment = 0;
+  const Task* task = nullptr;
+  std::string given, suggested;
+  double score = 0;
+};
+
+/// Per call id, its suspects in rank order.
+using Suspects = std::map<std::string, std::vector<Suspect>>;
+
+std::string json_string(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
+/// The suspect `j`, the `rank`-th of `path`, checked against the dataset's call and labels.
+Suspect check_suspect(const json& j, size_t rank, const Dataset& dataset,
+                      const std::map<std::string, const Call*>& calls, const fs::path& path) {
+  Suspect s;
+  s.rank = rank;
+  const std::string id = json_string(j, "call_id");
+  s.segment = j.value("segment", -1);
+  s.task = dataset.schema.find(json_string(j, "task"));
+  s.given = json_string(j, "given");
+  s.suggested = json_string(j, "suggested");
+  s.score = j.contains("score") && j["score"].is_number() ? j["score"].get<double>() : 0.0;
+  const std::string at = path.string() + ": suspect " + std::to_string(rank) + " (call " +
+                         printable(id) + ", segment " + std::to_string(s.segment) + ", " +
+                         printable(json_string(j, "task")) + "): ";
+  const std::string foreign = "; pass the review of this dataset, or run `tenor data review` on "
+                              "it";
+  const std::string changed = "; the dataset changed since the review: run `tenor data review` "
+                              "on it again";
+  const auto call = calls.find(id);
+  if (call == calls.end()) throw DataError(at + "no such call in the dataset" + foreign);
+  if (!s.task || s.task->class_index(s.given) < 0 || s.task->class_index(s.suggested) < 0)
+    throw DataError(at + "not a task and classes of the dataset's schema" + foreign);
+  const auto& segments = call->second->segments;
+  if (s.segment < 0 || size_t(s.segment) >= segments.size())
+    throw DataError(at + "the call has " + std::to_string(segments.size()) + " segments" +
+                    changed);
+  const Segment& seg = segments[size_t(s.segment)];
+  const auto label = resolved_label(seg, *s.task);
+  const std::string now = label ? s.task->classes.at(size_t(*label)) : "none";
+  if (now != s.given)
+    throw DataError(at + "the review's given label is " + printable(s.given) +
+                    " but the dataset's is " + now + changed);
+  if (std::abs(j.value("start", seg.start_s) - seg.start_s) > 1e-3 ||
+      std::abs(j.value("end", seg.end_s) - seg.end_s) > 1e-3)
+    throw DataError(at + "the segment has other times in the dataset" + changed);
+  return s;
+}
+
+/// The first `top` suspects (0: all) of review.json, per call.
+Suspects read_suspects(const fs::path& path, size_t top, const Dataset& dataset) {
+  Suspects out;
+  if (path.empty()) return out;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    throw UsageError("--review " + path.string() + " is not a file; pass the review.json that "
+                     "`tenor data review DIR --out REVIEW` wrote (REVIEW/review.json)");
+  json review;
+  try {
+    review = json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    throw DataError(path.string() + ": not JSON (" + e.what() + "); pass the review.json that "
+                    "`tenor data review` wrote");
+  }
+  if (!review.is_object() || !review.contains("suspects") || !review["suspects"].is_array())
+    throw DataError(path.string() + ": no 'suspects' list; pass the review.json that `tenor "
+                    "data review` wrote");
+  std::map<std::string, const Call*> calls;
+  for (const auto& c : dataset.calls) calls[c.call_id] = &c;
+  size_t rank = 0;
+  for (const auto& j : review["suspects"]) {
+    if (top > 0 && rank == top) break;
+    ++rank;
+    if (!j.is_object())
+      throw DataError(path.string() + ": suspect " + std::to_string(rank) + " is not an object; "
+                      "pass the review.json that `tenor data review` wrote");
+    out[json_string(j, "call_id")].push_back(check_suspect(j, rank, dataset, calls, path));
+  }
+  return out;
+}
+
+/// The calls to export: all, or with a review those with a suspect, the best-ranked first.
+Dataset calls_to_export(const Dataset& dataset, const Suspects& suspects, bool review) {
+  if (!review) return dataset;
+  Dataset out = dataset;
+  out.calls.clear();
+  for (const auto& call : dataset.calls)
+    if (suspects.count(call.call_id)) out.calls.push_back(call);
+  std::stable_sort(out.calls.begin(), out.calls.end(), [&](const Call& a, const Call& b) {
+    return suspects.at(a.call_id).front().rank < suspects.at(b.call_id).front().rank;
+  });
+  return out;
+}
+
 // --- TextGrid ------------------------------------------------------------------------------
 
 struct Stretch {
@@ -163,12 +264,31 @@ void add_task_tiers(const Call& call, const Task& task, const std::map<int, json
         filled_tier(task.name + std::string(kPredictedSuffix), std::move(predicted), xmax));
 }
 
+/// A task's suspects, `given -> suggested score` on the segment's interval.
+void add_suspect_tier(const Call& call, const Task& task, const std::vector<Suspect>* suspects,
+                      double xmax, TextGrid& grid) {
+  if (!suspects) return;
+  std::vector<Stretch> marks;
+  for (const auto& s : *suspects) {
+    if (s.task->name != task.name) continue;
+    const Segment& seg = call.segments.at(size_t(s.segment));
+    marks.push_back({seg.start_s, seg.end_s,
+                     s.given + " -> " + s.suggested + " " + score_text(s.score)});
+  }
+  if (!marks.empty())
+    grid.tiers.push_back(
+        filled_tier(task.name + std::string(kSuspectSuffix), std::move(marks), xmax));
+}
+
 TextGrid call_textgrid(const Call& call, const Schema& schema, const std::map<int, json>* preds,
-                       double xmax) {
+                       const std::vector<Suspect>* suspects, double xmax) {
   TextGrid grid;
   grid.xmax = xmax;
   add_role_tiers(call, xmax, grid);
-  for (const auto& task : schema.tasks) add_task_tiers(call, task, preds, xmax, grid);
+  for (const auto& task : schema.tasks) {
+    add_task_tiers(call, task, preds, xmax, grid);
+    add_suspect_tier(call, task, suspects, xmax, grid);
+  }
   return grid;
 }
 
@@ -193,15 +313,22 @@ void link_or_throw(const fs::path& target, const fs::path& link) {
                         ec.message());
 }
 
-void write_textgrids(const Dataset& dataset, const Predictions& preds, const fs::path& dir) {
+/// The value of `key` in `map`, or nullptr.
+template <class Map>
+const typename Map::mapped_type* find_in(const Map& map, const std::string& key) {
+  const auto it = map.find(key);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+void write_textgrids(const Dataset& dataset, const Predictions& preds, const Suspects& suspects,
+                     const fs::path& dir) {
   for (const auto& call : dataset.calls) {
     refuse_overlaps(call);
     const fs::path base = call.split.empty() ? dir : dir / call.split;
     const fs::path file = base / (call.call_id + ".TextGrid");
-    const auto p = preds.find(call.call_id);
-    const TextGrid grid = call_textgrid(call, dataset.schema,
-                                        p == preds.end() ? nullptr : &p->second,
-                                        call_end(dataset, call));
+    const TextGrid grid =
+        call_textgrid(call, dataset.schema, find_in(preds, call.call_id),
+                      find_in(suspects, call.call_id), call_end(dataset, call));
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
     write_file_atomic(file, textgrid_to_text(grid));
@@ -268,8 +395,38 @@ json prediction(const Call& call, const Schema& schema, const std::map<int, json
           {"result", results}};
 }
 
-json call_task(const Call& call, const Schema& schema, const std::map<int, json>* preds,
-               const std::string& model_version) {
+/// A review's suspects of one call as a prediction: per suspect the suggested class with its
+/// score, and the given class in the region's meta (shown beside the region).
+json suspects_prediction(const Call& call, const std::vector<Suspect>& suspects,
+                         const std::string& model_version) {
+  json results = json::array();
+  double sum = 0;
+  for (const auto& s : suspects) {
+    json v = region_value(call.segments.at(size_t(s.segment)), call);
+    v["choices"] = {s.suggested};
+    json r = result("s" + std::to_string(s.segment), s.task->name, "choices", v);
+    r["origin"] = "prediction";
+    r["score"] = s.score;
+    r["meta"] = {{"text", "suspect " + std::to_string(s.rank) + ": given " + s.given +
+                              ", suggested " + s.suggested + " (score " + score_text(s.score) +
+                              ")"}};
+    results.push_back(r);
+    sum += s.score;
+  }
+  return {{"model_version", model_version},
+          {"score", suspects.empty() ? 0.0 : sum / double(suspects.size())},
+          {"result", results}};
+}
+
+/// What a Label Studio task carries beside the call: a run's predictions, a review's suspects.
+struct TaskExtras {
+  const std::map<int, json>* predictions = nullptr;
+  std::string model_version;
+  const std::vector<Suspect>* suspects = nullptr;
+  std::string review_version;
+};
+
+json call_task(const Call& call, const Schema& schema, const TaskExtras& extras) {
   json data = {{"audio", call.audio}, {"call_id", call.call_id}};
   if (!call.split.empty()) data["split"] = call.split;
   if (!call.channels.empty()) data["channels"] = call.channels;
@@ -295,7 +452,12 @@ json call_task(const Call& call, const Schema& schema, const std::map<int, json>
   for (auto& [who, results] : by)
     annotations.push_back({{"ground_truth", false}, {"result", std::move(results)}});
   json task = {{"data", data}, {"annotations", annotations}};
-  if (preds) task["predictions"] = json::array({prediction(call, schema, *preds, model_version)});
+  json predictions = json::array();
+  if (extras.predictions)
+    predictions.push_back(prediction(call, schema, *extras.predictions, extras.model_version));
+  if (extras.suspects)
+    predictions.push_back(suspects_prediction(call, *extras.suspects, extras.review_version));
+  if (!predictions.empty()) task["predictions"] = std::move(predictions);
   return task;
 }
 
@@ -337,13 +499,18 @@ std::string label_config(const Dataset& dataset) {
 }
 
 void write_label_studio(const Dataset& dataset, const Predictions& preds,
-                        const std::string& model_version, const fs::path& dir) {
+                        const Suspects& suspects, const ExportOptions& options,
+                        const fs::path& dir) {
   json tasks = json::array();
   std::set<std::string> tops;
+  TaskExtras extras;
+  extras.model_version = options.model_version.empty() ? options.predictions.filename().string()
+                                                       : options.model_version;
+  extras.review_version = options.review.filename().string();
   for (const auto& call : dataset.calls) {
-    const auto p = preds.find(call.call_id);
-    tasks.push_back(call_task(call, dataset.schema, p == preds.end() ? nullptr : &p->second,
-                              model_version));
+    extras.predictions = find_in(preds, call.call_id);
+    extras.suspects = find_in(suspects, call.call_id);
+    tasks.push_back(call_task(call, dataset.schema, extras));
     if (!call.audio.empty()) tops.insert(fs::path(call.audio).lexically_normal().begin()->string());
   }
   write_file_atomic(dir / "tasks.json",
@@ -355,38 +522,43 @@ void write_label_studio(const Dataset& dataset, const Predictions& preds,
 
 }  // namespace
 
-void export_dataset(const Dataset& dataset, const ExportOptions& options, const fs::path& out_arg) {
+size_t export_dataset(const Dataset& all, const ExportOptions& options, const fs::path& out_arg) {
   std::error_code ec;
   if (fs::exists(out_arg, ec) && !(fs::is_directory(out_arg, ec) && fs::is_empty(out_arg, ec)))
     throw UsageError(out_arg.string() + " already exists and is not an empty directory; choose a "
                      "new output directory");
-  refuse_output_inside_dataset(dataset.root, out_arg);
+  refuse_output_inside_dataset(all.root, out_arg);
   if (options.to == LabelTool::kElan)
     throw UsageError("export to elan is not supported; export to textgrid (ELAN imports "
                      "TextGrids: File > Import > Praat TextGrid) or label-studio");
+  if (options.top > 0 && options.review.empty())
+    throw UsageError("--top keeps the first suspects of a review; pass --review review.json too");
+  const Suspects suspects = read_suspects(options.review, options.top, all);
+  const Dataset dataset = calls_to_export(all, suspects, !options.review.empty());
+  if (!options.review.empty() && dataset.calls.empty())
+    throw DataError(options.review.string() + ": the review lists no suspects, so there is "
+                    "nothing to re-label; export without --review for the whole dataset");
   for (const auto& call : dataset.calls)
     if (!path_stays_inside(call.call_id))
       throw DataError("call id '" + printable(call.call_id) + "' cannot be a file name inside "
                       "the export; rename the call");
-  const Predictions preds = read_predictions(options.predictions, dataset);
+  const Predictions preds = read_predictions(options.predictions, all);
   const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_beside(out));
   fs::create_directory(temp.path(), ec);
   if (ec) throw IoError("cannot create " + temp.path().string() + ": " + ec.message());
   if (options.to == LabelTool::kTextGrid) {
-    write_textgrids(dataset, preds, temp.path());
+    write_textgrids(dataset, preds, suspects, temp.path());
   } else {
-    const std::string version = options.model_version.empty()
-                                    ? options.predictions.filename().string()
-                                    : options.model_version;
-    write_label_studio(dataset, preds, version, temp.path());
+    write_label_studio(dataset, preds, suspects, options, temp.path());
   }
   if (fs::exists(out, ec)) fs::remove(out, ec);
   fs::rename(temp.path(), out, ec);
   if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
                         ec.message());
   temp.keep();
+  return dataset.calls.size();
 }
 
 }  // namespace tenor::data

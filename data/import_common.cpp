@@ -10,6 +10,7 @@
 #include "core/text.h"
 #include "data/audio.h"
 #include "data/import_internal.h"
+#include "data/split.h"
 #include "data/validate.h"
 
 namespace tenor::data {
@@ -44,7 +45,8 @@ TierKind classify_tier(const SourceTier& tier, const Schema& schema, const std::
                "a tier has no name; name it after a speaker role (agent, customer) or a task");
     return {TierKind::kBad};
   }
-  if (name.ends_with(kPredictedSuffix)) return {TierKind::kPredicted};
+  if (name.ends_with(kPredictedSuffix) || name.ends_with(kSuspectSuffix))
+    return {TierKind::kPredicted};
   const size_t at = name.find(kAnnotatorSeparator);
   const std::string base = name.substr(0, at);
   if (const Task* task = schema.find(base)) {
@@ -361,6 +363,133 @@ bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
   return true;
 }
 
+// --- --update: the tool's calls in place of a dataset's ----------------------------------
+
+/// Labels (resolved and each annotator's) of `a` and `b` that differ.
+size_t label_changes(const Segment& a, const Segment& b) {
+  size_t n = 0;
+  auto count = [&](const std::map<std::string, int>& x, const std::map<std::string, int>& y) {
+    for (const auto& [task, cls] : x)
+      if (auto it = y.find(task); it == y.end() || it->second != cls) ++n;
+    for (const auto& [task, cls] : y)
+      if (!x.count(task)) ++n;
+  };
+  count(a.labels, b.labels);
+  for (const auto& [who, labels] : a.labels_by)
+    count(labels, b.labels_by.count(who) ? b.labels_by.at(who) : std::map<std::string, int>());
+  for (const auto& [who, labels] : b.labels_by)
+    if (!a.labels_by.count(who)) count({}, labels);
+  return n;
+}
+
+/// The segment of `call` with `s`'s speaker and times (to the millisecond), or nullptr.
+Segment* same_segment(Call& call, const Segment& s) {
+  for (auto& t : call.segments)
+    if (t.speaker == s.speaker && std::abs(t.start_s - s.start_s) < 1e-3 &&
+        std::abs(t.end_s - s.end_s) < 1e-3)
+      return &t;
+  return nullptr;
+}
+
+/// `target` re-labelled from the tool's `from`: segments with the same speaker and times keep
+/// their place, times and unknown fields and take the tool's text and labels; when the tool's
+/// segments differ (a boundary moved), they replace the call's. Returns the labels changed.
+size_t replace_call(Call& target, const Call& from, const std::string& source,
+                    Diagnostics& diag) {
+  size_t changes = 0;
+  std::set<const Segment*> matched;
+  std::vector<Segment*> twin(from.segments.size());  // the dataset's segment of each, or null
+  for (size_t i = 0; i < from.segments.size(); ++i) {
+    twin[i] = same_segment(target, from.segments[i]);
+    if (twin[i]) changes += label_changes(*twin[i], from.segments[i]);
+    if (twin[i]) matched.insert(twin[i]);
+  }
+  if (matched.size() == target.segments.size() && matched.size() == from.segments.size()) {
+    for (size_t i = 0; i < twin.size(); ++i) {  // in place: the segment indices stay
+      twin[i]->text = from.segments[i].text;
+      twin[i]->labels = from.segments[i].labels;
+      twin[i]->labels_by = from.segments[i].labels_by;
+    }
+  } else {
+    diag.warning(source, 0, "update-segments",
+                 "call " + printable(target.call_id) + ": " +
+                     std::to_string(from.segments.size() - matched.size()) + " segment(s) of the "
+                     "tool's file are not in the dataset and " +
+                     std::to_string(target.segments.size() - matched.size()) + " of the "
+                     "dataset's are not in the file (moved boundaries?); the file's segments "
+                     "replace the call's, and its segment indices change");
+    std::vector<Segment> segments = from.segments;
+    for (size_t i = 0; i < twin.size(); ++i)
+      if (twin[i]) segments[i].extra = twin[i]->extra;
+    target.segments = std::move(segments);
+  }
+  if (!from.channels.empty()) target.channels = from.channels;
+  return changes;
+}
+
+/// `base` with each imported call in place of its own; an error for a call `base` lacks.
+bool merge_into(Dataset& base, const ImportedCalls& imported, const fs::path& base_path,
+                Diagnostics& diag, ImportResult& result) {
+  std::map<std::string, Call*> by_id;
+  for (auto& c : base.calls) by_id[c.call_id] = &c;
+  bool ok = true;
+  for (const auto& call : imported.dataset.calls) {
+    const std::string source = call.extra.value("source", std::string());
+    const auto it = by_id.find(call.call_id);
+    if (it == by_id.end()) {
+      diag.error(source, 0, "update-unknown-call",
+                 "call " + printable(call.call_id) + " is not in " + base_path.string() +
+                     "; --update re-labels calls of that dataset: name the file after one of "
+                     "its calls, or import without --update into a new dataset");
+      ok = false;
+      continue;
+    }
+    result.changed_labels += replace_call(*it->second, call, source, diag);
+    ++result.updated_calls;
+  }
+  return ok;
+}
+
+/// Writes `base` updated with the imported calls at `out` (through a temporary sibling),
+/// validated as a fresh import is; false (nothing written) on any error.
+bool write_updated(Dataset base, const ImportedCalls& imported, const ImportOptions& options,
+                   const fs::path& out_arg, Diagnostics& diag, ImportResult& result) {
+  if (!merge_into(base, imported, options.update, diag, result)) return false;
+  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
+  std::error_code ec;
+  fs::create_directories(out.parent_path(), ec);
+  TemporaryPath temp(temp_path_beside(out));
+  write_derived_dataset(base, temp.path(),
+                        base.source == "segments.csv" ? ManifestFormat::kCsv
+                                                      : ManifestFormat::kJsonl);
+  ValidateOptions vo;
+  vo.audio_duplicates = false;
+  ValidationResult checked = validate_dataset(temp.path(), vo);
+  for (Finding f : checked.diagnostics.findings()) {
+    f.file = (out_arg / f.file).string();
+    diag.add(std::move(f));
+  }
+  result.calls = base.calls.size();
+  result.segments = base.segment_count();
+  if (checked.diagnostics.error_count() > 0) return false;
+  if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory refuse_output allowed
+  fs::rename(temp.path(), out, ec);
+  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
+                        ec.message());
+  temp.keep();
+  return true;
+}
+
+/// With --update the schema is that dataset's dataset.yaml.
+ImportOptions resolve_update(ImportOptions options) {
+  if (options.update.empty()) return options;
+  if (!options.schema.empty())
+    throw UsageError("--schema and --update " + options.update.string() + " were both given; "
+                     "the updated dataset's dataset.yaml is the schema: drop --schema");
+  options.schema = options.update / "dataset.yaml";
+  return options;
+}
+
 }  // namespace
 
 ImportedCalls read_tool_files(const ImportOptions& options, const Schema& schema,
@@ -382,7 +511,11 @@ ImportedCalls read_tool_files(const ImportOptions& options, const Schema& schema
   return imported;
 }
 
-ImportResult import_dataset(const ImportOptions& options, const fs::path& out) {
+ImportResult import_dataset(const ImportOptions& given, const fs::path& out) {
+  const ImportOptions options = resolve_update(given);
+  // The dataset to update is read first: a missing or broken one is the input's problem (1).
+  const std::optional<Dataset> base =
+      options.update.empty() ? std::nullopt : std::optional(load_dataset_or_throw(options.update));
   std::error_code ec;
   if (!fs::exists(options.source, ec))
     throw UsageError(options.source.string() + " does not exist; pass the tool's file or the "
@@ -391,12 +524,15 @@ ImportResult import_dataset(const ImportOptions& options, const fs::path& out) {
     throw UsageError("--schema " + options.schema.string() + " is not a file; pass the "
                      "dataset.yaml that declares the tasks and their classes");
   refuse_output(options, out);
+  if (!options.update.empty()) refuse_output_inside_dataset(options.update, out);
   ImportResult result;
   Diagnostics& diag = result.diagnostics;
   const Schema schema = load_schema(options.schema, options.schema.string(), diag);
   if (diag.error_count() == 0) {
     const ImportedCalls imported = read_tool_files(options, schema, diag);
-    if (diag.error_count() == 0) {
+    if (diag.error_count() == 0 && !options.update.empty()) {
+      result.written = write_updated(*base, imported, options, out, diag, result);
+    } else if (diag.error_count() == 0) {
       result.written = write_imported(imported, options, out, diag);
       result.calls = imported.dataset.calls.size();
       result.segments = imported.dataset.segment_count();

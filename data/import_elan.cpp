@@ -217,7 +217,8 @@ bool read_tier(const xmlNode* tier, const Schema& schema,
   SourceTier st{attr(tier, "TIER_ID"), line_of(tier), {}};
   // An empty annotation is a segment without transcript on a speaker tier, no label elsewhere.
   const bool label_tier = schema.find(st.name.substr(0, st.name.find(kAnnotatorSeparator))) ||
-                          st.name.ends_with(kPredictedSuffix);
+                          st.name.ends_with(kPredictedSuffix) ||
+                          st.name.ends_with(kSuspectSuffix);
   bool ok = true;
   for (const xmlNode* a : children(tier, "ANNOTATION"))
     for (const xmlNode* x = a->children; x; x = x->next) {

@@ -20,9 +20,11 @@ enum class LabelTool { kTextGrid, kElan, kLabelStudio };
 LabelTool label_tool_from_string(std::string_view word);
 
 /// A tier (TextGrid, ELAN) holding an annotator's labels is named `<task>@<annotator>`; one
-/// named `<task>` holds the resolved labels; `<task> (predicted)` a model's (never imported).
+/// named `<task>` holds the resolved labels; `<task> (predicted)` a model's and
+/// `<task> (suspect)` a review's suspects (`given -> suggested score`); neither is imported.
 inline constexpr std::string_view kAnnotatorSeparator = "@";
 inline constexpr std::string_view kPredictedSuffix = " (predicted)";
+inline constexpr std::string_view kSuspectSuffix = " (suspect)";
 /// The interval text of a segment without transcript (an empty interval is a gap).
 inline constexpr std::string_view kNoTranscript = "<no transcript>";
 
@@ -35,6 +37,11 @@ struct ImportOptions {
   std::map<std::string, int> channels;
   /// Label Studio: the directory holding the tasks' audio files (default: the export's own).
   std::filesystem::path media;
+  /// A dataset whose calls the imported ones replace (re-labelling in the tool): the new
+  /// dataset is this one with each imported call's segments, text and labels from the tool and
+  /// its audio, channels (unless the tool gives them), meta and unknown fields from here. Its
+  /// dataset.yaml is the schema (`schema` stays empty). Every imported call must be in it.
+  std::filesystem::path update;
 };
 
 /// What the tool's files say, as a dataset rooted nowhere yet: `media` maps each call id to
@@ -56,13 +63,17 @@ struct ImportResult {
   bool written = false;     ///< the dataset is at `out` (only when there is no error)
   size_t calls = 0;
   size_t segments = 0;
+  size_t updated_calls = 0;   ///< with `update`: the calls the tool's files replaced
+  size_t changed_labels = 0;  ///< with `update`: labels (resolved or an annotator's) that differ
 };
 
 /// `tenor data import`: reads the schema and the tool's files, and when there is no error
 /// writes the dataset at `out` (dataset.yaml copied, calls.jsonl, audio/ linking each call's
 /// recording), built in a temporary sibling directory, checked with validate_dataset, and only
-/// then renamed into place: nothing is written when any error is found. Throws UsageError for
-/// a missing source or schema, an `out` that exists and is not empty or lies inside the source.
+/// then renamed into place: nothing is written when any error is found. With `update`, the
+/// dataset written is that dataset with the imported calls replaced (its audio linked as
+/// `data split` links it). Throws UsageError for a missing source or schema, an `out` that
+/// exists and is not empty or lies inside the source or the updated dataset.
 ImportResult import_dataset(const ImportOptions& options, const std::filesystem::path& out);
 
 struct ExportOptions {
@@ -72,6 +83,12 @@ struct ExportOptions {
   std::filesystem::path predictions;
   /// Label Studio's model_version of the predictions (default: the predictions' file name).
   std::string model_version;
+  /// `tenor data review`'s review.json: only the calls with a suspect are exported, each
+  /// suspect marked (TextGrid: a `<task> (suspect)` tier, `given -> suggested score`; Label
+  /// Studio: a prediction with the suggested class, its score and the given one).
+  std::filesystem::path review;
+  /// With `review`: only the `top` suspects ranked first (0: all).
+  size_t top = 0;
 };
 
 /// `tenor data export`: writes `dataset` as the tool's files at `out` (a new directory, written
@@ -79,8 +96,8 @@ struct ExportOptions {
 /// a link to the call's recording beside it; Label Studio: `tasks.json` (the JSON a project
 /// imports) and `label-config.xml`, with `audio` linked. Throws DataError for what the tool
 /// cannot hold (overlapping segments of one speaker in a TextGrid tier) and for predictions
-/// that do not match the dataset.
-void export_dataset(const Dataset& dataset, const ExportOptions& options,
+/// or a review that do not match the dataset. Returns the number of calls written.
+size_t export_dataset(const Dataset& dataset, const ExportOptions& options,
                     const std::filesystem::path& out);
 
 }  // namespace tenor::data

@@ -57,12 +57,12 @@ void validate_row(const TaskPredictions& t, const std::string& where, size_t i) 
   for (double p : t.prob_row(i)) {
     if (!(p >= 0.0 && p <= 1.0))
       throw DataError(where + ": segment " + std::to_string(i) + " has probability " +
-                      std::to_string(p) + " outside [0, 1]; pass softmax outputs");
+                      format_number(p) + " outside [0, 1]; pass softmax outputs");
     sum += p;
   }
   if (std::abs(sum - 1.0) > 1e-3)
     throw DataError(where + ": segment " + std::to_string(i) + " probabilities sum to " +
-                    std::to_string(sum) + ", expected 1; pass softmax outputs");
+                    format_number(sum) + ", expected 1; pass softmax outputs");
 }
 
 /// Checks one task's classes, its arrays' lengths for `n` segments, and every row.

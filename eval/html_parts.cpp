@@ -23,6 +23,7 @@ svg .n { font-size: 9px; }
 .note { color: #a00; }
 .flag { color: #d62728; font-weight: bold; }
 tr.wrong td { background: #fdecea; }
+audio.missing { outline: 2px solid #d62728; }
 audio { height: 28px; width: 220px; }
 )";
 
@@ -105,6 +106,33 @@ WorstErrors worst_errors(const TaskReport& r, const TaskPredictions& task, const
   std::stable_sort(out.misses.begin(), out.misses.end(), by(false));
   if (out.alarms.size() > n) out.alarms.resize(n);
   if (out.misses.size() > n) out.misses.resize(n);
+  return out;
+}
+
+std::vector<ClassPr> class_pr_curves(const TaskReport& r, const TaskPredictions& task) {
+  const size_t c = r.classes.size();
+  const std::vector<double> weight = {1.0};
+  std::vector<ClassPr> out;
+  for (size_t k = 0; k < c; ++k) {
+    std::vector<double> scores;
+    std::vector<uint8_t> positive;
+    for (size_t i = 0; i < task.labels.size(); ++i) {
+      if (task.labels[i] < 0) continue;
+      scores.push_back(r.scored_probs[i * c + k]);
+      positive.push_back(task.labels[i] == static_cast<int>(k));
+    }
+    ClassPr pr;
+    pr.support = static_cast<size_t>(std::count(positive.begin(), positive.end(), 1));
+    const std::vector<uint32_t> calls(scores.size(), 0);
+    const RankedScores ranked(scores, positive, calls);
+    pr.average_precision = pr.support ? ranked.average_precision(weight) : NAN;
+    if (pr.support > 0) {
+      auto curve = ranked.pr_curve();
+      pr.recall = std::move(curve.x);
+      pr.precision = std::move(curve.y);
+    }
+    out.push_back(std::move(pr));
+  }
   return out;
 }
 

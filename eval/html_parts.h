@@ -1,7 +1,8 @@
 #pragma once
-// Pieces shared by the report page (report_html.cpp) and the call pages (report_calls.cpp):
-// the style sheet, number formats, table rows, a task's per-segment score and decision, and
-// the worst errors of a task. Internal to tenor::eval.
+// Pieces shared by the report page (report_html.cpp), the call pages (report_calls.cpp) and
+// report.json (report_json.cpp): the style sheet, number formats, table rows, a task's
+// per-segment score and decision, the worst errors and the per-class precision-recall curves
+// of a task, so that the page and the JSON show the same. Internal to tenor::eval.
 
 #include <cstdint>
 #include <span>
@@ -51,6 +52,16 @@ struct WorstErrors {
 };
 WorstErrors worst_errors(const TaskReport& r, const TaskPredictions& task, const EvalSet& set,
                          size_t n);
+
+/// One class against the rest: its labelled segments, average precision (NaN without any) and
+/// precision-recall curve (x recall, y precision; empty without any).
+struct ClassPr {
+  size_t support = 0;
+  double average_precision = 0;
+  std::vector<double> recall, precision;
+};
+/// Per class of the task, on the scored probabilities of the labelled segments (unit weights).
+std::vector<ClassPr> class_pr_curves(const TaskReport& r, const TaskPredictions& task);
 
 /// <a href="calls/ID.html">ID</a> when call pages are written, else the plain id.
 void call_link(XmlWriter& w, const std::string& call_id, bool links);

@@ -16,11 +16,16 @@ namespace tenor::eval {
 /// 2: a task's `kind` says "categorical" (the dataset schema's word) where 1 said "nominal".
 /// 3: slices carry `single_class`, `class_recall`, `small`, `flagged` and `note`, and
 /// `outside_overall` means the slice's own interval misses the overall one (2: its point).
-inline constexpr int kReportSchemaVersion = 3;
+/// 4: a task carries `pr_per_class` (every task, as the HTML draws them) and `worst_errors`
+/// (the HTML's tables); `config.worst_errors` is their length. 3's keys are unchanged.
+inline constexpr int kReportSchemaVersion = 4;
 
 /// The evaluation report as JSON (layout in docs/evaluation.md). Undefined values (NaN) are
-/// null; curves are thinned to at most 1,000 points.
-nlohmann::json to_json(const EvalReport& report);
+/// null; curves are thinned to at most 1,000 points. `test` must be the set the report was
+/// computed from (for the curves per class and the worst errors); `worst_errors` rows of each
+/// kind (0: `worst_errors` is null, as in a bundle's evaluation.json, which ships without the
+/// test calls' transcripts).
+nlohmann::json to_json(const EvalReport& report, const EvalSet& test, size_t worst_errors = 8);
 
 /// A comparison of two runs, with the gate's verdict when `gate` is given.
 nlohmann::json to_json(const Comparison& comparison, const GateResult* gate = nullptr);
@@ -73,13 +78,21 @@ std::vector<std::string> linked_calls(const EvalReport& report, const EvalSet& t
 /// [A-Za-z0-9.-] (and a leading '.') written as "_XX", so that any id is one safe file name.
 std::string call_page_path(const std::string& call_id);
 
+/// Where a call page finds the call's audio, as URLs (percent-encoded): `relative` to the page
+/// (works wherever the report and the dataset move together, and over HTTP), and `absolute`, a
+/// file:// URL (works wherever the report alone moves on this machine). Empty: no audio.
+struct CallAudio {
+  std::string relative, absolute;
+};
+
 /// One call's page (linked from the report, written by `tenor eval --call ID`): the labels,
 /// the scores of every task over time (each task on its role's segments), and the transcript
 /// turn by turn with each task's label, decision and score; with an audio player on each turn
-/// when `audio_href` (the call's audio, as the page should link it) is not empty. The page lies
-/// one directory below the report (call_page_path). DataError naming a near id when `call_id`
-/// is not in `test`.
+/// when `audio.relative` is not empty: the player tries the relative URL, then the absolute
+/// one, and when neither plays the page says so, naming both and the fix (one small inline
+/// script, only on pages with players). The page lies one directory below the report
+/// (call_page_path). DataError naming a near id when `call_id` is not in `test`.
 std::string call_page(const EvalReport& report, const EvalSet& test, const std::string& call_id,
-                      const std::string& audio_href = "");
+                      const CallAudio& audio = {});
 
 }  // namespace tenor::eval

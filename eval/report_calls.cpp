@@ -124,14 +124,29 @@ void task_cell(XmlWriter& w, const TaskReport& r, const EvalSet& test, size_t i)
                 svg_number(score, 3));
 }
 
+/// A player positioned on segment `i` by a media fragment (#t=start,end: it starts at the
+/// turn and stops at its end), trying the relative URL first, then the absolute one.
+void turn_player(XmlWriter& w, const EvalSet& test, size_t i, const CallAudio& audio) {
+  const std::string fragment = "#t=" + svg_number(test.segments.start_s[i], 3) + "," +
+                               svg_number(test.segments.end_s[i], 3);
+  w.open("td");
+  // Opened and closed: HTML parsers ignore the self-closing slash on non-void elements.
+  w.open("audio", {{"controls", "controls"}, {"preload", "none"}});
+  w.leaf("source", {{"src", audio.relative + fragment}});
+  if (!audio.absolute.empty()) w.leaf("source", {{"src", audio.absolute + fragment}});
+  w.close();
+  w.close();
+}
+
 /// The transcript turn by turn: time, speaker, audio of the turn, text, and per task the
 /// label, decision and score (blank on segments of another role; rows with a wrong decision
 /// shaded).
 void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& test,
-                      const std::vector<size_t>& segs, const std::string& audio_href) {
+                      const std::vector<size_t>& segs, const CallAudio& audio) {
   const Segments& s = test.segments;
+  const bool players = !audio.relative.empty();
   std::vector<std::string> head = {"time", "speaker"};
-  if (!audio_href.empty()) head.push_back("audio");
+  if (players) head.push_back("audio");
   head.push_back("transcript");
   for (const TaskReport& r : report.tasks)
     head.push_back(r.name + ": label / decision / " + html::score_name(r));
@@ -141,22 +156,39 @@ void transcript_table(XmlWriter& w, const EvalReport& report, const EvalSet& tes
     w.open("tr", wrong_somewhere(report, test, i) ? XmlAttrs{{"class", "wrong"}} : XmlAttrs{});
     w.element("td", {{"class", "l time"}}, html::time_span(test, i));
     w.element("td", {{"class", "l"}}, s.speakers[i]);
-    if (!audio_href.empty()) {
-      // A media fragment (#t=start,end) positions the player on the turn and stops at its end.
-      w.open("td");
-      // Opened and closed: HTML parsers ignore the self-closing slash on non-void elements.
-      w.open("audio", {{"controls", "controls"},
-                       {"preload", "none"},
-                       {"src", audio_href + "#t=" + svg_number(s.start_s[i], 3) + "," +
-                                   svg_number(s.end_s[i], 3)}});
-      w.close();
-      w.close();
-    }
+    if (players) turn_player(w, test, i, audio);
     w.element("td", {{"class", "text"}}, s.texts.empty() ? "" : s.texts[i]);
     for (const TaskReport& r : report.tasks) task_cell(w, r, test, i);
     w.close();
   }
   w.close();
+}
+
+// Shows #audio-missing when a player's last source fails (every URL tried). No '<' or '&':
+// written raw into a document that must parse as XML.
+constexpr const char* kAudioScript = R"(
+document.querySelectorAll('audio source:last-child').forEach(function (s) {
+  s.addEventListener('error', function () {
+    document.getElementById('audio-missing').hidden = false;
+    s.parentElement.classList.add('missing');
+  });
+});
+)";
+
+/// Where the players' audio is, and the message shown (by kAudioScript) when it is not there.
+void audio_note(XmlWriter& w, const CallAudio& audio) {
+  w.open("p");
+  w.text("Audio: ");
+  w.element("a", {{"href", audio.relative}}, audio.relative);
+  w.text(" (from this page; checked when the page was written)" +
+         (audio.absolute.empty() ? std::string() : ", else " + audio.absolute) + ".");
+  w.close();
+  w.element("p", {{"id", "audio-missing"}, {"class", "flag"}, {"hidden", "hidden"}},
+            "The call's audio is not where this page looks for it (" + audio.relative +
+                " from this page, " + (audio.absolute.empty() ? "" : audio.absolute + ", ") +
+                "neither found): the report or the dataset has moved since tenor eval wrote "
+                "it. Put them back, move the report together with the dataset, or run tenor "
+                "eval again with --audio DIR (or --dataset DIR) where they are now.");
 }
 
 }  // namespace
@@ -177,7 +209,7 @@ std::string call_page_path(const std::string& call_id) {
 }
 
 std::string call_page(const EvalReport& report, const EvalSet& test, const std::string& call_id,
-                      const std::string& audio_href) {
+                      const CallAudio& audio) {
   const std::vector<size_t> segs = call_segments(test, call_id);
   XmlWriter w;
   html::open_page(w, "call " + call_id + ": tenor evaluation");
@@ -189,7 +221,7 @@ std::string call_page(const EvalReport& report, const EvalSet& test, const std::
   w.text(" · " + std::to_string(segs.size()) + " scored segments, " + svg_number(end, 1) +
          " s; scores calibrated with the " +
          "decision rules fitted on the " + report.rules_fitted_on +
-         (audio_href.empty() ? "; no audio at hand (tenor eval --dataset DIR, or --audio DIR "
+         (audio.relative.empty() ? "; no audio at hand (tenor eval --dataset DIR, or --audio DIR "
                                "with --data, gives the call pages their audio)"
                              : ""));
   w.close();
@@ -198,7 +230,9 @@ std::string call_page(const EvalReport& report, const EvalSet& test, const std::
   w.element("h2", {}, "Scores over time");
   scores_plot(w, report, test, segs, call_id);
   w.element("h2", {}, "Transcript");
-  transcript_table(w, report, test, segs, audio_href);
+  if (!audio.relative.empty()) audio_note(w, audio);
+  transcript_table(w, report, test, segs, audio);
+  if (!audio.relative.empty()) w.open("script").raw(kAudioScript).close();
   w.close();  // body
   w.close();  // html
   return w.finish();

@@ -128,31 +128,17 @@ void roc_curve(XmlWriter& w, const TaskReport& r) {
   line_plot(w, a, std::span<const Series>(&roc, 1));
 }
 
-/// Precision-recall curves of every class against the rest, on the scored probabilities of
-/// the labelled segments (unit weights), each with its average precision and support.
+/// Precision-recall curves of every class against the rest (html::class_pr_curves), each with
+/// its average precision and support.
 void per_class_pr(XmlWriter& w, const TaskReport& r, const TaskPredictions& task) {
-  const size_t c = r.classes.size();
   std::vector<Series> series;
-  const std::vector<double> weight = {1.0};
-  for (size_t k = 0; k < c; ++k) {
-    std::vector<double> scores;
-    std::vector<uint8_t> positive;
-    for (size_t i = 0; i < task.labels.size(); ++i) {
-      if (task.labels[i] < 0) continue;
-      scores.push_back(r.scored_probs[i * c + k]);
-      positive.push_back(task.labels[i] == static_cast<int>(k));
-    }
-    const size_t support = static_cast<size_t>(std::count(positive.begin(), positive.end(), 1));
-    const std::vector<uint32_t> calls(scores.size(), 0);
-    const RankedScores ranked(scores, positive, calls);
-    Series s{r.classes[k] + " (AP " + f3(support ? ranked.average_precision(weight) : NAN) +
-                 ", " + std::to_string(support) + " segments)",
-             {}, {}, series_color(k)};
-    if (support > 0) {
-      const auto curve = ranked.pr_curve();
-      s.x = curve.x, s.y = curve.y;
-      thin(s.x, s.y, 500);
-    }
+  const auto curves = html::class_pr_curves(r, task);
+  for (size_t k = 0; k < curves.size(); ++k) {
+    const html::ClassPr& pr = curves[k];
+    Series s{r.classes[k] + " (AP " + f3(pr.average_precision) + ", " +
+                 std::to_string(pr.support) + " segments)",
+             pr.recall, pr.precision, series_color(k)};
+    thin(s.x, s.y, 500);
     series.push_back(std::move(s));
   }
   Axes a;

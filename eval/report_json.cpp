@@ -3,6 +3,7 @@
 
 #include "core/text.h"
 #include "eval/bootstrap.h"
+#include "eval/html_parts.h"
 #include "eval/plots.h"
 #include "eval/report.h"
 
@@ -91,7 +92,53 @@ json slice_json(const SliceResult& s, const std::vector<std::string>& classes) {
           {"note", utf8(slice_note(s, classes))}};
 }
 
-json task_json(const TaskReport& r) {
+/// Per class, against the rest: support, average precision and the curve (html::class_pr_curves,
+/// what the page draws).
+json pr_per_class_json(const TaskReport& r, const TaskPredictions& task) {
+  json out = json::array();
+  const auto curves = html::class_pr_curves(r, task);
+  for (size_t k = 0; k < curves.size(); ++k) {
+    const html::ClassPr& pr = curves[k];
+    json entry = curve_json({pr.recall, pr.precision}, "recall", "precision");
+    entry["class"] = utf8(r.classes[k]);
+    entry["support"] = pr.support;
+    entry["average_precision"] = num(pr.average_precision);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+json error_rows_json(const std::vector<html::ErrorRow>& rows, const TaskReport& r,
+                     const TaskPredictions& task, const EvalSet& test) {
+  const Segments& s = test.segments;
+  json out = json::array();
+  for (const html::ErrorRow& e : rows)
+    out.push_back({{"call_id", utf8(s.call_ids[e.index])},
+                   {"segment", s.indices.empty() ? json(nullptr) : json(s.indices[e.index])},
+                   {"start_s", s.start_s[e.index]},
+                   {"end_s", s.end_s[e.index]},
+                   {"speaker", utf8(s.speakers[e.index])},
+                   {"text", s.texts.empty() ? json(nullptr) : json(utf8(s.texts[e.index]))},
+                   {"score", num(e.score)},
+                   {"label", utf8(r.classes[size_t(task.labels[e.index])])},
+                   {"decision", utf8(r.classes[size_t(html::decision(r, e.index))])}});
+  return out;
+}
+
+/// The page's worst-error tables (html::worst_errors): false alarms and misses, or the errors
+/// of a categorical task; `score` is what they are ranked by (`score_name`).
+json worst_errors_json(const TaskReport& r, const TaskPredictions& task, const EvalSet& test,
+                       size_t n) {
+  if (n == 0) return nullptr;
+  const html::WorstErrors e = html::worst_errors(r, task, test, n);
+  if (r.type == data::TaskType::kCategorical)
+    return {{"score_name", "P(decision)"}, {"errors", error_rows_json(e.alarms, r, task, test)}};
+  return {{"score_name", utf8(html::score_name(r))},
+          {"false_alarms", error_rows_json(e.alarms, r, task, test)},
+          {"misses", error_rows_json(e.misses, r, task, test)}};
+}
+
+json task_json(const TaskReport& r, const EvalSet& test, size_t worst_errors) {
   json metrics = json::object();
   for (const MetricInfo& info : metric_infos()) {
     if (!applies(info.id, r.type)) continue;
@@ -150,16 +197,18 @@ json task_json(const TaskReport& r) {
           {"confusion", matrix},
           {"calibration", calibration},
           {"curves", curves},
+          {"pr_per_class", pr_per_class_json(r, test.task(r.name))},
+          {"worst_errors", worst_errors_json(r, test.task(r.name), test, worst_errors)},
           {"slices", slices},
           {"timeline", r.timeline ? timeline_json(*r.timeline) : json(nullptr)}};
 }
 
 }  // namespace
 
-json to_json(const EvalReport& report) {
+json to_json(const EvalReport& report, const EvalSet& test, size_t worst_errors) {
   const EvalConfig& c = report.config;
   json tasks = json::array();
-  for (const TaskReport& r : report.tasks) tasks.push_back(task_json(r));
+  for (const TaskReport& r : report.tasks) tasks.push_back(task_json(r, test, worst_errors));
   json unsliced = json::object();
   for (const auto& [field, values] : report.unsliced_fields) unsliced[utf8(field)] = values;
   return {{"schema", "tenor-eval-report"},
@@ -178,6 +227,7 @@ json to_json(const EvalReport& report) {
             {"decision_rules_fitted_on", utf8(report.rules_fitted_on)},
             {"max_slice_values", c.max_slice_values},
             {"min_slice_calls", c.min_slice_calls},
+            {"worst_errors", worst_errors},
             {"unsliced_fields", unsliced},
             {"timeline",
              {{"threshold", num(c.timeline.threshold)},

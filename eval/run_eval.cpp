@@ -142,11 +142,11 @@ std::string url_path(const fs::path& p) {
   return out;
 }
 
-/// The audio of each call of `audio_dataset` that exists, as the call pages in OUT/calls link
-/// it (a relative URL); empty without a dataset.
-using AudioLinks = std::map<std::string, std::string>;
+/// The audio of each call of `audio_dataset` that exists (checked here), as the call pages in
+/// OUT/calls link it: relative to them, and as an absolute file URL; empty without a dataset.
+using AudioLinks = std::map<std::string, CallAudio>;
 AudioLinks audio_links(const fs::path& audio_dataset, const fs::path& out) {
-  std::map<std::string, std::string> links;
+  AudioLinks links;
   if (audio_dataset.empty()) return links;
   if (!fs::is_regular_file(audio_dataset / "dataset.yaml"))
     throw UsageError("--audio " + audio_dataset.string() + " holds no dataset.yaml; give the "
@@ -158,7 +158,7 @@ AudioLinks audio_links(const fs::path& audio_dataset, const fs::path& out) {
     std::error_code ec;
     const fs::path audio = fs::weakly_canonical(fs::absolute(audio_dataset / c.audio), ec);
     if (c.audio.empty() || ec || !fs::is_regular_file(audio, ec)) continue;
-    links[c.call_id] = url_path(audio.lexically_relative(pages));
+    links[c.call_id] = {url_path(audio.lexically_relative(pages)), "file://" + url_path(audio)};
   }
   return links;
 }
@@ -181,7 +181,7 @@ std::vector<std::pair<std::string, std::string>> call_pages(const EvalReport& re
   for (const std::string& id : ids) {
     const auto a = audio.find(id);
     pages.emplace_back(call_page_path(id),
-                       call_page(report, set, id, a == audio.end() ? "" : a->second));
+                       call_page(report, set, id, a == audio.end() ? CallAudio{} : a->second));
   }
   return pages;
 }
@@ -206,13 +206,13 @@ EvalReport write_report(ReportDir& dir, const fs::path& out, const RunSet& run,
                         const AudioLinks& audio) {
   if (options.call) only_call(run.set, *options.call);  // an unknown id fails before any work
   EvalReport report = evaluate(run.set, options.config, &run.rules);
-  json j = to_json(report);
+  HtmlOptions html;
+  json j = to_json(report, run.set, html.worst_errors);
   for (const auto& [key, value] : provenance.items()) j[key] = value;
   j["split"] = options.split;
   j["calibration"] = options.calibration;
   const TrainingHistory training =
       read_training_history(fs::path(provenance.value("run", "")) / "metrics.jsonl");
-  HtmlOptions html;
   html.training = &training;
   html.call_links = true;
   const std::string page = to_html(report, run.set, html);

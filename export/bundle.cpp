@@ -60,6 +60,7 @@ struct ExportSource {
   train::RunPredictor predictor;
   std::string store_path = {};
   std::shared_ptr<const train::TrainData> data = {};
+  std::optional<eval::EvalSet> eval_set = {};   ///< the held-out rows the report scored
   std::optional<eval::EvalReport> report = {};  ///< `tenor eval`'s, on test (dev without test)
   std::string eval_split = {};
   std::string config_yaml = {};
@@ -72,8 +73,8 @@ void evaluate_held_out(ExportSource& s) {
   s.eval_split = d.test.empty() ? "dev" : "test";
   const auto& rows = d.test.empty() ? d.dev : d.test;
   if (rows.empty()) return;
-  s.report = eval::evaluate(train::eval_set(s.predictor, d, rows), eval::EvalConfig{},
-                            &s.predictor.rules());
+  s.eval_set = train::eval_set(s.predictor, d, rows);
+  s.report = eval::evaluate(*s.eval_set, eval::EvalConfig{}, &s.predictor.rules());
 }
 
 /// How the run's training calls put roles on channels (its store's record; null for a store
@@ -201,7 +202,10 @@ void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOption
   if (!s.predictor.run().info.transform.wordpiece_sha256.empty())  // model.text_encoder's
     write_file_atomic(tmp / "tokenizer.json",
                       read_file(o.run / train::kRunTextEncoderDir / "tokenizer.json"));
-  if (s.report) write_file_atomic(tmp / "evaluation.json", eval::to_json(*s.report).dump(2));
+  // Without the worst errors: a bundle ships, and they quote the held-out calls' transcripts.
+  if (s.report)
+    write_file_atomic(tmp / "evaluation.json",
+                      eval::to_json(*s.report, *s.eval_set, 0).dump(2));
   write_file_atomic(tmp / "model_card.md",
                     model_card({s.predictor.run().info, *s.data, s.predictor.rules(),
                                 s.report ? &*s.report : nullptr, s.eval_split, parity,

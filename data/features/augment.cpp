@@ -43,11 +43,11 @@ void check_probability(const std::string& key, double p) {
 
 void check_interval(const std::string& prefix, const std::string& name, double lo, double hi,
                     double min, double max, const std::string& unit) {
-  const std::string range = "use " + std::to_string(min) + " .. " + std::to_string(max) + unit;
+  const std::string range = "use " + format_number(min) + " .. " + format_number(max) + unit;
   check_range(lo >= min && lo <= max, prefix + name + "_min", lo, range);
   check_range(hi >= min && hi <= max, prefix + name + "_max", hi, range);
   check_range(lo <= hi, prefix + name + "_min", lo,
-              "it must not exceed " + prefix + name + "_max (" + std::to_string(hi) + ")");
+              "it must not exceed " + prefix + name + "_max (" + format_number(hi) + ")");
 }
 
 /// splitmix64 (Steele et al. 2014): the draws' generator, the same on every platform.
@@ -602,7 +602,7 @@ double op_value(const std::string& op, const std::string& value, double fallback
   const double v = std::strtod(value.c_str(), &end);
   if (end == value.c_str() || *end != '\0' || !(v >= min && v <= max))
     throw UsageError("--ops: " + op + "=" + value + " is not a number in " +
-                     std::to_string(min) + " .. " + std::to_string(max));
+                     format_number(min) + " .. " + format_number(max));
   return v;
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <set>
 #include <string>
 
 #include "tests/data/fixtures.h"
@@ -43,6 +44,32 @@ TEST(Usage, MistypedOptionSuggestsTheNearest) {
   EXPECT_NE(out.find("did you mean '--log-level'?"), std::string::npos) << out;
 }
 
+// The newer subcommands too: a mistyped option names the nearest of its own, and a mistyped
+// subcommand the nearest command (exit 2 each).
+TEST(Usage, NewerSubcommandsSuggestTheirNearestOption) {
+  // (The older commands' options are above; one tenor run costs about a second.)
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"data build x --out y.h5 --tokeniser t", "--tokenizer"},
+      {"data import --from textgrid x --schma s --out y", "--schema"},
+      {"data export x --to textgrid --out y --reveiw r", "--review"},
+      {"data review x --out y --fold 3", "--folds"},
+      {"data degrade x --out y --op gain=-3", "--ops"},
+      {"eval --run r --data s --out o --cal c1", "--call"},
+      {"predict --bundel b x.wav", "--bundle"}};
+  for (const auto& [args, near] : cases) {
+    std::string out;
+    EXPECT_EQ(run_tenor(args, &out), 2) << args << "\n" << out;
+    EXPECT_NE(out.find("did you mean '" + near + "'?"), std::string::npos) << args << "\n" << out;
+  }
+  for (const auto& [typed, near] : std::vector<std::pair<std::string, std::string>>{
+           {"data improt", "data import"}, {"data reveiw", "data review"},
+           {"data degarde", "data degrade"}}) {
+    std::string out;
+    EXPECT_EQ(run_tenor(typed + " x", &out), 2) << typed << "\n" << out;
+    EXPECT_NE(out.find("did you mean `tenor " + near + "`?"), std::string::npos) << out;
+  }
+}
+
 TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
   const fs::path wav = make_temp_dir("usage-wav") / "tone.wav";
   write_tone(wav, 4.0);
@@ -61,6 +88,28 @@ TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
   EXPECT_EQ(out.find("179769313486"), std::string::npos) << out;
   EXPECT_EQ(run_tenor("data build x --out y.h5 --sample-rate 0", &out), 2) << out;
   EXPECT_NE(out.find("'0' is not a number > 0"), std::string::npos) << out;
+}
+
+// A range in a message is the bounds' shortest form, not std::to_string's "-60.000000".
+TEST(Usage, RangesInMessagesPrintTheirShortestForm) {
+  DatasetFixture fx("usage-range");
+  fx.write();
+  std::string out;
+  EXPECT_EQ(run_tenor("data degrade " + fx.root.string() + " --out " +
+                          (make_temp_dir("usage-range-out") / "d").string() + " --ops gain=abc",
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("gain=abc is not a number in -60 .. 40"), std::string::npos) << out;
+  EXPECT_EQ(out.find(".000000"), std::string::npos) << out;
+  // A dataset that is not there is named once (`nope`, not `nope/nope`), exit 1 as for every
+  // data command (the input has a problem).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(make_temp_dir("usage-nope"));
+  EXPECT_EQ(run_tenor("data validate nope", &out), 1) << out;
+  fs::current_path(cwd);
+  EXPECT_NE(out.find("nope: error: not a dataset directory"), std::string::npos) << out;
+  EXPECT_EQ(out.find("nope/nope"), std::string::npos) << out;
 }
 
 TEST(Usage, NumbersPrintAtAReadablePrecision) {
@@ -82,11 +131,21 @@ TEST(Usage, DataHelpListsEveryDataCommand) {
   std::string out;
   ASSERT_EQ(run_tenor("data --help", &out), 0) << out;
   const std::string description = out.substr(0, out.find('\n'));
-  for (const char* cmd : {"validate", "stats", "split", "synth", "convert", "build"}) {
+  // Every subcommand `data --help` lists under Subcommands is in its one-line description...
+  const size_t section = out.find("Subcommands:");
+  ASSERT_NE(section, std::string::npos) << out;
+  std::set<std::string> listed;
+  const std::string rest = out.substr(section);
+  const std::regex entry("\n  ([a-z-]+) +[A-Z]");
+  for (auto it = std::sregex_iterator(rest.begin(), rest.end(), entry);
+       it != std::sregex_iterator(); ++it)
+    listed.insert((*it)[1]);
+  for (const auto& cmd : listed)
     EXPECT_NE(description.find(cmd), std::string::npos) << cmd << " in " << description;
-    EXPECT_TRUE(std::regex_search(out, std::regex(std::string("\n  ") + cmd + " +[A-Z]")))
-        << cmd << "\n" << out;
-  }
+  // ... and every data command is listed, the newer ones too.
+  for (const char* cmd : {"validate", "stats", "split", "synth", "convert", "build", "import",
+                          "export", "review", "degrade"})
+    EXPECT_TRUE(listed.count(cmd)) << cmd << "\n" << out;
 }
 
 // scripts/demo.sh predicts a call of the test split, held out from training.

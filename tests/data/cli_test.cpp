@@ -212,5 +212,34 @@ TEST(E2eCli, ImportAndExportRoundTripThroughTheBinary) {
   EXPECT_FALSE(fs::exists(base / "bad"));
 }
 
+TEST(E2eCli, ReviewSuspectsGoToTheToolAndComeBackIntoTheDataset) {
+  DatasetFixture fx("cli-review");
+  fx.write();
+  const fs::path base = make_temp_dir("cli-review-out");
+  write_text(base / "review.json",
+             R"({"format": 1, "suspects": [{"rank": 1, "call_id": "c2", "segment": 0,
+                 "task": "escalation", "given": "angry", "suggested": "hostile", "score": 0.9}]})");
+  const std::string dir = fx.root.string(), review = (base / "review.json").string();
+  std::string out;
+  ASSERT_EQ(run_tenor("data export " + dir + " --to label-studio --review " + review +
+                          " --top 5 --out " + (base / "ls").string(), &out), 0) << out;
+  EXPECT_NE(out.find("(1 calls)"), std::string::npos) << out;
+  ASSERT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          " --update " + dir + " --out " + (base / "new").string(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("2 calls, 8 segments (1 calls from the tool, 0 label(s) changed): 0 error"),
+            std::string::npos) << out;
+  // Usage errors: --top without --review, --schema with --update, neither.
+  EXPECT_EQ(run_tenor("data export " + dir + " --to textgrid --top 3 --out " +
+                          (base / "t").string(), &out), 2) << out;
+  EXPECT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          " --update " + dir + " --schema " + dir + "/dataset.yaml --out " +
+                          (base / "x").string(), &out), 2) << out;
+  EXPECT_EQ(run_tenor("data import --from label-studio " + (base / "ls/tasks.json").string() +
+                          " --out " + (base / "x").string(), &out), 2) << out;
+  EXPECT_NE(out.find("--schema is required"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(base / "x"));
+}
+
 }  // namespace
 }  // namespace tenor::test

@@ -647,5 +647,142 @@ TEST(RoundTrip, ExportRefusesWhatTheToolCannotHoldAndBadPredictions) {
   EXPECT_FALSE(fs::exists(dir / "l"));
 }
 
+
+/// A review.json (docs/review.md) of the round-trip fixture: three suspects, ranked.
+fs::path write_review(const fs::path& dir) {
+  json suspects = json::array({
+      {{"rank", 1}, {"call_id", "c1"}, {"segment", 2}, {"task", "escalation"},
+       {"given", "frustrated"}, {"suggested", "calm"}, {"score", 0.91}, {"speaker", "customer"},
+       {"start", 2.0}, {"end", 2.9}},
+      {{"rank", 2}, {"call_id", "c2"}, {"segment", 3}, {"task", "empathy"}, {"given", "absent"},
+       {"suggested", "present"}, {"score", 0.8}},
+      {{"rank", 3}, {"call_id", "c1"}, {"segment", 1}, {"task", "empathy"}, {"given", "absent"},
+       {"suggested", "present"}, {"score", 0.7}}});
+  write_text(dir / "review/review.json", json{{"format", 1}, {"suspects", suspects}}.dump(1));
+  return dir / "review/review.json";
+}
+
+/// The first `from` after `after` in `text` replaced by `to` (a labeller's edit in the tool).
+std::string relabel(std::string text, const std::string& after, const std::string& from,
+                    const std::string& to) {
+  const size_t at = text.find(from, text.find(after));
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+/// The round-trip fixture as it should be after the labeller's one change.
+json expected_after_relabel(const data::Dataset& original) {
+  json want = canonical(original, true);
+  want["c1"]["segments"][2]["labels"]["escalation"] = 0;
+  return want;
+}
+
+TEST(ReviewExport, LabelStudioSuspectsRelabelledInTheToolComeBackIntoTheDataset) {
+  const auto fx = round_trip_fixture("rv-ls");
+  const fs::path dir = make_temp_dir("rv-ls-out");
+  const auto original = data::load_dataset_or_throw(fx.root);
+  data::ExportOptions eo;
+  eo.to = data::LabelTool::kLabelStudio;
+  eo.review = write_review(dir);
+  eo.top = 1;
+  data::export_dataset(original, eo, dir / "ls");
+  json tasks = json::parse(read_file(dir / "ls/tasks.json"));
+  ASSERT_EQ(tasks.size(), 1u);  // only the call of the top suspect
+  EXPECT_EQ(tasks[0]["data"]["call_id"], "c1");
+  const json& pre = tasks[0]["predictions"].at(0);
+  EXPECT_EQ(pre["model_version"], "review.json");
+  ASSERT_EQ(pre["result"].size(), 1u);
+  EXPECT_EQ(pre["result"][0]["id"], "s2");
+  EXPECT_EQ(pre["result"][0]["value"]["choices"], json::array({"calm"}));
+  EXPECT_DOUBLE_EQ(pre["result"][0]["score"].get<double>(), 0.91);
+  EXPECT_EQ(pre["result"][0]["meta"]["text"],
+            "suspect 1: given frustrated, suggested calm (score 0.91)");
+  // The labeller agrees with the suggestion: segment 2's escalation becomes calm.
+  const std::string edited = relabel(read_file(dir / "ls/tasks.json"),
+                                     "\"from_name\": \"escalation\"", "\"frustrated\"", "\"calm\"");
+  write_text(dir / "ls/edited.json", edited);
+  auto o = options(data::LabelTool::kLabelStudio, dir / "ls/edited.json", "");
+  o.update = fx.root;
+  const auto result = data::import_dataset(o, dir / "back");
+  ASSERT_TRUE(result.written) << findings(result.diagnostics);
+  EXPECT_EQ(result.calls, 2u);
+  EXPECT_EQ(result.updated_calls, 1u);
+  EXPECT_EQ(result.changed_labels, 1u);
+  EXPECT_EQ(canonical(data::load_dataset_or_throw(dir / "back"), true),
+            expected_after_relabel(original));
+  EXPECT_EQ(canonical(data::load_dataset_or_throw(fx.root), true), canonical(original, true));
+}
+
+TEST(ReviewExport, TextGridSuspectTiersAndRelabelledGridsComeBackIntoTheDataset) {
+  const auto fx = round_trip_fixture("rv-tg");
+  const fs::path dir = make_temp_dir("rv-tg-out");
+  const auto original = data::load_dataset_or_throw(fx.root);
+  data::ExportOptions eo;
+  eo.review = write_review(dir);
+  eo.top = 1;
+  data::export_dataset(original, eo, dir / "grids");
+  EXPECT_FALSE(fs::exists(dir / "grids/test/c2.TextGrid"));  // no suspect in the top 1
+  const std::string grid = read_file(dir / "grids/train/c1.TextGrid");
+  EXPECT_NE(grid.find("name = \"escalation (suspect)\""), std::string::npos);
+  EXPECT_NE(grid.find("text = \"frustrated -> calm 0.91\""), std::string::npos);
+  EXPECT_EQ(grid.find("empathy (suspect)"), std::string::npos);  // rank 3 is not in the top 1
+  write_text(dir / "grids/train/c1.TextGrid",
+             relabel(grid, "name = \"escalation\"", "\"frustrated\"", "\"calm\""));
+  auto o = options(data::LabelTool::kTextGrid, dir / "grids", "");
+  o.update = fx.root;  // channels and meta come from the dataset
+  const auto result = data::import_dataset(o, dir / "back");
+  ASSERT_TRUE(result.written) << findings(result.diagnostics);
+  EXPECT_EQ(result.changed_labels, 1u);
+  EXPECT_EQ(canonical(data::load_dataset_or_throw(dir / "back"), true),
+            expected_after_relabel(original));
+  // Without --top every call with a suspect is exported, with every suspect's tier.
+  eo.top = 0;
+  data::export_dataset(original, eo, dir / "all");
+  EXPECT_NE(read_file(dir / "all/test/c2.TextGrid").find("text = \"absent -> present 0.80\""),
+            std::string::npos);
+  EXPECT_NE(read_file(dir / "all/train/c1.TextGrid").find("empathy (suspect)"), std::string::npos);
+}
+
+TEST(ReviewExport, AStaleOrForeignReviewAndUnknownCallsAreRefused) {
+  const auto fx = round_trip_fixture("rv-bad");
+  const fs::path dir = make_temp_dir("rv-bad-out");
+  const auto ds = data::load_dataset_or_throw(fx.root);
+  data::ExportOptions eo;
+  eo.review = write_review(dir);
+  json review = json::parse(read_file(eo.review));
+  review["suspects"][1]["given"] = "present";  // the dataset says absent: relabelled since
+  write_text(eo.review, review.dump());
+  EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "g"); })
+                .find("review.json: suspect 2 (call c2, segment 3, empathy): the review's given "
+                      "label is present but the dataset's is absent; the dataset changed since "
+                      "the review: run `tenor data review` on it again"),
+            std::string::npos);
+  review["suspects"][1]["call_id"] = "c9";
+  write_text(eo.review, review.dump());
+  EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "g"); })
+                .find("suspect 2 (call c9, segment 3, empathy): no such call in the dataset"),
+            std::string::npos);
+  write_text(eo.review, "{\"format\": 1}");
+  EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "g"); })
+                .find("review.json: no 'suspects' list; pass the review.json that `tenor data "
+                      "review` wrote"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "g"));
+  // Importing into a dataset a call it does not have is refused, nothing written.
+  data::ExportOptions all;
+  all.to = data::LabelTool::kLabelStudio;
+  data::export_dataset(ds, all, dir / "ls");
+  write_text(dir / "ls/renamed.json",
+             relabel(read_file(dir / "ls/tasks.json"), "call_id", "\"c2\"", "\"c7\""));
+  auto o = options(data::LabelTool::kLabelStudio, dir / "ls/renamed.json", "");
+  o.update = fx.root;
+  const auto result = data::import_dataset(o, dir / "back");
+  EXPECT_FALSE(result.written);
+  EXPECT_TRUE(has_finding(result.diagnostics, "call c7 is not in " + fx.root.string()))
+      << findings(result.diagnostics);
+  EXPECT_FALSE(fs::exists(dir / "back"));
+}
+
 }  // namespace
 }  // namespace tenor::test

@@ -211,7 +211,8 @@ TEST(Report, PredictionsJsonlHoldsEveryScoredSegment) {
 TEST(Report, CallPageShowsTheTranscriptScoresLabelsAndAudio) {
   const EvalSet set = two_role_set();
   const EvalReport report = quick(set);
-  const std::string page = call_page(report, set, "a", "../../data/audio/a%20b.wav");
+  const std::string page =
+      call_page(report, set, "a", {"../../data/audio/a%20b.wav", "file:///d/audio/a%20b.wav"});
   EXPECT_TRUE(well_formed(page));
   for (const char* want : {"Call a", "fine thanks", "I understand &lt;that&gt;", "this is a joke",
                            "Scores over time", "escalation: P(escalated) (customer)",
@@ -220,14 +221,25 @@ TEST(Report, CallPageShowsTheTranscriptScoresLabelsAndAudio) {
                            ">calm / escalated / 0.95<", ">present / present / 0.8<",
                            "labels in this call", "calm 1, escalated 1", "../report.html"})
     EXPECT_NE(page.find(want), std::string::npos) << want;
-  // One player per turn, positioned on it by a media fragment.
+  // One player per turn, positioned on it by a media fragment: the audio relative to the page
+  // first, then by its absolute path (a report moved alone still plays).
   EXPECT_EQ(count(page, "<audio "), 3u);
-  EXPECT_NE(page.find("src=\"../../data/audio/a%20b.wav#t=4,8\""), std::string::npos);
-  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_NE(page.find("<source src=\"../../data/audio/a%20b.wav#t=4,8\"/><source "
+                      "src=\"file:///d/audio/a%20b.wav#t=4,8\"/>"),
+            std::string::npos);
+  // Where the audio is, and a message (hidden until a player finds neither) with the fix.
+  EXPECT_NE(page.find("Audio: <a href=\"../../data/audio/a%20b.wav\">"), std::string::npos);
+  EXPECT_NE(page.find("<p id=\"audio-missing\" class=\"flag\" hidden=\"hidden\">The call&#39;s "
+                      "audio is not where this page looks for it"),
+            std::string::npos);
+  EXPECT_NE(page.find("run tenor eval again with --audio DIR"), std::string::npos);
+  EXPECT_EQ(count(page, "<script"), 1u);
+  EXPECT_EQ(page.find("<script src"), std::string::npos);  // inline: the page opens offline
   // Call b is not on a's page; without audio there is no player and the page says why.
   EXPECT_EQ(page.find("whatever"), std::string::npos);
   const std::string silent = call_page(report, set, "b");
   EXPECT_EQ(silent.find("<audio"), std::string::npos);
+  EXPECT_EQ(silent.find("<script"), std::string::npos);
   EXPECT_NE(silent.find("no audio at hand"), std::string::npos);
   try {
     call_page(report, set, "aa");

@@ -166,7 +166,7 @@ TEST(Report, CategoricalTaskIsNamedWithTheSchemasWord) {
   EvalConfig config;
   config.bootstrap.resamples = 20;
   const EvalReport report = evaluate(set, config);
-  const nlohmann::json j = to_json(report);
+  const nlohmann::json j = to_json(report, set);
   EXPECT_EQ(j["schema_version"], kReportSchemaVersion);
   EXPECT_EQ(j["tasks"][0]["kind"], "categorical");
   const std::string html = to_html(report, set);
@@ -190,8 +190,8 @@ TEST(Report, SingleClassSliceShowsRecallNotAFlag) {
   config.bootstrap.resamples = 100;
   config.slice_by_speaker = false;
   const EvalReport report = evaluate(set, config);
-  const nlohmann::json j = to_json(report);
-  EXPECT_EQ(j["schema_version"], 3);
+  const nlohmann::json j = to_json(report, set);
+  EXPECT_GE(j["schema_version"], 3);
   const nlohmann::json* calm = nullptr;
   for (const auto& s : j["tasks"][0]["slices"])
     if (s["value"] == "calm") calm = &s;
@@ -214,7 +214,7 @@ TEST(Report, JsonFollowsTheDocumentedSchema) {
   const EvalSet set = hostile_set();
   EvalConfig config;
   config.bootstrap.resamples = 50;
-  const nlohmann::json j = nlohmann::json::parse(to_json(evaluate(set, config)).dump());
+  const nlohmann::json j = nlohmann::json::parse(to_json(evaluate(set, config), set).dump());
   EXPECT_EQ(j["schema"], "tenor-eval-report");
   EXPECT_EQ(j["schema_version"], kReportSchemaVersion);
   EXPECT_EQ(j["n_segments"], 48);
@@ -234,10 +234,59 @@ TEST(Report, JsonFollowsTheDocumentedSchema) {
   EXPECT_TRUE(t["curves"]["roc"]["fpr"].is_array());
   EXPECT_TRUE(t["timeline"]["per_call"].is_array());
   // Undefined values are null, never NaN text: a single-class split.
-  const nlohmann::json single =
-      to_json(evaluate(binary_set({{"a", 0, 0.2}, {"b", 0, 0.6}}), config));
+  const EvalSet one_class = binary_set({{"a", 0, 0.2}, {"b", 0, 0.6}});
+  const nlohmann::json single = to_json(evaluate(one_class, config), one_class);
   EXPECT_TRUE(single["tasks"][0]["metrics"]["auroc"]["value"].is_null());
   EXPECT_EQ(single.dump().find("NaN"), std::string::npos);
+}
+
+// report.json carries what the page shows first: per-class precision-recall curves of every
+// task and the worst-error tables, the same rows in the same order (schema 4; issue 22).
+TEST(Report, JsonCarriesThePagesWorstErrorsAndPerClassCurves) {
+  const EvalSet set = hostile_set();
+  EvalConfig config;
+  config.bootstrap.resamples = 20;
+  const EvalReport report = evaluate(set, config);
+  const nlohmann::json j = nlohmann::json::parse(to_json(report, set, 3).dump());
+  EXPECT_EQ(j["schema_version"], 4);
+  EXPECT_EQ(j["config"]["worst_errors"], 3);
+  const auto& t = j["tasks"][0];
+  ASSERT_EQ(t["pr_per_class"].size(), 2u);
+  for (const auto& c : t["pr_per_class"]) {
+    EXPECT_GT(c["support"].get<int>(), 0);
+    EXPECT_EQ(c["recall"].size(), c["precision"].size());
+    EXPECT_FALSE(c["recall"].empty());
+    EXPECT_GT(c["average_precision"].get<double>(), 0.0);
+  }
+  // AP of class 1 against the rest is the task's auprc.
+  EXPECT_NEAR(t["pr_per_class"][1]["average_precision"].get<double>(),
+              t["metrics"]["auprc"]["value"].get<double>(), 1e-9);
+  const auto& e = t["worst_errors"];
+  EXPECT_EQ(e["score_name"], "P(escalated)");
+  ASSERT_FALSE(e["false_alarms"].empty());
+  EXPECT_LE(e["false_alarms"].size(), 3u);
+  const auto& top = e["false_alarms"][0];
+  EXPECT_EQ(top["label"], "calm");
+  EXPECT_EQ(top["decision"], "escalated");
+  for (size_t i = 1; i < e["false_alarms"].size(); ++i)  // most confident first
+    EXPECT_GE(top["score"].get<double>(), e["false_alarms"][i]["score"].get<double>());
+  for (size_t i = 1; i < e["misses"].size(); ++i)
+    EXPECT_LE(e["misses"][0]["score"].get<double>(), e["misses"][i]["score"].get<double>());
+  // The page's first false-alarm row is the JSON's.
+  HtmlOptions html;
+  html.worst_errors = 3;
+  const std::string page = to_html(report, set, html);
+  const size_t table = page.find("Most confident false alarms");
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_NE(page.find(">" + xml_escape(top["call_id"].get<std::string>()) + "<", table),
+            std::string::npos);
+  // A categorical task: one list of errors, a curve per class.
+  const EvalSet multi = multiclass_set({0, 1, 2, 2, 1, 0}, {0, 1, 2, 0, 1, 0}, 3);
+  const auto m = to_json(evaluate(multi, config), multi)["tasks"][0];
+  EXPECT_EQ(m["pr_per_class"].size(), 3u);
+  EXPECT_EQ(m["worst_errors"]["errors"].size(), 1u);
+  EXPECT_FALSE(m["worst_errors"].contains("misses"));
+  EXPECT_TRUE(to_json(report, set, 0)["tasks"][0]["worst_errors"].is_null());
 }
 
 TEST(Report, ComparisonJsonCarriesTheGate) {
