@@ -96,9 +96,10 @@ TEST(E2eCli, LeakedCopyIsAnErrorHeadlinedFirstAndSplitRegroupsIt) {
   EXPECT_EQ(run_tenor("data validate " + fx.root.string(), &out), 1) << out;
   const std::string head =
       (fx.root / "calls.jsonl").string() +
-      ":3: error: duplicate calls: 1 of 2 calls in test duplicate calls in train";
+      ":3: error: duplicate calls: 1 call pair looks duplicated, 1 of them across splits "
+      "(train/test: 1)";
   EXPECT_EQ(out.rfind(head, 0), 0u) << out;  // the headline is the first line
-  EXPECT_NE(out.find(":3: error: call c1-export2: duplicates call c1 (line 1, train)"),
+  EXPECT_NE(out.find(":3: error: call c1-export2: in test, duplicates call c1 (line 1, train)"),
             std::string::npos)
       << out;
   EXPECT_EQ(run_tenor("data validate --allow-duplicates " + fx.root.string(), &out), 0) << out;
