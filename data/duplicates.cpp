@@ -49,17 +49,21 @@ bool is_placeholder(std::string_view token) {
     return true;
   for (size_t i = 1; i + 1 < token.size(); ++i)
     if (token[i] == '@' && word_byte(token[i - 1]) && word_byte(token[i + 1])) return true;
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
   for (size_t i = 0; i < token.size(); ++i) {
     const char open = token[i];
-    const char close = open == '#' ? '#' : open == '[' ? ']' : open == '<' ? '>' : open == '{' ? '}'
-                                                                                                : 0;
+    const char close = open == '#'   ? '#'
+                       : open == '[' ? ']'
+                       : open == '<' ? '>'
+                       : open == '{' ? '}'
+                                     : 0;
     if (close == 0) continue;
     size_t j = i + 1;
     while (open == '{' && j < token.size() && token[j] == '{') ++j;  // {{name}}
     size_t k = j;
-    while (k < token.size() && (std::isalnum(static_cast<unsigned char>(token[k])) || token[k] == '_'))
-      ++k;
+    while (k < token.size() && name_char(token[k])) ++k;
     if (k > j && k < token.size() && token[k] == close) return true;
+    i = k - 1;  // no opener inside [i + 1, k): each byte is looked at once or twice
   }
   return false;
 }
