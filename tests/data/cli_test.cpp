@@ -103,6 +103,11 @@ TEST(E2eCli, LeakedCopyIsAnErrorHeadlinedFirstAndSplitRegroupsIt) {
             std::string::npos)
       << out;
   EXPECT_EQ(run_tenor("data validate --allow-duplicates " + fx.root.string(), &out), 0) << out;
+  EXPECT_EQ(run_tenor("data validate --duplicate-jaccard 0.1 " + fx.root.string(), &out), 2)
+      << out;
+  EXPECT_NE(out.find("--duplicate-jaccard must lie between 0.3 and 1, not 0.1"),
+            std::string::npos)
+      << out;
   fs::path base = make_temp_dir("cli-leak-out");
   EXPECT_EQ(
       run_tenor("data split " + fx.root.string() + " --out " + (base / "kept").string(), &out), 1)
