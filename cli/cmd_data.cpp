@@ -34,6 +34,7 @@ json duplicates_json(const data::Dataset& ds, const std::vector<data::DuplicateP
     const auto& a = ds.calls[p.a];
     const auto& b = ds.calls[p.b];
     list.push_back({{"call_ids", {a.call_id, b.call_id}},
+                    {"lines", {a.line, b.line}},
                     {"splits", {a.split, b.split}},
                     {"text_jaccard", p.text_jaccard ? json(*p.text_jaccard) : json(nullptr)},
                     {"audio_bit_errors",
@@ -52,6 +53,7 @@ void add_validate(CLI::App& data) {
     std::string dir, json_out;
     bool strict = false, no_audio = false, quiet = false;
     bool allow_duplicates = false, no_audio_duplicates = false;
+    double duplicate_jaccard = data::kNearDuplicateJaccard;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
@@ -65,6 +67,9 @@ void add_validate(CLI::App& data) {
                 "report duplicate calls across train/dev/test as warnings, not errors");
   cmd->add_flag("--no-audio-duplicates", args->no_audio_duplicates,
                 "skip the audio fingerprints (each file is decoded a second time for them)");
+  cmd->add_option("--duplicate-jaccard", args->duplicate_jaccard,
+                  "near-duplicate transcripts from this word 3-gram Jaccard index (0.3 to 1)")
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "print only the summary");
   cmd->add_option("--threads", args->threads, "audio files scanned in parallel (0 = all cores)")
       ->check(non_negative());
@@ -75,6 +80,8 @@ void add_validate(CLI::App& data) {
     options.check_audio = !args->no_audio;
     options.audio_duplicates = !args->no_audio_duplicates;
     options.duplicates_as_warnings = args->allow_duplicates;
+    options.duplicate_jaccard = args->duplicate_jaccard;
+    data::DuplicateOptions{.duplicate_jaccard = args->duplicate_jaccard}.validate();
     auto start = std::chrono::steady_clock::now();
     auto result = data::validate_dataset(args->dir, options);
     double seconds =
@@ -156,6 +163,9 @@ void add_split(CLI::App& data) {
                 "ignore splits already present and assign all calls");
   cmd->add_flag("--audio-duplicates", args->options.audio_duplicates,
                 "also keep calls whose recordings match in one split (decodes all audio)");
+  cmd->add_option("--duplicate-jaccard", args->options.duplicate_jaccard,
+                  "near-duplicate transcripts from this word 3-gram Jaccard index (0.3 to 1)")
+      ->capture_default_str();
   cmd->callback([args] {
     args->options.validate();
     auto dataset = data::load_dataset_or_throw(args->dir);

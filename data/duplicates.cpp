@@ -7,15 +7,15 @@
 #include <cmath>
 #include <iterator>
 #include <map>
-#include <numbers>
 #include <numeric>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "data/audio.h"
 #include "data/parallel.h"
+#include "data/spectrum.h"
 
 namespace tenor::data {
 namespace fs = std::filesystem;
@@ -31,24 +31,85 @@ uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// FNV-1a hashes of the call's words: ASCII letters and digits lower-cased, every other ASCII
-/// byte a separator, bytes of multi-byte UTF-8 characters kept as letters.
+bool word_byte(unsigned char c) { return c >= 0x80 || std::isalnum(c); }
+
+bool starts_with_nocase(std::string_view token, std::string_view prefix) {
+  if (token.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(token[i])) != prefix[i]) return false;
+  return true;
+}
+
+/// Whether a whitespace-free token stands for something an export may write differently: an
+/// anonymiser's placeholder or transcriber's tag (an opener among # [ < {, letters, digits or _,
+/// its closer), an e-mail address or a URL.
+bool is_placeholder(std::string_view token) {
+  if (starts_with_nocase(token, "http://") || starts_with_nocase(token, "https://") ||
+      starts_with_nocase(token, "www."))
+    return true;
+  for (size_t i = 1; i + 1 < token.size(); ++i)
+    if (token[i] == '@' && word_byte(token[i - 1]) && word_byte(token[i + 1])) return true;
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t i = 0; i < token.size(); ++i) {
+    const char open = token[i];
+    const char close = open == '#'   ? '#'
+                       : open == '[' ? ']'
+                       : open == '<' ? '>'
+                       : open == '{' ? '}'
+                                     : 0;
+    if (close == 0) continue;
+    size_t j = i + 1;
+    while (open == '{' && j < token.size() && token[j] == '{') ++j;  // {{name}}
+    size_t k = j;
+    while (k < token.size() && name_char(token[k])) ++k;
+    if (k > j && k < token.size() && token[k] == close) return true;
+    i = k - 1;  // no opener inside [i + 1, k): each byte is looked at once or twice
+  }
+  return false;
+}
+
+/// Calls `fn(word)` for every normalised word of `text` (normalized_words); `after_placeholder`
+/// carries a run of placeholders from one text to the next.
+template <class Fn>
+void each_word(std::string_view text, bool& after_placeholder, Fn&& fn) {
+  std::string word;
+  for (size_t i = 0; i < text.size();) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    size_t end = i;
+    while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
+    const std::string_view token = text.substr(i, end - i);
+    i = end;
+    if (token.empty()) continue;
+    if (is_placeholder(token)) {
+      if (!after_placeholder) fn(std::string_view(kPlaceholderWord));
+      after_placeholder = true;
+      continue;
+    }
+    for (size_t k = 0; k <= token.size(); ++k) {
+      const auto c = k < token.size() ? static_cast<unsigned char>(token[k]) : 0;
+      if (k < token.size() && word_byte(c)) {
+        word += static_cast<char>(std::tolower(c));
+      } else if (!word.empty()) {
+        fn(std::string_view(word));
+        word.clear();
+        after_placeholder = false;
+      }
+    }
+  }
+}
+
+/// FNV-1a hashes of the call's normalised words, its segments' texts in order.
 std::vector<uint64_t> word_hashes(const Call& call) {
   constexpr uint64_t kBasis = 0xcbf29ce484222325ULL, kPrime = 0x100000001b3ULL;
   std::vector<uint64_t> words;
-  uint64_t h = kBasis;
-  bool in_word = false;
+  bool after_placeholder = false;
   for (const auto& seg : call.segments) {
     if (!seg.text) continue;
-    for (unsigned char c : *seg.text) {
-      if (c >= 0x80 || std::isalnum(c)) {
-        h = (h ^ static_cast<unsigned char>(std::tolower(c))) * kPrime;
-        in_word = true;
-      } else if (in_word) {
-        words.push_back(h), h = kBasis, in_word = false;
-      }
-    }
-    if (in_word) words.push_back(h), h = kBasis, in_word = false;
+    each_word(*seg.text, after_placeholder, [&](std::string_view word) {
+      uint64_t h = kBasis;
+      for (unsigned char c : word) h = (h ^ c) * kPrime;
+      words.push_back(h);
+    });
   }
   return words;
 }
@@ -83,10 +144,13 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   return all == 0 ? 0.0 : double(common) / double(all);
 }
 
-// 25 bands of 3 rows: a pair at Jaccard 0.5 shares a bucket with probability 1 - (1 - 0.5^3)^25
-// = 0.96, at 0.6 0.998, at 0.1 0.025 (Leskovec, Rajaraman and Ullman, Mining of Massive
-// Datasets, 3.4).
-constexpr size_t kBands = 25, kRows = 3, kHashes = kBands * kRows;
+// 75 MinHash values in 25 bands of 3 rows: a pair at Jaccard 0.5 shares a bucket with
+// probability 1 - (1 - 0.5^3)^25 = 0.96, at 0.6 0.998, at 0.1 0.025 (Leskovec, Rajaraman and
+// Ullman, Mining of Massive Datasets, 3.4). Below a threshold of 0.5, 37 bands of 2 rows: at 0.3
+// 1 - (1 - 0.3^2)^37 = 0.97.
+constexpr size_t kHashes = 75;
+
+size_t band_rows(double threshold) { return threshold >= 0.5 ? 3 : 2; }
 
 /// The 75 MinHash functions h_i(x) = a_i x + b_i (mod 2^64, a_i odd) of already mixed shingle
 /// hashes: multiply-add universal hashing (Dietzfelbinger et al. 1997), whose high bits decide
@@ -97,25 +161,21 @@ struct MinHasher {
     for (size_t i = 0; i < kHashes; ++i) a[i] = mix64(2 * i) | 1, b[i] = mix64(2 * i + 1);
   }
 
-  /// The LSH band keys of a shingle set: 25 bands of 3 minima.
-  std::array<uint64_t, kBands> band_keys(const std::vector<uint64_t>& set) const {
+  /// The LSH band keys of a shingle set: kHashes / rows bands of `rows` minima.
+  std::vector<uint64_t> band_keys(const std::vector<uint64_t>& set, size_t rows) const {
     std::array<uint64_t, kHashes> mins;
     mins.fill(~uint64_t{0});
     for (uint64_t x : set)
       for (size_t i = 0; i < kHashes; ++i) mins[i] = std::min(mins[i], a[i] * x + b[i]);
-    std::array<uint64_t, kBands> keys;
-    for (size_t band = 0; band < kBands; ++band) {
+    std::vector<uint64_t> keys(kHashes / rows);
+    for (size_t band = 0; band < keys.size(); ++band) {
       uint64_t h = band;
-      for (size_t r = 0; r < kRows; ++r) h = mix64(h ^ mins[band * kRows + r]);
+      for (size_t r = 0; r < rows; ++r) h = mix64(h ^ mins[band * rows + r]);
       keys[band] = h;
     }
     return keys;
   }
 };
-
-uint64_t pair_key(size_t a, size_t b) {
-  return (uint64_t(std::min(a, b)) << 32) | uint64_t(std::max(a, b));
-}
 
 /// Calls with identical shingle sets pair with the first of them (Jaccard 1), so a chat
 /// exported a thousand times costs one entry in what follows. Returns the calls with a set seen
@@ -163,42 +223,56 @@ void drop_boilerplate(const std::vector<size_t>& calls, std::vector<std::vector<
   }
 }
 
+/// Calls that share an LSH bucket and are already joined (directly or through other calls)
+/// need no comparison: each bucket keeps one call per group, so a set of a thousand near copies
+/// costs a thousand comparisons, not half a million, and yields as many pairs as calls.
+void compare_in_bucket(size_t k, std::vector<size_t>& bucket, const std::vector<size_t>& usable,
+                       const std::vector<std::vector<uint64_t>>& sets, double threshold,
+                       CallGroups& groups, std::vector<DuplicatePair>& pairs) {
+  std::vector<size_t> kept, roots;
+  for (size_t other : bucket) {
+    const size_t root = groups.find(other);
+    if (std::find(roots.begin(), roots.end(), root) != roots.end()) continue;  // group seen
+    roots.push_back(root);
+    kept.push_back(other);
+    if (groups.find(other) == groups.find(k)) continue;
+    const size_t a = usable[other], b = usable[k];
+    const double j = jaccard(sets[a], sets[b]);
+    if (j >= threshold) pairs.push_back({a, b, j, std::nullopt}), groups.join(other, k);
+  }
+  kept.push_back(k);
+  bucket = std::move(kept);
+}
+
 /// Near-duplicates among `calls`: pairs that share an LSH bucket in at least one band, kept when
-/// the exact Jaccard index of their sets reaches kNearDuplicateJaccard.
+/// the exact Jaccard index of their sets reaches `threshold`; enough pairs to connect every
+/// group of near copies.
 void pair_near_copies(const std::vector<size_t>& calls,
-                      const std::vector<std::vector<uint64_t>>& sets, int threads,
-                      std::vector<DuplicatePair>& pairs) {
+                      const std::vector<std::vector<uint64_t>>& sets, double threshold,
+                      int threads, std::vector<DuplicatePair>& pairs) {
   std::vector<size_t> usable;
   for (size_t i : calls)
     if (sets[i].size() >= kMinShingles) usable.push_back(i);
   const MinHasher hasher;
-  std::vector<std::array<uint64_t, kBands>> keys(usable.size());
+  const size_t rows = band_rows(threshold);
+  std::vector<std::vector<uint64_t>> keys(usable.size());
   parallel_for(usable.size(), static_cast<unsigned>(std::max(0, threads)),
-               [&](size_t k) { keys[k] = hasher.band_keys(sets[usable[k]]); });
+               [&](size_t k) { keys[k] = hasher.band_keys(sets[usable[k]], rows); });
   std::unordered_map<uint64_t, std::vector<size_t>> buckets;
-  std::unordered_set<uint64_t> seen;
-  for (size_t k = 0; k < usable.size(); ++k) {
-    for (uint64_t key : keys[k]) {
-      auto& bucket = buckets[key];
-      for (size_t other : bucket) {
-        const size_t a = usable[other], b = usable[k];
-        if (!seen.insert(pair_key(a, b)).second) continue;
-        const double j = jaccard(sets[a], sets[b]);
-        if (j >= kNearDuplicateJaccard) pairs.push_back({a, b, j, std::nullopt});
-      }
-      bucket.push_back(k);
-    }
-  }
+  CallGroups groups(usable.size());
+  for (size_t k = 0; k < usable.size(); ++k)
+    for (uint64_t key : keys[k])
+      compare_in_bucket(k, buckets[key], usable, sets, threshold, groups, pairs);
 }
 
-std::vector<DuplicatePair> text_duplicates(const Dataset& ds, int threads) {
+std::vector<DuplicatePair> text_duplicates(const Dataset& ds, double threshold, int threads) {
   std::vector<std::vector<uint64_t>> sets(ds.calls.size());
   parallel_for(sets.size(), static_cast<unsigned>(std::max(0, threads)),
                [&](size_t i) { sets[i] = shingles(ds.calls[i]); });
   std::vector<DuplicatePair> pairs;
   const auto distinct = pair_exact_copies(sets, pairs);
   drop_boilerplate(distinct, sets);
-  pair_near_copies(distinct, sets, threads, pairs);
+  pair_near_copies(distinct, sets, threshold, threads, pairs);
   return pairs;
 }
 
@@ -211,62 +285,14 @@ constexpr double kSilentMeanSquare = 1e-7;   ///< -70 dBFS: a frame quieter than
 constexpr double kChangingLogEnergy = 0.1;   ///< mean |change| of log band energy, per frame
 constexpr double kMinInBandShare = 0.01;     ///< -20 dB: less in the bands is not sound to match
 
-/// Power spectrum |X_k|^2, k < n/2, of a real frame of power-of-two length n, by an iterative
-/// radix-2 FFT (Cooley-Tukey) on split real and imaginary arrays with a precomputed twiddle
-/// table: std::complex's checked multiplication made this the costliest step of validate.
-class PowerSpectrum {
- public:
-  explicit PowerSpectrum(size_t n) : n_(n), re_(n), im_(n), cos_(n / 2), sin_(n / 2) {
-    for (size_t k = 0; k < n / 2; ++k) {
-      cos_[k] = std::cos(2 * std::numbers::pi * double(k) / double(n));
-      sin_[k] = -std::sin(2 * std::numbers::pi * double(k) / double(n));
-    }
-  }
+/// Log band energies of a frame, for the change between frames.
+using LogBands = std::array<double, kBandsAudio>;
 
-  /// `x` times `window`, transformed; returns |X_k|^2 for k in [0, n/2).
-  const std::vector<double>& operator()(const float* x, const std::vector<double>& window) {
-    for (size_t i = 0; i < n_; ++i) re_[i] = window[i] * x[i], im_[i] = 0;
-    for (size_t i = 1, j = 0; i < n_; ++i) {
-      size_t bit = n_ >> 1;
-      for (; j & bit; bit >>= 1) j ^= bit;
-      j ^= bit;
-      if (i < j) std::swap(re_[i], re_[j]);
-    }
-    for (size_t len = 2; len <= n_; len <<= 1) {
-      const size_t half = len / 2, stride = n_ / len;
-      for (size_t i = 0; i < n_; i += len) {
-        for (size_t k = 0; k < half; ++k) {
-          const double wr = cos_[k * stride], wi = sin_[k * stride];
-          const size_t a = i + k, b = a + half;
-          const double vr = re_[b] * wr - im_[b] * wi, vi = re_[b] * wi + im_[b] * wr;
-          re_[b] = re_[a] - vr, im_[b] = im_[a] - vi;
-          re_[a] += vr, im_[a] += vi;
-        }
-      }
-    }
-    power_.resize(n_ / 2);
-    for (size_t k = 0; k < n_ / 2; ++k) power_[k] = re_[k] * re_[k] + im_[k] * im_[k];
-    return power_;
-  }
-
- private:
-  size_t n_;
-  std::vector<double> re_, im_, cos_, sin_, power_;
-};
-
-/// Band energies of one frame, and the frame's mean square.
-struct FrameEnergy {
-  std::array<double, kBandsAudio> band{};
-  std::array<double, kBandsAudio> log_band{};
-  double mean_square = 0;
-  double in_band_share = 0;  ///< of the spectrum's power, in the 300-3400 Hz bands
-};
-
+/// Haitsma and Kalker's fingerprint, streamed: samples arrive in blocks, frames are analysed
+/// kBatchFrames at a time (data/spectrum.h), so memory stays one batch whatever the length.
 class Fingerprinter {
  public:
-  Fingerprinter() : window_(kFrame), edges_(kBandsAudio + 1) {
-    for (size_t i = 0; i < kFrame; ++i)
-      window_[i] = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * double(i) / double(kFrame));
+  Fingerprinter() : edges_(kBandsAudio + 1) {
     const double bin_hz = double(kFingerprintRateHz) / double(kFrame);
     for (size_t m = 0; m <= kBandsAudio; ++m) {
       const double hz = kLowHz * std::pow(kHighHz / kLowHz, double(m) / double(kBandsAudio));
@@ -276,57 +302,58 @@ class Fingerprinter {
 
   void push(const float* x, size_t n) {
     buffer_.insert(buffer_.end(), x, x + n);
-    size_t used = 0;
-    for (; used + kFrame <= buffer_.size(); used += kHop) frame(buffer_.data() + used);
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(used));
+    if (buffer_.size() >= kFrame + (kBatchFrames - 1) * kHop) analyse();
   }
 
-  AudioFingerprint take() { return std::move(out_); }
+  AudioFingerprint take() {
+    analyse();
+    return std::move(out_);
+  }
 
  private:
-  FrameEnergy energy(const float* x) {
-    FrameEnergy e;
-    for (size_t i = 0; i < kFrame; ++i) e.mean_square += double(x[i]) * x[i];
-    e.mean_square /= double(kFrame);
-    const auto& power = spectrum_(x, window_);
-    for (size_t m = 0; m < kBandsAudio; ++m)
-      for (size_t k = edges_[m]; k < edges_[m + 1]; ++k) e.band[m] += power[k];
-    double in_band = 0, total = 0;
-    for (size_t m = 0; m < kBandsAudio; ++m)
-      e.log_band[m] = std::log(e.band[m] + 1e-12), in_band += e.band[m];
-    for (size_t k = 1; k < power.size(); ++k) total += power[k];
-    e.in_band_share = total > 0 ? in_band / total : 0;
-    return e;
+  static constexpr size_t kBatchFrames = 1024;  ///< 33 s at 8 kHz
+
+  /// Every whole frame in the buffer; keeps the samples the next frame needs.
+  void analyse() {
+    const auto bands = frame_band_power(buffer_.data(), buffer_.size(), kFrame, kHop, edges_);
+    for (size_t t = 0; t < bands.frames; ++t) frame(bands, t);
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<long>(bands.frames * kHop));
   }
 
-  void frame(const float* x) {
-    FrameEnergy e = energy(x);
+  void frame(const FrameBandPower& fb, size_t t) {
+    const double* band = &fb.power[t * kBandsAudio];
+    LogBands log_band;
+    for (size_t m = 0; m < kBandsAudio; ++m) log_band[m] = std::log(band[m] + 1e-12);
     if (have_previous_) {
       uint32_t bits = 0;
       double change = 0;
       for (size_t m = 0; m < kBandsAudio; ++m) {
-        change += std::fabs(e.log_band[m] - previous_.log_band[m]);
+        change += std::fabs(log_band[m] - previous_log_[m]);
         if (m + 1 == kBandsAudio) break;
-        const double d = (e.band[m] - e.band[m + 1]) - (previous_.band[m] - previous_.band[m + 1]);
+        const double d = (band[m] - band[m + 1]) - (previous_[m] - previous_[m + 1]);
         if (d > 0) bits |= uint32_t{1} << m;
       }
       // Sound: not silence, and mostly inside the bands (a hum below 300 Hz leaves only noise).
-      const bool sound = std::min(e.mean_square, previous_.mean_square) > kSilentMeanSquare &&
-                         std::min(e.in_band_share, previous_.in_band_share) > kMinInBandShare;
+      const bool sound =
+          std::min(fb.mean_square[t], previous_mean_square_) > kSilentMeanSquare &&
+          std::min(fb.in_band_share[t], previous_share_) > kMinInBandShare;
       const bool changing = sound && change / double(kBandsAudio) > kChangingLogEnergy;
       out_.bits.push_back(bits);
       out_.changing.push_back(changing ? 1 : 0);
       out_.changing_frames += changing;
     }
-    previous_ = e;
+    std::copy(band, band + kBandsAudio, previous_.begin());
+    previous_log_ = log_band;
+    previous_mean_square_ = fb.mean_square[t];
+    previous_share_ = fb.in_band_share[t];
     have_previous_ = true;
   }
 
-  std::vector<double> window_;
   std::vector<size_t> edges_;
-  PowerSpectrum spectrum_{kFrame};
   std::vector<float> buffer_;
-  FrameEnergy previous_;
+  std::array<double, kBandsAudio> previous_{};
+  LogBands previous_log_{};
+  double previous_mean_square_ = 0, previous_share_ = 0;
   bool have_previous_ = false;
   AudioFingerprint out_;
 };
@@ -447,7 +474,8 @@ double fingerprint_bit_errors(const AudioFingerprint& a, const AudioFingerprint&
 std::vector<DuplicatePair> find_duplicates(const Dataset& dataset,
                                            const DuplicateOptions& options) {
   std::map<std::pair<size_t, size_t>, DuplicatePair> merged;
-  for (const auto& p : text_duplicates(dataset, options.threads))
+  options.validate();
+  for (const auto& p : text_duplicates(dataset, options.duplicate_jaccard, options.threads))
     merged[{std::min(p.a, p.b), std::max(p.a, p.b)}] = p;
   if (options.audio) {
     for (const auto& p : audio_duplicates(dataset, options.threads)) {
@@ -464,6 +492,20 @@ std::vector<DuplicatePair> find_duplicates(const Dataset& dataset,
     p.a = key.first, p.b = key.second;
     out.push_back(p);
   }
+  return out;
+}
+
+void DuplicateOptions::validate() const {
+  if (!(duplicate_jaccard >= kMinDuplicateJaccard && duplicate_jaccard <= 1))
+    throw UsageError("--duplicate-jaccard must lie between " + format_number(kMinDuplicateJaccard) +
+                     " and 1, not " + format_number(duplicate_jaccard) +
+                     "; below it calls on one topic pair up as copies");
+}
+
+std::vector<std::string> normalized_words(std::string_view text) {
+  std::vector<std::string> out;
+  bool after_placeholder = false;
+  each_word(text, after_placeholder, [&](std::string_view word) { out.emplace_back(word); });
   return out;
 }
 

@@ -7,24 +7,29 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/dataset.h"
 
 namespace tenor::data {
 
-/// Text: a call's transcript (its segments' texts in order) is lower-cased, punctuation becomes
-/// space, and it is cut into overlapping word 3-grams (shingles, Broder 1997). Shorter shingles
+/// Text: a call's transcript (its segments' texts in order) is normalised (lower-cased,
+/// punctuation becomes space; an anonymiser's placeholder, an e-mail address or a URL becomes
+/// one placeholder word, see normalized_words) and cut into overlapping word 3-grams (shingles,
+/// Broder 1997). Shorter shingles
 /// than the 5-grams of web-page deduplication, because calls are short: two words anonymised
 /// differently in a 30-word chat ("#EMAIL#") leave 3-gram Jaccard above 0.5, 5-grams below.
 inline constexpr size_t kShingleWords = 3;
 /// Calls with fewer words are not compared by text: two short calls ("Kids are talking by the
 /// door.") say the same words without being copies.
 inline constexpr size_t kMinDuplicateWords = 10;
-/// Two calls are near-duplicates when the Jaccard index of their shingle sets reaches this: a few
-/// words changed in a 100-word call keep it above 0.8, shared greetings of distinct calls stay
-/// far below.
+/// Two calls are near-duplicates when the Jaccard index of their shingle sets reaches this
+/// (the default of `--duplicate-jaccard`): a few words changed in a 100-word call keep it above
+/// 0.8, shared greetings of distinct calls stay far below.
 inline constexpr double kNearDuplicateJaccard = 0.5;
+/// The lowest `--duplicate-jaccard` accepted: below it, calls on one topic start to pair.
+inline constexpr double kMinDuplicateJaccard = 0.3;
 /// Shingles found in more than this share of the calls (and in more than kBoilerplateCalls calls)
 /// are boilerplate, a contact centre's greeting, and are left out of the comparison.
 inline constexpr double kBoilerplateShare = 0.01;
@@ -50,7 +55,21 @@ struct DuplicatePair {
 struct DuplicateOptions {
   bool audio = false;  ///< decode every audio file and compare fingerprints
   int threads = 0;     ///< audio files fingerprinted in parallel; 0 = all cores
+  /// Near-duplicate transcripts: shingle-set Jaccard index at least this (`--duplicate-jaccard`).
+  double duplicate_jaccard = kNearDuplicateJaccard;
+  /// Throws UsageError when duplicate_jaccard lies outside [kMinDuplicateJaccard, 1].
+  void validate() const;
 };
+
+/// The words a transcript is compared by: ASCII letters and digits lower-cased, every other
+/// ASCII byte a separator, bytes of multi-byte UTF-8 characters kept as letters; a
+/// whitespace-separated token holding an anonymiser's placeholder (`#EMAIL#`, `[NAME]`,
+/// `<PHONE>`, `{{account}}`: brackets or hashes around letters, digits and `_`), an e-mail
+/// address (an `@` between word characters) or a URL (`http://`, `https://`, `www.`) becomes the
+/// one word kPlaceholderWord, and a run of them one such word: the same chat exported twice,
+/// once anonymised and once not, or by two anonymisers, says the same words.
+std::vector<std::string> normalized_words(std::string_view text);
+inline constexpr const char* kPlaceholderWord = "#";
 
 /// Every pair of calls whose transcripts are identical or near-duplicates (identical shingle sets
 /// first; then, without boilerplate, MinHash with banded LSH, 75 hashes in 25 bands of 3, and

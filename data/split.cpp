@@ -37,13 +37,21 @@ void SplitOptions::validate() const {
                      format_number(dev) + " + test " + format_number(test) + ")");
   }
   if (train <= 0) throw UsageError("the train ratio must be above 0");
+  duplicate_options().validate();
+}
+
+DuplicateOptions SplitOptions::duplicate_options() const {
+  DuplicateOptions options;
+  options.audio = audio_duplicates;
+  options.duplicate_jaccard = duplicate_jaccard;
+  return options;
 }
 
 namespace {
 
-/// Calls that must share a split: those with one meta.speaker_id, and copies of one call (by
-/// text; by audio too with options.audio_duplicates).
-CallGroups group_calls(const Dataset& ds, const SplitOptions& options) {
+/// Calls that must share a split or fold: those with one meta.speaker_id, and copies of one
+/// call (find_duplicates with `duplicates`).
+CallGroups group_calls(const Dataset& ds, const DuplicateOptions& duplicates) {
   CallGroups groups(ds.calls.size());
   std::map<std::string, size_t> speaker_first;
   for (size_t i = 0; i < ds.calls.size(); ++i) {
@@ -52,8 +60,6 @@ CallGroups group_calls(const Dataset& ds, const SplitOptions& options) {
     auto [it, inserted] = speaker_first.emplace(id, i);
     if (!inserted) groups.join(i, it->second);
   }
-  DuplicateOptions duplicates;
-  duplicates.audio = options.audio_duplicates;
   for (const auto& pair : find_duplicates(ds, duplicates)) groups.join(pair.a, pair.b);
   return groups;
 }
@@ -156,7 +162,7 @@ void assign_groups(std::map<size_t, Group>& groups, const std::vector<double>& r
 Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   options.validate();
   Dataset ds = input;
-  CallGroups uf = group_calls(ds, options);
+  CallGroups uf = group_calls(ds, options.duplicate_options());
   const Task* task = stratify_task(ds, options.stratify_task);
   auto groups = make_groups(ds, uf, task, !options.reassign);
   assign_groups(groups, {options.train, options.dev, options.test}, options.seed);
@@ -166,11 +172,9 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
 }
 
 std::vector<int> assign_folds(const Dataset& ds, int folds, uint64_t seed,
-                              const std::string& stratify) {
+                              const std::string& stratify, const DuplicateOptions& duplicates) {
   if (folds < 2) throw UsageError("--folds must be at least 2, not " + std::to_string(folds));
-  SplitOptions options;
-  options.seed = seed;
-  CallGroups uf = group_calls(ds, options);
+  CallGroups uf = group_calls(ds, duplicates);
   auto groups = make_groups(ds, uf, stratify_task(ds, stratify), /*keep_given=*/false);
   if (groups.size() < static_cast<size_t>(folds))
     throw DataError("the dataset has " + std::to_string(groups.size()) +

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/duplicates.h"
 
 namespace tenor::data {
 
@@ -17,7 +18,10 @@ struct SplitOptions {
   bool reassign = false;      ///< ignore splits already in the dataset
   std::string stratify_task;  ///< task whose labels balance the splits; "" = first task
   bool audio_duplicates = false;  ///< also group calls whose recordings match (decodes all audio)
+  /// Near-duplicate transcripts from this shingle Jaccard index (duplicates.h).
+  double duplicate_jaccard = kNearDuplicateJaccard;
   void validate() const;      ///< throws UsageError
+  DuplicateOptions duplicate_options() const;  ///< how group_calls finds duplicates
 };
 
 /// Assigns train/dev/test to every call, grouped so that no call, no
@@ -33,10 +37,12 @@ Dataset assign_splits(const Dataset& dataset, const SplitOptions& options);
 /// The fold (0 .. folds-1) of every call for k-fold cross-validation (`tenor data review`):
 /// the same groups as assign_splits (a call, a meta.speaker_id, duplicate calls never span two
 /// folds), stratified the same way, segment counts balanced to equal shares; existing splits
-/// are ignored. Deterministic for a seed. UsageError when folds < 2; DataError when there are
-/// fewer groups than folds.
+/// are ignored; `duplicates` says how duplicates are found (`data review` compares audio too).
+/// Deterministic for a seed. UsageError when folds < 2; DataError when there are fewer groups
+/// than folds.
 std::vector<int> assign_folds(const Dataset& dataset, int folds, uint64_t seed,
-                              const std::string& stratify_task = "");
+                              const std::string& stratify_task = "",
+                              const DuplicateOptions& duplicates = {});
 
 enum class ManifestFormat { kJsonl, kCsv };
 

@@ -254,11 +254,9 @@ std::string likeness(const DuplicatePair& p) {
     std::ostringstream out;
     out.precision(2);
     out << std::fixed << *p.text_jaccard;
-    parts.push_back(*p.text_jaccard >= 1 ? "identical transcripts (word 3-gram Jaccard 1.00)"
-                                         : "transcripts alike (word 3-gram Jaccard " + out.str() +
-                                               ", near-duplicate from " +
-                                               std::to_string(kNearDuplicateJaccard).substr(0, 4) +
-                                               ")");
+    parts.push_back(*p.text_jaccard >= 1
+                        ? "identical transcripts (once normalised; word 3-gram Jaccard 1.00)"
+                        : "transcripts alike (word 3-gram Jaccard " + out.str() + ")");
   }
   if (p.audio_bit_errors)
     parts.push_back("the same recording (" + percent(*p.audio_bit_errors) +
@@ -266,91 +264,131 @@ std::string likeness(const DuplicatePair& p) {
   return join(parts, " and ");
 }
 
-/// One finding per edge of a spanning forest of the duplicate graph, edges across splits first:
-/// every group is reported with as few pairs as connect it, and a leak is never hidden behind a
-/// copy within one split. The finding sits on the copy: the call of the later split (or line).
-size_t report_pairs(const Dataset& ds, std::vector<DuplicatePair> pairs, bool as_warnings,
-                    Diagnostics& diag) {
+/// The edges of a spanning forest of the duplicate graph, pairs across splits first, then the
+/// most alike: every group is reported with as few pairs as connect it, and a leak is never
+/// hidden behind a copy within one split.
+std::vector<DuplicatePair> spanning_pairs(const Dataset& ds, std::vector<DuplicatePair> pairs) {
   std::stable_sort(pairs.begin(), pairs.end(), [&](const auto& x, const auto& y) {
     const bool lx = leaks(ds.calls[x.a], ds.calls[x.b]), ly = leaks(ds.calls[y.a], ds.calls[y.b]);
     return lx != ly ? lx : similarity(x) > similarity(y);
   });
   CallGroups forest(ds.calls.size());
-  size_t within = 0;
+  std::vector<DuplicatePair> edges;
   for (const auto& p : pairs) {
     if (forest.find(p.a) == forest.find(p.b)) continue;
     forest.join(p.a, p.b);
-    const Call* orig = &ds.calls[p.a];
-    const Call* copy = &ds.calls[p.b];
-    if (split_rank(copy->split) < split_rank(orig->split)) std::swap(orig, copy);
-    const std::string what = "duplicates call " + printable(orig->call_id) + " (line " +
-                             std::to_string(orig->line) + ", " + split_name(orig->split) +
-                             "): " + likeness(p);
-    if (leaks(*orig, *copy)) {
-      const std::string msg = what + "; a " + copy->split +
-                              " score on it measures memory, not generalisation; remove one of "
-                              "the two, or run `tenor data split --reassign` to put them in one "
-                              "split";
-      if (as_warnings) {
-        diag.warning(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
-      } else {
-        diag.error(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
-      }
-    } else {
-      ++within;
-      diag.warning(ds.source, copy->line, "duplicate-call",
-                   what + "; it weighs twice in training and in any score: remove the copy, or "
-                          "keep both if they are distinct calls",
-                   copy->call_id);
-    }
+    edges.push_back(p);
   }
-  return within;
+  return edges;
 }
 
-/// The headline: how many calls of each later split duplicate calls of an earlier one (in one
-/// group of duplicates, directly or through another copy).
-void summarize_duplicates(const Dataset& ds, const std::vector<DuplicatePair>& pairs,
-                          size_t within, bool as_warnings, Diagnostics& diag) {
+/// One finding per pair, on the copy (the call of the later split, or line), naming the other
+/// call, its line and split, and the likeness.
+void report_pair(const Dataset& ds, const DuplicatePair& p, bool as_warnings, Diagnostics& diag) {
+  const Call* orig = &ds.calls[p.a];
+  const Call* copy = &ds.calls[p.b];
+  if (split_rank(copy->split) < split_rank(orig->split)) std::swap(orig, copy);
+  const std::string what = "in " + split_name(copy->split) + ", duplicates call " +
+                           printable(orig->call_id) + " (line " + std::to_string(orig->line) +
+                           ", " + split_name(orig->split) + "): " + likeness(p);
+  if (!leaks(*orig, *copy)) {
+    diag.warning(ds.source, copy->line, "duplicate-call",
+                 what + "; it weighs twice in training and in any score: remove the copy, or "
+                        "keep both if they are distinct calls",
+                 copy->call_id);
+    return;
+  }
+  const std::string msg = what + "; a " + copy->split +
+                          " score on it measures memory, not generalisation; remove one of the "
+                          "two, or run `tenor data split --reassign` to put them in one split";
+  if (as_warnings) {
+    diag.warning(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
+  } else {
+    diag.error(ds.source, copy->line, "duplicate-across-splits", msg, copy->call_id);
+  }
+}
+
+std::string count_of(size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+/// "train/test: 3, dev/test: 1": the pairs across splits by the splits they join.
+std::string pairs_by_splits(const Dataset& ds, const std::vector<DuplicatePair>& edges) {
+  static const std::array<std::string, 3> names = {"train", "dev", "test"};
+  std::map<std::pair<int, int>, size_t> counts;
+  for (const auto& p : edges) {
+    if (!leaks(ds.calls[p.a], ds.calls[p.b])) continue;
+    const int x = split_rank(ds.calls[p.a].split), y = split_rank(ds.calls[p.b].split);
+    ++counts[{std::min(x, y), std::max(x, y)}];
+  }
+  std::vector<std::string> parts;
+  for (const auto& [splits, n] : counts)
+    parts.push_back(names[size_t(splits.first)] + "/" + names[size_t(splits.second)] + ": " +
+                    std::to_string(n));
+  return join(parts, ", ");
+}
+
+/// "3 of 120 test calls copy a train call": how many calls of each later split are in a group
+/// of duplicates with a call of an earlier split (directly or through another copy).
+std::vector<std::string> leaked_call_counts(const Dataset& ds,
+                                            const std::vector<DuplicatePair>& edges) {
   CallGroups groups(ds.calls.size());
-  for (const auto& p : pairs) groups.join(p.a, p.b);
-  std::map<size_t, std::set<int>> group_splits;
-  for (size_t i = 0; i < ds.calls.size(); ++i)
-    group_splits[groups.find(i)].insert(split_rank(ds.calls[i].split));
-  std::array<std::array<size_t, 3>, 3> leaked{};  // [later split][earlier split] -> calls
-  std::array<size_t, 3> calls_in{};
-  int64_t first_line = 0;
+  for (const auto& p : edges) groups.join(p.a, p.b);
+  std::map<size_t, int> earliest;  // group -> its earliest split rank
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    auto [it, fresh] = earliest.try_emplace(groups.find(i), split_rank(ds.calls[i].split));
+    if (!fresh) it->second = std::min(it->second, split_rank(ds.calls[i].split));
+  }
+  std::array<size_t, 3> leaked{}, calls_in{};
   for (size_t i = 0; i < ds.calls.size(); ++i) {
     const int s = split_rank(ds.calls[i].split);
     if (s > 2) continue;
     ++calls_in[size_t(s)];
-    for (int earlier : group_splits[groups.find(i)]) {
-      if (earlier >= s) break;
-      ++leaked[size_t(s)][size_t(earlier)];
-      if (first_line == 0) first_line = ds.calls[i].line;
-    }
+    leaked[size_t(s)] += earliest[groups.find(i)] < s;
   }
   static const std::array<std::string, 3> names = {"train", "dev", "test"};
   std::vector<std::string> parts;
   for (size_t s = 2; s >= 1; --s)
-    for (size_t e = 0; e < s; ++e)
-      if (leaked[s][e] > 0)
-        parts.push_back(std::to_string(leaked[s][e]) + " of " + std::to_string(calls_in[s]) +
-                        " calls in " + names[s] + " duplicate calls in " + names[e]);
-  if (parts.empty() && within == 0) return;
-  std::string msg = parts.empty() ? "no call duplicates a call of another split"
-                                  : join(parts, ", ") + " (directly or through another copy)";
-  msg += "; " + std::to_string(within) + " duplicate pair(s) within one split; each pair is " +
-         "listed below. Fix: remove the copies, or run `tenor data split DIR --out NEW " +
-         "--reassign`, which keeps duplicates in one split";
-  Finding f{parts.empty() || as_warnings ? Severity::kWarning : Severity::kError,
+    if (leaked[s] > 0)
+      parts.push_back(std::to_string(leaked[s]) + " of " + std::to_string(calls_in[s]) + " " +
+                      names[s] + " calls copy a call of an earlier split");
+  return parts;
+}
+
+/// The headline, then one finding per pair of `edges` up to kMaxListedDuplicatePairs: "N call
+/// pairs look duplicated, M of them across splits (train/test: K), ...".
+void report_duplicates(const Dataset& ds, const std::vector<DuplicatePair>& edges,
+                       bool as_warnings, Diagnostics& diag) {
+  const size_t across = static_cast<size_t>(std::count_if(edges.begin(), edges.end(), [&](auto& p) {
+    return leaks(ds.calls[p.a], ds.calls[p.b]);
+  }));
+  std::string msg = "duplicate calls: " + count_of(edges.size(), "call pair") + " look" +
+                    (edges.size() == 1 ? "s" : "") + " duplicated, " + std::to_string(across) +
+                    " of them across splits";
+  if (across > 0) msg += " (" + pairs_by_splits(ds, edges) + ")";
+  msg += ", " + std::to_string(edges.size() - across) +
+         " within one split (or with a call without one)";
+  if (const auto leaked = leaked_call_counts(ds, edges); !leaked.empty())
+    msg += "; " + join(leaked, ", ") + " (directly or through another copy)";
+  const size_t listed = std::min(edges.size(), kMaxListedDuplicatePairs);
+  msg += listed == edges.size()
+             ? std::string("; each pair is listed below")
+             : "; the first " + std::to_string(listed) + " pairs (across splits first) are "
+               "listed below, " + std::to_string(edges.size() - listed) +
+               " more in `--json FILE`";
+  msg += ". Fix: remove the copies, or run `tenor data split DIR --out NEW --reassign`, which "
+         "keeps duplicates in one split";
+  const auto& first = edges.front();  // a leak when there is one
+  Finding f{across == 0 || as_warnings ? Severity::kWarning : Severity::kError,
             ds.source,
-            first_line ? first_line : ds.calls[pairs.front().b].line,
+            std::max(ds.calls[first.a].line, ds.calls[first.b].line),
             {},
             -1,
             "duplicate-summary",
-            "duplicate calls: " + msg};
+            msg};
   f.headline = true;
   diag.add(std::move(f));
+  for (size_t k = 0; k < listed; ++k) report_pair(ds, edges[k], as_warnings, diag);
 }
 
 /// Calls of every group of duplicates that spans two splits: reported as pairs already.
@@ -505,13 +543,11 @@ ValidationResult validate_dataset(const fs::path& root, const ValidateOptions& o
   DuplicateOptions duplicates;
   duplicates.audio = options.check_audio && options.audio_duplicates;
   duplicates.threads = options.threads;
+  duplicates.duplicate_jaccard = options.duplicate_jaccard;
   result.duplicates = find_duplicates(ds, duplicates);
-  if (!result.duplicates.empty()) {
-    const size_t within =
-        report_pairs(ds, result.duplicates, options.duplicates_as_warnings, result.diagnostics);
-    summarize_duplicates(ds, result.duplicates, within, options.duplicates_as_warnings,
-                         result.diagnostics);
-  }
+  if (!result.duplicates.empty())
+    report_duplicates(ds, spanning_pairs(ds, result.duplicates), options.duplicates_as_warnings,
+                      result.diagnostics);
   check_repeated_transcripts(ds, leaked_calls(ds, result.duplicates), result.diagnostics);
   check_labels(ds, options.agreement_resamples, result.diagnostics);
   result.diagnostics.sort();

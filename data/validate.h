@@ -20,6 +20,8 @@ struct ValidateOptions {
   bool audio_duplicates = true;
   /// Report duplicate calls across train/dev/test as warnings instead of errors.
   bool duplicates_as_warnings = false;
+  /// Near-duplicate transcripts from this shingle Jaccard index (duplicates.h).
+  double duplicate_jaccard = kNearDuplicateJaccard;
 };
 
 /// Thresholds of the checks, named so docs and tests can cite them.
@@ -30,6 +32,9 @@ inline constexpr double kHeavyClippingShare = 0.01;  ///< 1 % of samples at full
 inline constexpr double kRareClassShare = 0.01;
 inline constexpr double kMinAlpha = 0.67;  ///< Krippendorff's "tentative conclusions" bound
 inline constexpr double kEndToleranceSeconds = 0.005;  ///< rounding slack for segment ends
+/// Duplicate pairs listed one per finding; the rest are counted in the headline (and all are
+/// in ValidationResult::duplicates, `--json`).
+inline constexpr size_t kMaxListedDuplicatePairs = 50;
 
 struct ValidationResult {
   Dataset dataset;

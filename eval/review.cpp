@@ -406,9 +406,14 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   if (ec) throw IoError("cannot create " + work.path().string() + ": " + ec.message());
   const fs::path store_path = work.path() / "features.h5";
   train::TrainConfig config = review_config(options, store_path);
-  const data::Dataset ds = validated_dataset(dataset, "review again");
+  const data::Dataset ds = validated_dataset(dataset, "review again", /*splits_used=*/false);
   choose_tasks(config, ds, dataset);
-  const std::vector<int> call_fold = data::assign_folds(ds, options.folds, options.seed);
+  // Copies of a call in two folds would let a fold model score its own training label: text
+  // and audio duplicates stay in one fold (the features are read from the audio anyway).
+  data::DuplicateOptions duplicates;
+  duplicates.audio = true;
+  const std::vector<int> call_fold =
+      data::assign_folds(ds, options.folds, options.seed, "", duplicates);
 
   features::BuildOptions build;
   build.device = config.device;

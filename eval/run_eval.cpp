@@ -477,9 +477,10 @@ features::BuildOptions run_build_options(train::Predictor& model,
 
 }  // namespace
 
-data::Dataset validated_dataset(const fs::path& dir, const std::string& then) {
+data::Dataset validated_dataset(const fs::path& dir, const std::string& then, bool splits_used) {
   data::ValidateOptions options;
   options.check_audio = false;
+  options.duplicates_as_warnings = !splits_used;
   data::ValidationResult result = data::validate_dataset(dir, options);
   const auto& diag = result.diagnostics;
   if (diag.error_count() > 0)

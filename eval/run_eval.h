@@ -49,7 +49,10 @@ struct RunEvalOptions {
 /// unless `tenor data validate` finds no error in it; warnings are counted in the log. Its
 /// audio checks are left to the feature build (the same code), which applies them before it
 /// extracts anything.
-data::Dataset validated_dataset(const std::filesystem::path& dir, const std::string& then);
+/// `splits_used` false (`data review`, whose folds ignore the splits and keep duplicates
+/// together): duplicate calls across splits are warnings, not errors.
+data::Dataset validated_dataset(const std::filesystem::path& dir, const std::string& then,
+                                bool splits_used = true);
 
 /// `tenor eval --dataset`: what besides RunEvalOptions scoring a labelled dataset takes.
 struct DatasetEvalOptions {

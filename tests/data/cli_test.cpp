@@ -96,12 +96,18 @@ TEST(E2eCli, LeakedCopyIsAnErrorHeadlinedFirstAndSplitRegroupsIt) {
   EXPECT_EQ(run_tenor("data validate " + fx.root.string(), &out), 1) << out;
   const std::string head =
       (fx.root / "calls.jsonl").string() +
-      ":3: error: duplicate calls: 1 of 2 calls in test duplicate calls in train";
+      ":3: error: duplicate calls: 1 call pair looks duplicated, 1 of them across splits "
+      "(train/test: 1)";
   EXPECT_EQ(out.rfind(head, 0), 0u) << out;  // the headline is the first line
-  EXPECT_NE(out.find(":3: error: call c1-export2: duplicates call c1 (line 1, train)"),
+  EXPECT_NE(out.find(":3: error: call c1-export2: in test, duplicates call c1 (line 1, train)"),
             std::string::npos)
       << out;
   EXPECT_EQ(run_tenor("data validate --allow-duplicates " + fx.root.string(), &out), 0) << out;
+  EXPECT_EQ(run_tenor("data validate --duplicate-jaccard 0.1 " + fx.root.string(), &out), 2)
+      << out;
+  EXPECT_NE(out.find("--duplicate-jaccard must lie between 0.3 and 1, not 0.1"),
+            std::string::npos)
+      << out;
   fs::path base = make_temp_dir("cli-leak-out");
   EXPECT_EQ(
       run_tenor("data split " + fx.root.string() + " --out " + (base / "kept").string(), &out), 1)

@@ -4,6 +4,7 @@
 // `data split` keeps duplicates in one split.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <numbers>
@@ -22,6 +23,14 @@ using nlohmann::json;
 std::string listing(const data::Diagnostics& d) {
   std::string out;
   for (const auto& f : d.findings()) out += data::format_finding(f) + "\n";
+  return out;
+}
+
+/// `n` words drawn (seeded) from a vocabulary of 500: distinct calls for every seed.
+std::string words(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string out;
+  for (int i = 0; i < n; ++i) out += (i ? " w" : "w") + std::to_string(rng() % 500);
   return out;
 }
 
@@ -88,14 +97,20 @@ TEST(Duplicates, CopyUnderAnotherIdAcrossTrainAndTestIsAnErrorWithAHeadline) {
   const auto& head = d.findings().front();
   EXPECT_EQ(head.code, "duplicate-summary") << listing(d);
   EXPECT_EQ(head.severity, data::Severity::kError);
-  EXPECT_NE(head.message.find("1 of 2 calls in test duplicate calls in train"), std::string::npos)
+  EXPECT_NE(head.message.find("duplicate calls: 1 call pair looks duplicated, 1 of them across "
+                              "splits (train/test: 1), 0 within one split"),
+            std::string::npos)
+      << head.message;
+  EXPECT_NE(head.message.find("1 of 2 test calls copy a call of an earlier split"),
+            std::string::npos)
       << head.message;
   for (const auto& f : d.findings()) {
     if (f.code != "duplicate-across-splits") continue;
     EXPECT_EQ(f.severity, data::Severity::kError);
     EXPECT_EQ(f.call_id, "c3");
     EXPECT_EQ(f.line, 3);
-    EXPECT_NE(f.message.find("duplicates call c1 (line 1, train)"), std::string::npos) << f.message;
+    EXPECT_NE(f.message.find("in test, duplicates call c1 (line 1, train)"), std::string::npos)
+        << f.message;
     EXPECT_NE(f.message.find("identical transcripts"), std::string::npos) << f.message;
     EXPECT_NE(f.message.find("tenor data split --reassign"), std::string::npos) << f.message;
   }
@@ -124,6 +139,111 @@ TEST(Duplicates, NearCopyWithAFewWordsChangedIsFound) {
   ASSERT_TRUE(r.duplicates[0].text_jaccard);
   EXPECT_LT(*r.duplicates[0].text_jaccard, 0.9);
   EXPECT_GE(*r.duplicates[0].text_jaccard, data::kNearDuplicateJaccard);
+}
+
+TEST(Duplicates, PlaceholdersAddressesAndLinksAreOneWord) {
+  EXPECT_EQ(data::normalized_words("Mail ME at John.Doe@example.com or #EMAIL# [NAME], see "
+                                   "https://acme.test/help!"),
+            (std::vector<std::string>{"mail", "me", "at", "#", "or", "#", "see", "#"}));
+  EXPECT_EQ(data::normalized_words("<PHONE> {{account_id}} ok; #1 in line"),
+            (std::vector<std::string>{"#", "ok", "1", "in", "line"}));
+  EXPECT_EQ(data::normalized_words("Thanks,   bye."), (std::vector<std::string>{"thanks", "bye"}));
+  // A hostile run of openers is read in linear time (a quadratic scan would take minutes).
+  EXPECT_TRUE(data::normalized_words(std::string(size_t{1} << 22, '{')).empty());
+  EXPECT_TRUE(data::normalized_words("[" + std::string(size_t{1} << 22, '[')).empty());
+}
+
+TEST(Duplicates, CopyAnonymisedDifferentlyIsAnExactCopy) {
+  auto fx = support_fixture("dup-anonymised");
+  auto raw = blender_call();
+  raw[1] = "My name is Ann Lee, ann.lee@mail.test, I ordered the blender on the third and it "
+           "arrived broken, see https://photos.test/ann";
+  fx.calls[0]["segments"][1]["text"] = raw[1];
+  auto anonymised = raw;
+  anonymised[0] = "THANK YOU for calling Acme support; my name is Dana: how can I help you today";
+  anonymised[1] = "My name is Ann Lee, [EMAIL_ADDRESS] I ordered the blender on the third and it "
+                  "arrived broken, see #URL#";
+  fx.calls.push_back(copy_of(fx.calls[0], "c3", "test"));
+  set_turns(fx.calls.back(), anonymised);
+  fx.calls.back()["audio"] = "audio/c1.wav";
+  auto r = fx.validate();
+  ASSERT_EQ(r.duplicates.size(), 1u) << listing(r.diagnostics);
+  EXPECT_EQ(r.duplicates[0].text_jaccard, 1.0);
+  EXPECT_EQ(r.diagnostics.count_code("duplicate-across-splits"), 1u) << listing(r.diagnostics);
+}
+
+TEST(Duplicates, JaccardThresholdIsConfigurableWithinItsRange) {
+  auto fx = support_fixture("dup-threshold");
+  auto turns = blender_call();
+  turns[1] = "I ordered the blender on the fourth and it came broken, the box was crushed and the "
+             "left side of the jug is cracked";
+  fx.calls.push_back(copy_of(fx.calls[0], "c3", "test"));
+  set_turns(fx.calls.back(), turns);
+  fx.calls.back()["audio"] = "audio/c1.wav";
+  data::ValidateOptions strict;
+  strict.duplicate_jaccard = 0.95;
+  EXPECT_TRUE(fx.validate(strict).duplicates.empty());
+  strict.duplicate_jaccard = data::kMinDuplicateJaccard;
+  EXPECT_EQ(fx.validate(strict).duplicates.size(), 1u);
+  strict.duplicate_jaccard = 0.2;
+  EXPECT_THROW(fx.validate(strict), UsageError);
+  data::SplitOptions split;
+  split.duplicate_jaccard = 1.5;
+  EXPECT_THROW(split.validate(), UsageError);
+}
+
+TEST(Duplicates, ThousandsOfPairsAreCappedAndCountedInTheHeadline) {
+  auto fx = support_fixture("dup-cap");
+  const size_t copies = data::kMaxListedDuplicatePairs + 10;
+  for (size_t i = 0; i < copies; ++i) {
+    fx.calls.push_back(copy_of(fx.calls[0], "k" + std::to_string(i), i % 2 ? "train" : "test"));
+    fx.calls.back()["audio"] = fx.calls[0]["audio"];
+  }
+  auto r = fx.validate();
+  const auto& d = r.diagnostics;
+  EXPECT_EQ(r.duplicates.size(), copies);
+  EXPECT_EQ(d.count_code("duplicate-across-splits") + d.count_code("duplicate-call"),
+            data::kMaxListedDuplicatePairs)
+      << listing(d);
+  const auto& head = d.findings().front();
+  ASSERT_EQ(head.code, "duplicate-summary");
+  EXPECT_NE(head.message.find(std::to_string(copies) + " call pairs look duplicated, " +
+                              std::to_string(copies / 2) + " of them across splits"),
+            std::string::npos)
+      << head.message;
+  EXPECT_NE(head.message.find("10 more in `--json FILE`"), std::string::npos) << head.message;
+  // Leaks come first among those listed: every leaking pair is there.
+  EXPECT_EQ(d.count_code("duplicate-across-splits"), copies / 2) << listing(d);
+}
+
+/// 3,000 calls in 60 groups of 50 near copies (each call its group's 60 words and two of its
+/// own): a group's shingles are in 50 calls, too few to be boilerplate, so every bucket holds 50
+/// calls alike. Comparing every pair would cost 75,000 Jaccard indices and return as many pairs.
+TEST(Duplicates, ThousandsOfNearCopiesCostPairsLinearInCalls) {
+  data::Dataset ds;
+  ds.root = "/nonexistent";
+  std::mt19937 rng(5);
+  for (int i = 0; i < 3000; ++i) {
+    data::Call call;
+    call.call_id = "c" + std::to_string(i);
+    std::string text = words(60, unsigned(i % 60));
+    for (int k = 0; k < 2; ++k) text += " x" + std::to_string(rng() % 100000);
+    data::Segment seg;
+    seg.end_s = 1, seg.speaker = "customer", seg.text = text;
+    call.segments.push_back(seg);
+    ds.calls.push_back(call);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto pairs = data::find_duplicates(ds);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(pairs.size(), ds.calls.size());  // a forest: at most one pair per call
+  data::CallGroups groups(ds.calls.size());
+  for (const auto& p : pairs) groups.join(p.a, p.b);
+  size_t joined = 0;
+  for (size_t i = 0; i < ds.calls.size(); ++i) joined += groups.find(i) == groups.find(i % 60);
+  EXPECT_GE(joined, ds.calls.size() * 99 / 100);
+  EXPECT_LT(seconds, 5.0);
 }
 
 TEST(Duplicates, DistinctCallsSharingBoilerplateAreNotFlagged) {
@@ -199,14 +319,17 @@ TEST(Duplicates, RecordingMatchesThroughGainRateAndContainer) {
   EXPECT_GE(data::fingerprint_bit_errors(a, c, 0), 0.35);
 }
 
-TEST(Duplicates, SameRecordingUnderTwoNamesAcrossSplitsIsFoundByAudio) {
+TEST(Duplicates, SameRecordingResampledQuieterUnderTwoNamesAcrossSplitsIsFoundByAudio) {
   DatasetFixture fx("dup-audio");
   auto sound = changing_sound(4.0, 16000, 3);
   std::vector<float> stereo(sound.size() * 2);
   for (size_t i = 0; i < sound.size(); ++i) stereo[2 * i] = stereo[2 * i + 1] = sound[i];
   data::write_audio(fx.root / "audio/c1.wav", stereo, 2, 16000);
-  for (auto& x : stereo) x *= 0.5f;
-  data::write_audio(fx.root / "audio/c2.flac", stereo, 2, 16000);
+  // The copy: resampled to 8 kHz, 6 dB quieter, FLAC, under another name.
+  auto narrow = data::resample(sound, 16000, 8000);
+  std::vector<float> copy(narrow.size() * 2);
+  for (size_t i = 0; i < narrow.size(); ++i) copy[2 * i] = copy[2 * i + 1] = 0.5f * narrow[i];
+  data::write_audio(fx.root / "audio/c2.flac", copy, 2, 8000);
   fx.calls[1]["audio"] = "audio/c2.flac";
   auto r = fx.validate();
   ASSERT_EQ(r.diagnostics.count_code("duplicate-across-splits"), 1u) << listing(r.diagnostics);
@@ -216,14 +339,6 @@ TEST(Duplicates, SameRecordingUnderTwoNamesAcrossSplitsIsFoundByAudio) {
   data::ValidateOptions no_fingerprints;
   no_fingerprints.audio_duplicates = false;
   EXPECT_TRUE(fx.validate(no_fingerprints).duplicates.empty());
-}
-
-/// `n` words drawn (seeded) from a vocabulary of 500: distinct calls for every seed.
-std::string words(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  for (int i = 0; i < n; ++i) out += (i ? " w" : "w") + std::to_string(rng() % 500);
-  return out;
 }
 
 TEST(Duplicates, SplitKeepsDuplicatesInOneSplit) {
@@ -257,6 +372,9 @@ TEST(Duplicates, SplitKeepsDuplicatesInOneSplit) {
     for (size_t i = 0; i < a.calls.size(); i += 2)
       EXPECT_EQ(a.calls[i].split, a.calls[i + 1].split) << "seed " << seed << ", call " << i;
   }
+  // Out-of-fold review: copies share a fold too.
+  const auto folds = data::assign_folds(ds, 5, 1);
+  for (size_t i = 0; i < ds.calls.size(); i += 2) EXPECT_EQ(folds[i], folds[i + 1]) << i;
   // Copies already in two splits: refused with both calls named, regrouped with --reassign.
   ds.calls[0].split = "train", ds.calls[1].split = "test";
   const auto msg = thrown_message<DataError>([&] { data::assign_splits(ds, {}); });

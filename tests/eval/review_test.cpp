@@ -200,6 +200,39 @@ TEST(Review, PageSortsAndFiltersInHeadlessChromium) {
   EXPECT_NE(dom.find("1 of "), std::string::npos);
 }
 
+// A copy of a call across train and test is an error for `data validate` (and `tenor eval`),
+// but the review ignores the splits and keeps copies in one fold: it reviews such a set.
+TEST(Review, ReviewsASetWhoseCopiesCrossSplits) {
+  const fs::path dir = make_temp_dir("review-leak") / "data";
+  fs::create_directories(dir);
+  fs::copy(flipped_dataset(), dir, fs::copy_options::recursive);
+  std::ifstream in(flipped_dataset() / "calls.jsonl");
+  std::ofstream out(dir / "calls.jsonl", std::ios::trunc);
+  for (std::string line; std::getline(in, line);) {
+    json call = json::parse(line);
+    call["split"] = "train";
+    if (call["call_id"] != "c05") {
+      out << call.dump() << "\n";
+      continue;
+    }
+    // Long enough (10 words) to be compared by text.
+    call["segments"][0]["text"] = "I have waited on the phone for an hour and this is outrageous";
+    out << call.dump() << "\n";
+    call["call_id"] = "c05-export2", call["split"] = "test", call["meta"]["speaker_id"] = "s-copy";
+    out << call.dump() << "\n";
+  }
+  out.close();
+  std::string log;
+  EXPECT_EQ(run_tenor("data validate --no-audio " + dir.string(), &log), 1) << log;
+  const fs::path review = make_temp_dir("review-leak-out") / "r";
+  EXPECT_EQ(run_tenor("data review " + dir.string() + " --folds 3 --no-audio --out " +
+                          review.string(),
+                      &log),
+            0)
+      << log;
+  EXPECT_TRUE(fs::exists(review / "review.json")) << log;
+}
+
 TEST(Review, RefusesAnOutputInsideTheDatasetAndTooManyFolds) {
   std::string out;
   EXPECT_EQ(run_tenor("data review " + flipped_dataset().string() + " --out " +
