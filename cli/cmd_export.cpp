@@ -18,13 +18,8 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--parity-data", o->parity_data,
                   "feature store whose dev split the parity gate runs on (default: the run's)");
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint of the run")->capture_default_str();
-  auto* tolerance =
-      cmd->add_option("--tolerance", o->parity.tolerance,
-                      "max |p_onnx - p_torch| the gate accepts (default 1e-4; 0.02 with "
-                      "--quantize int8)");
-  cmd->add_option("--quantize", o->quantize,
-                  "int8: the pretrained text encoder's MatMuls dynamically quantised (faster on "
-                  "CPU; gated at --tolerance with every decision the same); none: fp32");
+  cmd->add_option("--tolerance", o->parity.tolerance, "max |p_onnx - p_torch| the gate accepts")
+      ->capture_default_str();
   cmd->add_flag("--force", o->force,
                 "replace an existing bundle (only a tenor bundle holding nothing else; never the "
                 "run or its store)");
@@ -42,12 +37,10 @@ void add_export_command(CLI::App& app) {
                            onnx_export::parity_summary(report["parity"]));
   });
 
-  cmd->callback([cmd, verify, o, tolerance] {
+  cmd->callback([cmd, verify, o] {
     if (verify->parsed()) return;
     if (o->run.empty() || o->out.empty())
       throw UsageError("tenor export needs --run RUN and --out BUNDLE (or `export verify BUNDLE`)");
-    if (o->quantize == "int8" && tolerance->count() == 0)
-      o->parity.tolerance = onnx_export::kInt8ParityTolerance;
     onnx_export::export_bundle(*o);
   });
 }

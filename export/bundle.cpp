@@ -221,7 +221,6 @@ json manifest_json(const fs::path& tmp, const ExportOptions& o, const std::strin
           {"torch_version", compat::torch_version()},
           {"onnx_opset", kOpset},
           {"onnx_ir_version", kIrVersion},
-          {"quantize", o.quantize.empty() ? "none" : o.quantize},
           {"parity_passed", parity["passed"]},
           {"files", files},
           // What verify checks beyond the checksums: the fixtures, the model's inputs/outputs.
@@ -252,11 +251,8 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
   const ParityPlan plan = plan_parity(s, o.parity);
   props.push_back({"tenor.parity_fixtures", fixture_record(plan.fixtures).dump()});
   auto& run = s.predictor.run();
-  props.push_back({"tenor.quantize", o.quantize.empty() ? "none" : o.quantize});
-  GraphOptions graph;
-  graph.int8_encoder = o.quantize == "int8";
   auto proto = build_onnx_model(*run.model, run.info.shape, run.info.config.model,
-                                run.info.transform, props, graph);
+                                run.info.transform, props);
   write_file_atomic(tmp / "model.onnx", serialize(proto));
   json parity = run_parity_gate(s, tmp, plan, o.parity.tolerance);
   write_cases(tmp / "parity", plan.fixtures);
@@ -269,23 +265,14 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
 
 }  // namespace
 
-ExportResult export_bundle(const ExportOptions& options) {
+ExportResult export_bundle(const ExportOptions& o) {
   auto log = logger("export");
-  ExportOptions o = options;
-  if (o.quantize == "none") o.quantize.clear();
-  if (!o.quantize.empty() && o.quantize != "int8")
-    throw UsageError("--quantize " + o.quantize + " is not a quantisation tenor knows; use int8 "
-                     "(the text encoder's MatMuls) or none");
   const fs::path out = resolved(o.out);
   const BundleInput run_input{o.run, "the run being exported"};
   check_bundle_target(out, {run_input}, o.force);
   require_onnx_runtime();  // fail before the expensive steps, with the fix
   ExportSource s{train::RunPredictor(o.run, "cpu", o.checkpoint)};
   const auto& info = s.predictor.run().info;
-  if (!o.quantize.empty() && !has_text_encoder(*s.predictor.run().model))
-    throw UsageError("--quantize " + o.quantize + " quantises the pretrained text encoder "
-                     "(model.text_encoder), but " + o.run.string() + " has none; export it "
-                     "without --quantize");
   s.store_path = o.parity_data.empty() ? info.config.features : o.parity_data;
   check_bundle_target(out, {run_input, {s.store_path, "the parity feature store"}}, o.force);
   s.data = std::make_shared<const train::TrainData>(

@@ -19,10 +19,6 @@ struct ExportOptions {
   std::string parity_data;    ///< feature store for the gate ("": the run's own)
   std::string checkpoint = "best.pt";
   ParityConfig parity;
-  /// "int8": the pretrained text encoder's MatMuls dynamically quantised (GraphOptions::
-  /// int8_encoder), gated at parity.tolerance (kInt8ParityTolerance from the CLI) with every
-  /// decision the same; "" (or "none"): fp32, the default.
-  std::string quantize;
   bool force = false;  ///< replace an existing bundle
 };
 

@@ -54,14 +54,8 @@ struct ParityCase {
   bool edge = false;  ///< an edge case (kept as a fixture in the bundle)
 };
 
-/// The gate's tolerance for an fp32 graph, and for one whose text encoder is int8
-/// (`tenor export --quantize int8`): the quantised MatMuls move probabilities by a few
-/// thousandths (docs/export.md gives the measured figures); decisions must still all agree.
-inline constexpr double kParityTolerance = 1e-4;
-inline constexpr double kInt8ParityTolerance = 0.02;
-
 struct ParityConfig {
-  double tolerance = kParityTolerance;  ///< max |p_onnx - p_torch| over every probability
+  double tolerance = 1e-4;  ///< max |p_onnx - p_torch| over every probability
   int batch_size = 64;
   int edge_rows = 16;    ///< rows of each edit edge case
   int fixture_rows = 4;  ///< rows of each case kept in the bundle for `verify`
