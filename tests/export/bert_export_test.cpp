@@ -88,14 +88,6 @@ std::map<std::string, int> op_counts(const onnx::ModelProto& model) {
   return n;
 }
 
-/// The consumers of each value of the graph.
-std::map<std::string, std::vector<const onnx::NodeProto*>> consumers(const onnx::ModelProto& m) {
-  std::map<std::string, std::vector<const onnx::NodeProto*>> c;
-  for (const auto& node : m.graph().node())
-    for (const auto& in : node.input()) c[in].push_back(&node);
-  return c;
-}
-
 TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMiniLm) {
   const fs::path dir = test::text_encoder_dir();
   auto encoder = train::load_text_encoder(dir);
