@@ -3,13 +3,16 @@
 # one CPU thread, through the runner tenor uses, side by side with the Python onnxruntime wheel
 # of the same version as tools/ort's onnxruntime-node (the reference; pinned, in a virtual
 # environment kept in the cache outside the clone), on the same model and inputs; also a call's
-# cost with the runner kept for the process against a new process per call. Builds nothing:
-# needs build/bench/bench_ort_latency.
-#   [BUILD=build] bench/ort_latency.sh BUNDLE [REPEAT] [WARMUP]
+# cost with the runner kept for the process against a new process per call. TOKENS (0: all of
+# the fixture row's, e.g. 96) cuts the segment's transcript to its first TOKENS ids: a real
+# 10-second turn with its context is shorter than max_tokens (bench/text/segment_lengths.py
+# gives the shared sets' lengths). Builds nothing: needs build/bench/bench_ort_latency.
+#   [BUILD=build] bench/ort_latency.sh BUNDLE [REPEAT] [WARMUP] [TOKENS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
-bundle=${1:?usage: bench/ort_latency.sh BUNDLE [REPEAT] [WARMUP]} repeat=${2:-1000} warmup=${3:-50}
+bundle=${1:?usage: bench/ort_latency.sh BUNDLE [REPEAT] [WARMUP] [TOKENS]} repeat=${2:-1000}
+warmup=${3:-50} tokens=${4:-0}
 ort_version=1.20.1  # = tools/ort/package-lock.json's onnxruntime-node
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
 venv=$cache/pyref-onnxruntime-$ort_version
@@ -28,7 +31,7 @@ flock -u 9
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$build/bench/bench_ort_latency" "$bundle" --repeat "$repeat" --warmup "$warmup" \
-  --cases-out "$work/case" >"$work/tenor.jsonl"
+  --tokens "$tokens" --cases-out "$work/case" >"$work/tenor.jsonl"
 "$venv/bin/python" bench/ort_latency_ref.py "$bundle/model.onnx" "$work/case" \
   --repeat "$repeat" --warmup "$warmup" >"$work/python.jsonl"
 python3 - "$work/tenor.jsonl" "$work/python.jsonl" <<'PY'

@@ -9,10 +9,13 @@
 //   - `process per call`: a new runner process for every call (node start, ONNX Runtime and
 //     model load, the run), as tenor did before the runner was kept for the process.
 // The segment: the bundle's parity fixture row with the most text tokens (its transcript,
-// e.g. 96 WordPiece ids for a MiniLM bundle) and --frames LLD frames (1,000 = 10 s at 10 ms;
-// seeded normal values, valid length --frames), functionals as stored.
+// e.g. 96 WordPiece ids for a MiniLM bundle), or its first --tokens of them (a shorter
+// transcript: the graph's token axis is dynamic and a one-segment call is as long as its
+// transcript), and --frames LLD frames (1,000 = 10 s at 10 ms; seeded normal values, valid
+// length --frames), functionals as stored.
 //
-//   bench_ort_latency BUNDLE [--repeat N] [--warmup W] [--cold N] [--frames F] [--cases-out DIR]
+//   bench_ort_latency BUNDLE [--repeat N] [--warmup W] [--cold N] [--frames F] [--tokens K]
+//                     [--cases-out DIR]
 //
 // Prints one JSON line per measurement (p50/p95/p99 ms). --cases-out writes the segment and
 // the runner's outputs (as expected values) for bench/ort_latency_ref.py.
@@ -45,8 +48,30 @@ ox::HostTensor row_of(const ox::HostTensor& t, int64_t row) {
   return r;
 }
 
-/// The fixture row with the most valid text tokens, with `frames` seeded LLD frames.
-ox::OrtCase one_segment(const fs::path& bundle, int frames) {
+/// The first `k` columns of a [1, L] int64 tensor.
+ox::HostTensor first_columns(const ox::HostTensor& t, int64_t k) {
+  std::vector<int64_t> v(t.i64(), t.i64() + k);
+  return ox::HostTensor::from_i64({1, k}, v);
+}
+
+/// Cuts the segment's transcript to its first `k` tokens (WordPiece ids of model.text_encoder,
+/// or the tokens of the hashed text encoder); nothing when it has no more than `k`.
+void cut_tokens(ox::OrtCase& seg, int64_t k) {
+  if (auto it = seg.inputs.find("text_mask"); it != seg.inputs.end()) {
+    if (it->second.dims.at(1) <= k) return;
+    for (const char* name : {"text_ids", "text_type_ids", "text_mask"})
+      seg.inputs[name] = first_columns(seg.inputs.at(name), k);
+    return;
+  }
+  const auto& tokens = seg.inputs.at("tokens");
+  if (tokens.dims.at(1) <= k) return;
+  seg.inputs["tokens"] = first_columns(tokens, k);
+  seg.inputs["token_len"] = ox::HostTensor::from_i64({1}, {std::min(k, seg.inputs.at("token_len").i64()[0])});
+}
+
+/// The fixture row with the most valid text tokens (at most `tokens` of them when > 0), with
+/// `frames` seeded LLD frames.
+ox::OrtCase one_segment(const fs::path& bundle, int frames, int64_t tokens) {
   auto cases = ox::read_cases(bundle / "parity/cases.json");
   const ox::OrtCase* best = nullptr;
   int64_t best_row = 0, best_len = -1;
@@ -74,6 +99,7 @@ ox::OrtCase one_segment(const fs::path& bundle, int frames) {
   for (auto& v : values) v = normal(rng);
   seg.inputs["frames"] = ox::HostTensor::from_f32({1, frames, lld}, values);
   seg.inputs["frame_len"] = ox::HostTensor::from_i64({1}, {frames});
+  if (tokens > 0 && tokens < best_len) cut_tokens(seg, tokens), best_len = tokens;
   seg.description = "row " + std::to_string(best_row) + " of " + best->name + ", " +
                     std::to_string(best_len) + " valid text tokens";
   return seg;
@@ -98,11 +124,12 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::cerr << "usage: bench_ort_latency BUNDLE [--repeat N] [--warmup W] [--cold N] "
-                 "[--frames F] [--cases-out DIR]\n";
+                 "[--frames F] [--tokens K] [--cases-out DIR]\n";
     return 2;
   }
   const fs::path bundle = argv[1];
   int repeat = 1000, warmup = 50, cold = 5, frames = 1000;
+  int64_t tokens = 0;
   fs::path cases_out;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -110,9 +137,10 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = std::stoi(v);
     else if (k == "--cold") cold = std::stoi(v);
     else if (k == "--frames") frames = std::stoi(v);
+    else if (k == "--tokens") tokens = std::stoll(v);
     else if (k == "--cases-out") cases_out = v;
   }
-  ox::OrtCase seg = one_segment(bundle, frames);
+  ox::OrtCase seg = one_segment(bundle, frames, tokens);
   ox::OrtOptions timed;
   timed.threads = 1;
   timed.repeat = repeat;
@@ -138,7 +166,7 @@ int main(int argc, char** argv) {
     call_ms.push_back(ms_since(t0));
   }
   json head = {{"bench", "ort_latency"}, {"bundle", bundle.string()}, {"segment", seg.description},
-               {"frames", frames}, {"threads", 1}, {"warmup", warmup}};
+               {"frames", frames}, {"tokens", tokens}, {"threads", 1}, {"warmup", warmup}};
   std::cout << head.dump() << "\n"
             << stats("session.run in the runner, wall", result.latency_ms).dump() << "\n"
             << stats("session.run in the runner, CPU time", result.cpu_ms).dump() << "\n"

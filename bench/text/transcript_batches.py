@@ -13,12 +13,9 @@ import sys
 from tokenizers import Tokenizer
 
 
-def main():
-    encoder_dir, calls = sys.argv[1], sys.argv[2]
-    batch, length, context, batches = map(int, sys.argv[3:7])
-    tok = Tokenizer.from_file(encoder_dir + "/tokenizer.json")
-    tok.no_padding()
-    tok.no_truncation()
+def feed_rows(tok, calls, length, context):
+    """Every labelled segment with text as tenor train feeds model.text_encoder:
+    (ids, type_ids, words of the segment)."""
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     rows = []
     with open(calls, encoding="utf-8") as f:
@@ -34,8 +31,23 @@ def main():
                     while len(a) + len(b or []) > room:  # longest first
                         (a if len(a) >= len(b or []) else b).pop()
                     ids = [cls] + a + [sep] + (b + [sep] if b else [])
-                    rows.append((ids, [0] * (len(a) + 2) + [1] * (len(ids) - len(a) - 2)))
+                    types = [0] * (len(a) + 2) + [1] * (len(ids) - len(a) - 2)
+                    rows.append((ids, types, len(text.split())))
                 previous = text
+    return rows
+
+
+def tokenizer(encoder_dir):
+    tok = Tokenizer.from_file(encoder_dir + "/tokenizer.json")
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def main():
+    encoder_dir, calls = sys.argv[1], sys.argv[2]
+    batch, length, context, batches = map(int, sys.argv[3:7])
+    rows = feed_rows(tokenizer(encoder_dir), calls, length, context)
     random.Random(1).shuffle(rows)
     for i in range(batches):
         chunk = [rows[(i * batch + k) % len(rows)] for k in range(batch)]

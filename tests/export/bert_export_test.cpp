@@ -27,56 +27,119 @@ torch::Tensor f32(const HostTensor& t) {
   return torch::from_blob(const_cast<float*>(t.f32()), t.dims, torch::kFloat).clone();
 }
 
-TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMiniLm) {
-  const fs::path dir = test::text_encoder_dir();
-  auto encoder = train::load_text_encoder(dir);
-  const features::WordPieceTokenizer tok(dir / "tokenizer.json");
+/// Three MiniLM inputs of different lengths, padded: ids, type ids, mask [3, L].
+struct Inputs {
+  torch::Tensor ids, types, mask;
+};
+
+Inputs three_rows(const features::WordPieceTokenizer& tok) {
   const std::vector<features::WordPieceTokenizer::Encoding> rows = {
       tok.encode("I understand how frustrating that must be."),
       tok.encode("I lost my job today.", std::string_view("That sounds really hard.")),
       tok.encode("ok")};
   size_t l = 0;
   for (const auto& r : rows) l = std::max(l, r.ids.size());
-  auto ids = torch::zeros({3, int64_t(l)}, torch::kLong), types = torch::zeros_like(ids),
-       mask = torch::zeros_like(ids);
+  Inputs in{torch::zeros({3, int64_t(l)}, torch::kLong), {}, {}};
+  in.types = torch::zeros_like(in.ids);
+  in.mask = torch::zeros_like(in.ids);
   for (size_t i = 0; i < rows.size(); ++i)
     for (size_t j = 0; j < rows[i].ids.size(); ++j) {
-      ids[int64_t(i)][int64_t(j)] = rows[i].ids[j];
-      types[int64_t(i)][int64_t(j)] = rows[i].type_ids[j];
-      mask[int64_t(i)][int64_t(j)] = 1;
+      in.ids[int64_t(i)][int64_t(j)] = rows[i].ids[j];
+      in.types[int64_t(i)][int64_t(j)] = rows[i].type_ids[j];
+      in.mask[int64_t(i)][int64_t(j)] = 1;
     }
-  torch::NoGradGuard no_grad;
-  const auto hidden = encoder->forward(ids, types, mask);
-  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, mask);
+  return in;
+}
 
+/// The encoder alone as a model: ids, type_ids, mask -> hidden, pooled.
+onnx::ModelProto encoder_model(train::BertEncoderImpl& encoder) {
   GraphBuilder g("bert");
   for (const char* in : {"ids", "type_ids", "mask"})
     g.input(in, TensorProto::INT64, {Dim("batch"), Dim("tokens")});
-  auto h = emit_bert_encoder(g, "text", *encoder, "ids", "type_ids", "mask");
+  auto h = emit_bert_encoder(g, "text", encoder, "ids", "type_ids", "mask");
   g.output(h, "hidden", TensorProto::FLOAT, {Dim("batch"), Dim("tokens"), Dim(384)});
   g.output(emit_mean_pool(g, h, "mask"), "pooled", TensorProto::FLOAT, {Dim("batch"), Dim(384)});
   size_t weights = 0;
-  for (const auto& p : encoder->named_parameters()) {
+  for (const auto& p : encoder.named_parameters()) {
     EXPECT_TRUE(g.initializer_names().count("text." + p.key())) << p.key();
     ++weights;
   }
   EXPECT_EQ(weights, 101u);
   auto model = make_model_proto(std::move(g), "bert test");
   check_model(model);
+  return model;
+}
+
+/// ONNX Runtime's hidden states and pooled vectors of `model` on `in`.
+std::pair<torch::Tensor, torch::Tensor> run_model(const onnx::ModelProto& model, const Inputs& in) {
   const fs::path file = fs::temp_directory_path() / ("bert-" + std::to_string(getpid()) + ".onnx");
   std::ofstream(file, std::ios::binary) << serialize(model);
   OrtCase c;
   c.name = "bert";
-  c.inputs = {{"ids", i64(ids)}, {"type_ids", i64(types)}, {"mask", i64(mask)}};
+  c.inputs = {{"ids", i64(in.ids)}, {"type_ids", i64(in.types)}, {"mask", i64(in.mask)}};
   auto out = run_onnx_runtime(file, {c}).at(0).outputs;
   fs::remove(file);
-  const auto ort_hidden = f32(out.at("hidden")), ort_pooled = f32(out.at("pooled"));
-  const auto real = mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
+  return {f32(out.at("hidden")), f32(out.at("pooled"))};
+}
+
+std::map<std::string, int> op_counts(const onnx::ModelProto& model) {
+  std::map<std::string, int> n;
+  for (const auto& node : model.graph().node()) ++n[node.op_type()];
+  return n;
+}
+
+TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMiniLm) {
+  const fs::path dir = test::text_encoder_dir();
+  auto encoder = train::load_text_encoder(dir);
+  const auto in = three_rows(features::WordPieceTokenizer(dir / "tokenizer.json"));
+  torch::NoGradGuard no_grad;
+  const auto hidden = encoder->forward(in.ids, in.types, in.mask);
+  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, in.mask);
+  const auto [ort_hidden, ort_pooled] = run_model(encoder_model(*encoder), in);
+  const auto real = in.mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
   const double dh = (ort_hidden - hidden).abs().masked_select(real).max().item<double>();
   const double dp = (ort_pooled - pooled).abs().max().item<double>();
   EXPECT_LT(dh, 1e-4);
   EXPECT_LT(dp, 1e-4);
   std::printf("ONNX Runtime vs LibTorch: max |delta| hidden %.3g, pooled %.3g\n", dh, dp);
+}
+
+// The fp32 graph in the patterns ONNX Runtime's optimiser fuses (its latency, docs/benchmarks.md,
+// issue 19, depends on them): LayerNormalization as one op (13), exact GELU as
+// Div(x, sqrt 2) -> Erf -> Add 1 -> Mul with x * 0.5, whose input is the bias Add of a MatMul
+// (BiasGelu), q K^T scaled by a Mul (FusedMatMul), and the token axis dynamic (a short
+// transcript costs less than max_tokens).
+TEST(BertExport, GraphHasTheFusedPatternsAndADynamicTokenAxis) {
+  const fs::path dir = test::text_encoder_dir();
+  auto encoder = train::load_text_encoder(dir);
+  const auto model = encoder_model(*encoder);
+  auto n = op_counts(model);
+  EXPECT_EQ(n["LayerNormalization"], 13);
+  EXPECT_EQ(n["Erf"], 6);
+  EXPECT_EQ(n["Softmax"], 6);
+  EXPECT_EQ(n["MatMul"], 6 * 8);  // 6 Linear layers and 2 attention products per block
+  EXPECT_EQ(n["ReduceMean"], 0);  // no LayerNorm spelled out
+  EXPECT_EQ(n["MatMulInteger"], 0);
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const auto& node : model.graph().node())
+    for (const auto& out : node.output()) producer[out] = &node;
+  for (const auto& node : model.graph().node()) {
+    if (node.op_type() != "Erf") continue;
+    const auto* div = producer.at(node.input(0));
+    ASSERT_EQ(div->op_type(), "Div");
+    const auto* bias = producer.at(div->input(0));
+    ASSERT_EQ(bias->op_type(), "Add") << "GELU's input is the intermediate Linear's bias Add";
+    EXPECT_EQ(producer.at(bias->input(0))->op_type(), "MatMul");
+  }
+  for (const auto& input : model.graph().input())
+    for (const auto& d : input.type().tensor_type().shape().dim())
+      EXPECT_FALSE(d.has_dim_value()) << input.name() << " has a fixed axis";
+  // A row of 5 tokens and one of 40: the graph takes both lengths.
+  for (int64_t l : {5, 40}) {
+    Inputs in{torch::full({1, l}, 1000, torch::kLong), torch::zeros({1, l}, torch::kLong),
+              torch::ones({1, l}, torch::kLong)};
+    EXPECT_EQ(run_model(model, in).first.size(1), l);
+  }
 }
 
 }  // namespace
