@@ -123,7 +123,9 @@ int main(int argc, char** argv) {
     std::vector<Turn> plan;
     const auto channels = generate(turns, turn_s, rate, plan);
     tenor::scoring::Scorer scorer(argv[1]);
-    tenor::scoring::Stream stream = scorer.open_stream({});
+    tenor::scoring::StreamOptions options;
+    options.roles = {{"agent", 0}, {"customer", 1}};
+    tenor::scoring::Stream stream = scorer.open_stream(options);
     std::vector<double> wall, cpu;
     size_t next = 0;
     const size_t chunk = rate / 10, n = channels[0].size();

@@ -889,6 +889,7 @@ Store empty_store(const data::Dataset& ds, const BuildOptions& o, const PartBuil
   store.layout = {builder.lld_columns(), builder.all_functional_columns(), ds.schema.task_names()};
   store.meta = store_meta(ds, config_json(o, o.lld.sample_rate_hz), "", tokenizer_model, {});
   store.tokenizer_model = tokenizer_model;
+  store.has_text = true;  // its rows keep their transcripts, as a store this tenor writes does
   for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
   return store;
 }
