@@ -195,6 +195,16 @@ struct AudioReader::Handle {
 
 AudioReader::AudioReader(const fs::path& path)
     : handle_(std::make_unique<Handle>(path)), path_(path), info_(to_info(handle_->file.info)) {}
+AudioReader::AudioReader(const PcmView& pcm) : pcm_(pcm), path_(pcm.name), info_(pcm.info()) {}
+
+AudioInfo PcmView::info() const {
+  AudioInfo info;
+  info.frames = first_frame + frames;
+  info.sample_rate_hz = sample_rate_hz;
+  info.channels = int(channels.size());
+  info.format = "PCM float in memory";
+  return info;
+}
 AudioReader::~AudioReader() = default;
 AudioReader::AudioReader(AudioReader&&) noexcept = default;
 AudioReader& AudioReader::operator=(AudioReader&&) noexcept = default;
@@ -273,6 +283,7 @@ void AudioReader::decode(int64_t first, int64_t last, int channel,
     throw DataError(path_.string() + " has " + std::to_string(info_.channels) +
                     " channel(s); channel " + std::to_string(channel) + " does not exist");
   }
+  if (!handle_) return decode_pcm(first, last, channel, sink);
   if (sf_seek(handle_->file.file, first, SEEK_SET) < 0) {
     throw DataError("cannot seek to " + format_number(double(first) / info_.sample_rate_hz) +
                     " s in " + path_.string());
@@ -298,6 +309,35 @@ void AudioReader::decode(int64_t first, int64_t last, int channel,
     }
     sink(mono.data(), static_cast<size_t>(n));
     done += n;
+  }
+}
+
+/// decode() of a PcmView: the same blocks, mixed down and non-finite samples zeroed alike.
+void AudioReader::decode_pcm(int64_t first, int64_t last, int channel,
+                             const std::function<void(const float*, size_t)>& sink) {
+  if (first < pcm_.first_frame && last > first)
+    throw DataError(pcm_.name + ": the audio before " +
+                    format_number(double(pcm_.first_frame) / info_.sample_rate_hz) +
+                    " s is no longer held, and " + format_number(double(first) / info_.sample_rate_hz) +
+                    " s was asked for");
+  const int channels = info_.channels;
+  std::vector<float> mono(static_cast<size_t>(kBlockFrames));
+  for (int64_t at = first; at < last;) {
+    const int64_t n = std::min<int64_t>(kBlockFrames, last - at);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = at + i - pcm_.first_frame;
+      float v;
+      if (channel >= 0) {
+        v = pcm_.channels[size_t(channel)][k];
+      } else {
+        float sum = 0;
+        for (int c = 0; c < channels; ++c) sum += pcm_.channels[size_t(c)][k];
+        v = sum / channels;
+      }
+      mono[size_t(i)] = std::isfinite(v) ? v : 0.0f;
+    }
+    sink(mono.data(), size_t(n));
+    at += n;
   }
 }
 

@@ -38,12 +38,30 @@ struct AudioScan {
 /// Streams the file once, in blocks. Throws DataError if it cannot be opened.
 AudioScan scan_audio(const std::filesystem::path& path);
 
-/// Lazy reader of one audio file: reads only the requested range of one channel,
-/// resampled (soxr, high quality) to the requested rate. Never holds the whole
+/// PCM audio held by its owner rather than in a file (a product's call, scoring/scoring.h):
+/// per channel a pointer to the call's samples from frame `first_frame` on, `frames` of them,
+/// float at full scale 1. Nothing is copied: the owner keeps the samples alive while a reader
+/// of the view is in use. `first_frame` > 0: the audio before it is gone (a stream drops what
+/// no turn can still need); reading it is a DataError.
+struct PcmView {
+  int sample_rate_hz = 0;
+  int64_t first_frame = 0;
+  int64_t frames = 0;
+  std::vector<const float*> channels;
+  std::string name = "the call's samples";  ///< what messages call it
+
+  /// What a header would say: frames = first_frame + frames.
+  AudioInfo info() const;
+};
+
+/// Lazy reader of one audio file (or of PCM in memory): reads only the requested range of
+/// one channel, resampled (soxr, high quality) to the requested rate. Never holds the whole
 /// file in memory.
 class AudioReader {
  public:
   explicit AudioReader(const std::filesystem::path& path);
+  /// Reads `pcm` as a file of its rate and channels; the samples are not copied.
+  explicit AudioReader(const PcmView& pcm);
   ~AudioReader();
   AudioReader(AudioReader&&) noexcept;
   AudioReader& operator=(AudioReader&&) noexcept;
@@ -66,7 +84,10 @@ class AudioReader {
   /// Decodes frames [first, last) of `channel` (-1: mixed down) in blocks to `sink`.
   void decode(int64_t first, int64_t last, int channel,
               const std::function<void(const float*, size_t)>& sink);
-  std::unique_ptr<Handle> handle_;
+  void decode_pcm(int64_t first, int64_t last, int channel,
+                  const std::function<void(const float*, size_t)>& sink);
+  std::unique_ptr<Handle> handle_;  ///< null when reading pcm_
+  PcmView pcm_;
   std::filesystem::path path_;
   AudioInfo info_;
 };

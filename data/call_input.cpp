@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -181,7 +182,7 @@ std::map<std::string, int> resolve_channels(const CallInput& in, const Schema& s
     for (const auto& [role, tasks] : roles) scored.push_back(role + " (" + join(tasks, ", ") + ")");
     logger("predict")->warn(
         "{} is mono and the model scores two roles, {}: {}", file, join(scored, " and "),
-        in.transcript.empty()
+        in.transcript.empty() && !in.transcript_lines
             ? "without a transcript every window is scored as " + in.speaker +
                   " only (--speaker); give --transcript to score each role's turns"
             : "each transcript segment is scored as its speaker from the one channel, both "
@@ -199,19 +200,34 @@ void add_role_windows(Call& call, const CallInput& in, double duration_s) {
                    [](const Segment& a, const Segment& b) { return a.start_s < b.start_s; });
 }
 
+/// Each line of the call's transcript: its file's, or the lines given in memory (numbered
+/// from 1 alike).
+void for_each_line(const CallInput& in, const std::function<void(const LineReader::Line&)>& fn) {
+  LineReader::Line line;
+  if (in.transcript_lines) {
+    for (const std::string& text : *in.transcript_lines) {
+      line.text = text;
+      line.number += 1;
+      line.bytes = text.size();
+      fn(line);
+    }
+    return;
+  }
+  LineReader reader(in.transcript, size_t{16} << 20);
+  while (reader.next(line)) fn(line);
+}
+
 /// The transcript's segments, each read by the dataset reader and checked for its role; every
 /// problem goes to `diag` at the transcript's file and line.
 void read_transcript(const CallInput& in, const Schema& schema, Call& call, Diagnostics& diag) {
   const std::string file = in.transcript.string();
-  LineReader reader(in.transcript, size_t{16} << 20);
-  LineReader::Line line;
-  while (reader.next(line)) {
+  for_each_line(in, [&](const LineReader::Line& line) {
     if (line.too_long) {
       diag.error(file, line.number, "line-too-long",
                  "the line is over 16 MiB; one segment per line is expected");
-      continue;
+      return;
     }
-    if (line.text.find_first_not_of(" \t") == std::string_view::npos) continue;
+    if (line.text.find_first_not_of(" \t") == std::string_view::npos) return;
     json j;
     if (auto problem = parse_json_line(line.text, j)) {
       const bool number = problem->code == "number-out-of-range";
@@ -220,12 +236,12 @@ void read_transcript(const CallInput& in, const Schema& schema, Call& call, Diag
                      (number ? "; write the value as an ordinary number (seconds, e.g. 12.5)"
                              : "; each line must be one segment object such as {\"start\": 0.0, "
                                "\"end\": 3.4, \"speaker\": \"customer\", \"text\": \"...\"}"));
-      continue;
+      return;
     }
     const int index = static_cast<int>(call.segments.size());
     auto seg =
         internal::parse_transcript_segment(j, schema, file, line.number, call.call_id, index, diag);
-    if (!seg) continue;
+    if (!seg) return;
     check_transcript_role(*seg, schema, file, line.number, diag);
     seg->labels.clear();  // labels in a transcript are not used for prediction
     seg->labels_by.clear();
@@ -235,7 +251,7 @@ void read_transcript(const CallInput& in, const Schema& schema, Call& call, Diag
                      channel_map_text(call.channels) + "); add it to --channels (e.g. " +
                      seg->speaker + "=0)");
     call.segments.push_back(std::move(*seg));
-  }
+  });
   if (call.segments.empty() && diag.error_count() == 0)
     diag.error(file, 0, "call-no-segments",
                "the transcript holds no segment; write one JSON object per line with start, end, speaker "
@@ -253,7 +269,7 @@ AudioInfo open_audio(const fs::path& audio) {
 }  // namespace
 
 Dataset single_call_dataset(const CallInput& in, Schema schema) {
-  if (in.audio.empty() && in.transcript.empty())
+  if (in.audio.empty() && in.transcript.empty() && !in.pcm && !in.transcript_lines)
     throw UsageError("give the call's audio (CALL.wav) and/or --transcript T.jsonl");
   if (!(in.window_s > 0) || !std::isfinite(in.window_s))
     throw UsageError("--window must be a positive number of seconds, got " +
@@ -266,7 +282,12 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
                                      : in.transcript.stem().string();
   std::optional<AudioInfo> info;
   ds.root = fs::absolute(in.audio.empty() ? in.transcript : in.audio).parent_path();
-  if (!in.audio.empty()) {
+  if (in.pcm) {
+    info = in.pcm->info();
+    call.audio = in.audio.empty() ? std::string("samples") : in.audio.filename().string();
+    call.pcm = in.pcm;
+    call.channels = resolve_channels(in, ds.schema, info->channels);
+  } else if (!in.audio.empty()) {
     info = open_audio(in.audio);
     call.audio = in.audio.filename().string();
     call.channels = resolve_channels(in, ds.schema, info->channels);
@@ -274,7 +295,7 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
     call.channels = in.channels;
   }
   Diagnostics diag;
-  if (in.transcript.empty()) {
+  if (in.transcript.empty() && !in.transcript_lines) {
     add_role_windows(call, in, info->duration_s());
   } else {
     read_transcript(in, ds.schema, call, diag);
@@ -284,13 +305,14 @@ Dataset single_call_dataset(const CallInput& in, Schema schema) {
     // (without the call id: the transcript is the call).
     Call located = call;
     located.call_id.clear();
-    const std::string file = in.transcript.empty() ? in.audio.string() : in.transcript.string();
+    const std::string file =
+        in.transcript.empty() && !in.transcript_lines ? in.audio.string() : in.transcript.string();
     internal::check_call_fits_audio(located, in.audio.string(), info->channels, info->duration_s(), file,
                           diag);
   }
   diag.sort();  // in line order, the transcript's and validate's findings together
   if (diag.error_count() > 0)
-    throw DataError((in.transcript.empty() ? "the call has errors:" : "the transcript has errors:") +
+    throw DataError((in.transcript.empty() && !in.transcript_lines ? "the call has errors:" : "the transcript has errors:") +
                     diag.error_summary(20));
   ds.calls.push_back(std::move(call));
   return ds;

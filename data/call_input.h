@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -46,7 +48,13 @@ std::string channel_map_text(const std::map<std::string, int>& channels);
 
 struct CallInput {
   std::filesystem::path audio;          ///< WAV or FLAC; empty for a text-only call
+  /// The call's samples in memory instead of a file (`audio` is then only its name in
+  /// messages, e.g. "call-7 (samples)"); read where they are, never copied.
+  std::shared_ptr<const PcmView> pcm;
   std::filesystem::path transcript;     ///< JSONL, one segment object per line; empty: none
+  /// The transcript's lines in memory instead of a file (`transcript` is then only its name
+  /// in messages): each one segment object, read and checked exactly as a file's lines.
+  std::optional<std::vector<std::string>> transcript_lines;
   /// Role -> channel of multi-channel audio. Empty: taken from `convention` when the audio
   /// fits it; else multi-channel audio is refused unless `mix`.
   std::map<std::string, int> channels;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,9 +31,14 @@ struct Segment {
 };
 
 /// One call: an audio file (optional) and its segments.
+struct PcmView;  // data/audio.h
+
 struct Call {
   std::string call_id;
   std::string audio;                    ///< relative to the dataset root; empty for text-only calls
+  /// The call's samples in memory (a product's call, scoring/scoring.h) instead of the file
+  /// `audio`, which then only names them in messages. Null for calls read from a dataset.
+  std::shared_ptr<const PcmView> pcm;
   std::map<std::string, int> channels;  ///< role -> channel index (multi-channel audio)
   std::string split;                    ///< train, dev, test or empty (unassigned)
   std::map<std::string, std::string> meta;

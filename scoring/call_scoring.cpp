@@ -1,6 +1,7 @@
 #include "scoring/call_scoring.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <sstream>
 
@@ -59,6 +60,23 @@ features::BuildOptions predict_build_options(train::Predictor& model, const std:
 /// extractor's longest analysis window, whose every frame would be padding. Segments past the
 /// audio's end are refused by single_call_dataset; once truncation is refused, the header's
 /// duration it uses is the audio's.
+namespace {
+
+/// Refuses audio shorter than the extractor's longest analysis window, whose every frame
+/// would be padding.
+void refuse_shorter_than_a_frame(const std::string& name, int64_t frames, double duration_s,
+                                 const features::LldConfig& lld) {
+  const double window_s = std::max(lld.periods_per_window / lld.f0_floor_hz,
+                                   lld.spectral_window_ms / 1000);
+  if (duration_s < window_s)
+    throw DataError(name + " holds " + std::to_string(frames) + " samples per channel (" +
+                    seconds(duration_s) + "), shorter than one analysis frame of the " +
+                    "model's extractor (" + seconds(window_s) + "); give at least " +
+                    seconds(window_s) + " of audio, or score the text alone with --transcript");
+}
+
+}  // namespace
+
 void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
   const data::AudioScan scan = data::scan_audio(audio);
   const std::string file = audio.string();
@@ -69,13 +87,27 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
   if (scan.frames_read == 0)
     throw DataError(file + " holds no samples (a header without audio); give the call's " +
                     "recording, or score its text alone with --transcript T.jsonl and no audio");
-  const double window_s = std::max(lld.periods_per_window / lld.f0_floor_hz,
-                                   lld.spectral_window_ms / 1000);
-  if (scan.duration_s() < window_s)
-    throw DataError(file + " holds " + std::to_string(scan.frames_read) + " samples per channel (" +
-                    seconds(scan.duration_s()) + "), shorter than one analysis frame of the " +
-                    "model's extractor (" + seconds(window_s) + "); give at least " +
-                    seconds(window_s) + " of audio, or score the text alone with --transcript");
+  refuse_shorter_than_a_frame(file, scan.frames_read, scan.duration_s(), lld);
+}
+
+void check_call_audio(const data::PcmView& pcm, const features::LldConfig& lld) {
+  if (!(pcm.sample_rate_hz > 0))
+    throw DataError(pcm.name + ": the sample rate is " + std::to_string(pcm.sample_rate_hz) +
+                    " Hz; give the rate the samples were recorded at");
+  if (pcm.frames == 0)
+    throw DataError(pcm.name + " holds no samples; give the call's audio, or score its text "
+                    "alone with a transcript and no samples");
+  for (size_t c = 0; c < pcm.channels.size(); ++c) {
+    const float* x = pcm.channels[c];
+    for (int64_t i = 0; i < pcm.frames; ++i)
+      if (!std::isfinite(x[i]))
+        throw DataError(pcm.name + ": channel " + std::to_string(c) + " sample " +
+                        std::to_string(pcm.first_frame + i) + " (at " +
+                        seconds(double(pcm.first_frame + i) / pcm.sample_rate_hz) + ") is " +
+                        (std::isnan(x[i]) ? "NaN" : "infinite") +
+                        "; give finite samples at full scale 1 (decode errors are often the cause)");
+  }
+  refuse_shorter_than_a_frame(pcm.name, pcm.frames, pcm.info().duration_s(), lld);
 }
 
 data::ChannelConvention bundle_channels(const fs::path& bundle) {
@@ -101,7 +133,11 @@ CheckedCall check_call(const data::CallInput& in, train::Predictor& model,
                        const CheckOptions& options) {
   CheckedCall call{data::single_call_dataset(in, predict_schema(model)),
                    predict_build_options(model, options.device, options.text_embeddings)};
-  if (!in.audio.empty()) {
+  if (in.pcm) {
+    check_call_audio(*in.pcm, call.options.lld);
+    if (!options.allow_narrowband)
+      features::check_sample_rate(in.pcm->sample_rate_hz, in.pcm->name, call.options.lld);
+  } else if (!in.audio.empty()) {
     check_call_audio(in.audio, call.options.lld);
     if (!options.allow_narrowband) features::check_sample_rate(in.audio, call.options.lld);
   }

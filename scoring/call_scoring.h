@@ -37,6 +37,9 @@ features::BuildOptions predict_build_options(train::Predictor& model, const std:
 /// Refuses audio no score of which could mean anything (truncated, no samples, shorter than
 /// one analysis frame of `lld`). DataError naming the file and the fix.
 void check_call_audio(const std::filesystem::path& audio, const features::LldConfig& lld);
+/// The same for PCM in memory, which must also hold only finite samples: DataError naming
+/// `pcm.name`, the channel and the time of the first bad sample.
+void check_call_audio(const data::PcmView& pcm, const features::LldConfig& lld);
 
 /// How the calls a model was trained on put roles on channels: a bundle's features.json
 /// `channel_convention`, a run's feature store's record (none for models made before tenor

@@ -1,12 +1,9 @@
 // tenor::scoring::Scorer: a product's call goes through the one path of `tenor predict`
-// (scoring/call_scoring.h). The PCM samples and the transcript are written to a private
-// temporary directory as the WAV and JSONL `tenor predict` would read, so that the same
-// validator, channel mapping and extractor see them; the directory is removed when the call
-// is scored or fails.
+// (scoring/call_scoring.h). The PCM samples are read where the product holds them
+// (data::PcmView, never copied) and the transcript's segments become the lines a transcript
+// file would hold, so that the same validator, channel mapping and extractor see them.
 #include "scoring/scoring.h"
 
-#include <cstdlib>
-#include <fstream>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +11,7 @@
 #include "data/audio.h"
 #include "export/bundle_predictor.h"
 #include "scoring/call_scoring.h"
+#include "scoring/call_stream.h"
 
 namespace tenor::scoring {
 namespace fs = std::filesystem;
@@ -29,47 +27,36 @@ struct Scorer::Impl {
 
 namespace {
 
-/// A directory of this call's own under $TMPDIR (or /tmp), removed with the object. No signal
-/// handlers: a product's process keeps its own.
-class CallDir {
- public:
-  CallDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = (fs::path(tmp && *tmp ? tmp : "/tmp") / "tenor-score-XXXXXX").string();
-    if (!mkdtemp(pattern.data()))
-      throw IoError("cannot create a temporary directory under " +
-                    fs::path(pattern).parent_path().string() + "; set TMPDIR to a writable one");
-    path_ = pattern;
-  }
-  ~CallDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  CallDir(const CallDir&) = delete;
-  CallDir& operator=(const CallDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-/// The call's channels interleaved, refused when they differ in length.
-std::vector<float> interleave(const Call& call) {
+/// The call's samples as a view (nothing copied), refused when the channels differ in length.
+std::shared_ptr<const data::PcmView> pcm_view(const Call& call) {
+  if (!(call.sample_rate_hz > 0))
+    throw DataError("call " + call.call_id + ": sample_rate_hz is " +
+                    std::to_string(call.sample_rate_hz) + "; give the rate of the samples");
   const size_t n = call.channels.front().size();
-  for (size_t c = 1; c < call.channels.size(); ++c)
+  auto pcm = std::make_shared<data::PcmView>();
+  pcm->sample_rate_hz = call.sample_rate_hz;
+  pcm->frames = int64_t(n);
+  pcm->name = "call " + call.call_id + " (samples)";
+  for (size_t c = 0; c < call.channels.size(); ++c) {
     if (call.channels[c].size() != n)
       throw DataError("call " + call.call_id + ": channel " + std::to_string(c) + " holds " +
                       std::to_string(call.channels[c].size()) + " samples and channel 0 " +
                       std::to_string(n) + "; give every channel the same number of samples");
-  std::vector<float> out(n * call.channels.size());
-  for (size_t i = 0; i < n; ++i)
-    for (size_t c = 0; c < call.channels.size(); ++c) out[i * call.channels.size() + c] = call.channels[c][i];
-  return out;
+    pcm->channels.push_back(call.channels[c].data());
+  }
+  return pcm;
 }
 
-/// The call as `tenor predict` takes it: audio.wav and transcript.jsonl in `dir`.
-data::CallInput write_call(const Call& call, const fs::path& dir,
-                           const data::ChannelConvention& convention) {
+/// A transcript segment as one line of a transcript file (what `tenor predict --transcript`
+/// reads), so that the dataset reader and validate's checks see it.
+std::string transcript_line(const Segment& s) {
+  return json{{"start", s.start_s}, {"end", s.end_s}, {"speaker", s.speaker},
+              {"text", s.text.empty() ? json() : json(s.text)}}
+      .dump();
+}
+
+/// The call as `tenor predict` takes it, with its samples and transcript in memory.
+data::CallInput call_input(const Call& call, const data::ChannelConvention& convention) {
   data::CallInput in;
   in.call_id = call.call_id;
   in.channels = call.roles;
@@ -78,21 +65,13 @@ data::CallInput write_call(const Call& call, const fs::path& dir,
   in.window_s = call.window_s;
   in.speaker = call.speaker;
   if (!call.channels.empty()) {
-    if (!(call.sample_rate_hz > 0))
-      throw DataError("call " + call.call_id + ": sample_rate_hz is " +
-                      std::to_string(call.sample_rate_hz) + "; give the rate of the samples");
-    in.audio = dir / "audio.wav";
-    data::write_audio(in.audio, interleave(call), int(call.channels.size()), call.sample_rate_hz);
+    in.pcm = pcm_view(call);
+    in.audio = in.pcm->name;
   }
   if (!call.transcript.empty()) {
-    in.transcript = dir / "transcript.jsonl";
-    std::ofstream out(in.transcript);
-    for (const auto& s : call.transcript)
-      out << json{{"start", s.start_s}, {"end", s.end_s}, {"speaker", s.speaker},
-                  {"text", s.text.empty() ? json() : json(s.text)}}
-                 .dump()
-          << "\n";
-    if (!out) throw IoError("cannot write " + in.transcript.string() + " (disk full?)");
+    in.transcript = "call " + call.call_id + " (transcript)";
+    in.transcript_lines.emplace();
+    for (const auto& s : call.transcript) in.transcript_lines->push_back(transcript_line(s));
   }
   return in;
 }
@@ -126,11 +105,71 @@ Scorer::~Scorer() = default;
 
 const std::vector<TaskInfo>& Scorer::tasks() const { return impl_->tasks; }
 
+struct Stream::Impl {
+  std::mutex lock;  ///< one call of the stream at a time
+  std::unique_ptr<CallStream> stream;
+};
+
+Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Stream::~Stream() = default;
+Stream::Stream(Stream&&) noexcept = default;
+Stream& Stream::operator=(Stream&&) noexcept = default;
+
+void Stream::push(const std::vector<const float*>& channels, size_t frames) {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  impl_->stream->push(channels, frames);
+}
+
+void Stream::push(const std::vector<std::vector<float>>& chunk) {
+  std::vector<const float*> channels;
+  for (size_t c = 0; c < chunk.size(); ++c) {
+    if (chunk[c].size() != chunk[0].size())
+      throw DataError("a chunk's channel " + std::to_string(c) + " holds " +
+                      std::to_string(chunk[c].size()) + " samples and channel 0 " +
+                      std::to_string(chunk[0].size()) + "; give every channel the same number");
+    channels.push_back(chunk[c].data());
+  }
+  push(channels, chunk.empty() ? 0 : chunk[0].size());
+}
+
+SegmentScore Stream::push_turn(const Segment& turn) {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  return to_segment(impl_->stream->push_turn(turn.speaker, turn.start_s, turn.end_s, turn.text));
+}
+
+void Stream::finish() {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  impl_->stream->finish();
+}
+
+double Stream::pushed_s() const {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  return impl_->stream->pushed_s();
+}
+
+int64_t Stream::held_frames() const {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  return impl_->stream->held_frames();
+}
+
+Stream Scorer::open_stream(const StreamOptions& options) const {
+  StreamSetup setup;
+  setup.call_id = options.call_id;
+  setup.sample_rate_hz = options.sample_rate_hz;
+  setup.channels = options.channels;
+  setup.roles = options.roles;
+  setup.mix = options.mix;
+  setup.convention = impl_->convention;
+  setup.max_turn_s = options.max_turn_s;
+  auto impl = std::make_unique<Stream::Impl>();
+  impl->stream = std::make_unique<CallStream>(*impl_->model, &impl_->model_lock, setup);
+  return Stream(std::move(impl));
+}
+
 std::vector<SegmentScore> Scorer::score(const Call& call) const {
   if (call.channels.empty() && call.transcript.empty())
     throw DataError("call " + call.call_id + " has neither samples nor a transcript; give either");
-  CallDir dir;
-  const data::CallInput in = write_call(call, dir.path(), impl_->convention);
+  const data::CallInput in = call_input(call, impl_->convention);
   const CheckedCall checked = check_call(in, *impl_->model, CheckOptions{});
   std::vector<SegmentScore> out;
   for (const auto& j : score_call(checked, *impl_->model, &impl_->model_lock))

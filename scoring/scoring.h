@@ -12,12 +12,17 @@
 //   for (const auto& s : scorer.score(call))                 // any thread, concurrently
 //     for (const auto& t : s.tasks) use(s.speaker, s.start_s, t.task, t.decision, t.calibrated);
 //
+//   tenor::scoring::Stream stream = scorer.open_stream({});  // a call as it happens
+//   stream.push({agent_chunk, customer_chunk}, frames);      // as the audio arrives
+//   auto s = stream.push_turn({12.0, 19.5, "customer", "I want to cancel"});  // when ASR ends it
+//
 // The scores are those of `tenor predict --bundle` on the same audio and transcript: the same
 // checks, the same feature extraction (the bundle's features.json and tokenizer), the bundle's
 // model.onnx in ONNX Runtime and its decision rules (calibration.json). This header needs no
 // LibTorch, ONNX or HDF5 headers; the package links their libraries (docs/export.md, "A C++
 // library for products").
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -72,6 +77,64 @@ struct TaskInfo {
   std::vector<std::string> classes;
 };
 
+/// How a stream's audio comes (Scorer::open_stream).
+struct StreamOptions {
+  std::string call_id = "stream";
+  int sample_rate_hz = 16000;  ///< of the pushed samples, any rate; resampled to the bundle's
+  int channels = 2;            ///< 1 (mono) or 2: the channels of every push
+  /// Role -> channel. Empty: the bundle's training calls' mapping when the stream has their
+  /// number of channels; mono: every role on the one channel; else refused unless `mix`.
+  std::map<std::string, int> roles;
+  bool mix = false;  ///< mix the channels into one voice track
+  /// The longest a turn may be, in seconds: the stream holds this much audio (and what the
+  /// last turn's start on needs), so that its memory stays bounded on a call of any length.
+  double max_turn_s = 300;
+};
+
+class Scorer;
+
+/// A call scored as it happens: push its audio in chunks as it arrives, and each turn when the
+/// product's ASR or diarisation has finished it; the turn's scores come back at once. A
+/// turn's scores equal those Scorer::score gives the whole call with the same turns, except
+/// for bundles with `speaker_normalization: call` (each turn is centred on its speaker's
+/// turns so far, not the whole call's: docs/export.md, "Streaming"). The stream holds the
+/// audio no turn to come can need no longer than max_turn_s, and a few turns, never the call.
+///
+/// A Stream's calls are serialised (one at a time, from any thread); many streams and score()
+/// calls may run at once on one Scorer, which must outlive its streams. Every error is a
+/// tenor::Error that leaves the stream as it was: DataError for bad input (a wrong channel
+/// count, a non-finite sample, a turn that ends after the audio pushed, starts before the
+/// previous turn or inside its speaker's previous turn, or has an unknown role), UsageError
+/// for a call after finish().
+class Stream {
+ public:
+  ~Stream();
+  Stream(Stream&&) noexcept;
+  Stream& operator=(Stream&&) noexcept;
+
+  /// Appends `frames` samples of every channel: `channels[c]` points at channel c's, float at
+  /// full scale 1. Any chunk size, one sample included; the scores do not depend on it.
+  void push(const std::vector<const float*>& channels, size_t frames);
+  /// The same for one vector per channel, all of one length.
+  void push(const std::vector<std::vector<float>>& chunk);
+
+  /// The scores of the finished turn `turn` (its audio pushed already; turns in the order they
+  /// start, a speaker's turns not overlapping). SegmentScore::segment counts turns from 0.
+  SegmentScore push_turn(const Segment& turn);
+
+  /// Ends the stream; later pushes and turns are refused.
+  void finish();
+
+  double pushed_s() const;       ///< seconds of audio pushed so far
+  int64_t held_frames() const;   ///< samples per channel held now (bounded by max_turn_s)
+
+ private:
+  friend class Scorer;
+  struct Impl;
+  explicit Stream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 /// A loaded bundle. score() may be called from many threads at once: features are extracted
 /// in parallel, the model runs one call at a time.
 class Scorer {
@@ -90,6 +153,10 @@ class Scorer {
   /// audio, an unknown role, audio sampled too low for the bundle) and tenor::UsageError for
   /// multi-channel audio without a mapping; the message names the value and the fix.
   std::vector<SegmentScore> score(const Call& call) const;
+
+  /// A stream of one call (see Stream). Throws tenor::UsageError for multi-channel audio
+  /// without a mapping or bad options, tenor::DataError for a rate the bundle cannot analyse.
+  Stream open_stream(const StreamOptions& options) const;
 
   const std::vector<TaskInfo>& tasks() const;
 

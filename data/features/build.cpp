@@ -381,7 +381,8 @@ class PartBuilder {
     const data::Call& call = ds_.calls[c];
     std::vector<Job> jobs;
     if (call.audio.empty()) return jobs;
-    data::AudioReader reader(ds_.root / call.audio);
+    data::AudioReader reader = call.pcm ? data::AudioReader(*call.pcm)
+                                        : data::AudioReader(ds_.root / call.audio);
     for (size_t s : segs) {
       const auto& seg = call.segments[s];
       auto it = call.channels.find(seg.speaker);
@@ -901,6 +902,7 @@ Store empty_store(const data::Dataset& ds, const BuildOptions& o, const PartBuil
   store.layout = {builder.lld_columns(), builder.all_functional_columns(), ds.schema.task_names()};
   store.meta = store_meta(ds, config_json(o, o.lld.sample_rate_hz), "", tokenizer_model, {});
   store.tokenizer_model = tokenizer_model;
+  store.has_text = true;  // its rows keep their transcripts, as a store this tenor writes does
   for (const auto& t : ds.schema.tasks) store.task_classes[t.name] = t.classes;
   return store;
 }
@@ -1030,6 +1032,58 @@ void extract_features(const data::Dataset& ds, const BuildOptions& options,
       sink(store, rows);
     }
   }
+}
+
+struct SegmentExtractor::Impl {
+  BuildOptions options;
+  std::string tokenizer_model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  c10::Device device = c10::Device(c10::kCPU);
+};
+
+SegmentExtractor::SegmentExtractor(const BuildOptions& options, const std::string& tokenizer_model)
+    : impl_(std::make_unique<Impl>()) {
+  options.validate();
+  impl_->options = options;
+  impl_->options.text_embeddings.clear();
+  impl_->options.lld.sample_rate_hz = options.sample_rate_hz.value_or(16000);
+  impl_->options.lld.validate();
+  impl_->tokenizer_model = tokenizer_model;
+  if (!tokenizer_model.empty()) impl_->tokenizer = std::make_unique<Tokenizer>(tokenizer_model);
+  impl_->device = resolve_device(options.device);
+}
+
+SegmentExtractor::~SegmentExtractor() = default;
+
+Store SegmentExtractor::extract(const data::Dataset& ds, size_t s,
+                                std::map<std::string, BaselineSums>& baselines) {
+  const BuildOptions& o = impl_->options;
+  PartBuilder builder(ds, o, o.lld, impl_->device, impl_->tokenizer.get());
+  Store store = empty_store(ds, o, builder, impl_->tokenizer_model);
+  add_call_rows(store, builder, 0, std::nullopt);
+  const data::Call& call = ds.calls.at(0);
+  double audio_s = 0;
+  std::map<std::pair<size_t, size_t>, LldTable> tables;
+  try {
+    tables = builder.lld_tables(builder.read_jobs(0, {s}, audio_s));
+  } catch (const Error& e) {
+    throw DataError("call " + call.call_id + ": " + e.what());
+  }
+  auto it = tables.find({0, s});
+  SegmentFeatures f = builder.own_features(0, s, it == tables.end() ? nullptr : &it->second);
+  tables.clear();
+  const auto& names = builder.functional_columns();
+  BaselineSums& earlier = baselines[call.segments[s].speaker];
+  const BaselineSums before = earlier;
+  earlier.add(names, f.functionals, f.mask);
+  append_relative_to_baseline(names, before, f.functionals, f.mask);
+  const size_t nf = store.layout.functional_columns.size(), n_lld = builder.lld_columns().size();
+  std::copy(f.functionals.begin(), f.functionals.end(), store.functionals.begin() + long(s * nf));
+  std::copy(f.mask.begin(), f.mask.end(), store.functional_mask.begin() + long(s * nf));
+  for (size_t r = s + 1; r < store.frame_offsets.size(); ++r)
+    store.frame_offsets[r] = int64_t(f.frames.size() / n_lld);
+  store.frames = std::move(f.frames);
+  return store;
 }
 
 void BuildOptions::validate() const {

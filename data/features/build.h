@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,5 +123,31 @@ void extract_features(const data::Dataset& dataset, const BuildOptions& options,
                       const std::string& tokenizer_model, double group_audio_s,
                       const std::function<void(Store& store, const std::vector<int64_t>& rows)>&
                           sink);
+
+/// The segments of one call extracted one at a time as they become known (a stream of a
+/// product's call, scoring/call_scoring.h): extract_features' code for one segment (its audio
+/// read and resampled, its LLDs, functionals and tokens), with its features relative to its
+/// speaker's earlier segments taken from running sums (BaselineSums) rather than from those
+/// segments, whose audio a stream no longer holds. A segment's row equals extract_features'
+/// when the call's segments come in start order, each speaker's after its earlier ones.
+class SegmentExtractor {
+ public:
+  /// `options` as extract_features takes them (sentence embeddings are not read);
+  /// `tokenizer_model`: serialized SentencePiece, "" for none.
+  SegmentExtractor(const BuildOptions& options, const std::string& tokenizer_model);
+  ~SegmentExtractor();
+  SegmentExtractor(const SegmentExtractor&) = delete;
+  SegmentExtractor& operator=(const SegmentExtractor&) = delete;
+
+  /// A store with one row per segment of `call` (a one-call dataset; row = segment index):
+  /// metadata and tokens of all, the functionals and LLD frames of segment `s` only (the
+  /// others 0 and none). `s`'s relative features come from `baselines[its speaker]`, to which
+  /// its own functionals are then added. Throws DataError naming the call on unreadable audio.
+  Store extract(const data::Dataset& call, size_t s, std::map<std::string, BaselineSums>& baselines);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace tenor::features

@@ -349,26 +349,45 @@ std::vector<std::string> relative_names() {
   return out;
 }
 
+void BaselineSums::add(const std::vector<std::string>& names, const std::vector<float>& values,
+                       const std::vector<uint8_t>& mask) {
+  const auto& base = baseline_functionals();
+  sum.resize(base.size(), 0.0);
+  count.resize(base.size(), 0);
+  for (size_t k = 0; k < base.size(); ++k) {
+    auto it = std::find(names.begin(), names.end(), base[k]);
+    if (it == names.end()) continue;
+    const size_t col = size_t(it - names.begin());
+    if (mask[col]) sum[k] += values[col], ++count[k];
+  }
+}
+
 void append_relative_to_baseline(const std::vector<std::string>& names,
-                                 const std::vector<const std::vector<float>*>& earlier,
-                                 const std::vector<const std::vector<uint8_t>*>& earlier_masks,
-                                 std::vector<float>& values, std::vector<uint8_t>& mask) {
+                                 const BaselineSums& earlier, std::vector<float>& values,
+                                 std::vector<uint8_t>& mask) {
   Row row{values, mask};
-  for (const auto& name : baseline_functionals()) {
-    auto it = std::find(names.begin(), names.end(), name);
+  const auto& base = baseline_functionals();
+  for (size_t k = 0; k < base.size(); ++k) {
+    auto it = std::find(names.begin(), names.end(), base[k]);
     if (it == names.end()) {
       row.put(0, false);
       continue;
     }
     const size_t col = size_t(it - names.begin());
-    double sum = 0;
-    int count = 0;
-    for (size_t i = 0; i < earlier.size(); ++i) {
-      if ((*earlier_masks[i])[col]) sum += (*earlier[i])[col], ++count;
-    }
+    const int count = k < earlier.count.size() ? earlier.count[k] : 0;
+    const double sum = count ? earlier.sum[k] : 0;
     const bool here = mask[col] != 0;
     row.put(values[col] - (count ? sum / count : 0), here && count > 0);
   }
+}
+
+void append_relative_to_baseline(const std::vector<std::string>& names,
+                                 const std::vector<const std::vector<float>*>& earlier,
+                                 const std::vector<const std::vector<uint8_t>*>& earlier_masks,
+                                 std::vector<float>& values, std::vector<uint8_t>& mask) {
+  BaselineSums sums;
+  for (size_t i = 0; i < earlier.size(); ++i) sums.add(names, *earlier[i], *earlier_masks[i]);
+  append_relative_to_baseline(names, sums, values, mask);
 }
 
 }  // namespace tenor::features

@@ -63,6 +63,23 @@ void segment_functionals(const LldTable& frames, const SegmentInfo& info,
 /// The functionals that get a "relative to the same speaker's earlier speech" twin.
 const std::vector<std::string>& baseline_functionals();
 
+/// A speaker's earlier segments in a call, as relative features need them: per name in
+/// baseline_functionals(), the sum (in double, in segment order) and count of its defined
+/// values. Kept running when a call's segments come one at a time (a stream).
+struct BaselineSums {
+  std::vector<double> sum;
+  std::vector<int> count;
+  /// Adds one segment's functional row (`names` its layout; at least the own functionals).
+  void add(const std::vector<std::string>& names, const std::vector<float>& values,
+           const std::vector<uint8_t>& mask);
+};
+
+/// Appends, for each name in baseline_functionals(), value minus the mean of that value over
+/// the same speaker's earlier segments (`earlier`). Mask 0 when there is no earlier value.
+void append_relative_to_baseline(const std::vector<std::string>& names,
+                                 const BaselineSums& earlier, std::vector<float>& values,
+                                 std::vector<uint8_t>& mask);
+
 /// Appends, for each name in baseline_functionals(), value minus the mean of that value over
 /// the same speaker's earlier segments in the call (`earlier`: their functional rows, same
 /// layout). Mask 0 when there is no earlier defined value.

@@ -14,11 +14,14 @@ double analysed_top_hz(const LldConfig& lld) {
 }
 
 void check_sample_rate(const std::filesystem::path& audio, const LldConfig& lld) {
-  const int rate = data::probe_audio(audio).sample_rate_hz;
+  check_sample_rate(data::probe_audio(audio).sample_rate_hz, audio.string(), lld);
+}
+
+void check_sample_rate(int rate, const std::string& name, const LldConfig& lld) {
   const double top_hz = analysed_top_hz(lld);
   if (rate / 2.0 >= top_hz) return;
   const auto hz = [](double v) { return std::to_string(int(std::lround(v))) + " Hz"; };
-  throw DataError(audio.string() + " is sampled at " + hz(rate) + ", so it holds nothing above " +
+  throw DataError(name + " is sampled at " + hz(rate) + ", so it holds nothing above " +
                   hz(rate / 2.0) + ", but the model analyses up to " + hz(top_hz) +
                   " (its extractor runs at " + hz(lld.sample_rate_hz) + ", mel bands to " +
                   hz(lld.mel_high_hz) +

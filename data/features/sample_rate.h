@@ -3,6 +3,7 @@
 // `tenor eval --dataset` (torch-free).
 
 #include <filesystem>
+#include <string>
 
 #include "data/features/lld_config.h"
 
@@ -17,5 +18,7 @@ double analysed_top_hz(const LldConfig& lld);
 /// DataError naming the file, its rate, what the model analyses and the fixes (a model built at
 /// that rate, or `--allow-narrowband`).
 void check_sample_rate(const std::filesystem::path& audio, const LldConfig& lld);
+/// The same for audio sampled at `rate_hz` that messages call `name` (PCM in memory).
+void check_sample_rate(int rate_hz, const std::string& name, const LldConfig& lld);
 
 }  // namespace tenor::features

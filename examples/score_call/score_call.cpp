@@ -2,12 +2,17 @@
 // (tenor::scoring), as a product would: the product reads its own audio (here a 16-bit PCM WAV
 // reader of a few lines) and hands tenor the samples.
 //
-//   score_call BUNDLE CALL.wav [ROLE=CHANNEL ...] [--mix] [--threads N]
+//   score_call BUNDLE CALL.wav [ROLE=CHANNEL ...] [--mix] [--threads N] [--stream]
 //
 // Prints one line per segment and task: segment, speaker, start, end, task, decision and the
 // calibrated probabilities. With --threads N the call is scored N times at once on one loaded
-// bundle, and the program fails unless every result is the same.
+// bundle, and the program fails unless every result is the same. With --stream the call is
+// scored as it would be live: its samples pushed to a tenor::scoring::Stream in 100 ms chunks
+// and each 10-second window of the customer given as a turn once its audio is in (where a
+// product gives its diarisation's turns); the program fails unless every turn's scores equal
+// those of scoring the whole call with the same turns.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -72,11 +77,49 @@ std::string lines(const std::vector<tenor::scoring::SegmentScore>& scores) {
   return out;
 }
 
+/// The call scored through a stream (customer windows of 10 s as turns), checked against
+/// Scorer::score with the same turns; the stream's scores.
+std::vector<tenor::scoring::SegmentScore> score_streamed(const tenor::scoring::Scorer& scorer,
+                                                         tenor::scoring::Call call) {
+  const size_t n = call.channels.front().size();
+  const double seconds = double(n) / call.sample_rate_hz;
+  for (double t = 0; t + 1 <= seconds; t += 10)
+    call.transcript.push_back({t, std::min(seconds, t + 10), "customer", ""});
+  tenor::scoring::StreamOptions options;
+  options.call_id = call.call_id;
+  options.sample_rate_hz = call.sample_rate_hz;
+  options.channels = int(call.channels.size());
+  options.roles = call.roles;
+  options.mix = call.mix;
+  tenor::scoring::Stream stream = scorer.open_stream(options);
+  std::vector<tenor::scoring::SegmentScore> out;
+  const size_t chunk = size_t(call.sample_rate_hz / 10);
+  for (size_t at = 0, next = 0; at < n; at += chunk) {
+    std::vector<const float*> channels;
+    for (const auto& c : call.channels) channels.push_back(c.data() + at);
+    stream.push(channels, std::min(chunk, n - at));
+    while (next < call.transcript.size() && call.transcript[next].end_s <= stream.pushed_s())
+      out.push_back(stream.push_turn(call.transcript[next++]));
+  }
+  stream.finish();
+  const auto offline = scorer.score(call);
+  bool same = offline.size() == out.size();
+  for (size_t i = 0; same && i < out.size(); ++i)
+    for (size_t t = 0; same && t < out[i].tasks.size(); ++t) {
+      same = out[i].tasks[t].decision == offline[i].tasks[t].decision;
+      for (size_t c = 0; same && c < out[i].tasks[t].calibrated.size(); ++c)
+        same = std::abs(out[i].tasks[t].calibrated[c] - offline[i].tasks[t].calibrated[c]) < 1e-6;
+    }
+  if (!same) throw std::runtime_error("the stream's scores differ from the whole call's");
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: score_call BUNDLE CALL.wav [ROLE=CHANNEL ...] [--mix] [--threads N]\n";
+    std::cerr << "usage: score_call BUNDLE CALL.wav [ROLE=CHANNEL ...] [--mix] [--threads N] "
+                 "[--stream]\n";
     return 2;
   }
   try {
@@ -84,15 +127,22 @@ int main(int argc, char** argv) {
     tenor::scoring::Call call = read_wav(argv[2]);
     call.call_id = argv[2];
     int threads = 1;
+    bool stream = false;
     for (int i = 3; i < argc; ++i) {
       const std::string arg = argv[i];
       if (arg == "--mix") {
         call.mix = true;
+      } else if (arg == "--stream") {
+        stream = true;
       } else if (arg == "--threads" && i + 1 < argc) {
         threads = std::stoi(argv[++i]);
       } else if (auto eq = arg.find('='); eq != std::string::npos) {
         call.roles[arg.substr(0, eq)] = std::stoi(arg.substr(eq + 1));
       }
+    }
+    if (stream) {
+      std::cout << lines(score_streamed(scorer, call));
+      return 0;
     }
     std::vector<std::string> results(size_t(std::max(threads, 1)));
     std::vector<std::exception_ptr> errors(results.size());

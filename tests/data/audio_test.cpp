@@ -36,6 +36,33 @@ TEST(Audio, ProbeScanAndLazyRangeRead) {
   EXPECT_EQ(past_end.size(), 8000u);  // clamped to the file
 }
 
+TEST(Audio, SamplesInMemoryReadAsTheFileHoldingThem) {
+  // A product's samples (data::PcmView) read, mixed and resampled exactly as a WAV of them;
+  // audio a stream dropped is refused.
+  fs::path dir = make_temp_dir("audio-pcm");
+  write_tone(dir / "a.wav", 1.5, 8000, 2, 0.5);
+  data::AudioReader file(dir / "a.wav");
+  std::vector<float> left = file.read(0, 2, 0), right = file.read(0, 2, 1);
+  data::PcmView pcm;
+  pcm.sample_rate_hz = 8000;
+  pcm.frames = int64_t(left.size());
+  pcm.channels = {left.data(), right.data()};
+  data::AudioReader memory(pcm);
+  EXPECT_EQ(memory.info().frames, file.info().frames);
+  for (int channel : {0, 1, -1}) {
+    EXPECT_EQ(memory.read(0.25, 1.1, channel, 16000), file.read(0.25, 1.1, channel, 16000));
+    EXPECT_EQ(memory.read(0.3, 0.9, channel), file.read(0.3, 0.9, channel));
+  }
+  data::PcmView tail = pcm;
+  tail.first_frame = 4000;
+  tail.frames -= 4000;
+  tail.channels = {left.data() + 4000, right.data() + 4000};
+  data::AudioReader late(tail);
+  EXPECT_EQ(late.read(0.6, 1.2, 1), file.read(0.6, 1.2, 1));
+  const std::string why = thrown_message<DataError>([&] { late.read(0.2, 1.0, 1); });
+  EXPECT_NE(why.find("no longer held"), std::string::npos) << why;
+}
+
 TEST(Audio, ClearErrors) {
   fs::path dir = make_temp_dir("audio-errors");
   try {

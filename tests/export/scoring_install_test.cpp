@@ -2,7 +2,8 @@
 // prefix, examples/score_call/ configured and built out of tree against that prefix alone
 // (find_package(tenor)), and run on a generated stereo call from three threads at once on one
 // loaded bundle: every thread gets the scores `tenor predict --bundle` gives the same WAV
-// (1e-6, same decisions). A call the library must refuse is refused with the fix.
+// (1e-6, same decisions), and its stream mode scores turns as the whole call. A call the
+// library must refuse is refused with the fix.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -18,23 +19,6 @@
 namespace tenor::test {
 namespace {
 using nlohmann::json;
-
-/// A small linear run on tiny_store() (stereo calls, agent on 0, customer on 1), exported.
-fs::path linear_bundle() {
-  const fs::path dir = make_temp_dir("scoring-run");
-  std::string out;
-  EXPECT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: linear\n").string() +
-                          " --set epochs=2",
-                      &out),
-            0)
-      << out;
-  EXPECT_EQ(run_tenor("export --run " + (dir / "run").string() + " --out " +
-                          (dir / "bundle").string(),
-                      &out),
-            0)
-      << out;
-  return dir / "bundle";
-}
 
 /// `command` run by the shell; its exit status, its stdout and stderr in `output`.
 int shell(const std::string& command, std::string* output) {
@@ -94,7 +78,7 @@ TEST(ScoringInstall, ExampleBuiltAgainstTheInstalledPackageScoresAsTenorPredict)
             0)
       << out;
 
-  const fs::path bundle = linear_bundle();
+  const fs::path bundle = exported_bundle();  // linear, on stereo calls (agent 0, customer 1)
   const fs::path wav = tiny_dataset() / "audio" / "c14.wav";
   // Stereo without a mapping: the bundle's training calls' (agent=0, customer=1); three threads.
   // A product outside the prefix names the installed ONNX Runtime runner (docs/export.md).
@@ -139,6 +123,15 @@ TEST(ScoringInstall, ExampleBuiltAgainstTheInstalledPackageScoresAsTenorPredict)
     for (size_t c = 0; c < want[i].calibrated.size(); ++c)
       EXPECT_NEAR(lines[i].calibrated[c], want[i].calibrated[c], 1e-6) << i << " " << c;
   }
+  // The installed stream: the customer's 10-second windows given as turns while the audio is
+  // pushed in 100 ms chunks score as the whole call with those turns (the example checks it).
+  ASSERT_EQ(shell("TENOR_ORT_DIR=" + (prefix / "share/tenor/ort").string() + " " +
+                      (example / "score_call").string() + " " + bundle.string() + " " +
+                      wav.string() + " --stream",
+                  &out),
+            0)
+      << out;
+  EXPECT_FALSE(parse_lines(out).empty()) << out;
   // Three channels: no mapping fits; the library says how to give one (a usage error: 2).
   write_tone(work / "three.wav", 3.0, 16000, 3);
   EXPECT_EQ(shell("TENOR_ORT_DIR=" + (prefix / "share/tenor/ort").string() + " " +

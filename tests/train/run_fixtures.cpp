@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <iterator>
+#include <stdexcept>
 #include <thread>
 
 #include <algorithm>
@@ -71,6 +72,19 @@ const fs::path& tiny_store() {
     return out;
   }();
   return path;
+}
+
+fs::path exported_bundle(const std::string& model_extra) {
+  const fs::path dir = make_temp_dir("bundle-run");
+  std::string out;
+  if (run_tenor("train --config " + write_train_config(dir, model_extra).string() +
+                    " --set epochs=2",
+                &out) != 0)
+    throw std::runtime_error("tenor train failed: " + out);
+  if (run_tenor("export --run " + (dir / "run").string() + " --out " + (dir / "bundle").string(),
+                &out) != 0)
+    throw std::runtime_error("tenor export failed: " + out);
+  return dir / "bundle";
 }
 
 const fs::path& tiny_dataset() {

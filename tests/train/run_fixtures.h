@@ -34,6 +34,10 @@ std::filesystem::path tiny_store_with_classes(const std::filesystem::path& path,
 std::filesystem::path write_train_config(const std::filesystem::path& dir,
                                          const std::string& extra);
 
+/// A small run of write_train_config(dir, model_extra) trained for two epochs and exported
+/// with `tenor export` into DIR/bundle (DIR a fresh temporary directory); its path.
+std::filesystem::path exported_bundle(const std::string& model_extra = "  type: linear\n");
+
 /// Turns a run this tenor trained into one as runs of format 0 and 1 hold it: its
 /// input_transform.json's statistics as normalizer.json (written as the trainer wrote it
 /// then), no input_transform.json. run.json is left to the caller.

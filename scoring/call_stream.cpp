@@ -1,0 +1,206 @@
+#include "scoring/call_stream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/text.h"
+#include "data/features/sample_rate.h"
+#include "scoring/call_scoring.h"
+
+namespace tenor::scoring {
+using nlohmann::json;
+
+namespace {
+
+std::string seconds(double s) { return format_number(s) + " s"; }
+
+/// A turn as one line of a transcript file, read by the dataset reader (as the Scorer's).
+std::string turn_line(const std::string& speaker, double start_s, double end_s,
+                      const std::string& text) {
+  return json{{"start", start_s}, {"end", end_s}, {"speaker", speaker},
+              {"text", text.empty() ? json() : json(text)}}
+      .dump();
+}
+
+/// The roles a call's segments may have for `model` (as data::single_call_dataset's check).
+std::vector<std::string> known_roles(const train::Predictor& model) {
+  std::vector<std::string> roles = {"agent", "customer"};
+  for (const auto& t : model.tasks())
+    if (std::find(roles.begin(), roles.end(), t.speaker) == roles.end()) roles.push_back(t.speaker);
+  return roles;
+}
+
+}  // namespace
+
+CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSetup setup)
+    : model_(model),
+      model_lock_(model_lock),
+      setup_(std::move(setup)),
+      extractor_(predict_build_options(model, "cpu", ""), model.tokenizer_model()) {
+  const std::string name = "stream " + setup_.call_id;
+  if (setup_.channels < 1 || setup_.channels > 8)
+    throw UsageError(name + ": " + std::to_string(setup_.channels) +
+                     " channels; a stream takes 1 (mono) or 2 (one voice each) channels");
+  if (!(setup_.sample_rate_hz > 0))
+    throw UsageError(name + ": sample_rate_hz is " + std::to_string(setup_.sample_rate_hz) +
+                     "; give the rate of the samples");
+  if (!(setup_.max_turn_s > 0) || !std::isfinite(setup_.max_turn_s))
+    throw UsageError(name + ": max_turn_s is " + format_number(setup_.max_turn_s) +
+                     "; give the longest turn in seconds, e.g. 300");
+  const features::BuildOptions options = predict_build_options(model, "cpu", "");
+  if (!setup_.allow_narrowband)
+    features::check_sample_rate(setup_.sample_rate_hz, name, options.lld);
+  // The channel mapping, resolved once as a call's is (the bundle's convention, given roles,
+  // --mix), from a call of no samples: UsageError now for stereo nobody mapped.
+  data::CallInput in = call_input({});
+  const data::Dataset probe = data::single_call_dataset(in, predict_schema(model));
+  channels_ = probe.calls.at(0).channels;
+  if (channels_.empty() && setup_.channels == 1)  // mono: every role reads the one channel
+    for (const auto& role : known_roles(model)) channels_[role] = 0;
+  buffer_.resize(size_t(setup_.channels));
+}
+
+data::CallInput CallStream::call_input(const std::vector<const Turn*>& turns) const {
+  auto pcm = std::make_shared<data::PcmView>();
+  pcm->sample_rate_hz = setup_.sample_rate_hz;
+  pcm->first_frame = dropped_ + offset_;
+  pcm->frames = held_frames();
+  pcm->name = "stream " + setup_.call_id + " (samples)";
+  for (const auto& c : buffer_) pcm->channels.push_back(c.data() + offset_);
+  if (buffer_.empty()) pcm->channels.assign(size_t(setup_.channels), nullptr);
+  data::CallInput in;
+  in.call_id = setup_.call_id;
+  in.pcm = pcm;
+  in.audio = pcm->name;
+  in.channels = channels_.empty() ? setup_.roles : channels_;
+  in.mix = setup_.mix;
+  in.convention = setup_.convention;
+  if (!turns.empty()) {
+    in.transcript = "stream " + setup_.call_id + " turn " + std::to_string(turns_);
+    in.transcript_lines.emplace();
+    for (const Turn* t : turns)
+      in.transcript_lines->push_back(turn_line(t->speaker, t->start_s, t->end_s, t->text));
+  }
+  return in;
+}
+
+void CallStream::push(const std::vector<const float*>& channels, size_t frames) {
+  const std::string name = "stream " + setup_.call_id;
+  if (finished_) throw UsageError(name + " is finished; open a new stream for more audio");
+  if (channels.size() != size_t(setup_.channels))
+    throw DataError(name + ": a chunk of " + std::to_string(channels.size()) +
+                    " channel(s), but the stream was opened with " +
+                    std::to_string(setup_.channels) + "; push every channel of the call at once");
+  for (size_t c = 0; c < channels.size(); ++c) {
+    if (frames > 0 && !channels[c])
+      throw DataError(name + ": channel " + std::to_string(c) + " of the chunk is null");
+    for (size_t i = 0; i < frames; ++i)
+      if (!std::isfinite(channels[c][i]))
+        throw DataError(name + ": channel " + std::to_string(c) + " sample " +
+                        std::to_string(pushed_frames_ + int64_t(i)) + " (at " +
+                        seconds(double(pushed_frames_ + int64_t(i)) / setup_.sample_rate_hz) +
+                        ") is not a finite number; give samples at full scale 1 (nothing of "
+                        "this chunk was taken)");
+  }
+  for (size_t c = 0; c < channels.size(); ++c)
+    buffer_[c].insert(buffer_[c].end(), channels[c], channels[c] + frames);
+  pushed_frames_ += int64_t(frames);
+  drop_audio();
+}
+
+/// Drops the audio no turn to come can start in: before the last turn's start, and before
+/// max_turn_s ago. The buffer is compacted once half of it is dropped (amortised O(1)).
+void CallStream::drop_audio() {
+  const int64_t keep_from = std::max<int64_t>(
+      int64_t(std::floor(last_start_s_ * setup_.sample_rate_hz)),
+      pushed_frames_ - int64_t(std::ceil(setup_.max_turn_s * setup_.sample_rate_hz)));
+  offset_ = std::clamp<int64_t>(keep_from - dropped_, offset_, held_frames() + offset_);
+  if (offset_ > 0 && offset_ * 2 >= int64_t(buffer_[0].size())) {
+    for (auto& c : buffer_) {
+      c.erase(c.begin(), c.begin() + offset_);
+      if (c.capacity() > 2 * c.size() + 4096) c.shrink_to_fit();
+    }
+    dropped_ += offset_;
+    offset_ = 0;
+  }
+}
+
+void CallStream::check_turn(const Turn& t) const {
+  const std::string turn = "stream " + setup_.call_id + " turn " + std::to_string(turns_) + " (" +
+                           t.speaker + ", " + seconds(t.start_s) + " to " + seconds(t.end_s) + ")";
+  if (finished_) throw UsageError(turn + ": the stream is finished; open a new one");
+  if (!std::isfinite(t.start_s) || !std::isfinite(t.end_s) || t.start_s < 0 || !(t.end_s > t.start_s))
+    throw DataError(turn + ": a turn needs 0 <= start < end, finite; fix the times");
+  if (t.end_s > pushed_s() + 1e-9)
+    throw DataError(turn + " ends after the audio pushed so far (" + seconds(pushed_s()) +
+                    "); push the turn's audio first, then the turn");
+  if (t.start_s < last_start_s_)
+    throw DataError(turn + " starts before the previous turn (" + seconds(last_start_s_) +
+                    "); give turns in the order they start");
+  for (const Turn& k : kept_)
+    if (k.speaker == t.speaker && t.start_s < k.end_s)
+      throw DataError(turn + " starts inside the same speaker's previous turn (" +
+                      seconds(k.start_s) + " to " + seconds(k.end_s) +
+                      "); a speaker's turns must not overlap: merge them or fix the times");
+  const double held_from = double(dropped_ + offset_) / setup_.sample_rate_hz;
+  if (std::floor(t.start_s * setup_.sample_rate_hz) < double(dropped_ + offset_))
+    throw DataError(turn + " starts in audio the stream no longer holds (it keeps " +
+                    seconds(setup_.max_turn_s) + ", from " + seconds(held_from) +
+                    "); give turns sooner, or open the stream with a larger max_turn_s");
+}
+
+json CallStream::push_turn(const std::string& speaker, double start_s, double end_s,
+                           const std::string& text) {
+  Turn turn{speaker, text, start_s, end_s};
+  check_turn(turn);
+  // The turn alone through the dataset reader and validate's checks first, so that a message
+  // names it (line 1) rather than its place among the turns kept.
+  data::single_call_dataset(call_input({&turn}), predict_schema(model_));
+  std::vector<const Turn*> turns;
+  for (const Turn& k : kept_) turns.push_back(&k);
+  turns.push_back(&turn);
+  json scores = score(data::single_call_dataset(call_input(turns), predict_schema(model_)));
+  scores["segment"] = turns_;
+  keep(std::move(turn));
+  drop_audio();
+  return scores;
+}
+
+json CallStream::score(const data::Dataset& call) {
+  const size_t s = call.calls.at(0).segments.size() - 1;
+  features::Store store = extractor_.extract(call, s, baselines_);
+  std::unique_lock<std::mutex> lock;
+  if (model_lock_) lock = std::unique_lock<std::mutex>(*model_lock_);
+  train::TrainData data = model_.prepare(std::move(store), "stream " + setup_.call_id);
+  if (model_.transform().per_speaker()) {
+    // Each speaker's statistics over the turns so far, this one included (docs/export.md).
+    const features::Store& st = data.store;
+    speaker_sums_[st.segments[s].speaker].add(st, s);
+    data.speaker.rows = int64_t(st.segments.size());
+    data.speaker.lld_mean.assign(st.segments.size() * st.layout.lld_columns.size(), 0.0f);
+    data.speaker.func_mean.assign(st.segments.size() * st.layout.functional_columns.size(), 0.0f);
+    data.speaker.func_count.assign(data.speaker.func_mean.size(), 0.0f);
+    for (size_t r = 0; r < st.segments.size(); ++r)
+      if (auto it = speaker_sums_.find(st.segments[r].speaker); it != speaker_sums_.end())
+        it->second.fill(st, r, data.speaker);
+  }
+  const std::vector<int64_t> rows = {int64_t(s)};
+  return train::segment_scores(model_, data, rows, model_.probabilities(data, rows)).at(0);
+}
+
+/// Keeps what the features of turns to come read: each speaker's last two turns (the gap to
+/// and overlap with the other speaker, the previous turn's text as context, the check that a
+/// speaker's turns do not overlap).
+void CallStream::keep(Turn turn) {
+  last_start_s_ = turn.start_s;
+  ++turns_;
+  const std::string speaker = turn.speaker;
+  kept_.push_back(std::move(turn));
+  int seen = 0;
+  for (size_t i = kept_.size(); i-- > 0;)
+    if (kept_[i].speaker == speaker && ++seen > 2) kept_.erase(kept_.begin() + long(i));
+}
+
+}  // namespace tenor::scoring
