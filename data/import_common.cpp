@@ -325,6 +325,27 @@ void refuse_output(const ImportOptions& options, const fs::path& out) {
                      "; tenor never writes into the tool's files: choose a directory outside it");
 }
 
+/// Validates the dataset written in `temp` as `data validate` does (findings named under
+/// `out_arg`) and, when it has no error, renames it to `out`; false (nothing written) else.
+bool publish_if_valid(TemporaryPath& temp, const fs::path& out, const fs::path& out_arg,
+                      Diagnostics& diag) {
+  ValidateOptions vo;
+  vo.audio_duplicates = false;
+  ValidationResult checked = validate_dataset(temp.path(), vo);
+  for (Finding f : checked.diagnostics.findings()) {
+    f.file = (out_arg / f.file).string();
+    diag.add(std::move(f));
+  }
+  if (checked.diagnostics.error_count() > 0) return false;
+  std::error_code ec;
+  if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory refuse_output allowed
+  fs::rename(temp.path(), out, ec);
+  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
+                        ec.message());
+  temp.keep();
+  return true;
+}
+
 /// Builds the dataset in a temporary sibling of `out`, validates it, renames it into place.
 bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
                     const fs::path& out_arg, Diagnostics& diag) {
@@ -347,20 +368,7 @@ bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
     fs::create_symlink(fs::canonical(imported.media.at(call.call_id)), link, ec);
     if (ec) throw IoError("cannot link " + link.string() + ": " + ec.message());
   }
-  ValidateOptions vo;
-  vo.audio_duplicates = false;
-  ValidationResult checked = validate_dataset(temp.path(), vo);
-  for (Finding f : checked.diagnostics.findings()) {
-    f.file = (out_arg / f.file).string();
-    diag.add(std::move(f));
-  }
-  if (checked.diagnostics.error_count() > 0) return false;
-  if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory refuse_output allowed
-  fs::rename(temp.path(), out, ec);
-  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
-                        ec.message());
-  temp.keep();
-  return true;
+  return publish_if_valid(temp, out, out_arg, diag);
 }
 
 // --- --update: the tool's calls in place of a dataset's ----------------------------------
@@ -462,22 +470,9 @@ bool write_updated(Dataset base, const ImportedCalls& imported, const ImportOpti
   write_derived_dataset(base, temp.path(),
                         base.source == "segments.csv" ? ManifestFormat::kCsv
                                                       : ManifestFormat::kJsonl);
-  ValidateOptions vo;
-  vo.audio_duplicates = false;
-  ValidationResult checked = validate_dataset(temp.path(), vo);
-  for (Finding f : checked.diagnostics.findings()) {
-    f.file = (out_arg / f.file).string();
-    diag.add(std::move(f));
-  }
   result.calls = base.calls.size();
   result.segments = base.segment_count();
-  if (checked.diagnostics.error_count() > 0) return false;
-  if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory refuse_output allowed
-  fs::rename(temp.path(), out, ec);
-  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
-                        ec.message());
-  temp.keep();
-  return true;
+  return publish_if_valid(temp, out, out_arg, diag);
 }
 
 /// With --update the schema is that dataset's dataset.yaml.
