@@ -122,7 +122,7 @@ TEST(E2eEvalDataset, ScoresAnUnseenDatasetAsDataBuildWithTheRunsTokenizerThenEva
   size_t pages = 0;
   for (const auto& e : fs::directory_iterator(dir / "b" / "calls")) {
     std::string page((std::istreambuf_iterator<char>(std::ifstream(e.path()).rdbuf())), {});
-    EXPECT_NE(page.find("<audio controls=\"controls\" preload=\"none\" src=\"../../"),
+    EXPECT_NE(page.find("<audio controls=\"controls\" preload=\"none\"><source src=\"../../"),
               std::string::npos)
         << e.path();
     EXPECT_NE(page.find(".wav#t="), std::string::npos) << e.path();
