@@ -290,6 +290,25 @@ TEST(ScoringStream, WindowsScoreAsTheCallWithoutATranscriptAsTheirAudioComesIn) 
   EXPECT_EQ(first[0].speaker, "agent");
   EXPECT_EQ(first[1].speaker, "customer");
   EXPECT_DOUBLE_EQ(first[1].end_s, 2.0);
+  // Mono: windows of `speaker` only, as offline (with its warning).
+  scoring::Call mono;
+  mono.sample_rate_hz = kRate;
+  mono.channels = {audio_only(call, 5).channels[1]};
+  mono.window_s = 2;
+  scoring::StreamOptions options = in_windows(2);
+  options.channels = 1;
+  scoring::Stream one = scorer().open_stream(options);
+  std::vector<SegmentScore> live;
+  for (size_t at = 0; at < mono.channels[0].size(); at += 3000)
+    for (auto& w : one.push({mono.channels[0].data() + at},
+                            std::min<size_t>(3000, mono.channels[0].size() - at)))
+      live.push_back(std::move(w));
+  const auto finals = one.finish();
+  const auto want = scorer().score(mono);
+  ASSERT_EQ(want.size(), 3u);
+  EXPECT_EQ(want[0].speaker, "customer");
+  expect_same_scores(finals, want, 1e-6);
+  expect_same_scores(live, {want.begin(), want.begin() + 2}, 1e-6);
 }
 
 TEST(ScoringStream, WindowsKeepMemoryBoundedOverALongCallAndAHugeChunk) {
