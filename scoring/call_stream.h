@@ -1,9 +1,11 @@
 #pragma once
 // A call scored as it happens (tenor::scoring::Stream, scoring/scoring.h): audio pushed in
-// chunks, turns given by the caller when its ASR or diarisation finishes them, each turn
-// scored at once by the one path of scoring/call_scoring.h (data::single_call_dataset's
-// checks, features::SegmentExtractor, the Predictor, train::segment_scores). Internal:
-// includes LibTorch. docs/export.md, "Streaming", says what a product can rely on.
+// chunks, turns given by the caller when its ASR or diarisation finishes them (or, without
+// turn events, the windows of data::AudioWindows as their audio comes in), each scored at
+// once by the one path of scoring/call_scoring.h (data::single_call_dataset's checks,
+// features::SegmentExtractor, the Predictor, train::segment_scores), and every segment's
+// final score at the end. Internal: includes LibTorch. docs/export.md, "Streaming", says what
+// a product can rely on.
 
 #include <map>
 #include <memory>
