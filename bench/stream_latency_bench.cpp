@@ -12,7 +12,8 @@
 //   bench_stream_latency BUNDLE [--turns N] [--turn-s S] [--warmup W] [--windows]
 //
 // Prints one JSON line: wall time and CPU time (this process and the runner child together)
-// of push_turn, p50/p95/p99 ms, over the turns after the first W. With --windows the stream
+// of push_turn, p50/p95/p99 ms, over the turns after the first W, and of finish() (every
+// segment's final score: re-scoring for a `speaker_normalization: call` bundle). With --windows the stream
 // is opened without turn events (StreamOptions::windows, windows of S seconds) and what is
 // timed is each push that completes a window: both roles' windows scored.
 #include <time.h>
@@ -161,8 +162,16 @@ int main(int argc, char** argv) {
         if (int(next) > warmup) wall.push_back(ms), cpu.push_back(c);
       }
     }
-    stream.finish();
+    const double f0 = own_cpu_ms() + runner_cpu_ms();
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t finals = stream.finish().size();
+    const json finish = {
+        {"segments", finals},
+        {"wall_ms",
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()},
+        {"cpu_ms", own_cpu_ms() + runner_cpu_ms() - f0}};
     std::cout << json{{"bundle", fs::path(argv[1]).filename().string()},
+                      {"finish", finish},
                       {"mode", windows ? "windows (both roles per push)" : "turns"},
                       {"turn_s", turn_s},
                       {"turns", wall.size()},
