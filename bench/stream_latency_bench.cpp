@@ -9,12 +9,16 @@
 // customer and agent, 0.5 s apart), each a harmonic voice with a changing pitch and level on
 // its speaker's channel, each with a transcript of about 25 words.
 //
-//   bench_stream_latency BUNDLE [--turns N] [--turn-s S] [--warmup W]
+//   bench_stream_latency BUNDLE [--turns N] [--turn-s S] [--warmup W] [--windows]
 //
 // Prints one JSON line: wall time and CPU time (this process and the runner child together)
-// of push_turn, p50/p95/p99 ms, over the turns after the first W.
+// of push_turn, p50/p95/p99 ms, over the turns after the first W, and of finish() (every
+// segment's final score: re-scoring for a `speaker_normalization: call` bundle). With --windows the stream
+// is opened without turn events (StreamOptions::windows, windows of S seconds) and what is
+// timed is each push that completes a window: both roles' windows scored.
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -107,12 +111,16 @@ json stats(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_stream_latency BUNDLE [--turns N] [--turn-s S] [--warmup W]\n";
+    std::cerr << "usage: bench_stream_latency BUNDLE [--turns N] [--turn-s S] [--warmup W] "
+                 "[--windows]\n";
     return 2;
   }
   int turns = 60, warmup = 4;
   double turn_s = 10;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  bool windows = false;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--windows")) windows = true;
+    if (i + 1 >= argc) continue;
     if (!std::strcmp(argv[i], "--turns")) turns = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--turn-s")) turn_s = std::stod(argv[i + 1]);
     if (!std::strcmp(argv[i], "--warmup")) warmup = std::stoi(argv[i + 1]);
@@ -125,13 +133,25 @@ int main(int argc, char** argv) {
     tenor::scoring::Scorer scorer(argv[1]);
     tenor::scoring::StreamOptions options;
     options.roles = {{"agent", 0}, {"customer", 1}};
+    options.windows = windows;
+    options.window_s = turn_s;
+    options.max_turn_s = std::max(options.max_turn_s, 2 * turn_s);
     tenor::scoring::Stream stream = scorer.open_stream(options);
     std::vector<double> wall, cpu;
-    size_t next = 0;
+    size_t next = 0, scored = 0;
     const size_t chunk = rate / 10, n = channels[0].size();
     for (size_t at = 0; at < n; at += chunk) {
-      stream.push({channels[0].data() + at, channels[1].data() + at}, std::min(chunk, n - at));
-      while (next < plan.size() && plan[next].end_s <= stream.pushed_s()) {
+      const double c0 = own_cpu_ms() + runner_cpu_ms();
+      const auto t0 = std::chrono::steady_clock::now();
+      const size_t got =
+          stream.push({channels[0].data() + at, channels[1].data() + at}, std::min(chunk, n - at))
+              .size();
+      if (got > 0 && int(++scored) > warmup) {  // windows: the push that completes one
+        wall.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        cpu.push_back(own_cpu_ms() + runner_cpu_ms() - c0);
+      }
+      while (!windows && next < plan.size() && plan[next].end_s <= stream.pushed_s()) {
         const Turn& t = plan[next++];
         const double c0 = own_cpu_ms() + runner_cpu_ms();
         const auto t0 = std::chrono::steady_clock::now();
@@ -142,8 +162,17 @@ int main(int argc, char** argv) {
         if (int(next) > warmup) wall.push_back(ms), cpu.push_back(c);
       }
     }
-    stream.finish();
+    const double f0 = own_cpu_ms() + runner_cpu_ms();
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t finals = stream.finish().size();
+    const json finish = {
+        {"segments", finals},
+        {"wall_ms",
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()},
+        {"cpu_ms", own_cpu_ms() + runner_cpu_ms() - f0}};
     std::cout << json{{"bundle", fs::path(argv[1]).filename().string()},
+                      {"finish", finish},
+                      {"mode", windows ? "windows (both roles per push)" : "turns"},
                       {"turn_s", turn_s},
                       {"turns", wall.size()},
                       {"warmup", warmup},

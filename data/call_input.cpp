@@ -76,23 +76,41 @@ std::map<std::string, int> parse_channel_map(const std::string& text) {
   return out;
 }
 
+std::vector<AudioWindows::Window> AudioWindows::full(double duration_s) {
+  std::vector<Window> out;
+  for (; next_start_s_ + window_s_ <= duration_s; next_start_s_ += window_s_) {
+    out.push_back({next_start_s_, next_start_s_ + window_s_});
+    last_start_s_ = next_start_s_;
+    ++given_;
+  }
+  return out;
+}
+
+std::optional<AudioWindows::Tail> AudioWindows::end(double duration_s) const {
+  if (!(next_start_s_ < duration_s)) return std::nullopt;
+  if (given_ >= 1 && duration_s - next_start_s_ < window_s_ / 3)  // a short rest joins the last
+    return Tail{{last_start_s_, duration_s}, true};
+  return Tail{{next_start_s_, duration_s}, false};
+}
+
 namespace {
 
 /// Windows of `window_s` over [0, duration) for one role.
 void add_windows(Call& call, const std::string& role, double duration, double window_s) {
-  const size_t first = call.segments.size();
-  for (double start = 0; start < duration; start += window_s) {
+  AudioWindows cut(window_s);
+  auto add = [&](const AudioWindows::Window& w) {
     Segment seg;
-    seg.start_s = start;
-    seg.end_s = std::min(duration, start + window_s);
+    seg.start_s = w.start_s;
+    seg.end_s = w.end_s;
     seg.speaker = role;
     call.segments.push_back(seg);
-  }
-  if (call.segments.size() - first >= 2 &&
-      call.segments.back().duration_s() < window_s / 3) {  // a short tail joins the one before
-    const double end = call.segments.back().end_s;
-    call.segments.pop_back();
-    call.segments.back().end_s = end;
+  };
+  for (const auto& w : cut.full(duration)) add(w);
+  if (const auto tail = cut.end(duration)) {
+    if (tail->joins)
+      call.segments.back().end_s = tail->window.end_s;
+    else
+      add(tail->window);
   }
 }
 

@@ -46,6 +46,34 @@ ChannelConvention channel_convention(const Dataset& dataset,
 /// "agent=0, customer=1".
 std::string channel_map_text(const std::map<std::string, int>& channels);
 
+/// The windows a call without a transcript is scored in, cut as its audio grows (the one
+/// windowing of `tenor predict`, Scorer::score and a stream in windows): windows of `window_s`
+/// seconds from 0, each [start, start + window_s); when the audio ends, the rest is one more
+/// window, or joins the last one when it is shorter than a third of a window.
+class AudioWindows {
+ public:
+  struct Window {
+    double start_s = 0, end_s = 0;
+  };
+  explicit AudioWindows(double window_s) : window_s_(window_s) {}
+  /// The windows not given yet that end within audio of `duration_s` seconds.
+  std::vector<Window> full(double duration_s);
+  /// The end of audio of `duration_s` seconds (after full(duration_s)): the rest of it as a
+  /// window, with `joins` set when it is to replace the last window given (the same start,
+  /// its end extended); none when no audio is left.
+  struct Tail {
+    Window window;
+    bool joins = false;
+  };
+  std::optional<Tail> end(double duration_s) const;
+  int given() const { return given_; }  ///< windows given by full()
+
+ private:
+  double window_s_;
+  double next_start_s_ = 0, last_start_s_ = 0;
+  int given_ = 0;
+};
+
 struct CallInput {
   std::filesystem::path audio;          ///< WAV or FLAC; empty for a text-only call
   /// The call's samples in memory instead of a file (`audio` is then only its name in

@@ -38,7 +38,8 @@ CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSe
     : model_(model),
       model_lock_(model_lock),
       setup_(std::move(setup)),
-      extractor_(predict_build_options(model, "cpu", ""), model.tokenizer_model()) {
+      extractor_(predict_build_options(model, "cpu", ""), model.tokenizer_model()),
+      windows_(setup_.window_s) {
   const std::string name = "stream " + setup_.call_id;
   if (setup_.channels < 1 || setup_.channels > 8)
     throw UsageError(name + ": " + std::to_string(setup_.channels) +
@@ -49,6 +50,13 @@ CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSe
   if (!(setup_.max_turn_s > 0) || !std::isfinite(setup_.max_turn_s))
     throw UsageError(name + ": max_turn_s is " + format_number(setup_.max_turn_s) +
                      "; give the longest turn in seconds, e.g. 300");
+  if (setup_.windows && (!(setup_.window_s > 0) || !std::isfinite(setup_.window_s)))
+    throw UsageError(name + ": window_s is " + format_number(setup_.window_s) +
+                     "; give the seconds per window, e.g. 10");
+  if (setup_.windows && setup_.window_s * 2 > setup_.max_turn_s)
+    throw UsageError(name + ": window_s " + format_number(setup_.window_s) + " needs max_turn_s " +
+                     "of at least twice that (" + format_number(setup_.max_turn_s) +
+                     " given): the stream holds a window's audio until its end; raise max_turn_s");
   const features::BuildOptions options = predict_build_options(model, "cpu", "");
   if (!setup_.allow_narrowband)
     features::check_sample_rate(setup_.sample_rate_hz, name, options.lld);
@@ -57,6 +65,14 @@ CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSe
   data::CallInput in = call_input({});
   const data::Dataset probe = data::single_call_dataset(in, predict_schema(model));
   channels_ = probe.calls.at(0).channels;
+  for (const auto& [role, channel] : channels_) window_roles_.push_back(role);
+  if (window_roles_.empty()) {  // windows of one role, as a call without a mapping (mono, mix)
+    const auto roles = known_roles(model);
+    if (setup_.windows && std::find(roles.begin(), roles.end(), setup_.speaker) == roles.end())
+      throw UsageError(name + ": speaker '" + setup_.speaker + "' is not a role of the bundle (" +
+                       join(roles, ", ") + "); give the role of the stream's voice");
+    window_roles_.push_back(setup_.speaker);
+  }
   if (channels_.empty() && setup_.channels == 1)  // mono: every role reads the one channel
     for (const auto& role : known_roles(model)) channels_[role] = 0;
   buffer_.resize(size_t(setup_.channels));
@@ -86,7 +102,7 @@ data::CallInput CallStream::call_input(const std::vector<const Turn*>& turns) co
   return in;
 }
 
-void CallStream::push(const std::vector<const float*>& channels, size_t frames) {
+std::vector<json> CallStream::push(const std::vector<const float*>& channels, size_t frames) {
   const std::string name = "stream " + setup_.call_id;
   if (finished_) throw UsageError(name + " is finished; open a new stream for more audio");
   if (channels.size() != size_t(setup_.channels))
@@ -104,10 +120,20 @@ void CallStream::push(const std::vector<const float*>& channels, size_t frames) 
                         ") is not a finite number; give samples at full scale 1 (nothing of "
                         "this chunk was taken)");
   }
-  for (size_t c = 0; c < channels.size(); ++c)
-    buffer_[c].insert(buffer_[c].end(), channels[c], channels[c] + frames);
-  pushed_frames_ += int64_t(frames);
-  drop_audio();
+  // A second at a time, so that a long chunk is held only as far as its windows (or
+  // max_turn_s) need it, and its windows are scored in order.
+  std::vector<json> scored;
+  const size_t piece = size_t(setup_.sample_rate_hz);
+  for (size_t from = 0; from < frames; from += piece) {
+    const size_t n = std::min(piece, frames - from);
+    for (size_t c = 0; c < channels.size(); ++c)
+      buffer_[c].insert(buffer_[c].end(), channels[c] + from, channels[c] + from + n);
+    pushed_frames_ += int64_t(n);
+    if (setup_.windows)
+      for (auto& j : score_windows(pushed_s())) scored.push_back(std::move(j));
+    drop_audio();
+  }
+  return scored;
 }
 
 /// Drops the audio no turn to come can start in: before the last turn's start, and before
@@ -153,31 +179,55 @@ void CallStream::check_turn(const Turn& t) const {
 
 json CallStream::push_turn(const std::string& speaker, double start_s, double end_s,
                            const std::string& text) {
-  Turn turn{speaker, text, start_s, end_s};
-  check_turn(turn);
-  // The turn alone through the dataset reader and validate's checks first, so that a message
-  // names it (line 1) rather than its place among the turns kept.
-  data::single_call_dataset(call_input({&turn}), predict_schema(model_));
-  std::vector<const Turn*> turns;
-  for (const Turn& k : kept_) turns.push_back(&k);
-  turns.push_back(&turn);
-  json scores = score(data::single_call_dataset(call_input(turns), predict_schema(model_)));
-  scores["segment"] = turns_;
-  keep(std::move(turn));
-  drop_audio();
-  return scores;
+  if (setup_.windows && !finished_)
+    throw UsageError("stream " + setup_.call_id + " was opened with windows (StreamOptions::" +
+                     "windows): it cuts and scores the audio itself; open a stream without " +
+                     "windows to give turns");
+  return score_turns({Turn{speaker, text, start_s, end_s}}).at(0);
 }
 
-json CallStream::score(const data::Dataset& call) {
-  const size_t s = call.calls.at(0).segments.size() - 1;
-  features::Store store = extractor_.extract(call, s, baselines_);
+/// Scores `group`, turns that start in this order after the turns given so far (a turn, or a
+/// window of each role), from one dataset of the turns kept and the group, so that each
+/// counts the others' overlap. Returns their provisional scores; keeps what their final ones
+/// need (Row).
+std::vector<json> CallStream::score_turns(const std::vector<Turn>& group) {
+  // Each turn alone through the dataset reader and validate's checks first, so that a message
+  // names it (line 1) rather than its place among the turns kept.
+  for (const Turn& t : group) {
+    check_turn(t);
+    data::single_call_dataset(call_input({&t}), predict_schema(model_));
+  }
+  std::vector<const Turn*> turns;
+  for (const Turn& k : kept_) turns.push_back(&k);
+  for (const Turn& t : group) turns.push_back(&t);
+  const data::Dataset call = data::single_call_dataset(call_input(turns), predict_schema(model_));
+  std::vector<features::Turn> call_turns;
+  for (const auto& seg : call.calls.at(0).segments)
+    call_turns.push_back({seg.speaker, seg.start_s, seg.end_s});
+  std::vector<json> scored;
+  for (size_t i = 0; i < group.size(); ++i) {
+    const size_t s = kept_.size() + i;
+    Row row{turns_ + int(i), group[i], extractor_.extract(call, s, baselines_), s, call_turns};
+    if (model_.transform().per_speaker()) speaker_sums_[group[i].speaker].add(row.store, s);
+    scored.push_back(score_row(row.store, s, row.segment));
+    finals_.push_back(scored.back());
+    rows_.push_back(std::move(row));
+  }
+  for (const Turn& t : group) note_overlaps(t);
+  for (const Turn& t : group) keep(t);
+  settle();
+  drop_audio();
+  return scored;
+}
+
+/// Row `row` of `store` scored (the store is given back as it was): centred, for call
+/// normalisation, on each speaker's statistics so far (speaker_sums_).
+json CallStream::score_row(features::Store& store, size_t row, int segment) {
   std::unique_lock<std::mutex> lock;
   if (model_lock_) lock = std::unique_lock<std::mutex>(*model_lock_);
   train::TrainData data = model_.prepare(std::move(store), "stream " + setup_.call_id);
   if (model_.transform().per_speaker()) {
-    // Each speaker's statistics over the turns so far, this one included (docs/export.md).
     const features::Store& st = data.store;
-    speaker_sums_[st.segments[s].speaker].add(st, s);
     data.speaker.rows = int64_t(st.segments.size());
     data.speaker.lld_mean.assign(st.segments.size() * st.layout.lld_columns.size(), 0.0f);
     data.speaker.func_mean.assign(st.segments.size() * st.layout.functional_columns.size(), 0.0f);
@@ -186,8 +236,108 @@ json CallStream::score(const data::Dataset& call) {
       if (auto it = speaker_sums_.find(st.segments[r].speaker); it != speaker_sums_.end())
         it->second.fill(st, r, data.speaker);
   }
-  const std::vector<int64_t> rows = {int64_t(s)};
-  return train::segment_scores(model_, data, rows, model_.probabilities(data, rows)).at(0);
+  const std::vector<int64_t> rows = {int64_t(row)};
+  json scores = train::segment_scores(model_, data, rows, model_.probabilities(data, rows)).at(0);
+  store = std::move(data.store);
+  scores["segment"] = segment;
+  return scores;
+}
+
+/// `turn`, just given, overlaps earlier segments of the other speaker whose features are
+/// kept: their turn-taking features will count it (in call order, as offline).
+void CallStream::note_overlaps(const Turn& turn) {
+  for (Row& r : rows_) {
+    if (r.turn.speaker == turn.speaker || r.segment >= turns_) continue;  // same group: counted
+    if (std::min(r.turn.end_s, turn.end_s) - std::max(r.turn.start_s, turn.start_s) <= 0) continue;
+    r.turns.push_back({turn.speaker, turn.start_s, turn.end_s});
+    r.overlapped = true;
+  }
+}
+
+/// Gives the segments no turn to come can overlap (they end by the last turn's start) their
+/// final score, re-scored when a later turn overlapped them, and drops their features. Call
+/// normalisation keeps every segment's until finish(): each final score needs the call's
+/// statistics.
+void CallStream::settle() {
+  if (model_.transform().per_speaker()) return;
+  for (size_t i = 0; i < rows_.size();) {
+    if (rows_[i].turn.end_s > last_start_s_) {
+      ++i;
+      continue;
+    }
+    if (rows_[i].overlapped) finals_.at(size_t(rows_[i].segment)) = final_score(rows_[i]);
+    rows_.erase(rows_.begin() + long(i));
+  }
+}
+
+/// A kept segment's final score: its turn-taking features from the turns known now.
+json CallStream::final_score(Row& r) {
+  const features::StoreSegment& seg = r.store.segments.at(r.row);
+  features::set_turn_taking(
+      r.store, r.row,
+      features::segment_info({seg.speaker, seg.start_s, seg.end_s}, r.turns, std::nullopt));
+  return score_row(r.store, r.row, r.segment);
+}
+
+/// The windows of the audio up to `duration_s` not scored yet, each for every role of
+/// window_roles_ (as data::single_call_dataset cuts a call without a transcript).
+std::vector<json> CallStream::score_windows(double duration_s) {
+  std::vector<json> scored;
+  for (const auto& w : windows_.full(duration_s)) {
+    undo_ = Undo{kept_, turns_, last_start_s_, baselines_, speaker_sums_};
+    std::vector<Turn> group;
+    for (const auto& role : window_roles_) group.push_back({role, "", w.start_s, w.end_s});
+    for (auto& j : score_turns(group)) scored.push_back(std::move(j));
+  }
+  return scored;
+}
+
+/// The end of a stream in windows: the rest of the audio scored as one more window, or the
+/// last window scored again with the rest joined to it (its features and sums undone first).
+void CallStream::end_windows() {
+  const std::string name = "stream " + setup_.call_id;
+  if (pushed_frames_ == 0)
+    throw DataError(name + ": no audio was pushed, so there is no window to score; push the "
+                    "call's audio before finish()");
+  data::PcmView pcm;  // the audio as a call's: refused when shorter than one analysis frame
+  pcm.sample_rate_hz = setup_.sample_rate_hz;
+  pcm.first_frame = dropped_ + offset_;
+  pcm.frames = held_frames();
+  pcm.name = name + " (" + std::to_string(pushed_frames_) + " samples pushed)";
+  for (const auto& c : buffer_) pcm.channels.push_back(c.data() + offset_);
+  check_call_audio(pcm, predict_build_options(model_, "cpu", "").lld);
+  const auto tail = windows_.end(pushed_s());
+  if (!tail) return;
+  if (tail->joins) {
+    kept_ = undo_->kept;
+    turns_ = undo_->turns;
+    last_start_s_ = undo_->last_start_s;
+    baselines_ = undo_->baselines;
+    speaker_sums_ = undo_->speaker_sums;
+    finals_.resize(size_t(turns_));
+    rows_.erase(std::remove_if(rows_.begin(), rows_.end(),
+                               [&](const Row& r) { return r.segment >= turns_; }),
+                rows_.end());
+  }
+  std::vector<Turn> group;
+  for (const auto& role : window_roles_)
+    group.push_back({role, "", tail->window.start_s, tail->window.end_s});
+  score_turns(group);
+}
+
+std::vector<json> CallStream::finish() {
+  if (finished_)
+    throw UsageError("stream " + setup_.call_id + " is finished already; its final scores came " +
+                     "from the first finish(): open a new stream for another call");
+  if (setup_.windows) end_windows();
+  for (Row& r : rows_)
+    if (r.overlapped || model_.transform().per_speaker())
+      finals_.at(size_t(r.segment)) = final_score(r);
+  rows_.clear();
+  finished_ = true;
+  std::vector<json> finals = std::move(finals_);
+  finals_.clear();
+  return finals;
 }
 
 /// Keeps what the features of turns to come read: each speaker's last two turns (the gap to

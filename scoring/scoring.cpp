@@ -115,12 +115,26 @@ Stream::~Stream() = default;
 Stream::Stream(Stream&&) noexcept = default;
 Stream& Stream::operator=(Stream&&) noexcept = default;
 
-void Stream::push(const std::vector<const float*>& channels, size_t frames) {
-  std::lock_guard<std::mutex> hold(impl_->lock);
-  impl_->stream->push(channels, frames);
+namespace {
+
+/// Provisional scores, as a stream gives them before finish().
+std::vector<SegmentScore> provisional(const std::vector<json>& scores) {
+  std::vector<SegmentScore> out;
+  for (const auto& j : scores) {
+    out.push_back(to_segment(j));
+    out.back().final = false;
+  }
+  return out;
 }
 
-void Stream::push(const std::vector<std::vector<float>>& chunk) {
+}  // namespace
+
+std::vector<SegmentScore> Stream::push(const std::vector<const float*>& channels, size_t frames) {
+  std::lock_guard<std::mutex> hold(impl_->lock);
+  return provisional(impl_->stream->push(channels, frames));
+}
+
+std::vector<SegmentScore> Stream::push(const std::vector<std::vector<float>>& chunk) {
   std::vector<const float*> channels;
   for (size_t c = 0; c < chunk.size(); ++c) {
     if (chunk[c].size() != chunk[0].size())
@@ -129,17 +143,20 @@ void Stream::push(const std::vector<std::vector<float>>& chunk) {
                       std::to_string(chunk[0].size()) + "; give every channel the same number");
     channels.push_back(chunk[c].data());
   }
-  push(channels, chunk.empty() ? 0 : chunk[0].size());
+  return push(channels, chunk.empty() ? 0 : chunk[0].size());
 }
 
 SegmentScore Stream::push_turn(const Segment& turn) {
   std::lock_guard<std::mutex> hold(impl_->lock);
-  return to_segment(impl_->stream->push_turn(turn.speaker, turn.start_s, turn.end_s, turn.text));
+  return provisional({impl_->stream->push_turn(turn.speaker, turn.start_s, turn.end_s, turn.text)})
+      .at(0);
 }
 
-void Stream::finish() {
+std::vector<SegmentScore> Stream::finish() {
   std::lock_guard<std::mutex> hold(impl_->lock);
-  impl_->stream->finish();
+  std::vector<SegmentScore> out;
+  for (const auto& j : impl_->stream->finish()) out.push_back(to_segment(j));
+  return out;
 }
 
 double Stream::pushed_s() const {
@@ -161,6 +178,9 @@ Stream Scorer::open_stream(const StreamOptions& options) const {
   setup.mix = options.mix;
   setup.convention = impl_->convention;
   setup.max_turn_s = options.max_turn_s;
+  setup.windows = options.windows;
+  setup.window_s = options.window_s;
+  setup.speaker = options.speaker;
   auto impl = std::make_unique<Stream::Impl>();
   impl->stream = std::make_unique<CallStream>(*impl_->model, &impl_->model_lock, setup);
   return Stream(std::move(impl));

@@ -15,6 +15,7 @@
 //   tenor::scoring::Stream stream = scorer.open_stream({});  // a call as it happens
 //   stream.push({agent_chunk, customer_chunk}, frames);      // as the audio arrives
 //   auto s = stream.push_turn({12.0, 19.5, "customer", "I want to cancel"});  // when ASR ends it
+//   auto finals = stream.finish();                           // the call's final scores
 //
 // The scores are those of `tenor predict --bundle` on the same audio and transcript: the same
 // checks, the same feature extraction (the bundle's features.json and tokenizer), the bundle's
@@ -69,6 +70,9 @@ struct SegmentScore {
   std::string speaker;
   double start_s = 0, end_s = 0;
   std::vector<TaskScore> tasks;  ///< the tasks of the segment's role (none for other roles)
+  /// Scorer::score's and Stream::finish()'s scores are final; a stream's scores before
+  /// finish() are provisional: the call's later audio and turns can still change them (Stream).
+  bool final = true;
 };
 
 /// A task of the bundle: its name, the role whose segments it scores, its classes.
@@ -89,23 +93,39 @@ struct StreamOptions {
   /// The longest a turn may be, in seconds: the stream holds this much audio (and what the
   /// last turn's start on needs), so that its memory stays bounded on a call of any length.
   double max_turn_s = 300;
+  /// No turn events: the stream cuts the audio into windows of `window_s` seconds, one set per
+  /// role (the roles mapped to channels, else `speaker`), as Scorer::score cuts a call without
+  /// a transcript, and each window's scores come back from the push that completes it.
+  /// Without it (the default), the product gives each finished turn (Stream::push_turn).
+  bool windows = false;
+  double window_s = 10;              ///< windows: seconds per window (max_turn_s at least twice)
+  std::string speaker = "customer";  ///< windows without roles (mono, mix): the audio's role
 };
 
 class Scorer;
 
 /// A call scored as it happens: push its audio in chunks as it arrives, and each turn when the
-/// product's ASR or diarisation has finished it; the turn's scores come back at once. A
-/// turn's scores equal those Scorer::score gives the whole call with the same turns, except
-/// for bundles with `speaker_normalization: call` (each turn is centred on its speaker's
-/// turns so far, not the whole call's: docs/export.md, "Streaming"). The stream holds the
-/// audio no turn to come can need no longer than max_turn_s, and a few turns, never the call.
+/// product's ASR or diarisation has finished it; the turn's scores come back at once. Or, opened
+/// with StreamOptions::windows, push only audio: each window's scores come back from the push
+/// that completes it.
+///
+/// These scores are provisional (SegmentScore::final false); finish() returns every segment's
+/// final score, equal to Scorer::score on the whole call with the same turns (or windows). A
+/// provisional score is already the final one except (docs/export.md, "Streaming"): for a
+/// bundle with `speaker_normalization: call`, every segment (centred on its speaker's turns so
+/// far, not the whole call's); a turn overlapped by a turn of the other speaker given after it
+/// (its overlap feature); the last window when the call ends less than a third of a window
+/// after it (the rest joins it). The stream holds the audio no segment to come can need, no
+/// longer than max_turn_s, a few turns' features (every segment's for call normalisation) and
+/// one score per segment for finish(), never the call's audio.
 ///
 /// A Stream's calls are serialised (one at a time, from any thread); many streams and score()
 /// calls may run at once on one Scorer, which must outlive its streams. Every error is a
 /// tenor::Error that leaves the stream as it was: DataError for bad input (a wrong channel
 /// count, a non-finite sample, a turn that ends after the audio pushed, starts before the
-/// previous turn or inside its speaker's previous turn, or has an unknown role), UsageError
-/// for a call after finish().
+/// previous turn or inside its speaker's previous turn, or has an unknown role; finish() of a
+/// stream in windows that holds less audio than one analysis frame), UsageError for a call
+/// after finish() and for push_turn on a stream in windows.
 class Stream {
  public:
   ~Stream();
@@ -114,16 +134,20 @@ class Stream {
 
   /// Appends `frames` samples of every channel: `channels[c]` points at channel c's, float at
   /// full scale 1. Any chunk size, one sample included; the scores do not depend on it.
-  void push(const std::vector<const float*>& channels, size_t frames);
+  /// Returns the provisional scores of the windows this audio completes (windows; none
+  /// otherwise), in segment order.
+  std::vector<SegmentScore> push(const std::vector<const float*>& channels, size_t frames);
   /// The same for one vector per channel, all of one length.
-  void push(const std::vector<std::vector<float>>& chunk);
+  std::vector<SegmentScore> push(const std::vector<std::vector<float>>& chunk);
 
-  /// The scores of the finished turn `turn` (its audio pushed already; turns in the order they
-  /// start, a speaker's turns not overlapping). SegmentScore::segment counts turns from 0.
+  /// The provisional scores of the finished turn `turn` (its audio pushed already; turns in
+  /// the order they start, a speaker's turns not overlapping). SegmentScore::segment counts
+  /// turns from 0.
   SegmentScore push_turn(const Segment& turn);
 
-  /// Ends the stream; later pushes and turns are refused.
-  void finish();
+  /// Ends the stream and returns every segment's final score, in segment order (windows: the
+  /// rest of the audio scored first). Later pushes, turns and finish() are refused.
+  std::vector<SegmentScore> finish();
 
   double pushed_s() const;       ///< seconds of audio pushed so far
   int64_t held_frames() const;   ///< samples per channel held now (bounded by max_turn_s)

@@ -851,6 +851,21 @@ SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
   return info;
 }
 
+void set_turn_taking(Store& store, size_t row, const SegmentInfo& info) {
+  std::vector<float> values;
+  std::vector<uint8_t> mask;
+  turn_taking_functionals(info, values, mask);
+  const auto& columns = store.layout.functional_columns;
+  const auto& names = turn_taking_names();
+  for (size_t k = 0; k < names.size(); ++k) {
+    const auto it = std::find(columns.begin(), columns.end(), names[k]);
+    if (it == columns.end()) continue;
+    const size_t at = row * columns.size() + size_t(it - columns.begin());
+    store.functionals.at(at) = values[k];
+    store.functional_mask.at(at) = mask[k];
+  }
+}
+
 std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
                                                const fs::path& dataset_dir,
                                                const BuildOptions& options) {

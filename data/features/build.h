@@ -91,6 +91,11 @@ struct Turn {
 SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
                          std::optional<std::string> text);
 
+/// Sets row `row` of `store`'s turn-taking functionals (turn_taking_functionals) to those of
+/// `info`: for a row extracted before its call's later turns were known (a stream's final
+/// scores, scoring/call_stream.h). The other columns are left as they are.
+void set_turn_taking(Store& store, size_t row, const SegmentInfo& info);
+
 /// The options a store was built with, read back from its extractor configuration
 /// (StoreMeta::extractor_config, a bundle's features.json "extractor_config"), so that new
 /// audio gets exactly the features a model was trained on. Throws DataError naming the

@@ -321,8 +321,19 @@ void segment_functionals(const LldTable& frames, const SegmentInfo& info,
   row.put(double(pauses.size()), n > 0);
   row.put(duration > 0 ? pause_time / duration : 0, n > 0);
   row.put(pauses.empty() ? 0 : pause_time / double(pauses.size()), !pauses.empty());
+  turn_taking_functionals(info, values, mask);
+}
+
+void turn_taking_functionals(const SegmentInfo& info, std::vector<float>& values,
+                             std::vector<uint8_t>& mask) {
+  Row row{values, mask};
   row.put(info.gap_to_other_s.value_or(0), info.gap_to_other_s.has_value());
   row.put(info.overlap_with_other_s, true);
+}
+
+const std::vector<std::string>& turn_taking_names() {
+  static const std::vector<std::string> kNames(kConversation.end() - 2, kConversation.end());
+  return kNames;
 }
 
 const std::vector<std::string>& baseline_functionals() {

@@ -60,6 +60,14 @@ void segment_functionals(const LldTable& frames, const SegmentInfo& info,
                          const FunctionalsConfig& config, std::vector<float>& values,
                          std::vector<uint8_t>& mask);
 
+/// The turn-taking functionals of a segment (the last of segment_functionals' values, named
+/// turn_taking_names()): the gap to the other speaker's last turn and the overlap with the
+/// other speaker's turns. Appended to `values` and `mask`.
+void turn_taking_functionals(const SegmentInfo& info, std::vector<float>& values,
+                             std::vector<uint8_t>& mask);
+/// "gap_to_other_s", "overlap_with_other_s".
+const std::vector<std::string>& turn_taking_names();
+
 /// The functionals that get a "relative to the same speaker's earlier speech" twin.
 const std::vector<std::string>& baseline_functionals();
 

@@ -7,10 +7,11 @@
 // Prints one line per segment and task: segment, speaker, start, end, task, decision and the
 // calibrated probabilities. With --threads N the call is scored N times at once on one loaded
 // bundle, and the program fails unless every result is the same. With --stream the call is
-// scored as it would be live: its samples pushed to a tenor::scoring::Stream in 100 ms chunks
-// and each 10-second window of the customer given as a turn once its audio is in (where a
-// product gives its diarisation's turns); the program fails unless every turn's scores equal
-// those of scoring the whole call with the same turns.
+// scored as it would be live: its samples pushed to a tenor::scoring::Stream in 100 ms chunks,
+// a stream without turn events (StreamOptions::windows) that scores each 10-second window of
+// each role once its audio is in (a product with a diarisation gives its turns instead,
+// Stream::push_turn); the program prints the stream's final scores and fails unless they equal
+// those of scoring the whole call.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -77,33 +78,31 @@ std::string lines(const std::vector<tenor::scoring::SegmentScore>& scores) {
   return out;
 }
 
-/// The call scored through a stream (customer windows of 10 s as turns), checked against
-/// Scorer::score with the same turns; the stream's scores.
+/// The call scored through a stream without turn events (windows of 10 s per role, as the
+/// audio is pushed in 100 ms chunks), its final scores checked against Scorer::score of the
+/// whole call without a transcript; the stream's final scores.
 std::vector<tenor::scoring::SegmentScore> score_streamed(const tenor::scoring::Scorer& scorer,
-                                                         tenor::scoring::Call call) {
+                                                         const tenor::scoring::Call& call) {
   const size_t n = call.channels.front().size();
-  const double seconds = double(n) / call.sample_rate_hz;
-  for (double t = 0; t + 1 <= seconds; t += 10)
-    call.transcript.push_back({t, std::min(seconds, t + 10), "customer", ""});
   tenor::scoring::StreamOptions options;
   options.call_id = call.call_id;
   options.sample_rate_hz = call.sample_rate_hz;
   options.channels = int(call.channels.size());
   options.roles = call.roles;
   options.mix = call.mix;
+  options.windows = true;
+  options.window_s = call.window_s;
   tenor::scoring::Stream stream = scorer.open_stream(options);
-  std::vector<tenor::scoring::SegmentScore> out;
+  size_t live = 0;  // windows scored while the call goes on (a product would show them)
   const size_t chunk = size_t(call.sample_rate_hz / 10);
-  for (size_t at = 0, next = 0; at < n; at += chunk) {
+  for (size_t at = 0; at < n; at += chunk) {
     std::vector<const float*> channels;
     for (const auto& c : call.channels) channels.push_back(c.data() + at);
-    stream.push(channels, std::min(chunk, n - at));
-    while (next < call.transcript.size() && call.transcript[next].end_s <= stream.pushed_s())
-      out.push_back(stream.push_turn(call.transcript[next++]));
+    live += stream.push(channels, std::min(chunk, n - at)).size();
   }
-  stream.finish();
+  const auto out = stream.finish();
   const auto offline = scorer.score(call);
-  bool same = offline.size() == out.size();
+  bool same = offline.size() == out.size() && live <= out.size();
   for (size_t i = 0; same && i < out.size(); ++i)
     for (size_t t = 0; same && t < out[i].tasks.size(); ++t) {
       same = out[i].tasks[t].decision == offline[i].tasks[t].decision;

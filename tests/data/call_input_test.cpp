@@ -115,6 +115,31 @@ TEST(SingleCall, NumberOutOfRangeInTranscriptNamesFileLineAndFix) {
   EXPECT_NE(msg.find("ordinary number"), std::string::npos) << msg;
 }
 
+TEST(SingleCall, WindowsCutAsTheAudioGrowsAreThoseOfTheWholeAudio) {
+  // A stream cuts its windows as audio comes (data::AudioWindows): in pieces they are, to the
+  // last bit, the windows `tenor predict` cut from the whole audio before AudioWindows (this
+  // loop), the rest joining the last window or not.
+  for (const double duration : {1.05, 1.02, 0.07, 0.3}) {
+    std::vector<std::pair<double, double>> want;
+    for (double start = 0; start < duration; start += 0.1)
+      want.push_back({start, std::min(duration, start + 0.1)});
+    if (want.size() >= 2 && want.back().second - want.back().first < 0.1 / 3) {
+      want.pop_back();
+      want.back().second = duration;
+    }
+    data::AudioWindows grown(0.1);
+    std::vector<std::pair<double, double>> got;
+    for (double at = 0; at < duration; at += 0.013)
+      for (const auto& w : grown.full(at)) got.push_back({w.start_s, w.end_s});
+    for (const auto& w : grown.full(duration)) got.push_back({w.start_s, w.end_s});
+    if (const auto tail = grown.end(duration); tail && tail->joins)
+      got.back().second = tail->window.end_s;
+    else if (tail)
+      got.push_back({tail->window.start_s, tail->window.end_s});
+    EXPECT_EQ(got, want) << duration;
+  }
+}
+
 TEST(SingleCall, AudioWithoutTranscriptIsCutIntoWindowsPerRole) {
   fs::path dir = make_temp_dir("call-input-windows");
   write_tone(dir / "call.wav", 25.0);

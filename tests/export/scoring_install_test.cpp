@@ -2,7 +2,7 @@
 // prefix, examples/score_call/ configured and built out of tree against that prefix alone
 // (find_package(tenor)), and run on a generated stereo call from three threads at once on one
 // loaded bundle: every thread gets the scores `tenor predict --bundle` gives the same WAV
-// (1e-6, same decisions), and its stream mode scores turns as the whole call. A call the
+// (1e-6, same decisions), and its stream mode (windows) scores as the whole call. A call the
 // library must refuse is refused with the fix.
 #include <gtest/gtest.h>
 
@@ -123,8 +123,8 @@ TEST(ScoringInstall, ExampleBuiltAgainstTheInstalledPackageScoresAsTenorPredict)
     for (size_t c = 0; c < want[i].calibrated.size(); ++c)
       EXPECT_NEAR(lines[i].calibrated[c], want[i].calibrated[c], 1e-6) << i << " " << c;
   }
-  // The installed stream: the customer's 10-second windows given as turns while the audio is
-  // pushed in 100 ms chunks score as the whole call with those turns (the example checks it).
+  // The installed stream without turn events: 10-second windows per role while the audio is
+  // pushed in 100 ms chunks; their final scores equal the whole call's (the example checks it).
   ASSERT_EQ(shell("TENOR_ORT_DIR=" + (prefix / "share/tenor/ort").string() + " " +
                       (example / "score_call").string() + " " + bundle.string() + " " +
                       wav.string() + " --stream",
