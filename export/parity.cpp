@@ -448,60 +448,76 @@ TaskParity compare_task(const OrtCase& c, const OrtResult& result, const train::
 
 }  // namespace
 
+namespace {
+
+/// What compare_outputs gathers over the cases.
+struct Totals {
+  std::map<std::string, Agreement> agreement;  ///< per task
+  double worst = 0;
+  json worst_at;
+  size_t rows = 0;
+  json failures = json::array();
+};
+
+/// Adds one task's result in case `c` to the totals.
+void add_to_totals(Totals& t, const OrtCase& c, const std::string& task, const TaskParity& p) {
+  auto& a = t.agreement[task];
+  a.agree += p.agree;
+  a.rows += p.rows;
+  for (const auto& r : p.disagreeing)
+    if (a.disagreeing.size() < 5) a.disagreeing.push_back(c.name + ":" + r);
+  if (p.max_delta > t.worst || t.worst_at.is_null()) {
+    t.worst = p.max_delta;
+    t.worst_at = {{"case", c.name}, {"task", task}, {"row", p.row_id}, {"class", p.at_class}};
+  }
+  if (!p.failure.empty()) t.failures.push_back(p.failure);
+}
+
+/// One case's report, every task compared.
+json compare_case(const std::vector<train::TaskSpec>& tasks, const eval::DecisionRules& rules,
+                  const OrtCase& c, const std::vector<OrtResult>& results, double tolerance,
+                  bool exact, Totals& totals) {
+  auto it = std::find_if(results.begin(), results.end(),
+                         [&](const OrtResult& r) { return r.name == c.name; });
+  if (it == results.end()) throw ExportError("ONNX Runtime returned no outputs for case " + c.name);
+  json jc = {{"name", c.name}, {"description", c.description}, {"tasks", json::object()}};
+  bool case_ok = true;
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const eval::TaskRule* rule = rules.find(tasks[k].name);
+    if (!rule) throw ExportError("the decision rules have no task " + tasks[k].name);
+    TaskParity p = compare_task(c, *it, tasks[k], *rule, tolerance, exact);
+    jc["tasks"][tasks[k].name] = p.report;
+    case_ok = case_ok && p.failure.empty();
+    add_to_totals(totals, c, tasks[k].name, p);
+    if (k == 0) totals.rows += size_t(p.rows);
+  }
+  jc["passed"] = case_ok;
+  return jc;
+}
+
+}  // namespace
+
 json compare_outputs(const std::vector<train::TaskSpec>& tasks, const eval::DecisionRules& rules,
                      const std::vector<OrtCase>& cases, const std::vector<OrtResult>& results,
                      double tolerance, double min_agreement,
                      const std::map<std::string, int64_t>* max_disagreements) {
-  json report = {{"tolerance", tolerance},
-                 {"min_agreement", min_agreement},
-                 {"cases", json::array()},
-                 {"failures", json::array()}};
+  json report = {{"tolerance", tolerance}, {"min_agreement", min_agreement}, {"cases", json::array()}};
   const bool exact = min_agreement >= 1.0 && !max_disagreements;
-  std::map<std::string, Agreement> agreement;
-  double worst = 0;
-  json worst_at;
-  size_t rows_total = 0;
-  for (const auto& c : cases) {
-    auto it = std::find_if(results.begin(), results.end(),
-                           [&](const OrtResult& r) { return r.name == c.name; });
-    if (it == results.end())
-      throw ExportError("ONNX Runtime returned no outputs for case " + c.name);
-    json jc = {{"name", c.name}, {"description", c.description}, {"tasks", json::object()}};
-    bool case_ok = true;
-    for (size_t k = 0; k < tasks.size(); ++k) {
-      const eval::TaskRule* rule = rules.find(tasks[k].name);
-      if (!rule) throw ExportError("the decision rules have no task " + tasks[k].name);
-      TaskParity p = compare_task(c, *it, tasks[k], *rule, tolerance, exact);
-      jc["tasks"][tasks[k].name] = p.report;
-      auto& a = agreement[tasks[k].name];
-      a.agree += p.agree;
-      a.rows += p.rows;
-      for (const auto& r : p.disagreeing)
-        if (a.disagreeing.size() < 5) a.disagreeing.push_back(c.name + ":" + r);
-      if (p.max_delta > worst || worst_at.is_null()) {
-        worst = p.max_delta;
-        worst_at = {{"case", c.name}, {"task", tasks[k].name}, {"row", p.row_id}, {"class", p.at_class}};
-      }
-      if (!p.failure.empty()) {
-        case_ok = false;
-        report["failures"].push_back(p.failure);
-      }
-      if (k == 0) rows_total += size_t(p.rows);
-    }
-    jc["passed"] = case_ok;
-    report["cases"].push_back(jc);
-  }
-  report["max_abs_delta"] = worst;
-  report["max_at"] = worst_at;
-  report["rows_checked"] = rows_total;
+  Totals t;
+  for (const auto& c : cases)
+    report["cases"].push_back(compare_case(tasks, rules, c, results, tolerance, exact, t));
+  report["max_abs_delta"] = t.worst;
+  report["max_at"] = t.worst_at;
+  report["rows_checked"] = t.rows;
   report["decision_agreement"] = json::object();
-  for (const auto& [task, a] : agreement)
+  for (const auto& [task, a] : t.agreement)
     report["decision_agreement"][task] = {{"agree", a.agree}, {"rows", a.rows}};
   if (max_disagreements) report["max_disagreements"] = *max_disagreements;
   if (!exact)
-    for (auto& f : decision_failures(agreement, min_agreement, max_disagreements))
-      report["failures"].push_back(std::move(f));
-  report["passed"] = report["failures"].empty();
+    for (auto& f : decision_failures(t.agreement, min_agreement, max_disagreements))
+      t.failures.push_back(std::move(f));
+  report["failures"] = t.failures;
+  report["passed"] = t.failures.empty();
   return report;
 }
 
