@@ -25,7 +25,8 @@ void add_export_command(CLI::App& app) {
                                         " with --quantize int8)");
   auto* agreement = cmd->add_option(
       "--min-agreement", o->parity.min_agreement,
-      "share of each gate case's decisions per task that must be the same (default 1; " +
+      "share of each task's decisions, over every gate case, that must be the same (default 1: "
+          "every one, in every case; " +
           format_number(onnx_export::kInt8MinAgreement) + " with --quantize int8)");
   cmd->add_option("--quantize", o->quantize,
                   "int8: the pretrained text encoder's Linear layers as dynamically quantised "
