@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "export/bundle.h"
 
 namespace tenor::cli {
@@ -18,8 +19,19 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--parity-data", o->parity_data,
                   "feature store whose dev split the parity gate runs on (default: the run's)");
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint of the run")->capture_default_str();
-  cmd->add_option("--tolerance", o->parity.tolerance, "max |p_onnx - p_torch| the gate accepts")
-      ->capture_default_str();
+  auto* tolerance = cmd->add_option("--tolerance", o->parity.tolerance,
+                                    "max |p_onnx - p_torch| the gate accepts (default 1e-4; " +
+                                        format_number(onnx_export::kInt8ParityTolerance) +
+                                        " with --quantize int8)");
+  auto* agreement = cmd->add_option(
+      "--min-agreement", o->parity.min_agreement,
+      "share of each task's decisions, over every gate case, that must be the same (default 1: "
+          "every one, in every case; " +
+          format_number(onnx_export::kInt8MinAgreement) + " with --quantize int8)");
+  cmd->add_option("--quantize", o->quantize,
+                  "int8: the pretrained text encoder's Linear layers as dynamically quantised "
+                  "int8 MatMuls (about twice as fast on CPU; gated at --tolerance and "
+                  "--min-agreement); none: fp32 (the default)");
   cmd->add_flag("--force", o->force,
                 "replace an existing bundle (only a tenor bundle holding nothing else; never the "
                 "run or its store)");
@@ -37,10 +49,14 @@ void add_export_command(CLI::App& app) {
                            onnx_export::parity_summary(report["parity"]));
   });
 
-  cmd->callback([cmd, verify, o] {
+  cmd->callback([cmd, verify, o, tolerance, agreement] {
     if (verify->parsed()) return;
     if (o->run.empty() || o->out.empty())
       throw UsageError("tenor export needs --run RUN and --out BUNDLE (or `export verify BUNDLE`)");
+    if (o->quantize == "int8" && tolerance->count() == 0)
+      o->parity.tolerance = onnx_export::kInt8ParityTolerance;
+    if (o->quantize == "int8" && agreement->count() == 0)
+      o->parity.min_agreement = onnx_export::kInt8MinAgreement;
     onnx_export::export_bundle(*o);
   });
 }

@@ -35,6 +35,10 @@ using nlohmann::json;
 
 namespace {
 
+/// The bundle's quantisation as recorded in manifest.json, parity.json and the graph's
+/// metadata (`tenor.quantize`): "int8" or "none".
+std::string quantize_name(const ExportOptions& o) { return o.quantize.empty() ? "none" : o.quantize; }
+
 json tasks_json(const train::ModelShape& shape, const features::Store& store) {
   json tasks = json::array();
   for (const auto& t : shape.tasks)
@@ -172,13 +176,22 @@ ParityPlan plan_parity(ExportSource& s, const ParityConfig& config) {
 
 /// Every case in ONNX Runtime against LibTorch: the parity report (parity.json).
 json run_parity_gate(ExportSource& s, const fs::path& tmp, const ParityPlan& plan,
-                     double tolerance) {
+                     const ExportOptions& o) {
   const fs::path scratch = tmp / ".parity-scratch";
   write_cases(scratch, plan.gate);
   auto results = run_onnx_runtime(tmp / "model.onnx", scratch / "cases.json");
   fs::remove_all(scratch);
   json parity = compare_outputs(s.predictor.tasks(), s.predictor.rules(), plan.gate, results,
-                                tolerance);
+                                o.parity.tolerance, o.parity.min_agreement);
+  parity["quantize"] = quantize_name(o);
+  // What `verify` holds the fixtures to: the decisions that differed on them here, per task.
+  json fixture_disagreements = json::object();
+  for (const auto& c : parity["cases"])
+    if (c["name"].get<std::string>().rfind("fixture-", 0) == 0)
+      for (const auto& [task, t] : c["tasks"].items())
+        fixture_disagreements[task] = fixture_disagreements.value(task, int64_t(0)) +
+                                      t["rows"].get<int64_t>() - t["decisions_agree"].get<int64_t>();
+  parity["fixture_disagreements"] = fixture_disagreements;
   parity["ort_version"] = "onnxruntime-node (tools/ort)";
   parity["torch_version"] = compat::torch_version();
   parity["data"] = s.store_path;
@@ -225,6 +238,7 @@ json manifest_json(const fs::path& tmp, const ExportOptions& o, const std::strin
           {"torch_version", compat::torch_version()},
           {"onnx_opset", kOpset},
           {"onnx_ir_version", kIrVersion},
+          {"quantize", quantize_name(o)},
           {"parity_passed", parity["passed"]},
           {"files", files},
           // What verify checks beyond the checksums: the fixtures, the model's inputs/outputs.
@@ -255,10 +269,13 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
   const ParityPlan plan = plan_parity(s, o.parity);
   props.push_back({"tenor.parity_fixtures", fixture_record(plan.fixtures).dump()});
   auto& run = s.predictor.run();
+  props.push_back({"tenor.quantize", quantize_name(o)});
+  GraphOptions graph;
+  graph.int8_encoder = o.quantize == "int8";
   auto proto = build_onnx_model(*run.model, run.info.shape, run.info.config.model,
-                                run.info.transform, props);
+                                run.info.transform, props, graph);
   write_file_atomic(tmp / "model.onnx", serialize(proto));
-  json parity = run_parity_gate(s, tmp, plan, o.parity.tolerance);
+  json parity = run_parity_gate(s, tmp, plan, o);
   write_cases(tmp / "parity", plan.fixtures);
   write_file_atomic(tmp / "parity.json", parity.dump(2));
   write_bundle_files(s, tmp, o, tasks, features, parity, created);
@@ -269,14 +286,29 @@ json write_bundle(ExportSource& s, const fs::path& tmp, const ExportOptions& o) 
 
 }  // namespace
 
-ExportResult export_bundle(const ExportOptions& o) {
+ExportResult export_bundle(const ExportOptions& options) {
   auto log = logger("export");
+  ExportOptions o = options;
+  if (o.quantize == "none") o.quantize.clear();
+  if (!o.quantize.empty() && o.quantize != "int8")
+    throw UsageError("--quantize " + o.quantize + " is not a quantisation tenor knows; use int8 "
+                     "(the text encoder's MatMuls) or none");
+  if (!(o.parity.min_agreement > 0 && o.parity.min_agreement <= 1))
+    throw UsageError("--min-agreement " + format_number(o.parity.min_agreement) +
+                     " is not a share of decisions; give a number in (0, 1], e.g. 0.95");
+  if (!(o.parity.tolerance >= 0))
+    throw UsageError("--tolerance " + format_number(o.parity.tolerance) +
+                     " is not a probability difference; give a number >= 0, e.g. 1e-4");
   const fs::path out = resolved(o.out);
   const BundleInput run_input{o.run, "the run being exported"};
   check_bundle_target(out, {run_input}, o.force);
   require_onnx_runtime();  // fail before the expensive steps, with the fix
   ExportSource s{train::RunPredictor(o.run, "cpu", o.checkpoint)};
   const auto& info = s.predictor.run().info;
+  if (!o.quantize.empty() && !has_text_encoder(*s.predictor.run().model))
+    throw UsageError("--quantize " + o.quantize + " quantises the pretrained text encoder "
+                     "(model.text_encoder), but " + o.run.string() + " has none; export it "
+                     "without --quantize");
   s.store_path = o.parity_data.empty() ? info.config.features : o.parity_data;
   check_bundle_target(out, {run_input, {s.store_path, "the parity feature store"}}, o.force);
   s.data = std::make_shared<const train::TrainData>(
@@ -313,10 +345,15 @@ json verify_bundle(const fs::path& bundle) {
     throw ExportError(bundle.string() + "/model.onnx is not a valid ONNX protobuf");
   check_model(proto);
   check_model_matches_manifest(bundle, proto, manifest);
-  double tolerance = 0;
+  double tolerance = 0, min_agreement = 1.0;
+  std::map<std::string, int64_t> max_disagreements;  // int8: what the gate found on the fixtures
   std::vector<OrtCase> cases;
   try {
-    tolerance = json::parse(read_file(bundle / "parity.json")).at("tolerance");
+    const json recorded = json::parse(read_file(bundle / "parity.json"));
+    tolerance = recorded.at("tolerance");
+    min_agreement = recorded.value("min_agreement", 1.0);  // bundles before int8: 1
+    if (min_agreement < 1.0)
+      max_disagreements = recorded.at("fixture_disagreements").get<std::map<std::string, int64_t>>();
     cases = read_cases(bundle / "parity/cases.json");
   } catch (const json::exception& e) {
     throw ExportError(bundle.string() + ": parity.json or parity/cases.json is malformed (" +
@@ -325,7 +362,8 @@ json verify_bundle(const fs::path& bundle) {
   check_fixtures_match_manifest(bundle, cases, manifest);
   auto results = run_onnx_runtime(bundle / "model.onnx", bundle / "parity/cases.json");
   json parity =
-      compare_outputs(read_tasks(bundle), read_rules(bundle), cases, results, tolerance);
+      compare_outputs(read_tasks(bundle), read_rules(bundle), cases, results, tolerance,
+                      min_agreement, min_agreement < 1.0 ? &max_disagreements : nullptr);
   report["parity"] = parity;
   if (!parity["passed"].get<bool>())
     throw ExportError(bundle.string() + ": " + parity_summary(parity));

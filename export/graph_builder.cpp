@@ -79,17 +79,31 @@ void GraphBuilder::output(const std::string& value, const std::string& name, int
 
 const std::string& GraphBuilder::initializer(const std::string& name,
                                              const std::vector<int64_t>& dims, const float* data) {
+  return add_initializer(name, dims, onnx::TensorProto::FLOAT,
+                         reinterpret_cast<const char*>(data), sizeof(float));
+}
+
+const std::string& GraphBuilder::initializer_i8(const std::string& name,
+                                                const std::vector<int64_t>& dims,
+                                                const int8_t* data) {
+  return add_initializer(name, dims, onnx::TensorProto::INT8,
+                         reinterpret_cast<const char*>(data), 1);
+}
+
+const std::string& GraphBuilder::add_initializer(const std::string& name,
+                                                 const std::vector<int64_t>& dims, int32_t elem,
+                                                 const char* data, size_t element_bytes) {
   if (!names_.insert(name).second)
     throw ExportError("ONNX initializer '" + name +
                       "' is defined twice; module paths must be unique");
   initializers_.insert(name);
   auto* t = graph_.add_initializer();
   t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->set_data_type(elem);
   int64_t n = 1;
   for (int64_t d : dims) t->add_dims(d), n *= d;
   // raw_data is little-endian by the ONNX spec, as is every platform we build on.
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(data), size_t(n) * sizeof(float)));
+  t->set_raw_data(std::string(data, size_t(n) * element_bytes));
   return *names_.find(name);
 }
 

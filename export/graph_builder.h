@@ -56,6 +56,9 @@ class GraphBuilder {
   /// Throws ExportError when the name is taken.
   const std::string& initializer(const std::string& name, const std::vector<int64_t>& dims,
                                  const float* data);
+  /// Adds an int8 initializer (a quantised weight, export/onnx_bert.h), as `initializer`.
+  const std::string& initializer_i8(const std::string& name, const std::vector<int64_t>& dims,
+                                    const int8_t* data);
   bool has_initializer(const std::string& name) const { return names_.count(name) > 0; }
   const std::set<std::string>& initializer_names() const { return initializers_; }
 
@@ -88,6 +91,9 @@ class GraphBuilder {
   std::string fresh(const std::string& hint);
 
  private:
+  const std::string& add_initializer(const std::string& name, const std::vector<int64_t>& dims,
+                                     int32_t elem, const char* data, size_t element_bytes);
+
   onnx::GraphProto graph_;
   std::set<std::string> names_;
   std::set<std::string> initializers_;

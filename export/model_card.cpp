@@ -178,8 +178,16 @@ void parity_and_limitations(std::ostringstream& md, const ModelCardFacts& f) {
   const auto& meta = f.data.store.meta;
   md << "\n## Export parity\n\n"
      << parity_summary(f.parity) << " (ONNX Runtime CPU vs LibTorch " << compat::torch_version()
-     << "; report in parity.json).\n\n"
-     << "## Limitations\n\n"
+     << "; report in parity.json).\n\n";
+  if (f.parity.value("quantize", "none") == "int8")
+    md << "**This bundle is int8** (`tenor export --quantize int8`): the pretrained text "
+          "encoder's Linear layers are dynamically quantised int8 MatMuls, so its "
+          "probabilities differ from the LibTorch model's (within the tolerance above) and a "
+          "decision near its threshold may fall the other way (at least "
+       << format_number(f.parity.value("min_agreement", 1.0) * 100)
+       << "% of the gate's decisions per task were the same). The metrics above are "
+          "those of the fp32 LibTorch model.\n\n";
+  md << "## Limitations\n\n"
      << "- Trained on " << meta.dataset_name
      << " only: accents, languages, channels and "
         "call types not in it are untested; check the slices above for your population.\n"

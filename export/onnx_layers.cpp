@@ -353,7 +353,7 @@ std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::Embed
 /// (train::transformer_text: relu(proj(mean pool)); text where the segment has pieces), or
 /// the GRU text encoder's with its context layer.
 std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionModel& m,
-                                                const Normalized& in) {
+                                                const Normalized& in, const GraphOptions& o) {
   auto positive = [&](const std::string& len) {
     return g.cast(g.op("Greater", {len, g.const_i64({0}, true)}), TensorProto::FLOAT);
   };
@@ -363,7 +363,8 @@ std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionMo
           "the model reads a pretrained text encoder (model.text_encoder) but the graph has no "
           "text_ids input; this is a bug: InputTransform::wordpiece_sha256 disagrees with the "
           "model");
-    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask);
+    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask,
+                                    o.int8_encoder);
     auto pooled = emit_mean_pool(g, hidden, in.text_mask);
     auto own = g.op("Mul", {in.text_mask, g.op("Sub", {g.const_i64({1}, true), in.text_type_ids})});
     return {g.op("Relu", {emit_linear(g, "bert_proj", *m.bert_proj, pooled, true)}),
@@ -388,7 +389,8 @@ std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionMo
 }
 
 std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
-                                       const train::ModelConfig& c, const Normalized& in) {
+                                       const train::ModelConfig& c, const Normalized& in,
+                                       const GraphOptions& o) {
   auto zeros = zeros_bn(g, in.functionals, c.hidden);
   auto no = g.squeeze(zeros_bn(g, in.functionals, 1), {1});
   std::string emb_p = zeros, emb_f = zeros, emb_t = zeros, av_p = no, av_f = no, av_t = no;
@@ -405,7 +407,7 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     av_f = g.cast(g.op("Greater", {g.reduce_sum(in.func_mask, {1}, false), g.scalar_f32(0)}),
                   TensorProto::FLOAT);
   }
-  if (m.bert || m.text) std::tie(emb_t, av_t) = fusion_text(g, m, in);
+  if (m.bert || m.text) std::tie(emb_t, av_t) = fusion_text(g, m, in, o);
   auto avail =
       g.op("Concat", {g.unsqueeze(av_p, {1}), g.unsqueeze(av_f, {1}), g.unsqueeze(av_t, {1})},
            {Attr::integer("axis", 1)}, "avail");  // [B, 3]
@@ -491,6 +493,11 @@ void check_supported(train::TaskModel& model) {
   }
 }
 
+bool has_text_encoder(train::TaskModel& model) {
+  auto* f = dynamic_cast<train::FusionModel*>(&model);
+  return f && f->bert;
+}
+
 void check_all_parameters_exported(train::TaskModel& model, const GraphBuilder& g) {
   for (const auto& p : model.named_parameters())
     if (!g.initializer_names().count(p.key()))
@@ -499,16 +506,22 @@ void check_all_parameters_exported(train::TaskModel& model, const GraphBuilder& 
 }
 
 std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& model,
-                                          const train::ModelConfig& config, const Normalized& in) {
+                                          const train::ModelConfig& config, const Normalized& in,
+                                          const GraphOptions& options) {
   check_supported(model);
-  if (auto* f = dynamic_cast<train::FusionModel*>(&model)) return fusion_logits(g, *f, config, in);
+  if (options.int8_encoder && !has_text_encoder(model))
+    throw UsageError("--quantize int8 quantises the pretrained text encoder (model.text_encoder), "
+                     "but this model has none; export it without --quantize");
+  if (auto* f = dynamic_cast<train::FusionModel*>(&model))
+    return fusion_logits(g, *f, config, in, options);
   return linear_logits(g, dynamic_cast<train::LinearModel&>(model), config, in);
 }
 
 onnx::ModelProto build_onnx_model(
     train::TaskModel& model, const train::ModelShape& shape, const train::ModelConfig& config,
     const train::InputTransform& transform,
-    const std::vector<std::pair<std::string, std::string>>& metadata) {
+    const std::vector<std::pair<std::string, std::string>>& metadata,
+    const GraphOptions& options) {
   if (transform.context_tokens != model.context_tokens())
     throw ExportError("the run's input transform feeds " +
                       std::to_string(transform.context_tokens) +
@@ -519,7 +532,7 @@ onnx::ModelProto build_onnx_model(
   InputNames in;
   declare_inputs(g, in, shape.lld_features, shape.functional_features, transform);
   auto norm = emit_normalization(g, in, transform);
-  auto logits = emit_task_logits(g, model, config, norm);
+  auto logits = emit_task_logits(g, model, config, norm, options);
   for (size_t k = 0; k < shape.tasks.size(); ++k) {
     const auto& t = shape.tasks[k];
     g.output(emit_probabilities(g, t, logits[k]), prob_output_name(t.name), TensorProto::FLOAT,

@@ -108,10 +108,22 @@ std::string emit_text_encoder(GraphBuilder& g, const std::string& path, train::T
 std::string emit_probabilities(GraphBuilder& g, const train::TaskSpec& task,
                                const std::string& logits);
 
+/// How the graph is written, beyond the model's math.
+struct GraphOptions {
+  /// The pretrained text encoder's Linear layers as dynamically quantised int8 MatMuls
+  /// (emit_bert_encoder; `tenor export --quantize int8`); everything else stays fp32.
+  bool int8_encoder = false;
+};
+
 /// Logits per task of a FusionModel or LinearModel (eval mode: dropout is the identity).
-/// Throws ExportError naming any module of another type.
+/// Throws ExportError naming any module of another type, UsageError for int8_encoder on a
+/// model without a pretrained text encoder.
 std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& model,
-                                          const train::ModelConfig& config, const Normalized& in);
+                                          const train::ModelConfig& config, const Normalized& in,
+                                          const GraphOptions& options = {});
+
+/// Whether the model reads a pretrained text encoder (model.text_encoder).
+bool has_text_encoder(train::TaskModel& model);
 
 /// Throws ExportError naming the first module (by path and type) that has no ONNX mapping.
 void check_supported(train::TaskModel& model);
@@ -124,7 +136,8 @@ void check_all_parameters_exported(train::TaskModel& model, const GraphBuilder& 
 onnx::ModelProto build_onnx_model(train::TaskModel& model, const train::ModelShape& shape,
                                   const train::ModelConfig& config,
                                   const train::InputTransform& transform,
-                                  const std::vector<std::pair<std::string, std::string>>& metadata);
+                                  const std::vector<std::pair<std::string, std::string>>& metadata,
+                                  const GraphOptions& options = {});
 
 /// "prob_<task>".
 std::string prob_output_name(const std::string& task);

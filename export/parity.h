@@ -4,6 +4,7 @@
 // decision the same.
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,8 +55,21 @@ struct ParityCase {
   bool edge = false;  ///< an edge case (kept as a fixture in the bundle)
 };
 
+/// The gate of an fp32 graph: every probability within 1e-4 of LibTorch's, every decision the
+/// same. The gate of one whose text encoder is int8 (`tenor export --quantize int8`): the
+/// quantised activations move probabilities by up to a few tenths and flip the decisions of
+/// segments that sit near a threshold (docs/export.md gives the measured figures), so every
+/// probability within kInt8ParityTolerance and, per task over every case, at least
+/// kInt8MinAgreement of the decisions the same.
+inline constexpr double kParityTolerance = 1e-4;
+inline constexpr double kInt8ParityTolerance = 0.35;
+inline constexpr double kInt8MinAgreement = 0.95;
+
 struct ParityConfig {
-  double tolerance = 1e-4;  ///< max |p_onnx - p_torch| over every probability
+  double tolerance = kParityTolerance;  ///< max |p_onnx - p_torch| over every probability
+  /// Share of the decisions per task, over every case, that must be the same: at most
+  /// floor((1 - min_agreement) x rows) may differ (1: every one the same, in every case).
+  double min_agreement = 1.0;
   int batch_size = 64;
   int edge_rows = 16;    ///< rows of each edit edge case
   int fixture_rows = 4;  ///< rows of each case kept in the bundle for `verify`
@@ -75,12 +89,19 @@ OrtCase fixture_of(const OrtCase& c, int64_t rows);
 /// LibTorch's probabilities as the `expected` outputs of ORT cases ("prob_<task>").
 std::vector<OrtCase> reference_cases(train::LoadedRun& run, const std::vector<ParityCase>& cases);
 
-/// Compares ORT outputs with the expected ones; decisions under `rules`. Report JSON: tolerance, passed, max delta and
-/// where (case, row id, task, class), decision agreement per case and task.
+/// Compares ORT outputs with the expected ones; decisions under `rules`. Every case must hold
+/// each probability within `tolerance`. With min_agreement 1 (and no max_disagreements) every
+/// decision of every case must be the same; otherwise, per task over every case, at most
+/// max_disagreements[task] decisions may differ where given (`verify`: what the export's gate
+/// found on the fixtures it kept), else floor((1 - min_agreement) x rows). Report JSON:
+/// tolerance, min_agreement, passed, failures, max delta and where (case, row id, task,
+/// class), decision agreement per case and task and per task over every case.
 nlohmann::json compare_outputs(const std::vector<train::TaskSpec>& tasks,
                                const eval::DecisionRules& rules,
                                const std::vector<OrtCase>& cases,
-                               const std::vector<OrtResult>& results, double tolerance);
+                               const std::vector<OrtResult>& results, double tolerance,
+                               double min_agreement = 1.0,
+                               const std::map<std::string, int64_t>* max_disagreements = nullptr);
 
 /// One line saying where parity failed (or that it passed) from a compare_outputs report.
 std::string parity_summary(const nlohmann::json& report);

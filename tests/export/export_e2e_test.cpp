@@ -671,6 +671,21 @@ TEST(ExportE2eBundle, MissingOnnxRuntimeFailsLoudlyWithTheFix) {
   EXPECT_NE(out.find("npm --prefix tools/ort install --ignore-scripts"), std::string::npos) << out;
 }
 
+// `--quantize int8` quantises the pretrained text encoder: a run without one is refused before
+// any work, naming the run and the fix (exit 2), and nothing is written.
+TEST(ExportE2eBundle, Int8WithoutATextEncoderIsRefused) {
+  const fs::path run = trained_run("linear");
+  const fs::path out_dir = make_temp_dir("export-int8-none") / "b";
+  std::string out;
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + out_dir.string() +
+                          " --quantize int8",
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("has none; export it without --quantize"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(out_dir));
+}
+
 }  // namespace
 }  // namespace tenor::test
 

@@ -138,6 +138,48 @@ TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
         EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
     }
 
+  // --quantize int8: its own gate (every probability within 0.35, at least 95% of each task's
+  // decisions the same), recorded as int8 in the manifest, parity.json, the graph's metadata
+  // and the model card; verify re-checks it at the recorded thresholds.
+  const fs::path int8 = dir / "bundle-int8";
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + int8.string() +
+                          " --quantize int8",
+                      &out),
+            0)
+      << out;
+  const auto p8 = json::parse(read_file(int8 / "parity.json"));
+  EXPECT_TRUE(p8["passed"].get<bool>()) << p8.dump();
+  EXPECT_EQ(p8["quantize"], "int8");
+  EXPECT_EQ(p8["tolerance"], 0.35);
+  EXPECT_EQ(p8["min_agreement"], 0.95);
+  EXPECT_GT(p8["max_abs_delta"].get<double>(), 1e-6) << "the graph is not quantised";
+  EXPECT_EQ(json::parse(read_file(int8 / "manifest.json"))["quantize"], "int8");
+  EXPECT_EQ(json::parse(read_file(dir / "bundle/manifest.json"))["quantize"], "none");
+  EXPECT_NE(read_file(int8 / "model.onnx").find("tenor.quantize"), std::string::npos);
+  EXPECT_NE(read_file(int8 / "model_card.md").find("This bundle is int8"), std::string::npos);
+  EXPECT_EQ(read_file(dir / "bundle/model_card.md").find("This bundle is int8"), std::string::npos);
+  ASSERT_EQ(run_tenor("export verify " + int8.string(), &out), 0) << out;
+  // A gate the int8 graph cannot meet fails loudly with the numbers and writes no bundle.
+  const fs::path strict = dir / "bundle-strict";
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + strict.string() +
+                          " --quantize int8 --tolerance 1e-9",
+                      &out),
+            1);
+  EXPECT_NE(out.find("parity FAILED"), std::string::npos) << out;
+  EXPECT_NE(out.find("(tolerance 1e-09)"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(strict));
+  EXPECT_EQ(json::parse(read_file(fs::path(strict.string() + ".rejected") / "parity.json"))["quantize"],
+            "int8");
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + strict.string() +
+                          " --quantize int4",
+                      &out),
+            2);
+  EXPECT_NE(out.find("--quantize int4 is not a quantisation tenor knows"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + strict.string() +
+                          " --quantize int8 --min-agreement 0",
+                      &out),
+            2);
+
   // A tokenizer.json replaced in the run is refused by name.
   write_file_atomic(run / "text_encoder/tokenizer.json",
                     read_file(run / "text_encoder/tokenizer.json") + " ");
