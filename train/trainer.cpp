@@ -771,25 +771,26 @@ json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, c
                   const json& conditions, double score) {
   const TrainState& s = r.state;
   const double seconds = since(clock.start);
-  json line = {{"epoch", s.epoch + 1},
-          {"step", s.step},
-          {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
-          {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
-          {"dev", dev},
-          {"dev_loss", dev_loss(dev)},
-          {"dev_score", score},
-          {"dev_split", r.data.dev.empty() ? "train" : "dev"},
-          {"seconds", seconds},
-          {"train_seconds", train_seconds},
-          {"segments_per_s", train_seconds > 0 ? double(s.epoch_segments) / train_seconds : 0.0},
-          {"data_wait_share", train_seconds > 0 ? clock.data / train_seconds : 0.0},
-          {"phase_seconds",
-           {{"data", clock.data},
-            {"forward", clock.forward},
-            {"backward", clock.backward},
-            {"step", clock.step},
-            {"checkpoint", clock.checkpoint},
-            {"evaluate", seconds - train_seconds}}}};
+  json line = {
+      {"epoch", s.epoch + 1},
+      {"step", s.step},
+      {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
+      {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
+      {"dev", dev},
+      {"dev_loss", dev_loss(dev)},
+      {"dev_score", score},
+      {"dev_split", r.data.dev.empty() ? "train" : "dev"},
+      {"seconds", seconds},
+      {"train_seconds", train_seconds},
+      {"segments_per_s", train_seconds > 0 ? double(s.epoch_segments) / train_seconds : 0.0},
+      {"data_wait_share", train_seconds > 0 ? clock.data / train_seconds : 0.0},
+      {"phase_seconds",
+       {{"data", clock.data},
+        {"forward", clock.forward},
+        {"backward", clock.backward},
+        {"step", clock.step},
+        {"checkpoint", clock.checkpoint},
+        {"evaluate", seconds - train_seconds}}}};
   if (!conditions.is_null()) line["dev_conditions"] = conditions;
   return line;
 }
