@@ -36,7 +36,9 @@ void add_train_command(CLI::App& app) {
     }
     config.validate();
     auto result = train::train_model(config);
-    logger("train")->info("best dev macro-F1 {:.4f} at epoch {} ({} epochs, {} steps); run in {}",
+    logger("train")->info("best dev {} {:.4f} at epoch {} ({} epochs, {} steps); run in {}",
+                          config.selection == "clean" ? "macro-F1" : "score (" + config.selection +
+                                                                         " over conditions)",
                           result.best_dev_score, result.best_epoch, result.epochs_run, result.steps,
                           result.run_dir);
   });

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <type_traits>
 
@@ -65,6 +66,7 @@ const std::vector<Field>& fields() {
       field("loss", &TrainConfig::loss),
       field("focal_gamma", &TrainConfig::focal_gamma),
       field("patience", &TrainConfig::patience),
+      field("selection", &TrainConfig::selection),
       field("keep_best", &TrainConfig::keep_best),
       field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
       field("bf16", &TrainConfig::bf16),
@@ -160,8 +162,9 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
   }
 }
 
+/// Sets the keys of `node` (under `prefix`) in `c`; each key set goes to *named when given.
 void walk(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
-          const std::string& source) {
+          const std::string& source, std::set<std::string>* named = nullptr) {
   std::map<std::string, int> seen;  // key -> its line: YAML parsers keep one of two silently
   for (const auto& kv : node) {
     const std::string key = prefix + kv.first.as<std::string>();
@@ -174,9 +177,10 @@ void walk(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
       bool is_group = false;
       for (const auto& f : fields()) is_group |= f.key.rfind(key + ".", 0) == 0;
       if (!is_group) throw ConfigError(unknown_key(key, where));
-      walk(c, kv.second, key + ".", source);
+      walk(c, kv.second, key + ".", source, named);
     } else {
       set_key(c, key, kv.second, where);
+      if (named) named->insert(key);
     }
   }
 }
@@ -198,6 +202,10 @@ void TrainConfig::validate() const {
   check(speaker_normalization == "none" || speaker_normalization == "call",
         "speaker_normalization", speaker_normalization,
         "use none, or call (each speaker's features centred on that speaker in the call)");
+  check(selection == "clean" || selection == "worst" || selection == "mean", "selection",
+        selection,
+        "use clean, worst or mean (the worst or mean score over the clean dev split and its "
+        "degraded copies)");
   check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
   check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
   check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
@@ -263,7 +271,10 @@ void TrainConfig::validate() const {
   augment.validate("augment.");
 }
 
-void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source) {
+namespace {
+
+void apply_yaml(TrainConfig& config, const std::string& yaml, const std::string& source,
+                std::set<std::string>* named) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -273,7 +284,13 @@ void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::st
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError(source + ": a config must be a mapping of keys to values");
-  walk(config, root, "", source);
+  walk(config, root, "", source, named);
+}
+
+}  // namespace
+
+void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::string& source) {
+  apply_yaml(config, yaml, source, nullptr);
 }
 
 void apply_yaml_file(TrainConfig& config, const std::string& path) {
@@ -300,9 +317,12 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
 
 namespace {
 
-std::string emit_yaml(const TrainConfig& config, bool readable) {
+/// The config as YAML, every key or (`only`) those named there.
+std::string emit_yaml(const TrainConfig& config, bool readable,
+                      const std::set<std::string>* only = nullptr) {
   YAML::Node root;
   for (const auto& f : fields()) {
+    if (only && !only->count(f.key)) continue;
     YAML::Node node = root;
     std::string key = f.key;
     auto dot = key.find('.');
@@ -326,6 +346,33 @@ std::string config_identity(const TrainConfig& config) { return emit_yaml(config
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   for (const auto& f : fields()) keys.push_back(f.key);
+  return keys;
+}
+
+SavedConfig read_saved_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot read the run's saved config " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  SavedConfig saved;
+  std::set<std::string> named;
+  apply_yaml(saved.config, text.str(), path, &named);
+  saved.identity_then = emit_yaml(saved.config, false, &named);
+  return saved;
+}
+
+std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig& b,
+                                        const std::string& here, const std::string& there) {
+  auto text = [](const YAML::Node& n) {
+    YAML::Emitter out;
+    out << YAML::Flow << n;
+    return std::string(out.c_str());
+  };
+  std::vector<std::string> keys;
+  for (const auto& f : fields()) {
+    const std::string va = text(f.get(a, true)), vb = text(f.get(b, true));
+    if (va != vb) keys.push_back(f.key + " (" + va + " " + here + ", " + vb + " " + there + ")");
+  }
   return keys;
 }
 

@@ -93,7 +93,11 @@ struct TrainConfig {
   int batch_size = 32;
   std::string loss = "balanced";  ///< ce | balanced (inverse class frequency) | focal
   double focal_gamma = 2.0;
-  int patience = 5;                 ///< early stopping on dev macro-F1 (epochs without gain)
+  int patience = 5;                 ///< early stopping on the selection score (epochs without gain)
+  /// What chooses best.pt and early stopping: clean (dev macro-F1, the mean over tasks) |
+  /// worst | mean (of that score on the clean dev split and on one degraded copy of it per
+  /// op the augment block enables, made once at the start from `seed`; docs/training.md).
+  std::string selection = "clean";
   int keep_best = 2;                ///< best-k checkpoints kept besides last
   int checkpoint_every_steps = 50;  ///< also at every epoch end
   bool bf16 = true;                 ///< bf16 autocast on CUDA (ignored on CPU)
@@ -129,5 +133,21 @@ std::string to_yaml(const TrainConfig& config);
 std::string config_identity(const TrainConfig& config);
 /// Every valid dotted key.
 std::vector<std::string> config_keys();
+
+/// A run's saved config.yaml read by this version: `config` holds its values and, for the
+/// keys it does not name (added to tenor since it was written), the defaults;
+/// `identity_then` is the config_identity of the keys it names alone, in their order: the
+/// text the tenor that wrote it, which knew only those keys, hashed. Throws ConfigError
+/// naming the file and line where it cannot be read.
+struct SavedConfig {
+  TrainConfig config;
+  std::string identity_then;
+};
+SavedConfig read_saved_config(const std::string& path);
+
+/// The keys whose values differ between `a` and `b`, each as "key (A here, B there)" with
+/// the values as config.yaml prints them.
+std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig& b,
+                                        const std::string& here, const std::string& there);
 
 }  // namespace tenor::train

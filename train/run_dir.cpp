@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "core/text.h"
 #include "core/version.h"
 #include "train/run_format.h"
@@ -49,15 +50,54 @@ std::string some_of(const std::vector<std::string>& names) {
                     "); choose another `out` or delete it");
 }
 
+std::string world_suffix(int world_size) {
+  return world_size > 0 ? "# world_size: " + std::to_string(world_size) + "\n" : "";
+}
+
+/// The keys differing between `config` and the run's saved one, for a refusal.
+std::string differences(const TrainConfig& config, const TrainConfig& saved) {
+  const auto keys = differing_keys(config, saved, "here", "in the run");
+  if (keys.empty()) return "";
+  const size_t shown = std::min<size_t>(keys.size(), 8);
+  std::string out = "its config.yaml differs in " +
+                    join(std::vector<std::string>(keys.begin(), keys.begin() + long(shown)), ", ");
+  if (keys.size() > shown) out += " and " + std::to_string(keys.size() - shown) + " more keys";
+  return out;
+}
+
 }  // namespace
+
+std::string run_config_sha256(const TrainConfig& config, int world_size) {
+  return sha256_hex(config_identity(config) + world_suffix(world_size));
+}
+
+std::string older_run_differences(const fs::path& out, const std::string& saved_sha256,
+                                  const TrainConfig& config, int world_size) {
+  std::error_code ec;
+  if (!fs::exists(out / "config.yaml", ec))
+    return "it names configuration " + saved_sha256.substr(0, 12) + " and has no config.yaml";
+  SavedConfig saved;
+  try {
+    saved = read_saved_config((out / "config.yaml").string());
+  } catch (const ConfigError& e) {
+    return "its config.yaml is not one this tenor reads: " + std::string(e.what());
+  }
+  const std::string diff = differences(config, saved.config);
+  if (!diff.empty()) return diff;
+  if (sha256_hex(saved.identity_then + world_suffix(world_size)) != saved_sha256)
+    return "it names configuration " + saved_sha256.substr(0, 12) +
+           ", which its config.yaml does not give" +
+           (world_size > 0 ? " under world size " + std::to_string(world_size) : std::string()) +
+           ": another number of processes, or an edited config.yaml";
+  return "";
+}
 
 bool is_run_dir(const fs::path& dir) {
   return has(dir, kRunMarker) ||
          (has(dir, "config.yaml") && has(dir, "shape.json") && has(dir, "normalizer.json"));
 }
 
-void check_run_dir(const fs::path& out, const std::string& config_sha256,
-                   const std::string& resolved_yaml) {
+void check_run_dir(const fs::path& out, const TrainConfig& config, int world_size) {
   std::error_code ec;
   if (!fs::exists(out, ec)) return;
   if (!fs::is_directory(out, ec))
@@ -72,14 +112,22 @@ void check_run_dir(const fs::path& out, const std::string& config_sha256,
       throw ConfigError("run directory " + out.string() + " has a damaged " + kRunMarker +
                         "; choose another `out`, or delete the run to start it over");
     run_format_version(out);  // refuses a run of a newer format, which this tenor would spoil
-    if (marker["config_sha256"] != config_sha256)
-      another_config(out, std::string(kRunMarker) + " names configuration " +
-                              marker["config_sha256"].get<std::string>().substr(0, 12));
+    const std::string saved = marker["config_sha256"];
+    if (saved == run_config_sha256(config, world_size)) return;
+    const std::string why = older_run_differences(out, saved, config, world_size);
+    if (!why.empty()) another_config(out, why);
     return;
   }
   if (is_run_dir(out)) {  // a run from before the marker
-    if (read_file(out / "config.yaml") == resolved_yaml || has(out, "last.pt")) return;
-    another_config(out, "its config.yaml differs");
+    if (has(out, "last.pt")) return;
+    std::string why;
+    try {
+      why = differences(config, read_saved_config((out / "config.yaml").string()).config);
+    } catch (const ConfigError& e) {
+      why = "its config.yaml is not one this tenor reads: " + std::string(e.what());
+    }
+    if (why.empty()) return;
+    another_config(out, why);
   }
   throw ConfigError("`out` " + out.string() + " is not empty and is not a tenor run (it holds " +
                     some_of(names) + ", and no " + kRunMarker +

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <string>
 
+#include "train/config.h"
+
 namespace tenor::train {
 
 /// The file every run directory holds from the start of training: the run's format and the
@@ -18,15 +20,31 @@ inline constexpr const char* kRunLock = ".lock";
 /// config.yaml, shape.json and normalizer.json every run writes first.
 bool is_run_dir(const std::filesystem::path& dir);
 
+/// The hash of `config` that a run's marker and checkpoints name: the SHA-256 of its
+/// config_identity, followed in a multi-process run (`world_size` > 0, from the launcher) by
+/// "# world_size: N" (a checkpoint resumes only under the world size that wrote it).
+std::string run_config_sha256(const TrainConfig& config, int world_size);
+
+/// Why the run in `out`, whose marker or checkpoint names `saved_sha256` rather than
+/// `config`'s hash, is not `config`'s run; "" when it is, as an older tenor wrote it (before
+/// keys were added that it therefore lacks). Its config.yaml is read by this version, the
+/// keys it lacks at their defaults: it is `config`'s run when the keys it names hash to
+/// `saved_sha256` (as that tenor hashed them, under `world_size`) and it resolves to the
+/// same configuration. Otherwise the reason names the keys that differ, or the hash.
+std::string older_run_differences(const std::filesystem::path& out,
+                                  const std::string& saved_sha256, const TrainConfig& config,
+                                  int world_size);
+
 /// Refuses an `out` that `tenor train` must not write into: a file, a directory that holds
 /// anything but a tenor run (someone else's files, the dataset, ...), or a run of another
-/// configuration (`config_sha256` differs from its marker's, or, in a run from before the
-/// marker, `resolved_yaml` from its config.yaml while it has no last.pt whose configuration
-/// the resume check compares). A new or empty directory, or this configuration's own run
-/// (to resume or restart it), passes. Throws ConfigError naming `out`, what it holds and the
-/// fix (DataError for a run of a newer format than this tenor writes); writes nothing.
-void check_run_dir(const std::filesystem::path& out, const std::string& config_sha256,
-                   const std::string& resolved_yaml);
+/// configuration (its marker names another hash than `config`'s under `world_size` and
+/// older_run_differences says why, or, in a run from before the marker, its config.yaml
+/// resolves to another configuration while it has no last.pt whose configuration the resume
+/// check compares). A new or empty directory, or this configuration's own run (to resume or
+/// restart it, also as an older tenor wrote it), passes. Throws ConfigError naming `out`,
+/// what it holds and the fix (DataError for a run of a newer format than this tenor
+/// writes); writes nothing.
+void check_run_dir(const std::filesystem::path& out, const TrainConfig& config, int world_size);
 
 /// Creates `out` (and its parents) if needed; throws IoError naming it and the reason.
 void create_run_dir(const std::filesystem::path& out);

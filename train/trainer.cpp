@@ -79,12 +79,14 @@ double learning_rate(const OptimConfig& o, int64_t step, int64_t total) {
   return 0.5 * o.lr * (1 + std::cos(M_PI * std::clamp(progress, 0.0, 1.0)));
 }
 
-/// Per-task class predictions, macro-F1 and loss on `rows`. The loss is the training loss
-/// (task_loss: `loss`, `gamma`, the training split's class weights) without dropout, over all
-/// of `rows` at once; absent for a task without labelled rows.
+/// Per-task class predictions, macro-F1 and loss on `rows` (those in `augmented` with its
+/// features). The loss is the training loss (task_loss: `loss`, `gamma`, the training split's
+/// class weights) without dropout, over all of `rows` at once; absent for a task without
+/// labelled rows.
 json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t>& rows,
               int batch_size, const torch::Device& device, const std::string& loss,
-              double gamma, std::vector<double>* per_task) {
+              double gamma, std::vector<double>* per_task,
+              const AugmentedRows* augmented = nullptr) {
   torch::NoGradGuard no_grad;
   model.eval();
   const size_t k = data.shape.tasks.size();
@@ -94,7 +96,7 @@ json evaluate(TaskModel& model, const TrainData& data, const std::vector<int64_t
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
-    Batch b = make_batch(data, chunk).to(device);
+    Batch b = make_batch(data, chunk, augmented).to(device);
     auto logits = model.logits(b);
     auto labels = b.labels.cpu();
     all_labels.push_back(labels);
@@ -297,8 +299,12 @@ struct Run {
   std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
   /// augment.probability > 0: re-extracts augmented training rows from their audio.
   std::unique_ptr<features::StoreAugmenter> augmenter;
+  /// selection worst | mean (rank 0): the degraded copies of the scored rows, by op name.
+  std::vector<std::pair<std::string, AugmentedRows>> dev_copies;
 
   bool main_rank() const { return dist.is_main(); }
+  /// The world size the config hash covers (0: one process without a launcher).
+  int world() const { return dist.enabled() ? dist.world_size : 0; }
 };
 
 /// One writer per run directory for the whole training: rank 0 (the only rank that writes
@@ -310,17 +316,14 @@ void claim_run_dir(Run& r) {
   r.dir = r.config.out;
   r.last = r.dir / "last.pt";
   r.resolved = to_yaml(r.config);
-  const std::string identity = config_identity(r.config);
   // Batches depend on the world size (global batch = batch_size * world size): a checkpoint
   // resumes only under the world size that wrote it.
-  r.config_sha = sha256_hex(r.dist.enabled() ? identity + "# world_size: " +
-                                                   std::to_string(r.dist.world_size) + "\n"
-                                             : identity);
-  check_run_dir(r.dir, r.config_sha, identity);
+  r.config_sha = run_config_sha256(r.config, r.world());
+  check_run_dir(r.dir, r.config, r.world());
   if (r.main_rank()) {
     create_run_dir(r.dir);
     r.lock.emplace(r.dir / kRunLock, "the run directory " + r.dir.string());
-    check_run_dir(r.dir, r.config_sha, identity);  // again under the lock: a racing run wrote it
+    check_run_dir(r.dir, r.config, r.world());  // again under the lock: a racing run wrote it
   }
 }
 
@@ -418,6 +421,43 @@ void write_text_encoder_files(const Run& r) {
   write_file_atomic(dir / "source.json", r.text_encoder.dump(2));
 }
 
+/// The rows the selection score reads: the dev split, or the training split without one.
+const std::vector<int64_t>& scored_rows(const Run& r) {
+  return r.data.dev.empty() ? r.data.train : r.data.dev;
+}
+
+/// selection worst | mean, rank 0: one copy of the scored rows per op the augment block
+/// enables (its probability > 0, whatever augment.probability), each row through that op
+/// alone with a value drawn from its range (features::StoreAugmenter, seeds from the run's
+/// seed and the op). Made once, from no global generator, so a resume makes the same copies.
+void make_dev_copies(Run& r) {
+  if (r.config.selection == "clean" || !r.main_rank()) return;
+  using A = features::AugmentConfig;
+  static const std::pair<const char*, double A::*> kOps[] = {
+      {"speed", &A::speed_probability}, {"reverb", &A::reverb_probability},
+      {"noise", &A::noise_probability}, {"agc", &A::agc_probability},
+      {"telephone", &A::telephone_probability}, {"gain", &A::gain_probability}};
+  const auto start = Clock::now();
+  const auto& rows = scored_rows(r);
+  for (size_t k = 0; k < std::size(kOps); ++k) {
+    if (r.config.augment.*kOps[k].second <= 0) continue;
+    A one = r.config.augment;
+    one.probability = 1;
+    for (const auto& op : kOps) one.*op.second = 0;
+    one.*kOps[k].second = 1;
+    features::StoreAugmenter copy(r.data.store, r.config.features, rows, one, r.device.str());
+    // Epochs -1, -2, ...: no training epoch draws these seeds.
+    r.dev_copies.emplace_back(kOps[k].first, copy(rows, r.config.seed, -1 - int64_t(k)));
+  }
+  if (r.dev_copies.empty())
+    throw ConfigError("selection is " + r.config.selection +
+                      " but the augment block enables no op to degrade the dev split with (every "
+                      "augment.*_probability is 0); enable one, or set selection: clean");
+  r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s)",
+              r.config.selection, rows.size(), r.dev_copies.size(),
+              std::chrono::duration<double>(Clock::now() - start).count());
+}
+
 /// The device, the data, the model and its optimizer, in the order that fixes the random
 /// draws of a run (seed, then the model's initialisation).
 void load_data_and_model(Run& r) {
@@ -437,6 +477,7 @@ void load_data_and_model(Run& r) {
     r.log->info("augment: {:.0f} % of training rows per epoch re-extracted from their audio in {}",
                 100 * config.augment.probability, r.data.store.meta.dataset_dir);
   }
+  make_dev_copies(r);
   r.model = make_model(r.data.shape, config.model);
   r.model->to(r.device);
   make_optimizer(r);
@@ -452,6 +493,22 @@ void load_data_and_model(Run& r) {
   r.state.best_list = "[]";
 }
 
+/// A checkpoint naming another configuration hash than this config's: refused, unless it is
+/// this configuration's run as an older tenor wrote it (older_run_differences), which then
+/// continues under this tenor's hash (the marker is rewritten next, atomically).
+void adopt_older_checkpoint(const Run& r, TrainState& saved) {
+  const std::string why = older_run_differences(r.dir, saved.config_sha256, r.config, r.world());
+  if (!why.empty())
+    throw ConfigError("run directory " + r.dir.string() +
+                      " holds a checkpoint of a different configuration (" + why +
+                      "); choose another `out` or delete it");
+  r.log->info(
+      "run {} was written by an older tenor (configuration {}): its config.yaml resolves to this "
+      "configuration, keys added since at their defaults; it continues as configuration {}",
+      r.dir.string(), saved.config_sha256.substr(0, 12), r.config_sha.substr(0, 12));
+  saved.config_sha256 = r.config_sha;
+}
+
 /// Continues from last.pt when the run directory holds one (it must come from this very
 /// configuration and store), or starts fresh; then writes the run's files. A refused resume
 /// leaves the run directory as it was.
@@ -464,10 +521,7 @@ void resume_or_start(Run& r) {
   std::error_code ec;
   if (fs::exists(r.last, ec)) {
     TrainState saved = load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true);
-    if (saved.config_sha256 != r.config_sha)
-      throw ConfigError(
-          "run directory " + r.dir.string() +
-          " holds a checkpoint of a different configuration; choose another `out` or delete it");
+    if (saved.config_sha256 != r.config_sha) adopt_older_checkpoint(r, saved);
     // The same config over other data would silently continue a different experiment.
     if (!saved.store_sha256.empty() && saved.store_sha256 != r.store_sha)
       throw DataError("feature store " + r.config.features + " has changed since run " +
@@ -665,18 +719,38 @@ void train_batch(Run& r, const std::vector<int64_t>& order, int64_t b, EpochCloc
   progress.update(state.epoch * r.batches_per_epoch + b + 1);
 }
 
-/// The mean dev macro-F1 over tasks (the training split's when there is no dev split), on
-/// every rank; rank 0 evaluates, in chunks of the global batch as one process would, and
-/// its per-task figures go to *dev (empty on the other ranks).
-double dev_score(Run& r, json* dev) {
+/// The mean macro-F1 over tasks of the scored rows, clean or (`copy`) degraded; its per-task
+/// figures go to *dev.
+double scored_f1(Run& r, const AugmentedRows* copy, json* dev) {
+  std::vector<double> per_task;
+  *dev = evaluate(*r.model, r.data, scored_rows(r), int(r.global_batch), r.device,
+                  r.config.loss, r.config.focal_gamma, &per_task, copy);
+  double score = 0;
+  for (double f : per_task) score += f;
+  return score / double(std::max<size_t>(1, per_task.size()));
+}
+
+/// The selection score on every rank: the mean dev macro-F1 over tasks (the training split's
+/// when there is no dev split), or with selection worst | mean the worst or mean of it over
+/// the clean rows and each degraded copy (each one's score in *conditions). Rank 0 evaluates,
+/// in chunks of the global batch as one process would; its clean per-task figures go to
+/// *dev (empty on the other ranks).
+double dev_score(Run& r, json* dev, json* conditions) {
   double score = 0;
   if (r.main_rank()) {
-    std::vector<double> per_task;
-    *dev = evaluate(*r.model, r.data, r.data.dev.empty() ? r.data.train : r.data.dev,
-                    int(r.global_batch), r.device, r.config.loss, r.config.focal_gamma,
-                    &per_task);
-    for (double f : per_task) score += f;
-    score /= std::max<size_t>(1, per_task.size());
+    score = scored_f1(r, nullptr, dev);
+    if (!r.dev_copies.empty()) {
+      *conditions = {{"clean", score}};
+      double worst = score, sum = score;
+      json unused;
+      for (const auto& [name, copy] : r.dev_copies) {
+        const double s = scored_f1(r, &copy, &unused);
+        (*conditions)[name] = s;
+        worst = std::min(worst, s);
+        sum += s;
+      }
+      score = r.config.selection == "worst" ? worst : sum / double(1 + r.dev_copies.size());
+    }
   }
   if (r.group) score = broadcast_value(*r.group, score, r.device);
   return score;
@@ -694,28 +768,31 @@ json dev_loss(const json& dev) {
 
 /// The epoch's line of metrics.jsonl.
 json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, const json& dev,
-                  double score) {
+                  const json& conditions, double score) {
   const TrainState& s = r.state;
   const double seconds = since(clock.start);
-  return {{"epoch", s.epoch + 1},
-          {"step", s.step},
-          {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
-          {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
-          {"dev", dev},
-          {"dev_loss", dev_loss(dev)},
-          {"dev_score", score},
-          {"dev_split", r.data.dev.empty() ? "train" : "dev"},
-          {"seconds", seconds},
-          {"train_seconds", train_seconds},
-          {"segments_per_s", train_seconds > 0 ? double(s.epoch_segments) / train_seconds : 0.0},
-          {"data_wait_share", train_seconds > 0 ? clock.data / train_seconds : 0.0},
-          {"phase_seconds",
-           {{"data", clock.data},
-            {"forward", clock.forward},
-            {"backward", clock.backward},
-            {"step", clock.step},
-            {"checkpoint", clock.checkpoint},
-            {"evaluate", seconds - train_seconds}}}};
+  json line = {
+      {"epoch", s.epoch + 1},
+      {"step", s.step},
+      {"train_loss", s.epoch_loss_count ? s.epoch_loss_sum / double(s.epoch_loss_count) : 0.0},
+      {"lr", learning_rate(r.config.optim, std::max<int64_t>(0, s.step - 1), r.total_steps)},
+      {"dev", dev},
+      {"dev_loss", dev_loss(dev)},
+      {"dev_score", score},
+      {"dev_split", r.data.dev.empty() ? "train" : "dev"},
+      {"seconds", seconds},
+      {"train_seconds", train_seconds},
+      {"segments_per_s", train_seconds > 0 ? double(s.epoch_segments) / train_seconds : 0.0},
+      {"data_wait_share", train_seconds > 0 ? clock.data / train_seconds : 0.0},
+      {"phase_seconds",
+       {{"data", clock.data},
+        {"forward", clock.forward},
+        {"backward", clock.backward},
+        {"step", clock.step},
+        {"checkpoint", clock.checkpoint},
+        {"evaluate", seconds - train_seconds}}}};
+  if (!conditions.is_null()) line["dev_conditions"] = conditions;
+  return line;
 }
 
 /// Closes the epoch that scored `score`: early-stopping count, the best-k checkpoints
@@ -770,19 +847,24 @@ bool train_epoch(Run& r, Progress& progress) {
   for (int64_t b = r.state.batch; b < r.batches_per_epoch; ++b)
     train_batch(r, order, b, clock, progress);
   const double train_seconds = since(clock.start);
-  json dev;
-  const double score = dev_score(r, &dev);
-  const json line = metrics_line(r, clock, train_seconds, dev, score);
+  json dev, conditions;
+  const double score = dev_score(r, &dev, &conditions);
+  const json line = metrics_line(r, clock, train_seconds, dev, conditions, score);
   if (r.main_rank()) append_line(r.dir / "metrics.jsonl", line);
   if (r.board) r.board->epoch(line);
   ++r.state.metrics_lines;
   const int64_t epoch_no = r.state.epoch + 1;
   const bool stop = close_epoch(r, score);
-  r.log->info("epoch {}: loss {:.4f}, dev loss {}, dev macro-F1 {:.4f}{}", epoch_no,
+  r.log->info("epoch {}: loss {:.4f}, dev loss {}, dev macro-F1 {:.4f}{}{}", epoch_no,
               line["train_loss"].get<double>(),
               line["dev_loss"].is_number() ? fmt::format("{:.4f}", line["dev_loss"].get<double>())
                                            : std::string("-"),
-              score, stop ? " (early stop)" : "");
+              conditions.is_null() ? score : conditions["clean"].get<double>(),
+              conditions.is_null()
+                  ? std::string()
+                  : fmt::format(", {} over {} conditions {:.4f}", r.config.selection,
+                                conditions.size(), score),
+              stop ? " (early stop)" : "");
   return stop;
 }
 

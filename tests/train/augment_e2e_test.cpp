@@ -11,6 +11,9 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
 #include "data/features/build.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
@@ -42,6 +45,60 @@ TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) 
   ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+}
+
+/// selection: worst scores every epoch on the clean dev split and one degraded copy of it per
+/// op the augment block enables; the worst of them chooses best.pt, and a resumed run makes
+/// the same copies and the same choice.
+TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics) {
+  const std::string extra = std::string(kAugment) + "selection: worst\n";
+  const fs::path full = make_temp_dir("select-full"), cut = make_temp_dir("select-cut");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("selection worst: over the clean"), std::string::npos) << out;
+  std::ifstream lines(full / "run" / "metrics.jsonl");
+  std::string text;
+  double best = -1;
+  int best_epoch = 0, degraded_differs = 0;
+  while (std::getline(lines, text)) {
+    const auto line = nlohmann::json::parse(text);
+    const auto& conditions = line.at("dev_conditions");
+    std::vector<std::string> names;
+    double worst = 2;
+    for (const auto& [name, f1] : conditions.items()) {
+      names.push_back(name);
+      worst = std::min(worst, f1.get<double>());
+      degraded_differs += name != "clean" && f1 != conditions["clean"];
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"agc", "clean", "gain", "noise", "reverb", "speed",
+                                               "telephone"}));
+    EXPECT_DOUBLE_EQ(line.at("dev_score").get<double>(), worst) << text;
+    double clean = 0;  // the clean split's score: the mean macro-F1 over tasks
+    for (const auto& [task, m] : line.at("dev").items()) clean += m.at("macro_f1").get<double>();
+    EXPECT_DOUBLE_EQ(conditions["clean"].get<double>(), clean / double(line.at("dev").size()));
+    if (worst > best + 1e-12) best = worst, best_epoch = line.at("epoch").get<int>();
+  }
+  EXPECT_GT(degraded_differs, 0) << "no degraded copy ever scored other than the clean split";
+  const auto result = nlohmann::json::parse(read_file(full / "run" / "result.json"));
+  EXPECT_EQ(result.at("best_epoch").get<int>(), best_epoch);
+  EXPECT_DOUBLE_EQ(result.at("best_dev_score").get<double>(), best);
+  const fs::path config = write_train_config(cut, extra);
+  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
+      << "training finished before it could be interrupted";
+  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+  // A value it does not know, and nothing to degrade with, are refused with the fix.
+  const std::string train = "train --config " + config.string() + " --set out=" +
+                            (cut / "other").string();
+  EXPECT_EQ(run_tenor(train + " --set selection=best", &out), 2) << out;
+  EXPECT_NE(out.find("'selection' is best; use clean, worst or mean"), std::string::npos) << out;
+  std::string off;
+  for (const char* op : {"speed", "reverb", "noise", "agc", "telephone", "gain"})
+    off += std::string(" --set augment.") + op + "_probability=0";
+  EXPECT_EQ(run_tenor(train + off, &out), 2) << out;
+  EXPECT_NE(out.find("enables no op to degrade the dev split with"), std::string::npos) << out;
 }
 
 TEST(E2eAugment, RefusesAudioThatMovedOrChangedAndKeysOutOfRange) {

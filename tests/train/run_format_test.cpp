@@ -116,7 +116,7 @@ TEST(RunFormat, ANewerFormatIsRefusedWithTheFix) {
     EXPECT_THAT(e.what(), HasSubstr("upgrade tenor to the version that wrote it (9.0.0 (abc))"));
   }
   // Nor does `tenor train` write into it.
-  EXPECT_THROW(train::check_run_dir(dir, "0123456789abcdef", ""), DataError);
+  EXPECT_THROW(train::check_run_dir(dir, train::TrainConfig{}, 0), DataError);
 }
 
 TEST(RunFormat, ADamagedRunIsRefusedNamingTheFile) {

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <fstream>
 #include <map>
@@ -24,6 +25,7 @@
 #include "train/model.h"
 #include "train/predictor.h"
 #include "train/predict.h"
+#include "train/run_dir.h"
 #include "train/run_format.h"
 #include "train/predictor.h"
 #include "train/trainer.h"
@@ -583,6 +585,79 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   fs::copy_file(tiny_store(), store);  // a byte copy has the same contents: resumes
   EXPECT_EQ(run_tenor(cmd, &out), 0) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+}
+
+
+/// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection` and
+/// augment.noise_data_share were added wrote: config.yaml without them (and with `edit`
+/// applied, a line replaced by another), run.json and last.pt naming the hash of the keys it
+/// knew, last.pt without the checksum (as older checkpoints), the same tensors otherwise.
+void make_older_run(const fs::path& run, const std::string& yaml,
+                    std::pair<std::string, std::string> edit = {}) {
+  auto drop = [](std::string text, const std::string& line) {
+    const auto at = text.find(line);
+    EXPECT_NE(at, std::string::npos) << line << " not in\n" << text;
+    return at == std::string::npos ? text : text.erase(at, line.size());
+  };
+  std::string older = drop(drop(yaml, "selection: clean\n"), "  noise_data_share: 0\n");
+  if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
+  train::TrainConfig c;
+  train::apply_yaml_text(c, older, "older config.yaml");
+  const std::string identity =
+      drop(drop(train::config_identity(c), "selection: clean\n"), "  noise_data_share: 0\n");
+  const std::string sha = sha256_hex(identity);
+  write_file_atomic(run / "config.yaml", older);
+  train::write_run_marker(run, sha);
+  torch::serialize::InputArchive in;
+  in.load_from((run / "last.pt").string());
+  torch::serialize::OutputArchive out;
+  for (const auto& key : in.keys()) {
+    torch::Tensor t;
+    if (key.rfind("integrity.", 0) == 0 || !in.try_read(key, t)) continue;
+    if (key == "state.config_sha256") {
+      t = torch::empty({int64_t(sha.size())}, torch::kUInt8);
+      std::memcpy(t.data_ptr(), sha.data(), sha.size());
+    }
+    out.write(key, t);
+  }
+  out.save_to((run / "last.pt").string());
+}
+
+TEST(E2eTrain, ResumesARunOfAnOlderTenorThatLackedKeysAddedSince) {
+  const fs::path full = make_temp_dir("train-older-full"), cut = make_temp_dir("train-older");
+  const std::string extra = "  type: fusion\n";
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
+  const fs::path config = write_train_config(cut, extra), run = cut / "run";
+  ASSERT_TRUE(train_and_kill_mid_run(config, run, true))
+      << "training finished before it could be interrupted";
+  const std::string yaml = read_file(run / "config.yaml");
+  // An older run of another seed: refused, naming the key and both values, left as it was.
+  make_older_run(run, yaml, {"seed: 1\n", "seed: 7\n"});
+  const std::string marker = read_file(run / "run.json");
+  EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 2) << out;
+  EXPECT_NE(out.find("holds a run of a different configuration (its config.yaml differs in "
+                     "seed (1 here, 7 in the run))"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(read_file(run / "run.json"), marker);
+  // Its own config, written before the two keys: resumed with them at their defaults, to the
+  // metrics of an uninterrupted run, and the marker now names this tenor's hash.
+  make_older_run(run, yaml);
+  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(run));
+  EXPECT_EQ(read_file(run / "config.yaml"), yaml);
+  train::TrainConfig current;
+  train::apply_yaml_text(current, yaml, "config.yaml");
+  EXPECT_EQ(nlohmann::json::parse(read_file(run / "run.json")).at("config_sha256"),
+            train::run_config_sha256(current, 0));
+  // A marker naming another configuration than its config.yaml gives (edited): refused.
+  make_older_run(run, yaml);
+  train::write_run_marker(run, std::string(64, 'a'));
+  EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 2) << out;
+  EXPECT_NE(out.find("which its config.yaml does not give"), std::string::npos) << out;
 }
 
 }  // namespace
