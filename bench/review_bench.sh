@@ -5,13 +5,18 @@
 # precision and recall at k = the number flipped, side by side with cleanlab (PyPI, pinned, in
 # its own virtual environment in the cache) ranking the SAME out-of-fold probabilities
 # (REVIEW/oof.jsonl), and the review's seconds per 1,000 segments. Prints a markdown table.
-#   [TENOR=build/tenor] [FRACTIONS="0.05 0.10 0.20"] bench/review_bench.sh [SET ...]
-#   (default sets: ravdess-anger epitome-empathy; runs at nice 10)
+#   [TENOR=build/tenor] [FRACTIONS="0.05 0.10 0.20"] [CONFIG=configs/X.yaml] [SET="k=v ..."]
+#   bench/review_bench.sh [SET ...]
+#   (default sets: ravdess-anger epitome-empathy; CONFIG: the fold model, `data review --config`,
+#   default the built-in linear baseline; SET: `--set` overrides of it; runs at nice 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
 shared=$(cd .. && pwd)/shared/data
 fractions=${FRACTIONS:-"0.05 0.10 0.20"}
+model=()
+[[ -z ${CONFIG:-} ]] || model=(--config "$CONFIG")
+for kv in ${SET:-}; do model+=(--set "$kv"); done
 sets=("$@")
 [[ ${#sets[@]} -gt 0 ]] || sets=(ravdess-anger epitome-empathy)
 cleanlab=2.9.0
@@ -35,7 +40,7 @@ for set in "${sets[@]}"; do
   for f in $fractions; do
     data=$work/$set-$f
     "$python" bench/review/flip.py "$shared/$set" "$data" "$f" 1
-    nice -n 10 "$tenor" data review "$data" --out "$data.review" --no-audio >&2
+    nice -n 10 "$tenor" data review "$data" --out "$data.review" --no-audio "${model[@]}" >&2
     "$python" bench/review/score.py "$data" "$data.review" "$set" "$f" >> "$rows"
     rm -rf "$data.review/.lock"
   done

@@ -281,7 +281,16 @@ std::vector<DuplicatePair> text_duplicates(const Dataset& ds, double threshold, 
 constexpr int kFingerprintRateHz = 8000;
 constexpr size_t kFrame = 512, kHop = 256, kBandsAudio = 33;
 constexpr double kLowHz = 300, kHighHz = 3400;
-constexpr double kSilentMeanSquare = 1e-7;   ///< -70 dBFS: a frame quieter than this is silence
+/// Sound is judged by a frame's power inside the bands against the recording's own loud level
+/// (the kLoudQuantile of its frames' in-band power), not against a fixed level: a copy that is
+/// quieter or band-limited (a telephone channel drops what speech has below 300 Hz, most of a
+/// quiet recording's power) keeps the original's frames. Sound lies within kSoundRangeDb of
+/// that level (below it lie the background and a codec's noise floor: mu-law's is 35-40 dB
+/// under the speech of a quiet recording) and above kSilentInBand (-90 dBFS: digital silence,
+/// dither, a quiet line's hiss).
+constexpr double kSoundRangeDb = 30;
+constexpr double kLoudQuantile = 0.99;
+constexpr double kSilentInBand = 1e-9;
 constexpr double kChangingLogEnergy = 0.1;   ///< mean |change| of log band energy, per frame
 constexpr double kMinInBandShare = 0.01;     ///< -20 dB: less in the bands is not sound to match
 
@@ -289,7 +298,7 @@ constexpr double kMinInBandShare = 0.01;     ///< -20 dB: less in the bands is n
 using LogBands = std::array<double, kBandsAudio>;
 
 /// Haitsma and Kalker's fingerprint, streamed: samples arrive in blocks, frames are analysed
-/// kBatchFrames at a time (data/spectrum.h), so memory stays one batch whatever the length.
+/// kBatchFrames at a time (data/spectrum.h): beyond one batch, memory holds 13 bytes a frame.
 class Fingerprinter {
  public:
   Fingerprinter() : edges_(kBandsAudio + 1) {
@@ -307,6 +316,7 @@ class Fingerprinter {
 
   AudioFingerprint take() {
     analyse();
+    gate_quiet_frames();
     return std::move(out_);
   }
 
@@ -324,6 +334,7 @@ class Fingerprinter {
     const double* band = &fb.power[t * kBandsAudio];
     LogBands log_band;
     for (size_t m = 0; m < kBandsAudio; ++m) log_band[m] = std::log(band[m] + 1e-12);
+    const double in_band = fb.mean_square[t] * fb.in_band_share[t];
     if (have_previous_) {
       uint32_t bits = 0;
       double change = 0;
@@ -333,27 +344,45 @@ class Fingerprinter {
         const double d = (band[m] - band[m + 1]) - (previous_[m] - previous_[m + 1]);
         if (d > 0) bits |= uint32_t{1} << m;
       }
-      // Sound: not silence, and mostly inside the bands (a hum below 300 Hz leaves only noise).
-      const bool sound =
-          std::min(fb.mean_square[t], previous_mean_square_) > kSilentMeanSquare &&
-          std::min(fb.in_band_share[t], previous_share_) > kMinInBandShare;
-      const bool changing = sound && change / double(kBandsAudio) > kChangingLogEnergy;
+      // Sound with a changing spectrum, mostly inside the bands (a hum below 300 Hz leaves only
+      // noise there); whether it is loud enough is decided in take(), against the whole file.
+      const bool changing = std::min(fb.in_band_share[t], previous_share_) > kMinInBandShare &&
+                            change / double(kBandsAudio) > kChangingLogEnergy;
       out_.bits.push_back(bits);
       out_.changing.push_back(changing ? 1 : 0);
-      out_.changing_frames += changing;
+      in_band_.push_back(std::min(in_band, previous_in_band_));
     }
     std::copy(band, band + kBandsAudio, previous_.begin());
     previous_log_ = log_band;
-    previous_mean_square_ = fb.mean_square[t];
+    previous_in_band_ = in_band;
     previous_share_ = fb.in_band_share[t];
     have_previous_ = true;
+  }
+
+  /// Frames more than kSoundRangeDb under the recording's loud level are not sound.
+  void gate_quiet_frames() {
+    if (in_band_.empty()) return;
+    const double floor =
+        std::max(kSilentInBand, quantile(kLoudQuantile) * std::pow(10.0, -kSoundRangeDb / 10));
+    for (size_t t = 0; t < in_band_.size(); ++t) {
+      out_.changing[t] = out_.changing[t] && in_band_[t] > floor;
+      out_.changing_frames += out_.changing[t];
+    }
+  }
+
+  double quantile(double q) const {
+    std::vector<double> sorted = in_band_;
+    const auto at = sorted.begin() + long(q * double(sorted.size() - 1));
+    std::nth_element(sorted.begin(), at, sorted.end());
+    return *at;
   }
 
   std::vector<size_t> edges_;
   std::vector<float> buffer_;
   std::array<double, kBandsAudio> previous_{};
   LogBands previous_log_{};
-  double previous_mean_square_ = 0, previous_share_ = 0;
+  double previous_in_band_ = 0, previous_share_ = 0;
+  std::vector<double> in_band_;  ///< per fingerprint frame: the in-band power of its quieter frame
   bool have_previous_ = false;
   AudioFingerprint out_;
 };

@@ -82,7 +82,9 @@ std::vector<DuplicatePair> find_duplicates(const Dataset& dataset,
 /// A coarse spectral fingerprint of a recording, mixed to mono at 8 kHz: per 32 ms frame (64 ms
 /// Hann window), 32 bits, each the sign of the change over time of the energy difference of two
 /// neighbouring bands among 33 log-spaced bands from 300 to 3400 Hz (Haitsma & Kalker 2002).
-/// Unchanged by gain, container, sample format and sample rate (down to 8 kHz).
+/// Unchanged by gain, container, sample format and sample rate (down to 8 kHz); a frame counts
+/// as sound by its level inside the bands relative to the recording's own loud and quiet levels,
+/// so a quieter copy through a telephone channel keeps the frames of the original.
 struct AudioFingerprint {
   std::vector<uint32_t> bits;      ///< one word per frame
   std::vector<uint8_t> changing;   ///< 1 where the frame holds sound whose spectrum changes
