@@ -143,6 +143,9 @@ done
 store=$out/store-cpu.h5
 if [[ -f $store ]]; then
   bf16=$([[ $device == cuda ]] && echo true || echo false)
+  # A fresh run each time, as the store above: an earlier check's run (another tenor, another
+  # config) would be resumed or refused, not measured.
+  if [[ -f $out/run/config.yaml ]]; then rm -rf -- "$out/run"; fi
   step train_tenor 120 "$tenor" train --config configs/ravdess-anger.yaml --device "$device" \
     --set features="$store" --set out="$out/run" --set epochs=2 --set patience=10 \
     --set checkpoint_every_steps=100000 --set bf16="$bf16" --set model.use_text=false \
