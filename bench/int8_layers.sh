@@ -10,19 +10,7 @@ cd "$(dirname "$0")/.."
 bundle=${1:?usage: bench/int8_layers.sh BUNDLE}
 ort_version=1.20.1  # = tools/ort/package-lock.json's onnxruntime-node
 onnx_version=1.23.2
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
-venv=$cache/pyref-onnxruntime-$ort_version-onnx-$onnx_version
-mkdir -p "$cache"
-exec 9>"$venv.lock"
-flock 9
-if [[ ! -x $venv/bin/python ]]; then
-  echo "int8_layers: installing onnxruntime==$ort_version onnx==$onnx_version into $venv" >&2
-  stage=$(mktemp -d "$cache/.pyref-XXXXXX")
-  python3 -m venv "$stage" >&2
-  "$stage/bin/pip" install --quiet "onnxruntime==$ort_version" "onnx==$onnx_version" \
-    "numpy==2.2.6" >&2
-  mv "$stage" "$venv"
-  python3 -m venv --upgrade "$venv" >&2
-fi
-flock -u 9
+source scripts/cached-venv.sh
+venv=$(cached_venv "pyref-onnxruntime-$ort_version-onnx-$onnx_version" \
+  "onnxruntime==$ort_version" "onnx==$onnx_version" numpy==2.2.6)
 "$venv/bin/python" bench/text/int8_layers.py "$bundle"

@@ -14,20 +14,8 @@ build=${BUILD:-build}
 bundle=${1:?usage: bench/ort_latency.sh BUNDLE [REPEAT] [WARMUP] [TOKENS]} repeat=${2:-1000}
 warmup=${3:-50} tokens=${4:-0}
 ort_version=1.20.1  # = tools/ort/package-lock.json's onnxruntime-node
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
-venv=$cache/pyref-onnxruntime-$ort_version
-mkdir -p "$cache"
-exec 9>"$venv.lock"
-flock 9
-if [[ ! -x $venv/bin/python ]]; then
-  echo "ort_latency: installing onnxruntime==$ort_version into $venv" >&2
-  stage=$(mktemp -d "$cache/.pyref-XXXXXX")
-  python3 -m venv "$stage" >&2
-  "$stage/bin/pip" install --quiet "onnxruntime==$ort_version" "numpy==2.2.6" >&2
-  mv "$stage" "$venv"
-  python3 -m venv --upgrade "$venv" >&2
-fi
-flock -u 9
+source scripts/cached-venv.sh
+venv=$(cached_venv "pyref-onnxruntime-$ort_version" "onnxruntime==$ort_version" numpy==2.2.6)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$build/bench/bench_ort_latency" "$bundle" --repeat "$repeat" --warmup "$warmup" \

@@ -20,17 +20,8 @@ for kv in ${SET:-}; do model+=(--set "$kv"); done
 sets=("$@")
 [[ ${#sets[@]} -gt 0 ]] || sets=(ravdess-anger epitome-empathy)
 cleanlab=2.9.0
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
-venv=$cache/bench-cleanlab-$cleanlab
-mkdir -p "$cache"
-if [[ ! -x $venv/bin/python ]]; then
-  echo "review bench: installing cleanlab==$cleanlab (and PyYAML) into $venv" >&2
-  stage=$(mktemp -d "$cache/.bench-cleanlab-XXXXXX")
-  python3 -m venv "$stage" >&2
-  "$stage/bin/pip" install --quiet "cleanlab==$cleanlab" "PyYAML==6.0.2" >&2
-  rm -rf "$venv" && mv "$stage" "$venv"
-  python3 -m venv --upgrade "$venv" >&2
-fi
+source scripts/cached-venv.sh
+venv=$(cached_venv "bench-cleanlab-$cleanlab" "cleanlab==$cleanlab" PyYAML==6.0.2)
 python=$venv/bin/python
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenor-review-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -12,23 +12,10 @@
 #     transformers and the torch below)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
 tokenizers=0.23.3 transformers=5.23.0
-venv=$cache/pyref-tokenizers-$tokenizers-transformers-$transformers
-mkdir -p "$cache"
-exec 9>"$venv.lock"  # tests call this concurrently: one installs, the others wait
-flock 9
-if [[ ! -x $venv/bin/python ]]; then
-  echo "reference: installing tokenizers==$tokenizers transformers==$transformers into $venv" >&2
-  rm -rf "$venv"
-  stage=$(mktemp -d "$cache/.pyref-XXXXXX")
-  trap 'rm -rf "$stage"' EXIT
-  python3 -m venv "$stage" >&2
-  "$stage/bin/pip" install --quiet "tokenizers==$tokenizers" "transformers==$transformers" >&2
-  mv "$stage" "$venv"
-  python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
-fi
-flock -u 9
+source "$here/../../scripts/cached-venv.sh"
+venv=$(cached_venv "pyref-tokenizers-$tokenizers-transformers-$transformers" \
+  "tokenizers==$tokenizers" "transformers==$transformers")
 if [[ ${1:-} == encode || ${1:-} == python ]]; then
   # The torch of tenor's build: .venv's (scripts/install-deps.sh), wherever its cache is.
   torch_site=${TENOR_REFERENCE_TORCH:-}

@@ -16,17 +16,8 @@ set -euo pipefail
 tenor=${1:?usage: review_import_test.sh TENOR_BINARY [PORT]}
 port=${2:-8091}
 version=1.23.2
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
-venv=$cache/label-studio-$version
-if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import label_studio' 2>/dev/null; then
-  echo "installing label-studio==$version into $venv" >&2
-  mkdir -p "$cache"
-  stage=$(mktemp -d "$cache/.label-studio-XXXXXX")
-  python3 -m venv "$stage"
-  "$stage/bin/pip" install -q "label-studio==$version"
-  rm -rf "$venv" && mv "$stage" "$venv"
-  python3 -m venv --upgrade "$venv"
-fi
+source "$(dirname "$0")/../../../scripts/cached-venv.sh"
+venv=$(cached_venv "label-studio-$version" "label-studio==$version")
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -1,0 +1,34 @@
+# Sourced by the scripts that run a Python reference (benchmarks, tests): one way to get a
+# virtual environment of pinned packages, kept in the cache outside the clone so that every
+# clone and CI run reuses it.
+#   venv=$(cached_venv NAME PACKAGE==VERSION...)
+# prints $XDG_CACHE_HOME/tenor/NAME (default ~/.cache/tenor/NAME), installing the packages
+# there first when it holds no environment yet: staged in a temporary directory and renamed
+# into place only when pip succeeded (an interrupted install leaves nothing half-made), under
+# a lock (tests call it concurrently: one installs, the others wait). Returns 3, with a
+# sentence on stderr, when pip cannot install them (no network to PyPI).
+cached_venv() {
+  local name=$1
+  shift
+  local cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
+  local venv=$cache/$name
+  mkdir -p "$cache"
+  (
+    exec 9>"$venv.lock"
+    flock 9
+    if [[ ! -x $venv/bin/python ]]; then
+      echo "installing $* into $venv" >&2
+      rm -rf "$venv"
+      stage=$(mktemp -d "$cache/.venv-XXXXXX")
+      trap 'rm -rf "$stage"' EXIT
+      if ! { python3 -m venv "$stage" >&2 &&
+             "$stage/bin/pip" install --quiet --timeout 30 "$@" >&2; }; then
+        echo "cannot install $* into $venv (no network to PyPI?); run again with it" >&2
+        exit 3
+      fi
+      mv "$stage" "$venv"
+      python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
+    fi
+  ) || return
+  echo "$venv"
+}
