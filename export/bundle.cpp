@@ -181,8 +181,9 @@ json run_parity_gate(ExportSource& s, const fs::path& tmp, const ParityPlan& pla
   write_cases(scratch, plan.gate);
   auto results = run_onnx_runtime(tmp / "model.onnx", scratch / "cases.json");
   fs::remove_all(scratch);
+  const ParityGate gate = gate_of(o.parity, o.quantize == "int8");
   json parity = compare_outputs(s.predictor.tasks(), s.predictor.rules(), plan.gate, results,
-                                o.parity.tolerance, o.parity.min_agreement);
+                                gate.tolerance, gate.min_agreement);
   parity["quantize"] = quantize_name(o);
   // What `verify` holds the fixtures to: the decisions that differed on them here, per task.
   json fixture_disagreements = json::object();
@@ -293,12 +294,7 @@ ExportResult export_bundle(const ExportOptions& options) {
   if (!o.quantize.empty() && o.quantize != "int8")
     throw UsageError("--quantize " + o.quantize + " is not a quantisation tenor knows; use int8 "
                      "(the text encoder's MatMuls) or none");
-  if (!(o.parity.min_agreement > 0 && o.parity.min_agreement <= 1))
-    throw UsageError("--min-agreement " + format_number(o.parity.min_agreement) +
-                     " is not a share of decisions; give a number in (0, 1], e.g. 0.95");
-  if (!(o.parity.tolerance >= 0))
-    throw UsageError("--tolerance " + format_number(o.parity.tolerance) +
-                     " is not a probability difference; give a number >= 0, e.g. 1e-4");
+  gate_of(o.parity, o.quantize == "int8");  // a bad --tolerance or --min-agreement fails now
   const fs::path out = resolved(o.out);
   const BundleInput run_input{o.run, "the run being exported"};
   check_bundle_target(out, {run_input}, o.force);

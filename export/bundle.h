@@ -20,9 +20,9 @@ struct ExportOptions {
   std::string checkpoint = "best.pt";
   ParityConfig parity;
   /// "int8": the pretrained text encoder's MatMuls dynamically quantised (GraphOptions::
-  /// int8_encoder), gated at parity.tolerance and parity.min_agreement, which the caller sets
-  /// (the CLI: kInt8ParityTolerance, kInt8MinAgreement unless given); "" (or "none"): fp32,
-  /// the default. A model without a pretrained text encoder is refused (UsageError).
+  /// int8_encoder), gated at parity.tolerance and parity.min_agreement, kInt8ParityTolerance
+  /// and kInt8MinAgreement where unset (gate_of); "" (or "none"): fp32, the default. A model
+  /// without a pretrained text encoder is refused (UsageError).
   std::string quantize;
   bool force = false;  ///< replace an existing bundle
 };

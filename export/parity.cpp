@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "export/onnx_layers.h"
 
 namespace tenor::onnx_export {
@@ -233,6 +234,19 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   out.previous = features::previous_segments(o);
   train::set_speaker_statistics(out);  // the edited segments' own, as a product computes them
   return out;
+}
+
+ParityGate gate_of(const ParityConfig& config, bool int8_encoder) {
+  const ParityGate gate{config.tolerance.value_or(int8_encoder ? kInt8ParityTolerance
+                                                               : kParityTolerance),
+                        config.min_agreement.value_or(int8_encoder ? kInt8MinAgreement : 1.0)};
+  if (!(gate.min_agreement > 0 && gate.min_agreement <= 1))
+    throw UsageError("--min-agreement " + format_number(gate.min_agreement) +
+                     " is not a share of decisions; give a number in (0, 1], e.g. 0.95");
+  if (!(gate.tolerance >= 0))
+    throw UsageError("--tolerance " + format_number(gate.tolerance) +
+                     " is not a probability difference; give a number >= 0, e.g. 1e-4");
+  return gate;
 }
 
 std::vector<ParityCase> parity_cases(std::shared_ptr<const train::TrainData> data,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,14 +67,25 @@ inline constexpr double kInt8ParityTolerance = 0.35;
 inline constexpr double kInt8MinAgreement = 0.95;
 
 struct ParityConfig {
-  double tolerance = kParityTolerance;  ///< max |p_onnx - p_torch| over every probability
+  /// Max |p_onnx - p_torch| over every probability; unset: the gate of the graph's precision
+  /// (gate_of: kParityTolerance for fp32, kInt8ParityTolerance for an int8 encoder).
+  std::optional<double> tolerance;
   /// Share of the decisions per task, over every case, that must be the same: at most
-  /// floor((1 - min_agreement) x rows) may differ (1: every one the same, in every case).
-  double min_agreement = 1.0;
+  /// floor((1 - min_agreement) x rows) may differ (1: every one the same, in every case);
+  /// unset: 1 for fp32, kInt8MinAgreement for an int8 encoder.
+  std::optional<double> min_agreement;
   int batch_size = 64;
   int edge_rows = 16;    ///< rows of each edit edge case
   int fixture_rows = 4;  ///< rows of each case kept in the bundle for `verify`
 };
+
+/// The gate an export is held to: what `config` gives, the rest from the graph's precision.
+/// Throws UsageError for a tolerance below 0 or an agreement outside (0, 1].
+struct ParityGate {
+  double tolerance;
+  double min_agreement;
+};
+ParityGate gate_of(const ParityConfig& config, bool int8_encoder);
 
 /// The dev split in batches (test, then train, when dev is empty) and the edge cases:
 /// batch 1, length 1, each modality missing, the longest segment of the store.

@@ -431,3 +431,36 @@ TEST(OrtRunner, AChildKilledByASignalIsReportedNamingTheSignal) {
 
 }  // namespace
 }  // namespace tenor::onnx_export
+
+namespace tenor::onnx_export {
+namespace {
+
+// The gate's defaults come from the graph's precision in the export itself, so a caller of
+// export_bundle other than the CLI gets the int8 gate with quantize int8; given values win.
+TEST(ParityGate, DefaultsFollowTheGraphsPrecisionAndGivenValuesWin) {
+  const ParityGate fp32 = gate_of(ParityConfig{}, false);
+  EXPECT_EQ(fp32.tolerance, kParityTolerance);
+  EXPECT_EQ(fp32.min_agreement, 1.0);
+  const ParityGate int8 = gate_of(ParityConfig{}, true);
+  EXPECT_EQ(int8.tolerance, kInt8ParityTolerance);
+  EXPECT_EQ(int8.min_agreement, kInt8MinAgreement);
+
+  ParityConfig given;
+  given.tolerance = 1e-9;
+  EXPECT_EQ(gate_of(given, true).tolerance, 1e-9);
+  EXPECT_EQ(gate_of(given, true).min_agreement, kInt8MinAgreement);
+  given.min_agreement = 0.5;
+  EXPECT_EQ(gate_of(given, false).min_agreement, 0.5);
+
+  ParityConfig bad;
+  bad.min_agreement = 0.0;
+  EXPECT_THROW(gate_of(bad, true), UsageError);
+  bad.min_agreement = 1.5;
+  EXPECT_THROW(gate_of(bad, false), UsageError);
+  bad = ParityConfig{};
+  bad.tolerance = -1e-4;
+  EXPECT_THROW(gate_of(bad, false), UsageError);
+}
+
+}  // namespace
+}  // namespace tenor::onnx_export
