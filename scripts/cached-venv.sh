@@ -27,7 +27,10 @@ cached_venv() {
         exit 3
       fi
       mv "$stage" "$venv"
-      python3 -m venv --upgrade "$venv" >&2  # its scripts name their own path
+      # pip wrote the staging path into each console script's first line (bin/pip, ...);
+      # `venv --upgrade` rewrites the activate scripts only.
+      grep -lsI "^#!$stage/" "$venv"/bin/* | xargs -r sed -i "1s|^#!$stage/|#!$venv/|"
+      python3 -m venv --upgrade "$venv" >&2  # the activate scripts name their own path
     fi
   ) || return
   echo "$venv"
