@@ -86,6 +86,15 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+std::string quote_doubled(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 std::string printable(std::string_view s, size_t max_chars) {
   bool cut = s.size() > max_chars;
   if (cut) {

@@ -30,6 +30,10 @@ std::string_view trim(std::string_view s);
 /// control characters escaped, so that hostile input prints as one readable line.
 std::string printable(std::string_view s, size_t max_chars = 60);
 
+/// `s` in double quotes with each double quote doubled: the quoting of CSV fields and of
+/// Praat TextGrid strings.
+std::string quote_doubled(std::string_view s);
+
 /// Joins with a separator.
 std::string join(std::span<const std::string> parts, std::string_view sep);
 

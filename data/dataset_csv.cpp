@@ -153,13 +153,7 @@ std::string format_time(double t) {
 }
 
 std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
+  return s.find_first_of(",\"\r\n") == std::string::npos ? s : quote_doubled(s);
 }
 
 }  // namespace

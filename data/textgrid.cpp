@@ -260,15 +260,6 @@ std::string number_text(double v) {
   return std::string(buf, r.ptr);
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 std::optional<std::string> textgrid_text_as_utf8(std::string_view bytes, const std::string& display,
@@ -321,7 +312,7 @@ std::string textgrid_to_text(const TextGrid& grid) {
     const char* items = t.interval_tier ? "intervals" : "points";
     out += "    item [" + std::to_string(i + 1) + "]:\n";
     out += std::string("        class = \"") + (t.interval_tier ? "IntervalTier" : "TextTier") +
-           "\" \n        name = " + quoted(t.name) + " \n";
+           "\" \n        name = " + quote_doubled(t.name) + " \n";
     out += "        xmin = " + number_text(t.xmin) + " \n        xmax = " + number_text(t.xmax) +
            " \n";
     out += std::string("        ") + items + ": size = " + std::to_string(t.intervals.size()) +
@@ -331,10 +322,10 @@ std::string textgrid_to_text(const TextGrid& grid) {
       out += std::string("        ") + items + " [" + std::to_string(k + 1) + "]:\n";
       if (t.interval_tier) {
         out += "            xmin = " + number_text(iv.xmin) + " \n            xmax = " +
-               number_text(iv.xmax) + " \n            text = " + quoted(iv.text) + " \n";
+               number_text(iv.xmax) + " \n            text = " + quote_doubled(iv.text) + " \n";
       } else {
         out += "            number = " + number_text(iv.xmin) + " \n            mark = " +
-               quoted(iv.text) + " \n";
+               quote_doubled(iv.text) + " \n";
       }
     }
   }
