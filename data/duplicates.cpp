@@ -299,8 +299,9 @@ using LogBands = std::array<double, kBandsAudio>;
 /// Per bit of a frame, |the change of its energy difference|: how far it lies from flipping.
 using Margins = std::array<double, kBandsAudio - 1>;
 
-/// The kWeakBits bits of smallest margin (Haitsma & Kalker 2002, section 4.3: a bit whose energy
-/// difference lies near the threshold is the likeliest to flip under a codec or noise).
+/// The kWeakBits bits of smallest margin: a bit whose energy difference changed little lies near
+/// the threshold and is the likeliest to flip under a codec or noise (Haitsma & Kalker 2002 rank
+/// a sub-fingerprint's bits by this reliability to choose which to flip in their lookup).
 uint32_t weakest_bits(const Margins& margin) {
   std::array<uint8_t, kBandsAudio - 1> order;
   std::iota(order.begin(), order.end(), uint8_t{0});
@@ -408,7 +409,8 @@ constexpr size_t kMaxPostings = 64;  ///< a frame value in more files than this 
 
 /// Frame value -> (file, frame) of every changing frame of the files indexed so far.
 using FrameIndex = std::unordered_map<uint32_t, std::vector<std::pair<size_t, size_t>>>;
-/// (earlier file, offset) -> how many changing frames of the file at hand agree exactly.
+/// (earlier file, offset) -> how many changing frames of the file at hand agree, exactly or but
+/// for some of their weak bits.
 using Votes = std::map<std::pair<size_t, long>, int>;
 
 /// The alignments worth scoring: offsets at which changing frames of an earlier fingerprint

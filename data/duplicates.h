@@ -43,10 +43,10 @@ inline constexpr size_t kMinShingles = 8;
 inline constexpr double kAudioMatchBitErrors = 0.2;
 /// Recordings with fewer frames of changing sound (a steady tone, silence) are not compared.
 inline constexpr size_t kMinFingerprintFrames = 16;
-/// Each frame of a recording is looked up with every combination of its this many least
-/// reliable bits flipped (2^6 = 64 values; Haitsma & Kalker's soft lookup): a quiet copy through
-/// a telephone codec can keep no frame's 32 bits intact, and its changed bits are mostly the
-/// weak ones.
+/// How many of a frame's least reliable bits the lookup flips: each frame of a recording is
+/// looked up with every combination of them flipped (2^6 = 64 values; Haitsma & Kalker's soft
+/// lookup), since a quiet copy through a telephone codec can keep no frame's 32 bits intact, and
+/// the bits it changes are mostly the weak ones.
 inline constexpr int kWeakBits = 6;
 
 /// One pair of calls found alike, by text, audio or both.
