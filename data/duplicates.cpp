@@ -296,9 +296,24 @@ constexpr double kMinInBandShare = 0.01;     ///< -20 dB: less in the bands is n
 
 /// Log band energies of a frame, for the change between frames.
 using LogBands = std::array<double, kBandsAudio>;
+/// Per bit of a frame, |the change of its energy difference|: how far it lies from flipping.
+using Margins = std::array<double, kBandsAudio - 1>;
+
+/// The kWeakBits bits of smallest margin: a bit whose energy difference changed little lies near
+/// the threshold and is the likeliest to flip under a codec or noise (Haitsma & Kalker 2002 rank
+/// a sub-fingerprint's bits by this reliability to choose which to flip in their lookup).
+uint32_t weakest_bits(const Margins& margin) {
+  std::array<uint8_t, kBandsAudio - 1> order;
+  std::iota(order.begin(), order.end(), uint8_t{0});
+  std::partial_sort(order.begin(), order.begin() + kWeakBits, order.end(),
+                    [&](uint8_t x, uint8_t y) { return margin[x] < margin[y]; });
+  uint32_t mask = 0;
+  for (int k = 0; k < kWeakBits; ++k) mask |= uint32_t{1} << order[size_t(k)];
+  return mask;
+}
 
 /// Haitsma and Kalker's fingerprint, streamed: samples arrive in blocks, frames are analysed
-/// kBatchFrames at a time (data/spectrum.h): beyond one batch, memory holds 13 bytes a frame.
+/// kBatchFrames at a time (data/spectrum.h): beyond one batch, memory holds 17 bytes a frame.
 class Fingerprinter {
  public:
   Fingerprinter() : edges_(kBandsAudio + 1) {
@@ -338,17 +353,20 @@ class Fingerprinter {
     if (have_previous_) {
       uint32_t bits = 0;
       double change = 0;
+      Margins margin{};
       for (size_t m = 0; m < kBandsAudio; ++m) {
         change += std::fabs(log_band[m] - previous_log_[m]);
         if (m + 1 == kBandsAudio) break;
         const double d = (band[m] - band[m + 1]) - (previous_[m] - previous_[m + 1]);
         if (d > 0) bits |= uint32_t{1} << m;
+        margin[m] = std::fabs(d);
       }
       // Sound with a changing spectrum, mostly inside the bands (a hum below 300 Hz leaves only
       // noise there); whether it is loud enough is decided in take(), against the whole file.
       const bool changing = std::min(fb.in_band_share[t], previous_share_) > kMinInBandShare &&
                             change / double(kBandsAudio) > kChangingLogEnergy;
       out_.bits.push_back(bits);
+      out_.weak.push_back(weakest_bits(margin));
       out_.changing.push_back(changing ? 1 : 0);
       in_band_.push_back(std::min(in_band, previous_in_band_));
     }
@@ -391,18 +409,26 @@ constexpr size_t kMaxPostings = 64;  ///< a frame value in more files than this 
 
 /// Frame value -> (file, frame) of every changing frame of the files indexed so far.
 using FrameIndex = std::unordered_map<uint32_t, std::vector<std::pair<size_t, size_t>>>;
-/// (earlier file, offset) -> how many changing frames of the file at hand agree exactly.
+/// (earlier file, offset) -> how many changing frames of the file at hand agree, exactly or but
+/// for some of their weak bits.
 using Votes = std::map<std::pair<size_t, long>, int>;
 
-/// The alignments worth scoring: offsets at which an earlier fingerprint shares identical
-/// changing frames with `p` (Haitsma & Kalker's lookup of exact sub-fingerprint matches).
+/// The alignments worth scoring: offsets at which changing frames of an earlier fingerprint
+/// equal changing frames of `p`, each looked up as it is and with every combination of its weak
+/// bits flipped (Haitsma & Kalker's lookup, with their soft-decoding remedy for copies that keep
+/// no frame intact). A frame of `p` votes once per frame it equals: the values it is looked up by
+/// are distinct.
 Votes vote_offsets(const AudioFingerprint& p, const FrameIndex& index) {
   Votes votes;
   for (size_t t = 0; t < p.bits.size(); ++t) {
     if (!p.changing[t]) continue;
-    auto it = index.find(p.bits[t]);
-    if (it == index.end() || it->second.size() > kMaxPostings) continue;
-    for (const auto& [g, u] : it->second) ++votes[{g, long(u) - long(t)}];
+    const uint32_t weak = p.weak[t];
+    for (uint32_t flip = weak;; flip = (flip - 1) & weak) {  // every subset of the weak bits
+      auto it = index.find(p.bits[t] ^ flip);
+      if (it != index.end() && it->second.size() <= kMaxPostings)
+        for (const auto& [g, u] : it->second) ++votes[{g, long(u) - long(t)}];
+      if (flip == 0) break;
+    }
   }
   return votes;
 }

@@ -43,6 +43,11 @@ inline constexpr size_t kMinShingles = 8;
 inline constexpr double kAudioMatchBitErrors = 0.2;
 /// Recordings with fewer frames of changing sound (a steady tone, silence) are not compared.
 inline constexpr size_t kMinFingerprintFrames = 16;
+/// How many of a frame's least reliable bits the lookup flips: each frame of a recording is
+/// looked up with every combination of them flipped (2^6 = 64 values; Haitsma & Kalker's soft
+/// lookup), since a quiet copy through a telephone codec can keep no frame's 32 bits intact, and
+/// the bits it changes are mostly the weak ones.
+inline constexpr int kWeakBits = 6;
 
 /// One pair of calls found alike, by text, audio or both.
 struct DuplicatePair {
@@ -84,10 +89,12 @@ std::vector<DuplicatePair> find_duplicates(const Dataset& dataset,
 /// neighbouring bands among 33 log-spaced bands from 300 to 3400 Hz (Haitsma & Kalker 2002).
 /// Unchanged by gain, container, sample format and sample rate (down to 8 kHz); a frame counts
 /// as sound by its level inside the bands relative to the recording's own loud and quiet levels,
-/// so a quieter copy through a telephone channel keeps the frames of the original.
+/// so a quieter copy through a telephone channel keeps the frames of the original. A bit is as
+/// reliable as its energy difference's change is far from 0, the value its sign is taken of.
 struct AudioFingerprint {
   std::vector<uint32_t> bits;      ///< one word per frame
   std::vector<uint8_t> changing;   ///< 1 where the frame holds sound whose spectrum changes
+  std::vector<uint32_t> weak;      ///< per frame, its kWeakBits least reliable bits set
   size_t changing_frames = 0;
 };
 
