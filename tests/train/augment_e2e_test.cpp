@@ -47,6 +47,45 @@ TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) 
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
 }
 
+/// What a run trained with `selection` (worst or mean) recorded: every epoch's dev_score is the
+/// worst or the mean of its dev_conditions (the clean dev split and one degraded copy per op
+/// kAugment enables), and result.json's best epoch is the epoch of the highest. Returns how
+/// many epochs' worst and mean differ (a run where they never do cannot tell the two apart).
+int expect_selection_follows_the_conditions(const fs::path& run, const std::string& selection) {
+  std::ifstream lines(run / "metrics.jsonl");
+  std::string text;
+  double best = -1;
+  int best_epoch = 0, degraded_differs = 0, worst_differs_from_mean = 0;
+  while (std::getline(lines, text)) {
+    const auto line = nlohmann::json::parse(text);
+    const auto& conditions = line.at("dev_conditions");
+    std::vector<std::string> names;
+    double worst = 2, sum = 0;
+    for (const auto& [name, f1] : conditions.items()) {
+      names.push_back(name);
+      worst = std::min(worst, f1.get<double>());
+      sum += f1.get<double>();
+      degraded_differs += name != "clean" && f1 != conditions["clean"];
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"agc", "clean", "gain", "noise", "reverb", "speed",
+                                               "telephone"}));
+    const double mean = sum / double(names.size());
+    const double score = selection == "worst" ? worst : mean;
+    EXPECT_NEAR(line.at("dev_score").get<double>(), score, 1e-12) << text;
+    worst_differs_from_mean += mean > worst + 1e-9;
+    double clean = 0;  // the clean split's score: the mean macro-F1 over tasks
+    for (const auto& [task, m] : line.at("dev").items()) clean += m.at("macro_f1").get<double>();
+    EXPECT_DOUBLE_EQ(conditions["clean"].get<double>(), clean / double(line.at("dev").size()));
+    if (score > best + 1e-12) best = score, best_epoch = line.at("epoch").get<int>();
+  }
+  EXPECT_GT(degraded_differs, 0) << "no degraded copy ever scored other than the clean split";
+  EXPECT_GT(best_epoch, 0) << "no epoch in " << (run / "metrics.jsonl");
+  const auto result = nlohmann::json::parse(read_file(run / "result.json"));
+  EXPECT_EQ(result.at("best_epoch").get<int>(), best_epoch);
+  EXPECT_NEAR(result.at("best_dev_score").get<double>(), best, 1e-12);
+  return worst_differs_from_mean;
+}
+
 /// selection: worst scores every epoch on the clean dev split and one degraded copy of it per
 /// op the augment block enables; the worst of them chooses best.pt, and a resumed run makes
 /// the same copies and the same choice.
@@ -57,32 +96,7 @@ TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics)
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
       << out;
   EXPECT_NE(out.find("selection worst: over the clean"), std::string::npos) << out;
-  std::ifstream lines(full / "run" / "metrics.jsonl");
-  std::string text;
-  double best = -1;
-  int best_epoch = 0, degraded_differs = 0;
-  while (std::getline(lines, text)) {
-    const auto line = nlohmann::json::parse(text);
-    const auto& conditions = line.at("dev_conditions");
-    std::vector<std::string> names;
-    double worst = 2;
-    for (const auto& [name, f1] : conditions.items()) {
-      names.push_back(name);
-      worst = std::min(worst, f1.get<double>());
-      degraded_differs += name != "clean" && f1 != conditions["clean"];
-    }
-    EXPECT_EQ(names, (std::vector<std::string>{"agc", "clean", "gain", "noise", "reverb", "speed",
-                                               "telephone"}));
-    EXPECT_DOUBLE_EQ(line.at("dev_score").get<double>(), worst) << text;
-    double clean = 0;  // the clean split's score: the mean macro-F1 over tasks
-    for (const auto& [task, m] : line.at("dev").items()) clean += m.at("macro_f1").get<double>();
-    EXPECT_DOUBLE_EQ(conditions["clean"].get<double>(), clean / double(line.at("dev").size()));
-    if (worst > best + 1e-12) best = worst, best_epoch = line.at("epoch").get<int>();
-  }
-  EXPECT_GT(degraded_differs, 0) << "no degraded copy ever scored other than the clean split";
-  const auto result = nlohmann::json::parse(read_file(full / "run" / "result.json"));
-  EXPECT_EQ(result.at("best_epoch").get<int>(), best_epoch);
-  EXPECT_DOUBLE_EQ(result.at("best_dev_score").get<double>(), best);
+  expect_selection_follows_the_conditions(full / "run", "worst");
   const fs::path config = write_train_config(cut, extra);
   ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
       << "training finished before it could be interrupted";
@@ -99,6 +113,25 @@ TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics)
     off += std::string(" --set augment.") + op + "_probability=0";
   EXPECT_EQ(run_tenor(train + off, &out), 2) << out;
   EXPECT_NE(out.find("enables no op to degrade the dev split with"), std::string::npos) << out;
+}
+
+/// selection: mean chooses best.pt and stops on the mean over the same conditions: in this
+/// run the mean and the worst differ, so a trainer that scored mean as worst (or the mean
+/// without one of the copies) fails here.
+TEST(E2eAugment, SelectsTheEpochOnTheMeanOfTheDegradedDevCopies) {
+  const fs::path dir = make_temp_dir("select-mean");
+  const std::string extra = std::string(kAugment) + "selection: mean\n";
+  std::string out;
+  // The copies are made whatever augment.probability: training on the store alone, on one
+  // thread (LibTorch's threads spin on a busy machine), keeps this run short.
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, extra).string() +
+                          " --set augment.probability=0 --set threads=1",
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("selection mean: over the clean"), std::string::npos) << out;
+  EXPECT_GT(expect_selection_follows_the_conditions(dir / "run", "mean"), 0)
+      << "the mean never differed from the worst: the test cannot tell them apart";
 }
 
 TEST(E2eAugment, RefusesAudioThatMovedOrChangedAndKeysOutOfRange) {
