@@ -209,11 +209,15 @@ std::vector<double> speaker_standardized_functionals(const features::Store& stor
   const size_t rows = store.segments.size();
   const size_t cols = store.layout.functional_columns.size();
   std::vector<double> out(rows * cols, 0.0);
+  // A value that is not finite counts as masked: one would turn the whole fit into NaN.
+  auto usable = [&](size_t r, size_t c) {
+    return store.functional_mask[r * cols + c] && std::isfinite(store.functionals[r * cols + c]);
+  };
   for (const auto& group : speaker_groups(store)) {
     for (size_t c = 0; c < cols; ++c) {
       double n = 0, sum = 0, sum2 = 0;
       for (auto r : group)
-        if (store.functional_mask[r * cols + c]) {
+        if (usable(r, c)) {
           const double v = store.functionals[r * cols + c];
           n += 1, sum += v, sum2 += v * v;
         }
@@ -221,8 +225,7 @@ std::vector<double> speaker_standardized_functionals(const features::Store& stor
       const double mean = sum / n, sd = std::sqrt(std::max(0.0, sum2 / n - mean * mean));
       if (!(sd > 1e-9 * std::max(1.0, std::abs(mean)))) continue;  // constant: 0
       for (auto r : group)
-        if (store.functional_mask[r * cols + c])
-          out[r * cols + c] = (store.functionals[r * cols + c] - mean) / sd;
+        if (usable(r, c)) out[r * cols + c] = (store.functionals[r * cols + c] - mean) / sd;
     }
   }
   return out;

@@ -40,8 +40,8 @@ constexpr int kMinSpeakerSegments = 5;
 /// feature normalisation as in speech emotion recognition (Schuller et al., "Acoustic
 /// emotion recognition: a benchmark comparison of performances", ASRU 2009), so that a voice
 /// that is loud or high by nature does not read as angry. Label-free (labels are never read).
-/// Masked values (the store's mask 0) are 0 and do not count in the statistics; a column
-/// constant within a group is 0 there.
+/// Masked values (the store's mask 0) and values that are not finite are 0 and do not count
+/// in the statistics; a column constant within a group is 0 there.
 std::vector<double> speaker_standardized_functionals(const features::Store& store);
 
 /// The inputs of a task that may read the functionals and/or the text (train::TaskSpec's

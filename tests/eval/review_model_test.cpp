@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -41,6 +42,7 @@ TEST(ReviewModel, StandardisesEachSpeakerOnItsOwnSegments) {
     s.functionals[i * 2 + 1] = 7;  // constant in the pool: 0
   }
   s.functional_mask[14 * 2] = 0;  // masked: 0, and not in the pool's statistics
+  s.functionals[13 * 2 + 1] = std::numeric_limits<float>::quiet_NaN();  // as if masked
   const auto z = speaker_standardized_functionals(s);
   for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(z[i * 2], z[(5 + i) * 2], 1e-12) << i;
   double sum = 0, sum2 = 0;
@@ -110,6 +112,18 @@ TEST(ReviewModel, DeterministicAndBlindToTheHeldOutLabels) {
   for (auto r : p.test) p.labels[size_t(r)] = 1 - p.labels[size_t(r)];
   const auto c = fit_and_predict(p.inputs, p.labels, 2, p.train, p.test, p.inner_fold);
   EXPECT_EQ(a.probs, c.probs);
+}
+
+// A task that may read neither modality (an agent task on a store without transcripts): no
+// weights but the bias, which balanced classes put at 1/K, not a crash.
+TEST(ReviewModel, ATaskWithNoInputPredictsBalancedClasses) {
+  Problem p = problem(true);
+  p.inputs = review_inputs(store_of(160, 8), /*functionals=*/false, /*text=*/true);
+  EXPECT_EQ(p.inputs.dense_columns, 0);
+  EXPECT_EQ(p.inputs.text_buckets, 0);
+  const auto fitted = fit_and_predict(p.inputs, p.labels, 2, p.train, p.test, p.inner_fold);
+  ASSERT_EQ(fitted.probs.size(), p.test.size() * 2);
+  for (double v : fitted.probs) EXPECT_NEAR(v, 0.5, 1e-4);
 }
 
 }  // namespace
