@@ -376,7 +376,8 @@ TaskScores builtin_task_scores(const features::Store& store, const train::TaskSp
                                const std::vector<int>& row_fold,
                                const std::vector<int>& inner_fold, int folds) {
   const auto& names = store.layout.tasks;
-  TaskScores s{spec, int(std::find(names.begin(), names.end(), spec.name) - names.begin()), {}, {}, {}};
+  const int column = int(std::find(names.begin(), names.end(), spec.name) - names.begin());
+  TaskScores s{spec, column, {}, {}, {}};
   const size_t k = size_t(spec.num_classes), rows = store.segments.size();
   std::vector<int> labels;
   for (const auto& seg : store.segments) labels.push_back(seg.labels[size_t(s.column)]);

@@ -45,7 +45,8 @@ std::vector<int64_t> ngram_buckets(const features::Store& store, size_t row) {
   for (int64_t i = begin; i < end; ++i) {
     const int64_t a = store.tokens[size_t(i)];
     ids.push_back(a % kReviewTextBuckets);
-    if (i + 1 < end) ids.push_back((a * 1000003 + store.tokens[size_t(i + 1)]) % kReviewTextBuckets);
+    if (i + 1 < end)
+      ids.push_back((a * 1000003 + store.tokens[size_t(i + 1)]) % kReviewTextBuckets);
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -73,11 +74,14 @@ Design design(const ReviewInputs& in, const std::vector<int64_t>& rows) {
   if (in.text_buckets > 0) {
     std::vector<int64_t> r, c;
     std::vector<double> v;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = in.text_offsets[size_t(rows[size_t(i)])];
-           j < in.text_offsets[size_t(rows[size_t(i)]) + 1]; ++j) {
-        r.push_back(i), c.push_back(in.text_columns[size_t(j)]), v.push_back(in.text_values[size_t(j)]);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto row = size_t(rows[size_t(i)]);
+      for (int64_t j = in.text_offsets[row]; j < in.text_offsets[row + 1]; ++j) {
+        r.push_back(i);
+        c.push_back(in.text_columns[size_t(j)]);
+        v.push_back(in.text_values[size_t(j)]);
       }
+    }
     const auto nnz = int64_t(v.size());
     auto index = torch::stack({torch::tensor(r, torch::kInt64), torch::tensor(c, torch::kInt64)})
                      .reshape({2, nnz});
