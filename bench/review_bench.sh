@@ -8,7 +8,8 @@
 #   [TENOR=build/tenor] [FRACTIONS="0.05 0.10 0.20"] [CONFIG=configs/X.yaml] [SET="k=v ..."]
 #   bench/review_bench.sh [SET ...]
 #   (default sets: ravdess-anger epitome-empathy; CONFIG: the fold model, `data review --config`,
-#   default the built-in linear baseline; SET: `--set` overrides of it; runs at nice 10)
+#   default the built-in logistic regression (eval/review_model.h); SET: `--set` overrides of
+#   CONFIG, which they need; runs at nice 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}

@@ -335,9 +335,10 @@ void add_review(CLI::App& data) {
   cmd->add_option("--out", args->out, "review directory: review.json, review.html, oof.jsonl")
       ->required();
   cmd->add_option("--config", args->config,
-                  "training config of the fold models (default: the fast linear baseline)");
+                  "training config of the fold models (default: the built-in logistic "
+                  "regression, its penalty chosen by inner cross-validation; docs/review.md)");
   cmd->add_option("--set", args->options.overrides,
-                  "override one config key, e.g. --set epochs=10 (repeatable)");
+                  "override one key of --config, e.g. --set epochs=10 (repeatable)");
   cmd->add_option("--folds", args->options.folds, "cross-validation folds")
       ->capture_default_str()
       ->check(positive());

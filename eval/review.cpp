@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/temporary_path.h"
+#include "core/torch_compat.h"
 #include "data/agreement.h"
 #include "data/audio.h"
 #include "data/features/build.h"
@@ -22,9 +23,11 @@
 #include "data/split.h"
 #include "eval/confident_learning.h"
 #include "eval/review_html.h"
+#include "eval/review_model.h"
 #include "eval/run_eval.h"
 #include "eval/xml_writer.h"
 #include "train/config.h"
+#include "train/data.h"
 #include "train/predictor.h"
 #include "train/trainer.h"
 
@@ -51,12 +54,22 @@ struct TaskScores {
   int column = 0;  ///< the task's column in the store's labels
   std::vector<double> probs;
   std::vector<bool> scored;
+  std::vector<double> penalties;  ///< the built-in model's L2 penalty per fold
 };
 
+bool builtin_model(const ReviewOptions& options) { return options.config.empty(); }
+
+/// The fold models' training config; for the built-in model only its tasks and modalities
+/// count (the defaults: agent tasks read no voice).
 train::TrainConfig review_config(const ReviewOptions& options, const fs::path& store) {
   train::TrainConfig config;
-  if (options.config.empty())
-    train::apply_yaml_text(config, default_review_config(), "the built-in review model");
+  if (builtin_model(options) && !options.overrides.empty())
+    throw UsageError("--set " + options.overrides.front() +
+                     ": --set overrides the keys of a --config; the built-in review model has "
+                     "none. Train the fold models with a config, e.g. --config "
+                     "configs/demo-linear.yaml (the linear baseline), or drop --set");
+  if (builtin_model(options))
+    config.device = "cpu";
   else
     train::apply_yaml_file(config, options.config.string());
   for (const auto& o : options.overrides) train::apply_override(config, o);
@@ -141,7 +154,7 @@ void score_fold(const train::TrainConfig& base_config, const features::Store& ba
   const auto probs = model.probabilities(data, data.test);
   if (scores.empty())
     for (size_t t = 0; t < data.shape.tasks.size(); ++t)
-      scores.push_back({data.shape.tasks[t], data.task_columns[t], {}, {}});
+      scores.push_back({data.shape.tasks[t], data.task_columns[t], {}, {}, {}});
   for (size_t t = 0; t < scores.size(); ++t) {
     auto& s = scores[t];
     const size_t k = size_t(s.spec.num_classes);
@@ -224,6 +237,7 @@ std::vector<Suspect> find_suspects(const features::Store& store,
     summary["confident_joint"] = matrix(cl.joint, k);
     summary["estimated_joint"] = matrix(cl.calibrated, k);
     summary["suspects"] = cl.issues.size();
+    if (!s.penalties.empty()) summary["penalties"] = s.penalties;
     tasks[s.spec.name] = summary;
     for (const auto& issue : cl.issues) all.push_back({rows[issue.index], &s, issue});
   }
@@ -340,21 +354,65 @@ ReviewPage review_page(const data::Dataset& ds, const features::Store& store,
   return page;
 }
 
-}  // namespace
-
-std::string default_review_config() {
-  return "model:\n  type: linear\nepochs: 30\nbatch_size: 16\npatience: 10\nkeep_best: 1\n"
-         "device: cpu\nthreads: 1\noptim:\n  lr: 0.01\n  warmup_steps: 0\n";
-}
-
-namespace {
-
-/// The fold models' out-of-fold probabilities over `store`.
+/// The fold models' out-of-fold probabilities over `store`: `config`'s model trained per fold.
 std::vector<TaskScores> out_of_fold(const train::TrainConfig& config, const features::Store& store,
                                     const std::vector<int>& row_fold, int folds,
                                     const fs::path& work) {
   std::vector<TaskScores> scores;
   for (int f = 0; f < folds; ++f) score_fold(config, store, row_fold, f, folds, work, scores);
+  return scores;
+}
+
+/// One task's rows: those of fold `f` (`in_fold`) or of every other fold, labelled or not.
+std::vector<int64_t> fold_rows(const std::vector<int>& row_fold, int f, bool in_fold) {
+  std::vector<int64_t> rows;
+  for (size_t r = 0; r < row_fold.size(); ++r)
+    if ((row_fold[r] == f) == in_fold) rows.push_back(int64_t(r));
+  return rows;
+}
+
+/// The built-in model's out-of-fold probabilities of one task (eval/review_model.h).
+TaskScores builtin_task_scores(const features::Store& store, const train::TaskSpec& spec,
+                               const std::vector<int>& row_fold,
+                               const std::vector<int>& inner_fold, int folds) {
+  const auto& names = store.layout.tasks;
+  const int column = int(std::find(names.begin(), names.end(), spec.name) - names.begin());
+  TaskScores s{spec, column, {}, {}, {}};
+  const size_t k = size_t(spec.num_classes), rows = store.segments.size();
+  std::vector<int> labels;
+  for (const auto& seg : store.segments) labels.push_back(seg.labels[size_t(s.column)]);
+  s.probs.assign(rows * k, 0.0);
+  s.scored.assign(rows, false);
+  const ReviewInputs inputs = review_inputs(store, spec.functionals, spec.text);
+  for (int f = 0; f < folds; ++f) {
+    std::vector<int64_t> test;
+    for (auto r : fold_rows(row_fold, f, true))
+      if (labels[size_t(r)] >= 0) test.push_back(r);
+    const FoldPrediction p = fit_and_predict(inputs, labels, spec.num_classes,
+                                             fold_rows(row_fold, f, false), test, inner_fold);
+    for (size_t i = 0; i < test.size(); ++i) {
+      std::copy_n(p.probs.begin() + long(i * k), k, s.probs.begin() + long(size_t(test[i]) * k));
+      s.scored[size_t(test[i])] = true;
+    }
+    s.penalties.push_back(p.penalty);
+  }
+  return s;
+}
+
+/// The built-in model's out-of-fold probabilities of every task, on one CPU thread.
+std::vector<TaskScores> builtin_out_of_fold(const train::TrainConfig& config,
+                                            const features::Store& store,
+                                            const std::vector<int>& row_fold,
+                                            const std::vector<int>& inner_fold, int folds) {
+  compat::set_cpu_threads(1);
+  std::vector<TaskScores> scores;
+  for (const auto& spec : train::task_specs(store, config.tasks, config.model)) {
+    const auto start = Clock::now();
+    scores.push_back(builtin_task_scores(store, spec, row_fold, inner_fold, folds));
+    logger("data")->info("review: task {}: {} folds, L2 penalty per fold {} ({:.1f} s)",
+                         spec.name, folds, json(scores.back().penalties).dump(),
+                         std::chrono::duration<double>(Clock::now() - start).count());
+  }
   return scores;
 }
 
@@ -387,8 +445,10 @@ void choose_tasks(train::TrainConfig& config, const data::Dataset& ds, const fs:
 }
 
 std::string model_name(const ReviewOptions& options) {
-  return options.config.empty() ? std::string("the built-in linear baseline")
-                                 : options.config.string();
+  return builtin_model(options)
+             ? std::string("the built-in logistic regression (L2 penalty chosen by inner "
+                           "cross-validation per fold, functionals standardised per speaker)")
+             : options.config.string();
 }
 
 }  // namespace
@@ -421,8 +481,17 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   build.text_embeddings = options.text_embeddings;
   features::build_feature_store(dataset, store_path, build);
   const features::Store store = features::read_store(store_path);
+  const std::vector<int> row_fold = row_folds(ds, store, call_fold);
+  // The built-in model chooses its penalty on inner folds of the training folds: the same
+  // groups, assigned again with another seed.
   const auto scores =
-      out_of_fold(config, store, row_folds(ds, store, call_fold), options.folds, work.path());
+      builtin_model(options)
+          ? builtin_out_of_fold(config, store, row_fold,
+                                row_folds(ds, store,
+                                          data::assign_folds(ds, std::min(3, options.folds),
+                                                             options.seed + 1, "", duplicates)),
+                                options.folds)
+          : out_of_fold(config, store, row_fold, options.folds, work.path());
 
   json tasks = json::object();
   const auto suspects = find_suspects(store, scores, tasks);
@@ -437,7 +506,7 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
       {"model",
        {{"config", options.config.empty() ? json() : json(fs::absolute(options.config).string())},
         {"overrides", options.overrides},
-        {"type", config.model.type},
+        {"type", builtin_model(options) ? std::string("logistic") : config.model.type},
         {"folds", options.folds},
         {"seed", options.seed}}},
       {"segments", summary.segments},

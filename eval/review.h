@@ -12,10 +12,13 @@
 namespace tenor::eval {
 
 struct ReviewOptions {
-  /// A training config (`tenor train`'s keys) for the fold models; "": the built-in fast
-  /// linear baseline (default_review_config). Its `features` and `out` are replaced.
+  /// A training config (`tenor train`'s keys) for the fold models; "": the built-in model
+  /// (eval/review_model.h: logistic regression, its penalty chosen by inner cross-validation).
+  /// Its `features` and `out` are replaced.
   std::filesystem::path config;
-  std::vector<std::string> overrides;  ///< `key=value`, applied after the config
+  /// `key=value`, applied after the config; UsageError without a config (the built-in model
+  /// has no keys).
+  std::vector<std::string> overrides;
   int folds = 5;
   uint64_t seed = 1;  ///< of the fold assignment
   std::string device;  ///< "": the config's
@@ -31,10 +34,6 @@ struct ReviewSummary {
   size_t suspects = 0;
   double seconds = 0;
 };
-
-/// The YAML of the default fold model: the linear baseline (functionals and hashed token
-/// n-grams), 30 epochs at lr 0.01 on the CPU, as configs/demo-linear.yaml.
-std::string default_review_config();
 
 /// Reviews the labels of `dataset` into `out`: review.json (the suspects, most likely wrong
 /// first; thresholds, confident joint and annotators per task), oof.jsonl (the out-of-fold

@@ -251,5 +251,27 @@ TEST(Review, RefusesAnOutputInsideTheDatasetAndTooManyFolds) {
   EXPECT_FALSE(fs::exists(dir));  // nothing half-written
 }
 
+// The built-in model has no config keys: --set alone would be ignored silently.
+TEST(Review, RefusesSetWithoutAConfig) {
+  std::string out;
+  const fs::path dir = make_temp_dir("review-set") / "r";
+  EXPECT_EQ(run_tenor("data review " + flipped_dataset().string() + " --set epochs=3 --out " +
+                          dir.string(),
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("--config configs/demo-linear.yaml"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+// review.json names the built-in model and the penalty inner cross-validation chose per fold.
+TEST(Review, RecordsTheBuiltInModelsPenalties) {
+  const json review = read_json(reviewed() / "review.json");
+  EXPECT_EQ(review["model"]["type"], "logistic") << review["model"].dump();
+  const auto& penalties = review["tasks"]["escalation"]["penalties"];
+  ASSERT_EQ(penalties.size(), 3u) << review["tasks"].dump();
+  for (const auto& p : penalties) EXPECT_GT(p.get<double>(), 0.0);
+}
+
 }  // namespace
 }  // namespace tenor::test
