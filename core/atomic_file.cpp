@@ -20,6 +20,10 @@ fs::path temp_path_beside(const fs::path& target) {
   return target.parent_path() / name.str();
 }
 
+bool is_temp_name_of(const std::string& name, const std::string& target_name) {
+  return name.rfind("." + target_name + ".tmp-", 0) == 0;
+}
+
 AtomicFile::AtomicFile(fs::path target)
     : target_(std::move(target)), temp_(temp_path_beside(target_)) {
   out_.open(temp_, std::ios::binary | std::ios::trunc);

@@ -36,6 +36,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 /// A unique temporary path beside `target` (same directory, so rename is atomic).
 std::filesystem::path temp_path_beside(const std::filesystem::path& target);
 
+/// Whether the file name `name` is one temp_path_beside gives for a target named `target_name`
+/// (a write in flight, or left by a process killed before its rename).
+bool is_temp_name_of(const std::string& name, const std::string& target_name);
+
 /// Reads a whole (small) file; throws IoError naming the path.
 std::string read_file(const std::filesystem::path& path);
 

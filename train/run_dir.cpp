@@ -18,12 +18,16 @@ using nlohmann::json;
 
 namespace {
 
-/// The names in `dir` other than the lock file (sorted).
+/// The names in `dir` other than the lock file and run.json's temporary file (sorted): a
+/// directory holding only those is being claimed by another tenor (or was, by one killed
+/// before its marker was in place), which the lock, taken next, tells apart.
 std::vector<std::string> entries_of(const fs::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename() != kRunLock) names.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != kRunLock && !is_temp_name_of(name, kRunMarker)) names.push_back(name);
+  }
   if (ec)
     throw IoError("cannot list the run directory " + dir.string() + ": " + ec.message() +
                   "; check its permissions or choose another `out`");

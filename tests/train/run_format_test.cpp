@@ -149,3 +149,22 @@ TEST(RunFormat, ADamagedRunIsRefusedNamingTheFile) {
 
 }  // namespace
 }  // namespace tenor::test
+
+namespace tenor {
+namespace {
+
+// Another tenor claiming the directory has taken its lock and is writing run.json (its
+// temporary file beside it): a run started at that moment is not told that the directory "is
+// not a tenor run"; it goes on to the lock, which refuses it with the holder's pid
+// (E2eTrain.ASecondTrainingIntoTheSameRunIsRefusedWithTheHoldersPid once failed so).
+TEST(RunDir, ADirectoryBeingClaimedIsLeftToTheLock) {
+  const auto dir = test::make_temp_dir("run-claim");
+  write_file_atomic(dir / train::kRunLock, "");
+  write_file_atomic(dir / (std::string(".") + train::kRunMarker + ".tmp-4242-0"), "{");
+  EXPECT_NO_THROW(train::check_run_dir(dir, train::TrainConfig{}, 0));
+  write_file_atomic(dir / "stray.txt", "not ours");
+  EXPECT_THROW(train::check_run_dir(dir, train::TrainConfig{}, 0), ConfigError);
+}
+
+}  // namespace
+}  // namespace tenor
