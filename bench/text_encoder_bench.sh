@@ -9,7 +9,9 @@
 #            meld-anger when present) as `tenor train` feeds them (segment + CONTEXT pieces of
 #            the previous one, at most LENGTH ids), batches of BATCH padded to their longest
 #            row, as a data collator with dynamic padding does; tenor runs them unpadded.
-#   [BUILD=build] [SHARED=../shared] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
+# PRECISION=bf16: both sides run the forward pass and the loss under bf16 autocast on the CPU
+# (fast where the CPU has AVX512-BF16 or AMX); the default fp32 is what the goal is read on.
+#   [BUILD=build] [SHARED=../shared] [PRECISION=fp32|bf16] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build} shared=${SHARED:-../shared}
@@ -34,7 +36,7 @@ print(f"| {name} | {tenor['sequences_per_s']:.1f} ({tenor['peak_rss_mb']:.0f} MB
 PY
 }
 echo "all-MiniLM-L6-v2 fine-tuning steps, batch $batch, at most $length ids, $threads thread(s)," \
-  "$steps steps after 3 warm-up; sequences/s (peak RSS)"
+  "$steps steps after 3 warm-up, ${PRECISION:-fp32}; sequences/s (peak RSS)"
 echo
 echo "| workload | tenor (C++, LibTorch) | transformers loop (Python, same torch) | ratio |"
 echo "|---|---|---|---|"

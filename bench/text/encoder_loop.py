@@ -3,9 +3,11 @@
 a linear head, cross-entropy, backward, gradient clipping, AdamW; fixed random batches, timed
 after warm-up steps. Prints one JSON line. With BATCHES.jsonl (transcript_batches.py) the steps
 take those batches of real transcripts in turn, each padded to its longest row (what a data
-collator with dynamic padding does).
+collator with dynamic padding does). With PRECISION=bf16 in the environment, the forward pass
+and the loss run under torch.autocast("cpu", dtype=torch.bfloat16).
   python encoder_loop.py ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl]"""
 import json
+import os
 import resource
 import sys
 import time
@@ -42,6 +44,7 @@ def main():
         batches = [(torch.randint(1000, 29000, (batch, length)),
                     torch.zeros(batch, length, dtype=torch.long),
                     torch.ones(batch, length, dtype=torch.long), torch.randint(0, 3, (batch,)))]
+    bf16 = os.environ.get("PRECISION") == "bf16"
     warmup, sequences = 3, 0
     for s in range(warmup + steps):
         if s == warmup:
@@ -49,10 +52,12 @@ def main():
         ids, types, mask, labels = batches[s % len(batches)]
         if s >= warmup:
             sequences += ids.shape[0]
-        hidden = encoder(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
-        loss = torch.nn.functional.cross_entropy(head(pooled), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            hidden = encoder(input_ids=ids, token_type_ids=types,
+                             attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
+            loss = torch.nn.functional.cross_entropy(head(pooled).float(), labels)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -61,7 +66,8 @@ def main():
     print(json.dumps({"sequences_per_s": sequences / seconds,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "torch": torch.__version__,
-                      "attention": encoder.config._attn_implementation}))
+                      "attention": encoder.config._attn_implementation,
+                      "precision": "bf16" if bf16 else "fp32"}))
 
 
 if __name__ == "__main__":

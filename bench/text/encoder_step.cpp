@@ -5,6 +5,9 @@
 // `transformers` in Python; bench/text_encoder_bench.sh runs both side by side.
 // With BATCHES.jsonl (bench/text/transcript_batches.py) the steps take those batches of real
 // transcripts in turn, each padded to its longest row, instead of one random full batch.
+// With PRECISION=bf16 in the environment, the forward pass and the loss run under bf16
+// autocast on the CPU (compat::Autocast, what `bf16: true` does on CUDA), as the Python loop
+// does under torch.autocast.
 //   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl] -> one JSON line
 #include <sys/resource.h>
 
@@ -82,6 +85,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_text_encoder: %s holds no batches\n", argv[6]);
     return 1;
   }
+  const char* precision = std::getenv("PRECISION");
+  const bool bf16 = precision != nullptr && std::string(precision) == "bf16";
   int64_t sequences = 0;
   using Clock = std::chrono::steady_clock;
   Clock::time_point start;
@@ -89,9 +94,13 @@ int main(int argc, char** argv) {
     if (s == warmup) start = Clock::now();
     const Step& b = batches[size_t(s) % batches.size()];
     if (s >= warmup) sequences += b.ids.size(0);
-    auto pooled =
-        tenor::train::BertEncoderImpl::mean_pool(encoder->forward(b.ids, b.types, b.mask), b.mask);
-    auto loss = torch::nn::functional::cross_entropy(head(pooled), b.labels);
+    torch::Tensor loss;
+    {
+      tenor::compat::Autocast amp(torch::kCPU, bf16, torch::kBFloat16);
+      auto pooled = tenor::train::BertEncoderImpl::mean_pool(
+          encoder->forward(b.ids, b.types, b.mask), b.mask);
+      loss = torch::nn::functional::cross_entropy(head(pooled).to(torch::kFloat), b.labels);
+    }
     optimizer.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
@@ -100,8 +109,10 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("{\"sequences_per_s\": %.3f, \"peak_rss_mb\": %.1f, \"torch\": \"%s\"}\n",
-              double(sequences) / seconds, double(usage.ru_maxrss) / 1024.0,
-              tenor::compat::torch_version().c_str());
+  std::printf(
+      "{\"sequences_per_s\": %.3f, \"peak_rss_mb\": %.1f, \"torch\": \"%s\", "
+      "\"precision\": \"%s\"}\n",
+      double(sequences) / seconds, double(usage.ru_maxrss) / 1024.0,
+      tenor::compat::torch_version().c_str(), bf16 ? "bf16" : "fp32");
   return 0;
 }
