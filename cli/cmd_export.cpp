@@ -19,14 +19,13 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--parity-data", o->parity_data,
                   "feature store whose dev split the parity gate runs on (default: the run's)");
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint of the run")->capture_default_str();
-  // Given values only: the gate's defaults depend on --quantize (onnx_export::gate_of).
-  auto given = std::make_shared<onnx_export::ParityGate>();
-  auto* tolerance = cmd->add_option("--tolerance", given->tolerance,
-                                    "max |p_onnx - p_torch| the gate accepts (default 1e-4; " +
-                                        format_number(onnx_export::kInt8ParityTolerance) +
-                                        " with --quantize int8)");
-  auto* agreement = cmd->add_option(
-      "--min-agreement", given->min_agreement,
+  // Unset unless given: the gate's defaults depend on --quantize (onnx_export::gate_of).
+  cmd->add_option("--tolerance", o->parity.tolerance,
+                  "max |p_onnx - p_torch| the gate accepts (default " +
+                      format_number(onnx_export::kParityTolerance) + "; " +
+                      format_number(onnx_export::kInt8ParityTolerance) + " with --quantize int8)");
+  cmd->add_option(
+      "--min-agreement", o->parity.min_agreement,
       "share of each task's decisions, over every gate case, that must be the same (default 1: "
           "every one, in every case; " +
           format_number(onnx_export::kInt8MinAgreement) + " with --quantize int8)");
@@ -51,12 +50,10 @@ void add_export_command(CLI::App& app) {
                            onnx_export::parity_summary(report["parity"]));
   });
 
-  cmd->callback([cmd, verify, o, given, tolerance, agreement] {
+  cmd->callback([verify, o] {
     if (verify->parsed()) return;
     if (o->run.empty() || o->out.empty())
       throw UsageError("tenor export needs --run RUN and --out BUNDLE (or `export verify BUNDLE`)");
-    if (tolerance->count() > 0) o->parity.tolerance = given->tolerance;
-    if (agreement->count() > 0) o->parity.min_agreement = given->min_agreement;
     onnx_export::export_bundle(*o);
   });
 }

@@ -181,9 +181,9 @@ json run_parity_gate(ExportSource& s, const fs::path& tmp, const ParityPlan& pla
   write_cases(scratch, plan.gate);
   auto results = run_onnx_runtime(tmp / "model.onnx", scratch / "cases.json");
   fs::remove_all(scratch);
-  const ParityGate gate = gate_of(o.parity, o.quantize == "int8");
+  // Both set by export_bundle (gate_of) before anything is built.
   json parity = compare_outputs(s.predictor.tasks(), s.predictor.rules(), plan.gate, results,
-                                gate.tolerance, gate.min_agreement);
+                                o.parity.tolerance.value(), o.parity.min_agreement.value());
   parity["quantize"] = quantize_name(o);
   // What `verify` holds the fixtures to: the decisions that differed on them here, per task.
   json fixture_disagreements = json::object();
@@ -294,7 +294,10 @@ ExportResult export_bundle(const ExportOptions& options) {
   if (!o.quantize.empty() && o.quantize != "int8")
     throw UsageError("--quantize " + o.quantize + " is not a quantisation tenor knows; use int8 "
                      "(the text encoder's MatMuls) or none");
-  gate_of(o.parity, o.quantize == "int8");  // a bad --tolerance or --min-agreement fails now
+  // The gate, resolved once: a bad --tolerance or --min-agreement fails before any work.
+  const ParityGate gate = gate_of(o.parity, o.quantize == "int8");
+  o.parity.tolerance = gate.tolerance;
+  o.parity.min_agreement = gate.min_agreement;
   const fs::path out = resolved(o.out);
   const BundleInput run_input{o.run, "the run being exported"};
   check_bundle_target(out, {run_input}, o.force);
