@@ -1,7 +1,7 @@
 """Precision and recall at k = the number flipped, of `tenor data review` and of cleanlab on the
 same out-of-fold probabilities (REVIEW/oof.jsonl), per task. For bench/review_bench.sh.
 
-    python score.py DATASET REVIEW NAME FRACTION
+    python score.py DATASET REVIEW NAME FRACTION [SEED]
 
 Prints one JSON line per task. tenor's ranking: review.json's suspects of the task, in order.
 cleanlab's: cleanlab.filter.find_label_issues(labels, pred_probs,
@@ -18,6 +18,7 @@ import cleanlab
 from cleanlab.filter import find_label_issues
 
 dataset, review_dir, name, fraction = sys.argv[1:5]
+seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 flipped = [json.loads(l) for l in open(f"{dataset}/flipped.jsonl")]
 review = json.load(open(f"{review_dir}/review.json"))
 oof = [json.loads(l) for l in open(f"{review_dir}/oof.jsonl")]
@@ -45,7 +46,8 @@ for task in review["tasks"]:
     tp, tr = at_k(tenor_ranked, truth, k)
     cp, cr = at_k(cl_ranked, truth, k)
     print(json.dumps({
-        "set": name, "task": task, "fraction": float(fraction), "segments": len(rows),
+        "set": name, "task": task, "fraction": float(fraction), "seed": seed,
+        "segments": len(rows),
         "flipped": k, "tenor_flagged": len(tenor_ranked), "tenor_precision": tp,
         "tenor_recall": tr, "cleanlab_flagged": len(cl_ranked), "cleanlab_precision": cp,
         "cleanlab_recall": cr, "same_ranking": tenor_ranked == cl_ranked,
