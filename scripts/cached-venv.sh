@@ -5,7 +5,9 @@
 # prints $XDG_CACHE_HOME/tenor/NAME (default ~/.cache/tenor/NAME), installing the packages
 # there first when it holds no environment yet: staged in a temporary directory and renamed
 # into place only when pip succeeded (an interrupted install leaves nothing half-made), under
-# a lock (tests call it concurrently: one installs, the others wait). Returns 3, with a
+# a lock (tests call it concurrently: one installs, the others wait); the staging directories
+# an install killed mid-way left (a SIGKILL skips its cleanup) are removed by the next one
+# under that lock. Returns 3, with a
 # sentence on stderr, when pip cannot install them (no network to PyPI).
 cached_venv() {
   local name=$1
@@ -18,8 +20,8 @@ cached_venv() {
     flock 9
     if [[ ! -x $venv/bin/python ]]; then
       echo "installing $* into $venv" >&2
-      rm -rf "$venv"
-      stage=$(mktemp -d "$cache/.venv-XXXXXX")
+      rm -rf "$venv" "$cache/.$name.stage-"*  # under the lock: no install of NAME is running
+      stage=$(mktemp -d "$cache/.$name.stage-XXXXXX")
       trap 'rm -rf "$stage"' EXIT
       if ! { python3 -m venv "$stage" >&2 &&
              "$stage/bin/pip" install --quiet --timeout 30 "$@" >&2; }; then

@@ -3,7 +3,8 @@
 # installs, the other waits), its console scripts run from where it lies (not from the
 # staging directory it was installed in), a second call reuses it, and a package pip cannot
 # install returns 3 with the sentence and leaves nothing behind (neither the environment nor
-# its staging directory). The package is a wheel made here; PIP_NO_INDEX keeps pip offline.
+# its staging directory), and the staging directory of an install killed before its cleanup
+# (SIGKILL) is removed by the next install of that name. The package is a wheel made here; PIP_NO_INDEX keeps pip offline.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/cached-venv.sh"
@@ -59,6 +60,13 @@ cached_venv broken "no-such-package-tenor==1.0" > /dev/null 2> "$work/d.err" || 
 [[ $rc == 3 ]] || fail "a failed install returned $rc, not 3"
 grep -q 'cannot install no-such-package-tenor==1.0' "$work/d.err" || fail "no sentence: $(cat "$work/d.err")"
 [[ ! -e $XDG_CACHE_HOME/tenor/broken ]] || fail "a failed install left its environment"
-leftovers=$(find "$XDG_CACHE_HOME/tenor" -maxdepth 1 -name '.venv-*' | wc -l)
+leftovers=$(find "$XDG_CACHE_HOME/tenor" -maxdepth 1 -name '.broken.stage-*' | wc -l)
 [[ $leftovers == 0 ]] || fail "a failed install left $leftovers staging directories"
+
+# An install killed mid-way (its trap never ran) left a staging directory: the next install of
+# that name removes it; another name's is not touched.
+mkdir -p "$XDG_CACHE_HOME/tenor/.killed.stage-abc123/lib" "$XDG_CACHE_HOME/tenor/.other.stage-xyz"
+cached_venv killed "$wheel" > /dev/null 2> "$work/e.err" || fail "install after a kill: $(cat "$work/e.err")"
+[[ ! -e $XDG_CACHE_HOME/tenor/.killed.stage-abc123 ]] || fail "a killed install's staging directory stayed"
+[[ -d $XDG_CACHE_HOME/tenor/.other.stage-xyz ]] || fail "another name's staging directory was removed"
 echo "cached-venv: ok"
