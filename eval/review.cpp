@@ -177,20 +177,26 @@ void score_fold(const train::TrainConfig& base_config, const features::Store& ba
                        std::chrono::duration<double>(Clock::now() - start).count());
 }
 
-/// Every store row's fold: its call's.
-std::vector<int> row_folds(const data::Dataset& ds, const features::Store& store,
-                           const std::vector<int>& call_fold) {
-  std::map<std::string, int> by_call;
-  for (size_t i = 0; i < ds.calls.size(); ++i) by_call[ds.calls[i].call_id] = call_fold[i];
-  std::vector<int> out;
+/// Every store row's call: its index in ds.calls.
+std::vector<size_t> row_calls(const data::Dataset& ds, const features::Store& store) {
+  std::map<std::string, size_t> by_id;
+  for (size_t i = 0; i < ds.calls.size(); ++i) by_id[ds.calls[i].call_id] = i;
+  std::vector<size_t> out;
   for (const auto& seg : store.segments) {
-    auto it = by_call.find(seg.call_id);
-    if (it == by_call.end())
+    auto it = by_id.find(seg.call_id);
+    if (it == by_id.end())
       throw DataError("the review's feature store holds call " + seg.call_id +
                       ", which the dataset lacks; the dataset changed during the review: run it "
                       "again");
     out.push_back(it->second);
   }
+  return out;
+}
+
+/// Every store row's fold: its call's.
+std::vector<int> row_folds(const std::vector<size_t>& row_call, const std::vector<int>& call_fold) {
+  std::vector<int> out;
+  for (size_t c : row_call) out.push_back(call_fold[c]);
   return out;
 }
 
@@ -372,8 +378,9 @@ std::vector<int64_t> fold_rows(const std::vector<int>& row_fold, int f, bool in_
 }
 
 /// The built-in model's out-of-fold probabilities of one task (eval/review_model.h).
-TaskScores builtin_task_scores(const features::Store& store, const train::TaskSpec& spec,
-                               const std::vector<int>& row_fold,
+TaskScores builtin_task_scores(const features::Store& store,
+                               const std::vector<std::string>& row_speakers,
+                               const train::TaskSpec& spec, const std::vector<int>& row_fold,
                                const std::vector<int>& inner_fold, int folds) {
   const auto& names = store.layout.tasks;
   const int column = int(std::find(names.begin(), names.end(), spec.name) - names.begin());
@@ -383,7 +390,7 @@ TaskScores builtin_task_scores(const features::Store& store, const train::TaskSp
   for (const auto& seg : store.segments) labels.push_back(seg.labels[size_t(s.column)]);
   s.probs.assign(rows * k, 0.0);
   s.scored.assign(rows, false);
-  const ReviewInputs inputs = review_inputs(store, spec.functionals, spec.text);
+  const ReviewInputs inputs = review_inputs(store, row_speakers, spec.functionals, spec.text);
   for (int f = 0; f < folds; ++f) {
     std::vector<int64_t> test;
     for (auto r : fold_rows(row_fold, f, true))
@@ -399,16 +406,18 @@ TaskScores builtin_task_scores(const features::Store& store, const train::TaskSp
   return s;
 }
 
-/// The built-in model's out-of-fold probabilities of every task, on one CPU thread.
+/// The built-in model's out-of-fold probabilities of every task, on one CPU thread
+/// (`row_speakers`: each row's data::Call::speaker_id, for per-speaker standardisation).
 std::vector<TaskScores> builtin_out_of_fold(const train::TrainConfig& config,
                                             const features::Store& store,
+                                            const std::vector<std::string>& row_speakers,
                                             const std::vector<int>& row_fold,
                                             const std::vector<int>& inner_fold, int folds) {
   compat::set_cpu_threads(1);
   std::vector<TaskScores> scores;
   for (const auto& spec : train::task_specs(store, config.tasks, config.model)) {
     const auto start = Clock::now();
-    scores.push_back(builtin_task_scores(store, spec, row_fold, inner_fold, folds));
+    scores.push_back(builtin_task_scores(store, row_speakers, spec, row_fold, inner_fold, folds));
     logger("data")->info("review: task {}: {} folds, L2 penalty per fold {} ({:.1f} s)",
                          spec.name, folds, json(scores.back().penalties).dump(),
                          std::chrono::duration<double>(Clock::now() - start).count());
@@ -481,17 +490,21 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   build.text_embeddings = options.text_embeddings;
   features::build_feature_store(dataset, store_path, build);
   const features::Store store = features::read_store(store_path);
-  const std::vector<int> row_fold = row_folds(ds, store, call_fold);
-  // The built-in model chooses its penalty on inner folds of the training folds: the same
-  // groups, assigned again with another seed.
-  const auto scores =
-      builtin_model(options)
-          ? builtin_out_of_fold(config, store, row_fold,
-                                row_folds(ds, store,
-                                          data::assign_folds(ds, std::min(3, options.folds),
-                                                             options.seed + 1, "", duplicates)),
-                                options.folds)
-          : out_of_fold(config, store, row_fold, options.folds, work.path());
+  const std::vector<size_t> row_call = row_calls(ds, store);
+  const std::vector<int> row_fold = row_folds(row_call, call_fold);
+  std::vector<TaskScores> scores;
+  if (builtin_model(options)) {
+    std::vector<std::string> row_speakers;
+    for (size_t c : row_call) row_speakers.push_back(ds.calls[c].speaker_id());
+    // The built-in model chooses its penalty on inner folds of the training folds: the same
+    // groups, assigned again with another seed.
+    const std::vector<int> inner_fold = row_folds(
+        row_call,
+        data::assign_folds(ds, std::min(3, options.folds), options.seed + 1, "", duplicates));
+    scores = builtin_out_of_fold(config, store, row_speakers, row_fold, inner_fold, options.folds);
+  } else {
+    scores = out_of_fold(config, store, row_fold, options.folds, work.path());
+  }
 
   json tasks = json::object();
   const auto suspects = find_suspects(store, scores, tasks);

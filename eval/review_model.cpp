@@ -8,25 +8,16 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "core/error.h"
+#include "data/features/tokenizer.h"
 
 namespace tenor::eval {
 namespace {
 
-/// The call's meta.speaker_id as data::Call::speaker_id reads it ("" without one).
-std::string speaker_id(const features::StoreSegment& seg) {
-  const auto meta = nlohmann::json::parse(seg.meta, nullptr, /*allow_exceptions=*/false);
-  if (!meta.is_object()) return "";
-  auto it = meta.find("speaker_id");
-  if (it == meta.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
 /// Each row's standardisation group: its speaker's rows, or the pool of the rest.
-std::vector<std::vector<size_t>> speaker_groups(const features::Store& store) {
+std::vector<std::vector<size_t>> speaker_groups(const std::vector<std::string>& speakers) {
   std::map<std::string, std::vector<size_t>> by_speaker;
-  for (size_t r = 0; r < store.segments.size(); ++r)
-    by_speaker[speaker_id(store.segments[r])].push_back(r);
+  for (size_t r = 0; r < speakers.size(); ++r) by_speaker[speakers[r]].push_back(r);
   std::vector<std::vector<size_t>> groups(1);  // groups[0]: the pool
   for (auto& [id, rows] : by_speaker) {
     if (id.empty() || rows.size() < size_t(kMinSpeakerSegments))
@@ -37,8 +28,8 @@ std::vector<std::vector<size_t>> speaker_groups(const features::Store& store) {
   return groups;
 }
 
-/// Hashed unigrams and bigrams of one row's tokens (train/model.cpp ngram_bag's hash:
-/// token mod buckets, (a * 1000003 + b) mod buckets), each present bucket once.
+/// Hashed unigrams and bigrams of one row's tokens (train/model.cpp ngram_bag's hash,
+/// features::kBigramHashMultiplier), each present bucket once.
 std::vector<int64_t> ngram_buckets(const features::Store& store, size_t row) {
   const int64_t begin = store.token_offsets[row], end = store.token_offsets[row + 1];
   std::vector<int64_t> ids;
@@ -46,7 +37,7 @@ std::vector<int64_t> ngram_buckets(const features::Store& store, size_t row) {
     const int64_t a = store.tokens[size_t(i)];
     ids.push_back(a % kReviewTextBuckets);
     if (i + 1 < end)
-      ids.push_back((a * 1000003 + store.tokens[size_t(i + 1)]) % kReviewTextBuckets);
+      ids.push_back((a * features::kBigramHashMultiplier + store.tokens[size_t(i + 1)]) % kReviewTextBuckets);
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -209,15 +200,19 @@ std::vector<double> inner_losses(const ReviewInputs& in, const std::vector<int>&
 
 }  // namespace
 
-std::vector<double> speaker_standardized_functionals(const features::Store& store) {
+std::vector<double> speaker_standardized_functionals(const features::Store& store,
+                                                     const std::vector<std::string>& speakers) {
   const size_t rows = store.segments.size();
+  if (speakers.size() != rows)
+    throw UsageError("per-speaker standardisation needs one speaker per store row (" +
+                     std::to_string(speakers.size()) + " for " + std::to_string(rows) + ")");
   const size_t cols = store.layout.functional_columns.size();
   std::vector<double> out(rows * cols, 0.0);
   // A value that is not finite counts as masked: one would turn the whole fit into NaN.
   auto usable = [&](size_t r, size_t c) {
     return store.functional_mask[r * cols + c] && std::isfinite(store.functionals[r * cols + c]);
   };
-  for (const auto& group : speaker_groups(store)) {
+  for (const auto& group : speaker_groups(speakers)) {
     for (size_t c = 0; c < cols; ++c) {
       double n = 0, sum = 0, sum2 = 0;
       for (auto r : group)
@@ -235,12 +230,13 @@ std::vector<double> speaker_standardized_functionals(const features::Store& stor
   return out;
 }
 
-ReviewInputs review_inputs(const features::Store& store, bool functionals, bool text) {
+ReviewInputs review_inputs(const features::Store& store, const std::vector<std::string>& speakers,
+                           bool functionals, bool text) {
   ReviewInputs in;
   in.rows = int64_t(store.segments.size());
   const size_t rows = store.segments.size(), cols = store.layout.functional_columns.size();
   if (functionals && cols > 0) {
-    const auto z = speaker_standardized_functionals(store);
+    const auto z = speaker_standardized_functionals(store, speakers);
     std::vector<size_t> varying;  // mask columns that tell rows apart
     for (size_t c = 0; c < cols; ++c)
       for (size_t r = 1; r < rows; ++r)

@@ -7,6 +7,7 @@
 // classifier is a logistic regression). docs/review.md says why these inputs.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "data/features/store.h"
@@ -35,18 +36,22 @@ constexpr int64_t kReviewTextBuckets = 16384;
 constexpr int kMinSpeakerSegments = 5;
 
 /// The store's functionals [rows, F], each segment's values standardised (z-scores) on the
-/// segments of its speaker (the call's meta.speaker_id, when that speaker has at least
-/// kMinSpeakerSegments segments), else on every segment without such a speaker: per-speaker
+/// segments of its speaker (`speakers[row]`: the call's data::Call::speaker_id, "" for none;
+/// when that speaker has at least kMinSpeakerSegments segments), else on every segment
+/// without such a speaker: per-speaker
 /// feature normalisation as in speech emotion recognition (Schuller et al., "Acoustic
 /// emotion recognition: a benchmark comparison of performances", ASRU 2009), so that a voice
 /// that is loud or high by nature does not read as angry. Label-free (labels are never read).
 /// Masked values (the store's mask 0) and values that are not finite are 0 and do not count
 /// in the statistics; a column constant within a group is 0 there.
-std::vector<double> speaker_standardized_functionals(const features::Store& store);
+std::vector<double> speaker_standardized_functionals(const features::Store& store,
+                                                     const std::vector<std::string>& speakers);
 
 /// The inputs of a task that may read the functionals and/or the text (train::TaskSpec's
-/// modalities: a task on the agent's turns reads no voice unless model.agent_prosody).
-ReviewInputs review_inputs(const features::Store& store, bool functionals, bool text);
+/// modalities: a task on the agent's turns reads no voice unless model.agent_prosody);
+/// `speakers` as speaker_standardized_functionals takes them.
+ReviewInputs review_inputs(const features::Store& store, const std::vector<std::string>& speakers,
+                           bool functionals, bool text);
 
 struct ReviewModelOptions {
   /// L2 penalties tried (lambda of mean class-balanced cross-entropy + lambda/2 ||W||^2),

@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "data/features/tokenizer.h"
 #include "export/onnx_bert.h"
 
 namespace tenor::onnx_export {
@@ -325,7 +326,7 @@ std::string head_logits(GraphBuilder& g, const train::TaskSpec& t, torch::nn::Li
   return z;
 }
 
-/// Hashed unigrams and bigrams (id = (a * 1000003 + b) mod buckets) of the valid tokens, their
+/// Hashed unigrams and bigrams (features::kBigramHashMultiplier) of the valid tokens, their
 /// embeddings averaged: [B, dim], as ngram_bag in train/model.cpp.
 std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::EmbeddingImpl& table,
                       const train::ModelConfig& c, const Normalized& in) {
@@ -337,7 +338,7 @@ std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::Embed
   auto left = g.op("Slice", {in.tokens, g.const_i64({0}), g.const_i64({-1}), axis1});
   auto right = g.op("Slice", {in.tokens, g.const_i64({1}), big, axis1});
   auto bi = g.op("Mod",
-                 {g.op("Add", {g.op("Mul", {left, g.const_i64({1000003}, true)}), right}), buckets},
+                 {g.op("Add", {g.op("Mul", {left, g.const_i64({features::kBigramHashMultiplier}, true)}), right}), buckets},
                  {Attr::integer("fmod", 0)});
   auto bi_len =
       g.op("Max", {g.op("Sub", {in.token_len, g.const_i64({1}, true)}), g.const_i64({0}, true)});

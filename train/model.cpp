@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "data/features/tokenizer.h"
 
 namespace tenor::train {
 namespace F = torch::nn::functional;
@@ -78,7 +79,7 @@ torch::Tensor head_logits(const TaskSpec& task, torch::nn::Linear& head, const t
 
 torch::Tensor ordinal_thresholds(int classes) { return torch::linspace(1.0, -1.0, classes - 1); }
 
-/// Hashed unigrams and bigrams of the valid tokens (id = (a * 1000003 + b) mod buckets),
+/// Hashed unigrams and bigrams of the valid tokens (features::kBigramHashMultiplier),
 /// their embeddings averaged: [B, dim], zeros where there is no token.
 torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens,
                         const torch::Tensor& token_len, int64_t buckets) {
@@ -87,7 +88,9 @@ torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens
   auto valid_uni = time_mask(token_len, len);
   torch::Tensor ids = uni, valid = valid_uni;
   if (len > 1) {
-    auto bi = (tokens.slice(1, 0, len - 1) * 1000003 + tokens.slice(1, 1, len)).remainder(buckets);
+    auto bi = (tokens.slice(1, 0, len - 1) * features::kBigramHashMultiplier +
+               tokens.slice(1, 1, len))
+                  .remainder(buckets);
     auto valid_bi = time_mask((token_len - 1).clamp_min(0), len - 1);
     ids = torch::cat({uni, bi}, 1), valid = torch::cat({valid_uni, valid_bi}, 1);
   }

@@ -9,6 +9,12 @@
 
 namespace tenor::features {
 
+/// The hash of token-id n-grams (the linear baseline's and the fusion model's n-gram bag,
+/// its ONNX graph, `data review`'s model): unigram a goes to bucket a mod B, bigram (a, b)
+/// to (a * kBigramHashMultiplier + b) mod B. A prime, so that the bigrams of one first token
+/// spread over the buckets; trained models depend on it, so it never changes.
+constexpr int64_t kBigramHashMultiplier = 1000003;
+
 struct TokenizerConfig {
   int vocab_size = 2000;  ///< upper bound; small corpora get fewer pieces (hard_vocab_limit off)
   std::string model_type = "unigram";

@@ -29,21 +29,22 @@ TEST(ReviewModel, StandardisesEachSpeakerOnItsOwnSegments) {
   // Speakers a and b (5 segments each) say the same thing, b louder and wider by nature;
   // c has 2 segments (too few: pooled with the 3 segments without a speaker_id).
   features::Store s = store_of(15, 2);
+  std::vector<std::string> speakers(15);
   const float base[5] = {1, 2, 3, 4, 10};
   for (size_t i = 0; i < 5; ++i) {
-    s.segments[i].meta = R"({"speaker_id": "a"})";
+    speakers[i] = "a";
     s.functionals[i * 2] = base[i];
-    s.segments[5 + i].meta = R"({"speaker_id": "b"})";
+    speakers[5 + i] = "b";
     s.functionals[(5 + i) * 2] = 100 + 3 * base[i];
   }
   for (size_t i = 10; i < 15; ++i) {
-    s.segments[i].meta = i < 12 ? R"({"speaker_id": "c"})" : "{}";
+    speakers[i] = i < 12 ? "c" : "";
     s.functionals[i * 2] = float(i);
     s.functionals[i * 2 + 1] = 7;  // constant in the pool: 0
   }
   s.functional_mask[14 * 2] = 0;  // masked: 0, and not in the pool's statistics
   s.functionals[13 * 2 + 1] = std::numeric_limits<float>::quiet_NaN();  // as if masked
-  const auto z = speaker_standardized_functionals(s);
+  const auto z = speaker_standardized_functionals(s, speakers);
   for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(z[i * 2], z[(5 + i) * 2], 1e-12) << i;
   double sum = 0, sum2 = 0;
   for (size_t i = 0; i < 5; ++i) sum += z[i * 2], sum2 += z[i * 2] * z[i * 2];
@@ -77,7 +78,7 @@ Problem problem(bool signal) {
     p.inner_fold.push_back(int(r % 3));
     (r % 5 == 0 ? p.test : p.train).push_back(int64_t(r));
   }
-  p.inputs = review_inputs(s, true, true);
+  p.inputs = review_inputs(s, std::vector<std::string>(kRows), true, true);
   return p;
 }
 
@@ -118,7 +119,8 @@ TEST(ReviewModel, DeterministicAndBlindToTheHeldOutLabels) {
 // weights but the bias, which balanced classes put at 1/K, not a crash.
 TEST(ReviewModel, ATaskWithNoInputPredictsBalancedClasses) {
   Problem p = problem(true);
-  p.inputs = review_inputs(store_of(160, 8), /*functionals=*/false, /*text=*/true);
+  p.inputs = review_inputs(store_of(160, 8), std::vector<std::string>(160), /*functionals=*/false,
+                           /*text=*/true);
   EXPECT_EQ(p.inputs.dense_columns, 0);
   EXPECT_EQ(p.inputs.text_buckets, 0);
   const auto fitted = fit_and_predict(p.inputs, p.labels, 2, p.train, p.test, p.inner_fold);
