@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "train/weight_average.h"
 
 namespace tenor::train {
 namespace {
@@ -45,6 +46,8 @@ constexpr const char* kChecksumKey = "integrity.tensors_sha256";
 /// The optimizer's own archive, serialised into a byte tensor (covered by the checksum).
 /// Checkpoints from before the checksum nest it as an archive under "optimizer".
 constexpr const char* kOptimizerKey = "optimizer.archive";
+/// The weight average's tensors: this prefix + the model's own key ("average.model.x").
+constexpr const char* kAveragePrefix = "average.";
 
 std::string tensors_sha256(const std::map<std::string, torch::Tensor>& entries) {
   Sha256 sha;
@@ -94,7 +97,8 @@ void verify_checksum(torch::serialize::InputArchive& archive, const std::filesys
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer, const TrainState& s) {
+                     torch::optim::Optimizer* optimizer, const TrainState& s,
+                     const WeightAverage* average) {
   std::map<std::string, torch::Tensor> entries;
   for (const auto& p : model.named_parameters())
     entries["model." + p.key()] = p.value().detach().cpu();
@@ -109,6 +113,9 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
     opt.save_to(bytes);
     entries[kOptimizerKey] = text_tensor(bytes.str());
   }
+  if (average)
+    for (const auto& [key, t] : average->tensors())
+      entries[kAveragePrefix + key] = t.detach().cpu();
   entries["state.epoch"] = scalar(s.epoch);
   entries["state.batch"] = scalar(s.batch);
   entries["state.step"] = scalar(s.step);
@@ -194,6 +201,20 @@ void read_optimizer(torch::serialize::InputArchive& archive, torch::optim::Optim
   optimizer.load(opt);
 }
 
+/// Fills the weight average from the checkpoint: every key it holds must be there, with its
+/// shape (the config hash covers optim.ema_decay, so a run that averages wrote them).
+void read_average(torch::serialize::InputArchive& archive, WeightAverage& average,
+                  const std::filesystem::path& path) {
+  for (auto& [key, a] : average.tensors()) {
+    torch::Tensor t;
+    if (!archive.try_read(kAveragePrefix + key, t) || t.sizes() != a.sizes())
+      throw DataError("checkpoint " + path.string() + " has no weight average for '" + key +
+                      "' (optim.ema_decay) or one of another shape: it was not written by this "
+                      "run's configuration; " + damaged_fix(path));
+    a.copy_(t);
+  }
+}
+
 /// Reads the loop counters and best-k state, and restores the CPU generator if asked.
 TrainState read_state(torch::serialize::InputArchive& archive, bool restore_rng) {
   // A fresh tensor per read: reading into a defined tensor would try to resize its storage.
@@ -228,7 +249,8 @@ TrainState read_state(torch::serialize::InputArchive& archive, bool restore_rng)
 }  // namespace
 
 TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
-                           torch::optim::Optimizer* optimizer, bool restore_rng) {
+                           torch::optim::Optimizer* optimizer, bool restore_rng,
+                           WeightAverage* average) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path.string());
@@ -244,6 +266,7 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     torch::NoGradGuard no_grad;
     read_weights(archive, model, path);
     if (optimizer) read_optimizer(archive, *optimizer);
+    if (average) read_average(archive, *average, path);
     s = read_state(archive, restore_rng);
   } catch (const c10::Error& e) {
     throw DataError("checkpoint " + path.string() + " is incomplete (" +

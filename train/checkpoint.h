@@ -28,19 +28,25 @@ struct TrainState {
   std::string store_sha256;
 };
 
-/// Writes model parameters and buffers (by their stable names), the optimizer
-/// state, the training state and the CPU RNG state to `path`, atomically, with a SHA-256
-/// of all of them (keys, dtypes, shapes and bytes).
-void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer, const TrainState& state);
+class WeightAverage;
 
-/// Reads a checkpoint into `model` (and `optimizer`, if given) and returns its state.
+/// Writes model parameters and buffers (by their stable names), the optimizer
+/// state, the weight average (optim.ema_decay; keys "average." + the model's), the training
+/// state and the CPU RNG state to `path`, atomically, with a SHA-256 of all of them (keys,
+/// dtypes, shapes and bytes).
+void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainState& state,
+                     const WeightAverage* average = nullptr);
+
+/// Reads a checkpoint into `model` (and `optimizer` and `average`, if given) and returns its
+/// state.
 /// Restores the CPU RNG when `restore_rng`. Every load (resume, eval, export, predict)
 /// checks the checksum first; a checkpoint written before checkpoints carried one loads
 /// with a warning. Throws DataError naming the file and the fix when it is damaged
 /// (truncated, or its tensors differ from the checksum) or its parameters do not match the
 /// model (names or shapes).
 TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
-                           torch::optim::Optimizer* optimizer, bool restore_rng);
+                           torch::optim::Optimizer* optimizer, bool restore_rng,
+                           WeightAverage* average = nullptr);
 
 }  // namespace tenor::train

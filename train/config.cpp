@@ -103,6 +103,7 @@ const std::vector<Field>& fields() {
       nested("optim.layer_decay", &TrainConfig::optim, &OptimConfig::layer_decay),
       nested("optim.encoder_frozen_epochs", &TrainConfig::optim,
              &OptimConfig::encoder_frozen_epochs),
+      nested("optim.ema_decay", &TrainConfig::optim, &OptimConfig::ema_decay),
       nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
       nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
       augment_field("probability", &features::AugmentConfig::probability),
@@ -250,6 +251,10 @@ void TrainConfig::validate() const {
         std::to_string(optim.layer_decay), "use a value in (0, 1]");
   check(optim.encoder_frozen_epochs >= 0, "optim.encoder_frozen_epochs",
         std::to_string(optim.encoder_frozen_epochs), "use a value >= 0");
+  check(optim.ema_decay >= 0 && optim.ema_decay < 1, "optim.ema_decay",
+        std::to_string(optim.ema_decay),
+        "use a value in [0, 1): 0 turns the average off, 0.99-0.9999 are usual (the closer to "
+        "1, the more steps it spans)");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),

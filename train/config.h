@@ -73,6 +73,10 @@ struct OptimConfig {
   /// model.text_encoder: epochs at the start in which the encoder stays frozen and only the
   /// layers above it train (then it unfreezes as encoder_trainable_layers says).
   int encoder_frozen_epochs = 0;
+  /// An exponential moving average of the weights (train/weight_average.h), updated after
+  /// every optimizer step with this decay; the dev split scores it and best.pt holds it.
+  /// 0: off (the dev split scores the weights as the last step left them).
+  double ema_decay = 0;
 };
 
 /// Tuning of multi-process training. The topology (rank, world size, rendezvous address)

@@ -38,6 +38,7 @@
 #include "train/predictor.h"
 #include "train/run_dir.h"
 #include "train/tensorboard.h"
+#include "train/weight_average.h"
 #include "train/word_vectors.h"
 
 namespace tenor::train {
@@ -285,6 +286,8 @@ struct Run {
   std::shared_ptr<TaskModel> model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::vector<double> group_lr_scale;
+  /// optim.ema_decay > 0: the average the dev split scores and best.pt holds.
+  std::unique_ptr<WeightAverage> average;
   /// model.text_encoder: the encoder parameters that train (frozen in the first
   /// optim.encoder_frozen_epochs epochs).
   std::vector<torch::Tensor> encoder_params;
@@ -481,6 +484,8 @@ void load_data_and_model(Run& r) {
   r.model = make_model(r.data.shape, config.model);
   r.model->to(r.device);
   make_optimizer(r);
+  if (config.optim.ema_decay > 0)
+    r.average = std::make_unique<WeightAverage>(*r.model, config.optim.ema_decay);
   // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
   // size rows, the same rows a single process with that batch size sees.
   r.global_batch = int64_t(config.batch_size) * r.dist.world_size;
@@ -520,7 +525,8 @@ void resume_or_start(Run& r) {
         r.dist, r.device, std::chrono::seconds(r.config.distributed.timeout_s));
   std::error_code ec;
   if (fs::exists(r.last, ec)) {
-    TrainState saved = load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true);
+    TrainState saved =
+        load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true, r.average.get());
     if (saved.config_sha256 != r.config_sha) adopt_older_checkpoint(r, saved);
     // The same config over other data would silently continue a different experiment.
     if (!saved.store_sha256.empty() && saved.store_sha256 != r.store_sha)
@@ -666,6 +672,7 @@ void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
     static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * r.group_lr_scale[g]);
   r.optimizer->step();
   r.optimizer->zero_grad();
+  if (r.average) r.average->update(*r.model, state.step);
   // A finite gradient can still overflow a parameter (a huge learning rate or weight
   // decay): checked before every checkpoint, on every rank (they hold the same values).
   const bool save = (state.step + 1) % r.config.checkpoint_every_steps == 0;
@@ -677,7 +684,7 @@ void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
   clock.step += since(t_step);
   if (r.main_rank() && save) {
     const auto t_save = Clock::now();
-    save_checkpoint(r.last, *r.model, r.optimizer.get(), state);
+    save_checkpoint(r.last, *r.model, r.optimizer.get(), state, r.average.get());
     r.last_saved_step = state.step;
     clock.checkpoint += since(t_save);
   }
@@ -795,10 +802,10 @@ json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, c
   return line;
 }
 
-/// Closes the epoch that scored `score`: early-stopping count, the best-k checkpoints
-/// (best-epoch-N.pt of the k highest-scoring epochs, best.pt of the best), and last.pt.
-/// Returns true when training stops early.
-bool close_epoch(Run& r, double score) {
+/// Closes the epoch that scored `score`: early-stopping count and the best-k checkpoints
+/// (best-epoch-N.pt of the k highest-scoring epochs, best.pt of the best) of the weights the
+/// model holds (the average, under AveragedWeights). Returns true when training stops early.
+bool keep_best(Run& r, double score) {
   TrainState& state = r.state;
   json best = json::parse(state.best_list);
   const int64_t epoch_no = state.epoch + 1;
@@ -833,9 +840,13 @@ bool close_epoch(Run& r, double score) {
     if (state.best_epoch == epoch_no) save_checkpoint(r.dir / "best.pt", *r.model, nullptr, state);
   }
   if (stop) state.epoch = r.config.epochs;  // early stop: the saved state says training is over
-  if (r.main_rank()) save_checkpoint(r.last, *r.model, r.optimizer.get(), state);
-  r.last_saved_step = state.step;
   return stop;
+}
+
+/// last.pt at an epoch's end: the training weights, the optimizer and the average.
+void save_last(Run& r) {
+  if (r.main_rank()) save_checkpoint(r.last, *r.model, r.optimizer.get(), r.state, r.average.get());
+  r.last_saved_step = r.state.step;
 }
 
 /// One epoch from the saved batch on: the batches, the dev score, its metrics line, best-k
@@ -847,14 +858,21 @@ bool train_epoch(Run& r, Progress& progress) {
   for (int64_t b = r.state.batch; b < r.batches_per_epoch; ++b)
     train_batch(r, order, b, clock, progress);
   const double train_seconds = since(clock.start);
-  json dev, conditions;
-  const double score = dev_score(r, &dev, &conditions);
-  const json line = metrics_line(r, clock, train_seconds, dev, conditions, score);
-  if (r.main_rank()) append_line(r.dir / "metrics.jsonl", line);
-  if (r.board) r.board->epoch(line);
-  ++r.state.metrics_lines;
+  json dev, conditions, line;
   const int64_t epoch_no = r.state.epoch + 1;
-  const bool stop = close_epoch(r, score);
+  double score = 0;
+  bool stop = false;
+  {
+    // With optim.ema_decay the dev split scores, and best-k keeps, the weight average.
+    const AveragedWeights averaged(r.average.get(), *r.model);
+    score = dev_score(r, &dev, &conditions);
+    line = metrics_line(r, clock, train_seconds, dev, conditions, score);
+    if (r.main_rank()) append_line(r.dir / "metrics.jsonl", line);
+    if (r.board) r.board->epoch(line);
+    ++r.state.metrics_lines;
+    stop = keep_best(r, score);
+  }
+  save_last(r);
   r.log->info("epoch {}: loss {:.4f}, dev loss {}, dev macro-F1 {:.4f}{}{}", epoch_no,
               line["train_loss"].get<double>(),
               line["dev_loss"].is_number() ? fmt::format("{:.4f}", line["dev_loss"].get<double>())
@@ -937,6 +955,9 @@ TrainResult train_run(Run& run) {
   load_data_and_model(run);
   resume_or_start(run);
   join_ranks(run);
+  // A fresh average starts at the weights training starts from (pretrained encoder, word
+  // vectors, rank 0's); a resumed one is last.pt's.
+  if (run.average && !run.resumed) run.average->reset(*run.model);
   run.log->info("training {} on {} ({} train / {} dev segments, {} tasks, {} parameters)",
                 config.model.type, run.device.str(), run.data.train.size(), run.data.dev.size(),
                 run.data.shape.tasks.size(), parameter_count(*run.model));

@@ -97,6 +97,17 @@ TEST(TrainConfig, ValidateNamesTheKey) {
   apply_override(c, "model.context_tokens=64");
   EXPECT_NO_THROW(c.validate());
   EXPECT_NE(to_yaml(c).find("context_tokens: 64"), std::string::npos);
+  // A decay of 1 would never move the average from the random initial weights.
+  apply_override(c, "optim.ema_decay=1");
+  try {
+    c.validate();
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'optim.ema_decay' is 1"), std::string::npos)
+        << e.what();
+  }
+  apply_override(c, "optim.ema_decay=0.999");
+  EXPECT_NO_THROW(c.validate());
 }
 
 }  // namespace

@@ -81,6 +81,51 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
 }
 
+/// The tensor `key` of checkpoint `path`.
+torch::Tensor checkpoint_tensor(const fs::path& path, const std::string& key) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  torch::Tensor t;
+  EXPECT_TRUE(archive.try_read(key, t)) << key << " not in " << path;
+  return t;
+}
+
+// optim.ema_decay: dev scores the average (other metrics than without it), best.pt holds the
+// average while last.pt holds the training weights and the average, and a run killed
+// mid-epoch resumes to the same metrics as one never interrupted.
+TEST(E2eTrain, TheWeightAverageIsScoredKeptInBestAndResumedExactly) {
+  const std::string extra = "  type: fusion\noptim:\n  ema_decay: 0.8\n";
+  const fs::path plain = make_temp_dir("train-ema-off"), full = make_temp_dir("train-ema"),
+                 cut = make_temp_dir("train-ema-cut");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(plain, "  type: fusion\n").string(),
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
+  EXPECT_NE(metrics_without_timing(plain / "run"), metrics_without_timing(full / "run"));
+
+  const fs::path config = write_train_config(cut, extra);
+  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
+      << "training finished before it could be interrupted";
+  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+
+  // One epoch: it is the best, so best.pt and last.pt are of the same moment.
+  const fs::path one = make_temp_dir("train-ema-one");
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(one, extra).string() +
+                          " --set epochs=1",
+                      &out),
+            0)
+      << out;
+  const std::string key = "model.gate.weight";
+  const torch::Tensor best = checkpoint_tensor(one / "run/best.pt", key);
+  EXPECT_TRUE(torch::equal(best, checkpoint_tensor(one / "run/last.pt", "average." + key)));
+  EXPECT_FALSE(torch::equal(best, checkpoint_tensor(one / "run/last.pt", key)));
+}
+
 TEST(E2eTrain, RefusesAnotherConfigInTheSameRunAndBadKeys) {
   fs::path dir = make_temp_dir("train-refuse");
   std::string out;
