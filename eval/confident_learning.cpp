@@ -13,15 +13,22 @@ namespace {
 
 bool labelled(int label, int k) { return label >= 0 && label < k; }
 
-/// The class an example confidently belongs to: argmax p(l | x) over the classes whose
-/// probability reaches their threshold, or -1 when none does (the paper's eq. 1; cleanlab
-/// allows the same 1e-6 slack below the threshold, for ties with the mean itself).
+/// The class an example confidently belongs to, as the authors' reference implementation
+/// (cleanlab 2.x, count.compute_confident_joint) bins it: the one class whose probability
+/// reaches its threshold; when several do, the overall argmax p(l | x) (the paper's eq. 1
+/// takes the argmax among those several; docs/review.md says why tenor follows the code);
+/// -1 when none does. The same 1e-6 slack below the threshold as cleanlab, for ties with the
+/// mean itself; the first class wins a tie of probabilities, as numpy's argmax.
 int confident_class(const double* p, const std::vector<double>& t, int k) {
-  int best = -1;
-  for (int l = 0; l < k; ++l)
-    if (std::isfinite(t[size_t(l)]) && p[l] >= t[size_t(l)] - 1e-6 && (best < 0 || p[l] > p[best]))
-      best = l;
-  return best;
+  int confident = -1, count = 0, argmax = 0;
+  for (int l = 0; l < k; ++l) {
+    if (p[l] > p[argmax]) argmax = l;
+    if (std::isfinite(t[size_t(l)]) && p[l] >= t[size_t(l)] - 1e-6) {
+      if (confident < 0) confident = l;
+      ++count;
+    }
+  }
+  return count > 1 ? argmax : confident;
 }
 
 /// Rounds each row of `m` (K x K) to integers whose sum is the row's rounded sum: floors, then

@@ -24,8 +24,9 @@ struct ConfidentLearning {
   /// with no example.
   std::vector<double> thresholds;
   /// The confident joint C[given][true] (eq. 1), K x K row-major: example x labelled i counts
-  /// in column j = argmax p(l | x) over the classes l with p(l | x) >= t_l; an example above
-  /// no threshold counts nowhere.
+  /// in column j, the one class l with p(l | x) >= t_l, or the argmax of p(. | x) when several
+  /// reach their thresholds (as cleanlab bins them); an example above no threshold counts
+  /// nowhere.
   std::vector<int64_t> joint;
   /// C calibrated to the label counts (eq. 3 times n): row i sums to the examples labelled i,
   /// rounded to whole examples keeping the row totals. Off-diagonal entry (i, j) estimates

@@ -69,6 +69,25 @@ TEST(ConfidentLearning, JointUsesPerClassThresholdsNotTheArgmax) {
 // of them above no threshold: C row 0 = [1, 1] becomes [2, 2]; two label-0 examples are
 // pruned for class 1 although only one sat in the joint's off-diagonal. Three classes, with an
 // example below every threshold (x3) and an unlabelled row.
+// Above several thresholds, an example is binned by its argmax, as cleanlab's
+// compute_confident_joint does (the paper's eq. 1 would take the most probable of those
+// several). Three classes: t0 = (0.95 + 0.95 + 0.5) / 3 = 0.8, t1 = (0.3 + 0.2) / 2 = 0.25,
+// t2 = 0.15. x2 = (0.5, 0.3, 0.2), labelled 0, reaches t1 and t2 but not t0: it counts as
+// (0, 0), its argmax (eq. 1: (0, 1)), so row 0 has no off-diagonal and x2 is no issue.
+TEST(ConfidentLearning, AnExampleAboveSeveralThresholdsIsBinnedByItsArgmax) {
+  const std::vector<int> labels = {0, 0, 0, 1, 1, 2, 2};
+  const std::vector<double> probs = {0.95, 0.03, 0.02, 0.95, 0.03, 0.02, 0.5,  0.3, 0.2,
+                                     0.1,  0.3,  0.6,  0.7,  0.2,  0.1,  0.05, 0.8, 0.15,
+                                     0.8,  0.05, 0.15};
+  const ConfidentLearning cl = find_label_issues(labels, probs, 3);
+  EXPECT_NEAR(cl.thresholds[0], 0.8, 1e-12);
+  EXPECT_NEAR(cl.thresholds[1], 0.25, 1e-12);
+  EXPECT_NEAR(cl.thresholds[2], 0.15, 1e-12);
+  EXPECT_EQ(std::vector<int64_t>(cl.joint.begin(), cl.joint.begin() + 3),
+            (std::vector<int64_t>{3, 0, 0}));
+  for (const auto& issue : cl.issues) EXPECT_NE(issue.index, 2u);
+}
+
 TEST(ConfidentLearning, CalibratesTheJointToTheLabelCounts) {
   const std::vector<int> labels = {0, 0, 0, 0, 1, 1, 2, 2, -1};
   const std::vector<double> probs = {
