@@ -39,12 +39,7 @@ TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) 
       << out;
   // Augmentation changes what the model learns from.
   EXPECT_NE(metrics_without_timing(full / "run"), metrics_without_timing(plain / "run"));
-  const fs::path config = write_train_config(cut, kAugment);
-  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
-      << "training finished before it could be interrupted";
-  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
-  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
-  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+  expect_a_killed_run_to_resume_as(full / "run", cut, kAugment);
 }
 
 /// What a run trained with `selection` (worst or mean) recorded: every epoch's dev_score is the
@@ -97,12 +92,7 @@ TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics)
       << out;
   EXPECT_NE(out.find("selection worst: over the clean"), std::string::npos) << out;
   expect_selection_follows_the_conditions(full / "run", "worst");
-  const fs::path config = write_train_config(cut, extra);
-  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
-      << "training finished before it could be interrupted";
-  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
-  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
-  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+  const fs::path config = expect_a_killed_run_to_resume_as(full / "run", cut, extra);
   // A value it does not know, and nothing to degrade with, are refused with the fix.
   const std::string train = "train --config " + config.string() + " --set out=" +
                             (cut / "other").string();

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -211,6 +212,20 @@ bool train_and_kill_mid_run(const std::filesystem::path& config, const std::file
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   return false;
+}
+
+fs::path expect_a_killed_run_to_resume_as(const fs::path& full, const fs::path& dir,
+                                          const std::string& model_extra) {
+  const fs::path config = write_train_config(dir, model_extra);
+  if (!train_and_kill_mid_run(config, dir / "run", true)) {
+    ADD_FAILURE() << "training finished before it could be interrupted";
+    return config;
+  }
+  std::string out;
+  EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(full), metrics_without_timing(dir / "run"));
+  return config;
 }
 
 std::string metrics_without_timing(const std::filesystem::path& run) {

@@ -49,6 +49,13 @@ void write_normalizer_instead_of_transform(const std::filesystem::path& run);
 bool train_and_kill_mid_run(const std::filesystem::path& config, const std::filesystem::path& run,
                             bool after_checkpoint);
 
+/// Writes write_train_config(dir, model_extra), trains it killed mid-epoch 2
+/// (train_and_kill_mid_run) and runs it again: expects a resume that ends with the metrics of
+/// `full`, the run of the same model_extra never interrupted. Returns the config written.
+std::filesystem::path expect_a_killed_run_to_resume_as(const std::filesystem::path& full,
+                                                       const std::filesystem::path& dir,
+                                                       const std::string& model_extra);
+
 /// RUN/metrics.jsonl without the timing fields, which legitimately differ between runs: what
 /// two runs of one config (or a resumed and an uninterrupted run) must agree on.
 std::string metrics_without_timing(const std::filesystem::path& run);

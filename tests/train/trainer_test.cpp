@@ -72,13 +72,8 @@ TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
   std::string out;
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
       << out;
-  fs::path config = write_train_config(cut, extra);
-  // Kill once a mid-epoch checkpoint of epoch 2 exists (one metrics line written).
-  const bool killed = train_and_kill_mid_run(config, cut / "run", true);
-  ASSERT_TRUE(killed) << "training finished before it could be interrupted";
-  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
-  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
-  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+  // Killed once a mid-epoch checkpoint of epoch 2 exists (one metrics line written).
+  expect_a_killed_run_to_resume_as(full / "run", cut, extra);
 }
 
 /// The tensor `key` of checkpoint `path`.
@@ -106,12 +101,7 @@ TEST(E2eTrain, TheWeightAverageIsScoredKeptInBestAndResumedExactly) {
       << out;
   EXPECT_NE(metrics_without_timing(plain / "run"), metrics_without_timing(full / "run"));
 
-  const fs::path config = write_train_config(cut, extra);
-  ASSERT_TRUE(train_and_kill_mid_run(config, cut / "run", true))
-      << "training finished before it could be interrupted";
-  ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
-  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
-  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(cut / "run"));
+  expect_a_killed_run_to_resume_as(full / "run", cut, extra);
 
   // One epoch: it is the best, so best.pt and last.pt are of the same moment.
   const fs::path one = make_temp_dir("train-ema-one");
