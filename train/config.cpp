@@ -252,9 +252,7 @@ void TrainConfig::validate() const {
   check(optim.encoder_frozen_epochs >= 0, "optim.encoder_frozen_epochs",
         std::to_string(optim.encoder_frozen_epochs), "use a value >= 0");
   check(optim.ema_decay >= 0 && optim.ema_decay < 1, "optim.ema_decay",
-        std::to_string(optim.ema_decay),
-        "use a value in [0, 1): 0 turns the average off, 0.99-0.9999 are usual (the closer to "
-        "1, the more steps it spans)");
+        std::to_string(optim.ema_decay), "use a value in [0, 1) (0: off; 0.9-0.999 are usual)");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),
