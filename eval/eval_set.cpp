@@ -163,6 +163,37 @@ std::vector<std::string> restrict_to_shared_tasks(EvalSet& a, EvalSet& b) {
   return dropped;
 }
 
+void append(EvalSet& into, const EvalSet& more) {
+  if (into.tasks.size() != more.tasks.size())
+    throw std::logic_error("eval::append: the sets hold different tasks");
+  for (size_t k = 0; k < into.tasks.size(); ++k)
+    if (into.tasks[k].name != more.tasks[k].name ||
+        into.tasks[k].classes != more.tasks[k].classes ||
+        into.tasks[k].logits.empty() != more.tasks[k].logits.empty())
+      throw std::logic_error("eval::append: task " + into.tasks[k].name + " differs");
+  // Optional columns stay only when both sets have them (or both sets were empty).
+  const bool texts = into.segments.texts.size() == into.segments.size() &&
+                     more.segments.texts.size() == more.segments.size();
+  const bool indices = into.segments.indices.size() == into.segments.size() &&
+                       more.segments.indices.size() == more.segments.size();
+  auto extend = [](auto& a, const auto& b) { a.insert(a.end(), b.begin(), b.end()); };
+  Segments& s = into.segments;
+  extend(s.call_ids, more.segments.call_ids);
+  extend(s.speakers, more.segments.speakers);
+  extend(s.start_s, more.segments.start_s);
+  extend(s.end_s, more.segments.end_s);
+  extend(s.meta, more.segments.meta);
+  if (texts) extend(s.texts, more.segments.texts);
+  else s.texts.clear();
+  if (indices) extend(s.indices, more.segments.indices);
+  else s.indices.clear();
+  for (size_t k = 0; k < into.tasks.size(); ++k) {
+    extend(into.tasks[k].labels, more.tasks[k].labels);
+    extend(into.tasks[k].probs, more.tasks[k].probs);
+    extend(into.tasks[k].logits, more.tasks[k].logits);
+  }
+}
+
 void require_same_segments(const EvalSet& a, const EvalSet& b) {
   const Segments &x = a.segments, &y = b.segments;
   if (x.call_ids != y.call_ids || x.speakers != y.speakers || x.start_s != y.start_s ||

@@ -61,6 +61,11 @@ struct EvalSet {
 /// task, the segment and the fix.
 void validate(const EvalSet& set);
 
+/// Appends `more`'s segments and predictions to `into`, which must hold the same tasks with
+/// the same classes in the same order (std::logic_error otherwise): pools a dev split with
+/// degraded copies of it, whose segments repeat.
+void append(EvalSet& into, const EvalSet& more);
+
 /// Throws DataError unless `a` and `b` hold the same segments (call ids, times, speakers)
 /// and the same tasks with the same classes and labels: the precondition of comparing runs.
 void require_same_segments(const EvalSet& a, const EvalSet& b);

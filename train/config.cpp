@@ -67,6 +67,7 @@ const std::vector<Field>& fields() {
       field("focal_gamma", &TrainConfig::focal_gamma),
       field("patience", &TrainConfig::patience),
       field("selection", &TrainConfig::selection),
+      field("calibration", &TrainConfig::calibration),
       field("keep_best", &TrainConfig::keep_best),
       field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
       field("bf16", &TrainConfig::bf16),
@@ -191,27 +192,8 @@ void check(bool ok, const std::string& key, const std::string& value,
   if (!ok) throw ConfigError("config key '" + key + "' is " + value + "; " + expectation);
 }
 
-}  // namespace
-
-void TrainConfig::validate() const {
-  check(!features.empty(), "features", "empty", "set it to a feature store (tenor data build)");
-  check(!out.empty(), "out", "empty", "set it to a run directory");
-  check(epochs >= 1, "epochs", std::to_string(epochs), "use at least 1");
-  check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
-  check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
-        "use ce, balanced or focal");
-  check(speaker_normalization == "none" || speaker_normalization == "call",
-        "speaker_normalization", speaker_normalization,
-        "use none, or call (each speaker's features centred on that speaker in the call)");
-  check(selection == "clean" || selection == "worst" || selection == "mean", "selection",
-        selection,
-        "use clean, worst or mean (the worst or mean score over the clean dev split and its "
-        "degraded copies)");
-  check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
-  check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
-  check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
-  check(checkpoint_every_steps >= 1, "checkpoint_every_steps",
-        std::to_string(checkpoint_every_steps), "use at least 1");
+/// The model.* keys of TrainConfig::validate.
+void check_model(const ModelConfig& model) {
   check(model.type == "fusion" || model.type == "linear", "model.type", model.type,
         "use fusion or linear");
   check(model.hidden >= 1 && model.hidden <= 4096, "model.hidden", std::to_string(model.hidden),
@@ -245,6 +227,12 @@ void TrainConfig::validate() const {
   check(model.encoder_trainable_layers >= -1, "model.encoder_trainable_layers",
         std::to_string(model.encoder_trainable_layers),
         "use -1 (every block and the embeddings), 0 (frozen) or a number of top blocks");
+  check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
+        "use at least 16");
+}
+
+/// The optim.* keys of TrainConfig::validate.
+void check_optim(const OptimConfig& optim) {
   check(optim.encoder_lr > 0 && optim.encoder_lr < 10, "optim.encoder_lr",
         std::to_string(optim.encoder_lr), "use a value in (0, 10)");
   check(optim.layer_decay > 0 && optim.layer_decay <= 1, "optim.layer_decay",
@@ -253,8 +241,6 @@ void TrainConfig::validate() const {
         std::to_string(optim.encoder_frozen_epochs), "use a value >= 0");
   check(optim.ema_decay >= 0 && optim.ema_decay < 1, "optim.ema_decay",
         std::to_string(optim.ema_decay), "use a value in [0, 1) (0: off; 0.9-0.999 are usual)");
-  check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
-        "use at least 16");
   check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),
         "use a value in (0, 10)");
   check(optim.weight_decay >= 0, "optim.weight_decay", std::to_string(optim.weight_decay),
@@ -267,6 +253,33 @@ void TrainConfig::validate() const {
         std::to_string(optim.ngrams_lr_scale), "use a value in (0, 100]");
   check(optim.accumulate >= 1, "optim.accumulate", std::to_string(optim.accumulate),
         "use at least 1");
+}
+
+}  // namespace
+
+void TrainConfig::validate() const {
+  check(!features.empty(), "features", "empty", "set it to a feature store (tenor data build)");
+  check(!out.empty(), "out", "empty", "set it to a run directory");
+  check(epochs >= 1, "epochs", std::to_string(epochs), "use at least 1");
+  check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
+  check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
+        "use ce, balanced or focal");
+  check(speaker_normalization == "none" || speaker_normalization == "call",
+        "speaker_normalization", speaker_normalization,
+        "use none, or call (each speaker's features centred on that speaker in the call)");
+  check(selection == "clean" || selection == "worst" || selection == "mean", "selection",
+        selection,
+        "use clean, worst or mean (the worst or mean score over the clean dev split and its "
+        "degraded copies)");
+  check(calibration == "clean" || calibration == "degraded", "calibration", calibration,
+        "use clean (the dev split) or degraded (the dev split and its degraded copies)");
+  check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
+  check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
+  check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
+  check(checkpoint_every_steps >= 1, "checkpoint_every_steps",
+        std::to_string(checkpoint_every_steps), "use at least 1");
+  check_model(model);
+  check_optim(optim);
   check(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb",
         std::to_string(distributed.bucket_mb), "use a size in (0, 4096] MB");
   check(distributed.timeout_s >= 1, "distributed.timeout_s", std::to_string(distributed.timeout_s),

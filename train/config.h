@@ -102,6 +102,10 @@ struct TrainConfig {
   /// worst | mean (of that score on the clean dev split and on one degraded copy of it per
   /// op the augment block enables, made once at the start from `seed`; docs/training.md).
   std::string selection = "clean";
+  /// What the decision rules (temperature, threshold; RUN/calibration.json) are fitted on when
+  /// training ends: clean (the dev split) | degraded (the dev split pooled with the degraded
+  /// copies `selection` scores, one per op the augment block enables; docs/training.md).
+  std::string calibration = "clean";
   int keep_best = 2;                ///< best-k checkpoints kept besides last
   int checkpoint_every_steps = 50;  ///< also at every epoch end
   bool bf16 = true;                 ///< bf16 autocast on CUDA (ignored on CPU)

@@ -67,6 +67,9 @@ std::vector<TaskSpec> task_specs(const features::Store& store,
 /// Frames and functionals that replace some rows' store features in one batch (waveform
 /// augmentation, features::StoreAugmenter), by store row.
 using AugmentedRows = std::map<int64_t, features::RowFeatures>;
+/// Degraded copies of the dev rows, one per augment op, by op name (`selection` and
+/// `calibration: degraded` read them).
+using DegradedCopies = std::vector<std::pair<std::string, AugmentedRows>>;
 
 /// A padded batch of store rows (on CPU), made as `data.transform` says: frames and tokens
 /// cut, LLDs and functionals normalised (on the training split's statistics, or centred on

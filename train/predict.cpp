@@ -200,7 +200,7 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
 }
 
 Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int64_t>& rows,
-                    int batch_size) {
+                    int batch_size, const AugmentedRows* augmented) {
   torch::NoGradGuard no_grad;
   run.model->eval();
   Predictions out;
@@ -209,7 +209,7 @@ Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int
   for (size_t i = 0; i < rows.size(); i += size_t(batch_size)) {
     std::vector<int64_t> chunk(rows.begin() + long(i),
                                rows.begin() + long(std::min(rows.size(), i + size_t(batch_size))));
-    Batch b = make_batch(data, chunk).to(run.device);
+    Batch b = make_batch(data, chunk, augmented).to(run.device);
     auto logits = run.model->logits(b);
     for (size_t t = 0; t < k; ++t)
       parts[t].push_back(

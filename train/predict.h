@@ -70,11 +70,12 @@ StoreContract store_contract(const RunInfo& run);
 std::vector<int> check_store_for_model(features::Store& store, const std::string& store_name,
                                        const StoreContract& model);
 
-/// Per task: probabilities [N, C] (CPU, float64) of `rows`.
+/// Per task: probabilities [N, C] (CPU, float64) of `rows` (those in `augmented` with its
+/// frames and functionals: a degraded copy).
 struct Predictions {
   std::vector<torch::Tensor> probs;
 };
 Predictions predict(LoadedRun& run, const TrainData& data, const std::vector<int64_t>& rows,
-                    int batch_size = 64);
+                    int batch_size = 64, const AugmentedRows* augmented = nullptr);
 
 }  // namespace tenor::train

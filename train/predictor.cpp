@@ -33,6 +33,11 @@ TrainData Predictor::prepare(features::Store store, const std::string& store_nam
 
 eval::EvalSet eval_set(Predictor& predictor, const TrainData& data,
                        const std::vector<int64_t>& rows) {
+  return eval_set(predictor, data, rows, predictor.probabilities(data, rows));
+}
+
+eval::EvalSet eval_set(const Predictor& predictor, const TrainData& data,
+                       const std::vector<int64_t>& rows, TaskProbabilities probs) {
   eval::EvalSet set;
   for (int64_t r : rows) {
     const auto& s = data.store.segments[size_t(r)];
@@ -42,7 +47,6 @@ eval::EvalSet eval_set(Predictor& predictor, const TrainData& data,
     set.segments.end_s.push_back(std::max(s.end_s, s.start_s));
     set.segments.meta.push_back(slice_meta(s.meta));
   }
-  TaskProbabilities probs = predictor.probabilities(data, rows);
   const auto& tasks = predictor.tasks();
   for (size_t k = 0; k < tasks.size(); ++k) {
     eval::TaskPredictions t;
@@ -175,23 +179,55 @@ RunPredictor::RunPredictor(const fs::path& dir, const std::string& device,
   logger("eval")->warn(
       "{} holds no decision rules for {} (runs save them in calibration.json when training "
       "ends; older runs and other checkpoints have none): fitting them on the dev split of "
-      "the run's store {} now, for this command only{}",
+      "the run's store {} now, for this command only{}{}",
       dir.string(), checkpoint, store,
+      run_.info.config.calibration == "degraded"
+          ? " (without the degraded dev copies the run's `calibration: degraded` pools in: "
+            "they exist only while training runs)"
+          : "",
       checkpoint == "best.pt" ? " (`tenor train --config " + (dir / "config.yaml").string() +
                                     "` saves them into the finished run without training)"
                               : std::string());
   rules_ = fit_rules(*this, prepare(features::read_store(store), store), store);
 }
 
-TaskProbabilities RunPredictor::probabilities(const TrainData& data,
-                                              const std::vector<int64_t>& rows) {
-  Predictions pred = predict(run_, data, rows);
+namespace {
+
+TaskProbabilities host_probabilities(const Predictions& pred) {
   TaskProbabilities out;
-  for (auto& p : pred.probs) {
+  for (const auto& p : pred.probs) {
     auto c = p.contiguous();
     out.emplace_back(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   }
   return out;
+}
+
+}  // namespace
+
+TaskProbabilities RunPredictor::probabilities(const TrainData& data,
+                                              const std::vector<int64_t>& rows) {
+  return host_probabilities(predict(run_, data, rows));
+}
+
+void RunPredictor::fit_rules_with_copies(const TrainData& own, const DegradedCopies& copies) {
+  const std::string store = run_.info.config.features;
+  if (own.dev.empty() || copies.empty()) {
+    rules_ = fit_rules(*this, own, store);
+    return;
+  }
+  eval::EvalSet pooled = eval_set(*this, own, own.dev);
+  std::string names;
+  for (const auto& [name, copy] : copies) {
+    for (int64_t row : own.dev)
+      if (!copy.contains(row))
+        throw std::logic_error("fit_rules_with_copies: dev row " + std::to_string(row) +
+                               " is not in the " + name + " copy");
+    eval::append(pooled, eval_set(*this, own, own.dev,
+                                  host_probabilities(predict(run_, own, own.dev, 64, &copy))));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  rules_ = eval::fit_decision_rules(
+      pooled, "dev split of " + store + " and its degraded copies (" + names + ")");
 }
 
 const features::Store& RunPredictor::own_store() {

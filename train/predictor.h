@@ -73,6 +73,10 @@ class RunPredictor : public Predictor {
   std::string tokenizer_model() override;
 
   LoadedRun& run() { return run_; }
+  /// Fits the rules again on the dev split of `own` (the run's store, prepared) pooled with
+  /// `copies`, degraded copies of its dev rows: what `tenor train` does when training ends
+  /// with `calibration: degraded`. The defaults, with a warning, when `own` has no dev split.
+  void fit_rules_with_copies(const TrainData& own, const DegradedCopies& copies);
   /// Writes the rules into RUN/calibration.json (atomically) for this checkpoint: what
   /// `tenor train` does when training ends.
   void save_rules() const;
@@ -89,6 +93,10 @@ class RunPredictor : public Predictor {
 /// speakers, times and meta: the one EvalSet builder.
 eval::EvalSet eval_set(Predictor& predictor, const TrainData& data,
                        const std::vector<int64_t>& rows);
+/// The same with the probabilities of `rows` already computed (`probs`, as probabilities()
+/// gives them).
+eval::EvalSet eval_set(const Predictor& predictor, const TrainData& data,
+                       const std::vector<int64_t>& rows, TaskProbabilities probs);
 
 /// The rules of `predictor` fitted on the dev split of `data` (`store_name` is recorded).
 /// The defaults, with a warning, when `data` has no labelled dev segment.

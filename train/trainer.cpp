@@ -303,7 +303,7 @@ struct Run {
   /// augment.probability > 0: re-extracts augmented training rows from their audio.
   std::unique_ptr<features::StoreAugmenter> augmenter;
   /// selection worst | mean (rank 0): the degraded copies of the scored rows, by op name.
-  std::vector<std::pair<std::string, AugmentedRows>> dev_copies;
+  DegradedCopies dev_copies;
 
   bool main_rank() const { return dist.is_main(); }
   /// The world size the config hash covers (0: one process without a launcher).
@@ -429,12 +429,14 @@ const std::vector<int64_t>& scored_rows(const Run& r) {
   return r.data.dev.empty() ? r.data.train : r.data.dev;
 }
 
-/// selection worst | mean, rank 0: one copy of the scored rows per op the augment block
-/// enables (its probability > 0, whatever augment.probability), each row through that op
-/// alone with a value drawn from its range (features::StoreAugmenter, seeds from the run's
-/// seed and the op). Made once, from no global generator, so a resume makes the same copies.
+/// selection worst | mean or calibration degraded, rank 0: one copy of the scored rows per
+/// op the augment block enables (its probability > 0, whatever augment.probability), each
+/// row through that op alone with a value drawn from its range (features::StoreAugmenter,
+/// seeds from the run's seed and the op). Made once, from no global generator, so a resume
+/// makes the same copies.
 void make_dev_copies(Run& r) {
-  if (r.config.selection == "clean" || !r.main_rank()) return;
+  const TrainConfig& c = r.config;
+  if ((c.selection == "clean" && c.calibration == "clean") || !r.main_rank()) return;
   using A = features::AugmentConfig;
   static const std::pair<const char*, double A::*> kOps[] = {
       {"speed", &A::speed_probability}, {"reverb", &A::reverb_probability},
@@ -452,13 +454,20 @@ void make_dev_copies(Run& r) {
     // Epochs -1, -2, ...: no training epoch draws these seeds.
     r.dev_copies.emplace_back(kOps[k].first, copy(rows, r.config.seed, -1 - int64_t(k)));
   }
+  const std::string uses = c.selection != "clean" ? "selection is " + c.selection
+                                                  : "calibration is " + c.calibration;
   if (r.dev_copies.empty())
-    throw ConfigError("selection is " + r.config.selection +
-                      " but the augment block enables no op to degrade the dev split with (every "
-                      "augment.*_probability is 0); enable one, or set selection: clean");
-  r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s)",
-              r.config.selection, rows.size(), r.dev_copies.size(),
-              std::chrono::duration<double>(Clock::now() - start).count());
+    throw ConfigError(uses + " but the augment block enables no op to degrade the dev split "
+                             "with (every augment.*_probability is 0); enable one, or set " +
+                      (c.selection != "clean" ? "selection" : "calibration") + ": clean");
+  if (c.selection != "clean")
+    r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s)",
+                c.selection, rows.size(), r.dev_copies.size(),
+                std::chrono::duration<double>(Clock::now() - start).count());
+  if (c.calibration == "degraded")
+    r.log->info("calibration degraded: the decision rules will be fitted on the clean {} rows "
+                "and their {} degraded copies",
+                rows.size(), r.dev_copies.size());
 }
 
 /// The device, the data, the model and its optimizer, in the order that fixes the random
@@ -746,7 +755,7 @@ double dev_score(Run& r, json* dev, json* conditions) {
   double score = 0;
   if (r.main_rank()) {
     score = scored_f1(r, nullptr, dev);
-    if (!r.dev_copies.empty()) {
+    if (r.config.selection != "clean") {
       *conditions = {{"clean", score}};
       double worst = score, sum = score;
       json unused;
@@ -933,9 +942,11 @@ void write_summary(const Run& r, TrainResult& result) {
 }
 
 /// Rank 0: the decision rules of best.pt (temperature and threshold per task) fitted on the
-/// dev split, saved in RUN/calibration.json: the rules eval, export and predict apply.
+/// dev split (with `calibration: degraded`, pooled with its degraded copies), saved in
+/// RUN/calibration.json: the rules eval, export and predict apply.
 void save_decision_rules(const Run& r) {
   RunPredictor best(r.dir, r.device.str(), "best.pt", &r.data);
+  if (r.config.calibration == "degraded") best.fit_rules_with_copies(r.data, r.dev_copies);
   best.save_rules();
 }
 

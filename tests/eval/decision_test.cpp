@@ -34,6 +34,28 @@ TEST(DecisionRules, FitOnDevGivesTheThresholdAndTemperatureEvaluateApplies) {
   EXPECT_EQ(report.rules_fitted_on, "dev split of x.h5");
 }
 
+/// A dev split pooled with a degraded copy of it (eval::append, `calibration: degraded`): the
+/// rows of both, in order; the threshold moves to hold on both; another task list is refused.
+TEST(DecisionRules, FitOnADevSplitPooledWithADegradedCopyOfIt) {
+  const EvalSet clean = binary_set({{"d1", 1, 0.9}, {"d2", 1, 0.3}, {"d3", 0, 0.1}, {"d4", 0, 0.2}});
+  const EvalSet copy = binary_set({{"d1", 1, 0.95}, {"d2", 1, 0.8}, {"d3", 0, 0.6}, {"d4", 0, 0.7}});
+  EvalSet pooled = clean;
+  append(pooled, copy);
+  ASSERT_EQ(pooled.segments.size(), 8u);
+  EXPECT_EQ(pooled.segments.call_ids[4], "d1");
+  EXPECT_EQ(pooled.tasks[0].labels, (std::vector<int>{1, 1, 0, 0, 1, 1, 0, 0}));
+  EXPECT_EQ(pooled.tasks[0].probs[2 * 6 + 1], 0.6);
+  validate(pooled);
+  const TaskRule alone = fit_decision_rules(clean, "dev").tasks[0];
+  const TaskRule both = fit_decision_rules(pooled, "dev and copy").tasks[0];
+  EXPECT_EQ(both.threshold_fit->n, 8);
+  // On the clean split alone the threshold sits between d4's and d2's scores (F1 1); in the
+  // copy the calm rows score above d2, so the pooled fit cannot stay there.
+  EXPECT_NE(alone.threshold, both.threshold);
+  EvalSet other = binary_set({{"d1", 1, 0.9}}, "empathy");
+  EXPECT_THROW(append(pooled, other), std::logic_error);
+}
+
 TEST(DecisionRules, WhatCannotBeFittedKeepsTheDefaultsInsteadOfFailing) {
   // No positive on dev: the temperature is fitted, the threshold stays 0.5.
   const DecisionRules no_positive =

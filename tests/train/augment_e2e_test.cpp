@@ -124,6 +124,73 @@ TEST(E2eAugment, SelectsTheEpochOnTheMeanOfTheDegradedDevCopies) {
       << "the mean never differed from the worst: the test cannot tell them apart";
 }
 
+/// calibration: degraded fits the decision rules on the dev split pooled with its degraded
+/// copies (seven times the dev rows here), and changes nothing else: the same training (the
+/// same metrics every epoch) as with the clean rules, and a finished run asked again fits the
+/// same rules. Without an op to degrade with, or with an unknown value, it is refused with the fix.
+TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
+  const fs::path dir = make_temp_dir("calibrate-degraded");
+  const fs::path config = write_train_config(dir, kAugment);
+  // Training on the store alone, on one thread, keeps it short (the copies are made whatever
+  // augment.probability).
+  const std::string train =
+      "train --config " + config.string() + " --set augment.probability=0 --set threads=1";
+  std::string out;
+  ASSERT_EQ(run_tenor(train + " --set out=" + (dir / "clean").string(), &out), 0) << out;
+  ASSERT_EQ(run_tenor(train + " --set calibration=degraded --set out=" +
+                          (dir / "degraded").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("calibration degraded: the decision rules will be fitted on the clean"),
+            std::string::npos)
+      << out;
+  using nlohmann::json;
+  const json clean = json::parse(read_file(dir / "clean" / "calibration.json"));
+  const json degraded = json::parse(read_file(dir / "degraded" / "calibration.json"));
+  EXPECT_EQ(metrics_without_timing(dir / "clean"), metrics_without_timing(dir / "degraded"))
+      << "calibration changed what was trained";
+  EXPECT_NE(degraded.at("fitted_on").get<std::string>().find(
+                "and its degraded copies (speed, reverb, noise, agc, telephone, gain)"),
+            std::string::npos)
+      << degraded.dump(2);
+  // The fixture's escalation is ordinal (a temperature), its empathy binary (a threshold too).
+  const json& c = clean.at("tasks").at("escalation");
+  const json& d = degraded.at("tasks").at("escalation");
+  const int dev_rows = c.at("temperature_fit").at("n").get<int>();
+  ASSERT_GT(dev_rows, 0);
+  EXPECT_EQ(d.at("temperature_fit").at("n").get<int>(), 7 * dev_rows);
+  EXPECT_NE(c.at("temperature"), d.at("temperature"));
+  EXPECT_EQ(degraded.at("tasks").at("empathy").at("threshold_fit").at("n").get<int>(),
+            7 * clean.at("tasks").at("empathy").at("threshold_fit").at("n").get<int>());
+  // Asked again, the finished run makes the same copies and saves the same rules.
+  fs::remove(dir / "degraded" / "calibration.json");
+  ASSERT_EQ(run_tenor(train + " --set calibration=degraded --set out=" +
+                          (dir / "degraded").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_EQ(json::parse(read_file(dir / "degraded" / "calibration.json")), degraded);
+  EXPECT_EQ(run_tenor(train + " --set calibration=noisy --set out=" + (dir / "x").string(), &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("'calibration' is noisy; use clean (the dev split) or degraded"),
+            std::string::npos)
+      << out;
+  std::string off;
+  for (const char* op : {"speed", "reverb", "noise", "agc", "telephone", "gain"})
+    off += std::string(" --set augment.") + op + "_probability=0";
+  EXPECT_EQ(run_tenor(train + off + " --set calibration=degraded --set out=" +
+                          (dir / "y").string(),
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("calibration is degraded but the augment block enables no op to degrade"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("set calibration: clean"), std::string::npos) << out;
+}
+
 TEST(E2eAugment, RefusesAudioThatMovedOrChangedAndKeysOutOfRange) {
   const fs::path dir = make_temp_dir("augment-moved");
   fs::copy(tiny_dataset(), dir / "ds", fs::copy_options::recursive);

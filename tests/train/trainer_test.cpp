@@ -623,8 +623,8 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
 }
 
 
-/// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection` and
-/// augment.noise_data_share were added wrote: config.yaml without them (and with `edit`
+/// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection`,
+/// `calibration` and augment.noise_data_share were added wrote: config.yaml without them (and with `edit`
 /// applied, a line replaced by another), run.json and last.pt naming the hash of the keys it
 /// knew, last.pt without the checksum (as older checkpoints), the same tensors otherwise.
 void make_older_run(const fs::path& run, const std::string& yaml,
@@ -634,12 +634,15 @@ void make_older_run(const fs::path& run, const std::string& yaml,
     EXPECT_NE(at, std::string::npos) << line << " not in\n" << text;
     return at == std::string::npos ? text : text.erase(at, line.size());
   };
-  std::string older = drop(drop(yaml, "selection: clean\n"), "  noise_data_share: 0\n");
+  auto drop_added = [&](const std::string& text) {
+    return drop(drop(drop(text, "selection: clean\n"), "calibration: clean\n"),
+                "  noise_data_share: 0\n");
+  };
+  std::string older = drop_added(yaml);
   if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
   train::TrainConfig c;
   train::apply_yaml_text(c, older, "older config.yaml");
-  const std::string identity =
-      drop(drop(train::config_identity(c), "selection: clean\n"), "  noise_data_share: 0\n");
+  const std::string identity = drop_added(train::config_identity(c));
   const std::string sha = sha256_hex(identity);
   write_file_atomic(run / "config.yaml", older);
   train::write_run_marker(run, sha);
@@ -677,7 +680,7 @@ TEST(E2eTrain, ResumesARunOfAnOlderTenorThatLackedKeysAddedSince) {
             std::string::npos)
       << out;
   EXPECT_EQ(read_file(run / "run.json"), marker);
-  // Its own config, written before the two keys: resumed with them at their defaults, to the
+  // Its own config, written before the three keys: resumed with them at their defaults, to the
   // metrics of an uninterrupted run, and the marker now names this tenor's hash.
   make_older_run(run, yaml);
   ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
