@@ -134,7 +134,7 @@ void apply_yaml_text(TrainConfig& config, const std::string& yaml, const std::st
 /// Applies one `key=value` override.
 void apply_override(TrainConfig& config, const std::string& assignment);
 /// The resolved config as YAML (every key, nested; numbers at the fewest digits that read back
-/// exactly: `lr: 0.004`): RUN/config.yaml and `tenor train --print-config`.
+/// exactly: `lr: 0.004`): RUN/config.yaml and `tenor train --dump-config`.
 std::string to_yaml(const TrainConfig& config);
 /// The text a run's config hash (run.json, checkpoints) covers: the same YAML with numbers at
 /// 17 digits, as every tenor has written it, so runs of older versions still resume.
