@@ -21,7 +21,7 @@ if [[ -z $store ]]; then
 fi
 common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoint_every_steps=100000
         --set threads="$threads" --device "$device" --set normalize_loudness=false
-        --set selection=clean --set augment.noise_data_share=0)
+        --set selection=clean --set calibration=clean --set augment.noise_data_share=0)
 # Training segments over the seconds of the timed epochs (the dev evaluation is outside).
 rate() {
   python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
