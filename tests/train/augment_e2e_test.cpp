@@ -136,12 +136,10 @@ TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
   const std::string train =
       "train --config " + config.string() + " --set augment.probability=0 --set threads=1";
   std::string out;
+  const std::string degraded_run =
+      train + " --set calibration=degraded --set out=" + (dir / "degraded").string();
   ASSERT_EQ(run_tenor(train + " --set out=" + (dir / "clean").string(), &out), 0) << out;
-  ASSERT_EQ(run_tenor(train + " --set calibration=degraded --set out=" +
-                          (dir / "degraded").string(),
-                      &out),
-            0)
-      << out;
+  ASSERT_EQ(run_tenor(degraded_run, &out), 0) << out;
   EXPECT_NE(out.find("calibration degraded: the decision rules will be fitted on the clean"),
             std::string::npos)
       << out;
@@ -165,11 +163,7 @@ TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
             7 * clean.at("tasks").at("empathy").at("threshold_fit").at("n").get<int>());
   // Asked again, the finished run makes the same copies and saves the same rules.
   fs::remove(dir / "degraded" / "calibration.json");
-  ASSERT_EQ(run_tenor(train + " --set calibration=degraded --set out=" +
-                          (dir / "degraded").string(),
-                      &out),
-            0)
-      << out;
+  ASSERT_EQ(run_tenor(degraded_run, &out), 0) << out;
   EXPECT_EQ(json::parse(read_file(dir / "degraded" / "calibration.json")), degraded);
   EXPECT_EQ(run_tenor(train + " --set calibration=noisy --set out=" + (dir / "x").string(), &out),
             2)
