@@ -163,7 +163,8 @@ std::optional<eval::DecisionRules> saved_rules(const fs::path& dir, const std::s
 }  // namespace
 
 RunPredictor::RunPredictor(const fs::path& dir, const std::string& device,
-                           const std::string& checkpoint, const TrainData* own)
+                           const std::string& checkpoint, const TrainData* own,
+                           const DegradedCopies* copies)
     : run_(load_run(dir, device, checkpoint)), checkpoint_(checkpoint) {
   contract_ = store_contract(run_.info);
   transform_ = run_.info.transform;
@@ -173,7 +174,8 @@ RunPredictor::RunPredictor(const fs::path& dir, const std::string& device,
   }
   const std::string store = run_.info.config.features;
   if (own) {
-    rules_ = fit_rules(*this, *own, store);
+    rules_ = copies && !copies->empty() && !own->dev.empty() ? pooled_rules(*own, *copies)
+                                                             : fit_rules(*this, *own, store);
     return;
   }
   logger("eval")->warn(
@@ -209,25 +211,21 @@ TaskProbabilities RunPredictor::probabilities(const TrainData& data,
   return host_probabilities(predict(run_, data, rows));
 }
 
-void RunPredictor::fit_rules_with_copies(const TrainData& own, const DegradedCopies& copies) {
-  const std::string store = run_.info.config.features;
-  if (own.dev.empty() || copies.empty()) {
-    rules_ = fit_rules(*this, own, store);
-    return;
-  }
+eval::DecisionRules RunPredictor::pooled_rules(const TrainData& own,
+                                               const DegradedCopies& copies) {
   eval::EvalSet pooled = eval_set(*this, own, own.dev);
   std::string names;
   for (const auto& [name, copy] : copies) {
     for (int64_t row : own.dev)
       if (!copy.contains(row))
-        throw std::logic_error("fit_rules_with_copies: dev row " + std::to_string(row) +
+        throw std::logic_error("pooled_rules: dev row " + std::to_string(row) +
                                " is not in the " + name + " copy");
     eval::append(pooled, eval_set(*this, own, own.dev,
                                   host_probabilities(predict(run_, own, own.dev, 64, &copy))));
     names += (names.empty() ? "" : ", ") + name;
   }
-  rules_ = eval::fit_decision_rules(
-      pooled, "dev split of " + store + " and its degraded copies (" + names + ")");
+  return eval::fit_decision_rules(pooled, "dev split of " + run_.info.config.features +
+                                              " and its degraded copies (" + names + ")");
 }
 
 const features::Store& RunPredictor::own_store() {

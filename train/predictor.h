@@ -61,11 +61,14 @@ class Predictor {
 /// for this checkpoint when training ended; a run without them (written before they were
 /// saved, or another checkpoint) has them fitted on the dev split of its own store when it
 /// is opened (with a warning; `own`, when given, is that store already prepared), and never
-/// written into the run.
+/// written into the run. `copies` (with `own`: degraded copies of its dev rows, what
+/// `tenor train` passes when training ends with `calibration: degraded`) are pooled with the
+/// dev split for that fit.
 class RunPredictor : public Predictor {
  public:
   explicit RunPredictor(const std::filesystem::path& dir, const std::string& device = "cpu",
-                        const std::string& checkpoint = "best.pt", const TrainData* own = nullptr);
+                        const std::string& checkpoint = "best.pt", const TrainData* own = nullptr,
+                        const DegradedCopies* copies = nullptr);
 
   TaskProbabilities probabilities(const TrainData& data,
                                   const std::vector<int64_t>& rows) override;
@@ -73,16 +76,14 @@ class RunPredictor : public Predictor {
   std::string tokenizer_model() override;
 
   LoadedRun& run() { return run_; }
-  /// Fits the rules again on the dev split of `own` (the run's store, prepared) pooled with
-  /// `copies`, degraded copies of its dev rows: what `tenor train` does when training ends
-  /// with `calibration: degraded`. The defaults, with a warning, when `own` has no dev split.
-  void fit_rules_with_copies(const TrainData& own, const DegradedCopies& copies);
   /// Writes the rules into RUN/calibration.json (atomically) for this checkpoint: what
   /// `tenor train` does when training ends.
   void save_rules() const;
 
  private:
   const features::Store& own_store();  ///< the run's own store, read on first use
+  /// The rules fitted on the dev split of `own` pooled with `copies` of its dev rows.
+  eval::DecisionRules pooled_rules(const TrainData& own, const DegradedCopies& copies);
 
   LoadedRun run_;
   std::string checkpoint_;

@@ -302,7 +302,8 @@ struct Run {
   std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
   /// augment.probability > 0: re-extracts augmented training rows from their audio.
   std::unique_ptr<features::StoreAugmenter> augmenter;
-  /// selection worst | mean (rank 0): the degraded copies of the scored rows, by op name.
+  /// selection worst | mean or calibration degraded (rank 0): the degraded copies of the
+  /// scored rows, by op name.
   DegradedCopies dev_copies;
 
   bool main_rank() const { return dist.is_main(); }
@@ -454,12 +455,14 @@ void make_dev_copies(Run& r) {
     // Epochs -1, -2, ...: no training epoch draws these seeds.
     r.dev_copies.emplace_back(kOps[k].first, copy(rows, r.config.seed, -1 - int64_t(k)));
   }
-  const std::string uses = c.selection != "clean" ? "selection is " + c.selection
-                                                  : "calibration is " + c.calibration;
-  if (r.dev_copies.empty())
-    throw ConfigError(uses + " but the augment block enables no op to degrade the dev split "
-                             "with (every augment.*_probability is 0); enable one, or set " +
-                      (c.selection != "clean" ? "selection" : "calibration") + ": clean");
+  if (r.dev_copies.empty()) {
+    const bool selection = c.selection != "clean";
+    const std::string key = selection ? "selection" : "calibration";
+    throw ConfigError(key + " is " + (selection ? c.selection : c.calibration) +
+                      " but the augment block enables no op to degrade the dev split with "
+                      "(every augment.*_probability is 0); enable one, or set " + key +
+                      ": clean");
+  }
   if (c.selection != "clean")
     r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s)",
                 c.selection, rows.size(), r.dev_copies.size(),
@@ -945,8 +948,8 @@ void write_summary(const Run& r, TrainResult& result) {
 /// dev split (with `calibration: degraded`, pooled with its degraded copies), saved in
 /// RUN/calibration.json: the rules eval, export and predict apply.
 void save_decision_rules(const Run& r) {
-  RunPredictor best(r.dir, r.device.str(), "best.pt", &r.data);
-  if (r.config.calibration == "degraded") best.fit_rules_with_copies(r.data, r.dev_copies);
+  const RunPredictor best(r.dir, r.device.str(), "best.pt", &r.data,
+                         r.config.calibration == "degraded" ? &r.dev_copies : nullptr);
   best.save_rules();
 }
 

@@ -127,7 +127,7 @@ TEST(E2eAugment, SelectsTheEpochOnTheMeanOfTheDegradedDevCopies) {
 /// calibration: degraded fits the decision rules on the dev split pooled with its degraded
 /// copies (seven times the dev rows here), and changes nothing else: the same training (the
 /// same metrics every epoch) as with the clean rules, and a finished run asked again fits the
-/// same rules. Without an op to degrade with, or with an unknown value, it is refused with the fix.
+/// same rules; without them eval falls back to the clean dev split and says so. Without an op to degrade with, or with an unknown value, it is refused with the fix.
 TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
   const fs::path dir = make_temp_dir("calibrate-degraded");
   const fs::path config = write_train_config(dir, kAugment);
@@ -161,8 +161,19 @@ TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
   EXPECT_NE(c.at("temperature"), d.at("temperature"));
   EXPECT_EQ(degraded.at("tasks").at("empathy").at("threshold_fit").at("n").get<int>(),
             7 * clean.at("tasks").at("empathy").at("threshold_fit").at("n").get<int>());
-  // Asked again, the finished run makes the same copies and saves the same rules.
+  // Without calibration.json, eval fits the rules on the clean dev split and says what it
+  // cannot pool; asked again, the finished run makes the same copies and saves the same rules.
   fs::remove(dir / "degraded" / "calibration.json");
+  ASSERT_EQ(run_tenor("eval --run " + (dir / "degraded").string() + " --data " +
+                          tiny_store().string() + " --split test --out " +
+                          (dir / "eval").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("without the degraded dev copies the run's `calibration: degraded` pools"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir / "degraded" / "calibration.json")) << "eval wrote into the run";
   ASSERT_EQ(run_tenor(degraded_run, &out), 0) << out;
   EXPECT_EQ(json::parse(read_file(dir / "degraded" / "calibration.json")), degraded);
   EXPECT_EQ(run_tenor(train + " --set calibration=noisy --set out=" + (dir / "x").string(), &out),
