@@ -8,8 +8,15 @@ calls on the same runs). Each rule fits a threshold on dev rows and is scored as
   pooled  the same rule on the clean dev split pooled with its degraded copies (every
           condition but noise-0dB), as `calibration: degraded` does with training's copies
   half    0.5, nothing fitted
+  pooled-macro, pooled-bagged, pooled-macro-bagged, clean-bagged
+          variants: the threshold of the highest macro-F1 (both classes) instead of the
+          positive class's F1, and the median threshold over 200 call-bootstrap resamples
+          (a clip's copies drawn together) instead of one fit
 Two scores per rule: `test` (fit on dev, score the test copies) and `dev-loao` (fit on three
 dev actors, score the fourth, averaged over the four: a choice that needs no test data).
+A second table gives, per split and condition, the mean AUROC and the ceiling: macro-F1 with
+the threshold fitted on the scored copy itself (no rule can do better with one threshold per
+condition; a gap between it and the rules is the threshold's, not the ranking's).
 The actor is the last field of a RAVDESS call id. The temperature is the run's own (the
 threshold is a cut on the calibrated probability, so it does not change the decisions).
   python3 bench/robustness_rules.py WORK RUN_NAME...
@@ -30,14 +37,14 @@ def load(work, split, run, condition):
             r = json.loads(line)
             e = r["tasks"]["escalation"]
             rows.append((e["calibrated"][1], int(e["label"] != "calm"),
-                         r["call_id"].split("-")[-1]))
+                         r["call_id"].split("-")[-1], r["call_id"]))
     return rows
 
 
 def macro_f1(rows, t):
-    tp = sum(1 for p, y, _ in rows if y and p >= t)
-    fp = sum(1 for p, y, _ in rows if not y and p >= t)
-    fn = sum(1 for p, y, _ in rows if y and p < t)
+    tp = sum(1 for p, y, *_ in rows if y and p >= t)
+    fp = sum(1 for p, y, *_ in rows if not y and p >= t)
+    fn = sum(1 for p, y, *_ in rows if y and p < t)
     tn = len(rows) - tp - fp - fn
     f1 = lambda a, b: 2 * a / (2 * a + b) if a + b else 1.0
     return (f1(tp, fp + fn) + f1(tn, fp + fn)) / 2
@@ -45,7 +52,7 @@ def macro_f1(rows, t):
 
 def tenor_threshold(rows):
     """eval::fit_threshold: the highest positive-class F1, ties to the highest threshold."""
-    scored = sorted(((p, y) for p, y, _ in rows), reverse=True)
+    scored = sorted(((p, y) for p, y, *_ in rows), reverse=True)
     positives = sum(y for _, y in scored)
     best_f1, best_t, tp, fp = -1.0, 0.5, 0, 0
     for i, (p, y) in enumerate(scored):
@@ -60,11 +67,54 @@ def tenor_threshold(rows):
     return best_t
 
 
+def macro_threshold(rows):
+    """The threshold maximising macro-F1 (both classes), ties to the highest, halfway down."""
+    scored = sorted(((p, y) for p, y, *_ in rows), reverse=True)
+    positives = sum(y for _, y in scored)
+    negatives = len(scored) - positives
+    best, best_t, tp, fp = -1.0, 0.5, 0, 0
+    for i, (p, y) in enumerate(scored):
+        tp += y
+        fp += 1 - y
+        if i + 1 < len(scored) and scored[i + 1][0] == p:
+            continue
+        fn, tn = positives - tp, negatives - fp
+        f = (2 * tp / (2 * tp + fp + fn) + (2 * tn / (2 * tn + fp + fn) if tn + fp + fn else 1)) / 2
+        below = scored[i + 1][0] if i + 1 < len(scored) else 0.0
+        if f > best:
+            best, best_t = f, 0.5 * (p + below)
+    return best_t
+
+
+def bagged(fit, rows, draws=200):
+    """The median of `fit` over call-bootstrap resamples of rows (a clip's copies together)."""
+    import random
+    rng = random.Random(7)
+    by_call = {}
+    for r in rows:
+        by_call.setdefault(r[3], []).append(r)
+    calls = sorted(by_call)
+    ts = []
+    for _ in range(draws):
+        sample = [r for _ in calls for r in by_call[rng.choice(calls)]]
+        if any(y for _, y, *_ in sample):
+            ts.append(fit(sample))
+    return statistics.median(ts)
+
+
+def pooled(dev):
+    return [r for c in CONDITIONS if c != EXCLUDED for r in dev[c]]
+
+
 RULES = {
     "clean": lambda dev: tenor_threshold(dev["clean"]),
     "pooled": lambda dev: tenor_threshold(
         [r for c in CONDITIONS if c != EXCLUDED for r in dev[c]]),
     "half": lambda dev: 0.5,
+    "pooled-macro": lambda dev: macro_threshold(pooled(dev)),
+    "pooled-bagged": lambda dev: bagged(tenor_threshold, pooled(dev)),
+    "pooled-macro-bagged": lambda dev: bagged(macro_threshold, pooled(dev)),
+    "clean-bagged": lambda dev: bagged(tenor_threshold, dev["clean"]),
 }
 
 
@@ -78,7 +128,7 @@ def main(work, runs):
             t = rule(dev)
             for c in CONDITIONS:
                 scores["test"][c].append(macro_f1(load(work, "test", run, c), t))
-            actors = sorted({a for _, _, a in dev["clean"]})
+            actors = sorted({r[2] for r in dev["clean"]})
             for c in CONDITIONS:
                 per_actor = []
                 for a in actors:
@@ -93,7 +143,28 @@ def main(work, runs):
             print(f"| {name} | {split} | {cells} | {worst:.3f} |")
 
 
+
+def auroc(rows):
+    pos = [p for p, y, *_ in rows if y]
+    neg = [p for p, y, *_ in rows if not y]
+    return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / len(pos) / len(neg)
+
+
+def ceiling(work, runs):
+    print()
+    print("| split | measure | " + " | ".join(CONDITIONS) + " |")
+    print("|---|---|" + "---|" * len(CONDITIONS))
+    for split in ("dev", "test"):
+        rows = {c: [load(work, split, run, c) for run in runs] for c in CONDITIONS}
+        for name, f in (("AUROC", auroc),
+                        ("ceiling", lambda r: max(macro_f1(r, x[0]) for x in r))):
+            cells = " | ".join(f"{statistics.mean(f(r) for r in rows[c]):.3f}"
+                               for c in CONDITIONS)
+            print(f"| {split} | {name} | {cells} |")
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     main(sys.argv[1], sys.argv[2:])
+    ceiling(sys.argv[1], sys.argv[2:])
