@@ -128,6 +128,7 @@ const std::vector<Field>& fields() {
       augment_field("gain_probability", &features::AugmentConfig::gain_probability),
       augment_field("gain_db_min", &features::AugmentConfig::gain_db_min),
       augment_field("gain_db_max", &features::AugmentConfig::gain_db_max),
+      augment_field("consistency", &features::AugmentConfig::consistency),
   };
   return kFields;
 }

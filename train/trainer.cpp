@@ -305,6 +305,10 @@ struct Run {
   /// selection worst | mean or calibration degraded (rank 0): the degraded copies of the
   /// scored rows, by op name.
   DegradedCopies dev_copies;
+  /// augment.consistency: the epoch's sum and count of the consistency term (for the log
+  /// line only; a resumed epoch counts from the resume).
+  double consistency_sum = 0;
+  int64_t consistency_count = 0;
 
   bool main_rank() const { return dist.is_main(); }
   /// The world size the config hash covers (0: one process without a launcher).
@@ -626,12 +630,53 @@ struct BatchLoss {
   bool any = false;
 };
 
+/// augment.consistency: the mean over the batch's augmented rows and the tasks of the
+/// Jensen-Shannon divergence between the task's probabilities on the augmented row
+/// (`logits`, the batch's) and on the same row's clean store features, forwarded here;
+/// undefined when no row of the batch is augmented.
+torch::Tensor consistency_loss(Run& r, const std::vector<int64_t>& rows,
+                               const AugmentedRows& augmented,
+                               const std::vector<torch::Tensor>& logits) {
+  std::vector<int64_t> clean_rows, at;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (augmented.count(rows[i])) clean_rows.push_back(rows[i]), at.push_back(int64_t(i));
+  if (clean_rows.empty()) return {};
+  const Batch clean = make_batch(r.data, clean_rows).to(r.device);
+  const auto clean_logits = r.model->logits(clean);
+  const auto index = torch::tensor(at, torch::kLong).to(r.device);
+  torch::Tensor sum;
+  for (size_t t = 0; t < logits.size(); ++t) {
+    const auto& task = r.data.shape.tasks[t];
+    const auto p = task_probabilities(task, logits[t].index_select(0, index).to(torch::kFloat));
+    const auto q = task_probabilities(task, clean_logits[t].to(torch::kFloat));
+    const auto m = (0.5 * (p + q)).clamp_min(1e-7);
+    const auto kl = [&m](const torch::Tensor& x) {
+      return (x * (x.clamp_min(1e-7).log() - m.log())).sum(1);
+    };
+    const auto js = (0.5 * (kl(p) + kl(q))).mean();
+    sum = sum.defined() ? sum + js : js;
+  }
+  return sum / double(logits.size());
+}
+
+/// Adds the weighted consistency term (when defined) to what this rank back-propagates, after
+/// the supervised loss's global value was taken: `value` (train_loss) stays the supervised
+/// loss, comparable with the dev loss. Each rank's term is its own rows' mean, and the
+/// gradient all-reduce averages the ranks.
+void add_consistency(Run& r, const torch::Tensor& consistency, BatchLoss& out) {
+  if (!consistency.defined() || !out.loss.defined()) return;
+  r.consistency_sum += consistency.item<double>();
+  ++r.consistency_count;
+  out.loss = out.loss + r.config.augment.consistency * consistency;
+}
+
 BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& clock) {
   const auto t0 = Clock::now();
   const TrainData& data = r.data;
   const size_t tasks = data.shape.tasks.size();
   std::vector<torch::Tensor> task_losses(tasks);
   std::vector<double> task_weights(tasks, 0.0);
+  torch::Tensor consistency;
   BatchLoss out;
   auto t_model = Clock::now();
   if (!rows.empty()) {
@@ -651,6 +696,8 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
       if (r.group && l.defined())
         task_weights[t] = task_loss_weight(labels, data.class_weights[t], r.config.loss);
     }
+    if (r.config.augment.consistency > 0)
+      consistency = consistency_loss(r, rows, augmented, logits);
   }
   if (r.group) {
     out.loss = share_of_global_loss(*r.group, task_losses, task_weights, r.device, &out.value,
@@ -659,6 +706,7 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
     out.any = true;
     out.value = out.loss.item<double>();
   }
+  add_consistency(r, consistency, out);
   if (out.any) clock.forward += since(t_model);
   return out;
 }
@@ -885,8 +933,13 @@ bool train_epoch(Run& r, Progress& progress) {
     stop = keep_best(r, score);
   }
   save_last(r);
-  r.log->info("epoch {}: loss {:.4f}, dev loss {}, dev macro-F1 {:.4f}{}{}", epoch_no,
-              line["train_loss"].get<double>(),
+  const std::string consistency =
+      r.consistency_count ? fmt::format(", consistency {:.4f}",
+                                        r.consistency_sum / double(r.consistency_count))
+                          : std::string();
+  r.consistency_sum = 0, r.consistency_count = 0;
+  r.log->info("epoch {}: loss {:.4f}{}, dev loss {}, dev macro-F1 {:.4f}{}{}", epoch_no,
+              line["train_loss"].get<double>(), consistency,
               line["dev_loss"].is_number() ? fmt::format("{:.4f}", line["dev_loss"].get<double>())
                                            : std::string("-"),
               conditions.is_null() ? score : conditions["clean"].get<double>(),

@@ -82,6 +82,11 @@ void AugmentConfig::validate(const std::string& p) const {
   check_interval(p, "agc_target_db", agc_target_db_min, agc_target_db_max, -60, 0, " dBFS");
   check_interval(p, "agc_ratio", agc_ratio_min, agc_ratio_max, 1, 100, "");
   check_interval(p, "gain_db", gain_db_min, gain_db_max, -60, 40, " dB");
+  check_range(consistency >= 0 && consistency <= 100, p + "consistency", consistency,
+              "use a weight in 0 .. 100 (0: off)");
+  check_range(consistency == 0 || probability > 0, p + "consistency", consistency,
+              "it compares augmented rows with their clean features, and " + p +
+                  "probability is 0: set " + p + "probability above 0, or consistency to 0");
 }
 
 uint64_t augment_seed(uint64_t run_seed, int64_t epoch, int64_t row) {

@@ -31,6 +31,12 @@ struct AugmentConfig {
   double telephone_alaw_share = 0.5;   ///< share of telephone rows coded in A-law (else mu-law)
   double gain_probability = 0.5;       ///< a recording level change, clipped at full scale
   double gain_db_min = -20, gain_db_max = 6;
+  /// `tenor train` only (`data degrade` ignores it): the weight of a consistency loss, the
+  /// Jensen-Shannon divergence between each task's probabilities on an augmented row and on
+  /// the same row's clean store features (Hendrycks et al. 2020, AugMix), added to the
+  /// batch's loss. 0: off. It asks the model to score a clip the same through any channel,
+  /// where augmentation alone only asks it to be right.
+  double consistency = 0;
 
   bool enabled() const { return probability > 0; }
   /// Throws ConfigError naming the key (`prefix` + field, e.g. "augment.gain_db_min"), the

@@ -26,20 +26,29 @@ const char* const kAugment =
     "  telephone_probability: 0.5\n  noise_probability: 0.5\n  reverb_probability: 0.5\n";
 
 
+/// The run killed and resumed also has the consistency loss (augment.consistency), whose
+/// extra forward of the clean rows must draw its dropout the same way after a resume.
 TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) {
   fs::path full = make_temp_dir("augment-full"), cut = make_temp_dir("augment-cut"),
-           plain = make_temp_dir("augment-plain");
+           plain = make_temp_dir("augment-plain"), alone = make_temp_dir("augment-alone");
+  const std::string consistent = std::string(kAugment) + "  consistency: 1\n";
   std::string out;
-  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, kAugment).string(), &out), 0)
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, consistent).string(), &out),
+            0)
       << out;
   EXPECT_NE(out.find("augment: 70 % of training rows"), std::string::npos) << out;
+  EXPECT_NE(out.find(", consistency 0."), std::string::npos) << out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(alone, kAugment).string(), &out), 0)
+      << out;
+  EXPECT_EQ(out.find(", consistency "), std::string::npos) << out;
   ASSERT_EQ(run_tenor("train --config " + write_train_config(plain, "  type: fusion\n").string(),
                       &out),
             0)
       << out;
-  // Augmentation changes what the model learns from.
-  EXPECT_NE(metrics_without_timing(full / "run"), metrics_without_timing(plain / "run"));
-  expect_a_killed_run_to_resume_as(full / "run", cut, kAugment);
+  // Augmentation changes what the model learns from, and the consistency loss how.
+  EXPECT_NE(metrics_without_timing(alone / "run"), metrics_without_timing(plain / "run"));
+  EXPECT_NE(metrics_without_timing(full / "run"), metrics_without_timing(alone / "run"));
+  expect_a_killed_run_to_resume_as(full / "run", cut, consistent);
 }
 
 /// What a run trained with `selection` (worst or mean) recorded: every epoch's dev_score is the
@@ -127,7 +136,8 @@ TEST(E2eAugment, SelectsTheEpochOnTheMeanOfTheDegradedDevCopies) {
 /// calibration: degraded fits the decision rules on the dev split pooled with its degraded
 /// copies (seven times the dev rows here), and changes nothing else: the same training (the
 /// same metrics every epoch) as with the clean rules, and a finished run asked again fits the
-/// same rules; without them eval falls back to the clean dev split and says so. Without an op to degrade with, or with an unknown value, it is refused with the fix.
+/// same rules; without them eval falls back to the clean dev split and says so. Without an op
+/// to degrade with, or with an unknown value, it is refused with the fix.
 TEST(E2eAugment, FitsTheDecisionRulesOnTheDevSplitAndItsDegradedCopies) {
   const fs::path dir = make_temp_dir("calibrate-degraded");
   const fs::path config = write_train_config(dir, kAugment);
@@ -210,6 +220,16 @@ TEST(E2eAugment, RefusesAudioThatMovedOrChangedAndKeysOutOfRange) {
   EXPECT_NE(out.find("'augment.noise_probability' is 1.5"), std::string::npos) << out;
   EXPECT_EQ(run_tenor(train + " --set augment.noise_probabilty=0.5", &out), 2) << out;
   EXPECT_NE(out.find("did you mean 'augment.noise_probability'"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor(train + " --set augment.consistency=-1", &out), 2) << out;
+  EXPECT_NE(out.find("'augment.consistency' is -1; use a weight in 0 .. 100"), std::string::npos)
+      << out;
+  // Nothing to compare without augmented rows: refused, not silently ignored.
+  EXPECT_EQ(run_tenor(train + " --set augment.consistency=1 --set augment.probability=0", &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("augment.probability is 0: set augment.probability above 0"),
+            std::string::npos)
+      << out;
   // The dataset moved: the file is named, with the fix.
   fs::rename(dir / "ds", dir / "elsewhere");
   EXPECT_EQ(run_tenor(train, &out), 1) << out;
