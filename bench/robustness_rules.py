@@ -22,6 +22,7 @@ threshold is a cut on the calibrated probability, so it does not change the deci
   python3 bench/robustness_rules.py WORK RUN_NAME...
 """
 import json
+import random
 import statistics
 import sys
 
@@ -46,29 +47,12 @@ def macro_f1(rows, t):
     fp = sum(1 for p, y, *_ in rows if not y and p >= t)
     fn = sum(1 for p, y, *_ in rows if y and p < t)
     tn = len(rows) - tp - fp - fn
-    f1 = lambda a, b: 2 * a / (2 * a + b) if a + b else 1.0
     return (f1(tp, fp + fn) + f1(tn, fp + fn)) / 2
 
 
-def tenor_threshold(rows):
-    """eval::fit_threshold: the highest positive-class F1, ties to the highest threshold."""
-    scored = sorted(((p, y) for p, y, *_ in rows), reverse=True)
-    positives = sum(y for _, y in scored)
-    best_f1, best_t, tp, fp = -1.0, 0.5, 0, 0
-    for i, (p, y) in enumerate(scored):
-        tp += y
-        fp += 1 - y
-        if i + 1 < len(scored) and scored[i + 1][0] == p:
-            continue
-        f1 = 2 * tp / (2 * tp + fp + (positives - tp))
-        below = scored[i + 1][0] if i + 1 < len(scored) else 0.0
-        if f1 > best_f1:
-            best_f1, best_t = f1, 0.5 * (p + below)
-    return best_t
-
-
-def macro_threshold(rows):
-    """The threshold maximising macro-F1 (both classes), ties to the highest, halfway down."""
+def best_threshold(rows, objective):
+    """The threshold of the highest objective(tp, fp, fn, tn), candidates the distinct scores
+    from the top, ties to the highest, returned halfway to the next lower score."""
     scored = sorted(((p, y) for p, y, *_ in rows), reverse=True)
     positives = sum(y for _, y in scored)
     negatives = len(scored) - positives
@@ -78,17 +62,29 @@ def macro_threshold(rows):
         fp += 1 - y
         if i + 1 < len(scored) and scored[i + 1][0] == p:
             continue
-        fn, tn = positives - tp, negatives - fp
-        f = (2 * tp / (2 * tp + fp + fn) + (2 * tn / (2 * tn + fp + fn) if tn + fp + fn else 1)) / 2
+        f = objective(tp, fp, positives - tp, negatives - fp)
         below = scored[i + 1][0] if i + 1 < len(scored) else 0.0
         if f > best:
             best, best_t = f, 0.5 * (p + below)
     return best_t
 
 
+def f1(a, b):
+    return 2 * a / (2 * a + b) if a + b else 1.0
+
+
+def tenor_threshold(rows):
+    """eval::fit_threshold: the highest positive-class F1."""
+    return best_threshold(rows, lambda tp, fp, fn, tn: f1(tp, fp + fn))
+
+
+def macro_threshold(rows):
+    """The highest macro-F1 (both classes)."""
+    return best_threshold(rows, lambda tp, fp, fn, tn: (f1(tp, fp + fn) + f1(tn, fp + fn)) / 2)
+
+
 def bagged(fit, rows, draws=200):
     """The median of `fit` over call-bootstrap resamples of rows (a clip's copies together)."""
-    import random
     rng = random.Random(7)
     by_call = {}
     for r in rows:
