@@ -6,6 +6,8 @@
 #   [TENOR=build/tenor] bench/augment_bench.sh [STORE] [THREADS] [DEVICE] [PROBABILITIES]
 # STORE defaults to a ravdess-anger store built on the fly from ../shared/data; DEVICE to
 # cpu; PROBABILITIES to "0.25 0.5 1". Each run is 3 epochs, the first a warm-up not timed.
+# CONSISTENCY=W adds, for each share, a run with augment.consistency W (the clean rows'
+# extra forward and backward, docs/training.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
@@ -35,10 +37,20 @@ base=$(rate "$work/plain")
 echo "| ravdess-anger, fusion, batch 32, $threads thread(s), $device | segments/s | data-wait share | slowdown |"
 echo "|---|---|---|---|"
 printf '| from the store | %.1f | %.1f %% | 1.00x |\n' "$base" "$(wait_share "$work/plain")"
+row() {  # NAME OUT [--set ...]: trains one run and prints its row
+  local name=$1 out=$2
+  shift 2
+  $tenor train --config configs/ravdess-anger.yaml --set out="$out" "${common[@]}" "$@" \
+    >/dev/null 2>&1
+  local r
+  r=$(rate "$out")
+  printf '| %s | %.1f | %.1f %% | %.2fx |\n' "$name" "$r" "$(wait_share "$out")" \
+    "$(python3 -c "print($base/$r)")"
+}
 for p in $probabilities; do
-  $tenor train --config configs/ravdess-anger.yaml --set out="$work/aug-$p" "${common[@]}" \
-    --set augment.probability="$p" >/dev/null 2>&1
-  r=$(rate "$work/aug-$p")
-  printf '| augment.probability %s | %.1f | %.1f %% | %.2fx |\n' "$p" "$r" \
-    "$(wait_share "$work/aug-$p")" "$(python3 -c "print($base/$r)")"
+  row "augment.probability $p" "$work/aug-$p" --set augment.probability="$p"
+  if [[ -n ${CONSISTENCY:-} ]]; then
+    row "augment.probability $p, consistency $CONSISTENCY" "$work/aug-$p-c" \
+      --set augment.probability="$p" --set augment.consistency="$CONSISTENCY"
+  fi
 done
