@@ -12,8 +12,9 @@ calls on the same runs). Each rule fits a threshold on dev rows and is scored as
           variants: the threshold of the highest macro-F1 (both classes) instead of the
           positive class's F1, and the median threshold over 200 call-bootstrap resamples
           (a clip's copies drawn together) instead of one fit
-Two scores per rule: `test` (fit on dev, score the test copies) and `dev-loao` (fit on three
-dev actors, score the fourth, averaged over the four: a choice that needs no test data).
+Two scores per rule: `test` (fit on dev, score the test copies; only when every run was
+scored on test too) and `dev-loao` (fit on all dev actors but one, score that one, averaged
+over them: a choice that needs no test data).
 A second table gives, per split and condition, the mean AUROC and the ceiling: macro-F1 with
 the threshold fitted on the scored copy itself (no rule can do better with one threshold per
 condition; a gap between it and the rules is the threshold's, not the ranking's).
@@ -22,6 +23,7 @@ threshold is a cut on the calibrated probability, so it does not change the deci
   python3 bench/robustness_rules.py WORK RUN_NAME...
 """
 import json
+import os
 import random
 import statistics
 import sys
@@ -114,7 +116,22 @@ RULES = {
 }
 
 
-def main(work, runs):
+def scored_splits(work, runs):
+    """dev, and test when every run was scored on it (a choice reads dev alone)."""
+    missing = [f"{work}/eval-dev-{run}-{c}" for run in runs for c in CONDITIONS
+               if not os.path.exists(f"{work}/eval-dev-{run}-{c}/predictions.jsonl")]
+    if missing:
+        sys.exit(f"bench/robustness_rules.py: {missing[0]} has no predictions.jsonl "
+                 f"({len(missing)} such); score the runs first with "
+                 f"`SPLIT=dev SEED=2 bench/robustness.sh {work} RUN...`")
+    test = all(os.path.exists(f"{work}/eval-test-{run}-{c}/predictions.jsonl")
+               for run in runs for c in CONDITIONS)
+    if not test:
+        print("(no `SPLIT=test` scores of every run in WORK: dev only)\n")
+    return ("dev", "test") if test else ("dev",)
+
+
+def main(work, runs, splits):
     print("| rule | scored on | " + " | ".join(CONDITIONS) + " | mean worst (no 0 dB) |")
     print("|---|---|" + "---|" * (len(CONDITIONS) + 1))
     for name, rule in RULES.items():
@@ -122,7 +139,7 @@ def main(work, runs):
         for run in runs:
             dev = {c: load(work, "dev", run, c) for c in CONDITIONS}
             t = rule(dev)
-            for c in CONDITIONS:
+            for c in CONDITIONS if "test" in splits else []:
                 scores["test"][c].append(macro_f1(load(work, "test", run, c), t))
             actors = sorted({r[2] for r in dev["clean"]})
             for c in CONDITIONS:
@@ -131,7 +148,7 @@ def main(work, runs):
                     fit = {k: [r for r in v if r[2] != a] for k, v in dev.items()}
                     per_actor.append(macro_f1([r for r in dev[c] if r[2] == a], rule(fit)))
                 scores["dev-loao"][c].append(statistics.mean(per_actor))
-        for split in ("dev-loao", "test"):
+        for split in ("dev-loao", "test")[:len(splits)]:
             s = scores[split]
             worst = statistics.mean(
                 min(s[c][i] for c in CONDITIONS if c != EXCLUDED) for i in range(len(runs)))
@@ -146,11 +163,11 @@ def auroc(rows):
     return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / len(pos) / len(neg)
 
 
-def ceiling(work, runs):
+def ceiling(work, runs, splits):
     print()
     print("| split | measure | " + " | ".join(CONDITIONS) + " |")
     print("|---|---|" + "---|" * len(CONDITIONS))
-    for split in ("dev", "test"):
+    for split in splits:
         rows = {c: [load(work, split, run, c) for run in runs] for c in CONDITIONS}
         for name, f in (("AUROC", auroc),
                         ("ceiling", lambda r: max(macro_f1(r, x[0]) for x in r))):
@@ -162,5 +179,6 @@ def ceiling(work, runs):
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2:])
-    ceiling(sys.argv[1], sys.argv[2:])
+    splits = scored_splits(sys.argv[1], sys.argv[2:])
+    main(sys.argv[1], sys.argv[2:], splits)
+    ceiling(sys.argv[1], sys.argv[2:], splits)
