@@ -8,7 +8,10 @@ Splits and speakers stay those of the source, so the split stays speaker-disjoin
 Reads the source dataset only; writes OUT whole or not at all (OUT.tmp, then a rename).
   python3 bench/ravdess_calls.py SRC OUT [--clips-per-call 5] [--seed 1]
 A call's id is `cK-AA` (K its number within the actor, AA the actor), so the actor is the last
-field, as in RAVDESS's own ids (bench/robustness_rules.py reads it there).
+field, as in RAVDESS's own ids (bench/robustness_rules.py reads it there). `tenor data validate`
+reports the calls as duplicates across splits (every actor says the same two sentences, and five
+turns pass the text comparison's 10-word floor): pass it `--allow-duplicates`; `data build`,
+`train` and `eval --dataset` read the set as it is.
 """
 import argparse
 import json
