@@ -116,8 +116,8 @@ RULES = {
 }
 
 
-def scored_splits(work, runs):
-    """dev, and test when every run was scored on it (a choice reads dev alone)."""
+def has_test(work, runs):
+    """Whether every run was also scored on test (a choice reads dev alone)."""
     missing = [f"{work}/eval-dev-{run}-{c}" for run in runs for c in CONDITIONS
                if not os.path.exists(f"{work}/eval-dev-{run}-{c}/predictions.jsonl")]
     if missing:
@@ -128,33 +128,35 @@ def scored_splits(work, runs):
                for run in runs for c in CONDITIONS)
     if not test:
         print("(no `SPLIT=test` scores of every run in WORK: dev only)\n")
-    return ("dev", "test") if test else ("dev",)
+    return test
 
 
-def main(work, runs, splits):
+def main(work, runs, test):
     print("| rule | scored on | " + " | ".join(CONDITIONS) + " | mean worst (no 0 dB) |")
     print("|---|---|" + "---|" * (len(CONDITIONS) + 1))
+    # Each run's rows read once; each rule fits once on all of dev and once per left-out actor.
+    devs = [{c: load(work, "dev", run, c) for c in CONDITIONS} for run in runs]
+    tests = [{c: load(work, "test", run, c) for c in CONDITIONS} if test else None
+             for run in runs]
     for name, rule in RULES.items():
         scores = {"dev-loao": {c: [] for c in CONDITIONS}, "test": {c: [] for c in CONDITIONS}}
-        for run in runs:
-            dev = {c: load(work, "dev", run, c) for c in CONDITIONS}
-            t = rule(dev)
-            for c in CONDITIONS if "test" in splits else []:
-                scores["test"][c].append(macro_f1(load(work, "test", run, c), t))
+        for dev, scored in zip(devs, tests):
+            if scored:
+                t = rule(dev)
+                for c in CONDITIONS:
+                    scores["test"][c].append(macro_f1(scored[c], t))
             actors = sorted({r[2] for r in dev["clean"]})
+            fitted = {a: rule({k: [r for r in v if r[2] != a] for k, v in dev.items()})
+                      for a in actors}
             for c in CONDITIONS:
-                per_actor = []
-                for a in actors:
-                    fit = {k: [r for r in v if r[2] != a] for k, v in dev.items()}
-                    per_actor.append(macro_f1([r for r in dev[c] if r[2] == a], rule(fit)))
-                scores["dev-loao"][c].append(statistics.mean(per_actor))
-        for split in ("dev-loao", "test")[:len(splits)]:
+                scores["dev-loao"][c].append(statistics.mean(
+                    macro_f1([r for r in dev[c] if r[2] == a], fitted[a]) for a in actors))
+        for split in ("dev-loao", "test") if test else ("dev-loao",):
             s = scores[split]
             worst = statistics.mean(
                 min(s[c][i] for c in CONDITIONS if c != EXCLUDED) for i in range(len(runs)))
             cells = " | ".join(f"{statistics.mean(s[c]):.3f}" for c in CONDITIONS)
             print(f"| {name} | {split} | {cells} | {worst:.3f} |")
-
 
 
 def auroc(rows):
@@ -163,11 +165,11 @@ def auroc(rows):
     return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / len(pos) / len(neg)
 
 
-def ceiling(work, runs, splits):
+def ceiling(work, runs, test):
     print()
     print("| split | measure | " + " | ".join(CONDITIONS) + " |")
     print("|---|---|" + "---|" * len(CONDITIONS))
-    for split in splits:
+    for split in ("dev", "test") if test else ("dev",):
         rows = {c: [load(work, split, run, c) for run in runs] for c in CONDITIONS}
         for name, f in (("AUROC", auroc),
                         ("ceiling", lambda r: max(macro_f1(r, x[0]) for x in r))):
@@ -179,6 +181,6 @@ def ceiling(work, runs, splits):
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    splits = scored_splits(sys.argv[1], sys.argv[2:])
-    main(sys.argv[1], sys.argv[2:], splits)
-    ceiling(sys.argv[1], sys.argv[2:], splits)
+    test = has_test(sys.argv[1], sys.argv[2:])
+    main(sys.argv[1], sys.argv[2:], test)
+    ceiling(sys.argv[1], sys.argv[2:], test)
