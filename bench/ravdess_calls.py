@@ -7,11 +7,12 @@ recording chain (`speaker_normalization: call`, and degradations applied to a wh
 Splits and speakers stay those of the source, so the split stays speaker-disjoint.
 Reads the source dataset only; writes OUT whole or not at all (OUT.tmp, then a rename).
   python3 bench/ravdess_calls.py SRC OUT [--clips-per-call 5] [--seed 1]
-A call's id is `cK-AA` (K its number within the actor, AA the actor), so the actor is the last
-field, as in RAVDESS's own ids (bench/robustness_rules.py reads it there). `tenor data validate`
-reports the calls as duplicates across splits (every actor says the same two sentences, and five
-turns pass the text comparison's 10-word floor): pass it `--allow-duplicates`; `data build`,
-`train` and `eval --dataset` read the set as it is.
+A call's id is `cK-AA` (K its number within the actor over all splits, AA the actor), so the
+actor is the last field, as in RAVDESS's own ids (bench/robustness_rules.py reads it there).
+`tenor data validate` reports the calls as duplicates across splits (every actor says the same
+two sentences, and five turns pass the text comparison's 10-word floor): pass it
+`--allow-duplicates`; `data build`, `train` and `eval --dataset` read the set as it is.
+Tested by tests/bench/ravdess_calls_test.py (ctest bench_ravdess_calls).
 """
 import argparse
 import json
@@ -62,13 +63,15 @@ def compose(src, calls, out, per_call, seed):
         groups.setdefault(key, []).append(call)
     rng = random.Random(seed)
     rows = []
+    numbers = {}  # actor -> calls so far: an actor in two splits gets no id (or file) twice
     os.makedirs(os.path.join(out, "audio"))
     for (split, speaker), clips in sorted(groups.items()):
         clips.sort(key=lambda c: c["call_id"])
         rng.shuffle(clips)
         actor = "".join(ch for ch in speaker if ch.isdigit()) or speaker
         for k in range(0, len(clips), per_call):
-            call_id = f"c{k // per_call + 1}-{actor}"
+            numbers[actor] = numbers.get(actor, 0) + 1
+            call_id = f"c{numbers[actor]}-{actor}"
             params, frames, segments = None, bytearray(), []
             for clip in clips[k:k + per_call]:
                 path = os.path.join(src, clip["audio"])
