@@ -118,6 +118,8 @@ const std::vector<Field>& fields() {
       augment_field("noise_snr_db_min", &features::AugmentConfig::noise_snr_db_min),
       augment_field("noise_snr_db_max", &features::AugmentConfig::noise_snr_db_max),
       augment_field("noise_data_share", &features::AugmentConfig::noise_data_share),
+      nested("augment.noise_reference", &TrainConfig::augment,
+             &features::AugmentConfig::noise_reference),
       augment_field("agc_probability", &features::AugmentConfig::agc_probability),
       augment_field("agc_target_db_min", &features::AugmentConfig::agc_target_db_min),
       augment_field("agc_target_db_max", &features::AugmentConfig::agc_target_db_max),

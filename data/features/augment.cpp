@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -79,6 +81,10 @@ void AugmentConfig::validate(const std::string& p) const {
   check_interval(p, "speed", speed_min, speed_max, 0.5, 2, "");
   check_interval(p, "reverb_rt60_s", reverb_rt60_s_min, reverb_rt60_s_max, 0.01, 2, " s");
   check_interval(p, "noise_snr_db", noise_snr_db_min, noise_snr_db_max, -20, 100, " dB");
+  if (noise_reference != "segment" && noise_reference != "call")
+    throw ConfigError("config key '" + p + "noise_reference' is '" + noise_reference +
+                      "'; use segment (the SNR against each row's own audio) or call (against "
+                      "the whole channel of the call the row is cut from)");
   check_interval(p, "agc_target_db", agc_target_db_min, agc_target_db_max, -60, 0, " dBFS");
   check_interval(p, "agc_ratio", agc_ratio_min, agc_ratio_max, 1, 100, "");
   check_interval(p, "gain_db", gain_db_min, gain_db_max, -60, 40, " dB");
@@ -415,6 +421,8 @@ struct StoreAugmenter::Impl {
   LldTable layout;  ///< the LLD columns
   size_t own_functionals = 0;
   at::Tensor noise_pool;  ///< the training calls' non-speech (noise_data_share), 1-D CPU
+  /// noise_reference "call": the mean power of each audio file's channel, read once
+  std::map<std::pair<std::string, int>, double> channel_power;
 
   fs::path audio_file(int64_t row) const {
     return dataset_dir / store.segments[size_t(row)].audio.path;
@@ -422,6 +430,7 @@ struct StoreAugmenter::Impl {
   void check_audio(const std::vector<int64_t>& rows) const;
   void collect_noise(const std::vector<int64_t>& rows);
   std::vector<float> read(int64_t row) const;
+  double call_power(int64_t row);
   RowFeatures features(int64_t row, const at::Tensor& lld, int64_t samples) const;
 };
 
@@ -491,6 +500,44 @@ std::vector<float> StoreAugmenter::Impl::read(int64_t row) const {
                     e.what());
   }
 }
+
+/// The mean power of the whole channel row `row` is cut from, at the store's rate (the SNR
+/// reference of noise_reference "call", as `tenor data degrade` measures it), streamed so
+/// that a long call does not sit in memory; once per file and channel.
+double StoreAugmenter::Impl::call_power(int64_t row) {
+  const StoreSegment& s = store.segments[size_t(row)];
+  const auto key = std::make_pair(s.audio.path, s.audio.channel);
+  if (auto it = channel_power.find(key); it != channel_power.end()) return it->second;
+  double sum = 0;
+  int64_t count = 0;
+  try {
+    data::AudioReader reader(audio_file(row));
+    const auto info = reader.info();
+    const double seconds = double(info.frames) / info.sample_rate_hz;
+    reader.read_blocks(0, seconds, s.audio.channel, build.lld.sample_rate_hz,
+                       [&](const float* x, size_t n) {
+                         for (size_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+                         count += int64_t(n);
+                       });
+  } catch (const Error& e) {
+    throw DataError(store_name + ": call " + s.call_id + ": cannot read " +
+                    audio_file(row).string() + " again for augment.noise_reference: " +
+                    e.what());
+  }
+  return channel_power[key] = count ? sum / double(count) : 0;
+}
+
+namespace {
+
+double level_db(double power) { return 10 * std::log10(std::max(power, 1e-20)); }
+
+double mean_power(const std::vector<float>& x) {
+  double sum = 0;
+  for (float v : x) sum += double(v) * v;
+  return x.empty() ? 0 : sum / double(x.size());
+}
+
+}  // namespace
 
 /// Row `row`'s features from its augmented LLDs (`lld` [T, F] on the CPU) of `samples`
 /// samples: own functionals by segment_functionals over the call's turns (the segment's end
@@ -575,6 +622,12 @@ std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int6
     audio.push_back(m.read(r));
     width = std::max<int64_t>(width, int64_t(audio.back().size()));
   }
+  // noise_reference "call": the draw's SNR holds against the call's channel, so the row's own
+  // SNR is lower by as much as the row is quieter than the call (noise_op measures the row).
+  if (m.config.noise_reference == "call")
+    for (size_t i = 0; i < chosen.size(); ++i)
+      if (draws[i].noise)
+        draws[i].snr_db -= level_db(m.call_power(chosen[i])) - level_db(mean_power(audio[i]));
   Waveforms w{at::zeros({int64_t(chosen.size()), width}, at::kFloat), at::Tensor()};
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < audio.size(); ++i) {

@@ -21,6 +21,11 @@ struct AugmentConfig {
   double reverb_rt60_s_min = 0.2, reverb_rt60_s_max = 0.8;
   double noise_probability = 0.3;  ///< generated white, pink or brown noise at an SNR
   double noise_snr_db_min = 5, noise_snr_db_max = 30;
+  /// What the SNR is measured against: "segment", the row's own audio, or "call", the mean
+  /// power of the whole audio channel the row is cut from (as `tenor data degrade` sets it):
+  /// one noise floor under a call's loud and quiet turns alike, so a quiet turn of a loud
+  /// call gets a lower SNR than the draw. The same on calls of one segment.
+  std::string noise_reference = "segment";
   /// Share of the noised rows whose noise is the training calls' own non-speech (quiet
   /// stretches of their audio, StoreAugmenter) rather than generated white, pink or brown.
   double noise_data_share = 0;

@@ -298,6 +298,59 @@ TEST(Augment, NoiseFromTheDatasOwnNonSpeechIsSeededAndRefusedWhenThereIsNone) {
   EXPECT_NE(fa[rows[0]].frames, a(rows, 3, 3)[rows[0]].frames);  // another epoch
 }
 
+/// Mean of LLD column `name` over row frames `f` ([T, F] flattened) of `store`.
+double column_mean(const features::Store& store, const std::vector<float>& f,
+                   const std::string& name) {
+  const auto& cols = store.layout.lld_columns;
+  const size_t k = size_t(std::find(cols.begin(), cols.end(), name) - cols.begin());
+  EXPECT_LT(k, cols.size()) << name;
+  double sum = 0;
+  size_t n = 0;
+  for (size_t i = k; i < f.size(); i += cols.size()) sum += f[i], ++n;
+  return n ? sum / double(n) : NAN;
+}
+
+TEST(Augment, NoiseAgainstTheCallPutsOneNoiseFloorUnderQuietAndLoudTurns) {
+  // Call c1's customer channel: a quiet tone (-63 dBFS) under segment 1 (0-0.9 s), a loud one
+  // (-9 dBFS) under segment 3 (2-2.9 s); the file's mean power is about -10 dBFS.
+  DatasetFixture fx("augment-noise-reference");
+  fx.write();
+  write_quiet_then_loud(fx.root / fx.calls[0]["audio"].get<std::string>(), 4.0, 1.0);
+  features::Store store = features::read_store(small_store(fx));
+  std::vector<int64_t> rows;
+  int64_t quiet = -1, loud = -1;
+  for (size_t r = 0; r < store.segments.size(); ++r) {
+    const auto& s = store.segments[r];
+    if (s.call_id != "c1" || s.audio.channel != 1) continue;
+    rows.push_back(int64_t(r));
+    (s.start_s < 1 ? quiet : loud) = int64_t(r);
+  }
+  ASSERT_GE(quiet, 0);
+  ASSERT_GE(loud, 0);
+  AugmentConfig c;
+  c.probability = 1, c.noise_probability = 1, c.noise_snr_db_min = c.noise_snr_db_max = 20;
+  c.speed_probability = c.reverb_probability = c.agc_probability = 0;
+  c.telephone_probability = c.gain_probability = 0;
+  auto intensity = [&](const std::string& reference) {
+    c.noise_reference = reference;
+    auto f = StoreAugmenter(store, "s.h5", rows, c, "cpu")(rows, 1, 0);
+    return std::pair(column_mean(store, f.at(quiet).frames, "intensity_db"),
+                     column_mean(store, f.at(loud).frames, "intensity_db"));
+  };
+  const auto [quiet_own, loud_own] = intensity("segment");
+  const auto [quiet_call, loud_call] = intensity("call");
+  // Against its own audio the quiet turn stays quiet (noise 20 dB under -63 dBFS); against
+  // the call it gets the call's noise floor, about 30 dB under the loud turn: some 30 dB up.
+  EXPECT_GT(quiet_call - quiet_own, 20) << quiet_own << " " << quiet_call;
+  EXPECT_LT(loud_call - quiet_call, 40) << loud_call << " " << quiet_call;
+  // The loud turn is near the call's level: its noise moves by about 1 dB.
+  EXPECT_NEAR(loud_call, loud_own, 3);
+  c.noise_reference = "room";
+  EXPECT_NE(thrown_message<ConfigError>([&] { c.validate(); })
+                .find("augment.noise_reference' is 'room'; use segment"),
+            std::string::npos);
+}
+
 TEST(Augment, DegradeWritesANewValidDatasetAndNeverTouchesTheInput) {
   DatasetFixture fx("augment-degrade");
   fx.write();

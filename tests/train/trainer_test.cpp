@@ -624,9 +624,10 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
 
 
 /// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection`,
-/// `calibration` and augment.noise_data_share were added wrote: config.yaml without them (and with `edit`
-/// applied, a line replaced by another), run.json and last.pt naming the hash of the keys it
-/// knew, last.pt without the checksum (as older checkpoints), the same tensors otherwise.
+/// `calibration`, augment.noise_data_share and augment.noise_reference were added wrote:
+/// config.yaml without them (and with `edit` applied, a line replaced by another), run.json
+/// and last.pt naming the hash of the keys it knew, last.pt without the checksum (as older
+/// checkpoints), the same tensors otherwise.
 void make_older_run(const fs::path& run, const std::string& yaml,
                     std::pair<std::string, std::string> edit = {}) {
   auto drop = [](std::string text, const std::string& line) {
@@ -635,8 +636,9 @@ void make_older_run(const fs::path& run, const std::string& yaml,
     return at == std::string::npos ? text : text.erase(at, line.size());
   };
   auto drop_added = [&](const std::string& text) {
-    return drop(drop(drop(text, "selection: clean\n"), "calibration: clean\n"),
-                "  noise_data_share: 0\n");
+    return drop(drop(drop(drop(text, "selection: clean\n"), "calibration: clean\n"),
+                     "  noise_data_share: 0\n"),
+                "  noise_reference: segment\n");
   };
   std::string older = drop_added(yaml);
   if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
@@ -680,7 +682,7 @@ TEST(E2eTrain, ResumesARunOfAnOlderTenorThatLackedKeysAddedSince) {
             std::string::npos)
       << out;
   EXPECT_EQ(read_file(run / "run.json"), marker);
-  // Its own config, written before the three keys: resumed with them at their defaults, to the
+  // Its own config, written before the four keys: resumed with them at their defaults, to the
   // metrics of an uninterrupted run, and the marker now names this tenor's hash.
   make_older_run(run, yaml);
   ASSERT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
