@@ -24,7 +24,7 @@ struct AugmentConfig {
   /// What the SNR is measured against: "segment", the row's own audio, or "call", the mean
   /// power of the whole audio channel the row is cut from (as `tenor data degrade` sets it):
   /// one noise floor under a call's loud and quiet turns alike, so a quiet turn of a loud
-  /// call gets a lower SNR than the draw. The same on calls of one segment.
+  /// call gets a lower SNR than the draw. The same as "segment" where a segment spans its file.
   std::string noise_reference = "segment";
   /// Share of the noised rows whose noise is the training calls' own non-speech (quiet
   /// stretches of their audio, StoreAugmenter) rather than generated white, pink or brown.
