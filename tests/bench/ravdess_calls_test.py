@@ -9,6 +9,7 @@ and bad input (missing SRC, existing OUT, a call of two segments, clips of anoth
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -153,7 +154,7 @@ def main():
     check(rc == 1 and "calls.jsonl:2: call 03-01-01-01 is not a one-clip call" in text,
           f"two segments: {text}")
     other = os.path.join(work, "other-format")
-    os.system(f"cp -r '{src}' '{other}'")
+    shutil.copytree(src, other)
     write_wav(os.path.join(other, clips["03-01-01-01"]["audio"]), [1] * 100, rate=8000)
     rc, text = run(other, os.path.join(work, "none"), "--clips-per-call", "9")
     check(rc == 1 and "differs from the first clip" in text, f"another format: {text}")
@@ -163,7 +164,7 @@ def main():
     if failures:
         print(f"{len(failures)} checks failed (work kept in {work})", file=sys.stderr)
         sys.exit(1)
-    os.system(f"rm -rf '{work}'")
+    shutil.rmtree(work)
     print("ravdess_calls: all checks passed")
 
 

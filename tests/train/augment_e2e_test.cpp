@@ -93,8 +93,9 @@ int expect_selection_follows_the_conditions(const fs::path& run, const std::stri
 /// selection: worst scores every epoch on the clean dev split and one degraded copy of it per
 /// op the augment block enables; the worst of them chooses best.pt, and a resumed run makes
 /// the same copies and the same choice. Its noise is set against the call's level
-/// (noise_reference: call; the fixture's calls hold four turns on two channels), whose
-/// per-file power a resumed run reads again.
+/// (noise_reference: call), whose per-file power a resumed run reads again; the fixture's
+/// tones keep one level, so this checks that path through a resume, not the SNR shift
+/// (Augment.NoiseAgainstTheCallPutsOneNoiseFloorUnderQuietAndLoudTurns checks that).
 TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics) {
   const std::string extra = std::string(kAugment) + "  noise_reference: call\nselection: worst\n";
   const fs::path full = make_temp_dir("select-full"), cut = make_temp_dir("select-cut");
