@@ -234,7 +234,7 @@ json CallStream::score_row(features::Store& store, size_t row, int segment) {
     data.speaker.func_count.assign(data.speaker.func_mean.size(), 0.0f);
     for (size_t r = 0; r < st.segments.size(); ++r)
       if (auto it = speaker_sums_.find(st.segments[r].speaker); it != speaker_sums_.end())
-        it->second.fill(st, r, data.speaker);
+        data.speaker.set(r, it->second);
   }
   const std::vector<int64_t> rows = {int64_t(row)};
   json scores = train::segment_scores(model_, data, rows, model_.probabilities(data, rows)).at(0);

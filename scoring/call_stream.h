@@ -108,7 +108,7 @@ class CallStream {
     int turns = 0;
     double last_start_s = 0;
     std::map<std::string, features::BaselineSums> baselines;
-    std::map<std::string, train::SpeakerSums> speaker_sums;
+    std::map<std::string, features::SpeakerSums> speaker_sums;
   };
   void check_turn(const Turn& turn) const;
   data::CallInput call_input(const std::vector<const Turn*>& turns) const;
@@ -136,7 +136,7 @@ class CallStream {
   int turns_ = 0;
   double last_start_s_ = 0;
   std::map<std::string, features::BaselineSums> baselines_;
-  std::map<std::string, train::SpeakerSums> speaker_sums_;
+  std::map<std::string, features::SpeakerSums> speaker_sums_;
   std::vector<nlohmann::json> finals_;  ///< per segment: its score, final once no Row is left
   std::vector<Row> rows_;               ///< segments whose final score may still change
   data::AudioWindows windows_;

@@ -245,18 +245,47 @@ BatchWidths batch_widths(const TrainData& d, const std::vector<int64_t>& rows,
   return w;
 }
 
+/// Row r's speaker statistics in its call under speaker normalisation (null pointers
+/// without): the store's (TrainData::speaker), or for an augmented row those over its
+/// speaker's segments through the same channel (RowFeatures::speaker), set into `scratch`.
+struct RowSpeaker {
+  const float* lld_mean = nullptr;
+  const float* func_mean = nullptr;
+  const float* func_count = nullptr;
+};
+RowSpeaker row_speaker(const TrainData& d, size_t r, const AugmentedRows* augmented,
+                       SpeakerStatistics& scratch) {
+  if (!d.transform.per_speaker()) return {};
+  const size_t fl = d.store.layout.lld_columns.size();
+  const size_t ff = d.store.layout.functional_columns.size();
+  if (augmented)
+    if (auto it = augmented->find(int64_t(r)); it != augmented->end()) {
+      if (!it->second.speaker)
+        throw std::logic_error("make_batch: an augmented row of a per-speaker run has no "
+                               "speaker sums (features::StoreAugmenter's speaker_channel)");
+      scratch.rows = 1;
+      scratch.lld_mean.assign(fl, 0.0f);
+      scratch.func_mean.assign(ff, 0.0f);
+      scratch.func_count.assign(ff, 0.0f);
+      scratch.set(0, *it->second.speaker);
+      return {scratch.lld_mean.data(), scratch.func_mean.data(), scratch.func_count.data()};
+    }
+  return {d.speaker.lld_mean.data() + r * fl, d.speaker.func_mean.data() + r * ff,
+          d.speaker.func_count.data() + r * ff};
+}
+
 /// Row r's frames into `out` ([widths.frames, F], zeros), cut to max_frames and normalised:
 /// (x - mean - speaker mean) / std (the speaker mean in its call under speaker
 /// normalisation, else 0), where a loudness-normalised run's level columns subtract the
 /// segment's own mean over its kept frames instead. `level_mean` is scratch of F. Returns
-/// the frames. An augmented row reads its own frames; the speaker mean stays the store's.
-int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>& level_mean,
-                   const AugmentedRows* augmented) {
+/// the frames. An augmented row reads its own frames.
+int64_t put_frames(const TrainData& d, size_t r, const RowSpeaker& speaker_means, float* out,
+                   std::vector<double>& level_mean, const AugmentedRows* augmented) {
   const InputTransform& t = d.transform;
   const size_t fl = d.store.layout.lld_columns.size();
   const auto [frames, count] = row_frames(d, r, augmented);
   const int64_t t_n = std::min<int64_t>(t.max_frames, count);
-  const float* speaker = t.per_speaker() ? &d.speaker.lld_mean[r * fl] : nullptr;
+  const float* speaker = speaker_means.lld_mean;
   if (t.normalize_loudness && t_n > 0) {
     for (int c : t.level_lld_columns) {
       double sum = 0;
@@ -283,11 +312,10 @@ int64_t put_frames(const TrainData& d, size_t r, float* out, std::vector<double>
 /// defined, not dropped and, under speaker normalisation, defined by at least
 /// kSpeakerMinSegments of the speaker's segments in the call; else 0 (the zeros already in
 /// `values` and `mask`). An augmented row reads its own functionals.
-void put_functionals(const TrainData& d, size_t r, float* values, float* mask,
-                     const AugmentedRows* augmented) {
+void put_functionals(const TrainData& d, size_t r, const RowSpeaker& speaker, float* values,
+                     float* mask, const AugmentedRows* augmented) {
   const Normalizer& n = d.transform.norm;
   const size_t ff = d.store.layout.functional_columns.size();
-  const bool per_speaker = d.transform.per_speaker();
   const float* value = d.store.functionals.data() + r * ff;
   const uint8_t* defined = d.store.functional_mask.data() + r * ff;
   if (augmented)
@@ -296,9 +324,9 @@ void put_functionals(const TrainData& d, size_t r, float* values, float* mask,
   for (size_t c = 0; c < ff; ++c) {
     if (!defined[c] || n.func_dropped[c]) continue;
     float v = value[c] - n.func_mean[c];
-    if (per_speaker) {
-      if (d.speaker.func_count[r * ff + c] < kSpeakerMinSegments) continue;
-      v -= d.speaker.func_mean[r * ff + c];
+    if (speaker.func_count) {
+      if (speaker.func_count[c] < kSpeakerMinSegments) continue;
+      v -= speaker.func_mean[c];
     }
     v /= n.func_std[c];
     values[c] = std::clamp(v, -10.0f, 10.0f);
@@ -363,10 +391,12 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows,
   auto clen = batch.ctx_len.accessor<int64_t, 1>();
   const int64_t tasks = int64_t(d.task_columns.size());
   std::vector<double> level_mean(fl);
+  SpeakerStatistics scratch;
   for (int64_t i = 0; i < b; ++i) {
     const size_t r = size_t(rows[size_t(i)]);
-    flen[i] = put_frames(d, r, frames + size_t(i * w.frames) * fl, level_mean, augmented);
-    put_functionals(d, r, func + size_t(i) * ff, mask + size_t(i) * ff, augmented);
+    const RowSpeaker speaker = row_speaker(d, r, augmented, scratch);
+    flen[i] = put_frames(d, r, speaker, frames + size_t(i * w.frames) * fl, level_mean, augmented);
+    put_functionals(d, r, speaker, func + size_t(i) * ff, mask + size_t(i) * ff, augmented);
     const int64_t k0 = s.token_offsets[r];
     const int64_t k_n = std::min<int64_t>(t.max_tokens, s.token_offsets[r + 1] - k0);
     tlen[i] = t.use_text ? k_n : 0;

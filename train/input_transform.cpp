@@ -101,42 +101,26 @@ Normalizer speaker_centred_statistics(const features::Store& s, const std::vecto
 
 }  // namespace
 
-void SpeakerSums::add(const features::Store& s, size_t r) {
-  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
-  lld_sum.resize(fl, 0.0);
-  func_sum.resize(ff, 0.0);
-  func_count.resize(ff, 0.0);
-  for (int64_t t = s.frame_offsets[r]; t < s.frame_offsets[r + 1]; ++t) {
-    for (size_t c = 0; c < fl; ++c) lld_sum[c] += s.frames[size_t(t) * fl + c];
-    frames += 1;
-  }
-  for (size_t c = 0; c < ff; ++c)
-    if (s.functional_mask[r * ff + c]) func_sum[c] += s.functionals[r * ff + c], func_count[c] += 1;
-}
-
-void SpeakerSums::fill(const features::Store& s, size_t r, SpeakerStatistics& out) const {
-  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
-  if (frames > 0)
-    for (size_t c = 0; c < fl; ++c) out.lld_mean[r * fl + c] = float(lld_sum[c] / frames);
-  for (size_t c = 0; c < ff && c < func_count.size(); ++c) {
-    const double k = func_count[c];
-    out.func_count[r * ff + c] = float(k);
-    if (k > 0) out.func_mean[r * ff + c] = float(func_sum[c] / k);
-  }
+void SpeakerStatistics::set(size_t r, const features::SpeakerSums& sums) {
+  const size_t n = size_t(std::max<int64_t>(rows, 1));
+  const size_t fl = lld_mean.size() / n, ff = func_mean.size() / n;
+  sums.means(fl, ff, lld_mean.data() + r * fl, func_mean.data() + r * ff,
+             func_count.data() + r * ff);
 }
 
 SpeakerStatistics speaker_statistics(const features::Store& s) {
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   const size_t n = s.segments.size();
   // Sums in double per (call, speaker), then each row takes its group's means.
-  std::map<std::pair<std::string, std::string>, SpeakerSums> sums;
+  std::map<std::pair<std::string, std::string>, features::SpeakerSums> sums;
   for (size_t r = 0; r < n; ++r) sums[{s.segments[r].call_id, s.segments[r].speaker}].add(s, r);
   SpeakerStatistics out;
   out.rows = int64_t(n);
   out.lld_mean.assign(n * fl, 0.0f);
   out.func_mean.assign(n * ff, 0.0f);
   out.func_count.assign(n * ff, 0.0f);
-  for (size_t r = 0; r < n; ++r) sums.at({s.segments[r].call_id, s.segments[r].speaker}).fill(s, r, out);
+  for (size_t r = 0; r < n; ++r)
+    out.set(r, sums.at({s.segments[r].call_id, s.segments[r].speaker}));
   return out;
 }
 

@@ -95,21 +95,12 @@ struct SpeakerStatistics {
   std::vector<float> lld_mean;    ///< [rows, F_lld]; 0 where the speaker has no frames
   std::vector<float> func_mean;   ///< [rows, F]; 0 where func_count is 0
   std::vector<float> func_count;  ///< [rows, F]: the speaker's segments defining the column
+  /// Sets `row` (of a statistics already sized) to the means and counts of `sums`.
+  void set(size_t row, const features::SpeakerSums& sums);
 };
 
 /// The speaker statistics of every row of `store`.
 SpeakerStatistics speaker_statistics(const features::Store& store);
-
-/// One speaker's sums in a call, added row by row as speaker_statistics adds them: kept
-/// running by a stream (scoring/call_stream.h), whose turns come one at a time.
-struct SpeakerSums {
-  std::vector<double> lld_sum, func_sum, func_count;
-  double frames = 0;
-  /// Adds `row` of `store`: its LLD frames and its defined functionals.
-  void add(const features::Store& store, size_t row);
-  /// Sets `row` of `out` (sized for `store`) to these sums' means and counts.
-  void fill(const features::Store& store, size_t row, SpeakerStatistics& out) const;
-};
 
 /// What a store offers a model besides its columns.
 struct StoreInputs {

@@ -437,8 +437,9 @@ const std::vector<int64_t>& scored_rows(const Run& r) {
 /// selection worst | mean or calibration degraded, rank 0: one copy of the scored rows per
 /// op the augment block enables (its probability > 0, whatever augment.probability), each
 /// row through that op alone with a value drawn from its range (features::StoreAugmenter,
-/// seeds from the run's seed and the op). Made once, from no global generator, so a resume
-/// makes the same copies.
+/// seeds from the run's seed and the op; under per-speaker normalisation one draw for each
+/// speaker's segments in a call, with their statistics). Made once, from no global
+/// generator, so a resume makes the same copies.
 void make_dev_copies(Run& r) {
   const TrainConfig& c = r.config;
   if ((c.selection == "clean" && c.calibration == "clean") || !r.main_rank()) return;
@@ -455,7 +456,8 @@ void make_dev_copies(Run& r) {
     one.probability = 1;
     for (const auto& op : kOps) one.*op.second = 0;
     one.*kOps[k].second = 1;
-    features::StoreAugmenter copy(r.data.store, r.config.features, rows, one, r.device.str());
+    features::StoreAugmenter copy(r.data.store, r.config.features, rows, one, r.device.str(),
+                                  r.data.transform.per_speaker());
     // Epochs -1, -2, ...: no training epoch draws these seeds.
     r.dev_copies.emplace_back(kOps[k].first, copy(rows, r.config.seed, -1 - int64_t(k)));
   }
@@ -491,8 +493,11 @@ void load_data_and_model(Run& r) {
   r.log->debug("store content SHA-256 {} ({:.2f} s)", r.store_sha,
                std::chrono::duration<double>(Clock::now() - hash_start).count());
   if (config.augment.enabled()) {
+    // Per-speaker normalisation centres an augmented row on its speaker's segments through
+    // the same channel, as a degraded call is centred at scoring time.
     r.augmenter = std::make_unique<features::StoreAugmenter>(
-        r.data.store, config.features, r.data.train, config.augment, r.device.str());
+        r.data.store, config.features, r.data.train, config.augment, r.device.str(),
+        r.data.transform.per_speaker());
     r.log->info("augment: {:.0f} % of training rows per epoch re-extracted from their audio in {}",
                 100 * config.augment.probability, r.data.store.meta.dataset_dir);
   }

@@ -423,6 +423,14 @@ struct StoreAugmenter::Impl {
   at::Tensor noise_pool;  ///< the training calls' non-speech (noise_data_share), 1-D CPU
   /// noise_reference "call": the mean power of each audio file's channel, read once
   std::map<std::pair<std::string, int>, double> channel_power;
+  /// The speaker channel: each row's speaker in its call, as the group's first row, and
+  /// each group's rows with audio in store order.
+  bool speaker_channel = false;
+  std::vector<int64_t> group_of;
+  std::map<int64_t, std::vector<int64_t>> group_rows;
+  /// The speaker channel: the sums of the groups augmented so far in epoch `sums_epoch`.
+  int64_t sums_epoch = 0;
+  std::map<int64_t, std::shared_ptr<const SpeakerSums>> sums;
 
   fs::path audio_file(int64_t row) const {
     return dataset_dir / store.segments[size_t(row)].audio.path;
@@ -432,6 +440,10 @@ struct StoreAugmenter::Impl {
   std::vector<float> read(int64_t row) const;
   double call_power(int64_t row);
   RowFeatures features(int64_t row, const at::Tensor& lld, int64_t samples) const;
+  std::map<int64_t, RowFeatures> augment(const std::vector<int64_t>& rows,
+                                         std::vector<AugmentDraw> draws);
+  std::shared_ptr<const SpeakerSums> speaker_sums(int64_t group, const AugmentDraw& draw,
+                                                  const std::map<int64_t, RowFeatures>& batch);
 };
 
 void StoreAugmenter::Impl::check_audio(const std::vector<int64_t>& rows) const {
@@ -577,7 +589,7 @@ RowFeatures StoreAugmenter::Impl::features(int64_t row, const at::Tensor& lld,
 
 StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name,
                                const std::vector<int64_t>& rows, AugmentConfig config,
-                               const std::string& device)
+                               const std::string& device, bool speaker_channel)
     : impl_(std::make_unique<Impl>(store, store_name, std::move(config))) {
   Impl& m = *impl_;
   m.config.validate();
@@ -597,51 +609,107 @@ StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name
   if (m.layout.columns != store.layout.lld_columns)
     throw DataError(store_name + ": its LLD columns are not those of its extractor settings; "
                     "rebuild it with `tenor data build`");
-  m.check_audio(rows);
+  std::vector<int64_t> read_again = rows;
+  if (speaker_channel) {
+    m.speaker_channel = true;
+    std::map<std::pair<std::string, std::string>, int64_t> first;
+    m.group_of.resize(store.segments.size());
+    for (size_t r = 0; r < store.segments.size(); ++r) {
+      const StoreSegment& seg = store.segments[r];
+      const int64_t g = first.try_emplace({seg.call_id, seg.speaker}, int64_t(r)).first->second;
+      m.group_of[r] = g;
+      if (!seg.audio.path.empty()) m.group_rows[g].push_back(int64_t(r));
+    }
+    std::set<int64_t> groups;
+    for (int64_t r : rows) groups.insert(m.group_of[size_t(r)]);
+    for (int64_t g : groups)
+      if (auto it = m.group_rows.find(g); it != m.group_rows.end())
+        read_again.insert(read_again.end(), it->second.begin(), it->second.end());
+  }
+  m.check_audio(read_again);
   if (m.config.enabled() && m.config.noise_probability > 0 && m.config.noise_data_share > 0)
     m.collect_noise(rows);
 }
 
 StoreAugmenter::~StoreAugmenter() = default;
 
-std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int64_t>& rows,
-                                                          uint64_t run_seed, int64_t epoch) {
-  Impl& m = *impl_;
-  std::vector<int64_t> chosen;
-  std::vector<AugmentDraw> draws;
-  for (int64_t r : rows) {
-    if (m.store.segments[size_t(r)].audio.path.empty()) continue;
-    AugmentDraw d = draw_augment(m.config, augment_seed(run_seed, epoch, r));
-    if (d.any()) chosen.push_back(r), draws.push_back(d);
-  }
+/// `rows` through `draws` (one each), read, augmented and extracted as one batch.
+std::map<int64_t, RowFeatures> StoreAugmenter::Impl::augment(const std::vector<int64_t>& rows,
+                                                             std::vector<AugmentDraw> draws) {
   std::map<int64_t, RowFeatures> out;
-  if (chosen.empty()) return out;
+  if (rows.empty()) return out;
   std::vector<std::vector<float>> audio;
   int64_t width = 1;
-  for (int64_t r : chosen) {
-    audio.push_back(m.read(r));
+  for (int64_t r : rows) {
+    audio.push_back(read(r));
     width = std::max<int64_t>(width, int64_t(audio.back().size()));
   }
   // noise_reference "call": the draw's SNR holds against the call's channel, so the row's own
   // SNR is lower by as much as the row is quieter than the call (noise_op measures the row).
-  if (m.config.noise_reference == "call")
-    for (size_t i = 0; i < chosen.size(); ++i)
+  if (config.noise_reference == "call")
+    for (size_t i = 0; i < rows.size(); ++i)
       if (draws[i].noise)
-        draws[i].snr_db -= level_db(m.call_power(chosen[i])) - level_db(mean_power(audio[i]));
-  Waveforms w{at::zeros({int64_t(chosen.size()), width}, at::kFloat), at::Tensor()};
+        draws[i].snr_db -= level_db(call_power(rows[i])) - level_db(mean_power(audio[i]));
+  Waveforms w{at::zeros({int64_t(rows.size()), width}, at::kFloat), at::Tensor()};
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < audio.size(); ++i) {
     std::copy(audio[i].begin(), audio[i].end(), w.samples[int64_t(i)].data_ptr<float>());
     lengths.push_back(int64_t(audio[i].size()));
   }
-  w.samples = w.samples.to(m.device);
-  w.lengths = at::tensor(lengths, at::kLong).to(m.device);
-  w = augment_waveforms(w, draws, m.build.lld.sample_rate_hz, m.noise_pool);
-  auto lld = (*m.extract)(w.samples, w.lengths).lld.to(at::kCPU);
+  w.samples = w.samples.to(device);
+  w.lengths = at::tensor(lengths, at::kLong).to(device);
+  w = augment_waveforms(w, draws, build.lld.sample_rate_hz, noise_pool);
+  auto lld = (*extract)(w.samples, w.lengths).lld.to(at::kCPU);
   auto new_lengths = w.lengths.to(at::kCPU);
-  for (size_t i = 0; i < chosen.size(); ++i)
-    out[chosen[i]] =
-        m.features(chosen[i], lld[int64_t(i)], new_lengths[int64_t(i)].item<int64_t>());
+  for (size_t i = 0; i < rows.size(); ++i)
+    out[rows[i]] = features(rows[i], lld[int64_t(i)], new_lengths[int64_t(i)].item<int64_t>());
+  return out;
+}
+
+/// The speaker channel: the sums over all rows of `group` through `draw`, once per group and
+/// epoch. When `batch` (augmented with the same draw) holds them all, from there; else all
+/// are read and augmented here, in chunks of store order that do not depend on the batch,
+/// so the sums are the same whichever batch asks first (a resume mid-epoch included).
+std::shared_ptr<const SpeakerSums> StoreAugmenter::Impl::speaker_sums(
+    int64_t group, const AugmentDraw& draw, const std::map<int64_t, RowFeatures>& batch) {
+  if (auto it = sums.find(group); it != sums.end()) return it->second;
+  constexpr size_t kChunk = 32;
+  const std::vector<int64_t>& turns = group_rows.at(group);
+  const bool in_batch =
+      std::all_of(turns.begin(), turns.end(), [&](int64_t r) { return batch.count(r) > 0; });
+  std::map<int64_t, RowFeatures> alone;
+  for (size_t k = 0; !in_batch && k < turns.size(); k += kChunk) {
+    const std::vector<int64_t> part(turns.begin() + long(k),
+                                    turns.begin() + long(std::min(k + kChunk, turns.size())));
+    alone.merge(augment(part, std::vector<AugmentDraw>(part.size(), draw)));
+  }
+  const auto& features = in_batch ? batch : alone;
+  auto out = std::make_shared<SpeakerSums>();
+  const size_t fl = store.layout.lld_columns.size(), ff = store.layout.functional_columns.size();
+  for (int64_t r : turns) {
+    const RowFeatures& f = features.at(r);
+    out->add(f.frames.data(), int64_t(f.frames.size() / fl), fl, f.functionals.data(),
+             f.mask.data(), ff);
+  }
+  return sums[group] = out;
+}
+
+std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int64_t>& rows,
+                                                          uint64_t run_seed, int64_t epoch) {
+  Impl& m = *impl_;
+  if (m.speaker_channel && epoch != m.sums_epoch) m.sums.clear(), m.sums_epoch = epoch;
+  std::vector<int64_t> chosen;
+  std::vector<AugmentDraw> draws;
+  for (int64_t r : rows) {
+    if (m.store.segments[size_t(r)].audio.path.empty()) continue;
+    const int64_t key = m.speaker_channel ? m.group_of[size_t(r)] : r;
+    AugmentDraw d = draw_augment(m.config, augment_seed(run_seed, epoch, key));
+    if (d.any()) chosen.push_back(r), draws.push_back(d);
+  }
+  std::map<int64_t, RowFeatures> out = m.augment(chosen, draws);
+  if (m.speaker_channel)
+    for (size_t i = 0; i < chosen.size(); ++i)
+      out[chosen[i]].speaker = m.speaker_sums(m.group_of[size_t(chosen[i])], draws[i], out);
   return out;
 }
 

@@ -80,6 +80,9 @@ struct RowFeatures {
   std::vector<float> frames;  ///< [T * F_lld]
   std::vector<float> functionals;
   std::vector<uint8_t> mask;
+  /// With StoreAugmenter's speaker channel: the sums over every segment of the row's
+  /// speaker in its call through the same channel (this row's included), shared by them.
+  std::shared_ptr<const SpeakerSums> speaker;
 };
 
 /// Reads the audio of a store's rows again (where Store::audio says), augments it and
@@ -96,15 +99,24 @@ class StoreAugmenter {
   /// and channel of `rows` in row order (the first 60 s of each, at most 10 s kept from each
   /// scaled to unit RMS, 120 s in all), so the same store and rows give the same pool;
   /// DataError when it is empty.
+  ///
+  /// `speaker_channel` (what speaker_normalization "call" needs): the unit of augmentation
+  /// is a speaker's segments in a call (all rows of the store with its call_id and speaker,
+  /// whatever their split), not a row. One draw, keyed by the speaker's first row, goes to
+  /// all of them in an epoch, as one recording chain goes under a whole call, and each
+  /// augmented row carries the sums over all of them (RowFeatures::speaker), read again
+  /// once per speaker and epoch. Where a speaker has one segment in its call this is the
+  /// row's own draw and features, as without it. Their audio is checked too.
   StoreAugmenter(const Store& store, const std::string& store_name,
                  const std::vector<int64_t>& rows, AugmentConfig config,
-                 const std::string& device);
+                 const std::string& device, bool speaker_channel = false);
   ~StoreAugmenter();
   StoreAugmenter(const StoreAugmenter&) = delete;
   StoreAugmenter& operator=(const StoreAugmenter&) = delete;
 
-  /// The features of those `rows` whose draw (augment_seed(run_seed, epoch, row)) augments
-  /// them, by row; rows without audio are left out. Throws DataError naming the file when
+  /// The features of those `rows` whose draw (augment_seed(run_seed, epoch, row), or of
+  /// the speaker's first row with a speaker channel) augments them, by row; rows without
+  /// audio are left out. Throws DataError naming the file when
   /// the audio cannot be read.
   std::map<int64_t, RowFeatures> operator()(const std::vector<int64_t>& rows, uint64_t run_seed,
                                             int64_t epoch);

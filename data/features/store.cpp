@@ -612,6 +612,36 @@ std::string content_sha256(const Store& s) {
   return h.hex();
 }
 
+void SpeakerSums::add(const float* x, int64_t frame_count, size_t fl, const float* functionals,
+                      const uint8_t* mask, size_t ff) {
+  lld_sum.resize(fl, 0.0);
+  func_sum.resize(ff, 0.0);
+  func_count.resize(ff, 0.0);
+  for (int64_t t = 0; t < frame_count; ++t) {
+    for (size_t c = 0; c < fl; ++c) lld_sum[c] += x[size_t(t) * fl + c];
+    frames += 1;
+  }
+  for (size_t c = 0; c < ff; ++c)
+    if (mask[c]) func_sum[c] += functionals[c], func_count[c] += 1;
+}
+
+void SpeakerSums::add(const Store& s, size_t r) {
+  const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
+  const int64_t t0 = s.frame_offsets[r];
+  add(s.frames.data() + size_t(t0) * fl, s.frame_offsets[r + 1] - t0, fl,
+      s.functionals.data() + r * ff, s.functional_mask.data() + r * ff, ff);
+}
+
+void SpeakerSums::means(size_t fl, size_t ff, float* lld_mean, float* func_mean,
+                        float* count) const {
+  if (frames > 0)
+    for (size_t c = 0; c < fl && c < lld_sum.size(); ++c) lld_mean[c] = float(lld_sum[c] / frames);
+  for (size_t c = 0; c < ff && c < func_count.size(); ++c) {
+    count[c] = float(func_count[c]);
+    if (func_count[c] > 0) func_mean[c] = float(func_sum[c] / func_count[c]);
+  }
+}
+
 std::vector<int64_t> previous_segments(const Store& store) {
   const auto& seg = store.segments;
   std::vector<int64_t> order(seg.size());

@@ -119,6 +119,26 @@ struct Store {
   bool has_audio_sources = false;
 };
 
+/// Sums, in double, over some segments' LLD frames and defined functionals: one speaker's
+/// statistics in a call (train::speaker_statistics, what speaker_normalization "call" centres
+/// on), added segment by segment, so a stream (scoring/call_stream.h) keeps them running and
+/// augment (StoreAugmenter's speaker channel) adds a speaker's re-extracted segments.
+struct SpeakerSums {
+  std::vector<double> lld_sum, func_sum, func_count;
+  double frames = 0;
+  /// Adds one segment: `frame_count` frames [T, lld_columns] and its functionals
+  /// [functional_columns], those with mask 0 left out.
+  void add(const float* frames, int64_t frame_count, size_t lld_columns,
+           const float* functionals, const uint8_t* mask, size_t functional_columns);
+  /// Adds `row` of `store`.
+  void add(const Store& store, size_t row);
+  /// The means: lld_mean [lld_columns] (left as it is when no frame was added), func_mean
+  /// [functional_columns] (left where the count is 0) and func_count, the segments that
+  /// define each functional.
+  void means(size_t lld_columns, size_t functional_columns, float* lld_mean, float* func_mean,
+             float* func_count) const;
+};
+
 /// SHA-256 over everything a model learns from in a store (columns, segment table, labels,
 /// features, tokens, tokenizer): equal for the same contents whatever the file's name,
 /// mtime or HDF5 chunking. A resumed training run checks it against its checkpoint.

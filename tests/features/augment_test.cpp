@@ -351,6 +351,63 @@ TEST(Augment, NoiseAgainstTheCallPutsOneNoiseFloorUnderQuietAndLoudTurns) {
             std::string::npos);
 }
 
+TEST(Augment, ASpeakerChannelGoesUnderAllOfTheSpeakersTurnsInTheCallWithTheirSums) {
+  DatasetFixture fx("augment-speaker-channel");
+  features::Store store = features::read_store(small_store(fx));
+  std::vector<int64_t> all, customer, agent;
+  for (size_t r = 0; r < store.segments.size(); ++r) {
+    all.push_back(int64_t(r));
+    if (store.segments[r].call_id != "c1") continue;
+    (store.segments[r].speaker == "customer" ? customer : agent).push_back(int64_t(r));
+  }
+  ASSERT_EQ(customer.size(), 2u);
+  ASSERT_EQ(agent.size(), 2u);
+  AugmentConfig c;
+  c.probability = 1, c.gain_probability = 1, c.gain_db_min = c.gain_db_max = -20;
+  c.speed_probability = c.reverb_probability = c.noise_probability = 0;
+  c.agc_probability = c.telephone_probability = 0;
+  const auto& cols = store.layout.lld_columns;
+  const size_t k = size_t(std::find(cols.begin(), cols.end(), "intensity_db") - cols.begin());
+  ASSERT_LT(k, cols.size());
+
+  // One turn alone: the sums cover both of the customer's turns, 20 dB down.
+  StoreAugmenter a(store, "s.h5", all, c, "cpu", true);
+  const auto first = a({customer[0]}, 1, 0);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(first.at(customer[0]).speaker);
+  const SpeakerSums& got = *first.at(customer[0]).speaker;
+  SpeakerSums clean;
+  clean.add(store, size_t(customer[0]));
+  clean.add(store, size_t(customer[1]));
+  EXPECT_EQ(got.frames, clean.frames);
+  EXPECT_NEAR(got.lld_sum[k] / got.frames, clean.lld_sum[k] / clean.frames - 20, 1.0);
+  // The other turn, later in the epoch, shares them. Asked in the other order (a resume
+  // mid-epoch), a new augmenter gives the same sums: they do not depend on the batch.
+  EXPECT_EQ(a({customer[1]}, 1, 0).at(customer[1]).speaker, first.at(customer[0]).speaker);
+  StoreAugmenter b(store, "s.h5", all, c, "cpu", true);
+  EXPECT_EQ(b({customer[1]}, 1, 0).at(customer[1]).speaker->lld_sum, got.lld_sum);
+  // A batch of every row: one set of sums per speaker in a call.
+  const auto batch = b(all, 1, 1);
+  EXPECT_EQ(batch.at(customer[0]).speaker, batch.at(customer[1]).speaker);
+  EXPECT_NE(batch.at(customer[0]).speaker, batch.at(agent[0]).speaker);
+  EXPECT_EQ(batch.at(agent[0]).speaker->frames, batch.at(agent[1]).speaker->frames);
+  // Without a speaker channel rows carry no sums.
+  EXPECT_FALSE(StoreAugmenter(store, "s.h5", all, c, "cpu")(all, 1, 0).at(all[0]).speaker);
+
+  // One draw per speaker in a call and epoch: its turns are augmented together or not at all.
+  c.probability = 0.5;
+  StoreAugmenter half(store, "s.h5", all, c, "cpu", true);
+  int augmented = 0;
+  for (int64_t epoch = 0; epoch < 12; ++epoch) {
+    const auto f = half(all, 3, epoch);
+    EXPECT_EQ(f.count(customer[0]), f.count(customer[1])) << epoch;
+    EXPECT_EQ(f.count(agent[0]), f.count(agent[1])) << epoch;
+    augmented += int(f.count(customer[0]));
+  }
+  EXPECT_GT(augmented, 0);
+  EXPECT_LT(augmented, 12);
+}
+
 TEST(Augment, DegradeWritesANewValidDatasetAndNeverTouchesTheInput) {
   DatasetFixture fx("augment-degrade");
   fx.write();

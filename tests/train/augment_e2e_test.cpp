@@ -117,6 +117,20 @@ TEST(E2eAugment, SelectsTheEpochOnDegradedDevCopiesAndResumesWithTheSameMetrics)
   EXPECT_NE(out.find("enables no op to degrade the dev split with"), std::string::npos) << out;
 }
 
+/// Per-speaker normalisation with augmentation: each augmented speaker's two turns in a call
+/// share a draw and the sums they are centred on, read from a batch or alone, and a run
+/// killed mid-epoch resumes with the same metrics (its degraded dev copies included).
+TEST(E2eAugment, TrainsPerSpeakerOnOneChannelPerSpeakerAndResumesWithTheSameMetrics) {
+  const std::string extra =
+      std::string(kAugment) + "speaker_normalization: call\nselection: worst\n";
+  const fs::path full = make_temp_dir("speaker-full"), cut = make_temp_dir("speaker-cut");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("augment: 70 % of training rows"), std::string::npos) << out;
+  expect_a_killed_run_to_resume_as(full / "run", cut, extra);
+}
+
 /// selection: mean chooses best.pt and stops on the mean over the same conditions: in this
 /// run the mean and the worst differ, so a trainer that scored mean as worst (or the mean
 /// without one of the copies) fails here.

@@ -121,6 +121,40 @@ TEST(SpeakerNormalization, MakeBatchCentresOnTheSpeakerAndMasksSingleSegmentFunc
   EXPECT_FLOAT_EQ(plain.functionals[0][1].item<float>(), 7);
 }
 
+TEST(SpeakerNormalization, AnAugmentedRowIsCentredOnItsSpeakersTurnsThroughTheSameChannel) {
+  train::TrainData d;
+  d.store = two_calls();
+  d.previous = features::previous_segments(d.store);
+  auto& t = d.transform;
+  t.norm.lld_mean = {0, 0}, t.norm.lld_std = {1, 2};
+  t.norm.func_mean = {0, 0}, t.norm.func_std = {1, 1}, t.norm.func_dropped = {0, 0};
+  t.speaker_normalization = "call";
+  train::set_speaker_statistics(d);
+  // Row 0 through a channel that lifts the loudness column by 20 under all of call a's
+  // customer turns (rows 0 and 2), as augment's speaker channel gives it.
+  features::RowFeatures row0;
+  row0.frames = {1, 30, 3, 30}, row0.functionals = {5, 7}, row0.mask = {1, 1};
+  train::AugmentedRows augmented{{0, row0}};
+  // Without the sums of its speaker's turns it is a programming error, never the clean means.
+  EXPECT_THROW(train::make_batch(d, {0}, &augmented), std::logic_error);
+  auto sums = std::make_shared<features::SpeakerSums>();
+  sums->add(row0.frames.data(), 2, 2, row0.functionals.data(), row0.mask.data(), 2);
+  const std::vector<float> row2_frames = {5, 30}, row2_functionals = {9, 0};
+  const std::vector<uint8_t> row2_mask = {1, 0};
+  sums->add(row2_frames.data(), 1, 2, row2_functionals.data(), row2_mask.data(), 2);
+  augmented[0].speaker = sums;
+  // The channel's lift cancels: the row reads as it does clean. Centred on the clean store's
+  // speaker means, its loudness would read (30 - 10) / 2 = 10 instead of 0.
+  const train::Batch moved = train::make_batch(d, {0}, &augmented);
+  const train::Batch clean = train::make_batch(d, {0});
+  EXPECT_TRUE(torch::equal(moved.frames, clean.frames)) << moved.frames << clean.frames;
+  EXPECT_TRUE(torch::equal(moved.functionals, clean.functionals));
+  EXPECT_TRUE(torch::equal(moved.func_mask, clean.func_mask));
+  // A row of the batch that is not augmented keeps the store's statistics.
+  const train::Batch mixed = train::make_batch(d, {0, 2}, &augmented);
+  EXPECT_FLOAT_EQ(mixed.frames[1][0][0].item<float>(), 2);  // (5 - 3) / 1
+}
+
 TEST(SpeakerNormalization, TheTransformRecordsItAndOlderTransformsReadNone) {
   train::InputTransform t;
   t.norm.lld_mean = {0}, t.norm.lld_std = {1};
