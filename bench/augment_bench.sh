@@ -9,6 +9,9 @@
 # with). Each run is 3 epochs, the first a warm-up not timed.
 # CONSISTENCY=W adds, for each share, a run with augment.consistency W (the clean rows'
 # extra forward and backward, docs/training.md).
+# SPEAKER=1 adds, for each share, a run with speaker_normalization call, whose augmentation
+# reads each augmented speaker's turns in the call once more for their means (docs/training.md):
+# give it a STORE of calls of several turns (bench/ravdess_calls.py) to see that cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
@@ -53,5 +56,9 @@ for p in $probabilities; do
   if [[ -n ${CONSISTENCY:-} ]]; then
     row "augment.probability $p, consistency $CONSISTENCY" "$work/aug-$p-c" \
       --set augment.probability="$p" --set augment.consistency="$CONSISTENCY"
+  fi
+  if [[ -n ${SPEAKER:-} ]]; then
+    row "augment.probability $p, speaker_normalization call" "$work/aug-$p-s" \
+      --set augment.probability="$p" --set speaker_normalization=call
   fi
 done
