@@ -75,7 +75,9 @@ TEST(SpeakerNormalization, StatisticsAreTheSpeakersOwnInTheirCall) {
   EXPECT_EQ(train::speaker_statistics(features::Store{}).rows, 0);
 }
 
-TEST(SpeakerNormalization, MakeBatchCentresOnTheSpeakerAndMasksSingleSegmentFunctionals) {
+/// two_calls() with a per-speaker transform (LLD scales 1 and 2, functional scales 1, every
+/// mean 0), its speaker statistics not set yet.
+train::TrainData per_speaker_data() {
   train::TrainData d;
   d.store = two_calls();
   d.previous = features::previous_segments(d.store);
@@ -83,6 +85,12 @@ TEST(SpeakerNormalization, MakeBatchCentresOnTheSpeakerAndMasksSingleSegmentFunc
   t.norm.lld_mean = {0, 0}, t.norm.lld_std = {1, 2};
   t.norm.func_mean = {0, 0}, t.norm.func_std = {1, 1}, t.norm.func_dropped = {0, 0};
   t.speaker_normalization = "call";
+  return d;
+}
+
+TEST(SpeakerNormalization, MakeBatchCentresOnTheSpeakerAndMasksSingleSegmentFunctionals) {
+  train::TrainData d = per_speaker_data();
+  auto& t = d.transform;
   // A batch before the statistics are set is a programming error, never unnormalised input.
   EXPECT_THROW(train::make_batch(d, {0}), std::logic_error);
   train::set_speaker_statistics(d);
@@ -122,13 +130,7 @@ TEST(SpeakerNormalization, MakeBatchCentresOnTheSpeakerAndMasksSingleSegmentFunc
 }
 
 TEST(SpeakerNormalization, AnAugmentedRowIsCentredOnItsSpeakersTurnsThroughTheSameChannel) {
-  train::TrainData d;
-  d.store = two_calls();
-  d.previous = features::previous_segments(d.store);
-  auto& t = d.transform;
-  t.norm.lld_mean = {0, 0}, t.norm.lld_std = {1, 2};
-  t.norm.func_mean = {0, 0}, t.norm.func_std = {1, 1}, t.norm.func_dropped = {0, 0};
-  t.speaker_normalization = "call";
+  train::TrainData d = per_speaker_data();
   train::set_speaker_statistics(d);
   // Row 0 through a channel that lifts the loudness column by 20 under all of call a's
   // customer turns (rows 0 and 2), as augment's speaker channel gives it.
