@@ -683,11 +683,11 @@ std::shared_ptr<const SpeakerSums> StoreAugmenter::Impl::speaker_sums(
                                     turns.begin() + long(std::min(k + kChunk, turns.size())));
     alone.merge(augment(part, std::vector<AugmentDraw>(part.size(), draw)));
   }
-  const auto& features = in_batch ? batch : alone;
+  const auto& extracted = in_batch ? batch : alone;
   auto out = std::make_shared<SpeakerSums>();
   const size_t fl = store.layout.lld_columns.size(), ff = store.layout.functional_columns.size();
   for (int64_t r : turns) {
-    const RowFeatures& f = features.at(r);
+    const RowFeatures& f = extracted.at(r);
     out->add(f.frames.data(), int64_t(f.frames.size() / fl), fl, f.functionals.data(),
              f.mask.data(), ff);
   }

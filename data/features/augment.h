@@ -116,8 +116,7 @@ class StoreAugmenter {
 
   /// The features of those `rows` whose draw (augment_seed(run_seed, epoch, row), or of
   /// the speaker's first row with a speaker channel) augments them, by row; rows without
-  /// audio are left out. Throws DataError naming the file when
-  /// the audio cannot be read.
+  /// audio are left out. Throws DataError naming the file when the audio cannot be read.
   std::map<int64_t, RowFeatures> operator()(const std::vector<int64_t>& rows, uint64_t run_seed,
                                             int64_t epoch);
 
