@@ -39,9 +39,15 @@ std::string fmt(double v, int digits = 3) {
 /// Title, intended use, and the tasks with the modalities of each speaker role.
 void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
   const auto& info = f.run;
+  const int members = info.config.model.members;
   md << "# Model card: tenor " << info.config.model.type << " model\n\n"
      << "Exported by tenor " << kVersion << " (" << kGitCommit << ") on " << f.created
-     << " from run `" << info.dir.filename().string() << "`.\n\n"
+     << " from run `" << info.dir.filename().string() << "`.";
+  if (members > 1)
+    md << " It is an ensemble of " << members
+       << " fusion models trained together from their own random starts; its scores are the "
+          "mean of their logits (`model.members`).";
+  md << "\n\n"
      << "## Intended use\n\n"
      << "Scores segments of recorded customer-service calls for the tasks below, to help "
         "supervisors find calls that escalate and review agents' empathy in text. It supports "

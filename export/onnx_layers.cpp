@@ -319,10 +319,13 @@ std::string emit_probabilities(GraphBuilder& g, const train::TaskSpec& task,
 
 namespace {
 
+/// `at`: the module path of the model the head belongs to ("" or an ensemble's "member0.").
 std::string head_logits(GraphBuilder& g, const train::TaskSpec& t, torch::nn::Linear& head,
-                        const torch::Tensor& bias, const std::string& h) {
-  auto z = emit_linear(g, "head_" + t.name, *head, h, true);
-  if (t.type == data::TaskType::kOrdinal) z = g.op("Add", {z, weight(g, "bias_" + t.name, bias)});
+                        const torch::Tensor& bias, const std::string& h,
+                        const std::string& at = "") {
+  auto z = emit_linear(g, at + "head_" + t.name, *head, h, true);
+  if (t.type == data::TaskType::kOrdinal)
+    z = g.op("Add", {z, weight(g, at + "bias_" + t.name, bias)});
   return z;
 }
 
@@ -354,7 +357,8 @@ std::string ngram_bag(GraphBuilder& g, const std::string& path, torch::nn::Embed
 /// (train::transformer_text: relu(proj(mean pool)); text where the segment has pieces), or
 /// the GRU text encoder's with its context layer.
 std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionModel& m,
-                                                const Normalized& in, const GraphOptions& o) {
+                                                const std::string& at, const Normalized& in,
+                                                const GraphOptions& o) {
   auto positive = [&](const std::string& len) {
     return g.cast(g.op("Greater", {len, g.const_i64({0}, true)}), TensorProto::FLOAT);
   };
@@ -364,34 +368,36 @@ std::pair<std::string, std::string> fusion_text(GraphBuilder& g, train::FusionMo
           "the model reads a pretrained text encoder (model.text_encoder) but the graph has no "
           "text_ids input; this is a bug: InputTransform::wordpiece_sha256 disagrees with the "
           "model");
-    auto hidden = emit_bert_encoder(g, "bert", *m.bert, in.text_ids, in.text_type_ids, in.text_mask,
-                                    o.int8_encoder);
+    auto hidden = emit_bert_encoder(g, at + "bert", *m.bert, in.text_ids, in.text_type_ids,
+                                    in.text_mask, o.int8_encoder);
     auto pooled = emit_mean_pool(g, hidden, in.text_mask);
     auto own = g.op("Mul", {in.text_mask, g.op("Sub", {g.const_i64({1}, true), in.text_type_ids})});
-    return {g.op("Relu", {emit_linear(g, "bert_proj", *m.bert_proj, pooled, true)}),
+    return {g.op("Relu", {emit_linear(g, at + "bert_proj", *m.bert_proj, pooled, true)}),
             g.cast(g.op("Greater", {g.reduce_sum(own, {1}, false), g.const_i64({2}, true)}),
                    TensorProto::FLOAT)};
   }
-  auto emb_t = emit_text_encoder(g, "text", *m.text, in.tokens, in.token_len);
+  auto emb_t = emit_text_encoder(g, at + "text", *m.text, in.tokens, in.token_len);
   if (m.context) {
     if (in.ctx_tokens.empty())
       throw ExportError(
           "the model reads context (model.context_tokens) but the graph has no "
           "ctx_tokens input; this is a bug: InputTransform::context_tokens disagrees with "
           "the model");
-    auto ctx = emit_text_encoder(g, "text", *m.text, in.ctx_tokens, in.ctx_len);
+    auto ctx = emit_text_encoder(g, at + "text", *m.text, in.ctx_tokens, in.ctx_len);
     auto has = g.unsqueeze(positive(in.ctx_len), {1});
     auto x = g.op("Concat", {ctx, g.op("Mul", {emb_t, ctx})}, {Attr::integer("axis", 1)});
     emb_t = g.op(
         "Add",
-        {emb_t, g.op("Mul", {has, g.op("Tanh", {emit_linear(g, "context", *m.context, x, true)})})});
+        {emb_t,
+         g.op("Mul", {has, g.op("Tanh", {emit_linear(g, at + "context", *m.context, x, true)})})});
   }
   return {emb_t, positive(in.token_len)};
 }
 
+/// `at`: the model's module path, "" or an ensemble member's ("member0.").
 std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
-                                       const train::ModelConfig& c, const Normalized& in,
-                                       const GraphOptions& o) {
+                                       const std::string& at, const train::ModelConfig& c,
+                                       const Normalized& in, const GraphOptions& o) {
   auto zeros = zeros_bn(g, in.functionals, c.hidden);
   auto no = g.squeeze(zeros_bn(g, in.functionals, 1), {1});
   std::string emb_p = zeros, emb_f = zeros, emb_t = zeros, av_p = no, av_f = no, av_t = no;
@@ -399,25 +405,25 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     return g.cast(g.op("Greater", {len, g.const_i64({0}, true)}), TensorProto::FLOAT);
   };
   if (m.prosody) {
-    emb_p = emit_prosody_encoder(g, "prosody", *m.prosody, in.frames, in.frame_len);
+    emb_p = emit_prosody_encoder(g, at + "prosody", *m.prosody, in.frames, in.frame_len);
     av_p = positive(in.frame_len);
   }
   if (m.functionals) {
     auto x = g.op("Concat", {in.functionals, in.func_mask}, {Attr::integer("axis", 1)});
-    emb_f = g.op("Relu", {emit_linear(g, "functionals", *m.functionals, x, true)});
+    emb_f = g.op("Relu", {emit_linear(g, at + "functionals", *m.functionals, x, true)});
     av_f = g.cast(g.op("Greater", {g.reduce_sum(in.func_mask, {1}, false), g.scalar_f32(0)}),
                   TensorProto::FLOAT);
   }
-  if (m.bert || m.text) std::tie(emb_t, av_t) = fusion_text(g, m, in, o);
+  if (m.bert || m.text) std::tie(emb_t, av_t) = fusion_text(g, m, at, in, o);
   auto avail =
       g.op("Concat", {g.unsqueeze(av_p, {1}), g.unsqueeze(av_f, {1}), g.unsqueeze(av_t, {1})},
            {Attr::integer("axis", 1)}, "avail");  // [B, 3]
   auto embs =
       g.op("Concat", {g.unsqueeze(emb_p, {1}), g.unsqueeze(emb_f, {1}), g.unsqueeze(emb_t, {1})},
            {Attr::integer("axis", 1)});  // [B, 3, H]
-  auto gates = emit_linear(g, "gate", *m.gate,
+  auto gates = emit_linear(g, at + "gate", *m.gate,
                            g.op("Concat", {emb_p, emb_f, emb_t}, {Attr::integer("axis", 1)}), true);
-  const std::string bag = m.ngrams ? ngram_bag(g, "ngrams", *m.ngrams, c, in) : "";
+  const std::string bag = m.ngrams ? ngram_bag(g, at + "ngrams", *m.ngrams, c, in) : "";
   std::string sent;  // zero where the text is absent, like the bag
   if (m.sentence) {
     if (in.text_embedding.empty())
@@ -425,8 +431,9 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
           "the model reads sentence embeddings (model.text_embedding) but the graph has no "
           "text_embedding input; this is a bug: InputTransform::text_embedding_dim disagrees "
           "with the model");
-    auto x = emit_linear(g, "sentence", *m.sentence, in.text_embedding, true);
-    sent = g.op("Mul", {g.op("Relu", {emit_layer_norm(g, "sentence_norm", *m.sentence_norm, x)}),
+    auto x = emit_linear(g, at + "sentence", *m.sentence, in.text_embedding, true);
+    sent = g.op("Mul",
+                {g.op("Relu", {emit_layer_norm(g, at + "sentence_norm", *m.sentence_norm, x)}),
                         g.unsqueeze(av_t, {1})});
   }
   std::vector<std::string> out;
@@ -438,15 +445,29 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     auto masked = g.op("Where", {g.op("Equal", {a, g.scalar_f32(0)}), g.scalar_f32(-1e9f), gates});
     auto w = g.op("Mul", {g.op("Softmax", {masked}, {Attr::integer("axis", 1)}), a});
     auto fused = g.reduce_sum(g.op("Mul", {g.unsqueeze(w, {2}), embs}), {1}, false);
-    auto h = emit_layer_norm(g, "norm", *m.norm, fused);  // dropout: identity in eval
+    auto h = emit_layer_norm(g, at + "norm", *m.norm, fused);  // dropout: identity in eval
     if (!bag.empty())  // no mask needed: the bag is already zero where token_len is 0
       h = g.op("Concat", {h, t.text ? bag : g.zeros(g.op("Shape", {bag}))},
                {Attr::integer("axis", 1)});
     if (!sent.empty())
       h = g.op("Concat", {h, t.text ? sent : g.zeros(g.op("Shape", {sent}))},
                {Attr::integer("axis", 1)});
-    out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h));
+    out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h, at));
   }
+  return out;
+}
+
+/// An ensemble's logits: the mean of its members' per task, as EnsembleModel::logits.
+std::vector<std::string> ensemble_logits(GraphBuilder& g, train::EnsembleModel& m,
+                                         const train::ModelConfig& c, const Normalized& in,
+                                         const GraphOptions& o) {
+  std::vector<std::vector<std::string>> per_task(m.tasks().size());
+  for (size_t i = 0; i < m.fusion.size(); ++i) {
+    auto member = fusion_logits(g, *m.fusion[i], "member" + std::to_string(i) + ".", c, in, o);
+    for (size_t k = 0; k < member.size(); ++k) per_task[k].push_back(member[k]);
+  }
+  std::vector<std::string> out;
+  for (const auto& logits : per_task) out.push_back(g.op("Mean", logits));
   return out;
 }
 
@@ -474,15 +495,20 @@ std::vector<std::string> linear_logits(GraphBuilder& g, train::LinearModel& m,
 void check_supported(train::TaskModel& model) {
   const bool fusion = dynamic_cast<train::FusionModel*>(&model) != nullptr;
   const bool linear = dynamic_cast<train::LinearModel*>(&model) != nullptr;
-  if (!fusion && !linear)
+  auto* ensemble = dynamic_cast<train::EnsembleModel*>(&model);
+  if (!fusion && !linear && !ensemble)
     throw ExportError("model of type " + model.name() +
-                      " has no ONNX mapping; tenor exports FusionModel and LinearModel");
+                      " has no ONNX mapping; tenor exports FusionModel, EnsembleModel and "
+                      "LinearModel");
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     auto* m = item.value().get();
     // A pretrained encoder is emitted whole (emit_bert_encoder), every module below it.
     if (item.key() == "bert" || item.key().rfind("bert.", 0) == 0) continue;
+    const bool member = ensemble && item.key().find('.') == std::string::npos &&
+                        dynamic_cast<train::FusionModel*>(m) != nullptr;
     const bool known =
-        dynamic_cast<torch::nn::LinearImpl*>(m) || dynamic_cast<torch::nn::Conv1dImpl*>(m) ||
+        member || dynamic_cast<torch::nn::LinearImpl*>(m) ||
+        dynamic_cast<torch::nn::Conv1dImpl*>(m) ||
         dynamic_cast<torch::nn::GRUImpl*>(m) || dynamic_cast<torch::nn::EmbeddingImpl*>(m) ||
         dynamic_cast<torch::nn::LayerNormImpl*>(m) || dynamic_cast<torch::nn::DropoutImpl*>(m) ||
         dynamic_cast<train::MaskedAttentionPoolImpl*>(m) ||
@@ -514,7 +540,9 @@ std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& mod
     throw UsageError("--quantize int8 quantises the pretrained text encoder (model.text_encoder), "
                      "but this model has none; export it without --quantize");
   if (auto* f = dynamic_cast<train::FusionModel*>(&model))
-    return fusion_logits(g, *f, config, in, options);
+    return fusion_logits(g, *f, "", config, in, options);
+  if (auto* e = dynamic_cast<train::EnsembleModel*>(&model))
+    return ensemble_logits(g, *e, config, in, options);
   return linear_logits(g, dynamic_cast<train::LinearModel&>(model), config, in);
 }
 

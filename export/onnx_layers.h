@@ -115,7 +115,8 @@ struct GraphOptions {
   bool int8_encoder = false;
 };
 
-/// Logits per task of a FusionModel or LinearModel (eval mode: dropout is the identity).
+/// Logits per task of a FusionModel, EnsembleModel (the mean of its members') or LinearModel
+/// (eval mode: dropout is the identity).
 /// Throws ExportError naming any module of another type, UsageError for int8_encoder on a
 /// model without a pretrained text encoder.
 std::vector<std::string> emit_task_logits(GraphBuilder& g, train::TaskModel& model,

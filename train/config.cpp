@@ -53,26 +53,9 @@ Field augment_field(const std::string& key, double features::AugmentConfig::*mem
   return nested("augment." + key, &TrainConfig::augment, member);
 }
 
-const std::vector<Field>& fields() {
-  static const std::vector<Field> kFields = {
-      field("features", &TrainConfig::features),
-      field("out", &TrainConfig::out),
-      field("tasks", &TrainConfig::tasks),
-      field("device", &TrainConfig::device),
-      field("threads", &TrainConfig::threads),
-      field("seed", &TrainConfig::seed),
-      field("epochs", &TrainConfig::epochs),
-      field("batch_size", &TrainConfig::batch_size),
-      field("loss", &TrainConfig::loss),
-      field("focal_gamma", &TrainConfig::focal_gamma),
-      field("patience", &TrainConfig::patience),
-      field("selection", &TrainConfig::selection),
-      field("calibration", &TrainConfig::calibration),
-      field("keep_best", &TrainConfig::keep_best),
-      field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
-      field("bf16", &TrainConfig::bf16),
-      field("normalize_loudness", &TrainConfig::normalize_loudness),
-      field("speaker_normalization", &TrainConfig::speaker_normalization),
+/// The model.* keys, in the order config.yaml lists them.
+std::vector<Field> model_fields() {
+  return {
       nested("model.type", &TrainConfig::model, &ModelConfig::type),
       nested("model.hidden", &TrainConfig::model, &ModelConfig::hidden),
       nested("model.conv_channels", &TrainConfig::model, &ModelConfig::conv_channels),
@@ -94,44 +77,76 @@ const std::vector<Field>& fields() {
       nested("model.text_encoder", &TrainConfig::model, &ModelConfig::text_encoder),
       nested("model.encoder_trainable_layers", &TrainConfig::model,
              &ModelConfig::encoder_trainable_layers),
-      nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
-      nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
-      nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
-      nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
-      nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
-      nested("optim.ngrams_lr_scale", &TrainConfig::optim, &OptimConfig::ngrams_lr_scale),
-      nested("optim.encoder_lr", &TrainConfig::optim, &OptimConfig::encoder_lr),
-      nested("optim.layer_decay", &TrainConfig::optim, &OptimConfig::layer_decay),
-      nested("optim.encoder_frozen_epochs", &TrainConfig::optim,
-             &OptimConfig::encoder_frozen_epochs),
-      nested("optim.ema_decay", &TrainConfig::optim, &OptimConfig::ema_decay),
-      nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
-      nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
-      augment_field("probability", &features::AugmentConfig::probability),
-      augment_field("speed_probability", &features::AugmentConfig::speed_probability),
-      augment_field("speed_min", &features::AugmentConfig::speed_min),
-      augment_field("speed_max", &features::AugmentConfig::speed_max),
-      augment_field("reverb_probability", &features::AugmentConfig::reverb_probability),
-      augment_field("reverb_rt60_s_min", &features::AugmentConfig::reverb_rt60_s_min),
-      augment_field("reverb_rt60_s_max", &features::AugmentConfig::reverb_rt60_s_max),
-      augment_field("noise_probability", &features::AugmentConfig::noise_probability),
-      augment_field("noise_snr_db_min", &features::AugmentConfig::noise_snr_db_min),
-      augment_field("noise_snr_db_max", &features::AugmentConfig::noise_snr_db_max),
-      augment_field("noise_data_share", &features::AugmentConfig::noise_data_share),
-      nested("augment.noise_reference", &TrainConfig::augment,
-             &features::AugmentConfig::noise_reference),
-      augment_field("agc_probability", &features::AugmentConfig::agc_probability),
-      augment_field("agc_target_db_min", &features::AugmentConfig::agc_target_db_min),
-      augment_field("agc_target_db_max", &features::AugmentConfig::agc_target_db_max),
-      augment_field("agc_ratio_min", &features::AugmentConfig::agc_ratio_min),
-      augment_field("agc_ratio_max", &features::AugmentConfig::agc_ratio_max),
-      augment_field("telephone_probability", &features::AugmentConfig::telephone_probability),
-      augment_field("telephone_alaw_share", &features::AugmentConfig::telephone_alaw_share),
-      augment_field("gain_probability", &features::AugmentConfig::gain_probability),
-      augment_field("gain_db_min", &features::AugmentConfig::gain_db_min),
-      augment_field("gain_db_max", &features::AugmentConfig::gain_db_max),
-      augment_field("consistency", &features::AugmentConfig::consistency),
+      nested("model.members", &TrainConfig::model, &ModelConfig::members),
   };
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> kFields = [] {
+    std::vector<Field> top = {
+        field("features", &TrainConfig::features),
+        field("out", &TrainConfig::out),
+        field("tasks", &TrainConfig::tasks),
+        field("device", &TrainConfig::device),
+        field("threads", &TrainConfig::threads),
+        field("seed", &TrainConfig::seed),
+        field("epochs", &TrainConfig::epochs),
+        field("batch_size", &TrainConfig::batch_size),
+        field("loss", &TrainConfig::loss),
+        field("focal_gamma", &TrainConfig::focal_gamma),
+        field("patience", &TrainConfig::patience),
+        field("selection", &TrainConfig::selection),
+        field("calibration", &TrainConfig::calibration),
+        field("keep_best", &TrainConfig::keep_best),
+        field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
+        field("bf16", &TrainConfig::bf16),
+        field("normalize_loudness", &TrainConfig::normalize_loudness),
+        field("speaker_normalization", &TrainConfig::speaker_normalization),
+    };
+    std::vector<Field> model = model_fields();
+    top.insert(top.end(), model.begin(), model.end());
+    std::vector<Field> rest = {
+        nested("optim.lr", &TrainConfig::optim, &OptimConfig::lr),
+        nested("optim.weight_decay", &TrainConfig::optim, &OptimConfig::weight_decay),
+        nested("optim.warmup_steps", &TrainConfig::optim, &OptimConfig::warmup_steps),
+        nested("optim.clip_norm", &TrainConfig::optim, &OptimConfig::clip_norm),
+        nested("optim.accumulate", &TrainConfig::optim, &OptimConfig::accumulate),
+        nested("optim.ngrams_lr_scale", &TrainConfig::optim, &OptimConfig::ngrams_lr_scale),
+        nested("optim.encoder_lr", &TrainConfig::optim, &OptimConfig::encoder_lr),
+        nested("optim.layer_decay", &TrainConfig::optim, &OptimConfig::layer_decay),
+        nested("optim.encoder_frozen_epochs", &TrainConfig::optim,
+               &OptimConfig::encoder_frozen_epochs),
+        nested("optim.ema_decay", &TrainConfig::optim, &OptimConfig::ema_decay),
+        nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
+        nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
+        augment_field("probability", &features::AugmentConfig::probability),
+        augment_field("speed_probability", &features::AugmentConfig::speed_probability),
+        augment_field("speed_min", &features::AugmentConfig::speed_min),
+        augment_field("speed_max", &features::AugmentConfig::speed_max),
+        augment_field("reverb_probability", &features::AugmentConfig::reverb_probability),
+        augment_field("reverb_rt60_s_min", &features::AugmentConfig::reverb_rt60_s_min),
+        augment_field("reverb_rt60_s_max", &features::AugmentConfig::reverb_rt60_s_max),
+        augment_field("noise_probability", &features::AugmentConfig::noise_probability),
+        augment_field("noise_snr_db_min", &features::AugmentConfig::noise_snr_db_min),
+        augment_field("noise_snr_db_max", &features::AugmentConfig::noise_snr_db_max),
+        augment_field("noise_data_share", &features::AugmentConfig::noise_data_share),
+        nested("augment.noise_reference", &TrainConfig::augment,
+               &features::AugmentConfig::noise_reference),
+        augment_field("agc_probability", &features::AugmentConfig::agc_probability),
+        augment_field("agc_target_db_min", &features::AugmentConfig::agc_target_db_min),
+        augment_field("agc_target_db_max", &features::AugmentConfig::agc_target_db_max),
+        augment_field("agc_ratio_min", &features::AugmentConfig::agc_ratio_min),
+        augment_field("agc_ratio_max", &features::AugmentConfig::agc_ratio_max),
+        augment_field("telephone_probability", &features::AugmentConfig::telephone_probability),
+        augment_field("telephone_alaw_share", &features::AugmentConfig::telephone_alaw_share),
+        augment_field("gain_probability", &features::AugmentConfig::gain_probability),
+        augment_field("gain_db_min", &features::AugmentConfig::gain_db_min),
+        augment_field("gain_db_max", &features::AugmentConfig::gain_db_max),
+        augment_field("consistency", &features::AugmentConfig::consistency),
+    };
+    top.insert(top.end(), rest.begin(), rest.end());
+    return top;
+  }();
   return kFields;
 }
 
@@ -230,6 +245,16 @@ void check_model(const ModelConfig& model) {
   check(model.encoder_trainable_layers >= -1, "model.encoder_trainable_layers",
         std::to_string(model.encoder_trainable_layers),
         "use -1 (every block and the embeddings), 0 (frozen) or a number of top blocks");
+  check(model.members >= 1 && model.members <= 32, "model.members",
+        std::to_string(model.members), "use 1 (one model) .. 32");
+  check(model.members == 1 || model.type == "fusion", "model.members",
+        std::to_string(model.members),
+        "an ensemble is made of fusion models (a linear model trains to the same optimum from "
+        "any start): set model.type fusion or model.members 1");
+  check(model.members == 1 || model.text_encoder.empty(), "model.members",
+        std::to_string(model.members),
+        "an ensemble would fine-tune one copy of the pretrained encoder per member: set "
+        "model.members 1 with model.text_encoder, or leave model.text_encoder empty");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
 }

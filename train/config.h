@@ -53,6 +53,10 @@ struct ModelConfig {
   /// model.text_encoder: how many of its top blocks train (-1: every block and the
   /// embeddings; 0: none, a frozen feature extractor).
   int encoder_trainable_layers = -1;
+  /// Fusion: a deep ensemble of this many fusion models, each from its own random start,
+  /// trained together on the same batches, scored and exported as the mean of their logits
+  /// (train/model.h EnsembleModel). 1: one model.
+  int members = 1;
 };
 
 struct OptimConfig {

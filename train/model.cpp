@@ -5,6 +5,8 @@
 #include <torch/nn/utils/rnn.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "data/features/tokenizer.h"
 
@@ -296,7 +298,52 @@ std::vector<torch::Tensor> LinearModel::logits(const Batch& b) {
   return out;
 }
 
+EnsembleModel::EnsembleModel(const ModelShape& shape, const ModelConfig& config) {
+  tasks_ = shape.tasks;
+  for (int i = 0; i < config.members; ++i)
+    fusion.push_back(register_module("member" + std::to_string(i),
+                                     std::make_shared<FusionModel>(shape, config)));
+}
+
+std::vector<torch::Tensor> EnsembleModel::mean_logits(
+    const std::vector<std::vector<torch::Tensor>>& per_member) {
+  std::vector<torch::Tensor> out;
+  for (size_t t = 0; t < per_member.front().size(); ++t) {
+    std::vector<torch::Tensor> task;
+    for (const auto& member : per_member) task.push_back(member[t]);
+    out.push_back(torch::stack(task).mean(0));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> EnsembleModel::logits(const Batch& b) {
+  std::vector<std::vector<torch::Tensor>> per_member;
+  for (auto& m : fusion) per_member.push_back(m->logits(b));
+  return mean_logits(per_member);
+}
+
+std::vector<TaskModel*> EnsembleModel::members() {
+  std::vector<TaskModel*> out;
+  for (auto& m : fusion) out.push_back(m.get());
+  return out;
+}
+
+FusionModel* as_fusion(TaskModel& model) {
+  return dynamic_cast<FusionModel*>(model.members().front());
+}
+
+double clip_member_gradients(TaskModel& model, double max_norm) {
+  double sum2 = 0;
+  for (TaskModel* m : model.members()) {
+    const double norm = torch::nn::utils::clip_grad_norm_(m->parameters(), max_norm);
+    sum2 += norm * norm;
+  }
+  return std::sqrt(sum2);
+}
+
 std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig& config) {
+  if (config.type == "fusion" && config.members > 1)
+    return std::make_shared<EnsembleModel>(shape, config);
   if (config.type == "fusion") return std::make_shared<FusionModel>(shape, config);
   if (config.type == "linear") return std::make_shared<LinearModel>(shape, config);
   throw ConfigError("unknown model.type '" + config.type + "'; use fusion or linear");

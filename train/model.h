@@ -114,6 +114,10 @@ TORCH_MODULE(TextEncoder);
 class TaskModel : public torch::nn::Module {
  public:
   virtual std::vector<torch::Tensor> logits(const Batch& batch) = 0;
+  /// The models that train each on its own loss: the members of an ensemble (model.members),
+  /// or this model alone. Training takes a loss on each one's logits and clips each one's
+  /// gradients on their own (clip_member_gradients).
+  virtual std::vector<TaskModel*> members() { return {this}; }
   /// Tokens of the previous segment the model reads (model.context_tokens), 0 for none.
   virtual int context_tokens() const { return 0; }
   const std::vector<TaskSpec>& tasks() const { return tasks_; }
@@ -173,6 +177,34 @@ class LinearModel : public TaskModel {
  private:
   ModelConfig config_;
 };
+
+/// model.members > 1: a deep ensemble (Lakshminarayanan et al. 2017) of fusion models
+/// "member0", "member1", ... (checkpoint keys "member0.prosody.conv.weight"), each from its
+/// own random start and with its own dropout draws, trained together on the same batches
+/// (one augmentation and feature extraction for all), each on its own loss. Its logits are
+/// the mean of the members' logits, per task: what the run is selected, calibrated, scored
+/// and exported on.
+class EnsembleModel : public TaskModel {
+ public:
+  EnsembleModel(const ModelShape& shape, const ModelConfig& config);
+  std::vector<torch::Tensor> logits(const Batch& batch) override;
+  std::vector<TaskModel*> members() override;
+  int context_tokens() const override { return fusion.front()->context_tokens(); }
+  /// The mean over members of each task's logits: `per_member[m][task]`.
+  static std::vector<torch::Tensor> mean_logits(
+      const std::vector<std::vector<torch::Tensor>>& per_member);
+
+  std::vector<std::shared_ptr<FusionModel>> fusion;  ///< "member<i>"
+};
+
+/// The fusion model that `model` is or, for an ensemble, its first member (they share one
+/// layout); nullptr for other models.
+FusionModel* as_fusion(TaskModel& model);
+
+/// Clips the gradients of each member (TaskModel::members) to `max_norm` on its own (an
+/// infinite max_norm measures only), so that one member's large step does not shrink the
+/// others'. Returns the norm over all gradients before clipping.
+double clip_member_gradients(TaskModel& model, double max_norm);
 
 /// The text vector of a pretrained encoder's batch: relu(proj(mean over the tokens of its
 /// last hidden states)), and whether each row has a segment text (more than the two special

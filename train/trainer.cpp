@@ -229,7 +229,7 @@ bool parameters_finite(torch::nn::Module& model) {
 /// no row starts louder than the rest. Draws no random numbers (a run stays reproducible).
 /// Returns what went into result.json.
 json init_word_vectors(TaskModel& model, const TrainData& data, const ModelConfig& config) {
-  auto* fusion = dynamic_cast<FusionModel*>(&model);
+  auto* fusion = as_fusion(model);
   if (!fusion || !fusion->text)
     throw ConfigError(
         "model.word_vectors is set but the model has no text encoder: it needs "
@@ -243,13 +243,15 @@ json init_word_vectors(TaskModel& model, const TrainData& data, const ModelConfi
   const double rms = std::sqrt(sum2 / double(v.num_matched * size_t(v.dim)));
   const auto n = int64_t(pieces.size());
   torch::NoGradGuard no_grad;
-  torch::Tensor w = fusion->text->embed->weight;
-  const torch::Tensor pretrained =
-      torch::from_blob(v.rows.data(), {n, v.dim}, torch::kFloat).to(w.device());
-  const torch::Tensor matched =
-      torch::from_blob(v.matched.data(), {n, 1}, torch::kChar).to(w.device()).to(torch::kBool);
-  w.copy_(torch::where(matched, pretrained, w * rms));
-  w[0].zero_();  // the padding row
+  for (TaskModel* member : model.members()) {  // each member's own random draw for the rest
+    torch::Tensor w = dynamic_cast<FusionModel&>(*member).text->embed->weight;
+    const torch::Tensor pretrained =
+        torch::from_blob(v.rows.data(), {n, v.dim}, torch::kFloat).to(w.device());
+    const torch::Tensor matched =
+        torch::from_blob(v.matched.data(), {n, 1}, torch::kChar).to(w.device()).to(torch::kBool);
+    w.copy_(torch::where(matched, pretrained, w * rms));
+    w[0].zero_();  // the padding row
+  }
   return {{"path", config.word_vectors},
           {"pieces", pieces.size()},
           {"pieces_matched", v.num_matched},
@@ -360,8 +362,14 @@ int encoder_depth(const std::string& key, int layers, int trainable) {
 /// every scale).
 void make_optimizer(Run& r) {
   const OptimConfig& o = r.config.optim;
-  auto* fusion = dynamic_cast<FusionModel*>(r.model.get());
+  auto* fusion = as_fusion(*r.model);
   const bool own_ngram_rate = o.ngrams_lr_scale != 1.0 && fusion != nullptr;
+  // An ensemble's parameters are its members' ("member0.ngrams.weight"); a pretrained
+  // encoder is never in one (TrainConfig::validate).
+  auto is_ngrams = [](const std::string& key) {
+    return key.rfind("ngrams.", 0) == 0 ||
+           (key.rfind("member", 0) == 0 && key.find(".ngrams.") == key.find('.'));
+  };
   const int layers = fusion && fusion->bert ? fusion->bert->config().num_layers : 0;
   std::vector<torch::Tensor> main_params, ngram_params;
   std::map<int, std::vector<torch::Tensor>> encoder;  // by depth
@@ -376,7 +384,7 @@ void make_optimizer(Run& r) {
       }
       continue;
     }
-    (own_ngram_rate && p.key().rfind("ngrams.", 0) == 0 ? ngram_params : main_params)
+    (own_ngram_rate && is_ngrams(p.key()) ? ngram_params : main_params)
         .push_back(p.value());
   }
   const auto adamw = torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay);
@@ -675,10 +683,26 @@ void add_consistency(Run& r, const torch::Tensor& consistency, BatchLoss& out) {
   out.loss = out.loss + r.config.augment.consistency * consistency;
 }
 
+/// Each task's loss on the batch, summed over the members of an ensemble (`per_member[m]`:
+/// member m's logits), so that a member's gradient is what it would be trained alone;
+/// undefined for a task without a labelled row.
+std::vector<torch::Tensor> member_task_losses(
+    const Run& r, const Batch& batch, const std::vector<std::vector<torch::Tensor>>& per_member) {
+  std::vector<torch::Tensor> losses(r.data.shape.tasks.size());
+  for (size_t t = 0; t < losses.size(); ++t)
+    for (const auto& logits : per_member) {
+      auto l = task_loss(r.data.shape.tasks[t], logits[t], batch.labels.select(1, int64_t(t)),
+                         r.data.class_weights[t], r.config.loss, r.config.focal_gamma);
+      if (l.defined()) losses[t] = losses[t].defined() ? losses[t] + l : l;
+    }
+  return losses;
+}
+
 BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& clock) {
   const auto t0 = Clock::now();
   const TrainData& data = r.data;
   const size_t tasks = data.shape.tasks.size();
+  const std::vector<TaskModel*> members = r.model->members();
   std::vector<torch::Tensor> task_losses(tasks);
   std::vector<double> task_weights(tasks, 0.0);
   torch::Tensor consistency;
@@ -691,18 +715,18 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
     clock.data += since(t0);
     t_model = Clock::now();
     compat::Autocast amp(r.device.type(), r.device.is_cuda() && r.config.bf16, torch::kBFloat16);
-    auto logits = r.model->logits(batch);
-    for (size_t t = 0; t < logits.size(); ++t) {
-      auto labels = batch.labels.select(1, int64_t(t));
-      auto l = task_loss(data.shape.tasks[t], logits[t], labels, data.class_weights[t],
-                         r.config.loss, r.config.focal_gamma);
-      if (l.defined()) out.loss = out.loss.defined() ? out.loss + l : l;
-      task_losses[t] = l;
-      if (r.group && l.defined())
-        task_weights[t] = task_loss_weight(labels, data.class_weights[t], r.config.loss);
+    std::vector<std::vector<torch::Tensor>> per_member;
+    for (TaskModel* m : members) per_member.push_back(m->logits(batch));
+    task_losses = member_task_losses(r, batch, per_member);
+    for (size_t t = 0; t < tasks; ++t) {
+      if (!task_losses[t].defined()) continue;
+      out.loss = out.loss.defined() ? out.loss + task_losses[t] : task_losses[t];
+      if (r.group)
+        task_weights[t] = task_loss_weight(batch.labels.select(1, int64_t(t)),
+                                           data.class_weights[t], r.config.loss);
     }
     if (r.config.augment.consistency > 0)
-      consistency = consistency_loss(r, rows, augmented, logits);
+      consistency = consistency_loss(r, rows, augmented, EnsembleModel::mean_logits(per_member));
   }
   if (r.group) {
     out.loss = share_of_global_loss(*r.group, task_losses, task_weights, r.device, &out.value,
@@ -711,6 +735,7 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
     out.any = true;
     out.value = out.loss.item<double>();
   }
+  out.value /= double(members.size());  // train_loss: a member's mean, comparable with dev's
   add_consistency(r, consistency, out);
   if (out.any) clock.forward += since(t_model);
   return out;
@@ -724,10 +749,10 @@ void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
   const auto t_step = Clock::now();
   TrainState& state = r.state;
   if (r.reducer) r.reducer->finish();  // grads = mean over ranks
-  // The norm over all gradients (after the all-reduce: the same on every rank); an
-  // infinite clip_norm measures without clipping.
-  const double grad_norm = torch::nn::utils::clip_grad_norm_(
-      r.model->parameters(), r.config.optim.clip_norm > 0 ? r.config.optim.clip_norm : INFINITY);
+  // The norm over all gradients (after the all-reduce: the same on every rank), each member
+  // of an ensemble clipped on its own; an infinite clip_norm measures without clipping.
+  const double grad_norm = clip_member_gradients(
+      *r.model, r.config.optim.clip_norm > 0 ? r.config.optim.clip_norm : INFINITY);
   if (!std::isfinite(grad_norm))
     stop_non_finite("the gradient norm", grad_norm, state, b, r.batches_per_epoch, global_rows,
                     r.data, r.last, r.last_saved_step);

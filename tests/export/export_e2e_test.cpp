@@ -37,13 +37,16 @@ fs::path trained_run(const std::string& type) {
         << out;
     return runs[type] = dir / "run";
   }
+  // "ensemble": three fusion models (model.members), each reading the context too.
+  const bool ensemble = type == "ensemble";
   std::ofstream(dir / "config.yaml")
       << "features: " << tiny_store().string() << "\nout: " << (dir / "run").string()
-      << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << type
+      << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: " << (ensemble ? "fusion" : type)
       << "\n  hidden: 16\n  conv_channels: 8\n  embedding_dim: 8\n"
          "  hash_buckets: 512\n"
       // The tiny fusion model reads the previous segment's first 6 tokens as context.
-      << (type == "fusion" ? "  context_tokens: 6\n" : "");
+      << (type == "fusion" || ensemble ? "  context_tokens: 6\n" : "")
+      << (ensemble ? "  members: 3\n" : "");
   std::string out;
   EXPECT_EQ(run_tenor("train --config " + (dir / "config.yaml").string(), &out), 0) << out;
   return runs[type] = dir / "run";
@@ -145,8 +148,15 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   // A context model takes the previous segment's tokens as two more inputs.
   std::set<std::string> inputs;
   for (const auto& i : proto.graph().input()) inputs.insert(i.name());
-  const bool context = GetParam() == "fusion";
+  const bool ensemble = GetParam() == "ensemble";
+  const bool context = GetParam() == "fusion" || ensemble;
   EXPECT_EQ(inputs.count("ctx_tokens") + inputs.count("ctx_len"), context ? 2u : 0u);
+  // An ensemble's graph holds every member's weights under its path and says how many.
+  EXPECT_EQ(props["tenor.model_members"], ensemble ? "3" : "1");
+  std::set<std::string> initializers;
+  for (const auto& i : proto.graph().initializer()) initializers.insert(i.name());
+  EXPECT_EQ(initializers.count("member2.prosody.conv.weight"), ensemble ? 1u : 0u);
+  EXPECT_EQ(initializers.count("gate.weight"), ensemble || GetParam() == "linear" ? 0u : 1u);
   EXPECT_EQ(read_json(bundle / "features.json")["context_tokens"], context ? 6 : 0);
   for (const auto& t : json::parse(props["tenor.tasks"])) {
     if (t["speaker"] == "agent") {
@@ -155,6 +165,7 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   }
   const std::string card = read_file(bundle / "model_card.md");
   EXPECT_EQ(card.find("the segment before each one in its call") != std::string::npos, context);
+  EXPECT_EQ(card.find("It is an ensemble of 3 fusion models") != std::string::npos, ensemble);
   for (const char* s : {"Intended use", "art. 5(1)(f)", "Per slice", "| value [95% CI] | note |",
                         "Calibration", "Limitations"})
     EXPECT_NE(card.find(s), std::string::npos) << s;
@@ -275,7 +286,8 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   EXPECT_NE(d.find((work / "bad.jsonl").string() + ":1:"), std::string::npos) << d;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ExportE2e, ::testing::Values("fusion", "linear", "demo"));
+INSTANTIATE_TEST_SUITE_P(Models, ExportE2e,
+                         ::testing::Values("fusion", "linear", "demo", "ensemble"));
 
 TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
   const fs::path dir = make_temp_dir("export-sentence");

@@ -103,5 +103,29 @@ TEST(TrainConfig, ValidateNamesTheKey) {
   EXPECT_EQ(refusal(c), "");
 }
 
+// An ensemble is of fusion models, without a pretrained encoder per member, 1..32 of them.
+TEST(TrainConfig, AnEnsembleIsOfFusionModelsWithoutAPretrainedEncoder) {
+  TrainConfig c;
+  c.features = "f.h5";
+  for (const char* n : {"0", "33", "-1"}) {
+    apply_override(c, std::string("model.members=") + n);
+    EXPECT_NE(refusal(c).find(std::string("'model.members' is ") + n + "; use 1"),
+              std::string::npos)
+        << refusal(c);
+  }
+  apply_override(c, "model.members=5");
+  EXPECT_EQ(refusal(c), "");
+  EXPECT_NE(to_yaml(c).find("members: 5"), std::string::npos);
+  apply_override(c, "model.type=linear");
+  EXPECT_NE(refusal(c).find("set model.type fusion or model.members 1"), std::string::npos)
+      << refusal(c);
+  apply_override(c, "model.type=fusion");
+  apply_override(c, "model.text_encoder=minilm-l6");
+  EXPECT_NE(refusal(c).find("set model.members 1 with model.text_encoder"), std::string::npos)
+      << refusal(c);
+  apply_override(c, "model.members=1");
+  EXPECT_EQ(refusal(c), "");
+}
+
 }  // namespace
 }  // namespace tenor::train

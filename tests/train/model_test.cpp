@@ -99,6 +99,66 @@ TEST(Model, StableParameterNames) {
                                       "head_topic.weight", "head_topic.bias"}));
 }
 
+// model.members: each member its own fusion model under "member<i>." (the checkpoint keys and
+// ONNX initializer names), from its own random start; the ensemble's logits are their mean.
+TEST(Model, AnEnsembleScoresTheMeanOfItsMembersFromTheirOwnStarts) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.members = 3;
+  auto m = make_model(shape(), c);
+  ASSERT_NE(dynamic_cast<EnsembleModel*>(m.get()), nullptr);
+  const auto members = m->members();
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(as_fusion(*m), members[0]);
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : m->named_parameters()) params[p.key()] = p.value();
+  for (const char* expected : {"member0.prosody.conv.weight", "member1.text.embed.weight",
+                               "member2.head_escalation.weight", "member2.bias_escalation"})
+    EXPECT_TRUE(params.count(expected)) << expected;
+  EXPECT_EQ(params.size(), 3 * make_model(shape(), ModelConfig{})->named_parameters().size());
+  EXPECT_FALSE(torch::equal(params["member0.prosody.conv.weight"],
+                            params["member1.prosody.conv.weight"]));
+  m->eval();
+  const Batch b = batch(3);
+  const auto mean = m->logits(b);
+  ASSERT_EQ(mean.size(), 3u);
+  for (size_t t = 0; t < mean.size(); ++t) {
+    auto sum = torch::zeros_like(mean[t]);
+    for (auto* member : members) sum += member->logits(b)[t];
+    EXPECT_TRUE(torch::allclose(mean[t], sum / 3, 1e-6, 1e-6)) << t;
+    EXPECT_FALSE(torch::allclose(mean[t], members[0]->logits(b)[t])) << t;
+  }
+  // One model is its own only member.
+  auto one = make_model(shape(), ModelConfig{});
+  EXPECT_EQ(one->members(), std::vector<TaskModel*>{one.get()});
+}
+
+// Each member's gradients are clipped to the norm on their own: a member with a huge gradient
+// does not shrink another's step. The returned norm is over all gradients, before clipping.
+TEST(Model, EachMemberOfAnEnsembleIsClippedOnItsOwn) {
+  torch::manual_seed(0);
+  ModelConfig c;
+  c.members = 2;
+  auto m = make_model(shape(), c);
+  const auto members = m->members();
+  double n0 = 0, n1 = 0;
+  for (auto& p : members[0]->parameters()) {
+    p.mutable_grad() = torch::full_like(p, 10.0);
+    n0 += 100.0 * double(p.numel());
+  }
+  for (auto& p : members[1]->parameters()) {
+    p.mutable_grad() = torch::full_like(p, 1e-4);
+    n1 += 1e-8 * double(p.numel());
+  }
+  const double norm = clip_member_gradients(*m, 1.0);
+  EXPECT_NEAR(norm, std::sqrt(n0 + n1), 1e-3 * std::sqrt(n0 + n1));
+  double after0 = 0;
+  for (auto& p : members[0]->parameters()) after0 += p.grad().pow(2).sum().item<double>();
+  EXPECT_NEAR(std::sqrt(after0), 1.0, 1e-4);
+  for (auto& p : members[1]->parameters())
+    EXPECT_TRUE(torch::allclose(p.grad(), torch::full_like(p, 1e-4))) << "member 1 was clipped";
+}
+
 TEST(Model, BidirectionalGruOnPaddedBatchesEqualsPackedSequences) {
   namespace rnn = torch::nn::utils::rnn;
   for (int layers : {1, 2}) {
