@@ -12,6 +12,8 @@
 # SPEAKER=1 adds, for each share, a run with speaker_normalization call, whose augmentation
 # reads each augmented speaker's turns in the call once more for their means (docs/training.md):
 # give it a STORE of calls of several turns (bench/ravdess_calls.py) to see that cost.
+# MEMBERS=K adds a store-only run and, for each share, a run of an ensemble of K fusion
+# models (model.members: one augmentation and extraction, K forward and backward passes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
@@ -51,8 +53,16 @@ row() {  # NAME OUT [--set ...]: trains one run and prints its row
   printf '| %s | %.1f | %.1f %% | %.2fx |\n' "$name" "$r" "$(wait_share "$out")" \
     "$(python3 -c "print($base/$r)")"
 }
+if [[ -n ${MEMBERS:-} ]]; then
+  row "from the store, model.members $MEMBERS" "$work/plain-m" --set augment.probability=0 \
+    --set model.members="$MEMBERS"
+fi
 for p in $probabilities; do
   row "augment.probability $p" "$work/aug-$p" --set augment.probability="$p"
+  if [[ -n ${MEMBERS:-} ]]; then
+    row "augment.probability $p, model.members $MEMBERS" "$work/aug-$p-m" \
+      --set augment.probability="$p" --set model.members="$MEMBERS"
+  fi
   if [[ -n ${CONSISTENCY:-} ]]; then
     row "augment.probability $p, consistency $CONSISTENCY" "$work/aug-$p-c" \
       --set augment.probability="$p" --set augment.consistency="$CONSISTENCY"

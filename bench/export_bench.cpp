@@ -9,7 +9,9 @@
 // was kept for the process) against a call to the kept runner with the model loaded
 // (OrtSession::run, as `tenor predict --bundle` makes it), wall time from C++.
 //
-//   bench_export [--repeat N]     prints one JSON line per (runtime, batch) with p50/p95 ms
+//   bench_export [--repeat N] [--members K]
+// prints one JSON line per (runtime, batch) with p50/p95 ms; --members K times an ensemble of
+// K such models (model.members), the graph that `tenor export` writes for one.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -102,14 +104,17 @@ void print_call_overhead(const std::filesystem::path& model, const train::TrainD
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeat = 200;
-  for (int i = 1; i + 1 < argc; ++i)
+  int repeat = 200, members = 1;
+  for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--repeat") == 0) repeat = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--members") == 0) members = std::atoi(argv[i + 1]);
+  }
   tenor::compat::set_cpu_threads(1);
   torch::manual_seed(1);
   torch::NoGradGuard no_grad;
 
   train::ModelConfig config;  // defaults: hidden 64, conv 64, embedding 64, 1 GRU layer
+  config.members = std::clamp(members, 1, 32);
   const int lld = int(tenor::features::lld_column_names(tenor::features::LldConfig{}).size());
   const int func = 88, vocab = 2000, frames = 1000, tokens = 40;
   train::ModelShape shape;
@@ -165,6 +170,7 @@ int main(int argc, char** argv) {
       nlohmann::json j = {{"bench", "export_latency"},
                           {"runtime", runtime},
                           {"batch", batch},
+                          {"members", config.members},
                           {"frames", frames},
                           {"tokens", tokens},
                           {"threads", 1},
