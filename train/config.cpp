@@ -78,6 +78,7 @@ std::vector<Field> model_fields() {
       nested("model.encoder_trainable_layers", &TrainConfig::model,
              &ModelConfig::encoder_trainable_layers),
       nested("model.members", &TrainConfig::model, &ModelConfig::members),
+      nested("model.member_row_share", &TrainConfig::model, &ModelConfig::member_row_share),
   };
 }
 
@@ -255,6 +256,12 @@ void check_model(const ModelConfig& model) {
         std::to_string(model.members),
         "an ensemble would fine-tune one copy of the pretrained encoder per member: set "
         "model.members 1 with model.text_encoder, or leave model.text_encoder empty");
+  check(model.member_row_share > 0 && model.member_row_share <= 1, "model.member_row_share",
+        std::to_string(model.member_row_share), "use a share in (0, 1] (1: every row)");
+  check(model.member_row_share == 1 || model.members > 1, "model.member_row_share",
+        std::to_string(model.member_row_share),
+        "it draws the rows of each member of an ensemble: set model.members above 1, or "
+        "model.member_row_share 1");
   check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
         "use at least 16");
 }

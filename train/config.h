@@ -57,6 +57,10 @@ struct ModelConfig {
   /// trained together on the same batches, scored and exported as the mean of their logits
   /// (train/model.h EnsembleModel). 1: one model.
   int members = 1;
+  /// model.members > 1: the share of the training rows each member learns from in an epoch,
+  /// drawn per member, epoch and row (online subsampling, after bagging: members then differ
+  /// in their data too, not only in their start). 1: every member learns from every row.
+  double member_row_share = 1.0;
 };
 
 struct OptimConfig {

@@ -142,12 +142,26 @@ void truncate_lines(const fs::path& path, int64_t keep) {
 /// the generator a single process uses (restored from checkpoints); the other ranks draw
 /// their dropout masks from a generator reseeded per batch, so a resumed run needs no
 /// per-rank generator state. splitmix64 (Steele et al. 2014) mixes the coordinates.
-uint64_t rank_batch_seed(uint64_t seed, int rank, int64_t epoch, int64_t batch) {
-  uint64_t x = seed ^ (uint64_t(rank) << 48) ^ (uint64_t(epoch) << 24) ^ uint64_t(batch);
+/// SplitMix64's finaliser (Steele et al. 2014): a well-mixed 64-bit value of `x`.
+uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+uint64_t rank_batch_seed(uint64_t seed, int rank, int64_t epoch, int64_t batch) {
+  return mix64(seed ^ (uint64_t(rank) << 48) ^ (uint64_t(epoch) << 24) ^ uint64_t(batch));
+}
+
+/// model.member_row_share: whether ensemble member `member` learns from store row `row` in
+/// `epoch`, a draw of (seed, epoch, member, row) alone (batch-, rank- and resume-independent).
+bool member_takes_row(uint64_t seed, int64_t epoch, size_t member, int64_t row, double share) {
+  if (share >= 1) return true;
+  const uint64_t x =
+      mix64(mix64(mix64(seed ^ 0x6d656d626572ULL /* "member" */) ^ uint64_t(epoch)) ^
+            (uint64_t(member) << 40) ^ uint64_t(row));
+  return double(x >> 11) * 0x1.0p-53 < share;
 }
 
 /// "call c3 segment 1, call c7 segment 0, ..." for store rows (at most `limit` named).
@@ -689,12 +703,23 @@ void add_consistency(Run& r, const torch::Tensor& consistency, BatchLoss& out) {
 std::vector<torch::Tensor> member_task_losses(
     const Run& r, const Batch& batch, const std::vector<std::vector<torch::Tensor>>& per_member) {
   std::vector<torch::Tensor> losses(r.data.shape.tasks.size());
-  for (size_t t = 0; t < losses.size(); ++t)
-    for (const auto& logits : per_member) {
-      auto l = task_loss(r.data.shape.tasks[t], logits[t], batch.labels.select(1, int64_t(t)),
+  for (size_t m = 0; m < per_member.size(); ++m) {
+    // model.member_row_share: the rows member m does not take this epoch count as unlabelled.
+    torch::Tensor labels = batch.labels;
+    if (r.config.model.member_row_share < 1) {
+      std::vector<uint8_t> skip(batch.index.size());
+      for (size_t i = 0; i < skip.size(); ++i)
+        skip[i] = !member_takes_row(r.config.seed, r.state.epoch, m, batch.index[i],
+                                    r.config.model.member_row_share);
+      const auto mask = torch::tensor(skip).to(torch::kBool).to(labels.device()).unsqueeze(1);
+      labels = labels.masked_fill(mask, -1);
+    }
+    for (size_t t = 0; t < losses.size(); ++t) {
+      auto l = task_loss(r.data.shape.tasks[t], per_member[m][t], labels.select(1, int64_t(t)),
                          r.data.class_weights[t], r.config.loss, r.config.focal_gamma);
       if (l.defined()) losses[t] = losses[t].defined() ? losses[t] + l : l;
     }
+  }
   return losses;
 }
 

@@ -125,6 +125,16 @@ TEST(TrainConfig, AnEnsembleIsOfFusionModelsWithoutAPretrainedEncoder) {
       << refusal(c);
   apply_override(c, "model.members=1");
   EXPECT_EQ(refusal(c), "");
+  // The share of rows each member learns from: (0, 1], and below 1 only for an ensemble.
+  c.model.text_encoder.clear();
+  apply_override(c, "model.member_row_share=0.6");
+  EXPECT_NE(refusal(c).find("set model.members above 1"), std::string::npos) << refusal(c);
+  apply_override(c, "model.members=3");
+  EXPECT_EQ(refusal(c), "");
+  for (const char* share : {"0", "1.5"}) {
+    apply_override(c, std::string("model.member_row_share=") + share);
+    EXPECT_NE(refusal(c).find("use a share in (0, 1]"), std::string::npos) << refusal(c);
+  }
 }
 
 }  // namespace

@@ -339,34 +339,58 @@ std::map<std::string, torch::Tensor> checkpoint_params(const fs::path& run) {
 // One AdamW step from the same initialisation and batch: the first step moves every
 // element by lr * g / (|g| + eps), so with optim.ngrams_lr_scale 5 the n-gram bag moves
 // 5 times as far (the runs differ by up to 4 lr there) and every other parameter exactly
-// as without it.
+// as without it; in an ensemble (model.members), every member's bag.
 TEST(E2eTrain, TheNgramBagLearnsAtItsOwnRate) {
-  std::map<std::string, torch::Tensor> runs[2];
   const double lr = 0.002;
-  for (int i = 0; i < 2; ++i) {
-    fs::path dir = make_temp_dir("train-ngram-rate");
-    std::string out;
-    ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, "  type: fusion\n").string() +
-                            " --set epochs=1 --set batch_size=1000 --set optim.warmup_steps=0"
-                            " --set optim.weight_decay=0 --set optim.lr=0.002"
-                            " --set optim.ngrams_lr_scale=" +
-                            (i ? "5" : "1"),
-                        &out),
-              0)
-        << out;
-    runs[i] = checkpoint_params(dir / "run");
-  }
-  ASSERT_TRUE(runs[0].count("ngrams.weight"));
-  for (const auto& [name, a] : runs[0]) {
-    const auto& b = runs[1].at(name);
-    if (name == "ngrams.weight") {
-      const double moved = (b - a).abs().max().item<double>();
-      EXPECT_GT(moved, 3.9 * lr) << name;
-      EXPECT_LE(moved, 4.0 * lr + 1e-6) << name;
-    } else {
-      EXPECT_TRUE(torch::equal(a, b)) << name;
+  for (const std::string members : {"1", "2"}) {
+    std::map<std::string, torch::Tensor> runs[2];
+    for (int i = 0; i < 2; ++i) {
+      fs::path dir = make_temp_dir("train-ngram-rate");
+      std::string out;
+      ASSERT_EQ(run_tenor("train --config " +
+                              write_train_config(dir, "  type: fusion\n").string() +
+                              " --set epochs=1 --set batch_size=1000 --set optim.warmup_steps=0"
+                              " --set optim.weight_decay=0 --set optim.lr=0.002"
+                              " --set model.members=" + members +
+                              " --set optim.ngrams_lr_scale=" + (i ? "5" : "1"),
+                          &out),
+                0)
+          << out;
+      runs[i] = checkpoint_params(dir / "run");
+    }
+    const std::vector<std::string> bags =
+        members == "1" ? std::vector<std::string>{"ngrams.weight"}
+                       : std::vector<std::string>{"member0.ngrams.weight", "member1.ngrams.weight"};
+    for (const auto& bag : bags) ASSERT_TRUE(runs[0].count(bag)) << bag;
+    for (const auto& [name, a] : runs[0]) {
+      const auto& b = runs[1].at(name);
+      if (std::find(bags.begin(), bags.end(), name) != bags.end()) {
+        const double moved = (b - a).abs().max().item<double>();
+        EXPECT_GT(moved, 3.9 * lr) << name;
+        EXPECT_LE(moved, 4.0 * lr + 1e-6) << name;
+      } else {
+        EXPECT_TRUE(torch::equal(a, b)) << name;
+      }
     }
   }
+}
+
+// model.members with model.member_row_share: each member's rows are drawn per epoch (other
+// metrics than members that take every row), and a run killed mid-epoch resumes to the same
+// metrics as one never interrupted (the draws depend on the seed, epoch, member and row alone).
+TEST(E2eTrain, AnEnsembleDrawsEachMembersRowsAndResumesExactly) {
+  const std::string every = "  type: fusion\n  members: 2\n";
+  const std::string extra = every + "  member_row_share: 0.5\n";
+  const fs::path all = make_temp_dir("train-ens-all"), full = make_temp_dir("train-ens"),
+                 cut = make_temp_dir("train-ens-cut");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(all, every).string(), &out), 0)
+      << out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, extra).string(), &out), 0)
+      << out;
+  EXPECT_NE(metrics_without_timing(all / "run"), metrics_without_timing(full / "run"));
+  EXPECT_TRUE(checkpoint_params(full / "run").count("member1.gate.weight"));
+  expect_a_killed_run_to_resume_as(full / "run", cut, extra);
 }
 
 // model.word_vectors: after one step at a negligible rate, the embedding of every whole-word
