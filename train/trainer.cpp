@@ -138,10 +138,6 @@ void truncate_lines(const fs::path& path, int64_t keep) {
   write_file_atomic(path, kept);
 }
 
-/// The seed of rank `rank`'s generator for one batch of a multi-process run. Rank 0 keeps
-/// the generator a single process uses (restored from checkpoints); the other ranks draw
-/// their dropout masks from a generator reseeded per batch, so a resumed run needs no
-/// per-rank generator state. splitmix64 (Steele et al. 2014) mixes the coordinates.
 /// SplitMix64's finaliser (Steele et al. 2014): a well-mixed 64-bit value of `x`.
 uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -150,6 +146,10 @@ uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+/// The seed of rank `rank`'s generator for one batch of a multi-process run. Rank 0 keeps
+/// the generator a single process uses (restored from checkpoints); the other ranks draw
+/// their dropout masks from a generator reseeded per batch, so a resumed run needs no
+/// per-rank generator state. splitmix64 (Steele et al. 2014) mixes the coordinates.
 uint64_t rank_batch_seed(uint64_t seed, int rank, int64_t epoch, int64_t batch) {
   return mix64(seed ^ (uint64_t(rank) << 48) ^ (uint64_t(epoch) << 24) ^ uint64_t(batch));
 }
