@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fine-tuning throughput of the native text encoder (model.text_encoder) against the same
 # model fine-tuned by a plain Python loop with Hugging Face `transformers` on the same torch
-# (the wheel of .venv), the same encoder (all-MiniLM-L6-v2), batches and threads, side by side
+# (the wheel of .venv), the same encoder (ENCODER: minilm-l6, all-MiniLM-L6-v2, by default;
+# mpnet-base: all-mpnet-base-v2), batches and threads, side by side
 # in one run: tenor, Python, tenor, Python; the better of each pair is reported, with each
 # process's peak resident memory. Two workloads:
 #   random   BATCH rows of LENGTH random ids, no padding (the pure kernel comparison);
@@ -11,12 +12,14 @@
 #            row, as a data collator with dynamic padding does; tenor runs them unpadded.
 # PRECISION=bf16: both sides run the forward pass and the loss under bf16 autocast on the CPU
 # (fast where the CPU has AVX512-BF16 or AMX); the default fp32 is what the goal is read on.
-#   [BUILD=build] [SHARED=../shared] [PRECISION=fp32|bf16] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
+#   [BUILD=build] [SHARED=../shared] [PRECISION=fp32|bf16] [ENCODER=minilm-l6|mpnet-base] \
+#     bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build} shared=${SHARED:-../shared}
 batch=${1:-16} length=${2:-96} steps=${3:-20} threads=${4:-2} context=48
-encoder=$(tools/text-encoders/fetch.sh minilm-l6)
+name=${ENCODER:-minilm-l6}
+encoder=$(tools/text-encoders/fetch.sh "$name")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run_tenor() { "$build/bench/bench_text_encoder" "$encoder" "$batch" "$length" "$steps" "$threads" "$@"; }
@@ -35,7 +38,7 @@ print(f"| {name} | {tenor['sequences_per_s']:.1f} ({tenor['peak_rss_mb']:.0f} MB
       f"{tenor['sequences_per_s'] / py['sequences_per_s']:.2f}x |")
 PY
 }
-echo "all-MiniLM-L6-v2 fine-tuning steps, batch $batch, at most $length ids, $threads thread(s)," \
+echo "$name fine-tuning steps, batch $batch, at most $length ids, $threads thread(s)," \
   "$steps steps after 3 warm-up, ${PRECISION:-fp32}; sequences/s (peak RSS)"
 echo
 echo "| workload | tenor (C++, LibTorch) | transformers loop (Python, same torch) | ratio |"

@@ -13,15 +13,50 @@ using onnx::TensorProto;
 
 namespace {
 
-/// word + token type + position embeddings, then LayerNorm.
-std::string emit_embeddings(GraphBuilder& g, const std::string& path, train::bert::EmbeddingsImpl& m,
-                            const std::string& ids, const std::string& type_ids) {
+/// BertEncoderImpl::position_ids: 0 .. L-1 (BERT), or MPNet's count over the ids that are
+/// not pad_token_id, from pad_token_id + 1 (CumSum).
+std::string emit_positions(GraphBuilder& g, const train::BertConfig& c, const std::string& ids) {
   auto len = g.squeeze(g.dim(ids, 1), {0});
-  auto positions = g.op("Range", {g.const_i64({0}, true), len, g.const_i64({1}, true)});
-  auto x = g.op("Add", {emit_embedding(g, join_path(path, "word_embeddings"), *m.word, ids),
-                        emit_embedding(g, join_path(path, "token_type_embeddings"), *m.token_type, type_ids)});
+  if (c.model_type != "mpnet")
+    return g.op("Range", {g.const_i64({0}, true), len, g.const_i64({1}, true)});
+  auto real = g.cast(g.op("Not", {g.op("Equal", {ids, g.const_i64({c.pad_token_id}, true)})}),
+                     TensorProto::INT64);
+  auto count = g.op("CumSum", {real, g.const_i64({1}, true)});
+  return g.op("Add", {g.op("Mul", {count, real}), g.const_i64({c.pad_token_id}, true)});
+}
+
+/// word + token type (when the encoder has them) + position embeddings, then LayerNorm.
+std::string emit_embeddings(GraphBuilder& g, const std::string& path, train::BertEncoderImpl& e,
+                            const std::string& ids, const std::string& type_ids) {
+  auto& m = e.embeddings();
+  auto x = emit_embedding(g, join_path(path, "word_embeddings"), *m.word, ids);
+  if (m.token_type)
+    x = g.op("Add", {x, emit_embedding(g, join_path(path, "token_type_embeddings"), *m.token_type,
+                                       type_ids)});
+  auto positions = emit_positions(g, e.config(), ids);
   x = g.op("Add", {x, emit_embedding(g, join_path(path, "position_embeddings"), *m.position, positions)});
   return emit_layer_norm(g, join_path(path, "LayerNorm"), *m.norm, x);
+}
+
+/// MPNet's relative position bias for the L tokens of `ids`, [1, heads, L, L]: the bucket of
+/// each offset (key minus query position) is looked up in a table of every offset the
+/// encoder's positions allow, computed by LibTorch (train::bert::relative_position_bucket),
+/// so the graph's buckets are LibTorch's exactly; then the bias of each bucket.
+std::string emit_position_bias(GraphBuilder& g, const std::string& path,
+                               const train::BertEncoderImpl& e, const std::string& ids) {
+  const int64_t span = e.config().max_positions;  // offsets -(span - 1) .. span - 1
+  auto offsets = torch::arange(-(span - 1), span, torch::kLong);
+  auto table = train::bert::relative_position_bucket(offsets, e.config().relative_buckets)
+                   .contiguous();
+  auto buckets_of = g.const_i64(
+      std::vector<int64_t>(table.data_ptr<int64_t>(), table.data_ptr<int64_t>() + table.numel()));
+  auto len = g.squeeze(g.dim(ids, 1), {0});
+  auto at = g.op("Range", {g.const_i64({0}, true), len, g.const_i64({1}, true)});
+  auto offset = g.op("Sub", {g.unsqueeze(at, {0}), g.unsqueeze(at, {1})});  // [L, L]
+  auto buckets = g.op("Gather", {buckets_of, g.op("Add", {offset, g.const_i64({span - 1}, true)})});
+  auto bias = emit_embedding(g, join_path(path, "relative_attention_bias"),
+                             *e.relative_attention_bias(), buckets);  // [L, L, heads]
+  return g.unsqueeze(g.transpose(bias, {2, 0, 1}), {0});
 }
 
 /// x W^T + b with W in int8, symmetric per output channel: row o of W [out, in] gets the
@@ -104,12 +139,15 @@ std::string emit_block(GraphBuilder& g, const std::string& path, train::bert::Bl
 std::string emit_bert_encoder(GraphBuilder& g, const std::string& path,
                               train::BertEncoderImpl& encoder, const std::string& ids,
                               const std::string& type_ids, const std::string& mask, bool int8) {
-  auto x = emit_embeddings(g, join_path(path, "embeddings"), encoder.embeddings(), ids, type_ids);
+  auto x = emit_embeddings(g, join_path(path, "embeddings"), encoder, ids, type_ids);
   // (1 - mask) * lowest float, [B, 1, 1, L]: padding gets softmax weight 0.
   auto keep = g.cast(mask, TensorProto::FLOAT);
   auto additive = g.op("Mul", {g.op("Sub", {g.scalar_f32(1.0f), keep}),
                                g.scalar_f32(std::numeric_limits<float>::lowest())});
   additive = g.unsqueeze(additive, {1, 2});
+  if (encoder.relative_attention_bias())  // MPNet: with the mask into every block's scores
+    additive =
+        g.op("Add", {additive, emit_position_bias(g, join_path(path, "encoder"), encoder, ids)});
   const auto blocks = encoder.blocks();
   for (size_t i = 0; i < blocks.size(); ++i)
     x = emit_block(g, join_path(path, "encoder.layer." + std::to_string(i)), *blocks[i], x, additive, int8);

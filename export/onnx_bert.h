@@ -1,6 +1,8 @@
 #pragma once
 // The BERT text encoder (train/text_encoder.h) in ONNX opset 17 nodes: Gather embeddings,
-// LayerNormalization, MatMul attention with Softmax, exact GELU with Erf, mean pooling.
+// LayerNormalization, MatMul attention with Softmax, exact GELU with Erf, mean pooling; for
+// MPNet, positions by CumSum over the non-pad ids and the relative position bias (a bucket
+// table of every offset, Gather) added to the mask before the blocks.
 // ONNX Runtime's graph optimiser fuses the Erf GELU with its bias Add into BiasGelu and the
 // q K^T scaling into FusedMatMul (bert_export_test pins the patterns it matches).
 // Weights become initializers under their module paths, as every emitter's.

@@ -106,9 +106,9 @@ std::shared_ptr<const features::WordPieceTokenizer> read_text_encoder(TrainData&
                     std::to_string(bert.vocab_size) +
                     " embeddings: the vocabulary belongs to another encoder; fetch the encoder "
                     "again (tools/text-encoders/fetch.sh)");
-  if (m.max_tokens > bert.max_positions)
+  if (m.max_tokens > bert.max_tokens())
     throw ConfigError("model.max_tokens is " + std::to_string(m.max_tokens) + ", but " +
-                      m.text_encoder + " reads at most " + std::to_string(bert.max_positions) +
+                      m.text_encoder + " reads at most " + std::to_string(bert.max_tokens()) +
                       " tokens; use at most that");
   if (!d.store.has_text)
     throw DataError(config.features + " keeps no transcripts (built before tenor kept them), "

@@ -290,7 +290,7 @@ TranscriptIds transcript_ids(const InputTransform& t, const features::Store& sto
     for (size_t k = 0; k < encoded[i].ids.size(); ++k) {
       const size_t at = i * size_t(out.width) + k;
       out.ids[at] = encoded[i].ids[k];
-      out.type_ids[at] = encoded[i].type_ids[k];
+      out.type_ids[at] = k < encoded[i].first_length ? 0 : 1;  // the sentence, as BERT's types
       out.mask[at] = 1;
     }
   return out;

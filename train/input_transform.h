@@ -115,8 +115,11 @@ struct StoreInputs {
 /// tokenizer's pad id (mask 0): each row's transcript as WordPiece ids, [CLS] segment [SEP],
 /// then the first context_tokens pieces of its previous segment (`previous`, as
 /// features::previous_segments gives it) and [SEP] when the transform reads context and
-/// there is one; max_tokens ids in all (longest first, as Hugging Face truncates). What
-/// make_batch and the ONNX graph's inputs both take.
+/// there is one (RoBERTa-style tokenizers: <s> segment </s> </s> context </s>); max_tokens
+/// ids in all (longest first, as Hugging Face truncates). type_ids is the sentence of each id
+/// (0: the segment's, 1: the context's), which is BERT's token type and tells the model
+/// whether a row has its own text; MPNet has no token types and reads only ids and mask.
+/// What make_batch and the ONNX graph's inputs both take.
 struct TranscriptIds {
   int64_t rows = 0, width = 1;
   std::vector<int64_t> ids, type_ids, mask;

@@ -24,14 +24,18 @@ BertConfig BertConfig::from_file(const fs::path& config_json) {
   if (!j.is_object())
     throw DataError(file + " is not valid JSON; fetch the encoder again (tools/text-encoders/fetch.sh)");
   auto refuse = [&](const std::string& what) {
-    throw DataError(file + ": " + what + "; tenor reproduces BERT encoders (model_type bert, "
-                    "gelu, absolute positions): use such an encoder");
+    throw DataError(file + ": " + what + "; tenor reproduces BERT and MPNet encoders "
+                    "(model_type bert or mpnet, gelu, BERT's absolute positions): use such an "
+                    "encoder");
   };
-  if (j.value("model_type", "") != "bert") refuse("model_type is not bert");
+  BertConfig c;
+  c.model_type = j.value("model_type", "");
+  if (c.model_type != "bert" && c.model_type != "mpnet")
+    refuse("model_type '" + c.model_type + "' is neither bert nor mpnet");
   if (j.value("hidden_act", "gelu") != "gelu") refuse("hidden_act is not gelu");
   if (j.value("position_embedding_type", "absolute") != "absolute")
     refuse("position_embedding_type is not absolute");
-  BertConfig c;
+  const bool mpnet = c.model_type == "mpnet";
   try {
     c.vocab_size = j.at("vocab_size");
     c.hidden_size = j.at("hidden_size");
@@ -39,20 +43,30 @@ BertConfig BertConfig::from_file(const fs::path& config_json) {
     c.num_heads = j.at("num_attention_heads");
     c.intermediate_size = j.at("intermediate_size");
     c.max_positions = j.at("max_position_embeddings");
-    c.type_vocab_size = j.value("type_vocab_size", 2);
+    c.type_vocab_size = mpnet ? 0 : j.value("type_vocab_size", 2);
     c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
     c.dropout = j.value("hidden_dropout_prob", 0.1);
+    if (mpnet) {
+      c.relative_buckets = j.value("relative_attention_num_buckets", 32);
+      c.pad_token_id = j.value("pad_token_id", 1);
+    }
   } catch (const json::exception& e) {
     throw DataError(file + ": " + e.what() + "; fetch the encoder again");
   }
   if (c.num_heads <= 0 || c.hidden_size % c.num_heads != 0)
     refuse("hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of " +
            std::to_string(c.num_heads) + " heads");
+  if (mpnet && (c.relative_buckets < 2 || c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size ||
+                c.pad_token_id + 1 >= c.max_positions))
+    refuse("relative_attention_num_buckets or pad_token_id is out of range");
   return c;
 }
 
 json BertConfig::to_json() const {
-  return {{"vocab_size", vocab_size},
+  return {{"model_type", model_type},
+          {"relative_buckets", relative_buckets},
+          {"pad_token_id", pad_token_id},
+          {"vocab_size", vocab_size},
           {"hidden_size", hidden_size},
           {"num_layers", num_layers},
           {"num_heads", num_heads},
@@ -75,19 +89,24 @@ BertConfig BertConfig::from_json(const json& j, const std::string& source) {
     c.type_vocab_size = j.at("type_vocab_size");
     c.layer_norm_eps = j.at("layer_norm_eps");
     c.dropout = j.at("dropout");
+    c.model_type = j.value("model_type", "bert");  // runs before MPNet were BERT's
+    c.relative_buckets = j.value("relative_buckets", 0);
+    c.pad_token_id = j.value("pad_token_id", 0);
   } catch (const json::exception& e) {
     throw DataError(source + ": the text encoder's configuration is damaged (" + e.what() +
                     "); restore the file, or train the run again");
   }
   if (c.num_heads <= 0 || c.hidden_size <= 0 || c.hidden_size % c.num_heads != 0 ||
-      c.num_layers < 0 || c.vocab_size <= 0 || c.max_positions <= 0)
+      c.num_layers < 0 || c.vocab_size <= 0 || c.max_positions <= 0 ||
+      (c.model_type != "bert" && c.model_type != "mpnet") || c.relative_buckets < 0 ||
+      (c.model_type == "mpnet") != (c.relative_buckets > 0))
     throw DataError(source + ": the text encoder's configuration is inconsistent; restore "
                     "the file, or train the run again");
   return c;
 }
 
 const std::vector<std::string>& known_text_encoders() {
-  static const std::vector<std::string> names = {"minilm-l6"};
+  static const std::vector<std::string> names = {"minilm-l6", "mpnet-base"};
   return names;
 }
 
@@ -175,6 +194,22 @@ std::map<std::string, torch::Tensor> read_safetensors(const fs::path& path) {
 
 namespace bert {
 
+torch::Tensor relative_position_bucket(const torch::Tensor& relative, int buckets) {
+  // Hugging Face's MPNetEncoder.relative_position_bucket, op for op in float32 (a bucket
+  // boundary falls where the logarithm is an integer: another order could round it away).
+  constexpr int64_t max_distance = 128;
+  const int64_t half = buckets / 2, max_exact = half / 2;
+  auto n = -relative;
+  auto ret = (n < 0).to(torch::kLong) * half;
+  n = n.abs();
+  auto large = max_exact + (torch::log(n.to(torch::kFloat) / double(max_exact)) /
+                            std::log(double(max_distance) / double(max_exact)) *
+                            double(half - max_exact))
+                               .to(torch::kLong);
+  large = torch::min(large, torch::full_like(large, half - 1));
+  return ret + torch::where(n < max_exact, n, large);
+}
+
 DenseNormImpl::DenseNormImpl(int in, int out, const BertConfig& c) {
   dense = register_module("dense", nn::Linear(in, out));
   norm = register_module("LayerNorm",
@@ -234,8 +269,9 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const Tokens& tokens) {
 EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) {
   word = register_module("word_embeddings", nn::Embedding(c.vocab_size, c.hidden_size));
   position = register_module("position_embeddings", nn::Embedding(c.max_positions, c.hidden_size));
-  token_type =
-      register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
+  if (c.type_vocab_size > 0)
+    token_type =
+        register_module("token_type_embeddings", nn::Embedding(c.type_vocab_size, c.hidden_size));
   norm = register_module(
       "LayerNorm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   dropout = register_module("dropout", nn::Dropout(c.dropout));
@@ -243,7 +279,9 @@ EmbeddingsImpl::EmbeddingsImpl(const BertConfig& c) {
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                                       const torch::Tensor& positions) {
-  return dropout(norm(word(ids) + token_type(type_ids) + position(positions)));
+  auto x = word(ids) + position(positions);
+  if (token_type) x = x + token_type(type_ids);
+  return dropout(norm(x));
 }
 
 }  // namespace bert
@@ -254,18 +292,37 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) : config_(config) {
   layers_ = nn::ModuleList();
   for (int i = 0; i < config.num_layers; ++i) layers_->push_back(bert::Block(config));
   encoder->register_module("layer", layers_);
+  if (config.relative_buckets > 0)
+    relative_bias_ = encoder->register_module(
+        "relative_attention_bias", nn::Embedding(config.relative_buckets, config.num_heads));
   register_module("encoder", encoder);
+}
+
+torch::Tensor BertEncoderImpl::position_ids(const torch::Tensor& ids) const {
+  const int64_t b = ids.size(0), l = ids.size(1);
+  if (config_.model_type != "mpnet") return torch::arange(l, ids.options()).expand({b, l});
+  auto real = ids.ne(config_.pad_token_id).to(torch::kLong);
+  return torch::cumsum(real, 1) * real + config_.pad_token_id;
+}
+
+torch::Tensor BertEncoderImpl::position_bias(int64_t length) const {
+  if (!relative_bias_) return {};
+  const auto& w = relative_bias_->weight;
+  auto at = torch::arange(length, w.options().dtype(torch::kLong));
+  auto buckets = bert::relative_position_bucket(at.unsqueeze(0) - at.unsqueeze(1),
+                                                config_.relative_buckets);
+  return torch::embedding(w, buckets).permute({2, 0, 1}).unsqueeze(0);  // [1, h, L, L]
 }
 
 torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                                        const torch::Tensor& mask) {
-  if (ids.size(1) > config_.max_positions)
+  if (ids.size(1) > config_.max_tokens())
     throw std::invalid_argument("BertEncoder: " + std::to_string(ids.size(1)) +
-                                " tokens, more than the " +
-                                std::to_string(config_.max_positions) + " positions it has");
+                                " tokens, more than the " + std::to_string(config_.max_tokens()) +
+                                " its positions allow");
   const int64_t b = ids.size(0), l = ids.size(1);
   bert::Tokens tokens{torch::Tensor(), b, l, torch::Tensor()};
-  auto positions = torch::arange(l, ids.options()).expand({b, l});
+  auto positions = position_ids(ids);
   torch::Tensor x;
   if (mask.numel() > 0 && mask.min().item<int64_t>() == 0) {  // padding: run unpadded
     tokens.index = mask.reshape(-1).nonzero().squeeze(1);
@@ -277,6 +334,8 @@ torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
   // Padding gets the lowest float added to its scores: softmax gives it weight 0.
   const double lowest = std::numeric_limits<float>::lowest();
   tokens.additive_mask = (1.0 - mask.to(x.dtype())).mul(lowest).view({b, 1, 1, l});
+  // MPNet: the relative position bias goes with the mask into every layer's scores.
+  if (relative_bias_) tokens.additive_mask = tokens.additive_mask + position_bias(l).to(x.dtype());
   for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, tokens);
   if (!tokens.packed()) return x;
   return torch::zeros({b * l, x.size(-1)}, x.options())
@@ -289,6 +348,49 @@ torch::Tensor BertEncoderImpl::mean_pool(const torch::Tensor& hidden, const torc
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
 }
 
+torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
+                                             const torch::Tensor& type_ids,
+                                             const torch::Tensor& mask) {
+  torch::NoGradGuard no_grad;
+  const bool training = is_training();
+  eval();
+  const auto lengths = mask.sum(1).to(torch::kCPU);
+  const auto host_ids = ids.to(torch::kCPU).contiguous();
+  const auto host_types = type_ids.to(torch::kCPU).contiguous();
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < ids.size(0); ++i) {
+    const int64_t n = lengths[i].item<int64_t>();
+    const auto* id = host_ids[i].data_ptr<int64_t>();
+    const auto* type = host_types[i].data_ptr<int64_t>();
+    std::string key(reinterpret_cast<const char*>(id), size_t(n) * sizeof(int64_t));
+    key.append(reinterpret_cast<const char*>(type), size_t(n) * sizeof(int64_t));
+    if (auto it = frozen_.find(key); it != frozen_.end()) {
+      rows.push_back(it->second);
+      continue;
+    }
+    if (n == 0) {  // no tokens: mean pooling's zeros
+      rows.push_back(torch::zeros({config_.hidden_size}, ids.options().dtype(torch::kFloat)));
+      continue;
+    }
+    const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
+    const auto row_mask = mask.slice(0, i, i + 1).slice(1, 0, n);
+    auto v = mean_pool(forward(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n), row_mask),
+                       row_mask)
+                 .squeeze(0)
+                 .to(torch::kFloat);
+    ++frozen_computed_;
+    if (keep_frozen_) frozen_.emplace(std::move(key), v);
+    rows.push_back(v);
+  }
+  train(training);
+  return torch::stack(rows);
+}
+
+void BertEncoderImpl::keep_frozen_vectors(bool keep) {
+  keep_frozen_ = keep;
+  if (!keep) frozen_.clear();
+}
+
 std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {
   std::vector<std::shared_ptr<bert::BlockImpl>> out;
   for (const auto& layer : *layers_) out.push_back(std::dynamic_pointer_cast<bert::BlockImpl>(layer));
@@ -296,6 +398,20 @@ std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {
 }
 
 // --- loading -------------------------------------------------------------------------------
+
+std::string checkpoint_key(std::string key, const BertConfig& config) {
+  if (config.model_type != "mpnet") return key;
+  static const std::pair<const char*, const char*> renames[] = {
+      {".attention.self.query.", ".attention.attn.q."},
+      {".attention.self.key.", ".attention.attn.k."},
+      {".attention.self.value.", ".attention.attn.v."},
+      {".attention.output.dense.", ".attention.attn.o."},
+      {".attention.output.LayerNorm.", ".attention.LayerNorm."}};
+  for (const auto& [ours, theirs] : renames)
+    if (const size_t at = key.find(ours); at != std::string::npos)
+      return key.replace(at, std::strlen(ours), theirs);
+  return key;
+}
 
 BertEncoder load_text_encoder(const fs::path& dir) {
   for (const char* f : {"config.json", "model.safetensors"})
@@ -317,13 +433,15 @@ std::string load_text_encoder_weights(BertEncoderImpl& encoder, const fs::path& 
   auto tensors = read_safetensors(weights);
   torch::NoGradGuard no_grad;
   for (auto& p : encoder.named_parameters()) {
-    auto it = tensors.find(p.key());
-    if (it == tensors.end()) it = tensors.find("bert." + p.key());  // a BertFor* checkpoint
+    const std::string key = checkpoint_key(p.key(), encoder.config());
+    auto it = tensors.find(key);
+    if (it == tensors.end())  // a BertFor* or MPNetFor* checkpoint
+      it = tensors.find(encoder.config().model_type + "." + key);
     if (it == tensors.end())
-      throw DataError(weights.string() + " has no weight " + p.key() +
+      throw DataError(weights.string() + " has no weight " + key +
                       "; it does not match config.json: fetch the encoder again");
     if (it->second.sizes() != p.value().sizes())
-      throw DataError(weights.string() + ": " + p.key() + " has shape " +
+      throw DataError(weights.string() + ": " + key + " has shape " +
                       c10::str(it->second.sizes()) + ", config.json gives " +
                       c10::str(p.value().sizes()) + "; the files do not belong together: fetch "
                       "the encoder again");

@@ -1,9 +1,11 @@
 #pragma once
 // Pretrained BERT-family text encoders (Devlin et al. 2019) as native LibTorch modules:
 // embeddings, post-LayerNorm self-attention blocks with exact (erf) GELU, mean pooling over
-// the tokens (sentence-transformers). The parameters carry Hugging Face's names, so a
-// model.safetensors loads directly (load_text_encoder); outputs equal Hugging Face
-// `transformers` on the same weights and inputs within 1e-4 in fp32 (tests).
+// the tokens (sentence-transformers). MPNet (Song et al. 2020) is the same network without
+// token types, with positions that skip pad tokens and a relative position bias shared by
+// every layer (T5's buckets). The parameters carry Hugging Face's BERT names (MPNet's are
+// mapped on loading), so a model.safetensors loads directly (load_text_encoder); outputs equal
+// Hugging Face `transformers` on the same weights and inputs within 1e-4 in fp32 (tests).
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -16,31 +18,44 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 namespace tenor::train {
 
-/// The architecture of a BERT encoder, from its config.json.
+/// The architecture of a BERT or MPNet encoder, from its config.json.
 struct BertConfig {
+  std::string model_type = "bert";  ///< "bert" or "mpnet"
   int vocab_size = 30522;
   int hidden_size = 384;
   int num_layers = 6;
   int num_heads = 12;
   int intermediate_size = 1536;
   int max_positions = 512;
-  int type_vocab_size = 2;
+  int type_vocab_size = 2;  ///< 0: no token type embeddings (MPNet)
+  /// MPNet: buckets of the relative position bias added to every layer's attention scores
+  /// (0: none, BERT).
+  int relative_buckets = 0;
+  /// MPNet: positions are pad_token_id + 1, + 2, ... over the ids that are not pad_token_id.
+  int pad_token_id = 0;
   double layer_norm_eps = 1e-12;
   double dropout = 0.1;  ///< hidden and attention dropout while training
 
   /// Reads config.json; DataError naming the file, the key and the fix for a model this
   /// class does not reproduce (another model_type, activation or position embedding).
+  /// MPNet's relative bias covers distances up to 128 (Hugging Face's max_distance).
   static BertConfig from_file(const std::filesystem::path& config_json);
   /// As a run's shape.json keeps it (every field above).
   nlohmann::json to_json() const;
-  /// Throws DataError naming `source` when `j` is not what to_json wrote.
+  /// Throws DataError naming `source` when `j` is not what to_json wrote. A run written before
+  /// MPNet (no model_type) is a BERT encoder.
   static BertConfig from_json(const nlohmann::json& j, const std::string& source);
+  /// The most tokens a sequence may have: max_positions, less MPNet's first position.
+  int max_tokens() const {
+    return model_type == "mpnet" ? max_positions - pad_token_id - 1 : max_positions;
+  }
   bool operator==(const BertConfig&) const = default;
 };
 
@@ -59,6 +74,11 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::filesystem::pat
 
 /// The parts of a BERT encoder, named as Hugging Face names them (the ONNX emitter walks them).
 namespace bert {
+
+/// T5's bidirectional bucket of each relative position (key position minus query position),
+/// as Hugging Face's MPNet computes it (16 buckets a side, exact up to 8, logarithmic up to
+/// 128): int64, the shape of `relative`.
+torch::Tensor relative_position_bucket(const torch::Tensor& relative, int buckets);
 
 /// Where a batch's tokens sit when the encoder runs unpadded: hidden states are [T, H] for
 /// the T tokens of the mask, and only attention lays them out as [B, L] again. Linear layers,
@@ -121,7 +141,8 @@ struct EmbeddingsImpl : torch::nn::Module {
   /// ids, type_ids and positions of the same shape -> that shape + [H].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                         const torch::Tensor& positions);
-  torch::nn::Embedding word{nullptr}, position{nullptr}, token_type{nullptr};
+  torch::nn::Embedding word{nullptr}, position{nullptr};
+  torch::nn::Embedding token_type{nullptr};  ///< null when the encoder has no token types
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
 };
@@ -135,7 +156,8 @@ class BertEncoderImpl : public torch::nn::Module {
 
   /// ids, type_ids and mask [B, L] int64 (mask 1 on tokens, 0 on padding) -> the last
   /// hidden states [B, L, hidden_size], zeros on padding. A batch with padding runs unpadded
-  /// (bert::Tokens): the tokens of every row are the same as in a padded run.
+  /// (bert::Tokens): the tokens of every row are the same as in a padded run. An encoder
+  /// without token types (MPNet) does not read type_ids.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                         const torch::Tensor& mask);
 
@@ -143,17 +165,44 @@ class BertEncoderImpl : public torch::nn::Module {
   /// (sentence-transformers' mean pooling; a row without tokens gives zeros).
   static torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);
 
+  /// A frozen encoder (model.encoder_trainable_layers: 0) as a fixed feature extractor: the
+  /// mean-pooled vectors [B, H] float of right-padded rows, in eval mode (no dropout) and
+  /// without gradients, each row alone, so that a row's vector never depends on the batch it
+  /// is in. With keep_frozen_vectors(true) (training, where every epoch reads the same rows)
+  /// each vector is kept, keyed by the row's ids and type ids, and a row read again costs a
+  /// lookup; prediction keeps nothing.
+  torch::Tensor frozen_pooled(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                              const torch::Tensor& mask);
+  void keep_frozen_vectors(bool keep);
+  /// How many vectors frozen_pooled has computed (not looked up) so far.
+  int64_t frozen_computed() const { return frozen_computed_; }
+
   const BertConfig& config() const { return config_; }
   /// The encoder blocks, first to last (for layer-wise learning rates, freezing, export).
   std::vector<std::shared_ptr<bert::BlockImpl>> blocks() const;
   bert::EmbeddingsImpl& embeddings() const { return *embeddings_; }
+  /// [buckets, heads] of MPNet's relative position bias (null for BERT).
+  torch::nn::Embedding relative_attention_bias() const { return relative_bias_; }
+  /// The position id of each token of `ids` [B, L]: 0, 1, ... (BERT) or MPNet's count over
+  /// the non-pad ids from pad_token_id + 1.
+  torch::Tensor position_ids(const torch::Tensor& ids) const;
+  /// MPNet's relative position bias for L tokens, [1, heads, L, L] (undefined for BERT).
+  torch::Tensor position_bias(int64_t length) const;
 
  private:
   BertConfig config_;
   std::shared_ptr<bert::EmbeddingsImpl> embeddings_;
   torch::nn::ModuleList layers_;
+  torch::nn::Embedding relative_bias_{nullptr};
+  bool keep_frozen_ = false;
+  std::unordered_map<std::string, torch::Tensor> frozen_;  ///< row's ids and types -> [H]
+  int64_t frozen_computed_ = 0;
 };
 TORCH_MODULE(BertEncoder);
+
+/// The name parameter `key` of an encoder of `config` has in a Hugging Face checkpoint: BERT's
+/// are ours; MPNet names its attention attn.q/k/v/o and its LayerNorm attention.LayerNorm.
+std::string checkpoint_key(std::string key, const BertConfig& config);
 
 /// The encoder of a directory laid out by tools/text-encoders/fetch.sh (config.json,
 /// model.safetensors), every parameter loaded. DataError naming the file and the fix when a

@@ -13,7 +13,7 @@ import sys
 import time
 
 import torch
-from transformers import BertModel
+from transformers import AutoModel
 
 
 def transcript_batch(j):
@@ -33,7 +33,7 @@ def main():
     encoder_dir, batch, length, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    encoder = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
+    encoder = AutoModel.from_pretrained(encoder_dir, add_pooling_layer=False)  # BERT or MPNet
     encoder.train()
     head = torch.nn.Linear(encoder.config.hidden_size, 3)
     params = list(encoder.parameters()) + list(head.parameters())
@@ -53,8 +53,10 @@ def main():
         if s >= warmup:
             sequences += ids.shape[0]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            hidden = encoder(input_ids=ids, token_type_ids=types,
-                             attention_mask=mask).last_hidden_state
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if getattr(encoder.config, "type_vocab_size", 0):  # MPNet has no token types
+                inputs["token_type_ids"] = types
+            hidden = encoder(**inputs).last_hidden_state
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
             loss = torch.nn.functional.cross_entropy(head(pooled).float(), labels)

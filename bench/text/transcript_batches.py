@@ -15,8 +15,14 @@ from tokenizers import Tokenizer
 
 def feed_rows(tok, calls, length, context):
     """Every labelled segment with text as tenor train feeds model.text_encoder:
-    (ids, type_ids, words of the segment)."""
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    (ids, type_ids, words of the segment); type ids are the sentence (0, then 1 on the
+    context), as tenor's."""
+    # The tokenizer's own template: [CLS] a [SEP] b [SEP] (BERT) or <s> a </s></s> b </s>
+    # (RobertaProcessing, MPNet), read off an encoded pair.
+    one = len(tok.encode("a", add_special_tokens=False).ids)
+    pair = tok.encode("a", "b", add_special_tokens=True).ids
+    cls, sep = pair[0], pair[1 + one]
+    opening = [sep] if pair[2 + one] == sep else []  # the pair's own </s>
     rows = []
     with open(calls, encoding="utf-8") as f:
         for line in f:
@@ -27,10 +33,10 @@ def feed_rows(tok, calls, length, context):
                     a = tok.encode(text, add_special_tokens=False).ids
                     b = (tok.encode(previous, add_special_tokens=False).ids[:context]
                          if previous and context > 0 else None)
-                    room = length - (3 if b else 2)
+                    room = length - (3 + len(opening) if b else 2)
                     while len(a) + len(b or []) > room:  # longest first
                         (a if len(a) >= len(b or []) else b).pop()
-                    ids = [cls] + a + [sep] + (b + [sep] if b else [])
+                    ids = [cls] + a + [sep] + (opening + b + [sep] if b else [])
                     types = [0] * (len(a) + 2) + [1] * (len(ids) - len(a) - 2)
                     rows.append((ids, types, len(text.split())))
                 previous = text

@@ -86,6 +86,9 @@ struct Settings {
   bool clean_text = true, chinese = true, strip_accents = true, lowercase = true;
   std::string unk = "[UNK]", prefix = "##", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]";
   size_t max_word_chars = 100;
+  /// RobertaProcessing (MPNet): <s> A </s> and <s> A </s> </s> B </s>, every type id 0;
+  /// otherwise BERT's TemplateProcessing [CLS] A [SEP] B [SEP], type ids 0 then 1.
+  bool roberta = false;
 };
 
 }  // namespace
@@ -95,12 +98,16 @@ struct WordPieceTokenizer::Impl {
   std::unordered_map<std::string, int32_t> vocab;
   std::vector<std::string> tokens;
   std::vector<std::pair<std::string, int32_t>> added;  ///< matched in raw text, longest first
+  /// Added tokens marked "normalized", as their content normalises: matched in the normalised
+  /// text between the raw matches (Hugging Face's AddedVocabulary), longest first.
+  std::vector<std::pair<std::u32string, int32_t>> added_normalized;
   int32_t unk_id = 0, cls_id = 0, sep_id = 0, pad_id = 0;
   std::string sha;
 
   std::u32string normalize(std::string_view text) const;
   void word_pieces(const std::u32string& word, std::vector<int32_t>& out) const;
   void tokenize_plain(std::string_view text, std::vector<int32_t>& out) const;
+  void pre_tokenized_pieces(const std::u32string& norm, std::vector<int32_t>& out) const;
   int32_t id_of(const std::string& token, const std::string& file) const;
 };
 
@@ -175,6 +182,29 @@ void WordPieceTokenizer::Impl::word_pieces(const std::u32string& word,
 void WordPieceTokenizer::Impl::tokenize_plain(std::string_view text,
                                               std::vector<int32_t>& out) const {
   const std::u32string norm = normalize(text);
+  size_t plain = 0, i = 0;
+  while (i < norm.size()) {
+    const std::pair<std::u32string, int32_t>* hit = nullptr;
+    for (const auto& a : added_normalized)
+      if (!a.first.empty() && norm.compare(i, a.first.size(), a.first) == 0) {
+        hit = &a;
+        break;
+      }
+    if (!hit) {
+      ++i;
+      continue;
+    }
+    pre_tokenized_pieces(norm.substr(plain, i - plain), out);
+    out.push_back(hit->second);
+    i += hit->first.size();
+    plain = i;
+  }
+  pre_tokenized_pieces(norm.substr(plain), out);
+}
+
+/// BertPreTokenizer (whitespace and punctuation) then WordPiece, on normalised text.
+void WordPieceTokenizer::Impl::pre_tokenized_pieces(const std::u32string& norm,
+                                                    std::vector<int32_t>& out) const {
   std::u32string word;
   auto flush = [&] {
     if (!word.empty()) word_pieces(word, out);
@@ -206,8 +236,8 @@ namespace {
 void require(bool ok, const std::string& file, const std::string& what) {
   if (!ok)
     throw DataError(file + ": " + what + "; tenor reproduces BERT WordPiece tokenizers only " +
-                    "(BertNormalizer, BertPreTokenizer, WordPiece, [CLS]/[SEP] template): use "
-                    "such an encoder (tools/text-encoders/fetch.sh)");
+                    "(BertNormalizer, BertPreTokenizer, WordPiece, the [CLS]/[SEP] template or "
+                    "RobertaProcessing): use such an encoder (tools/text-encoders/fetch.sh)");
 }
 
 /// Reads the normaliser, pre-tokenizer and model settings, refusing what is not reproduced.
@@ -231,8 +261,18 @@ Settings read_settings(const json& j, const std::string& file) {
   s.prefix = m.value("continuing_subword_prefix", "##");
   s.max_word_chars = m.value("max_input_chars_per_word", size_t(100));
   const json& post = j.at("post_processor");
-  require(post.is_object() && post.value("type", "") == "TemplateProcessing", file,
-          "post_processor is not a TemplateProcessing");
+  require(post.is_object(), file, "post_processor is missing");
+  if (post.value("type", "") == "RobertaProcessing") {
+    s.roberta = true;
+    s.cls = post.at("cls").at(0);
+    s.sep = post.at("sep").at(0);
+    s.pad = "<pad>";
+    if (const json pad = j.value("padding", json()); pad.is_object())
+      s.pad = pad.value("pad_token", s.pad);
+    return s;
+  }
+  require(post.value("type", "") == "TemplateProcessing", file,
+          "post_processor is neither TemplateProcessing nor RobertaProcessing");
   const json& single = post.at("single");
   require(single.size() == 3 && single[0].contains("SpecialToken") &&
               single[2].contains("SpecialToken"),
@@ -262,15 +302,20 @@ WordPieceTokenizer::WordPieceTokenizer(const fs::path& tokenizer_json) : impl_(n
       impl_->tokens[size_t(i)] = token;
     }
     for (const auto& a : j.value("added_tokens", json::array())) {
-      require(!a.value("normalized", false), file,
-              "added token '" + a.at("content").get<std::string>() + "' is normalized");
-      impl_->added.emplace_back(a.at("content"), a.at("id"));
+      const std::string content = a.at("content");
+      require(!a.value("single_word", false), file,
+              "added token '" + content + "' matches single words only");
+      if (a.value("normalized", false))
+        impl_->added_normalized.emplace_back(impl_->normalize(content), a.at("id"));
+      else
+        impl_->added.emplace_back(content, a.at("id"));
     }
   } catch (const json::exception& e) {
     throw DataError(file + ": " + e.what() + "; fetch the encoder again (tools/text-encoders/fetch.sh)");
   }
-  std::sort(impl_->added.begin(), impl_->added.end(),
-            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto longest_first = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
+  std::sort(impl_->added.begin(), impl_->added.end(), longest_first);
+  std::sort(impl_->added_normalized.begin(), impl_->added_normalized.end(), longest_first);
   impl_->unk_id = impl_->id_of(impl_->s.unk, file);
   impl_->cls_id = impl_->id_of(impl_->s.cls, file);
   impl_->sep_id = impl_->id_of(impl_->s.sep, file);
@@ -316,7 +361,7 @@ WordPieceTokenizer::Encoding WordPieceTokenizer::encode(std::string_view text,
 WordPieceTokenizer::Encoding WordPieceTokenizer::encode_ids(
     std::vector<int32_t> a, std::optional<std::vector<int32_t>> pair, size_t max_length) const {
   std::vector<int32_t> b = pair ? std::move(*pair) : std::vector<int32_t>{};
-  const size_t specials = pair ? 3 : 2;
+  const size_t specials = pair ? (impl_->s.roberta ? 4 : 3) : 2;
   if (max_length > 0) {
     const size_t budget = max_length > specials ? max_length - specials : 0;
     if (!pair) {
@@ -335,10 +380,12 @@ WordPieceTokenizer::Encoding WordPieceTokenizer::encode_ids(
   e.ids.insert(e.ids.end(), a.begin(), a.end());
   e.ids.push_back(impl_->sep_id);
   e.type_ids.assign(e.ids.size(), 0);
+  e.first_length = e.ids.size();
   if (pair) {
+    if (impl_->s.roberta) e.ids.push_back(impl_->sep_id);
     e.ids.insert(e.ids.end(), b.begin(), b.end());
     e.ids.push_back(impl_->sep_id);
-    e.type_ids.resize(e.ids.size(), 1);
+    e.type_ids.resize(e.ids.size(), impl_->s.roberta ? 0 : 1);
   }
   return e;
 }

@@ -4,8 +4,10 @@
 // `tokenizers` gives (tests pin it on hard cases and on every transcript of the shared
 // sets): BertNormalizer (clean text, CJK characters as words, NFD accent stripping,
 // lowercase), BertPreTokenizer (whitespace and punctuation), greedy longest-match WordPiece
-// with the "##" continuation prefix, special tokens matched in the raw text, and the
-// [CLS] A [SEP] (B [SEP]) template. Unicode properties and normalisation come from ICU.
+// with the "##" continuation prefix, special tokens matched in the raw text (those marked
+// "normalized" in the normalised text), and the [CLS] A [SEP] (B [SEP]) template or
+// RobertaProcessing's <s> A </s> (</s> B </s>) (MPNet). Unicode properties and normalisation
+// come from ICU.
 // No LibTorch here.
 
 #include <cstdint>
@@ -28,8 +30,11 @@ class WordPieceTokenizer {
   WordPieceTokenizer& operator=(WordPieceTokenizer&&) noexcept;
 
   struct Encoding {
-    std::vector<int32_t> ids;       ///< with [CLS] and [SEP]
-    std::vector<int32_t> type_ids;  ///< 0 for the first sequence, 1 for the pair
+    std::vector<int32_t> ids;       ///< with [CLS] and [SEP] (or <s> and </s>)
+    std::vector<int32_t> type_ids;  ///< 0 for the first sequence, 1 for the pair (all 0: RoBERTa)
+    /// ids of the first sequence with its special tokens ([CLS] A [SEP], <s> A </s>): the
+    /// sentence each id belongs to, which RoBERTa's all-0 type ids do not tell.
+    size_t first_length = 0;
   };
 
   /// The ids of `text` (and `pair`) with the special tokens. With `max_length` > 0 the

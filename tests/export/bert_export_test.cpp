@@ -1,6 +1,7 @@
 // The BERT text encoder's ONNX graph (export/onnx_bert.h) in ONNX Runtime against LibTorch,
-// on the real all-MiniLM-L6-v2 weights: last hidden states and mean-pooled vectors within
-// 1e-4, padding included; every weight an initializer under its module path.
+// on the real all-MiniLM-L6-v2 and all-mpnet-base-v2 weights: last hidden states and
+// mean-pooled vectors within 1e-4, padding included; every weight an initializer under its
+// module path.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -27,19 +28,15 @@ torch::Tensor f32(const HostTensor& t) {
   return torch::from_blob(const_cast<float*>(t.f32()), t.dims, torch::kFloat).clone();
 }
 
-/// Three MiniLM inputs of different lengths, padded: ids, type ids, mask [3, L].
+/// Encoder inputs of different lengths, padded: ids, type ids, mask [B, L].
 struct Inputs {
   torch::Tensor ids, types, mask;
 };
 
-Inputs three_rows(const features::WordPieceTokenizer& tok) {
-  const std::vector<features::WordPieceTokenizer::Encoding> rows = {
-      tok.encode("I understand how frustrating that must be."),
-      tok.encode("I lost my job today.", std::string_view("That sounds really hard.")),
-      tok.encode("ok")};
+Inputs padded(const std::vector<features::WordPieceTokenizer::Encoding>& rows) {
   size_t l = 0;
   for (const auto& r : rows) l = std::max(l, r.ids.size());
-  Inputs in{torch::zeros({3, int64_t(l)}, torch::kLong), {}, {}};
+  Inputs in{torch::zeros({int64_t(rows.size()), int64_t(l)}, torch::kLong), {}, {}};
   in.types = torch::zeros_like(in.ids);
   in.mask = torch::zeros_like(in.ids);
   for (size_t i = 0; i < rows.size(); ++i)
@@ -51,21 +48,29 @@ Inputs three_rows(const features::WordPieceTokenizer& tok) {
   return in;
 }
 
+Inputs three_rows(const features::WordPieceTokenizer& tok) {
+  return padded({tok.encode("I understand how frustrating that must be."),
+                 tok.encode("I lost my job today.", std::string_view("That sounds really hard.")),
+                 tok.encode("ok")});
+}
+
 /// The encoder alone as a model: ids, type_ids, mask -> hidden, pooled; `int8`: its Linear
 /// layers dynamically quantised (`tenor export --quantize int8`).
-onnx::ModelProto encoder_model(train::BertEncoderImpl& encoder, bool int8 = false) {
+onnx::ModelProto encoder_model(train::BertEncoderImpl& encoder, bool int8 = false,
+                               size_t expected_weights = 101) {
   GraphBuilder g("bert");
   for (const char* in : {"ids", "type_ids", "mask"})
     g.input(in, TensorProto::INT64, {Dim("batch"), Dim("tokens")});
+  const int64_t width = encoder.config().hidden_size;
   auto h = emit_bert_encoder(g, "text", encoder, "ids", "type_ids", "mask", int8);
-  g.output(h, "hidden", TensorProto::FLOAT, {Dim("batch"), Dim("tokens"), Dim(384)});
-  g.output(emit_mean_pool(g, h, "mask"), "pooled", TensorProto::FLOAT, {Dim("batch"), Dim(384)});
+  g.output(h, "hidden", TensorProto::FLOAT, {Dim("batch"), Dim("tokens"), Dim(width)});
+  g.output(emit_mean_pool(g, h, "mask"), "pooled", TensorProto::FLOAT, {Dim("batch"), Dim(width)});
   size_t weights = 0;
   for (const auto& p : encoder.named_parameters()) {
     EXPECT_TRUE(g.initializer_names().count("text." + p.key())) << p.key();
     ++weights;
   }
-  EXPECT_EQ(weights, 101u);
+  EXPECT_EQ(weights, expected_weights);
   auto model = make_model_proto(std::move(g), "bert test");
   check_model(model);
   return model;
@@ -95,6 +100,31 @@ std::map<std::string, std::vector<const onnx::NodeProto*>> consumers(const onnx:
   for (const auto& node : m.graph().node())
     for (const auto& in : node.input()) c[in].push_back(&node);
   return c;
+}
+
+// MPNet: positions by CumSum over the non-pad ids (a literal "<pad>" in the text is its pad
+// id), the relative position bias's bucket table out to 150 tokens (the last bucket), no
+// token types (the graph still takes type_ids, which it does not read).
+TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMpnet) {
+  const fs::path dir = test::text_encoder_dir("mpnet-base");
+  auto encoder = train::load_text_encoder(dir);
+  const features::WordPieceTokenizer tok(dir / "tokenizer.json");
+  std::string long_text;
+  for (int i = 0; i < 75; ++i) long_text += "and on ";
+  const auto in =
+      padded({tok.encode("I understand how frustrating that must be."),
+              tok.encode("I lost my job <pad> today.", std::string_view("That is hard.")),
+              tok.encode(long_text)});
+  torch::NoGradGuard no_grad;
+  const auto hidden = encoder->forward(in.ids, in.types, in.mask);
+  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, in.mask);
+  const auto [ort_hidden, ort_pooled] = run_model(encoder_model(*encoder, false, 197), in);
+  const auto real = in.mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
+  const double dh = (ort_hidden - hidden).abs().masked_select(real).max().item<double>();
+  const double dp = (ort_pooled - pooled).abs().max().item<double>();
+  EXPECT_LT(dh, 1e-4);
+  EXPECT_LT(dp, 1e-4);
+  std::printf("MPNet, ONNX Runtime vs LibTorch: max |delta| hidden %.3g, pooled %.3g\n", dh, dp);
 }
 
 TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMiniLm) {

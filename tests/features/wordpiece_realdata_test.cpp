@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -38,14 +39,17 @@ std::vector<json> shared_texts(const fs::path& data) {
   return out;
 }
 
-TEST(WordPieceRealdata, SameIdsAsHuggingFaceOnEveryTranscriptOfTheSharedSets) {
+class WordPieceRealdata : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WordPieceRealdata, SameIdsAsHuggingFaceOnEveryTranscriptOfTheSharedSets) {
   const std::string data = test::shared_data_dir();
   if (data.empty()) GTEST_SKIP() << "../shared/data is absent";
-  const fs::path dir = test::text_encoder_dir();
+  const fs::path dir = test::text_encoder_dir(GetParam());
   const WordPieceTokenizer tok(dir / "tokenizer.json");
   const std::vector<json> texts = shared_texts(data);
-  const fs::path in = fs::temp_directory_path() / ("wp-in-" + std::to_string(getpid()) + ".jsonl");
-  const fs::path out = fs::temp_directory_path() / ("wp-out-" + std::to_string(getpid()) + ".jsonl");
+  const std::string tag = GetParam() + "-" + std::to_string(getpid()) + ".jsonl";
+  const fs::path in = fs::temp_directory_path() / ("wp-in-" + tag);
+  const fs::path out = fs::temp_directory_path() / ("wp-out-" + tag);
   {
     std::ofstream f(in);
     for (const auto& t : texts) f << t.dump() << "\n";
@@ -75,6 +79,13 @@ TEST(WordPieceRealdata, SameIdsAsHuggingFaceOnEveryTranscriptOfTheSharedSets) {
   fs::remove(in);
   fs::remove(out);
 }
+
+INSTANTIATE_TEST_SUITE_P(Encoders, WordPieceRealdata, ::testing::Values("minilm-l6", "mpnet-base"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace tenor::features

@@ -1,8 +1,10 @@
 // tenor's WordPiece tokenizer against Hugging Face `tokenizers` on the same tokenizer.json:
-// the hard cases of data/wordpiece_cases.jsonl (accents, CJK, emoji, control characters,
-// very long words, special tokens in the text, pairs, truncation), and bad files.
+// the hard cases of data/wordpiece_cases.in.jsonl (accents, CJK, emoji, control characters,
+// very long words, special tokens in the text, pairs, truncation) with the ids of each
+// encoder's tokenizer.json (data/wordpiece_cases.NAME.jsonl), and bad files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -18,10 +20,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-TEST(WordPiece, SameIdsAsHuggingFaceOnTheHardCases) {
-  const WordPieceTokenizer tok(test::text_encoder_dir() / "tokenizer.json");
-  EXPECT_EQ(tok.vocab_size(), 30522);
-  std::ifstream cases(TENOR_SOURCE_DIR "/tests/features/data/wordpiece_cases.jsonl");
+/// Each text encoder tools/text-encoders/fetch.sh knows, with its vocabulary's size.
+class WordPieceOf : public ::testing::TestWithParam<std::pair<std::string, int>> {};
+
+TEST_P(WordPieceOf, SameIdsAsHuggingFaceOnTheHardCases) {
+  const auto& [name, vocab_size] = GetParam();
+  const WordPieceTokenizer tok(test::text_encoder_dir(name) / "tokenizer.json");
+  EXPECT_EQ(tok.vocab_size(), vocab_size);
+  std::ifstream cases(TENOR_SOURCE_DIR "/tests/features/data/wordpiece_cases." + name + ".jsonl");
   int checked = 0;
   for (std::string line; std::getline(cases, line);) {
     const json c = json::parse(line);
@@ -34,8 +40,19 @@ TEST(WordPiece, SameIdsAsHuggingFaceOnTheHardCases) {
     EXPECT_EQ(e.type_ids, c["type_ids"].get<std::vector<int32_t>>()) << line;
     ++checked;
   }
-  EXPECT_GE(checked, 30);
+  EXPECT_GE(checked, 33);
 }
+
+// BERT's [CLS] A [SEP] B [SEP] template (MiniLM) and RoBERTa's <s> A </s></s> B </s> with
+// special tokens matched after normalisation (MPNet: "<UNK>" is its <unk>).
+INSTANTIATE_TEST_SUITE_P(Encoders, WordPieceOf,
+                         ::testing::Values(std::pair<std::string, int>{"minilm-l6", 30522},
+                                           std::pair<std::string, int>{"mpnet-base", 30527}),
+                         [](const auto& info) {
+                           std::string n = info.param.first;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 TEST(WordPiece, InvalidUtf8IsReadAsReplacementCharactersAndDropped) {
   const WordPieceTokenizer tok(test::text_encoder_dir() / "tokenizer.json");
@@ -66,6 +83,12 @@ TEST(WordPiece, RefusesFilesItCannotReproduce) {
   json no_unk = j;
   no_unk["model"]["unk_token"] = "[NOPE]";
   refused(no_unk, "'[NOPE]' is not in model.vocab");
+  json post = j;
+  post["post_processor"] = {{"type", "ByteLevel"}};
+  refused(post, "post_processor is neither TemplateProcessing nor RobertaProcessing");
+  json single_word = j;
+  single_word["added_tokens"][0]["single_word"] = true;
+  refused(single_word, "matches single words only");
   json holes = j;
   holes["model"]["vocab"].erase("[UNK]");
   refused(holes, "model.vocab has an id outside 0..size-1");

@@ -39,11 +39,13 @@ void write_safetensors(const fs::path& file, const std::map<std::string, torch::
 }
 
 /// A 2-layer, 32-wide BERT encoder directory with the fetched MiniLM tokenizer; `vocab`
-/// overrides the embedding rows (a vocabulary that does not belong to the weights).
-fs::path tiny_encoder(const fs::path& dir, int vocab = 30522) {
+/// overrides the embedding rows (a vocabulary that does not belong to the weights). With
+/// `mpnet`, an MPNet encoder of that size with the fetched all-mpnet-base-v2 tokenizer, its
+/// weights under MPNet's checkpoint names.
+fs::path tiny_encoder(const fs::path& dir, int vocab = 30522, bool mpnet = false) {
   fs::create_directories(dir);
-  const fs::path minilm = text_encoder_dir();
-  fs::copy_file(minilm / "tokenizer.json", dir / "tokenizer.json",
+  const fs::path fetched = text_encoder_dir(mpnet ? "mpnet-base" : "minilm-l6");
+  fs::copy_file(fetched / "tokenizer.json", dir / "tokenizer.json",
                 fs::copy_options::overwrite_existing);
   json config = {{"model_type", "bert"},         {"hidden_act", "gelu"},
                  {"vocab_size", vocab},          {"hidden_size", 32},
@@ -51,11 +53,20 @@ fs::path tiny_encoder(const fs::path& dir, int vocab = 30522) {
                  {"intermediate_size", 64},      {"max_position_embeddings", 64},
                  {"type_vocab_size", 2},         {"layer_norm_eps", 1e-12},
                  {"hidden_dropout_prob", 0.1},   {"position_embedding_type", "absolute"}};
+  if (mpnet) {
+    config["model_type"] = "mpnet";
+    config["vocab_size"] = 30527;
+    config["relative_attention_num_buckets"] = 32;
+    config["pad_token_id"] = 1;
+    config.erase("type_vocab_size");
+  }
   write_file_atomic(dir / "config.json", config.dump(2));
   torch::manual_seed(7);
-  train::BertEncoder encoder(train::BertConfig::from_file(dir / "config.json"));
+  const auto c = train::BertConfig::from_file(dir / "config.json");
+  train::BertEncoder encoder(c);
   std::map<std::string, torch::Tensor> tensors;
-  for (const auto& p : encoder->named_parameters()) tensors[p.key()] = p.value().detach();
+  for (const auto& p : encoder->named_parameters())
+    tensors[train::checkpoint_key(p.key(), c)] = p.value().detach();
   write_safetensors(dir / "model.safetensors", tensors);
   return dir;
 }
@@ -188,6 +199,48 @@ TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
                       &out),
             1);
   EXPECT_NE(out.find("text_encoder/tokenizer.json has SHA-256"), std::string::npos) << out;
+}
+
+// MPNet through the same path: <s> A </s></s> B </s> pairs (the sentence, not the all-0 type
+// ids, tells a row's own text), positions over the non-pad ids and the relative bias trained,
+// exported through the parity gate and predicted by the bundle as by the run.
+TEST(E2eTextEncoder, AnMpnetEncoderFineTunesExportsAndPredictsAsTrained) {
+  if (!fs::exists(text_encoder_dir("mpnet-base") / "tokenizer.json"))
+    GTEST_SKIP() << "no fetched mpnet-base; run tools/text-encoders/fetch.sh mpnet-base";
+  const fs::path dir = make_temp_dir("text-encoder-mpnet");
+  const fs::path encoder = tiny_encoder(dir / "encoder", 30527, true);
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + config_for(dir, encoder) + " --set epochs=2", &out), 0)
+      << out;
+  const fs::path run = dir / "run";
+  const auto shape = json::parse(read_file(run / "shape.json"));
+  EXPECT_EQ(shape["transformer"]["model_type"], "mpnet");
+  const auto start = train::read_safetensors(encoder / "model.safetensors");
+  train::RunPredictor predictor(run);
+  const auto params = predictor.run().model->named_parameters();
+  EXPECT_FALSE(torch::equal(params["bert.encoder.relative_attention_bias.weight"],
+                            start.at("encoder.relative_attention_bias.weight")));
+  EXPECT_FALSE(torch::equal(params["bert.encoder.layer.1.attention.output.dense.weight"],
+                            start.at("encoder.layer.1.attention.attn.o.weight")));
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "bundle").string(), &out),
+            0)
+      << out;
+  const auto parity = json::parse(read_file(dir / "bundle/parity.json"));
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
+  const std::string call = " --features " + tiny_store().string() + " --call c14";
+  std::string a, b;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + call, &a), 0) << a;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + (dir / "bundle").string() + call, &b),
+            0)
+      << b;
+  const auto ja = json::parse(a), jb = json::parse(b);
+  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
+  for (size_t i = 0; i < ja["segments"].size(); ++i)
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items())
+      for (size_t c = 0; c < v["probs"].size(); ++c)
+        EXPECT_NEAR(v["probs"][c].get<double>(),
+                    jb["segments"][i]["tasks"][task]["probs"][c].get<double>(), 1e-4)
+            << task;
 }
 
 TEST(E2eTextEncoder, FrozenLayersAndAFrozenStartKeepThePretrainedWeights) {

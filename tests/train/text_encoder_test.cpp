@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +27,12 @@ fs::path scratch(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
   fs::create_directories(d);
   return d;
+}
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
 }
 
 /// A padded batch of texts (one a pair) as the encoder takes it.
@@ -49,7 +57,10 @@ Batch hard_batch(const features::WordPieceTokenizer& tok) {
       tok.encode("THIS IS UNACCEPTABLE!!! I've waited 45 minutes 😡"),
       tok.encode("Café naïve 東京 ok"),
       tok.encode("I lost my job today.", std::string_view("That sounds really hard, I'm sorry.")),
-      tok.encode("")};
+      tok.encode(""),
+      // MPNet counts positions over the ids that are not <pad>, so a literal "<pad>" (its pad
+      // id) in the text shifts the rest; 150 words reach the relative bias's last bucket.
+      tok.encode("a <pad> in the text, then " + repeat("and on ", 75))};
   size_t l = 0;
   for (const auto& r : rows) l = std::max(l, r.ids.size());
   Batch b{torch::zeros({int64_t(rows.size()), int64_t(l)}, torch::kLong),
@@ -64,15 +75,19 @@ Batch hard_batch(const features::WordPieceTokenizer& tok) {
   return b;
 }
 
-TEST(TextEncoder, SameOutputsAsHuggingFaceTransformers) {
-  const fs::path dir = test::text_encoder_dir();
+/// Each encoder tools/text-encoders/fetch.sh knows, with its width.
+class TextEncoderOf : public ::testing::TestWithParam<std::pair<std::string, int64_t>> {};
+
+TEST_P(TextEncoderOf, SameOutputsAsHuggingFaceTransformers) {
+  const auto& [name, width] = GetParam();
+  const fs::path dir = test::text_encoder_dir(name);
   const features::WordPieceTokenizer tok(dir / "tokenizer.json");
   BertEncoder encoder = load_text_encoder(dir);
   const Batch b = hard_batch(tok);
   torch::NoGradGuard no_grad;
   const auto hidden = encoder->forward(b.ids, b.type_ids, b.mask);
   const auto pooled = BertEncoderImpl::mean_pool(hidden, b.mask);
-  EXPECT_EQ(hidden.sizes(), (std::vector<int64_t>{5, b.ids.size(1), 384}));
+  EXPECT_EQ(hidden.sizes(), (std::vector<int64_t>{6, b.ids.size(1), width}));
 
   const fs::path work = scratch("encoder-ref");
   write_file_atomic(work / "batch.json", b.as_json().dump());
@@ -83,18 +98,25 @@ TEST(TextEncoder, SameOutputsAsHuggingFaceTransformers) {
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) GTEST_SKIP() << "no torch for the reference";
   ASSERT_EQ(rc, 0) << cmd;
   const json ref = json::parse(read_file(work / "out.json"));
-  double worst_hidden = 0, worst_pooled = 0;
-  for (int64_t i = 0; i < hidden.size(0); ++i) {
-    for (int64_t t = 0; t < hidden.size(1); ++t) {
-      if (b.mask[i][t].item<int64_t>() == 0) continue;  // padding rows are not outputs
-      for (int64_t h = 0; h < hidden.size(2); ++h)
-        worst_hidden = std::max(worst_hidden, std::abs(hidden[i][t][h].item<double>() -
-                                                       ref["hidden"][i][t][h].get<double>()));
-    }
-    for (int64_t h = 0; h < pooled.size(1); ++h)
-      worst_pooled = std::max(worst_pooled, std::abs(pooled[i][h].item<double>() -
-                                                     ref["pooled"][i][h].get<double>()));
-  }
+  auto as_tensor = [](const json& nested, const torch::Tensor& like) {
+    std::vector<double> flat;
+    std::function<void(const json&)> walk = [&](const json& v) {
+      if (v.is_array())
+        for (const auto& e : v) walk(e);
+      else
+        flat.push_back(v.get<double>());
+    };
+    walk(nested);
+    return torch::tensor(flat, torch::kDouble).view(like.sizes());
+  };
+  // Padding positions are not outputs: compared on the mask's tokens only.
+  const auto tokens = b.mask.unsqueeze(-1).to(torch::kDouble);
+  const double worst_hidden =
+      ((hidden.to(torch::kDouble) - as_tensor(ref["hidden"], hidden)).abs() * tokens)
+          .max()
+          .item<double>();
+  const double worst_pooled =
+      (pooled.to(torch::kDouble) - as_tensor(ref["pooled"], pooled)).abs().max().item<double>();
   EXPECT_LT(worst_hidden, 1e-4) << "transformers " << ref["transformers"];
   EXPECT_LT(worst_pooled, 1e-4);
   RecordProperty("max_abs_delta_hidden", std::to_string(worst_hidden));
@@ -102,6 +124,47 @@ TEST(TextEncoder, SameOutputsAsHuggingFaceTransformers) {
               ref["transformers"].get<std::string>().c_str(), ref["torch"].get<std::string>().c_str(),
               worst_hidden, worst_pooled);
   fs::remove_all(work);
+}
+
+INSTANTIATE_TEST_SUITE_P(Encoders, TextEncoderOf,
+                         ::testing::Values(std::pair<std::string, int64_t>{"minilm-l6", 384},
+                                           std::pair<std::string, int64_t>{"mpnet-base", 768}),
+                         [](const auto& info) {
+                           std::string n = info.param.first;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(TextEncoder, MpnetWeightsLoadUnderTheirOwnNamesAndPositionsSkipPadIds) {
+  const fs::path dir = test::text_encoder_dir("mpnet-base");
+  BertEncoder encoder = load_text_encoder(dir);
+  const BertConfig& c = encoder->config();
+  EXPECT_EQ(c.model_type, "mpnet");
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_EQ(c.relative_buckets, 32);
+  EXPECT_FALSE(encoder->embeddings().token_type);
+  // attn.o of the checkpoint is attention.output.dense here.
+  const auto tensors = read_safetensors(dir / "model.safetensors");
+  const auto& o = encoder->blocks()[3]->attention->output->dense->weight;
+  EXPECT_TRUE(torch::equal(o, tensors.at("encoder.layer.3.attention.attn.o.weight")));
+  EXPECT_TRUE(torch::equal(encoder->relative_attention_bias()->weight,
+                           tensors.at("encoder.relative_attention_bias.weight")));
+  // Positions count from pad + 1 over the ids that are not the pad id (1).
+  const auto ids = torch::tensor({0, 7, 1, 8, 2}, torch::kLong).view({1, 5});
+  EXPECT_TRUE(torch::equal(encoder->position_ids(ids),
+                           torch::tensor({2, 3, 1, 4, 5}, torch::kLong).view({1, 5})));
+  // T5's buckets (Hugging Face's values): exact below 8 a side, logarithmic to 128; a key
+  // after its query in the upper half.
+  const auto offsets = torch::tensor(
+      {0, 1, 7, 8, 15, 16, 127, 128, 1000, -1, -7, -8, -16, -32, -1000}, torch::kLong);
+  EXPECT_TRUE(torch::equal(
+      bert::relative_position_bucket(offsets, 32),
+      torch::tensor({0, 17, 23, 24, 25, 26, 31, 31, 31, 1, 7, 8, 10, 12, 15}, torch::kLong)));
+  // Its configuration round-trips through a run's shape.json; older runs read as BERT.
+  EXPECT_EQ(BertConfig::from_json(c.to_json(), "shape.json"), c);
+  auto old = load_text_encoder(test::text_encoder_dir("minilm-l6"))->config().to_json();
+  for (const char* k : {"model_type", "relative_buckets", "pad_token_id"}) old.erase(k);
+  EXPECT_EQ(BertConfig::from_json(old, "shape.json").model_type, "bert");
 }
 
 TEST(TextEncoder, RefusesFilesThatDoNotBelongTogether) {
@@ -120,7 +183,7 @@ TEST(TextEncoder, RefusesFilesThatDoNotBelongTogether) {
   config["model_type"] = "roberta";
   write_file_atomic(dir / "config.json", config.dump());
   fs::copy_file(src / "model.safetensors", dir / "model.safetensors");
-  expect_refused("model_type is not bert");
+  expect_refused("model_type 'roberta' is neither bert nor mpnet");
   config["model_type"] = "bert";
   config["intermediate_size"] = 1024;
   write_file_atomic(dir / "config.json", config.dump());

@@ -34,8 +34,11 @@ def encode(encoder_dir, batch_json, out_json):
     ids = torch.tensor(batch["ids"], dtype=torch.long)
     types = torch.tensor(batch["type_ids"], dtype=torch.long)
     mask = torch.tensor(batch["mask"], dtype=torch.long)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if getattr(model.config, "type_vocab_size", 0):  # BERT; MPNet has no token types
+        inputs["token_type_ids"] = types
     with torch.no_grad():
-        hidden = model(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
+        hidden = model(**inputs).last_hidden_state
     m = mask.unsqueeze(-1).float()
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     json.dump({"hidden": hidden.tolist(), "pooled": pooled.tolist(),
