@@ -98,8 +98,15 @@ void data_section(std::ostringstream& md, const ModelCardFacts& f) {
      << "\n";
   if (shape.transformer) {
     const auto& b = *shape.transformer;
-    md << "- Text: a pretrained transformer fine-tuned on these data (" << f.run.config.model.text_encoder
-       << ": " << b.num_layers << " layers, " << b.hidden_size << "-d, WordPiece vocabulary "
+    const int trainable = f.run.config.model.encoder_trainable_layers;
+    const std::string how =
+        trainable < 0    ? "fine-tuned on these data"
+        : trainable == 0 ? "used frozen, as a fixed feature extractor"
+                         : "with its top " + std::to_string(trainable) +
+                               " blocks fine-tuned on these data";
+    md << "- Text: a pretrained transformer " << how << " (" << f.run.config.model.text_encoder
+       << ", " << b.model_type << ": " << b.num_layers << " layers, " << b.hidden_size
+       << "-d, WordPiece vocabulary "
        << b.vocab_size << "; `tokenizer.json`), at most " << f.run.transform.max_tokens
        << " tokens per segment" << (f.run.transform.context_tokens > 0
                                         ? ", with the previous segment's first " +

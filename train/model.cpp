@@ -208,7 +208,8 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
     av_f = (b.func_mask.sum(1) > 0).to(opts.dtype());
   }
   if (bert) {
-    std::tie(emb_t, av_t) = transformer_text(*bert, *bert_proj, b);
+    std::tie(emb_t, av_t) =
+        transformer_text(*bert, *bert_proj, b, config_.encoder_trainable_layers == 0);
     av_t = av_t.to(opts.dtype());
   } else if (text) {
     emb_t = text->forward(b.tokens, b.token_len);
@@ -258,9 +259,10 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
 
 std::pair<torch::Tensor, torch::Tensor> transformer_text(BertEncoderImpl& bert,
                                                          torch::nn::LinearImpl& proj,
-                                                         const Batch& b) {
-  auto hidden = bert.forward(b.text_ids, b.text_type_ids, b.text_mask);
-  auto pooled = BertEncoderImpl::mean_pool(hidden, b.text_mask);
+                                                         const Batch& b, bool frozen) {
+  auto pooled = frozen ? bert.frozen_pooled(b.text_ids, b.text_type_ids, b.text_mask)
+                       : BertEncoderImpl::mean_pool(
+                             bert.forward(b.text_ids, b.text_type_ids, b.text_mask), b.text_mask);
   auto own = (b.text_mask * (1 - b.text_type_ids)).sum(1) > 2;  // [CLS] segment [SEP]
   return {torch::relu(proj.forward(pooled)).to(b.functionals.scalar_type()), own};
 }

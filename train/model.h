@@ -208,10 +208,11 @@ double clip_member_gradients(TaskModel& model, double max_norm);
 
 /// The text vector of a pretrained encoder's batch: relu(proj(mean over the tokens of its
 /// last hidden states)), and whether each row has a segment text (more than the two special
-/// tokens of the first sentence, type 0).
+/// tokens of the first sentence, type 0). `frozen` (model.encoder_trainable_layers: 0): the
+/// encoder is a fixed feature extractor (BertEncoderImpl::frozen_pooled).
 std::pair<torch::Tensor, torch::Tensor> transformer_text(BertEncoderImpl& bert,
                                                          torch::nn::LinearImpl& proj,
-                                                         const Batch& batch);
+                                                         const Batch& batch, bool frozen);
 
 /// The one factory. Throws ConfigError for an unknown type.
 std::shared_ptr<TaskModel> make_model(const ModelShape& shape, const ModelConfig& config);

@@ -358,7 +358,8 @@ int64_t parameter_count(torch::nn::Module& model) {
 }
 
 /// model.text_encoder: how deep below the encoder's top a parameter "bert.*" lies (0: the
-/// top block, n - 1: the first, n: the embeddings), or -1 when it stays frozen
+/// top block, n - 1: the first, n: the embeddings and MPNet's relative position bias, which
+/// every block reads), or -1 when it stays frozen
 /// (model.encoder_trainable_layers).
 int encoder_depth(const std::string& key, int layers, int trainable) {
   static const std::string block = "bert.encoder.layer.";
@@ -527,6 +528,10 @@ void load_data_and_model(Run& r) {
   r.model = make_model(r.data.shape, config.model);
   r.model->to(r.device);
   make_optimizer(r);
+  // A frozen encoder reads the same rows every epoch: each row's vector is computed once.
+  if (auto* fusion = as_fusion(*r.model);
+      fusion && fusion->bert && config.model.encoder_trainable_layers == 0)
+    fusion->bert->keep_frozen_vectors(true);
   if (config.optim.ema_decay > 0)
     r.average = std::make_unique<WeightAverage>(*r.model, config.optim.ema_decay);
   // batch_size is per process, as in torchrun scripts: every step sees batch_size * world

@@ -167,6 +167,41 @@ TEST(TextEncoder, MpnetWeightsLoadUnderTheirOwnNamesAndPositionsSkipPadIds) {
   EXPECT_EQ(BertConfig::from_json(old, "shape.json").model_type, "bert");
 }
 
+// model.encoder_trainable_layers: 0 keeps the encoder a fixed feature extractor: without
+// dropout, a row's vector the same whatever its batch, and computed once while training.
+TEST(TextEncoder, AFrozenEncodersVectorsAreEachRowsAloneAndKeptWhileTraining) {
+  const fs::path dir = test::text_encoder_dir();
+  const features::WordPieceTokenizer tok(dir / "tokenizer.json");
+  BertEncoder encoder = load_text_encoder(dir);
+  const Batch b = hard_batch(tok);
+  encoder->train();  // as the trainer leaves it: frozen_pooled must not use dropout
+  const auto all = encoder->frozen_pooled(b.ids, b.type_ids, b.mask);
+  EXPECT_TRUE(encoder->is_training()) << "the mode is restored";
+  EXPECT_FALSE(all.requires_grad());
+  EXPECT_EQ(encoder->frozen_computed(), 6);
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    encoder->eval();
+    expected = BertEncoderImpl::mean_pool(encoder->forward(b.ids, b.type_ids, b.mask), b.mask);
+    encoder->train();
+  }
+  EXPECT_LT((all - expected).abs().max().item<double>(), 1e-5);
+  // Row 3 in a batch of its own (its padding cut) has the very same vector.
+  const int64_t n = b.mask[3].sum().item<int64_t>();
+  const auto alone = encoder->frozen_pooled(b.ids.slice(0, 3, 4).slice(1, 0, n),
+                                            b.type_ids.slice(0, 3, 4).slice(1, 0, n),
+                                            b.mask.slice(0, 3, 4).slice(1, 0, n));
+  EXPECT_TRUE(torch::equal(alone[0], all[3]));
+  EXPECT_EQ(encoder->frozen_computed(), 7) << "nothing kept unless asked";
+  encoder->keep_frozen_vectors(true);
+  const auto first = encoder->frozen_pooled(b.ids, b.type_ids, b.mask);
+  const auto again = encoder->frozen_pooled(b.ids, b.type_ids, b.mask);
+  EXPECT_EQ(encoder->frozen_computed(), 13) << "the second read is a lookup";
+  EXPECT_TRUE(torch::equal(first, again));
+  EXPECT_TRUE(torch::equal(first, all));
+}
+
 TEST(TextEncoder, RefusesFilesThatDoNotBelongTogether) {
   const fs::path src = test::text_encoder_dir();
   const fs::path dir = scratch("encoder-bad");
