@@ -46,7 +46,8 @@ struct ModelConfig {
   bool text_embedding = false;
   /// Fusion: a pretrained BERT-family encoder fine-tuned as the text path (instead of the
   /// GRU over the store's SentencePiece tokens): a name tools/text-encoders/fetch.sh knows
-  /// (minilm-l6) or a directory with config.json, tokenizer.json and model.safetensors.
+  /// (minilm-l6, mpnet-base) or a directory with config.json, tokenizer.json and
+  /// model.safetensors of a BERT or MPNet encoder.
   /// It reads each segment's transcript (the store keeps it), with the previous segment as
   /// the second sentence when context_tokens > 0, at most max_tokens pieces in all.
   std::string text_encoder;
