@@ -91,6 +91,32 @@ struct Settings {
   bool roberta = false;
 };
 
+/// Splits `text` at the added tokens `tokens` (longest first), leftmost and longest match
+/// first, as Hugging Face's AddedVocabulary does: `between(piece, out)` tokenises the text
+/// between two matches, and each match appends its id.
+template <class Text, class Token, class Between>
+void split_at_added(const Text& text, const std::vector<std::pair<Token, int32_t>>& tokens,
+                    std::vector<int32_t>& out, Between between) {
+  size_t plain = 0, i = 0;
+  while (i < text.size()) {
+    const std::pair<Token, int32_t>* hit = nullptr;
+    for (const auto& a : tokens)
+      if (!a.first.empty() && text.compare(i, a.first.size(), a.first) == 0) {
+        hit = &a;
+        break;
+      }
+    if (!hit) {
+      ++i;
+      continue;
+    }
+    between(text.substr(plain, i - plain), out);
+    out.push_back(hit->second);
+    i += hit->first.size();
+    plain = i;
+  }
+  between(text.substr(plain), out);
+}
+
 }  // namespace
 
 struct WordPieceTokenizer::Impl {
@@ -181,25 +207,10 @@ void WordPieceTokenizer::Impl::word_pieces(const std::u32string& word,
 
 void WordPieceTokenizer::Impl::tokenize_plain(std::string_view text,
                                               std::vector<int32_t>& out) const {
-  const std::u32string norm = normalize(text);
-  size_t plain = 0, i = 0;
-  while (i < norm.size()) {
-    const std::pair<std::u32string, int32_t>* hit = nullptr;
-    for (const auto& a : added_normalized)
-      if (!a.first.empty() && norm.compare(i, a.first.size(), a.first) == 0) {
-        hit = &a;
-        break;
-      }
-    if (!hit) {
-      ++i;
-      continue;
-    }
-    pre_tokenized_pieces(norm.substr(plain, i - plain), out);
-    out.push_back(hit->second);
-    i += hit->first.size();
-    plain = i;
-  }
-  pre_tokenized_pieces(norm.substr(plain), out);
+  split_at_added(normalize(text), added_normalized, out,
+                 [this](const std::u32string& piece, std::vector<int32_t>& o) {
+                   pre_tokenized_pieces(piece, o);
+                 });
 }
 
 /// BertPreTokenizer (whitespace and punctuation) then WordPiece, on normalised text.
@@ -327,26 +338,12 @@ WordPieceTokenizer::WordPieceTokenizer(WordPieceTokenizer&&) noexcept = default;
 WordPieceTokenizer& WordPieceTokenizer::operator=(WordPieceTokenizer&&) noexcept = default;
 
 std::vector<int32_t> WordPieceTokenizer::tokenize(std::string_view text) const {
-  // Added (special) tokens are matched in the raw text first, leftmost and longest.
+  // Added (special) tokens are matched in the raw text first; those marked "normalized" then
+  // in the normalised text between them (tokenize_plain).
   std::vector<int32_t> out;
-  size_t plain = 0, i = 0;
-  while (i < text.size()) {
-    const std::pair<std::string, int32_t>* hit = nullptr;
-    for (const auto& a : impl_->added)
-      if (!a.first.empty() && text.compare(i, a.first.size(), a.first) == 0) {
-        hit = &a;
-        break;
-      }
-    if (!hit) {
-      ++i;
-      continue;
-    }
-    impl_->tokenize_plain(text.substr(plain, i - plain), out);
-    out.push_back(hit->second);
-    i += hit->first.size();
-    plain = i;
-  }
-  impl_->tokenize_plain(text.substr(plain), out);
+  split_at_added(text, impl_->added, out, [this](std::string_view piece, std::vector<int32_t>& o) {
+    impl_->tokenize_plain(piece, o);
+  });
   return out;
 }
 

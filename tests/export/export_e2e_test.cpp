@@ -173,27 +173,9 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
   EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
 
   // predict: the ONNX Runtime path agrees with the LibTorch path.
-  std::string a, b;
-  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " --features " +
-                          tiny_store().string() + " --call c12",
-                      &a),
-            0)
-      << a;
-  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + " --features " +
-                          tiny_store().string() + " --call c12",
-                      &b),
-            0)
-      << b;
-  auto ja = json::parse(a), jb = json::parse(b);
-  ASSERT_EQ(ja["segments"].size(), 4u);
-  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
-  for (size_t i = 0; i < ja["segments"].size(); ++i)
-    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
-      const auto& w = jb["segments"][i]["tasks"][task];
-      EXPECT_EQ(v["decision"], w["decision"]) << task;
-      for (size_t c = 0; c < v["probs"].size(); ++c)
-        EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
-    }
+  json ja;
+  expect_bundle_predicts_as_run(run, bundle, "c12", &ja);
+  ASSERT_FALSE(ja.is_null());
 
   // predict --run applies the decision rules `tenor train` saved in RUN/calibration.json for
   // best.pt (the bundle carries the same file). Rules for another checkpoint file, or none

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -81,11 +80,7 @@ TEST_P(WordPieceRealdata, SameIdsAsHuggingFaceOnEveryTranscriptOfTheSharedSets) 
 }
 
 INSTANTIATE_TEST_SUITE_P(Encoders, WordPieceRealdata, ::testing::Values("minilm-l6", "mpnet-base"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         [](const auto& info) { return test::encoder_test_name(info.param); });
 
 }  // namespace
 }  // namespace tenor::features

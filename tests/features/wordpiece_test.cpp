@@ -4,7 +4,6 @@
 // encoder's tokenizer.json (data/wordpiece_cases.NAME.jsonl), and bad files.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -45,14 +44,11 @@ TEST_P(WordPieceOf, SameIdsAsHuggingFaceOnTheHardCases) {
 
 // BERT's [CLS] A [SEP] B [SEP] template (MiniLM) and RoBERTa's <s> A </s></s> B </s> with
 // special tokens matched after normalisation (MPNet: "<UNK>" is its <unk>).
-INSTANTIATE_TEST_SUITE_P(Encoders, WordPieceOf,
-                         ::testing::Values(std::pair<std::string, int>{"minilm-l6", 30522},
-                                           std::pair<std::string, int>{"mpnet-base", 30527}),
-                         [](const auto& info) {
-                           std::string n = info.param.first;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Encoders, WordPieceOf,
+    ::testing::Values(std::pair<std::string, int>{"minilm-l6", 30522},
+                      std::pair<std::string, int>{"mpnet-base", 30527}),
+    [](const auto& info) { return test::encoder_test_name(info.param.first); });
 
 TEST(WordPiece, InvalidUtf8IsReadAsReplacementCharactersAndDropped) {
   const WordPieceTokenizer tok(test::text_encoder_dir() / "tokenizer.json");

@@ -241,4 +241,24 @@ std::string metrics_without_timing(const std::filesystem::path& run) {
   return out;
 }
 
+void expect_bundle_predicts_as_run(const fs::path& run, const fs::path& bundle,
+                                   const std::string& call, nlohmann::json* run_prediction) {
+  const std::string which = " --features " + tiny_store().string() + " --call " + call;
+  std::string a, b;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + which, &a), 0) << a;
+  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + which, &b), 0)
+      << b;
+  const auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
+  if (run_prediction) *run_prediction = ja;
+  ASSERT_EQ(ja["segments"].size(), 4u);
+  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
+  for (size_t i = 0; i < ja["segments"].size(); ++i)
+    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
+      const auto& w = jb["segments"][i]["tasks"][task];
+      EXPECT_EQ(v["decision"], w["decision"]) << task;
+      for (size_t c = 0; c < v["probs"].size(); ++c)
+        EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
+    }
+}
+
 }  // namespace tenor::test

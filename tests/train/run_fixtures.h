@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace tenor::test {
 
 /// A 16-call dataset (12 train, 2 dev, 2 test; stereo tones whose level follows the
@@ -37,6 +39,13 @@ std::filesystem::path write_train_config(const std::filesystem::path& dir,
 /// A small run of write_train_config(dir, model_extra) trained for two epochs and exported
 /// with `tenor export` into DIR/bundle (DIR a fresh temporary directory); its path.
 std::filesystem::path exported_bundle(const std::string& model_extra = "  type: linear\n");
+
+/// `tenor predict` of tiny_store()'s call `call` by `bundle` in ONNX Runtime gives what `run`
+/// gives in LibTorch: its four segments, the same decisions, probabilities within 1e-4. The
+/// run's prediction goes to `run_prediction` when given.
+void expect_bundle_predicts_as_run(const std::filesystem::path& run,
+                                   const std::filesystem::path& bundle, const std::string& call,
+                                   nlohmann::json* run_prediction = nullptr);
 
 /// Turns a run this tenor trained into one as runs of format 0 and 1 hold it: its
 /// input_transform.json's statistics as normalizer.json (written as the trainer wrote it

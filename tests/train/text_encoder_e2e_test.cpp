@@ -79,6 +79,13 @@ std::string config_for(const fs::path& dir, const fs::path& encoder, const std::
       .string();
 }
 
+/// The bundle passed its parity gate and predicts call c14 as the run does.
+void expect_bundle_passes_and_predicts_as_run(const fs::path& run, const fs::path& bundle) {
+  const auto parity = json::parse(read_file(bundle / "parity.json"));
+  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
+  expect_bundle_predicts_as_run(run, bundle, "c14");
+}
+
 TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
   if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
     GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir()
@@ -129,25 +136,7 @@ TEST(E2eTextEncoder, FineTunesEvaluatesExportsAndPredictsAsTrained) {
   EXPECT_TRUE(fs::exists(dir / "bundle/tokenizer.json"));
   EXPECT_NE(read_file(dir / "bundle/model_card.md").find("a pretrained transformer fine-tuned"),
             std::string::npos);
-  const auto parity = json::parse(read_file(dir / "bundle/parity.json"));
-  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
-  // predict: the bundle in ONNX Runtime scores a call as the run does in LibTorch.
-  const std::string call = " --features " + tiny_store().string() + " --call c14";
-  std::string a, b;
-  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + call, &a), 0) << a;
-  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + (dir / "bundle").string() + call, &b),
-            0)
-      << b;
-  const auto ja = json::parse(a), jb = json::parse(b);
-  ASSERT_EQ(ja["segments"].size(), 4u);
-  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
-  for (size_t i = 0; i < ja["segments"].size(); ++i)
-    for (auto& [task, v] : ja["segments"][i]["tasks"].items()) {
-      const auto& w = jb["segments"][i]["tasks"][task];
-      EXPECT_EQ(v["decision"], w["decision"]) << task;
-      for (size_t c = 0; c < v["probs"].size(); ++c)
-        EXPECT_NEAR(v["probs"][c].get<double>(), w["probs"][c].get<double>(), 1e-4) << task;
-    }
+  expect_bundle_passes_and_predicts_as_run(run, dir / "bundle");
 
   // --quantize int8: its own gate (every probability within 0.35, at least 95% of each task's
   // decisions the same), recorded as int8 in the manifest, parity.json, the graph's metadata
@@ -225,22 +214,7 @@ TEST(E2eTextEncoder, AnMpnetEncoderFineTunesExportsAndPredictsAsTrained) {
   ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + (dir / "bundle").string(), &out),
             0)
       << out;
-  const auto parity = json::parse(read_file(dir / "bundle/parity.json"));
-  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump();
-  const std::string call = " --features " + tiny_store().string() + " --call c14";
-  std::string a, b;
-  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + call, &a), 0) << a;
-  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + (dir / "bundle").string() + call, &b),
-            0)
-      << b;
-  const auto ja = json::parse(a), jb = json::parse(b);
-  ASSERT_EQ(ja["segments"].size(), jb["segments"].size());
-  for (size_t i = 0; i < ja["segments"].size(); ++i)
-    for (auto& [task, v] : ja["segments"][i]["tasks"].items())
-      for (size_t c = 0; c < v["probs"].size(); ++c)
-        EXPECT_NEAR(v["probs"][c].get<double>(),
-                    jb["segments"][i]["tasks"][task]["probs"][c].get<double>(), 1e-4)
-            << task;
+  expect_bundle_passes_and_predicts_as_run(run, dir / "bundle");
 }
 
 TEST(E2eTextEncoder, FrozenLayersAndAFrozenStartKeepThePretrainedWeights) {

@@ -126,14 +126,11 @@ TEST_P(TextEncoderOf, SameOutputsAsHuggingFaceTransformers) {
   fs::remove_all(work);
 }
 
-INSTANTIATE_TEST_SUITE_P(Encoders, TextEncoderOf,
-                         ::testing::Values(std::pair<std::string, int64_t>{"minilm-l6", 384},
-                                           std::pair<std::string, int64_t>{"mpnet-base", 768}),
-                         [](const auto& info) {
-                           std::string n = info.param.first;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Encoders, TextEncoderOf,
+    ::testing::Values(std::pair<std::string, int64_t>{"minilm-l6", 384},
+                      std::pair<std::string, int64_t>{"mpnet-base", 768}),
+    [](const auto& info) { return test::encoder_test_name(info.param.first); });
 
 TEST(TextEncoder, MpnetWeightsLoadUnderTheirOwnNamesAndPositionsSkipPadIds) {
   const fs::path dir = test::text_encoder_dir("mpnet-base");
