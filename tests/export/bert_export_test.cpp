@@ -88,6 +88,22 @@ std::pair<torch::Tensor, torch::Tensor> run_model(const onnx::ModelProto& model,
   return {f32(out.at("hidden")), f32(out.at("pooled"))};
 }
 
+/// The encoder's graph in ONNX Runtime against LibTorch on `in`: hidden states (on tokens)
+/// and pooled vectors within 1e-4; `weights` initializers, one per parameter.
+void expect_onnx_runtime_equals_libtorch(train::BertEncoderImpl& encoder, const Inputs& in,
+                                         size_t weights, const char* name) {
+  torch::NoGradGuard no_grad;
+  const auto hidden = encoder.forward(in.ids, in.types, in.mask);
+  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, in.mask);
+  const auto [ort_hidden, ort_pooled] = run_model(encoder_model(encoder, false, weights), in);
+  const auto real = in.mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
+  const double dh = (ort_hidden - hidden).abs().masked_select(real).max().item<double>();
+  const double dp = (ort_pooled - pooled).abs().max().item<double>();
+  EXPECT_LT(dh, 1e-4);
+  EXPECT_LT(dp, 1e-4);
+  std::printf("%s, ONNX Runtime vs LibTorch: max |delta| hidden %.3g, pooled %.3g\n", name, dh, dp);
+}
+
 std::map<std::string, int> op_counts(const onnx::ModelProto& model) {
   std::map<std::string, int> n;
   for (const auto& node : model.graph().node()) ++n[node.op_type()];
@@ -115,32 +131,14 @@ TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMpnet) {
       padded({tok.encode("I understand how frustrating that must be."),
               tok.encode("I lost my job <pad> today.", std::string_view("That is hard.")),
               tok.encode(long_text)});
-  torch::NoGradGuard no_grad;
-  const auto hidden = encoder->forward(in.ids, in.types, in.mask);
-  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, in.mask);
-  const auto [ort_hidden, ort_pooled] = run_model(encoder_model(*encoder, false, 197), in);
-  const auto real = in.mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
-  const double dh = (ort_hidden - hidden).abs().masked_select(real).max().item<double>();
-  const double dp = (ort_pooled - pooled).abs().max().item<double>();
-  EXPECT_LT(dh, 1e-4);
-  EXPECT_LT(dp, 1e-4);
-  std::printf("MPNet, ONNX Runtime vs LibTorch: max |delta| hidden %.3g, pooled %.3g\n", dh, dp);
+  expect_onnx_runtime_equals_libtorch(*encoder, in, 197, "MPNet");
 }
 
 TEST(BertExport, OnnxRuntimeEqualsLibTorchOnMiniLm) {
   const fs::path dir = test::text_encoder_dir();
   auto encoder = train::load_text_encoder(dir);
   const auto in = three_rows(features::WordPieceTokenizer(dir / "tokenizer.json"));
-  torch::NoGradGuard no_grad;
-  const auto hidden = encoder->forward(in.ids, in.types, in.mask);
-  const auto pooled = train::BertEncoderImpl::mean_pool(hidden, in.mask);
-  const auto [ort_hidden, ort_pooled] = run_model(encoder_model(*encoder), in);
-  const auto real = in.mask.to(torch::kBool).unsqueeze(-1).expand_as(hidden);
-  const double dh = (ort_hidden - hidden).abs().masked_select(real).max().item<double>();
-  const double dp = (ort_pooled - pooled).abs().max().item<double>();
-  EXPECT_LT(dh, 1e-4);
-  EXPECT_LT(dp, 1e-4);
-  std::printf("ONNX Runtime vs LibTorch: max |delta| hidden %.3g, pooled %.3g\n", dh, dp);
+  expect_onnx_runtime_equals_libtorch(*encoder, in, 101, "MiniLM");
 }
 
 // The fp32 graph in the patterns ONNX Runtime's optimiser fuses (its latency, docs/benchmarks.md,
