@@ -140,6 +140,14 @@ TEST(TextEncoder, MpnetWeightsLoadUnderTheirOwnNamesAndPositionsSkipPadIds) {
   EXPECT_EQ(c.type_vocab_size, 0);
   EXPECT_EQ(c.relative_buckets, 32);
   EXPECT_FALSE(encoder->embeddings().token_type);
+  // Positions start after the pad id: 514 embeddings hold 512 tokens (model.max_tokens'
+  // limit), and the tokenizer pads with the id the positions skip.
+  EXPECT_EQ(c.max_tokens(), 512);
+  EXPECT_EQ(features::WordPieceTokenizer(dir / "tokenizer.json").pad_id(), c.pad_token_id);
+  EXPECT_THROW(encoder->forward(torch::full({1, 513}, 5, torch::kLong),
+                                torch::zeros({1, 513}, torch::kLong),
+                                torch::ones({1, 513}, torch::kLong)),
+               std::invalid_argument);
   // attn.o of the checkpoint is attention.output.dense here.
   const auto tensors = read_safetensors(dir / "model.safetensors");
   const auto& o = encoder->blocks()[3]->attention->output->dense->weight;
