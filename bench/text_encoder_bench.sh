@@ -12,8 +12,12 @@
 #            row, as a data collator with dynamic padding does; tenor runs them unpadded.
 # PRECISION=bf16: both sides run the forward pass and the loss under bf16 autocast on the CPU
 # (fast where the CPU has AVX512-BF16 or AMX); the default fp32 is what the goal is read on.
+# TRAINABLE=N: only the top N blocks train on both sides (model.encoder_trainable_layers: N).
+# Python freezes the rest and runs it every step; tenor keeps the frozen bottom per row as
+# `tenor train` does, so its timed steps are those of an epoch after the first, and the rate
+# of its first pass over the batches (which computes the bottom) is given beside it.
 #   [BUILD=build] [SHARED=../shared] [PRECISION=fp32|bf16] [ENCODER=minilm-l6|mpnet-base] \
-#     bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
+#     [TRAINABLE=N] bench/text_encoder_bench.sh [BATCH] [LENGTH] [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build} shared=${SHARED:-../shared}
@@ -33,13 +37,16 @@ import json, sys
 name, rows = sys.argv[1], [json.loads(r) for r in sys.argv[2:]]
 tenor = max(rows[0::2], key=lambda r: r["sequences_per_s"])
 py = max(rows[1::2], key=lambda r: r["sequences_per_s"])
-print(f"| {name} | {tenor['sequences_per_s']:.1f} ({tenor['peak_rss_mb']:.0f} MB) | "
+first = f"; first pass {tenor['first_pass_sequences_per_s']:.1f}" if tenor.get(
+    "first_pass_sequences_per_s") else ""
+print(f"| {name} | {tenor['sequences_per_s']:.1f} ({tenor['peak_rss_mb']:.0f} MB{first}) | "
       f"{py['sequences_per_s']:.1f} ({py['peak_rss_mb']:.0f} MB) | "
       f"{tenor['sequences_per_s'] / py['sequences_per_s']:.2f}x |")
 PY
 }
 echo "$name fine-tuning steps, batch $batch, at most $length ids, $threads thread(s)," \
-  "$steps steps after 3 warm-up, ${PRECISION:-fp32}; sequences/s (peak RSS)"
+  "$steps steps after 3 warm-up, ${PRECISION:-fp32}," \
+  "${TRAINABLE:+top $TRAINABLE blocks trained, }sequences/s (peak RSS)"
 echo
 echo "| workload | tenor (C++, LibTorch) | transformers loop (Python, same torch) | ratio |"
 echo "|---|---|---|---|"

@@ -1,5 +1,6 @@
 #include "train/text_encoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -316,27 +317,41 @@ torch::Tensor BertEncoderImpl::position_bias(int64_t length) const {
 
 torch::Tensor BertEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
                                        const torch::Tensor& mask) {
+  return encode(ids, type_ids, mask, keep_frozen_);
+}
+
+torch::Tensor BertEncoderImpl::encode(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                                      const torch::Tensor& mask, bool keep_bottom) {
   if (ids.size(1) > config_.max_tokens())
     throw std::invalid_argument("BertEncoder: " + std::to_string(ids.size(1)) +
                                 " tokens, more than the " + std::to_string(config_.max_tokens()) +
                                 " its positions allow");
   const int64_t b = ids.size(0), l = ids.size(1);
   bert::Tokens tokens{torch::Tensor(), b, l, torch::Tensor()};
-  auto positions = position_ids(ids);
+  const bool padded = mask.numel() > 0 && mask.min().item<int64_t>() == 0;
+  if (padded) tokens.index = mask.reshape(-1).nonzero().squeeze(1);  // padding: run unpadded
+  const int depth = keep_bottom ? frozen_depth() : 0;
+  if (keep_bottom && depth != bottom_depth_) {  // more or fewer blocks train: the kept are stale
+    bottom_.clear();
+    bottom_depth_ = depth;
+  }
   torch::Tensor x;
-  if (mask.numel() > 0 && mask.min().item<int64_t>() == 0) {  // padding: run unpadded
-    tokens.index = mask.reshape(-1).nonzero().squeeze(1);
+  if (depth > 0) {
+    x = frozen_bottom(ids, type_ids, mask, depth);
+    if (!padded) x = x.view({b, l, x.size(-1)});
+  } else if (padded) {
     auto pick = [&](const torch::Tensor& t) { return t.reshape(-1).index_select(0, tokens.index); };
-    x = embeddings_->forward(pick(ids), pick(type_ids), pick(positions));
+    x = embeddings_->forward(pick(ids), pick(type_ids), pick(position_ids(ids)));
   } else {
-    x = embeddings_->forward(ids, type_ids, positions);
+    x = embeddings_->forward(ids, type_ids, position_ids(ids));
   }
   // Padding gets the lowest float added to its scores: softmax gives it weight 0.
   const double lowest = std::numeric_limits<float>::lowest();
   tokens.additive_mask = (1.0 - mask.to(x.dtype())).mul(lowest).view({b, 1, 1, l});
   // MPNet: the relative position bias goes with the mask into every layer's scores.
   if (relative_bias_) tokens.additive_mask = tokens.additive_mask + position_bias(l).to(x.dtype());
-  for (const auto& layer : *layers_) x = layer->as<bert::BlockImpl>()->forward(x, tokens);
+  for (size_t i = size_t(depth); i < layers_->size(); ++i)
+    x = layers_[i]->as<bert::BlockImpl>()->forward(x, tokens);
   if (!tokens.packed()) return x;
   return torch::zeros({b * l, x.size(-1)}, x.options())
       .index_copy(0, tokens.index, x)
@@ -348,22 +363,95 @@ torch::Tensor BertEncoderImpl::mean_pool(const torch::Tensor& hidden, const torc
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
 }
 
+namespace {
+
+/// A row's key in the kept vectors and states: its first `n` ids and type ids.
+std::string row_key(const torch::Tensor& host_ids, const torch::Tensor& host_types, int64_t row,
+                    int64_t n) {
+  const auto* id = host_ids[row].data_ptr<int64_t>();
+  const auto* type = host_types[row].data_ptr<int64_t>();
+  std::string key(reinterpret_cast<const char*>(id), size_t(n) * sizeof(int64_t));
+  key.append(reinterpret_cast<const char*>(type), size_t(n) * sizeof(int64_t));
+  return key;
+}
+
+/// Each row's token count, [B] int64 on the CPU; std::invalid_argument unless every row's
+/// tokens come first (right padding), as the kept vectors and states assume.
+torch::Tensor right_padded_lengths(const torch::Tensor& mask) {
+  const auto host = mask.to(torch::kCPU).to(torch::kLong);
+  const auto lengths = host.sum(1);
+  const auto prefix = torch::arange(host.size(1), host.options()).unsqueeze(0) <
+                      lengths.unsqueeze(1);
+  if (!torch::equal(prefix.to(torch::kLong), host))
+    throw std::invalid_argument("BertEncoder: the rows are not right-padded");
+  return lengths;
+}
+
+}  // namespace
+
+int BertEncoderImpl::frozen_depth() const {
+  auto trains = [](const nn::Module& m) {
+    const auto params = m.parameters();
+    return std::any_of(params.begin(), params.end(),
+                       [](const torch::Tensor& p) { return p.requires_grad(); });
+  };
+  if (trains(*embeddings_) || (relative_bias_ && relative_bias_->weight.requires_grad())) return 0;
+  int depth = 0;
+  for (const auto& layer : *layers_) {
+    if (trains(*layer)) break;
+    ++depth;
+  }
+  return depth;
+}
+
+torch::Tensor BertEncoderImpl::frozen_bottom(const torch::Tensor& ids,
+                                             const torch::Tensor& type_ids,
+                                             const torch::Tensor& mask, int depth) {
+  const auto lengths = right_padded_lengths(mask);
+  const auto host_ids = ids.to(torch::kCPU).contiguous();
+  const auto host_types = type_ids.to(torch::kCPU).contiguous();
+  const bool training = is_training();
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < ids.size(0); ++i) {
+    const int64_t n = lengths[i].item<int64_t>();
+    std::string key = row_key(host_ids, host_types, i, n);
+    if (auto it = bottom_.find(key); it != bottom_.end()) {
+      rows.push_back(it->second);
+      continue;
+    }
+    if (n == 0) {  // no tokens: nothing to compute or keep
+      rows.push_back(torch::zeros({0, config_.hidden_size}, ids.options().dtype(torch::kFloat)));
+      continue;
+    }
+    torch::NoGradGuard no_grad;
+    eval();  // no dropout: a row's states are the same every epoch
+    const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
+    auto x = embeddings_->forward(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n),
+                                  position_ids(row_ids));
+    bert::Tokens alone{torch::Tensor(), 1, n, torch::zeros({1, 1, 1, n}, x.options())};
+    if (relative_bias_) alone.additive_mask = alone.additive_mask + position_bias(n).to(x.dtype());
+    for (int k = 0; k < depth; ++k)
+      x = layers_[size_t(k)]->as<bert::BlockImpl>()->forward(x, alone);
+    train(training);
+    ++frozen_computed_;
+    rows.push_back(bottom_.emplace(std::move(key), x.view({n, x.size(-1)})).first->second);
+  }
+  return torch::cat(rows);
+}
+
 torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
                                              const torch::Tensor& type_ids,
                                              const torch::Tensor& mask) {
   torch::NoGradGuard no_grad;
   const bool training = is_training();
   eval();
-  const auto lengths = mask.sum(1).to(torch::kCPU);
+  const auto lengths = right_padded_lengths(mask);
   const auto host_ids = ids.to(torch::kCPU).contiguous();
   const auto host_types = type_ids.to(torch::kCPU).contiguous();
   std::vector<torch::Tensor> rows;
   for (int64_t i = 0; i < ids.size(0); ++i) {
     const int64_t n = lengths[i].item<int64_t>();
-    const auto* id = host_ids[i].data_ptr<int64_t>();
-    const auto* type = host_types[i].data_ptr<int64_t>();
-    std::string key(reinterpret_cast<const char*>(id), size_t(n) * sizeof(int64_t));
-    key.append(reinterpret_cast<const char*>(type), size_t(n) * sizeof(int64_t));
+    std::string key = row_key(host_ids, host_types, i, n);
     if (auto it = frozen_.find(key); it != frozen_.end()) {
       rows.push_back(it->second);
       continue;
@@ -374,7 +462,8 @@ torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
     }
     const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
     const auto row_mask = mask.slice(0, i, i + 1).slice(1, 0, n);
-    auto v = mean_pool(forward(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n), row_mask),
+    auto v = mean_pool(encode(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n), row_mask,
+                              false),
                        row_mask)
                  .squeeze(0)
                  .to(torch::kFloat);
@@ -388,7 +477,9 @@ torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
 
 void BertEncoderImpl::keep_frozen_vectors(bool keep) {
   keep_frozen_ = keep;
-  if (!keep) frozen_.clear();
+  if (keep) return;
+  frozen_.clear();
+  bottom_.clear();
 }
 
 std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {

@@ -173,9 +173,18 @@ class BertEncoderImpl : public torch::nn::Module {
   /// lookup; prediction keeps nothing.
   torch::Tensor frozen_pooled(const torch::Tensor& ids, const torch::Tensor& type_ids,
                               const torch::Tensor& mask);
+  /// keep_frozen_vectors(true) also keeps the frozen bottom of a partly trained encoder: while
+  /// the embeddings and the lowest blocks do not train (model.encoder_trainable_layers > 0,
+  /// optim.encoder_frozen_epochs), forward computes their hidden states once per row, in eval
+  /// mode and each row alone, and reads them back afterwards, so an epoch after the first runs
+  /// only the blocks that train. `false` forgets everything kept.
   void keep_frozen_vectors(bool keep);
-  /// How many vectors frozen_pooled has computed (not looked up) so far.
+  /// How many vectors frozen_pooled, and how many rows' bottom states forward, has computed
+  /// (not looked up) so far.
   int64_t frozen_computed() const { return frozen_computed_; }
+  /// How many blocks from the first do not train, when the embeddings (and MPNet's relative
+  /// position bias) do not train either; 0 otherwise.
+  int frozen_depth() const;
 
   const BertConfig& config() const { return config_; }
   /// The encoder blocks, first to last (for layer-wise learning rates, freezing, export).
@@ -194,8 +203,19 @@ class BertEncoderImpl : public torch::nn::Module {
   std::shared_ptr<bert::EmbeddingsImpl> embeddings_;
   torch::nn::ModuleList layers_;
   torch::nn::Embedding relative_bias_{nullptr};
+  /// forward; the frozen bottom read from bottom_ when `keep_bottom` (frozen_pooled keeps
+  /// its own vectors instead).
+  torch::Tensor encode(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                       const torch::Tensor& mask, bool keep_bottom);
+  /// The hidden states of right-padded rows after the first `depth` blocks, from bottom_
+  /// (computed there first when missing): [T, H], the mask's tokens in row-major order.
+  torch::Tensor frozen_bottom(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                              const torch::Tensor& mask, int depth);
+
   bool keep_frozen_ = false;
   std::unordered_map<std::string, torch::Tensor> frozen_;  ///< row's ids and types -> [H]
+  std::unordered_map<std::string, torch::Tensor> bottom_;  ///< row's ids and types -> [n, H]
+  int bottom_depth_ = 0;  ///< the blocks bottom_'s states have been through
   int64_t frozen_computed_ = 0;
 };
 TORCH_MODULE(BertEncoder);

@@ -528,9 +528,9 @@ void load_data_and_model(Run& r) {
   r.model = make_model(r.data.shape, config.model);
   r.model->to(r.device);
   make_optimizer(r);
-  // A frozen encoder reads the same rows every epoch: each row's vector is computed once.
-  if (auto* fusion = as_fusion(*r.model);
-      fusion && fusion->bert && config.model.encoder_trainable_layers == 0)
+  // Every epoch reads the same rows: what a frozen encoder, or the frozen bottom of a partly
+  // trained one, makes of a row is computed once (BertEncoderImpl::keep_frozen_vectors).
+  if (auto* fusion = as_fusion(*r.model); fusion && fusion->bert)
     fusion->bert->keep_frozen_vectors(true);
   if (config.optim.ema_decay > 0)
     r.average = std::make_unique<WeightAverage>(*r.model, config.optim.ema_decay);

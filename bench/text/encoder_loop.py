@@ -4,7 +4,9 @@ a linear head, cross-entropy, backward, gradient clipping, AdamW; fixed random b
 after warm-up steps. Prints one JSON line. With BATCHES.jsonl (transcript_batches.py) the steps
 take those batches of real transcripts in turn, each padded to its longest row (what a data
 collator with dynamic padding does). With PRECISION=bf16 in the environment, the forward pass
-and the loss run under torch.autocast("cpu", dtype=torch.bfloat16).
+and the loss run under torch.autocast("cpu", dtype=torch.bfloat16). With TRAINABLE=N, only the
+top N blocks train (the embeddings and the blocks below are frozen: requires_grad off, as a
+Python user freezes layers; they still run every step).
   python encoder_loop.py ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl]"""
 import json
 import os
@@ -36,7 +38,15 @@ def main():
     encoder = AutoModel.from_pretrained(encoder_dir, add_pooling_layer=False)  # BERT or MPNet
     encoder.train()
     head = torch.nn.Linear(encoder.config.hidden_size, 3)
-    params = list(encoder.parameters()) + list(head.parameters())
+    trainable = int(os.environ.get("TRAINABLE", "-1"))
+    if trainable >= 0:
+        blocks = encoder.encoder.layer
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        for block in blocks[len(blocks) - trainable:]:
+            for p in block.parameters():
+                p.requires_grad_(True)
+    params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
     if len(sys.argv) > 6:
         batches = [transcript_batch(json.loads(line)) for line in open(sys.argv[6])]

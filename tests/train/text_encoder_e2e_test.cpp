@@ -71,12 +71,16 @@ fs::path tiny_encoder(const fs::path& dir, int vocab = 30522, bool mpnet = false
   return dir;
 }
 
+/// The model block of a text-only fusion model on `encoder`, then `extra`.
+std::string model_block(const fs::path& encoder, const std::string& extra = "") {
+  return "  type: fusion\n  use_prosody: false\n  use_functionals: false\n"
+         "  ngrams: false\n  context_tokens: 6\n  max_tokens: 24\n"
+         "  text_encoder: " +
+         encoder.string() + "\n" + extra;
+}
+
 std::string config_for(const fs::path& dir, const fs::path& encoder, const std::string& extra = "") {
-  return write_train_config(dir, "  type: fusion\n  use_prosody: false\n  use_functionals: false\n"
-                                 "  ngrams: false\n  context_tokens: 6\n  max_tokens: 24\n"
-                                 "  text_encoder: " +
-                                     encoder.string() + "\n" + extra)
-      .string();
+  return write_train_config(dir, model_block(encoder, extra)).string();
 }
 
 /// The bundle passed its parity gate and predicts call c14 as the run does.
@@ -245,6 +249,23 @@ TEST(E2eTextEncoder, FrozenLayersAndAFrozenStartKeepThePretrainedWeights) {
   const auto frozen = trained("frozen", " --set optim.encoder_frozen_epochs=2");
   EXPECT_TRUE(same(frozen, "bert.encoder.layer.1.output.dense.weight"));
   EXPECT_TRUE(same(frozen, "bert.embeddings.word_embeddings.weight"));
+}
+
+// The frozen bottom's states are kept in memory only: a run killed mid-epoch computes them
+// again when it resumes and ends with the metrics of an uninterrupted run.
+TEST(E2eTextEncoder, APartlyFrozenEncoderResumesWithTheSameMetricsAfterSigkill) {
+  if (!fs::exists(text_encoder_dir() / "tokenizer.json"))
+    GTEST_SKIP() << "no fetched text encoder at " << text_encoder_dir();
+  const fs::path dir = make_temp_dir("text-encoder-resume");
+  const std::string model =
+      model_block(tiny_encoder(dir / "encoder"), "  encoder_trainable_layers: 1\n");
+  fs::create_directories(dir / "full");
+  fs::create_directories(dir / "cut");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir / "full", model).string(), &out),
+            0)
+      << out;
+  expect_a_killed_run_to_resume_as(dir / "full" / "run", dir / "cut", model);
 }
 
 TEST(E2eTextEncoder, BadEncodersAreRefusedBeforeTraining) {

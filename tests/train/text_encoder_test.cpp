@@ -207,6 +207,60 @@ TEST(TextEncoder, AFrozenEncodersVectorsAreEachRowsAloneAndKeptWhileTraining) {
   EXPECT_TRUE(torch::equal(first, all));
 }
 
+// The frozen bottom of a partly trained encoder (model.encoder_trainable_layers > 0,
+// optim.encoder_frozen_epochs) is computed once per row while training: the states of a plain
+// eval-mode run, gradients in the blocks that train only, and kept states forgotten when
+// another number of blocks trains.
+TEST(TextEncoder, AFrozenBottomIsComputedOncePerRowAndOnlyTheTopTrains) {
+  const fs::path dir = test::text_encoder_dir();
+  const features::WordPieceTokenizer tok(dir / "tokenizer.json");
+  BertEncoder encoder = load_text_encoder(dir);
+  const Batch b = hard_batch(tok);
+  auto eval_forward = [&](const torch::Tensor& ids, const torch::Tensor& types,
+                          const torch::Tensor& mask) {
+    torch::NoGradGuard no_grad;
+    encoder->eval();
+    return encoder->forward(ids, types, mask);
+  };
+  const auto expected = eval_forward(b.ids, b.type_ids, b.mask);
+  const auto blocks = encoder->blocks();
+  auto train_top = [&](size_t top) {  // the embeddings and the other blocks frozen
+    for (auto& p : encoder->parameters()) p.requires_grad_(false);
+    for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
+      for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
+  };
+  train_top(2);
+  EXPECT_EQ(encoder->frozen_depth(), int(blocks.size()) - 2);
+  encoder->keep_frozen_vectors(true);
+  EXPECT_LT((eval_forward(b.ids, b.type_ids, b.mask) - expected).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(encoder->frozen_computed(), 6);
+
+  encoder->train();  // dropout above the bottom; the bottom is looked up
+  encoder->forward(b.ids, b.type_ids, b.mask).pow(2).mean().backward();
+  EXPECT_EQ(encoder->frozen_computed(), 6);
+  EXPECT_TRUE(blocks.back()->output->dense->weight.grad().defined());
+  EXPECT_FALSE(blocks.front()->output->dense->weight.grad().defined());
+
+  // Row 3 alone, its padding cut, is the same row: looked up, the same states.
+  const int64_t n = b.mask[3].sum().item<int64_t>();
+  const auto alone = eval_forward(b.ids.slice(0, 3, 4).slice(1, 0, n),
+                                  b.type_ids.slice(0, 3, 4).slice(1, 0, n),
+                                  b.mask.slice(0, 3, 4).slice(1, 0, n));
+  EXPECT_LT((alone[0] - expected[3].slice(0, 0, n)).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(encoder->frozen_computed(), 6);
+
+  train_top(3);  // one more block trains: the kept states are one block too deep
+  EXPECT_LT((eval_forward(b.ids, b.type_ids, b.mask) - expected).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(encoder->frozen_computed(), 12);
+
+  for (auto& p : encoder->parameters()) p.requires_grad_(true);  // all train: nothing kept
+  EXPECT_EQ(encoder->frozen_depth(), 0);
+  eval_forward(b.ids, b.type_ids, b.mask);
+  EXPECT_EQ(encoder->frozen_computed(), 12);
+  // Left padding would mix rows up: refused.
+  EXPECT_THROW(encoder->frozen_pooled(b.ids, b.type_ids, b.mask.flip(1)), std::invalid_argument);
+}
+
 TEST(TextEncoder, RefusesFilesThatDoNotBelongTogether) {
   const fs::path src = test::text_encoder_dir();
   const fs::path dir = scratch("encoder-bad");
