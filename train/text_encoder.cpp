@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -387,6 +388,36 @@ torch::Tensor right_padded_lengths(const torch::Tensor& mask) {
   return lengths;
 }
 
+/// Each row's tensor of a right-padded batch: found in `kept` by the row's ids and type ids,
+/// else compute(row, tokens), counted in `computed` and kept when `keep`. A row without tokens
+/// gets `empty`, neither computed nor kept.
+std::vector<torch::Tensor> kept_or_computed(
+    std::unordered_map<std::string, torch::Tensor>& kept, bool keep, const torch::Tensor& ids,
+    const torch::Tensor& type_ids, const torch::Tensor& mask, const torch::Tensor& empty,
+    int64_t& computed, const std::function<torch::Tensor(int64_t, int64_t)>& compute) {
+  const auto lengths = right_padded_lengths(mask);
+  const auto host_ids = ids.to(torch::kCPU).contiguous();
+  const auto host_types = type_ids.to(torch::kCPU).contiguous();
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < ids.size(0); ++i) {
+    const int64_t n = lengths[i].item<int64_t>();
+    std::string key = row_key(host_ids, host_types, i, n);
+    if (auto it = kept.find(key); it != kept.end()) {
+      rows.push_back(it->second);
+      continue;
+    }
+    if (n == 0) {
+      rows.push_back(empty);
+      continue;
+    }
+    auto v = compute(i, n);
+    ++computed;
+    if (keep) kept.emplace(std::move(key), v);
+    rows.push_back(std::move(v));
+  }
+  return rows;
+}
+
 }  // namespace
 
 int BertEncoderImpl::frozen_depth() const {
@@ -407,35 +438,24 @@ int BertEncoderImpl::frozen_depth() const {
 torch::Tensor BertEncoderImpl::frozen_bottom(const torch::Tensor& ids,
                                              const torch::Tensor& type_ids,
                                              const torch::Tensor& mask, int depth) {
-  const auto lengths = right_padded_lengths(mask);
-  const auto host_ids = ids.to(torch::kCPU).contiguous();
-  const auto host_types = type_ids.to(torch::kCPU).contiguous();
+  torch::NoGradGuard no_grad;
   const bool training = is_training();
-  std::vector<torch::Tensor> rows;
-  for (int64_t i = 0; i < ids.size(0); ++i) {
-    const int64_t n = lengths[i].item<int64_t>();
-    std::string key = row_key(host_ids, host_types, i, n);
-    if (auto it = bottom_.find(key); it != bottom_.end()) {
-      rows.push_back(it->second);
-      continue;
-    }
-    if (n == 0) {  // no tokens: nothing to compute or keep
-      rows.push_back(torch::zeros({0, config_.hidden_size}, ids.options().dtype(torch::kFloat)));
-      continue;
-    }
-    torch::NoGradGuard no_grad;
-    eval();  // no dropout: a row's states are the same every epoch
-    const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
-    auto x = embeddings_->forward(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n),
-                                  position_ids(row_ids));
-    bert::Tokens alone{torch::Tensor(), 1, n, torch::zeros({1, 1, 1, n}, x.options())};
-    if (relative_bias_) alone.additive_mask = alone.additive_mask + position_bias(n).to(x.dtype());
-    for (int k = 0; k < depth; ++k)
-      x = layers_[size_t(k)]->as<bert::BlockImpl>()->forward(x, alone);
-    train(training);
-    ++frozen_computed_;
-    rows.push_back(bottom_.emplace(std::move(key), x.view({n, x.size(-1)})).first->second);
-  }
+  eval();  // no dropout: a row's states are the same every epoch
+  const auto rows = kept_or_computed(
+      bottom_, true, ids, type_ids, mask,
+      torch::zeros({0, config_.hidden_size}, ids.options().dtype(torch::kFloat)),
+      frozen_computed_, [&](int64_t i, int64_t n) {
+        const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
+        auto x = embeddings_->forward(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n),
+                                      position_ids(row_ids));
+        bert::Tokens alone{torch::Tensor(), 1, n, torch::zeros({1, 1, 1, n}, x.options())};
+        if (relative_bias_)
+          alone.additive_mask = alone.additive_mask + position_bias(n).to(x.dtype());
+        for (int k = 0; k < depth; ++k)
+          x = layers_[size_t(k)]->as<bert::BlockImpl>()->forward(x, alone);
+        return x.view({n, x.size(-1)});
+      });
+  train(training);
   return torch::cat(rows);
 }
 
@@ -445,32 +465,17 @@ torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
   torch::NoGradGuard no_grad;
   const bool training = is_training();
   eval();
-  const auto lengths = right_padded_lengths(mask);
-  const auto host_ids = ids.to(torch::kCPU).contiguous();
-  const auto host_types = type_ids.to(torch::kCPU).contiguous();
-  std::vector<torch::Tensor> rows;
-  for (int64_t i = 0; i < ids.size(0); ++i) {
-    const int64_t n = lengths[i].item<int64_t>();
-    std::string key = row_key(host_ids, host_types, i, n);
-    if (auto it = frozen_.find(key); it != frozen_.end()) {
-      rows.push_back(it->second);
-      continue;
-    }
-    if (n == 0) {  // no tokens: mean pooling's zeros
-      rows.push_back(torch::zeros({config_.hidden_size}, ids.options().dtype(torch::kFloat)));
-      continue;
-    }
-    const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
-    const auto row_mask = mask.slice(0, i, i + 1).slice(1, 0, n);
-    auto v = mean_pool(encode(row_ids, type_ids.slice(0, i, i + 1).slice(1, 0, n), row_mask,
-                              false),
-                       row_mask)
-                 .squeeze(0)
-                 .to(torch::kFloat);
-    ++frozen_computed_;
-    if (keep_frozen_) frozen_.emplace(std::move(key), v);
-    rows.push_back(v);
-  }
+  const auto rows = kept_or_computed(
+      frozen_, keep_frozen_, ids, type_ids, mask,
+      torch::zeros({config_.hidden_size}, ids.options().dtype(torch::kFloat)),  // mean of none
+      frozen_computed_, [&](int64_t i, int64_t n) {
+        const auto row_mask = mask.slice(0, i, i + 1).slice(1, 0, n);
+        return mean_pool(encode(ids.slice(0, i, i + 1).slice(1, 0, n),
+                                type_ids.slice(0, i, i + 1).slice(1, 0, n), row_mask, false),
+                         row_mask)
+            .squeeze(0)
+            .to(torch::kFloat);
+      });
   train(training);
   return torch::stack(rows);
 }
