@@ -10,8 +10,8 @@
 // does under torch.autocast.
 // With TRAINABLE=N only the top N blocks train (model.encoder_trainable_layers: N): the frozen
 // bottom is kept per row as `tenor train` keeps it, one untimed pass over every batch computes
-// it (an epoch's first; its rate is reported as first_pass_sequences_per_s) and the timed
-// steps are those of the epochs after it.
+// it after warm-up steps on a random batch (an epoch's first; its rate is reported as
+// first_pass_sequences_per_s) and the timed steps are those of the epochs after it.
 //   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl] -> one JSON line
 #include <sys/resource.h>
 
@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
   };
   double first_pass = 0;
   if (trainable >= 0) {  // the first epoch: every batch once, its frozen bottom computed
+    // Warm up first on a random batch that is never read again, so that the first pass is
+    // not timed cold (the timed steps below follow warm-up steps too).
+    const Step warm = random_step(batch, length);
+    for (int s = 0; s < warmup; ++s) step(warm);
     int64_t sequences = 0;
     const auto start = Clock::now();
     for (const Step& b : batches) {

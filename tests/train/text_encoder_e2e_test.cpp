@@ -249,6 +249,16 @@ TEST(E2eTextEncoder, FrozenLayersAndAFrozenStartKeepThePretrainedWeights) {
   const auto frozen = trained("frozen", " --set optim.encoder_frozen_epochs=2");
   EXPECT_TRUE(same(frozen, "bert.encoder.layer.1.output.dense.weight"));
   EXPECT_TRUE(same(frozen, "bert.embeddings.word_embeddings.weight"));
+  // Frozen for the first epoch only: the states kept while it was frozen are dropped when it
+  // thaws, and every block and the embeddings learn in the second (read from last.pt: the
+  // tiny run's best epoch may be the first).
+  trained("thawed", " --set optim.encoder_frozen_epochs=1");
+  train::RunPredictor thawed_run(dir / "thawed" / "run");
+  auto& thawed_model = *thawed_run.run().model;
+  train::load_checkpoint(dir / "thawed" / "run" / "last.pt", thawed_model, nullptr, false);
+  const auto thawed = thawed_model.named_parameters();
+  EXPECT_FALSE(same(thawed, "bert.encoder.layer.0.output.dense.weight"));
+  EXPECT_FALSE(same(thawed, "bert.embeddings.word_embeddings.weight"));
 }
 
 // The frozen bottom's states are kept in memory only: a run killed mid-epoch computes them
