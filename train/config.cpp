@@ -101,6 +101,7 @@ const std::vector<Field>& fields() {
         field("keep_best", &TrainConfig::keep_best),
         field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
         field("bf16", &TrainConfig::bf16),
+        field("encoder_cache_gb", &TrainConfig::encoder_cache_gb),
         field("normalize_loudness", &TrainConfig::normalize_loudness),
         field("speaker_normalization", &TrainConfig::speaker_normalization),
     };
@@ -313,6 +314,10 @@ void TrainConfig::validate() const {
   check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
   check(checkpoint_every_steps >= 1, "checkpoint_every_steps",
         std::to_string(checkpoint_every_steps), "use at least 1");
+  check(encoder_cache_gb >= 0 && encoder_cache_gb <= 1e6, "encoder_cache_gb",
+        std::to_string(encoder_cache_gb),
+        "use a size in GB from 0 (keep nothing: every epoch computes the frozen layers "
+        "again) to 1000000");
   check_model(model);
   check_optim(optim);
   check(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb",

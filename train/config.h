@@ -118,6 +118,10 @@ struct TrainConfig {
   int keep_best = 2;                ///< best-k checkpoints kept besides last
   int checkpoint_every_steps = 50;  ///< also at every epoch end
   bool bf16 = true;                 ///< bf16 autocast on CUDA (ignored on CPU)
+  /// model.text_encoder: at most this many GB of a frozen encoder's vectors and of a frozen
+  /// bottom's hidden states are kept while training (BertEncoderImpl::keep_frozen_vectors);
+  /// rows beyond it are computed again each time they are read, to the same numbers.
+  double encoder_cache_gb = 4;
   /// Per-utterance loudness normalisation: remove each segment's mean level from the
   /// level-dependent LLDs and drop absolute-level functionals (a model then cannot
   /// learn "loud = angry", which fails under automatic gain control).

@@ -333,7 +333,7 @@ torch::Tensor BertEncoderImpl::encode(const torch::Tensor& ids, const torch::Ten
   if (padded) tokens.index = mask.reshape(-1).nonzero().squeeze(1);  // padding: run unpadded
   const int depth = keep_bottom ? frozen_depth() : 0;
   if (keep_bottom && depth != bottom_depth_) {  // more or fewer blocks train: the kept are stale
-    bottom_.clear();
+    forget_bottom();
     bottom_depth_ = depth;
   }
   torch::Tensor x;
@@ -389,10 +389,11 @@ torch::Tensor right_padded_lengths(const torch::Tensor& mask) {
 }
 
 /// Each row's tensor of a right-padded batch: found in `kept` by the row's ids and type ids,
-/// else compute(row, tokens), counted in `computed` and kept when `keep`. A row without tokens
-/// gets `empty`, neither computed nor kept.
+/// else compute(row, tokens), counted in `computed` and kept when keep(tensor) says so. A row
+/// without tokens gets `empty`, neither computed nor kept.
 std::vector<torch::Tensor> kept_or_computed(
-    std::unordered_map<std::string, torch::Tensor>& kept, bool keep, const torch::Tensor& ids,
+    std::unordered_map<std::string, torch::Tensor>& kept,
+    const std::function<bool(const torch::Tensor&)>& keep, const torch::Tensor& ids,
     const torch::Tensor& type_ids, const torch::Tensor& mask, const torch::Tensor& empty,
     int64_t& computed, const std::function<torch::Tensor(int64_t, int64_t)>& compute) {
   const auto lengths = right_padded_lengths(mask);
@@ -412,7 +413,7 @@ std::vector<torch::Tensor> kept_or_computed(
     }
     auto v = compute(i, n);
     ++computed;
-    if (keep) kept.emplace(std::move(key), v);
+    if (keep(v)) kept.emplace(std::move(key), v);
     rows.push_back(std::move(v));
   }
   return rows;
@@ -442,7 +443,7 @@ torch::Tensor BertEncoderImpl::frozen_bottom(const torch::Tensor& ids,
   const bool training = is_training();
   eval();  // no dropout: a row's states are the same every epoch
   const auto rows = kept_or_computed(
-      bottom_, true, ids, type_ids, mask,
+      bottom_, [this](const torch::Tensor& v) { return room_for(v); }, ids, type_ids, mask,
       torch::zeros({0, config_.hidden_size}, ids.options().dtype(torch::kFloat)),
       frozen_computed_, [&](int64_t i, int64_t n) {
         const auto row_ids = ids.slice(0, i, i + 1).slice(1, 0, n);
@@ -466,7 +467,8 @@ torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
   const bool training = is_training();
   eval();
   const auto rows = kept_or_computed(
-      frozen_, keep_frozen_, ids, type_ids, mask,
+      frozen_, [this](const torch::Tensor& v) { return keep_frozen_ && room_for(v); }, ids,
+      type_ids, mask,
       torch::zeros({config_.hidden_size}, ids.options().dtype(torch::kFloat)),  // mean of none
       frozen_computed_, [&](int64_t i, int64_t n) {
         const auto row_mask = mask.slice(0, i, i + 1).slice(1, 0, n);
@@ -480,11 +482,28 @@ torch::Tensor BertEncoderImpl::frozen_pooled(const torch::Tensor& ids,
   return torch::stack(rows);
 }
 
-void BertEncoderImpl::keep_frozen_vectors(bool keep) {
+bool BertEncoderImpl::room_for(const torch::Tensor& v) {
+  const int64_t bytes = v.numel() * int64_t(v.element_size());
+  if (bytes > max_kept_bytes_ - kept_bytes_) {
+    ++not_kept_;
+    return false;
+  }
+  kept_bytes_ += bytes;
+  return true;
+}
+
+void BertEncoderImpl::forget_bottom() {
+  for (const auto& [key, v] : bottom_) kept_bytes_ -= v.numel() * int64_t(v.element_size());
+  bottom_.clear();
+}
+
+void BertEncoderImpl::keep_frozen_vectors(bool keep, int64_t max_bytes) {
   keep_frozen_ = keep;
+  max_kept_bytes_ = max_bytes;
   if (keep) return;
   frozen_.clear();
-  bottom_.clear();
+  forget_bottom();
+  kept_bytes_ = 0;
 }
 
 std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {

@@ -16,6 +16,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -177,11 +178,18 @@ class BertEncoderImpl : public torch::nn::Module {
   /// the embeddings and the lowest blocks do not train (model.encoder_trainable_layers > 0,
   /// optim.encoder_frozen_epochs), forward computes their hidden states once per row, in eval
   /// mode and each row alone, and reads them back afterwards, so an epoch after the first runs
-  /// only the blocks that train. `false` forgets everything kept.
-  void keep_frozen_vectors(bool keep);
+  /// only the blocks that train. `false` forgets everything kept. At most `max_bytes` are kept
+  /// (vectors and states together); once that is full, further rows are computed each time
+  /// they are read, as in prediction: the same numbers, at the cost of the layers they pass.
+  void keep_frozen_vectors(bool keep,
+                           int64_t max_bytes = std::numeric_limits<int64_t>::max());
   /// How many vectors frozen_pooled, and how many rows' bottom states forward, has computed
   /// (not looked up) so far.
   int64_t frozen_computed() const { return frozen_computed_; }
+  /// The bytes of the vectors and states kept now, and how many rows were not kept because
+  /// `max_bytes` was full.
+  int64_t kept_bytes() const { return kept_bytes_; }
+  int64_t not_kept() const { return not_kept_; }
   /// How many blocks from the first do not train, when the embeddings (and MPNet's relative
   /// position bias) do not train either; 0 otherwise.
   int frozen_depth() const;
@@ -212,11 +220,20 @@ class BertEncoderImpl : public torch::nn::Module {
   torch::Tensor frozen_bottom(const torch::Tensor& ids, const torch::Tensor& type_ids,
                               const torch::Tensor& mask, int depth);
 
+  /// Whether `v` fits in what max_kept_bytes_ leaves: if so its bytes are counted as kept,
+  /// else it is counted in not_kept_.
+  bool room_for(const torch::Tensor& v);
+  /// Forgets bottom_'s states and gives their bytes back to the budget.
+  void forget_bottom();
+
   bool keep_frozen_ = false;
   std::unordered_map<std::string, torch::Tensor> frozen_;  ///< row's ids and types -> [H]
   std::unordered_map<std::string, torch::Tensor> bottom_;  ///< row's ids and types -> [n, H]
   int bottom_depth_ = 0;  ///< the blocks bottom_'s states have been through
   int64_t frozen_computed_ = 0;
+  int64_t max_kept_bytes_ = std::numeric_limits<int64_t>::max();
+  int64_t kept_bytes_ = 0;
+  int64_t not_kept_ = 0;
 };
 TORCH_MODULE(BertEncoder);
 

@@ -296,6 +296,7 @@ struct Run {
   std::string resolved;  ///< the config as YAML
   std::string config_sha;
   std::optional<FileLock> lock;  ///< held by rank 0 for the whole training
+  bool cache_full_logged = false;  ///< log_encoder_cache said the kept states are full
   torch::Device device = torch::kCPU;
   TrainData data;
   std::string store_sha;
@@ -531,7 +532,7 @@ void load_data_and_model(Run& r) {
   // Every epoch reads the same rows: what a frozen encoder, or the frozen bottom of a partly
   // trained one, makes of a row is computed once (BertEncoderImpl::keep_frozen_vectors).
   if (auto* fusion = as_fusion(*r.model); fusion && fusion->bert)
-    fusion->bert->keep_frozen_vectors(true);
+    fusion->bert->keep_frozen_vectors(true, int64_t(config.encoder_cache_gb * 1e9));
   if (config.optim.ema_decay > 0)
     r.average = std::make_unique<WeightAverage>(*r.model, config.optim.ema_decay);
   // batch_size is per process, as in torchrun scripts: every step sees batch_size * world
@@ -857,6 +858,19 @@ double scored_f1(Run& r, const AugmentedRows* copy, json* dev) {
   return score / double(std::max<size_t>(1, per_task.size()));
 }
 
+/// Once, when the frozen encoder states kept while training first fill encoder_cache_gb: how
+/// much is kept and that the rest is computed again each epoch.
+void log_encoder_cache(Run& r) {
+  const auto* fusion = as_fusion(*r.model);
+  if (r.cache_full_logged || !fusion || !fusion->bert || fusion->bert->not_kept() == 0) return;
+  r.cache_full_logged = true;
+  r.log->info("{:.2f} GB of frozen encoder states kept, all encoder_cache_gb ({}) allows; the "
+              "rows beyond it ({} reads so far) are computed again each time (the same numbers, "
+              "more time): raise encoder_cache_gb if this machine has the memory",
+              double(fusion->bert->kept_bytes()) / 1e9, r.config.encoder_cache_gb,
+              fusion->bert->not_kept());
+}
+
 /// The selection score on every rank: the mean dev macro-F1 over tasks (the training split's
 /// when there is no dev split), or with selection worst | mean the worst or mean of it over
 /// the clean rows and each degraded copy (each one's score in *conditions). Rank 0 evaluates,
@@ -1008,6 +1022,7 @@ bool train_epoch(Run& r, Progress& progress) {
                   : fmt::format(", {} over {} conditions {:.4f}", r.config.selection,
                                 conditions.size(), score),
               stop ? " (early stop)" : "");
+  log_encoder_cache(r);
   return stop;
 }
 

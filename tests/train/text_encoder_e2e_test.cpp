@@ -276,6 +276,17 @@ TEST(E2eTextEncoder, APartlyFrozenEncoderResumesWithTheSameMetricsAfterSigkill) 
             0)
       << out;
   expect_a_killed_run_to_resume_as(dir / "full" / "run", dir / "cut", model);
+  // With room for a few rows' states only, the others are computed again every epoch: the
+  // same numbers, and the log says how to keep them all.
+  fs::create_directories(dir / "small");
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir / "small", model).string() +
+                          " --set encoder_cache_gb=0.000002",
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("raise encoder_cache_gb"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(dir / "full" / "run"),
+            metrics_without_timing(dir / "small" / "run"));
 }
 
 TEST(E2eTextEncoder, BadEncodersAreRefusedBeforeTraining) {

@@ -261,6 +261,50 @@ TEST(TextEncoder, AFrozenBottomIsComputedOncePerRowAndOnlyTheTopTrains) {
   EXPECT_THROW(encoder->frozen_pooled(b.ids, b.type_ids, b.mask.flip(1)), std::invalid_argument);
 }
 
+// encoder_cache_gb bounds what is kept: rows beyond it are computed again on every read, to
+// the same states, and what a deeper bottom forgets goes back to the budget.
+TEST(TextEncoder, KeptStatesStayWithinTheirBudgetAndTheRestIsComputedAgain) {
+  const fs::path dir = test::text_encoder_dir();
+  const features::WordPieceTokenizer tok(dir / "tokenizer.json");
+  BertEncoder encoder = load_text_encoder(dir);
+  const Batch b = hard_batch(tok);
+  const auto blocks = encoder->blocks();
+  auto train_top = [&](size_t top) {
+    for (auto& p : encoder->parameters()) p.requires_grad_(false);
+    for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
+      for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
+  };
+  auto eval_forward = [&] {
+    torch::NoGradGuard no_grad;
+    encoder->eval();
+    return encoder->forward(b.ids, b.type_ids, b.mask);
+  };
+  const auto expected = eval_forward();
+  // Room for rows 0 and 1: their tokens' states, 4 bytes per hidden value.
+  const int64_t two_rows = (b.mask[0].sum().item<int64_t>() + b.mask[1].sum().item<int64_t>()) *
+                           encoder->config().hidden_size * 4;
+  train_top(2);
+  encoder->keep_frozen_vectors(true, two_rows);
+  const auto first = eval_forward();
+  EXPECT_LT((first - expected).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(encoder->kept_bytes(), two_rows);
+  EXPECT_EQ(encoder->frozen_computed(), 6);
+  EXPECT_EQ(encoder->not_kept(), 4);
+  EXPECT_TRUE(torch::equal(eval_forward(), first)) << "computed again, to the same states";
+  EXPECT_EQ(encoder->frozen_computed(), 10) << "rows 0 and 1 are looked up, 2-5 computed";
+  train_top(3);  // the kept states are stale: forgotten, their bytes free again
+  eval_forward();
+  EXPECT_EQ(encoder->kept_bytes(), two_rows);
+  EXPECT_EQ(encoder->frozen_computed(), 16);
+  encoder->keep_frozen_vectors(false);
+  EXPECT_EQ(encoder->kept_bytes(), 0);
+  encoder->keep_frozen_vectors(true, 0);  // nothing kept: prediction's behaviour
+  eval_forward();
+  eval_forward();
+  EXPECT_EQ(encoder->frozen_computed(), 28);
+  EXPECT_EQ(encoder->kept_bytes(), 0);
+}
+
 TEST(TextEncoder, RefusesFilesThatDoNotBelongTogether) {
   const fs::path src = test::text_encoder_dir();
   const fs::path dir = scratch("encoder-bad");
