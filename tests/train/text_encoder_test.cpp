@@ -75,6 +75,14 @@ Batch hard_batch(const features::WordPieceTokenizer& tok) {
   return b;
 }
 
+/// Only the top `top` blocks of `encoder` train: the embeddings and the other blocks frozen.
+void train_only_top(BertEncoderImpl& encoder, size_t top) {
+  const auto blocks = encoder.blocks();
+  for (auto& p : encoder.parameters()) p.requires_grad_(false);
+  for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
+    for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
+}
+
 /// Each encoder tools/text-encoders/fetch.sh knows, with its width.
 class TextEncoderOf : public ::testing::TestWithParam<std::pair<std::string, int64_t>> {};
 
@@ -224,11 +232,7 @@ TEST(TextEncoder, AFrozenBottomIsComputedOncePerRowAndOnlyTheTopTrains) {
   };
   const auto expected = eval_forward(b.ids, b.type_ids, b.mask);
   const auto blocks = encoder->blocks();
-  auto train_top = [&](size_t top) {  // the embeddings and the other blocks frozen
-    for (auto& p : encoder->parameters()) p.requires_grad_(false);
-    for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
-      for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
-  };
+  auto train_top = [&](size_t top) { train_only_top(*encoder, top); };
   train_top(2);
   EXPECT_EQ(encoder->frozen_depth(), int(blocks.size()) - 2);
   encoder->keep_frozen_vectors(true);
@@ -268,12 +272,7 @@ TEST(TextEncoder, KeptStatesStayWithinTheirBudgetAndTheRestIsComputedAgain) {
   const features::WordPieceTokenizer tok(dir / "tokenizer.json");
   BertEncoder encoder = load_text_encoder(dir);
   const Batch b = hard_batch(tok);
-  const auto blocks = encoder->blocks();
-  auto train_top = [&](size_t top) {
-    for (auto& p : encoder->parameters()) p.requires_grad_(false);
-    for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
-      for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
-  };
+  auto train_top = [&](size_t top) { train_only_top(*encoder, top); };
   auto eval_forward = [&] {
     torch::NoGradGuard no_grad;
     encoder->eval();
