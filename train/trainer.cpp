@@ -296,6 +296,7 @@ struct Run {
   std::string resolved;  ///< the config as YAML
   std::string config_sha;
   std::optional<FileLock> lock;  ///< held by rank 0 for the whole training
+  bool cache_logged = false;       ///< log_encoder_cache said how much the kept states hold
   bool cache_full_logged = false;  ///< log_encoder_cache said the kept states are full
   torch::Device device = torch::kCPU;
   TrainData data;
@@ -858,17 +859,24 @@ double scored_f1(Run& r, const AugmentedRows* copy, json* dev) {
   return score / double(std::max<size_t>(1, per_task.size()));
 }
 
-/// Once, when the frozen encoder states kept while training first fill encoder_cache_gb: how
-/// much is kept and that the rest is computed again each epoch.
+/// After the first epoch that kept frozen encoder states, how much memory they hold; once,
+/// when they first fill encoder_cache_gb, that the rest is computed again each epoch.
 void log_encoder_cache(Run& r) {
   const auto* fusion = as_fusion(*r.model);
-  if (r.cache_full_logged || !fusion || !fusion->bert || fusion->bert->not_kept() == 0) return;
+  if (!fusion || !fusion->bert) return;
+  const auto& bert = *fusion->bert;
+  const double gb = double(bert.kept_bytes()) / 1e9;
+  if (!r.cache_logged && bert.kept_bytes() > 0) {
+    r.cache_logged = true;
+    r.log->info("frozen encoder states kept in memory: {:.2f} GB (encoder_cache_gb: {})", gb,
+                r.config.encoder_cache_gb);
+  }
+  if (r.cache_full_logged || bert.not_kept() == 0) return;
   r.cache_full_logged = true;
   r.log->info("{:.2f} GB of frozen encoder states kept, all encoder_cache_gb ({}) allows; the "
               "rows beyond it ({} reads so far) are computed again each time (the same numbers, "
               "more time): raise encoder_cache_gb if this machine has the memory",
-              double(fusion->bert->kept_bytes()) / 1e9, r.config.encoder_cache_gb,
-              fusion->bert->not_kept());
+              gb, r.config.encoder_cache_gb, bert.not_kept());
 }
 
 /// The selection score on every rank: the mean dev macro-F1 over tasks (the training split's
