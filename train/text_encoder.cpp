@@ -502,7 +502,7 @@ void BertEncoderImpl::keep_frozen_vectors(bool keep, int64_t max_bytes) {
   max_kept_bytes_ = max_bytes;
   if (keep) return;
   frozen_.clear();
-  forget_bottom();
+  bottom_.clear();
   kept_bytes_ = 0;
 }
 

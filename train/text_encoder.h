@@ -186,8 +186,8 @@ class BertEncoderImpl : public torch::nn::Module {
   /// How many vectors frozen_pooled, and how many rows' bottom states forward, has computed
   /// (not looked up) so far.
   int64_t frozen_computed() const { return frozen_computed_; }
-  /// The bytes of the vectors and states kept now, and how many rows were not kept because
-  /// `max_bytes` was full.
+  /// The bytes of the vectors and states kept now, and how many computed ones were not kept
+  /// because `max_bytes` was full (reads, counted again every epoch, not distinct rows).
   int64_t kept_bytes() const { return kept_bytes_; }
   int64_t not_kept() const { return not_kept_; }
   /// How many blocks from the first do not train, when the embeddings (and MPNet's relative
