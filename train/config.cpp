@@ -18,11 +18,20 @@ namespace {
 /// One config field: how to set it from a YAML scalar and how to print it (`readable`: a
 /// number as the shortest text that reads back as the same double, `lr: 0.004`; otherwise as
 /// yaml-cpp prints it, 17 digits, the text that config hashes have always covered).
+/// A `runtime` key says how to run, not what to compute: the configuration hash leaves it
+/// out, so a run resumes under another value of it (docs/training.md, "The run directory").
 struct Field {
   std::string key;
   std::function<void(TrainConfig&, const YAML::Node&)> set;
   std::function<YAML::Node(const TrainConfig&, bool readable)> get;
+  bool runtime = false;
 };
+
+/// `f` marked as a runtime key.
+Field runtime(Field f) {
+  f.runtime = true;
+  return f;
+}
 
 template <class T>
 YAML::Node value_node(const T& v, bool readable) {
@@ -89,7 +98,7 @@ const std::vector<Field>& fields() {
         field("out", &TrainConfig::out),
         field("tasks", &TrainConfig::tasks),
         field("device", &TrainConfig::device),
-        field("threads", &TrainConfig::threads),
+        runtime(field("threads", &TrainConfig::threads)),
         field("seed", &TrainConfig::seed),
         field("epochs", &TrainConfig::epochs),
         field("batch_size", &TrainConfig::batch_size),
@@ -101,7 +110,7 @@ const std::vector<Field>& fields() {
         field("keep_best", &TrainConfig::keep_best),
         field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
         field("bf16", &TrainConfig::bf16),
-        field("encoder_cache_gb", &TrainConfig::encoder_cache_gb),
+        runtime(field("encoder_cache_gb", &TrainConfig::encoder_cache_gb)),
         field("normalize_loudness", &TrainConfig::normalize_loudness),
         field("speaker_normalization", &TrainConfig::speaker_normalization),
     };
@@ -120,7 +129,8 @@ const std::vector<Field>& fields() {
                &OptimConfig::encoder_frozen_epochs),
         nested("optim.ema_decay", &TrainConfig::optim, &OptimConfig::ema_decay),
         nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
-        nested("distributed.timeout_s", &TrainConfig::distributed, &DistributedConfig::timeout_s),
+        runtime(nested("distributed.timeout_s", &TrainConfig::distributed,
+                       &DistributedConfig::timeout_s)),
         augment_field("probability", &features::AugmentConfig::probability),
         augment_field("speed_probability", &features::AugmentConfig::speed_probability),
         augment_field("speed_min", &features::AugmentConfig::speed_min),
@@ -373,12 +383,13 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
 
 namespace {
 
-/// The config as YAML, every key or (`only`) those named there.
-std::string emit_yaml(const TrainConfig& config, bool readable,
+/// The config as YAML, every key or (`only`) those named there; without the runtime keys
+/// unless `runtime_keys`.
+std::string emit_yaml(const TrainConfig& config, bool readable, bool runtime_keys,
                       const std::set<std::string>* only = nullptr) {
   YAML::Node root;
   for (const auto& f : fields()) {
-    if (only && !only->count(f.key)) continue;
+    if ((only && !only->count(f.key)) || (f.runtime && !runtime_keys)) continue;
     YAML::Node node = root;
     std::string key = f.key;
     auto dot = key.find('.');
@@ -395,9 +406,9 @@ std::string emit_yaml(const TrainConfig& config, bool readable,
 
 }  // namespace
 
-std::string to_yaml(const TrainConfig& config) { return emit_yaml(config, true); }
+std::string to_yaml(const TrainConfig& config) { return emit_yaml(config, true, true); }
 
-std::string config_identity(const TrainConfig& config) { return emit_yaml(config, false); }
+std::string config_identity(const TrainConfig& config) { return emit_yaml(config, false, false); }
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
@@ -413,12 +424,18 @@ SavedConfig read_saved_config(const std::string& path) {
   SavedConfig saved;
   std::set<std::string> named;
   apply_yaml(saved.config, text.str(), path, &named);
-  saved.identity_then = emit_yaml(saved.config, false, &named);
+  // Tenors before 2026-12-04 hashed the runtime keys too.
+  for (bool runtime_keys : {false, true}) {
+    std::string identity = emit_yaml(saved.config, false, runtime_keys, &named);
+    if (saved.identities_then.empty() || identity != saved.identities_then.front())
+      saved.identities_then.push_back(std::move(identity));
+  }
   return saved;
 }
 
 std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig& b,
-                                        const std::string& here, const std::string& there) {
+                                        const std::string& here, const std::string& there,
+                                        bool runtime_keys) {
   auto text = [](const YAML::Node& n) {
     YAML::Emitter out;
     out << YAML::Flow << n;
@@ -426,6 +443,7 @@ std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig&
   };
   std::vector<std::string> keys;
   for (const auto& f : fields()) {
+    if (f.runtime != runtime_keys) continue;
     const std::string va = text(f.get(a, true)), vb = text(f.get(b, true));
     if (va != vb) keys.push_back(f.key + " (" + va + " " + here + ", " + vb + " " + there + ")");
   }

@@ -150,25 +150,30 @@ void apply_override(TrainConfig& config, const std::string& assignment);
 /// exactly: `lr: 0.004`): RUN/config.yaml and `tenor train --dump-config`.
 std::string to_yaml(const TrainConfig& config);
 /// The text a run's config hash (run.json, checkpoints) covers: the same YAML with numbers at
-/// 17 digits, as every tenor has written it, so runs of older versions still resume.
+/// 17 digits, as every tenor has written it, so runs of older versions still resume; without
+/// the runtime keys (`threads`, `encoder_cache_gb`, `distributed.timeout_s`: how to run, not
+/// what to compute), so a run resumes under other values of them.
 std::string config_identity(const TrainConfig& config);
 /// Every valid dotted key.
 std::vector<std::string> config_keys();
 
 /// A run's saved config.yaml read by this version: `config` holds its values and, for the
 /// keys it does not name (added to tenor since it was written), the defaults;
-/// `identity_then` is the config_identity of the keys it names alone, in their order: the
-/// text the tenor that wrote it, which knew only those keys, hashed. Throws ConfigError
-/// naming the file and line where it cannot be read.
+/// `identities_then` are the texts the tenor that wrote it, which knew only the keys it
+/// names, may have hashed: the config_identity of those keys alone, in their order, and (when
+/// it names runtime keys) the same with them, as tenors before 2026-12-04 hashed. Throws
+/// ConfigError naming the file and line where it cannot be read.
 struct SavedConfig {
   TrainConfig config;
-  std::string identity_then;
+  std::vector<std::string> identities_then;
 };
 SavedConfig read_saved_config(const std::string& path);
 
 /// The keys whose values differ between `a` and `b`, each as "key (A here, B there)" with
-/// the values as config.yaml prints them.
+/// the values as config.yaml prints them: the keys of the configuration, or with
+/// `runtime_keys` the runtime keys alone.
 std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig& b,
-                                        const std::string& here, const std::string& there);
+                                        const std::string& here, const std::string& there,
+                                        bool runtime_keys = false);
 
 }  // namespace tenor::train

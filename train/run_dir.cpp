@@ -88,7 +88,12 @@ std::string older_run_differences(const fs::path& out, const std::string& saved_
   }
   const std::string diff = differences(config, saved.config);
   if (!diff.empty()) return diff;
-  if (sha256_hex(saved.identity_then + world_suffix(world_size)) != saved_sha256)
+  const bool hashed_then =
+      std::any_of(saved.identities_then.begin(), saved.identities_then.end(),
+                  [&](const std::string& identity) {
+                    return sha256_hex(identity + world_suffix(world_size)) == saved_sha256;
+                  });
+  if (!hashed_then)
     return "it names configuration " + saved_sha256.substr(0, 12) +
            ", which its config.yaml does not give" +
            (world_size > 0 ? " under world size " + std::to_string(world_size) : std::string()) +

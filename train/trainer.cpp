@@ -564,6 +564,23 @@ void adopt_older_checkpoint(const Run& r, TrainState& saved) {
   saved.config_sha256 = r.config_sha;
 }
 
+/// On a resume: the runtime keys (train/config.h) set otherwise than in the run's config.yaml,
+/// which this start then rewrites, said in the log.
+void log_runtime_changes(const Run& r) {
+  try {
+    const SavedConfig saved = read_saved_config((r.dir / "config.yaml").string());
+    const auto keys = differing_keys(r.config, saved.config, "now", "before", true);
+    if (!keys.empty())
+      r.log->info("runtime keys set otherwise than when the run last ran: {}; they say how to "
+                  "run, not what to compute, and config.yaml now holds the new values",
+                  join(keys, ", "));
+  } catch (const ConfigError& e) {
+    r.log->warn("the run's config.yaml could not be compared with this configuration ({}); it "
+                "is written again now",
+                e.what());
+  }
+}
+
 /// Continues from last.pt when the run directory holds one (it must come from this very
 /// configuration and store), or starts fresh; then writes the run's files. A refused resume
 /// leaves the run directory as it was.
@@ -594,6 +611,7 @@ void resume_or_start(Run& r) {
     r.resumed = true;
     r.log->info("resuming {} at epoch {}, batch {} (step {})", r.dir.string(), r.state.epoch + 1,
                 r.state.batch, r.state.step);
+    if (r.main_rank()) log_runtime_changes(r);
   } else if (!r.data.text_encoder_dir.empty()) {
     r.text_encoder = start_text_encoder(r);
     r.log->info("model.text_encoder: {} ({} parameters) from {}", r.config.model.text_encoder,

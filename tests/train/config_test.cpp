@@ -26,6 +26,22 @@ TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
   EXPECT_EQ(config_identity(back), config_identity(c));  // the same config hash
 }
 
+TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
+  TrainConfig a, b;
+  apply_override(b, "threads=4");
+  apply_override(b, "encoder_cache_gb=0.5");
+  apply_override(b, "distributed.timeout_s=60");
+  EXPECT_EQ(config_identity(a), config_identity(b));
+  EXPECT_NE(to_yaml(a), to_yaml(b));  // config.yaml keeps them
+  EXPECT_TRUE(differing_keys(a, b, "a", "b").empty());
+  EXPECT_EQ(differing_keys(a, b, "a", "b", true),
+            (std::vector<std::string>{"threads (0 a, 4 b)", "encoder_cache_gb (4 a, 0.5 b)",
+                                      "distributed.timeout_s (1800 a, 60 b)"}));
+  apply_override(b, "seed=2");
+  EXPECT_NE(config_identity(a), config_identity(b));
+  EXPECT_EQ(differing_keys(a, b, "a", "b"), std::vector<std::string>{"seed (1 a, 2 b)"});
+}
+
 TEST(TrainConfig, NumbersPrintAsWrittenAndReadBackExactly) {
   TrainConfig c;
   apply_yaml_text(c, "optim:\n  lr: 0.004\n  encoder_lr: 1.5e-4\nmodel:\n  dropout: 0.1\n",

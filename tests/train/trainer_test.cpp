@@ -11,6 +11,7 @@
 #include <future>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "core/atomic_file.h"
@@ -650,8 +651,9 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
 /// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection`,
 /// `calibration`, augment.noise_data_share and augment.noise_reference were added wrote:
 /// config.yaml without them (and with `edit` applied, a line replaced by another), run.json
-/// and last.pt naming the hash of the keys it knew, last.pt without the checksum (as older
-/// checkpoints), the same tensors otherwise.
+/// and last.pt naming the hash of the keys it knew (runtime keys included, as tenors then
+/// hashed them), last.pt without the checksum (as older checkpoints), the same tensors
+/// otherwise.
 void make_older_run(const fs::path& run, const std::string& yaml,
                     std::pair<std::string, std::string> edit = {}) {
   auto drop = [](std::string text, const std::string& line) {
@@ -666,11 +668,11 @@ void make_older_run(const fs::path& run, const std::string& yaml,
   };
   std::string older = drop_added(yaml);
   if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
-  train::TrainConfig c;
-  train::apply_yaml_text(c, older, "older config.yaml");
-  const std::string identity = drop_added(train::config_identity(c));
-  const std::string sha = sha256_hex(identity);
   write_file_atomic(run / "config.yaml", older);
+  const auto identities = train::read_saved_config((run / "config.yaml").string()).identities_then;
+  EXPECT_EQ(identities.size(), 2u);  // the keys it names, and them with `threads`
+  EXPECT_NE(identities.back().find("\nthreads: 0\n"), std::string::npos) << identities.back();
+  const std::string sha = sha256_hex(identities.back());
   train::write_run_marker(run, sha);
   torch::serialize::InputArchive in;
   in.load_from((run / "last.pt").string());
@@ -722,6 +724,73 @@ TEST(E2eTrain, ResumesARunOfAnOlderTenorThatLackedKeysAddedSince) {
   train::write_run_marker(run, std::string(64, 'a'));
   EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 2) << out;
   EXPECT_NE(out.find("which its config.yaml does not give"), std::string::npos) << out;
+}
+
+/// `a` and `b` hold the same keys, texts and array lengths, and numbers equal within
+/// `tolerance` (relative to the larger, or absolute below 1).
+void expect_same_numbers(const nlohmann::json& a, const nlohmann::json& b, double tolerance,
+                         const std::string& where = "") {
+  ASSERT_EQ(a.type(), b.type()) << where;
+  if (a.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    EXPECT_LE(std::abs(x - y), tolerance * std::max({1.0, std::abs(x), std::abs(y)}))
+        << where << ": " << x << " and " << y;
+  } else if (a.is_object() || a.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << where;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      const std::string key =
+          a.is_object() ? it.key() : std::to_string(std::distance(a.begin(), it));
+      ASSERT_TRUE(a.is_array() || b.contains(key)) << where << "/" << key;
+      expect_same_numbers(*it, a.is_object() ? b.at(key) : b.at(std::stoul(key)), tolerance,
+                          where + "/" + key);
+    }
+  } else {
+    EXPECT_EQ(a, b) << where;
+  }
+}
+
+TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
+  // threads, encoder_cache_gb and distributed.timeout_s say how to run, not what to compute:
+  // a killed run resumes under other values of them (the log names each), where any other key
+  // is refused.
+  const fs::path full = make_temp_dir("train-runtime-full"), cut = make_temp_dir("train-runtime");
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(full, "").string(), &out), 0)
+      << out;
+  const fs::path config = write_train_config(cut, ""), run = cut / "run";
+  ASSERT_TRUE(train_and_kill_mid_run(config, run, true))
+      << "training finished before it could be interrupted";
+  const std::string marker = read_file(run / "run.json");
+  EXPECT_EQ(run_tenor("train --config " + config.string() + " --set threads=1 --set seed=3", &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("its config.yaml differs in seed (3 here, 1 in the run)"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run_tenor("train --config " + config.string() +
+                          " --set threads=1 --set encoder_cache_gb=0.5 "
+                          "--set distributed.timeout_s=60",
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  EXPECT_NE(out.find("runtime keys set otherwise than when the run last ran: threads (1 now, 0 "
+                     "before), encoder_cache_gb (0.5 now, 4 before), distributed.timeout_s (60 "
+                     "now, 1800 before)"),
+            std::string::npos)
+      << out;
+  // Another thread count sums in another order: the last digits may differ (they do here, at
+  // about 1e-7 in epoch 3's losses), nothing more.
+  auto lines = [](const std::string& jsonl) {
+    nlohmann::json out = nlohmann::json::array();
+    std::istringstream in(jsonl);
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  };
+  expect_same_numbers(lines(metrics_without_timing(full / "run")),
+                      lines(metrics_without_timing(run)), 1e-6);
+  EXPECT_EQ(read_file(run / "run.json"), marker);  // the same configuration
+  EXPECT_NE(read_file(run / "config.yaml").find("threads: 1\n"), std::string::npos);
 }
 
 }  // namespace
