@@ -306,6 +306,8 @@ void check_optim(const OptimConfig& optim) {
 void TrainConfig::validate() const {
   check(!features.empty(), "features", "empty", "set it to a feature store (tenor data build)");
   check(!out.empty(), "out", "empty", "set it to a run directory");
+  check(threads >= 0 && threads <= 4096, "threads", std::to_string(threads),
+        "use 0 (LibTorch's default: one per core) or a number of threads up to 4096");
   check(epochs >= 1, "epochs", std::to_string(epochs), "use at least 1");
   check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
   check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,

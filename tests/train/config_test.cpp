@@ -117,6 +117,11 @@ TEST(TrainConfig, ValidateNamesTheKey) {
   EXPECT_NE(refusal(c).find("'optim.ema_decay' is 1"), std::string::npos) << refusal(c);
   apply_override(c, "optim.ema_decay=0.999");
   EXPECT_EQ(refusal(c), "");
+  // A negative thread count used to fall back to LibTorch's default without a word.
+  apply_override(c, "threads=-3");
+  EXPECT_NE(refusal(c).find("'threads' is -3; use 0"), std::string::npos) << refusal(c);
+  apply_override(c, "threads=2");
+  EXPECT_EQ(refusal(c), "");
 }
 
 // An ensemble is of fusion models, without a pretrained encoder per member, 1..32 of them.
