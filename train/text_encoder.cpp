@@ -512,6 +512,24 @@ std::vector<std::shared_ptr<bert::BlockImpl>> BertEncoderImpl::blocks() const {
   return out;
 }
 
+std::map<int, std::vector<torch::Tensor>> BertEncoderImpl::train_top(int trainable) {
+  const auto blocks = this->blocks();
+  const int n = int(blocks.size());
+  std::unordered_map<const void*, int> block_depth;
+  for (int i = 0; i < n; ++i)
+    for (const auto& p : blocks[size_t(i)]->parameters())
+      block_depth[p.unsafeGetTensorImpl()] = n - 1 - i;
+  std::map<int, std::vector<torch::Tensor>> by_depth;
+  for (auto& p : parameters()) {
+    const auto it = block_depth.find(p.unsafeGetTensorImpl());
+    const int depth = it == block_depth.end() ? n : it->second;
+    const bool trains = trainable < 0 || depth < trainable;
+    p.requires_grad_(trains);
+    if (trains) by_depth[depth].push_back(p);
+  }
+  return by_depth;
+}
+
 // --- loading -------------------------------------------------------------------------------
 
 std::string checkpoint_key(std::string key, const BertConfig& config) {

@@ -194,6 +194,14 @@ class BertEncoderImpl : public torch::nn::Module {
   /// position bias) do not train either; 0 otherwise.
   int frozen_depth() const;
 
+  /// Makes the top `trainable` blocks train and freezes the rest (requires_grad false);
+  /// -1: every block, the embeddings and MPNet's relative position bias; 0: nothing
+  /// (model.encoder_trainable_layers). Returns the parameters that train by their depth below
+  /// the top (0: the top block, n - 1: the first, n: the embeddings and the position bias,
+  /// which every block reads), for layer-wise learning rates (optim.layer_decay); within a
+  /// depth in parameters() order.
+  std::map<int, std::vector<torch::Tensor>> train_top(int trainable);
+
   const BertConfig& config() const { return config_; }
   /// The encoder blocks, first to last (for layer-wise learning rates, freezing, export).
   std::vector<std::shared_ptr<bert::BlockImpl>> blocks() const;

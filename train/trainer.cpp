@@ -359,18 +359,6 @@ int64_t parameter_count(torch::nn::Module& model) {
   return n;
 }
 
-/// model.text_encoder: how deep below the encoder's top a parameter "bert.*" lies (0: the
-/// top block, n - 1: the first, n: the embeddings and MPNet's relative position bias, which
-/// every block reads), or -1 when it stays frozen
-/// (model.encoder_trainable_layers).
-int encoder_depth(const std::string& key, int layers, int trainable) {
-  static const std::string block = "bert.encoder.layer.";
-  int depth = layers;  // the embeddings
-  if (key.rfind(block, 0) == 0) depth = layers - 1 - std::stoi(key.substr(block.size()));
-  if (trainable < 0) return depth;
-  return depth < trainable ? depth : -1;
-}
-
 /// AdamW over parameter groups, each with its scale of the scheduled rate: the model
 /// (1), the fusion model's n-gram bag when it has its own rate (optim.ngrams_lr_scale), and
 /// a pretrained text encoder's blocks and embeddings (optim.encoder_lr / lr, times
@@ -387,20 +375,15 @@ void make_optimizer(Run& r) {
     return key.rfind("ngrams.", 0) == 0 ||
            (key.rfind("member", 0) == 0 && key.find(".ngrams.") == key.find('.'));
   };
-  const int layers = fusion && fusion->bert ? fusion->bert->config().num_layers : 0;
   std::vector<torch::Tensor> main_params, ngram_params;
   std::map<int, std::vector<torch::Tensor>> encoder;  // by depth
+  if (fusion && fusion->bert) {
+    encoder = fusion->bert->train_top(r.config.model.encoder_trainable_layers);
+    for (const auto& p : fusion->bert->parameters())
+      if (p.requires_grad()) r.encoder_params.push_back(p);
+  }
   for (const auto& p : r.model->named_parameters()) {
-    if (fusion && fusion->bert && p.key().rfind("bert.", 0) == 0) {
-      const int depth = encoder_depth(p.key(), layers, r.config.model.encoder_trainable_layers);
-      if (depth < 0) {
-        p.value().requires_grad_(false);
-      } else {
-        encoder[depth].push_back(p.value());
-        r.encoder_params.push_back(p.value());
-      }
-      continue;
-    }
+    if (fusion && fusion->bert && p.key().rfind("bert.", 0) == 0) continue;
     (own_ngram_rate && is_ngrams(p.key()) ? ngram_params : main_params)
         .push_back(p.value());
   }

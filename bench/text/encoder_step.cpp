@@ -83,14 +83,8 @@ int main(int argc, char** argv) {
   torch::nn::Linear head(encoder->config().hidden_size, 3);
   const char* trainable_env = std::getenv("TRAINABLE");
   const int trainable = trainable_env != nullptr ? std::atoi(trainable_env) : -1;
-  if (trainable >= 0) {
-    for (auto& p : encoder->parameters()) p.requires_grad_(false);
-    const auto blocks = encoder->blocks();
-    for (size_t i = blocks.size() - std::min(size_t(trainable), blocks.size()); i < blocks.size();
-         ++i)
-      for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
-    encoder->keep_frozen_vectors(true);
-  }
+  encoder->train_top(trainable);  // as `tenor train` freezes with encoder_trainable_layers
+  if (trainable >= 0) encoder->keep_frozen_vectors(true);
   std::vector<torch::Tensor> params;
   for (const auto& p : encoder->parameters())
     if (p.requires_grad()) params.push_back(p);

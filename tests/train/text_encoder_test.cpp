@@ -75,14 +75,6 @@ Batch hard_batch(const features::WordPieceTokenizer& tok) {
   return b;
 }
 
-/// Only the top `top` blocks of `encoder` train: the embeddings and the other blocks frozen.
-void train_only_top(BertEncoderImpl& encoder, size_t top) {
-  const auto blocks = encoder.blocks();
-  for (auto& p : encoder.parameters()) p.requires_grad_(false);
-  for (size_t i = blocks.size() - top; i < blocks.size(); ++i)
-    for (auto& p : blocks[i]->parameters()) p.requires_grad_(true);
-}
-
 /// Each encoder tools/text-encoders/fetch.sh knows, with its width.
 class TextEncoderOf : public ::testing::TestWithParam<std::pair<std::string, int64_t>> {};
 
@@ -215,6 +207,40 @@ TEST(TextEncoder, AFrozenEncodersVectorsAreEachRowsAloneAndKeptWhileTraining) {
   EXPECT_TRUE(torch::equal(first, all));
 }
 
+// train_top is how `tenor train`, the unit tests and bench_text_encoder freeze an encoder:
+// each block at its depth below the top, the embeddings deepest, everything else frozen.
+TEST(TextEncoder, TrainTopFreezesAllButTheTopBlocksAndGroupsThemByDepth) {
+  BertEncoder encoder = load_text_encoder(test::text_encoder_dir());
+  const auto blocks = encoder->blocks();
+  const int n = int(blocks.size());
+  auto count = [](const std::vector<torch::Tensor>& ps) {
+    size_t k = 0;
+    for (const auto& p : ps) k += p.requires_grad() ? 1 : 0;
+    return k;
+  };
+  const size_t all = encoder->parameters().size(), per_block = blocks[0]->parameters().size();
+  auto by_depth = encoder->train_top(2);
+  ASSERT_EQ(by_depth.size(), 2u);
+  EXPECT_TRUE(by_depth.at(0)[0].is_same(blocks[size_t(n - 1)]->parameters()[0]));
+  EXPECT_TRUE(by_depth.at(1)[0].is_same(blocks[size_t(n - 2)]->parameters()[0]));
+  EXPECT_EQ(by_depth.at(0).size(), per_block);
+  EXPECT_EQ(count(encoder->parameters()), 2 * per_block);
+  EXPECT_EQ(count(blocks[size_t(n - 3)]->parameters()), 0u);
+  EXPECT_EQ(count(encoder->embeddings().parameters()), 0u);
+  EXPECT_EQ(encoder->frozen_depth(), n - 2);
+
+  by_depth = encoder->train_top(-1);  // all of it: the embeddings one step below the first
+  ASSERT_EQ(by_depth.size(), size_t(n + 1));
+  EXPECT_EQ(count(encoder->parameters()), all);
+  EXPECT_EQ(by_depth.at(n).size(), all - size_t(n) * per_block);
+  EXPECT_TRUE(by_depth.at(n)[0].is_same(encoder->embeddings().parameters()[0]));
+  EXPECT_EQ(encoder->frozen_depth(), 0);
+
+  EXPECT_TRUE(encoder->train_top(0).empty());
+  EXPECT_EQ(count(encoder->parameters()), 0u);
+  EXPECT_TRUE(encoder->train_top(n + 5).size() == size_t(n + 1));  // more than it has: all
+}
+
 // The frozen bottom of a partly trained encoder (model.encoder_trainable_layers > 0,
 // optim.encoder_frozen_epochs) is computed once per row while training: the states of a plain
 // eval-mode run, gradients in the blocks that train only, and kept states forgotten when
@@ -232,8 +258,7 @@ TEST(TextEncoder, AFrozenBottomIsComputedOncePerRowAndOnlyTheTopTrains) {
   };
   const auto expected = eval_forward(b.ids, b.type_ids, b.mask);
   const auto blocks = encoder->blocks();
-  auto train_top = [&](size_t top) { train_only_top(*encoder, top); };
-  train_top(2);
+  encoder->train_top(2);
   EXPECT_EQ(encoder->frozen_depth(), int(blocks.size()) - 2);
   encoder->keep_frozen_vectors(true);
   EXPECT_LT((eval_forward(b.ids, b.type_ids, b.mask) - expected).abs().max().item<double>(), 1e-5);
@@ -253,7 +278,7 @@ TEST(TextEncoder, AFrozenBottomIsComputedOncePerRowAndOnlyTheTopTrains) {
   EXPECT_LT((alone[0] - expected[3].slice(0, 0, n)).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(encoder->frozen_computed(), 6);
 
-  train_top(3);  // one more block trains: the kept states are one block too deep
+  encoder->train_top(3);  // one more block trains: the kept states are one block too deep
   EXPECT_LT((eval_forward(b.ids, b.type_ids, b.mask) - expected).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(encoder->frozen_computed(), 12);
 
@@ -272,7 +297,6 @@ TEST(TextEncoder, KeptStatesStayWithinTheirBudgetAndTheRestIsComputedAgain) {
   const features::WordPieceTokenizer tok(dir / "tokenizer.json");
   BertEncoder encoder = load_text_encoder(dir);
   const Batch b = hard_batch(tok);
-  auto train_top = [&](size_t top) { train_only_top(*encoder, top); };
   auto eval_forward = [&] {
     torch::NoGradGuard no_grad;
     encoder->eval();
@@ -282,7 +306,7 @@ TEST(TextEncoder, KeptStatesStayWithinTheirBudgetAndTheRestIsComputedAgain) {
   // Room for rows 0 and 1: their tokens' states, 4 bytes per hidden value.
   const int64_t two_rows = (b.mask[0].sum().item<int64_t>() + b.mask[1].sum().item<int64_t>()) *
                            encoder->config().hidden_size * 4;
-  train_top(2);
+  encoder->train_top(2);
   encoder->keep_frozen_vectors(true, two_rows);
   const auto first = eval_forward();
   EXPECT_LT((first - expected).abs().max().item<double>(), 1e-5);
@@ -291,7 +315,7 @@ TEST(TextEncoder, KeptStatesStayWithinTheirBudgetAndTheRestIsComputedAgain) {
   EXPECT_EQ(encoder->not_kept(), 4);
   EXPECT_TRUE(torch::equal(eval_forward(), first)) << "computed again, to the same states";
   EXPECT_EQ(encoder->frozen_computed(), 10) << "rows 0 and 1 are looked up, 2-5 computed";
-  train_top(3);  // the kept states are stale: forgotten, their bytes free again
+  encoder->train_top(3);  // the kept states are stale: forgotten, their bytes free again
   eval_forward();
   EXPECT_EQ(encoder->kept_bytes(), two_rows);
   EXPECT_EQ(encoder->frozen_computed(), 16);
