@@ -12,6 +12,7 @@
 // bottom is kept per row as `tenor train` keeps it, one untimed pass over every batch computes
 // it after warm-up steps on a random batch (an epoch's first; its rate is reported as
 // first_pass_sequences_per_s) and the timed steps are those of the epochs after it.
+// CACHE_GB=G bounds the kept states as encoder_cache_gb does (bench/encoder_cache_bench.sh).
 //   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl] -> one JSON line
 #include <sys/resource.h>
 
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -84,7 +86,12 @@ int main(int argc, char** argv) {
   const char* trainable_env = std::getenv("TRAINABLE");
   const int trainable = trainable_env != nullptr ? std::atoi(trainable_env) : -1;
   encoder->train_top(trainable);  // as `tenor train` freezes with encoder_trainable_layers
-  if (trainable >= 0) encoder->keep_frozen_vectors(true);
+  // CACHE_GB=G: at most G GB of frozen states kept (encoder_cache_gb); rows beyond are
+  // computed again at every step, as `tenor train` does once the budget is full.
+  const char* cache_env = std::getenv("CACHE_GB");
+  const int64_t cache_bytes = cache_env != nullptr ? int64_t(std::atof(cache_env) * 1e9)
+                                                   : std::numeric_limits<int64_t>::max();
+  if (trainable >= 0) encoder->keep_frozen_vectors(true, cache_bytes);
   std::vector<torch::Tensor> params;
   for (const auto& p : encoder->parameters())
     if (p.requires_grad()) params.push_back(p);
@@ -142,8 +149,9 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
       "{\"sequences_per_s\": %.3f, \"first_pass_sequences_per_s\": %.3f, "
-      "\"peak_rss_mb\": %.1f, \"torch\": \"%s\", \"precision\": \"%s\"}\n",
-      per_s, first_pass, double(usage.ru_maxrss) / 1024.0, tenor::compat::torch_version().c_str(),
-      bf16 ? "bf16" : "fp32");
+      "\"peak_rss_mb\": %.1f, \"kept_mb\": %.1f, \"torch\": \"%s\", \"precision\": "
+      "\"%s\"}\n",
+      per_s, first_pass, double(usage.ru_maxrss) / 1024.0, double(encoder->kept_bytes()) / 1e6,
+      tenor::compat::torch_version().c_str(), bf16 ? "bf16" : "fp32");
   return 0;
 }
