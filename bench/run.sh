@@ -34,6 +34,10 @@ if [[ $which == all || $which == text-encoder ]]; then
   echo; echo "## text encoder fine-tuning (vs a Hugging Face transformers loop)"
   bench/text_encoder_bench.sh
 fi
+if [[ $which == all || $which == encoder-cache ]]; then
+  echo; echo "## text encoder: frozen states kept vs computed again (encoder_cache_gb full)"
+  SHARED="$(cd .. && pwd)/shared" bench/encoder_cache_bench.sh
+fi
 if [[ $which == all || $which == export ]]; then
   echo; echo "## export: ONNX Runtime vs LibTorch latency"
   build/bench/bench_export --repeat 300
