@@ -78,6 +78,20 @@ int main(int argc, char** argv) {
   }
   const int64_t batch = std::atoll(argv[2]), length = std::atoll(argv[3]);
   const int steps = std::atoi(argv[4]), warmup = 3;
+  // CACHE_GB=G: at most G GB of frozen states kept (encoder_cache_gb); rows beyond are
+  // computed again at every step, as `tenor train` does once the budget is full.
+  const char* cache_env = std::getenv("CACHE_GB");
+  int64_t cache_bytes = std::numeric_limits<int64_t>::max();
+  if (cache_env != nullptr) {
+    char* end = nullptr;
+    const double gb = std::strtod(cache_env, &end);
+    if (end == cache_env || *end != '\0' || !(gb >= 0 && gb <= 1e6)) {
+      std::fprintf(stderr, "bench_text_encoder: CACHE_GB is '%s'; use a size in GB, 0..1000000\n",
+                   cache_env);
+      return 2;
+    }
+    cache_bytes = int64_t(gb * 1e9);
+  }
   tenor::compat::set_cpu_threads(std::atoi(argv[5]));
   torch::manual_seed(1);
   auto encoder = tenor::train::load_text_encoder(argv[1]);
@@ -86,11 +100,6 @@ int main(int argc, char** argv) {
   const char* trainable_env = std::getenv("TRAINABLE");
   const int trainable = trainable_env != nullptr ? std::atoi(trainable_env) : -1;
   encoder->train_top(trainable);  // as `tenor train` freezes with encoder_trainable_layers
-  // CACHE_GB=G: at most G GB of frozen states kept (encoder_cache_gb); rows beyond are
-  // computed again at every step, as `tenor train` does once the budget is full.
-  const char* cache_env = std::getenv("CACHE_GB");
-  const int64_t cache_bytes = cache_env != nullptr ? int64_t(std::atof(cache_env) * 1e9)
-                                                   : std::numeric_limits<int64_t>::max();
   if (trainable >= 0) encoder->keep_frozen_vectors(true, cache_bytes);
   std::vector<torch::Tensor> params;
   for (const auto& p : encoder->parameters())

@@ -791,6 +791,22 @@ TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
                       lines(metrics_without_timing(run)), 1e-6);
   EXPECT_EQ(read_file(run / "run.json"), marker);  // the same configuration
   EXPECT_NE(read_file(run / "config.yaml").find("threads: 1\n"), std::string::npos);
+
+  // A run whose config.yaml is gone (run.json and last.pt name the configuration): resumed,
+  // the comparison of runtime keys skipped with a warning, config.yaml written again.
+  const fs::path lost = make_temp_dir("train-runtime-lost");
+  const fs::path config2 = write_train_config(lost, ""), run2 = lost / "run";
+  ASSERT_TRUE(train_and_kill_mid_run(config2, run2, true))
+      << "training finished before it could be interrupted";
+  fs::remove(run2 / "config.yaml");
+  ASSERT_EQ(run_tenor("train --config " + config2.string(), &out), 0) << out;
+  EXPECT_NE(out.find("the run's config.yaml could not be compared with this configuration "
+                     "(cannot read the run's saved config " +
+                     (run2 / "config.yaml").string() + "); it is written again now"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(run2));
+  EXPECT_TRUE(fs::exists(run2 / "config.yaml"));
 }
 
 }  // namespace
