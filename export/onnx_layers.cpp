@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -100,6 +101,13 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
     centred = g.op("Sub", {centred, g.op("Mul", {seg_mean, g.const_f32(sel, {fl})})});
   }
   auto normed = g.op("Div", {centred, g.const_f32(s.norm.lld_std, {fl})});
+  if (std::find(s.norm.lld_dropped.begin(), s.norm.lld_dropped.end(), 1) !=
+      s.norm.lld_dropped.end()) {  // columns drop_features hides read 0
+    std::vector<float> kept(size_t(fl), 1.0f);
+    for (size_t c = 0; c < kept.size(); ++c)
+      if (s.norm.lld_dropped[c]) kept[c] = 0.0f;
+    normed = g.op("Mul", {normed, g.const_f32(kept, {fl})});
+  }
   out.frames = g.op("Where", {mask, normed, g.scalar_f32(0)}, {}, "frames_norm");
 
   // Functionals: clip((v - mean) / std, -10, 10) where defined and not dropped, else 0;

@@ -113,6 +113,7 @@ const std::vector<Field>& fields() {
         runtime(field("encoder_cache_gb", &TrainConfig::encoder_cache_gb)),
         field("normalize_loudness", &TrainConfig::normalize_loudness),
         field("speaker_normalization", &TrainConfig::speaker_normalization),
+        field("drop_features", &TrainConfig::drop_features),
     };
     std::vector<Field> model = model_fields();
     top.insert(top.end(), model.begin(), model.end());

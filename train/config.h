@@ -130,6 +130,10 @@ struct TrainConfig {
   /// the speaker's own segments in the same call (train/input_transform.h), so that a
   /// speaker's pitch, level and channel are read relative to that speaker in that call.
   std::string speaker_normalization = "none";
+  /// Feature columns the model does not read, as glob patterns (`logmel_*`) over the store's
+  /// frame LLD and functional column names: a dropped frame column reads 0 after
+  /// normalisation, a dropped functional is masked. Each pattern must match a column.
+  std::vector<std::string> drop_features;
   ModelConfig model;
   OptimConfig optim;
   DistributedConfig distributed;

@@ -277,7 +277,7 @@ RowSpeaker row_speaker(const TrainData& d, size_t r, const AugmentedRows* augmen
 /// Row r's frames into `out` ([widths.frames, F], zeros), cut to max_frames and normalised:
 /// (x - mean - speaker mean) / std (the speaker mean in its call under speaker
 /// normalisation, else 0), where a loudness-normalised run's level columns subtract the
-/// segment's own mean over its kept frames instead. `level_mean` is scratch of F. Returns
+/// segment's own mean over its kept frames instead, and dropped columns are 0. `level_mean` is scratch of F. Returns
 /// the frames. An augmented row reads its own frames.
 int64_t put_frames(const TrainData& d, size_t r, const RowSpeaker& speaker_means, float* out,
                    std::vector<double>& level_mean, const AugmentedRows* augmented) {
@@ -304,6 +304,8 @@ int64_t put_frames(const TrainData& d, size_t r, const RowSpeaker& speaker_means
     if (t.normalize_loudness)
       for (int c : t.level_lld_columns)
         dst[c] = float((src[c] - level_mean[size_t(c)]) / t.norm.lld_std[size_t(c)]);
+    for (size_t c = 0; c < t.norm.lld_dropped.size(); ++c)  // empty: none dropped
+      if (t.norm.lld_dropped[c]) dst[c] = 0.0f;
   }
   return t_n;
 }

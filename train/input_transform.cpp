@@ -1,5 +1,7 @@
 #include "train/input_transform.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -8,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "data/features/columns.h"
 #include "data/features/wordpiece.h"
 
@@ -80,6 +83,7 @@ Normalizer training_statistics(const features::Store& s, const std::vector<int64
   lld.finish(n.lld_mean, n.lld_std);
   func.finish(n.func_mean, n.func_std);
   n.func_dropped.assign(ff, 0);
+  n.lld_dropped.assign(fl, 0);
   return n;
 }
 
@@ -97,6 +101,35 @@ Normalizer speaker_centred_statistics(const features::Store& s, const std::vecto
   std::fill(n.lld_mean.begin(), n.lld_mean.end(), 0.0f);
   std::fill(n.func_mean.begin(), n.func_mean.end(), 0.0f);
   return n;
+}
+
+/// Marks the columns config.drop_features names in `n` (lld_dropped, func_dropped).
+void drop_features(const TrainConfig& config, const features::Store& store,
+                   const std::string& store_name, Normalizer& n) {
+  const auto& lld = store.layout.lld_columns;
+  const auto& func = store.layout.functional_columns;
+  for (const std::string& pattern : config.drop_features) {
+    bool matched = false;
+    auto mark = [&](const std::vector<std::string>& names, std::vector<uint8_t>& dropped) {
+      for (size_t c = 0; c < names.size(); ++c)
+        if (fnmatch(pattern.c_str(), names[c].c_str(), 0) == 0) dropped[c] = 1, matched = true;
+    };
+    mark(lld, n.lld_dropped);
+    mark(func, n.func_dropped);
+    if (!matched)
+      throw ConfigError("drop_features: `" + pattern + "` matches no column of " + store_name +
+                        " (frame LLDs " + join(lld, ", ") + "; functionals " +
+                        join(func, ", ") +
+                        "); use one of those names, or a glob such as logmel_* or \"*_cv\"");
+  }
+  const auto all = [](const std::vector<uint8_t>& d) {
+    return std::all_of(d.begin(), d.end(), [](uint8_t v) { return v != 0; });
+  };
+  if (!config.drop_features.empty() && all(n.lld_dropped) && all(n.func_dropped) &&
+      !(config.model.use_text && !store.tokenizer_model.empty()))
+    throw ConfigError("drop_features drops every feature column of " + store_name +
+                      " and the model reads no text, so it would learn from nothing; keep "
+                      "some columns");
 }
 
 }  // namespace
@@ -129,7 +162,8 @@ json Normalizer::to_json() const {
           {"lld_std", lld_std},
           {"func_mean", func_mean},
           {"func_std", func_std},
-          {"func_dropped", func_dropped}};
+          {"func_dropped", func_dropped},
+          {"lld_dropped", lld_dropped}};
 }
 
 Normalizer Normalizer::from_json(const json& j, const std::string& source) {
@@ -141,8 +175,13 @@ Normalizer Normalizer::from_json(const json& j, const std::string& source) {
   n.func_dropped = get<std::vector<uint8_t>>(j, "func_dropped", source);
   if (n.lld_std.size() != n.lld_mean.size())
     inconsistent(source, "`lld_std` and `lld_mean` have different lengths");
+  // Bundles and runs (format 4 and older) written before drop_features dropped no frame column.
+  n.lld_dropped = j.contains("lld_dropped") ? get<std::vector<uint8_t>>(j, "lld_dropped", source)
+                                            : std::vector<uint8_t>(n.lld_mean.size(), 0);
   if (n.func_std.size() != n.func_mean.size() || n.func_dropped.size() != n.func_mean.size())
     inconsistent(source, "`func_mean`, `func_std` and `func_dropped` have different lengths");
+  if (!n.lld_dropped.empty() && n.lld_dropped.size() != n.lld_mean.size())
+    inconsistent(source, "`lld_dropped` and `lld_mean` have different lengths");
   return n;
 }
 
@@ -236,6 +275,7 @@ InputTransform build_input_transform(
     // computed on the normalised frames in make_batch's terms (mean 0 per segment).
     for (int c : level_lld) n.lld_mean[size_t(c)] = 0;
   }
+  drop_features(config, store, store_name, n);
   const StoreInputs inputs{!store.tokenizer_model.empty(), store.text_embedding_dim,
                            store.meta.text_encoder, std::move(wordpiece)};
   return make_input_transform(config, std::move(n), std::move(level_lld), inputs);

@@ -30,7 +30,11 @@ namespace tenor::train {
 struct Normalizer {
   std::vector<float> lld_mean, lld_std, func_mean, func_std;
   std::vector<uint8_t>
-      func_dropped;  ///< functionals hidden from the model (loudness normalisation)
+      func_dropped;  ///< functionals hidden from the model (loudness normalisation, drop_features)
+  /// Frame LLD columns the model reads as 0 after normalisation (drop_features); empty or
+  /// all 0: none. Transforms written before the key (run format 4 and older, bundles) drop
+  /// none.
+  std::vector<uint8_t> lld_dropped;
   nlohmann::json to_json() const;
   /// Throws DataError naming `source` and the key when `j` is not a normaliser.
   static Normalizer from_json(const nlohmann::json& j, const std::string& source);
@@ -142,7 +146,9 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
 /// and defined functionals of `train_rows` (the training split), the level-dependent
 /// columns from the store's column marks (features::level_marks), and under
 /// normalize_loudness the level-dependent functionals dropped and the level columns' means
-/// set to 0 (make_batch removes each segment's own level). Under speaker_normalization
+/// set to 0 (make_batch removes each segment's own level), and the columns `drop_features`
+/// names dropped. Throws ConfigError naming the key when a pattern matches no column of the
+/// store, or nothing is left for the model to read. Under speaker_normalization
 /// "call" the deviations are those from each row's speaker means (speaker_statistics of the
 /// whole store) and the means are 0. Throws DataError naming
 /// `store_name` when the store's columns carry no marks (see features::level_marks).

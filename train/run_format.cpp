@@ -114,6 +114,15 @@ void upgrade_3_to_4(RunDocs& d) {
     d.input_transform["speaker_normalization"] = "none";
 }
 
+/// Format 4 -> 5: runs from before drop_features read every frame LLD column:
+/// input_transform.json `lld_dropped` all 0 (functionals they hid are in `func_dropped`).
+void upgrade_4_to_5(RunDocs& d) {
+  if (!d.input_transform.is_object() || d.input_transform.contains("lld_dropped")) return;
+  const auto mean = d.input_transform.find("lld_mean");
+  if (mean != d.input_transform.end() && mean->is_array())
+    d.input_transform["lld_dropped"] = std::vector<uint8_t>(mean->size(), 0);
+}
+
 using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
 
 /// Upgrades[v] takes a run of format v to format v + 1.
@@ -121,8 +130,9 @@ const std::vector<Upgrade>& upgrades() {
   static const std::vector<Upgrade> steps = {
       [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2,
       [](RunDocs& d, const fs::path&) { upgrade_2_to_3(d); },
-      [](RunDocs& d, const fs::path&) { upgrade_3_to_4(d); }};
-  static_assert(kRunFormatVersion == 4, "add the upgrade step of the previous format");
+      [](RunDocs& d, const fs::path&) { upgrade_3_to_4(d); },
+      [](RunDocs& d, const fs::path&) { upgrade_4_to_5(d); }};
+  static_assert(kRunFormatVersion == 5, "add the upgrade step of the previous format");
   return steps;
 }
 
@@ -140,6 +150,7 @@ void require_current_keys(const fs::path& dir, const RunDocs& d) {
   require(d.shape, "transformer", "shape.json");
   require(d.input_transform, "wordpiece_sha256", "input_transform.json");
   require(d.input_transform, "speaker_normalization", "input_transform.json");
+  require(d.input_transform, "lld_dropped", "input_transform.json");
   for (const auto& t : d.shape["tasks"]) require(t, "classes", "shape.json tasks[]");
   for (const char* key : {"tokenizer_sha256", "feature_set_version", "functionals_version"})
     require(d.result, key, "result.json");

@@ -19,7 +19,8 @@ namespace tenor::train {
 ///      handling the run's batches and graphs follow
 ///   3  model.text_encoder: input_transform.json `wordpiece_sha256`, shape.json `transformer`
 ///   4  input_transform.json `speaker_normalization` (none | call)
-inline constexpr int kRunFormatVersion = 4;
+///   5  input_transform.json `lld_dropped` (drop_features)
+inline constexpr int kRunFormatVersion = 5;
 
 /// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
 /// run.json. Throws DataError when run.json is damaged, or records a format newer than

@@ -266,6 +266,7 @@ train::TrainData synthetic_data(int n, bool loudness) {
   stats.func_mean = {0.5f, -1, 2, 3};
   stats.func_std = {2, 3, 0.5f, 1};
   stats.func_dropped = {0, 0, 0, uint8_t(loudness ? 1 : 0)};
+  stats.lld_dropped = {0, 0, 0, uint8_t(loudness ? 1 : 0), 0};  // drop_features
   d.transform.normalize_loudness = loudness;
   d.transform.level_lld_columns = {1, 2, 4};
   if (loudness)

@@ -84,6 +84,75 @@ TEST(InputTransform, TakesItsLevelColumnsFromTheFeatureTablesMarks) {
   }
 }
 
+TEST(InputTransform, DropFeaturesHidesTheColumnsItNamesFromEveryBatch) {
+  const fs::path path = tiny_store();
+  features::Store store = features::read_store(path);
+  train::TrainConfig config;
+  config.features = path.string();
+  config.drop_features = {"logmel_*", "*_cv", "f0_hz"};
+  const auto t = train::build_input_transform(config, store, all_rows(store), "tiny");
+  const auto& lld = store.layout.lld_columns;
+  const auto& func = store.layout.functional_columns;
+  ASSERT_EQ(t.norm.lld_dropped.size(), lld.size());
+  int lld_hidden = 0, func_hidden = 0;
+  for (size_t c = 0; c < lld.size(); ++c) {
+    const bool named = lld[c].rfind("logmel_", 0) == 0 || lld[c] == "f0_hz";
+    EXPECT_EQ(t.norm.lld_dropped[c] != 0, named) << lld[c];
+    lld_hidden += named;
+  }
+  for (size_t c = 0; c < func.size(); ++c) {
+    const bool named = func[c].size() > 3 && func[c].substr(func[c].size() - 3) == "_cv";
+    EXPECT_EQ(t.norm.func_dropped[c] != 0, named) << func[c];
+    func_hidden += named;
+  }
+  EXPECT_EQ(lld_hidden, 27);  // 26 mel bands and F0
+  EXPECT_GT(func_hidden, 5);
+
+  // Every batch reads the dropped frame columns as 0 and masks the dropped functionals.
+  const train::TrainData d = train::load_train_data(config, &t);
+  std::vector<int64_t> rows = all_rows(d.store);
+  const train::Batch b = train::make_batch(d, rows);
+  for (size_t c = 0; c < lld.size(); ++c) {
+    const auto column = b.frames.select(2, int64_t(c));
+    if (t.norm.lld_dropped[c])
+      EXPECT_EQ(column.abs().max().item<float>(), 0.0f) << lld[c];
+    else if (lld[c] != "voiced")
+      EXPECT_GT(column.abs().max().item<float>(), 0.0f) << lld[c];
+  }
+  for (size_t c = 0; c < func.size(); ++c)
+    if (t.norm.func_dropped[c]) {
+      EXPECT_EQ(b.func_mask.select(1, int64_t(c)).max().item<float>(), 0.0f) << func[c];
+      EXPECT_EQ(b.functionals.select(1, int64_t(c)).abs().max().item<float>(), 0.0f) << func[c];
+    }
+
+  // Saved and read back with the transform.
+  EXPECT_EQ(train::InputTransform::from_json(t.to_json(), "f").norm.lld_dropped,
+            t.norm.lld_dropped);
+
+  // A pattern that matches nothing (a typo) is refused, naming it and the columns.
+  config.drop_features = {"logmel_*", "logmal_*"};
+  try {
+    train::build_input_transform(config, store, all_rows(store), "tiny");
+    FAIL() << "a pattern matching no column was taken";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("drop_features: `logmal_*` matches no column of tiny "
+                                    "(frame LLDs f0_hz, voiced,"));
+    EXPECT_THAT(e.what(), HasSubstr("use one of those names, or a glob such as logmel_*"));
+  }
+  // Dropping everything leaves a model without text nothing to read: refused.
+  config.drop_features = {"*"};
+  config.model.use_text = false;
+  try {
+    train::build_input_transform(config, store, all_rows(store), "tiny");
+    FAIL() << "a model with nothing to read was built";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("drop_features drops every feature column of tiny and the "
+                                    "model reads no text"));
+  }
+  config.model.use_text = true;  // the store's transcripts are left to read
+  EXPECT_NO_THROW(train::build_input_transform(config, store, all_rows(store), "tiny"));
+}
+
 TEST(InputTransform, SpeakerNormalizationScalesByDeviationsFromTheSpeakerWithAFloor) {
   features::Store store = features::read_store(tiny_store());
   train::TrainConfig config;
@@ -155,6 +224,14 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
   bad = j;
   bad["lld_std"] = {1};
   refused(bad, "different lengths");
+  bad = j;
+  bad["lld_dropped"] = {1, 0};
+  refused(bad, "`lld_dropped` and `lld_mean` have different lengths");
+  // Transforms written before drop_features (bundles, runs of format 4) drop no column.
+  bad = j;
+  bad.erase("lld_dropped");
+  EXPECT_EQ(train::InputTransform::from_json(bad, "f").norm.lld_dropped,
+            (std::vector<uint8_t>{0, 0, 0}));
 }
 
 /// A run of format 1 made from a fresh format-2 run `run`: normalizer.json written as the

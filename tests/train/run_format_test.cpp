@@ -101,6 +101,22 @@ TEST(RunFormat, AFormatZeroRunIsUpgradedAsItIsRead) {
   EXPECT_FALSE(fs::exists(dir / "run.json"));
 }
 
+// Format 4: runs from before drop_features read every frame column.
+TEST(RunFormat, AFormatFourRunDropsNoFrameColumn) {
+  const fs::path dir = write_current_run("run-format-4");
+  json marker = read_json(dir / "run.json");
+  marker["format_version"] = 4;
+  write_file_atomic(dir / "run.json", marker.dump());
+  train::InputTransform t;
+  t.norm.lld_mean = {1, 2}, t.norm.lld_std = {1, 1};
+  json transform = t.to_json();
+  transform.erase("lld_dropped");
+  write_file_atomic(dir / "input_transform.json", transform.dump());
+  EXPECT_EQ(train::run_format_version(dir), 4);
+  EXPECT_EQ(train::read_run(dir).transform.norm.lld_dropped, (std::vector<uint8_t>{0, 0}));
+  EXPECT_FALSE(read_json(dir / "input_transform.json").contains("lld_dropped")) << "not rewritten";
+}
+
 TEST(RunFormat, ANewerFormatIsRefusedWithTheFix) {
   const fs::path dir = write_current_run("run-format-future");
   json marker = read_json(dir / "run.json");
