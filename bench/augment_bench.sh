@@ -29,6 +29,7 @@ if [[ -z $store ]]; then
 fi
 common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoint_every_steps=100000
         --set threads="$threads" --device "$device" --set normalize_loudness=false
+        --set "drop_features=[]"
         --set selection=clean --set calibration=clean --set augment.noise_data_share=0)
 # Training segments over the seconds of the timed epochs (the dev evaluation is outside).
 rate() {

@@ -50,7 +50,7 @@ if [[ -d $shared/ravdess-anger ]]; then
   # the shipped config (loudness-normalised, augmented), the store-only model it replaced,
   # and the linear baseline on the store alone
   plain=(--set normalize_loudness=false --set augment.probability=0 --set selection=clean
-         --set calibration=clean)
+         --set calibration=clean --set "drop_features=[]")
   run ravdess configs/ravdess-anger.yaml "$s"
   run ravdess-plain configs/ravdess-anger.yaml "$s" "${plain[@]}"
   run ravdess-linear configs/ravdess-anger.yaml "$s" "${plain[@]}" --set model.type=linear \

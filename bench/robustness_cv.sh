@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Choosing an audio config for robustness on every speaker outside the test split, not on the
+# dev split's few (RAVDESS: 4 actors, 80 clips, where the choice of one pass did not carry to
+# test; docs/benchmarks.md, "Eleventh pass"). The non-test calls are cut into K speaker folds
+# (bench/speaker_folds.py); per fold and config, one run is trained with that fold as dev and
+# scored on degraded copies of it (bench/robustness.sh, SPLIT=dev); the table gives per config
+# the mean over folds of each condition's macro-F1 and of each run's worst condition but 0 dB.
+#   [K=5] [SEED=1] [CONFIG=configs/ravdess-anger.yaml] bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...
+# SETS: the `tenor train` options of that config on top of CONFIG, e.g. "--set drop_features=[]"
+# ("" for CONFIG as it is). WORK keeps folds, stores, runs and copies between calls; a run
+# already trained is reused. Configs run one after another (THREADS=1 each by default); run one
+# call at a time on a WORK.
+set -euo pipefail -o noglob  # SETS may hold globs (drop_features=[logmel_*])
+cd "$(dirname "$0")/.."
+tenor=${TENOR:-build/tenor}
+dataset=${DATASET:-../shared/data/ravdess-anger}
+config=${CONFIG:-configs/ravdess-anger.yaml}
+k=${K:-5}
+seed=${SEED:-1}
+threads=${THREADS:-1}
+work=${1:?usage: bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...}
+shift
+(($# >= 2 && $# % 2 == 0)) || { echo "usage: bench/robustness_cv.sh WORK NAME \"SETS\" [NAME \"SETS\"]..." >&2; exit 2; }
+[[ -d $work/fold$k ]] || python3 bench/speaker_folds.py "$dataset" "$work" "$k"
+for ((f = 1; f <= k; f++)); do
+  [[ -f $work/fold$f.h5 ]] ||
+    $tenor data build "$work/fold$f" --out "$work/fold$f.h5" --no-progress >"$work/fold$f.build.log" 2>&1
+done
+mkdir -p "$work/runs"
+names=()
+while (($# > 0)); do
+  name=$1 sets=$2
+  shift 2
+  names+=("$name")
+  for ((f = 1; f <= k; f++)); do
+    run=$work/runs/$name-fold$f
+    if [[ ! -f $run/result.json ]]; then
+      # shellcheck disable=SC2086  # SETS is a list of options
+      $tenor train --config "$config" --set features="$work/fold$f.h5" --set out="$run" \
+        --set threads="$threads" --set seed="$seed" $sets >"$run.log" 2>&1 ||
+        { echo "bench/robustness_cv.sh: training $name on fold $f failed; see $run.log" >&2; exit 1; }
+    fi
+    DATASET=$work/fold$f SPLIT=dev SEED=2 bench/robustness.sh "$work/rob-fold$f" "$run" >/dev/null
+  done
+done
+python3 - "$work" "$k" "${names[@]}" <<'PY'
+import sys
+work, k, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+conds = ["clean", "telephone-mulaw", "agc", "gain-20dB", "noise-10dB", "noise-0dB", "reverb-0.5s"]
+score = {}
+for f in range(1, k + 1):
+    for line in list(open(f"{work}/rob-fold{f}/results-dev.tsv"))[1:]:
+        run, cond, value = line.split("\t")[:3]
+        score[(run, cond)] = float(value)
+print("| config | " + " | ".join(conds) + " | mean worst (no 0 dB) | worst per fold |")
+print("|---|" + "---|" * (len(conds) + 2))
+for name in names:
+    runs = [f"{name}-fold{f}" for f in range(1, k + 1)]
+    means = [sum(score[(r, c)] for r in runs) / k for c in conds]
+    worst = [min(score[(r, c)] for c in conds if c != "noise-0dB") for r in runs]
+    print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) +
+          f" | {sum(worst) / k:.3f} | " + " / ".join(f"{w:.3f}" for w in worst) + " |")
+PY
