@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -18,18 +19,27 @@ namespace {
 /// One config field: how to set it from a YAML scalar and how to print it (`readable`: a
 /// number as the shortest text that reads back as the same double, `lr: 0.004`; otherwise as
 /// yaml-cpp prints it, 17 digits, the text that config hashes have always covered).
-/// A `runtime` key says how to run, not what to compute: the configuration hash leaves it
+/// A runtime key says how to run, not what to compute: the configuration hash leaves it
 /// out, so a run resumes under another value of it (docs/training.md, "The run directory").
+/// `runtime_since` is the tenor that first left it out of the hash (a RuntimeSince), 0 for a
+/// key of the configuration: runs of earlier tenors hashed it.
 struct Field {
   std::string key;
   std::function<void(TrainConfig&, const YAML::Node&)> set;
   std::function<YAML::Node(const TrainConfig&, bool readable)> get;
-  bool runtime = false;
+  int runtime_since = 0;
 };
 
-/// `f` marked as a runtime key.
-Field runtime(Field f) {
-  f.runtime = true;
+/// The tenors that made keys runtime keys, in order; kNoRuntimeKey hashes none of them.
+enum RuntimeSince : int {
+  k20261204 = 1,  ///< threads, encoder_cache_gb, distributed.timeout_s
+  k20261205 = 2,  ///< out: a run directory moved elsewhere resumes there
+  kNoRuntimeKey = 3,
+};
+
+/// `f` marked as a runtime key since `since`.
+Field runtime(Field f, RuntimeSince since) {
+  f.runtime_since = since;
   return f;
 }
 
@@ -95,10 +105,10 @@ const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
     std::vector<Field> top = {
         field("features", &TrainConfig::features),
-        field("out", &TrainConfig::out),
+        runtime(field("out", &TrainConfig::out), k20261205),
         field("tasks", &TrainConfig::tasks),
         field("device", &TrainConfig::device),
-        runtime(field("threads", &TrainConfig::threads)),
+        runtime(field("threads", &TrainConfig::threads), k20261204),
         field("seed", &TrainConfig::seed),
         field("epochs", &TrainConfig::epochs),
         field("batch_size", &TrainConfig::batch_size),
@@ -110,7 +120,7 @@ const std::vector<Field>& fields() {
         field("keep_best", &TrainConfig::keep_best),
         field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
         field("bf16", &TrainConfig::bf16),
-        runtime(field("encoder_cache_gb", &TrainConfig::encoder_cache_gb)),
+        runtime(field("encoder_cache_gb", &TrainConfig::encoder_cache_gb), k20261204),
         field("normalize_loudness", &TrainConfig::normalize_loudness),
         field("speaker_normalization", &TrainConfig::speaker_normalization),
         field("drop_features", &TrainConfig::drop_features),
@@ -131,7 +141,8 @@ const std::vector<Field>& fields() {
         nested("optim.ema_decay", &TrainConfig::optim, &OptimConfig::ema_decay),
         nested("distributed.bucket_mb", &TrainConfig::distributed, &DistributedConfig::bucket_mb),
         runtime(nested("distributed.timeout_s", &TrainConfig::distributed,
-                       &DistributedConfig::timeout_s)),
+                       &DistributedConfig::timeout_s),
+                k20261204),
         augment_field("probability", &features::AugmentConfig::probability),
         augment_field("speed_probability", &features::AugmentConfig::speed_probability),
         augment_field("speed_min", &features::AugmentConfig::speed_min),
@@ -386,13 +397,15 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
 
 namespace {
 
-/// The config as YAML, every key or (`only`) those named there; without the runtime keys
-/// unless `runtime_keys`.
-std::string emit_yaml(const TrainConfig& config, bool readable, bool runtime_keys,
+/// The config as YAML, every key or (`only`) those named there; of the runtime keys, those
+/// made runtime keys by tenor `hashed_by` or later (hashed_by k20261204: all of them, as
+/// to_yaml writes; kNoRuntimeKey: none, as the configuration hash covers).
+std::string emit_yaml(const TrainConfig& config, bool readable, int hashed_by,
                       const std::set<std::string>* only = nullptr) {
   YAML::Node root;
   for (const auto& f : fields()) {
-    if ((only && !only->count(f.key)) || (f.runtime && !runtime_keys)) continue;
+    if ((only && !only->count(f.key)) || (f.runtime_since && f.runtime_since < hashed_by))
+      continue;
     YAML::Node node = root;
     std::string key = f.key;
     auto dot = key.find('.');
@@ -409,9 +422,11 @@ std::string emit_yaml(const TrainConfig& config, bool readable, bool runtime_key
 
 }  // namespace
 
-std::string to_yaml(const TrainConfig& config) { return emit_yaml(config, true, true); }
+std::string to_yaml(const TrainConfig& config) { return emit_yaml(config, true, k20261204); }
 
-std::string config_identity(const TrainConfig& config) { return emit_yaml(config, false, false); }
+std::string config_identity(const TrainConfig& config) {
+  return emit_yaml(config, false, kNoRuntimeKey);
+}
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
@@ -427,10 +442,12 @@ SavedConfig read_saved_config(const std::string& path) {
   SavedConfig saved;
   std::set<std::string> named;
   apply_yaml(saved.config, text.str(), path, &named);
-  // Tenors before 2026-12-04 hashed the runtime keys too.
-  for (bool runtime_keys : {false, true}) {
-    std::string identity = emit_yaml(saved.config, false, runtime_keys, &named);
-    if (saved.identities_then.empty() || identity != saved.identities_then.front())
+  // Today's hash, then those of earlier tenors, newest first: on 2026-12-04 `out` was still
+  // hashed, before it every runtime key was.
+  for (int hashed_by : {int(kNoRuntimeKey), int(k20261205), int(k20261204)}) {
+    std::string identity = emit_yaml(saved.config, false, hashed_by, &named);
+    if (std::find(saved.identities_then.begin(), saved.identities_then.end(), identity) ==
+        saved.identities_then.end())
       saved.identities_then.push_back(std::move(identity));
   }
   return saved;
@@ -446,7 +463,7 @@ std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig&
   };
   std::vector<std::string> keys;
   for (const auto& f : fields()) {
-    if (f.runtime != runtime_keys) continue;
+    if ((f.runtime_since != 0) != runtime_keys) continue;
     const std::string va = text(f.get(a, true)), vb = text(f.get(b, true));
     if (va != vb) keys.push_back(f.key + " (" + va + " " + here + ", " + vb + " " + there + ")");
   }

@@ -155,8 +155,9 @@ void apply_override(TrainConfig& config, const std::string& assignment);
 std::string to_yaml(const TrainConfig& config);
 /// The text a run's config hash (run.json, checkpoints) covers: the same YAML with numbers at
 /// 17 digits, as every tenor has written it, so runs of older versions still resume; without
-/// the runtime keys (`threads`, `encoder_cache_gb`, `distributed.timeout_s`: how to run, not
-/// what to compute), so a run resumes under other values of them.
+/// the runtime keys (`out`, `threads`, `encoder_cache_gb`, `distributed.timeout_s`: where and
+/// how to run, not what to compute), so a run resumes under other values of them, moved to
+/// another directory included.
 std::string config_identity(const TrainConfig& config);
 /// Every valid dotted key.
 std::vector<std::string> config_keys();
@@ -164,8 +165,9 @@ std::vector<std::string> config_keys();
 /// A run's saved config.yaml read by this version: `config` holds its values and, for the
 /// keys it does not name (added to tenor since it was written), the defaults;
 /// `identities_then` are the texts the tenor that wrote it, which knew only the keys it
-/// names, may have hashed: the config_identity of those keys alone, in their order, and (when
-/// it names runtime keys) the same with them, as tenors before 2026-12-04 hashed. Throws
+/// names, may have hashed, newest first: the config_identity of those keys alone, in their
+/// order; (when it names runtime keys) the same with `out`, as tenors of 2026-12-04 hashed;
+/// and with every runtime key, as tenors before 2026-12-04 hashed. Throws
 /// ConfigError naming the file and line where it cannot be read.
 struct SavedConfig {
   TrainConfig config;

@@ -554,8 +554,8 @@ void log_runtime_changes(const Run& r) {
     const SavedConfig saved = read_saved_config((r.dir / "config.yaml").string());
     const auto keys = differing_keys(r.config, saved.config, "now", "before", true);
     if (!keys.empty())
-      r.log->info("runtime keys set otherwise than when the run last ran: {}; they say how to "
-                  "run, not what to compute (another thread count may change the last digits "
+      r.log->info("runtime keys set otherwise than when the run last ran: {}; they say where "
+                  "and how to run, not what to compute (another thread count may change the last digits "
                   "of sums), and config.yaml now holds the new values",
                   join(keys, ", "));
   } catch (const ConfigError& e) {

@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "train/config.h"
 
 namespace tenor::train {
 namespace {
+namespace fs = std::filesystem;
 
 TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
   TrainConfig c;
@@ -28,6 +32,7 @@ TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
 
 TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
   TrainConfig a, b;
+  apply_override(b, "out=moved/run");
   apply_override(b, "threads=4");
   apply_override(b, "encoder_cache_gb=0.5");
   apply_override(b, "distributed.timeout_s=60");
@@ -35,11 +40,29 @@ TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
   EXPECT_NE(to_yaml(a), to_yaml(b));  // config.yaml keeps them
   EXPECT_TRUE(differing_keys(a, b, "a", "b").empty());
   EXPECT_EQ(differing_keys(a, b, "a", "b", true),
-            (std::vector<std::string>{"threads (0 a, 4 b)", "encoder_cache_gb (4 a, 0.5 b)",
+            (std::vector<std::string>{"out (runs/run a, moved/run b)", "threads (0 a, 4 b)",
+                                      "encoder_cache_gb (4 a, 0.5 b)",
                                       "distributed.timeout_s (1800 a, 60 b)"}));
   apply_override(b, "seed=2");
   EXPECT_NE(config_identity(a), config_identity(b));
   EXPECT_EQ(differing_keys(a, b, "a", "b"), std::vector<std::string>{"seed (1 a, 2 b)"});
+
+  // A saved config.yaml gives the hash texts of each tenor that may have written it: today's
+  // (no runtime key), on 2026-12-04 (`out` alone), before 2026-12-04 (all of them).
+  const fs::path file = fs::temp_directory_path() / "tenor-runtime-keys-config.yaml";
+  write_file_atomic(file, to_yaml(a));
+  const auto then = read_saved_config(file.string()).identities_then;
+  fs::remove(file);
+  ASSERT_EQ(then.size(), 3u);
+  EXPECT_EQ(then[0], config_identity(a));
+  auto has = [](const std::string& yaml, const char* key) {
+    return yaml.find(std::string("\n") + key + ":") != std::string::npos ||
+           yaml.rfind(std::string(key) + ":", 0) == 0;
+  };
+  EXPECT_FALSE(has(then[0], "out") || has(then[0], "threads"));
+  EXPECT_TRUE(has(then[1], "out") && !has(then[1], "threads") &&
+              !has(then[1], "encoder_cache_gb"));
+  EXPECT_TRUE(has(then[2], "out") && has(then[2], "threads") && has(then[2], "encoder_cache_gb"));
 }
 
 TEST(TrainConfig, NumbersPrintAsWrittenAndReadBackExactly) {

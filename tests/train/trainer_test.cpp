@@ -670,7 +670,8 @@ void make_older_run(const fs::path& run, const std::string& yaml,
   if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
   write_file_atomic(run / "config.yaml", older);
   const auto identities = train::read_saved_config((run / "config.yaml").string()).identities_then;
-  EXPECT_EQ(identities.size(), 2u);  // the keys it names, and them with `threads`
+  // the keys it names; them with `out`; them with every runtime key, `threads` among them
+  EXPECT_EQ(identities.size(), 3u);
   EXPECT_NE(identities.back().find("\nthreads: 0\n"), std::string::npos) << identities.back();
   const std::string sha = sha256_hex(identities.back());
   train::write_run_marker(run, sha);
@@ -750,9 +751,9 @@ void expect_same_numbers(const nlohmann::json& a, const nlohmann::json& b, doubl
 }
 
 TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
-  // threads, encoder_cache_gb and distributed.timeout_s say how to run, not what to compute:
-  // a killed run resumes under other values of them (the log names each), where any other key
-  // is refused.
+  // out, threads, encoder_cache_gb and distributed.timeout_s say where and how to run, not
+  // what to compute: a killed run resumes under other values of them (the log names each),
+  // where any other key is refused.
   const fs::path full = make_temp_dir("train-runtime-full"), cut = make_temp_dir("train-runtime");
   std::string out;
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, "").string(), &out), 0)
@@ -807,6 +808,25 @@ TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
       << out;
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(run2));
   EXPECT_TRUE(fs::exists(run2 / "config.yaml"));
+
+  // A killed run moved to another directory (another disk, another machine) resumes there.
+  const fs::path from = make_temp_dir("train-runtime-moved");
+  const fs::path config3 = write_train_config(from, ""), run3 = from / "run";
+  ASSERT_TRUE(train_and_kill_mid_run(config3, run3, true))
+      << "training finished before it could be interrupted";
+  const fs::path moved = make_temp_dir("train-runtime-moved-to") / "elsewhere";
+  fs::rename(run3, moved);
+  ASSERT_EQ(run_tenor("train --config " + config3.string() + " --set out=" + moved.string(), &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("resuming " + moved.string()), std::string::npos) << out;
+  EXPECT_NE(out.find("runtime keys set otherwise than when the run last ran: out (" +
+                     moved.string() + " now, " + run3.string() + " before)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(moved));
+  EXPECT_NE(read_file(moved / "config.yaml").find("out: " + moved.string() + "\n"),
+            std::string::npos);
 }
 
 }  // namespace
