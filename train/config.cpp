@@ -19,7 +19,7 @@ namespace {
 /// One config field: how to set it from a YAML scalar and how to print it (`readable`: a
 /// number as the shortest text that reads back as the same double, `lr: 0.004`; otherwise as
 /// yaml-cpp prints it, 17 digits, the text that config hashes have always covered).
-/// A runtime key says how to run, not what to compute: the configuration hash leaves it
+/// A runtime key says where or how to run, not what to compute: the configuration hash leaves it
 /// out, so a run resumes under another value of it (docs/training.md, "The run directory").
 /// `runtime_since` is the tenor that first left it out of the hash (a RuntimeSince), 0 for a
 /// key of the configuration: runs of earlier tenors hashed it.

@@ -277,8 +277,8 @@ RowSpeaker row_speaker(const TrainData& d, size_t r, const AugmentedRows* augmen
 /// Row r's frames into `out` ([widths.frames, F], zeros), cut to max_frames and normalised:
 /// (x - mean - speaker mean) / std (the speaker mean in its call under speaker
 /// normalisation, else 0), where a loudness-normalised run's level columns subtract the
-/// segment's own mean over its kept frames instead, and dropped columns are 0. `level_mean` is scratch of F. Returns
-/// the frames. An augmented row reads its own frames.
+/// segment's own mean over its kept frames instead, and dropped columns (drop_features) are
+/// 0. `level_mean` is scratch of F. Returns the frames. An augmented row reads its own frames.
 int64_t put_frames(const TrainData& d, size_t r, const RowSpeaker& speaker_means, float* out,
                    std::vector<double>& level_mean, const AugmentedRows* augmented) {
   const InputTransform& t = d.transform;
