@@ -250,7 +250,8 @@ TrainState read_state(torch::serialize::InputArchive& archive, bool restore_rng)
 
 TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng,
-                           WeightAverage* average) {
+                           WeightAverage* average,
+                           const std::function<void(const TrainState&)>& check_state) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path.string());
@@ -262,12 +263,13 @@ TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
   TrainState s;
   try {
     verify_checksum(archive, path);
+    s = read_state(archive, restore_rng);
+    if (check_state) check_state(s);
     check_extra_parameters(archive, model, path, optimizer != nullptr);
     torch::NoGradGuard no_grad;
     read_weights(archive, model, path);
     if (optimizer) read_optimizer(archive, *optimizer);
     if (average) read_average(archive, *average, path);
-    s = read_state(archive, restore_rng);
   } catch (const c10::Error& e) {
     throw DataError("checkpoint " + path.string() + " is incomplete (" +
                     std::string(e.what_without_backtrace()).substr(0, 200) + "); " +

@@ -4,6 +4,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -44,9 +45,12 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
 /// checks the checksum first; a checkpoint written before checkpoints carried one loads
 /// with a warning. Throws DataError naming the file and the fix when it is damaged
 /// (truncated, or its tensors differ from the checksum) or its parameters do not match the
-/// model (names or shapes).
+/// model (names or shapes). `check_state`, when given, sees the state before any tensor is
+/// read, so that a resume is refused for what the state says (another store) rather than
+/// for the shapes that follow from it.
 TrainState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer, bool restore_rng,
-                           WeightAverage* average = nullptr);
+                           WeightAverage* average = nullptr,
+                           const std::function<void(const TrainState&)>& check_state = nullptr);
 
 }  // namespace tenor::train

@@ -33,7 +33,9 @@ struct Field {
 /// The tenors that made keys runtime keys, in order; kNoRuntimeKey hashes none of them.
 enum RuntimeSince : int {
   k20261204 = 1,  ///< threads, encoder_cache_gb, distributed.timeout_s
-  k20261205 = 2,  ///< out: a run directory moved elsewhere resumes there
+  /// out, features: a run or its store moved elsewhere resumes there; checkpoint_every_steps:
+  /// a run on a machine that may be taken away checkpoints more often
+  k20261205 = 2,
   kNoRuntimeKey = 3,
 };
 
@@ -104,7 +106,7 @@ std::vector<Field> model_fields() {
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
     std::vector<Field> top = {
-        field("features", &TrainConfig::features),
+        runtime(field("features", &TrainConfig::features), k20261205),
         runtime(field("out", &TrainConfig::out), k20261205),
         field("tasks", &TrainConfig::tasks),
         field("device", &TrainConfig::device),
@@ -118,7 +120,8 @@ const std::vector<Field>& fields() {
         field("selection", &TrainConfig::selection),
         field("calibration", &TrainConfig::calibration),
         field("keep_best", &TrainConfig::keep_best),
-        field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
+        runtime(field("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps),
+                k20261205),
         field("bf16", &TrainConfig::bf16),
         runtime(field("encoder_cache_gb", &TrainConfig::encoder_cache_gb), k20261204),
         field("normalize_loudness", &TrainConfig::normalize_loudness),
@@ -192,17 +195,25 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
              const std::string& where) {
   const Field* f = find(key);
   if (!f) throw ConfigError(unknown_key(key, where));
+  auto holds = [&] {
+    const YAML::Node like = f->get(TrainConfig{}, true);
+    if (like.IsSequence()) return std::string("a list, such as [a, b] or []");
+    std::ostringstream d;
+    d << like;
+    return "values like '" + d.str() + "'";
+  };
+  // `key:` or `--set key=` with nothing after it is YAML's null, which would read as the
+  // string "null" (a run directory named null) or fail as a number.
+  if (!value.IsDefined() || value.IsNull())
+    throw ConfigError(where + "config key '" + key + "' is given no value; it holds " + holds() +
+                      " (write \"\" for an empty string)");
   try {
     f->set(c, value);
   } catch (const YAML::Exception&) {
     std::ostringstream v;
     v << value;
     throw ConfigError(where + "config key '" + key + "' cannot take the value '" +
-                      printable(v.str()) + "'; it holds " + [&] {
-                        std::ostringstream d;
-                        d << f->get(TrainConfig{}, true);
-                        return "values like '" + d.str() + "'";
-                      }());
+                      printable(v.str()) + "'; it holds " + holds());
   }
 }
 
@@ -386,11 +397,21 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0)
     throw ConfigError("--set takes key=value, got '" + printable(assignment) + "'");
   const std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::Exception&) {
-    value = YAML::Node(assignment.substr(eq + 1));
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    // A list or map that YAML cannot read would otherwise arrive as one odd string; a plain
+    // value that is not YAML (`*_cv`) is taken as the string it is.
+    const auto first = text.find_first_not_of(" \t");
+    if (first != std::string::npos && (text[first] == '[' || text[first] == '{'))
+      throw ConfigError("--set " + key + ": '" + printable(text) + "' is not a YAML " +
+                        (text[first] == '[' ? "list" : "map") + " (" + e.msg +
+                        "); quote each item that starts with * & ! | > % @ or ` and the whole "
+                        "assignment for the shell, e.g. --set '" + key +
+                        "=[\"*_cv\", \"logmel_*\"]'");
+    value = YAML::Node(text);
   }
   set_key(config, key, value, "--set: ");
 }
@@ -442,8 +463,8 @@ SavedConfig read_saved_config(const std::string& path) {
   SavedConfig saved;
   std::set<std::string> named;
   apply_yaml(saved.config, text.str(), path, &named);
-  // Today's hash, then those of earlier tenors, newest first: on 2026-12-04 `out` was still
-  // hashed, before it every runtime key was.
+  // Today's hash, then those of earlier tenors, newest first: on 2026-12-04 `features`, `out`
+  // and `checkpoint_every_steps` were still hashed, before it every runtime key was.
   for (int hashed_by : {int(kNoRuntimeKey), int(k20261205), int(k20261204)}) {
     std::string identity = emit_yaml(saved.config, false, hashed_by, &named);
     if (std::find(saved.identities_then.begin(), saved.identities_then.end(), identity) ==

@@ -116,7 +116,7 @@ struct TrainConfig {
   /// copies `selection` scores, one per op the augment block enables; docs/training.md).
   std::string calibration = "clean";
   int keep_best = 2;                ///< best-k checkpoints kept besides last
-  int checkpoint_every_steps = 50;  ///< also at every epoch end
+  int checkpoint_every_steps = 50;  ///< also at every epoch end; a runtime key
   bool bf16 = true;                 ///< bf16 autocast on CUDA (ignored on CPU)
   /// model.text_encoder: at most this many GB of a frozen encoder's vectors and of a frozen
   /// bottom's hidden states are kept while training (BertEncoderImpl::keep_frozen_vectors);
@@ -155,9 +155,10 @@ void apply_override(TrainConfig& config, const std::string& assignment);
 std::string to_yaml(const TrainConfig& config);
 /// The text a run's config hash (run.json, checkpoints) covers: the same YAML with numbers at
 /// 17 digits, as every tenor has written it, so runs of older versions still resume; without
-/// the runtime keys (`out`, `threads`, `encoder_cache_gb`, `distributed.timeout_s`: where and
-/// how to run, not what to compute), so a run resumes under other values of them, moved to
-/// another directory included.
+/// the runtime keys (`features`, `out`, `threads`, `checkpoint_every_steps`, `encoder_cache_gb`,
+/// `distributed.timeout_s`: where and how to run, not what to compute; the store is checked by
+/// its content instead), so a run resumes under other values of them, moved to another
+/// directory included.
 std::string config_identity(const TrainConfig& config);
 /// Every valid dotted key.
 std::vector<std::string> config_keys();
@@ -166,8 +167,9 @@ std::vector<std::string> config_keys();
 /// keys it does not name (added to tenor since it was written), the defaults;
 /// `identities_then` are the texts the tenor that wrote it, which knew only the keys it
 /// names, may have hashed, newest first: the config_identity of those keys alone, in their
-/// order; (when it names runtime keys) the same with `out`, as tenors of 2026-12-04 hashed;
-/// and with every runtime key, as tenors before 2026-12-04 hashed. Throws
+/// order; (when it names runtime keys) the same with `features`, `out` and
+/// `checkpoint_every_steps`, as tenors of 2026-12-04 hashed; and with every runtime key, as
+/// tenors before 2026-12-04 hashed. Throws
 /// ConfigError naming the file and line where it cannot be read.
 struct SavedConfig {
   TrainConfig config;

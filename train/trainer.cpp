@@ -296,6 +296,9 @@ struct Run {
   std::string resolved;  ///< the config as YAML
   std::string config_sha;
   std::optional<FileLock> lock;  ///< held by rank 0 for the whole training
+  /// The outermost directory of `out` that claim_run_dir created (empty: it existed), which a
+  /// start refused before its run marker removes again.
+  fs::path made_dir;
   bool cache_logged = false;       ///< log_encoder_cache said how much the kept states hold
   bool cache_full_logged = false;  ///< log_encoder_cache said the kept states are full
   torch::Device device = torch::kCPU;
@@ -333,6 +336,14 @@ struct Run {
   int world() const { return dist.enabled() ? dist.world_size : 0; }
 };
 
+/// `out` absolute, without a trailing separator, so that its parents are the directories
+/// above it.
+fs::path run_dir_path(const Run& r) {
+  std::error_code ec;
+  fs::path p = fs::absolute(r.dir, ec).lexically_normal();
+  return p.has_filename() ? p : p.parent_path();
+}
+
 /// One writer per run directory for the whole training: rank 0 (the only rank that writes
 /// it; ranks on one machine share it). Then only a new or empty directory, or this config's
 /// own run, is written into; every rank checks, so all of them refuse together.
@@ -347,6 +358,11 @@ void claim_run_dir(Run& r) {
   r.config_sha = run_config_sha256(r.config, r.world());
   check_run_dir(r.dir, r.config, r.world());
   if (r.main_rank()) {
+    std::error_code ec;
+    for (fs::path p = run_dir_path(r); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      r.made_dir = p;
+      if (p == p.parent_path()) break;
+    }
     create_run_dir(r.dir);
     r.lock.emplace(r.dir / kRunLock, "the run directory " + r.dir.string());
     check_run_dir(r.dir, r.config, r.world());  // again under the lock: a racing run wrote it
@@ -547,6 +563,22 @@ void adopt_older_checkpoint(const Run& r, TrainState& saved) {
   saved.config_sha256 = r.config_sha;
 }
 
+/// A checkpoint of a tenor that did not record its store's content: the store cannot be
+/// recognised elsewhere, so it must be the path the run's config.yaml names.
+void check_store_path_unchanged(const Run& r) {
+  std::string then;
+  try {
+    then = read_saved_config((r.dir / "config.yaml").string()).config.features;
+  } catch (const ConfigError&) {
+    return;  // no config.yaml to compare with: the hash check has already passed
+  }
+  if (then != r.config.features)
+    throw DataError("run " + r.dir.string() + " was started on feature store " + then +
+                    " by a tenor that did not record the store's content in its checkpoint, so "
+                    "store " + r.config.features +
+                    " cannot be checked against it; resume with features: " + then);
+}
+
 /// On a resume: the runtime keys (train/config.h) set otherwise than in the run's config.yaml,
 /// which this start then rewrites, said in the log.
 void log_runtime_changes(const Run& r) {
@@ -565,6 +597,37 @@ void log_runtime_changes(const Run& r) {
   }
 }
 
+/// Continues from last.pt, which must come from this very configuration and store.
+void resume_from_last(Run& r) {
+  // The same config over other data would silently continue a different experiment. The
+  // store is known by its content, wherever it lies (`features` is a runtime key); checked
+  // before the weights, whose shapes (the vocabulary's size) another store may change.
+  std::error_code ec;
+  auto same_store = [&r](const TrainState& saved) {
+    if (!saved.store_sha256.empty() && saved.store_sha256 != r.store_sha)
+      throw DataError("feature store " + r.config.features + " has changed since run " +
+                      r.dir.string() + " started (content SHA-256 " +
+                      r.store_sha.substr(0, 12) + ", the checkpoint's " +
+                      saved.store_sha256.substr(0, 12) +
+                      "); resume with the store it started on, or choose another `out`");
+    if (saved.store_sha256.empty()) check_store_path_unchanged(r);
+  };
+  TrainState saved = load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true,
+                                     r.average.get(), same_store);
+  if (saved.config_sha256 != r.config_sha) adopt_older_checkpoint(r, saved);
+  r.state = saved;
+  r.last_saved_step = r.state.step;
+  if (!r.config.model.word_vectors.empty() && fs::exists(r.dir / "word_vectors.json", ec))
+    r.word_vectors = json::parse(std::ifstream(r.dir / "word_vectors.json"));
+  if (r.main_rank()) truncate_lines(r.dir / "metrics.jsonl", r.state.metrics_lines);
+  if (fs::exists(r.dir / kRunTextEncoderDir / "source.json", ec))
+    r.text_encoder = json::parse(read_file(r.dir / kRunTextEncoderDir / "source.json"));
+  r.resumed = true;
+  r.log->info("resuming {} at epoch {}, batch {} (step {})", r.dir.string(), r.state.epoch + 1,
+              r.state.batch, r.state.step);
+  if (r.main_rank()) log_runtime_changes(r);
+}
+
 /// Continues from last.pt when the run directory holds one (it must come from this very
 /// configuration and store), or starts fresh; then writes the run's files. A refused resume
 /// leaves the run directory as it was.
@@ -576,26 +639,7 @@ void resume_or_start(Run& r) {
         r.dist, r.device, std::chrono::seconds(r.config.distributed.timeout_s));
   std::error_code ec;
   if (fs::exists(r.last, ec)) {
-    TrainState saved =
-        load_checkpoint(r.last, *r.model, r.optimizer.get(), /*restore_rng=*/true, r.average.get());
-    if (saved.config_sha256 != r.config_sha) adopt_older_checkpoint(r, saved);
-    // The same config over other data would silently continue a different experiment.
-    if (!saved.store_sha256.empty() && saved.store_sha256 != r.store_sha)
-      throw DataError("feature store " + r.config.features + " has changed since run " +
-                      r.dir.string() + " started (content SHA-256 " + r.store_sha.substr(0, 12) +
-                      ", the checkpoint's " + saved.store_sha256.substr(0, 12) +
-                      "); resume with the store it started on, or choose another `out`");
-    r.state = saved;
-    r.last_saved_step = r.state.step;
-    if (!r.config.model.word_vectors.empty() && fs::exists(r.dir / "word_vectors.json", ec))
-      r.word_vectors = json::parse(std::ifstream(r.dir / "word_vectors.json"));
-    if (r.main_rank()) truncate_lines(r.dir / "metrics.jsonl", r.state.metrics_lines);
-    if (fs::exists(r.dir / kRunTextEncoderDir / "source.json", ec))
-      r.text_encoder = json::parse(read_file(r.dir / kRunTextEncoderDir / "source.json"));
-    r.resumed = true;
-    r.log->info("resuming {} at epoch {}, batch {} (step {})", r.dir.string(), r.state.epoch + 1,
-                r.state.batch, r.state.step);
-    if (r.main_rank()) log_runtime_changes(r);
+    resume_from_last(r);
   } else if (!r.data.text_encoder_dir.empty()) {
     r.text_encoder = start_text_encoder(r);
     r.log->info("model.text_encoder: {} ({} parameters) from {}", r.config.model.text_encoder,
@@ -1101,11 +1145,30 @@ double dev_macro_f1(const std::vector<int>& truth, const std::vector<int>& predi
 
 namespace {
 
+/// A start refused before its run marker (a store or config that does not fit, a busy
+/// machine) leaves `out` as it found it: the directories claim_run_dir made go again, if they
+/// hold nothing.
+void unclaim_run_dir(Run& r) {
+  std::error_code ec;
+  if (r.made_dir.empty() || fs::exists(r.dir / kRunMarker, ec)) return;
+  r.lock.reset();  // removes the lock file
+  const fs::path top = r.made_dir;
+  for (fs::path p = run_dir_path(r); !p.empty(); p = p.parent_path()) {
+    if (!fs::is_directory(p, ec) || !fs::is_empty(p, ec) || !fs::remove(p, ec)) return;
+    if (p == top || p == p.parent_path()) return;
+  }
+}
+
 TrainResult train_run(Run& run) {
   const TrainConfig& config = run.config;
   claim_run_dir(run);
-  load_data_and_model(run);
-  resume_or_start(run);
+  try {
+    load_data_and_model(run);
+    resume_or_start(run);
+  } catch (...) {
+    unclaim_run_dir(run);
+    throw;
+  }
   join_ranks(run);
   // A fresh average starts at the weights training starts from (pretrained encoder, word
   // vectors, rank 0's); a resumed one is last.pt's.

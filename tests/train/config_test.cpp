@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 namespace tenor::train {
 namespace {
 namespace fs = std::filesystem;
+using ::testing::HasSubstr;
 
 TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
   TrainConfig c;
@@ -32,15 +34,19 @@ TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
 
 TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
   TrainConfig a, b;
+  apply_override(b, "features=moved/store.h5");
   apply_override(b, "out=moved/run");
   apply_override(b, "threads=4");
+  apply_override(b, "checkpoint_every_steps=5");
   apply_override(b, "encoder_cache_gb=0.5");
   apply_override(b, "distributed.timeout_s=60");
   EXPECT_EQ(config_identity(a), config_identity(b));
   EXPECT_NE(to_yaml(a), to_yaml(b));  // config.yaml keeps them
   EXPECT_TRUE(differing_keys(a, b, "a", "b").empty());
   EXPECT_EQ(differing_keys(a, b, "a", "b", true),
-            (std::vector<std::string>{"out (runs/run a, moved/run b)", "threads (0 a, 4 b)",
+            (std::vector<std::string>{"features (\"\" a, moved/store.h5 b)",
+                                      "out (runs/run a, moved/run b)", "threads (0 a, 4 b)",
+                                      "checkpoint_every_steps (50 a, 5 b)",
                                       "encoder_cache_gb (4 a, 0.5 b)",
                                       "distributed.timeout_s (1800 a, 60 b)"}));
   apply_override(b, "seed=2");
@@ -48,7 +54,8 @@ TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
   EXPECT_EQ(differing_keys(a, b, "a", "b"), std::vector<std::string>{"seed (1 a, 2 b)"});
 
   // A saved config.yaml gives the hash texts of each tenor that may have written it: today's
-  // (no runtime key), on 2026-12-04 (`out` alone), before 2026-12-04 (all of them).
+  // (no runtime key), on 2026-12-04 (`features`, `out`, `checkpoint_every_steps`), before
+  // 2026-12-04 (all of them).
   const fs::path file = fs::temp_directory_path() / "tenor-runtime-keys-config.yaml";
   write_file_atomic(file, to_yaml(a));
   const auto then = read_saved_config(file.string()).identities_then;
@@ -59,10 +66,13 @@ TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
     return yaml.find(std::string("\n") + key + ":") != std::string::npos ||
            yaml.rfind(std::string(key) + ":", 0) == 0;
   };
-  EXPECT_FALSE(has(then[0], "out") || has(then[0], "threads"));
-  EXPECT_TRUE(has(then[1], "out") && !has(then[1], "threads") &&
+  EXPECT_FALSE(has(then[0], "features") || has(then[0], "out") || has(then[0], "threads"));
+  EXPECT_TRUE(has(then[1], "features") && has(then[1], "out") &&
+              has(then[1], "checkpoint_every_steps") && !has(then[1], "threads") &&
               !has(then[1], "encoder_cache_gb"));
-  EXPECT_TRUE(has(then[2], "out") && has(then[2], "threads") && has(then[2], "encoder_cache_gb"));
+  EXPECT_FALSE(has(then[0], "checkpoint_every_steps"));
+  EXPECT_TRUE(has(then[2], "features") && has(then[2], "out") && has(then[2], "threads") &&
+              has(then[2], "encoder_cache_gb"));
 }
 
 TEST(TrainConfig, NumbersPrintAsWrittenAndReadBackExactly) {
@@ -96,6 +106,32 @@ TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
   EXPECT_THROW(apply_override(c, "bacth_size=3"), ConfigError);
   EXPECT_THROW(apply_override(c, "epochs=many"), ConfigError);
   EXPECT_THROW(apply_override(c, "novalue"), ConfigError);
+  // A glob that starts with * is a YAML alias: the list is refused with the quoting that works.
+  try {
+    apply_override(c, "drop_features=[*_cv]");
+    FAIL() << "an unreadable list was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("--set drop_features: '[*_cv]' is not a YAML list ("));
+    EXPECT_THAT(e.what(), HasSubstr("--set 'drop_features=[\"*_cv\", \"logmel_*\"]'"));
+  }
+  // No value is YAML's null: refused, not read as the string "null".
+  for (const char* empty : {"out=", "out=~", "epochs="}) {
+    try {
+      apply_override(c, empty);
+      ADD_FAILURE() << empty << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("' is given no value; it holds values like '")) << empty;
+    }
+  }
+  EXPECT_THROW(apply_yaml_text(c, "out:\n", "x.yaml"), ConfigError);
+  try {
+    apply_override(c, "drop_features=logmel_*");
+    FAIL() << "a string for a list was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("it holds a list, such as [a, b] or []"));
+  }
+  apply_override(c, "drop_features=[\"*_cv\", logmel_*]");
+  EXPECT_EQ(c.drop_features, (std::vector<std::string>{"*_cv", "logmel_*"}));
 }
 
 TEST(TrainConfig, AKeyWrittenTwiceIsRefusedWithBothLines) {

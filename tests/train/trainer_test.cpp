@@ -185,6 +185,23 @@ TEST(E2eTrain, WritesOnlyIntoANewDirectoryOrItsOwnRun) {
   fs::remove(dir / "run/last.pt");
   EXPECT_EQ(run_tenor(cmd + " --set seed=5", &out), 2) << out;
   EXPECT_NE(out.find("holds a run of a different configuration"), std::string::npos) << out;
+
+  // A start refused once `out` is claimed (here by a drop_features pattern that matches no
+  // column) leaves no directory behind, nor the parents it made; an empty one it found stays.
+  const fs::path deeper = dir / "new" / "deeper";
+  EXPECT_EQ(run_tenor(cmd + " --set out=" + deeper.string() + "/ --set drop_features=[nosuch]",
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("drop_features: `nosuch` matches no column"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir)) << dir;
+  EXPECT_FALSE(fs::exists(dir / "new")) << "a refused start left " << (dir / "new");
+  fs::create_directories(deeper);
+  EXPECT_EQ(run_tenor(cmd + " --set out=" + deeper.string() + " --set drop_features=[nosuch]",
+                      &out),
+            2)
+      << out;
+  EXPECT_TRUE(fs::is_directory(deeper) && fs::is_empty(deeper)) << deeper;
 }
 
 TEST(E2eTrain, ASecondTrainingIntoTheSameRunIsRefusedWithTheHoldersPid) {
@@ -465,7 +482,7 @@ TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
                 &out),
       2);
   EXPECT_NE(out.find("set model.embedding_dim=8"), std::string::npos) << out;
-  EXPECT_TRUE(fs::is_empty(dir / "dim/run")) << "a refused start writes nothing";
+  EXPECT_FALSE(fs::exists(dir / "dim/run")) << "a refused start leaves no run directory";
   EXPECT_EQ(run_tenor("train --config " +
                           write_train_config(dir / "linear", "  type: linear\n").string() +
                           " --set model.word_vectors=" + (dir / "vectors.txt").string(),
@@ -751,9 +768,9 @@ void expect_same_numbers(const nlohmann::json& a, const nlohmann::json& b, doubl
 }
 
 TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
-  // out, threads, encoder_cache_gb and distributed.timeout_s say where and how to run, not
-  // what to compute: a killed run resumes under other values of them (the log names each),
-  // where any other key is refused.
+  // features, out, threads, checkpoint_every_steps, encoder_cache_gb and
+  // distributed.timeout_s say where and how to run, not what to compute: a killed run resumes
+  // under other values of them (the log names each), where any other key is refused.
   const fs::path full = make_temp_dir("train-runtime-full"), cut = make_temp_dir("train-runtime");
   std::string out;
   ASSERT_EQ(run_tenor("train --config " + write_train_config(full, "").string(), &out), 0)
@@ -769,15 +786,15 @@ TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
             std::string::npos)
       << out;
   ASSERT_EQ(run_tenor("train --config " + config.string() +
-                          " --set threads=1 --set encoder_cache_gb=0.5 "
-                          "--set distributed.timeout_s=60",
+                          " --set threads=1 --set checkpoint_every_steps=2 "
+                          "--set encoder_cache_gb=0.5 --set distributed.timeout_s=60",
                       &out),
             0)
       << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
   EXPECT_NE(out.find("runtime keys set otherwise than when the run last ran: threads (1 now, 0 "
-                     "before), encoder_cache_gb (0.5 now, 4 before), distributed.timeout_s (60 "
-                     "now, 1800 before)"),
+                     "before), checkpoint_every_steps (2 now, 1 before), encoder_cache_gb (0.5 "
+                     "now, 4 before), distributed.timeout_s (60 now, 1800 before)"),
             std::string::npos)
       << out;
   // Another thread count sums in another order: the last digits may differ (they do here, at
@@ -809,19 +826,36 @@ TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(run2));
   EXPECT_TRUE(fs::exists(run2 / "config.yaml"));
 
-  // A killed run moved to another directory (another disk, another machine) resumes there.
+  // A killed run moved to another directory (another disk, another machine), its store
+  // copied beside it, resumes there; a store of other contents at the new path is refused.
   const fs::path from = make_temp_dir("train-runtime-moved");
   const fs::path config3 = write_train_config(from, ""), run3 = from / "run";
   ASSERT_TRUE(train_and_kill_mid_run(config3, run3, true))
       << "training finished before it could be interrupted";
-  const fs::path moved = make_temp_dir("train-runtime-moved-to") / "elsewhere";
+  const fs::path to = make_temp_dir("train-runtime-moved-to"), moved = to / "elsewhere";
   fs::rename(run3, moved);
-  ASSERT_EQ(run_tenor("train --config " + config3.string() + " --set out=" + moved.string(), &out),
-            0)
+  const std::string resume = "train --config " + config3.string() + " --set out=" +
+                             moved.string() + " --set features=" + (to / "store.h5").string();
+  fs::rename(store_with_an_infinite_frame(to, "c5"), to / "store.h5");
+  EXPECT_EQ(run_tenor(resume, &out), 1) << out;
+  EXPECT_NE(out.find("feature store " + (to / "store.h5").string() + " has changed since run"),
+            std::string::npos)
       << out;
+  // A store whose inputs have other widths is refused for being another store too, not for
+  // the checkpoint's shapes that follow from it.
+  fs::remove(to / "store.h5");
+  fs::copy_file(tiny_store_with_text_embeddings(), to / "store.h5");
+  EXPECT_EQ(run_tenor(resume, &out), 1) << out;
+  EXPECT_NE(out.find("feature store " + (to / "store.h5").string() + " has changed since run"),
+            std::string::npos)
+      << out;
+  fs::remove(to / "store.h5");
+  fs::copy_file(tiny_store(), to / "store.h5");
+  ASSERT_EQ(run_tenor(resume, &out), 0) << out;
   EXPECT_NE(out.find("resuming " + moved.string()), std::string::npos) << out;
-  EXPECT_NE(out.find("runtime keys set otherwise than when the run last ran: out (" +
-                     moved.string() + " now, " + run3.string() + " before)"),
+  EXPECT_NE(out.find("runtime keys set otherwise than when the run last ran: features (" +
+                     (to / "store.h5").string() + " now, " + tiny_store().string() +
+                     " before), out (" + moved.string() + " now, " + run3.string() + " before)"),
             std::string::npos)
       << out;
   EXPECT_EQ(metrics_without_timing(full / "run"), metrics_without_timing(moved));
