@@ -23,6 +23,16 @@ const std::vector<std::string> kTaskKeys = {"type", "classes", "speaker"};
 
 int64_t line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
 
+/// The line of `map[key]`; for a key written with no value (YAML's null, whose mark is the
+/// token after it, often the next line), the key's own line.
+int64_t value_line(const YAML::Node& map, const std::string& key) {
+  const YAML::Node value = map[key];
+  if (!value.IsNull()) return line_of(value);
+  for (const auto& kv : map)
+    if (kv.first.as<std::string>("") == key) return line_of(kv.first);
+  return line_of(value);
+}
+
 std::string suggestion(std::string_view word, const std::vector<std::string>& candidates) {
   std::string near = nearest(word, candidates);
   return near.empty() ? "" : " (did you mean '" + near + "'?)";
@@ -176,6 +186,118 @@ std::optional<YAML::Node> load_yaml(const std::filesystem::path& path, const std
   return std::nullopt;
 }
 
+/// A required top-level value of dataset.yaml (`name`, `version`), "" when it has an error.
+std::string top_scalar(const YAML::Node& root, const char* key, const std::string& file,
+                       Diagnostics& diag) {
+  auto node = root[key];
+  if (!node) {
+    diag.error(file, 0, "schema-missing-field",
+               std::string("dataset.yaml has no `") + key + "`; add it");
+    return "";
+  }
+  if (node.IsNull()) {
+    diag.error(file, value_line(root, key), "schema-bad-field",
+               std::string("`") + key + "` has no value; write one, e.g. `" + key + ": " +
+                   (std::string(key) == "version" ? "1" : "my-calls") + "`");
+    return "";
+  }
+  if (!node.IsScalar()) {
+    diag.error(file, line_of(node), "schema-bad-field",
+               std::string("`") + key + "` must be a single value");
+    return "";
+  }
+  return node.Scalar();
+}
+
+/// dataset.yaml's optional `sample_rate`: nothing when it is absent or wrong (reported).
+std::optional<int> read_sample_rate(const YAML::Node& root, const std::string& file,
+                                    Diagnostics& diag) {
+  auto rate = root["sample_rate"];
+  if (!rate) return std::nullopt;
+  int hz = 0;
+  if (rate.IsScalar() && YAML::convert<int>::decode(rate, hz) && hz >= 1000 && hz <= 384000)
+    return hz;
+  diag.error(file, value_line(root, "sample_rate"), "schema-bad-sample-rate",
+             "sample_rate '" +
+                 printable(rate.IsScalar() ? rate.Scalar() : rate.IsNull() ? "" : "?") +
+                 "' is not a rate in Hz between 1000 and 384000; write e.g. `sample_rate: 16000`");
+  return std::nullopt;
+}
+
+/// A task's `classes` into `task`; false (each error reported) when they are missing,
+/// repeated or empty, or not two for a binary task (when `type_known`: task.type was read).
+bool read_classes(Task& task, const YAML::Node& body, int64_t line, const std::string& where,
+                  bool type_known, const std::string& file, Diagnostics& diag) {
+  auto classes = body["classes"];
+  if (!classes || !classes.IsSequence() || classes.size() < 2) {
+    diag.error(file, classes ? value_line(body, "classes") : line, "schema-bad-classes",
+               where + " needs `classes`: a list of at least two class names");
+    return false;
+  }
+  bool ok = true;
+  std::set<std::string> seen;
+  for (const auto& c : classes) {
+    std::string name = c.IsScalar() ? c.Scalar() : "";
+    if (name.empty() || !seen.insert(name).second) {
+      diag.error(file, line_of(c), "schema-bad-classes",
+                 where + " lists class '" + printable(name) +
+                     "' twice or empty; class names must be unique");
+      ok = false;
+    }
+    task.classes.push_back(name);
+  }
+  if (ok && type_known && task.type == TaskType::kBinary && task.classes.size() != 2) {
+    diag.error(file, line_of(classes), "schema-bad-classes",
+               where + " is binary but has " + std::to_string(task.classes.size()) +
+                   " classes; use exactly two, or type categorical");
+    ok = false;
+  }
+  return ok;
+}
+
+/// One task of dataset.yaml's `labels` (`kv`: its name and body), or nothing when it has an
+/// error (each reported).
+std::optional<Task> read_task(const std::pair<YAML::Node, YAML::Node>& kv,
+                              const std::string& file, Diagnostics& diag) {
+  Task task;
+  task.name = kv.first.as<std::string>("");
+  const auto& body = kv.second;
+  const int64_t line = line_of(kv.first);
+  const std::string where = "task '" + printable(task.name) + "'";
+  if (!body.IsMap()) {
+    diag.error(file, line, "schema-bad-task",
+               where + " must be a mapping with type, classes and speaker");
+    return std::nullopt;
+  }
+  for (const auto& field : body) {
+    auto key = field.first.as<std::string>("");
+    if (std::find(kTaskKeys.begin(), kTaskKeys.end(), key) == kTaskKeys.end()) {
+      diag.warning(file, line_of(field.first), "schema-unknown-key",
+                   where + ": unknown key '" + printable(key) + "' is ignored" +
+                       suggestion(key, kTaskKeys));
+    }
+  }
+  bool ok = true;
+  std::string type = body["type"] && body["type"].IsScalar() ? body["type"].Scalar() : "";
+  if (auto parsed = find_task_type(type)) {
+    task.type = *parsed;
+  } else {
+    diag.error(file, body["type"] ? value_line(body, "type") : line, "schema-bad-task-type",
+               unknown_task_type(type, where));
+    ok = false;
+  }
+  ok = read_classes(task, body, line, where, ok, file, diag) && ok;
+  if (!body["speaker"] || !body["speaker"].IsScalar() || body["speaker"].Scalar().empty()) {
+    diag.error(file, body["speaker"] ? value_line(body, "speaker") : line, "schema-bad-speaker",
+               where + " needs `speaker`: the role whose segments carry it (agent or customer)");
+    ok = false;
+  } else {
+    task.speaker = body["speaker"].Scalar();
+  }
+  if (!ok) return std::nullopt;
+  return task;
+}
+
 Schema read_schema(const std::filesystem::path& path, const std::string& file, Diagnostics& diag) {
   Schema schema;
   auto loaded = load_yaml(path, file, diag);
@@ -195,35 +317,9 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
                    "unknown key '" + printable(key) + "' is ignored" + suggestion(key, kTopKeys));
     }
   }
-  auto scalar = [&](const char* key, bool required) -> std::string {
-    auto node = root[key];
-    if (!node) {
-      if (required)
-        diag.error(file, 0, "schema-missing-field",
-                   std::string("dataset.yaml has no `") + key + "`; add it");
-      return "";
-    }
-    if (!node.IsScalar()) {
-      diag.error(file, line_of(node), "schema-bad-field",
-                 std::string("`") + key + "` must be a single value");
-      return "";
-    }
-    return node.Scalar();
-  };
-  schema.name = scalar("name", true);
-  schema.version = scalar("version", true);
-  if (auto rate = root["sample_rate"]) {
-    int hz = 0;
-    bool ok = rate.IsScalar() && YAML::convert<int>::decode(rate, hz) && hz >= 1000 && hz <= 384000;
-    if (!ok) {
-      diag.error(
-          file, line_of(rate), "schema-bad-sample-rate",
-          "sample_rate '" + printable(rate.IsScalar() ? rate.Scalar() : "?") +
-              "' is not a rate in Hz between 1000 and 384000; write e.g. `sample_rate: 16000`");
-    } else {
-      schema.sample_rate_hz = hz;
-    }
-  }
+  schema.name = top_scalar(root, "name", file, diag);
+  schema.version = top_scalar(root, "version", file, diag);
+  schema.sample_rate_hz = read_sample_rate(root, file, diag);
   auto labels = root["labels"];
   if (!labels) {
     diag.error(file, 0, "schema-missing-field",
@@ -231,71 +327,12 @@ Schema read_schema(const std::filesystem::path& path, const std::string& file, D
     return schema;
   }
   if (!labels.IsMap() || labels.size() == 0) {
-    diag.error(file, line_of(labels), "schema-bad-field",
+    diag.error(file, value_line(root, "labels"), "schema-bad-field",
                "`labels` must map each task name to {type, classes, speaker}");
     return schema;
   }
-  for (const auto& kv : labels) {
-    Task task;
-    task.name = kv.first.as<std::string>("");
-    const auto& body = kv.second;
-    const int64_t line = line_of(kv.first);
-    const std::string where = "task '" + printable(task.name) + "'";
-    if (!body.IsMap()) {
-      diag.error(file, line, "schema-bad-task",
-                 where + " must be a mapping with type, classes and speaker");
-      continue;
-    }
-    bool ok = true;
-    for (const auto& field : body) {
-      auto key = field.first.as<std::string>("");
-      if (std::find(kTaskKeys.begin(), kTaskKeys.end(), key) == kTaskKeys.end()) {
-        diag.warning(file, line_of(field.first), "schema-unknown-key",
-                     where + ": unknown key '" + printable(key) + "' is ignored" +
-                         suggestion(key, kTaskKeys));
-      }
-    }
-    std::string type = body["type"] && body["type"].IsScalar() ? body["type"].Scalar() : "";
-    if (auto parsed = find_task_type(type)) {
-      task.type = *parsed;
-    } else {
-      diag.error(file, body["type"] ? line_of(body["type"]) : line, "schema-bad-task-type",
-                 unknown_task_type(type, where));
-      ok = false;
-    }
-    auto classes = body["classes"];
-    if (!classes || !classes.IsSequence() || classes.size() < 2) {
-      diag.error(file, classes ? line_of(classes) : line, "schema-bad-classes",
-                 where + " needs `classes`: a list of at least two class names");
-      ok = false;
-    } else {
-      std::set<std::string> seen;
-      for (const auto& c : classes) {
-        std::string name = c.IsScalar() ? c.Scalar() : "";
-        if (name.empty() || !seen.insert(name).second) {
-          diag.error(file, line_of(c), "schema-bad-classes",
-                     where + " lists class '" + printable(name) +
-                         "' twice or empty; class names must be unique");
-          ok = false;
-        }
-        task.classes.push_back(name);
-      }
-      if (ok && task.type == TaskType::kBinary && task.classes.size() != 2) {
-        diag.error(file, line_of(classes), "schema-bad-classes",
-                   where + " is binary but has " + std::to_string(task.classes.size()) +
-                       " classes; use exactly two, or type categorical");
-        ok = false;
-      }
-    }
-    if (!body["speaker"] || !body["speaker"].IsScalar() || body["speaker"].Scalar().empty()) {
-      diag.error(file, line, "schema-bad-speaker",
-                 where + " needs `speaker`: the role whose segments carry it (agent or customer)");
-      ok = false;
-    } else {
-      task.speaker = body["speaker"].Scalar();
-    }
-    if (ok) schema.tasks.push_back(std::move(task));
-  }
+  for (const auto& kv : labels)
+    if (auto task = read_task(kv, file, diag)) schema.tasks.push_back(std::move(*task));
   return schema;
 }
 

@@ -50,6 +50,25 @@ TEST(Validate, BadTaskTypeSuggestsNearest) {
       << codes(r.diagnostics);
 }
 
+// A key written with no value is YAML's null, whose position is the next token's: the
+// finding names the key's own line, and says the value is missing.
+TEST(Validate, AKeyWithNoValueIsReportedOnItsOwnLine) {
+  DatasetFixture fx("novalue");
+  fx.yaml =
+      "name:\nversion: 1\nsample_rate:\nlabels:\n  escalation:\n    type:\n"
+      "    classes: [a, b]\n    speaker:\n  empathy:\n    type: binary\n    classes:\n"
+      "    speaker: agent\n";
+  auto r = fx.validate();
+  const std::string all = codes(r.diagnostics);
+  for (const char* want :
+       {"dataset.yaml:1: error: `name` has no value; write one, e.g. `name: my-calls`",
+        "dataset.yaml:3: error: sample_rate '' is not a rate in Hz",
+        "dataset.yaml:6: error: task 'escalation' has type ''",
+        "dataset.yaml:8: error: task 'escalation' needs `speaker`",
+        "dataset.yaml:11: error: task 'empathy' needs `classes`"})
+    EXPECT_NE(all.find(want), std::string::npos) << want << "\n" << all;
+}
+
 // yaml-cpp keeps the first of two `labels:` and drops the second without a word (issue 16).
 TEST(Validate, DuplicateKeyInDatasetYamlIsAnErrorOnItsLine) {
   DatasetFixture fx("dupkey");
