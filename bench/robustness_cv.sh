@@ -2,8 +2,9 @@
 # Choosing an audio config for robustness on every speaker outside the test split, not on the
 # dev split's few (RAVDESS: 4 actors, 80 clips, where the choice of one pass did not carry to
 # test; docs/benchmarks.md, "Eleventh pass"). The non-test calls are cut into K speaker folds
-# (bench/speaker_folds.py); per fold and config, one run is trained with that fold as dev and
-# scored on degraded copies of it (bench/robustness.sh, SPLIT=dev); the table gives per config
+# (`tenor data split --folds K`, seed 1: grouped by speaker, stratified by label); per fold and
+# config, one run (training seed SEED) is trained with that fold as dev and scored on
+# degraded copies of it (bench/robustness.sh, SPLIT=dev); the table gives per config
 # the mean over folds of each condition's macro-F1 and of each run's worst condition but 0 dB.
 #   [K=5] [SEED=1] [CONFIG=configs/ravdess-anger.yaml] bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...
 # SETS: the `tenor train` options of that config on top of CONFIG, e.g. "--set drop_features=[]"
@@ -21,10 +22,10 @@ threads=${THREADS:-1}
 work=${1:?usage: bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...}
 shift
 (($# >= 2 && $# % 2 == 0)) || { echo "usage: bench/robustness_cv.sh WORK NAME \"SETS\" [NAME \"SETS\"]..." >&2; exit 2; }
-[[ -d $work/fold$k ]] || python3 bench/speaker_folds.py "$dataset" "$work" "$k"
+[[ -d $work/folds ]] || $tenor data split "$dataset" --folds "$k" --out "$work/folds"
 for ((f = 1; f <= k; f++)); do
   [[ -f $work/fold$f.h5 ]] ||
-    $tenor data build "$work/fold$f" --out "$work/fold$f.h5" --no-progress >"$work/fold$f.build.log" 2>&1
+    $tenor data build "$work/folds/fold$f" --out "$work/fold$f.h5" --no-progress >"$work/fold$f.build.log" 2>&1
 done
 mkdir -p "$work/runs"
 names=()
@@ -40,7 +41,7 @@ while (($# > 0)); do
         --set threads="$threads" --set seed="$seed" $sets >"$run.log" 2>&1 ||
         { echo "bench/robustness_cv.sh: training $name on fold $f failed; see $run.log" >&2; exit 1; }
     fi
-    DATASET=$work/fold$f SPLIT=dev SEED=2 bench/robustness.sh "$work/rob-fold$f" "$run" >/dev/null
+    DATASET=$work/folds/fold$f SPLIT=dev SEED=2 bench/robustness.sh "$work/rob-fold$f" "$run" >/dev/null
   done
 done
 python3 - "$work" "$k" "${names[@]}" <<'PY'

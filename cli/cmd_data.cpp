@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "cli/commands.h"
 #include "core/atomic_file.h"
@@ -144,23 +146,34 @@ void add_split(CLI::App& data) {
   struct Args {
     std::string dir, out;
     data::SplitOptions options;
+    int folds = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = data.add_subcommand("split",
                                   "Assign train/dev/test grouped by call, speaker and duplicate "
-                                  "calls, stratified by label; write a new dataset");
+                                  "calls, stratified by label; write a new dataset (or, with "
+                                  "--folds, one per cross-validation fold)");
   add_dataset_argument(cmd, args->dir);
   cmd->add_option("--out", args->out, "new dataset directory (audio is linked, not copied)")
       ->required();
-  cmd->add_option("--train", args->options.train, "share of segments for train")
-      ->capture_default_str();
-  cmd->add_option("--dev", args->options.dev, "share for dev")->capture_default_str();
-  cmd->add_option("--test", args->options.test, "share for test")->capture_default_str();
+  auto* train = cmd->add_option("--train", args->options.train, "share of segments for train")
+                    ->capture_default_str();
+  auto* dev = cmd->add_option("--dev", args->options.dev, "share for dev")->capture_default_str();
+  auto* test =
+      cmd->add_option("--test", args->options.test, "share for test")->capture_default_str();
   cmd->add_option("--seed", args->options.seed, "seed of the assignment")->capture_default_str();
   cmd->add_option("--stratify", args->options.stratify_task,
                   "task to stratify by (default: the first task)");
-  cmd->add_flag("--reassign", args->options.reassign,
-                "ignore splits already present and assign all calls");
+  auto* reassign = cmd->add_flag("--reassign", args->options.reassign,
+                                 "ignore splits already present and assign all calls");
+  cmd->add_option("--folds", args->folds,
+                  "write OUT/fold1..foldK instead: in fold k the non-test calls of fold k are "
+                  "dev and the others train (the same groups and strata); test is kept")
+      ->check(CLI::Range(2, 1000))
+      ->excludes(train)
+      ->excludes(dev)
+      ->excludes(test)
+      ->excludes(reassign);
   cmd->add_flag("--audio-duplicates", args->options.audio_duplicates,
                 "also keep calls whose recordings match in one split (decodes all audio)");
   cmd->add_option("--duplicate-jaccard", args->options.duplicate_jaccard,
@@ -169,6 +182,25 @@ void add_split(CLI::App& data) {
   cmd->callback([args] {
     args->options.validate();
     auto dataset = data::load_dataset_or_throw(args->dir);
+    if (args->folds > 0) {
+      const auto folds = data::fold_datasets(dataset, args->folds, args->options);
+      data::write_fold_datasets(folds, args->out);
+      for (size_t k = 0; k < folds.size(); ++k) {
+        std::map<std::string, size_t> calls;
+        std::set<std::string> dev_speakers;
+        for (const auto& call : folds[k].calls) {
+          ++calls[call.split.empty() ? "unassigned" : call.split];
+          if (call.split == "dev" && !call.speaker_id().empty())
+            dev_speakers.insert(call.speaker_id());
+        }
+        std::cout << (fs::path(args->out) / ("fold" + std::to_string(k + 1))).string()
+                  << ": train " << calls["train"] << " calls, dev " << calls["dev"]
+                  << " calls (" << dev_speakers.size() << " speakers), test " << calls["test"]
+                  << " calls\n";
+      }
+      logger("data")->info("wrote {} folds into {}", folds.size(), args->out);
+      return;
+    }
     auto assigned = data::assign_splits(dataset, args->options);
     data::write_derived_dataset(assigned, args->out);
     data::StatsOptions stats_options;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <random>
@@ -124,35 +125,62 @@ std::map<size_t, Group> make_groups(const Dataset& ds, CallGroups& uf, const Tas
   return groups;
 }
 
+/// The weight each part (index into a ratio) holds of a set of groups, and their total.
+struct Shares {
+  double total = 0;
+  std::vector<double> have;
+
+  explicit Shares(size_t parts) : have(parts, 0.0) {}
+  double deficit(const std::vector<double>& ratio, size_t s) const {
+    return ratio[s] * total - have[s];
+  }
+};
+
+/// The part furthest below its share in `stratum`; a tie (a stratum's first group, or a
+/// stratum of one group) goes to the part furthest below its share `overall`, not always to
+/// the first part, which left folds empty when every stratum held one group.
+size_t neediest_part(const std::vector<double>& ratio, const Shares& stratum,
+                     const Shares& overall) {
+  size_t best = 0;
+  double best_deficit = -1e300, best_overall = -1e300;
+  for (size_t s = 0; s < ratio.size(); ++s) {
+    if (ratio[s] <= 0) continue;
+    const double deficit = stratum.deficit(ratio, s), behind = overall.deficit(ratio, s);
+    if (deficit > best_deficit + 1e-12 ||
+        (deficit > best_deficit - 1e-12 && behind > best_overall + 1e-12))
+      best_deficit = deficit, best_overall = behind, best = s;
+  }
+  return best;
+}
+
 /// Gives every free group the part (index into `ratio`) furthest below its share of the
 /// segments, stratum by stratum, largest groups first, in a seeded random order among equals.
 void assign_groups(std::map<size_t, Group>& groups, const std::vector<double>& ratio,
                    uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::map<int, std::vector<Group*>> strata;
-  for (auto& [root, g] : groups) strata[g.stratum].push_back(&g);
+  Shares overall(ratio.size());
+  for (auto& [root, g] : groups) {
+    strata[g.stratum].push_back(&g);
+    overall.total += g.weight;
+    if (g.fixed >= 0) overall.have[static_cast<size_t>(g.fixed)] += g.weight;
+  }
   for (auto& [stratum, members] : strata) {
     // Fisher-Yates with our own index draw, so the order is the same with any standard library.
     for (size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng() % i]);
     std::stable_sort(members.begin(), members.end(),
                      [](const Group* a, const Group* b) { return a->weight > b->weight; });
-    double total = 0;
-    std::vector<double> have(ratio.size(), 0.0);
+    Shares shares(ratio.size());
     for (const Group* g : members) {
-      total += g->weight;
-      if (g->fixed >= 0) have[static_cast<size_t>(g->fixed)] += g->weight;
+      shares.total += g->weight;
+      if (g->fixed >= 0) shares.have[static_cast<size_t>(g->fixed)] += g->weight;
     }
     for (Group* g : members) {
       if (g->fixed >= 0) continue;
-      size_t best = 0;
-      double best_deficit = -1e300;
-      for (size_t s = 0; s < ratio.size(); ++s) {
-        if (ratio[s] <= 0) continue;
-        double deficit = ratio[s] * total - have[s];
-        if (deficit > best_deficit + 1e-12) best_deficit = deficit, best = s;
-      }
+      const size_t best = neediest_part(ratio, shares, overall);
       g->fixed = static_cast<int>(best);
-      have[best] += g->weight;
+      shares.have[best] += g->weight;
+      overall.have[best] += g->weight;
     }
   }
 }
@@ -180,8 +208,10 @@ std::vector<int> assign_folds(const Dataset& ds, int folds, uint64_t seed,
     throw DataError("the dataset has " + std::to_string(groups.size()) +
                     " group(s) of calls that must stay together (calls sharing a "
                     "meta.speaker_id, or duplicates), fewer than the " + std::to_string(folds) +
-                    " folds asked for; use --folds " + std::to_string(std::max<size_t>(2, groups.size())) +
-                    " or fewer, or add calls");
+                    " folds asked for; " +
+                    (groups.size() >= 2 ? "use --folds " + std::to_string(groups.size()) +
+                                              " or fewer, or add calls"
+                                        : std::string("add calls of other speakers")));
   assign_groups(groups, std::vector<double>(static_cast<size_t>(folds), 1.0 / folds), seed);
   std::vector<int> fold(ds.calls.size(), 0);
   for (auto& [root, g] : groups)
@@ -189,20 +219,68 @@ std::vector<int> assign_folds(const Dataset& ds, int folds, uint64_t seed,
   return fold;
 }
 
-void write_derived_dataset(const Dataset& dataset, const fs::path& out_arg, ManifestFormat format) {
+std::vector<Dataset> fold_datasets(const Dataset& dataset, int folds, const SplitOptions& options) {
+  options.validate();
+  Dataset rest = dataset;  // the calls outside the test split, which the folds cut
+  rest.calls.clear();
+  std::vector<size_t> index;
+  for (size_t i = 0; i < dataset.calls.size(); ++i)
+    if (dataset.calls[i].split != "test") {
+      rest.calls.push_back(dataset.calls[i]);
+      index.push_back(i);
+    }
+  const std::vector<int> fold = assign_folds(rest, folds, options.seed, options.stratify_task,
+                                             options.duplicate_options());
+  std::vector<Dataset> copies(static_cast<size_t>(folds), dataset);
+  for (int k = 0; k < folds; ++k)
+    for (size_t j = 0; j < index.size(); ++j)
+      copies[static_cast<size_t>(k)].calls[index[j]].split = fold[j] == k ? "dev" : "train";
+  return copies;
+}
+
+namespace {
+
+/// Writes the new directory `out_arg` that `fill` builds (given a temporary sibling to fill),
+/// all or nothing: refused when `out_arg` exists and is not empty, or lies inside the input
+/// dataset at `input_root`.
+void write_new_directory(const fs::path& out_arg, const fs::path& input_root,
+                         const std::function<void(const fs::path&)>& fill) {
   std::error_code ec;
-  const fs::path in_root = fs::weakly_canonical(fs::absolute(dataset.root));
   const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
-  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
     throw UsageError(out_arg.string() +
                      " already exists and is not empty; choose a new output directory");
-  }
-  refuse_output_inside_dataset(dataset.root, out_arg);
+  refuse_output_inside_dataset(input_root, out_arg);
   if (!fs::exists(out.parent_path(), ec)) fs::create_directories(out.parent_path(), ec);
   const fs::path temp = temp_path_beside(out);
   fs::create_directory(temp, ec);
   if (ec) throw IoError("cannot create " + temp.string() + ": " + ec.message());
   try {
+    fill(temp);
+    if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory checked above
+    fs::rename(temp, out, ec);
+    if (ec)
+      throw IoError("cannot move " + temp.string() + " to " + out.string() + ": " + ec.message());
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+}  // namespace
+
+void write_fold_datasets(const std::vector<Dataset>& folds, const fs::path& out) {
+  if (folds.empty()) throw UsageError("no folds to write to " + out.string());
+  write_new_directory(out, folds.front().root, [&](const fs::path& temp) {
+    for (size_t k = 0; k < folds.size(); ++k)
+      write_derived_dataset(folds[k], temp / ("fold" + std::to_string(k + 1)));
+  });
+}
+
+void write_derived_dataset(const Dataset& dataset, const fs::path& out, ManifestFormat format) {
+  const fs::path in_root = fs::weakly_canonical(fs::absolute(dataset.root));
+  write_new_directory(out, dataset.root, [&](const fs::path& temp) {
+    std::error_code ec;
     fs::copy_file(in_root / "dataset.yaml", temp / "dataset.yaml", ec);
     if (ec) throw IoError("cannot copy dataset.yaml: " + ec.message());
     if (format == ManifestFormat::kCsv) {
@@ -221,14 +299,7 @@ void write_derived_dataset(const Dataset& dataset, const fs::path& out_arg, Mani
         throw IoError("cannot link " + (temp / top).string() +
                       " to the input audio: " + ec.message());
     }
-    if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory checked above
-    fs::rename(temp, out, ec);
-    if (ec)
-      throw IoError("cannot move " + temp.string() + " to " + out.string() + ": " + ec.message());
-  } catch (...) {
-    fs::remove_all(temp, ec);
-    throw;
-  }
+  });
 }
 
 }  // namespace tenor::data

@@ -44,6 +44,14 @@ std::vector<int> assign_folds(const Dataset& dataset, int folds, uint64_t seed,
                               const std::string& stratify_task = "",
                               const DuplicateOptions& duplicates = {});
 
+/// K cross-validation copies of `dataset`, to choose a config on more speakers than one dev
+/// split holds (`tenor data split --folds`): the calls outside the test split are cut into
+/// folds by assign_folds (the groups and strata of assign_splits; `options` gives the seed,
+/// the task to stratify by and how duplicates are found); in copy k those of fold k are the
+/// dev split and the others train, and the test split is kept as it is, so no copy trains or
+/// chooses on it. Throws as assign_folds does.
+std::vector<Dataset> fold_datasets(const Dataset& dataset, int folds, const SplitOptions& options);
+
 enum class ManifestFormat { kJsonl, kCsv };
 
 /// Writes `dataset` as a new dataset directory at `out`: dataset.yaml (copied),
@@ -52,5 +60,10 @@ enum class ManifestFormat { kJsonl, kCsv };
 /// temporary sibling directory and renamed into place.
 void write_derived_dataset(const Dataset& dataset, const std::filesystem::path& out,
                            ManifestFormat format = ManifestFormat::kJsonl);
+
+/// fold_datasets' copies as the dataset directories OUT/fold1 .. OUT/foldK, each as
+/// write_derived_dataset writes one; all of them or none (built beside `out`, renamed into
+/// place). Refuses what write_derived_dataset refuses.
+void write_fold_datasets(const std::vector<Dataset>& folds, const std::filesystem::path& out);
 
 }  // namespace tenor::data

@@ -69,6 +69,35 @@ TEST(E2eCli, StatsSplitConvert) {
             2)
       << out;
   EXPECT_FALSE(fs::exists(base / "t"));
+  // --folds: one dataset per fold, all of them or none.
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --folds 2 --out " +
+                          (base / "f").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find((base / "f/fold2").string() + ": train 1 calls, dev 1 calls"),
+            std::string::npos)
+      << out;
+  for (const char* fold : {"f/fold1", "f/fold2"})
+    EXPECT_EQ(run_tenor("data validate " + (base / fold).string(), &out), 0) << out;
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --folds 2 --out " +
+                          (base / "f").string(),
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("already exists and is not empty"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --folds 3 --out " +
+                          (base / "g").string(),
+                      &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("fewer than the 3 folds asked for"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(base / "g"));
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --folds 2 --dev 0.2 --out " +
+                          (base / "g").string(),
+                      &out),
+            2)
+      << out;
   EXPECT_EQ(
       run_tenor("data convert " + fx.root.string() + " --format csv --out " + (base / "c").string(),
                 &out),

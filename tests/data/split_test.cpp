@@ -103,6 +103,51 @@ TEST(Split, FoldsKeepSpeakersTogetherAndSpreadTheRareClass) {
   EXPECT_THROW(data::assign_folds(ds, 1, 7), UsageError);
 }
 
+// `tenor data split --folds`: every non-test call is dev in exactly one copy, a speaker's
+// calls are dev together, and the test split is the same in every copy.
+TEST(Split, FoldCopiesKeepTheTestSplitAndMakeEachOtherCallDevOnce) {
+  auto ds = many_calls();
+  for (auto& call : ds.calls)  // speakers s0-s3 are the test split
+    call.split = std::stoi(call.speaker_id().substr(1)) < 4 ? "test" : "";
+  data::SplitOptions options;
+  options.seed = 3;
+  const auto copies = data::fold_datasets(ds, 4, options);
+  ASSERT_EQ(copies.size(), 4u);
+  for (size_t i = 0; i < ds.calls.size(); ++i) {
+    int dev = 0;
+    std::set<std::string> splits;
+    for (const auto& copy : copies) {
+      dev += copy.calls[i].split == "dev";
+      splits.insert(copy.calls[i].split);
+      EXPECT_EQ(copy.calls[i].call_id, ds.calls[i].call_id);
+    }
+    if (ds.calls[i].split == "test") {
+      EXPECT_EQ(splits, std::set<std::string>{"test"}) << ds.calls[i].call_id;
+    } else {
+      EXPECT_EQ(dev, 1) << ds.calls[i].call_id;
+      EXPECT_EQ(splits, (std::set<std::string>{"dev", "train"})) << ds.calls[i].call_id;
+    }
+  }
+  for (const auto& copy : copies) {
+    std::map<std::string, std::set<std::string>> speaker_splits;
+    for (const auto& call : copy.calls) speaker_splits[call.speaker_id()].insert(call.split);
+    for (const auto& [speaker, splits] : speaker_splits) EXPECT_EQ(splits.size(), 1u) << speaker;
+  }
+  EXPECT_EQ(data::fold_datasets(ds, 4, options)[2].calls[5].split, copies[2].calls[5].split);
+  EXPECT_THROW(data::fold_datasets(ds, 17, options), DataError);  // 16 speakers outside test
+}
+
+// Each stratum's first group used to go to the first fold: two speakers of different labels
+// made one fold of both and an empty one.
+TEST(Split, EveryFoldGetsAGroupWhenEachStratumHoldsOne) {
+  auto ds = many_calls();
+  ds.calls.resize(2);  // speakers s0 (escalated) and s1 (calm)
+  for (uint64_t seed : {1, 2, 3}) {
+    const auto folds = data::assign_folds(ds, 2, seed);
+    EXPECT_NE(folds[0], folds[1]) << "seed " << seed;
+  }
+}
+
 TEST(Split, RejectsBadRatios) {
   data::SplitOptions o;
   o.train = 0.9;
