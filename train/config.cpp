@@ -392,6 +392,30 @@ void apply_yaml_file(TrainConfig& config, const std::string& path) {
   apply_yaml_text(config, text.str(), path);
 }
 
+namespace {
+
+/// A flow list as written on the command line ("[*_cv, logmel_*]") with every item quoted
+/// (["*_cv", "logmel_*"]), as YAML reads items that start with an indicator.
+std::string quoted_list(const std::string& list) {
+  std::string inner = list.substr(1);
+  if (!inner.empty() && inner.back() == ']') inner.pop_back();
+  std::string out;
+  std::stringstream items(inner);
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    item = a == std::string::npos ? "" : item.substr(a, b - a + 1);
+    // Double quotes, also for an item in single ones, which would end the shell's quoting.
+    if (item.size() >= 2 && (item.front() == '"' || item.front() == '\'') &&
+        item.back() == item.front())
+      item = item.substr(1, item.size() - 2);
+    item = '"' + item + '"';
+    out += (out.empty() ? "" : ", ") + item;
+  }
+  return "[" + out + "]";
+}
+
+}  // namespace
+
 void apply_override(TrainConfig& config, const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
@@ -405,12 +429,14 @@ void apply_override(TrainConfig& config, const std::string& assignment) {
     // A list or map that YAML cannot read would otherwise arrive as one odd string; a plain
     // value that is not YAML (`*_cv`) is taken as the string it is.
     const auto first = text.find_first_not_of(" \t");
-    if (first != std::string::npos && (text[first] == '[' || text[first] == '{'))
-      throw ConfigError("--set " + key + ": '" + printable(text) + "' is not a YAML " +
-                        (text[first] == '[' ? "list" : "map") + " (" + e.msg +
-                        "); quote each item that starts with * & ! | > % @ or ` and the whole "
-                        "assignment for the shell, e.g. --set '" + key +
-                        "=[\"*_cv\", \"logmel_*\"]'");
+    if (first != std::string::npos && text[first] == '{')
+      throw ConfigError("--set " + key + ": '" + printable(text) + "' is not a YAML map (" +
+                        e.msg + ")");
+    if (first != std::string::npos && text[first] == '[')
+      throw ConfigError("--set " + key + ": '" + printable(text) + "' is not a YAML list (" +
+                        e.msg + "); quote each item that starts with * & ! | > % @ or ` and " +
+                        "the whole assignment for the shell: --set '" + key + "=" +
+                        quoted_list(text.substr(first)) + "'");
     value = YAML::Node(text);
   }
   set_key(config, key, value, "--set: ");
