@@ -669,10 +669,12 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
 /// `calibration`, augment.noise_data_share and augment.noise_reference were added wrote:
 /// config.yaml without them (and with `edit` applied, a line replaced by another), run.json
 /// and last.pt naming the hash of the keys it knew (runtime keys included, as tenors then
-/// hashed them), last.pt without the checksum (as older checkpoints), the same tensors
-/// otherwise.
+/// hashed them), last.pt without the checksum (as older checkpoints) and, when
+/// `drop_store_content`, without the store's content SHA-256 (as still older ones), the same
+/// tensors otherwise.
 void make_older_run(const fs::path& run, const std::string& yaml,
-                    std::pair<std::string, std::string> edit = {}) {
+                    std::pair<std::string, std::string> edit = {},
+                    bool drop_store_content = false) {
   auto drop = [](std::string text, const std::string& line) {
     const auto at = text.find(line);
     EXPECT_NE(at, std::string::npos) << line << " not in\n" << text;
@@ -698,6 +700,7 @@ void make_older_run(const fs::path& run, const std::string& yaml,
   for (const auto& key : in.keys()) {
     torch::Tensor t;
     if (key.rfind("integrity.", 0) == 0 || !in.try_read(key, t)) continue;
+    if (drop_store_content && key == "state.store_sha256") continue;
     if (key == "state.config_sha256") {
       t = torch::empty({int64_t(sha.size())}, torch::kUInt8);
       std::memcpy(t.data_ptr(), sha.data(), sha.size());
@@ -742,6 +745,23 @@ TEST(E2eTrain, ResumesARunOfAnOlderTenorThatLackedKeysAddedSince) {
   train::write_run_marker(run, std::string(64, 'a'));
   EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 2) << out;
   EXPECT_NE(out.find("which its config.yaml does not give"), std::string::npos) << out;
+  // A checkpoint that recorded no store content resumes only on the store path its
+  // config.yaml names: a store elsewhere cannot be checked against it.
+  make_older_run(run, yaml, {}, /*drop_store_content=*/true);
+  const fs::path copy = cut / "copy.h5";
+  fs::copy_file(tiny_store(), copy);
+  EXPECT_EQ(run_tenor("train --config " + config.string() + " --set features=" + copy.string(),
+                      &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("was started on feature store " + tiny_store().string() +
+                     " by a tenor that did not record the store's content in its checkpoint, so "
+                     "store " + copy.string() + " cannot be checked against it; resume with "
+                     "features: " + tiny_store().string()),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(run_tenor("train --config " + config.string(), &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
 }
 
 /// `a` and `b` hold the same keys, texts and array lengths, and numbers equal within
