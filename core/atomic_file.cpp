@@ -1,10 +1,12 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -22,6 +24,28 @@ fs::path temp_path_beside(const fs::path& target) {
 
 bool is_temp_name_of(const std::string& name, const std::string& target_name) {
   return name.rfind("." + target_name + ".tmp-", 0) == 0;
+}
+
+size_t remove_dead_temporaries(const fs::path& target) {
+  const std::string name = target.filename().string();
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const std::string prefix = "." + name + ".tmp-";
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string found = entry.path().filename().string();
+    if (!is_temp_name_of(found, name)) continue;
+    // .NAME.tmp-PID-COUNTER: the writer is gone when no process has its PID.
+    const std::string rest = found.substr(prefix.size());
+    const auto dash = rest.find('-');
+    char* end = nullptr;
+    const long pid = std::strtol(rest.c_str(), &end, 10);
+    if (dash == std::string::npos || end != rest.c_str() + dash || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    if (fs::remove_all(entry.path(), ignored) > 0 && !ignored) ++removed;
+  }
+  return removed;
 }
 
 AtomicFile::AtomicFile(fs::path target)

@@ -40,6 +40,12 @@ std::filesystem::path temp_path_beside(const std::filesystem::path& target);
 /// (a write in flight, or left by a process killed before its rename).
 bool is_temp_name_of(const std::string& name, const std::string& target_name);
 
+/// Removes what temp_path_beside named beside `target` for processes of this machine that no
+/// longer run (a write killed before its rename: a file, or a directory with its contents),
+/// and returns how many; a temporary of a live process is kept. Errors are ignored: a
+/// leftover that cannot be removed stays as it was.
+size_t remove_dead_temporaries(const std::filesystem::path& target);
+
 /// Reads a whole (small) file; throws IoError naming the path.
 std::string read_file(const std::filesystem::path& path);
 

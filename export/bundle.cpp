@@ -6,7 +6,6 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -49,13 +48,6 @@ json tasks_json(const train::ModelShape& shape, const features::Store& store) {
                      {"modalities", modalities(t)},
                      {"output", prob_output_name(t.name)}});
   return tasks;
-}
-
-/// A unique hidden directory name beside `out` (same file system, so a rename is atomic).
-fs::path temp_beside(const fs::path& out) {
-  std::random_device rd;
-  return out.parent_path() / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()) +
-                              "-" + std::to_string(rd()));
 }
 
 /// The run being exported and what every part of the bundle is made from: its decision
@@ -248,11 +240,13 @@ json manifest_json(const fs::path& tmp, const ExportOptions& o, const std::strin
           {"model_io", model_io(proto)}};
 }
 
-/// A temporary directory beside the target, removed unless released.
+/// A temporary directory beside the target (same file system, so a rename is atomic), removed
+/// unless released; what killed exports of the target left there goes first.
 struct TempDir {
   fs::path path;
-  explicit TempDir(const fs::path& out) : path(temp_beside(out)) {
+  explicit TempDir(const fs::path& out) : path(temp_path_beside(out)) {
     fs::create_directories(out.parent_path());
+    remove_dead_temporaries(out);
     fs::create_directories(path);
   }
   ~TempDir() {

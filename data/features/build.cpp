@@ -783,17 +783,6 @@ void check_part_rows(const Part& part, const data::Dataset& ds, size_t first, si
                     " expected); pass --restart to build from the start");
 }
 
-/// Removes the temporary stores (temp_path_beside) that builds of `out` killed while writing
-/// it left beside it: only builds of `out` write them, and the caller holds its lock.
-void remove_stale_temporaries(const fs::path& out) {
-  const std::string prefix = "." + out.filename().string() + ".tmp-";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(out.parent_path().empty() ? fs::path(".")
-                                                                            : out.parent_path(),
-                                                  ec))
-    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
-}
-
 /// The sentence embeddings in `file`, checked to hold every segment of `ds`.
 TextEmbeddings embeddings_of_every_segment(const data::Dataset& ds, const fs::path& file) {
   TextEmbeddings embeddings = read_text_embeddings(file);
@@ -1126,7 +1115,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
                      (out / "features.h5").string());
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   FileLock lock(out.string() + ".lock", "the feature store " + out.string());
-  remove_stale_temporaries(out);
+  remove_dead_temporaries(out);  // stores of builds killed while writing them
   BuildOptions o = options;
   o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
   o.lld.validate();

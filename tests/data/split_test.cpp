@@ -165,7 +165,11 @@ TEST(Split, WritesANewDatasetAndNeverTouchesTheInput) {
   EXPECT_THROW(data::write_derived_dataset(ds, fx.root / "out"), UsageError);  // inside the input
   fs::path out = make_temp_dir("split-out");
   auto assigned = data::assign_splits(ds, {});
+  // What a write killed before its rename left beside `out` (PID 4194305: no process) goes.
+  const fs::path killed = out.parent_path() / ("." + out.filename().string() + ".tmp-4194305-0");
+  fs::create_directories(killed / "audio");
   data::write_derived_dataset(assigned, out);  // empty directory is accepted
+  EXPECT_FALSE(fs::exists(killed));
   EXPECT_THROW(data::write_derived_dataset(assigned, out), UsageError);  // now not empty
   auto result = data::validate_dataset(out);
   EXPECT_EQ(result.diagnostics.error_count(), 0u) << result.diagnostics.to_text();
