@@ -48,6 +48,11 @@ size_t remove_dead_temporaries(const fs::path& target) {
   return removed;
 }
 
+fs::path temp_path_for_output(const fs::path& target) {
+  remove_dead_temporaries(target);
+  return temp_path_beside(target);
+}
+
 AtomicFile::AtomicFile(fs::path target)
     : target_(std::move(target)), temp_(temp_path_beside(target_)) {
   out_.open(temp_, std::ios::binary | std::ios::trunc);

@@ -40,6 +40,10 @@ std::filesystem::path temp_path_beside(const std::filesystem::path& target);
 /// (a write in flight, or left by a process killed before its rename).
 bool is_temp_name_of(const std::string& name, const std::string& target_name);
 
+/// temp_path_beside for a command's new output (a store, a dataset, a bundle): first removes
+/// what writes of `target` that were killed left beside it (remove_dead_temporaries).
+std::filesystem::path temp_path_for_output(const std::filesystem::path& target);
+
 /// Removes what temp_path_beside named beside `target` for processes of this machine that no
 /// longer run (a write killed before its rename: a file, or a directory with its contents),
 /// and returns how many; a temporary of a live process is kept. Errors are ignored: a

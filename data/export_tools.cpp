@@ -545,8 +545,7 @@ size_t export_dataset(const Dataset& all, const ExportOptions& options, const fs
   const Predictions preds = read_predictions(options.predictions, all);
   const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
   fs::create_directories(out.parent_path(), ec);
-  remove_dead_temporaries(out);  // what killed writes of it left
-  TemporaryPath temp(temp_path_beside(out));
+  TemporaryPath temp(temp_path_for_output(out));
   fs::create_directory(temp.path(), ec);
   if (ec) throw IoError("cannot create " + temp.path().string() + ": " + ec.message());
   if (options.to == LabelTool::kTextGrid) {

@@ -352,8 +352,7 @@ bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
   const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
-  remove_dead_temporaries(out);  // what killed writes of it left
-  TemporaryPath temp(temp_path_beside(out));
+  TemporaryPath temp(temp_path_for_output(out));
   fs::create_directory(temp.path(), ec);
   if (ec) throw IoError("cannot create " + temp.path().string() + ": " + ec.message());
   fs::copy_file(options.schema, temp.path() / "dataset.yaml", ec);
@@ -467,8 +466,7 @@ bool write_updated(Dataset base, const ImportedCalls& imported, const ImportOpti
   const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
-  remove_dead_temporaries(out);  // what killed writes of it left
-  TemporaryPath temp(temp_path_beside(out));
+  TemporaryPath temp(temp_path_for_output(out));
   write_derived_dataset(base, temp.path(),
                         base.source == "segments.csv" ? ManifestFormat::kCsv
                                                       : ManifestFormat::kJsonl);

@@ -252,8 +252,7 @@ void write_new_directory(const fs::path& out_arg, const fs::path& input_root,
                      " already exists and is not empty; choose a new output directory");
   refuse_output_inside_dataset(input_root, out_arg);
   if (!fs::exists(out.parent_path(), ec)) fs::create_directories(out.parent_path(), ec);
-  remove_dead_temporaries(out);  // left by a write of `out` that was killed
-  const fs::path temp = temp_path_beside(out);
+  const fs::path temp = temp_path_for_output(out);
   fs::create_directory(temp, ec);
   if (ec) throw IoError("cannot create " + temp.string() + ": " + ec.message());
   try {

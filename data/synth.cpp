@@ -580,8 +580,7 @@ void synthesize_dataset(const fs::path& out, const SynthOptions& options) {
   int espeak_rate_hz = 0;
   auto speech = synthesize_speech(utterances, espeak_rate_hz);
 
-  remove_dead_temporaries(target);  // what killed writes of it left
-  const fs::path temp = temp_path_beside(target);
+  const fs::path temp = temp_path_for_output(target);
   // Removes the half-written directory unless it was renamed into place.
   struct TempDir {
     fs::path path;

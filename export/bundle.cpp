@@ -244,9 +244,8 @@ json manifest_json(const fs::path& tmp, const ExportOptions& o, const std::strin
 /// unless released; what killed exports of the target left there goes first.
 struct TempDir {
   fs::path path;
-  explicit TempDir(const fs::path& out) : path(temp_path_beside(out)) {
+  explicit TempDir(const fs::path& out) : path(temp_path_for_output(out)) {
     fs::create_directories(out.parent_path());
-    remove_dead_temporaries(out);
     fs::create_directories(path);
   }
   ~TempDir() {

@@ -812,8 +812,7 @@ DegradeReport degrade_dataset(const fs::path& dir, const fs::path& out, const Au
   const c10::Device dev = resolve_device(device);
   const fs::path absolute_out = fs::absolute(out);
   if (absolute_out.has_parent_path()) fs::create_directories(absolute_out.parent_path(), ec);
-  remove_dead_temporaries(absolute_out);  // what killed writes of it left
-  const fs::path temp = temp_path_beside(absolute_out);
+  const fs::path temp = temp_path_for_output(absolute_out);
   DegradeReport report;
   try {
     fs::create_directory(temp);

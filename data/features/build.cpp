@@ -1115,7 +1115,6 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
                      (out / "features.h5").string());
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   FileLock lock(out.string() + ".lock", "the feature store " + out.string());
-  remove_dead_temporaries(out);  // stores of builds killed while writing them
   BuildOptions o = options;
   o.lld.sample_rate_hz = options.sample_rate_hz.value_or(ds.schema.sample_rate_hz.value_or(16000));
   o.lld.validate();
@@ -1150,7 +1149,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   // Assemble the store from the parts, then rename it into place.
   StoreLayout layout{builder.lld_columns(), builder.all_functional_columns(),
                      ds.schema.task_names()};
-  const fs::path temp = temp_path_beside(out);
+  const fs::path temp = temp_path_for_output(out);  // under the lock: a killed build's goes
   try {
     StoreWriter writer(temp, layout);
     const size_t per = static_cast<size_t>(o.calls_per_part);

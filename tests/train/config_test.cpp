@@ -11,6 +11,7 @@ namespace tenor::train {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
   TrainConfig c;
@@ -115,6 +116,13 @@ TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
                                     "is not a YAML list ("));
     EXPECT_THAT(e.what(), HasSubstr("--set 'drop_features=[\"*_cv\", \"mfcc_1\", \"hnr_db\", "
                                     "\"f0_mean\"]'"));
+  }
+  try {  // a map that YAML cannot read gets no advice about lists
+    apply_override(c, "augment={probability: 0.2");
+    FAIL() << "an unreadable map was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("--set augment: '{probability: 0.2' is not a YAML map ("));
+    EXPECT_THAT(e.what(), Not(HasSubstr("list")));
   }
   // No value is YAML's null: refused, not read as the string "null".
   for (const char* empty : {"out=", "out=~", "epochs="}) {
