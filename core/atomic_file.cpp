@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,10 +16,52 @@
 namespace tenor {
 namespace fs = std::filesystem;
 
+namespace {
+
+/// This machine's name as it goes into a temporary's name: the characters a file name keeps
+/// everywhere ([A-Za-z0-9._-], any other one as '_'), empty when the name cannot be read.
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) return std::string();
+    std::string out(host);
+    for (char& c : out) {
+      const bool kept = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+      if (!kept) c = '_';
+    }
+    return out;
+  }();
+  return tag;
+}
+
+/// Whether `rest`, a temporary's name after ".NAME.tmp-", is "PID-N" or "PID-N@HOST" of a
+/// process that no longer runs on this machine. A temporary named on another host (a file
+/// system shared between machines) is never judged here: its PID means nothing on this one.
+/// A name without a host is from a tenor before hosts were named and is judged as local.
+bool written_by_dead_local_process(const std::string& rest) {
+  if (rest.empty() || !std::isdigit(static_cast<unsigned char>(rest[0]))) return false;
+  char* end = nullptr;
+  const long pid = std::strtol(rest.c_str(), &end, 10);
+  if (*end != '-' || pid <= 0) return false;
+  const char* counter = end + 1;
+  const char* after = counter;
+  while (std::isdigit(static_cast<unsigned char>(*after))) ++after;
+  if (after == counter) return false;
+  if (*after == '@') {
+    if (host_tag().empty() || std::string(after + 1) != host_tag()) return false;
+  } else if (*after != '\0') {
+    return false;
+  }
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
 fs::path temp_path_beside(const fs::path& target) {
   static std::atomic<unsigned> counter{0};
   std::ostringstream name;
   name << "." << target.filename().string() << ".tmp-" << ::getpid() << "-" << counter++;
+  if (!host_tag().empty()) name << "@" << host_tag();
   return target.parent_path() / name.str();
 }
 
@@ -35,13 +78,7 @@ size_t remove_dead_temporaries(const fs::path& target) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string found = entry.path().filename().string();
     if (!is_temp_name_of(found, name)) continue;
-    // .NAME.tmp-PID-COUNTER: the writer is gone when no process has its PID.
-    const std::string rest = found.substr(prefix.size());
-    const auto dash = rest.find('-');
-    char* end = nullptr;
-    const long pid = std::strtol(rest.c_str(), &end, 10);
-    if (dash == std::string::npos || end != rest.c_str() + dash || pid <= 0) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    if (!written_by_dead_local_process(found.substr(prefix.size()))) continue;
     std::error_code ignored;
     if (fs::remove_all(entry.path(), ignored) > 0 && !ignored) ++removed;
   }
@@ -51,6 +88,18 @@ size_t remove_dead_temporaries(const fs::path& target) {
 fs::path temp_path_for_output(const fs::path& target) {
   remove_dead_temporaries(target);
   return temp_path_beside(target);
+}
+
+void publish_directory(const fs::path& temp, const fs::path& out) {
+  std::error_code ec;
+  fs::rename(temp, out, ec);  // replaces an empty directory; never merges into a full one
+  if (!ec) return;
+  std::error_code probe;
+  if (fs::exists(fs::symlink_status(out, probe)) &&
+      !(fs::is_directory(fs::symlink_status(out, probe)) && fs::is_empty(out, probe)))
+    throw UsageError(out.string() + " was written by another command while this one ran; "
+                     "choose a new output directory");
+  throw IoError("cannot move " + temp.string() + " to " + out.string() + ": " + ec.message());
 }
 
 AtomicFile::AtomicFile(fs::path target)

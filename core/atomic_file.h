@@ -44,6 +44,13 @@ bool is_temp_name_of(const std::string& name, const std::string& target_name);
 /// what writes of `target` that were killed left beside it (remove_dead_temporaries).
 std::filesystem::path temp_path_for_output(const std::filesystem::path& target);
 
+/// Moves the directory `temp` that temp_path_for_output(out) named, now complete, into place
+/// as `out`, which may be missing or an empty directory (it is replaced). The rename is the one
+/// step another process can race: when `out` has been written meanwhile by another command,
+/// throws UsageError naming `out` and the fix, else IoError on failure. `temp` is left for the
+/// caller to remove.
+void publish_directory(const std::filesystem::path& temp, const std::filesystem::path& out);
+
 /// Removes what temp_path_beside named beside `target` for processes of this machine that no
 /// longer run (a write killed before its rename: a file, or a directory with its contents),
 /// and returns how many; a temporary of a live process is kept. Errors are ignored: a

@@ -553,10 +553,7 @@ size_t export_dataset(const Dataset& all, const ExportOptions& options, const fs
   } else {
     write_label_studio(dataset, preds, suspects, options, temp.path());
   }
-  if (fs::exists(out, ec)) fs::remove(out, ec);
-  fs::rename(temp.path(), out, ec);
-  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
-                        ec.message());
+  publish_directory(temp.path(), out);
   temp.keep();
   return dataset.calls.size();
 }

@@ -337,11 +337,7 @@ bool publish_if_valid(TemporaryPath& temp, const fs::path& out, const fs::path& 
     diag.add(std::move(f));
   }
   if (checked.diagnostics.error_count() > 0) return false;
-  std::error_code ec;
-  if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory refuse_output allowed
-  fs::rename(temp.path(), out, ec);
-  if (ec) throw IoError("cannot move " + temp.path().string() + " to " + out.string() + ": " +
-                        ec.message());
+  publish_directory(temp.path(), out);  // replaces the empty directory refuse_output allowed
   temp.keep();
   return true;
 }

@@ -257,14 +257,7 @@ void write_new_directory(const fs::path& out_arg, const fs::path& input_root,
   if (ec) throw IoError("cannot create " + temp.string() + ": " + ec.message());
   try {
     fill(temp);
-    if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty directory checked above
-    fs::rename(temp, out, ec);
-    std::error_code probe;
-    if (ec && fs::exists(out, probe) && !fs::is_empty(out, probe))
-      throw UsageError(out_arg.string() + " was written by another command while this one ran; "
-                       "choose a new output directory");
-    if (ec)
-      throw IoError("cannot move " + temp.string() + " to " + out.string() + ": " + ec.message());
+    publish_directory(temp, out);
   } catch (...) {
     fs::remove_all(temp, ec);
     throw;

@@ -614,10 +614,7 @@ void synthesize_dataset(const fs::path& out, const SynthOptions& options) {
   write_calls_jsonl(dataset, temp / "calls.jsonl");
   write_file_atomic(temp / "dataset.yaml", schema_to_yaml(dataset.schema));
 
-  fs::rename(temp, target, ec);  // replaces `target` if it is an empty directory
-  if (ec)
-    throw IoError("synth: cannot rename " + temp.string() + " to " + target.string() + ": " +
-                  ec.message());
+  publish_directory(temp, target);  // replaces `target` if it is an empty directory
   guard.keep = true;
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();

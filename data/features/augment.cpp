@@ -839,8 +839,7 @@ DegradeReport degrade_dataset(const fs::path& dir, const fs::path& out, const Au
       call.audio = it->second;
     }
     data::write_calls_jsonl(ds, temp / "calls.jsonl");
-    if (fs::exists(absolute_out, ec)) fs::remove(absolute_out, ec);  // the empty directory
-    fs::rename(temp, absolute_out);
+    publish_directory(temp, absolute_out);  // replaces the empty directory checked above
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(temp, ec);
     throw IoError(std::string("cannot write ") + out.string() + ": " + e.what());

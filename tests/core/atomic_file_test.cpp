@@ -42,16 +42,69 @@ TEST(AtomicFile, TemporariesOfKilledWritesAreRemovedAndLiveOnesKept) {
   write_file_atomic(dir / (".out.h5.tmp-" + dead + "-0"), "a killed write");
   fs::create_directories(dir / (".out.h5.tmp-" + dead + "-3") / "fold1");  // a directory
   write_file_atomic(dir / (".out.h5.tmp-" + dead + "-3") / "fold1" / "calls.jsonl", "{}");
+  // A name carries the host that wrote it: a dead PID of this host goes, one of another host
+  // (a file system shared between machines) stays, whatever this host's PIDs are.
+  const std::string named = temp_path_beside(dir / "out.h5").filename().string();
+  ASSERT_NE(named.find('@'), std::string::npos) << named;
+  const std::string host = named.substr(named.find('@') + 1);
+  char raw[256] = {};
+  ASSERT_EQ(::gethostname(raw, sizeof raw - 1), 0);
+  if (std::string(raw).find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+      std::string::npos) {
+    EXPECT_EQ(host, raw);
+  }
+  write_file_atomic(dir / (".out.h5.tmp-" + dead + "-1@" + host), "a killed write here");
   std::vector<std::string> kept = {".other.h5.tmp-" + dead + "-0", ".out.h5.tmp-" + dead,
-                                   ".out.h5.tmp-" + live + "-0", ".out.h5.tmp-x-0", "out.h5"};
+                                   ".out.h5.tmp-" + live + "-0", ".out.h5.tmp-x-0", "out.h5",
+                                   ".out.h5.tmp-" + dead + "-2@elsewhere-" + host,
+                                   ".out.h5.tmp-" + live + "-4@" + host,
+                                   ".out.h5.tmp-" + dead + "-5x", ".out.h5.tmp-+" + dead + "-6"};
   for (const auto& name : kept) write_file_atomic(dir / name, "kept");
-  EXPECT_EQ(remove_dead_temporaries(dir / "out.h5"), 2u);
+  EXPECT_EQ(remove_dead_temporaries(dir / "out.h5"), 3u);
   std::vector<std::string> left;
   for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename());
   std::sort(left.begin(), left.end());
   std::sort(kept.begin(), kept.end());
   EXPECT_EQ(left, kept);
   EXPECT_EQ(remove_dead_temporaries(dir / "missing-dir" / "x"), 0u);
+}
+
+TEST(AtomicFile, APublishedDirectoryReplacesOnlyAnEmptyOneAndSaysWhenItLostARace) {
+  fs::path dir = fs::path(testing::TempDir()) / ("atomic-publish-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "empty");
+  auto filled_temp = [&](const fs::path& out, const std::string& text) {
+    const fs::path temp = temp_path_for_output(out);
+    fs::create_directory(temp);
+    write_file_atomic(temp / "calls.jsonl", text);
+    return temp;
+  };
+  fs::path temp = filled_temp(dir / "new", "one");
+  publish_directory(temp, dir / "new");
+  EXPECT_EQ(read_file(dir / "new" / "calls.jsonl"), "one");
+  EXPECT_FALSE(fs::exists(temp));
+  temp = filled_temp(dir / "empty", "two");
+  publish_directory(temp, dir / "empty");
+  EXPECT_EQ(read_file(dir / "empty" / "calls.jsonl"), "two");
+
+  // Another command wrote `new` between this one's check and its rename: its output stays
+  // whole, never merged into, and this one says so with the fix.
+  temp = filled_temp(dir / "new", "three");
+  try {
+    publish_directory(temp, dir / "new");
+    ADD_FAILURE() << "a directory with content was replaced";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "new").string() +
+                                         " was written by another command while this one ran; "
+                                         "choose a new output directory");
+  }
+  EXPECT_EQ(read_file(dir / "new" / "calls.jsonl"), "one");
+  EXPECT_EQ(read_file(temp / "calls.jsonl"), "three");  // the caller removes it
+  write_file_atomic(dir / "file", "a file, not a directory");
+  EXPECT_THROW(publish_directory(temp, dir / "file"), UsageError);
+  EXPECT_THROW(publish_directory(dir / "missing", dir / "other"), IoError);
+  EXPECT_FALSE(fs::exists(dir / "other"));
 }
 
 }  // namespace
