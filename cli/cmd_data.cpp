@@ -77,6 +77,7 @@ void add_validate(CLI::App& data) {
       ->check(non_negative());
   cmd->footer("Exit status: 0 clean, 1 errors found (or warnings with --strict), 2 usage error.");
   cmd->callback([args] {
+    if (!args->json_out.empty()) new_output_file(args->json_out, "--json", "findings.json");
     data::ValidateOptions options;
     options.threads = args->threads;
     options.check_audio = !args->no_audio;

@@ -96,6 +96,7 @@ void run_eval(const Args& args) {
   if (args.dataset.empty() && (!args.keep_store.empty() || !args.text_embeddings.empty() ||
                                args.allow_narrowband))
     throw UsageError("--keep-store, --text-embeddings and --allow-narrowband go with --dataset");
+  if (!args.keep_store.empty()) new_output_file(args.keep_store, "--keep-store", "features.h5");
   if (!args.dataset.empty() && !args.audio.empty())
     throw UsageError("--audio goes with --data: with --dataset the call pages play that "
                      "dataset's audio");

@@ -90,10 +90,8 @@ void check_batch_out(const Args& a) {
   if (a.out.empty())
     throw UsageError("--dataset and --list write one JSON line per segment into a file: give "
                      "--out preds.jsonl");
+  new_output_file(a.out, "--out", "preds.jsonl");
   std::error_code ec;
-  if (fs::is_directory(a.out, ec))
-    throw UsageError("--out " + a.out + " is a directory; give a file name, e.g. " +
-                     (fs::path(a.out) / "preds.jsonl").string());
   if (!a.dataset.empty()) data::refuse_output_inside_dataset(a.dataset, a.out);
   if (!a.list.empty() && fs::equivalent(a.list, a.out, ec))
     throw UsageError("--out " + a.out + " is the --list itself; tenor never writes over an " +

@@ -90,6 +90,39 @@ fs::path temp_path_for_output(const fs::path& target) {
   return temp_path_beside(target);
 }
 
+fs::path resolved_path(const fs::path& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path), ec);
+  if (ec) p = fs::absolute(path).lexically_normal();
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+fs::path new_output_directory(const fs::path& out_arg) {
+  const fs::path out = resolved_path(out_arg);
+  std::error_code ec;
+  const auto status = fs::status(out, ec);
+  if (fs::exists(status) && !fs::is_directory(status))
+    throw UsageError(out_arg.string() + " is a file, not a directory; choose a new output "
+                     "directory");
+  if (fs::exists(status) && !fs::is_empty(out, ec))
+    throw UsageError(out_arg.string() + " already exists and is not empty; choose a new output "
+                     "directory");
+  return out;
+}
+
+fs::path new_output_file(const fs::path& arg, const std::string& flag, const std::string& example) {
+  std::error_code ec;
+  if (fs::is_directory(arg, ec))
+    throw UsageError(flag + " " + arg.string() + " is a directory; give a file name, e.g. " +
+                     (arg / example).string());
+  if (!arg.has_filename())
+    throw UsageError(flag + " " + arg.string() + " ends in a separator, which names a "
+                     "directory; give a file name, e.g. " +
+                     resolved_path(arg).filename().string());
+  return arg;
+}
+
 void publish_directory(const fs::path& temp, const fs::path& out) {
   std::error_code ec;
   fs::rename(temp, out, ec);  // replaces an empty directory; never merges into a full one

@@ -44,6 +44,21 @@ bool is_temp_name_of(const std::string& name, const std::string& target_name);
 /// what writes of `target` that were killed left beside it (remove_dead_temporaries).
 std::filesystem::path temp_path_for_output(const std::filesystem::path& target);
 
+/// `path` made absolute, symbolic links and `.`/`..` resolved as far as it exists, without a
+/// trailing separator ("data/x/" is ".../data/x", as a shell's completion writes it).
+std::filesystem::path resolved_path(const std::filesystem::path& path);
+
+/// The new output directory a command's `--out` names, resolved_path'd. Refused (UsageError
+/// naming `out_arg` and the fix) when it exists as anything but an empty directory. Then
+/// temp_path_for_output, fill, publish_directory.
+std::filesystem::path new_output_directory(const std::filesystem::path& out_arg);
+
+/// Refuses (UsageError) an output file named `arg` on the command line as `flag` when it is a
+/// directory or ends in a separator ("preds.jsonl/"), before any work, with a file name to give
+/// instead; `example` is the file name suggested inside an existing directory. Returns `arg`.
+std::filesystem::path new_output_file(const std::filesystem::path& arg, const std::string& flag,
+                                      const std::string& example);
+
 /// Moves the directory `temp` that temp_path_for_output(out) named, now complete, into place
 /// as `out`, which may be missing or an empty directory (it is replaced). The rename is the one
 /// step another process can race: when `out` has been written meanwhile by another command,

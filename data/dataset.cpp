@@ -467,8 +467,8 @@ std::optional<int> resolved_label(const Segment& segment, const Task& task) {
 }
 
 void refuse_output_inside_dataset(const fs::path& root, const fs::path& out) {
-  const fs::path in_root = fs::weakly_canonical(fs::absolute(root));
-  const fs::path target = fs::weakly_canonical(fs::absolute(out));
+  const fs::path in_root = resolved_path(root);
+  const fs::path target = resolved_path(out);
   auto [mismatch, rest] =
       std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
   if (mismatch == in_root.end())

@@ -524,10 +524,8 @@ void write_label_studio(const Dataset& dataset, const Predictions& preds,
 
 size_t export_dataset(const Dataset& all, const ExportOptions& options, const fs::path& out_arg) {
   std::error_code ec;
-  if (fs::exists(out_arg, ec) && !(fs::is_directory(out_arg, ec) && fs::is_empty(out_arg, ec)))
-    throw UsageError(out_arg.string() + " already exists and is not an empty directory; choose a "
-                     "new output directory");
-  refuse_output_inside_dataset(all.root, out_arg);
+  const fs::path out = new_output_directory(out_arg);
+  refuse_output_inside_dataset(all.root, out);
   if (options.to == LabelTool::kElan)
     throw UsageError("export to elan is not supported; export to textgrid (ELAN imports "
                      "TextGrids: File > Import > Praat TextGrid) or label-studio");
@@ -543,7 +541,6 @@ size_t export_dataset(const Dataset& all, const ExportOptions& options, const fs
       throw DataError("call id '" + printable(call.call_id) + "' cannot be a file name inside "
                       "the export; rename the call");
   const Predictions preds = read_predictions(options.predictions, all);
-  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_for_output(out));
   fs::create_directory(temp.path(), ec);

@@ -313,11 +313,8 @@ void check_unique_call_ids(const Dataset& dataset, Diagnostics& diag) {
 
 void refuse_output(const ImportOptions& options, const fs::path& out) {
   std::error_code ec;
-  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
-    throw UsageError(out.string() + " already exists and is not an empty directory; choose a "
-                     "new output directory");
-  const fs::path src = fs::weakly_canonical(fs::absolute(options.source));
-  const fs::path dst = fs::weakly_canonical(fs::absolute(out));
+  const fs::path dst = new_output_directory(out);
+  const fs::path src = resolved_path(options.source);
   const fs::path src_dir = fs::is_directory(src, ec) ? src : src.parent_path();
   const auto rel = dst.lexically_relative(src_dir);
   if (fs::is_directory(src, ec) && !rel.empty() && *rel.begin() != "..")
@@ -345,7 +342,7 @@ bool publish_if_valid(TemporaryPath& temp, const fs::path& out, const fs::path& 
 /// Builds the dataset in a temporary sibling of `out`, validates it, renames it into place.
 bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
                     const fs::path& out_arg, Diagnostics& diag) {
-  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
+  const fs::path out = new_output_directory(out_arg);
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_for_output(out));
@@ -459,7 +456,7 @@ bool merge_into(Dataset& base, const ImportedCalls& imported, const fs::path& ba
 bool write_updated(Dataset base, const ImportedCalls& imported, const ImportOptions& options,
                    const fs::path& out_arg, Diagnostics& diag, ImportResult& result) {
   if (!merge_into(base, imported, options.update, diag, result)) return false;
-  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
+  const fs::path out = new_output_directory(out_arg);
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_for_output(out));

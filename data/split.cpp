@@ -246,11 +246,8 @@ namespace {
 void write_new_directory(const fs::path& out_arg, const fs::path& input_root,
                          const std::function<void(const fs::path&)>& fill) {
   std::error_code ec;
-  const fs::path out = fs::weakly_canonical(fs::absolute(out_arg));
-  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
-    throw UsageError(out_arg.string() +
-                     " already exists and is not empty; choose a new output directory");
-  refuse_output_inside_dataset(input_root, out_arg);
+  const fs::path out = new_output_directory(out_arg);
+  refuse_output_inside_dataset(input_root, out);
   if (!fs::exists(out.parent_path(), ec)) fs::create_directories(out.parent_path(), ec);
   const fs::path temp = temp_path_for_output(out);
   fs::create_directory(temp, ec);
@@ -275,7 +272,7 @@ void write_fold_datasets(const std::vector<Dataset>& folds, const fs::path& out)
 }
 
 void write_derived_dataset(const Dataset& dataset, const fs::path& out, ManifestFormat format) {
-  const fs::path in_root = fs::weakly_canonical(fs::absolute(dataset.root));
+  const fs::path in_root = resolved_path(dataset.root);
   write_new_directory(out, dataset.root, [&](const fs::path& temp) {
     std::error_code ec;
     fs::copy_file(in_root / "dataset.yaml", temp / "dataset.yaml", ec);

@@ -562,16 +562,8 @@ void SynthOptions::validate() const {
 void synthesize_dataset(const fs::path& out, const SynthOptions& options) {
   options.validate();
   const auto began = std::chrono::steady_clock::now();
-  fs::path target = fs::absolute(out).lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();  // "dir/" -> "dir"
+  const fs::path target = new_output_directory(out);
   std::error_code ec;
-  if (fs::exists(target, ec)) {
-    if (!fs::is_directory(target, ec))
-      throw UsageError("synth: " + target.string() + " is not a directory; choose a new --out");
-    if (!fs::is_empty(target, ec))
-      throw UsageError("synth: refusing to write into " + target.string() +
-                       ": it exists and is not empty; choose a new --out or remove it");
-  }
 
   auto plans = plan_calls(options);
   std::vector<Utterance> utterances;

@@ -104,8 +104,8 @@ struct ReportDir {
 
 /// Refuses `path` (given as `flag`) inside the run directory: tenor eval never writes there.
 void refuse_inside_run(const fs::path& run, const fs::path& path, const std::string& flag) {
-  const fs::path r = fs::weakly_canonical(fs::absolute(run));
-  const fs::path p = fs::weakly_canonical(fs::absolute(path));
+  const fs::path r = resolved_path(run);
+  const fs::path p = resolved_path(path);
   if (std::mismatch(r.begin(), r.end(), p.begin(), p.end()).first == r.end())
     throw UsageError(flag + " " + path.string() + " lies inside the run " + run.string() +
                      "; tenor eval never writes into a run: choose a path outside it");
@@ -507,8 +507,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   remove_stale_stores(out);
   train::RunPredictor model(run, options.eval.device);
   if (!options.keep_store.empty() &&
-      fs::weakly_canonical(fs::absolute(options.keep_store)) ==
-          fs::weakly_canonical(fs::absolute(model.run().info.config.features)))
+      resolved_path(options.keep_store) == resolved_path(model.run().info.config.features))
     throw UsageError("--keep-store " + options.keep_store.string() + " is the store run " +
                      run.string() + " was trained on; choose another path");
   const data::Dataset ds = validated_dataset(dataset, "evaluate again");

@@ -292,7 +292,7 @@ ExportResult export_bundle(const ExportOptions& options) {
   const ParityGate gate = gate_of(o.parity, o.quantize == "int8");
   o.parity.tolerance = gate.tolerance;
   o.parity.min_agreement = gate.min_agreement;
-  const fs::path out = resolved(o.out);
+  const fs::path out = resolved_path(o.out);
   const BundleInput run_input{o.run, "the run being exported"};
   check_bundle_target(out, {run_input}, o.force);
   require_onnx_runtime();  // fail before the expensive steps, with the fix

@@ -26,7 +26,7 @@ bool within(const fs::path& inner, const fs::path& outer) {
 
 /// Refuses `path` (the bundle or its `.rejected` twin) when it touches `input`.
 void check_not_an_input(const fs::path& path, const BundleInput& input) {
-  const fs::path in = resolved(input.path);
+  const fs::path in = resolved_path(input.path);
   const std::string what = in.string() + " (" + input.role + ")";
   if (path == in)
     throw UsageError("--out " + path.string() + " is " + input.role +
@@ -51,12 +51,6 @@ bool exchange(const fs::path& a, const fs::path& b) {
 }
 
 }  // namespace
-
-fs::path resolved(const fs::path& path) {
-  fs::path p = fs::weakly_canonical(fs::absolute(path));
-  if (!p.has_filename() && p != p.root_path()) p = p.parent_path();  // a trailing '/'
-  return p;
-}
 
 std::vector<std::string> bundle_files(const fs::path& dir) {
   std::vector<std::string> out;
@@ -95,7 +89,7 @@ std::string not_a_replaceable_bundle(const fs::path& dir) {
 
 void check_bundle_target(const fs::path& out, const std::vector<BundleInput>& inputs,
                          bool force) {
-  const fs::path target = resolved(out);
+  const fs::path target = resolved_path(out);
   const fs::path rejected = target.string() + ".rejected";
   for (const auto& in : inputs) {
     check_not_an_input(target, in);

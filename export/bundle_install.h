@@ -43,7 +43,4 @@ void install_bundle(const std::filesystem::path& tmp, const std::filesystem::pat
 /// Files under `dir`, relative and '/'-separated, sorted: what manifest.json lists.
 std::vector<std::string> bundle_files(const std::filesystem::path& dir);
 
-/// `path` made absolute, symbolic links and `.`/`..` resolved as far as it exists.
-std::filesystem::path resolved(const std::filesystem::path& path);
-
 }  // namespace tenor::onnx_export

@@ -802,15 +802,13 @@ DegradeReport degrade_dataset(const fs::path& dir, const fs::path& out, const Au
                               uint64_t seed, const std::string& split, const std::string& device) {
   data::Dataset ds = data::load_dataset_or_throw(dir);
   std::error_code ec;
-  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
-    throw UsageError(out.string() + " already exists and is not empty; choose a new directory");
-  data::refuse_output_inside_dataset(dir, out);
+  const fs::path absolute_out = new_output_directory(out);
+  data::refuse_output_inside_dataset(dir, absolute_out);
   if (!split.empty())
     std::erase_if(ds.calls, [&](const data::Call& c) { return c.split != split; });
   if (ds.calls.empty())
     throw DataError(dir.string() + " has no call in split '" + split + "'; give another --split");
   const c10::Device dev = resolve_device(device);
-  const fs::path absolute_out = fs::absolute(out);
   if (absolute_out.has_parent_path()) fs::create_directories(absolute_out.parent_path(), ec);
   const fs::path temp = temp_path_for_output(absolute_out);
   DegradeReport report;

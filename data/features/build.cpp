@@ -1109,10 +1109,8 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   keep_calls_of_splits(ds, options.splits);
   // One build per output: a second one would write into the same parts and store. The lock
   // is taken before the parts directory is touched and dies with its process.
+  new_output_file(out, "--out", "features.h5");
   std::error_code ec;
-  if (fs::is_directory(out, ec))
-    throw UsageError("--out " + out.string() + " is a directory; give the store's file name, e.g. " +
-                     (out / "features.h5").string());
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   FileLock lock(out.string() + ".lock", "the feature store " + out.string());
   BuildOptions o = options;

@@ -107,5 +107,67 @@ TEST(AtomicFile, APublishedDirectoryReplacesOnlyAnEmptyOneAndSaysWhenItLostARace
   EXPECT_FALSE(fs::exists(dir / "other"));
 }
 
+TEST(AtomicFile, ANewOutputDirectoryIsNormalAndOnlyAnEmptyOneIsAccepted) {
+  fs::path dir = fs::path(testing::TempDir()) / ("atomic-new-out-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "empty");
+  // "out/", as a shell's completion writes it, is the directory out: its temporary is named
+  // beside it, not inside it, and the rename moves it into place.
+  const fs::path out = new_output_directory(dir.string() + "/out/");
+  EXPECT_EQ(out, fs::weakly_canonical(dir) / "out");
+  const fs::path temp = temp_path_for_output(out);
+  EXPECT_EQ(temp.parent_path(), out.parent_path());
+  fs::create_directory(temp);
+  publish_directory(temp, out);
+  EXPECT_TRUE(fs::is_directory(out));
+  EXPECT_EQ(new_output_directory(dir / "empty" / "." / ""), fs::weakly_canonical(dir) / "empty");
+  fs::create_directory_symlink(dir / "empty", dir / "link");
+  EXPECT_EQ(new_output_directory(dir / "link"), fs::weakly_canonical(dir) / "empty");
+
+  write_file_atomic(dir / "file", "");
+  fs::create_directory(dir / "full");
+  write_file_atomic(dir / "full" / "x", "x");
+  auto refusal = [](const fs::path& arg) {
+    try {
+      new_output_directory(arg);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refusal(dir / "file"),
+            (dir / "file").string() + " is a file, not a directory; choose a new output directory");
+  EXPECT_EQ(refusal(dir / "full"), (dir / "full").string() +
+                                       " already exists and is not empty; choose a new output "
+                                       "directory");
+  EXPECT_EQ(refusal(dir.string() + "/full/"), dir.string() + "/full/" +
+                                                  " already exists and is not empty; choose a "
+                                                  "new output directory");
+}
+
+TEST(AtomicFile, ANewOutputFileIsNeverADirectory) {
+  fs::path dir = fs::path(testing::TempDir()) / ("atomic-new-file-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "d");
+  auto refusal = [](const fs::path& arg) {
+    try {
+      new_output_file(arg, "--out", "features.h5");
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refusal(dir / "s.h5"), "accepted");
+  EXPECT_EQ(refusal(dir / "new" / "s.h5"), "accepted");  // a missing parent is created later
+  EXPECT_EQ(refusal(dir / "d"), "--out " + (dir / "d").string() +
+                                    " is a directory; give a file name, e.g. " +
+                                    (dir / "d" / "features.h5").string());
+  // "s.h5/" would be created as a directory holding the write's temporaries, then fail.
+  EXPECT_EQ(refusal(dir.string() + "/s.h5/"),
+            "--out " + dir.string() + "/s.h5/ ends in a separator, which names a directory; "
+            "give a file name, e.g. s.h5");
+  EXPECT_FALSE(fs::exists(dir / "s.h5"));
+}
+
 }  // namespace
 }  // namespace tenor

@@ -278,7 +278,7 @@ TEST(ImportTextGrid, OutputInsideTheSourceOrNotEmptyIsRefused) {
             std::string::npos);
   write_text(dir / "full/x", "x");
   EXPECT_NE(thrown_message<UsageError>([&] { data::import_dataset(o, dir / "full"); })
-                .find("already exists and is not an empty directory"),
+                .find("already exists and is not empty; choose a new output directory"),
             std::string::npos);
   const auto ok = data::import_dataset(o, dir / "out");  // text only: a warning, no error
   EXPECT_TRUE(ok.written) << findings(ok.diagnostics);
