@@ -31,6 +31,11 @@ const CLI::Validator& device_validator();
 const CLI::Validator& non_negative();
 const CLI::Validator& positive();
 
+/// Refuses an empty value ("--out ''", a variable that expanded to nothing) of every option and
+/// positional argument under `app` as a usage error naming the option, at parse time: no
+/// command takes "" for a path, a name or a number.
+void refuse_empty_values(CLI::App& app);
+
 /// `tenor data validate|stats|split|synth|convert`.
 void add_data_commands(CLI::App& app);
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   tenor::cli::add_export_command(app);
   tenor::cli::add_predict_command(app);
   tenor::cli::add_eval_command(app);
+  tenor::cli::refuse_empty_values(app);
 
   try {
     app.parse(argc, argv);

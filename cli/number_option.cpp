@@ -1,6 +1,6 @@
-// The checks of numeric options. CLI11's own (NonNegativeNumber, PositiveNumber) refuse -3
-// with "Value -3 not in range 0.000000 to 1797693134862315708145...", 300 digits of
-// DBL_MAX; these say what the value must be.
+// The checks of option values. CLI11's own numeric ones (NonNegativeNumber, PositiveNumber)
+// refuse -3 with "Value -3 not in range 0.000000 to 1797693134862315708145...", 300 digits of
+// DBL_MAX; these say what the value must be. And no option takes an empty value.
 #include <cmath>
 #include <cstdlib>
 
@@ -32,6 +32,18 @@ const CLI::Validator& non_negative() {
 const CLI::Validator& positive() {
   static const CLI::Validator check = bound_check(false);
   return check;
+}
+
+void refuse_empty_values(CLI::App& app) {
+  static const CLI::Validator not_empty(
+      [](std::string& value) -> std::string {
+        return value.empty() ? "the value is empty; give one, or leave the option out" : "";
+      },
+      "");
+  for (CLI::Option* option : app.get_options())
+    if (option->get_expected_min() > 0) option->check(not_empty);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    refuse_empty_values(*sub);
 }
 
 }  // namespace tenor::cli

@@ -91,6 +91,7 @@ fs::path temp_path_for_output(const fs::path& target) {
 }
 
 fs::path resolved_path(const fs::path& path) {
+  if (path.empty()) throw UsageError("a path is empty; give a file or directory name");
   std::error_code ec;
   fs::path p = fs::weakly_canonical(fs::absolute(path), ec);
   if (ec) p = fs::absolute(path).lexically_normal();

@@ -140,6 +140,7 @@ TEST(AtomicFile, ANewOutputDirectoryIsNormalAndOnlyAnEmptyOneIsAccepted) {
   EXPECT_EQ(refusal(dir / "full"), (dir / "full").string() +
                                        " already exists and is not empty; choose a new output "
                                        "directory");
+  EXPECT_EQ(refusal(""), "a path is empty; give a file or directory name");
   EXPECT_EQ(refusal(dir.string() + "/full/"), dir.string() + "/full/" +
                                                   " already exists and is not empty; choose a "
                                                   "new output directory");

@@ -70,6 +70,14 @@ TEST(E2eCli, StatsSplitConvert) {
             2)
       << out;
   EXPECT_FALSE(fs::exists(base / "t"));
+  // An empty value (a variable that expanded to nothing) is a usage error naming the option, for
+  // every option of every command; it used to be "internal error: cannot make absolute path".
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --out ''", &out), 2) << out;
+  EXPECT_NE(out.find("--out: the value is empty; give one, or leave the option out"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(run_tenor("data build '' --out " + (base / "x.h5").string(), &out), 2) << out;
+  EXPECT_NE(out.find("the value is empty"), std::string::npos) << out;
   // --folds: one dataset per fold, all of them or none.
   EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --folds 2 --out " +
                           (base / "f").string(),
