@@ -102,6 +102,10 @@ fs::path resolved_path(const fs::path& path) {
 fs::path new_output_directory(const fs::path& out_arg) {
   const fs::path out = resolved_path(out_arg);
   std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(out, ec)))  // resolved_path resolves every live one
+    throw UsageError(out_arg.string() + " is a symbolic link to " +
+                     fs::read_symlink(out, ec).string() + ", which does not exist; create that "
+                     "directory or choose a new output directory");
   const auto status = fs::status(out, ec);
   if (fs::exists(status) && !fs::is_directory(status))
     throw UsageError(out_arg.string() + " is a file, not a directory; choose a new output "

@@ -141,6 +141,12 @@ TEST(AtomicFile, ANewOutputDirectoryIsNormalAndOnlyAnEmptyOneIsAccepted) {
                                        " already exists and is not empty; choose a new output "
                                        "directory");
   EXPECT_EQ(refusal(""), "a path is empty; give a file or directory name");
+  // A dangling link: renaming over it would fail and blame another command.
+  fs::create_directory_symlink(dir / "gone" / "deep", dir / "dangling");
+  EXPECT_EQ(refusal(dir / "dangling"), (dir / "dangling").string() + " is a symbolic link to " +
+                                           (dir / "gone" / "deep").string() +
+                                           ", which does not exist; create that directory or "
+                                           "choose a new output directory");
   EXPECT_EQ(refusal(dir.string() + "/full/"), dir.string() + "/full/" +
                                                   " already exists and is not empty; choose a "
                                                   "new output directory");
