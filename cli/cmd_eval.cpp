@@ -1,6 +1,7 @@
 // `tenor eval` and `tenor eval compare`: thin wrappers of eval/run_eval.h and eval/compare.h.
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 
@@ -13,6 +14,7 @@
 #include "eval/run_eval.h"
 
 namespace tenor::cli {
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -37,6 +39,14 @@ void run_compare(const Args& args) {
   if (!std::isnan(args.alpha) && gates.empty())
     throw UsageError("--alpha is the significance level of the --fail-if-worse gates; add a "
                      "gate such as --fail-if-worse macro_f1:0.01");
+  if (!args.compare_out.empty()) {  // checked before the runs are scored
+    std::error_code ec;
+    if (fs::exists(args.compare_out, ec) && !fs::is_directory(args.compare_out, ec))
+      throw UsageError("--out " + args.compare_out + " is a file; give a directory for "
+                       "comparison.json, e.g. --out compare/");
+    eval::refuse_inside_run(args.run_a, args.compare_out, "--out");
+    eval::refuse_inside_run(args.run_b, args.compare_out, "--out");
+  }
   eval::CompareConfig config;
   auto a = eval::calibrated_eval_set_for_run(args.run_a, args.data, args.split, args.device,
                                              config.thresholds_a);
@@ -54,7 +64,11 @@ void run_compare(const Args& args) {
   if (!gates.empty()) gate = eval::apply_gate(comparison, gates, args.alpha);
   auto j = eval::to_json(comparison, gate ? &*gate : nullptr);
   if (!args.compare_out.empty()) {
-    std::filesystem::create_directories(args.compare_out);
+    std::error_code ec;
+    fs::create_directories(args.compare_out, ec);
+    if (ec)
+      throw IoError("cannot create " + args.compare_out + " for comparison.json: " +
+                    ec.message() + "; choose an --out you can write");
     write_file_atomic(std::filesystem::path(args.compare_out) / "comparison.json",
                       j.dump(2) + "\n");
   }

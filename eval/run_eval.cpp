@@ -102,7 +102,8 @@ struct ReportDir {
   std::unique_ptr<FileLock> lock;
 };
 
-/// Refuses `path` (given as `flag`) inside the run directory: tenor eval never writes there.
+}  // namespace
+
 void refuse_inside_run(const fs::path& run, const fs::path& path, const std::string& flag) {
   const fs::path r = resolved_path(run);
   const fs::path p = resolved_path(path);
@@ -110,6 +111,8 @@ void refuse_inside_run(const fs::path& run, const fs::path& path, const std::str
     throw UsageError(flag + " " + path.string() + " lies inside the run " + run.string() +
                      "; tenor eval never writes into a run: choose a path outside it");
 }
+
+namespace {
 
 ReportDir open_report_dir(const fs::path& run, const fs::path& out) {
   refuse_inside_run(run, out, "--out");

@@ -27,6 +27,11 @@ EvalSet calibrated_eval_set_for_run(const std::filesystem::path& run,
                                     const std::string& device,
                                     std::map<std::string, double>& thresholds);
 
+/// Refuses `path` (given on the command line as `flag`) when it is the run directory `run` or
+/// lies inside it: tenor eval never writes into a run (UsageError with the fix).
+void refuse_inside_run(const std::filesystem::path& run, const std::filesystem::path& path,
+                       const std::string& flag);
+
 /// Only the segments of one call; DataError naming nearby ids when the call is not in the set.
 EvalSet only_call(const EvalSet& set, const std::string& call_id);
 

@@ -402,6 +402,17 @@ TEST(E2eEval, CompareUsesTheReportsCalibration) {
     EXPECT_DOUBLE_EQ(cmp["thresholds"][side]["empathy"].get<double>(),
                      calibration["tasks"]["empathy"]["threshold"].get<double>())
         << side;
+  // --out is a directory outside both runs, refused before any scoring otherwise (a file used
+  // to be an internal error; the run itself was written into).
+  const std::string compare = "eval compare " + trained_run().string() + " " +
+                              trained_run().string() + " --data " + tiny_store().string() +
+                              " --bootstrap 0 --out ";
+  EXPECT_EQ(run_tenor(compare + (out / "report/report.json").string(), &log), 2) << log;
+  EXPECT_NE(log.find("is a file; give a directory for comparison.json"), std::string::npos)
+      << log;
+  EXPECT_EQ(run_tenor(compare + trained_run().string(), &log), 2) << log;
+  EXPECT_NE(log.find("tenor eval never writes into a run"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(trained_run() / "comparison.json"));
 }
 
 TEST(E2eEval, RefusesADamagedCheckpoint) {
