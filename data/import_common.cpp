@@ -342,7 +342,7 @@ bool publish_if_valid(TemporaryPath& temp, const fs::path& out, const fs::path& 
 /// Builds the dataset in a temporary sibling of `out`, validates it, renames it into place.
 bool write_imported(const ImportedCalls& imported, const ImportOptions& options,
                     const fs::path& out_arg, Diagnostics& diag) {
-  const fs::path out = new_output_directory(out_arg);
+  const fs::path out = resolved_path(out_arg);  // checked by refuse_output
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_for_output(out));
@@ -456,7 +456,7 @@ bool merge_into(Dataset& base, const ImportedCalls& imported, const fs::path& ba
 bool write_updated(Dataset base, const ImportedCalls& imported, const ImportOptions& options,
                    const fs::path& out_arg, Diagnostics& diag, ImportResult& result) {
   if (!merge_into(base, imported, options.update, diag, result)) return false;
-  const fs::path out = new_output_directory(out_arg);
+  const fs::path out = resolved_path(out_arg);  // checked by refuse_output
   std::error_code ec;
   fs::create_directories(out.parent_path(), ec);
   TemporaryPath temp(temp_path_for_output(out));

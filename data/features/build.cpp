@@ -1107,9 +1107,9 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   data::Dataset ds = data::load_dataset_or_throw(dataset_dir);
   data::refuse_output_inside_dataset(dataset_dir, out);
   keep_calls_of_splits(ds, options.splits);
+  new_output_file(out, "--out", "features.h5");
   // One build per output: a second one would write into the same parts and store. The lock
   // is taken before the parts directory is touched and dies with its process.
-  new_output_file(out, "--out", "features.h5");
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   FileLock lock(out.string() + ".lock", "the feature store " + out.string());
