@@ -63,7 +63,8 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
   };
   auto has = [&](const char* name) { return env(name) != nullptr; };
   DistributedContext c;
-  const char *rank_var = "RANK", *size_var = "WORLD_SIZE", *local_var = "LOCAL_RANK";
+  const char *rank_var = "RANK", *size_var = "WORLD_SIZE", *local_var = "LOCAL_RANK",
+             *local_size_var = "LOCAL_WORLD_SIZE";
   if (has("RANK") || has("WORLD_SIZE")) {
     c.launcher = "torchrun";
   } else if (has("OMPI_COMM_WORLD_SIZE")) {
@@ -71,6 +72,7 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
     rank_var = "OMPI_COMM_WORLD_RANK";
     size_var = "OMPI_COMM_WORLD_SIZE";
     local_var = "OMPI_COMM_WORLD_LOCAL_RANK";
+    local_size_var = "OMPI_COMM_WORLD_LOCAL_SIZE";
   } else {
     return c;  // one process: no process group
   }
@@ -111,7 +113,19 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
                       "on every rank");
   c.master_port = env_int("MASTER_PORT", get("MASTER_PORT"), 1, 65535,
                           "set it to a free TCP port on rank 0's machine");
+  c.local_world_size =
+      has(local_size_var)
+          ? env_int(local_size_var, get(local_size_var), 1, c.world_size,
+                    "set it to the number of the run's processes on this machine")
+          : (c.on_loopback() ? c.world_size : 1);
   return c;
+}
+
+int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
+                     bool omp_num_threads_set) {
+  if (configured > 0) return configured;
+  if (context.local_world_size <= 1 || omp_num_threads_set || cores == 0) return 0;
+  return std::max(1, int(cores) / context.local_world_size);
 }
 
 DistributedContext distributed_context_from_env() {
@@ -204,7 +218,7 @@ ProcessGroup::ProcessGroup(const DistributedContext& context, const torch::Devic
       // rendezvous is on this machine only; otherwise the address this host name resolves to.
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
         options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-      } else if (context.master_addr == "localhost" || context.master_addr.rfind("127.", 0) == 0) {
+      } else if (context.on_loopback()) {
         options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
       } else {
         options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());

@@ -33,12 +33,20 @@ struct DistributedContext {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
+  /// Processes of the run on this machine: torchrun's LOCAL_WORLD_SIZE, Open MPI's
+  /// OMPI_COMM_WORLD_LOCAL_SIZE; without either, every rank when MASTER_ADDR is this machine
+  /// (127.x or localhost), else 1 (unknown).
+  int local_world_size = 1;
   std::string master_addr;
   int master_port = 0;
   std::string launcher = "single";  ///< single | torchrun | mpirun
 
   bool enabled() const { return world_size > 1; }
   bool is_main() const { return rank == 0; }
+  /// Whether MASTER_ADDR names this machine's loopback: then every rank runs here.
+  bool on_loopback() const {
+    return master_addr == "localhost" || master_addr.rfind("127.", 0) == 0;
+  }
 };
 
 /// Reads the process environment. Throws ConfigError naming the variable, its value and
@@ -48,6 +56,14 @@ DistributedContext distributed_context_from_env();
 
 /// The same from any lookup (tests): `env(name)` returns the value or nullptr.
 DistributedContext distributed_context_from(const std::function<const char*(const char*)>& env);
+
+/// LibTorch's CPU threads for one rank: `configured` (the config's `threads`) when above 0;
+/// else, when several ranks share this machine and OMP_NUM_THREADS is not set, this machine's
+/// `cores` shared among them (at least 1 each); else 0, LibTorch's default. Each process's
+/// default is every core: two ranks on two cores then run four spinning OpenMP threads, and
+/// training ran 3-6x slower than with one thread each (docs/distributed.md, "Threads").
+int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
+                     bool omp_num_threads_set);
 
 /// The device of this rank: for `spec` auto or cuda resolved to CUDA, cuda:LOCAL_RANK in a
 /// multi-process run (one GPU per process, as torchrun places them); anything else, such

@@ -11,6 +11,9 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <thread>
+
+#include <sched.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -503,12 +506,30 @@ void make_dev_copies(Run& r) {
                 rows.size(), r.dev_copies.size());
 }
 
+/// LibTorch's CPU threads: the config's `threads`, or this machine's cores shared among the
+/// run's processes on it (rank_cpu_threads). Cores are those this process may run on
+/// (sched_getaffinity: taskset and container CPU sets), as OpenMP counts them.
+void set_rank_cpu_threads(Run& r) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const unsigned cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0
+                             ? unsigned(CPU_COUNT(&allowed))
+                             : std::thread::hardware_concurrency();
+  const int threads = rank_cpu_threads(r.config.threads, r.dist, cores,
+                                       std::getenv("OMP_NUM_THREADS") != nullptr);
+  compat::set_cpu_threads(threads);
+  if (threads != r.config.threads)
+    r.log->info("threads: {} per process ({} processes of this run share this machine's {} "
+                "cores; set threads: to choose)",
+                threads, r.dist.local_world_size, cores);
+}
+
 /// The device, the data, the model and its optimizer, in the order that fixes the random
 /// draws of a run (seed, then the model's initialisation).
 void load_data_and_model(Run& r) {
   const TrainConfig& config = r.config;
   r.device = rank_device(config.device, features::resolve_device(config.device), r.dist);
-  compat::set_cpu_threads(config.threads);
+  set_rank_cpu_threads(r);
   keep_freed_memory();
   torch::manual_seed(config.seed);
   r.data = r.store ? load_train_data(config, *r.store, nullptr) : load_train_data(config);

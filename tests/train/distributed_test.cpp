@@ -91,6 +91,46 @@ TEST(DistributedContext, ReadsTorchrunAndOpenMpiVariables) {
       1);
 }
 
+/// Ranks sharing a machine share its cores: each process's LibTorch default is every core,
+/// and two ranks on two cores then ran 3-6x slower than with one thread each.
+TEST(DistributedContext, RanksOnOneMachineShareItsCores) {
+  const std::map<std::string, std::string> torchrun = {{"RANK", "1"},
+                                                       {"WORLD_SIZE", "8"},
+                                                       {"LOCAL_WORLD_SIZE", "4"},
+                                                       {"MASTER_ADDR", "10.0.0.1"},
+                                                       {"MASTER_PORT", "29500"}};
+  const auto t = context_of(torchrun);
+  EXPECT_EQ(t.local_world_size, 4);
+  EXPECT_EQ(rank_cpu_threads(0, t, 16, false), 4);
+  EXPECT_EQ(rank_cpu_threads(0, t, 6, false), 1);  // 6 / 4 rounds down
+  EXPECT_EQ(rank_cpu_threads(0, t, 2, false), 1);  // never 0 threads
+  EXPECT_EQ(rank_cpu_threads(3, t, 16, false), 3) << "the config's threads win";
+  EXPECT_EQ(rank_cpu_threads(0, t, 16, true), 0) << "OMP_NUM_THREADS wins (torchrun sets it)";
+  EXPECT_EQ(rank_cpu_threads(0, context_of({}), 16, false), 0) << "one process: the default";
+  // Open MPI names it OMPI_COMM_WORLD_LOCAL_SIZE.
+  EXPECT_EQ(context_of({{"OMPI_COMM_WORLD_RANK", "0"},
+                        {"OMPI_COMM_WORLD_SIZE", "4"},
+                        {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+                        {"MASTER_ADDR", "node0"},
+                        {"MASTER_PORT", "1234"}})
+                .local_world_size,
+            2);
+  // A hand launch says nothing: every rank is here when the rendezvous is on loopback,
+  // and on another machine the count is unknown, so nothing is shared out.
+  const std::map<std::string, std::string> by_hand = {
+      {"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"}};
+  EXPECT_EQ(context_of(by_hand).local_world_size, 2);
+  auto remote = by_hand;
+  remote["MASTER_ADDR"] = "node0";
+  EXPECT_EQ(context_of(remote).local_world_size, 1);
+  EXPECT_EQ(rank_cpu_threads(0, context_of(remote), 16, false), 0);
+  auto wrong = torchrun;
+  wrong["LOCAL_WORLD_SIZE"] = "9";
+  const std::string e = error_of(wrong);
+  EXPECT_NE(e.find("LOCAL_WORLD_SIZE='9'"), std::string::npos) << e;
+  EXPECT_NE(e.find("1..8"), std::string::npos) << e;
+}
+
 TEST(DistributedContext, ErrorsNameTheVariableTheValueAndTheFix) {
   EXPECT_NE(error_of({{"RANK", "0"}}).find("WORLD_SIZE is not"), std::string::npos);
   EXPECT_NE(error_of({{"WORLD_SIZE", "2"}}).find("RANK is not set"), std::string::npos);
@@ -165,12 +205,18 @@ TEST(GradientReducer, StartsBucketsDuringBackwardAndLeavesUnusedParametersAlone)
 
 // ---------------------------------------------------------------- processes
 
-/// `tenor ARGS` with extra environment variables, stdout and stderr into `log`.
+/// `tenor ARGS` with extra environment variables (an empty value unsets one), stdout and
+/// stderr into `log`.
 pid_t spawn_tenor(const std::vector<std::string>& args,
                   const std::map<std::string, std::string>& env, const fs::path& log) {
   pid_t pid = fork();
   if (pid == 0) {
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    for (const auto& [k, v] : env) {
+      if (v.empty())
+        ::unsetenv(k.c_str());
+      else
+        ::setenv(k.c_str(), v.c_str(), 1);
+    }
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
@@ -208,7 +254,10 @@ std::map<std::string, std::string> rank_env(int rank, int world, int port) {
           {"WORLD_SIZE", std::to_string(world)},
           {"LOCAL_RANK", std::to_string(rank)},
           {"MASTER_ADDR", "127.0.0.1"},
-          {"MASTER_PORT", std::to_string(port)}};
+          {"MASTER_PORT", std::to_string(port)},
+          // ctest gives every test one thread (tests/CMakeLists.txt); the ranks share the
+          // machine's cores themselves (rank_cpu_threads), as they do for a user.
+          {"OMP_NUM_THREADS", ""}};
 }
 
 /// Runs `tenor train ARGS` as `world` ranks; returns each rank's log and asserts exit 0.
@@ -302,6 +351,9 @@ TEST(E2eDistributed, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     ASSERT_EQ(logs.size(), 2u);
     EXPECT_NE(logs[0].find("distributed: 2 processes (torchrun)"), std::string::npos) << logs[0];
     EXPECT_NE(logs[0].find("backend gloo"), std::string::npos) << logs[0];
+    EXPECT_NE(logs[0].find("(2 processes of this run share this machine's"),
+              std::string::npos)
+        << logs[0];
     // One human log: rank 1 prints no info lines.
     EXPECT_EQ(logs[1].find("] info:"), std::string::npos) << logs[1];
 
