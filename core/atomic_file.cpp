@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -97,6 +98,11 @@ fs::path resolved_path(const fs::path& path) {
   if (ec) p = fs::absolute(path).lexically_normal();
   while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
   return p;
+}
+
+bool path_within(const fs::path& inner, const fs::path& outer) {
+  const fs::path i = resolved_path(inner), o = resolved_path(outer);
+  return std::mismatch(o.begin(), o.end(), i.begin(), i.end()).first == o.end();
 }
 
 fs::path new_output_directory(const fs::path& out_arg) {

@@ -48,6 +48,11 @@ std::filesystem::path temp_path_for_output(const std::filesystem::path& target);
 /// trailing separator ("data/x/" is ".../data/x", as a shell's completion writes it).
 std::filesystem::path resolved_path(const std::filesystem::path& path);
 
+/// Whether `inner` is `outer` or lies below it, both resolved_path'd first, so that "a/../b",
+/// symbolic links and trailing separators hide nothing: the one check of "is this output
+/// inside that input" (a dataset, a run, an import's source, an export's inputs).
+bool path_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
+
 /// The new output directory a command's `--out` names, resolved_path'd. Refused (UsageError
 /// naming `out_arg` and the fix) when it exists as anything but an empty directory. Then
 /// temp_path_for_output, fill, publish_directory.

@@ -467,11 +467,7 @@ std::optional<int> resolved_label(const Segment& segment, const Task& task) {
 }
 
 void refuse_output_inside_dataset(const fs::path& root, const fs::path& out) {
-  const fs::path in_root = resolved_path(root);
-  const fs::path target = resolved_path(out);
-  auto [mismatch, rest] =
-      std::mismatch(in_root.begin(), in_root.end(), target.begin(), target.end());
-  if (mismatch == in_root.end())
+  if (path_within(out, root))
     throw UsageError("output " + out.string() + " lies inside the input dataset " + root.string() +
                      "; tenor never writes into an input dataset: choose a path outside it");
 }

@@ -314,10 +314,7 @@ void check_unique_call_ids(const Dataset& dataset, Diagnostics& diag) {
 void refuse_output(const ImportOptions& options, const fs::path& out) {
   std::error_code ec;
   const fs::path dst = new_output_directory(out);
-  const fs::path src = resolved_path(options.source);
-  const fs::path src_dir = fs::is_directory(src, ec) ? src : src.parent_path();
-  const auto rel = dst.lexically_relative(src_dir);
-  if (fs::is_directory(src, ec) && !rel.empty() && *rel.begin() != "..")
+  if (fs::is_directory(options.source, ec) && path_within(dst, options.source))
     throw UsageError(out.string() + " lies inside the source " + options.source.string() +
                      "; tenor never writes into the tool's files: choose a directory outside it");
 }

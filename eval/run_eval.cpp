@@ -105,9 +105,7 @@ struct ReportDir {
 }  // namespace
 
 void refuse_inside_run(const fs::path& run, const fs::path& path, const std::string& flag) {
-  const fs::path r = resolved_path(run);
-  const fs::path p = resolved_path(path);
-  if (std::mismatch(r.begin(), r.end(), p.begin(), p.end()).first == r.end())
+  if (path_within(path, run))
     throw UsageError(flag + " " + path.string() + " lies inside the run " + run.string() +
                      "; tenor eval never writes into a run: choose a path outside it");
 }

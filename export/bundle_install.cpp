@@ -18,12 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// True when `inner` is `outer` or lies below it (both resolved).
-bool within(const fs::path& inner, const fs::path& outer) {
-  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
-  return o == outer.end();
-}
-
 /// Refuses `path` (the bundle or its `.rejected` twin) when it touches `input`.
 void check_not_an_input(const fs::path& path, const BundleInput& input) {
   const fs::path in = resolved_path(input.path);
@@ -32,11 +26,11 @@ void check_not_an_input(const fs::path& path, const BundleInput& input) {
     throw UsageError("--out " + path.string() + " is " + input.role +
                      "; tenor export never replaces its own input; write the bundle elsewhere, "
                      "e.g. --out bundles/NAME");
-  if (within(path, in))
+  if (path_within(path, in))
     throw UsageError("--out " + path.string() + " lies inside " + what +
                      "; tenor export never writes into its own input; write the bundle outside "
                      "it, e.g. --out bundles/NAME");
-  if (within(in, path))
+  if (path_within(in, path))
     throw UsageError("--out " + path.string() + " contains " + what +
                      ", which replacing it would delete; choose an --out that does not hold the "
                      "export's input, e.g. --out bundles/NAME");

@@ -152,6 +152,25 @@ TEST(AtomicFile, ANewOutputDirectoryIsNormalAndOnlyAnEmptyOneIsAccepted) {
                                                   "new output directory");
 }
 
+/// path_within, the one "is this output inside that input" check: whole components, not
+/// string prefixes, and neither "..", symbolic links nor trailing separators hide it.
+TEST(AtomicFile, PathWithinComparesResolvedComponents) {
+  fs::path dir = fs::path(testing::TempDir()) / ("atomic-within-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "data" / "calls");
+  fs::create_directory_symlink(dir / "data", dir / "alias");
+  EXPECT_TRUE(path_within(dir / "data", dir / "data"));
+  EXPECT_TRUE(path_within(dir / "data" / "calls" / "new", dir / "data"));
+  EXPECT_TRUE(path_within(dir / "alias" / "out", dir / "data"));
+  EXPECT_TRUE(path_within(dir / "data" / "out", dir / "alias" / ""));
+  EXPECT_TRUE(path_within(dir / "other" / ".." / "data" / "x", dir / "data"));
+  EXPECT_FALSE(path_within(dir / "data2", dir / "data")) << "a prefix of the name is not inside";
+  EXPECT_FALSE(path_within(dir / "data" / ".." / "out", dir / "data"));
+  EXPECT_FALSE(path_within(dir, dir / "data"));
+  EXPECT_THROW(path_within("", dir), UsageError);
+  fs::remove_all(dir);
+}
+
 TEST(AtomicFile, ANewOutputFileIsNeverADirectory) {
   fs::path dir = fs::path(testing::TempDir()) / ("atomic-new-file-" + std::to_string(::getpid()));
   fs::remove_all(dir);
