@@ -40,6 +40,19 @@ TEST(E2eCli, ValidateExitStatusesAndJson) {
   auto j = nlohmann::json::parse(std::ifstream(json));
   EXPECT_EQ(j["errors"], 1);
   EXPECT_EQ(j["warnings"], 1);
+  // A --json that is or names a directory is refused before validating, and nothing is made.
+  EXPECT_EQ(run_tenor("data validate --json " + json.string() + ".d/ " + fx.root.string(), &out),
+            2);
+  EXPECT_NE(out.find("ends in a separator, which names a directory; give a file name, e.g. "
+                     "findings.json.d"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(json.string() + ".d"));
+  EXPECT_EQ(run_tenor("data validate --json " + json.parent_path().string() + " " +
+                          fx.root.string(),
+                      &out),
+            2);
+  EXPECT_NE(out.find("is a directory; give a file name"), std::string::npos) << out;
 
   EXPECT_EQ(run_tenor("data validate", &out), 2) << out;
   EXPECT_EQ(run_tenor("data validate --no-such-flag x", &out), 2) << out;

@@ -148,6 +148,18 @@ TEST(E2eEvalDataset, ScoresAnUnseenDatasetAsDataBuildWithTheRunsTokenizerThenEva
   EXPECT_EQ(report_of(dir / "d")["store"], fs::absolute(kept).string());
   EXPECT_EQ(features::content_sha256(features::read_store(kept)),
             features::content_sha256(features::read_store(store)));
+  // A --keep-store that names a directory is refused before any extraction: no report, no
+  // directory of the build's parts.
+  ASSERT_EQ(run_tenor(eval_dataset(text_run(), fx.root, dir / "e") + " --keep-store " +
+                          (dir / "k.h5/").string(),
+                      &log),
+            2)
+      << log;
+  EXPECT_NE(log.find("--keep-store " + (dir / "k.h5/").string() + " ends in a separator"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(dir / "e"));
+  EXPECT_FALSE(fs::exists(dir / "k.h5"));
   EXPECT_EQ(file_hashes(text_run()), run_before) << "tenor eval wrote into the run";
 }
 

@@ -234,6 +234,7 @@ TEST(E2ePredictBatch, UsageErrorsExitTwoBadListsExitOne) {
         ds + out + " --list " + (dir / "x.txt").string(),    // both
         ds + out + " --split holdout",                       // no such split
         ds + " --out " + dir.string(),                       // a directory
+        ds + out + "/",                                      // a file name that names one
         ds + out + " --channels agent=0,customer=1",         // the dataset says
         std::string(" --list x.txt --features s.h5 --call c1") + out,
         (tiny_dataset() / "audio/c1.wav").string() + " --keep-going"}) {
