@@ -119,6 +119,13 @@ fs::path new_output_directory(const fs::path& out_arg) {
   if (fs::exists(status) && !fs::is_empty(out, ec))
     throw UsageError(out_arg.string() + " already exists and is not empty; choose a new output "
                      "directory");
+  // The new directory is renamed into place whole: over the current one, the shell that ran
+  // the command would be left in the removed directory and see nothing there.
+  if (const fs::path here = fs::current_path(ec); !ec && out == resolved_path(here))
+    throw UsageError(out_arg.string() + " is the current directory, which the output would "
+                     "replace (this shell would be left in a removed directory); choose a new "
+                     "output directory, e.g. " +
+                     (out_arg / "out").lexically_normal().string());
   return out;
 }
 

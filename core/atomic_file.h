@@ -54,7 +54,8 @@ std::filesystem::path resolved_path(const std::filesystem::path& path);
 bool path_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
 
 /// The new output directory a command's `--out` names, resolved_path'd. Refused (UsageError
-/// naming `out_arg` and the fix) when it exists as anything but an empty directory. Then
+/// naming `out_arg` and the fix) when it exists as anything but an empty directory, or is the
+/// current directory (which the rename into place would remove from under the shell). Then
 /// temp_path_for_output, fill, publish_directory.
 std::filesystem::path new_output_directory(const std::filesystem::path& out_arg);
 

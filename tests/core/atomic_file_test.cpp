@@ -150,6 +150,15 @@ TEST(AtomicFile, ANewOutputDirectoryIsNormalAndOnlyAnEmptyOneIsAccepted) {
   EXPECT_EQ(refusal(dir.string() + "/full/"), dir.string() + "/full/" +
                                                   " already exists and is not empty; choose a "
                                                   "new output directory");
+  // `--out .` in an empty directory: the rename into place would remove it from under the
+  // shell, which would then see nothing there.
+  const fs::path before = fs::current_path();
+  fs::current_path(dir / "empty");
+  const std::string here = refusal("."), link = refusal(dir / "link");
+  fs::current_path(before);
+  EXPECT_EQ(here, ". is the current directory, which the output would replace (this shell would "
+                  "be left in a removed directory); choose a new output directory, e.g. out");
+  EXPECT_NE(link.find("is the current directory"), std::string::npos) << link;
 }
 
 /// path_within, the one "is this output inside that input" check: whole components, not
