@@ -30,6 +30,10 @@ if [[ $which == all || $which == train ]]; then
   echo; echo "## train (vs a plain PyTorch loop)"
   bench/train_bench.sh
 fi
+if [[ $which == all || $which == distributed ]]; then
+  echo; echo "## train: two ranks on one machine, every core each vs shared cores"
+  bench/distributed_threads.sh
+fi
 if [[ $which == all || $which == text-encoder ]]; then
   echo; echo "## text encoder fine-tuning (vs a Hugging Face transformers loop)"
   bench/text_encoder_bench.sh
