@@ -94,11 +94,18 @@ void check_bundle_target(const fs::path& out, const std::vector<BundleInput>& in
     throw UsageError(target.string() +
                      " already exists; choose another --out, or pass --force to replace it if "
                      "it is a bundle of tenor export");
+  const fs::path here = fs::current_path(ec);
   for (const auto& path : {target, rejected}) {
     if (!fs::exists(fs::symlink_status(path, ec))) continue;
     if (auto why = not_a_replaceable_bundle(path); !why.empty())
       throw UsageError(path.string() + " is not a tenor bundle --force may replace: " + why +
                        "; choose another --out, or move " + path.string() + " away yourself");
+    // The bundle is replaced whole: a shell standing in it would be left in a removed
+    // directory that looks empty.
+    if (!here.empty() && path_within(here, path))
+      throw UsageError("--out " + path.string() + " holds the current directory, which "
+                       "replacing the bundle would remove from under this shell; run tenor "
+                       "export from outside it, e.g. from " + path.parent_path().string());
   }
 }
 

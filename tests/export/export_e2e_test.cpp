@@ -527,8 +527,16 @@ TEST(ExportE2eBundle, ForceReplacesOnlyABundleNeverTheRunOrAForeignDirectory) {
   EXPECT_NE(out.find("readme.txt"), std::string::npos) << out;
   EXPECT_EQ(read_file(bundle / "readme.txt"), "mine");
 
-  // A bundle is replaced whole, and nothing is left beside it.
+  // Not from inside it: the shell would be left in the removed bundle, which looks empty.
   fs::remove(bundle / "readme.txt");
+  const fs::path before = fs::current_path();
+  fs::current_path(bundle);
+  const int inside = run_tenor(export_run + ". --force", &out);
+  fs::current_path(before);
+  EXPECT_EQ(inside, 2) << out;
+  EXPECT_NE(out.find("holds the current directory"), std::string::npos) << out;
+
+  // A bundle is replaced whole, and nothing is left beside it.
   ASSERT_EQ(run_tenor(export_run + bundle.string() + " --force", &out), 0) << out;
   EXPECT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
   std::set<std::string> beside;
