@@ -32,12 +32,8 @@ common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoin
         --set "drop_features=[]"
         --set selection=clean --set calibration=clean --set augment.noise_data_share=0)
 # Training segments over the seconds of the timed epochs (the dev evaluation is outside).
-rate() {
-  python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
-}
-wait_share() {
-  python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(100*sum(x["phase_seconds"]["data"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
-}
+rate() { python3 bench/train/run_rate.py "$1"; }
+wait_share() { python3 -c "print(100 * $(python3 bench/train/run_rate.py "$1" data_wait))"; }
 $tenor train --config configs/ravdess-anger.yaml --set out="$work/plain" "${common[@]}" \
   --set augment.probability=0 >/dev/null 2>&1
 base=$(rate "$work/plain")

@@ -51,9 +51,7 @@ one_process() {
 }
 
 # Training segments per second over the timed epochs of a run (rank 0's metrics.jsonl).
-rate() {
-  python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$1/metrics.jsonl"
-}
+rate() { python3 bench/train/run_rate.py "$1"; }
 
 every_core=$(two_ranks "$work/every" --set threads="$cores")
 shared=$(two_ranks "$work/shared")

@@ -28,8 +28,8 @@ $tenor train --config configs/ravdess-anger.yaml --set features="$store" --set o
   2>/dev/null >/dev/null
 # Segments over seconds of the timed epochs, as torch_loop.py counts them (training steps
 # only: tenor's per-epoch dev evaluation is outside train_seconds).
-tenor_rate=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m))' "$work/run/metrics.jsonl")
-tenor_wait=$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(sum(x["phase_seconds"]["data"] for x in m)/sum(x["train_seconds"] for x in m))' "$work/run/metrics.jsonl")
+tenor_rate=$(python3 bench/train/run_rate.py "$work/run")
+tenor_wait=$(python3 bench/train/run_rate.py "$work/run" data_wait)
 py=$("$python" bench/train/torch_loop.py --store "$store" --epochs 3 --use-text 0 --threads "$threads" \
   --dropout 0.3 --modality-dropout 0.1 --hidden 64 --conv-channels 64 --lr 0.002)
 py_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["segments_per_s"])' "$py")

@@ -61,7 +61,7 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
 /// else, when several ranks share this machine and OMP_NUM_THREADS is not set, this machine's
 /// `cores` shared among them (at least 1 each); else 0, LibTorch's default. Each process's
 /// default is every core: two ranks on two cores then run four spinning OpenMP threads, and
-/// training ran 3-6x slower than with one thread each (docs/distributed.md, "Threads").
+/// took 3.1-7.0x the wall time of two ranks sharing them (bench/distributed_threads.sh).
 int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
                      bool omp_num_threads_set);
 

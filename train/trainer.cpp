@@ -515,8 +515,8 @@ void set_rank_cpu_threads(Run& r) {
   const unsigned cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0
                              ? unsigned(CPU_COUNT(&allowed))
                              : std::thread::hardware_concurrency();
-  const int threads = rank_cpu_threads(r.config.threads, r.dist, cores,
-                                       std::getenv("OMP_NUM_THREADS") != nullptr);
+  const char* omp = std::getenv("OMP_NUM_THREADS");  // an empty value counts as unset
+  const int threads = rank_cpu_threads(r.config.threads, r.dist, cores, omp && *omp);
   compat::set_cpu_threads(threads);
   if (threads != r.config.threads)
     r.log->info("threads: {} per process ({} processes of this run share this machine's {} "

@@ -92,7 +92,7 @@ TEST(DistributedContext, ReadsTorchrunAndOpenMpiVariables) {
 }
 
 /// Ranks sharing a machine share its cores: each process's LibTorch default is every core,
-/// and two ranks on two cores then ran 3-6x slower than with one thread each.
+/// and two ranks on two cores then took 3.1-7.0x the wall time (bench/distributed_threads.sh).
 TEST(DistributedContext, RanksOnOneMachineShareItsCores) {
   const std::map<std::string, std::string> torchrun = {{"RANK", "1"},
                                                        {"WORLD_SIZE", "8"},
