@@ -37,6 +37,7 @@
 #include "train/data.h"
 #include "train/distributed.h"
 #include "train/model.h"
+#include "train/optimizer.h"
 #include "train/predict.h"
 #include "train/predictor.h"
 #include "train/run_dir.h"
@@ -383,7 +384,7 @@ int64_t parameter_count(torch::nn::Module& model) {
 /// a pretrained text encoder's blocks and embeddings (optim.encoder_lr / lr, times
 /// optim.layer_decay per block below the top). Encoder parameters that never train are
 /// frozen and left out. A checkpoint resumes only its own layout (the config hash covers
-/// every scale).
+/// every scale). The update runs ATen's fused kernel on the CPU (train/optimizer.h).
 void make_optimizer(Run& r) {
   const OptimConfig& o = r.config.optim;
   auto* fusion = as_fusion(*r.model);
@@ -416,7 +417,7 @@ void make_optimizer(Run& r) {
   if (!ngram_params.empty()) add(std::move(ngram_params), o.ngrams_lr_scale);
   for (auto& [depth, params] : encoder)
     add(std::move(params), o.encoder_lr / o.lr * std::pow(o.layer_decay, depth));
-  r.optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), adamw);
+  r.optimizer = std::make_unique<FusedAdamW>(std::move(groups), adamw);
 }
 
 /// model.text_encoder: the encoder's trainable parameters learn from the epoch after

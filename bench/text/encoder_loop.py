@@ -16,6 +16,10 @@ import time
 
 import torch
 from transformers import AutoModel
+from transformers.utils import logging
+
+logging.set_verbosity_error()  # transformers 5 reports the unused pooler on every load
+logging.disable_progress_bar()
 
 
 def transcript_batch(j):
@@ -47,7 +51,8 @@ def main():
             for p in block.parameters():
                 p.requires_grad_(True)
     params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+    fused = os.environ.get("OPTIMIZER", "default") == "fused"
+    optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01, fused=fused or None)
     if len(sys.argv) > 6:
         batches = [transcript_batch(json.loads(line)) for line in open(sys.argv[6])]
     else:

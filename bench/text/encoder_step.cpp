@@ -1,6 +1,7 @@
 // Fine-tuning throughput of tenor's native BERT encoder (train/text_encoder.h): the training
 // step `tenor train` runs for model.text_encoder (encoder, mean pooling over the tokens, a
-// linear head, cross-entropy, backward, gradient clipping, AdamW) on fixed random batches,
+// linear head, cross-entropy, backward, gradient clipping, AdamW with the trainer's fused
+// CPU update, train/optimizer.h) on fixed random batches,
 // timed after warm-up steps. bench/text/encoder_loop.py runs the same step with Hugging Face
 // `transformers` in Python; bench/text_encoder_bench.sh runs both side by side.
 // With BATCHES.jsonl (bench/text/transcript_batches.py) the steps take those batches of real
@@ -13,6 +14,7 @@
 // it after warm-up steps on a random batch (an epoch's first; its rate is reported as
 // first_pass_sequences_per_s) and the timed steps are those of the epochs after it.
 // CACHE_GB=G bounds the kept states as encoder_cache_gb does (bench/encoder_cache_bench.sh).
+// OPTIMIZER=libtorch updates with LibTorch's own AdamW instead of the trainer's fused one.
 //   bench_text_encoder ENCODER_DIR BATCH LENGTH STEPS THREADS [BATCHES.jsonl] -> one JSON line
 #include <sys/resource.h>
 
@@ -22,6 +24,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,7 @@
 #include <torch/torch.h>
 
 #include "core/torch_compat.h"
+#include "train/optimizer.h"
 #include "train/text_encoder.h"
 
 namespace {
@@ -67,6 +71,50 @@ std::vector<Step> transcript_steps(const char* file) {
   return out;
 }
 
+bool env_is(const char* name, const std::string& value) {
+  const char* set = std::getenv(name);
+  return set != nullptr && set == value;
+}
+
+/// CACHE_GB=G: at most G GB of frozen states kept (encoder_cache_gb); rows beyond are
+/// computed again at every step, as `tenor train` does once the budget is full. -1 after
+/// saying why when G is not a size.
+int64_t cache_budget() {
+  const char* cache_env = std::getenv("CACHE_GB");
+  if (cache_env == nullptr) return std::numeric_limits<int64_t>::max();
+  char* end = nullptr;
+  const double gb = std::strtod(cache_env, &end);
+  if (end == cache_env || *end != '\0' || !(gb >= 0 && gb <= 1e6)) {
+    std::fprintf(stderr, "bench_text_encoder: CACHE_GB is '%s'; use a size in GB, 0..1000000\n",
+                 cache_env);
+    return -1;
+  }
+  return int64_t(gb * 1e9);
+}
+
+/// The trainer's fused AdamW, or with OPTIMIZER=libtorch LibTorch's own (several ops per
+/// parameter, what the trainer ran before FusedAdamW; the bench's last column).
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<torch::Tensor>& params,
+                                                    bool libtorch_adamw) {
+  const auto options = torch::optim::AdamWOptions(5e-5).weight_decay(0.01);
+  if (libtorch_adamw) return std::make_unique<torch::optim::AdamW>(params, options);
+  return std::make_unique<tenor::train::FusedAdamW>(params, options);
+}
+
+/// The one JSON line the bench scripts read.
+void print_result(double per_s, double first_pass, int64_t kept_bytes, bool bf16,
+                  bool libtorch_adamw) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf(
+      "{\"sequences_per_s\": %.3f, \"first_pass_sequences_per_s\": %.3f, "
+      "\"peak_rss_mb\": %.1f, \"kept_mb\": %.1f, \"torch\": \"%s\", \"precision\": "
+      "\"%s\", \"optimizer\": \"%s\"}\n",
+      per_s, first_pass, double(usage.ru_maxrss) / 1024.0, double(kept_bytes) / 1e6,
+      tenor::compat::torch_version().c_str(), bf16 ? "bf16" : "fp32",
+      libtorch_adamw ? "libtorch" : "fused");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,20 +126,8 @@ int main(int argc, char** argv) {
   }
   const int64_t batch = std::atoll(argv[2]), length = std::atoll(argv[3]);
   const int steps = std::atoi(argv[4]), warmup = 3;
-  // CACHE_GB=G: at most G GB of frozen states kept (encoder_cache_gb); rows beyond are
-  // computed again at every step, as `tenor train` does once the budget is full.
-  const char* cache_env = std::getenv("CACHE_GB");
-  int64_t cache_bytes = std::numeric_limits<int64_t>::max();
-  if (cache_env != nullptr) {
-    char* end = nullptr;
-    const double gb = std::strtod(cache_env, &end);
-    if (end == cache_env || *end != '\0' || !(gb >= 0 && gb <= 1e6)) {
-      std::fprintf(stderr, "bench_text_encoder: CACHE_GB is '%s'; use a size in GB, 0..1000000\n",
-                   cache_env);
-      return 2;
-    }
-    cache_bytes = int64_t(gb * 1e9);
-  }
+  const int64_t cache_bytes = cache_budget();
+  if (cache_bytes < 0) return 2;
   tenor::compat::set_cpu_threads(std::atoi(argv[5]));
   torch::manual_seed(1);
   auto encoder = tenor::train::load_text_encoder(argv[1]);
@@ -105,15 +141,15 @@ int main(int argc, char** argv) {
   for (const auto& p : encoder->parameters())
     if (p.requires_grad()) params.push_back(p);
   for (const auto& p : head->parameters()) params.push_back(p);
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(5e-5).weight_decay(0.01));
+  const bool libtorch_adamw = env_is("OPTIMIZER", "libtorch");
+  const auto optimizer = make_optimizer(params, libtorch_adamw);
   const std::vector<Step> batches =
       argc == 7 ? transcript_steps(argv[6]) : std::vector<Step>{random_step(batch, length)};
   if (batches.empty()) {
     std::fprintf(stderr, "bench_text_encoder: %s holds no batches\n", argv[6]);
     return 1;
   }
-  const char* precision = std::getenv("PRECISION");
-  const bool bf16 = precision != nullptr && std::string(precision) == "bf16";
+  const bool bf16 = env_is("PRECISION", "bf16");
   auto step = [&](const Step& b) {
     torch::Tensor loss;
     {
@@ -122,10 +158,10 @@ int main(int argc, char** argv) {
           encoder->forward(b.ids, b.types, b.mask), b.mask);
       loss = torch::nn::functional::cross_entropy(head(pooled).to(torch::kFloat), b.labels);
     }
-    optimizer.zero_grad();
+    optimizer->zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
-    optimizer.step();
+    optimizer->step();
   };
   using Clock = std::chrono::steady_clock;
   auto rate = [](int64_t sequences, Clock::time_point since) {
@@ -154,13 +190,6 @@ int main(int argc, char** argv) {
     step(b);
   }
   const double per_s = rate(sequences, start);
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  std::printf(
-      "{\"sequences_per_s\": %.3f, \"first_pass_sequences_per_s\": %.3f, "
-      "\"peak_rss_mb\": %.1f, \"kept_mb\": %.1f, \"torch\": \"%s\", \"precision\": "
-      "\"%s\"}\n",
-      per_s, first_pass, double(usage.ru_maxrss) / 1024.0, double(encoder->kept_bytes()) / 1e6,
-      tenor::compat::torch_version().c_str(), bf16 ? "bf16" : "fp32");
+  print_result(per_s, first_pass, encoder->kept_bytes(), bf16, libtorch_adamw);
   return 0;
 }
