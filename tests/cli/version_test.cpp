@@ -31,7 +31,7 @@ TEST(Version, NamesToolCommitLibTorchAndWhatIsCompiledIn) {
   ASSERT_EQ(tenor::test::run_tenor("--version", &out), 0) << out;
   const auto lines = lines_of(out);
   ASSERT_EQ(lines.size(), 6u) << out;
-  const std::regex first(R"(tenor \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}|unknown)\))");
+  const std::regex first(R"(tenor \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}(-dirty)?|unknown)\))");
   EXPECT_TRUE(std::regex_match(lines[0], first)) << lines[0];
   EXPECT_EQ(lines[1], "LibTorch " + release_of(TENOR_TEST_TORCH_VERSION));
   const std::string cuda = TENOR_TEST_TORCH_CUDA;
