@@ -11,6 +11,7 @@ namespace tenor::train {
 
 bool FusedAdamW::available() { return compat::kFusedAdamW; }
 
+#if TENOR_TORCH_FUSED_ADAMW
 namespace {
 
 /// Whether the fused kernel may update every parameter with a gradient: dense, contiguous,
@@ -32,9 +33,11 @@ bool fusable(const std::vector<torch::optim::OptimizerParamGroup>& groups) {
 }
 
 }  // namespace
+#endif
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  if (!compat::kFusedAdamW || !fusable(param_groups())) return AdamW::step(std::move(closure));
+#if TENOR_TORCH_FUSED_ADAMW
+  if (!fusable(param_groups())) return AdamW::step(std::move(closure));
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure != nullptr) {
@@ -70,6 +73,9 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
                         o.eps());
   }
   return loss;
+#else  // LibTorch 1.13: AdamW's own step
+  return AdamW::step(std::move(closure));
+#endif
 }
 
 }  // namespace tenor::train

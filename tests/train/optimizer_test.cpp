@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/torch_compat.h"
 #include "train/optimizer.h"
 
 namespace tenor::test {
@@ -57,7 +58,8 @@ void run(torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& p
 }
 
 TEST(FusedAdamW, UpdatesAsAdamWDoesToRounding) {
-  ASSERT_TRUE(FusedAdamW::available()) << "the default build (LibTorch 2.11) has the kernel";
+  if (!FusedAdamW::available())  // Debian's LibTorch 1.13: AdamW's own step runs
+    GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no fused AdamW kernel";
   const auto a = parameters(), b = parameters();
   torch::optim::AdamW reference(groups(a));
   FusedAdamW fused(groups(b));
