@@ -152,9 +152,9 @@ inline int cuda_device_count() {
 }
 
 /// ATen's fused AdamW kernel for the CPU (at::_fused_adamw_, LibTorch 2.4 and later): one
-/// pass per parameter instead of the several ops of torch::optim::AdamW (train/optimizer.h).
-/// TENOR_TORCH_FUSED_ADAMW guards code that must not compile where it is missing (1.13's
-/// optimizers also key their state by another type).
+/// pass per parameter instead of the several ops of torch::optim::AdamW (train/optimizer.h,
+/// whose fused step compiles only under TENOR_TORCH_FUSED_ADAMW: 1.13's optimizers also key
+/// their state by another type).
 #if defined(TORCH_VERSION_MAJOR) && \
     (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 #define TENOR_TORCH_FUSED_ADAMW 1
@@ -162,22 +162,6 @@ inline int cuda_device_count() {
 #define TENOR_TORCH_FUSED_ADAMW 0
 #endif
 inline constexpr bool kFusedAdamW = TENOR_TORCH_FUSED_ADAMW != 0;
-
-/// One decoupled-weight-decay Adam update of each of `params` in place; `steps` holds each
-/// parameter's step count (already counting this update) as a float scalar. Only where
-/// kFusedAdamW.
-inline void fused_adamw(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
-                        at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1,
-                        double beta2, double weight_decay, double eps) {
-#if TENOR_TORCH_FUSED_ADAMW
-  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, steps, lr, beta1, beta2,
-                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false);
-#else
-  (void)params, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)steps, (void)lr;
-  (void)beta1, (void)beta2, (void)weight_decay, (void)eps;
-  TORCH_CHECK(false, "fused_adamw needs LibTorch 2.4 or later (check compat::kFusedAdamW)");
-#endif
-}
 
 /// "1.13.1", "2.11.0", or "unknown".
 inline std::string torch_version() {

@@ -3,13 +3,12 @@
 #include <memory>
 #include <tuple>
 
+#include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "core/torch_compat.h"
 
 namespace tenor::train {
-
-bool FusedAdamW::available() { return compat::kFusedAdamW; }
 
 #if TENOR_TORCH_FUSED_ADAMW
 namespace {
@@ -68,9 +67,9 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       steps.push_back(torch::full({}, double(s.step()), torch::kFloat));
     }
     if (params.empty()) continue;
-    compat::fused_adamw(params, grads, exp_avgs, exp_avg_sqs, steps, o.lr(),
-                        std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(),
-                        o.eps());
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps,
+                      o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(),
+                      o.eps(), /*amsgrad=*/false, /*maximize=*/false);
   }
   return loss;
 #else  // LibTorch 1.13: AdamW's own step

@@ -21,10 +21,9 @@ class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
 
+  /// The fused update where the kernel applies (compat::kFusedAdamW and every parameter
+  /// with a gradient dense, contiguous, float or double, on the CPU), else AdamW's own.
   torch::Tensor step(LossClosure closure = nullptr) override;
-
-  /// Whether this build has the fused CPU kernel (LibTorch 2.4 and later).
-  static bool available();
 };
 
 }  // namespace tenor::train

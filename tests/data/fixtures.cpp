@@ -111,7 +111,6 @@ data::ValidationResult DatasetFixture::validate(const data::ValidateOptions& opt
   return data::validate_dataset(root, options);
 }
 
-namespace {
 int run_command(const std::string& cmd, std::string* output) {
   FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!pipe) return -1;
@@ -123,7 +122,6 @@ int run_command(const std::string& cmd, std::string* output) {
   if (output) *output = out;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
-}  // namespace
 
 int run_tenor(const std::string& args, std::string* output) {
   return run_command(std::string(TENOR_BINARY) + " " + args, output);

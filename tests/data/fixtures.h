@@ -41,6 +41,9 @@ struct DatasetFixture {
   data::ValidationResult validate(const data::ValidateOptions& options = {}) const;
 };
 
+/// `cmd` run by the shell: its exit status (-1 when it did not exit), stdout+stderr in `output`.
+int run_command(const std::string& cmd, std::string* output = nullptr);
+
 /// Path of the built `tenor` binary and a way to run it: returns the exit status,
 /// stdout+stderr in `output`.
 int run_tenor(const std::string& args, std::string* output = nullptr);
