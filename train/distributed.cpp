@@ -122,10 +122,17 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
 }
 
 int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
-                     bool omp_num_threads_set) {
+                     bool omp_num_threads_set, bool augmenting_on_cpu) {
   if (configured > 0) return configured;
-  if (context.local_world_size <= 1 || omp_num_threads_set || cores == 0) return 0;
-  return std::max(1, int(cores) / context.local_world_size);
+  if (omp_num_threads_set || cores == 0) return 0;
+  const int share = std::max(1, int(cores) / std::max(1, context.local_world_size));
+  if (augmenting_on_cpu) return std::max(1, share / 2);
+  return context.local_world_size <= 1 ? 0 : share;
+}
+
+int augment_prefetch_depth(unsigned cores, int local_world_size, int threads) {
+  const int per_process = int(cores) / std::max(1, local_world_size);
+  return std::max(1, per_process / std::max(1, threads));
 }
 
 DistributedContext distributed_context_from_env() {

@@ -62,8 +62,17 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
 /// `cores` shared among them (at least 1 each); else 0, LibTorch's default. Each process's
 /// default is every core: two ranks on two cores then run four spinning OpenMP threads, and
 /// took 3.1-7.0x the wall time of two ranks sharing them (bench/distributed_threads.sh).
+/// `augmenting_on_cpu` (waveform augmentation extracting on the CPU), with neither set: half
+/// of the rank's share (at least 1), the other half left to the extraction read ahead
+/// (augment_prefetch_depth; docs/benchmarks.md, "Waveform augmentation").
 int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
-                     bool omp_num_threads_set);
+                     bool omp_num_threads_set, bool augmenting_on_cpu = false);
+
+/// How many training batches ahead waveform augmentation reads and extracts (each on a
+/// thread of its own, as many intra-op threads as training): the cores of one of the
+/// `local_world_size` processes on this machine over `threads` (at least 1), so that the
+/// extraction fills the cores a training step leaves idle.
+int augment_prefetch_depth(unsigned cores, int local_world_size, int threads);
 
 /// The device of this rank: for `spec` auto or cuda resolved to CUDA, cuda:LOCAL_RANK in a
 /// multi-process run (one GPU per process, as torchrun places them); anything else, such

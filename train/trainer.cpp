@@ -327,6 +327,8 @@ struct Run {
   std::unique_ptr<GradientReducer> reducer;  ///< multi-process runs only (uses `group`)
   /// augment.probability > 0: re-extracts augmented training rows from their audio.
   std::unique_ptr<features::StoreAugmenter> augmenter;
+  /// How many batches ahead the augmenter reads and extracts (augment_prefetch_depth).
+  int augment_ahead = 1;
   /// selection worst | mean or calibration degraded (rank 0): the degraded copies of the
   /// scored rows, by op name.
   DegradedCopies dev_copies;
@@ -508,8 +510,9 @@ void make_dev_copies(Run& r) {
 }
 
 /// LibTorch's CPU threads: the config's `threads`, or this machine's cores shared among the
-/// run's processes on it (rank_cpu_threads). Cores are those this process may run on
-/// (sched_getaffinity: taskset and container CPU sets), as OpenMP counts them.
+/// run's processes on it and with the augmentation read ahead (rank_cpu_threads), and how
+/// far ahead it reads. Cores are those this process may run on (sched_getaffinity: taskset
+/// and container CPU sets), as OpenMP counts them.
 void set_rank_cpu_threads(Run& r) {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
@@ -517,12 +520,21 @@ void set_rank_cpu_threads(Run& r) {
                              ? unsigned(CPU_COUNT(&allowed))
                              : std::thread::hardware_concurrency();
   const char* omp = std::getenv("OMP_NUM_THREADS");  // an empty value counts as unset
-  const int threads = rank_cpu_threads(r.config.threads, r.dist, cores, omp && *omp);
+  const bool augmenting_on_cpu = r.config.augment.enabled() && r.device.is_cpu();
+  const int threads =
+      rank_cpu_threads(r.config.threads, r.dist, cores, omp && *omp, augmenting_on_cpu);
   compat::set_cpu_threads(threads);
+  r.augment_ahead =
+      augment_prefetch_depth(cores, r.dist.local_world_size, at::get_num_threads());
   if (threads != r.config.threads)
     r.log->info("threads: {} per process ({} processes of this run share this machine's {} "
-                "cores; set threads: to choose)",
-                threads, r.dist.local_world_size, cores);
+                "cores{}; set threads: to choose)",
+                threads, r.dist.local_world_size, cores,
+                augmenting_on_cpu ? " with the augmentation read ahead" : "");
+  if (r.config.augment.enabled())
+    r.log->info("augment: the rows of the next {} batch(es) are read and extracted while one "
+                "trains",
+                r.augment_ahead);
 }
 
 /// The device, the data, the model and its optimizer, in the order that fixes the random
@@ -798,7 +810,19 @@ std::vector<torch::Tensor> member_task_losses(
   return losses;
 }
 
-BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& clock) {
+/// The augmented rows of `rows` (none without augmentation), and the batches `next` started
+/// reading ahead: their rows are read and extracted while this one trains.
+AugmentedRows augment_batch(Run& r, const std::vector<int64_t>& rows,
+                            const std::vector<std::vector<int64_t>>& next) {
+  if (!r.augmenter) return {};
+  AugmentedRows augmented = (*r.augmenter)(rows, r.config.seed, r.state.epoch);
+  for (const auto& ahead : next)
+    if (!ahead.empty()) r.augmenter->prefetch(ahead, r.config.seed, r.state.epoch);
+  return augmented;
+}
+
+BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows,
+                        const std::vector<std::vector<int64_t>>& next, EpochClock& clock) {
   const auto t0 = Clock::now();
   const TrainData& data = r.data;
   const size_t tasks = data.shape.tasks.size();
@@ -809,8 +833,7 @@ BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows, EpochClock& cl
   BatchLoss out;
   auto t_model = Clock::now();
   if (!rows.empty()) {
-    AugmentedRows augmented;
-    if (r.augmenter) augmented = (*r.augmenter)(rows, r.config.seed, r.state.epoch);
+    const AugmentedRows augmented = augment_batch(r, rows, next);
     Batch batch = make_batch(data, rows, r.augmenter ? &augmented : nullptr).to(r.device);
     clock.data += since(t0);
     t_model = Clock::now();
@@ -881,6 +904,16 @@ void optimizer_step(Run& r, int64_t b, const std::vector<int64_t>& global_rows,
   if (r.board) r.board->step(state.step, lr, grad_norm);
 }
 
+/// This rank's share of batch `b` of the epoch whose row order is `order` (in the last,
+/// short batch it may be empty).
+std::vector<int64_t> rank_batch_rows(const Run& r, const std::vector<int64_t>& order,
+                                     int64_t b) {
+  const int64_t begin = b * r.global_batch;
+  const int64_t end = std::min<int64_t>(int64_t(order.size()), (b + 1) * r.global_batch);
+  return r.dist.enabled() ? rank_rows(order, begin, end, r.dist.rank, r.dist.world_size)
+                          : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
+}
+
 /// Batch `b` of the epoch whose row order is `order`: forward, backward, and the optimizer
 /// step where an accumulation window ends. A batch no rank has a label in is skipped
 /// everywhere, as in one process.
@@ -889,13 +922,13 @@ void train_batch(Run& r, const std::vector<int64_t>& order, int64_t b, EpochCloc
   TrainState& state = r.state;
   const int64_t begin = b * r.global_batch;
   const int64_t end = std::min<int64_t>(int64_t(order.size()), (b + 1) * r.global_batch);
-  // A rank's share of the global batch; in the last, short batch it may be empty.
-  const std::vector<int64_t> rows =
-      r.dist.enabled() ? rank_rows(order, begin, end, r.dist.rank, r.dist.world_size)
-                       : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
+  const std::vector<int64_t> rows = rank_batch_rows(r, order, b);
   if (r.dist.rank > 0)
     torch::manual_seed(rank_batch_seed(r.config.seed, r.dist.rank, state.epoch, b));
-  const BatchLoss loss = forward_batch(r, rows, clock);
+  std::vector<std::vector<int64_t>> next;  // the batches whose augmented rows are read ahead
+  for (int64_t k = b + 1; r.augmenter && k <= b + r.augment_ahead && k < r.batches_per_epoch; ++k)
+    next.push_back(rank_batch_rows(r, order, k));
+  const BatchLoss loss = forward_batch(r, rows, next, clock);
   if (!loss.any) return;
   const std::vector<int64_t> global_rows(order.begin() + begin, order.begin() + end);
   // Every rank sees the same global value, so all of them stop here together.

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <future>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <sstream>
 #include <set>
@@ -415,7 +418,10 @@ struct StoreAugmenter::Impl {
   AugmentConfig config;
   c10::Device device = c10::kCPU;
   BuildOptions build;  ///< the store's extractor settings
-  std::unique_ptr<LldExtractor> extract;
+  /// Extractors not in use: each compute() takes one (or makes it), so prefetches run at once.
+  std::vector<std::unique_ptr<LldExtractor>> idle_extractors;
+  /// Guards idle_extractors and channel_power (prefetch workers share them).
+  std::mutex mutex;
   fs::path dataset_dir;
   std::map<std::string, std::vector<int64_t>> call_rows;
   LldTable layout;  ///< the LLD columns
@@ -431,6 +437,19 @@ struct StoreAugmenter::Impl {
   /// The speaker channel: the sums of the groups augmented so far in epoch `sums_epoch`.
   int64_t sums_epoch = 0;
   std::map<int64_t, std::shared_ptr<const SpeakerSums>> sums;
+  /// StoreAugmenter::prefetch: the arguments and results of those running or done that
+  /// nothing has taken yet, in the order asked. Their workers share the members above;
+  /// operator() waits for all of them before it computes itself.
+  struct Pending {
+    std::vector<int64_t> rows;
+    uint64_t run_seed = 0;
+    int64_t epoch = 0;
+    std::shared_future<std::map<int64_t, RowFeatures>> result;
+    bool is(const std::vector<int64_t>& r, uint64_t s, int64_t e) const {
+      return rows == r && run_seed == s && epoch == e;
+    }
+  };
+  std::deque<Pending> pending;
 
   fs::path audio_file(int64_t row) const {
     return dataset_dir / store.segments[size_t(row)].audio.path;
@@ -444,6 +463,13 @@ struct StoreAugmenter::Impl {
                                          std::vector<AugmentDraw> draws);
   std::shared_ptr<const SpeakerSums> speaker_sums(int64_t group, const AugmentDraw& draw,
                                                   const std::map<int64_t, RowFeatures>& batch);
+  std::map<int64_t, RowFeatures> compute(const std::vector<int64_t>& rows, uint64_t run_seed,
+                                         int64_t epoch);
+  /// Waits for the pending prefetches and forgets them, their results and their errors.
+  void drop_pending() {
+    for (const Pending& p : pending) p.result.wait();
+    pending.clear();
+  }
 };
 
 void StoreAugmenter::Impl::check_audio(const std::vector<int64_t>& rows) const {
@@ -519,7 +545,10 @@ std::vector<float> StoreAugmenter::Impl::read(int64_t row) const {
 double StoreAugmenter::Impl::call_power(int64_t row) {
   const StoreSegment& s = store.segments[size_t(row)];
   const auto key = std::make_pair(s.audio.path, s.audio.channel);
-  if (auto it = channel_power.find(key); it != channel_power.end()) return it->second;
+  {
+    const std::lock_guard lock(mutex);
+    if (auto it = channel_power.find(key); it != channel_power.end()) return it->second;
+  }
   double sum = 0;
   int64_t count = 0;
   try {
@@ -536,6 +565,7 @@ double StoreAugmenter::Impl::call_power(int64_t row) {
                     audio_file(row).string() + " again for augment.noise_reference: " +
                     e.what());
   }
+  const std::lock_guard lock(mutex);  // two workers may both have read it: the same value
   return channel_power[key] = count ? sum / double(count) : 0;
 }
 
@@ -600,7 +630,6 @@ StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name
                     "augment.probability 0");
   m.build = build_options_from_config(nlohmann::json::parse(store.meta.extractor_config));
   m.device = resolve_device(device);
-  m.extract = std::make_unique<LldExtractor>(m.build.lld);
   m.dataset_dir = store.meta.dataset_dir;
   for (size_t r = 0; r < store.segments.size(); ++r)
     m.call_rows[store.segments[r].call_id].push_back(int64_t(r));
@@ -631,7 +660,9 @@ StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name
     m.collect_noise(rows);
 }
 
-StoreAugmenter::~StoreAugmenter() = default;
+StoreAugmenter::~StoreAugmenter() {
+  if (impl_) impl_->drop_pending();  // its worker uses impl_
+}
 
 /// `rows` through `draws` (one each), read, augmented and extracted as one batch.
 std::map<int64_t, RowFeatures> StoreAugmenter::Impl::augment(const std::vector<int64_t>& rows,
@@ -659,7 +690,18 @@ std::map<int64_t, RowFeatures> StoreAugmenter::Impl::augment(const std::vector<i
   w.samples = w.samples.to(device);
   w.lengths = at::tensor(lengths, at::kLong).to(device);
   w = augment_waveforms(w, draws, build.lld.sample_rate_hz, noise_pool);
+  std::unique_ptr<LldExtractor> extract;
+  {
+    const std::lock_guard lock(mutex);
+    if (!idle_extractors.empty())
+      extract = std::move(idle_extractors.back()), idle_extractors.pop_back();
+  }
+  if (!extract) extract = std::make_unique<LldExtractor>(build.lld);
   auto lld = (*extract)(w.samples, w.lengths).lld.to(at::kCPU);
+  {
+    const std::lock_guard lock(mutex);
+    idle_extractors.push_back(std::move(extract));
+  }
   auto new_lengths = w.lengths.to(at::kCPU);
   for (size_t i = 0; i < rows.size(); ++i)
     out[rows[i]] = features(rows[i], lld[int64_t(i)], new_lengths[int64_t(i)].item<int64_t>());
@@ -694,23 +736,52 @@ std::shared_ptr<const SpeakerSums> StoreAugmenter::Impl::speaker_sums(
   return sums[group] = out;
 }
 
-std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int64_t>& rows,
-                                                          uint64_t run_seed, int64_t epoch) {
-  Impl& m = *impl_;
-  if (m.speaker_channel && epoch != m.sums_epoch) m.sums.clear(), m.sums_epoch = epoch;
+std::map<int64_t, RowFeatures> StoreAugmenter::Impl::compute(const std::vector<int64_t>& rows,
+                                                              uint64_t run_seed, int64_t epoch) {
+  if (speaker_channel && epoch != sums_epoch) sums.clear(), sums_epoch = epoch;
   std::vector<int64_t> chosen;
   std::vector<AugmentDraw> draws;
   for (int64_t r : rows) {
-    if (m.store.segments[size_t(r)].audio.path.empty()) continue;
-    const int64_t key = m.speaker_channel ? m.group_of[size_t(r)] : r;
-    AugmentDraw d = draw_augment(m.config, augment_seed(run_seed, epoch, key));
+    if (store.segments[size_t(r)].audio.path.empty()) continue;
+    const int64_t key = speaker_channel ? group_of[size_t(r)] : r;
+    AugmentDraw d = draw_augment(config, augment_seed(run_seed, epoch, key));
     if (d.any()) chosen.push_back(r), draws.push_back(d);
   }
-  std::map<int64_t, RowFeatures> out = m.augment(chosen, draws);
-  if (m.speaker_channel)
+  std::map<int64_t, RowFeatures> out = augment(chosen, draws);
+  if (speaker_channel)
     for (size_t i = 0; i < chosen.size(); ++i)
-      out[chosen[i]].speaker = m.speaker_sums(m.group_of[size_t(chosen[i])], draws[i], out);
+      out[chosen[i]].speaker = speaker_sums(group_of[size_t(chosen[i])], draws[i], out);
   return out;
+}
+
+std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int64_t>& rows,
+                                                          uint64_t run_seed, int64_t epoch) {
+  Impl& m = *impl_;
+  if (!m.pending.empty() && m.pending.front().is(rows, run_seed, epoch)) {
+    auto result = std::move(m.pending.front().result);
+    m.pending.pop_front();
+    return result.get();
+  }
+  m.drop_pending();
+  return m.compute(rows, run_seed, epoch);
+}
+
+void StoreAugmenter::prefetch(const std::vector<int64_t>& rows, uint64_t run_seed,
+                              int64_t epoch) {
+  Impl& m = *impl_;
+  for (const Impl::Pending& p : m.pending)
+    if (p.is(rows, run_seed, epoch)) return;
+  // The speaker channel's sums come from the first batch that holds a speaker's turns, so
+  // its prefetches run one after the other, in the order asked.
+  std::shared_future<std::map<int64_t, RowFeatures>> before;
+  if (m.speaker_channel && !m.pending.empty()) before = m.pending.back().result;
+  // A new thread starts with no intra-op thread count of its own; ATen gives it the
+  // process's (at::set_num_threads) on its first parallel op, so results match this thread's.
+  m.pending.push_back({rows, run_seed, epoch,
+                       std::async(std::launch::async, [&m, rows, run_seed, epoch, before] {
+                         if (before.valid()) before.wait();
+                         return m.compute(rows, run_seed, epoch);
+                       }).share()});
 }
 
 // ---- degraded copies of a dataset ----

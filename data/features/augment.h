@@ -117,8 +117,19 @@ class StoreAugmenter {
   /// The features of those `rows` whose draw (augment_seed(run_seed, epoch, row), or of
   /// the speaker's first row with a speaker channel) augments them, by row; rows without
   /// audio are left out. Throws DataError naming the file when the audio cannot be read.
+  /// Takes the result of a prefetch with the same arguments, waiting for it; otherwise
+  /// computes here (a prefetch with other arguments is waited for and dropped first).
   std::map<int64_t, RowFeatures> operator()(const std::vector<int64_t>& rows, uint64_t run_seed,
                                             int64_t epoch);
+
+  /// Starts operator()(rows, run_seed, epoch) on a worker thread of its own, so that the next
+  /// batches' rows are read and extracted while this one trains, and returns (at once when
+  /// the same is pending already). Several may run at once; with a speaker channel each
+  /// waits for the one asked before it. operator() takes them in the order asked. A worker
+  /// runs LibTorch with the process's intra-op thread count, so its result is bit for bit
+  /// the synchronous one; its errors are thrown by the operator() call that takes it. Call
+  /// both from one thread.
+  void prefetch(const std::vector<int64_t>& rows, uint64_t run_seed, int64_t epoch);
 
  private:
   struct Impl;

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <numbers>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/sha256.h"
@@ -235,6 +237,60 @@ TEST(Augment, TheStoreRecordsEachSegmentsAudioAndItIsCheckedBeforeReading) {
               std::string::npos)
         << e.what();
   }
+}
+
+/// Every row's frames, functionals and mask equal, bit for bit.
+void expect_same_rows(const std::map<int64_t, RowFeatures>& a,
+                      const std::map<int64_t, RowFeatures>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [r, f] : a) {
+    ASSERT_TRUE(b.count(r)) << r;
+    EXPECT_EQ(f.frames, b.at(r).frames) << r;
+    EXPECT_EQ(f.functionals, b.at(r).functionals) << r;
+    EXPECT_EQ(f.mask, b.at(r).mask) << r;
+  }
+}
+
+TEST(Augment, APrefetchGivesTheSynchronousResultAndItsErrorBitForBit) {
+  DatasetFixture fx("augment-prefetch");
+  features::Store store = features::read_store(small_store(fx));
+  std::vector<int64_t> rows(store.segments.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  AugmentConfig c;
+  c.probability = 1;
+  // With two intra-op threads, as training sets them: the worker thread takes the same count.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  StoreAugmenter sync(store, "s.h5", rows, c, "cpu"), ahead(store, "s.h5", rows, c, "cpu");
+  const auto want = sync(rows, 1, 0);
+  ASSERT_EQ(want.size(), rows.size());
+  ahead.prefetch(rows, 1, 0);
+  expect_same_rows(ahead(rows, 1, 0), want);
+  // A prefetch with other arguments is dropped: the call computes its own.
+  ahead.prefetch(rows, 1, 7);
+  expect_same_rows(ahead(rows, 1, 0), want);
+  const std::vector<int64_t> first(rows.begin(), rows.begin() + 1);
+  ahead.prefetch(rows, 1, 0);
+  expect_same_rows(ahead(first, 1, 0), sync(first, 1, 0));
+  at::set_num_threads(threads);
+
+  // The audio deleted after the checks: the error reaches the call that takes the prefetch,
+  // naming the file; a dropped prefetch's error does not, and a pending one is waited for
+  // when the augmenter goes.
+  const fs::path wav = fx.root / store.segments[size_t(rows.back())].audio.path;
+  std::vector<int64_t> elsewhere;
+  for (int64_t r : rows)
+    if (store.segments[size_t(r)].audio.path != store.segments[size_t(rows.back())].audio.path)
+      elsewhere.push_back(r);
+  ASSERT_FALSE(elsewhere.empty());
+  fs::remove(wav);
+  ahead.prefetch(rows, 1, 0);
+  EXPECT_NE(thrown_message<DataError>([&] { ahead(rows, 1, 0); }).find(wav.string()),
+            std::string::npos);
+  ahead.prefetch(rows, 1, 0);
+  EXPECT_EQ(ahead(elsewhere, 1, 0).size(), elsewhere.size());
+  StoreAugmenter gone(store, "s.h5", elsewhere, c, "cpu");
+  gone.prefetch(elsewhere, 1, 0);
 }
 
 /// `seconds` of stereo audio: a quiet 5 kHz tone (amplitude 0.001, -63 dBFS) for the first

@@ -107,6 +107,18 @@ TEST(DistributedContext, RanksOnOneMachineShareItsCores) {
   EXPECT_EQ(rank_cpu_threads(3, t, 16, false), 3) << "the config's threads win";
   EXPECT_EQ(rank_cpu_threads(0, t, 16, true), 0) << "OMP_NUM_THREADS wins (torchrun sets it)";
   EXPECT_EQ(rank_cpu_threads(0, context_of({}), 16, false), 0) << "one process: the default";
+  // Augmenting on the CPU: half of the share trains, the extraction read ahead fills the rest.
+  EXPECT_EQ(rank_cpu_threads(0, context_of({}), 2, false, true), 1);
+  EXPECT_EQ(rank_cpu_threads(0, context_of({}), 16, false, true), 8);
+  EXPECT_EQ(rank_cpu_threads(0, t, 16, false, true), 2);
+  EXPECT_EQ(rank_cpu_threads(0, t, 6, false, true), 1);
+  EXPECT_EQ(rank_cpu_threads(3, t, 16, false, true), 3);
+  EXPECT_EQ(rank_cpu_threads(0, t, 16, true, true), 0);
+  EXPECT_EQ(train::augment_prefetch_depth(2, 1, 1), 2);
+  EXPECT_EQ(train::augment_prefetch_depth(2, 1, 2), 1);
+  EXPECT_EQ(train::augment_prefetch_depth(16, 4, 2), 2);
+  EXPECT_EQ(train::augment_prefetch_depth(16, 1, 32), 1) << "at least one batch ahead";
+  EXPECT_EQ(train::augment_prefetch_depth(0, 1, 1), 1);
   // Open MPI names it OMPI_COMM_WORLD_LOCAL_SIZE.
   EXPECT_EQ(context_of({{"OMPI_COMM_WORLD_RANK", "0"},
                         {"OMPI_COMM_WORLD_SIZE", "4"},
