@@ -526,11 +526,15 @@ void set_rank_cpu_threads(Run& r) {
   compat::set_cpu_threads(threads);
   r.augment_ahead =
       augment_prefetch_depth(cores, r.dist.local_world_size, at::get_num_threads());
-  if (threads != r.config.threads)
+  if (threads != r.config.threads && r.dist.local_world_size > 1)
     r.log->info("threads: {} per process ({} processes of this run share this machine's {} "
                 "cores{}; set threads: to choose)",
                 threads, r.dist.local_world_size, cores,
-                augmenting_on_cpu ? " with the augmentation read ahead" : "");
+                augmenting_on_cpu ? ", each half with its augmentation read ahead" : "");
+  else if (threads != r.config.threads)
+    r.log->info("threads: {} (half of this machine's {} cores; the other half reads the "
+                "augmentation ahead; set threads: to choose)",
+                threads, cores);
   if (r.config.augment.enabled())
     r.log->info("augment: the rows of the next {} batch(es) are read and extracted while one "
                 "trains",
