@@ -625,8 +625,8 @@ void log_runtime_changes(const Run& r) {
     const auto keys = differing_keys(r.config, saved.config, "now", "before", true);
     if (!keys.empty())
       r.log->info("runtime keys set otherwise than when the run last ran: {}; they say where "
-                  "and how to run, not what to compute (another thread count may change the last digits "
-                  "of sums), and config.yaml now holds the new values",
+                  "and how to run, not what to compute (another thread count may change the "
+                  "last digits of sums), and config.yaml now holds the new values",
                   join(keys, ", "));
   } catch (const ConfigError& e) {
     r.log->warn("the run's config.yaml could not be compared with this configuration ({}); it "
@@ -814,19 +814,25 @@ std::vector<torch::Tensor> member_task_losses(
   return losses;
 }
 
+/// A batch whose augmented rows are read ahead: this rank's rows and their epoch.
+struct AheadBatch {
+  std::vector<int64_t> rows;
+  int64_t epoch = 0;
+};
+
 /// The augmented rows of `rows` (none without augmentation), and the batches `next` started
 /// reading ahead: their rows are read and extracted while this one trains.
 AugmentedRows augment_batch(Run& r, const std::vector<int64_t>& rows,
-                            const std::vector<std::vector<int64_t>>& next) {
+                            const std::vector<AheadBatch>& next) {
   if (!r.augmenter) return {};
   AugmentedRows augmented = (*r.augmenter)(rows, r.config.seed, r.state.epoch);
-  for (const auto& ahead : next)
-    if (!ahead.empty()) r.augmenter->prefetch(ahead, r.config.seed, r.state.epoch);
+  for (const AheadBatch& ahead : next)
+    if (!ahead.rows.empty()) r.augmenter->prefetch(ahead.rows, r.config.seed, ahead.epoch);
   return augmented;
 }
 
 BatchLoss forward_batch(Run& r, const std::vector<int64_t>& rows,
-                        const std::vector<std::vector<int64_t>>& next, EpochClock& clock) {
+                        const std::vector<AheadBatch>& next, EpochClock& clock) {
   const auto t0 = Clock::now();
   const TrainData& data = r.data;
   const size_t tasks = data.shape.tasks.size();
@@ -918,6 +924,28 @@ std::vector<int64_t> rank_batch_rows(const Run& r, const std::vector<int64_t>& o
                           : std::vector<int64_t>(order.begin() + begin, order.begin() + end);
 }
 
+/// The r.augment_ahead batches after batch `b` of the epoch whose row order is `order`, on
+/// into the next epoch's first ones (its dev scoring then runs beside their extraction)
+/// unless this is the last; none without augmentation.
+std::vector<AheadBatch> batches_read_ahead(const Run& r, const std::vector<int64_t>& order,
+                                           int64_t b) {
+  std::vector<AheadBatch> next;
+  if (!r.augmenter) return next;
+  std::vector<int64_t> next_order;
+  for (int64_t k = b + 1; k <= b + r.augment_ahead; ++k) {
+    if (k < r.batches_per_epoch) {
+      next.push_back({rank_batch_rows(r, order, k), r.state.epoch});
+      continue;
+    }
+    if (r.state.epoch + 1 >= r.config.epochs || k - r.batches_per_epoch >= r.batches_per_epoch)
+      break;
+    if (next_order.empty())
+      next_order = epoch_order(r.data.train, r.config.seed, r.state.epoch + 1);
+    next.push_back({rank_batch_rows(r, next_order, k - r.batches_per_epoch), r.state.epoch + 1});
+  }
+  return next;
+}
+
 /// Batch `b` of the epoch whose row order is `order`: forward, backward, and the optimizer
 /// step where an accumulation window ends. A batch no rank has a label in is skipped
 /// everywhere, as in one process.
@@ -929,10 +957,7 @@ void train_batch(Run& r, const std::vector<int64_t>& order, int64_t b, EpochCloc
   const std::vector<int64_t> rows = rank_batch_rows(r, order, b);
   if (r.dist.rank > 0)
     torch::manual_seed(rank_batch_seed(r.config.seed, r.dist.rank, state.epoch, b));
-  std::vector<std::vector<int64_t>> next;  // the batches whose augmented rows are read ahead
-  for (int64_t k = b + 1; r.augmenter && k <= b + r.augment_ahead && k < r.batches_per_epoch; ++k)
-    next.push_back(rank_batch_rows(r, order, k));
-  const BatchLoss loss = forward_batch(r, rows, next, clock);
+  const BatchLoss loss = forward_batch(r, rows, batches_read_ahead(r, order, b), clock);
   if (!loss.any) return;
   const std::vector<int64_t> global_rows(order.begin() + begin, order.begin() + end);
   // Every rank sees the same global value, so all of them stop here together.
