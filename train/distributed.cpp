@@ -126,7 +126,7 @@ int rank_cpu_threads(int configured, const DistributedContext& context, unsigned
   if (configured > 0) return configured;
   if (omp_num_threads_set || cores == 0) return 0;
   const int share = std::max(1, int(cores) / std::max(1, context.local_world_size));
-  if (augmenting_on_cpu) return std::max(1, share / 2);
+  if (augmenting_on_cpu && share >= 2) return share / 2;
   return context.local_world_size <= 1 ? 0 : share;
 }
 

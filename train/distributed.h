@@ -63,7 +63,8 @@ DistributedContext distributed_context_from(const std::function<const char*(cons
 /// default is every core: two ranks on two cores then run four spinning OpenMP threads, and
 /// took 3.1-7.0x the wall time of two ranks sharing them (bench/distributed_threads.sh).
 /// `augmenting_on_cpu` (waveform augmentation extracting on the CPU), with neither set: half
-/// of the rank's share (at least 1), the other half left to the extraction read ahead
+/// of the rank's share when it has two cores or more, the other half left to the extraction
+/// read ahead
 /// (augment_prefetch_depth; docs/benchmarks.md, "Waveform augmentation").
 int rank_cpu_threads(int configured, const DistributedContext& context, unsigned cores,
                      bool omp_num_threads_set, bool augmenting_on_cpu = false);

@@ -109,6 +109,7 @@ TEST(DistributedContext, RanksOnOneMachineShareItsCores) {
   EXPECT_EQ(rank_cpu_threads(0, context_of({}), 16, false), 0) << "one process: the default";
   // Augmenting on the CPU: half of the share trains, the extraction read ahead fills the rest.
   EXPECT_EQ(rank_cpu_threads(0, context_of({}), 2, false, true), 1);
+  EXPECT_EQ(rank_cpu_threads(0, context_of({}), 1, false, true), 0) << "one core: no split";
   EXPECT_EQ(rank_cpu_threads(0, context_of({}), 16, false, true), 8);
   EXPECT_EQ(rank_cpu_threads(0, t, 16, false, true), 2);
   EXPECT_EQ(rank_cpu_threads(0, t, 6, false, true), 1);
