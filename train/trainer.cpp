@@ -733,6 +733,9 @@ void join_ranks(Run& r) {
 struct EpochClock {
   Clock::time_point start = Clock::now();
   double data = 0, forward = 0, backward = 0, step = 0, checkpoint = 0;
+  /// How the augmenter had served its batches when the epoch started (metrics.jsonl
+  /// "augment_batches" counts this epoch's).
+  features::StoreAugmenter::Served augment_start;
 };
 
 double since(Clock::time_point t) {
@@ -1071,6 +1074,13 @@ json metrics_line(const Run& r, const EpochClock& clock, double train_seconds, c
         {"checkpoint", clock.checkpoint},
         {"evaluate", seconds - train_seconds}}}};
   if (!conditions.is_null()) line["dev_conditions"] = conditions;
+  if (r.augmenter) {
+    const auto now = r.augmenter->served();
+    const auto& start = clock.augment_start;
+    line["augment_batches"] = {{"read_ahead", now.read_ahead - start.read_ahead},
+                               {"on_the_spot", now.on_the_spot - start.on_the_spot},
+                               {"dropped", now.dropped - start.dropped}};
+  }
   return line;
 }
 
@@ -1126,6 +1136,7 @@ void save_last(Run& r) {
 bool train_epoch(Run& r, Progress& progress) {
   schedule_encoder(r);
   EpochClock clock;
+  if (r.augmenter) clock.augment_start = r.augmenter->served();
   const auto order = epoch_order(r.data.train, r.config.seed, r.state.epoch);
   for (int64_t b = r.state.batch; b < r.batches_per_epoch; ++b)
     train_batch(r, order, b, clock, progress);

@@ -450,6 +450,7 @@ struct StoreAugmenter::Impl {
     }
   };
   std::deque<Pending> pending;
+  Served served;
 
   fs::path audio_file(int64_t row) const {
     return dataset_dir / store.segments[size_t(row)].audio.path;
@@ -760,11 +761,16 @@ std::map<int64_t, RowFeatures> StoreAugmenter::operator()(const std::vector<int6
   if (!m.pending.empty() && m.pending.front().is(rows, run_seed, epoch)) {
     auto result = std::move(m.pending.front().result);
     m.pending.pop_front();
+    ++m.served.read_ahead;
     return result.get();
   }
+  m.served.dropped += int64_t(m.pending.size());
   m.drop_pending();
+  ++m.served.on_the_spot;
   return m.compute(rows, run_seed, epoch);
 }
+
+StoreAugmenter::Served StoreAugmenter::served() const { return impl_->served; }
 
 void StoreAugmenter::prefetch(const std::vector<int64_t>& rows, uint64_t run_seed,
                               int64_t epoch) {

@@ -131,6 +131,14 @@ class StoreAugmenter {
   /// both from one thread.
   void prefetch(const std::vector<int64_t>& rows, uint64_t run_seed, int64_t epoch);
 
+  /// How operator() has served its calls so far: `read_ahead` took a prefetch's result,
+  /// `on_the_spot` computed while the caller waited, and `dropped` counts the prefetches
+  /// waited for and thrown away because the call asked for something else.
+  struct Served {
+    int64_t read_ahead = 0, on_the_spot = 0, dropped = 0;
+  };
+  Served served() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -26,6 +26,23 @@ const char* const kAugment =
     "  telephone_probability: 0.5\n  noise_probability: 0.5\n  reverb_probability: 0.5\n";
 
 
+/// Every batch of a run that trained without interruption was read and extracted ahead, on
+/// into the next epoch, but the very first (metrics.jsonl "augment_batches"): a read-ahead that
+/// stopped at the epoch's end, or that asked for other rows than the trainer then takes, fails.
+void expect_every_batch_but_the_first_read_ahead(const fs::path& run) {
+  std::ifstream lines(run / "metrics.jsonl");
+  std::string text;
+  int epochs = 0;
+  while (std::getline(lines, text)) {
+    const auto served = nlohmann::json::parse(text).at("augment_batches");
+    EXPECT_EQ(served.at("on_the_spot").get<int>(), epochs == 0 ? 1 : 0) << text;
+    EXPECT_GE(served.at("read_ahead").get<int>(), epochs == 0 ? 1 : 2) << text;
+    EXPECT_EQ(served.at("dropped").get<int>(), 0) << text;
+    ++epochs;
+  }
+  EXPECT_GE(epochs, 2) << "in " << (run / "metrics.jsonl");
+}
+
 /// The run killed and resumed also has the consistency loss (augment.consistency), whose
 /// extra forward of the clean rows must draw its dropout the same way after a resume.
 TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) {
@@ -48,6 +65,7 @@ TEST(E2eAugment, TrainsOnAugmentedRowsAndResumesWithTheSameMetricsAfterSigkill) 
   // Augmentation changes what the model learns from, and the consistency loss how.
   EXPECT_NE(metrics_without_timing(alone / "run"), metrics_without_timing(plain / "run"));
   EXPECT_NE(metrics_without_timing(full / "run"), metrics_without_timing(alone / "run"));
+  expect_every_batch_but_the_first_read_ahead(alone / "run");
   expect_a_killed_run_to_resume_as(full / "run", cut, consistent);
 }
 

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/torch_compat.h"
@@ -57,8 +60,32 @@ void run(torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& p
   }
 }
 
+/// {major, minor} of a version such as "2.11.0+cu130" (CMake's) or "1.13.0" (torch/version.h);
+/// {-1, -1} when it does not start with two numbers.
+std::pair<int, int> major_minor(const std::string& version) {
+  int major = -1, minor = -1;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) return {-1, -1};
+  return {major, minor};
+}
+
+/// The skip below must not hide a broken version check: core/torch_compat.h reads the version
+/// from torch/version.h, and if that stopped being found the trainer would fall back to
+/// AdamW's own step without a word. The version CMake found (2.4 and later have the kernel)
+/// decides here; patch levels may differ between the two (Debian's say 1.13.0 in both).
+TEST(FusedAdamW, IsOnWhereverTheLibTorchBuiltAgainstHasTheKernel) {
+  const std::string found = TENOR_CMAKE_TORCH_VERSION;
+  const auto [major, minor] = major_minor(found);
+  ASSERT_GE(major, 1) << "CMake's LibTorch version: " << found;
+  ASSERT_EQ(major_minor(compat::torch_version()), major_minor(found))
+      << "torch/version.h (" << compat::torch_version() << ") and CMake (" << found
+      << ") disagree on the LibTorch this build uses";
+  EXPECT_EQ(compat::kFusedAdamW, major > 2 || (major == 2 && minor >= 4))
+      << "CMake found LibTorch " << found << " but core/torch_compat.h "
+      << (compat::kFusedAdamW ? "enables" : "does not enable") << " the fused AdamW step";
+}
+
 TEST(FusedAdamW, UpdatesAsAdamWDoesToRounding) {
-  if (!compat::kFusedAdamW)  // Debian's LibTorch 1.13: AdamW's own step runs
+  if (!compat::kFusedAdamW)  // Debian's LibTorch 1.13 (the test above pins which builds)
     GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no fused AdamW kernel";
   const auto a = parameters(), b = parameters();
   torch::optim::AdamW reference(groups(a));

@@ -234,7 +234,8 @@ std::string metrics_without_timing(const std::filesystem::path& run) {
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
     for (const char* k :
-         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds"})
+         {"seconds", "train_seconds", "segments_per_s", "data_wait_share", "phase_seconds",
+          "augment_batches"})
       j.erase(k);
     out += j.dump() + "\n";
   }
