@@ -114,10 +114,11 @@ TEST(InputTransform, DropFeaturesHidesTheColumnsItNamesFromEveryBatch) {
   const train::Batch b = train::make_batch(d, rows);
   for (size_t c = 0; c < lld.size(); ++c) {
     const auto column = b.frames.select(2, int64_t(c));
-    if (t.norm.lld_dropped[c])
+    if (t.norm.lld_dropped[c]) {
       EXPECT_EQ(column.abs().max().item<float>(), 0.0f) << lld[c];
-    else if (lld[c] != "voiced")
+    } else if (lld[c] != "voiced") {
       EXPECT_GT(column.abs().max().item<float>(), 0.0f) << lld[c];
+    }
   }
   for (size_t c = 0; c < func.size(); ++c)
     if (t.norm.func_dropped[c]) {
