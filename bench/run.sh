@@ -34,6 +34,10 @@ if [[ $which == all || $which == distributed ]]; then
   echo; echo "## train: two ranks on one machine, every core each vs shared cores"
   bench/distributed_threads.sh
 fi
+if [[ $which == all || $which == cpu-quota ]]; then
+  echo; echo "## train: under a CPU quota, threads lowered to it vs one per core"
+  bench/cpu_quota.sh
+fi
 if [[ $which == all || $which == text-encoder ]]; then
   echo; echo "## text encoder fine-tuning (vs a Hugging Face transformers loop)"
   bench/text_encoder_bench.sh

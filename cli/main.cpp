@@ -6,8 +6,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/features/device.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tenor: escalation and empathy detection from labelled customer-service calls"};
@@ -17,7 +19,16 @@ int main(int argc, char** argv) {
                        "cuDNN and NCCL are compiled in, and the CUDA devices visible; then exit");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
-  app.parse_complete_callback([&] { tenor::set_log_level(log_level); });
+  app.parse_complete_callback([&] {
+    tenor::set_log_level(log_level);
+    // In a container with a CPU quota, one LibTorch thread per visible core would wait more
+    // than it works (core/cpu.h).
+    if (const int threads = tenor::features::fit_cpu_threads_to_quota())
+      tenor::logger("tenor")->debug("LibTorch threads: {} (the cgroup CPU quota, {:.2f} cores, of the {} "
+                         "cores this process may run on; OMP_NUM_THREADS or a command's threads "
+                         "choose otherwise)",
+                         threads, tenor::cpu_share().quota, tenor::cpu_share().allowed);
+  });
 
   tenor::cli::add_data_commands(app);
   tenor::cli::add_data_build_command(app);

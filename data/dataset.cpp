@@ -6,9 +6,9 @@
 #include <cstring>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "core/atomic_file.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "data/dataset_internal.h"
@@ -579,7 +579,7 @@ Dataset load_dataset(const fs::path& root, Diagnostics& diag, const LoadOptions&
     json value;
     std::optional<JsonLineProblem> problem;
   };
-  const unsigned threads = std::min(8u, std::thread::hardware_concurrency());
+  const unsigned threads = std::min(8u, cpu_share().usable());
   constexpr size_t kBatchBytes = size_t{8} << 20;
   std::vector<Pending> batch;
   auto flush = [&] {

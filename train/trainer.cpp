@@ -11,9 +11,7 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <thread>
 
-#include <sched.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -22,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/file_lock.h"
 #include "core/log.h"
@@ -511,14 +510,11 @@ void make_dev_copies(Run& r) {
 
 /// LibTorch's CPU threads: the config's `threads`, or this machine's cores shared among the
 /// run's processes on it and with the augmentation read ahead (rank_cpu_threads), and how
-/// far ahead it reads. Cores are those this process may run on (sched_getaffinity: taskset
-/// and container CPU sets), as OpenMP counts them.
+/// far ahead it reads. Cores are those this process may use (core/cpu.h: taskset, container
+/// CPU sets and CPU quotas).
 void set_rank_cpu_threads(Run& r) {
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  const unsigned cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0
-                             ? unsigned(CPU_COUNT(&allowed))
-                             : std::thread::hardware_concurrency();
+  const CpuShare& share = cpu_share();
+  const unsigned cores = share.usable();
   const char* omp = std::getenv("OMP_NUM_THREADS");  // an empty value counts as unset
   const bool augmenting_on_cpu = r.config.augment.enabled() && r.device.is_cpu();
   const int threads =
@@ -526,15 +522,23 @@ void set_rank_cpu_threads(Run& r) {
   compat::set_cpu_threads(threads);
   r.augment_ahead =
       augment_prefetch_depth(cores, r.dist.local_world_size, at::get_num_threads());
+  const bool quota = share.usable() < share.allowed;
+  const std::string whose =
+      quota ? fmt::format("the {} core{} this process's CPU quota ({:.2f} cores) gives it", cores,
+                          cores == 1 ? "" : "s", share.quota)
+            : fmt::format("this machine's {} cores", cores);
   if (threads != r.config.threads && r.dist.local_world_size > 1)
-    r.log->info("threads: {} per process ({} processes of this run share this machine's {} "
-                "cores{}; set threads: to choose)",
-                threads, r.dist.local_world_size, cores,
+    r.log->info("threads: {} per process ({} processes of this run share {}{}; set threads: to "
+                "choose)",
+                threads, r.dist.local_world_size, whose,
                 augmenting_on_cpu ? ", each half with its augmentation read ahead" : "");
   else if (threads != r.config.threads)
-    r.log->info("threads: {} (half of this machine's {} cores; the other half reads the "
-                "augmentation ahead; set threads: to choose)",
-                threads, cores);
+    r.log->info("threads: {} (half of {}; the other half reads the augmentation ahead; set "
+                "threads: to choose)",
+                threads, whose);
+  else if (r.config.threads == 0 && quota && !(omp && *omp))
+    r.log->info("threads: {} ({}, not the {} it may run on; set threads: to choose)",
+                at::get_num_threads(), whose, share.allowed);
   if (r.config.augment.enabled())
     r.log->info("augment: the rows of the next {} batch(es) are read and extracted while one "
                 "trains",

@@ -3,7 +3,9 @@
 #include <ATen/Context.h>
 
 #include <charconv>
+#include <cstdlib>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/torch_compat.h"
 
@@ -53,6 +55,14 @@ c10::Device resolve_device(const std::string& spec) {
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw ConfigError("unknown device '" + spec + "'; use auto, cpu, cuda or cuda:N");
+}
+
+int fit_cpu_threads_to_quota() {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  const CpuShare& share = cpu_share();
+  if ((omp && *omp) || share.usable() >= share.allowed) return 0;
+  compat::set_cpu_threads(int(share.usable()));
+  return int(share.usable());
 }
 
 }  // namespace tenor::features

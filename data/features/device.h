@@ -11,4 +11,11 @@ namespace tenor::features {
 /// ConfigError; nothing falls back silently.
 c10::Device resolve_device(const std::string& spec);
 
+/// LibTorch's CPU threads for this process when nothing chose them: where a cgroup CPU quota
+/// (a container's --cpus) allows fewer cores than this process may run on, LibTorch's
+/// default (one thread per core it may run on) is lowered to the quota's cores
+/// (core/cpu.h), and that count is returned; 0 when it is left as it is, or OMP_NUM_THREADS
+/// is set (not empty). Called once as tenor starts; a command's own `threads` wins after.
+int fit_cpu_threads_to_quota();
+
 }  // namespace tenor::features

@@ -51,7 +51,9 @@ int predict(const std::string& args, std::string* log, json* segments = nullptr)
   const fs::path out = make_temp_dir("input-predict") / "call.json";
   const int rc = run_tenor("predict " + args + " --out " + out.string(), log);
   if (segments && rc == 0) *segments = json::parse(read_file(out))["segments"];
-  if (rc != 0) EXPECT_FALSE(fs::exists(out)) << "a failed predict left " << out;
+  if (rc != 0) {
+    EXPECT_FALSE(fs::exists(out)) << "a failed predict left " << out;
+  }
   return rc;
 }
 
