@@ -84,6 +84,18 @@ TEST(FusedAdamW, IsOnWhereverTheLibTorchBuiltAgainstHasTheKernel) {
       << (compat::kFusedAdamW ? "enables" : "does not enable") << " the fused AdamW step";
 }
 
+/// The AdamW state `optimizer` keeps for parameter `p`: keyed by its TensorImpl since
+/// LibTorch 2, by that pointer printed as a string in Debian's 1.13.
+const torch::optim::AdamWParamState& adamw_state(torch::optim::Optimizer& optimizer,
+                                                 const torch::Tensor& p) {
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+  const auto key = p.unsafeGetTensorImpl();
+#else
+  const auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+#endif
+  return static_cast<const torch::optim::AdamWParamState&>(*optimizer.state().at(key));
+}
+
 TEST(FusedAdamW, UpdatesAsAdamWDoesToRounding) {
   if (!compat::kFusedAdamW)  // Debian's LibTorch 1.13 (the test above pins which builds)
     GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no fused AdamW kernel";
@@ -97,10 +109,8 @@ TEST(FusedAdamW, UpdatesAsAdamWDoesToRounding) {
     // Thirty updates moved every parameter well past the tolerance: a kernel that skipped
     // the weight decay or a bias correction would not pass.
     EXPECT_GT((a[i] - parameters()[i]).abs().max().item<double>(), 1e-2) << "parameter " << i;
-    const auto& ra = static_cast<torch::optim::AdamWParamState&>(
-        *reference.state().at(a[i].unsafeGetTensorImpl()));
-    const auto& rb = static_cast<torch::optim::AdamWParamState&>(
-        *fused.state().at(b[i].unsafeGetTensorImpl()));
+    const auto& ra = adamw_state(reference, a[i]);
+    const auto& rb = adamw_state(fused, b[i]);
     EXPECT_EQ(ra.step(), rb.step()) << "parameter " << i;
     EXPECT_TRUE(torch::allclose(ra.exp_avg(), rb.exp_avg(), 1e-5, 1e-7));
     EXPECT_TRUE(torch::allclose(ra.exp_avg_sq(), rb.exp_avg_sq(), 1e-5, 1e-7));
@@ -109,10 +119,7 @@ TEST(FusedAdamW, UpdatesAsAdamWDoesToRounding) {
   // values after 30 updates (were both the same code, every bit would agree).
   EXPECT_FALSE(torch::equal(a[2], b[2]));
   // The bias had a gradient at even steps only.
-  EXPECT_EQ(static_cast<torch::optim::AdamWParamState&>(
-                *fused.state().at(b[1].unsafeGetTensorImpl()))
-                .step(),
-            15);
+  EXPECT_EQ(adamw_state(fused, b[1]).step(), 15);
 }
 
 TEST(FusedAdamW, ResumesFromItsSavedStateBitForBit) {
