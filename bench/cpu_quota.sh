@@ -18,7 +18,7 @@ cores=$(nproc)
 work=$(mktemp -d)
 group=""
 cleanup() {
-  [[ -n $group ]] && rmdir "$group" 2>/dev/null
+  if [[ -n $group ]]; then rmdir "$group" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
