@@ -539,6 +539,11 @@ void set_rank_cpu_threads(Run& r) {
   else if (r.config.threads == 0 && quota && !(omp && *omp))
     r.log->info("threads: {} ({}, not the {} it may run on; set threads: to choose)",
                 at::get_num_threads(), whose, share.allowed);
+  if (at::get_num_threads() > int(cores))
+    r.log->warn("threads: {} (from {}) is more than {}: the threads will wait for each other; "
+                "set threads: {} or fewer",
+                at::get_num_threads(), r.config.threads > 0 ? "the config" : "OMP_NUM_THREADS",
+                whose, cores);
   if (r.config.augment.enabled())
     r.log->info("augment: the rows of the next {} batch(es) are read and extracted while one "
                 "trains",

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/atomic_file.h"
+#include "core/cpu.h"
 #include "core/file_lock.h"
 #include "core/sha256.h"
 #include "data/features/store.h"
@@ -65,6 +66,26 @@ TEST(E2eTrain, WritesTheRunAndIsBitReproducible) {
       }
     }
   }
+}
+
+/// More threads than the cores this process may use (core/cpu.h) is allowed but said: they
+/// would wait for each other. As many as the cores is said nothing about.
+TEST(E2eTrain, WarnsOfMoreThreadsThanTheCoresItMayUse) {
+  const unsigned cores = cpu_share().usable();
+  const fs::path over = make_temp_dir("train-threads"), fits = make_temp_dir("train-threads");
+  const std::string many = "  type: linear\nthreads: " + std::to_string(cores + 1) + "\n";
+  std::string out;
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(over, many).string(), &out), 0)
+      << out;
+  EXPECT_NE(out.find("threads: " + std::to_string(cores + 1) + " (from the config) is more than"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("set threads: " + std::to_string(cores) + " or fewer"), std::string::npos)
+      << out;
+  const std::string enough = "  type: linear\nthreads: " + std::to_string(cores) + "\n";
+  ASSERT_EQ(run_tenor("train --config " + write_train_config(fits, enough).string(), &out), 0)
+      << out;
+  EXPECT_EQ(out.find("wait for each other"), std::string::npos) << out;
 }
 
 TEST(E2eTrain, ResumesAfterSigkillWithTheSameFinalMetrics) {
