@@ -24,10 +24,10 @@ int main(int argc, char** argv) {
     // In a container with a CPU quota, one LibTorch thread per visible core would wait more
     // than it works (core/cpu.h).
     if (const int threads = tenor::features::fit_cpu_threads_to_quota())
-      tenor::logger("tenor")->debug("LibTorch threads: {} (the cgroup CPU quota, {:.2f} cores, of the {} "
-                         "cores this process may run on; OMP_NUM_THREADS or a command's threads "
-                         "choose otherwise)",
-                         threads, tenor::cpu_share().quota, tenor::cpu_share().allowed);
+      tenor::logger("tenor")->debug(
+          "LibTorch threads: {} (the cgroup CPU quota, {:.2f} cores, of the {} cores this "
+          "process may run on; OMP_NUM_THREADS or a command's threads choose otherwise)",
+          threads, tenor::cpu_share().quota, tenor::cpu_share().allowed);
   });
 
   tenor::cli::add_data_commands(app);

@@ -76,7 +76,8 @@ double cgroup_cpu_quota(const std::string& proc_self_cgroup, const fs::path& cgr
     const std::string path = line.substr(b + 1);
     if (id == "0" && controllers.empty()) {
       for (const fs::path& mount : {cgroup_root, cgroup_root / "unified"})
-        for (const fs::path& dir : own_and_parents(mount, path)) keep_lowest(v2_quota(dir), &lowest);
+        for (const fs::path& dir : own_and_parents(mount, path))
+          keep_lowest(v2_quota(dir), &lowest);
       continue;
     }
     if (("," + controllers + ",").find(",cpu,") == std::string::npos) continue;

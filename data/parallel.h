@@ -19,10 +19,10 @@
 namespace tenor::data {
 
 /// Calls `fn(i)` once for each i in [0, n) on up to `threads` threads, the calling
-/// thread included (0 = one per core this process may use, core/cpu.h). Items are handed out in order, one at a time.
-/// If any call throws, no further items are started, all threads are joined and the
-/// first exception is rethrown here. If the system refuses more threads, the ones
-/// already running (at least the caller) do all the work.
+/// thread included (0 = one per core this process may use, core/cpu.h). Items are handed
+/// out in order, one at a time. If any call throws, no further items are started, all
+/// threads are joined and the first exception is rethrown here. If the system refuses more
+/// threads, the ones already running (at least the caller) do all the work.
 template <class Fn>
 void parallel_for(size_t n, unsigned threads, Fn&& fn) {
   if (threads == 0) threads = cpu_share().usable();
