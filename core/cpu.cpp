@@ -88,6 +88,11 @@ double cgroup_cpu_quota(const std::string& proc_self_cgroup, const fs::path& cgr
   return lowest;
 }
 
+bool omp_num_threads_set() {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  return omp && *omp;
+}
+
 unsigned CpuShare::usable() const {
   const unsigned cores = std::max(1u, allowed);
   if (quota <= 0) return cores;

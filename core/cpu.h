@@ -22,6 +22,10 @@ struct CpuShare {
   unsigned usable() const;
 };
 
+/// Whether OMP_NUM_THREADS chooses LibTorch's threads (set and not empty): then nothing above
+/// lowers them.
+bool omp_num_threads_set();
+
 /// This process's share, read once (a process does not move between cgroups while it runs).
 const CpuShare& cpu_share();
 

@@ -515,11 +515,12 @@ void make_dev_copies(Run& r) {
 void set_rank_cpu_threads(Run& r) {
   const CpuShare& share = cpu_share();
   const unsigned cores = share.usable();
-  const char* omp = std::getenv("OMP_NUM_THREADS");  // an empty value counts as unset
+  const bool omp = omp_num_threads_set();
   const bool augmenting_on_cpu = r.config.augment.enabled() && r.device.is_cpu();
   const int threads =
-      rank_cpu_threads(r.config.threads, r.dist, cores, omp && *omp, augmenting_on_cpu);
+      rank_cpu_threads(r.config.threads, r.dist, cores, omp, augmenting_on_cpu);
   compat::set_cpu_threads(threads);
+  if (threads == 0) features::fit_cpu_threads_to_quota();  // LibTorch's default, at most `cores`
   r.augment_ahead =
       augment_prefetch_depth(cores, r.dist.local_world_size, at::get_num_threads());
   const bool quota = share.usable() < share.allowed;
@@ -536,7 +537,7 @@ void set_rank_cpu_threads(Run& r) {
     r.log->info("threads: {} (half of {}; the other half reads the augmentation ahead; set "
                 "threads: to choose)",
                 threads, whose);
-  else if (r.config.threads == 0 && quota && !(omp && *omp))
+  else if (r.config.threads == 0 && quota && !omp)
     r.log->info("threads: {} ({}, not the {} it may run on; set threads: to choose)",
                 at::get_num_threads(), whose, share.allowed);
   if (at::get_num_threads() > int(cores))

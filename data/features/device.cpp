@@ -3,7 +3,6 @@
 #include <ATen/Context.h>
 
 #include <charconv>
-#include <cstdlib>
 
 #include "core/cpu.h"
 #include "core/error.h"
@@ -58,9 +57,8 @@ c10::Device resolve_device(const std::string& spec) {
 }
 
 int fit_cpu_threads_to_quota() {
-  const char* omp = std::getenv("OMP_NUM_THREADS");
   const CpuShare& share = cpu_share();
-  if ((omp && *omp) || share.usable() >= share.allowed) return 0;
+  if (omp_num_threads_set() || share.usable() >= share.allowed) return 0;
   compat::set_cpu_threads(int(share.usable()));
   return int(share.usable());
 }

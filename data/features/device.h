@@ -15,7 +15,8 @@ c10::Device resolve_device(const std::string& spec);
 /// (a container's --cpus) allows fewer cores than this process may run on, LibTorch's
 /// default (one thread per core it may run on) is lowered to the quota's cores
 /// (core/cpu.h), and that count is returned; 0 when it is left as it is, or OMP_NUM_THREADS
-/// is set (not empty). Called once as tenor starts; a command's own `threads` wins after.
+/// is set (not empty). Called as tenor starts and by the trainer (train() also runs outside
+/// the CLI); a command's own `threads` wins after.
 int fit_cpu_threads_to_quota();
 
 }  // namespace tenor::features

@@ -3,29 +3,18 @@
 #include "core/cpu.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <fstream>
+#include "tests/data/fixtures.h"
 
 namespace tenor {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_root(const std::string& name) {
-  const fs::path dir = fs::path(testing::TempDir()) /
-                       ("tenor-cgroup-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file) << text << "\n";
-}
+/// A kernel file: its text and the line break the kernel ends it with.
+void write(const fs::path& file, const std::string& text) { test::write_text(file, text + "\n"); }
 
 TEST(CgroupCpuQuota, ReadsCgroupV2AndTakesTheLowestOfTheCgroupAndItsParents) {
-  const fs::path root = fresh_root("v2");
+  const fs::path root = test::make_temp_dir("cgroup-v2");
   const std::string self = "0::/kubepods/pod1/container\n";
   EXPECT_EQ(cgroup_cpu_quota(self, root), 0) << "no files: no quota";
   write(root / "kubepods/pod1/container/cpu.max", "max 100000");
@@ -36,14 +25,14 @@ TEST(CgroupCpuQuota, ReadsCgroupV2AndTakesTheLowestOfTheCgroupAndItsParents) {
   EXPECT_DOUBLE_EQ(cgroup_cpu_quota(self, root), 1.5);
   // Inside a container with its own cgroup namespace the path is "/" and the mount's own
   // file is the container's limit.
-  const fs::path inside = fresh_root("v2-inside");
+  const fs::path inside = test::make_temp_dir("cgroup-v2-inside");
   write(inside / "cpu.max", "50000 100000");
   EXPECT_DOUBLE_EQ(cgroup_cpu_quota("0::/\n", inside), 0.5);
 }
 
 TEST(CgroupCpuQuota, ReadsCgroupV1WhereverTheCpuControllerIsMounted) {
   for (const std::string mount : {"cpu", "cpu,cpuacct"}) {
-    const fs::path root = fresh_root("v1");
+    const fs::path root = test::make_temp_dir("cgroup-v1");
     const std::string self = "5:memory:/docker/abc\n4:" + mount + ":/docker/abc\n0::/\n";
     write(root / mount / "docker/abc/cpu.cfs_quota_us", "-1");
     write(root / mount / "docker/abc/cpu.cfs_period_us", "100000");
@@ -52,7 +41,7 @@ TEST(CgroupCpuQuota, ReadsCgroupV1WhereverTheCpuControllerIsMounted) {
     EXPECT_DOUBLE_EQ(cgroup_cpu_quota(self, root), 3.0) << mount;
     // Without a cgroup namespace the path names the host's tree, absent inside the
     // container, whose own limit is the mount's file.
-    const fs::path inside = fresh_root("v1-inside");
+    const fs::path inside = test::make_temp_dir("cgroup-v1-inside");
     write(inside / mount / "cpu.cfs_quota_us", "200000");
     write(inside / mount / "cpu.cfs_period_us", "100000");
     EXPECT_DOUBLE_EQ(cgroup_cpu_quota(self, inside), 2.0) << mount;
@@ -60,7 +49,7 @@ TEST(CgroupCpuQuota, ReadsCgroupV1WhereverTheCpuControllerIsMounted) {
 }
 
 TEST(CgroupCpuQuota, IgnoresWhatItCannotRead) {
-  const fs::path root = fresh_root("bad");
+  const fs::path root = test::make_temp_dir("cgroup-bad");
   write(root / "cpu.max", "lots 100000");
   write(root / "cpu/cpu.cfs_quota_us", "200000");
   write(root / "cpu/cpu.cfs_period_us", "0");
