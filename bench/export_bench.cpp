@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   train::TrainConfig run_config;
   run_config.model = config;
   data64.transform = train::make_input_transform(run_config, data64.transform.norm, {},
-                                                 {true, 0, ""});
+                                                 {true});
   auto proto = ox::build_onnx_model(*model, shape, config, data64.transform, {});
   std::ofstream(dir / "model.onnx", std::ios::binary) << ox::serialize(proto);
 

@@ -6,10 +6,9 @@
 # (model.context_tokens: on in configs/meld-anger.yaml, off in configs/epitome-empathy.yaml);
 # paired call-bootstrap p-values (tenor eval compare) follow the table.
 # With stores/glove-6b-100d.txt (tools/word-vectors/fetch.sh) EPITOME is also trained with
-# its token embeddings starting from GloVe (model.word_vectors). The EPITOME config reads
-# Universal Sentence Encoder lite embeddings (model.text_embedding), written once to
-# stores/epitome-use.jsonl by tools/sentence-embeddings/embed.sh; "epitome-plain" is the same
-# model without them.
+# its token embeddings starting from GloVe (model.word_vectors). With TRANSFORMER=1 the text
+# sets are also trained with configs/text-transformer.yaml (a pretrained encoder fine-tuned;
+# about an hour a set on 2 CPU cores) and compared with their own config.
 #   bench/quality.sh [WORKDIR]      (default: runs/quality; stores are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +16,6 @@ tenor=build/tenor
 shared=../shared/data
 work=${1:-runs/quality}
 glove=stores/glove-6b-100d.txt  # tools/word-vectors/fetch.sh; EPITOME also runs with it when present
-use=stores/epitome-use.jsonl    # sentence embeddings of EPITOME (tools/sentence-embeddings)
 mkdir -p "$work"
 row() {  # report.json task metric -> "0.912 [0.880, 0.941]"
   python3 - "$1" "$2" "$3" <<'PY'
@@ -62,27 +60,23 @@ if [[ -d $shared/ravdess-anger ]]; then
   done
 fi
 if [[ -d $shared/epitome-empathy ]]; then
-  # The config reads sentence embeddings (model.text_embedding): the store holds them.
-  [[ -s $use ]] || tools/sentence-embeddings/embed.sh "$shared/epitome-empathy" "$use" >/dev/null
-  s=$work/epitome-empathy-use.h5
-  [[ -f $s ]] || $tenor data build "$shared/epitome-empathy" --out "$s" --text-embeddings "$use" \
-    --no-progress >/dev/null 2>&1
-  plain=(--set model.text_embedding=false)
+  s=$(build epitome-empathy)
   run epitome configs/epitome-empathy.yaml "$s"
-  run epitome-plain configs/epitome-empathy.yaml "$s" "${plain[@]}"
-  run epitome-context configs/epitome-empathy.yaml "$s" "${plain[@]}" --set model.context_tokens=64
-  run epitome-linear configs/epitome-empathy.yaml "$s" "${plain[@]}" --set model.type=linear \
-    --set optim.lr=0.01
+  run epitome-context configs/epitome-empathy.yaml "$s" --set model.context_tokens=64
+  run epitome-linear configs/epitome-empathy.yaml "$s" --set model.type=linear --set optim.lr=0.01
   compare "$s" epitome-linear epitome
-  compare "$s" epitome-linear epitome-plain
-  compare "$s" epitome-plain epitome
-  compare "$s" epitome-plain epitome-context
-  runs=(epitome epitome-plain epitome-context epitome-linear)
+  compare "$s" epitome epitome-context
+  runs=(epitome epitome-context epitome-linear)
   if [[ -s $glove ]]; then
-    run epitome-glove configs/epitome-empathy.yaml "$s" "${plain[@]}" \
+    run epitome-glove configs/epitome-empathy.yaml "$s" \
       --set model.embedding_dim=100 --set model.word_vectors="$glove"
     compare "$s" epitome-linear epitome-glove
     runs+=(epitome-glove)
+  fi
+  if [[ ${TRANSFORMER:-0} == 1 ]]; then
+    run epitome-transformer configs/text-transformer.yaml "$s"
+    compare "$s" epitome epitome-transformer
+    runs+=(epitome-transformer)
   fi
   for r in "${runs[@]}"; do
     for t in emotional_reactions interpretations explorations; do
@@ -98,7 +92,13 @@ if [[ -d $shared/meld-anger ]]; then
   compare "$s" meld-linear meld
   compare "$s" meld-linear meld-nocontext
   compare "$s" meld-nocontext meld
-  for r in meld meld-nocontext meld-linear; do
+  runs=(meld meld-nocontext meld-linear)
+  if [[ ${TRANSFORMER:-0} == 1 ]]; then
+    run meld-transformer configs/text-transformer.yaml "$s"
+    compare "$s" meld meld-transformer
+    runs+=(meld-transformer)
+  fi
+  for r in "${runs[@]}"; do
     echo "| meld-anger | escalation | $r | $(row "$work/$r-report/report.json" escalation macro_f1) | AUPRC $(row "$work/$r-report/report.json" escalation auprc) |"
   done
 fi

@@ -43,9 +43,6 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->options.tokenizer_from,
                   "tokenize with this SentencePiece model instead of training one: a .model "
                   "file, a bundle directory or the feature store a model was trained on");
-  cmd->add_option("--text-embeddings", args->options.text_embeddings,
-                  "sentence embeddings of every segment to store (tools/sentence-embeddings/"
-                  "embed.sh; format in docs/feature-store.md)");
   cmd->add_option("--f0-floor", args->options.lld.f0_floor_hz, "lowest F0 in Hz")
       ->capture_default_str();
   cmd->add_option("--f0-ceiling", args->options.lld.f0_ceiling_hz, "highest F0 in Hz")

@@ -379,8 +379,6 @@ void add_review(CLI::App& data) {
       ->capture_default_str();
   cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N (default: the "
                   "config's)")->check(device_validator());
-  cmd->add_option("--text-embeddings", args->options.text_embeddings,
-                  "sentence embeddings, for a config with model.text_embedding");
   cmd->add_flag("--no-audio", args->no_audio, "no audio players in review.html");
   cmd->callback([args] {
     args->options.config = args->config;

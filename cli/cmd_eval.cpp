@@ -22,7 +22,7 @@ struct Args {
   std::string run, data, out, split = "test", device = "cpu", call, calibration = "run";
   std::string audio;  // --audio: the dataset whose audio the call pages play
   // --dataset
-  std::string dataset, keep_store, text_embeddings;
+  std::string dataset, keep_store;
   bool allow_narrowband = false, progress = true;
   int bootstrap = 1000;
   uint64_t seed = 20240611;
@@ -107,9 +107,8 @@ void run_eval(const Args& args) {
     throw UsageError(
         "tenor eval needs --run, --out and one of --data STORE or --dataset DIR (or the "
         "`compare` subcommand)");
-  if (args.dataset.empty() && (!args.keep_store.empty() || !args.text_embeddings.empty() ||
-                               args.allow_narrowband))
-    throw UsageError("--keep-store, --text-embeddings and --allow-narrowband go with --dataset");
+  if (args.dataset.empty() && (!args.keep_store.empty() || args.allow_narrowband))
+    throw UsageError("--keep-store and --allow-narrowband go with --dataset");
   if (!args.keep_store.empty()) new_output_file(args.keep_store, "--keep-store", "features.h5");
   if (!args.dataset.empty() && !args.audio.empty())
     throw UsageError("--audio goes with --data: with --dataset the call pages play that "
@@ -126,8 +125,7 @@ void run_eval(const Args& args) {
   if (args.dataset.empty()) {
     report = eval::evaluate_run(args.run, args.data, args.out, options);
   } else {
-    eval::DatasetEvalOptions d{options, args.keep_store, args.text_embeddings,
-                               args.allow_narrowband, args.progress};
+    eval::DatasetEvalOptions d{options, args.keep_store, args.allow_narrowband, args.progress};
     report = eval::evaluate_run_on_dataset(args.run, args.dataset, args.out, d);
   }
   print_summary(report, args.split);
@@ -179,9 +177,6 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--keep-store", args->keep_store,
                   "with --dataset: keep the feature store built from it here (else it is "
                   "temporary)");
-  cmd->add_option("--text-embeddings", args->text_embeddings,
-                  "with --dataset: its sentence embeddings, for a run trained with "
-                  "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_flag("--allow-narrowband", args->allow_narrowband,
                 "with --dataset: score audio sampled below the run's analysis band anyway");
   cmd->add_flag(

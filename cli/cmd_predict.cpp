@@ -29,7 +29,7 @@ namespace ox = onnx_export;
 struct Args {
   std::string bundle, run, features, call, checkpoint = "best.pt";
   std::string audio, transcript, channels, speaker = "customer", call_id, out;
-  std::string text_embeddings, device = "cpu";
+  std::string device = "cpu";
   double window_s = 10;
   bool mix = false, allow_narrowband = false;
   // Batch prediction (cli/predict_batch.cpp).
@@ -56,7 +56,7 @@ CheckedCall check_call(const Args& a, train::Predictor& model,
   in.speaker = a.speaker;
   in.mix = a.mix;
   in.convention = convention;
-  return scoring::check_call(in, model, {a.device, a.text_embeddings, a.allow_narrowband});
+  return scoring::check_call(in, model, {a.device, a.allow_narrowband});
 }
 
 /// Scores a checked call (scoring::score_call, the library's path).
@@ -111,8 +111,7 @@ void predict_many(const Args& a) {
   std::vector<BatchCall> calls;
   if (!a.dataset.empty())
     calls = dataset_calls(*model, a.dataset, a.split,
-                          predict_build_options(*model, a.device, a.text_embeddings), a.keep_going,
-                          convention);
+                          predict_build_options(*model, a.device), a.keep_going, convention);
   for (const auto& l : listed) {
     Args one = a;
     one.audio = l.audio.string();
@@ -197,9 +196,6 @@ void add_predict_command(CLI::App& app) {
   call->needs(f);
   for (auto* o : {audio, transcript, ch, mix, window, speaker, cid}) f->excludes(o);
   add_batch_options(cmd, a, {audio, transcript, cid, f, call}, {ch, mix, window, speaker});
-  cmd->add_option("--text-embeddings", a->text_embeddings,
-                  "sentence embeddings of the call's segments, for a model trained with "
-                  "model.text_embedding (tools/sentence-embeddings/embed.sh)");
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint of --run")->capture_default_str();
   cmd->add_option("--out", a->out,
                   "write the JSON here (atomically) instead of stdout; with --dataset or "

@@ -18,8 +18,9 @@ std::string version_text();
 
 /// After CLI11 refused the command line parsed into `root`: a sentence naming a mistyped
 /// subcommand or option and the nearest valid one ("'trian' is not a `tenor` command; did
-/// you mean `tenor train`?"), an unknown subcommand with the list of valid ones, or "" when
-/// no word was left over (CLI11's own message then stands).
+/// you mean `tenor train`?"), an option tenor no longer takes with what replaced it, an
+/// unknown subcommand with the list of valid ones, or "" when no word was left over (CLI11's
+/// own message then stands).
 std::string did_you_mean(const CLI::App& root);
 
 /// The check of every `--device` option (resolve_device at parse time: exit 2 with its

@@ -42,6 +42,15 @@ std::vector<std::string> option_names(const CLI::App& app) {
   return names;
 }
 
+/// Options tenor took once and no longer does: why, and what to do instead.
+const char* removed_option(const std::string& flag) {
+  if (flag == "--text-embeddings")
+    return "sentence embeddings from a side tool (tools/sentence-embeddings) were removed on "
+           "2026-12-06; pretrained text knowledge comes from model.text_encoder, fine-tuned in "
+           "tenor (configs/text-transformer.yaml): leave the option out";
+  return nullptr;
+}
+
 }  // namespace
 
 std::string did_you_mean(const CLI::App& root) {
@@ -56,6 +65,8 @@ std::string did_you_mean(const CLI::App& root) {
     for (const std::string& word : app.remaining()) {
       if (word.starts_with("--")) {
         const std::string flag = word.substr(0, word.find('='));
+        if (const char* why = removed_option(flag))
+          return "`" + path + "` no longer takes " + flag + ": " + why;
         const std::string near = nearest(flag, option_names(app));
         if (!near.empty())
           return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +

@@ -52,7 +52,6 @@ void append_rows(features::Store& into, const features::Store& from) {
   append(into.functional_mask, from.functional_mask);
   append(into.frames, from.frames);
   append(into.tokens, from.tokens);
-  append(into.text_embedding, from.text_embedding);
   for (size_t i = 1; i <= n; ++i) {
     into.frame_offsets.push_back(frames0 + from.frame_offsets[i]);
     into.token_offsets.push_back(tokens0 + from.token_offsets[i]);

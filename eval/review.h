@@ -22,9 +22,6 @@ struct ReviewOptions {
   int folds = 5;
   uint64_t seed = 1;  ///< of the fold assignment
   std::string device;  ///< "": the config's
-  /// Sentence embeddings for the store (tools/sentence-embeddings), for a config that reads
-  /// them (model.text_embedding); "" for none.
-  std::filesystem::path text_embeddings;
   bool audio = true;  ///< embed each suspect's audio in review.html when the file is at hand
   bool progress = true;
 };

@@ -470,7 +470,6 @@ features::BuildOptions run_build_options(train::Predictor& model,
   }
   features::BuildOptions build = features::build_options_from_config(extractor);
   build.tokenizer_model = tokenizer;
-  build.text_embeddings = options.text_embeddings;
   build.device = options.eval.device;
   build.progress = options.progress;
   return build;

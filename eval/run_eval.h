@@ -65,8 +65,6 @@ struct DatasetEvalOptions {
   /// Where to keep the feature store built from the dataset ("": a temporary store in OUT,
   /// removed when the command ends, also on failure or interrupt).
   std::filesystem::path keep_store;
-  /// The dataset's sentence embeddings, for a run that reads them (model.text_embedding).
-  std::filesystem::path text_embeddings;
   /// Score audio sampled below the run's analysis band (its upper bands empty) anyway.
   bool allow_narrowband = false;
   bool progress = true;

@@ -99,8 +99,6 @@ json features_facts(ExportSource& s) {
           {"max_frames", t.max_frames},
           {"max_tokens", t.max_tokens},
           {"context_tokens", t.context_tokens},
-          {"text_embedding_dim", t.text_embedding_dim},
-          {"text_encoder", t.text_encoder},
           {"normalize_loudness", t.normalize_loudness},
           {"speaker_normalization", t.speaker_normalization},
           {"channel_convention", training_channels(s.predictor.run().info.config.features)}};
@@ -115,9 +113,6 @@ std::string inputs_description(ExportSource& s) {
   if (t.context_tokens > 0)
     d += ", ctx_tokens [B,C] int64 and ctx_len [B] int64 (the previous segment's tokens in the "
          "call)";
-  if (t.text_embedding_dim > 0)
-    d += ", text_embedding [B," + std::to_string(t.text_embedding_dim) +
-         "] float (each segment's sentence embedding from " + t.text_encoder + ")";
   if (t.per_speaker())
     d += ", speaker_lld_mean [B,F_lld], speaker_func_mean [B,F] and speaker_func_count [B,F] "
          "float (each segment's speaker's means over that speaker's segments in the call, "

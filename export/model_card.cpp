@@ -72,11 +72,6 @@ void inputs_and_warnings(std::ostringstream& md, const ModelCardFacts& f) {
     md << "Text tasks also read the text (never the voice) of the segment before each one in its "
           "call, whoever spoke it: its first "
        << t.context_tokens << " tokens (`model.context_tokens`).\n\n";
-  if (t.text_embedding_dim > 0)
-    md << "Text tasks also read a " << t.text_embedding_dim
-       << "-d sentence embedding of each segment's text from " << t.text_encoder
-       << " (`model.text_embedding`; graph input `text_embedding`): whoever runs this model "
-          "must compute it with that same encoder (tools/sentence-embeddings/embed.sh).\n\n";
   bool agent_voice = false;
   for (const auto& t : info.shape.tasks)
     agent_voice |= t.speaker == "agent" && (t.prosody || t.functionals);

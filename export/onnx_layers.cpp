@@ -47,15 +47,12 @@ std::string prob_output_name(const std::string& task) { return "prob_" + task; }
 
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld, int func,
                     const train::InputTransform& transform) {
-  const int text_embedding_dim = transform.text_embedding_dim;
   g.input(in.frames, TensorProto::FLOAT, {"batch", "frames", lld});
   g.input(in.frame_len, TensorProto::INT64, {"batch"});
   g.input(in.functionals, TensorProto::FLOAT, {"batch", func});
   g.input(in.func_mask, TensorProto::FLOAT, {"batch", func});
   g.input(in.tokens, TensorProto::INT64, {"batch", "tokens"});
   g.input(in.token_len, TensorProto::INT64, {"batch"});
-  if (text_embedding_dim > 0)
-    g.input(in.text_embedding, TensorProto::FLOAT, {"batch", text_embedding_dim});
   if (!transform.wordpiece_sha256.empty())
     for (const auto& name : {in.text_ids, in.text_type_ids, in.text_mask})
       g.input(name, TensorProto::INT64, {"batch", "text_tokens"});
@@ -141,7 +138,6 @@ Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
     out.ctx_tokens = g.op("Where", {time_mask(g, ctx, out.ctx_len), ctx, g.const_i64({0}, true)},
                           {}, "ctx_tokens_norm");
   }
-  if (s.text_embedding_dim > 0) out.text_embedding = in.text_embedding;  // used as given
   if (!s.wordpiece_sha256.empty())  // tokenised and cut outside (train::transcript_ids)
     out.text_ids = in.text_ids, out.text_type_ids = in.text_type_ids, out.text_mask = in.text_mask;
   return out;
@@ -432,18 +428,6 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
   auto gates = emit_linear(g, at + "gate", *m.gate,
                            g.op("Concat", {emb_p, emb_f, emb_t}, {Attr::integer("axis", 1)}), true);
   const std::string bag = m.ngrams ? ngram_bag(g, at + "ngrams", *m.ngrams, c, in) : "";
-  std::string sent;  // zero where the text is absent, like the bag
-  if (m.sentence) {
-    if (in.text_embedding.empty())
-      throw ExportError(
-          "the model reads sentence embeddings (model.text_embedding) but the graph has no "
-          "text_embedding input; this is a bug: InputTransform::text_embedding_dim disagrees "
-          "with the model");
-    auto x = emit_linear(g, at + "sentence", *m.sentence, in.text_embedding, true);
-    sent = g.op("Mul",
-                {g.op("Relu", {emit_layer_norm(g, at + "sentence_norm", *m.sentence_norm, x)}),
-                        g.unsqueeze(av_t, {1})});
-  }
   std::vector<std::string> out;
   const auto& tasks = m.tasks();
   for (size_t k = 0; k < tasks.size(); ++k) {
@@ -456,9 +440,6 @@ std::vector<std::string> fusion_logits(GraphBuilder& g, train::FusionModel& m,
     auto h = emit_layer_norm(g, at + "norm", *m.norm, fused);  // dropout: identity in eval
     if (!bag.empty())  // no mask needed: the bag is already zero where token_len is 0
       h = g.op("Concat", {h, t.text ? bag : g.zeros(g.op("Shape", {bag}))},
-               {Attr::integer("axis", 1)});
-    if (!sent.empty())
-      h = g.op("Concat", {h, t.text ? sent : g.zeros(g.op("Shape", {sent}))},
                {Attr::integer("axis", 1)});
     out.push_back(head_logits(g, t, m.heads[k], m.ordinal_bias[k], h, at));
   }

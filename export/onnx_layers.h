@@ -33,8 +33,6 @@ struct InputNames {
   /// Models with model.context_tokens only: the previous segment's tokens in the call.
   std::string ctx_tokens = "ctx_tokens";  ///< [B, C] int64 SentencePiece ids
   std::string ctx_len = "ctx_len";        ///< [B] int64, valid tokens (0: no previous segment)
-  /// Models with model.text_embedding only: the sentence embedding of each segment's text.
-  std::string text_embedding = "text_embedding";  ///< [B, D] float, as the store holds it
   /// Models with model.text_encoder only: train::transcript_ids of each segment (the
   /// tokenizer.json of the bundle gives them), used as given.
   std::string text_ids = "text_ids";            ///< [B, W] int64 WordPiece ids
@@ -57,20 +55,17 @@ struct Normalized {
   std::string token_len;       ///< [B] int64, min(token_len, max_tokens)
   std::string ctx_tokens;      ///< [B, C'] int64, C' <= context_tokens ("" without context)
   std::string ctx_len;         ///< [B] int64, min(ctx_len, context_tokens)
-  std::string text_embedding;  ///< [B, D] float, as given ("" without sentence embeddings)
   std::string text_ids, text_type_ids, text_mask;  ///< as given ("" without model.text_encoder)
 };
 
 /// Declares the six graph inputs (dynamic batch, frames and tokens axes) and those the
-/// transform reads besides: the two context inputs (reads_context_tokens), text_embedding
-/// [B, D] (text_embedding_dim > 0), the three text_* inputs (model.text_encoder) and the
-/// three speaker_* inputs (per_speaker).
+/// transform reads besides: the two context inputs (reads_context_tokens), the three text_*
+/// inputs (model.text_encoder) and the three speaker_* inputs (per_speaker).
 void declare_inputs(GraphBuilder& g, const InputNames& in, int lld_features,
                     int functional_features, const train::InputTransform& transform);
 
 /// make_batch's transform in the graph: the run's input transform (statistics, cuts,
-/// loudness handling, speaker centring; ctx_* when transform.context_tokens > 0, text_embedding when
-/// transform.text_embedding_dim > 0).
+/// loudness handling, speaker centring; ctx_* when transform.context_tokens > 0).
 Normalized emit_normalization(GraphBuilder& g, const InputNames& in,
                               const train::InputTransform& transform);
 

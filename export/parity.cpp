@@ -65,20 +65,6 @@ TensorMap core_inputs(const features::Store& s, const std::vector<int64_t>& rows
           {in.token_len, HostTensor::from_i64({b}, tlen)}};
 }
 
-/// The sentence embeddings of `rows` [B, D]; DataError when the store holds none.
-HostTensor embedding_input(const features::Store& s, const std::vector<int64_t>& rows) {
-  const int64_t b = int64_t(rows.size()), sd = s.text_embedding_dim;
-  if (sd == 0)
-    throw DataError("the model reads sentence embeddings but the features of " +
-                    (rows.empty() ? std::string("these rows")
-                                  : "call " + s.segments[size_t(rows[0])].call_id) +
-                    " hold none; pass --text-embeddings FILE (tools/sentence-embeddings/embed.sh)");
-  std::vector<float> e(size_t(b * sd));
-  for (int64_t i = 0; i < b; ++i)
-    std::copy_n(&s.text_embedding[size_t(rows[size_t(i)] * sd)], sd, &e[size_t(i * sd)]);
-  return HostTensor::from_f32({b, sd}, e);
-}
-
 /// Each row's previous segment's tokens (uncut) and their count, into `out`.
 void add_context_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                         const std::vector<int64_t>* previous_rows, TensorMap& out) {
@@ -138,7 +124,6 @@ TensorMap raw_inputs(const features::Store& s, const std::vector<int64_t>& rows,
                      const train::SpeakerStatistics* speaker) {
   TensorMap out = core_inputs(s, rows);
   if (transform.per_speaker()) add_speaker_inputs(s, rows, speaker, out);
-  if (transform.text_embedding_dim > 0) out[InputNames().text_embedding] = embedding_input(s, rows);
   if (transform.reads_context_tokens()) add_context_inputs(s, rows, previous_rows, out);
   if (!transform.wordpiece_sha256.empty()) {
     std::vector<int64_t> computed;
@@ -172,8 +157,11 @@ train::InputTransform bundle_input_transform(const std::filesystem::path& bundle
   t.max_frames = j.value("max_frames", t.max_frames);
   t.max_tokens = j.value("max_tokens", t.max_tokens);
   t.context_tokens = j.value("context_tokens", 0);
-  t.text_embedding_dim = j.value("text_embedding_dim", 0);
-  t.text_encoder = j.value("text_encoder", "");
+  if (j.value("text_embedding_dim", 0) != 0)  // as InputTransform::from_json refuses
+    throw DataError(source.string() + " feeds the model sentence embeddings (model."
+                    "text_embedding, from tools/sentence-embeddings), which tenor no longer "
+                    "computes: train the model again with model.text_encoder "
+                    "(configs/text-transformer.yaml) and export that run");
   t.normalize_loudness = j.value("normalize_loudness", false);
   return t;
 }
@@ -200,7 +188,6 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
   o.layout = s.layout;
   o.tokenizer_model = s.tokenizer_model;
   o.task_classes = s.task_classes;
-  o.text_embedding_dim = s.text_embedding_dim;
   o.has_text = s.has_text;
   const size_t fl = s.layout.lld_columns.size(), ff = s.layout.functional_columns.size();
   o.frame_offsets = {0};
@@ -225,9 +212,6 @@ train::TrainData derive(const train::TrainData& d, const std::vector<int64_t>& r
     o.token_offsets.push_back(o.token_offsets.back() + kn);
     o.functionals.insert(o.functionals.end(), s.functionals.begin() + int64_t(i * ff),
                          s.functionals.begin() + int64_t((i + 1) * ff));
-    const auto sd = int64_t(s.text_embedding_dim);
-    o.text_embedding.insert(o.text_embedding.end(), s.text_embedding.begin() + r * sd,
-                            s.text_embedding.begin() + (r + 1) * sd);
     for (size_t c = 0; c < ff; ++c)
       o.functional_mask.push_back(edit == Edit::kNoFunctionals ? 0 : s.functional_mask[i * ff + c]);
   }

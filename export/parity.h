@@ -23,19 +23,19 @@ namespace tenor::onnx_export {
 /// max_frames: the graph cuts), raw functionals with the store's mask, and token ids,
 /// zero-padded. With transform.context_tokens > 0 also each row's previous segment's tokens
 /// (features::previous_segments, uncut: the graph cuts); `previous`, when given, is that
-/// map already computed for `store` (TrainData::previous), so it is not built again. With
-/// transform.text_embedding_dim > 0 also the store's sentence embeddings (DataError when it
-/// holds none). Under speaker normalisation (transform.per_speaker()) also each row's speaker
-/// statistics in its call (train::speaker_statistics of `store`; `speaker`, when given, is
-/// that already computed, TrainData::speaker).
+/// map already computed for `store` (TrainData::previous), so it is not built again. Under
+/// speaker normalisation (transform.per_speaker()) also each row's speaker statistics in its
+/// call (train::speaker_statistics of `store`; `speaker`, when given, is that already
+/// computed, TrainData::speaker).
 TensorMap raw_inputs(const features::Store& store, const std::vector<int64_t>& rows,
                      const train::InputTransform& transform,
                      const std::vector<int64_t>* previous = nullptr,
                      const train::SpeakerStatistics* speaker = nullptr);
 
 /// The input transform of a bundle: its input_transform.json, or, in a bundle exported
-/// before it had one, the inputs its features.json records (cuts, context tokens, sentence
-/// embeddings; the statistics are in the graph). Throws DataError naming the file.
+/// before it had one, the inputs its features.json records (cuts, context tokens; the
+/// statistics are in the graph). Throws DataError naming the file, also for a bundle whose
+/// model reads sentence embeddings (model.text_embedding, gone since 2026-12-06).
 train::InputTransform bundle_input_transform(const std::filesystem::path& bundle);
 
 /// "call_id#segment" per row.

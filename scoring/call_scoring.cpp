@@ -45,13 +45,11 @@ data::Schema predict_schema(train::Predictor& model) {
   return schema;
 }
 
-features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
-                                             const fs::path& text_embeddings) {
+features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device) {
   features::BuildOptions options = features::build_options_from_config(model.extractor_config());
   options.device = device;
   options.progress = false;
   options.batch_samples = int64_t(kLldBatchAudioS * options.lld.sample_rate_hz);
-  options.text_embeddings = text_embeddings;
   return options;
 }
 
@@ -132,7 +130,7 @@ data::ChannelConvention run_channels(train::RunPredictor& run) {
 CheckedCall check_call(const data::CallInput& in, train::Predictor& model,
                        const CheckOptions& options) {
   CheckedCall call{data::single_call_dataset(in, predict_schema(model)),
-                   predict_build_options(model, options.device, options.text_embeddings)};
+                   predict_build_options(model, options.device)};
   if (in.pcm) {
     check_call_audio(*in.pcm, call.options.lld);
     if (!options.allow_narrowband)

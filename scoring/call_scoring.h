@@ -29,10 +29,8 @@ struct CheckedCall {
 data::Schema predict_schema(train::Predictor& model);
 
 /// The options a call's features are extracted with: the model's extractor configuration, on
-/// `device`, with the sentence embeddings of `text_embeddings` ("": none), in LLD batches small
-/// enough to bound its memory, without a progress line.
-features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device,
-                                             const std::filesystem::path& text_embeddings);
+/// `device`, in LLD batches small enough to bound its memory, without a progress line.
+features::BuildOptions predict_build_options(train::Predictor& model, const std::string& device);
 
 /// Refuses audio no score of which could mean anything (truncated, no samples, shorter than
 /// one analysis frame of `lld`). DataError naming the file and the fix.
@@ -47,11 +45,10 @@ void check_call_audio(const data::PcmView& pcm, const features::LldConfig& lld);
 data::ChannelConvention bundle_channels(const std::filesystem::path& bundle);
 data::ChannelConvention run_channels(train::RunPredictor& run);
 
-/// How a call is checked: the extraction device, sentence embeddings ("": none), and whether
-/// audio sampled too low for the model's analysis is scored anyway.
+/// How a call is checked: the extraction device, and whether audio sampled too low for the
+/// model's analysis is scored anyway.
 struct CheckOptions {
   std::string device = "cpu";
-  std::filesystem::path text_embeddings;
   bool allow_narrowband = false;
 };
 

@@ -38,7 +38,7 @@ CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSe
     : model_(model),
       model_lock_(model_lock),
       setup_(std::move(setup)),
-      extractor_(predict_build_options(model, "cpu", ""), model.tokenizer_model()),
+      extractor_(predict_build_options(model, "cpu"), model.tokenizer_model()),
       windows_(setup_.window_s) {
   const std::string name = "stream " + setup_.call_id;
   if (setup_.channels < 1 || setup_.channels > 8)
@@ -57,7 +57,7 @@ CallStream::CallStream(train::Predictor& model, std::mutex* model_lock, StreamSe
     throw UsageError(name + ": window_s " + format_number(setup_.window_s) + " needs max_turn_s " +
                      "of at least twice that (" + format_number(setup_.max_turn_s) +
                      " given): the stream holds a window's audio until its end; raise max_turn_s");
-  const features::BuildOptions options = predict_build_options(model, "cpu", "");
+  const features::BuildOptions options = predict_build_options(model, "cpu");
   if (!setup_.allow_narrowband)
     features::check_sample_rate(setup_.sample_rate_hz, name, options.lld);
   // The channel mapping, resolved once as a call's is (the bundle's convention, given roles,
@@ -305,7 +305,7 @@ void CallStream::end_windows() {
   pcm.frames = held_frames();
   pcm.name = name + " (" + std::to_string(pushed_frames_) + " samples pushed)";
   for (const auto& c : buffer_) pcm.channels.push_back(c.data() + offset_);
-  check_call_audio(pcm, predict_build_options(model_, "cpu", "").lld);
+  check_call_audio(pcm, predict_build_options(model_, "cpu").lld);
   const auto tail = windows_.end(pushed_s());
   if (!tail) return;
   if (tail->joins) {

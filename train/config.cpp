@@ -28,6 +28,8 @@ struct Field {
   std::function<void(TrainConfig&, const YAML::Node&)> set;
   std::function<YAML::Node(const TrainConfig&, bool readable)> get;
   int runtime_since = 0;
+  /// A key tenor no longer reads: why, and what replaced it ("" for a key in use).
+  std::string retired;
 };
 
 /// The tenors that made keys runtime keys, in order; kNoRuntimeKey hashes none of them.
@@ -43,6 +45,15 @@ enum RuntimeSince : int {
 Field runtime(Field f, RuntimeSince since) {
   f.runtime_since = since;
   return f;
+}
+
+/// A key tenor no longer reads. `false`, the value every run of earlier tenors saved it
+/// with, is taken and changes nothing, so that their config.yaml reads and hashes as before
+/// (emit_yaml writes the key only where a saved config names it); any other value is refused
+/// with `why`.
+Field retired(std::string key, std::string why) {
+  return {std::move(key), [](TrainConfig&, const YAML::Node&) {},
+          [](const TrainConfig&, bool) { return YAML::Node(false); }, 0, std::move(why)};
 }
 
 template <class T>
@@ -94,7 +105,10 @@ std::vector<Field> model_fields() {
       nested("model.ngrams", &TrainConfig::model, &ModelConfig::ngrams),
       nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
       nested("model.word_vectors", &TrainConfig::model, &ModelConfig::word_vectors),
-      nested("model.text_embedding", &TrainConfig::model, &ModelConfig::text_embedding),
+      retired("model.text_embedding",
+              "sentence embeddings from a side tool (tools/sentence-embeddings) were removed on "
+              "2026-12-06; pretrained text knowledge comes from model.text_encoder, fine-tuned "
+              "in tenor (configs/text-transformer.yaml): delete the key"),
       nested("model.text_encoder", &TrainConfig::model, &ModelConfig::text_encoder),
       nested("model.encoder_trainable_layers", &TrainConfig::model,
              &ModelConfig::encoder_trainable_layers),
@@ -207,6 +221,15 @@ void set_key(TrainConfig& c, const std::string& key, const YAML::Node& value,
   if (!value.IsDefined() || value.IsNull())
     throw ConfigError(where + "config key '" + key + "' is given no value; it holds " + holds() +
                       " (write \"\" for an empty string)");
+  if (!f->retired.empty()) {
+    bool on = true;
+    try {
+      on = value.as<bool>();
+    } catch (const YAML::Exception&) {
+    }
+    if (on) throw ConfigError(where + "config key '" + key + "' is no longer read: " + f->retired);
+    return;
+  }
   try {
     f->set(c, value);
   } catch (const YAML::Exception&) {
@@ -265,10 +288,6 @@ void check_model(const ModelConfig& model) {
         "model.word_vectors", model.word_vectors,
         "word vectors start the fusion model's text encoder: set model.type fusion and "
         "model.use_text true, or leave model.word_vectors empty");
-  check(!model.text_embedding || (model.type == "fusion" && model.use_text), "model.text_embedding",
-        "true",
-        "sentence embeddings feed the fusion model's text path: set model.type fusion and "
-        "model.use_text true, or model.text_embedding false");
   check(model.text_encoder.empty() || (model.type == "fusion" && model.use_text),
         "model.text_encoder", model.text_encoder,
         "a pretrained encoder is the fusion model's text path: set model.type fusion and "
@@ -451,7 +470,8 @@ std::string emit_yaml(const TrainConfig& config, bool readable, int hashed_by,
                       const std::set<std::string>* only = nullptr) {
   YAML::Node root;
   for (const auto& f : fields()) {
-    if ((only && !only->count(f.key)) || (f.runtime_since && f.runtime_since < hashed_by))
+    if ((only && !only->count(f.key)) || (f.runtime_since && f.runtime_since < hashed_by) ||
+        (!f.retired.empty() && !only))
       continue;
     YAML::Node node = root;
     std::string key = f.key;
@@ -477,7 +497,8 @@ std::string config_identity(const TrainConfig& config) {
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
-  for (const auto& f : fields()) keys.push_back(f.key);
+  for (const auto& f : fields())
+    if (f.retired.empty()) keys.push_back(f.key);
   return keys;
 }
 
@@ -510,7 +531,7 @@ std::vector<std::string> differing_keys(const TrainConfig& a, const TrainConfig&
   };
   std::vector<std::string> keys;
   for (const auto& f : fields()) {
-    if ((f.runtime_since != 0) != runtime_keys) continue;
+    if ((f.runtime_since != 0) != runtime_keys || !f.retired.empty()) continue;
     const std::string va = text(f.get(a, true)), vb = text(f.get(b, true));
     if (va != vb) keys.push_back(f.key + " (" + va + " " + here + ", " + vb + " " + there + ")");
   }

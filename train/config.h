@@ -40,10 +40,6 @@ struct ModelConfig {
   /// token embeddings of whole-word pieces start from; model.embedding_dim must equal their
   /// dimension. "": random start. docs/training.md says where to get GloVe's.
   std::string word_vectors;
-  /// Fusion: the store's sentence embeddings (`tenor data build --text-embeddings`, from a
-  /// pretrained encoder), projected to `hidden` and fed to every text task's head beside the
-  /// n-gram bag. The store must hold them.
-  bool text_embedding = false;
   /// Fusion: a pretrained BERT-family encoder fine-tuned as the text path (instead of the
   /// GRU over the store's SentencePiece tokens): a name tools/text-encoders/fetch.sh knows
   /// (minilm-l6, mpnet-base) or a directory with config.json, tokenizer.json and

@@ -130,16 +130,6 @@ void read_shape(TrainData& d, const TrainConfig& config) {
   const bool sentencepiece = config.model.text_encoder.empty() || config.model.ngrams;
   if (!d.store.tokenizer_model.empty() && config.model.use_text && sentencepiece)
     d.shape.vocab_size = features::Tokenizer(d.store.tokenizer_model).vocab_size();
-  if (!config.model.text_embedding) return;
-  if (d.store.text_embedding_dim == 0)
-    throw DataError(config.features +
-                    " holds no sentence embeddings (model.text_embedding is true); build it "
-                    "with `tenor data build DATASET --out " +
-                    config.features +
-                    " --text-embeddings FILE` (tools/sentence-embeddings/embed.sh writes FILE) "
-                    "or set model.text_embedding false");
-  d.shape.text_embedding_dim = d.store.text_embedding_dim;
-  d.shape.text_encoder = d.store.meta.text_encoder;
 }
 
 /// The labelled rows per split, refusing a store without training rows.
@@ -350,8 +340,6 @@ Batch zero_batch(const TrainData& d, int64_t b, const BatchWidths& w) {
   batch.labels = torch::full({b, int64_t(d.task_columns.size())}, -1, torch::kLong);
   batch.ctx_tokens = torch::zeros({b, w.context}, torch::kLong);
   batch.ctx_len = torch::zeros({b}, torch::kLong);
-  if (d.transform.text_embedding_dim > 0)
-    batch.text_embedding = torch::zeros({b, int64_t(d.transform.text_embedding_dim)});
   return batch;
 }
 
@@ -410,11 +398,6 @@ Batch make_batch(const TrainData& d, const std::vector<int64_t>& rows,
       labels[i * tasks + k] = s.segments[r].labels[size_t(d.task_columns[size_t(k)])];
   }
   if (!t.wordpiece_sha256.empty()) put_wordpiece(d, rows, batch);
-  if (const int64_t sd = t.text_embedding_dim; sd > 0) {
-    float* dst = batch.text_embedding.data_ptr<float>();
-    for (int64_t i = 0; i < b; ++i)
-      std::copy_n(&s.text_embedding[size_t(rows[size_t(i)] * sd)], sd, dst + i * sd);
-  }
   return batch;
 }
 

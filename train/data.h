@@ -73,9 +73,9 @@ using DegradedCopies = std::vector<std::pair<std::string, AugmentedRows>>;
 
 /// A padded batch of store rows (on CPU), made as `data.transform` says: frames and tokens
 /// cut, LLDs and functionals normalised (on the training split's statistics, or centred on
-/// each row's speaker means in its call, `data.speaker`), context and sentence embeddings
-/// when it reads them. Rows in `augmented` take their frames and functionals from there,
-/// and under per-speaker normalisation their speaker statistics (RowFeatures::speaker).
+/// each row's speaker means in its call, `data.speaker`), context when it reads it. Rows in
+/// `augmented` take their frames and functionals from there, and under per-speaker
+/// normalisation their speaker statistics (RowFeatures::speaker).
 Batch make_batch(const TrainData& data, const std::vector<int64_t>& rows,
                  const AugmentedRows* augmented = nullptr);
 

@@ -194,8 +194,6 @@ json InputTransform::to_json() const {
   j["max_tokens"] = max_tokens;
   j["use_text"] = use_text;
   j["context_tokens"] = context_tokens;
-  j["text_embedding_dim"] = text_embedding_dim;
-  j["text_encoder"] = text_encoder;
   j["wordpiece_sha256"] = wordpiece_sha256;
   return j;
 }
@@ -215,8 +213,14 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
   t.max_tokens = get<int>(j, "max_tokens", source);
   t.use_text = get<bool>(j, "use_text", source);
   t.context_tokens = get<int>(j, "context_tokens", source);
-  t.text_embedding_dim = get<int>(j, "text_embedding_dim", source);
-  t.text_encoder = get<std::string>(j, "text_encoder", source);
+  // Transforms written before 2026-12-06 say whether the model read sentence embeddings.
+  if (const auto it = j.find("text_embedding_dim");
+      it != j.end() && !(it->is_number_integer() && it->get<int64_t>() == 0))
+    throw DataError(source + " feeds the model sentence embeddings of '" +
+                    j.value("text_encoder", std::string("?")) +
+                    "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
+                    "longer computes: train the model again with model.text_encoder "
+                    "(configs/text-transformer.yaml) and export that run");
   t.wordpiece_sha256 = get<std::string>(j, "wordpiece_sha256", source);
   const int lld = int(t.norm.lld_mean.size());
   for (int c : t.level_lld_columns)
@@ -225,8 +229,7 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
                                std::to_string(lld));
   if (t.max_frames < 1 || t.max_tokens < 1)
     inconsistent(source, "`max_frames` and `max_tokens` must be at least 1");
-  if (t.context_tokens < 0 || t.text_embedding_dim < 0)
-    inconsistent(source, "`context_tokens` and `text_embedding_dim` must be at least 0");
+  if (t.context_tokens < 0) inconsistent(source, "`context_tokens` must be at least 0");
   return t;
 }
 
@@ -250,10 +253,6 @@ InputTransform make_input_transform(const TrainConfig& config, Normalizer statis
     t.wordpiece = store.wordpiece;
     t.wordpiece_sha256 = store.wordpiece->sha256();
   }
-  if (m.text_embedding) {
-    t.text_embedding_dim = store.text_embedding_dim;
-    t.text_encoder = store.text_encoder;
-  }
   return t;
 }
 
@@ -276,8 +275,7 @@ InputTransform build_input_transform(
     for (int c : level_lld) n.lld_mean[size_t(c)] = 0;
   }
   drop_features(config, store, store_name, n);
-  const StoreInputs inputs{!store.tokenizer_model.empty(), store.text_embedding_dim,
-                           store.meta.text_encoder, std::move(wordpiece)};
+  const StoreInputs inputs{!store.tokenizer_model.empty(), std::move(wordpiece)};
   return make_input_transform(config, std::move(n), std::move(level_lld), inputs);
 }
 
@@ -290,12 +288,6 @@ void check_transform_fits(const InputTransform& t, const std::string& source,
                     " functional columns, but " + store_name + " has " + std::to_string(fl) +
                     " and " + std::to_string(ff) +
                     "; use a store built with the run's extractor settings, or restore " + source);
-  if (t.text_embedding_dim > 0 && store.text_embedding_dim != t.text_embedding_dim)
-    throw DataError(store_name + " holds " + std::to_string(store.text_embedding_dim) +
-                    "-d sentence embeddings, but " + source + " reads " +
-                    std::to_string(t.text_embedding_dim) +
-                    "-d ones; build the store with --text-embeddings FILE from the run's "
-                    "encoder (tools/sentence-embeddings/embed.sh)");
   if (!t.wordpiece_sha256.empty() && !store.has_text)
     throw DataError(store_name + " keeps no transcripts (it was built before tenor kept them), "
                     "but " + source + " reads them through a pretrained text encoder; rebuild "
@@ -353,14 +345,11 @@ void attach_wordpiece(InputTransform& t, const std::filesystem::path& file) {
 }
 
 void check_transform_fits_model(const InputTransform& t, const std::string& source,
-                                int model_context_tokens, int text_embedding_dim) {
-  if (t.context_tokens == model_context_tokens && t.text_embedding_dim == text_embedding_dim)
-    return;
-  inconsistent(source, "it feeds " + std::to_string(t.context_tokens) + " context tokens and " +
-                           std::to_string(t.text_embedding_dim) +
-                           "-d sentence embeddings, but the run's model reads " +
-                           std::to_string(model_context_tokens) + " and " +
-                           std::to_string(text_embedding_dim));
+                                int model_context_tokens) {
+  if (t.context_tokens == model_context_tokens) return;
+  inconsistent(source, "it feeds " + std::to_string(t.context_tokens) +
+                           " context tokens, but the run's model reads " +
+                           std::to_string(model_context_tokens));
 }
 
 }  // namespace tenor::train

@@ -2,10 +2,11 @@
 // Everything between a feature-store row and a model's input tensors, decided once per run:
 // the normaliser's statistics, the functionals hidden and the LLD columns whose level is
 // removed (loudness normalisation), per-speaker normalisation within a call, the frame and
-// token cuts, whether text is read, the context tokens and the sentence embeddings. Built by build_input_transform from the run's
-// configuration and its training store, saved as input_transform.json in the run, and read
-// by batching (train::make_batch), the ONNX emitter (export/onnx_layers.h), the parity gate
-// and `tenor predict`: none of them looks at the configuration for these again.
+// token cuts, whether text is read, the context tokens and the pretrained encoder's
+// tokenizer. Built by build_input_transform from the run's configuration and its training
+// store, saved as input_transform.json in the run, and read by batching (train::make_batch),
+// the ONNX emitter (export/onnx_layers.h), the parity gate and `tenor predict`: none of them
+// looks at the configuration for these again.
 // docs/architecture.md gives the recipe for adding an input. No LibTorch here.
 
 #include <cstdint>
@@ -61,9 +62,6 @@ struct InputTransform {
   /// Tokens of the previous segment the model reads (what TaskModel::context_tokens()
   /// returns for the run's model): > 0, batches and graphs carry ctx_tokens / ctx_len.
   int context_tokens = 0;
-  /// > 0: the model reads the store's sentence embeddings of this size, from this encoder.
-  int text_embedding_dim = 0;
-  std::string text_encoder;
   /// model.text_encoder: the SHA-256 of its tokenizer.json ("": no pretrained encoder). Each
   /// row's transcript is tokenised with it, the previous segment's (its first
   /// context_tokens pieces) as the second sentence, max_tokens ids in all.
@@ -79,7 +77,8 @@ struct InputTransform {
 
   nlohmann::json to_json() const;
   /// Throws DataError naming `source` and the key when `j` is not a transform, or its
-  /// statistics, columns or cuts do not fit together.
+  /// statistics, columns or cuts do not fit together, or it feeds sentence embeddings (the
+  /// model.text_embedding of tenor before 2026-12-06, which no tenor computes any more).
   static InputTransform from_json(const nlohmann::json& j, const std::string& source);
 };
 
@@ -109,8 +108,6 @@ SpeakerStatistics speaker_statistics(const features::Store& store);
 /// What a store offers a model besides its columns.
 struct StoreInputs {
   bool tokens = false;  ///< it has a tokenizer (ModelShape::vocab_size > 0)
-  int text_embedding_dim = 0;
-  std::string text_encoder;
   /// model.text_encoder's tokenizer, which reads the store's transcripts (null: none).
   std::shared_ptr<const features::WordPieceTokenizer> wordpiece = nullptr;
 };
@@ -159,16 +156,15 @@ InputTransform build_input_transform(
     std::shared_ptr<const features::WordPieceTokenizer> wordpiece = nullptr);
 
 /// Throws DataError naming `transform_source` and `store_name` when the transform's
-/// statistics do not cover the store's columns, or it reads sentence embeddings the store
-/// lacks: every reader checks this before make_batch indexes the store with it.
+/// statistics do not cover the store's columns, or it reads transcripts the store lacks:
+/// every reader checks this before make_batch indexes the store with it.
 void check_transform_fits(const InputTransform& transform, const std::string& transform_source,
                           const features::Store& store, const std::string& store_name);
 
 /// Throws DataError naming `source` when the transform feeds other inputs than a model that
-/// reads `model_context_tokens` context tokens (TaskModel::context_tokens()) and
-/// `text_embedding_dim`-d sentence embeddings (ModelShape::text_embedding_dim): a
-/// transform edited after training would otherwise change the scores without a word.
+/// reads `model_context_tokens` context tokens (TaskModel::context_tokens()): a transform
+/// edited after training would otherwise change the scores without a word.
 void check_transform_fits_model(const InputTransform& transform, const std::string& source,
-                                int model_context_tokens, int text_embedding_dim);
+                                int model_context_tokens);
 
 }  // namespace tenor::train

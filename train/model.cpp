@@ -105,8 +105,8 @@ torch::Tensor ngram_bag(torch::nn::Embedding& table, const torch::Tensor& tokens
 Batch Batch::to(const torch::Device& device) const {
   Batch b = *this;
   for (torch::Tensor* t : {&b.frames, &b.frame_len, &b.functionals, &b.func_mask, &b.tokens,
-                           &b.token_len, &b.ctx_tokens, &b.ctx_len, &b.labels, &b.text_embedding,
-                           &b.text_ids, &b.text_type_ids, &b.text_mask})
+                           &b.token_len, &b.ctx_tokens, &b.ctx_len, &b.labels, &b.text_ids,
+                           &b.text_type_ids, &b.text_mask})
     if (t->defined()) *t = t->to(device);
   return b;
 }
@@ -175,15 +175,9 @@ FusionModel::FusionModel(const ModelShape& shape, const ModelConfig& c) : config
     context = register_module("context", torch::nn::Linear(2 * c.hidden, c.hidden));
   if (has_text_ && c.ngrams)
     ngrams = register_module("ngrams", torch::nn::Embedding(c.hash_buckets, c.hidden));
-  if (has_text_ && c.text_embedding) {
-    TORCH_CHECK(shape.text_embedding_dim > 0, "model.text_embedding: the shape has no embeddings");
-    sentence = register_module("sentence", torch::nn::Linear(shape.text_embedding_dim, c.hidden));
-    sentence_norm = register_module("sentence_norm",
-                                    torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
-  }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
   dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
-  const int head_in = c.hidden * (1 + (ngrams ? 1 : 0) + (sentence ? 1 : 0));
+  const int head_in = c.hidden * (1 + (ngrams ? 1 : 0));
   for (const auto& t : tasks_) {
     heads.push_back(register_module("head_" + t.name, make_head(t, head_in)));
     ordinal_bias.push_back(
@@ -237,10 +231,6 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
   if (ngrams)
     bag = ngram_bag(ngrams, b.tokens, b.token_len, config_.hash_buckets) *
           avail.select(1, 2).unsqueeze(1);
-  torch::Tensor sent;  // likewise
-  if (sentence)
-    sent = torch::relu(sentence_norm->forward(sentence->forward(b.text_embedding))) *
-           avail.select(1, 2).unsqueeze(1);
   std::vector<torch::Tensor> out;
   for (size_t k = 0; k < tasks_.size(); ++k) {
     const auto& t = tasks_[k];
@@ -251,7 +241,6 @@ std::vector<torch::Tensor> FusionModel::logits(const Batch& b) {
     auto fused = (w.unsqueeze(-1) * embs).sum(1);
     auto h = norm->forward(fused);
     if (ngrams) h = torch::cat({h, t.text ? bag : torch::zeros_like(bag)}, 1);
-    if (sentence) h = torch::cat({h, t.text ? sent : torch::zeros_like(sent)}, 1);
     out.push_back(head_logits(t, heads[k], ordinal_bias[k], dropout->forward(h)));
   }
   return out;

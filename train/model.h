@@ -40,8 +40,6 @@ struct ModelShape {
   int lld_features = 0;
   int functional_features = 0;
   int vocab_size = 0;          ///< 0: no text in the store
-  int text_embedding_dim = 0;  ///< model.text_embedding: the store's sentence embedding size
-  std::string text_encoder;    ///< what computed those embeddings (StoreMeta::text_encoder)
   /// model.text_encoder: the architecture of the pretrained encoder the model fine-tunes.
   std::optional<BertConfig> transformer;
   std::vector<TaskSpec> tasks;
@@ -57,7 +55,6 @@ struct Batch {
   torch::Tensor token_len;       ///< [B] int64
   torch::Tensor ctx_tokens;      ///< [B, C] int64: the previous segment's (model.context_tokens)
   torch::Tensor ctx_len;         ///< [B] int64, 0 = no context
-  torch::Tensor text_embedding;  ///< [B, D] float, the store's (model.text_embedding only)
   /// model.text_encoder: WordPiece ids [B, L] int64 ([CLS] segment [SEP] (context [SEP])),
   /// their token types (0: the segment, 1: the context) and mask (1: token, 0: padding).
   torch::Tensor text_ids, text_type_ids, text_mask;
@@ -144,10 +141,6 @@ class FusionModel : public TaskModel {
   torch::nn::Linear context{nullptr};
   /// Hashed uni/bigram bag (model.ngrams), concatenated to the fused vector of text tasks.
   torch::nn::Embedding ngrams{nullptr};
-  /// model.text_embedding: the sentence embedding -> hidden; relu(LayerNorm) of it is
-  /// concatenated to the head input of text tasks, after the n-gram bag.
-  torch::nn::Linear sentence{nullptr};
-  torch::nn::LayerNorm sentence_norm{nullptr};
   /// model.text_encoder: the pretrained encoder ("bert", Hugging Face's parameter names
   /// below it) and the projection of its mean-pooled output to `hidden`; replaces `text`.
   BertEncoder bert{nullptr};

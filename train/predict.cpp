@@ -32,8 +32,6 @@ json shape_to_json(const ModelShape& s) {
   return {{"lld_features", s.lld_features},
           {"functional_features", s.functional_features},
           {"vocab_size", s.vocab_size},
-          {"text_embedding_dim", s.text_embedding_dim},
-          {"text_encoder", s.text_encoder},
           {"transformer", s.transformer ? s.transformer->to_json() : json()},
           {"tasks", tasks}};
 }
@@ -43,8 +41,13 @@ ModelShape shape_from_json(const json& j, const std::string& source) {
   s.lld_features = j.at("lld_features");
   s.functional_features = j.at("functional_features");
   s.vocab_size = j.at("vocab_size");
-  s.text_embedding_dim = j.value("text_embedding_dim", 0);  // absent in runs before it existed
-  s.text_encoder = j.value("text_encoder", "");
+  // Shapes written before 2026-12-06 say whether the model read sentence embeddings.
+  if (j.value("text_embedding_dim", 0) != 0)
+    throw DataError(source + ": the model reads sentence embeddings of '" +
+                    j.value("text_encoder", std::string("?")) +
+                    "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
+                    "longer computes: train it again with model.text_encoder "
+                    "(configs/text-transformer.yaml)");
   if (const auto it = j.find("transformer"); it != j.end() && !it->is_null())
     s.transformer = BertConfig::from_json(*it, source);
   for (const auto& t : j.at("tasks")) {
@@ -85,7 +88,7 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
   run.device = features::resolve_device(device);
   run.model = make_model(run.info.shape, run.info.config.model);
   check_transform_fits_model(run.info.transform, (dir / "input_transform.json").string(),
-                             run.model->context_tokens(), run.info.shape.text_embedding_dim);
+                             run.model->context_tokens());
   load_checkpoint(dir / checkpoint, *run.model, nullptr, /*restore_rng=*/false);
   run.model->to(run.device);
   run.model->eval();
@@ -100,23 +103,6 @@ StoreContract store_contract(const RunInfo& run) {
 namespace {
 
 std::string listed(const std::vector<std::string>& names) { return "[" + join(names, ", ") + "]"; }
-
-void check_text_embeddings(const features::Store& store, const std::string& name,
-                           const StoreContract& m) {
-  const int dim = m.shape.text_embedding_dim;
-  if (dim == 0 ||
-      (store.text_embedding_dim == dim && store.meta.text_encoder == m.shape.text_encoder))
-    return;
-  throw DataError(name + ": " +
-                  (store.text_embedding_dim
-                       ? "holds " + std::to_string(store.text_embedding_dim) +
-                             "-d sentence embeddings of '" + store.meta.text_encoder + "'"
-                       : std::string("holds no sentence embeddings")) +
-                  ", but " + m.model + " reads " + std::to_string(dim) + "-d ones of '" +
-                  m.shape.text_encoder +
-                  "'; build it with --text-embeddings FILE from that encoder "
-                  "(tools/sentence-embeddings/embed.sh)");
-}
 
 /// Matches one task's classes by name; re-indexes the store's labels when only the order
 /// differs.
@@ -186,7 +172,6 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
                     m.model + " reads " + std::to_string(m.shape.lld_features) + " and " +
                     std::to_string(m.shape.functional_features) +
                     "; build the features with the model's extractor settings");
-  check_text_embeddings(store, name, m);
   std::vector<int> columns;
   for (const auto& t : m.shape.tasks) {
     auto it = std::find(layout.tasks.begin(), layout.tasks.end(), t.name);

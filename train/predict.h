@@ -50,7 +50,7 @@ LoadedRun load_run(const std::filesystem::path& dir, const std::string& device =
 /// features.json, shape.json and labels.json).
 struct StoreContract {
   std::string model;  ///< "run runs/x", "bundle b": named in messages
-  ModelShape shape;   ///< columns, sentence embeddings, tasks and their classes
+  ModelShape shape;   ///< columns, tasks and their classes
   std::string tokenizer_sha256;  ///< "": not checked (features the caller extracted itself)
   std::string feature_set_version, functionals_version;  ///< "": not checked
 };
@@ -60,13 +60,13 @@ StoreContract store_contract(const RunInfo& run);
 /// The one check of a feature store against the model that reads it (eval, eval compare,
 /// export, predict --run and --bundle, from a store or from a call's own features):
 /// feature-set and functionals versions, tokenizer (only for a model with a task that reads
-/// text), LLD and functional columns, sentence
-/// embeddings, and each task's presence and classes. Classes are matched by name: where a
-/// task's store lists the model's classes in another order, the store's labels and class
-/// list are re-indexed into the model's order (logged), so every result is the one the
-/// original order gives. A model without class names (a run from before they were
-/// recorded) is matched by class count, with a warning. Returns the store column of each
-/// model task. Throws DataError naming the store, the model, what differs and the fix.
+/// text), LLD and functional columns, and each task's presence and classes. Classes are
+/// matched by name: where a task's store lists the model's classes in another order, the
+/// store's labels and class list are re-indexed into the model's order (logged), so every
+/// result is the one the original order gives. A model without class names (a run from
+/// before they were recorded) is matched by class count, with a warning. Returns the store
+/// column of each model task. Throws DataError naming the store, the model, what differs
+/// and the fix.
 std::vector<int> check_store_for_model(features::Store& store, const std::string& store_name,
                                        const StoreContract& model);
 

@@ -91,9 +91,7 @@ void upgrade_1_to_2(RunDocs& d, const fs::path& dir) {
   TrainConfig config;
   apply_yaml_text(config, d.config_yaml, (dir / "config.yaml").string());
   Normalizer statistics = Normalizer::from_json(d.normalizer, (dir / "normalizer.json").string());
-  const StoreInputs store{d.shape.value("vocab_size", 0) > 0,
-                          d.shape.value("text_embedding_dim", 0),
-                          d.shape.value("text_encoder", std::string())};
+  const StoreInputs store{d.shape.value("vocab_size", 0) > 0};
   d.input_transform = make_input_transform(config, std::move(statistics),
                                            level_columns_before_marks(dir, config, d.shape), store)
                           .to_json();
@@ -123,6 +121,26 @@ void upgrade_4_to_5(RunDocs& d) {
     d.input_transform["lld_dropped"] = std::vector<uint8_t>(mean->size(), 0);
 }
 
+/// Format 5 -> 6: sentence embeddings (model.text_embedding) are gone; runs that read them
+/// were refused (refuse_sentence_embeddings), the others lose the keys that said they did not.
+void upgrade_5_to_6(RunDocs& d) {
+  for (json* doc : {&d.shape, &d.input_transform})
+    if (doc->is_object()) doc->erase("text_embedding_dim"), doc->erase("text_encoder");
+}
+
+/// Runs of formats before 6 whose model read the sentence embeddings of tools/sentence-
+/// embeddings (shape.json `text_embedding_dim` > 0), which no tenor computes any more.
+void refuse_sentence_embeddings(const fs::path& dir, const RunDocs& d) {
+  const auto it = d.shape.find("text_embedding_dim");
+  if (it == d.shape.end() || (it->is_number_integer() && it->get<int64_t>() == 0)) return;
+  throw DataError("run " + dir.string() + " reads sentence embeddings of '" +
+                  d.shape.value("text_encoder", std::string("?")) +
+                  "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
+                  "longer computes or reads since 2026-12-06: train it again with "
+                  "model.text_encoder, a pretrained encoder fine-tuned in tenor (`tenor train "
+                  "--config configs/text-transformer.yaml`), or use the tenor that trained it");
+}
+
 using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
 
 /// Upgrades[v] takes a run of format v to format v + 1.
@@ -131,8 +149,9 @@ const std::vector<Upgrade>& upgrades() {
       [](RunDocs& d, const fs::path&) { upgrade_0_to_1(d); }, upgrade_1_to_2,
       [](RunDocs& d, const fs::path&) { upgrade_2_to_3(d); },
       [](RunDocs& d, const fs::path&) { upgrade_3_to_4(d); },
-      [](RunDocs& d, const fs::path&) { upgrade_4_to_5(d); }};
-  static_assert(kRunFormatVersion == 5, "add the upgrade step of the previous format");
+      [](RunDocs& d, const fs::path&) { upgrade_4_to_5(d); },
+      [](RunDocs& d, const fs::path&) { upgrade_5_to_6(d); }};
+  static_assert(kRunFormatVersion == 6, "add the upgrade step of the previous format");
   return steps;
 }
 
@@ -144,8 +163,6 @@ void require_current_keys(const fs::path& dir, const RunDocs& d) {
                       ") has no `" + key + "` in " + file +
                       ": the file was edited or damaged; restore it, or train the run again");
   };
-  require(d.shape, "text_embedding_dim", "shape.json");
-  require(d.shape, "text_encoder", "shape.json");
   require(d.shape, "tasks", "shape.json");
   require(d.shape, "transformer", "shape.json");
   require(d.input_transform, "wordpiece_sha256", "input_transform.json");
@@ -195,6 +212,7 @@ RunDocs read_run_docs(const fs::path& dir) {
   (d.format_version < 2 ? d.normalizer : d.input_transform) = parse_run_json(dir, statistics);
   d.shape = parse_run_json(dir, "shape.json");
   d.result = parse_run_json(dir, "result.json");
+  if (d.format_version < 6) refuse_sentence_embeddings(dir, d);
   for (int v = d.format_version; v < kRunFormatVersion; ++v) upgrades()[size_t(v)](d, dir);
   require_current_keys(dir, d);
   return d;

@@ -20,7 +20,9 @@ namespace tenor::train {
 ///   3  model.text_encoder: input_transform.json `wordpiece_sha256`, shape.json `transformer`
 ///   4  input_transform.json `speaker_normalization` (none | call)
 ///   5  input_transform.json `lld_dropped` (drop_features)
-inline constexpr int kRunFormatVersion = 5;
+///   6  no sentence embeddings: shape.json and input_transform.json lose `text_embedding_dim`
+///      and `text_encoder` (runs whose model read them are refused, with the fix)
+inline constexpr int kRunFormatVersion = 6;
 
 /// The format of the run in `dir`: its run.json's `format_version`, or 0 when it has no
 /// run.json. Throws DataError when run.json is damaged, or records a format newer than

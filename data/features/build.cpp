@@ -30,7 +30,6 @@
 #include "data/features/lld.h"
 #include "data/features/store.h"
 #include "data/features/store_channels.h"
-#include "data/features/text_embeddings.h"
 #include "data/validate.h"
 
 namespace tenor::features {
@@ -783,17 +782,6 @@ void check_part_rows(const Part& part, const data::Dataset& ds, size_t first, si
                     " expected); pass --restart to build from the start");
 }
 
-/// The sentence embeddings in `file`, checked to hold every segment of `ds`.
-TextEmbeddings embeddings_of_every_segment(const data::Dataset& ds, const fs::path& file) {
-  TextEmbeddings embeddings = read_text_embeddings(file);
-  std::vector<StoreSegment> rows;
-  for (const auto& c : ds.calls)
-    for (size_t k = 0; k < c.segments.size(); ++k)
-      rows.push_back(StoreSegment{c.call_id, int32_t(k), {}, {}, 0, 0, {}, "{}"});
-  align_text_embeddings(embeddings, rows);
-  return embeddings;
-}
-
 /// Leaves in `ds` only the calls of `splits` (all of them when `splits` is empty).
 void keep_calls_of_splits(data::Dataset& ds, const std::vector<std::string>& splits) {
   if (splits.empty()) return;
@@ -934,9 +922,8 @@ std::vector<std::vector<size_t>> segment_groups(const data::Call& call, double g
 }
 
 /// Appends one call's rows to `store`: metadata and tokens of every segment, zero functionals
-/// and no frames yet; then the sentence embeddings of all its rows.
-void add_call_rows(Store& store, const PartBuilder& builder, size_t c,
-                   const std::optional<TextEmbeddings>& embeddings) {
+/// and no frames yet.
+void add_call_rows(Store& store, const PartBuilder& builder, size_t c) {
   const size_t n = builder.segment_count(c);
   if (store.token_offsets.empty()) store.token_offsets = {0};
   if (store.frame_offsets.empty()) store.frame_offsets = {0};
@@ -950,11 +937,6 @@ void add_call_rows(Store& store, const PartBuilder& builder, size_t c,
   const size_t nf = store.layout.functional_columns.size();
   store.functionals.resize(store.segments.size() * nf, 0.0f);
   store.functional_mask.resize(store.segments.size() * nf, 0);
-  if (embeddings) {
-    store.text_embedding = align_text_embeddings(*embeddings, store.segments);
-    store.text_embedding_dim = embeddings->dim;
-    store.meta.text_encoder = embeddings->encoder;
-  }
 }
 
 }  // namespace
@@ -968,15 +950,8 @@ Store store_outline(const data::Dataset& ds, const BuildOptions& options,
   std::unique_ptr<Tokenizer> tokenizer =
       tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
   PartBuilder builder(ds, o, o.lld, c10::Device(c10::kCPU), tokenizer.get());
-  std::optional<TextEmbeddings> embeddings;
-  if (!o.text_embeddings.empty()) embeddings = embeddings_of_every_segment(ds, o.text_embeddings);
   Store store = empty_store(ds, o, builder, tokenizer_model);
-  for (size_t c = 0; c < ds.calls.size(); ++c) add_call_rows(store, builder, c, std::nullopt);
-  if (embeddings) {
-    store.text_embedding = align_text_embeddings(*embeddings, store.segments);
-    store.text_embedding_dim = embeddings->dim;
-    store.meta.text_encoder = embeddings->encoder;
-  }
+  for (size_t c = 0; c < ds.calls.size(); ++c) add_call_rows(store, builder, c);
   return store;
 }
 
@@ -992,13 +967,11 @@ void extract_features(const data::Dataset& ds, const BuildOptions& options,
   std::unique_ptr<Tokenizer> tokenizer =
       tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
   PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
-  std::optional<TextEmbeddings> embeddings;
-  if (!o.text_embeddings.empty()) embeddings = read_text_embeddings(o.text_embeddings);
   const size_t n_lld = builder.lld_columns().size();
   for (size_t c = 0; c < ds.calls.size(); ++c) {
     const data::Call& call = ds.calls[c];
     Store store = empty_store(ds, o, builder, tokenizer_model);
-    add_call_rows(store, builder, c, embeddings);
+    add_call_rows(store, builder, c);
     const size_t nf = store.layout.functional_columns.size();
     std::vector<SegmentFeatures> own(call.segments.size());  // functionals once computed
     for (const auto& group : segment_groups(call, group_audio_s)) {
@@ -1049,7 +1022,6 @@ SegmentExtractor::SegmentExtractor(const BuildOptions& options, const std::strin
     : impl_(std::make_unique<Impl>()) {
   options.validate();
   impl_->options = options;
-  impl_->options.text_embeddings.clear();
   impl_->options.lld.sample_rate_hz = options.sample_rate_hz.value_or(16000);
   impl_->options.lld.validate();
   impl_->tokenizer_model = tokenizer_model;
@@ -1064,7 +1036,7 @@ Store SegmentExtractor::extract(const data::Dataset& ds, size_t s,
   const BuildOptions& o = impl_->options;
   PartBuilder builder(ds, o, o.lld, impl_->device, impl_->tokenizer.get());
   Store store = empty_store(ds, o, builder, impl_->tokenizer_model);
-  add_call_rows(store, builder, 0, std::nullopt);
+  add_call_rows(store, builder, 0);
   const data::Call& call = ds.calls.at(0);
   double audio_s = 0;
   std::map<std::pair<size_t, size_t>, LldTable> tables;
@@ -1120,10 +1092,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const c10::Device device = resolve_device(o.device);
   BuildReport report;
   report.device = device.str();
-  // Sentence embeddings and audio are checked first, so that bad input fails before hours of
-  // extraction.
-  std::optional<TextEmbeddings> embeddings;
-  if (!o.text_embeddings.empty()) embeddings = embeddings_of_every_segment(ds, o.text_embeddings);
+  // Audio is checked first, so that bad input fails before hours of extraction.
   data::ChannelConvention convention;
   auto rejected = check_audio(ds, dataset_dir, o, &convention);
 
@@ -1163,8 +1132,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
     }
     std::map<std::string, std::vector<std::string>> classes;
     for (const auto& t : ds.schema.tasks) classes[t.name] = t.classes;
-    writer.finish(store_meta(ds, config, fingerprint, model, report.skipped), classes, model,
-                  embeddings ? &*embeddings : nullptr);
+    writer.finish(store_meta(ds, config, fingerprint, model, report.skipped), classes, model);
     if (convention.audio_channels > 0) write_channel_convention(temp, convention.to_json().dump());
     fs::rename(temp, out, ec);
     if (ec)

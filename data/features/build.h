@@ -40,9 +40,6 @@ struct BuildOptions {
   /// The serialized SentencePiece model itself, when the caller holds it (a run's, for
   /// `tenor eval --dataset`); set, it is used instead of tokenizer_from ("": no tokens).
   std::optional<std::string> tokenizer_model;
-  /// Sentence embeddings to attach (tools/sentence-embeddings), "" for none. Not part of
-  /// the extractor configuration: they come from outside tenor, per dataset.
-  std::filesystem::path text_embeddings;
   /// Extract only the calls of these splits ("train", "dev", "test"; empty: every call). For
   /// a store that is read once and thrown away (`tenor eval --dataset` scoring one split):
   /// the store then holds only those calls.
@@ -105,25 +102,23 @@ BuildOptions build_options_from_config(const nlohmann::json& extractor_config);
 
 /// The store that building `dataset` with `options` and `tokenizer_model` (serialized
 /// SentencePiece, "" for none) would give, less everything read from the audio: metadata
-/// (no fingerprint), layout, task classes, and every segment's row (labels, split, tokens, the
-/// sentence embeddings of `options.text_embeddings`) with zero functionals and no frames.
-/// Reads no audio: what a model's store check reads (train::Predictor::prepare), so that a
-/// dataset is checked against a model before any extraction. DataError as
-/// build_feature_store for a segment without a sentence embedding.
+/// (no fingerprint), layout, task classes, and every segment's row (labels, split, tokens)
+/// with zero functionals and no frames. Reads no audio: what a model's store check reads
+/// (train::Predictor::prepare), so that a dataset is checked against a model before any
+/// extraction.
 Store store_outline(const data::Dataset& dataset, const BuildOptions& options,
                     const std::string& tokenizer_model);
 
 /// Features of every segment of an in-memory dataset (one call given to `tenor predict`),
 /// computed by the same code as build_feature_store, tokenized with `tokenizer_model`
-/// (serialized SentencePiece; empty: no tokens), with the sentence embeddings of
-/// `options.text_embeddings` when set; writes nothing. A long call is done in groups so that
-/// memory holds one group's audio and LLD frames, never the call's: per call, its segments in
-/// start order, at most `group_audio_s` seconds of audio per group (at least one segment), and
-/// `sink(store, rows)` once per group. `store` holds one row per segment of the call (row =
-/// segment index): metadata, tokens and sentence embeddings of all, functionals of the groups
-/// done so far (the others 0), LLD frames of `rows` only (the others have none); `rows` are
+/// (serialized SentencePiece; empty: no tokens); writes nothing. A long call is done in
+/// groups so that memory holds one group's audio and LLD frames, never the call's: per call,
+/// its segments in start order, at most `group_audio_s` seconds of audio per group (at least
+/// one segment), and `sink(store, rows)` once per group. `store` holds one row per segment of
+/// the call (row = segment index): metadata and tokens of all, functionals of the groups done
+/// so far (the others 0), LLD frames of `rows` only (the others have none); `rows` are
 /// sorted. The features of `rows` are those of a store built from the whole call. Throws
-/// DataError naming the call on unreadable audio or a segment without an embedding.
+/// DataError naming the call on unreadable audio.
 void extract_features(const data::Dataset& dataset, const BuildOptions& options,
                       const std::string& tokenizer_model, double group_audio_s,
                       const std::function<void(Store& store, const std::vector<int64_t>& rows)>&
@@ -137,7 +132,7 @@ void extract_features(const data::Dataset& dataset, const BuildOptions& options,
 /// when the call's segments come in start order, each speaker's after its earlier ones.
 class SegmentExtractor {
  public:
-  /// `options` as extract_features takes them (sentence embeddings are not read);
+  /// `options` as extract_features takes them;
   /// `tokenizer_model`: serialized SentencePiece, "" for none.
   SegmentExtractor(const BuildOptions& options, const std::string& tokenizer_model);
   ~SegmentExtractor();

@@ -11,7 +11,6 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
-#include "data/features/text_embeddings.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -200,6 +199,14 @@ H5 open_store(const fs::path& path) {
   if (format != kStoreFormat)
     throw DataError(path.string() + " has store format '" + format + "', this tenor reads '" +
                     kStoreFormat + "'; rebuild it with `tenor data build`");
+  // Stores built with `--text-embeddings` (sentence vectors from a JavaScript side tool, the
+  // model.text_embedding of tenor before 2026-12-06) hold what no model reads any more.
+  if (const std::string encoder = read_attr(file, "text_encoder"); !encoder.empty())
+    throw DataError(path.string() + " holds sentence embeddings of '" + encoder +
+                    "' (`tenor data build --text-embeddings`), which this tenor no longer reads:"
+                    " pretrained text knowledge comes from model.text_encoder, fine-tuned in "
+                    "tenor (configs/text-transformer.yaml); rebuild the store with `tenor data "
+                    "build DATASET --out " + path.string() + "`");
   return file;
 }
 
@@ -218,7 +225,6 @@ StoreMeta read_meta(hid_t file) {
     H5 build(H5Gopen2(file, "build", H5P_DEFAULT), H5Gclose, "open /build");
     m.skipped_calls = read_strings(build, "skipped_calls");
   }
-  m.text_encoder = read_attr(file, "text_encoder");
   m.dataset_dir = read_attr(file, "dataset_dir");
   return m;
 }
@@ -375,21 +381,8 @@ void StoreWriter::append(const StoreSegment& segment, const std::vector<float>& 
 
 void StoreWriter::finish(const StoreMeta& meta,
                          const std::map<std::string, std::vector<std::string>>& task_classes,
-                         const std::string& tokenizer_model,
-                         const TextEmbeddings* text_embeddings) {
+                         const std::string& tokenizer_model) {
   auto& m = *impl_;
-  if (text_embeddings) {
-    auto values = align_text_embeddings(*text_embeddings, m.segments);
-    H5 g = make_group(m.file, "text_embedding");
-    const hsize_t dims[2] = {m.segments.size(), hsize_t(text_embeddings->dim)};
-    H5 space(H5Screate_simple(2, dims, nullptr), H5Sclose, "create a dataspace");
-    H5 ds(H5Dcreate2(g, "values", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          H5Dclose, "create dataset text_embedding/values");
-    if (!values.empty())
-      check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-            "write text_embedding/values");
-    write_attr(m.file, "text_encoder", text_embeddings->encoder);
-  }
   write_strings(m.g_functionals, "names", m.layout.functional_columns);
   write_strings(m.g_frames, "names", m.layout.lld_columns);
   write_array(m.g_frames, "offsets", H5T_NATIVE_INT64, m.frame_offsets);
@@ -515,20 +508,6 @@ Store read_store(const fs::path& path) {
     H5 ds(H5Dopen2(gb, t.c_str(), H5P_DEFAULT), H5Dclose, "open labels/" + t);
     s.task_classes[t] = split_lines(read_attr(ds, "classes"));
   }
-  if (!s.meta.text_encoder.empty()) {
-    H5 ge(H5Gopen2(file, "text_embedding", H5P_DEFAULT), H5Gclose, "open /text_embedding");
-    H5 ds(H5Dopen2(ge, "values", H5P_DEFAULT), H5Dclose, "open text_embedding/values");
-    H5 space(H5Dget_space(ds), H5Sclose, "get a dataspace");
-    hsize_t dims[2] = {0, 0};
-    if (H5Sget_simple_extent_ndims(space) != 2 ||
-        H5Sget_simple_extent_dims(space, dims, nullptr) < 0 || dims[0] != call_id.size() ||
-        dims[1] == 0)
-      throw DataError(path.string() +
-                      ": /text_embedding/values is not [segments, dim]; rebuild "
-                      "the store with `tenor data build --text-embeddings`");
-    s.text_embedding_dim = int(dims[1]);
-    s.text_embedding = read_array<float>(ge, "values", H5T_NATIVE_FLOAT);
-  }
   const size_t n = call_id.size();
   bool same_length = speaker.size() == n && split.size() == n && meta.size() == n &&
                      text.size() == n &&
@@ -600,11 +579,6 @@ std::string content_sha256(const Store& s) {
   array(s.tokens);
   array(s.token_offsets);
   text(s.tokenizer_model);
-  if (!s.meta.text_encoder.empty()) {  // stores without embeddings keep their former hash
-    text(s.meta.text_encoder);
-    text(std::to_string(s.text_embedding_dim));
-    array(s.text_embedding);
-  }
   if (s.has_text) {  // stores without transcripts keep their former hash
     text("text");
     for (const auto& g : s.segments) text(g.text);

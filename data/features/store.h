@@ -11,8 +11,6 @@
 
 namespace tenor::features {
 
-struct TextEmbeddings;
-
 /// Version of the store's layout (not of the features: see kFeatureSetVersion).
 inline constexpr const char* kStoreFormat = "tenor-store-1";
 
@@ -28,8 +26,6 @@ struct StoreMeta {
   std::string tool_version;         ///< tenor version (git commit)
   std::string created_utc;
   std::vector<std::string> skipped_calls;  ///< "call_id: reason" for calls left out (--keep-going)
-  /// What computed the store's sentence embeddings (`--text-embeddings`), "" when it has none.
-  std::string text_encoder;
   /// The dataset directory the store was built from (absolute, as it was then), "" in stores
   /// built before tenor recorded it: where waveform augmentation (`augment:` in `tenor
   /// train`) reads each segment's audio again (StoreSegment::audio).
@@ -83,12 +79,10 @@ class StoreWriter {
   void append(const StoreSegment& segment, const std::vector<float>& functionals,
               const std::vector<uint8_t>& mask, const std::vector<float>& frames,
               const std::vector<int32_t>& tokens);
-  /// Writes the per-segment tables, labels, tokenizer, the sentence embeddings of every
-  /// appended segment when `text_embeddings` is given (DataError naming the file and the
-  /// first segment it lacks), and attributes; closes the file.
+  /// Writes the per-segment tables, labels, tokenizer and attributes; closes the file.
   void finish(const StoreMeta& meta,
               const std::map<std::string, std::vector<std::string>>& task_classes,
-              const std::string& tokenizer_model, const TextEmbeddings* text_embeddings = nullptr);
+              const std::string& tokenizer_model);
 
  private:
   struct Impl;
@@ -109,8 +103,6 @@ struct Store {
   std::vector<int64_t> token_offsets;  ///< [N + 1]
   std::string tokenizer_model;
   std::map<std::string, std::vector<std::string>> task_classes;
-  int text_embedding_dim = 0;         ///< 0: no sentence embeddings (meta.text_encoder "")
-  std::vector<float> text_embedding;  ///< [N, text_embedding_dim]
   /// The store holds /segments/text (StoreSegment::text); stores built before tenor kept the
   /// transcripts do not.
   bool has_text = false;

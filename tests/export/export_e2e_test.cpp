@@ -271,83 +271,57 @@ TEST_P(ExportE2e, ExportsPassesTheGateVerifiesAndPredictsLikeLibTorch) {
 INSTANTIATE_TEST_SUITE_P(Models, ExportE2e,
                          ::testing::Values("fusion", "linear", "demo", "ensemble"));
 
-TEST(ExportE2eBundle, SentenceEmbeddingsAreAGraphInputAndPassTheGate) {
+// Runs and bundles whose model read sentence embeddings (model.text_embedding, removed on
+// 2026-12-06) are refused before anything is scored or written, naming the file and the fix.
+TEST(ExportE2eBundle, ModelsOfSentenceEmbeddingsAreRefusedWithTheFix) {
+  const fs::path bundle = exported_bundle("  type: fusion\n"), run = bundle.parent_path() / "run";
   const fs::path dir = make_temp_dir("export-sentence");
-  const fs::path store = tiny_store_with_text_embeddings();
+  fs::copy(bundle, dir / "bundle", fs::copy_options::recursive);
+  json transform = read_json(dir / "bundle/input_transform.json");
+  ASSERT_FALSE(transform.contains("text_embedding_dim"));
+  transform["text_embedding_dim"] = 512;
+  transform["text_encoder"] = "universal-sentence-encoder-lite";
+  write_file_atomic(dir / "bundle/input_transform.json", transform.dump());
+  json manifest = read_json(dir / "bundle/manifest.json");  // as such a bundle listed it
+  ASSERT_TRUE(manifest["files"].contains("input_transform.json"));
+  manifest["files"]["input_transform.json"] = sha256_file(dir / "bundle/input_transform.json");
+  write_file_atomic(dir / "bundle/manifest.json", manifest.dump(2));
   std::string out;
-  ASSERT_EQ(
-      run_tenor("train --config " +
-                    write_train_config(dir, "  type: fusion\n  hash_buckets: 512\n").string() +
-                    " --set features=" + store.string() +
-                    " --set model.text_embedding=true --set epochs=2",
-                &out),
-      0)
+  EXPECT_EQ(run_tenor("predict --bundle " + (dir / "bundle").string() + " --features " +
+                          tiny_store().string() + " --call c12 --out " +
+                          (dir / "p.json").string(),
+                      &out),
+            1);
+  EXPECT_NE(out.find((dir / "bundle/input_transform.json").string() +
+                     " feeds the model sentence embeddings of 'universal-sentence-encoder-lite'"),
+            std::string::npos)
       << out;
-  const fs::path run = dir / "run", bundle = dir / "bundle";
-  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
-      << out;
-  auto parity = read_json(bundle / "parity.json");
-  EXPECT_TRUE(parity["passed"].get<bool>()) << parity.dump(1);
-  onnx::ModelProto proto;
-  ASSERT_TRUE(proto.ParseFromString(read_file(bundle / "model.onnx")));
-  std::map<std::string, int64_t> inputs;
-  for (const auto& i : proto.graph().input())
-    inputs[i.name()] = i.type().tensor_type().shape().dim_size() == 2
-                           ? i.type().tensor_type().shape().dim(1).dim_value()
-                           : -1;
-  ASSERT_TRUE(inputs.count("text_embedding"));
-  EXPECT_EQ(inputs["text_embedding"], 6);
-  const auto features = read_json(bundle / "features.json");
-  EXPECT_EQ(features["text_embedding_dim"], 6);
-  EXPECT_EQ(features["text_encoder"], "fixture-encoder");
-  EXPECT_NE(read_file(bundle / "model_card.md").find("sentence embedding of each segment's text"),
-            std::string::npos);
+  EXPECT_NE(out.find("configs/text-transformer.yaml"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "p.json"));
 
-  // predict: ONNX Runtime and LibTorch agree, from the store and from a transcript given with
-  // its embeddings; a store without them is refused with the fix.
-  std::string a, b;
-  const std::string from_store = " --features " + store.string() + " --call c12";
-  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + from_store, &a), 0) << a;
-  ASSERT_EQ(run_tenor("--log-level error predict --bundle " + bundle.string() + from_store, &b), 0)
-      << b;
-  write_transcript("c12", dir / "c12.jsonl");
-  const fs::path embeddings = write_tiny_text_embeddings(dir / "embeddings.jsonl", 6);
-  const std::string call_args = (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
-                                (dir / "c12.jsonl").string() +
-                                " --channels agent=0,customer=1 --text-embeddings " +
-                                embeddings.string();
-  std::string c, d;
-  ASSERT_EQ(
-      run_tenor("--log-level error predict --bundle " + bundle.string() + " " + call_args, &c), 0)
-      << c;
-  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " " + call_args, &d), 0)
-      << d;
-  auto ja = json::parse(a), jb = json::parse(b), jc = json::parse(c), jd = json::parse(d);
-  ASSERT_EQ(ja["segments"].size(), 4u);
-  ASSERT_EQ(jb["segments"].size(), 4u);
-  ASSERT_EQ(jc["segments"].size(), 4u);
-  ASSERT_EQ(jd["segments"].size(), 4u);
-  for (size_t i = 0; i < 4; ++i)
-    for (auto& [task, v] : ja["segments"][i]["tasks"].items())
-      for (size_t k = 0; k < v["probs"].size(); ++k) {
-        EXPECT_NEAR(v["probs"][k].get<double>(),
-                    jb["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
-        EXPECT_NEAR(v["probs"][k].get<double>(),
-                    jc["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-4);
-        // LibTorch on the call's WAV, transcript and embeddings: the store's features.
-        EXPECT_NEAR(v["probs"][k].get<double>(),
-                    jd["segments"][i]["tasks"][task]["probs"][k].get<double>(), 1e-6);
-      }
-  EXPECT_EQ(run_tenor("predict --bundle " + bundle.string() + " --features " +
-                          tiny_store().string() + " --call c12",
-                      &out),
-            1);
-  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
-  EXPECT_EQ(run_tenor("predict --run " + run.string() + " " +
-                          call_args.substr(0, call_args.find(" --text-embeddings")),
-                      &out),
-            1);
-  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
+  // A run of format 5 that read them: refused by every reader, its files left as they are.
+  fs::copy(run, dir / "run", fs::copy_options::recursive);
+  json marker = read_json(dir / "run/run.json"), shape = read_json(dir / "run/shape.json");
+  marker["format_version"] = 5;
+  shape["text_embedding_dim"] = 512;
+  shape["text_encoder"] = "universal-sentence-encoder-lite";
+  write_file_atomic(dir / "run/run.json", marker.dump());
+  write_file_atomic(dir / "run/shape.json", shape.dump());
+  for (const std::string& command :
+       {"eval --run " + (dir / "run").string() + " --data " + tiny_store().string() + " --out " +
+            (dir / "e").string(),
+        "export --run " + (dir / "run").string() + " --out " + (dir / "b").string(),
+        "predict --run " + (dir / "run").string() + " --features " + tiny_store().string() +
+            " --call c12"}) {
+    EXPECT_EQ(run_tenor(command, &out), 1) << command;
+    EXPECT_NE(out.find("run " + (dir / "run").string() + " reads sentence embeddings of "
+                       "'universal-sentence-encoder-lite' (model.text_embedding"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("--config configs/text-transformer.yaml"), std::string::npos) << out;
+  }
+  EXPECT_FALSE(fs::exists(dir / "e") || fs::exists(dir / "b"));
+  EXPECT_EQ(read_json(dir / "run/shape.json"), shape);
 }
 
 /// The segments' probabilities of `a` and `b` (predict outputs of one call) within `tol`.

@@ -275,13 +275,12 @@ train::TrainData synthetic_data(int n, bool loudness) {
 }
 
 /// The transform a run of model `c` over synthetic_data gets (train::make_input_transform).
-train::InputTransform synthetic_transform(const train::TrainData& d, const train::ModelConfig& c,
-                                          int text_embedding_dim) {
+train::InputTransform synthetic_transform(const train::TrainData& d, const train::ModelConfig& c) {
   train::TrainConfig config;
   config.model = c;
   config.normalize_loudness = d.transform.normalize_loudness;
   return train::make_input_transform(config, d.transform.norm, d.transform.level_lld_columns,
-                                     {true, text_embedding_dim, "fixture-encoder"});
+                                     {true});
 }
 
 train::ModelShape synthetic_shape(const train::ModelConfig& c) {
@@ -299,27 +298,20 @@ train::ModelShape synthetic_shape(const train::ModelConfig& c) {
 
 /// The whole model in ONNX Runtime on raw store values vs make_batch + logits in LibTorch.
 void check_whole_model(const std::string& type, bool loudness, int max_frames, bool ngrams = true,
-                       int context_tokens = 0, int text_embedding_dim = 0) {
+                       int context_tokens = 0) {
   auto c = small_config();
   c.type = type;
   c.ngrams = ngrams;
   c.context_tokens = context_tokens;
-  c.text_embedding = text_embedding_dim > 0;
   c.max_frames = max_frames;
   auto shape = synthetic_shape(c);
-  shape.text_embedding_dim = text_embedding_dim;
   auto data = synthetic_data(9, loudness);
-  data.store.text_embedding_dim = text_embedding_dim;
-  data.store.text_embedding =
-      std::vector<float>(data.store.segments.size() * size_t(text_embedding_dim));
-  for (size_t i = 0; i < data.store.text_embedding.size(); ++i)
-    data.store.text_embedding[i] = float(int(i * 7919 % 23) - 11) / 10.0f;
   data.shape = shape;
   auto model = train::make_model(shape, c);
   model->eval();
   // Random non-trivial weights everywhere (the ordinal thresholds too).
   for (auto& p : model->parameters()) p.uniform_(-0.6, 0.6);
-  data.transform = synthetic_transform(data, c, text_embedding_dim);
+  data.transform = synthetic_transform(data, c);
   EXPECT_EQ(data.transform.context_tokens, model->context_tokens()) << type;
   auto proto = build_onnx_model(*model, shape, c, data.transform, {{"k", "v"}});
   if (type == "fusion") {
@@ -332,8 +324,7 @@ void check_whole_model(const std::string& type, bool loudness, int max_frames, b
   OrtCase oc;
   oc.name = "all";
   oc.inputs = raw_inputs(data.store, rows, data.transform);
-  EXPECT_EQ(proto.graph().input_size(),
-            (model->context_tokens() > 0 ? 8 : 6) + (text_embedding_dim > 0 ? 1 : 0));
+  EXPECT_EQ(proto.graph().input_size(), model->context_tokens() > 0 ? 8 : 6);
   auto got = run_onnx_runtime(file, {oc}).at(0);
   fs::remove(file);
   auto logits = model->logits(train::make_batch(data, rows));
@@ -359,12 +350,6 @@ TEST_F(ExportLayers, WholeFusionModelWithContext) {
   check_whole_model("linear", false, 1500, true, 8);
 }
 
-TEST_F(ExportLayers, WholeFusionModelWithSentenceEmbeddings) {
-  // Rows without text (token_len 0) must get a zero sentence vector, as in LibTorch.
-  check_whole_model("fusion", false, 1500, true, 0, 5);
-  check_whole_model("fusion", true, 10, false, 3, 7);
-}
-
 TEST_F(ExportLayers, WholeLinearModel) {
   check_whole_model("linear", false, 1500);
   check_whole_model("linear", true, 10);
@@ -375,7 +360,7 @@ TEST_F(ExportLayers, InitializersAreTheCheckpointKeys) {
   auto shape = synthetic_shape(c);
   auto model = train::make_model(shape, c);
   auto data = synthetic_data(2, false);
-  auto proto = build_onnx_model(*model, shape, c, synthetic_transform(data, c, 0), {});
+  auto proto = build_onnx_model(*model, shape, c, synthetic_transform(data, c), {});
   std::set<std::string> names;
   for (const auto& t : proto.graph().initializer()) names.insert(t.name());
   for (const char* key :
@@ -396,7 +381,7 @@ TEST_F(ExportLayers, UnsupportedModuleFailsNamingIt) {
   model->register_module("extra", torch::nn::BatchNorm1d(4));
   auto data = synthetic_data(2, false);
   try {
-    build_onnx_model(*model, shape, c, synthetic_transform(data, c, 0), {});
+    build_onnx_model(*model, shape, c, synthetic_transform(data, c), {});
     FAIL() << "export of an unknown module must fail";
   } catch (const ExportError& e) {
     EXPECT_NE(std::string(e.what()).find("'extra'"), std::string::npos) << e.what();

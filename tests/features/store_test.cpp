@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <filesystem>
 #include <cmath>
@@ -58,6 +59,49 @@ TEST(Store, RefusesWhatIsNotAStore) {
   { std::ofstream(path) << "hello"; }
   EXPECT_THROW(read_store(path), DataError);
   EXPECT_THROW(read_store(path.string() + ".missing"), DataError);
+}
+
+// A store built with `--text-embeddings` before 2026-12-06 (its root attribute text_encoder
+// names the sentence encoder) holds what no model reads any more: refused, naming the file,
+// the encoder and the command that rebuilds it.
+TEST(Store, RefusesAStoreOfSentenceEmbeddings) {
+  const fs::path path =
+      fs::path(testing::TempDir()) / ("store-use-" + std::to_string(::getpid()) + ".h5");
+  {
+    StoreWriter w(path, {{"f0_hz"}, {"a"}, {"escalation"}});
+    w.append({"c1", 0, "customer", "train", 0.5, 1.5, {1}}, {1}, {1}, {100}, {5});
+    w.finish({}, {{"escalation", {"calm", "angry"}}}, "");
+  }
+  ASSERT_NO_THROW(read_store(path));
+  {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(file, "text_encoder", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* value = "universal-sentence-encoder-lite";
+    ASSERT_GE(H5Awrite(attr, type, &value), 0);
+    H5Aclose(attr), H5Sclose(space), H5Tclose(type), H5Fclose(file);
+  }
+  for (auto read : {+[](const fs::path& p) { read_store(p); },
+                    +[](const fs::path& p) { read_store_meta(p); }}) {
+    try {
+      read(path);
+      ADD_FAILURE() << "a store of sentence embeddings was read";
+    } catch (const DataError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path.string() + " holds sentence embeddings of "
+                                       "'universal-sentence-encoder-lite'"),
+                std::string::npos)
+          << m;
+      EXPECT_NE(m.find("configs/text-transformer.yaml"), std::string::npos) << m;
+      EXPECT_NE(m.find("rebuild the store with `tenor data build DATASET --out " +
+                       path.string() + "`"),
+                std::string::npos)
+          << m;
+    }
+  }
 }
 
 /// A two-row store whose second row ("c1" segment 1, split dev) is `bad`; returns the message

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -74,6 +75,49 @@ TEST(TrainConfig, RuntimeKeysAreSavedButLeftOutOfTheHash) {
   EXPECT_FALSE(has(then[0], "checkpoint_every_steps"));
   EXPECT_TRUE(has(then[2], "features") && has(then[2], "out") && has(then[2], "threads") &&
               has(then[2], "encoder_cache_gb"));
+}
+
+// model.text_embedding (sentence embeddings of a side tool) was removed on 2026-12-06. Every
+// run before saved it as `false`: that still reads, and its config hash is the one the run
+// recorded; `true` is refused with the fix; no config of today writes the key.
+TEST(TrainConfig, ARetiredKeyReadsAsSavedAndIsRefusedWhereItMeantSomething) {
+  TrainConfig c;
+  try {
+    apply_yaml_text(c, "epochs: 2\nmodel:\n  text_embedding: true\n", "a.yaml");
+    ADD_FAILURE() << "model.text_embedding: true was read";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "a.yaml:3: config key 'model.text_embedding' is no longer read: sentence "
+                  "embeddings from a side tool (tools/sentence-embeddings) were removed"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("configs/text-transformer.yaml"), std::string::npos);
+  }
+  EXPECT_THROW(apply_override(c, "model.text_embedding=yes"), ConfigError);
+  EXPECT_THROW(apply_override(c, "model.text_embedding=[1]"), ConfigError);
+  TrainConfig saved;
+  apply_yaml_text(saved, "model:\n  text_embedding: false\n", "b.yaml");
+  EXPECT_EQ(to_yaml(saved), to_yaml(TrainConfig{}));
+  EXPECT_EQ(to_yaml(saved).find("text_embedding"), std::string::npos);
+  EXPECT_EQ(config_identity(saved), config_identity(TrainConfig{}));
+  const auto keys = config_keys();
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), "model.text_embedding"), keys.end());
+
+  // A config.yaml of a run from before: the key where it stood, and the hash text it had.
+  std::string yaml = to_yaml(TrainConfig{});
+  yaml.insert(yaml.find("  text_encoder:"), "  text_embedding: false\n");
+  const fs::path file = fs::temp_directory_path() / "tenor-retired-key-config.yaml";
+  write_file_atomic(file, yaml);
+  const auto then = read_saved_config(file.string());
+  fs::remove(file);
+  EXPECT_EQ(to_yaml(then.config), to_yaml(TrainConfig{}));
+  ASSERT_FALSE(then.identities_then.empty());
+  EXPECT_NE(then.identities_then[0].find("  text_embedding: false\n  text_encoder:"),
+            std::string::npos)
+      << then.identities_then[0];
+  std::string without = then.identities_then[0];
+  without.erase(without.find("  text_embedding: false\n"), 24);
+  EXPECT_EQ(without, config_identity(TrainConfig{}));
 }
 
 TEST(TrainConfig, NumbersPrintAsWrittenAndReadBackExactly) {

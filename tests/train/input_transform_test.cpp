@@ -195,14 +195,27 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
   t.normalize_loudness = true;
   t.max_frames = 600;
   t.context_tokens = 8;
-  t.text_embedding_dim = 6;
-  t.text_encoder = "enc";
   const json j = t.to_json();
   EXPECT_EQ(train::InputTransform::from_json(j, "f").to_json(), j);
   // A transform that feeds a model other inputs than it reads (an edited file) is refused.
-  EXPECT_NO_THROW(train::check_transform_fits_model(t, "f", 8, 6));
-  EXPECT_THROW(train::check_transform_fits_model(t, "f", 0, 6), DataError);
-  EXPECT_THROW(train::check_transform_fits_model(t, "f", 8, 0), DataError);
+  EXPECT_NO_THROW(train::check_transform_fits_model(t, "f", 8));
+  EXPECT_THROW(train::check_transform_fits_model(t, "f", 0), DataError);
+  // Transforms of tenors before 2026-12-06 say whether the model read sentence embeddings:
+  // 0 reads as before, anything else is refused with the fix.
+  json before = j;
+  before["text_embedding_dim"] = 0, before["text_encoder"] = "";
+  EXPECT_EQ(train::InputTransform::from_json(before, "f").to_json(), j);
+  before["text_embedding_dim"] = 512, before["text_encoder"] = "use-lite";
+  try {
+    train::InputTransform::from_json(before, "b/input_transform.json");
+    ADD_FAILURE() << "a transform of sentence embeddings was read";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("b/input_transform.json feeds the model sentence "
+                                         "embeddings of 'use-lite'"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("configs/text-transformer.yaml"), std::string::npos);
+  }
 
   auto refused = [](json bad, const std::string& why) {
     try {

@@ -76,17 +76,6 @@ TEST(Model, StableParameterNames) {
         "head_escalation.weight", "bias_escalation", "head_empathy.weight", "head_empathy.bias",
         "head_topic.weight"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
-  EXPECT_EQ(std::find(names.begin(), names.end(), "sentence.weight"), names.end());
-  ModelConfig sentence;
-  sentence.text_embedding = true;
-  ModelShape with_embeddings = shape();
-  with_embeddings.text_embedding_dim = 12;
-  auto s = make_model(with_embeddings, sentence);
-  std::map<std::string, std::vector<int64_t>> sizes;
-  for (const auto& p : s->named_parameters()) sizes[p.key()] = p.value().sizes().vec();
-  EXPECT_EQ(sizes["sentence.weight"], (std::vector<int64_t>{64, 12}));
-  EXPECT_EQ(sizes["sentence_norm.weight"], (std::vector<int64_t>{64}));
-  EXPECT_EQ(sizes["head_empathy.weight"], (std::vector<int64_t>{1, 3 * 64}));
   ModelConfig linear;
   linear.type = "linear";
   auto l = make_model(shape(), linear);

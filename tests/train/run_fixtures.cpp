@@ -93,39 +93,6 @@ const fs::path& tiny_dataset() {
   return tiny_dataset_root;
 }
 
-fs::path write_tiny_text_embeddings(const fs::path& file, int dim, bool skip) {
-  std::ofstream f(file);
-  f << R"({"format": "tenor-text-embeddings-1", "encoder": "fixture-encoder", "dim": )" << dim
-    << "}\n";
-  std::ifstream calls(tiny_dataset() / "calls.jsonl");
-  std::string line;
-  while (std::getline(calls, line)) {
-    const auto call = nlohmann::json::parse(line);
-    for (size_t k = 0; k < call["segments"].size(); ++k) {
-      if (skip && call["call_id"] == "c3" && k == 1) continue;
-      const std::string text = call["segments"][k]["text"];
-      nlohmann::json v = nlohmann::json::array();
-      for (int i = 0; i < dim; ++i)
-        v.push_back(float((std::hash<std::string>{}(text) >> (3 * i)) % 7) / 7.0f - 0.4f);
-      f << nlohmann::json{{"call_id", call["call_id"]}, {"segment", k}, {"vector", v}}.dump()
-        << "\n";
-    }
-  }
-  return file;
-}
-
-const fs::path& tiny_store_with_text_embeddings() {
-  static fs::path path = [] {
-    const fs::path dir = make_temp_dir("train-store-embeddings");
-    features::BuildOptions options;
-    options.progress = false;
-    options.text_embeddings = write_tiny_text_embeddings(dir / "embeddings.jsonl", 6);
-    features::build_feature_store(tiny_dataset(), dir / "features.h5", options);
-    return dir / "features.h5";
-  }();
-  return path;
-}
-
 fs::path tiny_store_with_classes(const fs::path& path, const std::string& task,
                                  const std::vector<std::string>& classes) {
   features::Store s = features::read_store(tiny_store());

@@ -15,15 +15,6 @@ const std::filesystem::path& tiny_store();
 /// The dataset directory tiny_store() was built from.
 const std::filesystem::path& tiny_dataset();
 
-/// A text-embeddings file (docs/feature-store.md) for tiny_dataset(): `dim`-d vectors of
-/// encoder "fixture-encoder", a fixed function of each segment's text; with `skip`, the
-/// vector of call c3 segment 1 is left out.
-std::filesystem::path write_tiny_text_embeddings(const std::filesystem::path& file, int dim,
-                                                 bool skip = false);
-
-/// tiny_store() built again with write_tiny_text_embeddings(.., 6) (`--text-embeddings`).
-const std::filesystem::path& tiny_store_with_text_embeddings();
-
 /// A copy of tiny_store() at `path` whose dataset lists task `task`'s classes as `classes`:
 /// a reordering of the original names (labels follow by name), or, for a name the original
 /// lacks, a renaming of the class at that position.

@@ -26,8 +26,6 @@ train::ModelShape small_shape() {
   shape.lld_features = 3;
   shape.functional_features = 4;
   shape.vocab_size = 50;
-  shape.text_embedding_dim = 6;
-  shape.text_encoder = "fixture-encoder";
   train::TaskSpec task;
   task.name = "escalation";
   task.speaker = "customer";
@@ -63,7 +61,7 @@ TEST(RunFormat, AFreshRunRecordsTheCurrentFormat) {
   EXPECT_EQ(train::run_format_version(dir), train::kRunFormatVersion);
   const auto run = train::read_run(dir);
   EXPECT_FALSE(run.config.model.ngrams);
-  EXPECT_EQ(run.shape.text_embedding_dim, 6);
+  EXPECT_FALSE(read_json(dir / "shape.json").contains("text_embedding_dim"));
   EXPECT_EQ(run.shape.tasks.at(0).classes, (std::vector<std::string>{"no", "yes"}));
   EXPECT_EQ(train::store_contract(run).tokenizer_sha256, "tok");
 }
@@ -80,8 +78,6 @@ TEST(RunFormat, AFormatZeroRunIsUpgradedAsItIsRead) {
   ASSERT_NE(at, std::string::npos) << yaml;
   write_file_atomic(dir / "config.yaml", yaml.erase(at, std::string("  ngrams: false\n").size()));
   json shape = read_json(dir / "shape.json");
-  shape.erase("text_embedding_dim");
-  shape.erase("text_encoder");
   shape["tasks"][0].erase("classes");
   write_file_atomic(dir / "shape.json", shape.dump());
   write_file_atomic(dir / "result.json", json{{"best_epoch", 1}}.dump());
@@ -90,8 +86,6 @@ TEST(RunFormat, AFormatZeroRunIsUpgradedAsItIsRead) {
   const auto run = train::read_run(dir);
   EXPECT_FALSE(run.config.model.ngrams) << "runs before the key had no n-gram path";
   EXPECT_EQ(run.config.model.hidden, train::TrainConfig{}.model.hidden);
-  EXPECT_EQ(run.shape.text_embedding_dim, 0);
-  EXPECT_EQ(run.shape.text_encoder, "");
   EXPECT_TRUE(run.shape.tasks.at(0).classes.empty()) << "matched by count";
   const auto contract = train::store_contract(run);
   EXPECT_EQ(contract.tokenizer_sha256, "");
@@ -115,6 +109,48 @@ TEST(RunFormat, AFormatFourRunDropsNoFrameColumn) {
   EXPECT_EQ(train::run_format_version(dir), 4);
   EXPECT_EQ(train::read_run(dir).transform.norm.lld_dropped, (std::vector<uint8_t>{0, 0}));
   EXPECT_FALSE(read_json(dir / "input_transform.json").contains("lld_dropped")) << "not rewritten";
+}
+
+/// `dir` turned into a run of format 5, which recorded whether its model read sentence
+/// embeddings (`dim` of them from `encoder`; 0 for none) in shape.json and
+/// input_transform.json, and saved model.text_embedding in config.yaml.
+void make_format_five(const fs::path& dir, int dim, const std::string& encoder) {
+  json marker = read_json(dir / "run.json");
+  marker["format_version"] = 5;
+  write_file_atomic(dir / "run.json", marker.dump());
+  for (const char* file : {"shape.json", "input_transform.json"}) {
+    json doc = read_json(dir / file);
+    doc["text_embedding_dim"] = dim, doc["text_encoder"] = encoder;
+    write_file_atomic(dir / file, doc.dump());
+  }
+  std::string yaml = read_file(dir / "config.yaml");
+  yaml.insert(yaml.find("  text_encoder:"),
+              std::string("  text_embedding: ") + (dim ? "true" : "false") + "\n");
+  write_file_atomic(dir / "config.yaml", yaml);
+}
+
+// Format 5: runs without sentence embeddings read as before; runs whose model read them
+// (model.text_embedding, removed on 2026-12-06) are refused with the fix, and not touched.
+TEST(RunFormat, AFormatFiveRunOfSentenceEmbeddingsIsRefusedWithTheFix) {
+  const fs::path plain = write_current_run("run-format-5");
+  make_format_five(plain, 0, "");
+  EXPECT_EQ(train::run_format_version(plain), 5);
+  const auto run = train::read_run(plain);
+  EXPECT_EQ(run.shape.tasks.at(0).classes, (std::vector<std::string>{"no", "yes"}));
+  EXPECT_TRUE(read_json(plain / "shape.json").contains("text_embedding_dim")) << "not rewritten";
+
+  const fs::path use = write_current_run("run-format-5-use");
+  make_format_five(use, 512, "universal-sentence-encoder-lite");
+  const std::string shape = read_file(use / "shape.json");
+  try {
+    train::read_run(use);
+    FAIL() << "a run of sentence embeddings was read";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("run " + use.string() + " reads sentence embeddings of "
+                                    "'universal-sentence-encoder-lite' (model.text_embedding"));
+    EXPECT_THAT(e.what(), HasSubstr("`tenor train --config configs/text-transformer.yaml`"));
+  }
+  EXPECT_EQ(read_file(use / "shape.json"), shape);
 }
 
 TEST(RunFormat, ANewerFormatIsRefusedWithTheFix) {

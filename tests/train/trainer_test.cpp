@@ -513,150 +513,43 @@ TEST(E2eTrain, TokenEmbeddingsStartFromWordVectors) {
   EXPECT_FALSE(fs::exists(dir / "linear/run/last.pt"));
 }
 
+// Sentence embeddings from the side tool (model.text_embedding, `--text-embeddings`) were
+// removed on 2026-12-06: whoever still asks for them is told what replaced them, before
+// anything is read or written.
+TEST(E2eTrain, SentenceEmbeddingsAreRefusedWithTheFix) {
+  const fs::path dir = make_temp_dir("train-sentence");
+  std::string out;
+  for (const std::string& command :
+       {"data build " + tiny_dataset().string() + " --out " + (dir / "s.h5").string(),
+        "eval --run " + (dir / "run").string() + " --dataset " + tiny_dataset().string() +
+            " --out " + (dir / "e").string(),
+        "predict --run " + (dir / "run").string() + " --features " + tiny_store().string() +
+            " --call c1"}) {
+    EXPECT_EQ(run_tenor(command + " --text-embeddings " + (dir / "use.jsonl").string(), &out), 2)
+        << command;
+    EXPECT_NE(out.find("no longer takes --text-embeddings: sentence embeddings from a side tool "
+                       "(tools/sentence-embeddings) were removed"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("model.text_encoder"), std::string::npos) << out;
+  }
+  EXPECT_FALSE(fs::exists(dir / "s.h5"));
+  const std::string train =
+      "train --config " + write_train_config(dir, "  type: fusion\n").string();
+  EXPECT_EQ(run_tenor(train + " --set model.text_embedding=true", &out), 2);
+  EXPECT_NE(out.find("config key 'model.text_embedding' is no longer read: sentence embeddings"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("configs/text-transformer.yaml"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+  // `false`, as every run of earlier tenors saved it, changes nothing, and is not written.
+  ASSERT_EQ(run_tenor(train + " --set model.text_embedding=false --dump-config", &out), 0) << out;
+  EXPECT_EQ(out.find("text_embedding"), std::string::npos) << out;
+}
+
 // The same config over a store whose contents changed (rebuilt with other settings, edited)
 // would silently continue another experiment: the resume is refused, naming the store, and
 // the run directory is left as it was; with the original contents back it resumes.
-TEST(E2eTrain, SentenceEmbeddingsFeedTheTextHeads) {
-  const fs::path dir = make_temp_dir("train-sentence");
-  for (const char* sub : {"sentence", "none", "linear"}) fs::create_directories(dir / sub);
-  std::string out;
-  // A file that lacks one segment's vector is refused before any extraction, naming it.
-  const fs::path partial = write_tiny_text_embeddings(dir / "partial.jsonl", 6, /*skip=*/true);
-  EXPECT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " +
-                          (dir / "partial.h5").string() + " --text-embeddings " + partial.string(),
-                      &out),
-            1);
-  EXPECT_NE(out.find(partial.string() + " has no vector for call c3 segment 1"), std::string::npos)
-      << out;
-  EXPECT_FALSE(fs::exists(dir / "partial.h5"));
-
-  const fs::path store = tiny_store_with_text_embeddings();
-  const std::string with_embeddings =
-      " --set features=" + store.string() + " --set model.text_embedding=true";
-  ASSERT_EQ(run_tenor("train --config " +
-                          write_train_config(dir / "sentence", "  type: fusion\n").string() +
-                          with_embeddings,
-                      &out),
-            0)
-      << out;
-  const fs::path run = dir / "sentence/run";
-  const auto shape = nlohmann::json::parse(std::ifstream(run / "shape.json"));
-  EXPECT_EQ(shape["text_embedding_dim"], 6);
-  EXPECT_EQ(shape["text_encoder"], "fixture-encoder");
-  const auto params = checkpoint_params(run);
-  ASSERT_TRUE(params.count("sentence.weight"));
-  EXPECT_EQ(params.at("sentence.weight").sizes(), (std::vector<int64_t>{16, 6}));
-  EXPECT_EQ(params.at("head_empathy.weight").size(1), 3 * 16) << "fused, n-gram bag, sentence";
-
-  // The predictions follow the embeddings: zeroing them changes the text tasks' scores.
-  train::RunPredictor predictor(run);
-  auto& loaded = predictor.run();
-  auto data = predictor.prepare(features::read_store(store), store.string());
-  const auto with = train::predict(loaded, data, data.test);
-  std::fill(data.store.text_embedding.begin(), data.store.text_embedding.end(), 0.0f);
-  const auto zeroed = train::predict(loaded, data, data.test);
-  bool changed = false;
-  for (size_t k = 0; k < with.probs.size(); ++k)
-    changed |= !torch::allclose(with.probs[k], zeroed.probs[k], 1e-6, 1e-7);
-  EXPECT_TRUE(changed);
-
-  // A store without embeddings, for training or for evaluating this run, and a linear model
-  // asking for them, are refused with the fix; nothing is written.
-  EXPECT_EQ(
-      run_tenor("train --config " + write_train_config(dir / "none", "  type: fusion\n").string() +
-                    " --set model.text_embedding=true",
-                &out),
-      1);
-  EXPECT_NE(out.find("holds no sentence embeddings"), std::string::npos) << out;
-  EXPECT_NE(out.find("--text-embeddings FILE"), std::string::npos) << out;
-  EXPECT_FALSE(fs::exists(dir / "none/run/last.pt"));
-  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + tiny_store().string() +
-                          " --out " + (dir / "report").string(),
-                      &out),
-            1);
-  EXPECT_NE(out.find("holds no sentence embeddings"), std::string::npos) << out;
-  EXPECT_EQ(run_tenor("train --config " +
-                          write_train_config(dir / "linear", "  type: linear\n").string() +
-                          with_embeddings,
-                      &out),
-            2);
-  EXPECT_NE(out.find("model.text_embedding"), std::string::npos) << out;
-  EXPECT_FALSE(fs::exists(dir / "linear/run/last.pt"));
-}
-
-/// The vectors of a text-embeddings file by (call id, segment).
-std::map<std::pair<std::string, int>, std::vector<double>> read_vectors(const fs::path& file) {
-  std::map<std::pair<std::string, int>, std::vector<double>> out;
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line);
-    out[{j["call_id"], j["segment"]}] = j["vector"].get<std::vector<double>>();
-  }
-  return out;
-}
-
-TEST(E2eTrain, SentenceEncoderToolWritesWhatDataBuildReads) {
-  // tools/sentence-embeddings/embed.sh with the real encoder (its npm packages are installed
-  // by scripts/install-deps.sh), on a dataset and on one call's transcript.
-  const fs::path dir = make_temp_dir("sentence-tool");
-  const std::string tool = TENOR_SOURCE_DIR "/tools/sentence-embeddings/embed.sh ";
-  ASSERT_EQ(std::system((tool + tiny_dataset().string() + " " + (dir / "all.jsonl").string() +
-                         " > " + (dir / "log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << read_file(dir / "log");
-  std::string first;
-  std::getline(std::ifstream(dir / "all.jsonl") >> std::ws, first);
-  const auto header = nlohmann::json::parse(first);
-  EXPECT_EQ(header["format"], "tenor-text-embeddings-1");
-  EXPECT_EQ(header["dim"], 512);
-  EXPECT_NE(header["encoder"].get<std::string>().find("universal-sentence-encoder-lite"),
-            std::string::npos);
-  const auto all = read_vectors(dir / "all.jsonl");
-  ASSERT_EQ(all.size(), 16u * 4u);
-  // Equal texts get equal vectors, unrelated ones do not; the vectors have unit length.
-  const auto &refund = all.at({"c2", 0}), &refund2 = all.at({"c3", 0}), &hold = all.at({"c2", 3});
-  double dot_same = 0, dot_other = 0, norm = 0;
-  for (size_t i = 0; i < 512; ++i)
-    dot_same += refund[i] * refund2[i], dot_other += refund[i] * hold[i], norm += hold[i] * hold[i];
-  EXPECT_NEAR(dot_same, 1.0, 1e-3);
-  EXPECT_LT(dot_other, 0.9);
-  EXPECT_NEAR(norm, 1.0, 1e-2);
-
-  std::string out;
-  ASSERT_EQ(
-      run_tenor("data build " + tiny_dataset().string() + " --out " + (dir / "store.h5").string() +
-                    " --text-embeddings " + (dir / "all.jsonl").string(),
-                &out),
-      0)
-      << out;
-  const auto store = features::read_store(dir / "store.h5");
-  EXPECT_EQ(store.text_embedding_dim, 512);
-  EXPECT_EQ(store.meta.text_encoder, header["encoder"]);
-
-  // One call's transcript, as tenor predict --text-embeddings takes it: the same vectors.
-  {
-    std::ifstream calls(tiny_dataset() / "calls.jsonl");
-    std::ofstream t(dir / "c12.jsonl");
-    for (std::string line; std::getline(calls, line);) {
-      auto call = nlohmann::json::parse(line);
-      if (call["call_id"] == "c12")
-        for (const auto& seg : call["segments"]) t << seg.dump() << "\n";
-    }
-  }
-  ASSERT_EQ(std::system((tool + (dir / "c12.jsonl").string() + " " + (dir / "c12.emb").string() +
-                         " c12 > " + (dir / "log").string() + " 2>&1")
-                            .c_str()),
-            0)
-      << read_file(dir / "log");
-  const auto one = read_vectors(dir / "c12.emb");
-  ASSERT_EQ(one.size(), 4u);
-  for (const auto& [key, v] : one)
-    for (size_t i = 0; i < v.size(); ++i) ASSERT_NEAR(v[i], all.at(key)[i], 1e-6) << key.second;
-}
-
 TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   fs::path dir = make_temp_dir("train-store-changed");
   const fs::path store = dir / "store.h5";
@@ -685,14 +578,13 @@ TEST(E2eTrain, RefusesToResumeOnAChangedStore) {
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
 }
 
-
 /// Turns `run` (a killed run of this tenor) into the run a tenor from before `selection`,
 /// `calibration`, augment.noise_data_share and augment.noise_reference were added wrote:
-/// config.yaml without them (and with `edit` applied, a line replaced by another), run.json
-/// and last.pt naming the hash of the keys it knew (runtime keys included, as tenors then
-/// hashed them), last.pt without the checksum (as older checkpoints) and, when
-/// `drop_store_content`, without the store's content SHA-256 (as still older ones), the same
-/// tensors otherwise.
+/// config.yaml without them, with model.text_embedding (false; retired since) and with
+/// `edit` applied (a line replaced by another), run.json and last.pt naming the hash of the
+/// keys it knew (runtime keys included, as tenors then hashed them), last.pt without the
+/// checksum (as older checkpoints) and, when `drop_store_content`, without the store's
+/// content SHA-256 (as still older ones), the same tensors otherwise.
 void make_older_run(const fs::path& run, const std::string& yaml,
                     std::pair<std::string, std::string> edit = {},
                     bool drop_store_content = false) {
@@ -707,6 +599,8 @@ void make_older_run(const fs::path& run, const std::string& yaml,
                 "  noise_reference: segment\n");
   };
   std::string older = drop_added(yaml);
+  // model.text_embedding, retired since: saved as false, where it stood among the keys.
+  older.insert(older.find("  text_encoder:"), "  text_embedding: false\n");
   if (!edit.first.empty()) older.replace(older.find(edit.first), edit.first.size(), edit.second);
   write_file_atomic(run / "config.yaml", older);
   const auto identities = train::read_saved_config((run / "config.yaml").string()).identities_then;
@@ -877,10 +771,11 @@ TEST(E2eTrain, ResumesUnderOtherRuntimeKeysToTheSameMetrics) {
   fs::rename(run3, moved);
   const std::string resume = "train --config " + config3.string() + " --set out=" +
                              moved.string() + " --set features=" + (to / "store.h5").string();
-  // Other contents, and (a store whose inputs have other widths) other shapes: each refused
-  // for being another store, not for the checkpoint's shapes that follow from it.
+  // Other contents, and (a store whose task has another class) another label schema: each
+  // refused for being another store, not for the classes that follow from it.
   for (const fs::path& other :
-       {store_with_an_infinite_frame(to, "c5"), tiny_store_with_text_embeddings()}) {
+       {store_with_an_infinite_frame(to, "c5"),
+        tiny_store_with_classes(to / "renamed.h5", "empathy", {"absent", "shown"})}) {
     fs::copy_file(other, to / "store.h5", fs::copy_options::overwrite_existing);
     EXPECT_EQ(run_tenor(resume, &out), 1) << out;
     EXPECT_NE(out.find("feature store " + (to / "store.h5").string() + " has changed since run"),
