@@ -41,13 +41,8 @@ ModelShape shape_from_json(const json& j, const std::string& source) {
   s.lld_features = j.at("lld_features");
   s.functional_features = j.at("functional_features");
   s.vocab_size = j.at("vocab_size");
-  // Shapes written before 2026-12-06 say whether the model read sentence embeddings.
-  if (j.value("text_embedding_dim", 0) != 0)
-    throw DataError(source + ": the model reads sentence embeddings of '" +
-                    j.value("text_encoder", std::string("?")) +
-                    "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
-                    "longer computes: train it again with model.text_encoder "
-                    "(configs/text-transformer.yaml)");
+  // `text_embedding_dim` of shapes written before 2026-12-06 is not read: a run that used
+  // sentence embeddings is refused by read_run_docs, a bundle by its input transform.
   if (const auto it = j.find("transformer"); it != j.end() && !it->is_null())
     s.transformer = BertConfig::from_json(*it, source);
   for (const auto& t : j.at("tasks")) {
