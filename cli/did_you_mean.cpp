@@ -2,10 +2,12 @@
 // required" for `tenor trian`, or "The following arguments were not expected: x --confg",
 // naming no valid word; the words it could not place are still in each command's
 // remaining(), and the command they were typed after knows its subcommands and options.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/retired.h"
 #include "core/text.h"
 
 namespace tenor::cli {
@@ -43,12 +45,10 @@ std::vector<std::string> option_names(const CLI::App& app) {
 }
 
 /// Options tenor took once and no longer does: why, and what to do instead.
-const char* removed_option(const std::string& flag) {
+std::optional<std::string> removed_option(const std::string& flag) {
   if (flag == "--text-embeddings")
-    return "sentence embeddings from a side tool (tools/sentence-embeddings) were removed on "
-           "2026-12-06; pretrained text knowledge comes from model.text_encoder, fine-tuned in "
-           "tenor (configs/text-transformer.yaml): leave the option out";
-  return nullptr;
+    return std::string(kSentenceEmbeddingsRemoved) + ": leave the option out";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -65,8 +65,8 @@ std::string did_you_mean(const CLI::App& root) {
     for (const std::string& word : app.remaining()) {
       if (word.starts_with("--")) {
         const std::string flag = word.substr(0, word.find('='));
-        if (const char* why = removed_option(flag))
-          return "`" + path + "` no longer takes " + flag + ": " + why;
+        if (const auto why = removed_option(flag))
+          return "`" + path + "` no longer takes " + flag + ": " + *why;
         const std::string near = nearest(flag, option_names(app));
         if (!near.empty())
           return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +

@@ -157,11 +157,9 @@ train::InputTransform bundle_input_transform(const std::filesystem::path& bundle
   t.max_frames = j.value("max_frames", t.max_frames);
   t.max_tokens = j.value("max_tokens", t.max_tokens);
   t.context_tokens = j.value("context_tokens", 0);
-  if (j.value("text_embedding_dim", 0) != 0)  // as InputTransform::from_json refuses
-    throw DataError(source.string() + " feeds the model sentence embeddings (model."
-                    "text_embedding, from tools/sentence-embeddings), which tenor no longer "
-                    "computes: train the model again with model.text_encoder "
-                    "(configs/text-transformer.yaml) and export that run");
+  train::refuse_sentence_embeddings(j, source.string() + " feeds the model",
+                                    "train the model again with model.text_encoder and export "
+                                    "that run");
   t.normalize_loudness = j.value("normalize_loudness", false);
   return t;
 }

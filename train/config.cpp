@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/retired.h"
 #include "core/text.h"
 
 namespace tenor::train {
@@ -106,9 +107,7 @@ std::vector<Field> model_fields() {
       nested("model.context_tokens", &TrainConfig::model, &ModelConfig::context_tokens),
       nested("model.word_vectors", &TrainConfig::model, &ModelConfig::word_vectors),
       retired("model.text_embedding",
-              "sentence embeddings from a side tool (tools/sentence-embeddings) were removed on "
-              "2026-12-06; pretrained text knowledge comes from model.text_encoder, fine-tuned "
-              "in tenor (configs/text-transformer.yaml): delete the key"),
+              std::string(kSentenceEmbeddingsRemoved) + ": delete the key"),
       nested("model.text_encoder", &TrainConfig::model, &ModelConfig::text_encoder),
       nested("model.encoder_trainable_layers", &TrainConfig::model,
              &ModelConfig::encoder_trainable_layers),

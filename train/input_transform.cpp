@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/retired.h"
 #include "core/text.h"
 #include "data/features/columns.h"
 #include "data/features/wordpiece.h"
@@ -198,6 +199,18 @@ json InputTransform::to_json() const {
   return j;
 }
 
+void refuse_sentence_embeddings(const json& doc, const std::string& subject,
+                                const std::string& fix) {
+  const auto it = doc.find("text_embedding_dim");
+  if (it == doc.end() || (it->is_number_integer() && it->get<int64_t>() == 0)) return;
+  const auto encoder = doc.find("text_encoder");
+  const std::string of = encoder != doc.end() && encoder->is_string()
+                             ? " of '" + encoder->get<std::string>() + "'"
+                             : "";
+  throw DataError(subject + " sentence embeddings" + of + " (model.text_embedding): " +
+                  kSentenceEmbeddingsRemoved + "; " + fix);
+}
+
 InputTransform InputTransform::from_json(const json& j, const std::string& source) {
   InputTransform t;
   t.norm = Normalizer::from_json(j, source);
@@ -213,14 +226,8 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
   t.max_tokens = get<int>(j, "max_tokens", source);
   t.use_text = get<bool>(j, "use_text", source);
   t.context_tokens = get<int>(j, "context_tokens", source);
-  // Transforms written before 2026-12-06 say whether the model read sentence embeddings.
-  if (const auto it = j.find("text_embedding_dim");
-      it != j.end() && !(it->is_number_integer() && it->get<int64_t>() == 0))
-    throw DataError(source + " feeds the model sentence embeddings of '" +
-                    j.value("text_encoder", std::string("?")) +
-                    "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
-                    "longer computes: train the model again with model.text_encoder "
-                    "(configs/text-transformer.yaml) and export that run");
+  refuse_sentence_embeddings(j, source + " feeds the model",
+                             "train the model again with model.text_encoder and export that run");
   t.wordpiece_sha256 = get<std::string>(j, "wordpiece_sha256", source);
   const int lld = int(t.norm.lld_mean.size());
   for (int c : t.level_lld_columns)

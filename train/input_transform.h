@@ -82,6 +82,13 @@ struct InputTransform {
   static InputTransform from_json(const nlohmann::json& j, const std::string& source);
 };
 
+/// Throws DataError when `doc`, a shape.json, input_transform.json or a bundle's features.json
+/// written before 2026-12-06, says its model read sentence embeddings (`text_embedding_dim`
+/// other than 0): "`subject` sentence embeddings of 'ENCODER' (model.text_embedding): why;
+/// `fix`", the why of core/retired.h.
+void refuse_sentence_embeddings(const nlohmann::json& doc, const std::string& subject,
+                                const std::string& fix);
+
 /// A functional is centred on its speaker's mean only where the speaker has at least this
 /// many segments in the call that define it: with one, the deviation is 0 by construction,
 /// so it is masked (undefined) instead.

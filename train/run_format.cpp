@@ -122,23 +122,11 @@ void upgrade_4_to_5(RunDocs& d) {
 }
 
 /// Format 5 -> 6: sentence embeddings (model.text_embedding) are gone; runs that read them
-/// were refused (refuse_sentence_embeddings), the others lose the keys that said they did not.
+/// were refused (refuse_sentence_embeddings of train/input_transform.h), the others lose the
+/// keys that said they did not.
 void upgrade_5_to_6(RunDocs& d) {
   for (json* doc : {&d.shape, &d.input_transform})
     if (doc->is_object()) doc->erase("text_embedding_dim"), doc->erase("text_encoder");
-}
-
-/// Runs of formats before 6 whose model read the sentence embeddings of tools/sentence-
-/// embeddings (shape.json `text_embedding_dim` > 0), which no tenor computes any more.
-void refuse_sentence_embeddings(const fs::path& dir, const RunDocs& d) {
-  const auto it = d.shape.find("text_embedding_dim");
-  if (it == d.shape.end() || (it->is_number_integer() && it->get<int64_t>() == 0)) return;
-  throw DataError("run " + dir.string() + " reads sentence embeddings of '" +
-                  d.shape.value("text_encoder", std::string("?")) +
-                  "' (model.text_embedding, from tools/sentence-embeddings), which tenor no "
-                  "longer computes or reads since 2026-12-06: train it again with "
-                  "model.text_encoder, a pretrained encoder fine-tuned in tenor (`tenor train "
-                  "--config configs/text-transformer.yaml`), or use the tenor that trained it");
 }
 
 using Upgrade = std::function<void(RunDocs&, const fs::path&)>;
@@ -212,7 +200,11 @@ RunDocs read_run_docs(const fs::path& dir) {
   (d.format_version < 2 ? d.normalizer : d.input_transform) = parse_run_json(dir, statistics);
   d.shape = parse_run_json(dir, "shape.json");
   d.result = parse_run_json(dir, "result.json");
-  if (d.format_version < 6) refuse_sentence_embeddings(dir, d);
+  if (d.format_version < 6)  // the model read what no tenor computes any more
+    refuse_sentence_embeddings(d.shape, "run " + dir.string() + " reads",
+                               "train it again (`tenor train --config "
+                               "configs/text-transformer.yaml`), or use the tenor that trained "
+                               "it");
   for (int v = d.format_version; v < kRunFormatVersion; ++v) upgrades()[size_t(v)](d, dir);
   require_current_keys(dir, d);
   return d;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/retired.h"
 #include "core/sha256.h"
 
 namespace tenor::features {
@@ -203,10 +204,9 @@ H5 open_store(const fs::path& path) {
   // model.text_embedding of tenor before 2026-12-06) hold what no model reads any more.
   if (const std::string encoder = read_attr(file, "text_encoder"); !encoder.empty())
     throw DataError(path.string() + " holds sentence embeddings of '" + encoder +
-                    "' (`tenor data build --text-embeddings`), which this tenor no longer reads:"
-                    " pretrained text knowledge comes from model.text_encoder, fine-tuned in "
-                    "tenor (configs/text-transformer.yaml); rebuild the store with `tenor data "
-                    "build DATASET --out " + path.string() + "`");
+                    "' (`tenor data build --text-embeddings`): " + kSentenceEmbeddingsRemoved +
+                    "; rebuild the store with `tenor data build DATASET --out " + path.string() +
+                    "`");
   return file;
 }
 

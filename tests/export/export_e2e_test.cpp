@@ -299,6 +299,29 @@ TEST(ExportE2eBundle, ModelsOfSentenceEmbeddingsAreRefusedWithTheFix) {
   EXPECT_NE(out.find("configs/text-transformer.yaml"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "p.json"));
 
+  // A bundle from before input_transform.json, whose features.json said so.
+  fs::copy(bundle, dir / "older", fs::copy_options::recursive);
+  fs::remove(dir / "older/input_transform.json");
+  json facts = read_json(dir / "older/features.json");
+  facts["text_embedding_dim"] = 512;
+  write_file_atomic(dir / "older/features.json", facts.dump(2));
+  manifest = read_json(dir / "older/manifest.json");
+  manifest["files"].erase("input_transform.json");
+  manifest["files"]["features.json"] = sha256_file(dir / "older/features.json");
+  write_file_atomic(dir / "older/manifest.json", manifest.dump(2));
+  EXPECT_EQ(run_tenor("predict --bundle " + (dir / "older").string() + " --features " +
+                          tiny_store().string() + " --call c12 --out " +
+                          (dir / "p.json").string(),
+                      &out),
+            1);
+  EXPECT_NE(out.find((dir / "older/features.json").string() +
+                     " feeds the model sentence embeddings (model.text_embedding): sentence "
+                     "embeddings from a side tool"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("train the model again with model.text_encoder"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "p.json"));
+
   // A run of format 5 that read them: refused by every reader, its files left as they are.
   fs::copy(run, dir / "run", fs::copy_options::recursive);
   json marker = read_json(dir / "run/run.json"), shape = read_json(dir / "run/shape.json");
