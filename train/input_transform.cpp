@@ -212,6 +212,9 @@ void refuse_sentence_embeddings(const json& doc, const std::string& subject,
 }
 
 InputTransform InputTransform::from_json(const json& j, const std::string& source) {
+  // First: such a transform (before 2026-12-06) may lack keys read below.
+  refuse_sentence_embeddings(j, source + " feeds the model",
+                             "train the model again with model.text_encoder and export that run");
   InputTransform t;
   t.norm = Normalizer::from_json(j, source);
   t.level_lld_columns = get<std::vector<int>>(j, "level_lld_columns", source);
@@ -226,8 +229,6 @@ InputTransform InputTransform::from_json(const json& j, const std::string& sourc
   t.max_tokens = get<int>(j, "max_tokens", source);
   t.use_text = get<bool>(j, "use_text", source);
   t.context_tokens = get<int>(j, "context_tokens", source);
-  refuse_sentence_embeddings(j, source + " feeds the model",
-                             "train the model again with model.text_encoder and export that run");
   t.wordpiece_sha256 = get<std::string>(j, "wordpiece_sha256", source);
   const int lld = int(t.norm.lld_mean.size());
   for (int c : t.level_lld_columns)
