@@ -206,6 +206,7 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
   before["text_embedding_dim"] = 0, before["text_encoder"] = "";
   EXPECT_EQ(train::InputTransform::from_json(before, "f").to_json(), j);
   before["text_embedding_dim"] = 512, before["text_encoder"] = "use-lite";
+  before.erase("context_tokens");  // older still: the refusal comes before any missing key
   try {
     train::InputTransform::from_json(before, "b/input_transform.json");
     ADD_FAILURE() << "a transform of sentence embeddings was read";
