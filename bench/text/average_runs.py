@@ -46,7 +46,8 @@ def main():
     print("| task | segments | " + " | ".join(args.evals) + " | mean of probabilities |")
     print("|---|---|" + "---|" * (len(loaded) + 1))
     for task, names in classes.items():
-        keys = sorted(k for k in first if first[k][task]["label"] is not None)
+        # Labelled segments only; a task a segment's role does not carry is absent from it.
+        keys = sorted(k for k in first if first[k].get(task, {}).get("label") is not None)
         truth = [first[k][task]["label"] for k in keys]
         scores = [macro_f1(truth, [rows[k][task]["decision"] for k in keys], names)
                   for _, rows in loaded]
