@@ -271,5 +271,24 @@ TEST(TrainConfig, AnEnsembleIsOfFusionModelsWithoutAPretrainedEncoder) {
   }
 }
 
+
+// The configs users are pointed at (README, docs/training.md) load and pass every check
+// `tenor train` makes before it opens the store: a key renamed or a value moved out of range
+// in a shipped config fails here, not in a user's first run.
+TEST(TrainConfig, EveryShippedConfigLoadsAndValidates) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(TENOR_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    TrainConfig c;
+    EXPECT_NO_THROW({
+      apply_yaml_file(c, entry.path().string());
+      c.validate();
+    });
+    ++n;
+  }
+  EXPECT_GE(n, 6);  // demo, demo-linear, epitome, meld, ravdess, text-transformer
+}
+
 }  // namespace
 }  // namespace tenor::train
