@@ -37,3 +37,23 @@ cached_venv() {
   ) || return
   echo "$venv"
 }
+
+# The site-packages directory that holds the torch of tenor's build (.venv's, from
+# scripts/install-deps.sh), for references that run transformers on it rather than download
+# torch again; TENOR_REFERENCE_TORCH names another. Returns 3, with a sentence on stderr,
+# when there is none.
+#   PYTHONPATH=$(torch_site) "$venv/bin/python" ...
+torch_site() {
+  local site=${TENOR_REFERENCE_TORCH:-} python
+  python=$(dirname "${BASH_SOURCE[0]}")/../.venv/bin/python
+  if [[ -z $site && -x $python ]]; then
+    local where='import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))'
+    site=$("$python" -c "$where" 2>/dev/null || true)
+  fi
+  [[ -n $site && -d $site/torch ]] || {
+    echo "no torch to run the reference with: run scripts/install-deps.sh" \
+      "or set TENOR_REFERENCE_TORCH" >&2
+    return 3
+  }
+  echo "$site"
+}

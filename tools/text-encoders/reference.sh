@@ -18,14 +18,8 @@ venv=$(cached_venv "pyref-tokenizers-$tokenizers-transformers-$transformers" \
   "tokenizers==$tokenizers" "transformers==$transformers")
 if [[ ${1:-} == encode || ${1:-} == python ]]; then
   # The torch of tenor's build: .venv's (scripts/install-deps.sh), wherever its cache is.
-  torch_site=${TENOR_REFERENCE_TORCH:-}
-  venv_python=$here/../../.venv/bin/python
-  if [[ -z $torch_site && -x $venv_python ]]; then
-    torch_site=$("$venv_python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null || true)
-  fi
-  [[ -n $torch_site && -d $torch_site/torch ]] || {
-    echo "reference: no torch to run transformers with (set TENOR_REFERENCE_TORCH)" >&2; exit 3; }
-  export PYTHONPATH=$torch_site${PYTHONPATH:+:$PYTHONPATH}
+  site=$(torch_site) || { echo "reference: cannot run transformers" >&2; exit 3; }
+  export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 fi
 if [[ $1 == python ]]; then shift; exec "$venv/bin/python" -W ignore "$@"; fi
 exec "$venv/bin/python" -W ignore "$here/reference.py" "$@"
