@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/torch_compat.h"
 
@@ -38,6 +39,35 @@ FrameBandPower frame_band_power(const float* x, size_t n, size_t frame, size_t h
   out.power = copy(band);
   out.in_band_share = copy(share);
   out.mean_square = copy(mean_square);
+  return out;
+}
+
+MelFilters mel_filters(size_t nfft, double rate, size_t bands, double lo_hz, double hi_hz,
+                       MelScale scale, bool equal_area) {
+  constexpr double kSlaneyStep = 200.0 / 3, kSlaneyLogStep = 0.06875177742094912;  // ln 6.4 / 27
+  auto mel = [scale](double f) {
+    if (scale == MelScale::htk) return 2595.0 * std::log10(1.0 + f / 700.0);
+    return f < 1000 ? f / kSlaneyStep : 15 + std::log(f / 1000) / kSlaneyLogStep;
+  };
+  auto hz = [scale](double m) {
+    if (scale == MelScale::htk) return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0);
+    return m < 15 ? m * kSlaneyStep : 1000 * std::exp(kSlaneyLogStep * (m - 15));
+  };
+  MelFilters out;
+  out.edges_hz.resize(bands + 2);
+  for (size_t i = 0; i < bands + 2; ++i)
+    out.edges_hz[i] = hz(mel(lo_hz) + (mel(hi_hz) - mel(lo_hz)) * double(i) / double(bands + 1));
+  const size_t bins = nfft / 2 + 1;
+  out.weights.assign(bins * bands, 0.0);
+  for (size_t m = 0; m < bands; ++m) {
+    const double fl = out.edges_hz[m], fc = out.edges_hz[m + 1], fr = out.edges_hz[m + 2];
+    const double scale_by = equal_area ? 2 / (fr - fl) : 1;
+    for (size_t k = 0; k < bins; ++k) {
+      const double f = double(k) * rate / double(nfft);
+      const double w = std::min((f - fl) / (fc - fl), (fr - f) / (fr - fc));
+      out.weights[k * bands + m] = std::max(0.0, w) * scale_by;
+    }
+  }
   return out;
 }
 

@@ -25,4 +25,19 @@ struct FrameBandPower {
 FrameBandPower frame_band_power(const float* x, size_t n, size_t frame, size_t hop,
                                 const std::vector<size_t>& edges);
 
+/// The mel scale of a filterbank: HTK's 2595 log10(1 + f / 700) (openSMILE's, the LLDs'), or
+/// Slaney's, linear below 1 kHz and logarithmic above (librosa's default, Whisper's).
+enum class MelScale { htk, slaney };
+
+/// Triangular mel filters over the nfft / 2 + 1 bins of an `nfft`-point FFT at `rate` Hz.
+struct MelFilters {
+  std::vector<double> edges_hz;  ///< bands + 2, equally spaced in mel: band m is m .. m + 2
+  std::vector<double> weights;   ///< [nfft / 2 + 1 x bands], row-major
+};
+
+/// `bands` triangles between lo_hz and hi_hz, each 1 at its centre; with `equal_area`
+/// (Slaney's norm) each is scaled by 2 / its width in Hz, so that all have the same area.
+MelFilters mel_filters(size_t nfft, double rate, size_t bands, double lo_hz, double hi_hz,
+                       MelScale scale, bool equal_area);
+
 }  // namespace tenor::data

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/spectrum.h"
 #include "core/text.h"
 #include "core/torch_compat.h"
 
@@ -159,27 +160,19 @@ Tables make_cpu_tables(const LldConfig& c, const Geometry& g) {
   // HTK mel filterbank: mel(f) = 2595 log10(1 + f / 700), triangles equally spaced in mel.
   const int64_t bins = g.spec_nfft / 2 + 1;
   const double nyquist = rate / 2;
-  const double hi = std::min(c.mel_high_hz, nyquist), lo = c.mel_low_hz;
-  auto mel = [](double f) { return 2595.0 * std::log10(1.0 + f / 700.0); };
-  auto hz = [](double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); };
   const int m_bands = c.mel_bands;
-  std::vector<double> edges(m_bands + 2);
-  for (int i = 0; i < m_bands + 2; ++i)
-    edges[i] = hz(mel(lo) + (mel(hi) - mel(lo)) * i / (m_bands + 1));
-  std::vector<double> fb(bins * m_bands, 0.0), eq(m_bands);
+  const data::MelFilters fb =
+      data::mel_filters(size_t(g.spec_nfft), rate, size_t(m_bands), c.mel_low_hz,
+                        std::min(c.mel_high_hz, nyquist), data::MelScale::htk, false);
+  std::vector<double> eq(m_bands);
   for (int m = 0; m < m_bands; ++m) {
-    const double fl = edges[m], fc = edges[m + 1], fr = edges[m + 2];
-    for (int64_t k = 0; k < bins; ++k) {
-      const double f = k * rate / g.spec_nfft;
-      const double w = std::min((f - fl) / (fc - fl), (fr - f) / (fr - fc));
-      fb[k * m_bands + m] = std::max(0.0, w);
-    }
+    const double fc = fb.edges_hz[size_t(m) + 1];
     // Equal-loudness curve E(w) = (w^2 + 56.8e6) w^4 / ((w^2 + 6.3e6)^2 (w^2 + 0.38e9)), w = 2 pi f
     // [H90].
     const double w2 = std::pow(2 * pi * fc, 2);
     eq[m] = (w2 + 56.8e6) * w2 * w2 / (std::pow(w2 + 6.3e6, 2) * (w2 + 0.38e9));
   }
-  t.mel = to_tensor(fb).reshape({bins, m_bands});
+  t.mel = to_tensor(fb.weights).reshape({bins, m_bands});
   t.eq_loudness = to_tensor(eq);
 
   // MFCC k = sqrt(2 / M) sum_m logmel_m cos(pi k (m + 0.5) / M), k = 1..mfcc_count (DCT-II, HTK).
