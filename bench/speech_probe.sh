@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Would a pretrained speech encoder help RAVDESS anger hold up on other recording chains
-# (issue 20)? Measured before anything is built: Whisper tiny.en's encoder (bench/speech/
-# whisper_encoder.py, checked against Hugging Face `transformers` on the same weights), its
+# (issue 20)? Measured before anything is built: Whisper tiny.en's encoder (tools/text-encoders/
+# whisper_ct2.py, checked against Hugging Face `transformers` on the same weights), its
 # states mean-pooled over each clip, and a logistic regression (C 0.1, balanced classes,
 # decision at 0.5) fitted on the clean training clips plus degraded copies of the training
 # speakers under every condition but the one scored. Scored on bench/robustness_cv.sh's

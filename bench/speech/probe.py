@@ -1,5 +1,5 @@
 """Would a pretrained speech encoder carry RAVDESS anger to other recording chains? A linear
-probe on Whisper tiny.en's pooled encoder states (bench/speech/whisper_encoder.py), scored on
+probe on Whisper tiny.en's pooled encoder states (tools/text-encoders/whisper_ct2.py), scored on
 the degraded copies that bench/robustness_cv.sh (and, with --test, bench/robustness.sh) made,
 alone and averaged with tenor runs' calibrated probabilities. See bench/speech_probe.sh."""
 import argparse
@@ -19,8 +19,9 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 from transformers import WhisperFeatureExtractor
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from whisper_encoder import WhisperEncoder  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                                "text-encoders"))
+from whisper_ct2 import WhisperEncoder  # noqa: E402
 
 CONDITIONS = ["clean", "telephone-mulaw", "agc", "gain-20dB", "noise-10dB", "noise-0dB",
               "reverb-0.5s"]

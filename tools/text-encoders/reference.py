@@ -46,6 +46,32 @@ def encode(encoder_dir, batch_json, out_json):
                "torch": torch.__version__}, open(out_json, "w"))
 
 
+def whisper(encoder_dir, audio_json, out_json):
+    """Whisper's log-mel (WhisperFeatureExtractor, each clip padded to 30 s) and encoder states
+    (WhisperEncoder, fp32, CPU) of 16 kHz clips, with the weights of ENCODER_DIR/model.bin:
+    {"audio" [B][S], "samples" [B], "frames": F} in; {"mel" [B][80][3000], "states" [B][F][D]
+    (the first F frames), "pooled" [B][D] (the mean over each clip's own frames)} out."""
+    import os
+    import torch
+    from transformers import WhisperFeatureExtractor
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from whisper_ct2 import WhisperEncoder
+
+    item = json.load(open(audio_json))
+    clips = [a[:n] for a, n in zip(item["audio"], item["samples"])]
+    features = WhisperFeatureExtractor(feature_size=80)
+    mel = torch.from_numpy(features(clips, sampling_rate=16000, return_tensors="np").input_features)
+    with open(os.path.join(encoder_dir, "model.bin"), "rb") as f:
+        reference = WhisperEncoder(f.read()).reference()
+    with torch.no_grad():
+        states = reference(mel).last_hidden_state
+    pooled = [states[b, :max(1, (n // 160 + 1) // 2)].mean(0).tolist()
+              for b, n in enumerate(item["samples"])]
+    json.dump({"mel": mel.tolist(), "states": states[:, :item["frames"]].tolist(),
+               "pooled": pooled, "transformers": __import__("transformers").__version__},
+              open(out_json, "w"))
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"ids": ids, "encode": encode}[command](*args)
+    {"ids": ids, "encode": encode, "whisper": whisper}[command](*args)

@@ -8,6 +8,7 @@
 #     each input line {"text": "..."}, optionally with "pair" and "max_length" (longest-first
 #     truncation); each output line {"ids": [...], "type_ids": [...]} with the special tokens
 #   tools/text-encoders/reference.sh encode ENCODER_DIR BATCH.json OUT.json
+#   tools/text-encoders/reference.sh whisper ENCODER_DIR AUDIO.json OUT.json   (reference.py)
 #   tools/text-encoders/reference.sh python SCRIPT.py ARGS...   (benchmarks: any script, with
 #     transformers and the torch below)
 set -euo pipefail
@@ -16,7 +17,7 @@ tokenizers=0.23.3 transformers=5.23.0
 source "$here/../../scripts/cached-venv.sh"
 venv=$(cached_venv "pyref-tokenizers-$tokenizers-transformers-$transformers" \
   "tokenizers==$tokenizers" "transformers==$transformers")
-if [[ ${1:-} == encode || ${1:-} == python ]]; then
+if [[ ${1:-} == encode || ${1:-} == whisper || ${1:-} == python ]]; then
   # The torch of tenor's build: .venv's (scripts/install-deps.sh), wherever its cache is.
   site=$(torch_site) || { echo "reference: cannot run transformers" >&2; exit 3; }
   export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}

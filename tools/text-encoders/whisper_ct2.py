@@ -1,7 +1,7 @@
 """Whisper's audio encoder (Radford et al. 2022) in plain torch, its weights read from a
-CTranslate2 model.bin (the layout of faster-whisper's models): for the speech-encoder probe of
-bench/speech_probe.sh only; tenor has no Whisper path yet. check() compares it with Hugging Face
-`transformers`' WhisperEncoder on the same weights."""
+CTranslate2 model.bin (the layout of faster-whisper's models), for the speech-encoder probe of
+bench/speech_probe.sh; reference() loads the same weights into Hugging Face `transformers`'
+WhisperEncoder, the reference of tenor's native one (train/speech_encoder.h, reference.py)."""
 import struct
 
 import numpy as np
@@ -30,7 +30,7 @@ def read_ct2(data):
 
     version = take("<I")
     if version != 6:
-        raise SystemExit(f"whisper_encoder: model.bin has binary version {version}; this reads 6")
+        raise SystemExit(f"whisper_ct2: model.bin has binary version {version}; this reads 6")
     string(), take("<I")  # spec name, revision
     variables = {}
     for _ in range(take("<I")):
@@ -78,8 +78,8 @@ class WhisperEncoder:
             x = x + F.linear(y, w[p + "ffn/linear_1/weight"], w[p + "ffn/linear_1/bias"])
         return F.layer_norm(x, (width,), w["layer_norm/gamma"], w["layer_norm/beta"])
 
-    def check(self):
-        """Largest difference from transformers' WhisperEncoder on 30 s of random log-mel."""
+    def reference(self):
+        """transformers' WhisperEncoder with these weights, in eval mode."""
         from transformers import WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder as Reference
         w, width = self.w, self.w["conv1/bias"].shape[0]
@@ -111,7 +111,13 @@ class WhisperEncoder:
                 state[q + theirs + ".bias"] = w[p + ours + "/beta"]
         reference = Reference(config).eval()
         reference.load_state_dict(state, strict=True)
-        mel = torch.randn(2, config.num_mel_bins, 2 * config.max_source_positions,
+        return reference
+
+    def check(self):
+        """Largest difference from transformers' WhisperEncoder on 30 s of random log-mel."""
+        reference = self.reference()
+        mel = torch.randn(2, reference.config.num_mel_bins,
+                          2 * reference.config.max_source_positions,
                           generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             return (reference(mel).last_hidden_state - self(mel)).abs().max().item()

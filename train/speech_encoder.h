@@ -1,0 +1,78 @@
+#pragma once
+// Whisper's audio encoder (Radford et al. 2022) as a native LibTorch module: the 80-band log-mel
+// Whisper computes (25 ms Hann frames every 10 ms at 16 kHz, Slaney mel bands, log10 floored
+// 8 below the clip's loudest band), two GELU convolutions (the second halves the frame rate),
+// sinusoidal positions, pre-LayerNorm self-attention blocks and a final LayerNorm. The weights
+// are read from a CTranslate2 model.bin (tools/text-encoders/fetch.sh whisper-tiny-en lays one
+// out); the log-mel and the states equal Hugging Face `transformers`' WhisperFeatureExtractor
+// and WhisperEncoder on the same audio and weights within 1e-4 in fp32 (tests).
+//
+// The first piece of a pretrained speech input for issue 20: a linear probe on these pooled
+// states carried RAVDESS anger through every degraded channel (docs/benchmarks.md, "Sixteenth
+// pass"). No model of tenor reads it yet.
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tenor::train {
+
+/// Every variable of a CTranslate2 model.bin (binary version 6), by name: floating point
+/// variables as float32, integer ones as int64. DataError naming the file and the fix when it
+/// is truncated, of another version or holds a type this does not read.
+std::map<std::string, torch::Tensor> read_ctranslate2(const std::filesystem::path& file);
+
+namespace whisper {
+
+constexpr int64_t kSampleRate = 16000;
+constexpr int64_t kHop = 160;             ///< samples between log-mel frames (10 ms)
+constexpr int64_t kWindowSamples = 480000;  ///< the 30 s every input is padded to
+
+/// The Slaney-scale triangular mel filters of Whisper's log-mel (librosa's, which
+/// transformers reproduces): [mels, 201] for its 400-point FFT at 16 kHz, 0 to 8000 Hz.
+torch::Tensor mel_filters(int64_t mels);
+
+/// Whisper's log-mel of 16 kHz mono audio [B, S] (float, -1 to 1): [B, mels, S / 160].
+torch::Tensor log_mel(const torch::Tensor& audio, const torch::Tensor& filters);
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(int64_t width, int64_t heads, int64_t ffn);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::LayerNorm attention_norm{nullptr}, ffn_norm{nullptr};
+  torch::nn::Linear qkv{nullptr}, out{nullptr}, ffn_in{nullptr}, ffn_out{nullptr};
+  int64_t heads;
+};
+TORCH_MODULE(Block);
+
+}  // namespace whisper
+
+struct WhisperEncoderImpl : torch::nn::Module {
+  WhisperEncoderImpl(int64_t mels, int64_t width, int64_t layers, int64_t heads, int64_t ffn,
+                     int64_t positions);
+  /// log-mel [B, mels, T] (T even, at most 2 x positions) -> states [B, T / 2, width].
+  torch::Tensor forward(const torch::Tensor& mel);
+  /// 16 kHz mono clips [B, S], each of `samples[b]` samples (at most 30 s), padded with
+  /// silence to 30 s as Whisper was trained -> [B, width]: the mean of the final states over
+  /// each clip's own frames (the padding's are left out).
+  torch::Tensor pooled(const torch::Tensor& audio, const std::vector<int64_t>& samples);
+
+  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
+  torch::Tensor positions, filters;  ///< buffers: sinusoids [positions, width]; mel_filters
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+};
+TORCH_MODULE(WhisperEncoder);
+
+/// The encoder of DIR/model.bin (a CTranslate2 Whisper model), in eval mode: DataError naming
+/// the file and the fix when a variable is missing or of another shape.
+WhisperEncoder load_whisper_encoder(const std::filesystem::path& dir);
+
+}  // namespace tenor::train
