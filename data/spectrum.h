@@ -1,7 +1,7 @@
 #pragma once
 // Short-time band power of a signal, by LibTorch's FFT (at::fft_rfft through
-// core/torch_compat.h, the project's one FFT). Free of LibTorch headers, so its callers
-// compile fast.
+// core/torch_compat.h, the project's one FFT), and the project's one mel filterbank. Free of
+// LibTorch headers, so its callers compile fast.
 
 #include <cstddef>
 #include <vector>

