@@ -20,6 +20,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -51,6 +52,17 @@ inline at::Tensor irfft(const at::Tensor& spectrum, int64_t n) {
   return at::fft_irfft(spectrum, n, -1);
 }
 
+/// Softmax attention of queries over keys and values [..., L, D] without a mask: ATen's fused
+/// kernel where LibTorch has one (2.0 on; it reads the scores block by block instead of
+/// writing all of them out), the same product in three ops on 1.13.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v);
+#else
+  const double scale = 1.0 / std::sqrt(double(q.size(-1)));
+  return at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)) * scale, -1), v);
+#endif
+}
 /// |X|^2 of a complex tensor, as real.
 inline at::Tensor power(const at::Tensor& spectrum) {
   auto re = at::real(spectrum);

@@ -133,9 +133,7 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
   const int64_t rows = x.size(0), length = x.size(1), width = x.size(2);
   auto parts = qkv(attention_norm(x)).view({rows, length, 3, heads, width / heads});
   parts = parts.permute({2, 0, 3, 1, 4});  // [3, B, heads, L, head width]
-  const auto scores = torch::matmul(parts[0], parts[1].transpose(-1, -2)) /
-                      std::sqrt(double(width / heads));
-  const auto attended = torch::matmul(scores.softmax(-1), parts[2]);
+  const auto attended = compat::attention(parts[0], parts[1], parts[2]);
   auto y = x + out(attended.transpose(1, 2).reshape({rows, length, width}));
   return y + ffn_out(torch::gelu(ffn_in(ffn_norm(y))));
 }
