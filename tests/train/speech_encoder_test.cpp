@@ -4,7 +4,6 @@
 // reference runs through tools/text-encoders/reference.sh; the comparison is skipped when no
 // torch is installed for it. Damaged model files are refused with the fix.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <functional>
@@ -14,6 +13,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "tests/data/fixtures.h"
 #include "tests/features/text_encoder_dir.h"
 #include "train/speech_encoder.h"
 
@@ -21,12 +21,6 @@ namespace tenor::train {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
-  fs::create_directories(d);
-  return d;
-}
 
 fs::path whisper_dir() { return test::speech_encoder_dir("whisper-tiny-en"); }
 
@@ -66,7 +60,7 @@ TEST(SpeechEncoder, SameLogMelAndStatesAsHuggingFaceTransformers) {
   const std::vector<int64_t> samples = {24000, 38400};
   constexpr int64_t kFrames = 160;  // the states compared: past both clips' 75 and 120
 
-  const fs::path work = scratch("whisper-ref");
+  const fs::path work = test::make_temp_dir("whisper-ref");
   json in = {{"samples", samples}, {"frames", kFrames}, {"audio", json::array()}};
   for (int64_t b = 0; b < 2; ++b) {
     auto row = audio[b].contiguous();
@@ -111,7 +105,7 @@ TEST(SpeechEncoder, SameLogMelAndStatesAsHuggingFaceTransformers) {
 }
 
 TEST(SpeechEncoder, RefusesMissingDamagedAndForeignModelFiles) {
-  const fs::path work = scratch("whisper-bad");
+  const fs::path work = test::make_temp_dir("whisper-bad");
   auto message = [](const fs::path& dir) {
     try {
       load_whisper_encoder(dir);
