@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whisper tiny.en's encoder per 2.4 s clip (log-mel, the encoder over 30 s, pooling): tenor's
-# native one (train/speech_encoder.h) against Hugging Face `transformers` on the same torch
+# native one (data/features/speech_encoder.h) against Hugging Face `transformers` on the same torch
 # (the wheel of .venv), the same weights, batches and threads, side by side, twice each; the
 # better of each is reported with its process's peak resident memory.
 #   [BUILD=build] bench/speech_encoder_bench.sh [CLIPS] [THREADS]

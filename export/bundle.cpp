@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "data/features/columns.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -15,6 +16,7 @@
 #include "core/sha256.h"
 #include "core/torch_compat.h"
 #include "core/version.h"
+#include "data/features/speech_encoder.h"
 #include "data/features/store.h"
 #include "eval/bootstrap.h"
 #include "eval/evaluate.h"
@@ -45,7 +47,7 @@ json tasks_json(const train::ModelShape& shape, const features::Store& store) {
                      {"type", data::to_string(t.type)},
                      {"speaker", t.speaker},
                      {"classes", store.task_classes.at(t.name)},
-                     {"modalities", modalities(t)},
+                     {"modalities", train::modalities(t, features::speech_width(store) > 0)},
                      {"output", prob_output_name(t.name)}});
   return tasks;
 }
@@ -187,6 +189,25 @@ json run_parity_gate(ExportSource& s, const fs::path& tmp, const ParityPlan& pla
   return parity;
 }
 
+/// A store built with a speech encoder: its model.bin into the bundle's speech-encoder/, where
+/// `tenor predict --bundle` reads it (BundlePredictor::extractor_config), so that the bundle
+/// scores audio on a machine without the fetch cache. Refused when the weights found are not
+/// those the store was built with.
+void copy_speech_encoder(const features::Store& store, const fs::path& tmp) {
+  const json config = json::parse(store.meta.extractor_config, nullptr, false);
+  if (!config.is_object() || !config.contains("speech_encoder")) return;
+  const std::string name = config["speech_encoder"].value("name", "");
+  const std::string sha = config["speech_encoder"].value("sha256", "");
+  const fs::path from = features::resolve_speech_encoder(name, "the store's speech encoder") /
+                        "model.bin";
+  if (sha256_file(from) != sha)
+    throw DataError(from.string() + " is not the speech encoder the store was built with "
+                    "(SHA-256 " + sha.substr(0, 12) + "); fetch the same weights again "
+                    "(tools/text-encoders/fetch.sh " + name + ") before exporting");
+  fs::create_directories(tmp / kBundleSpeechEncoderDir);
+  fs::copy_file(from, tmp / kBundleSpeechEncoderDir / "model.bin");
+}
+
 /// The bundle's files other than model.onnx, parity and the manifest.
 void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOptions& o,
                         const json& tasks, const json& features, const json& parity,
@@ -204,6 +225,7 @@ void write_bundle_files(ExportSource& s, const fs::path& tmp, const ExportOption
   if (!s.predictor.run().info.transform.wordpiece_sha256.empty())  // model.text_encoder's
     write_file_atomic(tmp / "tokenizer.json",
                       read_file(o.run / train::kRunTextEncoderDir / "tokenizer.json"));
+  copy_speech_encoder(store, tmp);
   // Without the worst errors: a bundle ships, and they quote the held-out calls' transcripts.
   if (s.report)
     write_file_atomic(tmp / "evaluation.json",

@@ -80,7 +80,15 @@ train::TaskProbabilities BundlePredictor::probabilities(const train::TrainData& 
   return probs;
 }
 
-json BundlePredictor::extractor_config() { return facts_.at("extractor_config"); }
+json BundlePredictor::extractor_config() {
+  json config = facts_.at("extractor_config");
+  // The bundle's own copy of the speech encoder (its SHA-256 is checked when it is loaded).
+  std::error_code ec;
+  if (config.is_object() && config.contains("speech_encoder") &&
+      fs::is_regular_file(bundle_ / kBundleSpeechEncoderDir / "model.bin", ec))
+    config["speech_encoder"]["name"] = (bundle_ / kBundleSpeechEncoderDir).string();
+  return config;
+}
 
 std::string BundlePredictor::tokenizer_model() {
   std::error_code ec;

@@ -16,6 +16,9 @@
 
 namespace tenor::onnx_export {
 
+/// Where a bundle keeps the speech encoder of a store built with one (its model.bin).
+inline constexpr const char* kBundleSpeechEncoderDir = "speech-encoder";
+
 /// The bundle's tasks (shape.json; class names from labels.json where shape.json predates
 /// them).
 std::vector<train::TaskSpec> read_tasks(const std::filesystem::path& bundle);

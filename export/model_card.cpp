@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "data/features/columns.h"
 #include "core/text.h"
 #include "core/torch_compat.h"
 #include "core/version.h"
@@ -17,13 +18,6 @@ const char* const kCompliance =
     "by default tenor gives them text only. The modalities each task and speaker role uses are "
     "listed in tenor.tasks.";
 
-std::vector<std::string> modalities(const train::TaskSpec& t) {
-  std::vector<std::string> m;
-  if (t.prosody) m.push_back("prosody");
-  if (t.functionals) m.push_back("functionals");
-  if (t.text) m.push_back("text");
-  return m;
-}
 
 namespace {
 
@@ -56,7 +50,8 @@ void intended_use(std::ostringstream& md, const ModelCardFacts& f) {
      << "## Tasks and modalities per speaker role (compliance)\n\n"
      << "| task | type | speaker role | classes | modalities |\n|---|---|---|---|---|\n";
   for (const auto& t : info.shape.tasks) {
-    const std::string mods = join(modalities(t), ", ");
+    const std::string mods =
+        join(train::modalities(t, features::speech_width(f.data.store) > 0), ", ");
     md << "| " << t.name << " | " << data::to_string(t.type) << " | " << t.speaker << " | "
        << join(f.data.store.task_classes.at(t.name), ", ") << " | " << (mods.empty() ? "none" : mods)
        << " |\n";

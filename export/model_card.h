@@ -18,9 +18,6 @@ namespace tenor::onnx_export {
 /// The compliance statement of every bundle (also its ONNX metadata `tenor.compliance`).
 extern const char* const kCompliance;
 
-/// The modalities a task reads: "prosody", "functionals", "text".
-std::vector<std::string> modalities(const train::TaskSpec& task);
-
 /// What the model card states.
 struct ModelCardFacts {
   const train::RunInfo& run;

@@ -160,6 +160,7 @@ const std::vector<Field>& fields() {
                        &DistributedConfig::timeout_s),
                 k20261204),
         augment_field("probability", &features::AugmentConfig::probability),
+        nested("augment.copies", &TrainConfig::augment, &features::AugmentConfig::copies),
         augment_field("speed_probability", &features::AugmentConfig::speed_probability),
         augment_field("speed_min", &features::AugmentConfig::speed_min),
         augment_field("speed_max", &features::AugmentConfig::speed_max),

@@ -104,6 +104,34 @@ Normalizer speaker_centred_statistics(const features::Store& s, const std::vecto
   return n;
 }
 
+/// `names` joined by ", ", each run of five or more numbered columns of one prefix in order
+/// (`speech_0` .. `speech_383`, a speech encoder's) as "first .. last", so that a message
+/// listing a store's columns stays readable.
+std::string column_listing(const std::vector<std::string>& names) {
+  auto split = [](const std::string& n) -> std::pair<std::string, long> {
+    const size_t us = n.rfind('_');
+    if (us == std::string::npos || us + 1 == n.size() ||
+        !std::all_of(n.begin() + long(us) + 1, n.end(),
+                     [](char c) { return c >= '0' && c <= '9'; }))
+      return {n, -1};
+    return {n.substr(0, us + 1), std::stol(n.substr(us + 1))};
+  };
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size();) {
+    const auto [prefix, first] = split(names[i]);
+    size_t j = i + 1;
+    while (first >= 0 && j < names.size() &&
+           split(names[j]) == std::pair(prefix, first + long(j - i)))
+      ++j;
+    if (j - i >= 5)
+      out.push_back(names[i] + " .. " + names[j - 1]);
+    else
+      out.insert(out.end(), names.begin() + long(i), names.begin() + long(j));
+    i = j;
+  }
+  return join(out, ", ");
+}
+
 /// Marks the columns config.drop_features names in `n` (lld_dropped, func_dropped).
 void drop_features(const TrainConfig& config, const features::Store& store,
                    const std::string& store_name, Normalizer& n) {
@@ -119,8 +147,8 @@ void drop_features(const TrainConfig& config, const features::Store& store,
     mark(func, n.func_dropped);
     if (!matched)
       throw ConfigError("drop_features: `" + pattern + "` matches no column of " + store_name +
-                        " (frame LLDs " + join(lld, ", ") + "; functionals " +
-                        join(func, ", ") +
+                        " (frame LLDs " + column_listing(lld) + "; functionals " +
+                        column_listing(func) +
                         "); use one of those names, or a glob such as logmel_* or \"*_cv\"");
   }
   const auto all = [](const std::vector<uint8_t>& d) {

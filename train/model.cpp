@@ -11,6 +11,15 @@
 #include "data/features/tokenizer.h"
 
 namespace tenor::train {
+
+std::vector<std::string> modalities(const TaskSpec& t, bool speech_encoder) {
+  std::vector<std::string> m;
+  if (t.prosody) m.push_back("prosody");
+  if (t.functionals) m.push_back("functionals");
+  if (t.functionals && speech_encoder) m.push_back("speech_encoder");
+  if (t.text) m.push_back("text");
+  return m;
+}
 namespace F = torch::nn::functional;
 namespace {
 

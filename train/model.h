@@ -35,6 +35,11 @@ struct TaskSpec {
   std::vector<std::string> classes = {};
 };
 
+/// The modalities a task reads, as result.json, a bundle's labels.json and its model card state
+/// them (compliance): "prosody", "functionals", "speech_encoder" (pretrained speech-encoder
+/// states among the functionals, `speech_encoder`: the store has them), "text".
+std::vector<std::string> modalities(const TaskSpec& task, bool speech_encoder);
+
 /// What the data gives the model: dimensions and task list.
 struct ModelShape {
   int lld_features = 0;

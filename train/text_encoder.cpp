@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/fetch_cache.h"
 #include "core/sha256.h"
 #include "core/text.h"
 
@@ -116,12 +117,7 @@ fs::path resolve_text_encoder(const std::string& value) {
   const auto& known = known_text_encoders();
   const bool is_name = std::find(known.begin(), known.end(), value) != known.end();
   fs::path dir = value;
-  if (is_name) {
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    const char* home = std::getenv("HOME");
-    const fs::path cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : "/root") / ".cache";
-    dir = cache / "tenor" / "text-encoders" / value;
-  }
+  if (is_name) dir = fetch_cache_dir() / "text-encoders" / value;
   std::error_code ec;
   if (!is_name && !fs::is_directory(dir, ec)) {
     const std::string near = nearest(value, known);

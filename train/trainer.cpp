@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/features/columns.h"
 #include "core/atomic_file.h"
 #include "core/cpu.h"
 #include "core/error.h"
@@ -1186,15 +1187,12 @@ bool train_epoch(Run& r, Progress& progress) {
 }
 
 /// The modalities each task reads, for result.json.
-json task_summaries(const ModelShape& shape) {
+json task_summaries(const ModelShape& shape, const features::Store& store) {
   json tasks = json::array();
-  for (const auto& t : shape.tasks) {
-    json modalities = json::array();
-    if (t.prosody) modalities.push_back("prosody");
-    if (t.functionals) modalities.push_back("functionals");
-    if (t.text) modalities.push_back("text");
-    tasks.push_back({{"name", t.name}, {"speaker", t.speaker}, {"modalities", modalities}});
-  }
+  for (const auto& t : shape.tasks)
+    tasks.push_back({{"name", t.name},
+                     {"speaker", t.speaker},
+                     {"modalities", modalities(t, features::speech_width(store) > 0)}});
   return tasks;
 }
 
@@ -1218,7 +1216,7 @@ void write_summary(const Run& r, TrainResult& result) {
                   {"best_dev_macro_f1", result.best_dev_macro_f1},
                   {"epochs_run", result.epochs_run},
                   {"steps", result.steps},
-                  {"tasks", task_summaries(r.data.shape)},
+                  {"tasks", task_summaries(r.data.shape, r.data.store)},
                   {"feature_set_version", meta.feature_set_version},
                   {"functionals_version", meta.functionals_version},
                   {"tokenizer_sha256", meta.tokenizer_sha256},

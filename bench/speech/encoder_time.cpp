@@ -1,5 +1,5 @@
-// Time of tenor's native Whisper encoder (train/speech_encoder.h) per clip: Whisper's log-mel,
-// the encoder over the clip padded to 30 s, the mean over its own frames (pooled()), on
+// Time of tenor's native Whisper encoder (data/features/speech_encoder.h) per clip: Whisper's
+// log-mel, the encoder over the clip padded to 30 s, the mean over its own frames (pooled()), on
 // batches of 8 random 2.4 s clips at 16 kHz after one warm-up batch.
 // bench/speech/encoder_time.py times transformers' WhisperFeatureExtractor and WhisperEncoder
 // on the same work; bench/speech_encoder_bench.sh runs both side by side.
@@ -15,7 +15,7 @@
 #include <torch/torch.h>
 
 #include "core/torch_compat.h"
-#include "train/speech_encoder.h"
+#include "data/features/speech_encoder.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   const int clips = std::atoi(argv[2]);
   tenor::compat::set_cpu_threads(std::atoi(argv[3]));
   torch::NoGradGuard no_grad;
-  auto encoder = tenor::train::load_whisper_encoder(argv[1]);
+  auto encoder = tenor::features::load_whisper_encoder(argv[1]);
   constexpr int64_t kBatch = 8, kSamples = 38224;  // 2.389 s, RAVDESS's clips
   torch::manual_seed(1);
   const std::vector<int64_t> samples(kBatch, kSamples);

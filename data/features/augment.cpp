@@ -26,6 +26,7 @@
 #include "data/features/device.h"
 #include "data/features/functionals.h"
 #include "data/features/lld.h"
+#include "data/features/speech_encoder.h"
 
 namespace tenor::features {
 namespace fs = std::filesystem;
@@ -93,6 +94,8 @@ void AugmentConfig::validate(const std::string& p) const {
   check_interval(p, "gain_db", gain_db_min, gain_db_max, -60, 40, " dB");
   check_range(consistency >= 0 && consistency <= 100, p + "consistency", consistency,
               "use a weight in 0 .. 100 (0: off)");
+  check_range(copies >= 0 && copies <= 1000, p + "copies", copies,
+              "use 0 (a new chain every epoch) or 1 .. 1000 fixed chains per row");
   check_range(consistency == 0 || probability > 0, p + "consistency", consistency,
               "it compares augmented rows with their clean features, and " + p +
                   "probability is 0: set " + p + "probability above 0, or consistency to 0");
@@ -426,6 +429,13 @@ struct StoreAugmenter::Impl {
   std::map<std::string, std::vector<int64_t>> call_rows;
   LldTable layout;  ///< the LLD columns
   size_t own_functionals = 0;
+  /// The store's speech encoder (BuildOptions::speech_encoder), nullptr without one; its
+  /// columns follow the own functionals.
+  std::unique_ptr<SpeechStates> speech;
+  size_t speech_width = 0;
+  /// augment.copies: the speech states of each (row, draw seed) computed so far (guarded by
+  /// `mutex`).
+  std::map<std::pair<int64_t, uint64_t>, std::vector<float>> speech_kept;
   at::Tensor noise_pool;  ///< the training calls' non-speech (noise_data_share), 1-D CPU
   /// noise_reference "call": the mean power of each audio file's channel, read once
   std::map<std::pair<std::string, int>, double> channel_power;
@@ -459,7 +469,11 @@ struct StoreAugmenter::Impl {
   void collect_noise(const std::vector<int64_t>& rows);
   std::vector<float> read(int64_t row) const;
   double call_power(int64_t row);
-  RowFeatures features(int64_t row, const at::Tensor& lld, int64_t samples) const;
+  RowFeatures features(int64_t row, const at::Tensor& lld, int64_t samples,
+                       const std::vector<float>& speech_states) const;
+  std::vector<std::vector<float>> speech_states(const std::vector<int64_t>& rows,
+                                                const std::vector<AugmentDraw>& draws,
+                                                const Waveforms& w);
   std::map<int64_t, RowFeatures> augment(const std::vector<int64_t>& rows,
                                          std::vector<AugmentDraw> draws);
   std::shared_ptr<const SpeakerSums> speaker_sums(int64_t group, const AugmentDraw& draw,
@@ -583,10 +597,11 @@ double mean_power(const std::vector<float>& x) {
 }  // namespace
 
 /// Row `row`'s features from its augmented LLDs (`lld` [T, F] on the CPU) of `samples`
-/// samples: own functionals by segment_functionals over the call's turns (the segment's end
-/// moved by its new duration), relative ones from the store.
-RowFeatures StoreAugmenter::Impl::features(int64_t row, const at::Tensor& lld,
-                                           int64_t samples) const {
+/// samples and the speech-encoder states of its augmented audio (empty without an encoder):
+/// own functionals by segment_functionals over the call's turns (the segment's end moved by
+/// its new duration), then the speech states, relative ones from the store.
+RowFeatures StoreAugmenter::Impl::features(int64_t row, const at::Tensor& lld, int64_t samples,
+                                           const std::vector<float>& speech_states) const {
   const StoreSegment& seg = store.segments[size_t(row)];
   const int64_t frames = lld_frame_count(samples, build.lld);
   LldTable t;
@@ -606,13 +621,22 @@ RowFeatures StoreAugmenter::Impl::features(int64_t row, const at::Tensor& lld,
   RowFeatures f;
   segment_functionals(t, info, build.functionals, f.functionals, f.mask);
   const size_t ff = store.layout.functional_columns.size();
-  if (f.functionals.size() != own_functionals || own_functionals > ff)
+  const size_t computed = own_functionals + speech_width;
+  if (f.functionals.size() != own_functionals || computed > ff ||
+      (!speech_states.empty() && speech_states.size() != speech_width))
     throw std::logic_error("augment: the functionals do not match the store's layout");
+  if (speech_states.empty()) {
+    f.functionals.insert(f.functionals.end(), speech_width, 0.0f);
+    f.mask.insert(f.mask.end(), speech_width, 0);
+  } else {
+    f.functionals.insert(f.functionals.end(), speech_states.begin(), speech_states.end());
+    f.mask.insert(f.mask.end(), speech_width, 1);
+  }
   f.functionals.insert(f.functionals.end(),
-                       store.functionals.begin() + long(size_t(row) * ff + own_functionals),
+                       store.functionals.begin() + long(size_t(row) * ff + computed),
                        store.functionals.begin() + long(size_t(row + 1) * ff));
   f.mask.insert(f.mask.end(),
-                store.functional_mask.begin() + long(size_t(row) * ff + own_functionals),
+                store.functional_mask.begin() + long(size_t(row) * ff + computed),
                 store.functional_mask.begin() + long(size_t(row + 1) * ff));
   f.frames = std::move(t.values);
   return f;
@@ -631,6 +655,8 @@ StoreAugmenter::StoreAugmenter(const Store& store, const std::string& store_name
                     "augment.probability 0");
   m.build = build_options_from_config(nlohmann::json::parse(store.meta.extractor_config));
   m.device = resolve_device(device);
+  m.speech = load_speech_encoder(m.build, m.device.str());
+  m.speech_width = size_t(m.build.speech_encoder_width);
   m.dataset_dir = store.meta.dataset_dir;
   for (size_t r = 0; r < store.segments.size(); ++r)
     m.call_rows[store.segments[r].call_id].push_back(int64_t(r));
@@ -704,8 +730,45 @@ std::map<int64_t, RowFeatures> StoreAugmenter::Impl::augment(const std::vector<i
     idle_extractors.push_back(std::move(extract));
   }
   auto new_lengths = w.lengths.to(at::kCPU);
+  const auto states = speech_states(rows, draws, w);
   for (size_t i = 0; i < rows.size(); ++i)
-    out[rows[i]] = features(rows[i], lld[int64_t(i)], new_lengths[int64_t(i)].item<int64_t>());
+    out[rows[i]] = features(rows[i], lld[int64_t(i)], new_lengths[int64_t(i)].item<int64_t>(),
+                            states[i]);
+  return out;
+}
+
+/// The speech-encoder states of augmented `rows` (`w`, through `draws`): empty without an
+/// encoder; with augment.copies, those of a (row, draw) computed before are taken as kept.
+std::vector<std::vector<float>> StoreAugmenter::Impl::speech_states(
+    const std::vector<int64_t>& rows, const std::vector<AugmentDraw>& draws, const Waveforms& w) {
+  std::vector<std::vector<float>> out(rows.size());
+  if (!speech) return out;
+  std::vector<size_t> todo;
+  if (config.copies > 0) {
+    const std::lock_guard lock(mutex);
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (auto it = speech_kept.find({rows[i], draws[i].seed}); it != speech_kept.end())
+        out[i] = it->second;
+      else
+        todo.push_back(i);
+  } else {
+    for (size_t i = 0; i < rows.size(); ++i) todo.push_back(i);
+  }
+  if (todo.empty()) return out;
+  const auto audio = w.samples.to(at::kCPU).contiguous();
+  const auto lengths = w.lengths.to(at::kCPU);
+  std::vector<const float*> clips;
+  std::vector<int64_t> samples;
+  for (size_t i : todo) {
+    clips.push_back(audio[int64_t(i)].data_ptr<float>());
+    samples.push_back(lengths[int64_t(i)].item<int64_t>());
+  }
+  auto states = (*speech)(clips, samples);
+  const std::lock_guard lock(mutex);
+  for (size_t k = 0; k < todo.size(); ++k) {
+    if (config.copies > 0) speech_kept[{rows[todo[k]], draws[todo[k]].seed}] = states[k];
+    out[todo[k]] = std::move(states[k]);
+  }
   return out;
 }
 
@@ -745,7 +808,8 @@ std::map<int64_t, RowFeatures> StoreAugmenter::Impl::compute(const std::vector<i
   for (int64_t r : rows) {
     if (store.segments[size_t(r)].audio.path.empty()) continue;
     const int64_t key = speaker_channel ? group_of[size_t(r)] : r;
-    AugmentDraw d = draw_augment(config, augment_seed(run_seed, epoch, key));
+    const int64_t chain = config.copies > 0 ? epoch % config.copies : epoch;
+    AugmentDraw d = draw_augment(config, augment_seed(run_seed, chain, key));
     if (d.any()) chosen.push_back(r), draws.push_back(d);
   }
   std::map<int64_t, RowFeatures> out = augment(chosen, draws);

@@ -42,6 +42,12 @@ struct AugmentConfig {
   /// batch's loss. 0: off. It asks the model to score a clip the same through any channel,
   /// where augmentation alone only asks it to be right.
   double consistency = 0;
+  /// `tenor train` only: 0 draws each row's chain anew every epoch; N > 0 gives each row N
+  /// fixed chains, the one of epoch e being that of e mod N, and keeps the speech-encoder
+  /// states (BuildOptions::speech_encoder) of each augmented copy once computed, so that a
+  /// store with a speech encoder pays the encoder once per copy, not once per epoch (its
+  /// LLDs are extracted again each time: they are cheap). Fewer distinct chains per row.
+  int copies = 0;
 
   bool enabled() const { return probability > 0; }
   /// Throws ConfigError naming the key (`prefix` + field, e.g. "augment.gain_db_min"), the

@@ -28,6 +28,7 @@
 #include "data/dataset.h"
 #include "data/features/device.h"
 #include "data/features/lld.h"
+#include "data/features/speech_encoder.h"
 #include "data/features/store.h"
 #include "data/features/store_channels.h"
 #include "data/validate.h"
@@ -264,7 +265,7 @@ std::string why_not_reused(const json& recorded, const json& expected) {
 
 json config_json(const BuildOptions& o, int rate) {
   const auto& l = o.lld;
-  return {{"feature_set_version", kFeatureSetVersion},
+  json j = {{"feature_set_version", kFeatureSetVersion},
           {"functionals_version", kFunctionalsVersion},
           {"lld",
            {{"sample_rate_hz", rate},
@@ -289,7 +290,15 @@ json config_json(const BuildOptions& o, int rate) {
             {"nucleus_dip_db", o.functionals.nucleus_dip_db}}},
           {"tokenizer",
            {{"vocab_size", o.tokenizer.vocab_size}, {"model_type", o.tokenizer.model_type}}}};
+  if (!o.speech_encoder.empty())
+    j["speech_encoder"] = {{"name", o.speech_encoder},
+                           {"sha256", o.speech_encoder_sha256},
+                           {"width", o.speech_encoder_width},
+                           {"pooling", "mean of the final states over the segment's frames, "
+                                       "in 30 s windows padded with silence"}};
+  return j;
 }
+
 
 template <class T>
 T config_value(const json& j, const char* section, const char* key) {
@@ -307,13 +316,16 @@ T config_value(const json& j, const char* section, const char* key) {
 class PartBuilder {
  public:
   /// `rejected`: calls (by index) that failed the audio checks, skipped with that reason.
+  /// `speech`: the speech encoder of `o` (load_speech_encoder), nullptr without one.
   PartBuilder(const data::Dataset& ds, const BuildOptions& o, LldConfig lld, c10::Device device,
-              const Tokenizer* tokenizer, std::map<size_t, std::string> rejected = {})
+              const Tokenizer* tokenizer, const SpeechStates* speech,
+              std::map<size_t, std::string> rejected = {})
       : ds_(ds),
         o_(o),
         lld_(std::move(lld)),
         device_(device),
         tokenizer_(tokenizer),
+        speech_(speech),
         rejected_(std::move(rejected)),
         extract_(lld_) {
     layout_.columns = lld_column_names(lld_);
@@ -323,6 +335,7 @@ class PartBuilder {
   const std::vector<std::string>& functional_columns() const { return names_; }
   std::vector<std::string> all_functional_columns() const {
     auto all = names_;
+    for (auto& c : speech_columns(o_.speech_encoder_width)) all.push_back(std::move(c.name));
     for (const auto& n : relative_names()) all.push_back(n);
     return all;
   }
@@ -360,9 +373,28 @@ class PartBuilder {
       for (auto& j : call_jobs) jobs.push_back(std::move(j));
     }
     auto tables = lld_tables(jobs);
+    auto speech = speech_states(jobs);
     jobs.clear();
-    for (size_t c : calls) add_call(c, tables, part);
+    for (size_t c : calls) add_call(c, tables, speech, part);
     return part;
+  }
+
+  using SpeechValues = std::map<std::pair<size_t, size_t>, std::vector<float>>;
+
+  /// The pooled speech-encoder states of every job with samples (none without an encoder).
+  SpeechValues speech_states(const std::vector<Job>& jobs) const {
+    SpeechValues out;
+    if (!speech_) return out;
+    std::vector<const float*> clips;
+    std::vector<int64_t> samples;
+    for (const auto& j : jobs) {
+      clips.push_back(j.samples.data());
+      samples.push_back(int64_t(j.samples.size()));
+    }
+    auto states = (*speech_)(clips, samples);
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (!states[i].empty()) out[{jobs[i].call, jobs[i].segment}] = std::move(states[i]);
+    return out;
   }
 
   size_t segment_count(size_t c) const { return ds_.calls[c].segments.size(); }
@@ -419,8 +451,10 @@ class PartBuilder {
   }
 
   /// Segment s of call c without its relative-to-baseline features: functionals of its LLDs
-  /// (`table`; none without audio), the frames, tokens and the row's metadata.
-  SegmentFeatures own_features(size_t c, size_t s, LldTable* table) const {
+  /// (`table`; none without audio), its speech-encoder states (`speech`, from speech_states;
+  /// 0 with mask 0 without), the frames, tokens and the row's metadata.
+  SegmentFeatures own_features(size_t c, size_t s, LldTable* table,
+                               const SpeechValues* speech = nullptr) const {
     const data::Call& call = ds_.calls[c];
     const data::Segment& seg = call.segments[s];
     std::vector<Turn> turns;
@@ -433,6 +467,15 @@ class PartBuilder {
     empty.columns = layout_.columns;
     const LldTable& t = table ? *table : empty;
     segment_functionals(t, info, o_.functionals, f.functionals, f.mask);
+    const size_t width = size_t(o_.speech_encoder_width);
+    const auto states = speech ? speech->find({c, s}) : SpeechValues::const_iterator();
+    if (speech && states != speech->end() && states->second.size() == width) {
+      f.functionals.insert(f.functionals.end(), states->second.begin(), states->second.end());
+      f.mask.insert(f.mask.end(), width, 1);
+    } else {
+      f.functionals.insert(f.functionals.end(), width, 0.0f);
+      f.mask.insert(f.mask.end(), width, 0);
+    }
     if (table) f.frames = std::move(table->values);
     if (tokenizer_ && seg.text) f.tokens = tokenizer_->encode(*seg.text);
     f.meta = {call.call_id, int32_t(s),
@@ -531,7 +574,8 @@ class PartBuilder {
 
   /// Call c's segments into `part`, each with its audio file's size and SHA-256 (what
   /// waveform augmentation checks before it reads the file again).
-  void add_call(size_t c, std::map<std::pair<size_t, size_t>, LldTable>& tables, Part& part) {
+  void add_call(size_t c, std::map<std::pair<size_t, size_t>, LldTable>& tables,
+                const SpeechValues& speech, Part& part) {
     const size_t first = part.segments.size(), n = ds_.calls[c].segments.size();
     AudioSource audio;
     if (const std::string& file = ds_.calls[c].audio; !file.empty()) {
@@ -542,7 +586,8 @@ class PartBuilder {
     }
     for (size_t s = 0; s < n; ++s) {
       auto it = tables.find({c, s});
-      part.segments.push_back(own_features(c, s, it == tables.end() ? nullptr : &it->second));
+      part.segments.push_back(
+          own_features(c, s, it == tables.end() ? nullptr : &it->second, &speech));
       part.segments.back().meta.audio.bytes = audio.bytes;
       part.segments.back().meta.audio.sha256 = audio.sha256;
     }
@@ -557,6 +602,7 @@ class PartBuilder {
   LldConfig lld_;
   c10::Device device_;
   const Tokenizer* tokenizer_;
+  const SpeechStates* speech_;
   std::map<size_t, std::string> rejected_;
   LldExtractor extract_;
   LldTable layout_;
@@ -849,6 +895,27 @@ std::map<size_t, std::string> audio_rejections(const data::Dataset& dataset,
   return check_audio(dataset, dataset_dir, options);
 }
 
+std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::string& device) {
+  if (o.speech_encoder.empty()) return nullptr;
+  if (o.lld.sample_rate_hz != int(whisper::kSampleRate))
+    throw ConfigError("the speech encoder " + o.speech_encoder + " reads 16 kHz audio, but the "
+                      "analysis rate is " + std::to_string(o.lld.sample_rate_hz) +
+                      " Hz; build with --sample-rate 16000");
+  // Named by a store's or model's configuration (its SHA-256 known), or by --speech-encoder.
+  const std::string key = o.speech_encoder_sha256.empty() ? "--speech-encoder"
+                                                          : "the features' speech encoder";
+  auto speech = std::make_unique<SpeechStates>(resolve_speech_encoder(o.speech_encoder, key),
+                                               resolve_device(device), o.speech_encoder_sha256);
+  if (o.speech_encoder_width && o.speech_encoder_width != speech->width())
+    throw DataError("the speech encoder " + o.speech_encoder + " gives " +
+                    std::to_string(speech->width()) + " values per segment where the features "
+                    "were built with " + std::to_string(o.speech_encoder_width) +
+                    "; fetch the same encoder again, or rebuild the store and retrain");
+  o.speech_encoder_sha256 = speech->sha256();
+  o.speech_encoder_width = speech->width();
+  return speech;
+}
+
 BuildOptions build_options_from_config(const json& j) {
   const std::string fs_version = j.value("feature_set_version", "");
   const std::string fn_version = j.value("functionals_version", "");
@@ -880,6 +947,11 @@ BuildOptions build_options_from_config(const json& j) {
   o.functionals.nucleus_dip_db = config_value<double>(j, "functionals", "nucleus_dip_db");
   o.tokenizer.vocab_size = config_value<int>(j, "tokenizer", "vocab_size");
   o.tokenizer.model_type = config_value<std::string>(j, "tokenizer", "model_type");
+  if (j.contains("speech_encoder")) {
+    o.speech_encoder = config_value<std::string>(j, "speech_encoder", "name");
+    o.speech_encoder_sha256 = config_value<std::string>(j, "speech_encoder", "sha256");
+    o.speech_encoder_width = config_value<int64_t>(j, "speech_encoder", "width");
+  }
   o.validate();
   return o;
 }
@@ -949,7 +1021,11 @@ Store store_outline(const data::Dataset& ds, const BuildOptions& options,
   o.lld.validate();
   std::unique_ptr<Tokenizer> tokenizer =
       tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
-  PartBuilder builder(ds, o, o.lld, c10::Device(c10::kCPU), tokenizer.get());
+  // The layout needs the encoder's width: a model's configuration gives it, else it is loaded.
+  std::unique_ptr<SpeechStates> speech;
+  if (!o.speech_encoder.empty() && !o.speech_encoder_width)
+    speech = load_speech_encoder(o, "cpu");
+  PartBuilder builder(ds, o, o.lld, c10::Device(c10::kCPU), tokenizer.get(), speech.get());
   Store store = empty_store(ds, o, builder, tokenizer_model);
   for (size_t c = 0; c < ds.calls.size(); ++c) add_call_rows(store, builder, c);
   return store;
@@ -966,7 +1042,8 @@ void extract_features(const data::Dataset& ds, const BuildOptions& options,
   const c10::Device device = resolve_device(o.device);
   std::unique_ptr<Tokenizer> tokenizer =
       tokenizer_model.empty() ? nullptr : std::make_unique<Tokenizer>(tokenizer_model);
-  PartBuilder builder(ds, o, o.lld, device, tokenizer.get());
+  const std::unique_ptr<SpeechStates> speech = load_speech_encoder(o, device.str());
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get(), speech.get());
   const size_t n_lld = builder.lld_columns().size();
   for (size_t c = 0; c < ds.calls.size(); ++c) {
     const data::Call& call = ds.calls[c];
@@ -977,15 +1054,18 @@ void extract_features(const data::Dataset& ds, const BuildOptions& options,
     for (const auto& group : segment_groups(call, group_audio_s)) {
       double audio_s = 0;
       std::map<std::pair<size_t, size_t>, LldTable> tables;
+      PartBuilder::SpeechValues states;
       try {
-        tables = builder.lld_tables(builder.read_jobs(c, group, audio_s));
+        const auto jobs = builder.read_jobs(c, group, audio_s);
+        tables = builder.lld_tables(jobs);
+        states = builder.speech_states(jobs);
       } catch (const Error& e) {
         throw DataError("call " + call.call_id + " (" + ds.source + ":" +
                         std::to_string(call.line) + "): " + e.what());
       }
       for (size_t s : group) {
         auto it = tables.find({c, s});
-        own[s] = builder.own_features(c, s, it == tables.end() ? nullptr : &it->second);
+        own[s] = builder.own_features(c, s, it == tables.end() ? nullptr : &it->second, &states);
       }
       tables.clear();
       store.frames.clear();
@@ -1016,6 +1096,7 @@ struct SegmentExtractor::Impl {
   std::string tokenizer_model;
   std::unique_ptr<Tokenizer> tokenizer;
   c10::Device device = c10::Device(c10::kCPU);
+  std::unique_ptr<SpeechStates> speech;
 };
 
 SegmentExtractor::SegmentExtractor(const BuildOptions& options, const std::string& tokenizer_model)
@@ -1027,6 +1108,7 @@ SegmentExtractor::SegmentExtractor(const BuildOptions& options, const std::strin
   impl_->tokenizer_model = tokenizer_model;
   if (!tokenizer_model.empty()) impl_->tokenizer = std::make_unique<Tokenizer>(tokenizer_model);
   impl_->device = resolve_device(options.device);
+  impl_->speech = load_speech_encoder(impl_->options, impl_->device.str());
 }
 
 SegmentExtractor::~SegmentExtractor() = default;
@@ -1034,19 +1116,23 @@ SegmentExtractor::~SegmentExtractor() = default;
 Store SegmentExtractor::extract(const data::Dataset& ds, size_t s,
                                 std::map<std::string, BaselineSums>& baselines) {
   const BuildOptions& o = impl_->options;
-  PartBuilder builder(ds, o, o.lld, impl_->device, impl_->tokenizer.get());
+  PartBuilder builder(ds, o, o.lld, impl_->device, impl_->tokenizer.get(), impl_->speech.get());
   Store store = empty_store(ds, o, builder, impl_->tokenizer_model);
   add_call_rows(store, builder, 0);
   const data::Call& call = ds.calls.at(0);
   double audio_s = 0;
   std::map<std::pair<size_t, size_t>, LldTable> tables;
+  PartBuilder::SpeechValues states;
   try {
-    tables = builder.lld_tables(builder.read_jobs(0, {s}, audio_s));
+    const auto jobs = builder.read_jobs(0, {s}, audio_s);
+    tables = builder.lld_tables(jobs);
+    states = builder.speech_states(jobs);
   } catch (const Error& e) {
     throw DataError("call " + call.call_id + ": " + e.what());
   }
   auto it = tables.find({0, s});
-  SegmentFeatures f = builder.own_features(0, s, it == tables.end() ? nullptr : &it->second);
+  SegmentFeatures f =
+      builder.own_features(0, s, it == tables.end() ? nullptr : &it->second, &states);
   tables.clear();
   const auto& names = builder.functional_columns();
   BaselineSums& earlier = baselines[call.segments[s].speaker];
@@ -1101,6 +1187,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
                                       .update(std::string(1, '\0'))
                                       .update_file(dataset_dir / ds.source)
                                       .hex();
+  const std::unique_ptr<SpeechStates> speech = load_speech_encoder(o, device.str());
   const json config = config_json(o, o.lld.sample_rate_hz);
   const fs::path parts = out.string() + ".parts";
   json expected = {
@@ -1110,7 +1197,7 @@ BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out
   const std::string model = build_tokenizer(parts, ds, o, state);
   std::unique_ptr<Tokenizer> tokenizer =
       model.empty() ? nullptr : std::make_unique<Tokenizer>(model);
-  PartBuilder builder(ds, o, o.lld, device, tokenizer.get(), std::move(rejected));
+  PartBuilder builder(ds, o, o.lld, device, tokenizer.get(), speech.get(), std::move(rejected));
   report.parts_resumed = extract_parts(parts, ds, o, state, sha256_hex(model), builder);
 
   // Assemble the store from the parts, then rename it into place.

@@ -40,6 +40,16 @@ struct BuildOptions {
   /// The serialized SentencePiece model itself, when the caller holds it (a run's, for
   /// `tenor eval --dataset`); set, it is used instead of tokenizer_from ("": no tokens).
   std::optional<std::string> tokenizer_model;
+  /// A pretrained speech encoder (data/features/speech_encoder.h) whose states, pooled over
+  /// each segment, become functional columns speech_0..speech_<width-1> (between the own
+  /// functionals and the rel_* ones): a known name (whisper-tiny-en) or a directory holding
+  /// model.bin; "" for none. Reads 16 kHz audio: the analysis rate must be 16000 Hz.
+  std::string speech_encoder;
+  /// Read back from an extractor configuration (build_options_from_config): the SHA-256 of the
+  /// model.bin and the width the features were built with, checked against the encoder when
+  /// it is loaded. "" and 0 when building anew (set from the encoder then).
+  std::string speech_encoder_sha256;
+  int64_t speech_encoder_width = 0;
   /// Extract only the calls of these splits ("train", "dev", "test"; empty: every call). For
   /// a store that is read once and thrown away (`tenor eval --dataset` scoring one split):
   /// the store then holds only those calls.
@@ -92,6 +102,16 @@ SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
 /// `info`: for a row extracted before its call's later turns were known (a stream's final
 /// scores, scoring/call_stream.h). The other columns are left as they are.
 void set_turn_taking(Store& store, size_t row, const SegmentInfo& info);
+
+class SpeechStates;  // data/features/speech_encoder.h
+
+/// The speech encoder of `options` (BuildOptions::speech_encoder) on `device` (cpu, cuda:N),
+/// nullptr without one. Sets options' SHA-256 and width from it; where they are set already
+/// (read back from a store's or model's configuration), model.bin must be that file and give
+/// that width: DataError naming the file and the fix. ConfigError for an unknown encoder, a
+/// directory without model.bin, or an analysis rate other than 16 kHz.
+std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& options,
+                                                  const std::string& device);
 
 /// The options a store was built with, read back from its extractor configuration
 /// (StoreMeta::extractor_config, a bundle's features.json "extractor_config"), so that new

@@ -47,10 +47,22 @@ LldConfig layout_config(const Store& store, const std::string& store_name) {
 
 }  // namespace
 
+int64_t speech_width(const Store& store) {
+  const auto config =
+      nlohmann::json::parse(store.meta.extractor_config, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object() || !config.contains("speech_encoder")) return 0;
+  const auto& speech = config["speech_encoder"];
+  return speech.is_object() && speech.contains("width") && speech["width"].is_number_integer()
+             ? speech["width"].get<int64_t>()
+             : 0;
+}
+
+
 LevelMarks level_marks(const Store& store, const std::string& store_name) {
   // The columns exactly as `data build` lays them out (data/features/build.cpp).
   const std::vector<LldColumn> lld = lld_columns(layout_config(store, store_name));
   std::vector<FunctionalColumn> func = functional_columns(lld);
+  for (auto& c : speech_columns(speech_width(store))) func.push_back(std::move(c));
   for (auto& c : relative_columns()) func.push_back(std::move(c));
 
   LevelMarks marks;

@@ -17,6 +17,10 @@ struct LevelMarks {
   std::vector<uint8_t> functionals;  ///< [functional_columns]
 };
 
+/// The width of `store`'s speech-encoder columns (speech_*, from the speech_encoder of its
+/// extractor configuration), 0 for a store built without one.
+int64_t speech_width(const Store& store);
+
 /// The marks of `store`'s columns, from the column tables of the configuration in its
 /// StoreMeta::extractor_config. Throws DataError naming `store_name` when that configuration
 /// is missing or damaged, or when the store's columns are not the ones it defines (a store

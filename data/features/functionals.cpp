@@ -348,6 +348,12 @@ const std::vector<std::string>& baseline_functionals() {
   return kNames;
 }
 
+std::vector<FunctionalColumn> speech_columns(int64_t width) {
+  std::vector<FunctionalColumn> out;
+  for (int64_t i = 0; i < width; ++i) out.push_back({"speech_" + std::to_string(i), false});
+  return out;
+}
+
 std::vector<FunctionalColumn> relative_columns() {
   std::vector<FunctionalColumn> out;
   for (const auto& n : baseline_functionals()) out.push_back({"rel_" + n, false});

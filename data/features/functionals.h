@@ -100,6 +100,12 @@ void append_relative_to_baseline(const std::vector<std::string>& names,
 /// level in the call is subtracted, so a constant offset of the recording cancels.
 std::vector<FunctionalColumn> relative_columns();
 
+/// The columns of a speech encoder's pooled states (BuildOptions::speech_encoder), speech_0 ..
+/// speech_<width-1>, laid out between the own functionals and the relative ones. None is
+/// marked level-dependent: a learned representation, not a level that a segment's own can
+/// be subtracted from.
+std::vector<FunctionalColumn> speech_columns(int64_t width);
+
 /// Names of the relative features ("rel_<name>").
 std::vector<std::string> relative_names();
 

@@ -139,6 +139,9 @@ TEST(InputTransform, DropFeaturesHidesTheColumnsItNamesFromEveryBatch) {
     EXPECT_THAT(e.what(), HasSubstr("drop_features: `logmal_*` matches no column of tiny "
                                     "(frame LLDs f0_hz, voiced,"));
     EXPECT_THAT(e.what(), HasSubstr("use one of those names, or a glob such as logmel_*"));
+    // A run of numbered columns is listed as its ends (a speech encoder's are hundreds).
+    EXPECT_THAT(e.what(), HasSubstr(", logmel_0 .. logmel_25;"));
+    EXPECT_THAT(e.what(), HasSubstr("mfcc_1, mfcc_2, mfcc_3, mfcc_4, spectral_flux"));
   }
   // Dropping everything leaves a model without text nothing to read: refused.
   config.drop_features = {"*"};

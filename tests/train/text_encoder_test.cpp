@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <fstream>
-#include <functional>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/features/wordpiece.h"
+#include "tests/features/json_tensor.h"
 #include "tests/features/text_encoder_dir.h"
 #include "train/text_encoder.h"
 
@@ -98,25 +98,14 @@ TEST_P(TextEncoderOf, SameOutputsAsHuggingFaceTransformers) {
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) GTEST_SKIP() << "no torch for the reference";
   ASSERT_EQ(rc, 0) << cmd;
   const json ref = json::parse(read_file(work / "out.json"));
-  auto as_tensor = [](const json& nested, const torch::Tensor& like) {
-    std::vector<double> flat;
-    std::function<void(const json&)> walk = [&](const json& v) {
-      if (v.is_array())
-        for (const auto& e : v) walk(e);
-      else
-        flat.push_back(v.get<double>());
-    };
-    walk(nested);
-    return torch::tensor(flat, torch::kDouble).view(like.sizes());
-  };
   // Padding positions are not outputs: compared on the mask's tokens only.
   const auto tokens = b.mask.unsqueeze(-1).to(torch::kDouble);
   const double worst_hidden =
-      ((hidden.to(torch::kDouble) - as_tensor(ref["hidden"], hidden)).abs() * tokens)
+      ((hidden.to(torch::kDouble) - test::json_tensor(ref["hidden"])).abs() * tokens)
           .max()
           .item<double>();
   const double worst_pooled =
-      (pooled.to(torch::kDouble) - as_tensor(ref["pooled"], pooled)).abs().max().item<double>();
+      (pooled.to(torch::kDouble) - test::json_tensor(ref["pooled"])).abs().max().item<double>();
   EXPECT_LT(worst_hidden, 1e-4) << "transformers " << ref["transformers"];
   EXPECT_LT(worst_pooled, 1e-4);
   RecordProperty("max_abs_delta_hidden", std::to_string(worst_hidden));

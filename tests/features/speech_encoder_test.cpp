@@ -1,12 +1,11 @@
-// The native Whisper encoder (train/speech_encoder.h) against Hugging Face `transformers` on
-// the same weights (Whisper tiny.en, fetched by tools/text-encoders/fetch.sh) and audio: the
-// log-mel of WhisperFeatureExtractor and the states of WhisperEncoder within 1e-4 in fp32. The
-// reference runs through tools/text-encoders/reference.sh; the comparison is skipped when no
-// torch is installed for it. Damaged model files are refused with the fix.
+// The native Whisper encoder (data/features/speech_encoder.h) against Hugging Face
+// `transformers` on the same weights (Whisper tiny.en, fetched by tools/text-encoders/fetch.sh)
+// and audio: the log-mel of WhisperFeatureExtractor and the states of WhisperEncoder within
+// 1e-4 in fp32. The reference runs through tools/text-encoders/reference.sh; the comparison is
+// skipped when no torch is installed for it. Damaged model files are refused with the fix.
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <functional>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -14,10 +13,11 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "tests/data/fixtures.h"
+#include "tests/features/json_tensor.h"
 #include "tests/features/text_encoder_dir.h"
-#include "train/speech_encoder.h"
+#include "data/features/speech_encoder.h"
 
-namespace tenor::train {
+namespace tenor::features {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -36,20 +36,6 @@ torch::Tensor clips() {
   auto out = torch::stack({chirp, buzz}).to(torch::kFloat);
   out[0].slice(0, 24000) = 0;  // the first clip is 1.5 s
   return out;
-}
-
-torch::Tensor as_tensor(const json& nested) {
-  std::vector<int64_t> shape;
-  for (const json* v = &nested; v->is_array(); v = &(*v)[0]) shape.push_back(int64_t(v->size()));
-  std::vector<double> flat;
-  std::function<void(const json&)> walk = [&](const json& v) {
-    if (v.is_array())
-      for (const auto& e : v) walk(e);
-    else
-      flat.push_back(v.get<double>());
-  };
-  walk(nested);
-  return torch::tensor(flat, torch::kDouble).view(shape);
 }
 
 TEST(SpeechEncoder, SameLogMelAndStatesAsHuggingFaceTransformers) {
@@ -80,17 +66,17 @@ TEST(SpeechEncoder, SameLogMelAndStatesAsHuggingFaceTransformers) {
   auto padded = torch::zeros({2, whisper::kWindowSamples});
   padded.slice(1, 0, audio.size(1)) = audio;
   const auto mel = whisper::log_mel(padded, encoder->filters);
-  const auto ref_mel = as_tensor(ref["mel"]);
+  const auto ref_mel = test::json_tensor(ref["mel"]);
   ASSERT_EQ(mel.sizes(), ref_mel.sizes());
   const double worst_mel = (mel.to(torch::kDouble) - ref_mel).abs().max().item<double>();
 
   // The encoder on the reference's own log-mel, so that each comparison stands alone.
   const auto states = encoder->forward(ref_mel.to(torch::kFloat)).slice(1, 0, kFrames);
   const double worst_states =
-      (states.to(torch::kDouble) - as_tensor(ref["states"])).abs().max().item<double>();
+      (states.to(torch::kDouble) - test::json_tensor(ref["states"])).abs().max().item<double>();
   const auto pooled = encoder->pooled(audio, samples);
   const double worst_pooled =
-      (pooled.to(torch::kDouble) - as_tensor(ref["pooled"])).abs().max().item<double>();
+      (pooled.to(torch::kDouble) - test::json_tensor(ref["pooled"])).abs().max().item<double>();
   std::printf("Whisper tiny.en, tenor vs transformers %s: max |delta| log-mel %.3g, "
               "states %.3g, pooled from audio %.3g\n",
               ref["transformers"].get<std::string>().c_str(), worst_mel, worst_states,
@@ -148,4 +134,4 @@ TEST(SpeechEncoder, RefusesMissingDamagedAndForeignModelFiles) {
 }
 
 }  // namespace
-}  // namespace tenor::train
+}  // namespace tenor::features

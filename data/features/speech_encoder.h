@@ -7,9 +7,11 @@
 // out); the log-mel and the states equal Hugging Face `transformers`' WhisperFeatureExtractor
 // and WhisperEncoder on the same audio and weights within 1e-4 in fp32 (tests).
 //
-// The first piece of a pretrained speech input for issue 20: a linear probe on these pooled
-// states carried RAVDESS anger through every degraded channel (docs/benchmarks.md, "Sixteenth
-// pass"). No model of tenor reads it yet.
+// A store built with `tenor data build --speech-encoder whisper-tiny-en` keeps each segment's
+// pooled states (SpeechStates) as functional columns speech_0..speech_<width-1>, computed again
+// for augmented rows, at `tenor predict` and by `tenor eval --dataset` (docs/feature-store.md).
+// A linear probe on them carried RAVDESS anger through every degraded channel
+// (docs/benchmarks.md, "Sixteenth pass").
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -18,12 +20,14 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <c10/core/Device.h>
+
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
-namespace tenor::train {
+namespace tenor::features {
 
 /// Every variable of a CTranslate2 model.bin (binary version 6), by name: floating point
 /// variables as float32, integer ones as int64. DataError naming the file and the fix when it
@@ -75,4 +79,38 @@ TORCH_MODULE(WhisperEncoder);
 /// the file and the fix when a variable is missing or of another shape.
 WhisperEncoder load_whisper_encoder(const std::filesystem::path& dir);
 
-}  // namespace tenor::train
+/// The speech encoders tools/text-encoders/fetch.sh knows (`tenor data build --speech-encoder`).
+const std::vector<std::string>& known_speech_encoders();
+
+/// The directory of speech encoder `name_or_dir`: a known name lives where fetch.sh lays it out
+/// (${XDG_CACHE_HOME:-$HOME/.cache}/tenor/speech-encoders/NAME); anything else is a directory.
+/// Checks that model.bin is there: ConfigError naming `key`, the value and the fix.
+std::filesystem::path resolve_speech_encoder(const std::string& name_or_dir,
+                                             const std::string& key = "--speech-encoder");
+
+/// A segment's pooled speech-encoder states, as a feature store keeps them: the encoder of a
+/// directory (resolve_speech_encoder) on one device, its weights identified by model.bin's
+/// SHA-256. Calls may come from several threads at once (the module is only read).
+class SpeechStates {
+ public:
+  /// Loads DIR/model.bin onto `device`. With `expected_sha256`, DataError when model.bin is
+  /// another file than the one a store or model was built with (naming both and the fix).
+  SpeechStates(const std::filesystem::path& dir, c10::Device device,
+               const std::string& expected_sha256 = "");
+  int64_t width() const { return width_; }
+  const std::string& sha256() const { return sha256_; }
+  /// Per clip (16 kHz mono, `samples[i]` floats at `clips[i]`): the final states averaged over
+  /// the clip's own frames. A clip over 30 s is cut into 30 s windows, each padded to 30 s as
+  /// Whisper was trained, and the mean taken over the frames of all of them. An empty clip
+  /// gives an empty vector.
+  std::vector<std::vector<float>> operator()(const std::vector<const float*>& clips,
+                                             const std::vector<int64_t>& samples) const;
+
+ private:
+  mutable WhisperEncoder encoder_{nullptr};
+  c10::Device device_;
+  std::string sha256_;
+  int64_t width_ = 0;
+};
+
+}  // namespace tenor::features

@@ -1,4 +1,4 @@
-#include "train/speech_encoder.h"
+#include "data/features/speech_encoder.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,10 +7,13 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/fetch_cache.h"
+#include "core/sha256.h"
+#include "core/text.h"
 #include "core/torch_compat.h"
 #include "data/spectrum.h"
 
-namespace tenor::train {
+namespace tenor::features {
 namespace fs = std::filesystem;
 
 namespace {
@@ -239,4 +242,92 @@ WhisperEncoder load_whisper_encoder(const fs::path& dir) {
   return encoder;
 }
 
-}  // namespace tenor::train
+const std::vector<std::string>& known_speech_encoders() {
+  static const std::vector<std::string> names = {"whisper-tiny-en"};
+  return names;
+}
+
+fs::path resolve_speech_encoder(const std::string& value, const std::string& key) {
+  const auto& known = known_speech_encoders();
+  const bool is_name = std::find(known.begin(), known.end(), value) != known.end();
+  fs::path dir = value;
+  if (is_name) dir = fetch_cache_dir() / "speech-encoders" / value;
+  std::error_code ec;
+  if (!is_name && !fs::is_directory(dir, ec)) {
+    const std::string near = nearest(value, known);
+    throw ConfigError(key + ": '" + value + "' is neither a known speech encoder (" +
+                      join(known, ", ") + ") nor a directory" +
+                      (near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
+  if (!fs::is_regular_file(dir / "model.bin", ec))
+    throw ConfigError(key + ": " + dir.string() + " has no model.bin; " +
+                      (is_name ? "fetch the encoder with `tools/text-encoders/fetch.sh " + value +
+                                     "`"
+                               : std::string("give a directory laid out like "
+                                             "tools/text-encoders/fetch.sh whisper-tiny-en "
+                                             "lays one out (a CTranslate2 Whisper model.bin)")));
+  return dir;
+}
+
+SpeechStates::SpeechStates(const fs::path& dir, c10::Device device,
+                           const std::string& expected_sha256)
+    : device_(device) {
+  const fs::path file = dir / "model.bin";
+  sha256_ = Sha256().update_file(file).hex();
+  if (!expected_sha256.empty() && sha256_ != expected_sha256)
+    throw DataError(file.string() + " has SHA-256 " + sha256_.substr(0, 12) +
+                    ", but the features were built with the speech encoder of SHA-256 " +
+                    expected_sha256.substr(0, 12) +
+                    ": fetch the same weights again (tools/text-encoders/fetch.sh), or rebuild "
+                    "the store and retrain with these");
+  encoder_ = load_whisper_encoder(dir);
+  encoder_->to(device_);
+  width_ = encoder_->norm->options.normalized_shape()[0];
+}
+
+std::vector<std::vector<float>> SpeechStates::operator()(
+    const std::vector<const float*>& clips, const std::vector<int64_t>& samples) const {
+  // Every clip's 30 s windows, run in batches of kBatch windows; a clip's pooled states are the
+  // frame-weighted mean of its windows'.
+  struct Window {
+    size_t clip;
+    int64_t from, samples, frames;
+  };
+  std::vector<Window> windows;
+  for (size_t i = 0; i < clips.size(); ++i)
+    for (int64_t from = 0; from < samples[i]; from += whisper::kWindowSamples) {
+      const int64_t n = std::min(whisper::kWindowSamples, samples[i] - from);
+      windows.push_back({i, from, n, std::max<int64_t>(1, (n / whisper::kHop + 1) / 2)});
+    }
+  std::vector<torch::Tensor> sums(clips.size());
+  std::vector<int64_t> frames(clips.size(), 0);
+  constexpr size_t kBatch = 8;
+  torch::NoGradGuard no_grad;
+  for (size_t at = 0; at < windows.size(); at += kBatch) {
+    const size_t end = std::min(windows.size(), at + kBatch);
+    auto audio = torch::zeros({int64_t(end - at), whisper::kWindowSamples});
+    std::vector<int64_t> lengths;
+    for (size_t k = at; k < end; ++k) {
+      const Window& w = windows[k];
+      std::memcpy(audio[int64_t(k - at)].data_ptr<float>(), clips[w.clip] + w.from,
+                  size_t(w.samples) * sizeof(float));
+      lengths.push_back(w.samples);
+    }
+    const auto pooled = encoder_->pooled(audio.to(device_), lengths).to(torch::kCPU);
+    for (size_t k = at; k < end; ++k) {
+      const Window& w = windows[k];
+      const auto weighted = pooled[int64_t(k - at)] * double(w.frames);
+      sums[w.clip] = sums[w.clip].defined() ? sums[w.clip] + weighted : weighted;
+      frames[w.clip] += w.frames;
+    }
+  }
+  std::vector<std::vector<float>> out(clips.size());
+  for (size_t i = 0; i < clips.size(); ++i) {
+    if (!frames[i]) continue;
+    const auto mean = (sums[i] / double(frames[i])).contiguous();
+    out[i].assign(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+  }
+  return out;
+}
+
+}  // namespace tenor::features
