@@ -904,13 +904,18 @@ std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::st
   // Named by a store's or model's configuration (its SHA-256 known), or by --speech-encoder.
   const std::string key = o.speech_encoder_sha256.empty() ? "--speech-encoder"
                                                           : "the features' speech encoder";
-  auto speech = std::make_unique<SpeechStates>(resolve_speech_encoder(o.speech_encoder, key),
-                                               resolve_device(device), o.speech_encoder_sha256);
+  const fs::path dir = resolve_speech_encoder(o.speech_encoder, key);
+  auto speech =
+      std::make_unique<SpeechStates>(dir, resolve_device(device), o.speech_encoder_sha256);
   if (o.speech_encoder_width && o.speech_encoder_width != speech->width())
     throw DataError("the speech encoder " + o.speech_encoder + " gives " +
                     std::to_string(speech->width()) + " values per segment where the features "
                     "were built with " + std::to_string(o.speech_encoder_width) +
                     "; fetch the same encoder again, or rebuild the store and retrain");
+  // A directory is recorded absolute, so that predict and eval find it from anywhere.
+  const auto& known = known_speech_encoders();
+  if (std::find(known.begin(), known.end(), o.speech_encoder) == known.end())
+    o.speech_encoder = fs::absolute(dir).lexically_normal().string();
   o.speech_encoder_sha256 = speech->sha256();
   o.speech_encoder_width = speech->width();
   return speech;

@@ -287,8 +287,10 @@ SpeechStates::SpeechStates(const fs::path& dir, c10::Device device,
 
 std::vector<std::vector<float>> SpeechStates::operator()(
     const std::vector<const float*>& clips, const std::vector<int64_t>& samples) const {
-  // Every clip's 30 s windows, run in batches of kBatch windows; a clip's pooled states are the
-  // frame-weighted mean of its windows'.
+  // Every clip's 30 s windows, each run alone (a window's states then do not depend on the
+  // windows beside it in a batch, so an augmented copy kept by augment.copies is the one a
+  // resumed run computes again, bit for bit; batching saves nothing on the CPU); a clip's
+  // pooled states are the frame-weighted mean of its windows'.
   struct Window {
     size_t clip;
     int64_t from, samples, frames;
@@ -301,7 +303,7 @@ std::vector<std::vector<float>> SpeechStates::operator()(
     }
   std::vector<torch::Tensor> sums(clips.size());
   std::vector<int64_t> frames(clips.size(), 0);
-  constexpr size_t kBatch = 8;
+  constexpr size_t kBatch = 1;
   torch::NoGradGuard no_grad;
   for (size_t at = 0; at < windows.size(); at += kBatch) {
     const size_t end = std::min(windows.size(), at + kBatch);

@@ -101,7 +101,8 @@ class SpeechStates {
   const std::string& sha256() const { return sha256_; }
   /// Per clip (16 kHz mono, `samples[i]` floats at `clips[i]`): the final states averaged over
   /// the clip's own frames. A clip over 30 s is cut into 30 s windows, each padded to 30 s as
-  /// Whisper was trained, and the mean taken over the frames of all of them. An empty clip
+  /// Whisper was trained, and the mean taken over the frames of all of them; each window is
+  /// run alone, so a clip's states do not depend on the clips given with it. An empty clip
   /// gives an empty vector.
   std::vector<std::vector<float>> operator()(const std::vector<const float*>& clips,
                                              const std::vector<int64_t>& samples) const;

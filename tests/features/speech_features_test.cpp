@@ -120,6 +120,9 @@ TEST(SpeechFeatures, ASegmentOver30SecondsIsTheFrameWeightedMeanOfItsWindows) {
   EXPECT_LE(worst, 1e-5);
   EXPECT_GT(max_abs_diff(parts[0].data(), parts[1].data(), parts[0].size()), 1e-3);
   EXPECT_TRUE(speech({clip.data()}, {0})[0].empty()) << "no audio, no states";
+  // A clip's states do not depend on the clips computed with it (a kept augmented copy is the
+  // one a resumed run computes again).
+  EXPECT_EQ(speech({clip.data()}, {first})[0], parts[0]);
 }
 
 TEST(SpeechFeatures, OtherWeightsARateOtherThan16kHzOrAnUnknownNameAreRefusedWithTheFix) {
