@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "data/features/columns.h"
 #include "data/features/device.h"
 #include "train/checkpoint.h"
 #include "train/run_format.h"
@@ -139,6 +140,19 @@ void match_classes(features::Store& store, const std::string& name, const StoreC
   have = task.classes;
 }
 
+/// When a store and a model differ by speech-encoder columns, which build option makes them.
+std::string speech_hint(const features::Store& store, int model_functionals) {
+  const int64_t speech = features::speech_width(store);
+  if (speech > 0)
+    return " (" + std::to_string(speech) + " of this store's functionals are a speech "
+           "encoder's, speech_*: build it without --speech-encoder for a model trained without)";
+  if (model_functionals > int(store.layout.functional_columns.size()))
+    return " (a model trained on a store built with --speech-encoder reads its speech_* "
+           "columns: build this one the same way, `tenor data build DATASET --out STORE "
+           "--speech-encoder whisper-tiny-en`)";
+  return "";
+}
+
 }  // namespace
 
 std::vector<int> check_store_for_model(features::Store& store, const std::string& name,
@@ -166,7 +180,8 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
                     std::to_string(layout.functional_columns.size()) + " functional columns, but " +
                     m.model + " reads " + std::to_string(m.shape.lld_features) + " and " +
                     std::to_string(m.shape.functional_features) +
-                    "; build the features with the model's extractor settings");
+                    "; build the features with the model's extractor settings" +
+                    speech_hint(store, m.shape.functional_features));
   std::vector<int> columns;
   for (const auto& t : m.shape.tasks) {
     auto it = std::find(layout.tasks.begin(), layout.tasks.end(), t.name);
