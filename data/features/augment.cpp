@@ -743,31 +743,31 @@ std::vector<std::vector<float>> StoreAugmenter::Impl::speech_states(
     const std::vector<int64_t>& rows, const std::vector<AugmentDraw>& draws, const Waveforms& w) {
   std::vector<std::vector<float>> out(rows.size());
   if (!speech) return out;
-  std::vector<size_t> todo;
+  std::vector<size_t> missing;  // rows whose states are not kept yet
   if (config.copies > 0) {
     const std::lock_guard lock(mutex);
     for (size_t i = 0; i < rows.size(); ++i)
       if (auto it = speech_kept.find({rows[i], draws[i].seed}); it != speech_kept.end())
         out[i] = it->second;
       else
-        todo.push_back(i);
+        missing.push_back(i);
   } else {
-    for (size_t i = 0; i < rows.size(); ++i) todo.push_back(i);
+    for (size_t i = 0; i < rows.size(); ++i) missing.push_back(i);
   }
-  if (todo.empty()) return out;
+  if (missing.empty()) return out;
   const auto audio = w.samples.to(at::kCPU).contiguous();
   const auto lengths = w.lengths.to(at::kCPU);
   std::vector<const float*> clips;
   std::vector<int64_t> samples;
-  for (size_t i : todo) {
+  for (size_t i : missing) {
     clips.push_back(audio[int64_t(i)].data_ptr<float>());
     samples.push_back(lengths[int64_t(i)].item<int64_t>());
   }
   auto states = (*speech)(clips, samples);
   const std::lock_guard lock(mutex);
-  for (size_t k = 0; k < todo.size(); ++k) {
-    if (config.copies > 0) speech_kept[{rows[todo[k]], draws[todo[k]].seed}] = states[k];
-    out[todo[k]] = std::move(states[k]);
+  for (size_t k = 0; k < missing.size(); ++k) {
+    if (config.copies > 0) speech_kept[{rows[missing[k]], draws[missing[k]].seed}] = states[k];
+    out[missing[k]] = std::move(states[k]);
   }
   return out;
 }

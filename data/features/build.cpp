@@ -266,30 +266,30 @@ std::string why_not_reused(const json& recorded, const json& expected) {
 json config_json(const BuildOptions& o, int rate) {
   const auto& l = o.lld;
   json j = {{"feature_set_version", kFeatureSetVersion},
-          {"functionals_version", kFunctionalsVersion},
-          {"lld",
-           {{"sample_rate_hz", rate},
-            {"frame_shift_ms", l.frame_shift_ms},
-            {"f0_floor_hz", l.f0_floor_hz},
-            {"f0_ceiling_hz", l.f0_ceiling_hz},
-            {"periods_per_window", l.periods_per_window},
-            {"max_candidates", l.max_candidates},
-            {"silence_threshold", l.silence_threshold},
-            {"voicing_threshold", l.voicing_threshold},
-            {"octave_cost", l.octave_cost},
-            {"octave_jump_cost", l.octave_jump_cost},
-            {"voiced_unvoiced_cost", l.voiced_unvoiced_cost},
-            {"spectral_window_ms", l.spectral_window_ms},
-            {"mel_bands", l.mel_bands},
-            {"mel_low_hz", l.mel_low_hz},
-            {"mel_high_hz", l.mel_high_hz},
-            {"mfcc_count", l.mfcc_count}}},
-          {"functionals",
-           {{"pause_min_ms", o.functionals.pause_min_ms},
-            {"pause_below_peak_db", o.functionals.pause_below_peak_db},
-            {"nucleus_dip_db", o.functionals.nucleus_dip_db}}},
-          {"tokenizer",
-           {{"vocab_size", o.tokenizer.vocab_size}, {"model_type", o.tokenizer.model_type}}}};
+            {"functionals_version", kFunctionalsVersion},
+            {"lld",
+             {{"sample_rate_hz", rate},
+              {"frame_shift_ms", l.frame_shift_ms},
+              {"f0_floor_hz", l.f0_floor_hz},
+              {"f0_ceiling_hz", l.f0_ceiling_hz},
+              {"periods_per_window", l.periods_per_window},
+              {"max_candidates", l.max_candidates},
+              {"silence_threshold", l.silence_threshold},
+              {"voicing_threshold", l.voicing_threshold},
+              {"octave_cost", l.octave_cost},
+              {"octave_jump_cost", l.octave_jump_cost},
+              {"voiced_unvoiced_cost", l.voiced_unvoiced_cost},
+              {"spectral_window_ms", l.spectral_window_ms},
+              {"mel_bands", l.mel_bands},
+              {"mel_low_hz", l.mel_low_hz},
+              {"mel_high_hz", l.mel_high_hz},
+              {"mfcc_count", l.mfcc_count}}},
+            {"functionals",
+             {{"pause_min_ms", o.functionals.pause_min_ms},
+              {"pause_below_peak_db", o.functionals.pause_below_peak_db},
+              {"nucleus_dip_db", o.functionals.nucleus_dip_db}}},
+            {"tokenizer",
+             {{"vocab_size", o.tokenizer.vocab_size}, {"model_type", o.tokenizer.model_type}}}};
   if (!o.speech_encoder.empty())
     j["speech_encoder"] = {{"name", o.speech_encoder},
                            {"sha256", o.speech_encoder_sha256},
@@ -298,7 +298,6 @@ json config_json(const BuildOptions& o, int rate) {
                                        "in 30 s windows padded with silence"}};
   return j;
 }
-
 
 template <class T>
 T config_value(const json& j, const char* section, const char* key) {

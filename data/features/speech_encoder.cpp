@@ -287,10 +287,9 @@ SpeechStates::SpeechStates(const fs::path& dir, c10::Device device,
 
 std::vector<std::vector<float>> SpeechStates::operator()(
     const std::vector<const float*>& clips, const std::vector<int64_t>& samples) const {
-  // Every clip's 30 s windows, each run alone (a window's states then do not depend on the
-  // windows beside it in a batch, so an augmented copy kept by augment.copies is the one a
-  // resumed run computes again, bit for bit; batching saves nothing on the CPU); a clip's
-  // pooled states are the frame-weighted mean of its windows'.
+  // Every clip's 30 s windows, each run alone (its states then do not depend on windows beside
+  // it in a batch, so a copy kept by augment.copies is what a resumed run computes again, bit
+  // for bit); a clip's pooled states are the frame-weighted mean of its windows'.
   struct Window {
     size_t clip;
     int64_t from, samples, frames;
@@ -303,25 +302,15 @@ std::vector<std::vector<float>> SpeechStates::operator()(
     }
   std::vector<torch::Tensor> sums(clips.size());
   std::vector<int64_t> frames(clips.size(), 0);
-  constexpr size_t kBatch = 1;
   torch::NoGradGuard no_grad;
-  for (size_t at = 0; at < windows.size(); at += kBatch) {
-    const size_t end = std::min(windows.size(), at + kBatch);
-    auto audio = torch::zeros({int64_t(end - at), whisper::kWindowSamples});
-    std::vector<int64_t> lengths;
-    for (size_t k = at; k < end; ++k) {
-      const Window& w = windows[k];
-      std::memcpy(audio[int64_t(k - at)].data_ptr<float>(), clips[w.clip] + w.from,
-                  size_t(w.samples) * sizeof(float));
-      lengths.push_back(w.samples);
-    }
-    const auto pooled = encoder_->pooled(audio.to(device_), lengths).to(torch::kCPU);
-    for (size_t k = at; k < end; ++k) {
-      const Window& w = windows[k];
-      const auto weighted = pooled[int64_t(k - at)] * double(w.frames);
-      sums[w.clip] = sums[w.clip].defined() ? sums[w.clip] + weighted : weighted;
-      frames[w.clip] += w.frames;
-    }
+  for (const Window& w : windows) {
+    auto audio = torch::zeros({1, whisper::kWindowSamples});
+    std::memcpy(audio.data_ptr<float>(), clips[w.clip] + w.from,
+                size_t(w.samples) * sizeof(float));
+    const auto weighted = encoder_->pooled(audio.to(device_), {w.samples}).to(torch::kCPU)[0] *
+                          double(w.frames);
+    sums[w.clip] = sums[w.clip].defined() ? sums[w.clip] + weighted : weighted;
+    frames[w.clip] += w.frames;
   }
   std::vector<std::vector<float>> out(clips.size());
   for (size_t i = 0; i < clips.size(); ++i) {
