@@ -8,9 +8,11 @@
 # the mean over folds of each condition's macro-F1 and of each run's worst condition but 0 dB.
 #   [K=5] [SEED=1] [CONFIG=configs/ravdess-anger.yaml] bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...
 # SETS: the `tenor train` options of that config on top of CONFIG, e.g. "--set drop_features=[]"
-# ("" for CONFIG as it is). WORK keeps folds, stores, runs and copies between calls; a run
-# already trained is reused. Configs run one after another (THREADS=1 each by default); run one
-# call at a time on a WORK.
+# ("" for CONFIG as it is); a word `build:OPTION` is a `tenor data build` option of that
+# config's stores instead, e.g. "build:--speech-encoder=whisper-tiny-en --set augment.copies=4"
+# (stores are kept per build options). WORK keeps folds, stores, runs and copies between calls;
+# a run already trained is reused. Configs run one after another (THREADS=1 each by default);
+# run one call at a time on a WORK.
 set -euo pipefail -o noglob  # SETS may hold globs (drop_features=[logmel_*])
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
@@ -23,22 +25,28 @@ work=${1:?usage: bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...}
 shift
 (($# >= 2 && $# % 2 == 0)) || { echo "usage: bench/robustness_cv.sh WORK NAME \"SETS\" [NAME \"SETS\"]..." >&2; exit 2; }
 [[ -d $work/folds ]] || $tenor data split "$dataset" --folds "$k" --out "$work/folds"
-for ((f = 1; f <= k; f++)); do
-  [[ -f $work/fold$f.h5 ]] ||
-    $tenor data build "$work/folds/fold$f" --out "$work/fold$f.h5" --no-progress >"$work/fold$f.build.log" 2>&1
-done
 mkdir -p "$work/runs"
 names=()
 while (($# > 0)); do
-  name=$1 sets=$2
+  name=$1
+  build=() train=()
+  for word in $2; do  # noglob: words are split, never expanded
+    if [[ $word == build:* ]]; then build+=("${word#build:}"); else train+=("$word"); fi
+  done
   shift 2
   names+=("$name")
+  # The fold stores of these build options: fold$f.h5 without any, else keyed by them.
+  key=""
+  ((${#build[@]})) && key=-$(printf '%s\n' "${build[@]}" | sha256sum | cut -c1-8)
   for ((f = 1; f <= k; f++)); do
+    store=$work/fold$f$key.h5 log=$work/fold$f$key.build.log
+    [[ -f $store ]] ||
+      $tenor data build "$work/folds/fold$f" --out "$store" --no-progress "${build[@]}" >"$log" 2>&1 ||
+      { echo "bench/robustness_cv.sh: building $store failed; see $log" >&2; exit 1; }
     run=$work/runs/$name-fold$f
     if [[ ! -f $run/result.json ]]; then
-      # shellcheck disable=SC2086  # SETS is a list of options
-      $tenor train --config "$config" --set features="$work/fold$f.h5" --set out="$run" \
-        --set threads="$threads" --set seed="$seed" $sets >"$run.log" 2>&1 ||
+      $tenor train --config "$config" --set features="$store" --set out="$run" \
+        --set threads="$threads" --set seed="$seed" "${train[@]}" >"$run.log" 2>&1 ||
         { echo "bench/robustness_cv.sh: training $name on fold $f failed; see $run.log" >&2; exit 1; }
     fi
     DATASET=$work/folds/fold$f SPLIT=dev SEED=2 bench/robustness.sh "$work/rob-fold$f" "$run" >/dev/null

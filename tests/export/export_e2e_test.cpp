@@ -4,6 +4,7 @@
 // (tolerance 1e-4, same decisions), from the store and from the call's WAV and transcript.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "core/atomic_file.h"
+#include "core/fetch_cache.h"
 #include "core/sha256.h"
 #include "data/audio.h"
 #include "tests/data/fixtures.h"
@@ -420,6 +422,81 @@ TEST(ExportE2eBundle, SpeakerNormalisedRunPassesTheGateAndPredictsAsTheStore) {
   for (std::string line; std::getline(lines, line);)
     if (auto j = json::parse(line); j["call_id"] == "c12") batch.push_back(j);
   expect_same_probs(stored, batch, 1e-6, "run, --dataset batch");
+}
+
+// A store built with `--speech-encoder` (the CLI's known name, found in the fetch cache): the
+// run names the modality, the bundle carries the encoder and scores a call's WAV with no fetch
+// cache as the run scores the store; a changed copy of the encoder is refused by verify and
+// by predict, naming the file.
+TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFetchCache) {
+  const fs::path dir = make_temp_dir("export-speech");
+  const fs::path store = dir / "speech.h5";
+  std::string out;
+  EXPECT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + store.string() +
+                          " --speech-encoder whisper-tiny --no-progress",
+                      &out),
+            2);  // a configuration error
+  EXPECT_NE(out.find("did you mean 'whisper-tiny-en'?"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(store));
+  ASSERT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + store.string() +
+                          " --speech-encoder whisper-tiny-en --no-progress",
+                      &out),
+            0)
+      << out;
+  std::ofstream(dir / "config.yaml")
+      << "features: " << store.string() << "\nout: " << (dir / "run").string()
+      << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: fusion\n  hidden: 16\n"
+         "  conv_channels: 8\n  embedding_dim: 8\n  hash_buckets: 512\n";
+  ASSERT_EQ(run_tenor("train --config " + (dir / "config.yaml").string(), &out), 0) << out;
+  const fs::path run = dir / "run", bundle = dir / "bundle";
+  // The customer's task reads the states; the agent's stays text only (no agent_prosody).
+  for (const auto& t : read_json(run / "result.json")["tasks"]) {
+    const auto m = t["modalities"].get<std::vector<std::string>>();
+    const bool speech = std::find(m.begin(), m.end(), "speech_encoder") != m.end();
+    EXPECT_EQ(speech, t["speaker"] == "customer") << t.dump();
+  }
+  ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
+      << out;
+  EXPECT_TRUE(read_json(bundle / "parity.json")["passed"].get<bool>());
+  const fs::path cached = fetch_cache_dir() / "speech-encoders/whisper-tiny-en/model.bin";
+  EXPECT_EQ(sha256_file(bundle / "speech-encoder/model.bin"), sha256_file(cached));
+  EXPECT_EQ(read_json(bundle / "manifest.json")["files"]["speech-encoder/model.bin"],
+            sha256_file(cached));
+  ASSERT_EQ(run_tenor("export verify " + bundle.string(), &out), 0) << out;
+
+  // The bundle scores the call's audio on a machine without the fetch cache.
+  write_transcript("c12", dir / "c12.jsonl");
+  const fs::path empty = make_temp_dir("export-speech-no-cache");
+  auto predict = [&](const std::string& args, int expected, std::string* text) {
+    EXPECT_EQ(run_command("XDG_CACHE_HOME=" + empty.string() + " " TENOR_BINARY
+                          " --log-level error predict " + args,
+                          text),
+              expected)
+        << *text;
+  };
+  std::string stored, from_wav;
+  ASSERT_EQ(run_tenor("--log-level error predict --run " + run.string() + " --features " +
+                          store.string() + " --call c12",
+                      &stored),
+            0)
+      << stored;
+  const std::string wav = " " + (tiny_dataset() / "audio/c12.wav").string() + " --transcript " +
+                          (dir / "c12.jsonl").string() + " --channels agent=0,customer=1";
+  predict("--bundle " + bundle.string() + wav, 0, &from_wav);
+  expect_same_probs(json::parse(stored)["segments"], json::parse(from_wav)["segments"], 1e-4,
+                    "bundle from WAV without the fetch cache, run from the store");
+  EXPECT_TRUE(fs::is_empty(empty)) << "nothing fetched";
+
+  // A changed copy of the encoder.
+  fs::copy(bundle, dir / "changed", fs::copy_options::recursive);
+  std::string bytes = read_file(dir / "changed/speech-encoder/model.bin");
+  bytes[bytes.size() - 100] ^= 0x01;
+  write_file_atomic(dir / "changed/speech-encoder/model.bin", bytes);
+  EXPECT_EQ(run_tenor("export verify " + (dir / "changed").string(), &out), 1) << out;
+  EXPECT_NE(out.find("speech-encoder/model.bin"), std::string::npos) << out;
+  EXPECT_NE(out.find("changed after export"), std::string::npos) << out;
+  predict("--bundle " + (dir / "changed").string() + wav, 1, &out);
+  EXPECT_NE(out.find("speech-encoder/model.bin"), std::string::npos) << out;
 }
 
 TEST(ExportE2eBundle, PredictMatchesAStoresClassesByName) {
