@@ -64,12 +64,12 @@ print(" ".join("nan" if m[k] is None else f"{m[k]:.3f}" for k in ("value", "ci_l
 PY
 }
 tsv=$work/results-$split.tsv
-[[ -f $tsv ]] || printf 'run\tcondition\tmacro_f1\tci_low\tci_high\n' >"$tsv"
 names=()
 for run in "$@"; do names+=("$(basename "$run")"); done
-# rows of earlier calls stay, those of the runs scored now are replaced
-awk -F'\t' -v drop=" ${names[*]} " 'NR == 1 || index(drop, " " $1 " ") == 0' "$tsv" >"$tsv.tmp"
-mv "$tsv.tmp" "$tsv"
+# This call's rows are gathered apart and replace those of the same runs once all are scored:
+# an interrupted call leaves the table as it was.
+rows=$(mktemp "$work/rows.XXXXXX")
+trap 'rm -f "$rows"' EXIT
 header="| run |" rule="|---|"
 for c in "${conditions[@]}"; do header+=" ${c%%:*} |"; rule+="---|"; done
 echo "$header"
@@ -85,7 +85,7 @@ for run in "$@"; do
     if $tenor eval --run "$run" --dataset "$data" --split "$split" --out "$out" \
         >"$out.log" 2>&1; then
       read -r v lo hi < <(metric "$out/report.json")
-      printf '%s\t%s\t%s\t%s\t%s\n' "$(basename "$run")" "$name" "$v" "$lo" "$hi" >>"$tsv"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$(basename "$run")" "$name" "$v" "$lo" "$hi" >>"$rows"
       line+=" $v [$lo, $hi] |"
     else
       line+=" failed ($out.log) |"
@@ -94,5 +94,15 @@ for run in "$@"; do
   done
   echo "$line"
 done
+# rows of earlier calls stay, those of the runs scored now are replaced
+{
+  if [[ -f $tsv ]]; then
+    awk -F'\t' -v drop=" ${names[*]} " 'NR == 1 || index(drop, " " $1 " ") == 0' "$tsv"
+  else
+    printf 'run\tcondition\tmacro_f1\tci_low\tci_high\n'
+  fi
+  cat "$rows"
+} >"$tsv.tmp"
+mv "$tsv.tmp" "$tsv"
 [[ -n ${SVG:-} ]] && python3 bench/robustness_plot.py "$tsv" "$SVG" "RAVDESS $split" "${names[@]}"
 exit "$failed"
