@@ -30,7 +30,8 @@ fi
 common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoint_every_steps=100000
         --set threads="$threads" --device "$device" --set normalize_loudness=false
         --set "drop_features=[]"
-        --set selection=clean --set calibration=clean --set augment.noise_data_share=0)
+        --set selection=clean --set calibration=clean --set augment.noise_data_share=0
+        --set 'speech_encoder=""' --set augment.copies=0)
 # Training segments over the seconds of the timed epochs (the dev evaluation is outside).
 rate() { python3 bench/train/run_rate.py "$1"; }
 wait_share() { python3 -c "print(100 * $(python3 bench/train/run_rate.py "$1" data_wait))"; }

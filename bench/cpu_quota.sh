@@ -43,7 +43,8 @@ if [[ -z $store ]]; then
   "$tenor" data build ../shared/data/ravdess-anger --out "$store" --no-progress 2>/dev/null
 fi
 common=(--set features="$store" --set epochs=3 --set patience=10 --set checkpoint_every_steps=100000
-        --set augment.probability=0 --set selection=clean --set calibration=clean)
+        --set augment.probability=0 --set selection=clean --set calibration=clean
+        --set 'speech_encoder=""')
 # OUT [OMP_NUM_THREADS]: trains inside the cgroup; prints the rate.
 side() {
   local out=$1 omp=${2:-}

@@ -22,7 +22,8 @@ fi
 # configs/ravdess-anger.yaml as a store-only model (no audio read again), batch 16 per rank.
 common=(--set features="$store" --set epochs="$epochs" --set patience=100
         --set checkpoint_every_steps=100000 --set normalize_loudness=false
-        --set augment.probability=0 --set selection=clean --set calibration=clean)
+        --set augment.probability=0 --set selection=clean --set calibration=clean
+        --set 'speech_encoder=""')
 # Runs the two ranks with extra options "$@"; prints the wall seconds.
 two_ranks() {
   local out=$1

@@ -37,7 +37,8 @@ trap 'rm -rf "$work"' EXIT
 $tenor data build "$data" --out "$work/store.h5" --no-progress >/dev/null 2>&1
 $tenor train --config configs/ravdess-anger.yaml --set features="$work/store.h5" \
   --set out="$work/run" --set epochs=2 --set normalize_loudness=false --set "drop_features=[]" \
-  --set augment.probability=0 --set selection=clean --set calibration=clean >/dev/null 2>&1
+  --set augment.probability=0 --set selection=clean --set calibration=clean \
+  --set 'speech_encoder=""' >/dev/null 2>&1
 if [[ $model == bundle ]]; then
   $tenor export --run "$work/run" --out "$work/bundle" >/dev/null 2>&1
   model_args=(--bundle "$work/bundle")

@@ -23,7 +23,8 @@ fi
 common=(--set epochs=3 --set patience=10 --set checkpoint_every_steps=100000 --set threads="$threads"
         --set normalize_loudness=false --set augment.probability=0 --set selection=clean
         --set calibration=clean --set "drop_features=[]"
-        --set model.dropout=0.3 --set model.modality_dropout=0.1 --set model.use_text=false)
+        --set model.dropout=0.3 --set model.modality_dropout=0.1 --set model.use_text=false
+        --set 'speech_encoder=""')
 $tenor train --config configs/ravdess-anger.yaml --set features="$store" --set out="$work/run" "${common[@]}" \
   2>/dev/null >/dev/null
 # Segments over seconds of the timed epochs, as torch_loop.py counts them (training steps

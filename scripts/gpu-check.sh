@@ -151,7 +151,7 @@ if [[ -f $store ]]; then
     --set checkpoint_every_steps=100000 --set bf16="$bf16" --set model.use_text=false \
     --set model.dropout=0.3 --set model.modality_dropout=0.1 --set normalize_loudness=false \
     --set augment.probability=0 --set selection=clean --set calibration=clean \
-    --set "drop_features=[]" || true
+    --set "drop_features=[]" --set 'speech_encoder=""' || true
   if [[ -f $out/run/metrics.jsonl ]]; then
     note train_tenor_segments_per_s "$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])][1:]; print(round(sum(x["segments_per_s"]*x["train_seconds"] for x in m)/sum(x["train_seconds"] for x in m), 1))' "$out/run/metrics.jsonl")"
   fi

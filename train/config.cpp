@@ -140,6 +140,7 @@ const std::vector<Field>& fields() {
         field("normalize_loudness", &TrainConfig::normalize_loudness),
         field("speaker_normalization", &TrainConfig::speaker_normalization),
         field("drop_features", &TrainConfig::drop_features),
+        field("speech_encoder", &TrainConfig::speech_encoder),
     };
     std::vector<Field> model = model_fields();
     top.insert(top.end(), model.begin(), model.end());

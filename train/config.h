@@ -130,6 +130,11 @@ struct TrainConfig {
   /// frame LLD and functional column names: a dropped frame column reads 0 after
   /// normalisation, a dropped functional is masked. Each pattern must match a column.
   std::vector<std::string> drop_features;
+  /// The speech encoder whose states the store must hold (`tenor data build --speech-encoder
+  /// NAME`: a known name or a directory of its weights): a store built without them, or with
+  /// another encoder's, is refused before training with the build command (check_store_for_config).
+  /// "" (the default): any store.
+  std::string speech_encoder;
   ModelConfig model;
   OptimConfig optim;
   DistributedConfig distributed;

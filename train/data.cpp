@@ -8,9 +8,11 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "core/text.h"
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
+#include "data/features/speech_encoder.h"
 #include "data/features/tokenizer.h"
 #include "data/features/wordpiece.h"
 #include "train/predict.h"
@@ -161,6 +163,28 @@ std::vector<torch::Tensor> class_weights(const TrainData& d) {
 
 }  // namespace
 
+void check_store_for_config(const TrainConfig& config, const features::Store& store,
+                            const std::string& store_name) {
+  const std::string& wanted = config.speech_encoder;
+  if (wanted.empty()) return;
+  const json extractor = json::parse(store.meta.extractor_config, nullptr, false);
+  const bool built = extractor.is_object() && extractor.contains("speech_encoder");
+  const std::string name = built ? extractor["speech_encoder"].value("name", "") : "";
+  if (built && name == wanted) return;  // the weights' SHA-256 is checked where they are read
+  const std::string sha = built ? extractor["speech_encoder"].value("sha256", "") : "";
+  if (built && !sha.empty() &&
+      sha256_file(features::resolve_speech_encoder(wanted, "speech_encoder") / "model.bin") == sha)
+    return;  // the same weights under another name (a directory)
+  const std::string dataset = store.meta.dataset_dir.empty() ? "DATASET" : store.meta.dataset_dir;
+  throw ConfigError("speech_encoder: the config reads the states of the speech encoder '" +
+                    wanted + "', but " + store_name + " was built " +
+                    (built ? "with those of " + name + " (SHA-256 " + sha.substr(0, 12) + ")"
+                           : std::string("without a speech encoder")) +
+                    "; build it with `tenor data build " + dataset + " --out " + store_name +
+                    " --speech-encoder " + wanted +
+                    "`, or set speech_encoder: \"\" to train without the states");
+}
+
 TrainData load_train_data(const TrainConfig& config, const InputTransform* given) {
   return load_train_data(config, features::read_store(config.features), given);
 }
@@ -172,6 +196,7 @@ TrainData load_train_data(const TrainConfig& config, features::Store store,
   d.store = std::move(store);
   features::check_store_versions(d.store.meta, features::kFeatureSetVersion,
                                  features::kFunctionalsVersion, config.features);
+  if (!given) check_store_for_config(config, d.store, config.features);
   read_shape(d, config);
   auto wordpiece = read_text_encoder(d, config);
   assign_splits(d, config.features);

@@ -34,6 +34,12 @@ struct TrainData {
   std::filesystem::path text_encoder_dir;
 };
 
+/// Refuses `store` (read from `store_name`) when it lacks what `config` requires of it: the
+/// states of config.speech_encoder (the same name, or weights of the same SHA-256). The message
+/// gives the `tenor data build` command that makes such a store.
+void check_store_for_config(const TrainConfig& config, const features::Store& store,
+                            const std::string& store_name);
+
 /// Reads the store named in the config; refuses a store of another feature-set version,
 /// a task the store lacks, or a store without a training split. `transform` from a run
 /// (evaluation, export) replaces the one built from the training split

@@ -447,7 +447,21 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
       << "features: " << store.string() << "\nout: " << (dir / "run").string()
       << "\nepochs: 2\nbatch_size: 8\nmodel:\n  type: fusion\n  hidden: 16\n"
          "  conv_channels: 8\n  embedding_dim: 8\n  hash_buckets: 512\n";
-  ASSERT_EQ(run_tenor("train --config " + (dir / "config.yaml").string(), &out), 0) << out;
+  // A config that requires the states refuses the store without them and takes this one, its
+  // weights named by their directory (the store names them whisper-tiny-en).
+  EXPECT_EQ(run_tenor("train --config " + (dir / "config.yaml").string() +
+                          " --set speech_encoder=whisper-tiny-en --set features=" +
+                          tiny_store().string(),
+                      &out),
+            2);
+  EXPECT_NE(out.find("--speech-encoder whisper-tiny-en`"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+  const fs::path cache = fetch_cache_dir() / "speech-encoders/whisper-tiny-en";
+  ASSERT_EQ(run_tenor("train --config " + (dir / "config.yaml").string() +
+                          " --set speech_encoder=" + cache.string(),
+                      &out),
+            0)
+      << out;
   const fs::path run = dir / "run", bundle = dir / "bundle";
   // The customer's task reads the states; the agent's stays text only (no agent_prosody).
   for (const auto& t : read_json(run / "result.json")["tasks"]) {
@@ -458,7 +472,7 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
   ASSERT_EQ(run_tenor("export --run " + run.string() + " --out " + bundle.string(), &out), 0)
       << out;
   EXPECT_TRUE(read_json(bundle / "parity.json")["passed"].get<bool>());
-  const fs::path cached = fetch_cache_dir() / "speech-encoders/whisper-tiny-en/model.bin";
+  const fs::path cached = cache / "model.bin";
   EXPECT_EQ(sha256_file(bundle / "speech-encoder/model.bin"), sha256_file(cached));
   EXPECT_EQ(read_json(bundle / "manifest.json")["files"]["speech-encoder/model.bin"],
             sha256_file(cached));

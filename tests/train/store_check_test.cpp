@@ -1,16 +1,22 @@
 // check_store_for_model (train/predict.h): a store whose columns are not the model's is refused
-// naming both counts and, where speech-encoder columns make the difference, the build option.
+// naming both counts and, where speech-encoder columns make the difference, the build option;
+// check_store_for_config (train/data.h): a store without the states a config reads, likewise.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "data/features/store.h"
 #include "tests/data/fixtures.h"
+#include "train/config.h"
+#include "train/data.h"
 #include "train/predict.h"
 
 namespace tenor::train {
 namespace {
+namespace fs = std::filesystem;
 
 features::Store store_with(int functionals, int speech_width) {
   features::Store s;
@@ -50,6 +56,44 @@ TEST(StoreCheck, ColumnsOtherThanTheModelsNameTheSpeechEncoderWhereItMakesTheDif
       [&] { check_store_for_model(fewer, "f.h5", model_reading(60)); });
   EXPECT_EQ(m.find("speech"), std::string::npos) << m;
   EXPECT_NE(m.find("build the features with the model's extractor settings"), std::string::npos);
+}
+
+// check_store_for_config: a config that names a speech encoder refuses a store without its
+// states, or with another encoder's, giving the build command; the same weights under another
+// name (a directory) are accepted by their SHA-256.
+TEST(StoreCheck, AConfigThatReadsASpeechEncodersStatesRefusesAStoreWithoutThem) {
+  TrainConfig config;
+  config.speech_encoder = "whisper-tiny-en";
+  auto plain = store_with(67, 0);
+  plain.meta.dataset_dir = "/data/calls";
+  std::string m = test::thrown_message<ConfigError>(
+      [&] { check_store_for_config(config, plain, "p.h5"); });
+  EXPECT_NE(m.find("speech_encoder: the config reads the states of the speech encoder "
+                   "'whisper-tiny-en', but p.h5 was built without a speech encoder; build it "
+                   "with `tenor data build /data/calls --out p.h5 --speech-encoder "
+                   "whisper-tiny-en`, or set speech_encoder: \"\""),
+            std::string::npos)
+      << m;
+  auto speech = store_with(451, 384);
+  EXPECT_NO_THROW(check_store_for_config(config, speech, "s.h5"));  // the same name
+  TrainConfig any;
+  EXPECT_NO_THROW(check_store_for_config(any, plain, "p.h5"));
+
+  // A directory: accepted when its model.bin is the store's, refused otherwise.
+  const auto dir = test::make_temp_dir("store-check-speech");
+  write_file_atomic(dir / "model.bin", "weights");
+  config.speech_encoder = dir.string();
+  auto store = store_with(451, 384);
+  auto extractor = nlohmann::json::parse(store.meta.extractor_config);
+  extractor["speech_encoder"]["sha256"] = sha256_file(dir / "model.bin");
+  store.meta.extractor_config = extractor.dump();
+  EXPECT_NO_THROW(check_store_for_config(config, store, "s.h5"));
+  write_file_atomic(dir / "model.bin", "other weights");
+  m = test::thrown_message<ConfigError>([&] { check_store_for_config(config, store, "s.h5"); });
+  EXPECT_NE(m.find("but s.h5 was built with those of whisper-tiny-en (SHA-256 "),
+            std::string::npos)
+      << m;
+  fs::remove_all(dir);
 }
 
 }  // namespace
