@@ -36,19 +36,21 @@ compares=()
 compare() {  # store run-a run-b: queue a paired comparison, printed after the table
   compares+=("$1 $2 $3")
 }
-build() {  # set -> store
-  local store=$work/$1.h5
-  [[ -f $store ]] || $tenor data build "$shared/$1" --out "$store" --no-progress >/dev/null 2>&1
+build() {  # set [data build option...] -> store
+  local set=$1; shift
+  local store=$work/$set.h5
+  [[ -f $store ]] || $tenor data build "$shared/$set" --out "$store" --no-progress "$@" >/dev/null 2>&1
   echo "$store"
 }
 echo "| set | task | model | test macro-F1 [95% CI] | other |"
 echo "|---|---|---|---|---|"
 if [[ -d $shared/ravdess-anger ]]; then
-  s=$(build ravdess-anger)
-  # the shipped config (loudness-normalised, augmented), the store-only model it replaced,
-  # and the linear baseline on the store alone
+  s=$(build ravdess-anger --speech-encoder whisper-tiny-en)
+  # the shipped config (loudness-normalised, augmented, reading Whisper's states), the
+  # store-only prosody model it replaced (the Whisper columns dropped), and the linear
+  # baseline on the same
   plain=(--set normalize_loudness=false --set augment.probability=0 --set selection=clean
-         --set calibration=clean --set "drop_features=[]")
+         --set calibration=clean --set "drop_features=[speech_*]" --set augment.copies=0)
   run ravdess configs/ravdess-anger.yaml "$s"
   run ravdess-plain configs/ravdess-anger.yaml "$s" "${plain[@]}"
   run ravdess-linear configs/ravdess-anger.yaml "$s" "${plain[@]}" --set model.type=linear \

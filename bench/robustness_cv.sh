@@ -9,8 +9,9 @@
 #   [K=5] [SEED=1] [CONFIG=configs/ravdess-anger.yaml] bench/robustness_cv.sh WORK NAME "SETS" [NAME "SETS"]...
 # SETS: the `tenor train` options of that config on top of CONFIG, e.g. "--set drop_features=[]"
 # ("" for CONFIG as it is); a word `build:OPTION` is a `tenor data build` option of that
-# config's stores instead, e.g. "build:--speech-encoder=whisper-tiny-en --set augment.copies=4"
-# (stores are kept per build options). WORK keeps folds, stores, runs and copies between calls;
+# config's stores instead. A config whose `speech_encoder` names one (as CONFIG does) gets
+# stores built with `--speech-encoder` it; '--set speech_encoder="" --set augment.copies=0' is
+# the prosody-only model (stores are kept per build options). WORK keeps folds, stores, runs and copies between calls;
 # a run already trained is reused. Configs run one after another (THREADS=1 each by default);
 # run one call at a time on a WORK.
 set -euo pipefail -o noglob  # SETS may hold globs (drop_features=[logmel_*])
@@ -35,6 +36,10 @@ while (($# > 0)); do
   done
   shift 2
   names+=("$name")
+  # The speech encoder the resolved config reads, unless a build: word names one.
+  speech=$($tenor train --config "$config" "${train[@]}" --dump-config |
+    sed -n 's/^speech_encoder: *//p' | tr -d "\"'")
+  [[ -n $speech && " ${build[*]} " != *" --speech-encoder"* ]] && build+=("--speech-encoder=$speech")
   # The fold stores of these build options: fold$f.h5 without any, else keyed by them.
   key=""
   ((${#build[@]})) && key=-$(printf '%s\n' "${build[@]}" | sha256sum | cut -c1-8)
