@@ -11,9 +11,9 @@
 # ("" for CONFIG as it is); a word `build:OPTION` is a `tenor data build` option of that
 # config's stores instead. A config whose `speech_encoder` names one (as CONFIG does) gets
 # stores built with `--speech-encoder` it; '--set speech_encoder="" --set augment.copies=0' is
-# the prosody-only model (stores are kept per build options). WORK keeps folds, stores, runs and copies between calls;
-# a run already trained is reused. Configs run one after another (THREADS=1 each by default);
-# run one call at a time on a WORK.
+# the prosody-only model (stores are kept per build options). WORK keeps folds, stores, runs
+# and copies between calls; a run already trained is reused. Configs run one after another
+# (THREADS=1 each by default); run one call at a time on a WORK.
 set -euo pipefail -o noglob  # SETS may hold globs (drop_features=[logmel_*])
 cd "$(dirname "$0")/.."
 tenor=${TENOR:-build/tenor}
@@ -39,14 +39,17 @@ while (($# > 0)); do
   # The speech encoder the resolved config reads, unless a build: word names one.
   speech=$($tenor train --config "$config" "${train[@]}" --dump-config |
     sed -n 's/^speech_encoder: *//p' | tr -d "\"'")
-  [[ -n $speech && " ${build[*]} " != *" --speech-encoder"* ]] && build+=("--speech-encoder=$speech")
+  if [[ -n $speech && " ${build[*]} " != *" --speech-encoder"* ]]; then
+    build+=("--speech-encoder=$speech")
+  fi
   # The fold stores of these build options: fold$f.h5 without any, else keyed by them.
   key=""
   ((${#build[@]})) && key=-$(printf '%s\n' "${build[@]}" | sha256sum | cut -c1-8)
   for ((f = 1; f <= k; f++)); do
     store=$work/fold$f$key.h5 log=$work/fold$f$key.build.log
     [[ -f $store ]] ||
-      $tenor data build "$work/folds/fold$f" --out "$store" --no-progress "${build[@]}" >"$log" 2>&1 ||
+      $tenor data build "$work/folds/fold$f" --out "$store" --no-progress "${build[@]}" \
+        >"$log" 2>&1 ||
       { echo "bench/robustness_cv.sh: building $store failed; see $log" >&2; exit 1; }
     run=$work/runs/$name-fold$f
     if [[ ! -f $run/result.json ]]; then

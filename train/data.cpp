@@ -171,9 +171,10 @@ void check_store_for_config(const TrainConfig& config, const features::Store& st
   const bool built = extractor.is_object() && extractor.contains("speech_encoder");
   const std::string name = built ? extractor["speech_encoder"].value("name", "") : "";
   if (built && name == wanted) return;  // the weights' SHA-256 is checked where they are read
+  // A misspelt name is refused as such (with the nearest known one) before any build advice.
+  const std::filesystem::path dir = features::resolve_speech_encoder(wanted, "speech_encoder");
   const std::string sha = built ? extractor["speech_encoder"].value("sha256", "") : "";
-  if (built && !sha.empty() &&
-      sha256_file(features::resolve_speech_encoder(wanted, "speech_encoder") / "model.bin") == sha)
+  if (built && !sha.empty() && sha256_file(dir / "model.bin") == sha)
     return;  // the same weights under another name (a directory)
   const std::string dataset = store.meta.dataset_dir.empty() ? "DATASET" : store.meta.dataset_dir;
   throw ConfigError("speech_encoder: the config reads the states of the speech encoder '" +

@@ -76,6 +76,11 @@ TEST(StoreCheck, AConfigThatReadsASpeechEncodersStatesRefusesAStoreWithoutThem) 
       << m;
   auto speech = store_with(451, 384);
   EXPECT_NO_THROW(check_store_for_config(config, speech, "s.h5"));  // the same name
+  TrainConfig typo;
+  typo.speech_encoder = "whisper-tiny";
+  m = test::thrown_message<ConfigError>([&] { check_store_for_config(typo, plain, "p.h5"); });
+  EXPECT_NE(m.find("did you mean 'whisper-tiny-en'?"), std::string::npos) << m;
+  EXPECT_EQ(m.find("tenor data build"), std::string::npos) << m;
   TrainConfig any;
   EXPECT_NO_THROW(check_store_for_config(any, plain, "p.h5"));
 
