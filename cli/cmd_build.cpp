@@ -43,10 +43,17 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->options.tokenizer_from,
                   "tokenize with this SentencePiece model instead of training one: a .model "
                   "file, a bundle directory or the feature store a model was trained on");
-  cmd->add_option("--speech-encoder", args->options.speech_encoder,
-                  "keep each segment's pooled states of this pretrained speech encoder as "
-                  "functional columns speech_*: whisper-tiny-en (tools/text-encoders/fetch.sh) "
-                  "or a directory holding its model.bin; 16 kHz analysis");
+  auto* speech = cmd->add_option(
+      "--speech-encoder", args->options.speech_encoder,
+      "keep each segment's pooled states of this pretrained speech encoder as functional "
+      "columns speech_*: whisper-tiny-en (tools/text-encoders/fetch.sh) or a directory holding "
+      "its model.bin; 16 kHz analysis");
+  cmd->add_option("--speech-window", args->options.speech_window,
+                  "how the speech encoder sees a segment: padded with silence to its 30 s "
+                  "window, as it was trained, or alone (clip: cheaper for short segments)")
+      ->check(CLI::IsMember({"padded", "clip"}))
+      ->capture_default_str()
+      ->needs(speech);
   cmd->add_option("--f0-floor", args->options.lld.f0_floor_hz, "lowest F0 in Hz")
       ->capture_default_str();
   cmd->add_option("--f0-ceiling", args->options.lld.f0_ceiling_hz, "highest F0 in Hz")

@@ -294,8 +294,12 @@ json config_json(const BuildOptions& o, int rate) {
     j["speech_encoder"] = {{"name", o.speech_encoder},
                            {"sha256", o.speech_encoder_sha256},
                            {"width", o.speech_encoder_width},
-                           {"pooling", "mean of the final states over the segment's frames, "
-                                       "in 30 s windows padded with silence"}};
+                           {"window", o.speech_window},
+                           {"pooling", o.speech_window == "clip"
+                                           ? "mean of the final states over the segment's "
+                                             "frames, in windows of at most 30 s run alone"
+                                           : "mean of the final states over the segment's "
+                                             "frames, in 30 s windows padded with silence"}};
   return j;
 }
 
@@ -904,8 +908,9 @@ std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::st
   const std::string key = o.speech_encoder_sha256.empty() ? "--speech-encoder"
                                                           : "the features' speech encoder";
   const fs::path dir = resolve_speech_encoder(o.speech_encoder, key);
-  auto speech =
-      std::make_unique<SpeechStates>(dir, resolve_device(device), o.speech_encoder_sha256);
+  auto speech = std::make_unique<SpeechStates>(dir, resolve_device(device),
+                                               o.speech_window == "padded",
+                                               o.speech_encoder_sha256);
   if (o.speech_encoder_width && o.speech_encoder_width != speech->width())
     throw DataError("the speech encoder " + o.speech_encoder + " gives " +
                     std::to_string(speech->width()) + " values per segment where the features "
@@ -918,6 +923,14 @@ std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::st
   o.speech_encoder_sha256 = speech->sha256();
   o.speech_encoder_width = speech->width();
   return speech;
+}
+
+SpeechRecord speech_record(const std::string& extractor_config) {
+  const json j = json::parse(extractor_config, nullptr, false);
+  if (!j.is_object() || !j.contains("speech_encoder") || !j["speech_encoder"].is_object())
+    return {};
+  const json& s = j["speech_encoder"];
+  return {s.value("name", ""), s.value("sha256", ""), s.value("window", "padded")};
 }
 
 BuildOptions build_options_from_config(const json& j) {
@@ -955,6 +968,7 @@ BuildOptions build_options_from_config(const json& j) {
     o.speech_encoder = config_value<std::string>(j, "speech_encoder", "name");
     o.speech_encoder_sha256 = config_value<std::string>(j, "speech_encoder", "sha256");
     o.speech_encoder_width = config_value<int64_t>(j, "speech_encoder", "width");
+    o.speech_window = j.at("speech_encoder").value("window", "padded");
   }
   o.validate();
   return o;
@@ -1160,6 +1174,8 @@ void BuildOptions::validate() const {
     throw ConfigError("sample rate " + std::to_string(*sample_rate_hz) +
                       " Hz must lie between 4000 and 96000");
   if (functionals.pause_min_ms <= 0) throw ConfigError("functionals.pause_min_ms must be above 0");
+  if (speech_window != "padded" && speech_window != "clip")
+    throw ConfigError("speech window '" + speech_window + "' is neither padded nor clip");
 }
 
 BuildReport build_feature_store(const fs::path& dataset_dir, const fs::path& out,

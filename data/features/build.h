@@ -50,6 +50,11 @@ struct BuildOptions {
   /// it is loaded. "" and 0 when building anew (set from the encoder then).
   std::string speech_encoder_sha256;
   int64_t speech_encoder_width = 0;
+  /// How each piece of up to 30 s is shown to the speech encoder: padded with silence to
+  /// Whisper's 30 s window, as it was trained (`padded`), or alone (`clip`: its own frames,
+  /// about 30 s / length times cheaper for short segments). Stores of tenors before this option
+  /// read back as `padded`.
+  std::string speech_window = "padded";
   /// Extract only the calls of these splits ("train", "dev", "test"; empty: every call). For
   /// a store that is read once and thrown away (`tenor eval --dataset` scoring one split):
   /// the store then holds only those calls.
@@ -102,6 +107,14 @@ SegmentInfo segment_info(const Turn& segment, const std::vector<Turn>& call,
 /// `info`: for a row extracted before its call's later turns were known (a stream's final
 /// scores, scoring/call_stream.h). The other columns are left as they are.
 void set_turn_taking(Store& store, size_t row, const SegmentInfo& info);
+
+/// The speech encoder an extractor configuration (a store's or a bundle's) records: its name,
+/// model.bin's SHA-256 and window (`padded` for a store of a tenor before --speech-window).
+/// All "" without one, or for text that is not a JSON object.
+struct SpeechRecord {
+  std::string name, sha256, window;
+};
+SpeechRecord speech_record(const std::string& extractor_config);
 
 class SpeechStates;  // data/features/speech_encoder.h
 

@@ -165,14 +165,15 @@ torch::Tensor WhisperEncoderImpl::forward(const torch::Tensor& mel) {
 }
 
 torch::Tensor WhisperEncoderImpl::pooled(const torch::Tensor& audio,
-                                         const std::vector<int64_t>& samples) {
+                                         const std::vector<int64_t>& samples, int64_t window) {
   const int64_t rows = audio.size(0);
   TORCH_CHECK(int64_t(samples.size()) == rows, "one length per clip");
-  auto padded = torch::zeros({rows, whisper::kWindowSamples}, audio.options());
+  TORCH_CHECK(window >= 640 && window <= whisper::kWindowSamples, "a window of 640 to 480000");
+  auto padded = torch::zeros({rows, window}, audio.options());
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t n = samples[size_t(b)];
-    TORCH_CHECK(n <= whisper::kWindowSamples && n <= audio.size(1),
-                "a clip is longer than Whisper's 30 s or than its row");
+    TORCH_CHECK(n <= window && n <= audio.size(1),
+                "a clip is longer than the window or than its row");
     padded[b].slice(0, 0, n) = audio[b].slice(0, 0, n);
   }
   const auto mel = whisper::log_mel(padded, filters);
@@ -269,9 +270,9 @@ fs::path resolve_speech_encoder(const std::string& value, const std::string& key
   return dir;
 }
 
-SpeechStates::SpeechStates(const fs::path& dir, c10::Device device,
+SpeechStates::SpeechStates(const fs::path& dir, c10::Device device, bool pad,
                            const std::string& expected_sha256)
-    : device_(device) {
+    : device_(device), pad_(pad) {
   const fs::path file = dir / "model.bin";
   sha256_ = Sha256().update_file(file).hex();
   if (!expected_sha256.empty() && sha256_ != expected_sha256)
@@ -303,12 +304,19 @@ std::vector<std::vector<float>> SpeechStates::operator()(
   std::vector<torch::Tensor> sums(clips.size());
   std::vector<int64_t> frames(clips.size(), 0);
   torch::NoGradGuard no_grad;
+  constexpr int64_t kFrame = 2 * whisper::kHop;  // samples per encoder state
   for (const Window& w : windows) {
-    auto audio = torch::zeros({1, whisper::kWindowSamples});
+    // Padded: to Whisper's 30 s. Alone: to whole encoder frames, at least two (the log-mel
+    // mirrors 200 samples at each end), the silence added being under 20 ms.
+    const int64_t length =
+        pad_ ? whisper::kWindowSamples
+             : std::max<int64_t>(2 * kFrame, (w.samples + kFrame - 1) / kFrame * kFrame);
+    auto audio = torch::empty({1, w.samples});
     std::memcpy(audio.data_ptr<float>(), clips[w.clip] + w.from,
                 size_t(w.samples) * sizeof(float));
-    const auto weighted = encoder_->pooled(audio.to(device_), {w.samples}).to(torch::kCPU)[0] *
-                          double(w.frames);
+    const auto weighted =
+        encoder_->pooled(audio.to(device_), {w.samples}, length).to(torch::kCPU)[0] *
+        double(w.frames);
     sums[w.clip] = sums[w.clip].defined() ? sums[w.clip] + weighted : weighted;
     frames[w.clip] += w.frames;
   }

@@ -63,10 +63,11 @@ struct WhisperEncoderImpl : torch::nn::Module {
                      int64_t positions);
   /// log-mel [B, mels, T] (T even, at most 2 x positions) -> states [B, T / 2, width].
   torch::Tensor forward(const torch::Tensor& mel);
-  /// 16 kHz mono clips [B, S], each of `samples[b]` samples (at most 30 s), padded with
-  /// silence to 30 s as Whisper was trained -> [B, width]: the mean of the final states over
-  /// each clip's own frames (the padding's are left out).
-  torch::Tensor pooled(const torch::Tensor& audio, const std::vector<int64_t>& samples);
+  /// 16 kHz mono clips [B, S], each of `samples[b]` samples (at most `window`), padded with
+  /// silence to `window` samples (30 s, as Whisper was trained; 640 at least) -> [B, width]:
+  /// the mean of the final states over each clip's own frames (the padding's are left out).
+  torch::Tensor pooled(const torch::Tensor& audio, const std::vector<int64_t>& samples,
+                       int64_t window = whisper::kWindowSamples);
 
   torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
   torch::Tensor positions, filters;  ///< buffers: sinusoids [positions, width]; mel_filters
@@ -93,23 +94,27 @@ std::filesystem::path resolve_speech_encoder(const std::string& name_or_dir,
 /// SHA-256. Calls may come from several threads at once (the module is only read).
 class SpeechStates {
  public:
-  /// Loads DIR/model.bin onto `device`. With `expected_sha256`, DataError when model.bin is
-  /// another file than the one a store or model was built with (naming both and the fix).
-  SpeechStates(const std::filesystem::path& dir, c10::Device device,
+  /// Loads DIR/model.bin onto `device`. `pad`: each window padded with silence to 30 s as
+  /// Whisper was trained (BuildOptions::speech_window `padded`), else run on its own frames
+  /// (`clip`). With `expected_sha256`, DataError when model.bin is another file than the one a
+  /// store or model was built with (naming both and the fix).
+  SpeechStates(const std::filesystem::path& dir, c10::Device device, bool pad = true,
                const std::string& expected_sha256 = "");
   int64_t width() const { return width_; }
   const std::string& sha256() const { return sha256_; }
   /// Per clip (16 kHz mono, `samples[i]` floats at `clips[i]`): the final states averaged over
   /// the clip's own frames. A clip over 30 s is cut into 30 s windows, each padded to 30 s as
-  /// Whisper was trained, and the mean taken over the frames of all of them; each window is
-  /// run alone, so a clip's states do not depend on the clips given with it. An empty clip
-  /// gives an empty vector.
+  /// Whisper was trained (or, without `pad`, to a whole number of encoder frames, at least
+  /// two), and the mean taken over the frames of all of them; each window is run alone, so a
+  /// clip's states do not depend on the clips given with it. An empty clip gives an empty
+  /// vector.
   std::vector<std::vector<float>> operator()(const std::vector<const float*>& clips,
                                              const std::vector<int64_t>& samples) const;
 
  private:
   mutable WhisperEncoder encoder_{nullptr};
   c10::Device device_;
+  bool pad_ = true;
   std::string sha256_;
   int64_t width_ = 0;
 };

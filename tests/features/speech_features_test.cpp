@@ -101,6 +101,68 @@ TEST(SpeechFeatures, EachSegmentKeepsItsPooledStatesBetweenOwnAndRelativeColumns
   EXPECT_EQ(rows, store.segments.size());
 }
 
+// `--speech-window clip`: each segment's states from its own frames, not padded to 30 s; the
+// window is recorded in the store, read back by predict and eval, and a store of an earlier
+// tenor (no window recorded) reads back as padded.
+TEST(SpeechFeatures, AClipWindowStoreKeepsTheStatesOfEachSegmentAloneAndSaysSo) {
+  test::DatasetFixture fx("speech-clip");
+  fx.write();
+  BuildOptions o = speech_options();
+  o.speech_window = "clip";
+  const fs::path out = fx.root.parent_path() / "speech-clip.h5";
+  build_feature_store(fx.root, out, o);
+  const Store store = read_store(out);
+  const auto& columns = store.layout.functional_columns;
+  const size_t at = size_t(std::find(columns.begin(), columns.end(), "speech_0") -
+                           columns.begin()),
+               nf = columns.size();
+  ASSERT_LT(at, nf);
+  nlohmann::json config = nlohmann::json::parse(store.meta.extractor_config);
+  EXPECT_EQ(config["speech_encoder"]["window"], "clip");
+  const BuildOptions back = build_options_from_config(config);
+  EXPECT_EQ(back.speech_window, "clip");
+  const fs::path dir = test::speech_encoder_dir("whisper-tiny-en");
+  SpeechStates alone(dir, c10::Device(c10::kCPU), /*pad=*/false);
+  SpeechStates padded(dir, c10::Device(c10::kCPU));
+  const size_t width = size_t(alone.width());
+  for (size_t r = 0; r < store.segments.size(); ++r) {
+    const StoreSegment& s = store.segments[r];
+    data::AudioReader reader(fx.root / s.audio.path);
+    const auto samples = reader.read(s.start_s, s.end_s, s.audio.channel, 16000);
+    const auto a = alone({samples.data()}, {int64_t(samples.size())});
+    const auto p = padded({samples.data()}, {int64_t(samples.size())});
+    EXPECT_LE(max_abs_diff(a[0].data(), &store.functionals[r * nf + at], width), 1e-5) << r;
+    EXPECT_GT(max_abs_diff(a[0].data(), p[0].data(), width), 1e-2) << "not the padded states";
+  }
+  // What predict and eval --dataset extract from the recorded options: the same states.
+  const data::Dataset ds = data::load_dataset_or_throw(fx.root);
+  size_t rows = 0;
+  extract_features(ds, back, store.tokenizer_model, 0.5, [&](Store& got, const auto& group) {
+    for (int64_t g : group) {
+      const auto& seg = got.segments[size_t(g)];
+      size_t r = 0;
+      while (store.segments[r].call_id != seg.call_id || store.segments[r].segment != seg.segment)
+        ++r;
+      EXPECT_LE(max_abs_diff(&got.functionals[size_t(g) * nf + at],
+                             &store.functionals[r * nf + at], width),
+                1e-5);
+      ++rows;
+    }
+  });
+  EXPECT_EQ(rows, store.segments.size());
+  // A very short clip (under the log-mel's 400-sample frame) still gives states.
+  const std::vector<float> blip(100, 0.1f);
+  EXPECT_EQ(alone({blip.data()}, {100})[0].size(), width);
+  // An earlier tenor's store: no window recorded, the padded states it was built with.
+  config["speech_encoder"].erase("window");
+  EXPECT_EQ(build_options_from_config(config).speech_window, "padded");
+  BuildOptions wide = o;
+  wide.speech_window = "wide";
+  EXPECT_NE(test::thrown_message<ConfigError>([&] { wide.validate(); })
+                .find("speech window 'wide' is neither padded nor clip"),
+            std::string::npos);
+}
+
 // A segment over Whisper's 30 s: its windows' states averaged, each weighted by its frames.
 TEST(SpeechFeatures, ASegmentOver30SecondsIsTheFrameWeightedMeanOfItsWindows) {
   SpeechStates speech(test::speech_encoder_dir("whisper-tiny-en"), c10::Device(c10::kCPU));
