@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "core/text.h"
+#include "data/features/build.h"
 #include "data/features/functionals.h"
 #include "data/features/lld_config.h"
 #include "data/features/speech_encoder.h"
@@ -167,13 +168,13 @@ void check_store_for_config(const TrainConfig& config, const features::Store& st
                             const std::string& store_name) {
   const std::string& wanted = config.speech_encoder;
   if (wanted.empty()) return;
-  const json extractor = json::parse(store.meta.extractor_config, nullptr, false);
-  const bool built = extractor.is_object() && extractor.contains("speech_encoder");
-  const std::string name = built ? extractor["speech_encoder"].value("name", "") : "";
+  const features::SpeechRecord have = features::speech_record(store.meta.extractor_config);
+  const bool built = !have.name.empty();
+  const std::string& name = have.name;
   if (built && name == wanted) return;  // the weights' SHA-256 is checked where they are read
   // A misspelt name is refused as such (with the nearest known one) before any build advice.
   const std::filesystem::path dir = features::resolve_speech_encoder(wanted, "speech_encoder");
-  const std::string sha = built ? extractor["speech_encoder"].value("sha256", "") : "";
+  const std::string& sha = have.sha256;
   if (built && !sha.empty() && sha256_file(dir / "model.bin") == sha)
     return;  // the same weights under another name (a directory)
   const std::string dataset = store.meta.dataset_dir.empty() ? "DATASET" : store.meta.dataset_dir;

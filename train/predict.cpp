@@ -11,6 +11,7 @@
 #include "core/text.h"
 #include "data/features/columns.h"
 #include "data/features/device.h"
+#include "data/features/speech_encoder.h"
 #include "train/checkpoint.h"
 #include "train/run_format.h"
 
@@ -92,8 +93,20 @@ LoadedRun load_run(const fs::path& dir, const std::string& device, const std::st
 }
 
 StoreContract store_contract(const RunInfo& run) {
-  return {"run " + run.dir.string(), run.shape, run.result.at("tokenizer_sha256"),
-          run.result.at("feature_set_version"), run.result.at("functionals_version")};
+  StoreContract c{"run " + run.dir.string(), run.shape, run.result.at("tokenizer_sha256"),
+                  run.result.at("feature_set_version"), run.result.at("functionals_version"),
+                  {}};
+  // The states the run was trained on: its store's record (a moved run without its store
+  // leaves them unchecked).
+  std::error_code ec;
+  if (fs::is_regular_file(run.config.features, ec)) {
+    try {
+      c.speech = features::speech_record(features::read_store_meta(run.config.features)
+                                             .extractor_config);
+    } catch (const Error&) {  // an unreadable store: unchecked, as a missing one
+    }
+  }
+  return c;
 }
 
 namespace {
@@ -140,17 +153,44 @@ void match_classes(features::Store& store, const std::string& name, const StoreC
   have = task.classes;
 }
 
+/// The `tenor data build` command that makes the speech states of `speech` for the dataset
+/// `store` was built from.
+std::string speech_build(const features::SpeechRecord& speech, const features::Store& store) {
+  const std::string& dataset = store.meta.dataset_dir;
+  return "`tenor data build " + (dataset.empty() ? std::string("DATASET") : dataset) +
+         " --out STORE --speech-encoder " + speech.name +
+         (speech.window == "padded" ? "" : " --speech-window " + speech.window) + "`";
+}
+
 /// When a store and a model differ by speech-encoder columns, which build option makes them.
-std::string speech_hint(const features::Store& store, int model_functionals) {
+std::string speech_hint(const features::Store& store, const StoreContract& m) {
   const int64_t speech = features::speech_width(store);
   if (speech > 0)
     return " (" + std::to_string(speech) + " of this store's functionals are a speech "
            "encoder's, speech_*: build it without --speech-encoder for a model trained without)";
-  if (model_functionals > int(store.layout.functional_columns.size()))
-    return " (a model trained on a store built with --speech-encoder reads its speech_* "
-           "columns: build this one the same way, `tenor data build DATASET --out STORE "
-           "--speech-encoder whisper-tiny-en`)";
-  return "";
+  if (m.shape.functional_features <= int(store.layout.functional_columns.size())) return "";
+  if (!m.speech.name.empty())
+    return " (" + m.model + " reads the states of the speech encoder " + m.speech.name +
+           ", speech_*: build this store with them, " + speech_build(m.speech, store) + ")";
+  return " (a model trained on a store built with --speech-encoder reads its speech_* "
+         "columns: build this one the same way, `tenor data build DATASET --out STORE "
+         "--speech-encoder ENCODER` with the encoder its training store was built with; known: " +
+         join(features::known_speech_encoders(), ", ") + ")";
+}
+
+/// A store whose speech states are another encoder's or of another window than the model's.
+void check_speech_states(const features::Store& store, const std::string& name,
+                         const StoreContract& m) {
+  if (m.speech.sha256.empty()) return;
+  const features::SpeechRecord have = features::speech_record(store.meta.extractor_config);
+  if (have.sha256.empty() || (have.sha256 == m.speech.sha256 && have.window == m.speech.window))
+    return;
+  auto said = [](const features::SpeechRecord& s) {
+    return s.name + " (SHA-256 " + s.sha256.substr(0, 12) + ", window " + s.window + ")";
+  };
+  throw DataError(name + " holds the states of the speech encoder " + said(have) + ", but " +
+                  m.model + " was trained on those of " + said(m.speech) +
+                  "; build the store with the model's: " + speech_build(m.speech, store));
 }
 
 }  // namespace
@@ -181,7 +221,8 @@ std::vector<int> check_store_for_model(features::Store& store, const std::string
                     m.model + " reads " + std::to_string(m.shape.lld_features) + " and " +
                     std::to_string(m.shape.functional_features) +
                     "; build the features with the model's extractor settings" +
-                    speech_hint(store, m.shape.functional_features));
+                    speech_hint(store, m));
+  check_speech_states(store, name, m);
   std::vector<int> columns;
   for (const auto& t : m.shape.tasks) {
     auto it = std::find(layout.tasks.begin(), layout.tasks.end(), t.name);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/features/build.h"
 #include "train/config.h"
 #include "train/data.h"
 #include "train/model.h"
@@ -53,6 +54,11 @@ struct StoreContract {
   ModelShape shape;   ///< columns, tasks and their classes
   std::string tokenizer_sha256;  ///< "": not checked (features the caller extracted itself)
   std::string feature_set_version, functionals_version;  ///< "": not checked
+  /// The speech-encoder states the model was trained on (the extractor configuration of a
+  /// run's store or a bundle): a store of other weights or another window is refused, and one
+  /// without them is told how to build them. All "": not known (the run's store is gone),
+  /// or a model without them.
+  features::SpeechRecord speech;
 };
 
 StoreContract store_contract(const RunInfo& run);

@@ -438,6 +438,18 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
             2);  // a configuration error
   EXPECT_NE(out.find("did you mean 'whisper-tiny-en'?"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(store));
+  // A window without an encoder, and a window of another name.
+  EXPECT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + store.string() +
+                          " --speech-window clip --no-progress",
+                      &out),
+            2);
+  EXPECT_NE(out.find("--speech-window requires --speech-encoder"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + store.string() +
+                          " --speech-encoder whisper-tiny-en --speech-window wide --no-progress",
+                      &out),
+            2);
+  EXPECT_NE(out.find("wide"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(store));
   ASSERT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + store.string() +
                           " --speech-encoder whisper-tiny-en --no-progress",
                       &out),
@@ -500,6 +512,38 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
   expect_same_probs(json::parse(stored)["segments"], json::parse(from_wav)["segments"], 1e-4,
                     "bundle from WAV without the fetch cache, run from the store");
   EXPECT_TRUE(fs::is_empty(empty)) << "nothing fetched";
+
+  // A store without the states: the run and the bundle name the encoder to build it with; a
+  // store of the same encoder's states in another window is refused, not silently scored.
+  const fs::path clip = dir / "clip.h5";
+  ASSERT_EQ(run_tenor("data build " + tiny_dataset().string() + " --out " + clip.string() +
+                          " --speech-encoder whisper-tiny-en --speech-window clip --no-progress",
+                      &out),
+            0)
+      << out;
+  for (const std::string& model : {"--run " + run.string(), "--bundle " + bundle.string()}) {
+    predict(model + " --features " + tiny_store().string() + " --call c12", 1, &out);
+    EXPECT_NE(out.find("reads the states of the speech encoder whisper-tiny-en, speech_*: build "
+                       "this store with them, `tenor data build " +
+                           tiny_dataset().string() +
+                           " --out STORE --speech-encoder whisper-tiny-en`"),
+              std::string::npos)
+        << out;
+    predict(model + " --features " + clip.string() + " --call c12", 1, &out);
+    EXPECT_NE(out.find("holds the states of the speech encoder whisper-tiny-en"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("window clip), but"), std::string::npos) << out;
+    EXPECT_NE(out.find("window padded); build the store with the model's"), std::string::npos)
+        << out;
+  }
+  EXPECT_EQ(run_tenor("eval --run " + run.string() + " --data " + clip.string() + " --out " +
+                          (dir / "eval-clip").string(),
+                      &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("window clip), but"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "eval-clip"));
 
   // A changed copy of the encoder.
   fs::copy(bundle, dir / "changed", fs::copy_options::recursive);

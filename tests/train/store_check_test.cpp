@@ -50,12 +50,58 @@ TEST(StoreCheck, ColumnsOtherThanTheModelsNameTheSpeechEncoderWhereItMakesTheDif
   auto plain = store_with(67, 0);
   m = test::thrown_message<DataError>(
       [&] { check_store_for_model(plain, "p.h5", model_reading(451)); });
-  EXPECT_NE(m.find("--speech-encoder whisper-tiny-en"), std::string::npos) << m;
+  EXPECT_NE(m.find("--speech-encoder ENCODER` with the encoder its training store was built "
+                   "with; known: whisper-tiny-en"),
+            std::string::npos)
+      << m;
+  // A model whose states are known (its store's or bundle's record) names them, window too.
+  StoreContract clip = model_reading(451);
+  clip.speech = {"whisper-tiny-en", "ab12", "clip"};
+  plain.meta.dataset_dir = "/data/calls";
+  m = test::thrown_message<DataError>([&] { check_store_for_model(plain, "p.h5", clip); });
+  EXPECT_NE(m.find("run r reads the states of the speech encoder whisper-tiny-en, speech_*: "
+                   "build this store with them, `tenor data build /data/calls --out STORE "
+                   "--speech-encoder whisper-tiny-en --speech-window clip`"),
+            std::string::npos)
+      << m;
   auto fewer = store_with(67, 0);
   m = test::thrown_message<DataError>(
       [&] { check_store_for_model(fewer, "f.h5", model_reading(60)); });
   EXPECT_EQ(m.find("speech"), std::string::npos) << m;
   EXPECT_NE(m.find("build the features with the model's extractor settings"), std::string::npos);
+}
+
+// The states themselves: a store of the model's encoder and window is read; another window or
+// other weights are refused with the build command; a record without a SHA-256 (a model whose
+// store is gone) checks nothing.
+TEST(StoreCheck, SpeechStatesOfAnotherWindowOrOtherWeightsAreRefused) {
+  auto store = [](const std::string& sha, const std::string& window) {
+    features::Store s = store_with(451, 384);
+    nlohmann::json config = nlohmann::json::parse(s.meta.extractor_config);
+    config["speech_encoder"]["sha256"] = sha;
+    if (!window.empty()) config["speech_encoder"]["window"] = window;
+    s.meta.extractor_config = config.dump();
+    s.meta.dataset_dir = "/data/calls";
+    return s;
+  };
+  StoreContract padded = model_reading(451);
+  padded.speech = {"whisper-tiny-en", "ab12cd", "padded"};
+  auto same = store("ab12cd", "padded"), older = store("ab12cd", "");
+  EXPECT_NO_THROW(check_store_for_model(same, "s.h5", padded));
+  EXPECT_NO_THROW(check_store_for_model(older, "o.h5", padded)) << "no window: padded";
+  auto clip = store("ab12cd", "clip");
+  std::string m =
+      test::thrown_message<DataError>([&] { check_store_for_model(clip, "c.h5", padded); });
+  EXPECT_NE(m.find("c.h5 holds the states of the speech encoder whisper-tiny-en (SHA-256 "
+                   "ab12cd, window clip), but run r was trained on those of whisper-tiny-en "
+                   "(SHA-256 ab12cd, window padded); build the store with the model's: `tenor "
+                   "data build /data/calls --out STORE --speech-encoder whisper-tiny-en`"),
+            std::string::npos)
+      << m;
+  auto other = store("ffff00", "padded");
+  m = test::thrown_message<DataError>([&] { check_store_for_model(other, "x.h5", padded); });
+  EXPECT_NE(m.find("(SHA-256 ffff00, window padded), but run r"), std::string::npos) << m;
+  EXPECT_NO_THROW(check_store_for_model(clip, "c.h5", model_reading(451))) << "not known";
 }
 
 // check_store_for_config: a config that names a speech encoder refuses a store without its
