@@ -47,6 +47,28 @@ float max_abs_diff(const float* a, const float* b, size_t n) {
   return d;
 }
 
+/// What `tenor predict` and `tenor eval --dataset` extract with the options `back` read from
+/// `store`'s configuration, one segment per group: the states `store` holds at `at`.
+void expect_extracted_states_as_stored(const data::Dataset& ds, const BuildOptions& back,
+                                       const Store& store, size_t at, size_t width) {
+  const size_t nf = store.layout.functional_columns.size();
+  size_t rows = 0;
+  extract_features(ds, back, store.tokenizer_model, 0.5, [&](Store& got, const auto& group) {
+    for (int64_t g : group) {
+      const auto& seg = got.segments[size_t(g)];
+      size_t r = 0;
+      while (store.segments[r].call_id != seg.call_id || store.segments[r].segment != seg.segment)
+        ++r;
+      EXPECT_LE(max_abs_diff(&got.functionals[size_t(g) * nf + at],
+                             &store.functionals[r * nf + at], width),
+                1e-5)
+          << seg.call_id << " #" << seg.segment;
+      ++rows;
+    }
+  });
+  EXPECT_EQ(rows, store.segments.size());
+}
+
 TEST(SpeechFeatures, EachSegmentKeepsItsPooledStatesBetweenOwnAndRelativeColumns) {
   test::DatasetFixture fx("speech-store");
   const Store store = read_store(speech_store(fx));
@@ -84,21 +106,7 @@ TEST(SpeechFeatures, EachSegmentKeepsItsPooledStatesBetweenOwnAndRelativeColumns
                             [](uint8_t m) { return m == 1; }));
   }
   // What `tenor predict` and `tenor eval --dataset` extract, one segment per group: the same.
-  size_t rows = 0;
-  extract_features(ds, back, store.tokenizer_model, 0.5, [&](Store& got, const auto& group) {
-    for (int64_t g : group) {
-      const auto& seg = got.segments[size_t(g)];
-      size_t r = 0;
-      while (store.segments[r].call_id != seg.call_id || store.segments[r].segment != seg.segment)
-        ++r;
-      EXPECT_LE(max_abs_diff(&got.functionals[size_t(g) * nf + at],
-                             &store.functionals[r * nf + at], width),
-                1e-5)
-          << seg.call_id << " #" << seg.segment;
-      ++rows;
-    }
-  });
-  EXPECT_EQ(rows, store.segments.size());
+  expect_extracted_states_as_stored(ds, back, store, at, width);
 }
 
 // `--speech-window clip`: each segment's states from its own frames, not padded to 30 s; the
@@ -135,21 +143,7 @@ TEST(SpeechFeatures, AClipWindowStoreKeepsTheStatesOfEachSegmentAloneAndSaysSo) 
     EXPECT_GT(max_abs_diff(a[0].data(), p[0].data(), width), 1e-2) << "not the padded states";
   }
   // What predict and eval --dataset extract from the recorded options: the same states.
-  const data::Dataset ds = data::load_dataset_or_throw(fx.root);
-  size_t rows = 0;
-  extract_features(ds, back, store.tokenizer_model, 0.5, [&](Store& got, const auto& group) {
-    for (int64_t g : group) {
-      const auto& seg = got.segments[size_t(g)];
-      size_t r = 0;
-      while (store.segments[r].call_id != seg.call_id || store.segments[r].segment != seg.segment)
-        ++r;
-      EXPECT_LE(max_abs_diff(&got.functionals[size_t(g) * nf + at],
-                             &store.functionals[r * nf + at], width),
-                1e-5);
-      ++rows;
-    }
-  });
-  EXPECT_EQ(rows, store.segments.size());
+  expect_extracted_states_as_stored(data::load_dataset_or_throw(fx.root), back, store, at, width);
   // A very short clip (under the log-mel's 400-sample frame) still gives states.
   const std::vector<float> blip(100, 0.1f);
   EXPECT_EQ(alone({blip.data()}, {100})[0].size(), width);
