@@ -96,8 +96,12 @@ StoreContract store_contract(const RunInfo& run) {
   StoreContract c{"run " + run.dir.string(), run.shape, run.result.at("tokenizer_sha256"),
                   run.result.at("feature_set_version"), run.result.at("functionals_version"),
                   {}};
-  // The states the run was trained on: its store's record (a moved run without its store
-  // leaves them unchecked).
+  // The states the run was trained on: result.json's record, else (a run of a tenor before
+  // it) its store's; a run of then without its store leaves them unchecked.
+  if (const auto it = run.result.find("speech_encoder"); it != run.result.end()) {
+    c.speech = {it->value("name", ""), it->value("sha256", ""), it->value("window", "padded")};
+    return c;
+  }
   std::error_code ec;
   if (fs::is_regular_file(run.config.features, ec)) {
     try {

@@ -54,10 +54,10 @@ struct StoreContract {
   ModelShape shape;   ///< columns, tasks and their classes
   std::string tokenizer_sha256;  ///< "": not checked (features the caller extracted itself)
   std::string feature_set_version, functionals_version;  ///< "": not checked
-  /// The speech-encoder states the model was trained on (the extractor configuration of a
-  /// run's store or a bundle): a store of other weights or another window is refused, and one
-  /// without them is told how to build them. All "": not known (the run's store is gone),
-  /// or a model without them.
+  /// The speech-encoder states the model was trained on (a run's result.json, or its store's
+  /// extractor configuration for runs before it; a bundle's): a store of other weights or
+  /// another window is refused, and one without them is told how to build them. All "": not
+  /// known (an older run without its store), or a model without them.
   features::SpeechRecord speech;
 };
 

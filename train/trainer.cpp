@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/features/build.h"
 #include "data/features/columns.h"
 #include "core/atomic_file.h"
 #include "core/cpu.h"
@@ -1226,6 +1227,11 @@ void write_summary(const Run& r, TrainResult& result) {
                   {"torch_version", compat::torch_version()}};
   if (!r.word_vectors.is_null()) summary["word_vectors"] = r.word_vectors;
   if (!r.text_encoder.is_null()) summary["text_encoder"] = r.text_encoder;
+  // The speech states trained on, so that eval and predict refuse a store of others even when
+  // the run's store has moved or been rebuilt (train::store_contract).
+  if (const auto speech = features::speech_record(meta.extractor_config); !speech.sha256.empty())
+    summary["speech_encoder"] = {
+        {"name", speech.name}, {"sha256", speech.sha256}, {"window", speech.window}};
   write_file_atomic(r.dir / "result.json", summary.dump(2));
 }
 

@@ -475,6 +475,11 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
             0)
       << out;
   const fs::path run = dir / "run", bundle = dir / "bundle";
+  // The states trained on are recorded in the run (checked below without its store).
+  const json speech_states = read_json(run / "result.json")["speech_encoder"];
+  EXPECT_EQ(speech_states["name"], "whisper-tiny-en");
+  EXPECT_EQ(speech_states["window"], "padded");
+  EXPECT_EQ(speech_states["sha256"], sha256_file(cache / "model.bin"));
   // The customer's task reads the states; the agent's stays text only (no agent_prosody).
   for (const auto& t : read_json(run / "result.json")["tasks"]) {
     const auto m = t["modalities"].get<std::vector<std::string>>();
@@ -521,6 +526,7 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
                       &out),
             0)
       << out;
+  fs::rename(store, dir / "moved.h5");  // the run's own record decides, not its store's
   for (const std::string& model : {"--run " + run.string(), "--bundle " + bundle.string()}) {
     predict(model + " --features " + tiny_store().string() + " --call c12", 1, &out);
     EXPECT_NE(out.find("reads the states of the speech encoder whisper-tiny-en, speech_*: build "
