@@ -177,14 +177,21 @@ void check_store_for_config(const TrainConfig& config, const features::Store& st
   const std::string& sha = have.sha256;
   if (built && !sha.empty() && sha256_file(dir / "model.bin") == sha)
     return;  // the same weights under another name (a directory)
-  const std::string dataset = store.meta.dataset_dir.empty() ? "DATASET" : store.meta.dataset_dir;
   throw ConfigError("speech_encoder: the config reads the states of the speech encoder '" +
                     wanted + "', but " + store_name + " was built " +
                     (built ? "with those of " + name + " (SHA-256 " + sha.substr(0, 12) + ")"
                            : std::string("without a speech encoder")) +
-                    "; build it with `tenor data build " + dataset + " --out " + store_name +
-                    " --speech-encoder " + wanted +
-                    "`, or set speech_encoder: \"\" to train without the states");
+                    "; build it with " +
+                    speech_build_command(store, store_name, {wanted, "", "padded"}) +
+                    ", or set speech_encoder: \"\" to train without the states");
+}
+
+std::string speech_build_command(const features::Store& store, const std::string& out,
+                                 const features::SpeechRecord& speech) {
+  const std::string& dataset = store.meta.dataset_dir;
+  return "`tenor data build " + (dataset.empty() ? std::string("DATASET") : dataset) +
+         " --out " + out + " --speech-encoder " + speech.name +
+         (speech.window == "padded" ? "" : " --speech-window " + speech.window) + "`";
 }
 
 TrainData load_train_data(const TrainConfig& config, const InputTransform* given) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/features/augment.h"
+#include "data/features/build.h"
 #include "data/features/store.h"
 #include "train/config.h"
 #include "train/input_transform.h"
@@ -33,6 +34,11 @@ struct TrainData {
   /// Training only: the directory of model.text_encoder (resolve_text_encoder), "" without.
   std::filesystem::path text_encoder_dir;
 };
+
+/// The `tenor data build` command that makes the speech states `speech` (its name and window)
+/// for the dataset `store` was built from, written to `out`: the advice of every check below.
+std::string speech_build_command(const features::Store& store, const std::string& out,
+                                 const features::SpeechRecord& speech);
 
 /// Refuses `store` (read from `store_name`) when it lacks what `config` requires of it: the
 /// states of config.speech_encoder (the same name, or weights of the same SHA-256). The message

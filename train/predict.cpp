@@ -157,15 +157,6 @@ void match_classes(features::Store& store, const std::string& name, const StoreC
   have = task.classes;
 }
 
-/// The `tenor data build` command that makes the speech states of `speech` for the dataset
-/// `store` was built from.
-std::string speech_build(const features::SpeechRecord& speech, const features::Store& store) {
-  const std::string& dataset = store.meta.dataset_dir;
-  return "`tenor data build " + (dataset.empty() ? std::string("DATASET") : dataset) +
-         " --out STORE --speech-encoder " + speech.name +
-         (speech.window == "padded" ? "" : " --speech-window " + speech.window) + "`";
-}
-
 /// When a store and a model differ by speech-encoder columns, which build option makes them.
 std::string speech_hint(const features::Store& store, const StoreContract& m) {
   const int64_t speech = features::speech_width(store);
@@ -175,7 +166,8 @@ std::string speech_hint(const features::Store& store, const StoreContract& m) {
   if (m.shape.functional_features <= int(store.layout.functional_columns.size())) return "";
   if (!m.speech.name.empty())
     return " (" + m.model + " reads the states of the speech encoder " + m.speech.name +
-           ", speech_*: build this store with them, " + speech_build(m.speech, store) + ")";
+           ", speech_*: build this store with them, " +
+           speech_build_command(store, "STORE", m.speech) + ")";
   return " (a model trained on a store built with --speech-encoder reads its speech_* "
          "columns: build this one the same way, `tenor data build DATASET --out STORE "
          "--speech-encoder ENCODER` with the encoder its training store was built with; known: " +
@@ -194,7 +186,8 @@ void check_speech_states(const features::Store& store, const std::string& name,
   };
   throw DataError(name + " holds the states of the speech encoder " + said(have) + ", but " +
                   m.model + " was trained on those of " + said(m.speech) +
-                  "; build the store with the model's: " + speech_build(m.speech, store));
+                  "; build the store with the model's: " +
+                  speech_build_command(store, "STORE", m.speech));
 }
 
 }  // namespace

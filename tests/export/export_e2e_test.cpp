@@ -550,6 +550,14 @@ TEST(ExportE2eBundle, ASpeechEncoderRunCarriesItsEncoderAndPredictsWithoutTheFet
       << out;
   EXPECT_NE(out.find("window clip), but"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "eval-clip"));
+  // A run of a tenor before result.json recorded the states: its store's record decides.
+  fs::rename(dir / "moved.h5", store);
+  json result = read_json(run / "result.json");
+  result.erase("speech_encoder");
+  write_file_atomic(run / "result.json", result.dump(2));
+  predict("--run " + run.string() + " --features " + clip.string() + " --call c12", 1, &out);
+  EXPECT_NE(out.find("window padded); build the store with the model's"), std::string::npos)
+      << out;
 
   // A changed copy of the encoder.
   fs::copy(bundle, dir / "changed", fs::copy_options::recursive);
