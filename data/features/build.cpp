@@ -909,7 +909,9 @@ std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::st
                                                           : "the features' speech encoder";
   const fs::path dir = resolve_speech_encoder(o.speech_encoder, key);
   auto speech = std::make_unique<SpeechStates>(dir, resolve_device(device),
-                                               o.speech_window == "padded",
+                                               o.speech_window == "clip"
+                                                   ? SpeechWindow::clip
+                                                   : SpeechWindow::padded,
                                                o.speech_encoder_sha256);
   if (o.speech_encoder_width && o.speech_encoder_width != speech->width())
     throw DataError("the speech encoder " + o.speech_encoder + " gives " +

@@ -270,9 +270,9 @@ fs::path resolve_speech_encoder(const std::string& value, const std::string& key
   return dir;
 }
 
-SpeechStates::SpeechStates(const fs::path& dir, c10::Device device, bool pad,
+SpeechStates::SpeechStates(const fs::path& dir, c10::Device device, SpeechWindow window,
                            const std::string& expected_sha256)
-    : device_(device), pad_(pad) {
+    : device_(device), window_(window) {
   const fs::path file = dir / "model.bin";
   sha256_ = Sha256().update_file(file).hex();
   if (!expected_sha256.empty() && sha256_ != expected_sha256)
@@ -309,8 +309,9 @@ std::vector<std::vector<float>> SpeechStates::operator()(
     // Padded: to Whisper's 30 s. Alone: to whole encoder frames, at least two (the log-mel
     // mirrors 200 samples at each end), the silence added being under 20 ms.
     const int64_t length =
-        pad_ ? whisper::kWindowSamples
-             : std::max<int64_t>(2 * kFrame, (w.samples + kFrame - 1) / kFrame * kFrame);
+        window_ == SpeechWindow::padded
+            ? whisper::kWindowSamples
+            : std::max<int64_t>(2 * kFrame, (w.samples + kFrame - 1) / kFrame * kFrame);
     auto audio = torch::empty({1, w.samples});
     std::memcpy(audio.data_ptr<float>(), clips[w.clip] + w.from,
                 size_t(w.samples) * sizeof(float));

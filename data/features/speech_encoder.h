@@ -89,23 +89,27 @@ const std::vector<std::string>& known_speech_encoders();
 std::filesystem::path resolve_speech_encoder(const std::string& name_or_dir,
                                              const std::string& key = "--speech-encoder");
 
+/// How a window of a segment is shown to the encoder (BuildOptions::speech_window): padded with
+/// silence to Whisper's 30 s, as it was trained, or alone, on its own frames.
+enum class SpeechWindow { padded, clip };
+
 /// A segment's pooled speech-encoder states, as a feature store keeps them: the encoder of a
 /// directory (resolve_speech_encoder) on one device, its weights identified by model.bin's
 /// SHA-256. Calls may come from several threads at once (the module is only read).
 class SpeechStates {
  public:
-  /// Loads DIR/model.bin onto `device`. `pad`: each window padded with silence to 30 s as
-  /// Whisper was trained (BuildOptions::speech_window `padded`), else run on its own frames
-  /// (`clip`). With `expected_sha256`, DataError when model.bin is another file than the one a
-  /// store or model was built with (naming both and the fix).
-  SpeechStates(const std::filesystem::path& dir, c10::Device device, bool pad = true,
+  /// Loads DIR/model.bin onto `device`, to show it each window as `window` says. With
+  /// `expected_sha256`, DataError when model.bin is another file than the one a store or model
+  /// was built with (naming both and the fix).
+  SpeechStates(const std::filesystem::path& dir, c10::Device device,
+               SpeechWindow window = SpeechWindow::padded,
                const std::string& expected_sha256 = "");
   int64_t width() const { return width_; }
   const std::string& sha256() const { return sha256_; }
   /// Per clip (16 kHz mono, `samples[i]` floats at `clips[i]`): the final states averaged over
   /// the clip's own frames. A clip over 30 s is cut into 30 s windows, each padded to 30 s as
-  /// Whisper was trained (or, without `pad`, to a whole number of encoder frames, at least
-  /// two), and the mean taken over the frames of all of them; each window is run alone, so a
+  /// Whisper was trained (or, with SpeechWindow::clip, to a whole number of encoder frames, at
+  /// least two), and the mean taken over the frames of all of them; each window is run alone, so a
   /// clip's states do not depend on the clips given with it. An empty clip gives an empty
   /// vector.
   std::vector<std::vector<float>> operator()(const std::vector<const float*>& clips,
@@ -114,7 +118,7 @@ class SpeechStates {
  private:
   mutable WhisperEncoder encoder_{nullptr};
   c10::Device device_;
-  bool pad_ = true;
+  SpeechWindow window_ = SpeechWindow::padded;
   std::string sha256_;
   int64_t width_ = 0;
 };

@@ -130,7 +130,7 @@ TEST(SpeechFeatures, AClipWindowStoreKeepsTheStatesOfEachSegmentAloneAndSaysSo) 
   const BuildOptions back = build_options_from_config(config);
   EXPECT_EQ(back.speech_window, "clip");
   const fs::path dir = test::speech_encoder_dir("whisper-tiny-en");
-  SpeechStates alone(dir, c10::Device(c10::kCPU), /*pad=*/false);
+  SpeechStates alone(dir, c10::Device(c10::kCPU), SpeechWindow::clip);
   SpeechStates padded(dir, c10::Device(c10::kCPU));
   const size_t width = size_t(alone.width());
   for (size_t r = 0; r < store.segments.size(); ++r) {
