@@ -470,7 +470,10 @@ const std::vector<int64_t>& scored_rows(const Run& r) {
 /// row through that op alone with a value drawn from its range (features::StoreAugmenter,
 /// seeds from the run's seed and the op; under per-speaker normalisation one draw for each
 /// speaker's segments in a call, with their statistics). Made once, from no global
-/// generator, so a resume makes the same copies.
+/// generator, so a resume makes the same copies. Nothing trains yet, so the copies are made
+/// side by side, as many at once as the augmentation reads ahead in training
+/// (augment_prefetch_depth: every core this rank may use); each is still one call over all
+/// the rows, made bit for bit as alone (StoreAugmenter::prefetch).
 void make_dev_copies(Run& r) {
   const TrainConfig& c = r.config;
   if ((c.selection == "clean" && c.calibration == "clean") || !r.main_rank()) return;
@@ -481,16 +484,33 @@ void make_dev_copies(Run& r) {
       {"telephone", &A::telephone_probability}, {"gain", &A::gain_probability}};
   const auto start = Clock::now();
   const auto& rows = scored_rows(r);
-  for (size_t k = 0; k < std::size(kOps); ++k) {
-    if (r.config.augment.*kOps[k].second <= 0) continue;
+  struct Copy {
+    size_t op;
+    std::unique_ptr<features::StoreAugmenter> augmenter;  // while it is being made
+  };
+  std::vector<Copy> copies;
+  for (size_t k = 0; k < std::size(kOps); ++k)
+    if (r.config.augment.*kOps[k].second > 0) copies.push_back({k, nullptr});
+  // Epochs -1, -2, ...: no training epoch draws these seeds.
+  auto epoch = [](const Copy& copy) { return -1 - int64_t(copy.op); };
+  auto start_copy = [&](Copy& copy) {
     A one = r.config.augment;
     one.probability = 1;
     for (const auto& op : kOps) one.*op.second = 0;
-    one.*kOps[k].second = 1;
-    features::StoreAugmenter copy(r.data.store, r.config.features, rows, one, r.device.str(),
-                                  r.data.transform.per_speaker());
-    // Epochs -1, -2, ...: no training epoch draws these seeds.
-    r.dev_copies.emplace_back(kOps[k].first, copy(rows, r.config.seed, -1 - int64_t(k)));
+    one.*kOps[copy.op].second = 1;
+    copy.augmenter = std::make_unique<features::StoreAugmenter>(
+        r.data.store, r.config.features, rows, one, r.device.str(),
+        r.data.transform.per_speaker());
+    copy.augmenter->prefetch(rows, r.config.seed, epoch(copy));
+  };
+  const size_t at_once = size_t(std::max(1, r.augment_ahead));
+  for (size_t started = 0, taken = 0; taken < copies.size();) {
+    for (; started < copies.size() && started - taken < at_once; ++started)
+      start_copy(copies[started]);
+    Copy& done = copies[taken++];
+    r.dev_copies.emplace_back(kOps[done.op].first,
+                              (*done.augmenter)(rows, r.config.seed, epoch(done)));
+    done.augmenter.reset();  // its extractors and speech encoder
   }
   if (r.dev_copies.empty()) {
     const bool selection = c.selection != "clean";
@@ -501,9 +521,11 @@ void make_dev_copies(Run& r) {
                       ": clean");
   }
   if (c.selection != "clean")
-    r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s)",
+    r.log->info("selection {}: over the clean {} rows and {} degraded copies of them ({:.1f} s, "
+                "{} made at a time)",
                 c.selection, rows.size(), r.dev_copies.size(),
-                std::chrono::duration<double>(Clock::now() - start).count());
+                std::chrono::duration<double>(Clock::now() - start).count(),
+                std::min(at_once, copies.size()));
   if (c.calibration == "degraded")
     r.log->info("calibration degraded: the decision rules will be fitted on the clean {} rows "
                 "and their {} degraded copies",

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/cpu.h"
 #include "data/features/build.h"
 #include "tests/data/fixtures.h"
 #include "tests/train/run_fixtures.h"
@@ -158,14 +159,27 @@ TEST(E2eAugment, SelectsTheEpochOnTheMeanOfTheDegradedDevCopies) {
   std::string out;
   // The copies are made whatever augment.probability: training on the store alone, on one
   // thread (LibTorch's threads spin on a busy machine), keeps this run short.
-  ASSERT_EQ(run_tenor("train --config " + write_train_config(dir, extra).string() +
-                          " --set augment.probability=0 --set threads=1",
+  const std::string config = write_train_config(dir, extra).string();
+  ASSERT_EQ(run_tenor("train --config " + config + " --set augment.probability=0 --set threads=1",
                       &out),
             0)
       << out;
   EXPECT_NE(out.find("selection mean: over the clean"), std::string::npos) << out;
   EXPECT_GT(expect_selection_follows_the_conditions(dir / "run", "mean"), 0)
       << "the mean never differed from the worst: the test cannot tell them apart";
+  // The copies are made side by side, one per core the run may use (here two, one thread
+  // each), and are the same copies as made one at a time on one core.
+  if (cpu_share().allowed < 2) GTEST_SKIP() << "one core: the copies cannot be made side by side";
+  EXPECT_NE(out.find("degraded copies of them ("), std::string::npos) << out;
+  EXPECT_NE(out.find(" s, 2 made at a time)"), std::string::npos) << out;
+  ASSERT_EQ(run_command("taskset -c 0 " + std::string(TENOR_BINARY) + " train --config " +
+                            config + " --set augment.probability=0 --set threads=1 --set out=" +
+                            (dir / "one-core").string() + " 2>&1",
+                        &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(" s, 1 made at a time)"), std::string::npos) << out;
+  EXPECT_EQ(metrics_without_timing(dir / "run"), metrics_without_timing(dir / "one-core"));
 }
 
 /// calibration: degraded fits the decision rules on the dev split pooled with its degraded
