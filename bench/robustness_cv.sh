@@ -10,7 +10,8 @@
 # SETS: the `tenor train` options of that config on top of CONFIG, e.g. "--set drop_features=[]"
 # ("" for CONFIG as it is); a word `build:OPTION` is a `tenor data build` option of that
 # config's stores instead. A config whose `speech_encoder` names one (as CONFIG does) gets
-# stores built with `--speech-encoder` it; '--set speech_encoder="" --set augment.copies=0' is
+# stores built with `--speech-encoder` it, in its `speech_window` ("--set speech_window=clip"
+# builds clip stores); '--set speech_encoder="" --set augment.copies=0' is
 # the prosody-only model (stores are kept per build options). WORK keeps folds, stores, runs
 # and copies between calls; a run already trained is reused. Configs run one after another
 # (THREADS=1 each by default); run one call at a time on a WORK.
@@ -37,10 +38,16 @@ while (($# > 0)); do
   shift 2
   names+=("$name")
   # The speech encoder the resolved config reads, unless a build: word names one.
-  speech=$($tenor train --config "$config" "${train[@]}" --dump-config |
-    sed -n 's/^speech_encoder: *//p' | tr -d "\"'")
+  # The speech encoder and window the resolved config reads, unless a build: word names them
+  # (padded, the build's default, is not named, so that its stores keep their key).
+  resolved=$($tenor train --config "$config" "${train[@]}" --dump-config)
+  speech=$(sed -n 's/^speech_encoder: *//p' <<<"$resolved" | tr -d "\"'")
+  window=$(sed -n 's/^speech_window: *//p' <<<"$resolved" | tr -d "\"'")
   if [[ -n $speech && " ${build[*]} " != *" --speech-encoder"* ]]; then
     build+=("--speech-encoder=$speech")
+  fi
+  if [[ -n $window && $window != padded && " ${build[*]} " != *" --speech-window"* ]]; then
+    build+=("--speech-window=$window")
   fi
   # The fold stores of these build options: fold$f.h5 without any, else keyed by them.
   key=""

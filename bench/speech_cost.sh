@@ -75,7 +75,7 @@ row "prosody only (no speech encoder, augment.copies 0)" "$plain_build" plain-st
 for w in $windows; do
   store=$work/speech-$w.h5
   speech_build=$(build "$store" --speech-encoder whisper-tiny-en --speech-window "$w")
-  a=$(train "$w-store" "$store" "${from_store[@]}")
-  b=$(train "$w-shipped" "$store")
+  a=$(train "$w-store" "$store" "${from_store[@]}" --set speech_window="$w")
+  b=$(train "$w-shipped" "$store" --set speech_window="$w")
   row "Whisper states, --speech-window $w" "$speech_build" "$w-store" "$w-shipped" "$a" "$b"
 done

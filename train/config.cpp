@@ -141,6 +141,7 @@ const std::vector<Field>& fields() {
         field("speaker_normalization", &TrainConfig::speaker_normalization),
         field("drop_features", &TrainConfig::drop_features),
         field("speech_encoder", &TrainConfig::speech_encoder),
+        field("speech_window", &TrainConfig::speech_window),
     };
     std::vector<Field> model = model_fields();
     top.insert(top.end(), model.begin(), model.end());
@@ -364,6 +365,10 @@ void TrainConfig::validate() const {
         "degraded copies)");
   check(calibration == "clean" || calibration == "degraded", "calibration", calibration,
         "use clean (the dev split) or degraded (the dev split and its degraded copies)");
+  check(speech_window.empty() || speech_window == "padded" || speech_window == "clip",
+        "speech_window", speech_window,
+        "use padded (each window padded to Whisper's 30 s), clip (each clip alone) or \"\" "
+        "(either), as the store was built (tenor data build --speech-window)");
   check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
   check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
   check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");

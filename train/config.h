@@ -135,6 +135,10 @@ struct TrainConfig {
   /// another encoder's, is refused before training with the build command (check_store_for_config).
   /// "" (the default): any store.
   std::string speech_encoder;
+  /// With speech_encoder: the window its states must have been computed in (`tenor data build
+  /// --speech-window`: padded or clip); a store of the other window is refused before training
+  /// with the build command. "" (the default): either. Without speech_encoder it asks nothing.
+  std::string speech_window;
   ModelConfig model;
   OptimConfig optim;
   DistributedConfig distributed;

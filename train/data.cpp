@@ -171,18 +171,32 @@ void check_store_for_config(const TrainConfig& config, const features::Store& st
   const features::SpeechRecord have = features::speech_record(store.meta.extractor_config);
   const bool built = !have.name.empty();
   const std::string& name = have.name;
-  if (built && name == wanted) return;  // the weights' SHA-256 is checked where they are read
+  // The window asked for; where the config leaves it open, the store's, or the default.
+  const std::string window = !config.speech_window.empty() ? config.speech_window
+                             : built                       ? have.window
+                                                           : "padded";
   // A misspelt name is refused as such (with the nearest known one) before any build advice.
-  const std::filesystem::path dir = features::resolve_speech_encoder(wanted, "speech_encoder");
+  const bool same_name = built && name == wanted;
+  const std::filesystem::path dir =
+      same_name ? std::filesystem::path()
+                : features::resolve_speech_encoder(wanted, "speech_encoder");
   const std::string& sha = have.sha256;
-  if (built && !sha.empty() && sha256_file(dir / "model.bin") == sha)
-    return;  // the same weights under another name (a directory)
+  // The same name, or the same weights under another (a directory); the weights' SHA-256 is
+  // checked where they are read.
+  const bool same_encoder =
+      same_name || (built && !sha.empty() && sha256_file(dir / "model.bin") == sha);
+  const std::string build = speech_build_command(store, store_name, {wanted, "", window});
+  if (same_encoder && have.window == window) return;
+  if (same_encoder)
+    throw ConfigError("speech_window: the config reads the states of the speech encoder '" +
+                      wanted + "' in the " + window + " window, but " + store_name +
+                      " holds them in the " + have.window + " window; build it with " + build +
+                      ", or set speech_window: " + have.window + " (or \"\") to train on these");
   throw ConfigError("speech_encoder: the config reads the states of the speech encoder '" +
                     wanted + "', but " + store_name + " was built " +
                     (built ? "with those of " + name + " (SHA-256 " + sha.substr(0, 12) + ")"
                            : std::string("without a speech encoder")) +
-                    "; build it with " +
-                    speech_build_command(store, store_name, {wanted, "", "padded"}) +
+                    "; build it with " + build +
                     ", or set speech_encoder: \"\" to train without the states");
 }
 

@@ -147,5 +147,57 @@ TEST(StoreCheck, AConfigThatReadsASpeechEncodersStatesRefusesAStoreWithoutThem) 
   fs::remove_all(dir);
 }
 
+// speech_window: a config that names the window refuses a store of the other window with the
+// build command of its own; "" takes either; a store without the states is told the config's
+// window. An unknown window is refused by validate; without an encoder the key asks nothing.
+TEST(StoreCheck, AConfigThatNamesASpeechWindowRefusesAStoreOfTheOther) {
+  TrainConfig config;
+  config.speech_encoder = "whisper-tiny-en";
+  config.speech_window = "padded";
+  auto padded = store_with(451, 384);  // no window recorded: built padded, before the option
+  padded.meta.dataset_dir = "/data/calls";
+  EXPECT_NO_THROW(check_store_for_config(config, padded, "p.h5"));
+  auto clip = padded;
+  auto extractor = nlohmann::json::parse(clip.meta.extractor_config);
+  extractor["speech_encoder"]["window"] = "clip";
+  clip.meta.extractor_config = extractor.dump();
+  std::string m =
+      test::thrown_message<ConfigError>([&] { check_store_for_config(config, clip, "c.h5"); });
+  EXPECT_NE(m.find("speech_window: the config reads the states of the speech encoder "
+                   "'whisper-tiny-en' in the padded window, but c.h5 holds them in the clip "
+                   "window; build it with `tenor data build /data/calls --out c.h5 "
+                   "--speech-encoder whisper-tiny-en`, or set speech_window: clip (or \"\")"),
+            std::string::npos)
+      << m;
+  config.speech_window = "clip";
+  EXPECT_NO_THROW(check_store_for_config(config, clip, "c.h5"));
+  m = test::thrown_message<ConfigError>([&] { check_store_for_config(config, padded, "p.h5"); });
+  EXPECT_NE(m.find("--speech-encoder whisper-tiny-en --speech-window clip`, or set "
+                   "speech_window: padded"),
+            std::string::npos)
+      << m;
+  auto plain = store_with(67, 0);
+  m = test::thrown_message<ConfigError>([&] { check_store_for_config(config, plain, "n.h5"); });
+  EXPECT_NE(m.find("built without a speech encoder; build it with `tenor data build DATASET "
+                   "--out n.h5 --speech-encoder whisper-tiny-en --speech-window clip`"),
+            std::string::npos)
+      << m;
+  config.speech_window = "";
+  EXPECT_NO_THROW(check_store_for_config(config, padded, "p.h5"));
+  EXPECT_NO_THROW(check_store_for_config(config, clip, "c.h5"));
+
+  TrainConfig bad;
+  bad.features = "s.h5", bad.out = "r";
+  bad.speech_encoder = "whisper-tiny-en";
+  bad.speech_window = "wide";
+  m = test::thrown_message<ConfigError>([&] { bad.validate(); });
+  EXPECT_NE(m.find("config key 'speech_window' is wide; use padded"), std::string::npos) << m;
+  // Without an encoder there are no states to have a window: the prosody-only model of a
+  // config that names both is `--set speech_encoder=""`.
+  bad.speech_encoder = "", bad.speech_window = "clip";
+  EXPECT_NO_THROW(bad.validate());
+  EXPECT_NO_THROW(check_store_for_config(bad, plain, "n.h5"));
+}
+
 }  // namespace
 }  // namespace tenor::train
