@@ -132,12 +132,14 @@ BlockImpl::BlockImpl(int64_t width, int64_t heads, int64_t ffn)
       ffn_out(register_module("ffn_out", torch::nn::Linear(ffn, width))),
       heads(heads) {}
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, int64_t keep) {
   const int64_t rows = x.size(0), length = x.size(1), width = x.size(2);
+  const int64_t kept = keep < 0 ? length : std::min(keep, length);
   auto parts = qkv(attention_norm(x)).view({rows, length, 3, heads, width / heads});
   parts = parts.permute({2, 0, 3, 1, 4});  // [3, B, heads, L, head width]
-  const auto attended = compat::attention(parts[0], parts[1], parts[2]);
-  auto y = x + out(attended.transpose(1, 2).reshape({rows, length, width}));
+  // Every position is a key and a value; only the kept ones ask (are queries).
+  const auto attended = compat::attention(parts[0].slice(2, 0, kept), parts[1], parts[2]);
+  auto y = x.slice(1, 0, kept) + out(attended.transpose(1, 2).reshape({rows, kept, width}));
   return y + ffn_out(torch::gelu(ffn_in(ffn_norm(y))));
 }
 
@@ -157,10 +159,12 @@ WhisperEncoderImpl::WhisperEncoderImpl(int64_t mels, int64_t width, int64_t laye
   for (int64_t i = 0; i < layers; ++i) blocks->push_back(whisper::Block(width, heads, ffn));
 }
 
-torch::Tensor WhisperEncoderImpl::forward(const torch::Tensor& mel) {
+torch::Tensor WhisperEncoderImpl::forward(const torch::Tensor& mel, int64_t keep) {
   auto x = torch::gelu(conv2(torch::gelu(conv1(mel)))).transpose(1, 2);
   x = x + positions.slice(0, 0, x.size(1));
-  for (const auto& block : *blocks) x = block->as<whisper::Block>()->forward(x);
+  const size_t n = blocks->size();
+  for (size_t i = 0; i < n; ++i)
+    x = (*blocks)[i]->as<whisper::Block>()->forward(x, i + 1 == n ? keep : -1);
   return norm(x);
 }
 
@@ -177,12 +181,16 @@ torch::Tensor WhisperEncoderImpl::pooled(const torch::Tensor& audio,
     padded[b].slice(0, 0, n) = audio[b].slice(0, 0, n);
   }
   const auto mel = whisper::log_mel(padded, filters);
-  const auto states = forward(mel.slice(2, 0, mel.size(2) - mel.size(2) % 2));
+  // Each clip's own frames, the only final states the mean reads: the last block computes
+  // those of the longest clip's (the padding's are still keys and values in every block).
+  auto frames = [&](int64_t b) {
+    return std::max<int64_t>(1, (samples[size_t(b)] / whisper::kHop + 1) / 2);
+  };
+  int64_t keep = 1;
+  for (int64_t b = 0; b < rows; ++b) keep = std::max(keep, frames(b));
+  const auto states = forward(mel.slice(2, 0, mel.size(2) - mel.size(2) % 2), keep);
   auto out = torch::empty({rows, states.size(2)}, states.options());
-  for (int64_t b = 0; b < rows; ++b) {
-    const int64_t frames = std::max<int64_t>(1, (samples[size_t(b)] / whisper::kHop + 1) / 2);
-    out[b] = states[b].slice(0, 0, frames).mean(0);
-  }
+  for (int64_t b = 0; b < rows; ++b) out[b] = states[b].slice(0, 0, frames(b)).mean(0);
   return out;
 }
 

@@ -49,7 +49,9 @@ torch::Tensor log_mel(const torch::Tensor& audio, const torch::Tensor& filters);
 
 struct BlockImpl : torch::nn::Module {
   BlockImpl(int64_t width, int64_t heads, int64_t ffn);
-  torch::Tensor forward(const torch::Tensor& x);
+  /// [B, L, width] -> [B, kept, width]: the states of the first `keep` positions (all when
+  /// keep < 0), each attending over all L.
+  torch::Tensor forward(const torch::Tensor& x, int64_t keep = -1);
   torch::nn::LayerNorm attention_norm{nullptr}, ffn_norm{nullptr};
   torch::nn::Linear qkv{nullptr}, out{nullptr}, ffn_in{nullptr}, ffn_out{nullptr};
   int64_t heads;
@@ -61,8 +63,9 @@ TORCH_MODULE(Block);
 struct WhisperEncoderImpl : torch::nn::Module {
   WhisperEncoderImpl(int64_t mels, int64_t width, int64_t layers, int64_t heads, int64_t ffn,
                      int64_t positions);
-  /// log-mel [B, mels, T] (T even, at most 2 x positions) -> states [B, T / 2, width].
-  torch::Tensor forward(const torch::Tensor& mel);
+  /// log-mel [B, mels, T] (T even, at most 2 x positions) -> states [B, T / 2, width], or of
+  /// the first `keep` frames only (the last block computes no others; keep < 0: all).
+  torch::Tensor forward(const torch::Tensor& mel, int64_t keep = -1);
   /// 16 kHz mono clips [B, S], each of `samples[b]` samples (at most `window`), padded with
   /// silence to `window` samples (30 s, as Whisper was trained; 640 at least) -> [B, width]:
   /// the mean of the final states over each clip's own frames (the padding's are left out).

@@ -74,6 +74,11 @@ TEST(SpeechEncoder, SameLogMelAndStatesAsHuggingFaceTransformers) {
   const auto states = encoder->forward(ref_mel.to(torch::kFloat)).slice(1, 0, kFrames);
   const double worst_states =
       (states.to(torch::kDouble) - test::json_tensor(ref["states"])).abs().max().item<double>();
+  // The states of the first frames only (what pooled asks the last block for) are those frames'
+  // of the whole forward, each frame still attending over the padding.
+  const auto first = encoder->forward(ref_mel.to(torch::kFloat), kFrames);
+  ASSERT_EQ(first.size(1), kFrames);
+  EXPECT_LT((first - states).abs().max().item<double>(), 1e-5);
   const auto pooled = encoder->pooled(audio, samples);
   const double worst_pooled =
       (pooled.to(torch::kDouble) - test::json_tensor(ref["pooled"])).abs().max().item<double>();
