@@ -487,7 +487,9 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   features::BuildOptions build;
   build.device = config.device;
   build.progress = options.progress;
-  build.speech_encoder = config.speech_encoder;  // the states a --config's model reads
+  // The states a --config's model reads, in its window.
+  build.speech_encoder = config.speech_encoder;
+  if (!config.speech_window.empty()) build.speech_window = config.speech_window;
   features::build_feature_store(dataset, store_path, build);
   const features::Store store = features::read_store(store_path);
   const std::vector<size_t> row_call = row_calls(ds, store);

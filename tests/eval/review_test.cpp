@@ -254,14 +254,14 @@ TEST(Review, RefusesAnOutputInsideTheDatasetAndTooManyFolds) {
 
 // The built-in model has no config keys: --set alone would be ignored silently.
 // A --config whose model reads a speech encoder's states (configs/ravdess-anger.yaml): the
-// review's store is built with them, so the fold models train.
+// review's store is built with them, in the config's window, so the fold models train.
 TEST(Review, BuildsTheSpeechEncoderStatesAConfigReads) {
   const fs::path dir = make_temp_dir("review-speech") / "review";
   std::string log;
   ASSERT_EQ(run_tenor("data review " + flipped_dataset().string() + " --folds 3 --out " +
                           dir.string() + " --config " TENOR_SOURCE_DIR
                           "/configs/demo-linear.yaml --set speech_encoder=whisper-tiny-en"
-                          " --set device=cpu --set threads=1",
+                          " --set speech_window=clip --set device=cpu --set threads=1",
                       &log),
             0)
       << log;
