@@ -460,6 +460,18 @@ std::string model_name(const ReviewOptions& options) {
              : options.config.string();
 }
 
+/// How the review's store is built: on the config's device, with the speech encoder states a
+/// --config's model reads, in its window.
+features::BuildOptions store_options(const train::TrainConfig& config,
+                                     const ReviewOptions& options) {
+  features::BuildOptions build;
+  build.device = config.device;
+  build.progress = options.progress;
+  build.speech_encoder = config.speech_encoder;
+  if (!config.speech_window.empty()) build.speech_window = config.speech_window;
+  return build;
+}
+
 }  // namespace
 
 ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
@@ -484,13 +496,7 @@ ReviewSummary review_dataset(const fs::path& dataset, const fs::path& out,
   const std::vector<int> call_fold =
       data::assign_folds(ds, options.folds, options.seed, "", duplicates);
 
-  features::BuildOptions build;
-  build.device = config.device;
-  build.progress = options.progress;
-  // The states a --config's model reads, in its window.
-  build.speech_encoder = config.speech_encoder;
-  if (!config.speech_window.empty()) build.speech_window = config.speech_window;
-  features::build_feature_store(dataset, store_path, build);
+  features::build_feature_store(dataset, store_path, store_options(config, options));
   const features::Store store = features::read_store(store_path);
   const std::vector<size_t> row_call = row_calls(ds, store);
   const std::vector<int> row_fold = row_folds(row_call, call_fold);
