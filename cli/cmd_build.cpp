@@ -51,7 +51,7 @@ void add_data_build_command(CLI::App& app) {
   cmd->add_option("--speech-window", args->options.speech_window,
                   "how the speech encoder sees a segment: padded with silence to its 30 s "
                   "window, as it was trained, or alone (clip: cheaper for short segments)")
-      ->check(CLI::IsMember({"padded", "clip"}))
+      ->check(CLI::IsMember(features::speech_windows()))
       ->capture_default_str()
       ->needs(speech);
   cmd->add_option("--f0-floor", args->options.lld.f0_floor_hz, "lowest F0 in Hz")

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/retired.h"
 #include "core/text.h"
+#include "data/features/build.h"
 
 namespace tenor::train {
 namespace {
@@ -365,7 +366,9 @@ void TrainConfig::validate() const {
         "degraded copies)");
   check(calibration == "clean" || calibration == "degraded", "calibration", calibration,
         "use clean (the dev split) or degraded (the dev split and its degraded copies)");
-  check(speech_window.empty() || speech_window == "padded" || speech_window == "clip",
+  const auto& windows = features::speech_windows();
+  check(speech_window.empty() ||
+            std::find(windows.begin(), windows.end(), speech_window) != windows.end(),
         "speech_window", speech_window,
         "use padded (each window padded to Whisper's 30 s), clip (each clip alone) or \"\" "
         "(either), as the store was built (tenor data build --speech-window)");

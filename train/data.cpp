@@ -185,8 +185,8 @@ void check_store_for_config(const TrainConfig& config, const features::Store& st
   // checked where they are read.
   const bool same_encoder =
       same_name || (built && !sha.empty() && sha256_file(dir / "model.bin") == sha);
-  const std::string build = speech_build_command(store, store_name, {wanted, "", window});
   if (same_encoder && have.window == window) return;
+  const std::string build = speech_build_command(store, store_name, {wanted, "", window});
   if (same_encoder)
     throw ConfigError("speech_window: the config reads the states of the speech encoder '" +
                       wanted + "' in the " + window + " window, but " + store_name +

@@ -99,7 +99,7 @@ StoreContract store_contract(const RunInfo& run) {
   // The states the run was trained on: result.json's record, else (a run of a tenor before
   // it) its store's; a run of then without its store leaves them unchecked.
   if (const auto it = run.result.find("speech_encoder"); it != run.result.end()) {
-    c.speech = {it->value("name", ""), it->value("sha256", ""), it->value("window", "padded")};
+    c.speech = features::speech_record_from(*it);
     return c;
   }
   std::error_code ec;

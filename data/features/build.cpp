@@ -927,12 +927,20 @@ std::unique_ptr<SpeechStates> load_speech_encoder(BuildOptions& o, const std::st
   return speech;
 }
 
+SpeechRecord speech_record_from(const json& s) {
+  if (!s.is_object()) return {};
+  return {s.value("name", ""), s.value("sha256", ""), s.value("window", "padded")};
+}
+
 SpeechRecord speech_record(const std::string& extractor_config) {
   const json j = json::parse(extractor_config, nullptr, false);
-  if (!j.is_object() || !j.contains("speech_encoder") || !j["speech_encoder"].is_object())
-    return {};
-  const json& s = j["speech_encoder"];
-  return {s.value("name", ""), s.value("sha256", ""), s.value("window", "padded")};
+  if (!j.is_object() || !j.contains("speech_encoder")) return {};
+  return speech_record_from(j["speech_encoder"]);
+}
+
+const std::vector<std::string>& speech_windows() {
+  static const std::vector<std::string> windows = {"padded", "clip"};
+  return windows;
 }
 
 BuildOptions build_options_from_config(const json& j) {
@@ -1176,7 +1184,8 @@ void BuildOptions::validate() const {
     throw ConfigError("sample rate " + std::to_string(*sample_rate_hz) +
                       " Hz must lie between 4000 and 96000");
   if (functionals.pause_min_ms <= 0) throw ConfigError("functionals.pause_min_ms must be above 0");
-  if (speech_window != "padded" && speech_window != "clip")
+  const auto& windows = speech_windows();
+  if (std::find(windows.begin(), windows.end(), speech_window) == windows.end())
     throw ConfigError("speech window '" + speech_window + "' is neither padded nor clip");
 }
 

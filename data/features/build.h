@@ -115,6 +115,13 @@ struct SpeechRecord {
   std::string name, sha256, window;
 };
 SpeechRecord speech_record(const std::string& extractor_config);
+/// The same from the record's own object ({name, sha256, window}, as an extractor
+/// configuration's `speech_encoder` and a run's result.json hold it); all "" for no object.
+SpeechRecord speech_record_from(const nlohmann::json& speech_encoder);
+
+/// The windows a speech encoder can be shown a segment in (BuildOptions::speech_window,
+/// `tenor data build --speech-window`, the training config's `speech_window`).
+const std::vector<std::string>& speech_windows();
 
 class SpeechStates;  // data/features/speech_encoder.h
 
