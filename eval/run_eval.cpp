@@ -456,20 +456,9 @@ void check_dataset_rows(const data::Dataset& ds, const fs::path& dir,
 
 /// The extraction options of the run's features, for this dataset.
 features::BuildOptions run_build_options(train::Predictor& model,
-                                         const DatasetEvalOptions& options,
-                                         const std::string& run) {
-  json extractor;
-  std::string tokenizer;
-  try {
-    extractor = model.extractor_config();
-    tokenizer = model.tokenizer_model();
-  } catch (const Error& e) {
-    throw DataError("run " + run + ": the extractor configuration and tokenizer its features "
-                    "are computed with come from the store it was trained on, which cannot be "
-                    "read (" + e.what() + "); restore that store");
-  }
-  features::BuildOptions build = features::build_options_from_config(extractor);
-  build.tokenizer_model = tokenizer;
+                                         const DatasetEvalOptions& options) {
+  features::BuildOptions build = features::build_options_from_config(model.extractor_config());
+  build.tokenizer_model = model.tokenizer_model();
   build.device = options.eval.device;
   build.progress = options.progress;
   return build;
@@ -513,7 +502,7 @@ EvalReport evaluate_run_on_dataset(const fs::path& run, const fs::path& dataset,
   const data::Dataset ds = validated_dataset(dataset, "evaluate again");
   check_dataset_tasks(ds.schema, dataset, model, run.string());
   check_modalities(ds, dataset, model, run.string());
-  const features::BuildOptions build = run_build_options(model, options, run.string());
+  const features::BuildOptions build = run_build_options(model, options);
   if (!options.allow_narrowband) check_sample_rates(ds, dataset, build.lld, run.string());
   check_dataset_rows(ds, dataset, build, model, options.eval);
 

@@ -44,7 +44,7 @@ train::StoreContract store_contract(const fs::path& bundle) {
   c.tokenizer_sha256 = facts.at("tokenizer_sha256");
   c.feature_set_version = facts.at("feature_set_version");
   c.functionals_version = facts.at("functionals_version");
-  c.speech = features::speech_record(facts.at("extractor_config").dump());
+  c.speech = features::speech_record(facts.at("extractor_config"));
   return c;
 }
 

@@ -123,7 +123,7 @@ data::ChannelConvention bundle_channels(const fs::path& bundle) {
 }
 
 data::ChannelConvention run_channels(train::RunPredictor& run) {
-  const std::string store = run.run().info.config.features;
+  const std::string& store = train::run_store(run.run().info);
   return data::ChannelConvention::from_json(features::read_channel_convention(store), store);
 }
 

@@ -23,6 +23,7 @@ inline constexpr const char* kRunTextEncoderDir = "text_encoder";
 /// What a run directory holds besides weights.
 struct RunInfo {
   std::filesystem::path dir;
+  /// config.yaml, its `features` found from this process's directory (read_run)
   TrainConfig config;
   InputTransform transform;  ///< input_transform.json (built from normalizer.json before)
   ModelShape shape;
@@ -35,8 +36,15 @@ ModelShape shape_from_json(const nlohmann::json& j, const std::string& source = 
 
 /// Reads config.yaml, input_transform.json, shape.json and result.json of a run, upgraded from
 /// the run's format to the current one (train/run_format.h). Throws DataError naming the
-/// missing or damaged file and the fix, or a format newer than this tenor reads.
+/// missing or damaged file and the fix, or a format newer than this tenor reads. A relative
+/// `features` is found from any directory while the run sits at its `out` under the directory
+/// training ran in (both relative paths in config.yaml).
 RunInfo read_run(const std::filesystem::path& dir);
+
+/// The run's feature store (`config.features` as read_run found it), where the run's
+/// extractor settings, tokenizer, channels and dev split are read from; DataError naming the
+/// run, the path, this process's directory and the fix when it is not there.
+const std::string& run_store(const RunInfo& run);
 
 /// A run's model, loaded from `checkpoint` (default best.pt) on `device`.
 struct LoadedRun {

@@ -190,7 +190,7 @@ RunPredictor::RunPredictor(const fs::path& dir, const std::string& device,
       checkpoint == "best.pt" ? " (`tenor train --config " + (dir / "config.yaml").string() +
                                     "` saves them into the finished run without training)"
                               : std::string());
-  rules_ = fit_rules(*this, prepare(features::read_store(store), store), store);
+  rules_ = fit_rules(*this, prepare(features::read_store(run_store(run_.info)), store), store);
 }
 
 namespace {
@@ -228,17 +228,34 @@ eval::DecisionRules RunPredictor::pooled_rules(const TrainData& own,
                                               " and its degraded copies (" + names + ")");
 }
 
-const features::Store& RunPredictor::own_store() {
-  if (!own_store_) own_store_ = features::read_store(run_.info.config.features);
-  return *own_store_;
+namespace {
+
+/// What `read` takes from the run's store (its attributes or its tokenizer, not its tables); a
+/// store that cannot be read is named as the run's.
+template <class Read>
+auto read_run_store(const RunInfo& run, Read read) {
+  const std::string& path = run_store(run);
+  try {
+    return read(path);
+  } catch (const DataError& e) {
+    throw DataError("run " + run.dir.string() + " reads its extractor settings and tokenizer "
+                    "from the feature store it was trained on, which cannot be read (" +
+                    e.what() + "); put an intact copy of " + path + " back");
+  }
 }
 
+}  // namespace
+
 json RunPredictor::extractor_config() {
-  const std::string& text = own_store().meta.extractor_config;
+  const std::string text = read_run_store(run_.info, [](const std::string& path) {
+    return features::read_store_meta(path).extractor_config;
+  });
   return json::parse(text.empty() ? std::string("{}") : text);
 }
 
-std::string RunPredictor::tokenizer_model() { return own_store().tokenizer_model; }
+std::string RunPredictor::tokenizer_model() {
+  return read_run_store(run_.info, features::read_store_tokenizer);
+}
 
 void RunPredictor::save_rules() const {
   const fs::path dir = run_.info.dir;

@@ -81,13 +81,11 @@ class RunPredictor : public Predictor {
   void save_rules() const;
 
  private:
-  const features::Store& own_store();  ///< the run's own store, read on first use
   /// The rules fitted on the dev split of `own` pooled with `copies` of its dev rows.
   eval::DecisionRules pooled_rules(const TrainData& own, const DegradedCopies& copies);
 
   LoadedRun run_;
   std::string checkpoint_;
-  std::optional<features::Store> own_store_;
 };
 
 /// The predictions of `predictor` on `rows` of `data` (raw probabilities) with their labels,

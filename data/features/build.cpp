@@ -692,9 +692,6 @@ json open_parts(const fs::path& parts, const json& state, bool restart) {
   return state;
 }
 
-/// The build's tokenizer: the one an interrupted build trained, when state.json vouches for its
-/// SHA-256; else trained on the training split's transcripts only (all calls when no call is
-/// in train), so no test text shapes the vocabulary, and recorded in `state`.
 /// The SentencePiece model of --tokenizer: a .model file, a bundle directory, or a store.
 std::string tokenizer_from(const fs::path& from) {
   std::error_code ec;
@@ -703,7 +700,7 @@ std::string tokenizer_from(const fs::path& from) {
     throw DataError("--tokenizer " + from.string() + ": " + file.string() +
                     " does not exist; give a SentencePiece .model file, a bundle directory or "
                     "a feature store (.h5)");
-  std::string model = file.extension() == ".h5" ? read_store(file).tokenizer_model : read_file(file);
+  std::string model = file.extension() == ".h5" ? read_store_tokenizer(file) : read_file(file);
   if (model.empty())
     throw DataError("--tokenizer " + from.string() + " holds no tokenizer (a store built from "
                     "calls without text); give one that has a SentencePiece model");
@@ -717,6 +714,9 @@ std::string tokenizer_from(const fs::path& from) {
   return model;
 }
 
+/// The build's tokenizer: the one an interrupted build trained, when state.json vouches for its
+/// SHA-256; else trained on the training split's transcripts only (all calls when no call is
+/// in train), so no test text shapes the vocabulary, and recorded in `state`.
 std::string build_tokenizer(const fs::path& parts, const data::Dataset& ds, const BuildOptions& o,
                             json& state) {
   auto log = logger("data");
@@ -933,9 +933,12 @@ SpeechRecord speech_record_from(const json& s) {
 }
 
 SpeechRecord speech_record(const std::string& extractor_config) {
-  const json j = json::parse(extractor_config, nullptr, false);
-  if (!j.is_object() || !j.contains("speech_encoder")) return {};
-  return speech_record_from(j["speech_encoder"]);
+  return speech_record(json::parse(extractor_config, nullptr, false));
+}
+
+SpeechRecord speech_record(const json& extractor_config) {
+  const auto it = extractor_config.find("speech_encoder");  // end() for a non-object
+  return it == extractor_config.end() ? SpeechRecord{} : speech_record_from(*it);
 }
 
 const std::vector<std::string>& speech_windows() {

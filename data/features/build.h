@@ -115,6 +115,8 @@ struct SpeechRecord {
   std::string name, sha256, window;
 };
 SpeechRecord speech_record(const std::string& extractor_config);
+/// The same from the configuration as JSON (a bundle's features.json holds it so).
+SpeechRecord speech_record(const nlohmann::json& extractor_config);
 /// The same from the record's own object ({name, sha256, window}, as an extractor
 /// configuration's `speech_encoder` and a run's result.json hold it); all "" for no object.
 SpeechRecord speech_record_from(const nlohmann::json& speech_encoder);

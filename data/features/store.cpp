@@ -469,6 +469,13 @@ StoreMeta read_store_meta(const fs::path& path) {
   return read_meta(file);
 }
 
+std::string read_store_tokenizer(const fs::path& path) {
+  H5 file = open_store(path);
+  H5 group(H5Gopen2(file, "tokenizer", H5P_DEFAULT), H5Gclose, "open /tokenizer");
+  const auto model = read_array<uint8_t>(group, "sentencepiece_model", H5T_NATIVE_UINT8);
+  return {model.begin(), model.end()};
+}
+
 Store read_store(const fs::path& path) {
   H5 file = open_store(path);
   Store s;

@@ -147,6 +147,10 @@ Store read_store(const std::filesystem::path& path);
 /// Reads only the root attributes (cheap).
 StoreMeta read_store_meta(const std::filesystem::path& path);
 
+/// The SentencePiece model the store holds ("" for a store of calls without text), read
+/// without its tables (cheap, as read_store_meta).
+std::string read_store_tokenizer(const std::filesystem::path& path);
+
 /// Throws DataError when a store's feature-set or functionals version differs from
 /// what this build (or a model) expects, naming both and the fix.
 void check_store_versions(const StoreMeta& meta, const std::string& expected_feature_set,

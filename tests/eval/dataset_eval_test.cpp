@@ -163,6 +163,64 @@ TEST(E2eEvalDataset, ScoresAnUnseenDatasetAsDataBuildWithTheRunsTokenizerThenEva
   EXPECT_EQ(file_hashes(text_run()), run_before) << "tenor eval wrote into the run";
 }
 
+// config.yaml keeps `features` and `out` as the user wrote them, relative to the directory
+// training ran in; eval --dataset and export read the run's store from any directory.
+TEST(E2eEvalDataset, ARunWithRelativePathsFindsItsStoreFromAnotherDirectory) {
+  const fs::path base = make_temp_dir("evalds-relative");
+  fs::create_directories(base / "stores");
+  fs::copy_file(tiny_store(), base / "stores" / "s.h5");
+  std::ofstream(base / "config.yaml")
+      << "features: stores/s.h5\nout: runs/r\nepochs: 2\nbatch_size: 8\nmodel:\n"
+         "  type: linear\n";
+  std::string log;
+  ASSERT_EQ(run_command("cd " + base.string() + " && " + TENOR_BINARY +
+                            " train --config config.yaml",
+                        &log),
+            0)
+      << log;
+  ASSERT_NE(fs::current_path(), base);
+  const fs::path run = base / "runs" / "r";
+  const fs::path out = make_temp_dir("evalds-relative-out");
+  const DatasetFixture fx = unseen_dataset("evalds-relative-data", {"dev", "test"});
+  EXPECT_EQ(run_tenor(eval_dataset(run, fx.root, out / "a"), &log), 0) << log;
+  EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + (out / "b").string(), &log), 0)
+      << log;
+
+  // The run moved away from its store: the sentence names the path, this directory and the fix.
+  fs::rename(base / "runs", out / "runs");
+  const fs::path moved = out / "runs" / "r";
+  EXPECT_EQ(run_tenor(eval_dataset(moved, fx.root, out / "c"), &log), 1);
+  EXPECT_NE(log.find("from the feature store it was trained on, stores/s.h5 (its config.yaml's "
+                     "`features`), which is not there from " + fs::current_path().string() +
+                     "; run this from the directory training ran in, or put that store back"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(out / "c"));
+  EXPECT_EQ(run_tenor("export --run " + moved.string() + " --out " + (out / "d").string(), &log),
+            1);
+  EXPECT_NE(log.find("give that store (or another with a dev split the run reads) with "
+                     "--parity-data STORE"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(run_tenor("export --run " + moved.string() + " --out " + (out / "d").string() +
+                          " --parity-data " + (base / "stores" / "s.h5").string(),
+                      &log),
+            0)
+      << log;
+
+  // Back beside a damaged store: named as the run's, with the fix.
+  fs::rename(out / "runs", base / "runs");
+  std::ofstream(base / "stores" / "s.h5", std::ios::trunc) << "not a store";
+  EXPECT_EQ(run_tenor(eval_dataset(run, fx.root, out / "e"), &log), 1);
+  EXPECT_NE(log.find("reads its extractor settings and tokenizer from the feature store it was "
+                     "trained on, which cannot be read ("),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("put an intact copy of " + (base / "stores" / "s.h5").string() + " back"),
+            std::string::npos)
+      << log;
+}
+
 TEST(E2eEvalDataset, AnAllTestDatasetIsScoredAndSplitAllTakesEveryLabelledSegment) {
   const DatasetFixture fx = unseen_dataset("evalds-all-test", {"test", "test"});
   const fs::path dir = make_temp_dir("evalds-all-test-out");

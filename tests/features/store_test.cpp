@@ -47,6 +47,8 @@ TEST(Store, WriteReadRoundTrip) {
   EXPECT_EQ(s.frames.size(), 6u);
   EXPECT_EQ(s.token_offsets, (std::vector<int64_t>{0, 3, 3}));
   EXPECT_EQ(s.tokenizer_model, "MODEL");
+  EXPECT_EQ(read_store_tokenizer(path), "MODEL");  // without the tables
+  EXPECT_EQ(read_store_meta(path).extractor_config, "{\"x\": 1}");
   EXPECT_EQ(s.task_classes["escalation"],
             (std::vector<std::string>{"calm", "frustrated", "angry"}));
   EXPECT_THROW(check_store_versions(s.meta, "v-other", "f-test", path), DataError);
@@ -59,6 +61,7 @@ TEST(Store, RefusesWhatIsNotAStore) {
   { std::ofstream(path) << "hello"; }
   EXPECT_THROW(read_store(path), DataError);
   EXPECT_THROW(read_store(path.string() + ".missing"), DataError);
+  EXPECT_THROW(read_store_tokenizer(path), DataError);
 }
 
 // A store built with `--text-embeddings` before 2026-12-06 (its root attribute text_encoder
