@@ -41,7 +41,7 @@ json dataset_stats(const Dataset& ds, const StatsOptions& options) {
   out["segments"] = ds.segment_count();
 
   std::map<std::string, std::set<std::string>> speakers;
-  std::map<std::string, size_t> calls, segments;
+  std::map<std::string, size_t> calls, segments, text_only;
   std::map<std::string, double> audio_hours;
   std::map<std::string, std::map<std::string, double>> speech_hours;
   std::vector<double> durations;
@@ -57,6 +57,11 @@ json dataset_stats(const Dataset& ds, const StatsOptions& options) {
         // Unreadable audio is validate's business; stats count what can be read.
       }
     }
+    // A text-only call's times order its turns; they are no speech to count.
+    if (call.audio.empty()) {
+      ++text_only[split];
+      continue;
+    }
     for (const auto& seg : call.segments) {
       speech_hours[split][seg.speaker] += seg.duration_s() / 3600.0;
       durations.push_back(seg.duration_s());
@@ -67,7 +72,8 @@ json dataset_stats(const Dataset& ds, const StatsOptions& options) {
     json s = {{"calls", n},
               {"segments", segments[split]},
               {"speakers", speakers[split].size()},
-              {"speech_hours_by_role", speech_hours[split]}};
+              {"speech_hours_by_role", speech_hours[split]},
+              {"text_only_calls", text_only[split]}};
     if (options.probe_audio) s["audio_hours"] = audio_hours[split];
     splits[split] = std::move(s);
   }
@@ -75,7 +81,8 @@ json dataset_stats(const Dataset& ds, const StatsOptions& options) {
 
   std::sort(durations.begin(), durations.end());
   json pct = json::object();
-  for (int p : kDurationPercentiles) pct[percentile_key(p)] = percentile(durations, p / 100.0);
+  if (!durations.empty())
+    for (int p : kDurationPercentiles) pct[percentile_key(p)] = percentile(durations, p / 100.0);
   out["segment_seconds"] = std::move(pct);
 
   json tasks = json::object();
@@ -134,8 +141,11 @@ std::string stats_to_text(const json& s) {
     << "  speech hours by role\n";
   for (const auto& [split, v] : s["splits"].items()) {
     o << std::left << std::setw(12) << split << std::right << std::setw(8)
-      << v["calls"].get<size_t>() << std::setw(10) << v["segments"].get<size_t>() << std::setw(10)
-      << v["speakers"].get<size_t>();
+      << v["calls"].get<size_t>() << std::setw(10) << v["segments"].get<size_t>() << std::setw(10);
+    if (const size_t speakers = v["speakers"].get<size_t>(); speakers > 0)
+      o << speakers;
+    else
+      o << "-";  // no meta.speaker_id in this split
     if (v.contains("audio_hours")) {
       o << std::setw(13) << std::setprecision(3) << v["audio_hours"].get<double>();
     } else {
@@ -144,13 +154,18 @@ std::string stats_to_text(const json& s) {
     o << " ";
     for (const auto& [role, h] : v["speech_hours_by_role"].items())
       o << " " << role << "=" << std::setprecision(3) << h.get<double>();
+    if (const size_t text = v.value("text_only_calls", size_t(0)); text > 0)
+      o << (v["speech_hours_by_role"].empty() ? " text only (" : " + text only (") << text
+        << (text == 1 ? " call)" : " calls)");
     o << "\n";
   }
   o << "\nsegment duration (s):";
+  if (s["segment_seconds"].empty()) o << " no call has audio";
   // In numeric order (a JSON object's keys iterate as strings: p0, p100, p25, ...).
   for (int p : kDurationPercentiles)
-    o << " " << percentile_key(p) << "=" << std::setprecision(2)
-      << s["segment_seconds"].value(percentile_key(p), 0.0);
+    if (s["segment_seconds"].contains(percentile_key(p)))
+      o << " " << percentile_key(p) << "=" << std::setprecision(2)
+        << s["segment_seconds"][percentile_key(p)].get<double>();
   o << "\n";
   for (const auto& [name, t] : s["tasks"].items()) {
     o << "\ntask " << name << " (" << t["type"].get<std::string>() << ", "

@@ -44,5 +44,29 @@ TEST(Stats, CountsHoursSpeakersAndPercentiles) {
   }
 }
 
+// A text-only call's segment times order its turns: they are not speech hours or durations.
+TEST(Stats, TextOnlyCallsAreCountedApartFromSpeech) {
+  DatasetFixture fx("stats-text");
+  fx.calls[1].erase("audio");
+  fx.calls[1]["meta"].erase("speaker_id");
+  fx.write();
+  const auto s = data::dataset_stats(data::load_dataset_or_throw(fx.root), {200, 1, true});
+  EXPECT_EQ(s["splits"]["test"]["text_only_calls"], 1);
+  EXPECT_TRUE(s["splits"]["test"]["speech_hours_by_role"].empty()) << s["splits"]["test"];
+  EXPECT_EQ(s["splits"]["test"]["speakers"], 0);
+  EXPECT_EQ(s["splits"]["train"]["text_only_calls"], 0);
+  EXPECT_FALSE(s["splits"]["train"]["speech_hours_by_role"].empty());
+  const auto text = data::stats_to_text(s);
+  EXPECT_NE(text.find("         -        0.000  text only (1 call)\n"), std::string::npos) << text;
+
+  fx.calls[0].erase("audio");
+  fx.write();
+  const auto none = data::dataset_stats(data::load_dataset_or_throw(fx.root), {200, 1, true});
+  EXPECT_TRUE(none["segment_seconds"].empty()) << none["segment_seconds"];
+  EXPECT_NE(data::stats_to_text(none).find("segment duration (s): no call has audio\n"),
+            std::string::npos)
+      << data::stats_to_text(none);
+}
+
 }  // namespace
 }  // namespace tenor::test
