@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/text.h"
 #include "data/duplicates.h"
 
@@ -24,7 +25,8 @@ struct Group {
   std::vector<size_t> calls;
   double weight = 0;  ///< segments (at least 1 per call)
   int stratum = -1;   ///< rarest class present, -1 = unlabelled
-  int fixed = -1;     ///< split index already given, -1 = free
+  int fixed = -1;     ///< split index (given, or assigned), -1 = not yet
+  bool given = false; ///< `fixed` is the split its calls already had
 };
 
 }  // namespace
@@ -120,6 +122,7 @@ std::map<size_t, Group> make_groups(const Dataset& ds, CallGroups& uf, const Tas
       }
       if (g.fixed < 0) fixed_by[uf.find(i)] = i;
       g.fixed = s;
+      g.given = true;
     }
   }
   return groups;
@@ -185,6 +188,45 @@ void assign_groups(std::map<size_t, Group>& groups, const std::vector<double>& r
   }
 }
 
+/// A part with a share that no group reached (a small dataset, where each stratum's few
+/// groups all went to the largest share) takes the lightest assigned group of the part
+/// furthest above its share that keeps another group. Returns the parts still empty.
+std::vector<size_t> fill_empty_parts(std::map<size_t, Group>& groups,
+                                     const std::vector<double>& ratio) {
+  std::vector<size_t> count(ratio.size(), 0);
+  std::vector<double> have(ratio.size(), 0.0);
+  double total = 0;
+  for (const auto& [root, g] : groups) {
+    ++count[static_cast<size_t>(g.fixed)];
+    have[static_cast<size_t>(g.fixed)] += g.weight;
+    total += g.weight;
+  }
+  auto movable = [&](const Group& g) { return !g.given && count[size_t(g.fixed)] >= 2; };
+  std::vector<size_t> empty;
+  for (size_t s = 0; s < ratio.size(); ++s) {
+    if (ratio[s] <= 0 || count[s] > 0) continue;
+    Group* move = nullptr;  // the lightest movable group of the part furthest above its share
+    auto above = [&](const Group& g) {
+      const auto from = static_cast<size_t>(g.fixed);
+      return have[from] - ratio[from] * total;
+    };
+    for (auto& [root, g] : groups)
+      if (movable(g) && (!move || above(g) > above(*move) + 1e-12 ||
+                         (above(g) > above(*move) - 1e-12 && g.fixed == move->fixed &&
+                          g.weight < move->weight)))
+        move = &g;
+    if (!move) {
+      empty.push_back(s);
+      continue;
+    }
+    const auto from = static_cast<size_t>(move->fixed);
+    --count[from], have[from] -= move->weight;
+    ++count[s], have[s] += move->weight;
+    move->fixed = static_cast<int>(s);
+  }
+  return empty;
+}
+
 }  // namespace
 
 Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
@@ -193,7 +235,15 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   CallGroups uf = group_calls(ds, options.duplicate_options());
   const Task* task = stratify_task(ds, options.stratify_task);
   auto groups = make_groups(ds, uf, task, !options.reassign);
-  assign_groups(groups, {options.train, options.dev, options.test}, options.seed);
+  const std::vector<double> ratio = {options.train, options.dev, options.test};
+  assign_groups(groups, ratio, options.seed);
+  for (size_t s : fill_empty_parts(groups, ratio))
+    logger("data")->warn(
+        "split '{}' holds no call, though its share is {}: the {} call(s) form {} group(s) that "
+        "must stay together (calls sharing a meta.speaker_id, or duplicates), too few for "
+        "every split; add calls of other speakers{}",
+        kSplitNames[s], format_number(ratio[s]), ds.calls.size(), groups.size(),
+        s == 0 ? "" : ", or give it no share (--" + kSplitNames[s] + " 0, its share in --train)");
   for (auto& [root, g] : groups)
     for (size_t i : g.calls) ds.calls[i].split = kSplitNames[static_cast<size_t>(g.fixed)];
   return ds;

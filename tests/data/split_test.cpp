@@ -148,6 +148,38 @@ TEST(Split, EveryFoldGetsAGroupWhenEachStratumHoldsOne) {
   }
 }
 
+// Few groups per stratum all went to train's larger share, leaving dev or test empty: an
+// empty split with a share takes a group from the split furthest above its own.
+TEST(Split, EverySplitWithAShareGetsAGroupWhileAnotherKeepsOne) {
+  auto ds = many_calls();
+  ds.calls.resize(3);  // speakers s0 (escalated), s1 and s2 (calm)
+  data::SplitOptions options;
+  options.train = 0.6, options.dev = 0.2, options.test = 0.2;
+  for (uint64_t seed : {1, 2, 3}) {
+    options.seed = seed;
+    std::map<std::string, int> calls;
+    for (const auto& c : data::assign_splits(ds, options).calls) ++calls[c.split];
+    EXPECT_EQ(calls["train"], 1) << "seed " << seed;
+    EXPECT_EQ(calls["dev"], 1) << "seed " << seed;
+    EXPECT_EQ(calls["test"], 1) << "seed " << seed;
+  }
+  // Two groups for three splits: train keeps one, dev takes the other, test stays empty.
+  ds.calls.resize(2);
+  std::map<std::string, int> calls;
+  for (const auto& c : data::assign_splits(ds, options).calls) ++calls[c.split];
+  EXPECT_EQ(calls["train"], 1);
+  EXPECT_EQ(calls["dev"], 1);
+  EXPECT_EQ(calls["test"], 0);
+  // A split given in the input is kept: c0 stays in train, alone.
+  ds.calls.resize(3);
+  ds.calls[0].split = "train";
+  ds.calls[1].split = "train";
+  calls.clear();
+  for (const auto& c : data::assign_splits(ds, options).calls) ++calls[c.split];
+  EXPECT_EQ(calls["train"], 2);
+  EXPECT_EQ(calls["dev"] + calls["test"], 1);
+}
+
 TEST(Split, RejectsBadRatios) {
   data::SplitOptions o;
   o.train = 0.9;
