@@ -319,13 +319,15 @@ ExportResult export_bundle(const ExportOptions& options) {
     throw UsageError("--quantize " + o.quantize + " quantises the pretrained text encoder "
                      "(model.text_encoder), but " + o.run.string() + " has none; export it "
                      "without --quantize");
-  s.store_path = o.parity_data.empty() ? info.config.features : o.parity_data;
-  if (std::error_code ec; o.parity_data.empty() && !fs::is_regular_file(s.store_path, ec))
-    throw DataError("the parity gate runs on the dev split of the store " + o.run.string() +
-                    " was trained on, " + s.store_path + " (its config.yaml's `features`), "
-                    "which is not there from " + fs::current_path(ec).string() +
-                    "; run the export from the directory training ran in, or give that store "
-                    "(or another with a dev split the run reads) with --parity-data STORE");
+  s.store_path = o.parity_data;
+  if (s.store_path.empty()) {
+    try {
+      s.store_path = train::run_store(info);
+    } catch (const DataError& e) {
+      throw DataError(std::string(e.what()) + ", or gate the export on another store with a "
+                      "dev split the run reads: --parity-data STORE");
+    }
+  }
   check_bundle_target(out, {run_input, {s.store_path, "the parity feature store"}}, o.force);
   s.data = std::make_shared<const train::TrainData>(
       s.predictor.prepare(features::read_store(s.store_path), s.store_path));

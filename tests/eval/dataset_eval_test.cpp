@@ -198,8 +198,8 @@ TEST(E2eEvalDataset, ARunWithRelativePathsFindsItsStoreFromAnotherDirectory) {
   EXPECT_FALSE(fs::exists(out / "c"));
   EXPECT_EQ(run_tenor("export --run " + moved.string() + " --out " + (out / "d").string(), &log),
             1);
-  EXPECT_NE(log.find("give that store (or another with a dev split the run reads) with "
-                     "--parity-data STORE"),
+  EXPECT_NE(log.find("or put that store back, or gate the export on another store with a dev "
+                     "split the run reads: --parity-data STORE"),
             std::string::npos)
       << log;
   EXPECT_EQ(run_tenor("export --run " + moved.string() + " --out " + (out / "d").string() +
