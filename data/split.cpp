@@ -227,6 +227,24 @@ std::vector<size_t> fill_empty_parts(std::map<size_t, Group>& groups,
   return empty;
 }
 
+/// Why split `s` stayed empty after fill_empty_parts, and the fix.
+std::string why_empty(const std::map<size_t, Group>& groups, size_t calls, size_t s) {
+  size_t given = 0;
+  for (const auto& [root, g] : groups) given += g.given;
+  if (given == groups.size())
+    return "every call keeps the split it already has; pass --reassign to assign them all again";
+  std::string why = "the " + std::to_string(calls) + " call(s) form " +
+                    std::to_string(groups.size()) +
+                    " group(s) that must stay together (calls sharing a meta.speaker_id, or "
+                    "duplicates), too few for every split";
+  if (given > 0)
+    why += " once the " + std::to_string(given) + " with a split already given keep it";
+  why += "; add calls of other speakers";
+  if (s > 0) why += ", or give it no share (--" + kSplitNames[s] + " 0, its share in --train)";
+  if (given > 0) why += ", or pass --reassign to assign every call again";
+  return why;
+}
+
 }  // namespace
 
 Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
@@ -238,12 +256,8 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   const std::vector<double> ratio = {options.train, options.dev, options.test};
   assign_groups(groups, ratio, options.seed);
   for (size_t s : fill_empty_parts(groups, ratio))
-    logger("data")->warn(
-        "split '{}' holds no call, though its share is {}: the {} call(s) form {} group(s) that "
-        "must stay together (calls sharing a meta.speaker_id, or duplicates), too few for "
-        "every split; add calls of other speakers{}",
-        kSplitNames[s], format_number(ratio[s]), ds.calls.size(), groups.size(),
-        s == 0 ? "" : ", or give it no share (--" + kSplitNames[s] + " 0, its share in --train)");
+    logger("data")->warn("split '{}' holds no call, though its share is {}: {}", kSplitNames[s],
+                         format_number(ratio[s]), why_empty(groups, ds.calls.size(), s));
   for (auto& [root, g] : groups)
     for (size_t i : g.calls) ds.calls[i].split = kSplitNames[static_cast<size_t>(g.fixed)];
   return ds;

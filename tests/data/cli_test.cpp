@@ -77,6 +77,22 @@ TEST(E2eCli, StatsSplitConvert) {
             0)
       << out;
   EXPECT_EQ(run_tenor("data validate " + (base / "s").string(), &out), 0) << out;
+  // Two calls for three splits: train and dev get one each, test's emptiness is a warning.
+  EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --out " + (base / "u").string(), &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("warning: split 'test' holds no call, though its share is 0.1: the 2 "
+                     "call(s) form 2 group(s)"),
+            std::string::npos)
+      << out;
+  // Every call keeps its given split (both in test): the fix is --reassign.
+  EXPECT_EQ(run_tenor("data split " + (base / "s").string() + " --out " + (base / "v").string(),
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("every call keeps the split it already has; pass --reassign"),
+            std::string::npos)
+      << out;
   EXPECT_EQ(run_tenor("data split " + fx.root.string() + " --out " + (base / "t").string() +
                           " --train 0.9",
                       &out),
