@@ -160,7 +160,7 @@ std::string stats_to_text(const json& s) {
     o << "\n";
   }
   o << "\nsegment duration (s):";
-  if (s["segment_seconds"].empty()) o << " no call has audio";
+  if (s["segment_seconds"].empty()) o << " no segment of a call with audio";
   // In numeric order (a JSON object's keys iterate as strings: p0, p100, p25, ...).
   for (int p : kDurationPercentiles)
     if (s["segment_seconds"].contains(percentile_key(p)))
