@@ -156,38 +156,6 @@ size_t neediest_part(const std::vector<double>& ratio, const Shares& stratum,
   return best;
 }
 
-/// Gives every free group the part (index into `ratio`) furthest below its share of the
-/// segments, stratum by stratum, largest groups first, in a seeded random order among equals.
-void assign_groups(std::map<size_t, Group>& groups, const std::vector<double>& ratio,
-                   uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::map<int, std::vector<Group*>> strata;
-  Shares overall(ratio.size());
-  for (auto& [root, g] : groups) {
-    strata[g.stratum].push_back(&g);
-    overall.total += g.weight;
-    if (g.fixed >= 0) overall.have[static_cast<size_t>(g.fixed)] += g.weight;
-  }
-  for (auto& [stratum, members] : strata) {
-    // Fisher-Yates with our own index draw, so the order is the same with any standard library.
-    for (size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng() % i]);
-    std::stable_sort(members.begin(), members.end(),
-                     [](const Group* a, const Group* b) { return a->weight > b->weight; });
-    Shares shares(ratio.size());
-    for (const Group* g : members) {
-      shares.total += g->weight;
-      if (g->fixed >= 0) shares.have[static_cast<size_t>(g->fixed)] += g->weight;
-    }
-    for (Group* g : members) {
-      if (g->fixed >= 0) continue;
-      const size_t best = neediest_part(ratio, shares, overall);
-      g->fixed = static_cast<int>(best);
-      shares.have[best] += g->weight;
-      overall.have[best] += g->weight;
-    }
-  }
-}
-
 /// A part with a share that no group reached (a small dataset, where each stratum's few
 /// groups all went to the largest share) takes the lightest assigned group of the part
 /// furthest above its share that keeps another group. Returns the parts still empty.
@@ -227,6 +195,41 @@ std::vector<size_t> fill_empty_parts(std::map<size_t, Group>& groups,
   return empty;
 }
 
+/// Gives every free group the part (index into `ratio`) furthest below its share of the
+/// segments, stratum by stratum, largest groups first, in a seeded random order among equals;
+/// then fills the parts left empty (fill_empty_parts), whose list, of those it could not, it
+/// returns.
+std::vector<size_t> assign_groups(std::map<size_t, Group>& groups,
+                                  const std::vector<double>& ratio, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::map<int, std::vector<Group*>> strata;
+  Shares overall(ratio.size());
+  for (auto& [root, g] : groups) {
+    strata[g.stratum].push_back(&g);
+    overall.total += g.weight;
+    if (g.fixed >= 0) overall.have[static_cast<size_t>(g.fixed)] += g.weight;
+  }
+  for (auto& [stratum, members] : strata) {
+    // Fisher-Yates with our own index draw, so the order is the same with any standard library.
+    for (size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng() % i]);
+    std::stable_sort(members.begin(), members.end(),
+                     [](const Group* a, const Group* b) { return a->weight > b->weight; });
+    Shares shares(ratio.size());
+    for (const Group* g : members) {
+      shares.total += g->weight;
+      if (g->fixed >= 0) shares.have[static_cast<size_t>(g->fixed)] += g->weight;
+    }
+    for (Group* g : members) {
+      if (g->fixed >= 0) continue;
+      const size_t best = neediest_part(ratio, shares, overall);
+      g->fixed = static_cast<int>(best);
+      shares.have[best] += g->weight;
+      overall.have[best] += g->weight;
+    }
+  }
+  return fill_empty_parts(groups, ratio);
+}
+
 /// Why split `s` stayed empty after fill_empty_parts, and the fix.
 std::string why_empty(const std::map<size_t, Group>& groups, size_t calls, size_t s) {
   size_t given = 0;
@@ -254,8 +257,7 @@ Dataset assign_splits(const Dataset& input, const SplitOptions& options) {
   const Task* task = stratify_task(ds, options.stratify_task);
   auto groups = make_groups(ds, uf, task, !options.reassign);
   const std::vector<double> ratio = {options.train, options.dev, options.test};
-  assign_groups(groups, ratio, options.seed);
-  for (size_t s : fill_empty_parts(groups, ratio))
+  for (size_t s : assign_groups(groups, ratio, options.seed))
     logger("data")->warn("split '{}' holds no call, though its share is {}: {}", kSplitNames[s],
                          format_number(ratio[s]), why_empty(groups, ds.calls.size(), s));
   for (auto& [root, g] : groups)
@@ -276,6 +278,7 @@ std::vector<int> assign_folds(const Dataset& ds, int folds, uint64_t seed,
                     (groups.size() >= 2 ? "use --folds " + std::to_string(groups.size()) +
                                               " or fewer, or add calls"
                                         : std::string("add calls of other speakers")));
+  // As many groups as folds or more: none is left empty.
   assign_groups(groups, std::vector<double>(static_cast<size_t>(folds), 1.0 / folds), seed);
   std::vector<int> fold(ds.calls.size(), 0);
   for (auto& [root, g] : groups)

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 #include <set>
 
 #include "data/split.h"
@@ -178,6 +179,39 @@ TEST(Split, EverySplitWithAShareGetsAGroupWhileAnotherKeepsOne) {
   for (const auto& c : data::assign_splits(ds, options).calls) ++calls[c.split];
   EXPECT_EQ(calls["train"], 2);
   EXPECT_EQ(calls["dev"] + calls["test"], 1);
+}
+
+// Small datasets of uneven groups and strata: no fold and no split with a share is empty
+// while there are as many groups as parts.
+TEST(Split, NoPartIsEmptyWhileThereAreAsManyGroupsAsParts) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    data::Dataset ds;
+    ds.root = "/nonexistent";
+    ds.schema.tasks.push_back(
+        {"escalation", data::TaskType::kBinary, {"calm", "escalated"}, "customer"});
+    const int speakers = 3 + int(rng() % 4);
+    for (int i = 0, n = speakers + int(rng() % 6); i < n; ++i) {
+      data::Call call;
+      call.call_id = "c" + std::to_string(i);
+      call.meta["speaker_id"] = "s" + std::to_string(i % speakers);
+      for (int k = 0, m = 1 + int(rng() % 5); k < m; ++k) {
+        data::Segment seg;
+        seg.start_s = k, seg.end_s = k + 1, seg.speaker = "customer";
+        seg.labels["escalation"] = int(rng() % 3 == 0);
+        call.segments.push_back(seg);
+      }
+      ds.calls.push_back(call);
+    }
+    std::set<int> used;
+    for (int f : data::assign_folds(ds, 3, trial)) used.insert(f);
+    EXPECT_EQ(used.size(), 3u) << "trial " << trial;
+    data::SplitOptions options;
+    options.seed = uint64_t(trial);
+    std::set<std::string> splits;
+    for (const auto& c : data::assign_splits(ds, options).calls) splits.insert(c.split);
+    EXPECT_EQ(splits.size(), 3u) << "trial " << trial;
+  }
 }
 
 TEST(Split, RejectsBadRatios) {

@@ -59,6 +59,13 @@ TEST(Stats, TextOnlyCallsAreCountedApartFromSpeech) {
   const auto text = data::stats_to_text(s);
   EXPECT_NE(text.find("         -        0.000  text only (1 call)\n"), std::string::npos) << text;
 
+  // In one split with a call that has audio: beside its speech hours.
+  fx.calls[1]["split"] = "train";
+  fx.write();
+  const auto mixed = data::stats_to_text(
+      data::dataset_stats(data::load_dataset_or_throw(fx.root), {200, 1, true}));
+  EXPECT_NE(mixed.find(" + text only (1 call)\n"), std::string::npos) << mixed;
+
   fx.calls[0].erase("audio");
   fx.write();
   const auto none = data::dataset_stats(data::load_dataset_or_throw(fx.root), {200, 1, true});

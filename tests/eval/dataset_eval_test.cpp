@@ -185,6 +185,13 @@ TEST(E2eEvalDataset, ARunWithRelativePathsFindsItsStoreFromAnotherDirectory) {
   EXPECT_EQ(run_tenor(eval_dataset(run, fx.root, out / "a"), &log), 0) << log;
   EXPECT_EQ(run_tenor("export --run " + run.string() + " --out " + (out / "b").string(), &log), 0)
       << log;
+  // predict --run maps the call's channels as the run's store records them.
+  const fs::path audio = fx.root / fx.calls[0]["audio"].get<std::string>();
+  EXPECT_EQ(run_tenor("predict --run " + run.string() + " " + audio.string() + " --out " +
+                          (out / "p.json").string(),
+                      &log),
+            0)
+      << log;
 
   // The run moved away from its store: the sentence names the path, this directory and the fix.
   fs::rename(base / "runs", out / "runs");
