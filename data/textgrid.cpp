@@ -64,6 +64,8 @@ struct Token {
   std::string text;
   double number = 0;
   int64_t line = 0;
+  std::string stray_word;  ///< a word skipped where a value belongs, before this token
+  int64_t stray_line = 0;
 };
 
 struct ParseFailure {
@@ -78,9 +80,12 @@ class Tokenizer {
   explicit Tokenizer(std::string_view text) : s_(text) {}
 
   Token next() {
+    stray_word_ = {};
     skip_labels();
     Token t;
     t.line = line_;
+    t.stray_word = std::string(stray_word_);
+    t.stray_line = stray_line_;
     if (pos_ >= s_.size()) return t;
     const char c = s_[pos_];
     if (c == '"') return string_token(t);
@@ -91,11 +96,17 @@ class Tokenizer {
   int64_t line() const { return line_; }
 
  private:
-  /// Skips white space, `=`, `:`, comments, `[n]` and label words up to the next value.
+  /// Skips white space, `=`, `:`, comments, `[n]` and label words up to the next value. A word
+  /// right after `=` (`xmax = nan`) is where a value belongs: kept for the error it leads to.
   void skip_labels() {
+    bool after_equals = false;
     while (pos_ < s_.size()) {
       const char c = s_[pos_];
-      if (c == '\n') ++line_;
+      if (c == '\n') {
+        ++line_;
+        after_equals = false;
+      }
+      if (c == '=') after_equals = true;
       if (c == '\n' || c == ' ' || c == '\t' || c == '\r' || c == '=' || c == ':') {
         ++pos_;
       } else if (c == '!') {  // a comment to the end of the line
@@ -104,9 +115,15 @@ class Tokenizer {
         skip_while([](char x) { return x != ']' && x != '\n'; });
         if (pos_ < s_.size() && s_[pos_] == ']') ++pos_;
       } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {  // `xmin`, `tiers?`
+        const size_t start = pos_;
         skip_while([](char x) {
           return std::isalnum(static_cast<unsigned char>(x)) || x == '_' || x == '?';
         });
+        if (after_equals && stray_word_.empty()) {
+          stray_word_ = s_.substr(start, pos_ - start);
+          stray_line_ = line_;
+        }
+        after_equals = false;
       } else {
         return;
       }
@@ -165,7 +182,20 @@ class Tokenizer {
   std::string_view s_;
   size_t pos_ = 0;
   int64_t line_ = 1;
+  std::string_view stray_word_;
+  int64_t stray_line_ = 0;
 };
+
+/// What a token is, with its value: `the quoted text "calm"`, `the number 2.5`.
+std::string found(const Token& t) {
+  switch (t.kind) {
+    case Token::kString: return "the quoted text \"" + printable(t.text, 20) + "\"";
+    case Token::kNumber: return "the number " + format_number(t.number);
+    case Token::kFlag: return "the flag " + printable(t.text, 20);
+    case Token::kEnd: return "the end of the file";
+  }
+  return "?";
+}
 
 const char* kind_name(Token::Kind k) {
   switch (k) {
@@ -214,9 +244,14 @@ class Parser {
  private:
   Token expect(Token::Kind kind, const char* what) {
     Token t = tok_.next();
+    if (!t.stray_word.empty())
+      throw ParseFailure{t.stray_line, std::string("expected ") + what + " (" +
+                                           kind_name(kind) + "), found '" + printable(t.stray_word, 20) +
+                                     "'; the file was edited by hand: write the value "
+                                     "as Praat does, or re-save it from Praat"};
     if (t.kind != kind)
       throw ParseFailure{t.line, std::string("expected ") + what + " (" + kind_name(kind) +
-                                     "), found " + kind_name(t.kind) +
+                                     "), found " + found(t) +
                                      "; the file is cut short or was edited by hand: "
                                      "re-save it from Praat"};
     return t;

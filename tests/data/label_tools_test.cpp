@@ -140,7 +140,22 @@ TEST(TextGrid, MalformedFilesNameTheLine) {
                                       "\"IntervalTier\"\n\"customer\"\n0\n1\n1\n0\n1\n\"\xE7\"\n");
   write_text(dir / "huge.TextGrid", "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n1e20\n");
   write_text(dir / "extra.TextGrid", "\"ooTextFile\"\n\"TextGrid\"\n0\n4\n<exists>\n0\n\"x\"\n");
+  // A word where a number belongs is named, on its own line, not the next value's kind.
+  const std::string head = "File type = \"ooTextFile\"\nObject class = \"TextGrid\"\n\nxmin = 0\n"
+                           "xmax = 4\ntiers? <exists>\nsize = 1\nitem []:\n    item [1]:\n"
+                           "        class = \"IntervalTier\"\n        name = \"customer\"\n";
+  write_text(dir / "nan.TextGrid", head + "        xmin = 0\n        xmax = nan\n"
+                                          "        intervals: size = 0\n");
+  write_text(dir / "text.TextGrid", head + "        xmin = \"0\"\n");
   data::Diagnostics diag;
+  EXPECT_FALSE(data::read_textgrid(dir / "nan.TextGrid", "nan.TextGrid", diag));
+  EXPECT_FALSE(data::read_textgrid(dir / "text.TextGrid", "text.TextGrid", diag));
+  EXPECT_TRUE(has_finding(diag, "nan.TextGrid:13: error: expected the tier's xmax (a number), "
+                                "found 'nan'; the file was edited by hand"))
+      << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "text.TextGrid:12: error: expected the tier's xmin (a number), "
+                                "found the quoted text \"0\""))
+      << findings(diag);
   EXPECT_FALSE(data::read_textgrid(dir / "huge.TextGrid", "huge.TextGrid", diag));
   EXPECT_FALSE(data::read_textgrid(dir / "extra.TextGrid", "extra.TextGrid", diag));
   EXPECT_TRUE(has_finding(diag, "huge.TextGrid:6: error: a tier count of 1e+20")) << findings(diag);
