@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,7 @@ struct Place {
 struct Region {
   double start_s = 0, end_s = 0;
   std::optional<int> channel;
+  std::string placed_by;  ///< the control of the first result, which gave the times and channel
   std::string role;
   std::optional<std::string> text;
   std::map<std::string, int> labels;
@@ -134,17 +136,53 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
   }
   Region& region = regions[r.value("id", "")];
   region.id = r.value("id", "");
-  region.start_s = value["start"];
-  region.end_s = value["end"];
+  const double start_s = value["start"], end_s = value["end"];
+  std::optional<int> channel;
   if (value.contains("channel") && value["channel"].is_number_integer()) {
     const auto ch = value["channel"].get<int64_t>();  // out of range: a channel no file has
-    region.channel = ch >= 0 && ch < (1 << 16) ? int(ch) : (1 << 16);
+    channel = ch >= 0 && ch < (1 << 16) ? int(ch) : (1 << 16);
   }
+  const std::string control = "'" + printable(from) + "'";
+  if (region.placed_by.empty()) {
+    region.placed_by = control;
+    region.start_s = start_s;
+    region.end_s = end_s;
+    region.channel = channel;
+  } else if (start_s != region.start_s || end_s != region.end_s || channel != region.channel) {
+    auto place = [](double a, double b, std::optional<int> ch) {
+      return format_number(a) + " to " + format_number(b) + " s" +
+             (ch ? " on channel " + std::to_string(*ch) : "");
+    };
+    diag.error(at.display, 0, "ls-region-conflict",
+               where + "the results of region '" + printable(region.id) + "' disagree on where it "
+               "is: " + place(region.start_s, region.end_s, region.channel) + " in " +
+               region.placed_by + ", " + place(start_s, end_s, channel) + " in " + control +
+               "; the results of one region share its times and channel: export the project "
+               "again with Export > JSON, or fix the region in Label Studio");
+    return false;
+  }
+  // The one label of a Labels or Choices result; more than one is an error, never a silent pick.
+  bool several = false;
   auto first = [&](const char* key) -> std::string {
-    if (value.contains(key) && value[key].is_array() && !value[key].empty() &&
-        value[key][0].is_string())
-      return value[key][0];
-    return {};
+    if (!value.contains(key) || !value[key].is_array() || value[key].empty() ||
+        !value[key][0].is_string())
+      return {};
+    std::vector<std::string> distinct;
+    for (const auto& v : value[key]) {
+      if (!v.is_string()) continue;
+      const std::string name = printable(v.get<std::string>());
+      if (std::find(distinct.begin(), distinct.end(), name) == distinct.end())
+        distinct.push_back(name);
+    }
+    if (distinct.size() > 1) {
+      diag.error(at.display, 0, "ls-several-labels",
+                 where + control + " gives the region from " + format_number(start_s) + " s " +
+                     std::to_string(distinct.size()) + " labels (" + join(distinct, ", ") +
+                     "); a segment takes one: keep one in Label Studio (set choice=\"single\" "
+                     "on the control in the labelling config)");
+      several = true;
+    }
+    return value[key][0];
   };
   if (type == "textarea") {
     std::vector<std::string> lines;
@@ -154,6 +192,7 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
     return true;
   }
   const std::string label = first(type == "choices" ? "choices" : "labels");
+  if (several) return false;
   if (from == "speaker") {
     region.role = label;
     return true;

@@ -490,8 +490,15 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   bad_channel["annotations"][0]["result"][2]["value"]["channel"] = 4;
   bad_channel["annotations"][1]["result"][0]["value"]["channel"] = 4;
   json missing = label_studio_task("/data/upload/2/0badc0de-nowhere.wav");
+  // Two classes on one region, and results of one region placed apart: never a silent pick.
+  json two_classes = label_studio_task("c7.wav");
+  two_classes["annotations"][0]["result"][2]["value"]["choices"] = {"frustrated", "angry"};
+  json apart = label_studio_task("c7.wav");
+  apart["annotations"][0]["result"][0]["value"]["end"] = 1e300;
+  apart["annotations"][0]["result"][4]["value"]["channel"] = 1;
   write_text(dir / "export.json",
-             json::array({image, whole, bad_label, bad_channel, missing}).dump(2));
+             json::array({image, whole, bad_label, bad_channel, missing, two_classes, apart})
+                 .dump(2));
   const fs::path schema = write_schema(dir);
   const std::string before = digest_tree(dir);
   const auto result = data::import_dataset(
@@ -517,6 +524,17 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
                                 "not under"))
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "pass --media")) << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "task 6 (id 17), annotation 1: 'escalation' gives the region from "
+                                "0.1 s 2 labels (frustrated, angry); a segment takes one"))
+      << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "task 7 (id 17), annotation 1: the results of region 'r1' "
+                                "disagree on where it is: 0.1 to 1e+300 s on channel 1 in "
+                                "'speaker', 0.1 to 0.9 s on channel 1 in 'transcript'"))
+      << findings(diag);
+  EXPECT_TRUE(has_finding(diag, "task 7 (id 17), annotation 1: the results of region 'r2' "
+                                "disagree on where it is: 1 to 1.9 s on channel 0 in 'speaker', "
+                                "1 to 1.9 s on channel 1 in 'empathy'"))
+      << findings(diag);
 }
 
 TEST(ImportLabelStudio, AnEmptyOrForeignExportIsAnErrorNotAnEmptyDataset) {
