@@ -62,7 +62,17 @@ void check_range(const std::string& file, const features::AudioRange& range) {
   if (range.channel < -1)
     throw UsageError("features: --channel " + std::to_string(range.channel) +
                      " is not a channel; give a 0-based channel, or -1 to mix all down");
-  const data::AudioInfo info = data::probe_audio(file);
+  // Read once whole, as predict does: samples that are not numbers would be analysed as silence.
+  const data::AudioScan scan = data::scan_audio(file);
+  if (scan.non_finite.count > 0)
+    throw DataError(file + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
+                    "; a decoding or conversion error wrote them: re-export the recording from "
+                    "its source");
+  if (scan.truncated)
+    logger("features")->warn("{} is truncated: its header promises {} s but the file holds {} s; "
+                             "analysing what it holds", file, secs(scan.declared_duration_s),
+                             secs(scan.duration_s()));
+  const data::AudioInfo& info = scan.info;
   if (range.channel >= info.channels)
     throw UsageError("features: --channel " + std::to_string(range.channel) + " requested, " +
                      file + " has " + std::to_string(info.channels) +

@@ -115,6 +115,23 @@ WavDataChunk wav_data_chunk(const fs::path& path) {
 
 }  // namespace
 
+void NonFiniteSamples::add(int c, int64_t at, float x) {
+  if (count++ > 0) return;
+  channel = c;
+  frame = at;
+  nan = std::isnan(x);
+}
+
+std::string NonFiniteSamples::describe(int sample_rate_hz) const {
+  std::string out = "channel " + std::to_string(channel) + " sample " + std::to_string(frame);
+  if (sample_rate_hz > 0) out += " (at " + format_number(double(frame) / sample_rate_hz) + " s)";
+  out += nan ? " is NaN" : " is infinite";
+  if (count == 2) out += ", and 1 more sample is not a finite number";
+  if (count > 2)
+    out += ", and " + std::to_string(count - 1) + " more samples are not finite numbers";
+  return out;
+}
+
 AudioInfo probe_audio(const fs::path& path) {
   SndFile f(path);
   return to_info(f.info);
@@ -168,7 +185,10 @@ AudioScan scan_audio(const fs::path& path) {
     for (sf_count_t i = 0; i < n; ++i) {
       for (int c = 0; c < channels; ++c) {
         float x = block[static_cast<size_t>(i * channels + c)];
-        if (!std::isfinite(x)) x = 0;
+        if (!std::isfinite(x)) {
+          scan.non_finite.add(c, scan.frames_read + i, x);
+          x = 0;
+        }
         double a = std::fabs(x);
         peak = std::max(peak, a);
         clipped += a >= kClipLevel;

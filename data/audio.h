@@ -21,6 +21,18 @@ struct AudioInfo {
 /// Reads the header only. Throws DataError naming the file and the reason.
 AudioInfo probe_audio(const std::filesystem::path& path);
 
+/// Samples that are not numbers (NaN or infinite): how many, and the first. Audio is read with
+/// them as silence, so every reader refuses or reports them with this one description.
+struct NonFiniteSamples {
+  int64_t count = 0;
+  int channel = 0;     ///< of the first
+  int64_t frame = -1;  ///< of the first, from the start of the audio
+  bool nan = false;    ///< the first is NaN (else infinite)
+  void add(int channel, int64_t frame, float x);
+  /// "channel 0 sample 100 (at 0.00625 s) is NaN, and 99 more samples are not finite numbers"
+  std::string describe(int sample_rate_hz) const;
+};
+
 /// Result of reading a whole file once (validation).
 struct AudioScan {
   AudioInfo info;
@@ -30,6 +42,7 @@ struct AudioScan {
   double peak = 0;                  ///< max |sample|, full scale = 1
   double clipped_share = 0;         ///< share of samples with |x| >= 0.999
   std::vector<double> channel_rms;  ///< RMS per channel (full scale = 1)
+  NonFiniteSamples non_finite;      ///< read as silence
   double duration_s() const {
     return info.sample_rate_hz > 0 ? double(frames_read) / info.sample_rate_hz : 0.0;
   }

@@ -246,9 +246,10 @@ class Parser {
     Token t = tok_.next();
     if (!t.stray_word.empty())
       throw ParseFailure{t.stray_line, std::string("expected ") + what + " (" +
-                                           kind_name(kind) + "), found '" + printable(t.stray_word, 20) +
-                                     "'; the file was edited by hand: write the value "
-                                     "as Praat does, or re-save it from Praat"};
+                                           kind_name(kind) + "), found '" +
+                                           printable(t.stray_word, 20) +
+                                           "'; the file was edited by hand: write the value "
+                                           "as Praat does, or re-save it from Praat"};
     if (t.kind != kind)
       throw ParseFailure{t.line, std::string("expected ") + what + " (" + kind_name(kind) +
                                      "), found " + found(t) +

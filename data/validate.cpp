@@ -117,6 +117,13 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
         diag.error(f, call.line, "audio-empty", call.audio + " holds no samples; re-export it",
                    call.call_id);
       }
+      if (scan.non_finite.count > 0) {
+        diag.error(f, call.line, "audio-non-finite",
+                   call.audio + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
+                       "; a decoding or conversion error wrote them: re-export the recording "
+                       "from its source",
+                   call.call_id);
+      }
       if (scan.info.sample_rate_hz < kMinSampleRateHz) {
         diag.warning(f, call.line, "audio-low-sample-rate",
                      call.audio + " is sampled at " + std::to_string(scan.info.sample_rate_hz) +

@@ -85,6 +85,10 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
   if (scan.frames_read == 0)
     throw DataError(file + " holds no samples (a header without audio); give the call's " +
                     "recording, or score its text alone with --transcript T.jsonl and no audio");
+  if (scan.non_finite.count > 0)
+    throw DataError(file + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
+                    "; a decoding or conversion error wrote them: re-export the recording from "
+                    "its source");
   refuse_shorter_than_a_frame(file, scan.frames_read, scan.duration_s(), lld);
 }
 
@@ -95,16 +99,14 @@ void check_call_audio(const data::PcmView& pcm, const features::LldConfig& lld) 
   if (pcm.frames == 0)
     throw DataError(pcm.name + " holds no samples; give the call's audio, or score its text "
                     "alone with a transcript and no samples");
-  for (size_t c = 0; c < pcm.channels.size(); ++c) {
-    const float* x = pcm.channels[c];
+  data::NonFiniteSamples non_finite;
+  for (size_t c = 0; c < pcm.channels.size(); ++c)
     for (int64_t i = 0; i < pcm.frames; ++i)
-      if (!std::isfinite(x[i]))
-        throw DataError(pcm.name + ": channel " + std::to_string(c) + " sample " +
-                        std::to_string(pcm.first_frame + i) + " (at " +
-                        seconds(double(pcm.first_frame + i) / pcm.sample_rate_hz) + ") is " +
-                        (std::isnan(x[i]) ? "NaN" : "infinite") +
-                        "; give finite samples at full scale 1 (decode errors are often the cause)");
-  }
+      if (const float x = pcm.channels[c][i]; !std::isfinite(x))
+        non_finite.add(int(c), pcm.first_frame + i, x);
+  if (non_finite.count > 0)
+    throw DataError(pcm.name + ": " + non_finite.describe(pcm.sample_rate_hz) +
+                    "; give finite samples at full scale 1 (decode errors are often the cause)");
   refuse_shorter_than_a_frame(pcm.name, pcm.frames, pcm.info().duration_s(), lld);
 }
 

@@ -109,17 +109,17 @@ std::vector<json> CallStream::push(const std::vector<const float*>& channels, si
     throw DataError(name + ": a chunk of " + std::to_string(channels.size()) +
                     " channel(s), but the stream was opened with " +
                     std::to_string(setup_.channels) + "; push every channel of the call at once");
+  data::NonFiniteSamples non_finite;
   for (size_t c = 0; c < channels.size(); ++c) {
     if (frames > 0 && !channels[c])
       throw DataError(name + ": channel " + std::to_string(c) + " of the chunk is null");
     for (size_t i = 0; i < frames; ++i)
       if (!std::isfinite(channels[c][i]))
-        throw DataError(name + ": channel " + std::to_string(c) + " sample " +
-                        std::to_string(pushed_frames_ + int64_t(i)) + " (at " +
-                        seconds(double(pushed_frames_ + int64_t(i)) / setup_.sample_rate_hz) +
-                        ") is not a finite number; give samples at full scale 1 (nothing of "
-                        "this chunk was taken)");
+        non_finite.add(int(c), pushed_frames_ + int64_t(i), channels[c][i]);
   }
+  if (non_finite.count > 0)
+    throw DataError(name + ": " + non_finite.describe(setup_.sample_rate_hz) +
+                    "; give finite samples at full scale 1 (nothing of this chunk was taken)");
   // A second at a time, so that a long chunk is held only as far as its windows (or
   // max_turn_s) need it, and its windows are scored in order.
   std::vector<json> scored;

@@ -4,9 +4,11 @@
 // call of the test split.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "tests/data/fixtures.h"
 
@@ -82,6 +84,14 @@ TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
   EXPECT_EQ(run_tenor("features " + wav.string() + " --channel 2", &out), 2) << out;
   EXPECT_NE(out.find("has 2 channel(s); give 0..1 or -1"), std::string::npos) << out;
   EXPECT_EQ(run_tenor("features " + wav.string() + " --start 1 --end 3", &out), 0) << out;
+  // Samples that are not numbers are refused (exit 1), never analysed as silence.
+  std::vector<float> nan_at_1s(2 * 16000, 0.1f);
+  nan_at_1s[16000] = std::nanf("");
+  write_float_wav(wav.parent_path() / "nan.wav", nan_at_1s, 1, 16000);
+  EXPECT_EQ(run_tenor("features " + (wav.parent_path() / "nan.wav").string(), &out), 1) << out;
+  EXPECT_NE(out.find("nan.wav: channel 0 sample 16000 (at 1 s) is NaN; a decoding"),
+            std::string::npos)
+      << out;
   // A bound is a sentence, not CLI11's 300 digits of DBL_MAX.
   EXPECT_EQ(run_tenor("data stats x --bootstrap -1", &out), 2) << out;
   EXPECT_NE(out.find("--bootstrap: '-1' is not a number >= 0"), std::string::npos) << out;

@@ -44,6 +44,29 @@ void write_text(const fs::path& path, const std::string& content) {
   out << content;
 }
 
+void write_float_wav(const fs::path& path, const std::vector<float>& interleaved, int channels,
+                     int sample_rate_hz) {
+  const auto put = [](std::string& out, uint32_t v, int bytes) {
+    for (int b = 0; b < bytes; ++b) out += char((v >> (8 * b)) & 0xFF);
+  };
+  const auto data_bytes = uint32_t(interleaved.size() * sizeof(float));
+  const auto rate = uint32_t(sample_rate_hz), frame_bytes = uint32_t(channels) * 4;
+  std::string wav = "RIFF";
+  put(wav, 36 + data_bytes, 4);
+  wav += "WAVEfmt ";
+  put(wav, 16, 4);  // the fmt chunk: IEEE float, channels, rate, byte rate, frame bytes, bits
+  put(wav, 3, 2);
+  put(wav, uint32_t(channels), 2);
+  put(wav, rate, 4);
+  put(wav, rate * frame_bytes, 4);
+  put(wav, frame_bytes, 2);
+  put(wav, 32, 2);
+  wav += "data";
+  put(wav, data_bytes, 4);
+  wav.append(reinterpret_cast<const char*>(interleaved.data()), data_bytes);  // little-endian
+  write_text(path, wav);
+}
+
 void write_tone(const fs::path& path, double seconds, int sample_rate_hz, int channels,
                 double amplitude) {
   fs::create_directories(path.parent_path());

@@ -25,6 +25,11 @@ void write_text(const fs::path& path, const std::string& content);
 void write_tone(const fs::path& path, double seconds, int sample_rate_hz = 16000, int channels = 2,
                 double amplitude = 0.3);
 
+/// A 32-bit float WAV of `interleaved` samples as written, NaN and infinity included (which
+/// data::write_audio's PCM cannot hold): what a broken decoder leaves.
+void write_float_wav(const fs::path& path, const std::vector<float>& interleaved, int channels,
+                     int sample_rate_hz);
+
 /// The schema used by most fixtures: escalation (ordinal, customer) and empathy (binary, agent).
 extern const char* const kTwoTaskYaml;
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
+#include <vector>
 
 #include "core/text.h"
 #include "data/split.h"
@@ -459,6 +461,24 @@ TEST(Validate, SilentAudio) {
   write_tone(fx.root / "audio/c1.wav", 4.0, 16000, 2, 0.0);
   auto r = fx.validate();
   EXPECT_TRUE(r.diagnostics.has_code("audio-silent")) << codes(r.diagnostics);
+}
+
+TEST(Validate, AudioWithSamplesThatAreNotNumbersIsAnErrorNamingTheFirst) {
+  DatasetFixture fx("nan-audio");
+  // A 32-bit float WAV (4 s, stereo, 16 kHz): a decoder's NaN in channel 1 from 0.1 s on and
+  // an infinity later. Read as silence, it would be scored as a quiet call.
+  std::vector<float> x(4 * 16000 * 2, 0.1f);
+  for (size_t i = 1600; i < 1700; ++i) x[i * 2 + 1] = std::nanf("");
+  x[40000 * 2] = std::numeric_limits<float>::infinity();
+  write_float_wav(fx.root / "audio/c1.wav", x, 2, 16000);
+  auto r = fx.validate();
+  EXPECT_TRUE(r.diagnostics.has_code("audio-non-finite")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("calls.jsonl:1: error: call c1: audio/c1.wav: channel 1 "
+                                      "sample 1600 (at 0.1 s) is NaN, and 100 more samples are "
+                                      "not finite numbers; a decoding or conversion error wrote "
+                                      "them: re-export the recording from its source"),
+            std::string::npos)
+      << codes(r.diagnostics);
 }
 
 TEST(Validate, ClippedAudio) {

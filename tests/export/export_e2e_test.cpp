@@ -705,6 +705,9 @@ TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
   write_tone(dir / "one-second.wav", 1.0, 16000, 1);
   write_tone(dir / "truncated.wav", 2.0, 16000, 1);
   fs::resize_file(dir / "truncated.wav", fs::file_size(dir / "truncated.wav") / 2);
+  std::vector<float> nan_from_half(16000, 0.1f);
+  for (size_t i = 8000; i < 8100; ++i) nan_from_half[i] = std::nanf("");
+  write_float_wav(dir / "nan.wav", nan_from_half, 1, 16000);
   std::ofstream(dir / "past.jsonl")
       << R"({"start": 0.5, "end": 5.0, "speaker": "customer", "text": "hello"})" << "\n";
   const std::vector<std::pair<std::string, std::string>> calls = {
@@ -712,6 +715,8 @@ TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
       {"short.wav", "short.wav holds 100 samples per channel (0.00625 s), shorter than one "
                     "analysis frame"},
       {"truncated.wav", "truncated.wav is truncated: its header promises 2 s"},
+      {"nan.wav", "nan.wav: channel 0 sample 8000 (at 0.5 s) is NaN, and 99 more samples are "
+                  "not finite numbers; a decoding or conversion error wrote them"},
       {"one-second.wav --transcript " + (dir / "past.jsonl").string(),
        "past.jsonl:1: error: segment ends at 5 s, past the audio's 1 s"}};
   for (const std::string& backend :

@@ -196,7 +196,7 @@ TEST(ScoringStream, BadInputIsRefusedWithTheFixAndTheStreamGoesOn) {
   data_error([&] { stream.push({g.channels[0].data()}, 10); }, "opened with 2");
   std::vector<float> bad(10, 0.1f);
   bad[7] = std::nanf("");
-  data_error([&] { stream.push({bad.data(), bad.data()}, bad.size()); }, "not a finite number");
+  data_error([&] { stream.push({bad.data(), bad.data()}, bad.size()); }, "is NaN");
   // A turn past the audio pushed; an unknown role; a turn without length.
   data_error([&] { stream.push_turn({0.5, stream.pushed_s() + 1, "customer", ""}); },
              "push the turn's audio first");
