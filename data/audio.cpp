@@ -132,6 +132,14 @@ std::string NonFiniteSamples::describe(int sample_rate_hz) const {
   return out;
 }
 
+std::string AudioScan::describe_over_full_scale() const {
+  const double db = 20 * std::log10(peak);
+  return "peaks at +" + format_number(std::round(db * 10) / 10) + " dBFS (" +
+         format_number(std::round(peak * 10) / 10) + " times full scale), and float samples are "
+         "read with full scale at 1: its loudness reads that much louder than the same voice at "
+         "full scale; scale the samples into -1..1 in the tool that wrote the file";
+}
+
 AudioInfo probe_audio(const fs::path& path) {
   SndFile f(path);
   return to_info(f.info);
@@ -191,7 +199,7 @@ AudioScan scan_audio(const fs::path& path) {
         }
         double a = std::fabs(x);
         peak = std::max(peak, a);
-        clipped += a >= kClipLevel;
+        clipped += a >= kClipLevel && a <= 1.0 + 1e-6;  // beyond it: over full scale, not clipped
         sum_sq[c] += double(x) * x;
       }
     }

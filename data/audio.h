@@ -40,12 +40,17 @@ struct AudioScan {
   double declared_duration_s = 0;   ///< what the header claims
   bool truncated = false;           ///< header promises more than the file holds
   double peak = 0;                  ///< max |sample|, full scale = 1
-  double clipped_share = 0;         ///< share of samples with |x| >= 0.999
+  double clipped_share = 0;         ///< share of samples at full scale, 0.999 <= |x| <= 1
   std::vector<double> channel_rms;  ///< RMS per channel (full scale = 1)
   NonFiniteSamples non_finite;      ///< read as silence
   double duration_s() const {
     return info.sample_rate_hz > 0 ? double(frames_read) / info.sample_rate_hz : 0.0;
   }
+  /// Float samples beyond -1..1 (integer PCM cannot hold them): read as they are, so louder
+  /// than anything at full scale 1 the model learnt from.
+  bool over_full_scale() const { return peak > 1.0 + 1e-6; }
+  /// "peaks at +29.5 dBFS (30 times full scale): ..." with the fix, for over_full_scale().
+  std::string describe_over_full_scale() const;
 };
 
 /// Streams the file once, in blocks. Throws DataError if it cannot be opened.

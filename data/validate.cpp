@@ -140,6 +140,10 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
                   " is all silence (RMS below -80 dBFS on every channel); check the recording",
               call.call_id);
         }
+        if (scan.over_full_scale()) {
+          diag.warning(f, call.line, "audio-over-full-scale",
+                       call.audio + " " + scan.describe_over_full_scale(), call.call_id);
+        }
         if (scan.clipped_share > kHeavyClippingShare) {
           diag.warning(f, call.line, "audio-clipped",
                        call.audio + " is heavily clipped: " + percent(scan.clipped_share) +

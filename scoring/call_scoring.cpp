@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/audio.h"
 #include "data/features/sample_rate.h"
 #include "data/features/store.h"
@@ -89,6 +90,8 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
     throw DataError(file + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
                     "; a decoding or conversion error wrote them: re-export the recording from "
                     "its source");
+  if (scan.over_full_scale())
+    logger("predict")->warn("{} {}", file, scan.describe_over_full_scale());
   refuse_shorter_than_a_frame(file, scan.frames_read, scan.duration_s(), lld);
 }
 

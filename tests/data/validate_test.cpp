@@ -2,6 +2,7 @@
 // trips it and the clean fixture that does not.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <vector>
@@ -477,6 +478,22 @@ TEST(Validate, AudioWithSamplesThatAreNotNumbersIsAnErrorNamingTheFirst) {
                                       "sample 1600 (at 0.1 s) is NaN, and 100 more samples are "
                                       "not finite numbers; a decoding or conversion error wrote "
                                       "them: re-export the recording from its source"),
+            std::string::npos)
+      << codes(r.diagnostics);
+}
+
+TEST(Validate, FloatAudioBeyondFullScaleIsAWarningNotClipping) {
+  DatasetFixture fx("over-full-scale");
+  // Samples written at int16's scale into a float WAV, a classic conversion slip: 30x full
+  // scale. Not clipped (nothing sits at 1), but every loudness feature reads 29.5 dB high.
+  std::vector<float> x(4 * 16000 * 2);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(30 * std::sin(0.08 * double(i / 2)));
+  write_float_wav(fx.root / "audio/c1.wav", x, 2, 16000);
+  auto r = fx.validate();
+  EXPECT_FALSE(r.diagnostics.has_code("audio-clipped")) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics).find("calls.jsonl:1: warning: call c1: audio/c1.wav peaks at "
+                                      "+29.5 dBFS (30 times full scale), and float samples are "
+                                      "read with full scale at 1"),
             std::string::npos)
       << codes(r.diagnostics);
 }
