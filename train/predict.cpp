@@ -13,6 +13,7 @@
 #include "data/features/device.h"
 #include "data/features/speech_encoder.h"
 #include "train/checkpoint.h"
+#include "train/run_dir.h"
 #include "train/run_format.h"
 
 namespace tenor::train {
@@ -65,42 +66,6 @@ ModelShape shape_from_json(const json& j, const std::string& source) {
   }
   return s;
 }
-
-namespace {
-
-/// A path's names, without "." and the empty name a trailing separator leaves.
-std::vector<std::string> path_names(const fs::path& p) {
-  std::vector<std::string> out;
-  for (const auto& name : p.lexically_normal())
-    if (!name.empty() && name != ".") out.push_back(name.string());
-  return out;
-}
-
-/// The run's feature store as this process can open it. config.yaml keeps `features` as the
-/// user wrote it, relative to the directory training ran in, and `out`, the run directory,
-/// relative to the same one: where `dir` is BASE/out, BASE is that directory, and the store is
-/// BASE/features, whatever this process's directory. Otherwise (the run moved, absolute paths)
-/// `features` as written.
-std::string run_store_path(const fs::path& dir, const TrainConfig& config) {
-  const fs::path features(config.features), out(config.out);
-  if (features.empty() || features.is_absolute() || out.empty() || out.is_absolute())
-    return config.features;
-  std::error_code ec;
-  const std::vector<std::string> run = path_names(fs::absolute(dir, ec));
-  const std::vector<std::string> tail = path_names(out);
-  if (ec || tail.empty() || tail.size() >= run.size() ||
-      std::find(tail.begin(), tail.end(), "..") != tail.end() ||
-      !std::equal(tail.rbegin(), tail.rend(), run.rbegin()))
-    return config.features;
-  fs::path base = "/";
-  for (size_t i = 0; i + tail.size() < run.size(); ++i) base /= run[i];
-  const fs::path store = (base / features).lexically_normal();
-  if (!fs::is_regular_file(store, ec) || fs::equivalent(store, features, ec))
-    return config.features;  // as written: this process's directory is BASE
-  return store.string();
-}
-
-}  // namespace
 
 RunInfo read_run(const fs::path& dir) {
   RunDocs docs = read_run_docs(dir);  // upgraded to the current run format

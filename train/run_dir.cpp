@@ -1,6 +1,7 @@
 #include "train/run_dir.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+/// A path's names, without "." and the empty name a trailing separator leaves.
+std::vector<std::string> path_names(const fs::path& p) {
+  std::vector<std::string> out;
+  for (const auto& name : p.lexically_normal())
+    if (!name.empty() && name != ".") out.push_back(name.string());
+  return out;
+}
 
 /// The names in `dir` other than the lock file and run.json's temporary file (sorted): a
 /// directory holding only those is being claimed by another tenor (or was, by one killed
@@ -99,6 +108,31 @@ std::string older_run_differences(const fs::path& out, const std::string& saved_
            (world_size > 0 ? " under world size " + std::to_string(world_size) : std::string()) +
            ": another number of processes, or an edited config.yaml";
   return "";
+}
+
+std::optional<fs::path> run_base_dir(const fs::path& dir, const TrainConfig& config) {
+  const fs::path features(config.features), out(config.out);
+  if (features.empty() || features.is_absolute() || out.empty() || out.is_absolute())
+    return std::nullopt;
+  std::error_code ec;
+  const std::vector<std::string> run = path_names(fs::absolute(dir, ec));
+  const std::vector<std::string> tail = path_names(out);
+  if (ec || tail.empty() || tail.size() >= run.size() ||
+      std::find(tail.begin(), tail.end(), "..") != tail.end() ||
+      !std::equal(tail.rbegin(), tail.rend(), run.rbegin()))
+    return std::nullopt;
+  fs::path base = "/";
+  for (size_t i = 0; i + tail.size() < run.size(); ++i) base /= run[i];
+  if (!fs::is_regular_file(base / features, ec)) return std::nullopt;
+  return base;
+}
+
+std::string run_store_path(const fs::path& dir, const TrainConfig& config) {
+  const auto base = run_base_dir(dir, config);
+  std::error_code ec;
+  if (!base || fs::equivalent(*base / config.features, config.features, ec))
+    return config.features;  // as written: the run moved, or this process's directory is BASE
+  return (*base / config.features).lexically_normal().string();
 }
 
 bool is_run_dir(const fs::path& dir) {

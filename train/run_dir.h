@@ -2,6 +2,7 @@
 // What makes a directory a tenor run, so that `tenor train` writes only into its own runs.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "train/config.h"
@@ -15,6 +16,17 @@ inline constexpr const char* kRunMarker = "run.json";
 
 /// The lock file `tenor train` holds in a run directory while it trains (core/file_lock.h).
 inline constexpr const char* kRunLock = ".lock";
+
+/// The directory run `dir` trained in, BASE. config.yaml keeps `features` and `out` (the run
+/// directory) as the user wrote them, relative to that directory: where `dir` is BASE/out and
+/// BASE/features is there, that is BASE, whatever this process's directory. nullopt when the
+/// paths are absolute or the run moved away from its store.
+std::optional<std::filesystem::path> run_base_dir(const std::filesystem::path& dir,
+                                                  const TrainConfig& config);
+
+/// The run's feature store as this process can open it: BASE/features (run_base_dir), or
+/// `features` as written (this process's directory is BASE, the run moved, absolute paths).
+std::string run_store_path(const std::filesystem::path& dir, const TrainConfig& config);
 
 /// True when `dir` holds a tenor run: its marker, or (runs written before the marker) the
 /// config.yaml, shape.json and normalizer.json every run writes first.

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/sha256.h"
 #include "data/features/store.h"
 #include "tests/data/fixtures.h"
@@ -192,6 +193,22 @@ TEST(E2eEvalDataset, ARunWithRelativePathsFindsItsStoreFromAnotherDirectory) {
                       &log),
             0)
       << log;
+
+  // `train --config RUN/config.yaml` from here trains that run (here: finds it done) in the
+  // directory it trained in, not a new run under this directory's runs/r; config.yaml keeps its
+  // relative paths.
+  const std::string config_before = read_file(run / "config.yaml");
+  EXPECT_EQ(run_command("cd " + out.string() + " && " + TENOR_BINARY + " train --config " +
+                            (run / "config.yaml").string(),
+                        &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("is the configuration of run " + run.string() + ": training it in " +
+                     base.string() + ", the directory it trained in"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(out / "runs")) << log;
+  EXPECT_EQ(read_file(run / "config.yaml"), config_before);
 
   // The run moved away from its store: the sentence names the path, this directory and the fix.
   fs::rename(base / "runs", out / "runs");
