@@ -143,12 +143,16 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
     channel = ch >= 0 && ch < (1 << 16) ? int(ch) : (1 << 16);
   }
   const std::string control = "'" + printable(from) + "'";
+  // To the millisecond, as regions are matched across annotators; a result that states no
+  // channel (Label Studio before multichannel audio) takes the region's.
+  auto ms = [](double s) { return std::llround(s * 1000); };
   if (region.placed_by.empty()) {
     region.placed_by = control;
     region.start_s = start_s;
     region.end_s = end_s;
     region.channel = channel;
-  } else if (start_s != region.start_s || end_s != region.end_s || channel != region.channel) {
+  } else if (ms(start_s) != ms(region.start_s) || ms(end_s) != ms(region.end_s) ||
+             (channel && region.channel && *channel != *region.channel)) {
     auto place = [](double a, double b, std::optional<int> ch) {
       return format_number(a) + " to " + format_number(b) + " s" +
              (ch ? " on channel " + std::to_string(*ch) : "");
@@ -160,6 +164,8 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
                "; the results of one region share its times and channel: export the project "
                "again with Export > JSON, or fix the region in Label Studio");
     return false;
+  } else if (!region.channel) {
+    region.channel = channel;
   }
   // The one label of a Labels or Choices result; more than one is an error, never a silent pick.
   bool several = false;

@@ -496,6 +496,8 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
   json apart = label_studio_task("c7.wav");
   apart["annotations"][0]["result"][0]["value"]["end"] = 1e300;
   apart["annotations"][0]["result"][4]["value"]["channel"] = 1;
+  apart["annotations"][0]["result"][1]["value"]["end"] = 1e300;  // agrees with the first
+  apart["annotations"][0]["result"][1]["value"].erase("channel");  // states none: agrees too
   write_text(dir / "export.json",
              json::array({image, whole, bad_label, bad_channel, missing, two_classes, apart})
                  .dump(2));
@@ -529,8 +531,9 @@ TEST(ImportLabelStudio, OtherTaskTypesLabelsAndChannelsAreRefused) {
       << findings(diag);
   EXPECT_TRUE(has_finding(diag, "task 7 (id 17), annotation 1: the results of region 'r1' "
                                 "disagree on where it is: 0.1 to 1e+300 s on channel 1 in "
-                                "'speaker', 0.1 to 0.9 s on channel 1 in 'transcript'"))
+                                "'speaker', 0.1 to 0.9 s on channel 1 in 'escalation'"))
       << findings(diag);
+  EXPECT_FALSE(has_finding(diag, "in 'transcript'")) << findings(diag);
   EXPECT_TRUE(has_finding(diag, "task 7 (id 17), annotation 1: the results of region 'r2' "
                                 "disagree on where it is: 1 to 1.9 s on channel 0 in 'speaker', "
                                 "1 to 1.9 s on channel 1 in 'empathy'"))
