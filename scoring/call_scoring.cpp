@@ -12,6 +12,7 @@
 #include "data/features/sample_rate.h"
 #include "data/features/store.h"
 #include "data/features/store_channels.h"
+#include "data/validate.h"
 
 namespace tenor::scoring {
 namespace fs = std::filesystem;
@@ -92,6 +93,9 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
                     "its source");
   if (scan.over_full_scale())
     logger("predict")->warn("{} {}", file, scan.describe_over_full_scale());
+  if (*std::max_element(scan.channel_rms.begin(), scan.channel_rms.end()) < data::kSilenceRms)
+    logger("predict")->warn("{} is all silence (RMS below -80 dBFS on every channel): its "
+                            "scores describe no voice; check the recording", file);
   refuse_shorter_than_a_frame(file, scan.frames_read, scan.duration_s(), lld);
 }
 

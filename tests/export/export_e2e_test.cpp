@@ -719,8 +719,15 @@ TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
                   "not finite numbers; a decoding or conversion error wrote them"},
       {"one-second.wav --transcript " + (dir / "past.jsonl").string(),
        "past.jsonl:1: error: segment ends at 5 s, past the audio's 1 s"}};
+  write_tone(dir / "silent.wav", 2.0, 16000, 1, 0.0);
   for (const std::string& backend :
-       {"--run " + run.string(), "--bundle " + (dir / "bundle").string()})
+       {"--run " + run.string(), "--bundle " + (dir / "bundle").string()}) {
+    // Digital silence is scored, with the warning that the scores describe no voice.
+    EXPECT_EQ(run_tenor("predict " + backend + " " + (dir / "silent.wav").string(), &out), 0)
+        << out;
+    EXPECT_NE(out.find("silent.wav is all silence (RMS below -80 dBFS on every channel)"),
+              std::string::npos)
+        << out;
     for (const auto& [call, message] : calls) {
       EXPECT_EQ(run_tenor("predict " + backend + " " + (dir / call).string(), &out), 1)
           << call << out;
@@ -728,6 +735,7 @@ TEST(ExportE2eBundle, PredictRefusesAudioItCannotScoreOnBothBackends) {
       EXPECT_EQ(out.find("internal error"), std::string::npos) << out;
       EXPECT_EQ(out.find("ONNX Runtime"), std::string::npos) << out;
     }
+  }
 }
 
 /// A copy of `bundle` at `to`, changed by `edit`, with every checksum of manifest.json
