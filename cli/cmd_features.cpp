@@ -65,9 +65,7 @@ void check_range(const std::string& file, const features::AudioRange& range) {
   // Read once whole, as predict does: samples that are not numbers would be analysed as silence.
   const data::AudioScan scan = data::scan_audio(file);
   if (scan.non_finite.count > 0)
-    throw DataError(file + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
-                    "; a decoding or conversion error wrote them: re-export the recording from "
-                    "its source");
+    throw DataError(scan.non_finite.describe_in_file(file, scan.info.sample_rate_hz));
   if (scan.truncated)
     logger("features")->warn("{} is truncated: its header promises {} s but the file holds {} s; "
                              "analysing what it holds", file, secs(scan.declared_duration_s),

@@ -132,6 +132,17 @@ std::string NonFiniteSamples::describe(int sample_rate_hz) const {
   return out;
 }
 
+std::string NonFiniteSamples::describe_in_file(const std::string& name,
+                                               int sample_rate_hz) const {
+  return name + ": " + describe(sample_rate_hz) +
+         "; a decoding or conversion error wrote them: re-export the recording from its source";
+}
+
+bool AudioScan::silent() const {
+  return frames_read > 0 && std::all_of(channel_rms.begin(), channel_rms.end(),
+                                         [](double rms) { return rms < kSilenceRms; });
+}
+
 std::string AudioScan::describe_over_full_scale() const {
   const double db = 20 * std::log10(peak);
   return "peaks at +" + format_number(std::round(db * 10) / 10) + " dBFS (" +

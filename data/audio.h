@@ -31,7 +31,12 @@ struct NonFiniteSamples {
   void add(int channel, int64_t frame, float x);
   /// "channel 0 sample 100 (at 0.00625 s) is NaN, and 99 more samples are not finite numbers"
   std::string describe(int sample_rate_hz) const;
+  /// describe() of the audio file `name` with the fix: "NAME: channel 0 ...; re-export ...".
+  std::string describe_in_file(const std::string& name, int sample_rate_hz) const;
 };
+
+/// Below this RMS on every channel (-80 dBFS) a recording is all silence.
+inline constexpr double kSilenceRms = 1e-4;
 
 /// Result of reading a whole file once (validation).
 struct AudioScan {
@@ -49,6 +54,8 @@ struct AudioScan {
   /// Float samples beyond -1..1 (integer PCM cannot hold them): read as they are, so louder
   /// than anything at full scale 1 the model learnt from.
   bool over_full_scale() const { return peak > 1.0 + 1e-6; }
+  /// Every channel below kSilenceRms: its scores would describe no voice.
+  bool silent() const;
   /// "peaks at +29.5 dBFS (30 times full scale): ..." with the fix, for over_full_scale().
   std::string describe_over_full_scale() const;
 };

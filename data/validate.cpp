@@ -119,9 +119,7 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
       }
       if (scan.non_finite.count > 0) {
         diag.error(f, call.line, "audio-non-finite",
-                   call.audio + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
-                       "; a decoding or conversion error wrote them: re-export the recording "
-                       "from its source",
+                   scan.non_finite.describe_in_file(call.audio, scan.info.sample_rate_hz),
                    call.call_id);
       }
       if (scan.info.sample_rate_hz < kMinSampleRateHz) {
@@ -132,8 +130,7 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
                      call.call_id);
       }
       if (scan.frames_read > 0) {
-        double loudest = *std::max_element(scan.channel_rms.begin(), scan.channel_rms.end());
-        if (loudest < kSilenceRms) {
+        if (scan.silent()) {
           diag.warning(
               f, call.line, "audio-silent",
               call.audio +

@@ -27,7 +27,6 @@ struct ValidateOptions {
 /// Thresholds of the checks, named so docs and tests can cite them.
 inline constexpr double kMinSegmentSeconds = 0.3;
 inline constexpr int kMinSampleRateHz = 8000;
-inline constexpr double kSilenceRms = 1e-4;          ///< -80 dBFS
 inline constexpr double kHeavyClippingShare = 0.01;  ///< 1 % of samples at full scale
 inline constexpr double kRareClassShare = 0.01;
 inline constexpr double kMinAlpha = 0.67;  ///< Krippendorff's "tentative conclusions" bound

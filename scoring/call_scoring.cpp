@@ -12,7 +12,6 @@
 #include "data/features/sample_rate.h"
 #include "data/features/store.h"
 #include "data/features/store_channels.h"
-#include "data/validate.h"
 
 namespace tenor::scoring {
 namespace fs = std::filesystem;
@@ -88,12 +87,10 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
     throw DataError(file + " holds no samples (a header without audio); give the call's " +
                     "recording, or score its text alone with --transcript T.jsonl and no audio");
   if (scan.non_finite.count > 0)
-    throw DataError(file + ": " + scan.non_finite.describe(scan.info.sample_rate_hz) +
-                    "; a decoding or conversion error wrote them: re-export the recording from "
-                    "its source");
+    throw DataError(scan.non_finite.describe_in_file(file, scan.info.sample_rate_hz));
   if (scan.over_full_scale())
     logger("predict")->warn("{} {}", file, scan.describe_over_full_scale());
-  if (*std::max_element(scan.channel_rms.begin(), scan.channel_rms.end()) < data::kSilenceRms)
+  if (scan.silent())
     logger("predict")->warn("{} is all silence (RMS below -80 dBFS on every channel): its "
                             "scores describe no voice; check the recording", file);
   refuse_shorter_than_a_frame(file, scan.frames_read, scan.duration_s(), lld);
