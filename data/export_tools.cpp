@@ -26,11 +26,30 @@ namespace {
 /// `tenor predict` output: per call, per segment index, the task scores.
 using Predictions = std::map<std::string, std::map<int, json>>;
 
+/// The problem with one task's scores in a prediction line ("" when none): a decision that is
+/// one of the task's classes, and probabilities, one number per class.
+std::string task_scores_problem(const json& scores, const Task& task) {
+  if (!scores.is_object()) return "is not an object of decision and probabilities";
+  const auto decision = scores.find("decision");
+  if (decision == scores.end() || !decision->is_string() ||
+      task.class_index(decision->get<std::string>()) < 0)
+    return "has no decision among its classes (" + join(task.classes, ", ") + ")";
+  const char* key = scores.contains("calibrated") ? "calibrated" : "probs";
+  const auto probs = scores.find(key);
+  if (probs == scores.end() || !probs->is_array() || probs->size() != task.classes.size() ||
+      !std::all_of(probs->begin(), probs->end(), [](const json& v) { return v.is_number(); }))
+    return std::string("has no '") + key + "' list of " + std::to_string(task.classes.size()) +
+           " numbers, one per class";
+  return "";
+}
+
 Predictions read_predictions(const fs::path& path, const Dataset& dataset) {
   Predictions out;
   if (path.empty()) return out;
   std::map<std::string, const Call*> calls;
   for (const auto& c : dataset.calls) calls[c.call_id] = &c;
+  std::map<std::pair<std::string, int>, int64_t> line_of;  // each segment's line, once
+  size_t task_scores = 0;
   LineReader reader(path, size_t{64} << 20);
   LineReader::Line line;
   const std::string fix = "; pass the output of `tenor predict --dataset` on this dataset";
@@ -39,20 +58,41 @@ Predictions read_predictions(const fs::path& path, const Dataset& dataset) {
     const std::string at = path.string() + ":" + std::to_string(line.number) + ": ";
     json j;
     if (auto problem = parse_json_line(line.text, j); problem || !j.is_object() ||
-        !j.contains("call_id") || !j.contains("segment") || !j.contains("tasks"))
+        !j.contains("call_id") || !j.contains("segment") || !j.contains("tasks") ||
+        !j["tasks"].is_object())
       throw DataError(at + "not a prediction line (call_id, segment, tasks)" + fix);
     const std::string id = j["call_id"].is_string() ? j["call_id"].get<std::string>() : "";
     const auto it = calls.find(id);
-    const int seg = j["segment"].is_number_integer() ? j["segment"].get<int>() : -1;
-    if (it == calls.end() || seg < 0 || seg >= int(it->second->segments.size()))
-      throw DataError(at + "call " + printable(id) + ", segment " + std::to_string(seg) +
-                      " is not in the dataset" + fix);
+    const int64_t seg = j["segment"].is_number_integer() ? j["segment"].get<int64_t>() : -1;
+    const std::string where = "call " + printable(id) + ", segment " + std::to_string(seg);
+    if (it == calls.end() || seg < 0 || seg >= int64_t(it->second->segments.size()))
+      throw DataError(at + where + " is not in the dataset" + fix);
     const Segment& s = it->second->segments[size_t(seg)];
-    if (std::abs(j.value("start_s", s.start_s) - s.start_s) > 1e-3 ||
-        std::abs(j.value("end_s", s.end_s) - s.end_s) > 1e-3)
-      throw DataError(at + "call " + printable(id) + ", segment " + std::to_string(seg) +
-                      " has other times than in the dataset" + fix);
-    out[id][seg] = j["tasks"];
+    for (const auto& [key, value] : {std::pair{"start_s", s.start_s}, {"end_s", s.end_s}}) {
+      if (!j.contains(key)) continue;
+      if (!j[key].is_number() || std::abs(j[key].get<double>() - value) > 1e-3)
+        throw DataError(at + where + " has other times than in the dataset (" + key + " " +
+                        printable(j[key].dump()) + ", not " + format_number(value) + ")" + fix);
+    }
+    if (const auto [first, fresh] = line_of.emplace(std::pair{id, int(seg)}, line.number); !fresh)
+      throw DataError(at + where + " was scored on line " + std::to_string(first->second) +
+                      " already" + fix);
+    for (const auto& task : dataset.schema.tasks) {
+      if (!j["tasks"].contains(task.name)) continue;
+      if (auto problem = task_scores_problem(j["tasks"][task.name], task); !problem.empty())
+        throw DataError(at + where + ": task '" + task.name + "' " + problem + fix);
+      ++task_scores;
+    }
+    out[id][int(seg)] = j["tasks"];
+  }
+  if (out.empty())
+    throw DataError(path.string() + " holds no prediction lines" + fix);
+  if (task_scores == 0) {
+    std::vector<std::string> names;
+    for (const auto& task : dataset.schema.tasks) names.push_back(task.name);
+    throw DataError(path.string() + " scores none of the dataset's tasks (" + join(names, ", ") +
+                    "): the run was trained on other tasks; pass the predictions of a run "
+                    "trained for these");
   }
   return out;
 }

@@ -681,6 +681,45 @@ TEST(RoundTrip, ExportRefusesWhatTheToolCannotHoldAndBadPredictions) {
                       "of `tenor predict --dataset` on this dataset"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "l"));
+
+  // Lines that parse but would export a wrong or empty score: each a sentence with its line,
+  // never a JSON library's message, a wrapped segment number or a choice of "".
+  const std::string good = "{\"call_id\": \"c1\", \"segment\": 1, \"tasks\": {\"empathy\": "
+                           "{\"decision\": \"present\", \"calibrated\": [0.2, 0.8]}}}\n";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "preds.jsonl holds no prediction lines"},
+      {"{\"call_id\": \"c1\", \"segment\": 4294967296, \"tasks\": {}}\n",
+       "preds.jsonl:1: call c1, segment 4294967296 is not in the dataset"},
+      {"{\"call_id\": \"c1\", \"segment\": 0, \"tasks\": 5}\n",
+       "preds.jsonl:1: not a prediction line (call_id, segment, tasks)"},
+      {"{\"call_id\": \"c1\", \"segment\": 1, \"start_s\": \"x\", \"tasks\": {}}\n",
+       "preds.jsonl:1: call c1, segment 1 has other times than in the dataset (start_s \"x\", "
+       "not 1)"},
+      {"{\"call_id\": \"c1\", \"segment\": 1, \"tasks\": {\"empathy\": 7}}\n",
+       "preds.jsonl:1: call c1, segment 1: task 'empathy' is not an object of decision and "
+       "probabilities"},
+      {"{\"call_id\": \"c1\", \"segment\": 1, \"tasks\": {\"empathy\": {\"decision\": 3}}}\n",
+       "task 'empathy' has no decision among its classes (absent, present)"},
+      {"{\"call_id\": \"c1\", \"segment\": 1, \"tasks\": {\"empathy\": {\"decision\": "
+       "\"present\", \"calibrated\": \"x\"}}}\n",
+       "task 'empathy' has no 'calibrated' list of 2 numbers, one per class"},
+      {good + good, "preds.jsonl:2: call c1, segment 1 was scored on line 1 already"},
+      {"{\"call_id\": \"c1\", \"segment\": 1, \"tasks\": {\"anger\": {}}}\n",
+       "preds.jsonl scores none of the dataset's tasks (escalation, empathy)"}};
+  for (const auto& [lines, message] : bad) {
+    write_text(dir / "preds.jsonl", lines);
+    EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "l"); })
+                  .find(message),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(fs::exists(dir / "l"));
+  }
+  write_text(dir / "preds.jsonl", good);
+  eo.to = data::LabelTool::kTextGrid;
+  fx.calls[0]["segments"][2]["start"] = 2.0;  // the overlap above mended
+  fx.write();
+  data::export_dataset(data::load_dataset_or_throw(fx.root), eo, dir / "l");
+  EXPECT_TRUE(fs::exists(dir / "l"));
 }
 
 
