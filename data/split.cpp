@@ -32,8 +32,10 @@ struct Group {
 }  // namespace
 
 void SplitOptions::validate() const {
-  for (double r : {train, dev, test}) {
-    if (!(r >= 0 && r <= 1)) throw UsageError("split ratios must lie between 0 and 1");
+  for (const auto& [flag, r] : {std::pair{"--train", train}, {"--dev", dev}, {"--test", test}}) {
+    if (!(r >= 0 && r <= 1))
+      throw UsageError(std::string(flag) + " " + format_number(r) +
+                       " is not a share; split ratios lie between 0 and 1 and add up to 1");
   }
   if (std::fabs(train + dev + test - 1.0) > 1e-6) {
     throw UsageError("split ratios must add up to 1 (train " + format_number(train) + " + dev " +
@@ -75,7 +77,15 @@ namespace {
 const Task* stratify_task(const Dataset& ds, const std::string& name) {
   if (!name.empty()) {
     const Task* task = ds.schema.find(name);
-    if (!task) throw UsageError("--stratify task '" + name + "' is not in dataset.yaml");
+    if (!task) {
+      std::vector<std::string> names;
+      for (const auto& t : ds.schema.tasks) names.push_back(t.name);
+      const std::string near = nearest(name, names);
+      throw UsageError("--stratify task '" + printable(name) + "' is not in dataset.yaml; " +
+                       (!near.empty()      ? "did you mean '" + near + "'?"
+                        : names.empty() ? std::string("it declares no tasks")
+                                        : "its tasks are " + join(names, ", ")));
+    }
     return task;
   }
   return ds.schema.tasks.empty() ? nullptr : &ds.schema.tasks.front();
