@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "data/audio.h"
 #include "data/features/lld_table.h"
 
@@ -43,22 +44,17 @@ struct FileSummary {
   }
 };
 
-/// Seconds at the precision a person types them: "3", "2.5", "36.52".
-std::string secs(double s) {
-  std::ostringstream out;
-  out << std::setprecision(4) << s;
-  return out.str();
-}
-
 /// --start, --end and --channel against each other and against `file`: a range that is empty,
 /// negative or past the audio, or a channel the file lacks, is a usage error (exit 2) that
 /// names the flags to fix. An unreadable file stays a DataError (exit 1).
 void check_range(const std::string& file, const features::AudioRange& range) {
   if (!(range.start_s >= 0))
-    throw UsageError("features: --start " + secs(range.start_s) + " is negative; give seconds >= 0");
+    throw UsageError("features: --start " + format_number(range.start_s) +
+                     " is negative; give seconds >= 0");
   if (range.end_s >= 0 && !(range.end_s > range.start_s))
-    throw UsageError("features: --end " + secs(range.end_s) + " is not after --start " +
-                     secs(range.start_s) + "; give --end > --start (or leave --end out)");
+    throw UsageError("features: --end " + format_number(range.end_s) +
+                     " is not after --start " + format_number(range.start_s) +
+                     "; give --end > --start (or leave --end out)");
   if (range.channel < -1)
     throw UsageError("features: --channel " + std::to_string(range.channel) +
                      " is not a channel; give a 0-based channel, or -1 to mix all down");
@@ -67,17 +63,19 @@ void check_range(const std::string& file, const features::AudioRange& range) {
   if (scan.non_finite.count > 0)
     throw DataError(scan.non_finite.describe_in_file(file, scan.info.sample_rate_hz));
   if (scan.truncated)
-    logger("features")->warn("{} is truncated: its header promises {} s but the file holds {} s; "
-                             "analysing what it holds", file, secs(scan.declared_duration_s),
-                             secs(scan.duration_s()));
+    logger("features")->warn("{} is truncated: its header promises {} but the file holds {}; "
+                             "analysing what it holds",
+                             file, format_seconds(scan.declared_duration_s),
+                             format_seconds(scan.duration_s()));
   const data::AudioInfo& info = scan.info;
   if (range.channel >= info.channels)
     throw UsageError("features: --channel " + std::to_string(range.channel) + " requested, " +
                      file + " has " + std::to_string(info.channels) +
                      " channel(s); give 0.." + std::to_string(info.channels - 1) + " or -1");
   if (info.frames > 0 && range.start_s >= info.duration_s())
-    throw UsageError("features: --start " + secs(range.start_s) + " s is past the end of " +
-                     file + " (" + secs(info.duration_s()) + " s); give an earlier --start");
+    throw UsageError("features: --start " + format_seconds(range.start_s) +
+                     " is past the end of " + file + " (" + format_seconds(info.duration_s()) +
+                     "); give an earlier --start");
 }
 
 }  // namespace

@@ -71,6 +71,8 @@ std::string format_number(double v) {
   return buf;
 }
 
+std::string format_seconds(double s) { return format_number(s) + " s"; }
+
 std::string shortest_number(double v) {
   char buf[32];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);

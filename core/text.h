@@ -20,6 +20,8 @@ std::string nearest(std::string_view word, std::span<const std::string> candidat
 /// zeros ("0.004", "100", "36.5214", "1e-07"; "nan", "inf"), never std::to_string's
 /// "0.004000" or yaml's "0.0040000000000000001".
 std::string format_number(double v);
+/// A time in a message: format_number's digits and " s" ("2.849 s", "3600 s").
+std::string format_seconds(double s);
 /// The shortest text that reads back as exactly `v` (0.004, 1.5e-05, 2).
 std::string shortest_number(double v);
 

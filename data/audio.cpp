@@ -124,7 +124,7 @@ void NonFiniteSamples::add(int c, int64_t at, float x) {
 
 std::string NonFiniteSamples::describe(int sample_rate_hz) const {
   std::string out = "channel " + std::to_string(channel) + " sample " + std::to_string(frame);
-  if (sample_rate_hz > 0) out += " (at " + format_number(double(frame) / sample_rate_hz) + " s)";
+  if (sample_rate_hz > 0) out += " (at " + format_seconds(double(frame) / sample_rate_hz) + ")";
   out += nan ? " is NaN" : " is infinite";
   if (count == 2) out += ", and 1 more sample is not a finite number";
   if (count > 2)

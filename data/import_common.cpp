@@ -27,8 +27,6 @@ LabelTool label_tool_from_string(std::string_view word) {
 namespace import {
 namespace {
 
-std::string seconds(double s) { return format_number(s) + " s"; }
-
 /// What a tier holds, from its name.
 struct TierKind {
   enum Kind { kRole, kTask, kPredicted, kBad } kind = kRole;
@@ -82,17 +80,18 @@ bool check_no_overlap(const SourceTier& tier, const std::string& display, Diagno
   for (const auto& iv : tier.intervals) {
     if (!(iv.start_s >= 0) || !(iv.end_s > iv.start_s)) {
       diag.error(display, iv.line, "interval-times",
-                 "tier '" + printable(tier.name) + "': an interval from " + seconds(iv.start_s) +
-                     " to " + seconds(iv.end_s) + "; an interval must start at 0 s or later and "
-                     "end after it starts: fix its boundaries");
+                 "tier '" + printable(tier.name) + "': an interval from " +
+                     format_seconds(iv.start_s) + " to " + format_seconds(iv.end_s) +
+                     "; an interval must start at 0 s or later and end after it starts: fix its "
+                     "boundaries");
       ok = false;
       continue;
     }
     if (prev && iv.start_s < prev->end_s - 1e-9) {
       diag.error(display, iv.line, "interval-overlap",
-                 "tier '" + printable(tier.name) + "': the interval " + seconds(iv.start_s) +
-                     " to " + seconds(iv.end_s) + " overlaps the one from " +
-                     seconds(prev->start_s) + " to " + seconds(prev->end_s) +
+                 "tier '" + printable(tier.name) + "': the interval " + format_seconds(iv.start_s) +
+                     " to " + format_seconds(iv.end_s) + " overlaps the one from " +
+                     format_seconds(prev->start_s) + " to " + format_seconds(prev->end_s) +
                      (prev->line ? " (line " + std::to_string(prev->line) + ")" : "") +
                      "; intervals on one tier must not overlap: move the boundary, or put the "
                      "other speaker's words on their own tier");
@@ -129,7 +128,7 @@ bool apply_label_tier(const SourceTier& tier, const TierKind& kind, std::vector<
     const auto cls = class_value(task, value);
     if (!cls) {
       diag.error(source.display, iv.line, "label-unknown-class",
-                 where + "'" + printable(value) + "' (at " + seconds(iv.start_s) +
+                 where + "'" + printable(value) + "' (at " + format_seconds(iv.start_s) +
                      ") is not a class of " + task.name + " (" + class_list(task) +
                      "); relabel it, or add the class to the schema");
       ok = false;
@@ -148,8 +147,8 @@ bool apply_label_tier(const SourceTier& tier, const TierKind& kind, std::vector<
     }
     if (hits == 0) {
       diag.error(source.display, iv.line, "label-no-segment",
-                 where + "the label '" + printable(value) + "' from " + seconds(iv.start_s) +
-                     " to " + seconds(iv.end_s) + " covers no " + task.speaker +
+                 where + "the label '" + printable(value) + "' from " + format_seconds(iv.start_s) +
+                     " to " + format_seconds(iv.end_s) + " covers no " + task.speaker +
                      " segment (the middle of one); " + task.name + " labels " + task.speaker +
                      " segments: align it with an interval of the " + task.speaker + " tier");
       ok = false;
@@ -196,9 +195,9 @@ bool check_recording(const Call& call, const fs::path& media, const std::string&
   for (const auto& s : call.segments) {
     if (s.end_s > info.duration_s() + kEndToleranceSeconds) {
       diag.error(display, s.line ? s.line : line, "segment-past-end",
-                 where + "the " + s.speaker + " interval from " + seconds(s.start_s) + " ends at " +
-                     seconds(s.end_s) + ", past the end of " + media.filename().string() + " (" +
-                     seconds(info.duration_s()) +
+                 where + "the " + s.speaker + " interval from " + format_seconds(s.start_s) +
+                     " ends at " + format_seconds(s.end_s) + ", past the end of " +
+                     media.filename().string() + " (" + format_seconds(info.duration_s()) +
                      "); fix the boundary or link the right recording");
       ok = false;
     }

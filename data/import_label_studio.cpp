@@ -154,7 +154,7 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
   } else if (ms(start_s) != ms(region.start_s) || ms(end_s) != ms(region.end_s) ||
              (channel && region.channel && *channel != *region.channel)) {
     auto place = [](double a, double b, std::optional<int> ch) {
-      return format_number(a) + " to " + format_number(b) + " s" +
+      return format_number(a) + " to " + format_seconds(b) +
              (ch ? " on channel " + std::to_string(*ch) : "");
     };
     diag.error(at.display, 0, "ls-region-conflict",
@@ -182,7 +182,7 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
     }
     if (distinct.size() > 1) {
       diag.error(at.display, 0, "ls-several-labels",
-                 where + control + " gives the region from " + format_number(start_s) + " s " +
+                 where + control + " gives the region from " + format_seconds(start_s) + " " +
                      std::to_string(distinct.size()) + " labels (" + join(distinct, ", ") +
                      "); a segment takes one: keep one in Label Studio (set choice=\"single\" "
                      "on the control in the labelling config)");

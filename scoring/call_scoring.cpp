@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "data/audio.h"
 #include "data/features/sample_rate.h"
 #include "data/features/store.h"
@@ -18,12 +18,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string seconds(double s) {
-  std::ostringstream o;
-  o << s << " s";
-  return o.str();
-}
 
 /// Segments' audio in one LLD batch: the batch's analysis buffers dominate predict's peak
 /// memory (data build's 240 s batches take about 800 MB), and one call gains little from
@@ -69,9 +63,10 @@ void refuse_shorter_than_a_frame(const std::string& name, int64_t frames, double
                                    lld.spectral_window_ms / 1000);
   if (duration_s < window_s)
     throw DataError(name + " holds " + std::to_string(frames) + " samples per channel (" +
-                    seconds(duration_s) + "), shorter than one analysis frame of the " +
-                    "model's extractor (" + seconds(window_s) + "); give at least " +
-                    seconds(window_s) + " of audio, or score the text alone with --transcript");
+                    format_seconds(duration_s) + "), shorter than one analysis frame of the " +
+                    "model's extractor (" + format_seconds(window_s) + "); give at least " +
+                    format_seconds(window_s) +
+                    " of audio, or score the text alone with --transcript");
 }
 
 }  // namespace
@@ -81,8 +76,8 @@ void check_call_audio(const fs::path& audio, const features::LldConfig& lld) {
   const std::string file = audio.string();
   if (scan.truncated)
     throw DataError(file + " is truncated: its header promises " +
-                    seconds(scan.declared_duration_s) + " but the file holds " +
-                    seconds(scan.duration_s()) + "; re-copy or re-export the file");
+                    format_seconds(scan.declared_duration_s) + " but the file holds " +
+                    format_seconds(scan.duration_s()) + "; re-copy or re-export the file");
   if (scan.frames_read == 0)
     throw DataError(file + " holds no samples (a header without audio); give the call's " +
                     "recording, or score its text alone with --transcript T.jsonl and no audio");

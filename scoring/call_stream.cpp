@@ -14,8 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string seconds(double s) { return format_number(s) + " s"; }
-
 /// A turn as one line of a transcript file, read by the dataset reader (as the Scorer's).
 std::string turn_line(const std::string& speaker, double start_s, double end_s,
                       const std::string& text) {
@@ -155,25 +153,26 @@ void CallStream::drop_audio() {
 
 void CallStream::check_turn(const Turn& t) const {
   const std::string turn = "stream " + setup_.call_id + " turn " + std::to_string(turns_) + " (" +
-                           t.speaker + ", " + seconds(t.start_s) + " to " + seconds(t.end_s) + ")";
+                           t.speaker + ", " + format_seconds(t.start_s) + " to " +
+                           format_seconds(t.end_s) + ")";
   if (finished_) throw UsageError(turn + ": the stream is finished; open a new one");
   if (!std::isfinite(t.start_s) || !std::isfinite(t.end_s) || t.start_s < 0 || !(t.end_s > t.start_s))
     throw DataError(turn + ": a turn needs 0 <= start < end, finite; fix the times");
   if (t.end_s > pushed_s() + 1e-9)
-    throw DataError(turn + " ends after the audio pushed so far (" + seconds(pushed_s()) +
+    throw DataError(turn + " ends after the audio pushed so far (" + format_seconds(pushed_s()) +
                     "); push the turn's audio first, then the turn");
   if (t.start_s < last_start_s_)
-    throw DataError(turn + " starts before the previous turn (" + seconds(last_start_s_) +
+    throw DataError(turn + " starts before the previous turn (" + format_seconds(last_start_s_) +
                     "); give turns in the order they start");
   for (const Turn& k : kept_)
     if (k.speaker == t.speaker && t.start_s < k.end_s)
       throw DataError(turn + " starts inside the same speaker's previous turn (" +
-                      seconds(k.start_s) + " to " + seconds(k.end_s) +
+                      format_seconds(k.start_s) + " to " + format_seconds(k.end_s) +
                       "); a speaker's turns must not overlap: merge them or fix the times");
   const double held_from = double(dropped_ + offset_) / setup_.sample_rate_hz;
   if (std::floor(t.start_s * setup_.sample_rate_hz) < double(dropped_ + offset_))
     throw DataError(turn + " starts in audio the stream no longer holds (it keeps " +
-                    seconds(setup_.max_turn_s) + ", from " + seconds(held_from) +
+                    format_seconds(setup_.max_turn_s) + ", from " + format_seconds(held_from) +
                     "); give turns sooner, or open the stream with a larger max_turn_s");
 }
 

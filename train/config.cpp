@@ -366,10 +366,8 @@ void TrainConfig::validate() const {
         "degraded copies)");
   check(calibration == "clean" || calibration == "degraded", "calibration", calibration,
         "use clean (the dev split) or degraded (the dev split and its degraded copies)");
-  const auto& windows = features::speech_windows();
-  check(speech_window.empty() ||
-            std::find(windows.begin(), windows.end(), speech_window) != windows.end(),
-        "speech_window", speech_window,
+  check(speech_window.empty() || features::is_speech_window(speech_window), "speech_window",
+        speech_window,
         "use padded (each window padded to Whisper's 30 s), clip (each clip alone) or \"\" "
         "(either), as the store was built (tenor data build --speech-window)");
   check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");

@@ -946,6 +946,11 @@ const std::vector<std::string>& speech_windows() {
   return windows;
 }
 
+bool is_speech_window(const std::string& window) {
+  const auto& windows = speech_windows();
+  return std::find(windows.begin(), windows.end(), window) != windows.end();
+}
+
 BuildOptions build_options_from_config(const json& j) {
   const std::string fs_version = j.value("feature_set_version", "");
   const std::string fn_version = j.value("functionals_version", "");
@@ -1187,8 +1192,7 @@ void BuildOptions::validate() const {
     throw ConfigError("sample rate " + std::to_string(*sample_rate_hz) +
                       " Hz must lie between 4000 and 96000");
   if (functionals.pause_min_ms <= 0) throw ConfigError("functionals.pause_min_ms must be above 0");
-  const auto& windows = speech_windows();
-  if (std::find(windows.begin(), windows.end(), speech_window) == windows.end())
+  if (!is_speech_window(speech_window))
     throw ConfigError("speech window '" + speech_window + "' is neither padded nor clip");
 }
 

@@ -124,6 +124,8 @@ SpeechRecord speech_record_from(const nlohmann::json& speech_encoder);
 /// The windows a speech encoder can be shown a segment in (BuildOptions::speech_window,
 /// `tenor data build --speech-window`, the training config's `speech_window`).
 const std::vector<std::string>& speech_windows();
+/// Whether `window` is one of speech_windows().
+bool is_speech_window(const std::string& window);
 
 class SpeechStates;  // data/features/speech_encoder.h
 

@@ -55,8 +55,8 @@ double checked_end(const std::filesystem::path& path, const data::AudioInfo& inf
   const double end = range.end_s < 0 ? duration : range.end_s;
   if (!(range.start_s >= 0) || !(end > range.start_s) || range.start_s >= duration)
     throw DataError(path.string() + ": range " + format_number(range.start_s) + " .. " +
-                    format_number(end) + " s is empty or outside the audio's " +
-                    format_number(duration) + " s; fix --start/--end");
+                    format_seconds(end) + " is empty or outside the audio's " +
+                    format_seconds(duration) + "; fix --start/--end");
   return end;
 }
 
