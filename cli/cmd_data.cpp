@@ -135,7 +135,9 @@ void add_stats(CLI::App& data) {
                   "bootstrap resamples for alpha's interval")
       ->capture_default_str()
       ->check(non_negative());
-  cmd->add_option("--seed", args->options.seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "bootstrap seed")
+      ->check(whole_number())
+      ->capture_default_str();
   cmd->callback([args] {
     auto dataset = data::load_dataset_or_throw(args->dir);
     auto stats = data::dataset_stats(dataset, args->options);
@@ -162,7 +164,9 @@ void add_split(CLI::App& data) {
   auto* dev = cmd->add_option("--dev", args->options.dev, "share for dev")->capture_default_str();
   auto* test =
       cmd->add_option("--test", args->options.test, "share for test")->capture_default_str();
-  cmd->add_option("--seed", args->options.seed, "seed of the assignment")->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "seed of the assignment")
+      ->check(whole_number())
+      ->capture_default_str();
   cmd->add_option("--stratify", args->options.stratify_task,
                   "task to stratify by (default: the first task)");
   auto* reassign = cmd->add_flag("--reassign", args->options.reassign,
@@ -223,6 +227,7 @@ void add_synth(CLI::App& data) {
   cmd->add_option("--out", args->out, "new dataset directory")->required();
   cmd->add_option("--calls", args->options.calls, "number of calls")->capture_default_str();
   cmd->add_option("--seed", args->options.seed, "random seed (same seed, same files)")
+      ->check(whole_number())
       ->capture_default_str();
   cmd->add_option("--sample-rate", args->options.sample_rate_hz, "sample rate of the WAVs in Hz")
       ->capture_default_str();
@@ -376,6 +381,7 @@ void add_review(CLI::App& data) {
       ->capture_default_str()
       ->check(positive());
   cmd->add_option("--seed", args->options.seed, "seed of the fold assignment")
+      ->check(whole_number())
       ->capture_default_str();
   cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N (default: the "
                   "config's)")->check(device_validator());
@@ -411,6 +417,7 @@ void add_degrade(CLI::App& data) {
       ->required();
   cmd->add_option("--split", args->split, "only the calls of this split (default: all)");
   cmd->add_option("--seed", args->seed, "seed of the noise (same seed, same files)")
+      ->check(whole_number())
       ->capture_default_str();
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")
       ->check(device_validator())

@@ -203,7 +203,9 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--bootstrap", args->bootstrap, "call-bootstrap resamples")
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "bootstrap seed")
+      ->check(whole_number())
+      ->capture_default_str();
   cmd->footer(
       "Scores are calibrated with the run's decision rules (temperature and threshold per task, "
       "fitted on dev when training ended, RUN/calibration.json; never on test). tenor eval never "

@@ -19,8 +19,8 @@ std::string version_text();
 /// After CLI11 refused the command line parsed into `root`: a sentence naming a mistyped
 /// subcommand or option and the nearest valid one ("'trian' is not a `tenor` command; did
 /// you mean `tenor train`?"), an option tenor no longer takes with what replaced it, an
-/// unknown subcommand with the list of valid ones, or "" when no word was left over (CLI11's
-/// own message then stands).
+/// unknown subcommand or option with the list of valid ones, or "" when no word was left over
+/// (CLI11's own message then stands).
 std::string did_you_mean(const CLI::App& root);
 
 /// The check of every `--device` option (resolve_device at parse time: exit 2 with its
@@ -31,6 +31,8 @@ const CLI::Validator& device_validator();
 /// or not a number, is a usage error (exit 2) naming the value and the bound.
 const CLI::Validator& non_negative();
 const CLI::Validator& positive();
+/// A seed: digits only (CLI11 reads "-1" into an unsigned seed as 18446744073709551615).
+const CLI::Validator& whole_number();
 
 /// Refuses an empty value ("--out ''", a variable that expanded to nothing) of every option and
 /// positional argument under `app` as a usage error naming the option, at parse time: no

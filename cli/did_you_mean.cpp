@@ -51,38 +51,52 @@ std::optional<std::string> removed_option(const std::string& flag) {
   return std::nullopt;
 }
 
+/// What to say of `word`, left over at the command `app` (spelt `path`): a hint that settles
+/// it (a near match, a removed option), returned; or, with no near match, the valid words,
+/// put in `unknown` unless an earlier word put something there.
+std::string hint_for(const CLI::App& app, const std::string& path, const std::string& word,
+                     std::string& unknown) {
+  if (word.starts_with("--")) {
+    const std::string flag = word.substr(0, word.find('='));
+    if (const auto why = removed_option(flag))
+      return "`" + path + "` no longer takes " + flag + ": " + *why;
+    std::vector<std::string> options = option_names(app);
+    const std::string near = nearest(flag, options);
+    if (!near.empty())
+      return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +
+             "'? (`" + path + " --help` lists them)";
+    std::erase(options, "--help");
+    if (unknown.empty() && !options.empty())
+      unknown = "`" + path + "` has no option '" + printable(flag) + "'; its options are " +
+                join(options, ", ") + " (`" + path + " --help` says what each does)";
+    return "";
+  }
+  const std::vector<std::string> commands = subcommand_names(app);
+  if (word.starts_with("-") || commands.empty()) return "";
+  const std::string near = nearest(word, commands);
+  if (!near.empty())
+    return "'" + printable(word) + "' is not a `" + path + "` command; did you mean `" + path +
+           " " + near + "`?";
+  if (unknown.empty())
+    unknown = "'" + printable(word) + "' is not a `" + path + "` command; the commands are " +
+              join(commands, ", ");
+  return "";
+}
+
 }  // namespace
 
 std::string did_you_mean(const CLI::App& root) {
   const auto chain = parsed_chain(root);
-  std::string unknown_command;
+  std::string unknown;  // the first word with no near match, said with what there is
   // Each word is matched against the command it was left at: `tenor --lg-level debug data`
   // leaves --lg-level at tenor, `tenor data valdate` leaves valdate at data.
   for (size_t depth = 0; depth < chain.size(); ++depth) {
     const CLI::App& app = *chain[depth];
     const std::string path = command_path({chain.begin(), chain.begin() + depth + 1});
-    const std::vector<std::string> commands = subcommand_names(app);
-    for (const std::string& word : app.remaining()) {
-      if (word.starts_with("--")) {
-        const std::string flag = word.substr(0, word.find('='));
-        if (const auto why = removed_option(flag))
-          return "`" + path + "` no longer takes " + flag + ": " + *why;
-        const std::string near = nearest(flag, option_names(app));
-        if (!near.empty())
-          return "`" + path + "` has no option '" + printable(flag) + "'; did you mean '" + near +
-                 "'? (`" + path + " --help` lists them)";
-      } else if (!word.starts_with("-") && !commands.empty()) {
-        const std::string near = nearest(word, commands);
-        if (!near.empty())
-          return "'" + printable(word) + "' is not a `" + path + "` command; did you mean `" +
-                 path + " " + near + "`?";
-        if (unknown_command.empty())
-          unknown_command = "'" + printable(word) + "' is not a `" + path +
-                            "` command; the commands are " + join(commands, ", ");
-      }
-    }
+    for (const std::string& word : app.remaining())
+      if (std::string hint = hint_for(app, path, word, unknown); !hint.empty()) return hint;
   }
-  return unknown_command;
+  return unknown;
 }
 
 }  // namespace tenor::cli

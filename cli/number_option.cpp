@@ -34,6 +34,17 @@ const CLI::Validator& positive() {
   return check;
 }
 
+const CLI::Validator& whole_number() {
+  static const CLI::Validator check(
+      [](std::string& value) -> std::string {
+        const bool digits = !value.empty() && value.size() <= 19 &&
+                            value.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? "" : "'" + printable(value) + "' is not a whole number >= 0";
+      },
+      "WHOLE NUMBER");
+  return check;
+}
+
 void refuse_empty_values(CLI::App& app) {
   static const CLI::Validator not_empty(
       [](std::string& value) -> std::string {

@@ -234,7 +234,7 @@ std::optional<Segment> JsonlReader::parse_segment(const json& j, const Call& cal
   if (ok) {
     if (seg.start_s < 0 || seg.end_s < 0) {
       diag_.error(file_, line, "segment-negative-time",
-                  "segment has a negative time (start " + format_number(seg.start_s) + " s, end " +
+                  "segment has a negative time (start " + format_seconds(seg.start_s) + ", end " +
                       format_number(seg.end_s) +
                       " s); times are seconds from the start of the audio",
                   cid, index);
@@ -503,9 +503,16 @@ bool directory_usable(const fs::path& root, Diagnostics& diag) {
     return false;
   }
   if (!fs::is_directory(root, ec)) {
-    diag.error(
-        root.string(), 0, "dataset-missing",
-        "not a dataset directory (it should hold dataset.yaml and calls.jsonl or segments.csv)");
+    const std::string name = root.filename().string();
+    const bool dataset_file =
+        name == "dataset.yaml" || name == "calls.jsonl" || name == "segments.csv";
+    std::string what = fs::exists(root, ec) ? "a file" : "nothing is there";
+    if (dataset_file && fs::is_regular_file(root, ec))
+      what += "; give the directory that holds it (" +
+              (root.has_parent_path() ? root.parent_path().string() : std::string(".")) + ")";
+    diag.error(root.string(), 0, "dataset-missing",
+               "not a dataset directory (it should hold dataset.yaml and calls.jsonl or "
+               "segments.csv): " + what);
     return false;
   }
   if (auto reason = internal::unreachable_reason(root / "."); !reason.empty()) {

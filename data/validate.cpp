@@ -21,13 +21,6 @@ namespace tenor::data {
 namespace fs = std::filesystem;
 namespace {
 
-std::string seconds(double s) {
-  std::ostringstream out;
-  out.precision(s < 10 ? 3 : 4);
-  out << s << " s";
-  return out.str();
-}
-
 std::string percent(double share) {
   std::ostringstream out;
   out.precision(share < 0.1 ? 2 : 3);
@@ -76,8 +69,8 @@ void internal::check_call_fits_audio(const Call& call, const std::string& audio,
     const Segment& seg = call.segments[i];
     if (seg.end_s > duration_s + kEndToleranceSeconds) {
       diag.error(file, seg.line, "segment-past-end",
-                 "segment ends at " + seconds(seg.end_s) + ", past the audio's " +
-                     seconds(duration_s) + "; fix end or the audio path",
+                 "segment ends at " + format_seconds(seg.end_s) + ", past the audio's " +
+                     format_seconds(duration_s) + "; fix end or the audio path",
                  call.call_id, static_cast<int>(i));
     }
   }
@@ -109,8 +102,8 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
       if (scan.truncated) {
         diag.error(f, call.line, "audio-truncated",
                    call.audio + " is truncated: its header promises " +
-                       seconds(scan.declared_duration_s) + " but the file holds " +
-                       seconds(scan.duration_s()) + "; re-copy or re-export the file",
+                       format_seconds(scan.declared_duration_s) + " but the file holds " +
+                       format_seconds(scan.duration_s()) + "; re-copy or re-export the file",
                    call.call_id);
       }
       if (scan.frames_read == 0) {
@@ -151,11 +144,15 @@ void check_audio(const Dataset& ds, const std::map<std::string, AudioOutcome>& o
       }
     }
     if (scan.info.channels > 1 && call.channels.empty()) {
-      diag.warning(
-          f, call.line, "channels-unmapped",
-          call.audio + " has " + std::to_string(scan.info.channels) +
-              " channels but the call has no `channels` mapping; all channels will be mixed down",
-          call.call_id);
+      const bool csv = fs::path(f).extension() == ".csv";
+      diag.warning(f, call.line, "channels-unmapped",
+                   call.audio + " has " + std::to_string(scan.info.channels) +
+                       " channels but the call has no `channels` mapping, so they are mixed "
+                       "down; if each role speaks on its own channel, map them (" +
+                       (csv ? std::string("a channels column such as agent:0;customer:1")
+                            : std::string("\"channels\": {\"agent\": 0, \"customer\": 1}")) +
+                       ", or tenor data import --channels agent=0,customer=1)",
+                   call.call_id);
     }
     internal::check_call_fits_audio(call, call.audio, scan.info.channels, scan.duration_s(), f, diag);
   }
@@ -180,8 +177,8 @@ void check_segments(const Dataset& ds, Diagnostics& diag) {
       by_speaker[seg.speaker].push_back(i);
       if (seg.duration_s() < kMinSegmentSeconds) {
         diag.warning(ds.source, seg.line, "segment-short",
-                     "segment lasts " + seconds(seg.duration_s()) + ", shorter than " +
-                         seconds(kMinSegmentSeconds) + "; too short for reliable prosody",
+                     "segment lasts " + format_seconds(seg.duration_s()) + ", shorter than " +
+                         format_seconds(kMinSegmentSeconds) + "; too short for reliable prosody",
                      call.call_id, idx);
       }
       const bool labelled = !seg.labels.empty() || !seg.labels_by.empty();
@@ -206,9 +203,9 @@ void check_segments(const Dataset& ds, Diagnostics& diag) {
         const Segment& seg = call.segments[order[k]];
         if (seg.start_s < prev.end_s) {
           diag.warning(ds.source, seg.line, "segment-overlap",
-                       "segment (" + seconds(seg.start_s) + " to " + seconds(seg.end_s) +
-                           ") overlaps segment " + std::to_string(order[k - 1]) + " (" +
-                           seconds(prev.start_s) + " to " + seconds(prev.end_s) +
+                       "segment (" + format_seconds(seg.start_s) + " to " +
+                           format_seconds(seg.end_s) + ") overlaps segment " + std::to_string(order[k - 1]) + " (" +
+                           format_seconds(prev.start_s) + " to " + format_seconds(prev.end_s) +
                            ") of the same speaker '" + speaker + "'; merge or trim them",
                        call.call_id, static_cast<int>(order[k]));
         }

@@ -867,9 +867,11 @@ double op_value(const std::string& op, const std::string& value, double fallback
   }
   char* end = nullptr;
   const double v = std::strtod(value.c_str(), &end);
-  if (end == value.c_str() || *end != '\0' || !(v >= min && v <= max))
-    throw UsageError("--ops: " + op + "=" + value + " is not a number in " +
-                     format_number(min) + " .. " + format_number(max));
+  const std::string range = format_number(min) + " .. " + format_number(max);
+  if (end == value.c_str() || *end != '\0' || std::isnan(v))
+    throw UsageError("--ops: " + op + "=" + value + " is not a number; give one in " + range);
+  if (!(v >= min && v <= max))
+    throw UsageError("--ops: " + op + "=" + value + " is outside " + range + "; give one in it");
   return v;
 }
 

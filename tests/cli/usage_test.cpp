@@ -70,6 +70,13 @@ TEST(Usage, NewerSubcommandsSuggestTheirNearestOption) {
     EXPECT_EQ(run_tenor(typed + " x", &out), 2) << typed << "\n" << out;
     EXPECT_NE(out.find("did you mean `tenor " + near + "`?"), std::string::npos) << out;
   }
+  // An option with no near match: the command's options are listed, --help left out.
+  std::string out;
+  EXPECT_EQ(run_tenor("data convert x --out y --to csv", &out), 2) << out;
+  EXPECT_NE(out.find("tenor: error: `tenor data convert` has no option '--to'; its options are "
+                     "--out, --format (`tenor data convert --help` says what each does)"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
@@ -92,10 +99,23 @@ TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
   EXPECT_NE(out.find("nan.wav: channel 0 sample 16000 (at 1 s) is NaN; a decoding"),
             std::string::npos)
       << out;
+  // A truncated file is analysed as far as it holds samples, with a warning that says so.
+  const fs::path cut = wav.parent_path() / "cut.wav";
+  write_tone(cut, 4.0, 16000, 1);
+  fs::resize_file(cut, fs::file_size(cut) - 3 * 2 * 16000);  // the header still promises 4 s
+  EXPECT_EQ(run_tenor("features " + cut.string(), &out), 0) << out;
+  EXPECT_NE(out.find("cut.wav is truncated: its header promises 4 s but the file holds 1 s; "
+                     "analysing what it holds"),
+            std::string::npos)
+      << out;
   // A bound is a sentence, not CLI11's 300 digits of DBL_MAX.
   EXPECT_EQ(run_tenor("data stats x --bootstrap -1", &out), 2) << out;
   EXPECT_NE(out.find("--bootstrap: '-1' is not a number >= 0"), std::string::npos) << out;
   EXPECT_EQ(out.find("179769313486"), std::string::npos) << out;
+  // A negative seed is refused, not read as 18446744073709551615.
+  const std::string synth_out = (wav.parent_path() / "s").string();
+  EXPECT_EQ(run_tenor("data synth --out " + synth_out + " --seed -1", &out), 2) << out;
+  EXPECT_NE(out.find("'-1' is not a whole number >= 0"), std::string::npos) << out;
   EXPECT_EQ(run_tenor("data build x --out y.h5 --sample-rate 0", &out), 2) << out;
   EXPECT_NE(out.find("'0' is not a number > 0"), std::string::npos) << out;
 }
@@ -110,8 +130,16 @@ TEST(Usage, RangesInMessagesPrintTheirShortestForm) {
                       &out),
             2)
       << out;
-  EXPECT_NE(out.find("gain=abc is not a number in -60 .. 40"), std::string::npos) << out;
+  EXPECT_NE(out.find("gain=abc is not a number; give one in -60 .. 40"), std::string::npos)
+      << out;
   EXPECT_EQ(out.find(".000000"), std::string::npos) << out;
+  // A number out of range is called that, not "not a number".
+  EXPECT_EQ(run_tenor("data degrade " + fx.root.string() + " --out " +
+                          (make_temp_dir("usage-range-out") / "d").string() + " --ops gain=99",
+                      &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("gain=99 is outside -60 .. 40; give one in it"), std::string::npos) << out;
   // A dataset that is not there is named once (`nope`, not `nope/nope`), exit 1 as for every
   // data command (the input has a problem).
   const fs::path cwd = fs::current_path();
@@ -119,7 +147,16 @@ TEST(Usage, RangesInMessagesPrintTheirShortestForm) {
   EXPECT_EQ(run_tenor("data validate nope", &out), 1) << out;
   fs::current_path(cwd);
   EXPECT_NE(out.find("nope: error: not a dataset directory"), std::string::npos) << out;
+  EXPECT_NE(out.find(": nothing is there"), std::string::npos) << out;
   EXPECT_EQ(out.find("nope/nope"), std::string::npos) << out;
+  // A dataset's own file given for its directory: the directory is named.
+  const std::string calls = (fx.root / "calls.jsonl").string();
+  EXPECT_EQ(run_tenor("data stats " + calls, &out), 1) << out;
+  EXPECT_NE(out.find(calls + ": error: not a dataset directory (it should hold dataset.yaml and "
+                     "calls.jsonl or segments.csv): a file; give the directory that holds it (" +
+                     fx.root.string() + ")"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Usage, NumbersPrintAtAReadablePrecision) {

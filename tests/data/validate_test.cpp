@@ -259,6 +259,30 @@ TEST(Validate, ChannelTheAudioDoesNotHave) {
   EXPECT_TRUE(r.diagnostics.has_code("channel-missing")) << codes(r.diagnostics);
 }
 
+TEST(Validate, StereoAudioWithoutAChannelMapIsAWarningWithTheFix) {
+  DatasetFixture fx("unmapped");
+  fx.calls[0].erase("channels");
+  auto r = fx.validate();
+  EXPECT_EQ(r.diagnostics.error_count(), 0u) << codes(r.diagnostics);
+  EXPECT_NE(codes(r.diagnostics)
+                .find("calls.jsonl:1: warning: call c1: audio/c1.wav has 2 channels but the call "
+                      "has no `channels` mapping, so they are mixed down; if each role speaks on "
+                      "its own channel, map them (\"channels\": {\"agent\": 0, \"customer\": "
+                      "1}, or tenor data import --channels agent=0,customer=1)"),
+            std::string::npos)
+      << codes(r.diagnostics);
+
+  // A CSV dataset's fix is its column's form.
+  write_text(fx.root / "segments.csv",
+             "call_id,audio,start,end,speaker,text,escalation,empathy,annotator,split\n"
+             "c1,audio/c1.wav,0,0.9,customer,hello,calm,,,train\n");
+  fs::remove(fx.root / "calls.jsonl");
+  r = data::validate_dataset(fx.root);
+  EXPECT_NE(codes(r.diagnostics).find("map them (a channels column such as agent:0;customer:1, "),
+            std::string::npos)
+      << codes(r.diagnostics);
+}
+
 TEST(Validate, AudioPathLeavingTheDataset) {
   DatasetFixture fx("escape");
   fx.calls[0]["audio"] = "../../etc/passwd";
