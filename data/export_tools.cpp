@@ -3,7 +3,9 @@
 // (tests/data/label_tools_test.cpp).
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -139,14 +141,17 @@ Suspect check_suspect(const json& j, size_t rank, const Dataset& dataset,
   Suspect s;
   s.rank = rank;
   const std::string id = json_string(j, "call_id");
-  s.segment = j.value("segment", -1);
+  const auto number = [&](const char* key) { return j.contains(key) && j[key].is_number(); };
+  const int64_t segment = j.contains("segment") && j["segment"].is_number_integer()
+                              ? j["segment"].get<int64_t>()
+                              : -1;
   s.task = dataset.schema.find(json_string(j, "task"));
   s.given = json_string(j, "given");
   s.suggested = json_string(j, "suggested");
-  s.score = j.contains("score") && j["score"].is_number() ? j["score"].get<double>() : 0.0;
   const std::string at = path.string() + ": suspect " + std::to_string(rank) + " (call " +
-                         printable(id) + ", segment " + std::to_string(s.segment) + ", " +
-                         printable(json_string(j, "task")) + "): ";
+                         printable(id) + ", segment " +
+                         (j.contains("segment") ? printable(j["segment"].dump()) : "none") +
+                         ", " + printable(json_string(j, "task")) + "): ";
   const std::string foreign = "; pass the review of this dataset, or run `tenor data review` on "
                               "it";
   const std::string changed = "; the dataset changed since the review: run `tenor data review` "
@@ -155,10 +160,16 @@ Suspect check_suspect(const json& j, size_t rank, const Dataset& dataset,
   if (call == calls.end()) throw DataError(at + "no such call in the dataset" + foreign);
   if (!s.task || s.task->class_index(s.given) < 0 || s.task->class_index(s.suggested) < 0)
     throw DataError(at + "not a task and classes of the dataset's schema" + foreign);
+  if (!number("score") || !(j["score"].get<double>() >= 0 && j["score"].get<double>() <= 1) ||
+      (j.contains("start") && !number("start")) || (j.contains("end") && !number("end")))
+    throw DataError(at + "its score, start or end is not a number as `tenor data review` "
+                    "writes them (a score in 0 .. 1, times in seconds)" + foreign);
   const auto& segments = call->second->segments;
-  if (s.segment < 0 || size_t(s.segment) >= segments.size())
+  if (segment < 0 || segment >= int64_t(segments.size()))
     throw DataError(at + "the call has " + std::to_string(segments.size()) + " segments" +
                     changed);
+  s.segment = int(segment);
+  s.score = j["score"].get<double>();
   const Segment& seg = segments[size_t(s.segment)];
   const auto label = resolved_label(seg, *s.task);
   const std::string now = label ? s.task->classes.at(size_t(*label)) : "none";
@@ -191,6 +202,7 @@ Suspects read_suspects(const fs::path& path, size_t top, const Dataset& dataset)
                     "data review` wrote");
   std::map<std::string, const Call*> calls;
   for (const auto& c : dataset.calls) calls[c.call_id] = &c;
+  std::map<std::tuple<std::string, int, const Task*>, size_t> rank_of;  // each label once
   size_t rank = 0;
   for (const auto& j : review["suspects"]) {
     if (top > 0 && rank == top) break;
@@ -198,7 +210,16 @@ Suspects read_suspects(const fs::path& path, size_t top, const Dataset& dataset)
     if (!j.is_object())
       throw DataError(path.string() + ": suspect " + std::to_string(rank) + " is not an object; "
                       "pass the review.json that `tenor data review` wrote");
-    out[json_string(j, "call_id")].push_back(check_suspect(j, rank, dataset, calls, path));
+    const std::string id = json_string(j, "call_id");
+    Suspect suspect = check_suspect(j, rank, dataset, calls, path);
+    if (const auto [first, fresh] = rank_of.emplace(
+            std::tuple{id, suspect.segment, suspect.task}, rank);
+        !fresh)
+      throw DataError(path.string() + ": suspect " + std::to_string(rank) + " (call " +
+                      printable(id) + ", segment " + std::to_string(suspect.segment) + ", " +
+                      suspect.task->name + ") is suspect " + std::to_string(first->second) +
+                      " again; pass the review.json that `tenor data review` wrote");
+    out[id].push_back(std::move(suspect));
   }
   return out;
 }

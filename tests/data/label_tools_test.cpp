@@ -843,6 +843,30 @@ TEST(ReviewExport, AStaleOrForeignReviewAndUnknownCallsAreRefused) {
                 .find("review.json: no 'suspects' list; pass the review.json that `tenor data "
                       "review` wrote"),
             std::string::npos);
+  // Values of the wrong kind: a sentence, never a JSON library's message, a segment number
+  // wrapped into range or a score read as 0; and one label listed twice.
+  json edited = json::parse(read_file(write_review(dir)));
+  auto refused_with = [&](const std::string& key, const json& value, const std::string& message) {
+    json r = edited;
+    r["suspects"][0][key] = value;
+    write_text(eo.review, r.dump());
+    EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "g"); })
+                  .find(message),
+              std::string::npos)
+        << key << " " << value.dump();
+  };
+  refused_with("segment", "x", "suspect 1 (call c1, segment \"x\", escalation): the call has 4 "
+                               "segments");
+  refused_with("segment", 4294967298LL, "suspect 1 (call c1, segment 4294967298, escalation)");
+  refused_with("score", "high", "its score, start or end is not a number as `tenor data review` "
+                                "writes them (a score in 0 .. 1, times in seconds)");
+  refused_with("score", 7, "its score, start or end is not a number");
+  refused_with("start", "x", "its score, start or end is not a number");
+  edited["suspects"].push_back(edited["suspects"][0]);
+  write_text(eo.review, edited.dump());
+  EXPECT_NE(thrown_message<DataError>([&] { data::export_dataset(ds, eo, dir / "g"); })
+                .find("suspect 4 (call c1, segment 2, escalation) is suspect 1 again"),
+            std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "g"));
   // Importing into a dataset a call it does not have is refused, nothing written.
   data::ExportOptions all;
