@@ -48,6 +48,33 @@ struct Region {
   std::string id;
 };
 
+/// Whether `obj` lacks `key` (or holds null) or holds it of the kind Label Studio writes
+/// (`is`, e.g. &json::is_string).
+bool absent_or(const json& obj, const char* key, bool (json::*is)() const noexcept) {
+  const auto it = obj.find(key);
+  return it == obj.end() || it->is_null() || ((*it).*is)();
+}
+
+/// A value of the wrong kind where Label Studio writes another: an edited or foreign file.
+void malformed(Diagnostics& diag, const Place& at, const std::string& where,
+               const std::string& what) {
+  diag.error(at.display, 0, "ls-malformed",
+             where + what + "; Label Studio does not write that: export the project again with "
+             "Export > JSON (or mend the edit)");
+}
+
+/// Whether each named field of `obj` is absent or a text, with an error for the first not.
+bool strings_or_absent(const json& obj, std::initializer_list<const char*> keys,
+                       Diagnostics& diag, const Place& at, const std::string& where) {
+  for (const char* key : keys)
+    if (!absent_or(obj, key, &json::is_string)) {
+      malformed(diag, at, where, "'" + std::string(key) + "' is " +
+                                     printable(obj[key].dump(), 40) + ", not a text");
+      return false;
+    }
+  return true;
+}
+
 std::string annotator_name(const json& a, size_t index) {
   for (const auto& r : a.value("result", json::array()))  // tenor's export puts it there
     if (r.is_object() && r.contains("meta") && r["meta"].is_object() &&
@@ -109,6 +136,7 @@ std::string audio_url(const json& data, const Place& at, Diagnostics& diag) {
 bool add_result(const json& r, const Schema& schema, const std::string& where, const Place& at,
                 std::map<std::string, Region>& regions, std::set<std::string>& ignored,
                 Diagnostics& diag) {
+  if (!strings_or_absent(r, {"type", "from_name", "id"}, diag, at, where)) return false;
   const std::string type = r.value("type", "");
   const std::string from = r.value("from_name", "");
   if (type == "relation") return true;
@@ -119,7 +147,25 @@ bool add_result(const json& r, const Schema& schema, const std::string& where, c
                    "project");
     return false;
   }
+  if (!absent_or(r, "value", &json::is_object)) {
+    malformed(diag, at, where, "the value of '" + printable(from) + "' is " +
+                                   printable(r["value"].dump(), 40) + ", not an object");
+    return false;
+  }
   const json value = r.value("value", json::object());
+  const char* list = type == "choices" ? "choices" : type == "textarea" ? "text" : "labels";
+  const bool texts = absent_or(value, list, &json::is_array) &&
+                     (!value.contains(list) || value[list].is_null() ||
+                      std::all_of(value[list].begin(), value[list].end(),
+                                  [](const json& v) { return v.is_string(); }));
+  if (!texts || !absent_or(value, "channel", &json::is_number_integer)) {
+    malformed(diag, at, where, "'" + printable(from) + "' gives " +
+                                   (texts ? "the channel " + printable(value["channel"].dump(), 40)
+                                          : "'" + std::string(list) + "' as " +
+                                                printable(value[list].dump(), 40)) +
+                                   (texts ? ", not a whole number" : ", not a list of texts"));
+    return false;
+  }
   const bool region_less = !value.is_object() || !value.contains("start") ||
                            !value.contains("end") || !value["start"].is_number() ||
                            !value["end"].is_number();
@@ -285,6 +331,29 @@ bool read_annotations(const json& task, const Schema& schema, const Place& at, C
                "export the project again with Export > JSON");
     return false;
   }
+  for (size_t i = 0; i < annotations.size(); ++i) {
+    const json& a = annotations[i];
+    const std::string where = at.task + ", annotation " + std::to_string(i + 1) + ": ";
+    if (!a.is_object()) {
+      malformed(diag, at, where,
+                "the annotation is " + printable(a.dump(), 40) + ", not an object");
+      return false;
+    }
+    using Kind = std::tuple<const char*, bool (json::*)() const noexcept, const char*>;
+    for (const auto& [key, is, kind] : {Kind{"ground_truth", &json::is_boolean, "true or false"},
+                                        Kind{"was_cancelled", &json::is_boolean, "true or false"},
+                                        Kind{"result", &json::is_array, "a list"}})
+      if (!absent_or(a, key, is)) {
+        malformed(diag, at, where, "'" + std::string(key) + "' is " + printable(a[key].dump(), 40) +
+                                       ", not " + kind);
+        return false;
+      }
+    for (const auto& r : a.value("result", json::array()))
+      if (!r.is_object()) {
+        malformed(diag, at, where, "a result is " + printable(r.dump(), 40) + ", not an object");
+        return false;
+      }
+  }
   std::vector<size_t> order(annotations.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_partition(order.begin(), order.end(),
@@ -294,12 +363,12 @@ bool read_annotations(const json& task, const Schema& schema, const Place& at, C
   std::map<std::tuple<std::string, int64_t, int64_t>, size_t> index;
   for (size_t i : order) {
     const json& a = annotations[i];
-    if (!a.is_object() || a.value("was_cancelled", false)) continue;
+    if (a.value("was_cancelled", false)) continue;
     const std::string annotator = a.value("ground_truth", false) ? "" : annotator_name(a, i);
     const std::string where = at.task + ", annotation " + std::to_string(i + 1) + ": ";
     std::map<std::string, Region> regions;
     for (const auto& r : a.value("result", json::array()))
-      if (!r.is_object() || !add_result(r, schema, where, at, regions, ignored, diag)) ok = false;
+      if (!add_result(r, schema, where, at, regions, ignored, diag)) ok = false;
     for (const auto& [id, region] : regions)
       if (!merge_region(region, annotator, schema, where, at, call, index, diag)) ok = false;
   }
@@ -311,7 +380,16 @@ bool read_annotations(const json& task, const Schema& schema, const Place& at, C
   return ok;
 }
 
-void read_call_fields(const json& data, const std::string& url, Call& call) {
+/// The call's id, split and meta from the task's data; false (with an error) for a split that
+/// is none of tenor's or values of the wrong kind.
+bool read_call_fields(const json& data, const std::string& url, const Place& at, Call& call,
+                      Diagnostics& diag) {
+  if (!strings_or_absent(data, {"split"}, diag, at, at.task + ": data: ")) return false;
+  if (!absent_or(data, "meta", &json::is_object)) {
+    malformed(diag, at, at.task + ": data: ",
+              "'meta' is " + printable(data["meta"].dump(), 40) + ", not an object");
+    return false;
+  }
   if (data.contains("call_id") && data["call_id"].is_string()) {
     call.call_id = data["call_id"];
   } else {
@@ -322,10 +400,17 @@ void read_call_fields(const json& data, const std::string& url, Call& call) {
     call.call_id = stem;
   }
   const std::string split = data.value("split", "");
-  if (split == "train" || split == "dev" || split == "test") call.split = split;
+  if (!split.empty() && split != "train" && split != "dev" && split != "test") {
+    diag.error(at.display, 0, "bad-split",
+               at.task + ": data: split '" + printable(split) + "' is not train, dev or test; "
+               "rename it in the task's data (or leave it out, for tenor data split to assign)");
+    return false;
+  }
+  call.split = split;
   if (data.contains("meta") && data["meta"].is_object())
     for (const auto& [k, v] : data["meta"].items())
       if (v.is_string()) call.meta[k] = v;
+  return true;
 }
 
 std::optional<Call> read_task(const json& task, size_t index, const Schema& schema,
@@ -345,8 +430,8 @@ std::optional<Call> read_task(const json& task, size_t index, const Schema& sche
   const std::string url = text_only ? "" : audio_url(data, at, diag);
   if (url.empty() && !text_only) return std::nullopt;
   Call call;
-  read_call_fields(data, url, call);
-  bool ok = read_annotations(task, schema, at, call, diag);
+  bool ok = read_call_fields(data, url, at, call, diag);
+  ok = read_annotations(task, schema, at, call, diag) && ok;
   std::stable_sort(call.segments.begin(), call.segments.end(), [](const auto& a, const auto& b) {
     return std::tie(a.start_s, a.end_s, a.speaker) < std::tie(b.start_s, b.end_s, b.speaker);
   });
@@ -417,7 +502,15 @@ ImportedCalls read_label_studio(const ImportOptions& options, const Schema& sche
         options.media.empty() ? fs::absolute(file).parent_path() : fs::absolute(options.media);
     for (size_t i = 0; i < tasks->size(); ++i) {
       fs::path media;
-      auto call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);
+      std::optional<Call> call;
+      try {
+        call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);
+      } catch (const json::exception& e) {  // a field of a kind the checks above do not name
+        diag.error(display, 0, "ls-malformed",
+                   "task " + std::to_string(i + 1) + ": a value of the wrong kind (" + e.what() +
+                       "); Label Studio does not write that: export the project again with "
+                       "Export > JSON (or mend the edit)");
+      }
       if (!call) continue;
       if (!media.empty()) out.media[call->call_id] = fs::absolute(media);
       out.dataset.calls.push_back(std::move(*call));

@@ -661,6 +661,62 @@ TEST(RoundTrip, LabelStudioExportThenImportGivesTheDatasetBack) {
   EXPECT_EQ(canonical(back, true), canonical(original, true));
 }
 
+// An export edited by hand or written by another program: each value of the wrong kind is an
+// error naming the task, annotation and field, never a JSON library's message, a call dropped
+// with "0 errors", or a value skipped without a word.
+TEST(ImportLabelStudio, ValuesOfTheWrongKindAreNamedNeverACrashOrADroppedCall) {
+  const auto fx = round_trip_fixture("ls-kinds");
+  const fs::path dir = make_temp_dir("ls-kinds-out");
+  data::ExportOptions eo;
+  eo.to = data::LabelTool::kLabelStudio;
+  data::export_dataset(data::load_dataset_or_throw(fx.root), eo, dir / "ls");
+  const json tasks = json::parse(read_file(dir / "ls/tasks.json"));
+  ASSERT_EQ(tasks[0]["annotations"][0]["result"][1]["type"], "textarea");
+  const std::string a1 = "edited.json: error: task 1, annotation 1: ";
+  const std::string fix = "; Label Studio does not write that: export the project again with "
+                          "Export > JSON (or mend the edit)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/annotations/0/ground_truth", a1 + "'ground_truth' is \"yes\", not true or false" + fix},
+      {"/annotations/0/was_cancelled", a1 + "'was_cancelled' is \"yes\", not true or false"},
+      {"/annotations/0/result", a1 + "'result' is \"yes\", not a list"},
+      {"/annotations/0/result/0", a1 + "a result is \"yes\", not an object"},
+      {"/annotations/0/result/0/type", a1 + "'type' is 7, not a text"},
+      {"/annotations/0/result/0/from_name", a1 + "'from_name' is 7, not a text"},
+      {"/annotations/0/result/0/id", a1 + "'id' is 7, not a text"},
+      {"/annotations/0/result/0/value", a1 + "the value of 'speaker' is \"yes\", not an object"},
+      {"/annotations/0/result/0/value/labels", a1 + "'speaker' gives 'labels' as 7, not a list"},
+      {"/annotations/0/result/0/value/channel", a1 + "'speaker' gives the channel \"yes\", not a "
+                                                      "whole number"},
+      {"/annotations/0/result/1/value/text", a1 + "'transcript' gives 'text' as 7, not a list of "
+                                                   "texts"},
+      {"/data/split", "edited.json: error: task 1: data: 'split' is 7, not a text"},
+      {"/data/meta", "edited.json: error: task 1: data: 'meta' is \"yes\", not an object"}};
+  for (const auto& [pointer, message] : cases) {
+    json edited = tasks;
+    const bool number = pointer.ends_with("type") || pointer.ends_with("_name") ||
+                        pointer.ends_with("id") || pointer.ends_with("labels") ||
+                        pointer.ends_with("text") || pointer.ends_with("split");
+    edited[0][json::json_pointer(pointer)] = number ? json(7) : json("yes");
+    write_text(dir / "ls/edited.json", edited.dump());
+    const auto r = data::import_dataset(
+        options(data::LabelTool::kLabelStudio, dir / "ls/edited.json", fx.root / "dataset.yaml"),
+        dir / "out");
+    EXPECT_FALSE(r.written) << pointer;
+    EXPECT_TRUE(has_finding(r.diagnostics, message)) << pointer << "\n" << findings(r.diagnostics);
+  }
+  json edited = tasks;
+  edited[0]["data"]["split"] = "validation";
+  write_text(dir / "ls/edited.json", edited.dump());
+  const auto r = data::import_dataset(
+      options(data::LabelTool::kLabelStudio, dir / "ls/edited.json", fx.root / "dataset.yaml"),
+      dir / "out");
+  EXPECT_TRUE(has_finding(r.diagnostics, "task 1: data: split 'validation' is not train, dev or "
+                                         "test; rename it in the task's data (or leave it out, "
+                                         "for tenor data split to assign)"))
+      << findings(r.diagnostics);
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
 TEST(RoundTrip, ExportRefusesWhatTheToolCannotHoldAndBadPredictions) {
   auto fx = round_trip_fixture("rt-bad");
   const fs::path dir = make_temp_dir("rt-bad-out");
