@@ -170,11 +170,27 @@ struct Annotation {
 };
 
 /// Every annotation by id: alignable ones with their time slots' times, references with the id
-/// they refer to.
-std::map<std::string, Annotation> annotations_by_id(const xmlNode* root) {
+/// they refer to. A time slot or annotation id given twice is an error (either could be meant:
+/// one would silently take the other's times).
+std::map<std::string, Annotation> annotations_by_id(const xmlNode* root,
+                                                    const std::string& display,
+                                                    Diagnostics& diag) {
+  auto once = [&](std::map<std::string, int64_t>& seen, const xmlNode* node, const char* key,
+                  const char* what, const char* code) {
+    const std::string id = attr(node, key);
+    const auto [first, fresh] = seen.emplace(id, line_of(node));
+    if (!fresh)
+      diag.error(display, line_of(node), code,
+                 std::string(what) + " '" + printable(id) + "' is defined again (first on line " +
+                     std::to_string(first->second) + "); ELAN gives each its own " + key +
+                     ": the file was edited or merged by hand; save it again from ELAN");
+    return fresh;
+  };
+  std::map<std::string, int64_t> slot_lines, annotation_lines;
   std::map<std::string, double> slots;
   if (const xmlNode* order = child(root, "TIME_ORDER"))
-    for (const xmlNode* ts : children(order, "TIME_SLOT"))
+    for (const xmlNode* ts : children(order, "TIME_SLOT")) {
+      if (!once(slot_lines, ts, "TIME_SLOT_ID", "time slot", "eaf-duplicate-id")) continue;
       if (const std::string v = attr(ts, "TIME_VALUE"); !v.empty()) {
         char* end = nullptr;
         const double ms = std::strtod(v.c_str(), &end);
@@ -182,15 +198,19 @@ std::map<std::string, Annotation> annotations_by_id(const xmlNode* root) {
         if (end == v.c_str() + v.size() && std::isfinite(ms))
           slots[attr(ts, "TIME_SLOT_ID")] = ms / 1000.0;
       }
+    }
   std::map<std::string, Annotation> out;
   for (const xmlNode* tier : children(root, "TIER"))
     for (const xmlNode* a : children(tier, "ANNOTATION"))
       for (const xmlNode* x = a->children; x; x = x->next) {
-        if (named(x, "REF_ANNOTATION")) {
+        const bool ref = named(x, "REF_ANNOTATION");
+        if (!ref && !named(x, "ALIGNABLE_ANNOTATION")) continue;
+        if (!once(annotation_lines, x, "ANNOTATION_ID", "annotation", "eaf-duplicate-id"))
+          continue;
+        if (ref) {
           out[attr(x, "ANNOTATION_ID")] = {0, 0, false, attr(x, "ANNOTATION_REF")};
           continue;
         }
-        if (!named(x, "ALIGNABLE_ANNOTATION")) continue;
         auto s1 = slots.find(attr(x, "TIME_SLOT_REF1"));
         auto s2 = slots.find(attr(x, "TIME_SLOT_REF2"));
         if (s1 != slots.end() && s2 != slots.end())
@@ -244,7 +264,7 @@ bool read_tier(const xmlNode* tier, const Schema& schema,
 }
 
 bool read_tiers(const xmlNode* root, const Schema& schema, SourceCall& call, Diagnostics& diag) {
-  const auto annotations = annotations_by_id(root);
+  const auto annotations = annotations_by_id(root, call.display, diag);
   bool ok = true;
   for (const xmlNode* tier : children(root, "TIER"))
     if (!read_tier(tier, schema, annotations, call, diag)) ok = false;
@@ -264,6 +284,13 @@ std::unique_ptr<xmlDoc, DocFree> parse_xml(const fs::path& file, const std::stri
     diag.error(display, e ? e->line : 0, "eaf-malformed",
                "not well-formed XML (" + printable(message, 120) +
                    "); open it in ELAN and save it again");
+  } else if (doc->intSubset && doc->intSubset->entities) {
+    // Entities are not substituted (XXE): text that uses one would be read without it.
+    diag.error(display, line_of(reinterpret_cast<const xmlNode*>(doc->intSubset)),
+               "eaf-malformed",
+               "declares XML entities, which ELAN never writes and tenor does not expand (text "
+               "that uses one would be imported without it); save the file again from ELAN");
+    doc.reset();
   }
   return doc;
 }

@@ -413,6 +413,39 @@ TEST(ImportElan, MissingMediaMalformedXmlAndUnknownLabels) {
       << findings(diag);
 }
 
+// Ids given twice (a hand edit or merge) and declared entities: errors, never an annotation
+// that silently takes another's times or a transcript read without its entity.
+TEST(ImportElan, RepeatedIdsAndEntitiesAreRefusedNotReadWithOtherTimes) {
+  const fs::path dir = make_temp_dir("eaf-ids");
+  write_tone(dir / "src/call.wav", 3.0, 16000, 1);
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = eaf("file:///x/call.wav", "./call.wav");
+    text.replace(text.find(from), from.size(), to);
+    write_text(dir / "src/call.eaf", text);
+    return data::import_dataset(options(data::LabelTool::kElan, dir / "src", write_schema(dir)),
+                                dir / "out");
+  };
+  auto r = edited("ANNOTATION_ID=\"a4\"", "ANNOTATION_ID=\"a1\"");
+  EXPECT_FALSE(r.written);
+  EXPECT_TRUE(has_finding(r.diagnostics, "call.eaf:38: error: annotation 'a1' is defined again "
+                                         "(first on line 17); ELAN gives each its own "
+                                         "ANNOTATION_ID: the file was edited or merged by hand"))
+      << findings(r.diagnostics);
+  r = edited("<TIME_SLOT TIME_SLOT_ID=\"ts6\"", "<TIME_SLOT TIME_SLOT_ID=\"ts1\"");
+  EXPECT_FALSE(r.written);
+  EXPECT_TRUE(has_finding(r.diagnostics, "call.eaf:13: error: time slot 'ts1' is defined again "
+                                         "(first on line 8)"))
+      << findings(r.diagnostics);
+  r = edited("<ANNOTATION_DOCUMENT", "<!DOCTYPE x [<!ENTITY e \"hour\">]>\n<ANNOTATION_DOCUMENT");
+  EXPECT_FALSE(r.written);
+  EXPECT_TRUE(has_finding(r.diagnostics, "call.eaf: error: declares XML entities, which ELAN "
+                                         "never writes and tenor does not expand"))
+      << findings(r.diagnostics);
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  r = edited("I've waited", "I've waited");  // the file as ELAN wrote it imports
+  EXPECT_TRUE(r.written) << findings(r.diagnostics);
+}
+
 /// A Label Studio export (Export > JSON, https://labelstud.io/guide/task_format) of one audio
 /// task labelled by two annotators, regions carrying speaker, transcript and a task's class.
 json label_studio_task(const std::string& audio, const std::string& second_label = "angry") {
