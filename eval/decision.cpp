@@ -1,9 +1,11 @@
 #include "eval/decision.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "eval/bootstrap.h"
 
 namespace tenor::eval {
@@ -68,6 +70,22 @@ json rule_json(const TaskRule& r) {
   return j;
 }
 
+/// `r` as read from `source`, refused when a hand edit or damage left a value no fit gives: a
+/// temperature that is not above 0 (it would flip or blow up the probabilities) or a threshold
+/// outside 0 .. 1 (every segment would take one class).
+const TaskRule& checked(const TaskRule& r, const std::string& source) {
+  const std::string at = source + ", task '" + r.task + "': ";
+  const std::string fix = "; the file is damaged or was edited: restore it from the run or "
+                          "bundle it came from";
+  if (!(std::isfinite(r.temperature) && r.temperature > 0))
+    throw DataError(at + "temperature " + format_number(r.temperature) +
+                    " is not a number above 0" + fix);
+  if (!(r.threshold >= 0 && r.threshold <= 1))
+    throw DataError(at + "threshold " + format_number(r.threshold) +
+                    " is not a probability (0 .. 1)" + fix);
+  return r;
+}
+
 TaskRule rule_from_json(const std::string& name, const json& j, const std::string& source) {
   TaskRule r;
   r.task = name;
@@ -98,7 +116,7 @@ TaskRule rule_from_json(const std::string& name, const json& j, const std::strin
 
 /// A bundle's calibration.json from before kFormat: {task: {temperature, fitted_on,
 /// threshold (binary only)}}. The task type is not recorded: a threshold marks a binary task.
-DecisionRules legacy_rules(const json& j) {
+DecisionRules legacy_rules(const json& j, const std::string& source) {
   DecisionRules rules;
   rules.fitted_on = "dev";
   for (const auto& [name, t] : j.items()) {
@@ -113,7 +131,7 @@ DecisionRules legacy_rules(const json& j) {
     }
     r.threshold = t.value("threshold", 0.5);
     r.threshold_source = r.temperature_fit && r.threshold != 0.5 ? "dev_f1" : "default";
-    rules.tasks.push_back(r);
+    rules.tasks.push_back(checked(r, source));
   }
   return rules;
 }
@@ -166,7 +184,7 @@ json to_json(const DecisionRules& rules) {
 
 DecisionRules rules_from_json(const json& j, const std::string& source) {
   try {
-    if (!j.contains("format")) return legacy_rules(j);
+    if (!j.contains("format")) return legacy_rules(j, source);
     if (j.at("format") != kFormat)
       throw DataError(source + " is calibration format " + j.at("format").dump() + ", not " +
                       kFormat + "; it was written by another tenor: use that tenor, or fit the "
@@ -174,7 +192,7 @@ DecisionRules rules_from_json(const json& j, const std::string& source) {
     DecisionRules rules;
     rules.fitted_on = j.at("fitted_on");
     for (const auto& [name, t] : j.at("tasks").items())
-      rules.tasks.push_back(rule_from_json(name, t, source));
+      rules.tasks.push_back(checked(rule_from_json(name, t, source), source));
     return rules;
   } catch (const json::exception& e) {
     throw DataError(source + " is not a tenor calibration (" + e.what() +

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "core/error.h"
 #include "eval/decision.h"
@@ -99,6 +102,29 @@ TEST(DecisionRules, ReadsBundlesOfTheEarlierShapeAndRefusesGarbage) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("runs/x/calibration.json"), std::string::npos);
   }
+  // Values no fit gives (a hand edit): refused, naming the task and value, never applied.
+  auto j = to_json(fit_decision_rules(
+      binary_set({{"d1", 1, 0.3}, {"d2", 1, 0.4}, {"d3", 0, 0.1}, {"d4", 0, 0.2}}), "dev"));
+  const std::string task = j["tasks"].begin().key();
+  for (const auto& [key, value, message] :
+       std::vector<std::tuple<std::string, double, std::string>>{
+           {"temperature", -1, "temperature -1 is not a number above 0"},
+           {"temperature", 0, "temperature 0 is not a number above 0"},
+           {"threshold", 7, "threshold 7 is not a probability (0 .. 1)"}}) {
+    auto edited = j;
+    edited["tasks"][task][key] = value;
+    try {
+      rules_from_json(edited, "r/calibration.json");
+      ADD_FAILURE() << key << " " << value << " accepted";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("r/calibration.json, task '" + task + "': " + message),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  auto legacy_edited = legacy;
+  legacy_edited["escalation"]["threshold"] = -0.5;
+  EXPECT_THROW(rules_from_json(legacy_edited, "b/calibration.json"), DataError);
   // Rules that lack a task of the evaluated set are refused by evaluate().
   const EvalSet test = binary_set({{"t1", 1, 0.35}}, "churn");
   EXPECT_THROW(evaluate(test, {}, &rules), DataError);
