@@ -211,6 +211,16 @@ Normalizer Normalizer::from_json(const json& j, const std::string& source) {
     inconsistent(source, "`func_mean`, `func_std` and `func_dropped` have different lengths");
   if (!n.lld_dropped.empty() && n.lld_dropped.size() != n.lld_mean.size())
     inconsistent(source, "`lld_dropped` and `lld_mean` have different lengths");
+  // Training floors every deviation above 0; an edited 0 would scale a column to infinity.
+  auto check = [&](const std::vector<float>& sd, const std::vector<uint8_t>& dropped,
+                   const char* key) {
+    for (size_t c = 0; c < sd.size(); ++c)
+      if ((dropped.empty() || !dropped[c]) && !(std::isfinite(sd[c]) && sd[c] > 0))
+        inconsistent(source, "`" + std::string(key) + "` column " + std::to_string(c) + " is " +
+                                 format_number(sd[c]) + ", not a deviation above 0");
+  };
+  check(n.lld_std, n.lld_dropped, "lld_std");
+  check(n.func_std, n.func_dropped, "func_std");
   return n;
 }
 

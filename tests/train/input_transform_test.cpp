@@ -245,6 +245,14 @@ TEST(InputTransform, JsonRoundTripAndADamagedFileIsNamed) {
   bad = j;
   bad["lld_dropped"] = {1, 0};
   refused(bad, "`lld_dropped` and `lld_mean` have different lengths");
+  bad = j;
+  bad["lld_std"] = {1, 0, 3};  // would scale column 1 to infinity
+  refused(bad, "`lld_std` column 1 is 0, not a deviation above 0");
+  bad = j;
+  bad["func_std"] = {0};  // a dropped column's deviation is never used
+  EXPECT_NO_THROW(train::InputTransform::from_json(bad, "f"));
+  bad["func_dropped"] = {0};
+  refused(bad, "`func_std` column 0 is 0, not a deviation above 0");
   // Transforms written before drop_features (bundles, runs of format 4) drop no column.
   bad = j;
   bad.erase("lld_dropped");
