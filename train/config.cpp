@@ -201,6 +201,14 @@ const Field* find(const std::string& key) {
 }
 
 std::string unknown_key(const std::string& key, const std::string& where) {
+  // A section (`--set model=5`): its keys are set one by one.
+  std::vector<std::string> inside;
+  for (const auto& k : config_keys())
+    if (k.starts_with(key + ".")) inside.push_back(k);
+  if (!inside.empty())
+    return where + "'" + key + "' is a section of the config, not a key; set its keys one by " +
+           "one, e.g. " + inside.front() + " (`tenor train --dump-config` shows its " +
+           std::to_string(inside.size()) + " keys)";
   std::string near = nearest(key, config_keys());
   // A typo in the last part only ("optim.lrr") is matched against the full keys too.
   return where + "unknown config key '" + key + "'" +
@@ -266,6 +274,13 @@ void walk(TrainConfig& c, const YAML::Node& node, const std::string& prefix,
   }
 }
 
+/// A config value as a message shows it: 0.5, not std::to_string's 0.500000.
+template <typename T>
+std::string shown(T value) {
+  if constexpr (std::is_integral_v<T>) return std::to_string(value);
+  else return format_number(value);
+}
+
 void check(bool ok, const std::string& key, const std::string& value,
            const std::string& expectation) {
   if (!ok) throw ConfigError("config key '" + key + "' is " + value + "; " + expectation);
@@ -275,18 +290,18 @@ void check(bool ok, const std::string& key, const std::string& value,
 void check_model(const ModelConfig& model) {
   check(model.type == "fusion" || model.type == "linear", "model.type", model.type,
         "use fusion or linear");
-  check(model.hidden >= 1 && model.hidden <= 4096, "model.hidden", std::to_string(model.hidden),
+  check(model.hidden >= 1 && model.hidden <= 4096, "model.hidden", shown(model.hidden),
         "use 1..4096");
-  check(model.dropout >= 0 && model.dropout < 1, "model.dropout", std::to_string(model.dropout),
+  check(model.dropout >= 0 && model.dropout < 1, "model.dropout", shown(model.dropout),
         "use 0 <= p < 1");
   check(model.modality_dropout >= 0 && model.modality_dropout < 1, "model.modality_dropout",
-        std::to_string(model.modality_dropout), "use 0 <= p < 1");
+        shown(model.modality_dropout), "use 0 <= p < 1");
   check(model.use_prosody || model.use_functionals || model.use_text, "model.use_*", "all false",
         "enable at least one modality");
   check(model.max_frames >= 1 && model.max_tokens >= 1, "model.max_frames/max_tokens", "below 1",
         "use at least 1");
   check(model.context_tokens >= 0 && model.context_tokens <= 4096, "model.context_tokens",
-        std::to_string(model.context_tokens), "use 0 (no context) .. 4096");
+        shown(model.context_tokens), "use 0 (no context) .. 4096");
   check(model.word_vectors.empty() || (model.type == "fusion" && model.use_text),
         "model.word_vectors", model.word_vectors,
         "word vectors start the fusion model's text encoder: set model.type fusion and "
@@ -300,49 +315,49 @@ void check_model(const ModelConfig& model) {
         "word vectors start the GRU text encoder, which model.text_encoder replaces: leave one "
         "of the two empty");
   check(model.encoder_trainable_layers >= -1, "model.encoder_trainable_layers",
-        std::to_string(model.encoder_trainable_layers),
+        shown(model.encoder_trainable_layers),
         "use -1 (every block and the embeddings), 0 (frozen) or a number of top blocks");
   check(model.members >= 1 && model.members <= 32, "model.members",
-        std::to_string(model.members), "use 1 (one model) .. 32");
+        shown(model.members), "use 1 (one model) .. 32");
   check(model.members == 1 || model.type == "fusion", "model.members",
-        std::to_string(model.members),
+        shown(model.members),
         "an ensemble is made of fusion models (a linear model trains to the same optimum from "
         "any start): set model.type fusion or model.members 1");
   check(model.members == 1 || model.text_encoder.empty(), "model.members",
-        std::to_string(model.members),
+        shown(model.members),
         "an ensemble would fine-tune one copy of the pretrained encoder per member: set "
         "model.members 1 with model.text_encoder, or leave model.text_encoder empty");
   check(model.member_row_share > 0 && model.member_row_share <= 1, "model.member_row_share",
-        std::to_string(model.member_row_share), "use a share in (0, 1] (1: every row)");
+        shown(model.member_row_share), "use a share in (0, 1] (1: every row)");
   check(model.member_row_share == 1 || model.members > 1, "model.member_row_share",
-        std::to_string(model.member_row_share),
+        shown(model.member_row_share),
         "it draws the rows of each member of an ensemble: set model.members above 1, or "
         "model.member_row_share 1");
-  check(model.hash_buckets >= 16, "model.hash_buckets", std::to_string(model.hash_buckets),
+  check(model.hash_buckets >= 16, "model.hash_buckets", shown(model.hash_buckets),
         "use at least 16");
 }
 
 /// The optim.* keys of TrainConfig::validate.
 void check_optim(const OptimConfig& optim) {
   check(optim.encoder_lr > 0 && optim.encoder_lr < 10, "optim.encoder_lr",
-        std::to_string(optim.encoder_lr), "use a value in (0, 10)");
+        shown(optim.encoder_lr), "use a value in (0, 10)");
   check(optim.layer_decay > 0 && optim.layer_decay <= 1, "optim.layer_decay",
-        std::to_string(optim.layer_decay), "use a value in (0, 1]");
+        shown(optim.layer_decay), "use a value in (0, 1]");
   check(optim.encoder_frozen_epochs >= 0, "optim.encoder_frozen_epochs",
-        std::to_string(optim.encoder_frozen_epochs), "use a value >= 0");
+        shown(optim.encoder_frozen_epochs), "use a value >= 0");
   check(optim.ema_decay >= 0 && optim.ema_decay < 1, "optim.ema_decay",
-        std::to_string(optim.ema_decay), "use a value in [0, 1) (0: off; 0.9-0.999 are usual)");
-  check(optim.lr > 0 && optim.lr < 10, "optim.lr", std::to_string(optim.lr),
+        shown(optim.ema_decay), "use a value in [0, 1) (0: off; 0.9-0.999 are usual)");
+  check(optim.lr > 0 && optim.lr < 10, "optim.lr", shown(optim.lr),
         "use a value in (0, 10)");
-  check(optim.weight_decay >= 0, "optim.weight_decay", std::to_string(optim.weight_decay),
+  check(optim.weight_decay >= 0, "optim.weight_decay", shown(optim.weight_decay),
         "use a value >= 0");
-  check(optim.warmup_steps >= 0, "optim.warmup_steps", std::to_string(optim.warmup_steps),
+  check(optim.warmup_steps >= 0, "optim.warmup_steps", shown(optim.warmup_steps),
         "use a value >= 0");
-  check(optim.clip_norm >= 0, "optim.clip_norm", std::to_string(optim.clip_norm),
+  check(optim.clip_norm >= 0, "optim.clip_norm", shown(optim.clip_norm),
         "use a value >= 0 (0: off)");
   check(optim.ngrams_lr_scale > 0 && optim.ngrams_lr_scale <= 100, "optim.ngrams_lr_scale",
-        std::to_string(optim.ngrams_lr_scale), "use a value in (0, 100]");
-  check(optim.accumulate >= 1, "optim.accumulate", std::to_string(optim.accumulate),
+        shown(optim.ngrams_lr_scale), "use a value in (0, 100]");
+  check(optim.accumulate >= 1, "optim.accumulate", shown(optim.accumulate),
         "use at least 1");
 }
 
@@ -351,10 +366,10 @@ void check_optim(const OptimConfig& optim) {
 void TrainConfig::validate() const {
   check(!features.empty(), "features", "empty", "set it to a feature store (tenor data build)");
   check(!out.empty(), "out", "empty", "set it to a run directory");
-  check(threads >= 0 && threads <= 4096, "threads", std::to_string(threads),
+  check(threads >= 0 && threads <= 4096, "threads", shown(threads),
         "use 0 (LibTorch's default: one per core) or a number of threads up to 4096");
-  check(epochs >= 1, "epochs", std::to_string(epochs), "use at least 1");
-  check(batch_size >= 1, "batch_size", std::to_string(batch_size), "use at least 1");
+  check(epochs >= 1, "epochs", shown(epochs), "use at least 1");
+  check(batch_size >= 1, "batch_size", shown(batch_size), "use at least 1");
   check(loss == "ce" || loss == "balanced" || loss == "focal", "loss", loss,
         "use ce, balanced or focal");
   check(speaker_normalization == "none" || speaker_normalization == "call",
@@ -370,20 +385,20 @@ void TrainConfig::validate() const {
         speech_window,
         "use padded (each window padded to Whisper's 30 s), clip (each clip alone) or \"\" "
         "(either), as the store was built (tenor data build --speech-window)");
-  check(focal_gamma >= 0, "focal_gamma", std::to_string(focal_gamma), "use a value >= 0");
-  check(patience >= 1, "patience", std::to_string(patience), "use at least 1");
-  check(keep_best >= 1, "keep_best", std::to_string(keep_best), "use at least 1");
+  check(focal_gamma >= 0, "focal_gamma", shown(focal_gamma), "use a value >= 0");
+  check(patience >= 1, "patience", shown(patience), "use at least 1");
+  check(keep_best >= 1, "keep_best", shown(keep_best), "use at least 1");
   check(checkpoint_every_steps >= 1, "checkpoint_every_steps",
-        std::to_string(checkpoint_every_steps), "use at least 1");
+        shown(checkpoint_every_steps), "use at least 1");
   check(encoder_cache_gb >= 0 && encoder_cache_gb <= 1e6, "encoder_cache_gb",
-        std::to_string(encoder_cache_gb),
+        shown(encoder_cache_gb),
         "use a size in GB from 0 (keep nothing: every epoch computes the frozen layers "
         "again) to 1000000");
   check_model(model);
   check_optim(optim);
   check(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb",
-        std::to_string(distributed.bucket_mb), "use a size in (0, 4096] MB");
-  check(distributed.timeout_s >= 1, "distributed.timeout_s", std::to_string(distributed.timeout_s),
+        shown(distributed.bucket_mb), "use a size in (0, 4096] MB");
+  check(distributed.timeout_s >= 1, "distributed.timeout_s", shown(distributed.timeout_s),
         "use at least 1 second");
   augment.validate("augment.");
 }

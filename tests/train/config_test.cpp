@@ -148,6 +148,24 @@ TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
               std::string::npos)
         << e.what();
   }
+  // A section given a value is named as one, with a key inside it.
+  try {
+    apply_override(c, "optim=5");
+    FAIL() << "a section took a value";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("--set: 'optim' is a section of the config, not a key; set "
+                                    "its keys one by one, e.g. optim."));
+  }
+  // Values print as written: 1.5, not 1.500000.
+  try {
+    apply_override(c, "model.dropout=1.5");
+    c.features = "s.h5", c.out = "r";
+    c.validate();
+    FAIL() << "a dropout of 1.5 was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "config key 'model.dropout' is 1.5; use 0 <= p < 1");
+  }
+  c.model.dropout = 0.1;
   EXPECT_THROW(apply_override(c, "bacth_size=3"), ConfigError);
   EXPECT_THROW(apply_override(c, "epochs=many"), ConfigError);
   EXPECT_THROW(apply_override(c, "novalue"), ConfigError);
