@@ -31,7 +31,8 @@ const CLI::Validator& device_validator();
 /// or not a number, is a usage error (exit 2) naming the value and the bound.
 const CLI::Validator& non_negative();
 const CLI::Validator& positive();
-/// A seed: digits only (CLI11 reads "-1" into an unsigned seed as 18446744073709551615).
+/// A seed: a whole number that fits 64 bits (CLI11 reads "-1" into an unsigned seed as
+/// 18446744073709551615, and a larger number as that too).
 const CLI::Validator& whole_number();
 
 /// Refuses an empty value ("--out ''", a variable that expanded to nothing) of every option and

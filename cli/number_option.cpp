@@ -1,7 +1,9 @@
 // The checks of option values. CLI11's own numeric ones (NonNegativeNumber, PositiveNumber)
 // refuse -3 with "Value -3 not in range 0.000000 to 1797693134862315708145...", 300 digits of
 // DBL_MAX; these say what the value must be. And no option takes an empty value.
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "cli/commands.h"
@@ -37,9 +39,15 @@ const CLI::Validator& positive() {
 const CLI::Validator& whole_number() {
   static const CLI::Validator check(
       [](std::string& value) -> std::string {
-        const bool digits = !value.empty() && value.size() <= 19 &&
-                            value.find_first_not_of("0123456789") == std::string::npos;
-        return digits ? "" : "'" + printable(value) + "' is not a whole number >= 0";
+        uint64_t v = 0;
+        const char* end = value.data() + value.size();
+        const auto [stop, ec] = std::from_chars(value.data(), end, v);
+        if (value.empty() || value[0] == '-' || value[0] == '+' ||
+            (ec != std::errc() && ec != std::errc::result_out_of_range) || stop != end)
+          return "'" + printable(value) + "' is not a whole number >= 0";
+        if (ec == std::errc::result_out_of_range)
+          return "'" + printable(value) + "' is above 18446744073709551615, the largest seed";
+        return "";
       },
       "WHOLE NUMBER");
   return check;

@@ -327,8 +327,8 @@ bool read_annotations(const json& task, const Schema& schema, const Place& at, C
                       Diagnostics& diag) {
   const json annotations = task.value("annotations", json::array());
   if (!annotations.is_array()) {
-    diag.error(at.display, 0, "ls-malformed", at.task + ": 'annotations' is not a list; "
-               "export the project again with Export > JSON");
+    malformed(diag, at, at.task + ": ",
+              "'annotations' is " + printable(task["annotations"].dump(), 40) + ", not a list");
     return false;
   }
   for (size_t i = 0; i < annotations.size(); ++i) {
@@ -506,10 +506,8 @@ ImportedCalls read_label_studio(const ImportOptions& options, const Schema& sche
       try {
         call = read_task((*tasks)[i], i, schema, options, media_dir, display, media, diag);
       } catch (const json::exception& e) {  // a field of a kind the checks above do not name
-        diag.error(display, 0, "ls-malformed",
-                   "task " + std::to_string(i + 1) + ": a value of the wrong kind (" + e.what() +
-                       "); Label Studio does not write that: export the project again with "
-                       "Export > JSON (or mend the edit)");
+        malformed(diag, Place{display, {}}, "task " + std::to_string(i + 1) + ": ",
+                  "a value of the wrong kind (" + std::string(e.what()) + ")");
       }
       if (!call) continue;
       if (!media.empty()) out.media[call->call_id] = fs::absolute(media);

@@ -116,6 +116,11 @@ TEST(Usage, BadNumbersAndRangesExitTwoWithASentence) {
   const std::string synth_out = (wav.parent_path() / "s").string();
   EXPECT_EQ(run_tenor("data synth --out " + synth_out + " --seed -1", &out), 2) << out;
   EXPECT_NE(out.find("'-1' is not a whole number >= 0"), std::string::npos) << out;
+  EXPECT_EQ(run_tenor("data synth --out " + synth_out + " --seed 99999999999999999999", &out), 2)
+      << out;
+  EXPECT_NE(out.find("is above 18446744073709551615, the largest seed"), std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(synth_out));
   EXPECT_EQ(run_tenor("data build x --out y.h5 --sample-rate 0", &out), 2) << out;
   EXPECT_NE(out.find("'0' is not a number > 0"), std::string::npos) << out;
 }
