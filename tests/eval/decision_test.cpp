@@ -10,11 +10,13 @@
 #include "eval/decision.h"
 #include "eval/evaluate.h"
 #include "eval_fixtures.h"
+#include "tests/data/fixtures.h"
 
 namespace tenor::eval {
 namespace {
 
 using testing::binary_set;
+using ::tenor::test::thrown_message;
 
 TEST(DecisionRules, FitOnDevGivesTheThresholdAndTemperatureEvaluateApplies) {
   const EvalSet dev = binary_set({{"d1", 1, 0.3}, {"d2", 1, 0.4}, {"d3", 0, 0.1}, {"d4", 0, 0.2}});
@@ -113,14 +115,10 @@ TEST(DecisionRules, ReadsBundlesOfTheEarlierShapeAndRefusesGarbage) {
            {"threshold", 7, "threshold 7 is not a probability (0 .. 1)"}}) {
     auto edited = j;
     edited["tasks"][task][key] = value;
-    try {
-      rules_from_json(edited, "r/calibration.json");
-      ADD_FAILURE() << key << " " << value << " accepted";
-    } catch (const DataError& e) {
-      EXPECT_NE(std::string(e.what()).find("r/calibration.json, task '" + task + "': " + message),
-                std::string::npos)
-          << e.what();
-    }
+    EXPECT_NE(thrown_message<DataError>([&] { rules_from_json(edited, "r/calibration.json"); })
+                  .find("r/calibration.json, task '" + task + "': " + message),
+              std::string::npos)
+        << key << " " << value;
   }
   auto legacy_edited = legacy;
   legacy_edited["escalation"]["threshold"] = -0.5;

@@ -6,12 +6,14 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "tests/data/fixtures.h"
 #include "train/config.h"
 
 namespace tenor::train {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::tenor::test::thrown_message;
 using ::testing::Not;
 
 TEST(TrainConfig, YamlThenOverridesThenRoundTrip) {
@@ -149,22 +151,14 @@ TEST(TrainConfig, UnknownKeysSuggestTheNearest) {
         << e.what();
   }
   // A section given a value is named as one, with a key inside it.
-  try {
-    apply_override(c, "optim=5");
-    FAIL() << "a section took a value";
-  } catch (const ConfigError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("--set: 'optim' is a section of the config, not a key; set "
-                                    "its keys one by one, e.g. optim."));
-  }
+  EXPECT_THAT(thrown_message<ConfigError>([&] { apply_override(c, "optim=5"); }),
+              HasSubstr("--set: 'optim' is a section of the config, not a key; set its keys one "
+                        "by one, e.g. optim."));
   // Values print as written: 1.5, not 1.500000.
-  try {
-    apply_override(c, "model.dropout=1.5");
-    c.features = "s.h5", c.out = "r";
-    c.validate();
-    FAIL() << "a dropout of 1.5 was accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_STREQ(e.what(), "config key 'model.dropout' is 1.5; use 0 <= p < 1");
-  }
+  apply_override(c, "model.dropout=1.5");
+  c.features = "s.h5", c.out = "r";
+  EXPECT_EQ(thrown_message<ConfigError>([&] { c.validate(); }),
+            "config key 'model.dropout' is 1.5; use 0 <= p < 1");
   c.model.dropout = 0.1;
   EXPECT_THROW(apply_override(c, "bacth_size=3"), ConfigError);
   EXPECT_THROW(apply_override(c, "epochs=many"), ConfigError);
